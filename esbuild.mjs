@@ -1,0 +1,25 @@
+// Bundles the two entry points: the VS Code extension (vscode stays external) and the CLI.
+import * as esbuild from 'esbuild';
+
+const production = process.argv.includes('--production');
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  sourcemap: !production,
+  minify: production,
+  logLevel: 'warning',
+  // simple-git pulls in optional debug output through `debug`; nothing else is external.
+  external: ['vscode'],
+};
+
+await Promise.all([
+  esbuild.build({ ...common, entryPoints: ['src/extension/main.ts'], outfile: 'dist/extension.js' }),
+  esbuild.build({
+    ...common,
+    entryPoints: ['src/cli/main.ts'],
+    outfile: 'dist/cli.js',
+    banner: { js: '#!/usr/bin/env node' },
+  }),
+]);

@@ -1,0 +1,22 @@
+/**
+ * `artifact-keeper init [--name N]`: a new, empty collection in SkillMeat's layout.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { initCollection } from '../../core/init.js';
+import type { CliCommand } from '../main.js';
+import { EXIT } from '../exitCodes.js';
+
+export const initCommand: CliCommand = {
+  summary: 'create an empty collection (collection.toml, collection.lock, skills/, commands/, agents/, workflows/)',
+  usage: 'init [--collection DIR] [--name NAME]',
+  flags: { name: { value: true } },
+  async run(ctx) {
+    const name = ctx.flag('name') ?? (path.basename(ctx.collectionDir) || 'default');
+    fs.mkdirSync(ctx.collectionDir, { recursive: true });
+    await initCollection(ctx.collectionDir, { name, fs: ctx.fs });
+    if (ctx.json) ctx.printJson({ collection: ctx.collectionDir, name });
+    else ctx.out(`created collection "${name}" in ${ctx.collectionDir}`);
+    return EXIT.ok;
+  },
+};

@@ -1,0 +1,43 @@
+/**
+ * `artifact-keeper status`: the consistency report; changes nothing in the collection.
+ * Exit 0 clean, 1 modified, 2 inconsistent or interrupted.
+ */
+import { checkCollection } from '../../core/consistency.js';
+import type { CliCommand } from '../main.js';
+import { EXIT } from '../exitCodes.js';
+
+export const statusCommand: CliCommand = {
+  summary: 'report whether manifest, lock and files agree (changes nothing)',
+  usage: 'status [--collection DIR] [--json]',
+  async run(ctx) {
+    const report = checkCollection(ctx.collectionDir);
+    if (ctx.json) {
+      ctx.printJson({
+        state: report.state,
+        artifacts: report.artifacts.map((a) => ({
+          id: a.id,
+          state: a.state,
+          path: a.path,
+          ...(a.version ? { version: a.version } : {}),
+        })),
+        problems: report.findings.map((f) => ({ code: f.code, artifact: f.artifact ?? null, message: f.message })),
+      });
+    } else {
+      ctx.out(`${ctx.collectionDir}: ${report.state} (${report.artifacts.length} artifacts)`);
+      const width = Math.max(0, ...report.artifacts.map((a) => a.id.length));
+      for (const a of report.artifacts) {
+        if (a.state !== 'clean') ctx.out(`  ${a.id.padEnd(width)}  ${a.state}`);
+      }
+      for (const f of report.findings) ctx.out(`  - ${f.message}`);
+    }
+    switch (report.state) {
+      case 'clean':
+        return EXIT.ok;
+      case 'modified':
+        return EXIT.modified;
+      case 'inconsistent':
+      case 'interrupted':
+        return EXIT.inconsistent;
+    }
+  },
+};

@@ -1,0 +1,47 @@
+/**
+ * What every CLI command receives: parsed arguments, the collection folder, output helpers, and the
+ * IO ports (with faults injected from ARTIFACT_KEEPER_FAULT for the crash and fault campaigns).
+ */
+import * as path from 'node:path';
+import { FaultPlan, parseFaultSpec, withFaults } from '../core/faults.js';
+import { nodeFs } from '../core/fs.js';
+import type { Fs } from '../core/fs.js';
+import type { ParsedArgs } from './args.js';
+
+export interface CliContext {
+  args: ParsedArgs;
+  collectionDir: string;
+  json: boolean;
+  fs: Fs;
+  faults: FaultPlan | undefined;
+  out(line: string): void;
+  err(line: string): void;
+  printJson(value: unknown): void;
+  flag(name: string): string | undefined;
+  has(name: string): boolean;
+  isTerminal: boolean;
+}
+
+export const TOOL = 'artifact-keeper-cli';
+
+export function createContext(args: ParsedArgs): CliContext {
+  const spec = process.env.ARTIFACT_KEEPER_FAULT;
+  const faults = spec ? new FaultPlan(parseFaultSpec(spec)) : undefined;
+  const flag = (name: string): string | undefined => {
+    const value = args.flags.get(name);
+    return typeof value === 'string' ? value : undefined;
+  };
+  return {
+    args,
+    collectionDir: path.resolve(flag('collection') ?? process.cwd()),
+    json: args.flags.get('json') === true,
+    fs: faults ? withFaults(nodeFs, faults) : nodeFs,
+    faults,
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: (line) => process.stderr.write(`${line}\n`),
+    printJson: (value) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`),
+    flag,
+    has: (name) => args.flags.has(name),
+    isTerminal: Boolean(process.stdin.isTTY && process.stdout.isTTY),
+  };
+}

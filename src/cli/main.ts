@@ -1,0 +1,103 @@
+/**
+ * The `artifact-keeper` command: parses arguments, runs one command from the table, prints, and maps
+ * failures to exit codes. Commands hold no logic of their own beyond wording; the core does the work.
+ */
+import { CoreError, describeFailure } from '../core/errors.js';
+import { parseArgs, UsageError } from './args.js';
+import type { FlagSpec } from './args.js';
+import { createContext } from './context.js';
+import type { CliContext } from './context.js';
+import { EXIT, exitCodeFor } from './exitCodes.js';
+import { COMMANDS } from './commands/index.js';
+
+export interface CliCommand {
+  summary: string;
+  usage: string;
+  flags?: Record<string, FlagSpec>;
+  run(ctx: CliContext): Promise<number>;
+}
+
+const GLOBAL_FLAGS: Record<string, FlagSpec> = {
+  collection: { value: true, short: 'C' },
+  json: { value: false },
+  help: { value: false, short: 'h' },
+};
+
+function helpText(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length));
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return [
+    'usage: artifact-keeper <command> [--collection DIR] [--json] [options]',
+    '',
+    'commands:',
+    ...lines,
+    '',
+    'Run `artifact-keeper <command> --help` for a command\'s options.',
+  ].join('\n');
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${helpText()}\n`);
+    return name ? EXIT.ok : EXIT.usage;
+  }
+  if (name === '--version' || name === 'version') {
+    process.stdout.write(`artifact-keeper ${VERSION}\n`);
+    return EXIT.ok;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`artifact-keeper: unknown command "${name}"\n${helpText()}\n`);
+    return EXIT.usage;
+  }
+  let ctx: CliContext;
+  try {
+    const args = parseArgs(rest, { ...GLOBAL_FLAGS, ...command.flags });
+    if (args.flags.get('help')) {
+      process.stdout.write(`usage: artifact-keeper ${command.usage}\n${command.summary}\n`);
+      return EXIT.ok;
+    }
+    ctx = createContext(args);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`artifact-keeper ${name}: ${err.message}\nusage: artifact-keeper ${command.usage}\n`);
+      return EXIT.usage;
+    }
+    throw err;
+  }
+  try {
+    return await command.run(ctx);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      ctx.err(`artifact-keeper ${name}: ${err.message}`);
+      ctx.err(`usage: artifact-keeper ${command.usage}`);
+      return EXIT.usage;
+    }
+    if (err instanceof CoreError) {
+      const code = exitCodeFor(err.failure.code);
+      if (ctx.json) ctx.printJson({ error: { ...err.failure, message: describeFailure(err.failure) } });
+      ctx.err(`artifact-keeper: ${describeFailure(err.failure)}`);
+      return code;
+    }
+    const e = err as Error;
+    ctx.err(`artifact-keeper: internal error: ${e?.message ?? String(err)}`);
+    if (process.env.ARTIFACT_KEEPER_DEBUG) ctx.err(e?.stack ?? '');
+    return EXIT.software;
+  }
+}
+
+declare const __VERSION__: string | undefined;
+export const VERSION = typeof __VERSION__ === 'string' ? __VERSION__ : '0.1.0';
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`artifact-keeper: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+      process.exitCode = EXIT.software;
+    },
+  );
+}

@@ -1,0 +1,35 @@
+/**
+ * The vocabulary shared by the snapshot store, the update planner and the transaction engine: a
+ * change to one path of the collection. Paths are POSIX, relative to the collection root.
+ */
+
+export type FileData = Uint8Array | (() => Promise<Uint8Array>);
+
+export type FileChange =
+  /** Create or replace a regular file (mode 0o644 or 0o755) or a symlink (`symlinkTarget`). */
+  | { kind: 'write'; rel: string; data: FileData; mode: number; symlinkTarget?: string }
+  /** Remove a file or symlink. */
+  | { kind: 'delete'; rel: string }
+  /** Create a folder (its parents must exist or be created by earlier changes). */
+  | { kind: 'mkdir'; rel: string }
+  /** Remove a folder that the earlier changes have emptied. */
+  | { kind: 'rmdir'; rel: string };
+
+export interface Logger {
+  trace(message: string, ...args: unknown[]): void;
+  debug(message: string, ...args: unknown[]): void;
+  info(message: string, ...args: unknown[]): void;
+  warn(message: string, ...args: unknown[]): void;
+  error(message: string | Error, ...args: unknown[]): void;
+}
+
+export const silentLogger: Logger = {
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+};
+
+/** Our own state folder inside a collection: never hashed, snapshotted or deployed. */
+export const STATE_DIR = '.artifact-keeper';

@@ -1,0 +1,137 @@
+/**
+ * Failures of the core as data: a stable `code` plus structured fields.
+ * The core never words a message for a person beyond a developer-readable one-liner; the CLI prints
+ * that line and the extension translates codes in `userErrors.ts`.
+ */
+
+export type Failure =
+  | { code: 'toml-invalid'; file: string; line: number; column: number; reason: string }
+  | { code: 'manifest-invalid'; file: string; line?: number; artifact?: string; reason: string }
+  | { code: 'lock-invalid'; file: string; line?: number; artifact?: string; reason: string }
+  | { code: 'lock-version-unsupported'; file: string; version: string }
+  | { code: 'artifact-name-invalid'; name: string; reason: string }
+  | { code: 'artifact-path-invalid'; artifact: string; path: string; reason: string }
+  | { code: 'artifact-not-found'; artifact: string }
+  | { code: 'artifact-exists'; artifact: string }
+  | { code: 'artifact-ambiguous'; artifact: string; candidates: string[] }
+  | { code: 'not-a-collection'; dir: string; reason: string }
+  | { code: 'collection-exists'; dir: string }
+  | { code: 'locked'; holder: LockHolder; lockFile: string }
+  | { code: 'git-missing'; reason: string }
+  | { code: 'git-too-old'; version: string }
+  | { code: 'git-failed'; command: string; reason: string }
+  | { code: 'snapshot-not-found'; snapshotId: string }
+  | { code: 'snapshot-invalid'; file: string; reason: string }
+  | { code: 'io-failed'; op: string; path: string; errno: string; reason: string }
+  | { code: 'source-invalid'; source: string; reason: string }
+  | { code: 'upstream-unreachable'; source: string; reason: string }
+  | { code: 'upstream-invalid'; artifact: string; reason: string }
+  | { code: 'plan-stale'; artifact?: string; reason: string }
+  | { code: 'conflicts'; conflicts: { artifact: string; path: string }[] }
+  | { code: 'validation-failed'; artifact: string; reason: string }
+  | { code: 'interrupted'; journal: string }
+  | { code: 'cancelled' };
+
+export type FailureCode = Failure['code'];
+
+export interface LockHolder {
+  pid: number;
+  host: string;
+  tool: string;
+  started: string;
+  /** Kernel start time of the holder (Linux `/proc/<pid>/stat` field 22) so a reused pid is not mistaken for it. */
+  pidStart?: string;
+  operation?: string;
+}
+
+export class CoreError extends Error {
+  constructor(
+    readonly failure: Failure,
+    options?: { cause?: unknown },
+  ) {
+    super(describeFailure(failure), options);
+    this.name = 'CoreError';
+  }
+
+  get code(): FailureCode {
+    return this.failure.code;
+  }
+}
+
+export function isCoreError<C extends FailureCode>(
+  err: unknown,
+  code?: C,
+): err is CoreError & { failure: Extract<Failure, { code: C }> } {
+  return err instanceof CoreError && (code === undefined || err.failure.code === code);
+}
+
+/** One line, naming the file, line or artifact: what the CLI prints after `artifact-keeper: `. */
+export function describeFailure(f: Failure): string {
+  switch (f.code) {
+    case 'toml-invalid':
+      return `${f.file}:${f.line}:${f.column}: ${f.reason}`;
+    case 'manifest-invalid':
+    case 'lock-invalid':
+      return `${f.file}${f.line !== undefined ? `:${f.line}` : ''}: ${f.artifact ? `artifact ${f.artifact}: ` : ''}${f.reason}`;
+    case 'lock-version-unsupported':
+      return `${f.file}: unsupported lock version "${f.version}" (this tool reads version 1.0.0)`;
+    case 'artifact-name-invalid':
+      return `invalid artifact name "${f.name}": ${f.reason}`;
+    case 'artifact-path-invalid':
+      return `artifact ${f.artifact}: path "${f.path}" ${f.reason}`;
+    case 'artifact-not-found':
+      return `no artifact ${f.artifact} in this collection`;
+    case 'artifact-exists':
+      return `artifact ${f.artifact} is already in this collection`;
+    case 'artifact-ambiguous':
+      return `"${f.artifact}" is ambiguous: ${f.candidates.join(', ')}`;
+    case 'not-a-collection':
+      return `${f.dir}: ${f.reason}`;
+    case 'collection-exists':
+      return `${f.dir}: a collection already exists here`;
+    case 'locked':
+      return `locked by pid ${f.holder.pid} on host ${f.holder.host} since ${f.holder.started} (${f.holder.tool}${f.holder.operation ? `, ${f.holder.operation}` : ''})`;
+    case 'git-missing':
+      return `git is required but was not found (${f.reason})`;
+    case 'git-too-old':
+      return `git ${f.version} is too old: Artifact Keeper needs git 2.30 or newer`;
+    case 'git-failed':
+      return `git ${f.command} failed: ${f.reason}`;
+    case 'snapshot-not-found':
+      return `no snapshot "${f.snapshotId}"`;
+    case 'snapshot-invalid':
+      return `${f.file}: ${f.reason}`;
+    case 'io-failed':
+      return `${f.op} ${f.path} failed: ${f.errno} ${f.reason}`;
+    case 'source-invalid':
+      return `invalid source "${f.source}": ${f.reason}`;
+    case 'upstream-unreachable':
+      return `upstream ${f.source} is unreachable: ${f.reason}`;
+    case 'upstream-invalid':
+      return `artifact ${f.artifact}: upstream content rejected: ${f.reason}`;
+    case 'plan-stale':
+      return `${f.artifact ? `artifact ${f.artifact}: ` : ''}the plan is stale: ${f.reason}`;
+    case 'conflicts':
+      return `${f.conflicts.length} conflict(s): ${f.conflicts.map((c) => `${c.artifact}:${c.path}`).join(', ')}`;
+    case 'validation-failed':
+      return `artifact ${f.artifact}: ${f.reason}`;
+    case 'interrupted':
+      return `an interrupted transaction must be recovered first (${f.journal})`;
+    case 'cancelled':
+      return 'cancelled';
+  }
+}
+
+/** Wraps a Node fs error into `io-failed`, keeping the original as cause. */
+export function ioFailure(op: string, path: string, err: unknown): CoreError {
+  const e = err as NodeJS.ErrnoException;
+  return new CoreError(
+    { code: 'io-failed', op, path, errno: e?.code ?? 'EUNKNOWN', reason: firstLine(e?.message ?? String(err)) },
+    { cause: err },
+  );
+}
+
+export function firstLine(text: string): string {
+  const line = text.split('\n', 1)[0] ?? '';
+  return line.trim();
+}

@@ -1,0 +1,146 @@
+/**
+ * TOML in and out. Parsing is @iarna/toml with errors turned into `toml-invalid` at file:line:column.
+ * Serialising follows tomli_w (the writer SkillMeat uses) rule for rule, so a document SkillMeat wrote
+ * comes back byte-identical and a document we write looks like one SkillMeat wrote.
+ */
+import * as TOML from '@iarna/toml';
+import { CoreError, firstLine } from './errors.js';
+
+export type TomlValue = string | number | bigint | boolean | Date | TomlValue[] | TomlTable;
+export interface TomlTable {
+  [key: string]: TomlValue;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Decodes and parses; `file` is only used to name the file in errors. */
+export function parseToml(bytes: Uint8Array | string, file: string): TomlTable {
+  let text: string;
+  try {
+    text = typeof bytes === 'string' ? bytes : utf8.decode(bytes);
+  } catch {
+    throw new CoreError({ code: 'toml-invalid', file, line: 1, column: 1, reason: 'not valid UTF-8' });
+  }
+  try {
+    return TOML.parse(text) as unknown as TomlTable;
+  } catch (err) {
+    const e = err as { line?: number; col?: number; message?: string; fromTOML?: boolean };
+    if (e.fromTOML) {
+      const reason = firstLine(e.message ?? 'syntax error').replace(/ at row \d+, col \d+, pos \d+:?$/, '');
+      throw new CoreError(
+        { code: 'toml-invalid', file, line: (e.line ?? 0) + 1, column: (e.col ?? 0) + 1, reason },
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+}
+
+const BARE_KEY = /^[A-Za-z0-9_-]+$/;
+const ARRAY_INDENT = '    ';
+const MAX_LINE_LENGTH = 100;
+const COMPACT_ESCAPES: Record<string, string> = {
+  '\b': '\\b',
+  '\n': '\\n',
+  '\f': '\\f',
+  '\r': '\\r',
+  '"': '\\"',
+  '\\': '\\\\',
+};
+
+export function serializeToml(table: TomlTable): string {
+  const chunks: string[] = [];
+  writeTable(table, '', false, chunks);
+  return chunks.join('');
+}
+
+export function isTable(value: unknown): value is TomlTable {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date);
+}
+
+function isArrayOfTables(value: unknown): value is TomlTable[] {
+  return Array.isArray(value) && value.length > 0 && value.every(isTable);
+}
+
+function writeTable(table: TomlTable, name: string, insideArrayOfTables: boolean, out: string[]): void {
+  let yielded = false;
+  const literals: [string, TomlValue][] = [];
+  const tables: [string, TomlTable, boolean][] = [];
+  for (const [key, value] of Object.entries(table)) {
+    if (value === undefined || value === null) continue;
+    if (isTable(value)) tables.push([key, value, false]);
+    else if (isArrayOfTables(value) && !value.every(isSuitableInlineTable)) {
+      for (const item of value) tables.push([key, item, true]);
+    } else literals.push([key, value]);
+  }
+  if (insideArrayOfTables || (name && (literals.length > 0 || tables.length === 0))) {
+    yielded = true;
+    out.push(insideArrayOfTables ? `[[${name}]]\n` : `[${name}]\n`);
+  }
+  if (literals.length > 0) {
+    yielded = true;
+    for (const [key, value] of literals) out.push(`${formatKey(key)} = ${formatLiteral(value, 0)}\n`);
+  }
+  for (const [key, value, inAot] of tables) {
+    if (yielded) out.push('\n');
+    else yielded = true;
+    const part = formatKey(key);
+    writeTable(value, name ? `${name}.${part}` : part, inAot, out);
+  }
+}
+
+function formatLiteral(value: TomlValue, nestLevel: number): string {
+  if (typeof value === 'boolean') return value ? 'true' : 'false';
+  if (typeof value === 'bigint') return value.toString();
+  if (typeof value === 'number') return formatNumber(value);
+  if (value instanceof Date) return formatDate(value);
+  if (typeof value === 'string') return formatString(value);
+  if (Array.isArray(value)) return formatInlineArray(value, nestLevel);
+  return formatInlineTable(value);
+}
+
+function formatNumber(value: number): string {
+  if (Number.isNaN(value)) return 'nan';
+  if (value === Infinity) return 'inf';
+  if (value === -Infinity) return '-inf';
+  return String(value);
+}
+
+/** @iarna/toml marks local dates, times and date-times; its toISOString renders each in its own form. */
+function formatDate(value: Date): string {
+  return value.toISOString();
+}
+
+function formatInlineTable(table: TomlTable): string {
+  const entries = Object.entries(table).filter(([, v]) => v !== undefined && v !== null);
+  if (entries.length === 0) return '{}';
+  return `{ ${entries.map(([k, v]) => `${formatKey(k)} = ${formatLiteral(v, 0)}`).join(', ')} }`;
+}
+
+function formatInlineArray(items: TomlValue[], nestLevel: number): string {
+  if (items.length === 0) return '[]';
+  const itemIndent = ARRAY_INDENT.repeat(nestLevel + 1);
+  const closingIndent = ARRAY_INDENT.repeat(nestLevel);
+  return `[\n${items.map((item) => itemIndent + formatLiteral(item, nestLevel + 1)).join(',\n')},\n${closingIndent}]`;
+}
+
+function isSuitableInlineTable(table: TomlTable): boolean {
+  const rendered = `${ARRAY_INDENT}${formatInlineTable(table)},`;
+  // tomli_w measures in code points (Python len), not UTF-16 units.
+  return [...rendered].length <= MAX_LINE_LENGTH && !rendered.includes('\n');
+}
+
+function formatKey(key: string): string {
+  return BARE_KEY.test(key) ? key : formatString(key);
+}
+
+function formatString(text: string): string {
+  let result = '"';
+  for (const char of text) {
+    const code = char.codePointAt(0) ?? 0;
+    if (char === '"' || char === '\\' || (code < 32 && char !== '\t') || code === 127) {
+      result += COMPACT_ESCAPES[char] ?? `\\u${code.toString(16).padStart(4, '0')}`;
+    } else result += char;
+  }
+  return `${result}"`;
+}

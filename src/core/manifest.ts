@@ -187,7 +187,8 @@ function refreshEntry(entry: ArtifactEntry): void {
 }
 
 /**
- * Moves `added` keys to their canonical place: before the first key whose canonical rank is greater.
+ * Moves `added` keys to their canonical place: right after the nearest present key that comes before
+ * them in `order` (or before the first that comes after).
  * Keys that were already there keep their position, and unknown keys are never moved.
  */
 export function reorder(table: TomlTable, order: string[], added: string[]): TomlTable {
@@ -195,8 +196,14 @@ export function reorder(table: TomlTable, order: string[], added: string[]): Tom
   for (const key of added) {
     if (!(key in table)) continue;
     const rank = order.indexOf(key);
-    const next = rank < 0 ? -1 : result.findIndex(([k]) => order.indexOf(k) > rank);
-    result.splice(next < 0 ? result.length : next, 0, [key, table[key] as TomlValue]);
+    let at = result.length;
+    if (rank >= 0) {
+      const ranks = result.map(([k]) => order.indexOf(k));
+      const previous = ranks.reduce((last, r, i) => (r >= 0 && r < rank ? i : last), -1);
+      const next = ranks.findIndex((r) => r > rank);
+      at = previous >= 0 ? previous + 1 : next >= 0 ? next : result.length;
+    }
+    result.splice(at, 0, [key, table[key] as TomlValue]);
   }
   return Object.fromEntries(result);
 }

@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { copySharedFixture, runCli, tempDir, treeListing } from './support/collections.js';
+
+describe('artifact-keeper status / init', () => {
+  it('exit 0 and JSON for the SkillMeat-written collection', () => {
+    const dir = copySharedFixture();
+    const result = runCli(['status', '--collection', dir, '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    const json = JSON.parse(result.stdout) as { state: string; artifacts: { id: string; state: string }[]; problems: unknown[] };
+    assert.equal(json.state, 'clean');
+    assert.deepEqual(json.artifacts.map((a) => a.id), ['skill/pdf-tools', 'skill/café-notes', 'command/review', 'agent/planner']);
+    assert.deepEqual(json.problems, []);
+  });
+
+  it('exit 1 after an edit, 2 after a lock entry is deleted', () => {
+    const dir = copySharedFixture();
+    fs.appendFileSync(path.join(dir, 'skills/pdf-tools/SKILL.md'), 'edit\n');
+    const modified = runCli(['status'], { cwd: dir });
+    assert.equal(modified.code, 1);
+    assert.match(modified.stdout, /modified/);
+    const lockFile = path.join(dir, 'collection.lock');
+    const text = fs.readFileSync(lockFile, 'utf8');
+    fs.writeFileSync(lockFile, text.slice(0, text.indexOf('[lock.entries."review::command"]')));
+    const json = JSON.parse(runCli(['status', '--json'], { cwd: dir }).stdout) as { state: string; problems: { code: string; artifact: string }[] };
+    assert.equal(json.state, 'inconsistent');
+    assert.ok(json.problems.some((p) => p.code === 'lock-entry-missing' && p.artifact === 'command/review'));
+    assert.equal(runCli(['status'], { cwd: dir }).code, 2);
+  });
+
+  it('exit 65 with file:line for a malformed manifest, and nothing is written', () => {
+    const dir = copySharedFixture();
+    const file = path.join(dir, 'collection.toml');
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('type = "command"', 'type = '));
+    const before = treeListing(dir, new Set());
+    const result = runCli(['status', '--collection', dir]);
+    assert.equal(result.code, 65);
+    assert.match(result.stderr, /^artifact-keeper: .*collection\.toml:\d+:\d+: /);
+    assert.equal(result.stderr.trim().split('\n').length, 1, 'one line');
+    assert.deepEqual(treeListing(dir, new Set()), before);
+  });
+
+  it('exit 64 for usage errors, 66 outside a collection', () => {
+    assert.equal(runCli(['status', '--nope']).code, 64);
+    assert.equal(runCli(['frobnicate']).code, 64);
+    assert.equal(runCli([]).code, 64);
+    assert.equal(runCli(['status', '--collection', tempDir()]).code, 66);
+  });
+
+  it('init creates SkillMeat\'s layout, reads clean, and refuses to run twice', () => {
+    const dir = path.join(tempDir(), 'fresh');
+    const result = runCli(['init', '--collection', dir, '--name', 'team']);
+    assert.equal(result.code, 0, result.stderr);
+    for (const folder of ['skills', 'commands', 'agents', 'workflows']) assert.ok(fs.statSync(path.join(dir, folder)).isDirectory());
+    assert.match(fs.readFileSync(path.join(dir, 'collection.toml'), 'utf8'), /\[collection\]\nname = "team"\nversion = "1\.0\.0"\ncreated = "\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}"/);
+    assert.equal(runCli(['status', '--collection', dir]).code, 0);
+    const again = runCli(['init', '--collection', dir]);
+    assert.equal(again.code, 65);
+    assert.match(again.stderr, /already exists/);
+  });
+});

@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { checkCollection, emptyStatCache } from '../../src/core/consistency.js';
+import { copySharedFixture } from './support/collections.js';
+
+function removeLockEntry(dir: string, key: string): void {
+  const file = path.join(dir, 'collection.lock');
+  const text = fs.readFileSync(file, 'utf8');
+  const start = text.indexOf(`[lock.entries."${key}"]`);
+  const next = text.indexOf('[lock.entries.', start + 1);
+  fs.writeFileSync(file, text.slice(0, start) + (next < 0 ? '' : text.slice(next)));
+}
+
+describe('consistency report', () => {
+  it('reads the SkillMeat-written collection as clean and rewrites nothing', () => {
+    const dir = copySharedFixture();
+    const before = [fs.readFileSync(path.join(dir, 'collection.toml')), fs.readFileSync(path.join(dir, 'collection.lock'))];
+    const report = checkCollection(dir);
+    assert.equal(report.state, 'clean');
+    assert.deepEqual(report.findings, []);
+    assert.deepEqual(report.artifacts.map((a) => a.state), ['clean', 'clean', 'clean', 'clean']);
+    assert.deepEqual([fs.readFileSync(path.join(dir, 'collection.toml')), fs.readFileSync(path.join(dir, 'collection.lock'))], before);
+  });
+
+  it('re-checks incrementally: warm re-hashes nothing, an edit re-hashes only its artifact', () => {
+    const dir = copySharedFixture();
+    // Pretend the first check ran long ago so no stamp is racy.
+    const cache = emptyStatCache();
+    assert.equal(checkCollection(dir, { cache, now: () => Date.now() + 60_000 }).rehashed, 4);
+    assert.equal(checkCollection(dir, { cache }).rehashed, 0);
+    fs.appendFileSync(path.join(dir, 'skills/pdf-tools/ref/usage.md'), 'local edit\n');
+    const afterEdit = checkCollection(dir, { cache, now: () => Date.now() + 60_000 });
+    assert.equal(afterEdit.rehashed, 1);
+    assert.equal(afterEdit.state, 'modified');
+    assert.deepEqual(afterEdit.findings.map((f) => `${f.code} ${f.artifact}`), ['content-modified skill/pdf-tools']);
+    // And from the persisted cache, in a fresh process's view:
+    assert.equal(checkCollection(dir).rehashed, 0);
+  });
+
+  it('sees an edit that keeps size and mtime (ctime and inode still move)', () => {
+    const dir = copySharedFixture();
+    const cache = emptyStatCache();
+    checkCollection(dir, { cache, now: () => Date.now() + 60_000 });
+    const file = path.join(dir, 'commands/review.md');
+    const st = fs.statSync(file);
+    const text = fs.readFileSync(file, 'utf8');
+    fs.writeFileSync(file, text.replace(/[a-z]/, (c) => (c === 'a' ? 'b' : 'a')));
+    fs.utimesSync(file, st.atime, st.mtime);
+    assert.equal(checkCollection(dir, { cache }).state, 'modified');
+  });
+
+  it('sees a file added to a sub-folder of a cached skill', () => {
+    const dir = copySharedFixture();
+    const cache = emptyStatCache();
+    checkCollection(dir, { cache, now: () => Date.now() + 60_000 });
+    fs.writeFileSync(path.join(dir, 'skills/café-notes/deep/a/new.md'), 'new');
+    const report = checkCollection(dir, { cache });
+    assert.equal(report.artifacts.find((a) => a.id === 'skill/café-notes')?.state, 'modified');
+  });
+
+  it('reports structural problems as inconsistent', () => {
+    const unlocked = copySharedFixture();
+    removeLockEntry(unlocked, 'review::command');
+    const r1 = checkCollection(unlocked);
+    assert.equal(r1.state, 'inconsistent');
+    assert.deepEqual(r1.findings.map((f) => f.code), ['lock-entry-missing']);
+    assert.equal(r1.artifacts.find((a) => a.id === 'command/review')?.state, 'unlocked');
+
+    const missing = copySharedFixture();
+    fs.rmSync(path.join(missing, 'agents/planner.md'));
+    const r2 = checkCollection(missing);
+    assert.equal(r2.state, 'inconsistent');
+    assert.equal(r2.artifacts.find((a) => a.id === 'agent/planner')?.state, 'missing');
+
+    const orphan = copySharedFixture();
+    fs.appendFileSync(
+      path.join(orphan, 'collection.lock'),
+      '\n[lock.entries."ghost::skill"]\ncontent_hash = "' + 'a'.repeat(64) + '"\nfetched = "2026-01-01T00:00:00.000000"\n',
+    );
+    const r3 = checkCollection(orphan);
+    assert.equal(r3.state, 'inconsistent');
+    assert.deepEqual(r3.artifacts.at(-1), { id: 'skill/ghost', name: 'ghost', type: 'skill', path: '', state: 'orphaned', lockedHash: 'a'.repeat(64) });
+
+    const noSkillMd = copySharedFixture();
+    fs.renameSync(path.join(noSkillMd, 'skills/pdf-tools/SKILL.md'), path.join(noSkillMd, 'skills/pdf-tools/README.md'));
+    const r4 = checkCollection(noSkillMd);
+    assert.equal(r4.state, 'inconsistent');
+    assert.ok(r4.findings.some((f) => f.code === 'skill-md-missing' && f.artifact === 'skill/pdf-tools'));
+
+    const mismatch = copySharedFixture();
+    const lockFile = path.join(mismatch, 'collection.lock');
+    fs.writeFileSync(lockFile, fs.readFileSync(lockFile, 'utf8').replace(/resolved_sha = "3f2a/, 'resolved_sha = "0000'));
+    assert.ok(checkCollection(mismatch).findings.some((f) => f.code === 'lock-mismatch'));
+  });
+
+  it('reports interrupted when a journal is present', () => {
+    const dir = copySharedFixture();
+    fs.mkdirSync(path.join(dir, '.artifact-keeper'), { recursive: true });
+    fs.writeFileSync(path.join(dir, '.artifact-keeper/journal.json'), '{}');
+    assert.equal(checkCollection(dir).state, 'interrupted');
+  });
+
+  it('marks update-available and conflicted artifacts from outside knowledge', () => {
+    const dir = copySharedFixture();
+    const report = checkCollection(dir, { updatesAvailable: new Set(['skill/pdf-tools']), conflicted: new Set(['agent/planner']) });
+    assert.equal(report.artifacts.find((a) => a.id === 'skill/pdf-tools')?.state, 'update-available');
+    assert.equal(report.artifacts.find((a) => a.id === 'agent/planner')?.state, 'conflicted');
+    assert.equal(report.state, 'modified');
+  });
+});

@@ -1,0 +1,152 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { loadCollection } from '../../src/core/collection.js';
+import { CoreError } from '../../src/core/errors.js';
+import { addArtifact, findEntry, parseManifest, serializeManifest, setArtifactFields } from '../../src/core/manifest.js';
+import { SHARED_FIXTURES } from './support/collections.js';
+
+const FIXTURE = path.join(SHARED_FIXTURES, 'skillmeat-written');
+
+function manifestError(text: string): CoreError {
+  try {
+    parseManifest(text, 'collection.toml');
+  } catch (err) {
+    assert.ok(err instanceof CoreError, String(err));
+    return err;
+  }
+  assert.fail('expected the manifest to be rejected');
+}
+
+// In tomli_w's own layout (root literals first, short arrays of tables inline), as SkillMeat writes it.
+const RICH = `future_top_level = "kept"
+tag_definitions = [
+    { name = "docs", slug = "docs", color = "#00ff00" },
+]
+
+[collection]
+name = "team"
+version = "1.0.0"
+created = "2026-01-02T10:00:00.000001"
+updated = "2026-01-05T08:30:12.123456"
+owner = "someone"
+
+[[artifacts]]
+name = "pdf"
+type = "skill"
+path = "skills/pdf"
+origin = "github"
+added = "2026-01-02T10:00:00.000001"
+upstream = "https://github.com/acme/kit/tree/3f2a9c0d1e2b3a4c5d6e7f8091a2b3c4d5e6f708/skills/pdf"
+version_spec = "latest"
+resolved_sha = "3f2a9c0d1e2b3a4c5d6e7f8091a2b3c4d5e6f708"
+tags = [
+    "docs",
+]
+uuid = "0b8c"
+some_future_key = 42
+
+[artifacts.metadata]
+title = "PDF"
+dependencies = [
+    "other",
+]
+
+[artifacts.metadata.extra]
+future_field = "keep me"
+
+[[mcp_servers]]
+name = "files"
+repo = "acme/mcp-files"
+version = "latest"
+description = "A file server with a long description so that it does not fit on one line at all"
+env_vars = [
+    "ROOT",
+]
+
+[[groups]]
+name = "Reading"
+description = "Skills for reading documents of every kind, and a description long enough"
+color = "blue"
+icon = "book"
+position = 0
+members = [
+    "pdf",
+]
+`;
+
+describe('manifest', () => {
+  it('reads the collection SkillMeat wrote and writes it back byte-identical', () => {
+    const bytes = fs.readFileSync(path.join(FIXTURE, 'collection.toml'));
+    const manifest = parseManifest(bytes);
+    assert.equal(manifest.name, 'default');
+    assert.deepEqual(
+      manifest.artifacts.map((a) => `${a.type}/${a.name} ${a.path} ${a.origin}`),
+      [
+        'skill/pdf-tools skills/pdf-tools github',
+        'skill/café-notes skills/café-notes local',
+        'command/review commands/review.md local',
+        'agent/planner agents/planner.md github',
+      ],
+    );
+    assert.equal(serializeManifest(manifest), bytes.toString('utf8'));
+    const lockBytes = fs.readFileSync(path.join(FIXTURE, 'collection.lock'), 'utf8');
+    const collection = loadCollection(FIXTURE);
+    assert.equal(collection.lock.entries.size, 4);
+    assert.equal(
+      require('../../src/core/lock.js').serializeLock(collection.lock) as string,
+      lockBytes,
+    );
+  });
+
+  it('keeps every key it does not understand across a rewrite with an edit', () => {
+    const manifest = parseManifest(RICH);
+    assert.equal(serializeManifest(manifest), RICH, 'no-op round trip');
+    const entry = findEntry(manifest, { name: 'pdf', type: 'skill' });
+    assert.ok(entry);
+    setArtifactFields(entry, { resolved_sha: 'a'.repeat(40), resolved_version: 'v2.0.0', last_updated: '2026-02-01T00:00:00.000000' });
+    const out = serializeManifest(manifest);
+    for (const kept of ['future_top_level = "kept"', 'owner = "someone"', 'uuid = "0b8c"', 'some_future_key = 42', 'future_field = "keep me"', 'env_vars = [', 'tag_definitions = [', '[[groups]]', 'dependencies = [']) {
+      assert.ok(out.includes(kept), `${kept} survives`);
+    }
+    // New keys go to SkillMeat's place for them: after resolved_sha, before tags.
+    assert.match(out, /resolved_sha = "a{40}"\nresolved_version = "v2\.0\.0"\nlast_updated = "2026-02-01T00:00:00\.000000"\ntags = \[/);
+    assert.deepEqual(parseManifest(out).artifacts[0]?.resolvedVersion, 'v2.0.0');
+  });
+
+  it('adds an artifact in SkillMeat key order', () => {
+    const manifest = parseManifest(RICH);
+    addArtifact(manifest, { name: 'review', type: 'command' }, { path: 'commands/review.md', origin: 'local', added: '2026-03-01T00:00:00.000000' });
+    const out = serializeManifest(manifest);
+    assert.ok(out.includes('[[artifacts]]\nname = "review"\ntype = "command"\npath = "commands/review.md"\norigin = "local"\nadded = "2026-03-01T00:00:00.000000"\n'));
+    assert.equal(parseManifest(out).artifacts.length, 2);
+  });
+
+  it('rejects illegal names and paths with the line of the artifact', () => {
+    const entry = (name: string, p: string): string =>
+      `[collection]\nname = "x"\n\n[[artifacts]]\nname = "ok"\ntype = "skill"\npath = "skills/ok"\n\n[[artifacts]]\nname = "${name}"\ntype = "skill"\npath = "${p}"\n`;
+    for (const [name, p, reason] of [
+      ['../evil', 'skills/evil', /name/],
+      ['a/b', 'skills/a', /separator/],
+      ['.hidden', 'skills/h', /starts with/],
+      ['fine', '../outside', /leaves the collection/],
+      ['fine', '/etc/passwd', /absolute/],
+      ['fine', 'skills/../../x', /leaves the collection/],
+      ['fine', '.artifact-keeper/x', /reserved/],
+    ] as const) {
+      const err = manifestError(entry(name, p));
+      assert.equal(err.failure.code, 'manifest-invalid');
+      assert.match(err.message, /^collection\.toml:9: artifact skill\//, err.message);
+      assert.match(err.message, reason);
+    }
+  });
+
+  it('rejects duplicates, unknown types and missing keys', () => {
+    const dup = '[[artifacts]]\nname = "a"\ntype = "skill"\npath = "skills/a"\n\n[[artifacts]]\nname = "a"\ntype = "skill"\npath = "skills/b"\n';
+    assert.match(manifestError(dup).message, /:6: .*duplicate artifact skill\/a/);
+    assert.match(manifestError('[[artifacts]]\nname = "a"\ntype = "spell"\npath = "x"\n').message, /unknown artifact type "spell"/);
+    assert.match(manifestError('[[artifacts]]\nname = "a"\npath = "x"\n').message, /:1: .*has no "type"/);
+    assert.match(manifestError('artifacts = 3\n').message, /array of tables/);
+  });
+});

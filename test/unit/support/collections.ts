@@ -1,0 +1,98 @@
+/**
+ * Test fixtures for the collection core: the SkillMeat-written collection copied into a temp folder,
+ * small collections built from a file map, and the CLI run as a real child process.
+ */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after } from 'node:test';
+
+/** The repo root, found from the compiled test file (out/test/unit/support → four levels up). */
+export const REPO_ROOT = path.resolve(__dirname, '../../../..');
+export const SHARED_FIXTURES = path.resolve(REPO_ROOT, '../shared/fixtures');
+export const CLI = path.join(REPO_ROOT, 'out/src/cli/main.js');
+
+const made: string[] = [];
+after(() => {
+  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+export function tempDir(prefix = 'ak-test-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
+
+/** A writable copy of `../shared/fixtures/<name>` (the originals are read-only). */
+export function copySharedFixture(name = 'skillmeat-written'): string {
+  const dir = path.join(tempDir(), name);
+  fs.cpSync(path.join(SHARED_FIXTURES, name), dir, { recursive: true });
+  makeWritable(dir);
+  return dir;
+}
+
+function makeWritable(dir: string): void {
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const abs = path.join(dir, entry.name);
+    if (entry.isSymbolicLink()) continue;
+    fs.chmodSync(abs, fs.statSync(abs).mode | 0o200);
+    if (entry.isDirectory()) makeWritable(abs);
+  }
+  fs.chmodSync(dir, fs.statSync(dir).mode | 0o200);
+}
+
+/** Writes `files` (rel → content) below `root`; a `null` content makes an empty folder. */
+export function writeTree(root: string, files: Record<string, string | Buffer | null>): void {
+  for (const [rel, content] of Object.entries(files)) {
+    const abs = path.join(root, rel);
+    if (content === null) {
+      fs.mkdirSync(abs, { recursive: true });
+      continue;
+    }
+    fs.mkdirSync(path.dirname(abs), { recursive: true });
+    fs.writeFileSync(abs, content);
+  }
+}
+
+/** Every file and folder below `root` (minus .artifact-keeper) with content and mode: for exact-tree assertions. */
+export function treeListing(root: string, skip: ReadonlySet<string> = new Set(['.artifact-keeper'])): string[] {
+  const out: string[] = [];
+  const visit = (dir: string, rel: string): void => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const childRel = rel ? `${rel}/${entry.name}` : entry.name;
+      if (skip.has(childRel)) continue;
+      const abs = path.join(dir, entry.name);
+      const st = fs.lstatSync(abs);
+      if (entry.isSymbolicLink()) out.push(`L ${childRel} -> ${fs.readlinkSync(abs)}`);
+      else if (entry.isDirectory()) {
+        out.push(`D ${childRel}`);
+        visit(abs, childRel);
+      } else {
+        const hash = createHash('sha256').update(fs.readFileSync(abs)).digest('hex');
+        out.push(`F ${childRel} ${(st.mode & 0o777).toString(8)} ${hash}`);
+      }
+    }
+  };
+  visit(root, '');
+  return out;
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the compiled CLI as a child process, as a user or CI would. */
+export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): CliResult {
+  const result = spawnSync(process.execPath, [CLI, ...args], {
+    cwd: options.cwd ?? os.tmpdir(),
+    env: { ...process.env, ...options.env },
+    input: options.input ?? '',
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+}

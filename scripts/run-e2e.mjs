@@ -54,7 +54,9 @@ const withTimeout = (promise, ms, what) => {
   let timer;
   return Promise.race([
     promise,
-    new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms))),
+    new Promise(
+      (_, reject) => (timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms)),
+    ),
   ]).finally(() => clearTimeout(timer));
 };
 
@@ -126,7 +128,8 @@ for (const sc of scenarios) {
       const shot = path.join(SHOTS, `${slug(sc.full)}.error.png`);
       await wb.page.screenshot({ path: shot }).catch(() => {});
       console.log(`      screenshot: ${path.relative(REPO_ROOT, shot)}`);
-      if (process.env.VERBOSE !== '1') console.log(`--- browser errors (last) ---\n${wb.browserErrors()}\n---`);
+      if (process.env.VERBOSE !== '1')
+        console.log(`--- browser errors (last) ---\n${wb.browserErrors()}\n---`);
     }
     if (server) console.log(`--- server log (tail) ---\n${server.logTail(30)}\n---`);
   } else {

@@ -16,7 +16,10 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const VSCODE_SERVER_DIR = process.env.VSCODE_SERVER_DIR || path.join(REPO_ROOT, '.vscode-server');
-export const SERVER_MAIN = path.join(VSCODE_SERVER_DIR, 'node_modules/code-server/lib/vscode/out/server-main.js');
+export const SERVER_MAIN = path.join(
+  VSCODE_SERVER_DIR,
+  'node_modules/code-server/lib/vscode/out/server-main.js',
+);
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 export const CHROMIUM_ARGS = [
   '--no-sandbox',
@@ -97,7 +100,9 @@ export async function startServer({
   echoLog = process.env.VSCODE_SERVER_LOG === '1',
 } = {}) {
   if (!fs.existsSync(SERVER_MAIN)) {
-    throw new Error(`VS Code server not installed (${SERVER_MAIN} missing): run bash scripts/setup-vscode.sh`);
+    throw new Error(
+      `VS Code server not installed (${SERVER_MAIN} missing): run bash scripts/setup-vscode.sh`,
+    );
   }
   hookExit();
   const runDir = fs.mkdtempSync(path.join(baseTmp(), 'ak-vscode-run-'));
@@ -110,6 +115,7 @@ export async function startServer({
   const logFile = path.join(runDir, 'server.log');
   const logFd = fs.openSync(logFile, 'a');
 
+  // prettier-ignore
   const args = [
     SERVER_MAIN,
     '--host', '127.0.0.1',
@@ -201,7 +207,8 @@ export async function startServer({
 export function workbenchUrl({ url, folder, extensionDevelopmentPath, extensionTestsPath }) {
   const toRemote = (p) => `vscode-remote://${REMOTE_AUTHORITY}${path.resolve(p)}`;
   const payload = [];
-  if (extensionDevelopmentPath) payload.push(['extensionDevelopmentPath', toRemote(extensionDevelopmentPath)]);
+  if (extensionDevelopmentPath)
+    payload.push(['extensionDevelopmentPath', toRemote(extensionDevelopmentPath)]);
   if (extensionTestsPath) payload.push(['extensionTestsPath', toRemote(extensionTestsPath)]);
   payload.push(['skipWelcome', 'true'], ['skipReleaseNotes', 'true']);
   const q = [];

@@ -20,6 +20,8 @@ export interface CliContext {
   flag(name: string): string | undefined;
   has(name: string): boolean;
   isTerminal: boolean;
+  /** Aborted on SIGINT/SIGTERM: git children run in their own process groups and never see the signal. */
+  signal: AbortSignal;
 }
 
 export const TOOL = 'artifact-keeper-cli';
@@ -31,7 +33,15 @@ export function createContext(args: ParsedArgs): CliContext {
     const value = args.flags.get(name);
     return typeof value === 'string' ? value : undefined;
   };
+  const controller = new AbortController();
+  const abort = (): void => {
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort();
+  };
+  process.once('SIGINT', abort);
+  process.once('SIGTERM', abort);
   return {
+    signal: controller.signal,
     args,
     collectionDir: path.resolve(flag('collection') ?? process.cwd()),
     json: args.flags.get('json') === true,

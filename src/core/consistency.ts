@@ -10,6 +10,7 @@ import { STATE_DIR } from './changes.js';
 import { loadCollection } from './collection.js';
 import type { Collection } from './collection.js';
 import { hashFile, hashFolderFiles } from './hash.js';
+import { hasJournal } from './journal.js';
 import type { ArtifactEntry } from './manifest.js';
 import { walkSync } from './walk.js';
 
@@ -74,7 +75,6 @@ export interface CheckOptions {
   now?: () => number;
 }
 
-export const JOURNAL_FILE = 'journal.json';
 const CACHE_FILE = 'status-cache.json';
 const CACHE_VERSION = 1;
 /** A stat seen within this window of the cache write can hide an edit in the same mtime tick. */
@@ -211,7 +211,7 @@ export function checkConsistency(collection: Collection, options: CheckOptions =
     }
   }
 
-  if (fs.existsSync(path.join(collection.dir, STATE_DIR, JOURNAL_FILE))) {
+  if (hasJournal(collection.dir)) {
     findings.unshift({ code: 'journal-present', message: 'an interrupted transaction was found; run recover' });
   }
   if (dirty && options.persist !== false) saveStatCache(collection.dir, cache);

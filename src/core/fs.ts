@@ -5,6 +5,7 @@
  */
 import * as nodeFsPromises from 'node:fs/promises';
 import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
 
 export type FsOp =
   | 'writeFile'
@@ -68,7 +69,7 @@ export const nodeFs: Fs = {
  */
 export async function writeFileAtomic(fs: Fs, file: string, data: Uint8Array | string, mode?: number): Promise<void> {
   const dir = path.dirname(file);
-  const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now().toString(36)}.ak-tmp`);
+  const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.ak-tmp`);
   try {
     await fs.writeFile(temp, data, mode);
     await fs.fsync(temp);

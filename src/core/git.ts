@@ -81,7 +81,9 @@ export interface Git {
 }
 
 /** Environment for a git process: no GIT_* leaking from ours, no editor/pager, a fixed identity. */
-export function gitEnvironment(options: Pick<CreateGitOptions, 'gitDir' | 'workTree' | 'env'>): Record<string, string> {
+export function gitEnvironment(
+  options: Pick<CreateGitOptions, 'gitDir' | 'workTree' | 'env'>,
+): Record<string, string> {
   const base = options.env ?? process.env;
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(base)) {
@@ -129,7 +131,8 @@ export function createGit(options: CreateGitOptions): Git {
       config: [...GIT_CONFIG_ARGS],
       maxConcurrentProcesses: 4,
       trimmed: false,
-      unsafe: { allowUnsafeHooksPath: true },
+      // These two "unsafe" settings are the ones that switch hooks and the fsmonitor off.
+      unsafe: { allowUnsafeHooksPath: true, allowUnsafeFsMonitor: true },
     }).env(baseEnv);
     return simple;
   };
@@ -174,7 +177,9 @@ export function createGit(options: CreateGitOptions): Git {
  * Checks that git runs and is at least 2.30. Throws CoreError `git-missing` (not found or not runnable)
  * or `git-too-old`; writes nothing. Resolves with the version text, e.g. "2.39.5".
  */
-export async function checkGitVersion(options: { env?: NodeJS.ProcessEnv; binary?: string } = {}): Promise<string> {
+export async function checkGitVersion(
+  options: { env?: NodeJS.ProcessEnv; binary?: string } = {},
+): Promise<string> {
   const env = { ...(options.env ?? process.env) };
   let result: GitResult;
   try {
@@ -182,7 +187,10 @@ export async function checkGitVersion(options: { env?: NodeJS.ProcessEnv; binary
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? '';
     throw new CoreError(
-      { code: 'git-missing', reason: code === 'ENOENT' ? 'no git executable on PATH' : firstLine(String(err)) },
+      {
+        code: 'git-missing',
+        reason: code === 'ENOENT' ? 'no git executable on PATH' : firstLine(String(err)),
+      },
       { cause: err },
     );
   }
@@ -213,7 +221,8 @@ const OBJECT_ID = /^[0-9a-f]{40}$/;
 
 /** Guards an object id before it becomes an argument: never an option, never a revision expression. */
 export function assertObjectId(sha: string): string {
-  if (!OBJECT_ID.test(sha)) throw new CoreError({ code: 'git-failed', command: 'internal', reason: `not an object id: "${sha}"` });
+  if (!OBJECT_ID.test(sha))
+    throw new CoreError({ code: 'git-failed', command: 'internal', reason: `not an object id: "${sha}"` });
   return sha;
 }
 
@@ -223,7 +232,12 @@ export function isObjectId(text: string): boolean {
 
 /** Guards a ref we built ourselves: `refs/…`, no option-like or special characters. */
 export function assertRefName(ref: string): string {
-  if (!/^refs\/[A-Za-z0-9%._\-/]+$/.test(ref) || ref.includes('..') || ref.includes('//') || ref.endsWith('.lock')) {
+  if (
+    !/^refs\/[A-Za-z0-9%._\-/]+$/.test(ref) ||
+    ref.includes('..') ||
+    ref.includes('//') ||
+    ref.endsWith('.lock')
+  ) {
     throw new CoreError({ code: 'git-failed', command: 'internal', reason: `not a safe ref name: "${ref}"` });
   }
   return ref;
@@ -232,7 +246,10 @@ export function assertRefName(ref: string): string {
 function gitFailed(args: readonly string[], err: unknown): CoreError {
   if (err instanceof CoreError) return err;
   const message = err instanceof Error ? err.message : String(err);
-  return new CoreError({ code: 'git-failed', command: args[0] ?? '', reason: firstLine(message) || 'failed' }, { cause: err });
+  return new CoreError(
+    { code: 'git-failed', command: args[0] ?? '', reason: firstLine(message) || 'failed' },
+    { cause: err },
+  );
 }
 
 function existingAncestor(dir: string): string {
@@ -282,7 +299,7 @@ interface PendingRead {
 /** Parses `<sha> <type> <size>\n<bytes>\n` / `<sha> missing\n` answers in request order. */
 class BatchObjectReader implements ObjectReader {
   private readonly pending: PendingRead[] = [];
-  private buffer = Buffer.alloc(0);
+  private buffer: Buffer = Buffer.alloc(0);
   private failure: Error | undefined;
   private closed = false;
   private stderr = '';
@@ -296,7 +313,13 @@ class BatchObjectReader implements ObjectReader {
     child.stdin.on('error', () => undefined);
     child.on('error', (err) => this.fail(err));
     child.on('close', () =>
-      this.fail(new CoreError({ code: 'git-failed', command: 'cat-file', reason: firstLine(this.stderr) || 'cat-file exited' })),
+      this.fail(
+        new CoreError({
+          code: 'git-failed',
+          command: 'cat-file',
+          reason: firstLine(this.stderr) || 'cat-file exited',
+        }),
+      ),
     );
   }
 
@@ -332,7 +355,9 @@ class BatchObjectReader implements ObjectReader {
       }
       const size = Number(parts[2]);
       if (parts.length !== 3 || !Number.isInteger(size)) {
-        this.fail(new CoreError({ code: 'git-failed', command: 'cat-file', reason: `unexpected answer "${header}"` }));
+        this.fail(
+          new CoreError({ code: 'git-failed', command: 'cat-file', reason: `unexpected answer "${header}"` }),
+        );
         return;
       }
       if (this.buffer.length < eol + 1 + size + 1) return;

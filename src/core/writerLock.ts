@@ -60,6 +60,10 @@ export async function ensureStateDir(fs: Fs, collectionDir: string): Promise<str
   const stateDir = path.join(collectionDir, STATE_DIR);
   const gitignore = path.join(stateDir, '.gitignore');
   if (fsSync.existsSync(gitignore)) return stateDir;
+  // mkdir is recursive: without this check a mistyped collection path would be created.
+  if (!fsSync.statSync(collectionDir, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new CoreError({ code: 'not-a-collection', dir: collectionDir, reason: 'no such folder' });
+  }
   try {
     await fs.mkdir(stateDir);
     await writeFileAtomic(fs, gitignore, '*\n');
@@ -71,7 +75,8 @@ export async function ensureStateDir(fs: Fs, collectionDir: string): Promise<str
 
 /**
  * Takes the writer lock, waiting up to `waitMs` for a live holder. Throws CoreError `locked` (with the
- * holder) when the wait runs out, `io-failed` when the state folder cannot be written.
+ * holder) when the wait runs out, `io-failed` when the state folder cannot be written, `not-a-collection`
+ * when the folder does not exist.
  */
 export async function acquireWriterLock(collectionDir: string, options: AcquireOptions): Promise<WriterLock> {
   const fs = options.fs ?? nodeFs;
@@ -93,11 +98,16 @@ export async function acquireWriterLock(collectionDir: string, options: AcquireO
     if (Date.now() >= deadline) {
       throw new CoreError({ code: 'locked', holder: seen.holder ?? unknownHolder(seen), lockFile });
     }
-    await sleep(Math.min(POLL_MIN_MS + Math.random() * POLL_JITTER_MS, Math.max(0, deadline - Date.now()) + 1));
+    await sleep(
+      Math.min(POLL_MIN_MS + Math.random() * POLL_JITTER_MS, Math.max(0, deadline - Date.now()) + 1),
+    );
   }
 }
 
-/** For readers (status, the status bar): who holds the lock and whether they are alive. Never waits. */
+/**
+ * For readers (status, the status bar): who holds the lock and whether they are alive. Never waits. A
+ * lock file whose holder has not written its name yet reads as pid 0 on host `unknown`, alive for 2 s.
+ */
 export function readWriterLock(collectionDir: string): WriterLockStatus | undefined {
   const lockFile = writerLockPath(collectionDir);
   const seen = readLockFileSync(lockFile);

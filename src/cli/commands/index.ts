@@ -2,10 +2,32 @@
  * The command table: one line per command. Each command lives in its own file beside this one.
  */
 import type { CliCommand } from '../main.js';
+import { addCommand } from './add.js';
+import { checkCommand } from './check.js';
 import { initCommand } from './init.js';
+import {
+  exportCommand,
+  historyCommand,
+  importCommand,
+  recoverCommand,
+  restoreCommand,
+  snapshotCommand,
+  snapshotsCommand,
+} from './snapshots.js';
 import { statusCommand } from './status.js';
+import { updateCommand } from './update.js';
 
 export const COMMANDS: Record<string, CliCommand> = {
   init: initCommand,
   status: statusCommand,
+  check: checkCommand,
+  update: updateCommand,
+  add: addCommand,
+  snapshot: snapshotCommand,
+  snapshots: snapshotsCommand,
+  restore: restoreCommand,
+  export: exportCommand,
+  import: importCommand,
+  recover: recoverCommand,
+  history: historyCommand,
 };

@@ -1,0 +1,28 @@
+/**
+ * `artifact-keeper check`: which artifacts have an update upstream. Exit 0 none, 10 updates available,
+ * 69 when an upstream could not be reached (never reported as "up to date").
+ */
+import { checkUpdates } from '../../core/check.js';
+import type { CliCommand } from '../main.js';
+import { EXIT } from '../exitCodes.js';
+import { cliLogger } from '../logger.js';
+
+export const checkCommand: CliCommand = {
+  summary: 'resolve every upstream and list available updates (changes nothing)',
+  usage: 'check [--collection DIR] [--json]',
+  async run(ctx) {
+    const results = await checkUpdates(ctx.collectionDir, { fs: ctx.fs, logger: cliLogger(), signal: ctx.signal });
+    if (ctx.json) ctx.printJson({ results });
+    else {
+      for (const r of results) {
+        const current = r.currentSha?.slice(0, 12) ?? 'unknown';
+        if (r.error) ctx.out(`${r.id}: error: ${r.error}`);
+        else if (r.available) ctx.out(`${r.id}: update available ${current} -> ${r.latestVersion ?? r.latestSha?.slice(0, 12)}`);
+        else ctx.out(`${r.id}: up to date`);
+      }
+      if (results.length === 0) ctx.out('no artifact has an upstream');
+    }
+    if (results.some((r) => r.error)) return EXIT.unavailable;
+    return results.some((r) => r.available) ? EXIT.updatesAvailable : EXIT.ok;
+  },
+};

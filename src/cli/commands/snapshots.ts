@@ -1,0 +1,129 @@
+/**
+ * Snapshot commands: `snapshot [-m TEXT]`, `snapshots`, `restore ID|latest`, `export ID FILE`,
+ * `import FILE`, `recover`, `history`. Each is a thin shell over src/core/restore.ts.
+ */
+import { readHistory } from '../../core/history.js';
+import {
+  exportSnapshotFile,
+  importSnapshotFile,
+  listSnapshots,
+  recoverCollection,
+  restoreSnapshot,
+  takeSnapshot,
+} from '../../core/restore.js';
+import { UsageError } from '../args.js';
+import { TOOL } from '../context.js';
+import type { CliContext } from '../context.js';
+import type { CliCommand } from '../main.js';
+import { EXIT } from '../exitCodes.js';
+import { cliLogger } from '../logger.js';
+
+const ops = (ctx: CliContext) => ({ fs: ctx.fs, logger: cliLogger(), tool: TOOL, signal: ctx.signal });
+
+function retentionFrom(ctx: CliContext): { keep: number; maxAgeDays: number } {
+  const keep = Number(ctx.flag('keep') ?? 20);
+  const maxAgeDays = Number(ctx.flag('max-age-days') ?? 30);
+  if (!Number.isInteger(keep) || keep < 1) throw new UsageError('--keep takes a whole number ≥ 1');
+  if (!Number.isFinite(maxAgeDays) || maxAgeDays < 0) throw new UsageError('--max-age-days takes a number ≥ 0');
+  return { keep, maxAgeDays };
+}
+
+export const snapshotCommand: CliCommand = {
+  summary: 'snapshot the collection now (then apply retention: newest N + younger than D days, pinned kept)',
+  usage: 'snapshot [-m TEXT] [--pin] [--keep N] [--max-age-days D] [--collection DIR] [--json]',
+  flags: { message: { value: true, short: 'm' }, pin: { value: false }, keep: { value: true }, 'max-age-days': { value: true } },
+  async run(ctx) {
+    const message = ctx.flag('message');
+    const info = await takeSnapshot(
+      ctx.collectionDir,
+      { ...(message ? { message } : {}), trigger: 'user', pinned: ctx.has('pin'), retention: retentionFrom(ctx) },
+      ops(ctx),
+    );
+    if (ctx.json) ctx.printJson(info);
+    else ctx.out(`snapshot ${info.id}${info.pinned ? ' (pinned)' : ''}: ${info.reason}`);
+    return EXIT.ok;
+  },
+};
+
+export const snapshotsCommand: CliCommand = {
+  summary: 'list snapshots, newest first',
+  usage: 'snapshots [--collection DIR] [--json]',
+  async run(ctx) {
+    const list = await listSnapshots(ctx.collectionDir, ops(ctx));
+    if (ctx.json) ctx.printJson({ snapshots: list });
+    else {
+      for (const s of list) {
+        ctx.out(`${s.id}  ${s.time}  ${s.trigger.padEnd(8)} ${s.pinned ? 'pinned ' : ''}${s.reason}${s.artifacts.length ? ` [${s.artifacts.join(', ')}]` : ''}`);
+      }
+      if (list.length === 0) ctx.out('no snapshots yet');
+    }
+    return EXIT.ok;
+  },
+};
+
+export const restoreCommand: CliCommand = {
+  summary: 'restore a snapshot (a safety snapshot is taken first, so this can be undone too)',
+  usage: 'restore ID|latest [--collection DIR] [--json]',
+  async run(ctx) {
+    const [id, ...extra] = ctx.args.positionals;
+    if (!id || extra.length > 0) throw new UsageError('give one snapshot id, or latest');
+    const result = await restoreSnapshot(ctx.collectionDir, id, ops(ctx));
+    if (ctx.json) ctx.printJson(result);
+    else {
+      ctx.out(`restored ${result.restored.id} (${result.changed} change${result.changed === 1 ? '' : 's'})`);
+      ctx.out(`safety snapshot: ${result.safety.id} (undo: artifact-keeper restore ${result.safety.id})`);
+    }
+    return EXIT.ok;
+  },
+};
+
+export const exportCommand: CliCommand = {
+  summary: 'export one snapshot as a .tar.gz with its metadata',
+  usage: 'export ID FILE [--collection DIR]',
+  async run(ctx) {
+    const [id, file, ...extra] = ctx.args.positionals;
+    if (!id || !file || extra.length > 0) throw new UsageError('give a snapshot id and a file');
+    const info = await exportSnapshotFile(ctx.collectionDir, id, file, ops(ctx));
+    if (ctx.json) ctx.printJson({ snapshot: info.id, file });
+    else ctx.out(`exported ${info.id} to ${file}`);
+    return EXIT.ok;
+  },
+};
+
+export const importCommand: CliCommand = {
+  summary: 'import a snapshot .tar.gz (ours or SkillMeat\'s), or a SkillMeat snapshots folder',
+  usage: 'import FILE|DIR [--collection DIR] [--json]',
+  async run(ctx) {
+    const [file, ...extra] = ctx.args.positionals;
+    if (!file || extra.length > 0) throw new UsageError('give one file or folder');
+    const imported = await importSnapshotFile(ctx.collectionDir, file, ops(ctx));
+    if (ctx.json) ctx.printJson({ imported });
+    else for (const s of imported) ctx.out(`imported ${s.id}: ${s.reason}`);
+    return EXIT.ok;
+  },
+};
+
+export const recoverCommand: CliCommand = {
+  summary: 'undo (or finish, past its commit point) an interrupted transaction',
+  usage: 'recover [--collection DIR] [--json]',
+  async run(ctx) {
+    const outcome = await recoverCollection(ctx.collectionDir, ops(ctx));
+    if (ctx.json) ctx.printJson({ outcome });
+    else ctx.out(outcome === 'none' ? 'nothing to recover' : outcome === 'rolled-back' ? 'rolled back the interrupted transaction' : 'finished the interrupted transaction (it had committed)');
+    return EXIT.ok;
+  },
+};
+
+export const historyCommand: CliCommand = {
+  summary: 'past transactions, newest first',
+  usage: 'history [--collection DIR] [--json]',
+  async run(ctx) {
+    const entries = readHistory(ctx.collectionDir);
+    if (ctx.json) ctx.printJson({ history: entries });
+    else {
+      for (const h of entries) ctx.out(`${h.txId}  ${h.time}  ${h.kind.padEnd(8)} ${h.description}${h.preSnapshot ? `  (before: ${h.preSnapshot})` : ''}`);
+      if (entries.length === 0) ctx.out('no history yet');
+    }
+    return EXIT.ok;
+  },
+};

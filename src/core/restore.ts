@@ -1,0 +1,147 @@
+/**
+ * Snapshot operations for the CLI and the extension: take, list, restore (itself undoable: a safety
+ * snapshot first, then an atomic transaction that touches only what differs), diff, pin, prune, export
+ * and import, and recovery of an interrupted transaction. Every mutating one holds the writer lock.
+ */
+import * as path from 'node:path';
+import type { OperationOptions } from './operations.js';
+import { exportSnapshot, importSkillmeatSnapshots, importSnapshot } from './snapshotArchive.js';
+import { openSnapshotStore } from './snapshots.js';
+import type { SnapshotInfo, SnapshotStore } from './snapshots.js';
+import { applyChanges, newTxId, withWriter } from './transaction.js';
+import type { RecoveryOutcome } from './transaction.js';
+
+export interface Retention {
+  keep: number;
+  maxAgeDays: number;
+}
+
+export const DEFAULT_RETENTION: Retention = { keep: 20, maxAgeDays: 30 };
+
+type ReadOptions = Pick<OperationOptions, 'fs' | 'logger'>;
+
+async function withStore<T>(dir: string, opts: ReadOptions, fn: (store: SnapshotStore) => Promise<T>): Promise<T> {
+  const store = await openSnapshotStore(path.resolve(dir), { fs: opts.fs, logger: opts.logger });
+  try {
+    return await fn(store);
+  } finally {
+    store.close();
+  }
+}
+
+function writer<T>(dir: string, opts: OperationOptions, operation: string, fn: (store: SnapshotStore) => Promise<T>): Promise<T> {
+  return withWriter(
+    path.resolve(dir),
+    { tool: opts.tool, operation, fs: opts.fs, logger: opts.logger, ...(opts.lockWaitMs !== undefined ? { waitMs: opts.lockWaitMs } : {}) },
+    () => withStore(dir, opts, fn),
+  );
+}
+
+/** Takes a snapshot, then applies retention. */
+export function takeSnapshot(
+  dir: string,
+  options: { message?: string; trigger?: string; pinned?: boolean; retention?: Retention },
+  opts: OperationOptions,
+): Promise<SnapshotInfo> {
+  return writer(dir, opts, 'snapshot', async (store) => {
+    const info = await store.create({
+      reason: options.message ?? 'manual snapshot',
+      trigger: options.trigger ?? 'user',
+      artifacts: [],
+      ...(options.pinned ? { pinned: true } : {}),
+    });
+    await store.prune({ ...toPrune(options.retention ?? DEFAULT_RETENTION) });
+    return info;
+  });
+}
+
+function toPrune(retention: Retention): { keep: number; maxAgeDays: number } {
+  return { keep: retention.keep, maxAgeDays: retention.maxAgeDays };
+}
+
+export function listSnapshots(dir: string, opts: ReadOptions): Promise<SnapshotInfo[]> {
+  return withStore(dir, opts, (store) => store.list());
+}
+
+export interface RestoreResult {
+  restored: SnapshotInfo;
+  safety: SnapshotInfo;
+  txId: string;
+  changed: number;
+}
+
+/**
+ * Restores `idOrLatest` ('latest' = the newest snapshot before this restore). A safety snapshot is taken
+ * first so the restore can itself be undone; only files that differ are written, staged beside their
+ * targets and renamed; files absent from the snapshot are removed only after their replacements are
+ * staged. Throws `snapshot-not-found` before anything is written.
+ */
+export function restoreSnapshot(dir: string, idOrLatest: string, opts: OperationOptions): Promise<RestoreResult> {
+  return writer(dir, opts, 'restore', async (store) => {
+    const target = await store.resolve(idOrLatest);
+    const safety = await store.create({ reason: `before restoring ${target.id}`, trigger: 'restore', artifacts: [] });
+    const changes = await store.planRestore(target.id);
+    const txId = newTxId();
+    if (changes.length > 0) {
+      await applyChanges(
+        path.resolve(dir),
+        { txId, kind: 'restore', description: `restore ${target.id}`, artifacts: target.artifacts, preSnapshot: safety.id, changes, tool: opts.tool },
+        { fs: opts.fs, logger: opts.logger, ...(opts.signal ? { signal: opts.signal } : {}) },
+      );
+    }
+    return { restored: target, safety, txId, changed: changes.length };
+  });
+}
+
+/** Undoes (or finishes, past its commit point) an interrupted transaction. */
+export function recoverCollection(dir: string, opts: OperationOptions): Promise<RecoveryOutcome> {
+  return withWriter(
+    path.resolve(dir),
+    { tool: opts.tool, operation: 'recover', fs: opts.fs, logger: opts.logger, ...(opts.lockWaitMs !== undefined ? { waitMs: opts.lockWaitMs } : {}) },
+    async (ctx) => ctx.recovered,
+  );
+}
+
+export function diffSnapshot(dir: string, id: string, against: 'working' | string, opts: ReadOptions) {
+  return withStore(dir, opts, async (store) => {
+    const from = await store.resolve(id);
+    return store.diffSnapshots(from.id, against === 'working' ? 'working' : (await store.resolve(against)).id);
+  });
+}
+
+export function readSnapshotFile(dir: string, snapshotId: string, rel: string, opts: ReadOptions): Promise<Buffer | undefined> {
+  return withStore(dir, opts, async (store) => {
+    const info = await store.resolve(snapshotId);
+    const entry = (await store.readTree(info.id)).get(rel);
+    if (!entry || entry.kind === 'dir') return undefined;
+    return store.readBlob(entry.sha);
+  });
+}
+
+export function setSnapshotPinned(dir: string, id: string, pinned: boolean, opts: OperationOptions): Promise<void> {
+  return writer(dir, opts, 'pin', async (store) => {
+    const info = await store.resolve(id);
+    await store.setPinned(info.id, pinned);
+  });
+}
+
+export function pruneSnapshots(dir: string, retention: Retention, opts: OperationOptions): Promise<string[]> {
+  return writer(dir, opts, 'prune', (store) => store.prune(toPrune(retention)));
+}
+
+export function exportSnapshotFile(dir: string, id: string, file: string, opts: ReadOptions): Promise<SnapshotInfo> {
+  return withStore(dir, opts, async (store) => {
+    const info = await store.resolve(id);
+    await exportSnapshot(store, info.id, path.resolve(file));
+    return info;
+  });
+}
+
+/** Imports one of our .tar.gz exports, a SkillMeat snapshot tarball, or a folder of SkillMeat snapshots. */
+export function importSnapshotFile(dir: string, file: string, opts: OperationOptions): Promise<SnapshotInfo[]> {
+  return writer(dir, opts, 'import', async (store) => {
+    const resolved = path.resolve(file);
+    if (!resolved.endsWith('.tar.gz') && !resolved.endsWith('.tgz')) return importSkillmeatSnapshots(store, resolved);
+    return [await importSnapshot(store, resolved)];
+  });
+}

@@ -1,0 +1,1255 @@
+/**
+ * The snapshot store (DESIGN §4): a bare repository at `.artifact-keeper/snapshots.git` whose commits are
+ * snapshots of the collection minus `.artifact-keeper/` and every `.git`. Trees are built here, never by
+ * `git add`, so ignore files and nested repositories change nothing; this module never writes a collection file.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import * as nodeFs from 'node:fs';
+import * as path from 'node:path';
+import { isArtifactType } from './artifact.js';
+import { STATE_DIR } from './changes.js';
+import type { FileChange, Logger } from './changes.js';
+import { CoreError, ioFailure } from './errors.js';
+import type { FaultPlan } from './faults.js';
+import type { Fs } from './fs.js';
+import { assertObjectId, assertRefName, checkGitVersion, createGit, isObjectId } from './git.js';
+import type { Git, ObjectReader } from './git.js';
+import { comparePaths, walkSync } from './walk.js';
+import type { WalkedFile } from './walk.js';
+
+export const SNAPSHOT_REPO = 'snapshots.git';
+export const SNAPSHOT_INDEX_FILE = 'snapshot-index.json';
+export const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
+/** Stat entries stamped this close to the index write are re-hashed next time (a later edit may share the stamp). */
+export const RACY_WINDOW_MS = 2000;
+
+const ZERO_SHA = '0'.repeat(40);
+const SNAPSHOT_REFS = 'refs/snapshots/';
+const PIN_REFS = 'refs/pins/';
+const UPSTREAM_REFS = 'refs/upstream/';
+const SNAPSHOT_ID = /^s[0-9a-z]{9,}$/;
+const INDEX_VERSION = 1;
+
+export type SnapshotTrigger =
+  | 'user'
+  | 'update'
+  | 'restore'
+  | 'add'
+  | 'remove'
+  | 'import'
+  | 'recover'
+  // Forward compatible: a newer tool's trigger still reads.
+  | (string & {});
+
+/** Where an imported snapshot came from. */
+export interface SnapshotOrigin {
+  kind: 'export' | 'skillmeat';
+  /** The id in the source (our snapshot id, or SkillMeat's timestamp id). */
+  id: string;
+  /** The source archive's file name. */
+  file: string;
+  /** SkillMeat's collection name, for SkillMeat imports. */
+  collection?: string;
+}
+
+export interface SnapshotInfo {
+  /** `s` + 9 base36 digits of epoch milliseconds + 3 random base36: short, unique, sorts by time. */
+  id: string;
+  commit: string;
+  tree: string;
+  reason: string;
+  trigger: SnapshotTrigger;
+  /** `type/name` ids of the artifacts the operation that took it was about to touch. */
+  artifacts: string[];
+  /** ISO-8601 UTC. */
+  time: string;
+  /** Current state (the `refs/pins/<id>` ref), not the value at creation time. */
+  pinned: boolean;
+  /** `artifact-keeper <version>` that took it. */
+  tool: string;
+  txId?: string;
+  origin?: SnapshotOrigin;
+}
+
+export interface CreateSnapshotOptions {
+  reason: string;
+  trigger: SnapshotTrigger;
+  artifacts?: readonly string[];
+  pinned?: boolean;
+  txId?: string;
+}
+
+export type GitMode = '100644' | '100755' | '120000' | '040000';
+export type TreeEntryKind = 'file' | 'symlink' | 'dir';
+
+export interface TreeEntry {
+  mode: GitMode;
+  sha: string;
+  kind: TreeEntryKind;
+}
+
+/** rel (POSIX) → entry; `dir` entries only for empty folders (others are implied by their files). */
+export type SnapshotTree = Map<string, TreeEntry>;
+
+export interface SnapshotDiffEntry {
+  rel: string;
+  /** What `to` holds relative to `from`. */
+  status: 'added' | 'modified' | 'deleted';
+  /** The kind on the side that has it (`to`, or `from` for deletions). */
+  kind: TreeEntryKind;
+}
+
+export interface PruneOptions {
+  keep?: number;
+  maxAgeDays?: number;
+  now?: Date;
+  /** Run `git gc --prune=now` even when no snapshot was removed (default: only when some were). */
+  gc?: boolean;
+}
+
+/** The message JSON of an upstream commit, in SkillMeat's snake_case like the lock. */
+export interface UpstreamMeta {
+  resolved_sha: string;
+  resolved_version?: string;
+  source?: string;
+  time?: string;
+}
+
+export interface UpstreamRecord {
+  commit: string;
+  tree: string;
+  meta: UpstreamMeta;
+}
+
+/**
+ * File contents by rel path, structurally the planner's `Tree`: mode 0o644/0o755, or 0o120000 for a
+ * symlink whose target is `data`.
+ */
+export type ContentTree = Map<string, { data: Buffer; mode: number }>;
+
+/** What the last scan cost: for logs, the benchmark and the incremental tests. */
+export interface ScanStats {
+  files: number;
+  hashed: number;
+  treesWritten: number;
+  ms: number;
+}
+
+export interface SnapshotStoreOptions {
+  fs: Fs;
+  logger: Logger;
+  git?: { fault?: FaultPlan; env?: NodeJS.ProcessEnv; binary?: string };
+  /** Recorded in every snapshot, e.g. `artifact-keeper 0.1.0`. */
+  tool?: string;
+}
+
+interface SnapshotMeta {
+  id: string;
+  reason: string;
+  trigger: string;
+  artifacts: string[];
+  time: string;
+  tool: string;
+  pinned: boolean;
+  txId?: string;
+  origin?: SnapshotOrigin;
+}
+
+interface ScannedFile {
+  mode: GitMode;
+  sha: string;
+  kind: 'file' | 'symlink';
+}
+
+interface FolderState {
+  files: Map<string, ScannedFile>;
+  /** Every folder (not the root), empty or not. */
+  dirs: Set<string>;
+}
+
+/** [size, mtimeMs, ctimeMs, ino, mode, blob sha] */
+type StatRecord = [number, number, number, number, number, string];
+
+interface StatIndex {
+  version: number;
+  /** Identity of the object store the shas live in, so a recreated repository never trusts old shas. */
+  repo: string;
+  writtenAt: number;
+  files: Record<string, StatRecord>;
+  trees: string[];
+}
+
+/**
+ * Opens the store of `collectionDir`. Checks git (CoreError `git-missing` / `git-too-old`, nothing
+ * written) and that the collection folder exists (`io-failed`); the repository is created on first write.
+ */
+export async function openSnapshotStore(
+  collectionDir: string,
+  options: SnapshotStoreOptions,
+): Promise<SnapshotStore> {
+  const gitOptions = options.git ?? {};
+  await checkGitVersion({
+    ...(gitOptions.env ? { env: gitOptions.env } : {}),
+    ...(gitOptions.binary ? { binary: gitOptions.binary } : {}),
+  });
+  const root = path.resolve(collectionDir);
+  let st: nodeFs.Stats;
+  try {
+    st = nodeFs.statSync(root);
+  } catch (err) {
+    throw ioFailure('open collection', root, err);
+  }
+  if (!st.isDirectory()) {
+    throw new CoreError({
+      code: 'io-failed',
+      op: 'open collection',
+      path: root,
+      errno: 'ENOTDIR',
+      reason: 'not a folder',
+    });
+  }
+  return new SnapshotStore(root, options);
+}
+
+export class SnapshotStore {
+  readonly stateDir: string;
+  readonly gitDir: string;
+  /** Cost of the most recent scan of a folder (create, planRestore, diff against 'working'). */
+  lastScan: ScanStats | undefined;
+
+  /** The port every write of this store (and of its archive import/export) goes through. */
+  readonly fs: Fs;
+  readonly logger: Logger;
+  private readonly tool: string;
+  private readonly git: Git;
+  private readonly indexFile: string;
+  private reader: ObjectReader | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private index: { value: StatIndex; stamp: string } | undefined;
+  private readonly treeCache = new Map<string, Promise<LoadedTree>>();
+
+  constructor(
+    readonly collectionDir: string,
+    private readonly options: SnapshotStoreOptions,
+  ) {
+    this.fs = options.fs;
+    this.logger = options.logger;
+    this.tool = options.tool ?? 'artifact-keeper';
+    this.stateDir = path.join(collectionDir, STATE_DIR);
+    this.gitDir = path.join(this.stateDir, SNAPSHOT_REPO);
+    this.indexFile = path.join(this.stateDir, SNAPSHOT_INDEX_FILE);
+    this.git = createGit({ gitDir: this.gitDir, ...(options.git ?? {}) });
+  }
+
+  /** Snapshots the collection as it is now. Cheap when little changed: only files whose stat changed are hashed. */
+  create(options: CreateSnapshotOptions): Promise<SnapshotInfo> {
+    return this.exclusive(async () => {
+      await this.ensureRepo();
+      const started = performance.now();
+      const index = this.loadIndex();
+      const state = await this.scan(this.collectionDir, true, index);
+      const { root, treesWritten, allTrees } = await this.writeTrees(
+        state,
+        index ? new Set(index.value.trees) : undefined,
+      );
+      await this.saveIndex(state, allTrees);
+      const info = await this.commitSnapshot(root, {
+        reason: options.reason,
+        trigger: options.trigger,
+        artifacts: [...(options.artifacts ?? [])],
+        pinned: options.pinned ?? false,
+        ...(options.txId ? { txId: options.txId } : {}),
+      });
+      this.lastScan = {
+        files: state.files.size,
+        hashed: state.hashed,
+        treesWritten,
+        ms: performance.now() - started,
+      };
+      this.logger.debug(
+        `[Snapshots] ${info.id} (${info.trigger}: ${info.reason}): ${state.files.size} files, ${state.hashed} hashed, ${treesWritten} trees written, ${this.lastScan.ms.toFixed(0)} ms`,
+      );
+      return info;
+    });
+  }
+
+  /**
+   * Snapshots any folder (an extracted archive) as if it were the collection: `.git` entries and a
+   * root `.artifact-keeper` are left out. Never touches the collection or its stat index.
+   */
+  createFromFolder(
+    folder: string,
+    options: CreateSnapshotOptions & { time?: Date; origin?: SnapshotOrigin },
+  ): Promise<SnapshotInfo> {
+    return this.exclusive(async () => {
+      await this.ensureRepo();
+      const state = await this.scan(folder, true, undefined);
+      const { root } = await this.writeTrees(state, undefined);
+      return this.commitSnapshot(
+        root,
+        {
+          reason: options.reason,
+          trigger: options.trigger,
+          artifacts: [...(options.artifacts ?? [])],
+          pinned: options.pinned ?? false,
+          ...(options.txId ? { txId: options.txId } : {}),
+          ...(options.origin ? { origin: options.origin } : {}),
+        },
+        options.time,
+      );
+    });
+  }
+
+  /** All snapshots, newest first. */
+  async list(): Promise<SnapshotInfo[]> {
+    if (!this.repoExists()) return [];
+    const out = await this.git.run([
+      'for-each-ref',
+      '--format=%(refname)%00%(objectname)%00%(tree)%00%(contents)%00%00',
+      SNAPSHOT_REFS,
+      PIN_REFS,
+    ]);
+    const pinned = new Set<string>();
+    const snapshots: SnapshotInfo[] = [];
+    for (const record of out.split('\0\0\n')) {
+      const [refname, commit, tree, contents] = record.replace(/^\n/, '').split('\0');
+      if (!refname || !commit) continue;
+      if (refname.startsWith(PIN_REFS)) {
+        pinned.add(refname.slice(PIN_REFS.length));
+        continue;
+      }
+      const id = refname.slice(SNAPSHOT_REFS.length);
+      const meta = parseSnapshotMessage(contents ?? '');
+      if (!meta || meta.id !== id || !tree) {
+        this.logger.warn(`[Snapshots] ignoring ${refname}: its commit message is not snapshot metadata`);
+        continue;
+      }
+      snapshots.push(toInfo(meta, commit, tree));
+    }
+    for (const info of snapshots) info.pinned = pinned.has(info.id);
+    return snapshots.sort(newestFirst);
+  }
+
+  /** 'latest', an id, or a unique id prefix → the snapshot. Throws `snapshot-not-found` (also when ambiguous). */
+  async resolve(idOrLatest: string): Promise<SnapshotInfo> {
+    const all = await this.list();
+    if (idOrLatest === 'latest') {
+      const newest = all[0];
+      if (!newest) throw new CoreError({ code: 'snapshot-not-found', snapshotId: idOrLatest });
+      return newest;
+    }
+    const exact = all.find((s) => s.id === idOrLatest);
+    if (exact) return exact;
+    const matches = /^[0-9a-z]+$/.test(idOrLatest) ? all.filter((s) => s.id.startsWith(idOrLatest)) : [];
+    if (matches.length === 1 && matches[0]) return matches[0];
+    throw new CoreError({ code: 'snapshot-not-found', snapshotId: idOrLatest });
+  }
+
+  /** The snapshot's files, symlinks and empty folders. */
+  async readTree(idOrLatest: string): Promise<SnapshotTree> {
+    const info = await this.resolve(idOrLatest);
+    return (await this.loadTree(info.tree)).entries;
+  }
+
+  /** Same as readTree for a raw tree object (an upstream tree, say). */
+  async readTreeObject(tree: string): Promise<SnapshotTree> {
+    return (await this.loadTree(assertObjectId(tree))).entries;
+  }
+
+  /** A blob's bytes, through one long-lived `cat-file --batch`. Throws `git-failed` when the object is missing. */
+  async readBlob(sha: string): Promise<Buffer> {
+    assertObjectId(sha);
+    this.reader ??= this.git.openObjectReader();
+    const object = await this.reader.read(sha);
+    if (!object || object.type !== 'blob') {
+      throw new CoreError({
+        code: 'git-failed',
+        command: 'cat-file',
+        reason: `no blob ${sha} in the snapshot repository`,
+      });
+    }
+    return object.data;
+  }
+
+  /**
+   * The changes that turn the collection as it is now into snapshot `id`: writes only where content or
+   * mode differ, deletes, mkdirs (parents first), rmdirs (children first), ordered so each step is valid,
+   * with `collection.toml` and `collection.lock` last. Folders holding a nested `.git` are never removed,
+   * and a lock the snapshot lacks is left in place (the transaction engine never deletes the lock).
+   * Writes nothing to the collection (new blobs of changed files go into the snapshot repository).
+   */
+  planRestore(idOrLatest: string): Promise<FileChange[]> {
+    return this.exclusive(async () => {
+      const info = await this.resolve(idOrLatest);
+      const target = await this.loadTree(info.tree);
+      const current = await this.scanCollection();
+      const keptDirs = new Set<string>();
+      for (const dir of current.dirs) {
+        if (target.dirs.has(dir)) continue;
+        if (nodeFs.existsSync(path.join(this.collectionDir, dir, '.git'))) {
+          keptDirs.add(dir);
+          for (const parent of ancestorsOf(dir)) keptDirs.add(parent);
+        }
+      }
+      const symlinkTargets = new Map<string, string>();
+      for (const [rel, entry] of target.files) {
+        const cur = current.files.get(rel);
+        if (entry.kind === 'symlink' && (!cur || cur.sha !== entry.sha || cur.mode !== entry.mode)) {
+          symlinkTargets.set(entry.sha, (await this.readBlob(entry.sha)).toString('utf8'));
+        }
+      }
+      const { changes, skipped } = planTreeChanges(current, target, {
+        keptDirs,
+        symlinkTargets,
+        load: (sha) => () => this.readBlob(sha),
+      });
+      for (const rel of skipped) {
+        const why =
+          rel === 'collection.lock' ? 'the snapshot has no lock file' : 'the folder there holds a .git';
+        this.logger.warn(`[Snapshots] restore of ${info.id} leaves ${rel} alone: ${why}`);
+      }
+      return changes;
+    });
+  }
+
+  /** File-level differences from `from` to `to` (snapshot ids, or 'working' for the collection now). */
+  diffSnapshots(from: string, to: string): Promise<SnapshotDiffEntry[]> {
+    return this.exclusive(async () => {
+      const [a, b] = [await this.stateOf(from), await this.stateOf(to)];
+      const out: SnapshotDiffEntry[] = [];
+      const emptyDirs = (s: FolderState): Set<string> => {
+        const nonEmpty = new Set<string>();
+        for (const rel of s.files.keys()) for (const parent of ancestorsOf(rel)) nonEmpty.add(parent);
+        for (const dir of s.dirs) for (const parent of ancestorsOf(dir)) nonEmpty.add(parent);
+        return new Set([...s.dirs].filter((d) => !nonEmpty.has(d)));
+      };
+      for (const [rel, entry] of b.files) {
+        const old = a.files.get(rel);
+        if (!old) out.push({ rel, status: 'added', kind: entry.kind });
+        else if (old.sha !== entry.sha || old.mode !== entry.mode)
+          out.push({ rel, status: 'modified', kind: entry.kind });
+      }
+      for (const [rel, entry] of a.files)
+        if (!b.files.has(rel)) out.push({ rel, status: 'deleted', kind: entry.kind });
+      const [emptyA, emptyB] = [emptyDirs(a), emptyDirs(b)];
+      for (const dir of emptyB) if (!a.dirs.has(dir)) out.push({ rel: dir, status: 'added', kind: 'dir' });
+      for (const dir of emptyA) if (!b.dirs.has(dir)) out.push({ rel: dir, status: 'deleted', kind: 'dir' });
+      return out.sort((x, y) => comparePaths(x.rel, y.rel));
+    });
+  }
+
+  /** Pins (never pruned) or unpins a snapshot; stored as the ref `refs/pins/<id>`. */
+  setPinned(id: string, pinned: boolean): Promise<void> {
+    return this.exclusive(async () => {
+      const info = await this.resolve(id);
+      const ref = assertRefName(`${PIN_REFS}${info.id}`);
+      if (pinned) await this.git.run(['update-ref', ref, assertObjectId(info.commit)]);
+      else await this.git.run(['update-ref', '-d', ref]);
+    });
+  }
+
+  /**
+   * Retention: keeps the newest `keep` (20), anything younger than `maxAgeDays` (30), always the newest,
+   * never a pinned one; deletes the other refs, then `git gc --prune=now`. Returns the removed ids.
+   */
+  prune(options: PruneOptions = {}): Promise<string[]> {
+    return this.exclusive(async () => {
+      if (!this.repoExists()) return [];
+      const keep = options.keep ?? 20;
+      const maxAgeMs = (options.maxAgeDays ?? 30) * 86_400_000;
+      const now = (options.now ?? new Date()).getTime();
+      const all = await this.list();
+      const doomed = all.filter(
+        (s, i) => i !== 0 && i >= keep && !s.pinned && now - Date.parse(s.time) >= maxAgeMs,
+      );
+      if (doomed.length > 0) {
+        const input = doomed
+          .map((s) => `delete ${assertRefName(`${SNAPSHOT_REFS}${s.id}`)} ${s.commit}\n`)
+          .join('');
+        await this.git.pipe(['update-ref', '--stdin'], { input });
+      }
+      if (doomed.length > 0 || options.gc) {
+        await this.git.run([
+          '-c',
+          'gc.reflogExpire=now',
+          '-c',
+          'gc.reflogExpireUnreachable=now',
+          'gc',
+          '--prune=now',
+          '--quiet',
+        ]);
+        this.treeCache.clear();
+        await this.revalidateIndex();
+      }
+      this.logger.debug(`[Snapshots] pruned ${doomed.length} of ${all.length}`);
+      return doomed.map((s) => s.id);
+    });
+  }
+
+  /**
+   * Records the upstream content of an artifact as the next commit of `refs/upstream/<type>/<name>`, so a
+   * later update has its true three-way base offline. `content` is a folder or file path, or a
+   * ContentTree (a single-file artifact: one entry). Storing the same tree and sha again is a no-op.
+   */
+  storeUpstream(
+    type: string,
+    name: string,
+    content: string | ContentTree,
+    meta: UpstreamMeta,
+  ): Promise<UpstreamRecord> {
+    return this.exclusive(async () => {
+      const ref = upstreamRef(type, name);
+      await this.ensureRepo();
+      const state =
+        typeof content === 'string' ? await this.scanPath(content) : await this.scanContent(content);
+      const { root } = await this.writeTrees(state, undefined);
+      const history = await this.upstreamHistory(ref);
+      const previous = history[0];
+      if (previous && previous.tree === root && previous.meta.resolved_sha === meta.resolved_sha)
+        return previous;
+      const fullMeta: UpstreamMeta = { ...meta, time: meta.time ?? new Date().toISOString() };
+      const message = `upstream ${type}/${name} ${meta.resolved_version ?? meta.resolved_sha}\n\n${JSON.stringify(fullMeta)}\n`;
+      const commit = await this.commitTree(
+        root,
+        previous?.commit,
+        message,
+        new Date(fullMeta.time ?? Date.now()),
+      );
+      await this.git.pipe(['update-ref', '--stdin'], {
+        input: `update ${ref} ${commit} ${previous?.commit ?? ZERO_SHA}\n`,
+      });
+      return { commit, tree: root, meta: fullMeta };
+    });
+  }
+
+  /**
+   * The stored upstream content of an artifact at `resolvedSha` (or the newest stored one), or undefined
+   * when none was stored. Paths are relative to the artifact (a single file: its upstream file name).
+   */
+  async readUpstream(type: string, name: string, resolvedSha?: string): Promise<ContentTree | undefined> {
+    if (!this.repoExists()) return undefined;
+    const history = await this.upstreamHistory(upstreamRef(type, name));
+    const record =
+      resolvedSha === undefined ? history[0] : history.find((r) => r.meta.resolved_sha === resolvedSha);
+    if (!record) return undefined;
+    const { entries } = await this.loadTree(record.tree);
+    const out: ContentTree = new Map();
+    for (const [rel, entry] of entries) {
+      if (entry.kind === 'dir') continue;
+      const mode = entry.kind === 'symlink' ? 0o120000 : entry.mode === '100755' ? 0o755 : 0o644;
+      out.set(rel, { data: await this.readBlob(entry.sha), mode });
+    }
+    return out;
+  }
+
+  /** Every stored upstream of an artifact, newest first. */
+  async listUpstream(type: string, name: string): Promise<UpstreamRecord[]> {
+    if (!this.repoExists()) return [];
+    return this.upstreamHistory(upstreamRef(type, name));
+  }
+
+  /** Ends the `cat-file` process. The store can still be used afterwards (it starts a new one). */
+  close(): void {
+    this.reader?.close();
+    this.reader = undefined;
+  }
+
+  // ---- internals ------------------------------------------------------------------------------------
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private repoExists(): boolean {
+    return nodeFs.existsSync(path.join(this.gitDir, 'HEAD'));
+  }
+
+  /** Creates `.artifact-keeper/` (with its `*` ignore file) and the bare repository, atomically by rename. */
+  private async ensureRepo(): Promise<void> {
+    if (this.repoExists()) return;
+    await this.fs.mkdir(this.stateDir);
+    const ignore = path.join(this.stateDir, '.gitignore');
+    if (!nodeFs.existsSync(ignore)) await this.fs.writeFile(ignore, '*\n');
+    const temp = path.join(
+      this.stateDir,
+      `${SNAPSHOT_REPO}.init-${process.pid}-${randomBytes(3).toString('hex')}`,
+    );
+    try {
+      const initGit = createGit({ gitDir: temp, ...(this.options.git ?? {}) });
+      await initGit.pipe(['init', '--bare', '--quiet', '--template=', '--object-format=sha1']);
+      // Empty folders are entries pointing at the empty tree: make sure the object really exists.
+      await initGit.pipe(['hash-object', '-t', 'tree', '-w', '--stdin'], { input: '' });
+      if (this.repoExists()) return; // another process won the race
+      await this.fs.rename(temp, this.gitDir);
+    } finally {
+      await this.fs.rm(temp).catch(() => undefined);
+    }
+  }
+
+  private async commitSnapshot(
+    tree: string,
+    fields: Omit<SnapshotMeta, 'id' | 'time' | 'tool'>,
+    time: Date = new Date(),
+  ): Promise<SnapshotInfo> {
+    // Each snapshot is a root commit. Chaining it to the previous one would keep every pruned snapshot
+    // reachable through its successors, and `gc` could then never free anything: retention wins.
+    const parent = undefined;
+    for (let attempt = 0; ; attempt++) {
+      const meta: SnapshotMeta = {
+        id: newSnapshotId(time),
+        time: time.toISOString(),
+        tool: this.tool,
+        ...fields,
+      };
+      const message = `${summaryLine(meta)}\n\n${JSON.stringify(meta)}\n`;
+      const commit = await this.commitTree(tree, parent, message, time);
+      const ref = assertRefName(`${SNAPSHOT_REFS}${meta.id}`);
+      // `create` refuses an existing ref: two snapshots in the same millisecond with the same suffix retry.
+      let input = `create ${ref} ${commit}\n`;
+      if (meta.pinned) input += `create ${assertRefName(`${PIN_REFS}${meta.id}`)} ${commit}\n`;
+      const result = await this.git.pipe(['update-ref', '--stdin'], { input, okExitCodes: [0, 128] });
+      if (result.exitCode === 0) return toInfo(meta, commit, tree);
+      if (attempt >= 3) {
+        throw new CoreError({
+          code: 'git-failed',
+          command: 'update-ref',
+          reason: result.stderr.split('\n', 1)[0] ?? '',
+        });
+      }
+    }
+  }
+
+  private async commitTree(
+    tree: string,
+    parent: string | undefined,
+    message: string,
+    time: Date,
+  ): Promise<string> {
+    const date = `${Math.floor(time.getTime() / 1000)} +0000`;
+    const args = [
+      'commit-tree',
+      assertObjectId(tree),
+      ...(parent ? ['-p', assertObjectId(parent)] : []),
+      '-F',
+      '-',
+    ];
+    const result = await this.git.pipe(args, {
+      input: message,
+      env: { GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date },
+    });
+    return assertObjectId(result.stdout.toString('utf8').trim());
+  }
+
+  private async upstreamHistory(ref: string): Promise<UpstreamRecord[]> {
+    const head = (await this.git.run(['for-each-ref', '--format=%(objectname)', ref])).trim();
+    if (!isObjectId(head)) return [];
+    const out = await this.git.run(['log', '--no-color', '--format=%H%x1f%T%x1f%B%x1e', head]);
+    const records: UpstreamRecord[] = [];
+    for (const chunk of out.split('\x1e')) {
+      const [commit, tree, body] = chunk.replace(/^\n/, '').split('\x1f');
+      if (!commit || !tree || !isObjectId(commit.trim())) continue;
+      const json = body?.slice(body.indexOf('\n\n') + 2) ?? '';
+      try {
+        const meta = JSON.parse(json) as UpstreamMeta;
+        if (typeof meta.resolved_sha === 'string') records.push({ commit: commit.trim(), tree, meta });
+      } catch {
+        this.logger.warn(`[Snapshots] ${ref}: commit ${commit} has no upstream metadata`);
+      }
+    }
+    return records;
+  }
+
+  // ---- scanning and tree building -------------------------------------------------------------------
+
+  private async scanCollection(): Promise<FolderState & { hashed: number }> {
+    const started = performance.now();
+    await this.ensureRepo();
+    const index = this.loadIndex();
+    const state = await this.scan(this.collectionDir, true, index);
+    if (state.hashed > 0 || !index) await this.saveIndex(state, index?.value.trees ?? []);
+    this.lastScan = {
+      files: state.files.size,
+      hashed: state.hashed,
+      treesWritten: 0,
+      ms: performance.now() - started,
+    };
+    return state;
+  }
+
+  private async stateOf(ref: string): Promise<FolderState> {
+    if (ref === 'working') return this.scanCollection();
+    const info = await this.resolve(ref);
+    return this.loadTree(info.tree);
+  }
+
+  /**
+   * Walks `root` (skipping every `.git`, and `.artifact-keeper` at the top) and finds each file's blob:
+   * from the stat index when its stat is unchanged and not racy, else by hashing it into the repository.
+   */
+  private async scan(
+    root: string,
+    skipStateDir: boolean,
+    index: { value: StatIndex } | undefined,
+  ): Promise<FolderState & { hashed: number; walked: WalkedFile[] }> {
+    const walked = walkSync(root, {
+      skipNames: SKIP_NAMES,
+      ...(skipStateDir ? { skipPaths: SKIP_STATE } : {}),
+      keepSymlinks: true,
+    });
+    const files = new Map<string, ScannedFile>();
+    const toHash: { rel: string; file: WalkedFile; mode: GitMode }[] = [];
+    const cached = index?.value.files;
+    const trustedBefore = (index?.value.writtenAt ?? 0) - RACY_WINDOW_MS;
+    for (const file of walked.files) {
+      const mode: GitMode = file.isSymlink ? '120000' : file.mode & 0o111 ? '100755' : '100644';
+      const kind = file.isSymlink ? 'symlink' : 'file';
+      const record = cached?.[file.rel];
+      // ctime too: tools that restore an old mtime (tar, rsync -t) still move ctime.
+      if (
+        record &&
+        record[0] === file.size &&
+        record[1] === file.mtimeMs &&
+        record[2] === file.ctimeMs &&
+        record[3] === file.ino &&
+        record[4] === file.mode &&
+        Math.max(file.mtimeMs, file.ctimeMs) < trustedBefore
+      ) {
+        files.set(file.rel, { mode, sha: record[5], kind });
+      } else {
+        toHash.push({ rel: file.rel, file, mode });
+      }
+    }
+    if (toHash.length > 0) {
+      const symlinkData = new Map<number, Buffer>();
+      toHash.forEach((item, i) => {
+        if (item.file.isSymlink)
+          symlinkData.set(i, nodeFs.readlinkSync(path.join(root, item.rel), { encoding: 'buffer' }));
+      });
+      const shas = await this.hashObjects(
+        toHash.map((item, i) => symlinkData.get(i) ?? path.join(root, item.rel)),
+      );
+      toHash.forEach((item, i) => {
+        files.set(item.rel, {
+          mode: item.mode,
+          sha: shas[i] as string,
+          kind: item.file.isSymlink ? 'symlink' : 'file',
+        });
+      });
+    }
+    return {
+      files,
+      dirs: new Set(walked.dirs.map((d) => d.rel)),
+      hashed: toHash.length,
+      walked: walked.files,
+    };
+  }
+
+  /** A folder (like a collection) or a single file (a tree holding just it, under its base name). */
+  private async scanPath(source: string): Promise<FolderState> {
+    const abs = path.resolve(source);
+    const st = nodeFs.lstatSync(abs);
+    if (st.isDirectory()) return this.scan(abs, false, undefined);
+    const name = path.basename(abs);
+    const data = st.isSymbolicLink() ? nodeFs.readlinkSync(abs, { encoding: 'buffer' }) : undefined;
+    const [sha] = await this.hashObjects([data ?? abs]);
+    const mode: GitMode = st.isSymbolicLink() ? '120000' : st.mode & 0o111 ? '100755' : '100644';
+    return {
+      files: new Map([[name, { mode, sha: sha as string, kind: st.isSymbolicLink() ? 'symlink' : 'file' }]]),
+      dirs: new Set(),
+    };
+  }
+
+  private async scanContent(content: ContentTree): Promise<FolderState> {
+    const rels = [...content.keys()];
+    for (const rel of rels) assertSafeRel(rel, 'upstream tree');
+    const shas = await this.hashObjects(rels.map((rel) => (content.get(rel) as { data: Buffer }).data));
+    const files = new Map<string, ScannedFile>();
+    const dirs = new Set<string>();
+    rels.forEach((rel, i) => {
+      const mode = (content.get(rel) as { mode: number }).mode;
+      const gitMode: GitMode = mode === 0o120000 ? '120000' : mode & 0o111 ? '100755' : '100644';
+      files.set(rel, {
+        mode: gitMode,
+        sha: shas[i] as string,
+        kind: gitMode === '120000' ? 'symlink' : 'file',
+      });
+      for (const parent of ancestorsOf(rel)) dirs.add(parent);
+    });
+    return { files, dirs };
+  }
+
+  /**
+   * Writes blobs with one `git hash-object -w --stdin-paths`: a string is a file to read, a Buffer is
+   * content (a symlink target, an in-memory file), staged in a temp folder under `.artifact-keeper/`.
+   */
+  private async hashObjects(items: readonly (string | Buffer)[]): Promise<string[]> {
+    if (items.length === 0) return [];
+    let temp: string | undefined;
+    try {
+      const paths: string[] = [];
+      for (const [i, item] of items.entries()) {
+        if (typeof item === 'string') {
+          paths.push(item);
+          continue;
+        }
+        if (!temp) {
+          temp = path.join(this.stateDir, `tmp-hash-${process.pid}-${randomBytes(4).toString('hex')}`);
+          await this.fs.mkdir(temp);
+        }
+        const file = path.join(temp, String(i));
+        await this.fs.writeFile(file, item);
+        paths.push(file);
+      }
+      const result = await this.git.pipe(['hash-object', '-w', '--no-filters', '--stdin-paths'], {
+        input: paths.map((p) => `${quoteForStdinPaths(p)}\n`).join(''),
+      });
+      const shas = result.stdout.toString('utf8').split('\n').filter(Boolean);
+      if (shas.length !== items.length || !shas.every(isObjectId)) {
+        throw new CoreError({
+          code: 'git-failed',
+          command: 'hash-object',
+          reason: `expected ${items.length} ids, got ${shas.length}`,
+        });
+      }
+      return shas;
+    } finally {
+      if (temp) await this.fs.rm(temp).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Builds every folder's tree object bottom-up in JS and writes the ones the repository may not have
+   * (not in `known`) with one `git mktree --batch -z`, checking git's id against ours.
+   */
+  private async writeTrees(
+    state: FolderState,
+    known: Set<string> | undefined,
+  ): Promise<{ root: string; treesWritten: number; allTrees: string[] }> {
+    const built = buildTrees(state);
+    const seen = new Set<string>([EMPTY_TREE]);
+    const toWrite: BuiltTree[] = [];
+    for (const tree of built.trees) {
+      if (seen.has(tree.sha)) continue;
+      seen.add(tree.sha);
+      if (!known?.has(tree.sha)) toWrite.push(tree);
+    }
+    if (toWrite.length > 0) {
+      const chunks: Buffer[] = [];
+      for (const tree of toWrite) {
+        for (const entry of tree.entries) {
+          const type = entry.mode === '040000' ? 'tree' : 'blob';
+          chunks.push(Buffer.from(`${entry.mode} ${type} ${entry.sha}\t`), entry.name, NUL);
+        }
+        chunks.push(NUL);
+      }
+      const result = await this.git.pipe(['mktree', '--batch', '-z'], { input: Buffer.concat(chunks) });
+      const ids = result.stdout.toString('utf8').split('\n').filter(Boolean);
+      toWrite.forEach((tree, i) => {
+        if (ids[i] !== tree.sha) {
+          throw new CoreError({
+            code: 'git-failed',
+            command: 'mktree',
+            reason: `tree id mismatch for "${tree.rel || '.'}": git ${ids[i] ?? 'nothing'}, computed ${tree.sha}`,
+          });
+        }
+      });
+    }
+    return { root: built.root, treesWritten: toWrite.length, allTrees: [...seen] };
+  }
+
+  private async loadTree(tree: string): Promise<LoadedTree> {
+    let pending = this.treeCache.get(tree);
+    if (!pending) {
+      pending = this.readLsTree(tree);
+      this.treeCache.set(tree, pending);
+      pending.catch(() => this.treeCache.delete(tree));
+      // A few recent trees are enough: restore previews diff the same snapshot several times.
+      while (this.treeCache.size > 4) this.treeCache.delete(this.treeCache.keys().next().value as string);
+    }
+    return pending;
+  }
+
+  private async readLsTree(tree: string): Promise<LoadedTree> {
+    const result = await this.git.pipe(['ls-tree', '-r', '-t', '-z', assertObjectId(tree)]);
+    const files = new Map<string, ScannedFile>();
+    const dirs = new Set<string>();
+    const entries: SnapshotTree = new Map();
+    const out = result.stdout;
+    let start = 0;
+    while (start < out.length) {
+      const end = out.indexOf(0, start);
+      const record = out.subarray(start, end < 0 ? out.length : end).toString('utf8');
+      start = end < 0 ? out.length : end + 1;
+      const tab = record.indexOf('\t');
+      const [mode, type, sha] = record.slice(0, tab).split(' ');
+      const rel = record.slice(tab + 1);
+      assertSafeRel(rel, `tree ${tree}`);
+      if (!sha || !isObjectId(sha)) continue;
+      if (type === 'tree') {
+        dirs.add(rel);
+        if (sha === EMPTY_TREE) entries.set(rel, { mode: '040000', sha, kind: 'dir' });
+      } else if (type === 'blob' && (mode === '100644' || mode === '100755' || mode === '120000')) {
+        const kind = mode === '120000' ? 'symlink' : 'file';
+        files.set(rel, { mode, sha, kind });
+        entries.set(rel, { mode, sha, kind });
+      } else {
+        this.logger.warn(`[Snapshots] tree ${tree}: skipping ${rel} (${mode} ${type})`);
+      }
+    }
+    return { files, dirs, entries };
+  }
+
+  // ---- the stat index -------------------------------------------------------------------------------
+
+  private repoIdentity(): string {
+    const st = nodeFs.statSync(path.join(this.gitDir, 'objects'));
+    return `${st.ino}:${st.birthtimeMs}`;
+  }
+
+  /** The stat index when it is valid for this repository; undefined means "hash everything". */
+  private loadIndex(): { value: StatIndex; stamp: string } | undefined {
+    let stamp: string;
+    try {
+      const st = nodeFs.statSync(this.indexFile);
+      stamp = `${st.size}:${st.mtimeMs}:${st.ino}`;
+    } catch {
+      return undefined;
+    }
+    if (this.index?.stamp === stamp) return this.index;
+    try {
+      const value = JSON.parse(nodeFs.readFileSync(this.indexFile, 'utf8')) as StatIndex;
+      if (
+        value.version !== INDEX_VERSION ||
+        value.repo !== this.repoIdentity() ||
+        typeof value.files !== 'object'
+      ) {
+        return undefined;
+      }
+      this.index = { value, stamp };
+      return this.index;
+    } catch {
+      // A torn or foreign index only costs a full re-hash.
+      return undefined;
+    }
+  }
+
+  /**
+   * Replaces the stat index (temp + rename through the Fs port). No fsync: losing it costs one full
+   * re-hash, and the rename never leaves a torn file in its place.
+   */
+  private async saveIndex(
+    state: { walked: WalkedFile[]; files: Map<string, ScannedFile> },
+    trees: string[],
+  ): Promise<void> {
+    const files: Record<string, StatRecord> = {};
+    for (const f of state.walked) {
+      const scanned = state.files.get(f.rel);
+      if (scanned) files[f.rel] = [f.size, f.mtimeMs, f.ctimeMs, f.ino, f.mode, scanned.sha];
+    }
+    await this.writeIndex({
+      version: INDEX_VERSION,
+      repo: this.repoIdentity(),
+      writtenAt: Date.now(),
+      files,
+      trees,
+    });
+  }
+
+  private async writeIndex(value: StatIndex): Promise<void> {
+    const temp = `${this.indexFile}.${process.pid}-${randomBytes(3).toString('hex')}.tmp`;
+    await this.fs.writeFile(temp, JSON.stringify(value));
+    await this.fs.rename(temp, this.indexFile);
+    const st = nodeFs.statSync(this.indexFile);
+    this.index = { value, stamp: `${st.size}:${st.mtimeMs}:${st.ino}` };
+  }
+
+  /** After gc: drop index entries whose objects were pruned, so a later snapshot never points at nothing. */
+  private async revalidateIndex(): Promise<void> {
+    const index = this.loadIndex();
+    if (!index) return;
+    const shas = [...new Set([...Object.values(index.value.files).map((r) => r[5]), ...index.value.trees])];
+    if (shas.length === 0) return;
+    const result = await this.git.pipe(['cat-file', '--batch-check=%(objectname)'], {
+      input: shas.map((s) => `${s}\n`).join(''),
+    });
+    const present = new Set(
+      result.stdout
+        .toString('utf8')
+        .split('\n')
+        .filter((line) => isObjectId(line)),
+    );
+    const files: Record<string, StatRecord> = {};
+    for (const [rel, record] of Object.entries(index.value.files))
+      if (present.has(record[5])) files[rel] = record;
+    const trees = index.value.trees.filter((t) => present.has(t));
+    if (
+      Object.keys(files).length === Object.keys(index.value.files).length &&
+      trees.length === index.value.trees.length
+    )
+      return;
+    await this.writeIndex({ ...index.value, files, trees });
+  }
+}
+
+// ---- pure helpers ---------------------------------------------------------------------------------
+
+const SKIP_NAMES: ReadonlySet<string> = new Set(['.git']);
+const SKIP_STATE: ReadonlySet<string> = new Set([STATE_DIR]);
+const NUL = Buffer.from([0]);
+
+interface LoadedTree extends FolderState {
+  entries: SnapshotTree;
+}
+
+interface BuiltEntry {
+  name: Buffer;
+  mode: GitMode;
+  sha: string;
+}
+
+interface BuiltTree {
+  rel: string;
+  sha: string;
+  entries: BuiltEntry[];
+}
+
+/** Every folder's tree, children before parents, the root last. Ids are git's: sha1("tree <len>\0" + body). */
+export function buildTrees(state: FolderState): { root: string; trees: BuiltTree[] } {
+  const children = new Map<string, BuiltEntry[]>();
+  const add = (dir: string, entry: BuiltEntry): void => {
+    const list = children.get(dir);
+    if (list) list.push(entry);
+    else children.set(dir, [entry]);
+  };
+  for (const [rel, file] of state.files)
+    add(parentOf(rel), { name: Buffer.from(baseOf(rel)), mode: file.mode, sha: file.sha });
+  const dirs = new Set(state.dirs);
+  for (const rel of state.files.keys()) for (const parent of ancestorsOf(rel)) dirs.add(parent);
+  const ordered = [...dirs].sort((a, b) => depth(b) - depth(a));
+  const trees: BuiltTree[] = [];
+  const finish = (rel: string): string => {
+    const entries = (children.get(rel) ?? []).sort(compareTreeEntries);
+    if (entries.length === 0) return EMPTY_TREE;
+    const body = Buffer.concat(
+      entries.flatMap((e) => [
+        Buffer.from(`${e.mode === '040000' ? '40000' : e.mode} `),
+        e.name,
+        NUL,
+        Buffer.from(e.sha, 'hex'),
+      ]),
+    );
+    const sha = createHash('sha1').update(`tree ${body.length}\0`).update(body).digest('hex');
+    trees.push({ rel, sha, entries });
+    return sha;
+  };
+  for (const dir of ordered)
+    add(parentOf(dir), { name: Buffer.from(baseOf(dir)), mode: '040000', sha: finish(dir) });
+  return { root: finish(''), trees };
+}
+
+/** Git's order: bytes of the name, a folder compared as if its name ended in '/'. */
+function compareTreeEntries(a: BuiltEntry, b: BuiltEntry): number {
+  const ka = a.mode === '040000' ? Buffer.concat([a.name, SLASH]) : a.name;
+  const kb = b.mode === '040000' ? Buffer.concat([b.name, SLASH]) : b.name;
+  return Buffer.compare(ka, kb);
+}
+const SLASH = Buffer.from('/');
+
+export interface PlanTreeOptions {
+  /** Folders that must stay (they hold a `.git`), with their ancestors. */
+  keptDirs: ReadonlySet<string>;
+  /** blob sha → symlink target text, for every symlink to write. */
+  symlinkTargets: ReadonlyMap<string, string>;
+  load: (sha: string) => () => Promise<Uint8Array>;
+}
+
+const LOCK_FILE_NAME = 'collection.lock';
+const LAST_FILES = ['collection.toml', LOCK_FILE_NAME];
+
+/**
+ * The change list from `current` to `target`, in an order where every step is valid on its own: deletes,
+ * rmdirs (children first), mkdirs (parents first), writes; `collection.toml` then `collection.lock` last.
+ */
+export function planTreeChanges(
+  current: FolderState,
+  target: FolderState,
+  options: PlanTreeOptions,
+): { changes: FileChange[]; skipped: string[] } {
+  const deletes: string[] = [];
+  const writes: string[] = [];
+  const skipped: string[] = [];
+  for (const [rel, cur] of current.files) {
+    const want = target.files.get(rel);
+    if (!want) deletes.push(rel);
+    else if (want.sha !== cur.sha || want.mode !== cur.mode) writes.push(rel);
+  }
+  for (const rel of target.files.keys()) {
+    if (current.files.has(rel)) continue;
+    if (options.keptDirs.has(rel)) skipped.push(rel);
+    else writes.push(rel);
+  }
+  const rmdirs = [...current.dirs].filter((d) => !target.dirs.has(d) && !options.keptDirs.has(d));
+  const mkdirs = [...target.dirs].filter((d) => !current.dirs.has(d));
+  deletes.sort(comparePaths);
+  writes.sort(comparePaths);
+  rmdirs.sort((a, b) => comparePaths(b, a));
+  mkdirs.sort(comparePaths);
+
+  const writeOf = (rel: string): FileChange => {
+    const entry = target.files.get(rel) as ScannedFile;
+    if (entry.kind === 'symlink') {
+      const linkTarget = options.symlinkTargets.get(entry.sha);
+      if (linkTarget === undefined) throw new Error(`symlink target of ${rel} was not loaded`);
+      return { kind: 'write', rel, data: Buffer.from(linkTarget), mode: 0o777, symlinkTarget: linkTarget };
+    }
+    return {
+      kind: 'write',
+      rel,
+      data: options.load(entry.sha),
+      mode: entry.mode === '100755' ? 0o755 : 0o644,
+    };
+  };
+  const isLast = (rel: string): boolean => LAST_FILES.includes(rel);
+  const changes: FileChange[] = [
+    ...deletes.filter((r) => !isLast(r)).map((rel): FileChange => ({ kind: 'delete', rel })),
+    ...rmdirs.map((rel): FileChange => ({ kind: 'rmdir', rel })),
+    ...mkdirs.map((rel): FileChange => ({ kind: 'mkdir', rel })),
+    ...writes.filter((r) => !isLast(r)).map(writeOf),
+  ];
+  // The lock's rename is the transaction's commit point, so its write comes last, after the manifest's.
+  // The engine refuses to delete the lock (nothing could follow the commit point), so a snapshot without
+  // one leaves the current lock in place and says so.
+  for (const rel of LAST_FILES) {
+    if (writes.includes(rel)) changes.push(writeOf(rel));
+    else if (deletes.includes(rel) && rel === LOCK_FILE_NAME) skipped.push(rel);
+    else if (deletes.includes(rel)) changes.push({ kind: 'delete', rel });
+  }
+  return { changes, skipped };
+}
+
+function newestFirst(a: SnapshotInfo, b: SnapshotInfo): number {
+  return b.time.localeCompare(a.time) || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+}
+
+/** `s` + 9 base36 digits of epoch ms + 3 random base36 digits. */
+export function newSnapshotId(time: Date = new Date()): string {
+  const random = Array.from(randomBytes(3), (b) => (b % 36).toString(36)).join('');
+  return `s${Math.max(0, time.getTime()).toString(36).padStart(9, '0')}${random}`;
+}
+
+function summaryLine(meta: SnapshotMeta): string {
+  const text = `${meta.trigger}: ${meta.reason}`.replace(/\s+/g, ' ').trim();
+  return text.length > 100 ? `${text.slice(0, 99)}…` : text;
+}
+
+/** The JSON after the summary line, or undefined when the message is not ours. */
+function parseSnapshotMessage(message: string): SnapshotMeta | undefined {
+  const at = message.indexOf('\n\n');
+  if (at < 0) return undefined;
+  try {
+    const meta = JSON.parse(message.slice(at + 2)) as Partial<SnapshotMeta>;
+    if (typeof meta.id !== 'string' || !SNAPSHOT_ID.test(meta.id) || typeof meta.time !== 'string')
+      return undefined;
+    return {
+      id: meta.id,
+      reason: typeof meta.reason === 'string' ? meta.reason : '',
+      trigger: typeof meta.trigger === 'string' ? meta.trigger : 'user',
+      artifacts: Array.isArray(meta.artifacts)
+        ? meta.artifacts.filter((a): a is string => typeof a === 'string')
+        : [],
+      time: meta.time,
+      tool: typeof meta.tool === 'string' ? meta.tool : '',
+      pinned: meta.pinned === true,
+      ...(typeof meta.txId === 'string' ? { txId: meta.txId } : {}),
+      ...(meta.origin && typeof meta.origin === 'object' ? { origin: meta.origin } : {}),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+function toInfo(meta: SnapshotMeta, commit: string, tree: string): SnapshotInfo {
+  return {
+    id: meta.id,
+    commit,
+    tree,
+    reason: meta.reason,
+    trigger: meta.trigger,
+    artifacts: meta.artifacts,
+    time: meta.time,
+    pinned: meta.pinned,
+    tool: meta.tool,
+    ...(meta.txId ? { txId: meta.txId } : {}),
+    ...(meta.origin ? { origin: meta.origin } : {}),
+  };
+}
+
+/**
+ * `refs/upstream/<type>/<name>`; the name is percent-encoded outside [A-Za-z0-9_-] so any artifact name
+ * (spaces, dots, unicode) makes a valid, unambiguous ref.
+ */
+function upstreamRef(type: string, name: string): string {
+  if (!isArtifactType(type))
+    throw new CoreError({
+      code: 'artifact-name-invalid',
+      name: `${type}/${name}`,
+      reason: `unknown type "${type}"`,
+    });
+  if (name.length === 0) throw new CoreError({ code: 'artifact-name-invalid', name, reason: 'empty name' });
+  const encoded = Array.from(Buffer.from(name, 'utf8'), (byte) => {
+    const ch = String.fromCharCode(byte);
+    return /[A-Za-z0-9_-]/.test(ch) ? ch : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }).join('');
+  return assertRefName(`${UPSTREAM_REFS}${type}/${encoded}`);
+}
+
+/** Refuses a path that could leave the collection or touch what snapshots never hold. */
+export function assertSafeRel(rel: string, where: string): void {
+  const parts = rel.split('/');
+  const bad =
+    rel.length === 0 ||
+    rel.startsWith('/') ||
+    rel.includes('\0') ||
+    parts.some((p) => p === '' || p === '.' || p === '..' || p === '.git') ||
+    parts[0] === STATE_DIR;
+  if (bad) throw new CoreError({ code: 'snapshot-invalid', file: where, reason: `unsafe path "${rel}"` });
+}
+
+/**
+ * `hash-object --stdin-paths` reads one path per line and C-unquotes a line starting with '"': quote
+ * the paths a bare line cannot carry (newline, CR at the end, a leading quote).
+ */
+function quoteForStdinPaths(p: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (!p.startsWith('"') && !/[\x00-\x1f]/.test(p)) return p;
+  const named: Record<string, string> = { '\\': '\\\\', '"': '\\"', '\n': '\\n', '\t': '\\t', '\r': '\\r' };
+  // eslint-disable-next-line no-control-regex
+  const escaped = p.replace(
+    /[\\"\x00-\x1f]/g,
+    (ch) => named[ch] ?? `\\${ch.charCodeAt(0).toString(8).padStart(3, '0')}`,
+  );
+  return `"${escaped}"`;
+}
+
+export function ancestorsOf(rel: string): string[] {
+  const out: string[] = [];
+  for (let i = rel.indexOf('/'); i >= 0; i = rel.indexOf('/', i + 1)) out.push(rel.slice(0, i));
+  return out;
+}
+
+function parentOf(rel: string): string {
+  const i = rel.lastIndexOf('/');
+  return i < 0 ? '' : rel.slice(0, i);
+}
+
+function baseOf(rel: string): string {
+  return rel.slice(rel.lastIndexOf('/') + 1);
+}
+
+function depth(rel: string): number {
+  let n = 0;
+  for (let i = 0; i < rel.length; i++) if (rel.charCodeAt(i) === 47) n++;
+  return n;
+}

@@ -1,0 +1,792 @@
+/**
+ * Tests for src/core/snapshots.ts against real git in temp folders: exact round trips through planRestore
+ * (modes, symlinks, empty folders, odd names, nested and enclosing repositories), the incremental stat
+ * index, retention and gc, upstream history, and the change order the transaction engine relies on.
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { silentLogger } from '../../src/core/changes.js';
+import type { FileChange } from '../../src/core/changes.js';
+import { CoreError } from '../../src/core/errors.js';
+import { FaultPlan } from '../../src/core/faults.js';
+import { nodeFs } from '../../src/core/fs.js';
+import { EMPTY_TREE, RACY_WINDOW_MS, openSnapshotStore, planTreeChanges } from '../../src/core/snapshots.js';
+import type { SnapshotStore, SnapshotStoreOptions } from '../../src/core/snapshots.js';
+import { applyChanges } from '../../src/core/transaction.js';
+import { tempDir } from './support/collections.js';
+
+// node:test's describe/it return promises that the runner tracks; `void` marks them deliberately unawaited.
+
+const STATE = '.artifact-keeper';
+
+/** Files as `path → content`; a value `{ link }` makes a symlink, `{ mode }` sets the mode, `null` an empty folder. */
+type Spec = Record<string, string | null | { link: string } | { text: string; mode: number }>;
+
+function build(dir: string, spec: Spec): void {
+  for (const [rel, value] of Object.entries(spec)) {
+    const abs = path.join(dir, rel);
+    if (value === null) {
+      fs.mkdirSync(abs, { recursive: true });
+      continue;
+    }
+    fs.mkdirSync(path.dirname(abs), { recursive: true });
+    if (typeof value === 'string') fs.writeFileSync(abs, value);
+    else if ('link' in value) fs.symlinkSync(value.link, abs);
+    else {
+      fs.writeFileSync(abs, value.text);
+      fs.chmodSync(abs, value.mode);
+    }
+  }
+}
+
+/**
+ * Everything below `dir` except `.artifact-keeper` at the top and any `.git`: type, mode, content hash
+ * or link target, and empty folders. Two equal listings are the same tree.
+ */
+function listing(dir: string): string[] {
+  const out: string[] = [];
+  const visit = (abs: string, rel: string): void => {
+    const names = fs.readdirSync(abs).sort();
+    if (names.filter((n) => n !== '.git' && !(rel === '' && n === STATE)).length === 0 && rel)
+      out.push(`${rel}/ (empty)`);
+    for (const name of names) {
+      if (name === '.git' || (rel === '' && name === STATE)) continue;
+      const childAbs = path.join(abs, name);
+      const childRel = rel ? `${rel}/${name}` : name;
+      const st = fs.lstatSync(childAbs);
+      if (st.isSymbolicLink()) out.push(`${childRel} -> ${fs.readlinkSync(childAbs)}`);
+      else if (st.isDirectory()) visit(childAbs, childRel);
+      else {
+        const sha = createHash('sha256').update(fs.readFileSync(childAbs)).digest('hex').slice(0, 16);
+        out.push(`${childRel} ${st.mode & 0o111 ? 'x' : '-'} ${sha}`);
+      }
+    }
+  };
+  visit(dir, '');
+  return out.sort();
+}
+
+/** Applies a change list the simple way (temp + rename for writes), in order. */
+async function applyLocally(dir: string, changes: FileChange[]): Promise<void> {
+  for (const change of changes) {
+    const abs = path.join(dir, change.rel);
+    switch (change.kind) {
+      case 'write': {
+        const temp = `${abs}.restore-tmp`;
+        if (change.symlinkTarget !== undefined) fs.symlinkSync(change.symlinkTarget, temp);
+        else {
+          const data = typeof change.data === 'function' ? await change.data() : change.data;
+          fs.writeFileSync(temp, data);
+          fs.chmodSync(temp, change.mode);
+        }
+        fs.renameSync(temp, abs);
+        break;
+      }
+      case 'delete':
+        fs.unlinkSync(abs);
+        break;
+      case 'mkdir':
+        fs.mkdirSync(abs);
+        break;
+      case 'rmdir':
+        fs.rmdirSync(abs);
+        break;
+    }
+  }
+}
+
+async function open(dir: string, options: Partial<SnapshotStoreOptions> = {}): Promise<SnapshotStore> {
+  return openSnapshotStore(dir, {
+    fs: nodeFs,
+    logger: silentLogger,
+    tool: 'artifact-keeper test',
+    ...options,
+  });
+}
+
+function git(cwd: string, ...args: string[]): string {
+  return execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], {
+    cwd,
+    encoding: 'utf8',
+  }).trim();
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function rejectsWith(promise: Promise<unknown>, code: string): Promise<CoreError> {
+  try {
+    await promise;
+  } catch (err) {
+    assert.ok(err instanceof CoreError, `expected CoreError ${code}, got ${String(err)}`);
+    assert.equal(err.failure.code, code);
+    return err;
+  }
+  assert.fail(`expected CoreError ${code}, but it resolved`);
+}
+
+const BASE: Spec = {
+  'collection.toml': '[collection]\nname = "t"\n',
+  'collection.lock': '[lock]\nversion = "1.0.0"\n',
+  'skills/pdf/SKILL.md': '---\nname: pdf\n---\nhello\n',
+  'skills/pdf/ref/usage.md': 'usage\n',
+  'skills/pdf/scripts/run.sh': { text: '#!/bin/sh\necho hi\n', mode: 0o755 },
+  'skills/pdf/empty': null,
+  'skills/café-notes/SKILL.md': 'unicode\n',
+  'skills/café-notes/日本語/メモ.md': 'memo\n',
+  'commands/review.md': 'review\n',
+  'commands/link.md': { link: 'review.md' },
+  'agents/planner.md': 'plan\n',
+  'agents/dir-link': { link: '../skills/pdf' },
+  'agents/dangling': { link: 'nowhere/at/all' },
+  'name with spaces.md': 'spaces\n',
+  '"quoted".md': 'quotes\n',
+  'tab\tand\nnewline.md': 'control characters\n',
+  'weird/.hidden': 'hidden\n',
+  '.gitignore': '*.md\nskills/\n',
+  'top-empty': null,
+};
+
+void describe('snapshot → change → planRestore → exact tree back', () => {
+  void it('undoes edits, additions, deletions, mode changes, type changes and folder changes', async () => {
+    const dir = tempDir();
+    build(dir, BASE);
+    const store = await open(dir);
+    try {
+      const before = listing(dir);
+      const snapshot = await store.create({
+        reason: 'before edits',
+        trigger: 'user',
+        artifacts: ['skill/pdf'],
+      });
+
+      build(dir, {
+        'skills/pdf/SKILL.md': 'edited\n',
+        'skills/pdf/new/deep/file.md': 'added\n',
+        'brand-new.md': 'new\n',
+        'skills/pdf/newly-empty': null,
+      });
+      fs.unlinkSync(path.join(dir, 'commands/review.md'));
+      fs.rmSync(path.join(dir, 'skills/café-notes/日本語'), { recursive: true });
+      fs.chmodSync(path.join(dir, 'skills/pdf/scripts/run.sh'), 0o644);
+      fs.chmodSync(path.join(dir, 'agents/planner.md'), 0o755);
+      fs.rmdirSync(path.join(dir, 'top-empty'));
+      fs.writeFileSync(path.join(dir, 'top-empty'), 'folder became a file\n');
+      fs.rmSync(path.join(dir, 'skills/pdf/ref'), { recursive: true });
+      fs.writeFileSync(path.join(dir, 'skills/pdf/ref'), 'folder became a file\n');
+      fs.unlinkSync(path.join(dir, 'weird/.hidden'));
+      fs.mkdirSync(path.join(dir, 'weird/.hidden'));
+      fs.writeFileSync(path.join(dir, 'weird/.hidden/inside.md'), 'file became a folder\n');
+      fs.unlinkSync(path.join(dir, 'commands/link.md'));
+      fs.writeFileSync(path.join(dir, 'commands/link.md'), 'symlink became a file\n');
+      fs.unlinkSync(path.join(dir, 'agents/dangling'));
+      fs.symlinkSync('elsewhere', path.join(dir, 'agents/dangling'));
+      fs.unlinkSync(path.join(dir, 'name with spaces.md'));
+      fs.symlinkSync('collection.toml', path.join(dir, 'name with spaces.md'));
+      assert.notDeepEqual(listing(dir), before);
+
+      const untouched = [
+        'collection.toml',
+        'skills/café-notes/SKILL.md',
+        'tab\tand\nnewline.md',
+        '"quoted".md',
+      ];
+      const stamps = untouched.map((rel) => {
+        const st = fs.lstatSync(path.join(dir, rel));
+        return [rel, st.ino, st.mtimeMs];
+      });
+
+      const changes = await store.planRestore(snapshot.id);
+      assert.ok(!changes.some((c) => untouched.includes(c.rel)), 'untouched files are not in the plan');
+      await applyLocally(dir, changes);
+
+      assert.deepEqual(listing(dir), before);
+      for (const [rel, ino, mtimeMs] of stamps) {
+        const st = fs.lstatSync(path.join(dir, rel as string));
+        assert.equal(st.ino, ino, `${String(rel)} keeps its inode`);
+        assert.equal(st.mtimeMs, mtimeMs, `${String(rel)} keeps its mtime`);
+      }
+      assert.deepEqual(await store.planRestore(snapshot.id), [], 'nothing left to do');
+    } finally {
+      store.close();
+    }
+  });
+
+  void it('orders the changes so every step is valid, with the manifest and the lock last', async () => {
+    const current = {
+      files: new Map([
+        ['a', { mode: '100644' as const, sha: 'a'.repeat(40), kind: 'file' as const }],
+        ['b/c', { mode: '100644' as const, sha: 'b'.repeat(40), kind: 'file' as const }],
+        ['b/d/e', { mode: '100644' as const, sha: 'c'.repeat(40), kind: 'file' as const }],
+        ['collection.lock', { mode: '100644' as const, sha: 'd'.repeat(40), kind: 'file' as const }],
+        ['collection.toml', { mode: '100644' as const, sha: 'e'.repeat(40), kind: 'file' as const }],
+      ]),
+      dirs: new Set(['b', 'b/d']),
+    };
+    const target = {
+      files: new Map([
+        ['a/x', { mode: '100755' as const, sha: 'f'.repeat(40), kind: 'file' as const }],
+        ['b', { mode: '120000' as const, sha: '1'.repeat(40), kind: 'symlink' as const }],
+        ['collection.lock', { mode: '100644' as const, sha: '2'.repeat(40), kind: 'file' as const }],
+        ['collection.toml', { mode: '100644' as const, sha: '3'.repeat(40), kind: 'file' as const }],
+      ]),
+      dirs: new Set(['a']),
+    };
+    const { changes, skipped } = planTreeChanges(current, target, {
+      keptDirs: new Set(),
+      symlinkTargets: new Map([['1'.repeat(40), 'a']]),
+      load: () => async () => Buffer.alloc(0),
+    });
+    assert.deepEqual(skipped, []);
+    assert.deepEqual(
+      changes.map((c) => `${c.kind} ${c.rel}`),
+      [
+        'delete a',
+        'delete b/c',
+        'delete b/d/e',
+        'rmdir b/d',
+        'rmdir b',
+        'mkdir a',
+        'write a/x',
+        'write b',
+        'write collection.toml',
+        'write collection.lock',
+      ],
+    );
+    const link = changes.find((c) => c.rel === 'b' && c.kind === 'write');
+    assert.equal(link?.kind === 'write' ? link.symlinkTarget : undefined, 'a');
+    const exec = changes.find((c) => c.rel === 'a/x');
+    assert.equal(exec?.kind === 'write' ? exec.mode : undefined, 0o755);
+  });
+
+  void it('keeps a lock that the snapshot lacks instead of deleting it', async () => {
+    const dir = tempDir();
+    build(dir, { 'skills/a/SKILL.md': 'a\n' });
+    const store = await open(dir);
+    try {
+      const snapshot = await store.create({ reason: 'no lock yet', trigger: 'user' });
+      build(dir, { 'collection.lock': '[lock]\nversion = "1.0.0"\n', 'skills/a/SKILL.md': 'b\n' });
+      const changes = await store.planRestore(snapshot.id);
+      assert.deepEqual(
+        changes.map((c) => `${c.kind} ${c.rel}`),
+        ['write skills/a/SKILL.md'],
+      );
+    } finally {
+      store.close();
+    }
+  });
+
+  void it('restores through the transaction engine (applyChanges) as well', async () => {
+    const dir = tempDir();
+    build(dir, BASE);
+    const store = await open(dir);
+    try {
+      const before = listing(dir);
+      const snapshot = await store.create({ reason: 'pre', trigger: 'user' });
+      build(dir, {
+        'skills/pdf/SKILL.md': 'edited\n',
+        'collection.lock': 'changed lock\n',
+        'extra/new.md': 'x\n',
+      });
+      fs.rmSync(path.join(dir, 'skills/pdf/empty'), { recursive: true });
+      fs.unlinkSync(path.join(dir, 'commands/link.md'));
+      fs.chmodSync(path.join(dir, 'skills/pdf/scripts/run.sh'), 0o644);
+      const safety = await store.create({ reason: 'safety', trigger: 'restore' });
+      const changes = await store.planRestore(snapshot.id);
+      assert.equal(changes.at(-1)?.rel, 'collection.lock');
+      await applyChanges(
+        dir,
+        {
+          txId: 'trestoretest',
+          kind: 'restore',
+          description: 'test',
+          artifacts: [],
+          preSnapshot: safety.id,
+          changes,
+          tool: 'test',
+        },
+        { fs: nodeFs, logger: silentLogger },
+      );
+      assert.deepEqual(listing(dir), before);
+    } finally {
+      store.close();
+    }
+  });
+});
+
+void describe('what a snapshot holds', () => {
+  void it('builds the same tree ids as git itself (sorting, modes, symlinks) and ignores .gitignore', async () => {
+    const dir = tempDir();
+    const spec = { ...BASE };
+    delete spec['skills/pdf/empty'];
+    delete spec['top-empty'];
+    build(dir, spec);
+    const store = await open(dir);
+    try {
+      const snapshot = await store.create({ reason: 'x', trigger: 'user' });
+      const other = tempDir();
+      const env = { ...process.env, GIT_DIR: path.join(other, 'repo.git'), GIT_WORK_TREE: dir };
+      execFileSync('git', ['init', '-q', '--bare', path.join(other, 'repo.git')]);
+      execFileSync('git', ['-c', 'core.autocrlf=false', 'add', '-A', '-f', '--', '.', `:!${STATE}`], {
+        env,
+        cwd: dir,
+      });
+      const gitTree = execFileSync('git', ['write-tree'], { env, encoding: 'utf8' }).trim();
+      assert.equal(snapshot.tree, gitTree);
+      const tree = await store.readTree(snapshot.id);
+      assert.ok(tree.has('skills/pdf/SKILL.md'), '.gitignore inside the collection hides nothing');
+      assert.ok(tree.has('.gitignore'));
+      assert.equal(tree.get('commands/link.md')?.kind, 'symlink');
+      assert.equal(tree.get('skills/pdf/scripts/run.sh')?.mode, '100755');
+      assert.equal(
+        (await store.readBlob(tree.get('agents/dir-link')?.sha ?? '')).toString(),
+        '../skills/pdf',
+      );
+    } finally {
+      store.close();
+    }
+  });
+
+  void it('keeps empty folders as empty-tree entries', async () => {
+    const dir = tempDir();
+    build(dir, { 'a/b/c': null, 'd/e.md': 'e\n' });
+    const store = await open(dir);
+    try {
+      const tree = await store.readTree((await store.create({ reason: 'x', trigger: 'user' })).id);
+      assert.deepEqual(tree.get('a/b/c'), { mode: '040000', sha: EMPTY_TREE, kind: 'dir' });
+      assert.equal(tree.has('a/b'), false, 'only empty folders are listed');
+    } finally {
+      store.close();
+    }
+    const empty = await open(tempDir());
+    try {
+      assert.equal((await empty.create({ reason: 'empty', trigger: 'user' })).tree, EMPTY_TREE);
+    } finally {
+      empty.close();
+    }
+  });
+
+  void it('snapshots a nested repository’s files (never as a gitlink) and leaves its .git alone', async () => {
+    const dir = tempDir();
+    build(dir, BASE);
+    const nested = path.join(dir, 'skills/pdf');
+    git(nested, 'init', '-q');
+    git(nested, 'add', '-A');
+    git(nested, 'commit', '-q', '-m', 'nested');
+    const nestedHead = git(nested, 'rev-parse', 'HEAD');
+    const store = await open(dir);
+    try {
+      const before = listing(dir);
+      const snapshot = await store.create({ reason: 'x', trigger: 'user' });
+      const tree = await store.readTree(snapshot.id);
+      assert.ok(tree.has('skills/pdf/SKILL.md'));
+      assert.ok(![...tree.keys()].some((rel) => rel.split('/').includes('.git')));
+      const modes = execFileSync('git', ['--git-dir', store.gitDir, 'ls-tree', '-r', snapshot.tree], {
+        encoding: 'utf8',
+      });
+      assert.ok(!modes.includes('160000'), 'no gitlinks');
+
+      // Restoring a snapshot from before the nested repo's folder existed must not delete its .git.
+      fs.writeFileSync(path.join(nested, 'SKILL.md'), 'edited in nested repo\n');
+      fs.rmSync(path.join(nested, 'ref'), { recursive: true });
+      await applyLocally(dir, await store.planRestore(snapshot.id));
+      assert.deepEqual(listing(dir), before);
+      assert.equal(git(nested, 'rev-parse', 'HEAD'), nestedHead);
+      assert.equal(git(nested, 'status', '--porcelain'), '');
+
+      // A folder that did not exist in the snapshot but now holds a repository: its files go, the folder
+      // and its .git stay.
+      const later = path.join(dir, 'skills/late-repo');
+      build(later, { 'SKILL.md': 'late\n', 'sub/x.md': 'x\n' });
+      git(later, 'init', '-q');
+      const changes = await store.planRestore(snapshot.id);
+      assert.ok(
+        !changes.some((c) => c.kind === 'rmdir' && (c.rel === 'skills/late-repo' || c.rel === 'skills')),
+      );
+      await applyLocally(dir, changes);
+      assert.ok(fs.existsSync(path.join(later, '.git', 'HEAD')));
+      assert.deepEqual(fs.readdirSync(later), ['.git']);
+    } finally {
+      store.close();
+    }
+  });
+
+  void it('works when the collection is itself a git work tree, leaving its repository untouched', async () => {
+    const dir = tempDir();
+    build(dir, BASE);
+    git(dir, 'init', '-q');
+    git(dir, 'add', '-A');
+    git(dir, 'commit', '-q', '-m', 'outer');
+    const head = git(dir, 'rev-parse', 'HEAD');
+    const store = await open(dir);
+    try {
+      const before = listing(dir);
+      const snapshot = await store.create({ reason: 'x', trigger: 'user' });
+      assert.equal(
+        git(dir, 'status', '--porcelain'),
+        '',
+        '.artifact-keeper is ignored by its own .gitignore',
+      );
+      assert.ok(![...(await store.readTree(snapshot.id)).keys()].some((rel) => rel.startsWith('.git/')));
+      fs.writeFileSync(path.join(dir, 'skills/pdf/SKILL.md'), 'edit\n');
+      fs.rmSync(path.join(dir, 'agents'), { recursive: true });
+      await applyLocally(dir, await store.planRestore('latest'));
+      assert.deepEqual(listing(dir), before);
+      assert.equal(git(dir, 'rev-parse', 'HEAD'), head);
+      assert.equal(git(dir, 'status', '--porcelain'), '');
+    } finally {
+      store.close();
+    }
+  });
+
+  void it('is not fooled by a user config with autocrlf and hooks', async () => {
+    const dir = tempDir();
+    const home = tempDir();
+    fs.mkdirSync(path.join(home, 'hooks'));
+    fs.writeFileSync(
+      path.join(home, 'hooks', 'reference-transaction'),
+      '#!/bin/sh\ntouch "$HOME/hook-ran"\n',
+      { mode: 0o755 },
+    );
+    fs.writeFileSync(
+      path.join(home, '.gitconfig'),
+      `[core]\n\tautocrlf = true\n\thooksPath = ${path.join(home, 'hooks')}\n[gc]\n\tauto = 1\n`,
+    );
+    build(dir, { 'crlf.md': 'one\r\ntwo\r\n', 'lf.md': 'one\ntwo\n' });
+    const store = await open(dir, { git: { env: { ...process.env, HOME: home, XDG_CONFIG_HOME: home } } });
+    try {
+      const snapshot = await store.create({ reason: 'x', trigger: 'user' });
+      const tree = await store.readTree(snapshot.id);
+      assert.equal((await store.readBlob(tree.get('crlf.md')?.sha ?? '')).toString(), 'one\r\ntwo\r\n');
+      assert.equal((await store.readBlob(tree.get('lf.md')?.sha ?? '')).toString(), 'one\ntwo\n');
+      assert.equal(fs.existsSync(path.join(home, 'hook-ran')), false);
+    } finally {
+      store.close();
+    }
+  });
+});
+
+void describe('incremental snapshots', () => {
+  void it('hashes only the changed file, and a no-change snapshot reuses the tree', async () => {
+    const dir = tempDir();
+    build(dir, BASE);
+    // Files stamped within the racy window of the index write are re-hashed next time; let them age.
+    await sleep(RACY_WINDOW_MS + 100);
+    const store = await open(dir);
+    try {
+      const first = await store.create({ reason: 'first', trigger: 'user' });
+      assert.equal(store.lastScan?.hashed, store.lastScan?.files);
+      fs.writeFileSync(path.join(dir, 'skills/pdf/SKILL.md'), 'one change\n');
+      const second = await store.create({ reason: 'second', trigger: 'update' });
+      assert.equal(store.lastScan?.hashed, 1);
+      assert.notEqual(second.tree, first.tree);
+      const index = JSON.parse(fs.readFileSync(path.join(dir, STATE, 'snapshot-index.json'), 'utf8')) as {
+        files: Record<string, unknown[]>;
+      };
+      assert.ok(index.files['skills/pdf/SKILL.md'], 'the stat index lists the file');
+      // The edited file is now within the racy window of the index write: it is re-hashed once more.
+      const third = await store.create({ reason: 'third', trigger: 'user' });
+      assert.equal(third.tree, second.tree);
+      assert.notEqual(third.id, second.id);
+      assert.ok(store.lastScan !== undefined && store.lastScan.hashed <= 1);
+      assert.equal(store.lastScan?.treesWritten, 0);
+    } finally {
+      store.close();
+    }
+  });
+
+  void it('notices an edit that keeps size and mtime (ctime and the racy rule)', async () => {
+    const dir = tempDir();
+    build(dir, { 'a.md': 'aaaa\n', 'b.md': 'bbbb\n' });
+    await sleep(RACY_WINDOW_MS + 100);
+    const store = await open(dir);
+    try {
+      const first = await store.create({ reason: 'x', trigger: 'user' });
+      const file = path.join(dir, 'a.md');
+      const st = fs.statSync(file);
+      fs.writeFileSync(file, 'AAAA\n');
+      fs.utimesSync(file, st.atime, st.mtime);
+      const second = await store.create({ reason: 'y', trigger: 'user' });
+      assert.notEqual(second.tree, first.tree);
+      const blob = await store.readBlob((await store.readTree(second.id)).get('a.md')?.sha ?? '');
+      assert.equal(blob.toString(), 'AAAA\n');
+    } finally {
+      store.close();
+    }
+  });
+
+  void it('never trusts an index written for a repository that was since recreated', async () => {
+    const dir = tempDir();
+    build(dir, { 'a.md': 'a\n' });
+    await sleep(RACY_WINDOW_MS + 100);
+    let store = await open(dir);
+    await store.create({ reason: 'x', trigger: 'user' });
+    store.close();
+    fs.rmSync(path.join(dir, STATE, 'snapshots.git'), { recursive: true });
+    store = await open(dir);
+    try {
+      const info = await store.create({ reason: 'y', trigger: 'user' });
+      assert.equal(store.lastScan?.hashed, 1);
+      assert.equal(
+        (await store.readBlob((await store.readTree(info.id)).get('a.md')?.sha ?? '')).toString(),
+        'a\n',
+      );
+    } finally {
+      store.close();
+    }
+  });
+});
+
+void describe('listing, resolving, pinning and retention', () => {
+  void it('lists newest first with metadata, chains commits, and resolves latest / ids / prefixes', async () => {
+    const dir = tempDir();
+    build(dir, { 'a.md': 'a\n' });
+    const store = await open(dir);
+    try {
+      assert.deepEqual(await store.list(), []);
+      await rejectsWith(store.resolve('latest'), 'snapshot-not-found');
+      const a = await store.create({ reason: 'first', trigger: 'user', artifacts: ['skill/a'], txId: 't1' });
+      const b = await store.create({ reason: 'second\nline', trigger: 'update', pinned: true });
+      const all = await store.list();
+      assert.deepEqual(
+        all.map((s) => s.id),
+        [b.id, a.id],
+      );
+      assert.match(a.id, /^s[0-9a-z]{12}$/);
+      assert.ok(a.id < b.id, 'ids sort by time');
+      assert.deepEqual(
+        {
+          reason: all[1]?.reason,
+          trigger: all[1]?.trigger,
+          artifacts: all[1]?.artifacts,
+          txId: all[1]?.txId,
+        },
+        { reason: 'first', trigger: 'user', artifacts: ['skill/a'], txId: 't1' },
+      );
+      assert.equal(all[0]?.pinned, true);
+      assert.equal(all[0]?.tool, 'artifact-keeper test');
+      assert.equal((await store.resolve('latest')).id, b.id);
+      assert.equal((await store.resolve(a.id.slice(0, -1))).id, a.id);
+      await rejectsWith(store.resolve('s'), 'snapshot-not-found'); // ambiguous
+      await rejectsWith(store.resolve('--upload-pack=evil'), 'snapshot-not-found');
+      const parent = execFileSync('git', ['--git-dir', store.gitDir, 'rev-parse', `${b.commit}^`], {
+        encoding: 'utf8',
+      }).trim();
+      assert.equal(parent, a.commit);
+      const author = execFileSync(
+        'git',
+        ['--git-dir', store.gitDir, 'log', '-1', '--format=%an <%ae>', b.commit],
+        { encoding: 'utf8' },
+      ).trim();
+      assert.equal(author, 'Artifact Keeper <artifact-keeper@localhost>');
+    } finally {
+      store.close();
+    }
+  });
+
+  void it('keeps the newest N, the young, the newest and the pinned; gc removes what only pruned ones held', async () => {
+    const dir = tempDir();
+    build(dir, { 'a.md': 'v0\n' });
+    const store = await open(dir);
+    try {
+      const made = [];
+      for (let i = 1; i <= 6; i++) {
+        fs.writeFileSync(path.join(dir, 'a.md'), `version ${i} with unique bytes\n`);
+        made.push(await store.create({ reason: `v${i}`, trigger: 'user' }));
+      }
+      const ids = made.map((s) => s.id);
+      const onlyInFirst = (await store.readTree(ids[0] as string)).get('a.md')?.sha as string;
+      await store.setPinned(ids[1] as string, true);
+
+      assert.deepEqual(await store.prune({ keep: 2, maxAgeDays: 30 }), [], 'all are younger than 30 days');
+      const later = new Date(Date.now() + 31 * 86_400_000);
+      const removed = await store.prune({ keep: 2, maxAgeDays: 30, now: later });
+      assert.deepEqual(removed.sort(), [ids[0], ids[2], ids[3]].sort());
+      assert.deepEqual(
+        (await store.list()).map((s) => s.id),
+        [ids[5], ids[4], ids[1]],
+      );
+      const exists = execFileSync('git', ['--git-dir', store.gitDir, 'cat-file', '--batch-check'], {
+        input: `${onlyInFirst}\n`,
+        encoding: 'utf8',
+      });
+      assert.match(exists, /missing/, 'gc pruned the blob only the removed snapshot held');
+
+      assert.deepEqual((await store.prune({ keep: 0, maxAgeDays: 0, now: later })).sort(), [ids[4]]);
+      assert.deepEqual(
+        (await store.list()).map((s) => s.id),
+        [ids[5], ids[1]],
+        'the newest and the pinned survive keep=0',
+      );
+      await store.setPinned(ids[1] as string, false);
+      assert.deepEqual(await store.prune({ keep: 0, maxAgeDays: 0, now: later }), [ids[1]]);
+    } finally {
+      store.close();
+    }
+  });
+
+  void it('drops stat-index entries whose blobs gc removed, so the next snapshot is whole', async () => {
+    const dir = tempDir();
+    build(dir, { 'a.md': 'a\n', 'b.md': 'b\n' });
+    await sleep(RACY_WINDOW_MS + 100);
+    const store = await open(dir);
+    try {
+      const first = await store.create({ reason: 'x', trigger: 'user' });
+      fs.writeFileSync(path.join(dir, 'a.md'), 'only ever hashed by a diff\n');
+      const diff = await store.diffSnapshots(first.id, 'working');
+      assert.deepEqual(diff, [{ rel: 'a.md', status: 'modified', kind: 'file' }]);
+      await store.prune({ gc: true });
+      const next = await store.create({ reason: 'y', trigger: 'user' });
+      const blob = await store.readBlob((await store.readTree(next.id)).get('a.md')?.sha ?? '');
+      assert.equal(blob.toString(), 'only ever hashed by a diff\n');
+      execFileSync('git', ['--git-dir', store.gitDir, 'fsck', '--no-dangling', '--strict'], { stdio: 'ignore' });
+    } finally {
+      store.close();
+    }
+  });
+});
+
+void describe('diffs', () => {
+  void it('reports added, modified, deleted files and empty folders between snapshots and the working tree', async () => {
+    const dir = tempDir();
+    build(dir, { 'a.md': 'a\n', 'b.md': 'b\n', 'x.sh': { text: 'x', mode: 0o644 }, empty: null });
+    const store = await open(dir);
+    try {
+      const a = await store.create({ reason: 'a', trigger: 'user' });
+      fs.writeFileSync(path.join(dir, 'a.md'), 'changed\n');
+      fs.unlinkSync(path.join(dir, 'b.md'));
+      fs.writeFileSync(path.join(dir, 'c.md'), 'c\n');
+      fs.chmodSync(path.join(dir, 'x.sh'), 0o755);
+      fs.rmdirSync(path.join(dir, 'empty'));
+      fs.mkdirSync(path.join(dir, 'new-empty'));
+      const expected = [
+        { rel: 'a.md', status: 'modified', kind: 'file' },
+        { rel: 'b.md', status: 'deleted', kind: 'file' },
+        { rel: 'c.md', status: 'added', kind: 'file' },
+        { rel: 'empty', status: 'deleted', kind: 'dir' },
+        { rel: 'new-empty', status: 'added', kind: 'dir' },
+        { rel: 'x.sh', status: 'modified', kind: 'file' },
+      ];
+      assert.deepEqual(await store.diffSnapshots(a.id, 'working'), expected);
+      const b = await store.create({ reason: 'b', trigger: 'user' });
+      assert.deepEqual(await store.diffSnapshots(a.id, b.id), expected);
+      assert.deepEqual(await store.diffSnapshots(b.id, 'working'), []);
+    } finally {
+      store.close();
+    }
+  });
+});
+
+void describe('upstream history', () => {
+  void it('stores folders, single files and in-memory trees, and finds them by resolved sha', async () => {
+    const dir = tempDir();
+    const source = tempDir();
+    build(source, {
+      'SKILL.md': 'v1\n',
+      'scripts/run.sh': { text: '#!/bin/sh\n', mode: 0o755 },
+      '.git/config': 'x',
+    });
+    build(dir, { 'a.md': 'a\n' });
+    const store = await open(dir);
+    try {
+      assert.equal(await store.readUpstream('skill', 'pdf', 'sha1'), undefined);
+      const one = await store.storeUpstream('skill', 'pdf tools.v2', source, {
+        resolved_sha: 'sha1',
+        resolved_version: 'v1',
+        source: 'https://x',
+      });
+      fs.writeFileSync(path.join(source, 'SKILL.md'), 'v2\n');
+      const two = await store.storeUpstream('skill', 'pdf tools.v2', source, { resolved_sha: 'sha2' });
+      assert.equal(
+        (await store.storeUpstream('skill', 'pdf tools.v2', source, { resolved_sha: 'sha2' })).commit,
+        two.commit,
+        'storing the same content again is a no-op',
+      );
+      const v1 = await store.readUpstream('skill', 'pdf tools.v2', 'sha1');
+      assert.deepEqual(
+        [...(v1 ?? [])].map(([rel, f]) => [rel, f.data.toString(), f.mode]),
+        [
+          ['SKILL.md', 'v1\n', 0o644],
+          ['scripts/run.sh', '#!/bin/sh\n', 0o755],
+        ],
+      );
+      assert.equal(
+        (await store.readUpstream('skill', 'pdf tools.v2'))?.get('SKILL.md')?.data.toString(),
+        'v2\n',
+      );
+      const history = await store.listUpstream('skill', 'pdf tools.v2');
+      assert.deepEqual(
+        history.map((r) => r.commit),
+        [two.commit, one.commit],
+      );
+      assert.equal(history[1]?.meta.resolved_version, 'v1');
+
+      await store.storeUpstream('command', 'review', path.join(source, 'SKILL.md'), { resolved_sha: 'c1' });
+      assert.deepEqual(
+        [...((await store.readUpstream('command', 'review', 'c1')) ?? []).keys()],
+        ['SKILL.md'],
+      );
+      const content = new Map([
+        ['review.md', { data: Buffer.from('in memory\n'), mode: 0o644 }],
+        ['link', { data: Buffer.from('review.md'), mode: 0o120000 }],
+      ]);
+      await store.storeUpstream('agent', 'café', content, { resolved_sha: 'm1' });
+      assert.deepEqual(
+        [...((await store.readUpstream('agent', 'café', 'm1')) ?? [])].map(([rel, f]) => [
+          rel,
+          f.data.toString(),
+          f.mode,
+        ]),
+        [
+          ['link', 'review.md', 0o120000],
+          ['review.md', 'in memory\n', 0o644],
+        ],
+      );
+      await assert.rejects(store.storeUpstream('nonsense', 'x', content, { resolved_sha: 'z' }), CoreError);
+      assert.ok((await store.list()).length === 0, 'upstream history never shows up as snapshots');
+    } finally {
+      store.close();
+    }
+  });
+});
+
+void describe('failures', () => {
+  void it('a failing git call leaves no snapshot behind', async () => {
+    const dir = tempDir();
+    build(dir, { 'a.md': 'a\n' });
+    const ok = await open(dir);
+    await ok.create({ reason: 'x', trigger: 'user' });
+    ok.close();
+    for (let nth = 1; nth <= 4; nth++) {
+      const fault = new FaultPlan([{ op: 'git', nth, errno: 'EIO' }]);
+      const store = await open(dir, { git: { fault } });
+      try {
+        fs.writeFileSync(path.join(dir, 'a.md'), `attempt ${nth}\n`);
+        await rejectsWith(store.create({ reason: 'y', trigger: 'user' }), 'git-failed');
+        assert.equal((await store.list()).length, 1, `fault at git call ${nth}`);
+      } finally {
+        store.close();
+      }
+    }
+  });
+
+  void it('refuses a missing collection folder', async () => {
+    await rejectsWith(open(path.join(tempDir(), 'nope')), 'io-failed');
+  });
+
+  void it('refuses an unknown snapshot in planRestore without writing', async () => {
+    const dir = tempDir();
+    build(dir, { 'a.md': 'a\n' });
+    const store = await open(dir);
+    try {
+      await rejectsWith(store.planRestore('sdoesnotexist'), 'snapshot-not-found');
+    } finally {
+      store.close();
+    }
+  });
+});

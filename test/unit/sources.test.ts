@@ -1,0 +1,691 @@
+/**
+ * Tests for src/core/sources.ts against real git repositories built by support/upstream.ts: parsing real
+ * paths, resolving every kind of ref with ls-remote, fetching a folder or a single file (shallow, partial
+ * where allowed, with exec bits and symlinks), the fallbacks for servers that refuse a sha, unreachable and
+ * vanishing upstreams, cancellation, injection attempts, and that no temp folder is ever left behind.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Logger } from '../../src/core/changes.js';
+import { isCoreError } from '../../src/core/errors.js';
+import type { FailureCode } from '../../src/core/errors.js';
+import {
+  fetchSource,
+  inferType,
+  parseSource,
+  resolveSource,
+  sourceFromUpstream,
+  upstreamString,
+} from '../../src/core/sources.js';
+import type { FetchedSource, GitSource, RemoteSource, ResolvedSource } from '../../src/core/sources.js';
+import { makeUpstream, serveUpstreams, upstreamTempDir } from './support/upstream.js';
+import type { GitDaemon, Upstream } from './support/upstream.js';
+
+// node:test's describe/it return promises that the runner tracks; `void` marks them deliberately unawaited.
+
+const SKILL_V1 = '---\nname: pdf\n---\nversion one\n';
+
+/** Five commits: v1 (lightweight tag), an untagged one, v2.0 (annotated), one on dev, one on main. */
+function buildUpstream(dir: string, options: { bare?: boolean; allowFilter?: boolean } = {}): Upstream {
+  return makeUpstream(
+    dir,
+    [
+      {
+        files: {
+          'skills/pdf/SKILL.md': SKILL_V1,
+          'skills/pdf/scripts/run.sh': { content: '#!/bin/sh\necho pdf\n', executable: true },
+          'skills/pdf/link.md': { symlink: 'SKILL.md' },
+          'skills/other/SKILL.md': 'other\n',
+          'commands/review.md': '# review\n',
+          'agents/helper.md': '# helper\n',
+          'bin/tool.sh': { content: '#!/bin/sh\n', executable: true },
+          'big/blob.bin': Buffer.alloc(64 * 1024, 7),
+          'README.md': 'readme\n',
+        },
+        tag: 'v1',
+      },
+      { files: { 'skills/pdf/SKILL.md': 'untagged\n' } },
+      { files: { 'skills/pdf/SKILL.md': 'version two\n' }, tag: { name: 'v2.0', annotated: true } },
+      { branch: 'dev', files: { 'skills/pdf/SKILL.md': 'dev\n' } },
+      { branch: 'main', files: { 'skills/pdf/SKILL.md': 'version three\n' }, remove: ['README.md'] },
+    ],
+    options,
+  );
+}
+
+const gitSource = (url: string, subpath = '', ref = 'latest'): GitSource => ({
+  kind: 'git',
+  url,
+  subpath,
+  ref,
+});
+
+async function rejectsWith(
+  promise: Promise<unknown>,
+  code: FailureCode,
+  reasonPart?: string | RegExp,
+): Promise<void> {
+  await assert.rejects(promise, (err: unknown) => {
+    assert.ok(isCoreError(err, code), `expected ${code}, got ${String(err)}`);
+    if (reasonPart !== undefined) {
+      const text = err.message;
+      if (typeof reasonPart === 'string') assert.ok(text.includes(reasonPart), text);
+      else assert.match(text, reasonPart);
+    }
+    return true;
+  });
+}
+
+/** Every path below `root` with its kind and mode, for exact-tree assertions. */
+function listTree(root: string): string[] {
+  const out: string[] = [];
+  const visit = (dir: string, rel: string): void => {
+    for (const name of fs.readdirSync(dir).sort()) {
+      const abs = path.join(dir, name);
+      const relPath = rel ? `${rel}/${name}` : name;
+      const stat = fs.lstatSync(abs);
+      if (stat.isSymbolicLink()) out.push(`${relPath} -> ${fs.readlinkSync(abs)}`);
+      else if (stat.isDirectory()) visit(abs, relPath);
+      else out.push(`${relPath} ${(stat.mode & 0o777).toString(8)}`);
+    }
+  };
+  visit(root, '');
+  return out;
+}
+
+function emptyDir(dir: string): void {
+  assert.deepEqual(fs.existsSync(dir) ? fs.readdirSync(dir) : [], [], `${dir} should hold no temp folders`);
+}
+
+/** Runs `body` with extra git config given through the environment (as a user's GIT_CONFIG_* would be). */
+async function withGitConfig<T>(config: Record<string, string>, body: () => Promise<T>): Promise<T> {
+  const saved = { ...process.env };
+  const entries = Object.entries(config);
+  process.env.GIT_CONFIG_COUNT = String(entries.length);
+  entries.forEach(([key, value], i) => {
+    process.env[`GIT_CONFIG_KEY_${i}`] = key;
+    process.env[`GIT_CONFIG_VALUE_${i}`] = value;
+  });
+  try {
+    return await body();
+  } finally {
+    for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
+    Object.assign(process.env, saved);
+  }
+}
+
+let up: Upstream;
+let bareUp: Upstream;
+let filterUp: Upstream;
+let root: string;
+/** Serves the three over git://, a transport whose server git does not start itself. */
+let daemon: GitDaemon;
+
+before(async () => {
+  root = upstreamTempDir('ak-sources-');
+  up = buildUpstream(path.join(root, 'tools'));
+  bareUp = buildUpstream(path.join(root, 'tools.git'), { bare: true });
+  filterUp = buildUpstream(path.join(root, 'filtered.git'), { bare: true, allowFilter: true });
+  daemon = await serveUpstreams(root);
+});
+
+/** Object ids the workspace repository lacks (a partial fetch leaves the unneeded blobs out). */
+function missingObjects(fetched: FetchedSource): string[] {
+  const gitDir = path.join(fetched.workspace, 'git');
+  const run = spawnSync(
+    'git',
+    ['--git-dir', gitDir, 'rev-list', '--objects', '--missing=print', fetched.sha ?? ''],
+    {
+      encoding: 'utf8',
+    },
+  );
+  return run.stdout
+    .split('\n')
+    .filter((line) => line.startsWith('?'))
+    .map((line) => line.slice(1));
+}
+
+function objectId(repo: Upstream, rev: string): string {
+  return spawnSync('git', ['--git-dir', repo.gitDir, 'rev-parse', rev], { encoding: 'utf8' }).stdout.trim();
+}
+
+void describe('parseSource on the real file system', () => {
+  void it('tells a repository (normal or bare) from a folder and a file', () => {
+    assert.deepEqual(parseSource(`${up.dir}#skills/pdf@v1`), gitSource(up.dir, 'skills/pdf', 'v1'));
+    assert.deepEqual(
+      parseSource(`${bareUp.dir}@v2.0#commands/review.md`),
+      gitSource(bareUp.dir, 'commands/review.md', 'v2.0'),
+    );
+    assert.deepEqual(parseSource('tools.git#skills/pdf', { cwd: root }), gitSource(bareUp.dir, 'skills/pdf'));
+    assert.deepEqual(parseSource(path.join(up.dir, 'skills/pdf')), {
+      kind: 'folder',
+      path: path.join(up.dir, 'skills/pdf'),
+    });
+    assert.deepEqual(parseSource('./tools/commands/review.md', { cwd: root }), {
+      kind: 'folder',
+      path: path.join(up.dir, 'commands/review.md'),
+    });
+    assert.deepEqual(parseSource(`${up.fileUrl}#skills/pdf`), gitSource(up.fileUrl, 'skills/pdf'));
+  });
+});
+
+void describe('resolveSource', () => {
+  const resolve = (ref: string, url = up.dir): Promise<ResolvedSource> =>
+    resolveSource(gitSource(url, 'skills/pdf', ref));
+
+  void it('resolves latest (any case) to the default branch head', async () => {
+    for (const ref of ['latest', 'LATEST', 'Latest']) {
+      const resolved = await resolve(ref);
+      assert.deepEqual(resolved, { sha: up.shas[4], ref: 'refs/heads/main', versionSpec: ref });
+    }
+  });
+
+  void it('resolves lightweight and annotated tags (peeled) with a resolved_version', async () => {
+    assert.deepEqual(await resolve('v1'), {
+      sha: up.shas[0],
+      ref: 'refs/tags/v1',
+      versionSpec: 'v1',
+      resolvedVersion: 'v1',
+    });
+    const annotated = await resolve('v2.0');
+    assert.equal(annotated.sha, up.shas[2]);
+    assert.equal(annotated.ref, 'refs/tags/v2.0');
+    assert.equal(annotated.resolvedVersion, 'v2.0');
+    assert.equal((await resolve('refs/tags/v2.0')).sha, up.shas[2]);
+    // The tag object's own id stands for its commit.
+    const tagObject = spawnSync('git', ['--git-dir', up.gitDir, 'rev-parse', 'refs/tags/v2.0'], {
+      encoding: 'utf8',
+    }).stdout.trim();
+    assert.notEqual(tagObject, up.shas[2]);
+    assert.equal((await resolve(tagObject)).sha, up.shas[2]);
+  });
+
+  void it('resolves a branch, with no resolved_version for a plain name', async () => {
+    assert.deepEqual(await resolve('dev'), { sha: up.shas[3], ref: 'refs/heads/dev', versionSpec: 'dev' });
+  });
+
+  void it('resolves full and short shas, advertised or not', async () => {
+    const tip = up.shas[4] ?? '';
+    const inner = up.shas[1] ?? '';
+    assert.equal((await resolve(tip)).sha, tip);
+    assert.equal((await resolve(tip.slice(0, 7))).sha, tip);
+    assert.equal((await resolve(tip.toUpperCase())).sha, tip);
+    assert.deepEqual(await resolve(inner), { sha: inner, ref: inner, versionSpec: inner });
+    const workDir = path.join(root, 'resolve-tmp');
+    assert.equal((await resolveSource(gitSource(up.dir, '', inner.slice(0, 8)), { workDir })).sha, inner);
+    emptyDir(workDir);
+  });
+
+  void it('works the same on a bare repository and through a file:// URL', async () => {
+    assert.equal((await resolve('v1', bareUp.dir)).sha, bareUp.shas[0]);
+    assert.equal((await resolve('latest', bareUp.fileUrl)).sha, bareUp.shas[4]);
+    assert.equal((await resolve(bareUp.shas[1] ?? '', bareUp.fileUrl)).sha, bareUp.shas[1]);
+  });
+
+  void it('reports a ref that does not exist as source-invalid "ref not found"', async () => {
+    await rejectsWith(resolve('nope'), 'source-invalid', 'ref not found');
+    await rejectsWith(resolve('v9.9'), 'source-invalid', 'ref not found');
+    await rejectsWith(resolve('0123456789abcdef0123456789abcdef01234567'), 'source-invalid', 'ref not found');
+    await rejectsWith(resolve('abcdef0'), 'source-invalid', 'ref not found');
+  });
+
+  void it('reports an unreachable upstream, naming it, and never as up to date', async () => {
+    const missing = path.join(root, 'no-such-repo.git');
+    await rejectsWith(resolve('latest', missing), 'upstream-unreachable', missing);
+    const plainFolder = path.join(up.dir, 'skills');
+    await rejectsWith(resolve('latest', plainFolder), 'upstream-unreachable', plainFolder);
+    await rejectsWith(
+      resolve('latest', 'http://127.0.0.1:9/nothing.git'),
+      'upstream-unreachable',
+      '127.0.0.1:9',
+    );
+    await rejectsWith(
+      resolveSource(sourceFromUpstream(`${missing}#skills/pdf`, 'v1')),
+      'upstream-unreachable',
+      /no-such-repo\.git.*(does not appear|not a git)/,
+    );
+  });
+
+  void it('ignores the config of a repository around its working folder', async () => {
+    // A repository whose config would send the upstream elsewhere, around the folder git runs in.
+    const trap = makeUpstream(path.join(root, 'trap'), []);
+    spawnSync('git', [
+      '--git-dir',
+      trap.gitDir,
+      'config',
+      `url.${path.join(root, 'nowhere')}/.insteadOf`,
+      `${root}/`,
+    ]);
+    const savedTmp = process.env.TMPDIR;
+    process.env.TMPDIR = trap.dir;
+    try {
+      assert.equal((await resolve('v1')).sha, up.shas[0]);
+    } finally {
+      if (savedTmp === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = savedTmp;
+    }
+  });
+
+  void it('works with protocol v0 (a server that only serves advertised commits)', async () => {
+    await withGitConfig({ 'protocol.version': '0' }, async () => {
+      const inner = up.shas[1] ?? '';
+      assert.equal((await resolve(inner)).sha, inner);
+      assert.equal((await resolve('v2.0')).sha, up.shas[2]);
+      // Through a server git does not start itself, the unadvertised commit is found in the history.
+      const remote = daemon.url(bareUp);
+      assert.equal((await resolve(bareUp.shas[1] ?? '', remote)).sha, bareUp.shas[1]);
+      assert.equal((await resolve((bareUp.shas[1] ?? '').slice(0, 9), remote)).sha, bareUp.shas[1]);
+      await rejectsWith(
+        resolve('0123456789abcdef0123456789abcdef01234567', remote),
+        'source-invalid',
+        'ref not found',
+      );
+    });
+  });
+});
+
+void describe('fetchSource from git', () => {
+  const fetched: FetchedSource[] = [];
+  after(async () => {
+    for (const f of fetched) await f.dispose();
+  });
+  const workDirOf = (name: string): string => path.join(root, 'work', name);
+  /** Debug lines of the fetches so far: which fallbacks ran. */
+  const debugLines: string[] = [];
+  const recorder: Logger = {
+    trace: () => undefined,
+    debug: (message) => debugLines.push(message),
+    info: () => undefined,
+    warn: () => undefined,
+    error: () => undefined,
+  };
+  const fetchAt = async (source: RemoteSource, workDir: string): Promise<FetchedSource> => {
+    const resolved = await resolveSource(source);
+    const result = await fetchSource(source, resolved, { workDir, logger: recorder });
+    fetched.push(result);
+    return result;
+  };
+
+  for (const kind of ['normal', 'bare'] as const) {
+    void it(`fetches only a folder subpath, keeping exec bits and symlinks (${kind} repository)`, async () => {
+      const repo = kind === 'bare' ? bareUp : up;
+      const workDir = workDirOf(`folder-${kind}`);
+      const result = await fetchAt(gitSource(repo.dir, 'skills/pdf', 'v1'), workDir);
+      assert.equal(result.isFile, false);
+      assert.equal(result.sha, repo.shas[0]);
+      assert.equal(result.resolvedVersion, 'v1');
+      assert.equal(result.sourcePath, 'skills/pdf');
+      assert.ok(path.isAbsolute(result.root) && result.root.startsWith(workDir + path.sep));
+      assert.deepEqual(listTree(result.root), ['SKILL.md 644', 'link.md -> SKILL.md', 'scripts/run.sh 755']);
+      assert.equal(fs.readFileSync(path.join(result.root, 'SKILL.md'), 'utf8'), SKILL_V1);
+      assert.equal(inferType(result), 'skill');
+    });
+
+    void it(`fetches a single-file subpath (${kind} repository)`, async () => {
+      const repo = kind === 'bare' ? bareUp : up;
+      const result = await fetchAt(gitSource(repo.dir, 'commands/review.md'), workDirOf(`file-${kind}`));
+      assert.equal(result.isFile, true);
+      assert.equal(result.sha, repo.shas[4]);
+      assert.equal(path.basename(result.root), 'review.md');
+      assert.equal(fs.readFileSync(result.root, 'utf8'), '# review\n');
+      assert.deepEqual(listTree(path.dirname(result.root)), ['review.md 644']);
+      assert.equal(inferType(result), 'command');
+    });
+  }
+
+  void it('keeps the exec bit of a single file and reads agents/ as an agent', async () => {
+    const tool = await fetchAt(gitSource(up.dir, 'bin/tool.sh'), workDirOf('exec'));
+    assert.equal(fs.statSync(tool.root).mode & 0o777, 0o755);
+    const agent = await fetchAt(gitSource(up.fileUrl, 'agents/helper.md'), workDirOf('agent'));
+    assert.equal(inferType(agent), 'agent');
+  });
+
+  void it('fetches the whole tree at an unadvertised commit when there is no subpath, without .git', async () => {
+    const source = gitSource(up.dir, '', up.shas[1]);
+    const result = await fetchAt(source, workDirOf('root'));
+    assert.equal(result.sha, up.shas[1]);
+    const listing = listTree(result.root);
+    assert.ok(
+      listing.includes('README.md 644') && listing.includes('skills/pdf/SKILL.md 644'),
+      listing.join('\n'),
+    );
+    assert.ok(!listing.some((entry) => entry.startsWith('.git')));
+    assert.equal(fs.readFileSync(path.join(result.root, 'skills/pdf/SKILL.md'), 'utf8'), 'untagged\n');
+    assert.throws(
+      () => inferType(result),
+      (err: unknown) => isCoreError(err, 'source-invalid') && /--type/.test(err.message),
+    );
+  });
+
+  void it('downloads only the subpath’s blobs from a local repository and from a filtering server', async () => {
+    const cases: [string, Upstream, string][] = [
+      ['local', up, up.dir],
+      ['daemon', filterUp, daemon.url(filterUp)],
+    ];
+    for (const [label, repo, url] of cases) {
+      const result = await fetchAt(gitSource(url, 'skills/pdf', 'v1'), workDirOf(`partial-${label}`));
+      assert.deepEqual(listTree(result.root), ['SKILL.md 644', 'link.md -> SKILL.md', 'scripts/run.sh 755']);
+      const missing = missingObjects(result);
+      assert.ok(
+        missing.includes(objectId(repo, `${repo.shas[0]}:big/blob.bin`)),
+        `${label}: the unrelated blob was not fetched`,
+      );
+      assert.ok(!missing.includes(objectId(repo, `${repo.shas[0]}:skills/pdf/SKILL.md`)), label);
+    }
+  });
+
+  void it('fetches whole commits from a server without filters (git://)', async () => {
+    const result = await fetchAt(
+      gitSource(daemon.url(bareUp), 'skills/pdf', bareUp.shas[1]),
+      workDirOf('daemon-plain'),
+    );
+    assert.equal(fs.readFileSync(path.join(result.root, 'SKILL.md'), 'utf8'), 'untagged\n');
+    assert.deepEqual(missingObjects(result), []);
+  });
+
+  for (const kind of ['plain', 'filtering'] as const) {
+    void it(`falls back to the ref, then to the history, when a ${kind} server refuses a sha (protocol v0)`, async () => {
+      const repo = kind === 'plain' ? bareUp : filterUp;
+      const url = daemon.url(repo);
+      await withGitConfig({ 'protocol.version': '0' }, async () => {
+        const tagged = await fetchAt(gitSource(url, 'skills/pdf', 'v2.0'), workDirOf(`v0-ref-${kind}`));
+        assert.equal(fs.readFileSync(path.join(tagged.root, 'SKILL.md'), 'utf8'), 'version two\n');
+        const inner = await fetchAt(
+          gitSource(url, 'skills/pdf', repo.shas[1]),
+          workDirOf(`v0-history-${kind}`),
+        );
+        assert.equal(fs.readFileSync(path.join(inner.root, 'SKILL.md'), 'utf8'), 'untagged\n');
+        const file = await fetchAt(gitSource(url, 'bin/tool.sh', 'v1'), workDirOf(`v0-file-${kind}`));
+        assert.equal(fs.statSync(file.root).mode & 0o777, 0o755);
+      });
+      const ran = (text: string): boolean =>
+        debugLines.some((line) => line.includes(url) && line.includes(text));
+      assert.ok(ran('refused commit'), 'fell back to the ref');
+      assert.ok(ran('fetching the full history'), 'fell back to the history');
+      // A filtering v0 server sends a blob-less commit but refuses the blobs by id afterwards.
+      assert.equal(ran('refused the blobs of a partial fetch'), kind === 'filtering');
+    });
+  }
+
+  void it('handles a repository path with spaces, quotes and backslashes', async () => {
+    const odd = makeUpstream(path.join(root, 'odd "name" \\ x;y'), [
+      { files: { 'skills/a b/SKILL.md': 'odd\n' } },
+    ]);
+    const source = parseSource(`${odd.dir}#skills/a b`) as RemoteSource;
+    assert.deepEqual(source, gitSource(odd.dir, 'skills/a b'));
+    const result = await fetchAt(source, workDirOf('odd'));
+    assert.deepEqual(listTree(result.root), ['SKILL.md 644']);
+    assert.equal(upstreamString(source, result.sha ?? ''), `${odd.dir}#skills/a b`);
+  });
+
+  void it('reports a missing path as upstream-invalid and leaves no temp folder', async () => {
+    const workDir = workDirOf('missing-path');
+    const source = gitSource(up.dir, 'skills/nope');
+    const resolved = await resolveSource(source);
+    await rejectsWith(
+      fetchSource(source, resolved, { workDir }),
+      'upstream-invalid',
+      `path "skills/nope" not found at ${up.shas[4]}`,
+    );
+    emptyDir(workDir);
+    // A path that exists only in a later commit is missing at the older one.
+    const old = gitSource(up.dir, 'skills/pdf/link.md/x', 'v1');
+    await rejectsWith(
+      fetchSource(old, await resolveSource(old), { workDir }),
+      'upstream-invalid',
+      'not found',
+    );
+    emptyDir(workDir);
+  });
+
+  void it('refuses a symlink as the artifact itself', async () => {
+    const workDir = workDirOf('symlink-root');
+    const source = gitSource(up.dir, 'skills/pdf/link.md');
+    await rejectsWith(
+      fetchSource(source, await resolveSource(source), { workDir }),
+      'upstream-invalid',
+      'symbolic link',
+    );
+    emptyDir(workDir);
+  });
+
+  void it('reports a repository deleted between resolve and fetch, and leaves no temp folder', async () => {
+    const doomed = buildUpstream(path.join(root, 'doomed'));
+    const source = gitSource(doomed.dir, 'skills/pdf');
+    const resolved = await resolveSource(source);
+    fs.rmSync(doomed.dir, { recursive: true, force: true });
+    const workDir = workDirOf('deleted');
+    await rejectsWith(fetchSource(source, resolved, { workDir }), 'upstream-unreachable', doomed.dir);
+    emptyDir(workDir);
+  });
+
+  void it('disposes its workspace, and a second dispose is harmless', async () => {
+    const workDir = workDirOf('dispose');
+    const source = gitSource(up.dir, 'skills/pdf');
+    const result = await fetchSource(source, await resolveSource(source), { workDir });
+    assert.ok(fs.existsSync(result.root));
+    await result.dispose();
+    await result.dispose();
+    emptyDir(workDir);
+  });
+
+  void it('rejects a resolved sha that is not a full commit id', async () => {
+    const source = gitSource(up.dir, 'skills/pdf');
+    const bogus: ResolvedSource = { sha: 'HEAD', ref: 'HEAD', versionSpec: 'latest' };
+    await rejectsWith(
+      fetchSource(source, bogus, { workDir: workDirOf('bogus') }),
+      'source-invalid',
+      'full commit id',
+    );
+  });
+});
+
+void describe('cancellation', () => {
+  const source = (): GitSource => gitSource(filterUp.dir, 'skills/pdf');
+
+  void it('a signal aborted before the start cancels without creating anything', async () => {
+    const workDir = path.join(root, 'cancel-before');
+    const controller = new AbortController();
+    controller.abort();
+    await rejectsWith(resolveSource(source(), { signal: controller.signal }), 'cancelled');
+    await rejectsWith(
+      fetchSource(source(), await resolveSource(source()), { workDir, signal: controller.signal }),
+      'cancelled',
+    );
+    emptyDir(workDir);
+  });
+
+  // Aborts exactly when a given git command starts, so the kill lands on a running process.
+  for (const step of ['init', 'fetch', 'ls-tree', 'read-tree', 'checkout-index']) {
+    void it(`aborting during "git ${step}" kills git, reports cancelled and removes the workspace`, async () => {
+      const workDir = path.join(root, `cancel-${step}`);
+      const target = step === 'checkout-index' ? gitSource(filterUp.dir, 'bin/tool.sh') : source();
+      const resolved = await resolveSource(target);
+      const controller = new AbortController();
+      const logger: Logger = {
+        trace: (message) => {
+          if (message.startsWith('[Sources] git ') && message.split(' ').includes(step)) controller.abort();
+        },
+        debug: () => undefined,
+        info: () => undefined,
+        warn: () => undefined,
+        error: () => undefined,
+      };
+      await rejectsWith(
+        fetchSource(target, resolved, { workDir, signal: controller.signal, logger }),
+        'cancelled',
+      );
+      assert.ok(controller.signal.aborted, `the "${step}" step was reached`);
+      emptyDir(workDir);
+    });
+  }
+
+  void it('aborting ls-remote cancels resolve', async () => {
+    const controller = new AbortController();
+    const logger: Logger = {
+      trace: (message) => {
+        if (message.includes('ls-remote')) controller.abort();
+      },
+      debug: () => undefined,
+      info: () => undefined,
+      warn: () => undefined,
+      error: () => undefined,
+    };
+    await rejectsWith(resolveSource(source(), { signal: controller.signal, logger }), 'cancelled');
+  });
+});
+
+void describe('injection attempts', () => {
+  void it('never runs an --upload-pack given as a source, a ref or a tampered upstream', async () => {
+    const marker = path.join(root, 'pwned-upload-pack');
+    const attempts: (() => unknown)[] = [
+      () => parseSource(`--upload-pack=touch ${marker}`),
+      () => parseSource(`${up.dir}@--upload-pack=touch ${marker}`),
+      () => parseSource(`${up.dir}#skills/pdf@--upload-pack=touch%20${marker}`),
+      () => sourceFromUpstream(`--upload-pack=touch ${marker}`, 'latest'),
+      () => sourceFromUpstream(up.dir, `--upload-pack=touch ${marker}`),
+      () => resolveSource(gitSource(`--upload-pack=touch ${marker}`)),
+      () => resolveSource(gitSource(up.dir, '', `--upload-pack=touch ${marker}`)),
+      () =>
+        fetchSource(
+          gitSource(`--upload-pack=touch ${marker}`),
+          { sha: up.shas[0] ?? '', ref: 'HEAD', versionSpec: 'latest' },
+          {
+            workDir: path.join(root, 'inject'),
+          },
+        ),
+    ];
+    for (const attempt of attempts) {
+      await assert.rejects(
+        async () => attempt(),
+        (err: unknown) => isCoreError(err, 'source-invalid'),
+      );
+    }
+    assert.equal(fs.existsSync(marker), false);
+    emptyDir(path.join(root, 'inject'));
+  });
+
+  void it('refuses ext:: even when the user’s git config rewrites a URL to it', async () => {
+    const marker = path.join(root, 'pwned-ext');
+    await assert.rejects(
+      async () => parseSource(`ext::sh -c touch% ${marker}`),
+      (err: unknown) => isCoreError(err, 'source-invalid'),
+    );
+    const userConfig = {
+      [`url.ext::sh -c touch% ${marker} #.insteadOf`]: 'https://evil.example/',
+      'protocol.allow': 'always',
+      'protocol.ext.allow': 'always',
+    };
+    await withGitConfig(userConfig, async () => {
+      await rejectsWith(
+        resolveSource(gitSource('https://evil.example/repo.git')),
+        'upstream-unreachable',
+        /not allowed/,
+      );
+    });
+    assert.equal(fs.existsSync(marker), false);
+  });
+});
+
+void describe('fetchSource from a local folder', () => {
+  void it('copies the folder without .git, keeping exec bits and symlinks; no sha', async () => {
+    const workDir = path.join(root, 'local');
+    const result = await fetchSource({ kind: 'folder', path: path.join(up.dir, 'skills/pdf') }, undefined, {
+      workDir,
+    });
+    assert.equal(result.sha, undefined);
+    assert.equal(result.resolvedVersion, undefined);
+    assert.deepEqual(listTree(result.root), ['SKILL.md 644', 'link.md -> SKILL.md', 'scripts/run.sh 755']);
+    assert.equal(inferType(result), 'skill');
+    await result.dispose();
+
+    const whole = await fetchSource(parseSource(up.dir.replace(/tools$/, 'tools/skills')), undefined, {
+      workDir,
+    });
+    assert.ok(!listTree(whole.root).some((entry) => entry.includes('.git')));
+    await whole.dispose();
+
+    // A folder that is itself a work tree: .git is skipped.
+    const folderWithGit = path.join(root, 'with-git');
+    fs.mkdirSync(path.join(folderWithGit, '.git'), { recursive: true });
+    fs.writeFileSync(path.join(folderWithGit, '.git', 'HEAD'), 'ref: refs/heads/main\n');
+    fs.writeFileSync(path.join(folderWithGit, 'SKILL.md'), 'x\n');
+    const copied = await fetchSource({ kind: 'folder', path: folderWithGit }, undefined, { workDir });
+    assert.deepEqual(listTree(copied.root), ['SKILL.md 644']);
+    await copied.dispose();
+    emptyDir(workDir);
+  });
+
+  void it('copies a single file and infers its type from its path', async () => {
+    const workDir = path.join(root, 'local-file');
+    const result = await fetchSource(parseSource(path.join(up.dir, 'agents/helper.md')), undefined, {
+      workDir,
+    });
+    assert.equal(result.isFile, true);
+    assert.equal(fs.readFileSync(result.root, 'utf8'), '# helper\n');
+    assert.equal(inferType(result), 'agent');
+    await result.dispose();
+    emptyDir(workDir);
+  });
+
+  void it('reports a folder that has gone away as upstream-unreachable', async () => {
+    const workDir = path.join(root, 'local-missing');
+    const gone = path.join(root, 'gone-folder');
+    await rejectsWith(
+      fetchSource({ kind: 'folder', path: gone }, undefined, { workDir }),
+      'upstream-unreachable',
+      gone,
+    );
+    emptyDir(workDir);
+  });
+});
+
+void describe('inferType', () => {
+  void it('needs SKILL.md or skill.md for a folder, and .md for a file', () => {
+    const dir = path.join(root, 'infer');
+    fs.mkdirSync(path.join(dir, 'lower'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'lower', 'skill.md'), 'x');
+    fs.mkdirSync(path.join(dir, 'plain'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'notes.txt'), 'x');
+    fs.writeFileSync(path.join(dir, 'x.md'), 'x');
+    assert.equal(inferType({ root: path.join(dir, 'lower'), isFile: false, sourcePath: 'lower' }), 'skill');
+    assert.equal(
+      inferType({ root: path.join(dir, 'x.md'), isFile: true, sourcePath: 'commands/x.md' }),
+      'command',
+    );
+    assert.equal(inferType({ root: path.join(dir, 'x.md'), isFile: true, sourcePath: 'x.md' }), 'command');
+    assert.equal(
+      inferType({ root: path.join(dir, 'x.md'), isFile: true, sourcePath: 'team/agents/x.md' }),
+      'agent',
+    );
+    // "agents" must be a folder on the path, not part of the file name.
+    assert.equal(
+      inferType({ root: path.join(dir, 'x.md'), isFile: true, sourcePath: 'agents.md' }),
+      'command',
+    );
+    for (const fetched of [
+      { root: path.join(dir, 'plain'), isFile: false, sourcePath: 'plain' },
+      { root: path.join(dir, 'notes.txt'), isFile: true, sourcePath: 'agents/notes.txt' },
+    ]) {
+      assert.throws(
+        () => inferType(fetched),
+        (err: unknown) => isCoreError(err, 'source-invalid') && err.message.includes('--type'),
+      );
+    }
+  });
+});
+
+void describe('upstream strings of fetched sources', () => {
+  void it('store a local repository as url#path and rebuild a resolvable source from it', async () => {
+    const source = parseSource(`${bareUp.dir}#skills/pdf@v1`) as RemoteSource;
+    const resolved = await resolveSource(source);
+    const upstream = upstreamString(source, resolved.sha);
+    assert.equal(upstream, `${bareUp.dir}#skills/pdf`);
+    const again = await resolveSource(sourceFromUpstream(upstream, resolved.versionSpec));
+    assert.equal(again.sha, resolved.sha);
+    assert.equal((await resolveSource(sourceFromUpstream(upstream, 'latest'))).sha, bareUp.shas[4]);
+  });
+});

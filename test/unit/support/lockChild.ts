@@ -1,0 +1,44 @@
+/**
+ * Child process for the writer-lock tests. `hold DIR`: take the lock, print the holder as JSON, wait to be
+ * killed. `race DIR START_AT WAIT_MS HOLD_MS`: at wall-clock START_AT try to take the lock, print
+ * `acquired` or `locked`, hold it HOLD_MS, release. Run without arguments it does nothing.
+ */
+import { isCoreError } from '../../../src/core/errors.js';
+import { acquireWriterLock } from '../../../src/core/writerLock.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function main(): Promise<void> {
+  const [mode, dir, startAt, waitMs, holdMs] = process.argv.slice(2);
+  if (!mode || !dir) return;
+  if (mode === 'hold') {
+    const lock = await acquireWriterLock(dir, { tool: 'lock-test', operation: 'hold', waitMs: 0 });
+    process.stdout.write(`${JSON.stringify(lock.holder)}\n`);
+    setInterval(() => undefined, 60_000);
+    return;
+  }
+  // Sleep to just before the start, then spin, so every racer looks at the stale lock in the same instant.
+  const start = Number(startAt);
+  await sleep(Math.max(0, start - Date.now() - 20));
+  while (Date.now() < start) {
+    /* spin */
+  }
+  try {
+    const lock = await acquireWriterLock(dir, {
+      tool: 'lock-test',
+      operation: 'race',
+      waitMs: Number(waitMs),
+    });
+    process.stdout.write('acquired\n');
+    await sleep(Number(holdMs));
+    await lock.release();
+  } catch (err) {
+    if (!isCoreError(err, 'locked')) throw err;
+    process.stdout.write('locked\n');
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});

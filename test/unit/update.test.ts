@@ -1,0 +1,190 @@
+/**
+ * The update transaction end to end, through the real CLI on real git upstreams: add at a tag, edit
+ * locally, update with each strategy, and the regression tests for SkillMeat's merge bugs (files dropped,
+ * local edits overwritten, single-file artifacts, lock and manifest not both updated).
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { loadCollection } from '../../src/core/collection.js';
+import { runCli, tempDir, treeListing } from './support/collections.js';
+import { commitUpstream, makeUpstream, upstreamTempDir } from './support/upstream.js';
+import type { Upstream } from './support/upstream.js';
+
+const SKILL_V1 = '---\nname: pdf\ndescription: PDF tools\n---\n# PDF\n\nStep one.\nStep two.\nStep three.\n';
+const SKILL_V2 = '---\nname: pdf\ndescription: PDF tools\n---\n# PDF\n\nStep one, improved upstream.\nStep two.\nStep three.\n';
+
+function setup(): { dir: string; up: Upstream } {
+  const up = makeUpstream(path.join(upstreamTempDir(), 'kit'), [
+    {
+      files: {
+        'skills/pdf/SKILL.md': SKILL_V1,
+        'skills/pdf/ref/usage.md': 'usage v1\n',
+        'skills/pdf/scripts/run.sh': { content: '#!/bin/sh\necho v1\n', executable: true },
+        'commands/review.md': '# Review\nLine A\nLine B\nLine C\n',
+      },
+      tag: 'v1',
+    },
+    {
+      files: {
+        'skills/pdf/SKILL.md': SKILL_V2,
+        'skills/pdf/scripts/run.sh': { content: '#!/bin/sh\necho v2\n', executable: true },
+        'skills/pdf/ref/new.md': 'new in v2\n',
+        'commands/review.md': '# Review\nLine A\nLine B\nLine C, upstream\n',
+      },
+      tag: { name: 'v2', annotated: true },
+    },
+  ]);
+  const dir = path.join(tempDir(), 'collection');
+  assert.equal(runCli(['init', '--collection', dir]).code, 0);
+  const add = (spec: string): void => {
+    const r = runCli(['add', spec, '--collection', dir]);
+    assert.equal(r.code, 0, r.stderr);
+  };
+  add(`${up.url}#skills/pdf@v1`);
+  add(`${up.url}#commands/review.md@v1`);
+  return { dir, up };
+}
+
+const read = (dir: string, rel: string): string => fs.readFileSync(path.join(dir, rel), 'utf8');
+
+describe('add', () => {
+  it('adds from a local git repository at a tag: files, manifest and lock together, status clean', () => {
+    const { dir, up } = setup();
+    assert.equal(read(dir, 'skills/pdf/SKILL.md'), SKILL_V1);
+    assert.ok(fs.statSync(path.join(dir, 'skills/pdf/scripts/run.sh')).mode & 0o100, 'exec bit kept');
+    const collection = loadCollection(dir);
+    const entry = collection.manifest.artifacts.find((a) => a.name === 'pdf');
+    assert.equal(entry?.resolvedSha, up.tags.v1);
+    assert.equal(entry?.versionSpec, 'v1');
+    assert.equal(entry?.resolvedVersion, 'v1');
+    assert.equal(entry?.upstream, `${up.url}#skills/pdf`);
+    assert.equal(collection.lock.entries.get('pdf::skill')?.resolvedSha, up.tags.v1);
+    assert.equal(collection.lock.entries.get('review::command')?.resolvedSha, up.tags.v1);
+    assert.equal(runCli(['status', '--collection', dir]).code, 0);
+    const again = runCli(['add', `${up.url}#skills/pdf@v1`, '--collection', dir]);
+    assert.equal(again.code, 65);
+    assert.match(again.stderr, /skill\/pdf is already in this collection/);
+  });
+
+  it('adds a local folder, and rejects an unreachable upstream with exit 69 and nothing written', () => {
+    const dir = path.join(tempDir(), 'collection');
+    runCli(['init', '--collection', dir]);
+    const folder = path.join(tempDir(), 'notes');
+    fs.mkdirSync(folder);
+    fs.writeFileSync(path.join(folder, 'SKILL.md'), '---\nname: notes\n---\nbody\n');
+    const ok = runCli(['add', folder, '--collection', dir]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(read(dir, 'skills/notes/SKILL.md'), '---\nname: notes\n---\nbody\n');
+    const before = treeListing(dir);
+    const gone = runCli(['add', 'file:///nonexistent/repo.git#skills/x', '--collection', dir]);
+    assert.equal(gone.code, 69, gone.stderr);
+    assert.match(gone.stderr, /unreachable/);
+    assert.deepEqual(treeListing(dir), before);
+  });
+});
+
+describe('update', () => {
+  it('merge: a v1 artifact with a local edit, updated to v2, holds both changes; lock and manifest carry v2', () => {
+    const { dir, up } = setup();
+    fs.appendFileSync(path.join(dir, 'skills/pdf/SKILL.md'), 'My local note.\n');
+    assert.equal(runCli(['status', '--collection', dir]).code, 1);
+    const r = runCli(['update', 'skill/pdf', '--to', 'v2', '--strategy', 'merge', '--collection', dir]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /updated skill\/pdf to v2/);
+    const skill = read(dir, 'skills/pdf/SKILL.md');
+    assert.ok(skill.includes('Step one, improved upstream.'), 'upstream change');
+    assert.ok(skill.includes('My local note.'), 'local change');
+    // SkillMeat's merge dropped files upstream did not touch: they must all still be here.
+    assert.equal(read(dir, 'skills/pdf/ref/usage.md'), 'usage v1\n');
+    assert.equal(read(dir, 'skills/pdf/ref/new.md'), 'new in v2\n');
+    assert.equal(read(dir, 'skills/pdf/scripts/run.sh'), '#!/bin/sh\necho v2\n');
+    const collection = loadCollection(dir);
+    const entry = collection.manifest.artifacts.find((a) => a.name === 'pdf');
+    const lock = collection.lock.entries.get('pdf::skill');
+    assert.equal(entry?.resolvedSha, up.tags.v2);
+    assert.equal(lock?.resolvedSha, up.tags.v2);
+    assert.equal(entry?.resolvedVersion, 'v2');
+    assert.equal(lock?.resolvedVersion, 'v2');
+    assert.equal(entry?.versionSpec, 'v2');
+    assert.ok(entry?.lastUpdated);
+    assert.equal(runCli(['status', '--collection', dir]).code, 0, 'status clean after the merge');
+    const history = JSON.parse(runCli(['history', '--json', '--collection', dir]).stdout) as { history: { kind: string }[] };
+    assert.equal(history.history[0]?.kind, 'update');
+  });
+
+  it('merge: an overlapping edit gives exit 3 and leaves every byte as it was', () => {
+    const { dir } = setup();
+    const file = path.join(dir, 'skills/pdf/SKILL.md');
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('Step one.', 'Step one, my way.'));
+    const before = treeListing(dir);
+    const r = runCli(['update', 'skill/pdf', '--to', 'v2', '--strategy', 'merge', '--collection', dir]);
+    assert.equal(r.code, 3, r.stderr + r.stdout);
+    assert.match(r.stderr, /conflict.*skill\/pdf:SKILL\.md/);
+    assert.deepEqual(treeListing(dir), before);
+  });
+
+  it('merge works for single-file artifacts (commands)', () => {
+    const { dir } = setup();
+    const file = path.join(dir, 'commands/review.md');
+    fs.writeFileSync(file, '# Review, mine\nLine A\nLine B\nLine C\n');
+    const r = runCli(['update', 'command/review', '--to', 'v2', '--collection', dir]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(read(dir, 'commands/review.md'), '# Review, mine\nLine A\nLine B\nLine C, upstream\n');
+    assert.equal(runCli(['status', '--collection', dir]).code, 0);
+  });
+
+  it('overwrite takes upstream, keep re-locks local edits; both leave status clean', () => {
+    const { dir } = setup();
+    fs.appendFileSync(path.join(dir, 'skills/pdf/SKILL.md'), 'local\n');
+    assert.equal(runCli(['update', 'skill/pdf', '--to', 'v2', '--strategy', 'overwrite', '--collection', dir]).code, 0);
+    assert.equal(read(dir, 'skills/pdf/SKILL.md'), SKILL_V2);
+    assert.equal(runCli(['status', '--collection', dir]).code, 0);
+
+    const other = setup();
+    fs.appendFileSync(path.join(other.dir, 'commands/review.md'), 'local\n');
+    const kept = read(other.dir, 'commands/review.md');
+    const r = runCli(['update', 'command/review', '--to', 'v2', '--strategy', 'keep', '--collection', other.dir]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(read(other.dir, 'commands/review.md'), kept);
+    assert.equal(runCli(['status', '--collection', other.dir]).code, 0, 'keep records the local content as the new baseline');
+  });
+
+  it('--dry-run prints what would happen and writes nothing', () => {
+    const { dir } = setup();
+    const before = treeListing(dir);
+    const r = runCli(['update', '--all', '--to', 'v2', '--dry-run', '--json', '--collection', dir]);
+    assert.equal(r.code, 0, r.stderr);
+    const json = JSON.parse(r.stdout) as { artifacts: { id: string; files: { path: string; status: string }[] }[] };
+    const pdf = json.artifacts.find((a) => a.id === 'skill/pdf');
+    assert.deepEqual(pdf?.files.map((f) => `${f.status} ${f.path}`).sort(), [
+      'upstream-added ref/new.md',
+      'upstream-modified SKILL.md',
+      'upstream-modified scripts/run.sh',
+    ]);
+    assert.deepEqual(treeListing(dir), before);
+  });
+
+  it('check: exit 10 when upstream has a newer commit for the spec, 0 when up to date, 69 when unreachable', () => {
+    const { dir, up } = setup();
+    assert.equal(runCli(['check', '--collection', dir]).code, 0, 'pinned at v1: nothing new');
+    const manifest = path.join(dir, 'collection.toml');
+    fs.writeFileSync(manifest, fs.readFileSync(manifest, 'utf8').replaceAll('version_spec = "v1"', 'version_spec = "latest"'));
+    const r = runCli(['check', '--json', '--collection', dir]);
+    assert.equal(r.code, 10, r.stderr);
+    const results = (JSON.parse(r.stdout) as { results: { id: string; available: boolean; latestSha: string }[] }).results;
+    assert.deepEqual(results.map((x) => [x.id, x.available, x.latestSha]), [
+      ['skill/pdf', true, up.shas[1]],
+      ['command/review', true, up.shas[1]],
+    ]);
+    // A new commit that does not touch the artifact is no update (judged by content, not by commit).
+    assert.equal(runCli(['update', '--all', '--strategy', 'overwrite', '--collection', dir]).code, 0);
+    commitUpstream(up, { files: { 'README.md': 'unrelated\n' } });
+    assert.equal(runCli(['check', '--collection', dir]).code, 0);
+    fs.rmSync(up.dir, { recursive: true, force: true });
+    const gone = runCli(['check', '--collection', dir]);
+    assert.equal(gone.code, 69);
+    assert.match(gone.stdout, /error/);
+  });
+});

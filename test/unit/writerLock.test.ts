@@ -1,0 +1,280 @@
+/**
+ * Tests for src/core/writerLock.ts against real processes: a live holder blocks with a clear `locked`
+ * error, a holder killed with SIGKILL is reclaimed at once, several racers reclaim a stale lock with
+ * exactly one winner, and readers never wait.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { STATE_DIR } from '../../src/core/changes.js';
+import { isCoreError } from '../../src/core/errors.js';
+import type { CoreError, Failure } from '../../src/core/errors.js';
+import { FaultPlan, withFaults } from '../../src/core/faults.js';
+import { nodeFs } from '../../src/core/fs.js';
+import type { LockHolder } from '../../src/core/errors.js';
+import {
+  acquireWriterLock,
+  readPidStart,
+  readWriterLock,
+  writerLockPath,
+} from '../../src/core/writerLock.js';
+import { tempDir } from './support/collections.js';
+
+// node:test's describe/it return promises that the runner tracks; `void` marks them deliberately unawaited.
+
+const LOCK_CHILD = path.join(__dirname, 'support', 'lockChild.js');
+
+function collection(): string {
+  const dir = path.join(tempDir('ak-lock-'), 'c');
+  fs.mkdirSync(dir);
+  return dir;
+}
+
+/** Starts a child that holds the lock; resolves with its holder once it has it. */
+async function holdInChild(dir: string): Promise<{ child: ChildProcess; holder: LockHolder }> {
+  const child = spawn(process.execPath, [LOCK_CHILD, 'hold', dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await firstLine(child);
+  return { child, holder: JSON.parse(line) as LockHolder };
+}
+
+function firstLine(child: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      text += chunk.toString('utf8');
+      const newline = text.indexOf('\n');
+      if (newline >= 0) resolve(text.slice(0, newline));
+    });
+    child.once('exit', (code) => reject(new Error(`child exited (${code}) before printing`)));
+  });
+}
+
+/** SIGKILL, then wait until the child is reaped: a zombie would still answer kill(pid, 0). */
+async function killHard(child: ChildProcess): Promise<void> {
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+function output(child: ChildProcess): Promise<{ code: number | null; stdout: string }> {
+  return new Promise((resolve) => {
+    let stdout = '';
+    child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    child.once('exit', (code) => resolve({ code, stdout }));
+  });
+}
+
+type LockedError = CoreError & { failure: Extract<Failure, { code: 'locked' }> };
+
+async function expectLocked(dir: string, waitMs: number): Promise<LockedError> {
+  const err = await acquireWriterLock(dir, { tool: 'test', waitMs }).then(
+    () => assert.fail('acquired a held lock'),
+    (e: unknown) => e,
+  );
+  assert.ok(isCoreError(err, 'locked'), `expected locked, got ${String(err)}`);
+  return err;
+}
+
+void describe('writer lock', () => {
+  void it('writes the holder, creates the state folder with a .gitignore, and releases', async () => {
+    const dir = collection();
+    const lock = await acquireWriterLock(dir, { tool: 'test 1.0', operation: 'update' });
+    const written = JSON.parse(fs.readFileSync(writerLockPath(dir), 'utf8')) as LockHolder;
+    assert.deepEqual(written, lock.holder);
+    assert.equal(written.pid, process.pid);
+    assert.equal(written.host, os.hostname());
+    assert.equal(written.tool, 'test 1.0');
+    assert.equal(written.operation, 'update');
+    assert.ok(!Number.isNaN(Date.parse(written.started)));
+    assert.equal(written.pidStart, readPidStart(process.pid));
+    assert.equal(fs.readFileSync(path.join(dir, STATE_DIR, '.gitignore'), 'utf8'), '*\n');
+    await lock.release();
+    await lock.release(); // idempotent
+    assert.equal(fs.existsSync(writerLockPath(dir)), false);
+    assert.equal(readWriterLock(dir), undefined);
+  });
+
+  void it('makes a second writer wait, then fail with "locked by pid P on host H since T"', async () => {
+    const dir = collection();
+    const lock = await acquireWriterLock(dir, { tool: 'first', operation: 'update' });
+    const started = Date.now();
+    const err = await expectLocked(dir, 300);
+    const waited = Date.now() - started;
+    assert.ok(waited >= 280 && waited < 1500, `waited ${waited} ms`);
+    assert.deepEqual(err.failure, { code: 'locked', holder: lock.holder, lockFile: writerLockPath(dir) });
+    assert.match(
+      err.message,
+      new RegExp(
+        `^locked by pid ${process.pid} on host ${os.hostname()} since ${lock.holder.started} \\(first, update\\)$`,
+      ),
+    );
+    await lock.release();
+    const again = await acquireWriterLock(dir, { tool: 'second', waitMs: 0 });
+    await again.release();
+  });
+
+  void it('gets the lock as soon as the holder releases it within the wait', async () => {
+    const dir = collection();
+    const lock = await acquireWriterLock(dir, { tool: 'first' });
+    setTimeout(() => void lock.release(), 200);
+    const second = await acquireWriterLock(dir, { tool: 'second', waitMs: 2000 });
+    assert.equal(second.holder.tool, 'second');
+    await second.release();
+  });
+
+  void it('blocks on a live holder in another process; reclaims at once after kill -9', async () => {
+    const dir = collection();
+    const { child, holder } = await holdInChild(dir);
+    try {
+      assert.equal(holder.pid, child.pid);
+      assert.equal(holder.pidStart, readPidStart(child.pid ?? 0));
+      const err = await expectLocked(dir, 150);
+      assert.equal(err.failure.holder.pid, child.pid);
+      const peek = readWriterLock(dir);
+      assert.deepEqual(peek, { holder, alive: true });
+    } finally {
+      await killHard(child);
+    }
+    assert.equal(readWriterLock(dir)?.alive, false, 'a dead holder reads as not alive');
+    const started = Date.now();
+    const lock = await acquireWriterLock(dir, { tool: 'after-crash' });
+    assert.ok(Date.now() - started < 500, 'a stale lock is reclaimed without waiting');
+    assert.equal(lock.holder.pid, process.pid);
+    await lock.release();
+    assert.equal(fs.existsSync(`${writerLockPath(dir)}.reclaim`), false);
+  });
+
+  void it('lets exactly one of several racing processes reclaim the same stale lock', async () => {
+    for (let round = 0; round < 2; round++) {
+      const dir = collection();
+      const { child } = await holdInChild(dir);
+      await killHard(child);
+      const startAt = Date.now() + 900;
+      const racers = Array.from({ length: 4 }, () =>
+        output(
+          spawn(process.execPath, [LOCK_CHILD, 'race', dir, String(startAt), '300', '1200'], {
+            stdio: ['ignore', 'pipe', 'inherit'],
+          }),
+        ),
+      );
+      const results = await Promise.all(racers);
+      assert.ok(
+        results.every((r) => r.code === 0),
+        JSON.stringify(results),
+      );
+      const verdicts = results.map((r) => r.stdout.trim()).sort();
+      assert.deepEqual(verdicts, ['acquired', 'locked', 'locked', 'locked'], `round ${round}`);
+      assert.equal(fs.existsSync(writerLockPath(dir)), false, 'the winner released');
+      assert.equal(fs.existsSync(`${writerLockPath(dir)}.reclaim`), false);
+    }
+  });
+
+  void it('never blocks readers, whoever holds the lock', async () => {
+    const dir = collection();
+    assert.equal(readWriterLock(dir), undefined, 'no state folder yet');
+    const lock = await acquireWriterLock(dir, { tool: 'writer' });
+    const started = performance.now();
+    for (let i = 0; i < 100; i++) assert.deepEqual(readWriterLock(dir), { holder: lock.holder, alive: true });
+    assert.ok(performance.now() - started < 200);
+    await lock.release();
+  });
+
+  void it('treats a reused pid (same pid, other start time) as gone', async () => {
+    const dir = collection();
+    const lock = await acquireWriterLock(dir, { tool: 'test' });
+    await lock.release();
+    // pid 1 is alive, but it is not the process that wrote this lock.
+    const reused: LockHolder = {
+      pid: 1,
+      host: os.hostname(),
+      tool: 'old',
+      started: '2020-01-01T00:00:00.000Z',
+      pidStart: 'x',
+    };
+    fs.writeFileSync(writerLockPath(dir), JSON.stringify(reused));
+    if (readPidStart(1) !== undefined) {
+      assert.equal(readWriterLock(dir)?.alive, false);
+      const taken = await acquireWriterLock(dir, { tool: 'test', waitMs: 0 });
+      await taken.release();
+    }
+  });
+
+  void it('never reclaims a lock held from another host', async () => {
+    const dir = collection();
+    await (await acquireWriterLock(dir, { tool: 'test' })).release();
+    const remote: LockHolder = {
+      pid: 999_999_999,
+      host: 'some-other-host',
+      tool: 'remote',
+      started: '2020-01-01T00:00:00.000Z',
+    };
+    fs.writeFileSync(writerLockPath(dir), JSON.stringify(remote));
+    assert.equal(readWriterLock(dir)?.alive, true);
+    const err = await expectLocked(dir, 100);
+    assert.equal(err.failure.holder.host, 'some-other-host');
+  });
+
+  void it('waits on an empty lock file (holder between create and write), reclaims it after 2 s', async () => {
+    const dir = collection();
+    await (await acquireWriterLock(dir, { tool: 'test' })).release();
+    fs.writeFileSync(writerLockPath(dir), '');
+    const err = await expectLocked(dir, 100);
+    assert.equal(err.failure.holder.pid, 0);
+    const old = new Date(Date.now() - 3_000);
+    fs.utimesSync(writerLockPath(dir), old, old);
+    assert.equal(readWriterLock(dir)?.alive, false);
+    const lock = await acquireWriterLock(dir, { tool: 'test', waitMs: 0 });
+    await lock.release();
+  });
+
+  void it('reclaims a lock of its own pid that it no longer holds (a failed release)', async () => {
+    const dir = collection();
+    const first = await acquireWriterLock(dir, { tool: 'test' });
+    await expectLocked(dir, 0); // held by this process: live
+    const leftover = fs.readFileSync(writerLockPath(dir));
+    await first.release();
+    fs.writeFileSync(writerLockPath(dir), leftover);
+    const second = await acquireWriterLock(dir, { tool: 'test', waitMs: 0 });
+    await second.release();
+  });
+
+  void it('ignores a reclaim file left by a dead reclaimer once it is 10 s old', async () => {
+    const dir = collection();
+    const { child } = await holdInChild(dir);
+    await killHard(child);
+    const reclaim = `${writerLockPath(dir)}.reclaim`;
+    fs.writeFileSync(reclaim, '12345\n');
+    await expectLocked(dir, 150); // a fresh reclaim file: someone is reclaiming, so wait
+    const old = new Date(Date.now() - 11_000);
+    fs.utimesSync(reclaim, old, old);
+    const lock = await acquireWriterLock(dir, { tool: 'test', waitMs: 1000 });
+    await lock.release();
+    assert.equal(fs.existsSync(reclaim), false);
+  });
+
+  void it('refuses a collection folder that does not exist instead of creating it', async () => {
+    const dir = path.join(tempDir('ak-lock-'), 'missing');
+    await assert.rejects(acquireWriterLock(dir, { tool: 'test' }), (e: unknown) =>
+      isCoreError(e, 'not-a-collection'),
+    );
+    assert.equal(fs.existsSync(dir), false);
+  });
+
+  void it('reports a state folder it cannot create as io-failed', async () => {
+    const dir = collection();
+    const plan = new FaultPlan([{ op: 'mkdir', nth: 1, errno: 'EACCES' }]);
+    await assert.rejects(
+      acquireWriterLock(dir, { tool: 'test', fs: withFaults(nodeFs, plan) }),
+      (e: unknown) => {
+        assert.ok(isCoreError(e, 'io-failed'));
+        assert.equal(e.failure.errno, 'EACCES');
+        return true;
+      },
+    );
+    assert.equal(fs.existsSync(writerLockPath(dir)), false);
+  });
+});

@@ -13,6 +13,7 @@ import { findEntry, addArtifact, MANIFEST_FILE, serializeManifest, touchCollecti
 import { LOCK_FILE, serializeLock, setEntry } from './lock.js';
 import type { OperationOptions } from './operations.js';
 import type { Tree } from './plan.js';
+import { storeOptions } from './operations.js';
 import { openSnapshotStore } from './snapshots.js';
 import { deriveName, fetchSource, inferType, parseSource, resolveSource, upstreamString } from './sources.js';
 import type { FetchedSource, ResolvedSource } from './sources.js';
@@ -108,7 +109,7 @@ export async function addFromSource(
       touchCollection(collection.manifest, now);
       changes.push({ kind: 'write', rel: MANIFEST_FILE, data: Buffer.from(serializeManifest(collection.manifest)), mode: 0o644 });
       changes.push({ kind: 'write', rel: LOCK_FILE, data: Buffer.from(serializeLock(collection.lock)), mode: 0o644 });
-      const store = await openSnapshotStore(dir, { fs: opts.fs, logger: opts.logger });
+      const store = await openSnapshotStore(dir, storeOptions(opts));
       try {
         const pre = await store.create({ reason: `before adding ${id}`, trigger: 'add', artifacts: [id] });
         if (resolved && upstream) {

@@ -12,6 +12,7 @@ import { loadCollection } from './collection.js';
 import { CoreError } from './errors.js';
 import { getEntry } from './lock.js';
 import type { OperationOptions } from './operations.js';
+import { storeOptions } from './operations.js';
 import { openSnapshotStore } from './snapshots.js';
 import { fetchSource, resolveSource, sourceFromUpstream } from './sources.js';
 import { throwIfAborted, tmpDir } from './update.js';
@@ -29,11 +30,11 @@ export interface CheckResult {
 
 const CHECK_FILE = 'check.json';
 
-export async function checkUpdates(collectionDir: string, opts: Pick<OperationOptions, 'fs' | 'logger' | 'signal'>): Promise<CheckResult[]> {
+export async function checkUpdates(collectionDir: string, opts: Pick<OperationOptions, 'fs' | 'logger' | 'signal' | 'faults'>): Promise<CheckResult[]> {
   const dir = path.resolve(collectionDir);
   const collection = loadCollection(dir);
   const results: CheckResult[] = [];
-  const store = await openSnapshotStore(dir, { fs: opts.fs, logger: opts.logger });
+  const store = await openSnapshotStore(dir, storeOptions(opts));
   try {
     for (const entry of collection.manifest.artifacts) {
       if (!entry.upstream) continue;

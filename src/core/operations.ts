@@ -1,9 +1,11 @@
 /**
  * The high-level operations shared by the CLI and the extension. Each mutating one takes the writer
  * lock, recovers an interrupted transaction first, snapshots, and applies through the transaction
- * engine. THIS FILE IS THE CONTRACT; implementations land in update.ts / add.ts / check.ts / restore.ts.
+ * engine. This file holds the shared types; the operations live in update.ts, add.ts, check.ts, restore.ts.
  */
 import type { Fs } from './fs.js';
+import type { FaultPlan } from './faults.js';
+import type { SnapshotStoreOptions } from './snapshots.js';
 import type { Logger } from './changes.js';
 import type { Conflict, Decision, FilePlan, PromptChoice, Strategy } from './plan.js';
 
@@ -15,6 +17,13 @@ export interface OperationOptions {
   signal?: AbortSignal;
   /** How long a second writer waits for the lock before `locked` (default 3000 ms). */
   lockWaitMs?: number;
+  /** Fault injection for the snapshot store's git processes (tests and the crash campaign only). */
+  faults?: FaultPlan;
+}
+
+/** The snapshot store's options for an operation: its fs, logger, and git fault plan if any. */
+export function storeOptions(opts: Pick<OperationOptions, 'fs' | 'logger' | 'faults'>): SnapshotStoreOptions {
+  return { fs: opts.fs, logger: opts.logger, ...(opts.faults ? { git: { fault: opts.faults } } : {}) };
 }
 
 export interface ArtifactUpdatePlan {

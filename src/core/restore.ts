@@ -6,6 +6,7 @@
 import * as path from 'node:path';
 import type { OperationOptions } from './operations.js';
 import { exportSnapshot, importSkillmeatSnapshots, importSnapshot } from './snapshotArchive.js';
+import { storeOptions } from './operations.js';
 import { openSnapshotStore } from './snapshots.js';
 import type { SnapshotInfo, SnapshotStore } from './snapshots.js';
 import { applyChanges, newTxId, withWriter } from './transaction.js';
@@ -18,10 +19,10 @@ export interface Retention {
 
 export const DEFAULT_RETENTION: Retention = { keep: 20, maxAgeDays: 30 };
 
-type ReadOptions = Pick<OperationOptions, 'fs' | 'logger'>;
+type ReadOptions = Pick<OperationOptions, 'fs' | 'logger' | 'faults'>;
 
 async function withStore<T>(dir: string, opts: ReadOptions, fn: (store: SnapshotStore) => Promise<T>): Promise<T> {
-  const store = await openSnapshotStore(path.resolve(dir), { fs: opts.fs, logger: opts.logger });
+  const store = await openSnapshotStore(path.resolve(dir), storeOptions(opts));
   try {
     return await fn(store);
   } finally {

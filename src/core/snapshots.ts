@@ -28,7 +28,7 @@ const SNAPSHOT_REFS = 'refs/snapshots/';
 const PIN_REFS = 'refs/pins/';
 const UPSTREAM_REFS = 'refs/upstream/';
 const SNAPSHOT_ID = /^s[0-9a-z]{9,}$/;
-const INDEX_VERSION = 1;
+const INDEX_VERSION = 2;
 
 export type SnapshotTrigger =
   | 'user'
@@ -176,7 +176,8 @@ interface StatIndex {
   repo: string;
   writtenAt: number;
   files: Record<string, StatRecord>;
-  trees: string[];
+  /** Folder rel ('' = root) → its tree id, as of the same scan as `files`. */
+  dirs: Record<string, string>;
 }
 
 /**
@@ -246,13 +247,24 @@ export class SnapshotStore {
     return this.exclusive(async () => {
       await this.ensureRepo();
       const started = performance.now();
-      const index = this.loadIndex();
-      const state = await this.scan(this.collectionDir, true, index);
-      const { root, treesWritten, allTrees } = await this.writeTrees(
-        state,
-        index ? new Set(index.value.trees) : undefined,
-      );
-      await this.saveIndex(state, allTrees);
+      let index = this.loadIndex();
+      let state = await this.scan(this.collectionDir, true, index, true);
+      let built: Awaited<ReturnType<SnapshotStore['writeTrees']>>;
+      try {
+        built = await this.writeTrees(state, index?.value);
+      } catch (err) {
+        if (!index || !(err instanceof CoreError) || !/unavailable|missing|not a valid/i.test(err.message))
+          throw err;
+        // Last line of defence (revalidateIndex after gc is the first): never build on objects that are gone.
+        this.logger.warn(
+          `[Snapshots] the stat index points at missing objects; hashing everything (${err.message})`,
+        );
+        index = undefined;
+        state = await this.scan(this.collectionDir, true, undefined, true);
+        built = await this.writeTrees(state, undefined);
+      }
+      const { root, treesWritten, dirShas } = built;
+      await this.saveIndex(state, dirShas);
       const info = await this.commitSnapshot(root, {
         reason: options.reason,
         trigger: options.trigger,
@@ -283,7 +295,7 @@ export class SnapshotStore {
   ): Promise<SnapshotInfo> {
     return this.exclusive(async () => {
       await this.ensureRepo();
-      const state = await this.scan(folder, true, undefined);
+      const state = await this.scan(folder, true, undefined, true);
       const { root } = await this.writeTrees(state, undefined);
       return this.commitSnapshot(
         root,
@@ -595,7 +607,6 @@ export class SnapshotStore {
   ): Promise<SnapshotInfo> {
     // Each snapshot is a root commit. Chaining it to the previous one would keep every pruned snapshot
     // reachable through its successors, and `gc` could then never free anything: retention wins.
-    const parent = undefined;
     for (let attempt = 0; ; attempt++) {
       const meta: SnapshotMeta = {
         id: newSnapshotId(time),
@@ -604,7 +615,7 @@ export class SnapshotStore {
         ...fields,
       };
       const message = `${summaryLine(meta)}\n\n${JSON.stringify(meta)}\n`;
-      const commit = await this.commitTree(tree, parent, message, time);
+      const commit = await this.commitTree(tree, undefined, message, time);
       const ref = assertRefName(`${SNAPSHOT_REFS}${meta.id}`);
       // `create` refuses an existing ref: two snapshots in the same millisecond with the same suffix retry.
       let input = `create ${ref} ${commit}\n`;
@@ -663,12 +674,14 @@ export class SnapshotStore {
 
   // ---- scanning and tree building -------------------------------------------------------------------
 
+  /**
+   * The collection as it is now, for diffs and restore plans. Changed files are hashed without being
+   * written or recorded: the stat index only ever describes a snapshot that was really taken.
+   */
   private async scanCollection(): Promise<FolderState & { hashed: number }> {
     const started = performance.now();
     await this.ensureRepo();
-    const index = this.loadIndex();
-    const state = await this.scan(this.collectionDir, true, index);
-    if (state.hashed > 0 || !index) await this.saveIndex(state, index?.value.trees ?? []);
+    const state = await this.scan(this.collectionDir, true, this.loadIndex(), false);
     this.lastScan = {
       files: state.files.size,
       hashed: state.hashed,
@@ -692,6 +705,7 @@ export class SnapshotStore {
     root: string,
     skipStateDir: boolean,
     index: { value: StatIndex } | undefined,
+    write: boolean,
   ): Promise<FolderState & { hashed: number; walked: WalkedFile[] }> {
     const walked = walkSync(root, {
       skipNames: SKIP_NAMES,
@@ -729,6 +743,7 @@ export class SnapshotStore {
       });
       const shas = await this.hashObjects(
         toHash.map((item, i) => symlinkData.get(i) ?? path.join(root, item.rel)),
+        write,
       );
       toHash.forEach((item, i) => {
         files.set(item.rel, {
@@ -750,10 +765,10 @@ export class SnapshotStore {
   private async scanPath(source: string): Promise<FolderState> {
     const abs = path.resolve(source);
     const st = nodeFs.lstatSync(abs);
-    if (st.isDirectory()) return this.scan(abs, false, undefined);
+    if (st.isDirectory()) return this.scan(abs, false, undefined, true);
     const name = path.basename(abs);
     const data = st.isSymbolicLink() ? nodeFs.readlinkSync(abs, { encoding: 'buffer' }) : undefined;
-    const [sha] = await this.hashObjects([data ?? abs]);
+    const [sha] = await this.hashObjects([data ?? abs], true);
     const mode: GitMode = st.isSymbolicLink() ? '120000' : st.mode & 0o111 ? '100755' : '100644';
     return {
       files: new Map([[name, { mode, sha: sha as string, kind: st.isSymbolicLink() ? 'symlink' : 'file' }]]),
@@ -764,7 +779,10 @@ export class SnapshotStore {
   private async scanContent(content: ContentTree): Promise<FolderState> {
     const rels = [...content.keys()];
     for (const rel of rels) assertSafeRel(rel, 'upstream tree');
-    const shas = await this.hashObjects(rels.map((rel) => (content.get(rel) as { data: Buffer }).data));
+    const shas = await this.hashObjects(
+      rels.map((rel) => (content.get(rel) as { data: Buffer }).data),
+      true,
+    );
     const files = new Map<string, ScannedFile>();
     const dirs = new Set<string>();
     rels.forEach((rel, i) => {
@@ -784,7 +802,7 @@ export class SnapshotStore {
    * Writes blobs with one `git hash-object -w --stdin-paths`: a string is a file to read, a Buffer is
    * content (a symlink target, an in-memory file), staged in a temp folder under `.artifact-keeper/`.
    */
-  private async hashObjects(items: readonly (string | Buffer)[]): Promise<string[]> {
+  private async hashObjects(items: readonly (string | Buffer)[], write: boolean): Promise<string[]> {
     if (items.length === 0) return [];
     let temp: string | undefined;
     try {
@@ -802,7 +820,8 @@ export class SnapshotStore {
         await this.fs.writeFile(file, item);
         paths.push(file);
       }
-      const result = await this.git.pipe(['hash-object', '-w', '--no-filters', '--stdin-paths'], {
+      const args = ['hash-object', ...(write ? ['-w'] : []), '--no-filters', '--stdin-paths'];
+      const result = await this.git.pipe(args, {
         input: paths.map((p) => `${quoteForStdinPaths(p)}\n`).join(''),
       });
       const shas = result.stdout.toString('utf8').split('\n').filter(Boolean);
@@ -820,21 +839,17 @@ export class SnapshotStore {
   }
 
   /**
-   * Builds every folder's tree object bottom-up in JS and writes the ones the repository may not have
-   * (not in `known`) with one `git mktree --batch -z`, checking git's id against ours.
+   * Builds the tree objects of the folders that changed since `basis` (all of them without one) in JS,
+   * and writes them with one `git mktree --batch -z`, checking git's ids against ours. mktree also checks
+   * that every entry exists, which catches a stat index that points at pruned objects.
    */
   private async writeTrees(
     state: FolderState,
-    known: Set<string> | undefined,
-  ): Promise<{ root: string; treesWritten: number; allTrees: string[] }> {
-    const built = buildTrees(state);
+    basis: TreeBasis | undefined,
+  ): Promise<{ root: string; treesWritten: number; dirShas: Record<string, string> }> {
+    const built = buildTrees(state, basis);
     const seen = new Set<string>([EMPTY_TREE]);
-    const toWrite: BuiltTree[] = [];
-    for (const tree of built.trees) {
-      if (seen.has(tree.sha)) continue;
-      seen.add(tree.sha);
-      if (!known?.has(tree.sha)) toWrite.push(tree);
-    }
+    const toWrite = built.trees.filter((tree) => !seen.has(tree.sha) && seen.add(tree.sha));
     if (toWrite.length > 0) {
       const chunks: Buffer[] = [];
       for (const tree of toWrite) {
@@ -856,7 +871,7 @@ export class SnapshotStore {
         }
       });
     }
-    return { root: built.root, treesWritten: toWrite.length, allTrees: [...seen] };
+    return { root: built.root, treesWritten: toWrite.length, dirShas: built.dirShas };
   }
 
   private async loadTree(tree: string): Promise<LoadedTree> {
@@ -923,7 +938,8 @@ export class SnapshotStore {
       if (
         value.version !== INDEX_VERSION ||
         value.repo !== this.repoIdentity() ||
-        typeof value.files !== 'object'
+        typeof value.files !== 'object' ||
+        typeof value.dirs !== 'object'
       ) {
         return undefined;
       }
@@ -941,7 +957,7 @@ export class SnapshotStore {
    */
   private async saveIndex(
     state: { walked: WalkedFile[]; files: Map<string, ScannedFile> },
-    trees: string[],
+    dirs: Record<string, string>,
   ): Promise<void> {
     const files: Record<string, StatRecord> = {};
     for (const f of state.walked) {
@@ -953,7 +969,7 @@ export class SnapshotStore {
       repo: this.repoIdentity(),
       writtenAt: Date.now(),
       files,
-      trees,
+      dirs,
     });
   }
 
@@ -965,31 +981,26 @@ export class SnapshotStore {
     this.index = { value, stamp: `${st.size}:${st.mtimeMs}:${st.ino}` };
   }
 
-  /** After gc: drop index entries whose objects were pruned, so a later snapshot never points at nothing. */
+  /**
+   * After gc: drop index entries whose objects were pruned (the snapshot the index describes may have
+   * been), so the next snapshot re-hashes and rebuilds them instead of pointing at nothing.
+   */
   private async revalidateIndex(): Promise<void> {
     const index = this.loadIndex();
     if (!index) return;
-    const shas = [...new Set([...Object.values(index.value.files).map((r) => r[5]), ...index.value.trees])];
+    const { files, dirs } = index.value;
+    const shas = [...new Set([...Object.values(files).map((r) => r[5]), ...Object.values(dirs)])];
     if (shas.length === 0) return;
     const result = await this.git.pipe(['cat-file', '--batch-check=%(objectname)'], {
-      input: shas.map((s) => `${s}\n`).join(''),
+      input: shas.map((sha) => `${sha}\n`).join(''),
     });
-    const present = new Set(
-      result.stdout
-        .toString('utf8')
-        .split('\n')
-        .filter((line) => isObjectId(line)),
-    );
-    const files: Record<string, StatRecord> = {};
-    for (const [rel, record] of Object.entries(index.value.files))
-      if (present.has(record[5])) files[rel] = record;
-    const trees = index.value.trees.filter((t) => present.has(t));
-    if (
-      Object.keys(files).length === Object.keys(index.value.files).length &&
-      trees.length === index.value.trees.length
-    )
-      return;
-    await this.writeIndex({ ...index.value, files, trees });
+    const present = new Set(result.stdout.toString('utf8').split('\n').filter(isObjectId));
+    if (shas.every((sha) => present.has(sha))) return;
+    const keptFiles: Record<string, StatRecord> = {};
+    for (const [rel, record] of Object.entries(files)) if (present.has(record[5])) keptFiles[rel] = record;
+    const keptDirs: Record<string, string> = {};
+    for (const [rel, sha] of Object.entries(dirs)) if (present.has(sha)) keptDirs[rel] = sha;
+    await this.writeIndex({ ...index.value, files: keptFiles, dirs: keptDirs });
   }
 }
 
@@ -1015,23 +1026,71 @@ interface BuiltTree {
   entries: BuiltEntry[];
 }
 
-/** Every folder's tree, children before parents, the root last. Ids are git's: sha1("tree <len>\0" + body). */
-export function buildTrees(state: FolderState): { root: string; trees: BuiltTree[] } {
-  const children = new Map<string, BuiltEntry[]>();
-  const add = (dir: string, entry: BuiltEntry): void => {
-    const list = children.get(dir);
-    if (list) list.push(entry);
-    else children.set(dir, [entry]);
+/** What the previous snapshot left in the stat index: file records and each folder's tree id. */
+interface TreeBasis {
+  files: Record<string, StatRecord>;
+  dirs: Record<string, string>;
+}
+
+/**
+ * The tree objects of the folders that differ from `basis` (an entry changed, appeared or went; and their
+ * ancestors), children before parents, the root last; clean folders keep their recorded id. Without a
+ * basis every folder is built. Ids are git's: sha1("tree <len>\0" + body). `state.dirs` lists every folder.
+ */
+export function buildTrees(
+  state: FolderState,
+  basis?: TreeBasis,
+): { root: string; trees: BuiltTree[]; dirShas: Record<string, string> } {
+  const dirty = new Set<string>();
+  const markDirty = (dir: string): void => {
+    for (let d = dir; !dirty.has(d); d = parentOf(d)) {
+      dirty.add(d);
+      if (d === '') break;
+    }
   };
-  for (const [rel, file] of state.files)
-    add(parentOf(rel), { name: Buffer.from(baseOf(rel)), mode: file.mode, sha: file.sha });
-  const dirs = new Set(state.dirs);
-  for (const rel of state.files.keys()) for (const parent of ancestorsOf(rel)) dirs.add(parent);
-  const ordered = [...dirs].sort((a, b) => depth(b) - depth(a));
+  if (!basis) {
+    for (const dir of state.dirs) dirty.add(dir);
+    dirty.add('');
+  } else {
+    for (const [rel, file] of state.files) {
+      const before = basis.files[rel];
+      if (!before || before[5] !== file.sha || gitModeOf(before[4]) !== file.mode) markDirty(parentOf(rel));
+    }
+    for (const rel of Object.keys(basis.files)) if (!state.files.has(rel)) markDirty(parentOf(rel));
+    for (const dir of state.dirs) if (basis.dirs[dir] === undefined) markDirty(dir);
+    for (const dir of Object.keys(basis.dirs))
+      if (dir !== '' && !state.dirs.has(dir)) markDirty(parentOf(dir));
+    if (basis.dirs[''] === undefined) markDirty('');
+  }
+  const children = new Map<string, BuiltEntry[]>();
+  for (const dir of dirty) children.set(dir, []);
+  for (const [rel, file] of state.files) {
+    children.get(parentOf(rel))?.push({ name: Buffer.from(baseOf(rel)), mode: file.mode, sha: file.sha });
+  }
+  const subdirs = new Map<string, string[]>();
+  for (const dir of state.dirs) {
+    const parent = parentOf(dir);
+    if (!dirty.has(parent)) continue;
+    const list = subdirs.get(parent);
+    if (list) list.push(dir);
+    else subdirs.set(parent, [dir]);
+  }
+  const computed = new Map<string, string>();
   const trees: BuiltTree[] = [];
-  const finish = (rel: string): string => {
-    const entries = (children.get(rel) ?? []).sort(compareTreeEntries);
-    if (entries.length === 0) return EMPTY_TREE;
+  // Deepest first so every subfolder's id is known before its parent's; the root ('', depth 0) last.
+  const order = [...dirty].sort((a, b) => (a === '' ? 1 : b === '' ? -1 : depth(b) - depth(a)));
+  for (const dir of order) {
+    const entries = children.get(dir) as BuiltEntry[];
+    for (const sub of subdirs.get(dir) ?? []) {
+      const sha = computed.get(sub) ?? basis?.dirs[sub];
+      if (sha === undefined) throw new Error(`no tree id for ${sub}`);
+      entries.push({ name: Buffer.from(baseOf(sub)), mode: '040000', sha });
+    }
+    if (entries.length === 0) {
+      computed.set(dir, EMPTY_TREE);
+      continue;
+    }
+    entries.sort(compareTreeEntries);
     const body = Buffer.concat(
       entries.flatMap((e) => [
         Buffer.from(`${e.mode === '040000' ? '40000' : e.mode} `),
@@ -1041,12 +1100,19 @@ export function buildTrees(state: FolderState): { root: string; trees: BuiltTree
       ]),
     );
     const sha = createHash('sha1').update(`tree ${body.length}\0`).update(body).digest('hex');
-    trees.push({ rel, sha, entries });
-    return sha;
-  };
-  for (const dir of ordered)
-    add(parentOf(dir), { name: Buffer.from(baseOf(dir)), mode: '040000', sha: finish(dir) });
-  return { root: finish(''), trees };
+    computed.set(dir, sha);
+    trees.push({ rel: dir, sha, entries });
+  }
+  const dirShas: Record<string, string> = {};
+  for (const dir of state.dirs) dirShas[dir] = computed.get(dir) ?? (basis?.dirs[dir] as string);
+  const root = computed.get('') ?? (basis?.dirs[''] as string);
+  dirShas[''] = root;
+  return { root, trees, dirShas };
+}
+
+function gitModeOf(statMode: number): GitMode {
+  if ((statMode & 0o170000) === 0o120000) return '120000';
+  return statMode & 0o111 ? '100755' : '100644';
 }
 
 /** Git's order: bytes of the name, a folder compared as if its name ended in '/'. */
@@ -1222,10 +1288,8 @@ export function assertSafeRel(rel: string, where: string): void {
  * the paths a bare line cannot carry (newline, CR at the end, a leading quote).
  */
 function quoteForStdinPaths(p: string): string {
-  // eslint-disable-next-line no-control-regex
   if (!p.startsWith('"') && !/[\x00-\x1f]/.test(p)) return p;
   const named: Record<string, string> = { '\\': '\\\\', '"': '\\"', '\n': '\\n', '\t': '\\t', '\r': '\\r' };
-  // eslint-disable-next-line no-control-regex
   const escaped = p.replace(
     /[\\"\x00-\x1f]/g,
     (ch) => named[ch] ?? `\\${ch.charCodeAt(0).toString(8).padStart(3, '0')}`,

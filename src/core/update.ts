@@ -27,6 +27,7 @@ import type {
 } from './operations.js';
 import { choiceDecision, classify, decide, resultTree, touchedUpstream } from './plan.js';
 import type { Conflict, Decided, Decision, Strategy, Tree } from './plan.js';
+import { storeOptions } from './operations.js';
 import { openSnapshotStore } from './snapshots.js';
 import type { UpstreamMeta } from './snapshots.js';
 import { fetchSource, resolveSource, sourceFromUpstream, upstreamString } from './sources.js';
@@ -115,7 +116,7 @@ export async function prepareUpdate(
     await Promise.all(fetchedAll.map((f) => f.dispose().catch(() => undefined)));
     fs.rmSync(tmpDir(dir), { recursive: true, force: true });
   };
-  const store = await openSnapshotStore(dir, { fs: opts.fs, logger: opts.logger });
+  const store = await openSnapshotStore(dir, storeOptions(opts));
   try {
     for (const entry of entries) {
       const id = artifactId(entry);
@@ -298,7 +299,7 @@ export async function applyUpdate(
     }
     if (updated.length === 0) return { txId: '', preSnapshot: '', updated, skipped };
     throwIfAborted(opts.signal);
-    const store = await openSnapshotStore(dir, { fs: opts.fs, logger: opts.logger });
+    const store = await openSnapshotStore(dir, storeOptions(opts));
     try {
       const ids = updated.map((u) => u.id);
       const pre = await store.create({ reason: `before update of ${ids.join(', ')}`, trigger: 'update', artifacts: ids });

@@ -21,7 +21,7 @@ export const addCommand: CliCommand = {
       ctx.collectionDir,
       source,
       { ...(type ? { type } : {}), ...(name ? { name } : {}), cwd: process.cwd() },
-      { fs: ctx.fs, logger: cliLogger(), tool: TOOL, signal: ctx.signal },
+      { fs: ctx.fs, logger: cliLogger(), tool: TOOL, signal: ctx.signal, ...(ctx.faults ? { faults: ctx.faults } : {}) },
     );
     if (ctx.json) ctx.printJson(result);
     else ctx.out(`added ${result.id} at ${result.path}${result.version ? ` (${result.version})` : result.sha ? ` (${result.sha.slice(0, 12)})` : ''}`);

@@ -11,7 +11,7 @@ export const checkCommand: CliCommand = {
   summary: 'resolve every upstream and list available updates (changes nothing)',
   usage: 'check [--collection DIR] [--json]',
   async run(ctx) {
-    const results = await checkUpdates(ctx.collectionDir, { fs: ctx.fs, logger: cliLogger(), signal: ctx.signal });
+    const results = await checkUpdates(ctx.collectionDir, { fs: ctx.fs, logger: cliLogger(), signal: ctx.signal, ...(ctx.faults ? { faults: ctx.faults } : {}) });
     if (ctx.json) ctx.printJson({ results });
     else {
       for (const r of results) {

@@ -18,7 +18,7 @@ import type { CliCommand } from '../main.js';
 import { EXIT } from '../exitCodes.js';
 import { cliLogger } from '../logger.js';
 
-const ops = (ctx: CliContext) => ({ fs: ctx.fs, logger: cliLogger(), tool: TOOL, signal: ctx.signal });
+const ops = (ctx: CliContext) => ({ fs: ctx.fs, logger: cliLogger(), tool: TOOL, signal: ctx.signal, ...(ctx.faults ? { faults: ctx.faults } : {}) });
 
 function retentionFrom(ctx: CliContext): { keep: number; maxAgeDays: number } {
   const keep = Number(ctx.flag('keep') ?? 20);

@@ -45,7 +45,7 @@ export const updateCommand: CliCommand = {
       ctx.collectionDir,
       all ? 'all' : ids,
       { strategy, dryRun, ...(resolver ? { resolver } : {}), ...(ctx.flag('to') ? { to: ctx.flag('to') as string } : {}) },
-      { fs: ctx.fs, logger: cliLogger(), tool: TOOL, signal: ctx.signal },
+      { fs: ctx.fs, logger: cliLogger(), tool: TOOL, signal: ctx.signal, ...(ctx.faults ? { faults: ctx.faults } : {}) },
     );
     const artifacts = outcome.plan.artifacts.map((a) => ({
       id: a.id,

@@ -9,6 +9,7 @@ import { LOCK_FILE, parseLock } from './lock.js';
 import type { Lock } from './lock.js';
 import { MANIFEST_FILE, parseManifest } from './manifest.js';
 import type { Manifest } from './manifest.js';
+import { openParseCache } from './parseCache.js';
 
 export interface Collection {
   dir: string;
@@ -47,8 +48,10 @@ export function loadCollection(dir: string): Collection {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioFailure('read', lockPath(root), err);
   }
-  const manifest = parseManifest(manifestBytes, manifestFile);
-  const lock = parseLock(lockBytes, lockPath(root));
+  const cache = openParseCache(root);
+  const manifest = parseManifest(manifestBytes, manifestFile, cache.parse);
+  const lock = parseLock(lockBytes, lockPath(root), cache.parse);
+  cache.save();
   return { dir: root, manifest, lock, manifestBytes, lockBytes };
 }
 

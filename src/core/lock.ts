@@ -39,19 +39,26 @@ export function emptyLock(): Lock {
 }
 
 /** A missing lock file reads as "no entries", as in SkillMeat. */
-export function parseLock(bytes: Uint8Array | string | undefined, file = LOCK_FILE): Lock {
+export function parseLock(
+  bytes: Uint8Array | string | undefined,
+  file = LOCK_FILE,
+  parse: (bytes: Uint8Array | string, file: string) => TomlTable = parseToml,
+): Lock {
   if (bytes === undefined) return emptyLock();
   const text = typeof bytes === 'string' ? bytes : Buffer.from(bytes).toString('utf8');
   if (text.trim() === '') return emptyLock();
-  const raw = parseToml(bytes, file);
-  const invalid = (reason: string, line?: number, artifact?: string): CoreError =>
-    new CoreError({
+  const raw = parse(bytes, file);
+  // As in the manifest, line numbers are looked up only for an error.
+  const invalid = (reason: string, line?: () => number | undefined, artifact?: string): CoreError => {
+    const at = line?.();
+    return new CoreError({
       code: 'lock-invalid',
       file,
-      ...(line !== undefined ? { line } : {}),
+      ...(at !== undefined ? { line: at } : {}),
       ...(artifact ? { artifact } : {}),
       reason,
     });
+  };
   const lock = raw.lock;
   if (lock === undefined) return { ...emptyLock(), raw: { ...raw, lock: { version: LOCK_VERSION, entries: {} } } };
   if (!isTable(lock)) throw invalid('[lock] must be a table');
@@ -64,7 +71,7 @@ export function parseLock(bytes: Uint8Array | string | undefined, file = LOCK_FI
   if (!isTable(entriesTable)) throw invalid('lock.entries must be a table');
   const entries = new Map<string, LockEntry>();
   for (const [key, table] of Object.entries(entriesTable)) {
-    const line = lineOfHeader(text, key);
+    const line = (): number | undefined => lineOfHeader(text, key);
     const parts = parseLockKey(key);
     if (!parts) throw invalid(`entry "${key}" is not of the form NAME::TYPE`, line);
     const id = `${parts.type}/${parts.name}`;

@@ -51,17 +51,25 @@ const ARTIFACT_KEY_ORDER = [
   'metadata',
 ];
 
-export function parseManifest(bytes: Uint8Array | string, file = MANIFEST_FILE): Manifest {
-  const raw = parseToml(bytes, file);
+export function parseManifest(
+  bytes: Uint8Array | string,
+  file = MANIFEST_FILE,
+  parse: (bytes: Uint8Array | string, file: string) => TomlTable = parseToml,
+): Manifest {
+  const raw = parse(bytes, file);
   const text = typeof bytes === 'string' ? bytes : Buffer.from(bytes).toString('utf8');
-  const invalid = (reason: string, line?: number, artifact?: string): CoreError =>
-    new CoreError({
+  // Line numbers are looked up only when there is an error to report: a scan per artifact would make
+  // loading a 2,000-artifact manifest quadratic.
+  const invalid = (reason: string, line?: number | (() => number | undefined), artifact?: string): CoreError => {
+    const at = typeof line === 'function' ? line() : line;
+    return new CoreError({
       code: 'manifest-invalid',
       file,
-      ...(line !== undefined ? { line } : {}),
+      ...(at !== undefined ? { line: at } : {}),
       ...(artifact ? { artifact } : {}),
       reason,
     });
+  };
   const collection = raw.collection;
   if (collection !== undefined && !isTable(collection)) throw invalid('[collection] must be a table');
   const name = isTable(collection) && typeof collection.name === 'string' ? collection.name : '';
@@ -69,7 +77,7 @@ export function parseManifest(bytes: Uint8Array | string, file = MANIFEST_FILE):
   if (!Array.isArray(list)) throw invalid('"artifacts" must be an array of tables', lineOfKey(text, 'artifacts'));
   const seen = new Set<string>();
   const artifacts = list.map((table, index): ArtifactEntry => {
-    const line = lineOfArrayTable(text, 'artifacts', index);
+    const line = (): number | undefined => lineOfArrayTable(text, 'artifacts', index);
     if (!isTable(table)) throw invalid(`artifacts[${index}] is not a table`, line);
     const str = (key: string, required: boolean): string | undefined => {
       const value = table[key];

@@ -11,10 +11,11 @@ import { STATE_DIR } from './changes.js';
 import type { FileChange, Logger } from './changes.js';
 import { CoreError, ioFailure } from './errors.js';
 import type { FaultPlan } from './faults.js';
+import { isErrno } from './fs.js';
 import type { Fs } from './fs.js';
 import { assertObjectId, assertRefName, checkGitVersion, createGit, isObjectId } from './git.js';
 import type { Git, ObjectReader } from './git.js';
-import { comparePaths, walkSync } from './walk.js';
+import { comparePaths } from './walk.js';
 import type { WalkedFile } from './walk.js';
 
 export const SNAPSHOT_REPO = 'snapshots.git';
@@ -28,7 +29,7 @@ const SNAPSHOT_REFS = 'refs/snapshots/';
 const PIN_REFS = 'refs/pins/';
 const UPSTREAM_REFS = 'refs/upstream/';
 const SNAPSHOT_ID = /^s[0-9a-z]{9,}$/;
-const INDEX_VERSION = 2;
+const INDEX_VERSION = 3;
 
 export type SnapshotTrigger =
   | 'user'
@@ -131,6 +132,8 @@ export type ContentTree = Map<string, { data: Buffer; mode: number }>;
 export interface ScanStats {
   files: number;
   hashed: number;
+  /** Folders listed; the others were known unchanged from the stat index. */
+  readdirs: number;
   treesWritten: number;
   ms: number;
 }
@@ -167,17 +170,59 @@ interface FolderState {
   dirs: Set<string>;
 }
 
-/** [size, mtimeMs, ctimeMs, ino, mode, blob sha] */
-type StatRecord = [number, number, number, number, number, string];
+interface DirStamp {
+  mtimeMs: number;
+  ctimeMs: number;
+  ino: number;
+}
 
+interface IndexedFile {
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  ino: number;
+  /** Full st_mode (type and permission bits). */
+  mode: number;
+  sha: string;
+}
+
+interface IndexedDir extends DirStamp {
+  tree: string;
+}
+
+/** The stat index in memory: what the last snapshot of the collection saw, file by file and folder by folder. */
 interface StatIndex {
+  writtenAt: number;
+  files: Map<string, IndexedFile>;
+  /** Every folder, the root ('') included, with its stamps and tree id. */
+  dirs: Map<string, IndexedDir>;
+}
+
+/** On disk, as columns: a few flat arrays parse and print several times faster than one object per file. */
+interface StatIndexFile {
   version: number;
   /** Identity of the object store the shas live in, so a recreated repository never trusts old shas. */
   repo: string;
   writtenAt: number;
-  files: Record<string, StatRecord>;
-  /** Folder rel ('' = root) → its tree id, as of the same scan as `files`. */
-  dirs: Record<string, string>;
+  files: {
+    rel: string[];
+    size: number[];
+    mtime: number[];
+    ctime: number[];
+    ino: number[];
+    mode: number[];
+    sha: string[];
+  };
+  dirs: { rel: string[]; mtime: number[]; ctime: number[]; ino: number[]; tree: string[] };
+}
+
+interface ScanResult extends FolderState {
+  hashed: number;
+  /** Folders actually listed (the others were known unchanged from the index). */
+  readdirs: number;
+  walked: WalkedFile[];
+  /** Stamps of every folder, the root ('') included. */
+  dirStamps: Map<string, DirStamp>;
 }
 
 /**
@@ -251,7 +296,7 @@ export class SnapshotStore {
       let state = await this.scan(this.collectionDir, true, index, true);
       let built: Awaited<ReturnType<SnapshotStore['writeTrees']>>;
       try {
-        built = await this.writeTrees(state, index?.value);
+        built = await this.writeTrees(state, index);
       } catch (err) {
         if (!index || !(err instanceof CoreError) || !/unavailable|missing|not a valid/i.test(err.message))
           throw err;
@@ -275,6 +320,7 @@ export class SnapshotStore {
       this.lastScan = {
         files: state.files.size,
         hashed: state.hashed,
+        readdirs: state.readdirs,
         treesWritten,
         ms: performance.now() - started,
       };
@@ -685,6 +731,7 @@ export class SnapshotStore {
     this.lastScan = {
       files: state.files.size,
       hashed: state.hashed,
+      readdirs: state.readdirs,
       treesWritten: 0,
       ms: performance.now() - started,
     };
@@ -699,65 +746,58 @@ export class SnapshotStore {
 
   /**
    * Walks `root` (skipping every `.git`, and `.artifact-keeper` at the top) and finds each file's blob:
-   * from the stat index when its stat is unchanged and not racy, else by hashing it into the repository.
+   * from the stat index when its stat is unchanged and not racy, else by hashing it (into the repository
+   * when `write`).
    */
   private async scan(
     root: string,
     skipStateDir: boolean,
-    index: { value: StatIndex } | undefined,
+    index: StatIndex | undefined,
     write: boolean,
-  ): Promise<FolderState & { hashed: number; walked: WalkedFile[] }> {
-    const walked = walkSync(root, {
-      skipNames: SKIP_NAMES,
-      ...(skipStateDir ? { skipPaths: SKIP_STATE } : {}),
-      keepSymlinks: true,
-    });
+  ): Promise<ScanResult> {
+    const walked = walkFolder(root, skipStateDir, index);
     const files = new Map<string, ScannedFile>();
-    const toHash: { rel: string; file: WalkedFile; mode: GitMode }[] = [];
-    const cached = index?.value.files;
-    const trustedBefore = (index?.value.writtenAt ?? 0) - RACY_WINDOW_MS;
+    const toHash: { file: WalkedFile; mode: GitMode }[] = [];
+    const trustedBefore = (index?.writtenAt ?? 0) - RACY_WINDOW_MS;
     for (const file of walked.files) {
-      const mode: GitMode = file.isSymlink ? '120000' : file.mode & 0o111 ? '100755' : '100644';
-      const kind = file.isSymlink ? 'symlink' : 'file';
-      const record = cached?.[file.rel];
+      const mode = gitModeOf(file.mode);
+      const record = index?.files.get(file.rel);
       // ctime too: tools that restore an old mtime (tar, rsync -t) still move ctime.
       if (
         record &&
-        record[0] === file.size &&
-        record[1] === file.mtimeMs &&
-        record[2] === file.ctimeMs &&
-        record[3] === file.ino &&
-        record[4] === file.mode &&
+        record.size === file.size &&
+        record.mtimeMs === file.mtimeMs &&
+        record.ctimeMs === file.ctimeMs &&
+        record.ino === file.ino &&
+        record.mode === file.mode &&
         Math.max(file.mtimeMs, file.ctimeMs) < trustedBefore
       ) {
-        files.set(file.rel, { mode, sha: record[5], kind });
+        files.set(file.rel, { mode, sha: record.sha, kind: file.isSymlink ? 'symlink' : 'file' });
       } else {
-        toHash.push({ rel: file.rel, file, mode });
+        toHash.push({ file, mode });
       }
     }
     if (toHash.length > 0) {
-      const symlinkData = new Map<number, Buffer>();
-      toHash.forEach((item, i) => {
-        if (item.file.isSymlink)
-          symlinkData.set(i, nodeFs.readlinkSync(path.join(root, item.rel), { encoding: 'buffer' }));
-      });
       const shas = await this.hashObjects(
-        toHash.map((item, i) => symlinkData.get(i) ?? path.join(root, item.rel)),
+        toHash.map(({ file }) => {
+          const abs = absolutePath(root, file.rel);
+          return file.isSymlink ? nodeFs.readlinkSync(abs, { encoding: 'buffer' }) : abs;
+        }),
         write,
       );
-      toHash.forEach((item, i) => {
-        files.set(item.rel, {
-          mode: item.mode,
-          sha: shas[i] as string,
-          kind: item.file.isSymlink ? 'symlink' : 'file',
-        });
+      toHash.forEach(({ file, mode }, i) => {
+        files.set(file.rel, { mode, sha: shas[i] as string, kind: file.isSymlink ? 'symlink' : 'file' });
       });
     }
+    const dirs = new Set(walked.dirStamps.keys());
+    dirs.delete('');
     return {
       files,
-      dirs: new Set(walked.dirs.map((d) => d.rel)),
+      dirs,
       hashed: toHash.length,
+      readdirs: walked.readdirs,
       walked: walked.files,
+      dirStamps: walked.dirStamps,
     };
   }
 
@@ -924,7 +964,7 @@ export class SnapshotStore {
   }
 
   /** The stat index when it is valid for this repository; undefined means "hash everything". */
-  private loadIndex(): { value: StatIndex; stamp: string } | undefined {
+  private loadIndex(): StatIndex | undefined {
     let stamp: string;
     try {
       const st = nodeFs.statSync(this.indexFile);
@@ -932,50 +972,99 @@ export class SnapshotStore {
     } catch {
       return undefined;
     }
-    if (this.index?.stamp === stamp) return this.index;
+    if (this.index?.stamp === stamp) return this.index.value;
     try {
-      const value = JSON.parse(nodeFs.readFileSync(this.indexFile, 'utf8')) as StatIndex;
-      if (
-        value.version !== INDEX_VERSION ||
-        value.repo !== this.repoIdentity() ||
-        typeof value.files !== 'object' ||
-        typeof value.dirs !== 'object'
-      ) {
+      const raw = JSON.parse(nodeFs.readFileSync(this.indexFile, 'utf8')) as StatIndexFile;
+      if (raw.version !== INDEX_VERSION || raw.repo !== this.repoIdentity()) return undefined;
+      const f = raw.files;
+      const d = raw.dirs;
+      const lengths = [f.size, f.mtime, f.ctime, f.ino, f.mode, f.sha].map((column) => column.length);
+      const dirLengths = [d.mtime, d.ctime, d.ino, d.tree].map((column) => column.length);
+      if (lengths.some((n) => n !== f.rel.length) || dirLengths.some((n) => n !== d.rel.length))
         return undefined;
-      }
+      const files = new Map<string, IndexedFile>();
+      f.rel.forEach((rel, i) => {
+        files.set(rel, {
+          size: f.size[i] as number,
+          mtimeMs: f.mtime[i] as number,
+          ctimeMs: f.ctime[i] as number,
+          ino: f.ino[i] as number,
+          mode: f.mode[i] as number,
+          sha: f.sha[i] as string,
+        });
+      });
+      const dirs = new Map<string, IndexedDir>();
+      d.rel.forEach((rel, i) => {
+        dirs.set(rel, {
+          mtimeMs: d.mtime[i] as number,
+          ctimeMs: d.ctime[i] as number,
+          ino: d.ino[i] as number,
+          tree: d.tree[i] as string,
+        });
+      });
+      const value: StatIndex = { writtenAt: raw.writtenAt, files, dirs };
       this.index = { value, stamp };
-      return this.index;
+      return value;
     } catch {
       // A torn or foreign index only costs a full re-hash.
       return undefined;
     }
   }
 
+  /** Records what a snapshot saw: every file's stat and blob, every folder's stamps and tree. */
+  private async saveIndex(state: ScanResult, dirShas: Record<string, string>): Promise<void> {
+    const files = new Map<string, IndexedFile>();
+    for (const f of state.walked) {
+      const scanned = state.files.get(f.rel);
+      if (scanned) {
+        files.set(f.rel, {
+          size: f.size,
+          mtimeMs: f.mtimeMs,
+          ctimeMs: f.ctimeMs,
+          ino: f.ino,
+          mode: f.mode,
+          sha: scanned.sha,
+        });
+      }
+    }
+    const dirs = new Map<string, IndexedDir>();
+    for (const [rel, stamp] of state.dirStamps) {
+      const tree = dirShas[rel];
+      if (tree) dirs.set(rel, { ...stamp, tree });
+    }
+    await this.writeIndex({ writtenAt: Date.now(), files, dirs });
+  }
+
   /**
    * Replaces the stat index (temp + rename through the Fs port). No fsync: losing it costs one full
    * re-hash, and the rename never leaves a torn file in its place.
    */
-  private async saveIndex(
-    state: { walked: WalkedFile[]; files: Map<string, ScannedFile> },
-    dirs: Record<string, string>,
-  ): Promise<void> {
-    const files: Record<string, StatRecord> = {};
-    for (const f of state.walked) {
-      const scanned = state.files.get(f.rel);
-      if (scanned) files[f.rel] = [f.size, f.mtimeMs, f.ctimeMs, f.ino, f.mode, scanned.sha];
-    }
-    await this.writeIndex({
+  private async writeIndex(value: StatIndex): Promise<void> {
+    const raw: StatIndexFile = {
       version: INDEX_VERSION,
       repo: this.repoIdentity(),
-      writtenAt: Date.now(),
-      files,
-      dirs,
-    });
-  }
-
-  private async writeIndex(value: StatIndex): Promise<void> {
+      writtenAt: value.writtenAt,
+      files: { rel: [], size: [], mtime: [], ctime: [], ino: [], mode: [], sha: [] },
+      dirs: { rel: [], mtime: [], ctime: [], ino: [], tree: [] },
+    };
+    for (const [rel, r] of value.files) {
+      raw.files.rel.push(rel);
+      raw.files.size.push(r.size);
+      raw.files.mtime.push(r.mtimeMs);
+      raw.files.ctime.push(r.ctimeMs);
+      raw.files.ino.push(r.ino);
+      raw.files.mode.push(r.mode);
+      raw.files.sha.push(r.sha);
+    }
+    for (const [rel, r] of value.dirs) {
+      raw.dirs.rel.push(rel);
+      raw.dirs.mtime.push(r.mtimeMs);
+      raw.dirs.ctime.push(r.ctimeMs);
+      raw.dirs.ino.push(r.ino);
+      raw.dirs.tree.push(r.tree);
+    }
     const temp = `${this.indexFile}.${process.pid}-${randomBytes(3).toString('hex')}.tmp`;
-    await this.fs.writeFile(temp, JSON.stringify(value));
+    await this.fs.writeFile(temp, JSON.stringify(raw));
     await this.fs.rename(temp, this.indexFile);
     const st = nodeFs.statSync(this.indexFile);
     this.index = { value, stamp: `${st.size}:${st.mtimeMs}:${st.ino}` };
@@ -988,26 +1077,142 @@ export class SnapshotStore {
   private async revalidateIndex(): Promise<void> {
     const index = this.loadIndex();
     if (!index) return;
-    const { files, dirs } = index.value;
-    const shas = [...new Set([...Object.values(files).map((r) => r[5]), ...Object.values(dirs)])];
+    const shas = [
+      ...new Set([
+        ...[...index.files.values()].map((r) => r.sha),
+        ...[...index.dirs.values()].map((r) => r.tree),
+      ]),
+    ];
     if (shas.length === 0) return;
     const result = await this.git.pipe(['cat-file', '--batch-check=%(objectname)'], {
       input: shas.map((sha) => `${sha}\n`).join(''),
     });
     const present = new Set(result.stdout.toString('utf8').split('\n').filter(isObjectId));
     if (shas.every((sha) => present.has(sha))) return;
-    const keptFiles: Record<string, StatRecord> = {};
-    for (const [rel, record] of Object.entries(files)) if (present.has(record[5])) keptFiles[rel] = record;
-    const keptDirs: Record<string, string> = {};
-    for (const [rel, sha] of Object.entries(dirs)) if (present.has(sha)) keptDirs[rel] = sha;
-    await this.writeIndex({ ...index.value, files: keptFiles, dirs: keptDirs });
+    const files = new Map([...index.files].filter(([, r]) => present.has(r.sha)));
+    const dirs = new Map([...index.dirs].filter(([, r]) => present.has(r.tree)));
+    await this.writeIndex({ writtenAt: index.writtenAt, files, dirs });
   }
+}
+
+// ---- walking --------------------------------------------------------------------------------------
+
+const NO_CHILDREN = { files: [] as string[], dirs: [] as string[] };
+const childrenCache = new WeakMap<StatIndex, Map<string, { files: string[]; dirs: string[] }>>();
+
+function childrenOf(index: StatIndex): Map<string, { files: string[]; dirs: string[] }> {
+  let map = childrenCache.get(index);
+  if (map) return map;
+  map = new Map();
+  const entry = (dir: string): { files: string[]; dirs: string[] } => {
+    let found = map?.get(dir);
+    if (!found) {
+      found = { files: [], dirs: [] };
+      map?.set(dir, found);
+    }
+    return found;
+  };
+  for (const rel of index.files.keys()) entry(parentOf(rel)).files.push(rel);
+  for (const rel of index.dirs.keys()) if (rel !== '') entry(parentOf(rel)).dirs.push(rel);
+  childrenCache.set(index, map);
+  return map;
+}
+
+/**
+ * Lists `root` as walkSync does with keepSymlinks (files and symlinks with their stat; `.git` skipped at
+ * any depth, `.artifact-keeper` at the top), plus every folder's stamps. A folder whose stamps match the
+ * index, outside the racy window, is not read again: creating, removing or renaming an entry always
+ * moves its folder's mtime, so its entries are the index's (git's untracked cache rests on the same rule).
+ * Unsorted: the callers key everything by path.
+ */
+function walkFolder(
+  root: string,
+  skipStateDir: boolean,
+  index: StatIndex | undefined,
+): { files: WalkedFile[]; dirStamps: Map<string, DirStamp>; readdirs: number } {
+  const files: WalkedFile[] = [];
+  const dirStamps = new Map<string, DirStamp>();
+  const children = index ? childrenOf(index) : undefined;
+  const trustedBefore = (index?.writtenAt ?? 0) - RACY_WINDOW_MS;
+  let readdirs = 0;
+  const fileOf = (rel: string, st: nodeFs.Stats, isSymlink: boolean): WalkedFile => ({
+    rel,
+    size: st.size,
+    mtimeMs: st.mtimeMs,
+    ctimeMs: st.ctimeMs,
+    ino: st.ino,
+    mode: st.mode,
+    isSymlink,
+  });
+  const visit = (abs: string, rel: string, st: nodeFs.Stats): void => {
+    dirStamps.set(rel, { mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino });
+    const known = index?.dirs.get(rel);
+    if (
+      known &&
+      known.mtimeMs === st.mtimeMs &&
+      known.ctimeMs === st.ctimeMs &&
+      known.ino === st.ino &&
+      Math.max(st.mtimeMs, st.ctimeMs) < trustedBefore
+    ) {
+      const kids = children?.get(rel) ?? NO_CHILDREN;
+      const found: WalkedFile[] = [];
+      const subdirs: [string, string, nodeFs.Stats][] = [];
+      let intact = true;
+      for (const fileRel of kids.files) {
+        const fst = lstatOrUndefined(absolutePath(root, fileRel));
+        if (!fst || !(fst.isFile() || fst.isSymbolicLink())) {
+          intact = false;
+          break;
+        }
+        found.push(fileOf(fileRel, fst, fst.isSymbolicLink()));
+      }
+      for (const dirRel of intact ? kids.dirs : []) {
+        const dirAbs = absolutePath(root, dirRel);
+        const dst = lstatOrUndefined(dirAbs);
+        if (!dst?.isDirectory()) {
+          intact = false;
+          break;
+        }
+        subdirs.push([dirAbs, dirRel, dst]);
+      }
+      // Only a folder touched within its mtime tick can get here with a changed entry; list it then.
+      if (intact) {
+        for (const file of found) files.push(file);
+        for (const [dirAbs, dirRel, dst] of subdirs) visit(dirAbs, dirRel, dst);
+        return;
+      }
+    }
+    readdirs++;
+    for (const entry of nodeFs.readdirSync(abs, { withFileTypes: true })) {
+      const name = entry.name;
+      if (name === '.git' || (skipStateDir && rel === '' && name === STATE_DIR)) continue;
+      const childRel = rel ? `${rel}/${name}` : name;
+      const childAbs = path.join(abs, name);
+      if (entry.isDirectory()) visit(childAbs, childRel, nodeFs.lstatSync(childAbs));
+      else if (entry.isFile() || entry.isSymbolicLink()) {
+        files.push(fileOf(childRel, nodeFs.lstatSync(childAbs), entry.isSymbolicLink()));
+      }
+    }
+  };
+  visit(root, '', nodeFs.statSync(root));
+  return { files, dirStamps, readdirs };
+}
+
+function lstatOrUndefined(abs: string): nodeFs.Stats | undefined {
+  try {
+    return nodeFs.lstatSync(abs);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT', 'ENOTDIR')) return undefined;
+    throw err;
+  }
+}
+
+function absolutePath(root: string, rel: string): string {
+  return path.sep === '/' ? `${root}/${rel}` : path.join(root, rel);
 }
 
 // ---- pure helpers ---------------------------------------------------------------------------------
 
-const SKIP_NAMES: ReadonlySet<string> = new Set(['.git']);
-const SKIP_STATE: ReadonlySet<string> = new Set([STATE_DIR]);
 const NUL = Buffer.from([0]);
 
 interface LoadedTree extends FolderState {
@@ -1027,10 +1232,7 @@ interface BuiltTree {
 }
 
 /** What the previous snapshot left in the stat index: file records and each folder's tree id. */
-interface TreeBasis {
-  files: Record<string, StatRecord>;
-  dirs: Record<string, string>;
-}
+type TreeBasis = Pick<StatIndex, 'files' | 'dirs'>;
 
 /**
  * The tree objects of the folders that differ from `basis` (an entry changed, appeared or went; and their
@@ -1053,14 +1255,14 @@ export function buildTrees(
     dirty.add('');
   } else {
     for (const [rel, file] of state.files) {
-      const before = basis.files[rel];
-      if (!before || before[5] !== file.sha || gitModeOf(before[4]) !== file.mode) markDirty(parentOf(rel));
+      const before = basis.files.get(rel);
+      if (!before || before.sha !== file.sha || gitModeOf(before.mode) !== file.mode)
+        markDirty(parentOf(rel));
     }
-    for (const rel of Object.keys(basis.files)) if (!state.files.has(rel)) markDirty(parentOf(rel));
-    for (const dir of state.dirs) if (basis.dirs[dir] === undefined) markDirty(dir);
-    for (const dir of Object.keys(basis.dirs))
-      if (dir !== '' && !state.dirs.has(dir)) markDirty(parentOf(dir));
-    if (basis.dirs[''] === undefined) markDirty('');
+    for (const rel of basis.files.keys()) if (!state.files.has(rel)) markDirty(parentOf(rel));
+    for (const dir of state.dirs) if (!basis.dirs.has(dir)) markDirty(dir);
+    for (const dir of basis.dirs.keys()) if (dir !== '' && !state.dirs.has(dir)) markDirty(parentOf(dir));
+    if (!basis.dirs.has('')) markDirty('');
   }
   const children = new Map<string, BuiltEntry[]>();
   for (const dir of dirty) children.set(dir, []);
@@ -1082,7 +1284,7 @@ export function buildTrees(
   for (const dir of order) {
     const entries = children.get(dir) as BuiltEntry[];
     for (const sub of subdirs.get(dir) ?? []) {
-      const sha = computed.get(sub) ?? basis?.dirs[sub];
+      const sha = computed.get(sub) ?? basis?.dirs.get(sub)?.tree;
       if (sha === undefined) throw new Error(`no tree id for ${sub}`);
       entries.push({ name: Buffer.from(baseOf(sub)), mode: '040000', sha });
     }
@@ -1104,8 +1306,8 @@ export function buildTrees(
     trees.push({ rel: dir, sha, entries });
   }
   const dirShas: Record<string, string> = {};
-  for (const dir of state.dirs) dirShas[dir] = computed.get(dir) ?? (basis?.dirs[dir] as string);
-  const root = computed.get('') ?? (basis?.dirs[''] as string);
+  for (const dir of state.dirs) dirShas[dir] = computed.get(dir) ?? (basis?.dirs.get(dir)?.tree as string);
+  const root = computed.get('') ?? (basis?.dirs.get('')?.tree as string);
   dirShas[''] = root;
   return { root, trees, dirShas };
 }

@@ -134,7 +134,12 @@ function formatKey(key: string): string {
   return BARE_KEY.test(key) ? key : formatString(key);
 }
 
+// Anything tomli_w escapes: quote, backslash, and control characters other than tab.
+const NEEDS_ESCAPE = /["\\\u0000-\u0008\u000a-\u001f\u007f]/;
+
 function formatString(text: string): string {
+  // Most strings need no escape; writing them whole keeps a 2,000-artifact manifest fast.
+  if (!NEEDS_ESCAPE.test(text)) return `"${text}"`;
   let result = '"';
   for (const char of text) {
     const code = char.codePointAt(0) ?? 0;

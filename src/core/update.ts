@@ -11,7 +11,7 @@ import type { ArtifactType } from './artifact.js';
 import { changesForArtifact, readTree, resultHash, treeDigest } from './artifactTree.js';
 import type { FileChange } from './changes.js';
 import { STATE_DIR } from './changes.js';
-import { loadCollection } from './collection.js';
+import { loadCollection, lockPath, manifestPath } from './collection.js';
 import type { Collection } from './collection.js';
 import { CoreError } from './errors.js';
 import { getEntry, LOCK_FILE, serializeLock, setEntry } from './lock.js';
@@ -51,6 +51,25 @@ interface ArtifactInternals {
 
 interface InternalPlan extends UpdatePlan {
   internals: Map<string, ArtifactInternals>;
+  /** The collection as parsed for the plan; handed to apply once, while its files are unchanged. */
+  collection: Collection | undefined;
+}
+
+/**
+ * The collection to apply to: the plan's parsed model when manifest and lock still hold the bytes it was
+ * parsed from (parsing a 2,000-artifact manifest costs more than the rest of an update), else a fresh
+ * load. The model is handed out once, because applying edits it.
+ */
+function collectionForApply(plan: InternalPlan): Collection {
+  const parsed = plan.collection;
+  plan.collection = undefined;
+  if (parsed) {
+    const manifestNow = fs.readFileSync(manifestPath(plan.collectionDir));
+    const lockNow = fs.existsSync(lockPath(plan.collectionDir)) ? fs.readFileSync(lockPath(plan.collectionDir)) : undefined;
+    const sameLock = lockNow === undefined ? parsed.lockBytes === undefined : parsed.lockBytes?.equals(lockNow) === true;
+    if (parsed.manifestBytes.equals(manifestNow) && sameLock) return parsed;
+  }
+  return loadCollection(plan.collectionDir);
 }
 
 export function tmpDir(collectionDir: string): string {
@@ -188,7 +207,7 @@ export async function prepareUpdate(
     .update(strategy)
     .update(JSON.stringify([...internals].map(([id, i]) => [id, i.inputs, i.resolved.sha, treeDigest(i.base), treeDigest(i.upstream)])))
     .digest('hex');
-  const plan: InternalPlan = { collectionDir: dir, strategy, artifacts, fingerprint, dispose, internals };
+  const plan: InternalPlan = { collectionDir: dir, strategy, artifacts, fingerprint, dispose, internals, collection };
   return plan;
 }
 
@@ -247,7 +266,7 @@ export async function applyUpdate(
   const internal = plan as InternalPlan;
   const dir = plan.collectionDir;
   return withWriter(dir, { tool: opts.tool, operation: 'update', fs: opts.fs, logger: opts.logger, waitMs: opts.lockWaitMs }, async () => {
-    const collection = loadCollection(dir);
+    const collection = collectionForApply(internal);
     const changes: FileChange[] = [];
     const updated: UpdateResult['updated'] = [];
     const skipped: string[] = [];

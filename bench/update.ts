@@ -1,0 +1,98 @@
+/**
+ * `npm run bench` section "update": one artifact updated from a local git upstream on the ~11k-file
+ * collection, end to end through the CLI (snapshot, fetch, three-way merge, atomic commit), next to a
+ * SkillMeat-style update in the same run (full clone of the upstream, tar.gz snapshot of the whole
+ * collection, delete-then-copy of the artifact). Goal: ≤ 300 ms.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tar from 'tar';
+import { formatRows, goal, median, measure, reps, runCli, versus } from './util.js';
+
+function git(cwd: string, ...args: string[]): string {
+  const result = spawnSync('git', args, {
+    cwd,
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      GIT_AUTHOR_NAME: 'bench',
+      GIT_AUTHOR_EMAIL: 'bench@localhost',
+      GIT_COMMITTER_NAME: 'bench',
+      GIT_COMMITTER_EMAIL: 'bench@localhost',
+      GIT_CONFIG_NOSYSTEM: '1',
+      HOME: cwd,
+    },
+  });
+  if (result.status !== 0) throw new Error(`git ${args.join(' ')}: ${result.stderr}`);
+  return result.stdout.trim();
+}
+
+function makeUpstream(dir: string): void {
+  fs.mkdirSync(path.join(dir, 'skills/bench-pdf/ref'), { recursive: true });
+  git(dir, 'init', '-q', '-b', 'main');
+  const lines = (n: number, tag: string): string => Array.from({ length: n }, (_, i) => `line ${i} ${tag}`).join('\n') + '\n';
+  fs.writeFileSync(path.join(dir, 'skills/bench-pdf/SKILL.md'), `---\nname: bench-pdf\ndescription: bench\n---\n${lines(200, 'v1')}`);
+  for (let i = 0; i < 8; i++) fs.writeFileSync(path.join(dir, `skills/bench-pdf/ref/r${i}.md`), lines(100, `ref${i}`));
+  git(dir, 'add', '-A');
+  git(dir, 'commit', '-qm', 'v1');
+  git(dir, 'tag', 'v1');
+  const skill = path.join(dir, 'skills/bench-pdf/SKILL.md');
+  fs.writeFileSync(skill, fs.readFileSync(skill, 'utf8').replace('line 10 v1', 'line 10 v2 from upstream'));
+  fs.writeFileSync(path.join(dir, 'skills/bench-pdf/ref/r9.md'), lines(50, 'new'));
+  git(dir, 'add', '-A');
+  git(dir, 'commit', '-qm', 'v2');
+  git(dir, 'tag', 'v2');
+}
+
+export async function benchUpdate(collectionDir: string): Promise<string[]> {
+  const upstream = path.join(path.dirname(collectionDir), 'update-upstream');
+  makeUpstream(upstream);
+  const add = runCli(['add', `${upstream}#skills/bench-pdf@v1`, '--collection', collectionDir]);
+  // A local edit far from upstream's change, so the merge is clean.
+  const skill = path.join(collectionDir, 'skills/bench-pdf/SKILL.md');
+  fs.writeFileSync(skill, fs.readFileSync(skill, 'utf8').replace('line 150 v1', 'line 150 v1, my local note'));
+  const baseline = runCli(['snapshot', '-m', 'bench baseline', '--json', '--collection', collectionDir]);
+  const baselineId = (JSON.parse(baseline.stdout) as { id: string }).id;
+
+  const runs: number[] = [];
+  for (let i = 0; i < reps(5); i++) {
+    const r = runCli(['update', 'skill/bench-pdf', '--to', 'v2', '--strategy', 'merge', '--collection', collectionDir]);
+    runs.push(r.ms);
+    if (!fs.readFileSync(skill, 'utf8').includes('line 10 v2 from upstream')) throw new Error('the update did not apply');
+    runCli(['restore', baselineId, '--collection', collectionDir]);
+  }
+  const ours = median(runs);
+
+  // SkillMeat-style: clone the whole upstream, tar.gz the whole collection, remove then copy the artifact.
+  const skillmeat: number[] = [];
+  for (let i = 0; i < reps(3); i++) {
+    const work = path.join(path.dirname(collectionDir), `skillmeat-${i}`);
+    skillmeat.push(
+      (
+        await (async () => {
+          const started = process.hrtime.bigint();
+          git(path.dirname(collectionDir), 'clone', '-q', '--depth', '1', '--branch', 'v2', `file://${upstream}`, work);
+          await tar.create({ gzip: true, file: `${work}.tar.gz`, cwd: collectionDir }, ['.']);
+          const target = path.join(collectionDir, 'skills/bench-pdf-skillmeat');
+          fs.rmSync(target, { recursive: true, force: true });
+          fs.cpSync(path.join(work, 'skills/bench-pdf'), target, { recursive: true });
+          return { ms: Number(process.hrtime.bigint() - started) / 1e6 };
+        })()
+      ).ms,
+    );
+    fs.rmSync(work, { recursive: true, force: true });
+    fs.rmSync(`${work}.tar.gz`, { force: true });
+    fs.rmSync(path.join(collectionDir, 'skills/bench-pdf-skillmeat'), { recursive: true, force: true });
+  }
+  const status = measure(() => runCli(['status', '--collection', collectionDir], [0, 1]));
+  return formatRows([
+    { label: 'add (first snapshot of the whole collection)', ms: add.ms },
+    {
+      label: 'update one skill, merge, end to end (CLI)',
+      ms: ours,
+      notes: [goal(ours, 300), versus(ours, 'SkillMeat-style clone + tar.gz + copy', median(skillmeat))],
+    },
+    { label: 'status after restore (CLI)', ms: status.ms },
+  ]);
+}

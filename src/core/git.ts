@@ -27,7 +27,8 @@ export const GIT_CONFIG_ARGS: readonly string[] = [
   'commit.gpgSign=false',
 ];
 
-const SNAPSHOT_IDENTITY = { name: 'Artifact Keeper', email: 'artifact-keeper@localhost' };
+/** Author and committer of every snapshot commit: fixed, so commits depend only on content, time and message. */
+export const SNAPSHOT_IDENTITY = { name: 'Artifact Keeper', email: 'artifact-keeper@localhost' };
 
 export interface CreateGitOptions {
   /** The repository (`GIT_DIR`); need not exist yet (for `git init`). */
@@ -180,6 +181,19 @@ export function createGit(options: CreateGitOptions): Git {
 export async function checkGitVersion(
   options: { env?: NodeJS.ProcessEnv; binary?: string } = {},
 ): Promise<string> {
+  // Once per process and PATH: the extension opens a store per operation. Failures are not remembered,
+  // so installing git fixes a running session.
+  const key = `${options.binary ?? 'git'}\0${(options.env ?? process.env).PATH ?? ''}`;
+  const known = checkedVersions.get(key);
+  if (known) return known;
+  const version = await probeGitVersion(options);
+  checkedVersions.set(key, version);
+  return version;
+}
+
+const checkedVersions = new Map<string, string>();
+
+async function probeGitVersion(options: { env?: NodeJS.ProcessEnv; binary?: string }): Promise<string> {
   const env = { ...(options.env ?? process.env) };
   let result: GitResult;
   try {

@@ -6,6 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as nodeFs from 'node:fs';
 import * as path from 'node:path';
+import { deflateSync } from 'node:zlib';
 import { isArtifactType } from './artifact.js';
 import { STATE_DIR } from './changes.js';
 import type { FileChange, Logger } from './changes.js';
@@ -13,10 +14,16 @@ import { CoreError, ioFailure } from './errors.js';
 import type { FaultPlan } from './faults.js';
 import { isErrno } from './fs.js';
 import type { Fs } from './fs.js';
-import { assertObjectId, assertRefName, checkGitVersion, createGit, isObjectId } from './git.js';
+import {
+  assertObjectId,
+  assertRefName,
+  checkGitVersion,
+  createGit,
+  isObjectId,
+  SNAPSHOT_IDENTITY,
+} from './git.js';
 import type { Git, ObjectReader } from './git.js';
 import { comparePaths } from './walk.js';
-import type { WalkedFile } from './walk.js';
 
 export const SNAPSHOT_REPO = 'snapshots.git';
 export const SNAPSHOT_INDEX_FILE = 'snapshot-index.json';
@@ -168,6 +175,26 @@ interface FolderState {
   files: Map<string, ScannedFile>;
   /** Every folder (not the root), empty or not. */
   dirs: Set<string>;
+  /** Blobs hashed in JS that the repository does not have yet: written with the trees. */
+  pending?: GitObject[];
+}
+
+/** A loose object as git stores it: its id is sha1("<type> <length>\0" + data). */
+interface GitObject {
+  type: 'blob' | 'tree' | 'commit';
+  data: Buffer;
+  sha: string;
+}
+
+/** One line of `git diff-tree --raw`. */
+interface TreeChange {
+  rel: string;
+  /** A, D, M or T. */
+  status: string;
+  srcMode: string;
+  dstMode: string;
+  srcSha: string;
+  dstSha: string;
 }
 
 interface DirStamp {
@@ -184,6 +211,8 @@ interface IndexedFile {
   /** Full st_mode (type and permission bits). */
   mode: number;
   sha: string;
+  /** The tree entry derived from this record, made once per parsed index (not stored). */
+  entry?: ScannedFile;
 }
 
 interface IndexedDir extends DirStamp {
@@ -220,7 +249,8 @@ interface ScanResult extends FolderState {
   hashed: number;
   /** Folders actually listed (the others were known unchanged from the index). */
   readdirs: number;
-  walked: WalkedFile[];
+  /** What the stat index should hold after this scan (unchanged records are the index's own objects). */
+  records: Map<string, IndexedFile>;
   /** Stamps of every folder, the root ('') included. */
   dirStamps: Map<string, DirStamp>;
 }
@@ -271,7 +301,6 @@ export class SnapshotStore {
   private readonly indexFile: string;
   private reader: ObjectReader | undefined;
   private queue: Promise<unknown> = Promise.resolve();
-  private index: { value: StatIndex; stamp: string } | undefined;
   private readonly treeCache = new Map<string, Promise<LoadedTree>>();
 
   constructor(
@@ -290,42 +319,26 @@ export class SnapshotStore {
   /** Snapshots the collection as it is now. Cheap when little changed: only files whose stat changed are hashed. */
   create(options: CreateSnapshotOptions): Promise<SnapshotInfo> {
     return this.exclusive(async () => {
-      await this.ensureRepo();
-      const started = performance.now();
-      let index = this.loadIndex();
-      let state = await this.scan(this.collectionDir, true, index, true);
-      let built: Awaited<ReturnType<SnapshotStore['writeTrees']>>;
-      try {
-        built = await this.writeTrees(state, index);
-      } catch (err) {
-        if (!index || !(err instanceof CoreError) || !/unavailable|missing|not a valid/i.test(err.message))
-          throw err;
-        // Last line of defence (revalidateIndex after gc is the first): never build on objects that are gone.
-        this.logger.warn(
-          `[Snapshots] the stat index points at missing objects; hashing everything (${err.message})`,
-        );
-        index = undefined;
-        state = await this.scan(this.collectionDir, true, undefined, true);
-        built = await this.writeTrees(state, undefined);
-      }
-      const { root, treesWritten, dirShas } = built;
-      await this.saveIndex(state, dirShas);
-      const info = await this.commitSnapshot(root, {
+      const fields = {
         reason: options.reason,
         trigger: options.trigger,
         artifacts: [...(options.artifacts ?? [])],
         pinned: options.pinned ?? false,
         ...(options.txId ? { txId: options.txId } : {}),
-      });
-      this.lastScan = {
-        files: state.files.size,
-        hashed: state.hashed,
-        readdirs: state.readdirs,
-        treesWritten,
-        ms: performance.now() - started,
       };
+      let prepared: { meta: SnapshotMeta; commit: GitObject } | undefined;
+      // The commit goes into the same object pack as the blobs and trees: one git process writes them all.
+      const { state, root, dirShas } = await this.collectionTree((tree) => {
+        prepared = this.prepareSnapshot(tree, fields, new Date());
+        return [prepared.commit];
+      });
+      const [info] = await Promise.all([
+        this.publishSnapshot(prepared as { meta: SnapshotMeta; commit: GitObject }, root),
+        this.saveIndex(state, dirShas),
+      ]);
+      const stats = this.lastScan as ScanStats;
       this.logger.debug(
-        `[Snapshots] ${info.id} (${info.trigger}: ${info.reason}): ${state.files.size} files, ${state.hashed} hashed, ${treesWritten} trees written, ${this.lastScan.ms.toFixed(0)} ms`,
+        `[Snapshots] ${info.id} (${info.trigger}: ${info.reason}): ${stats.files} files, ${stats.hashed} hashed, ${stats.readdirs} folders listed, ${stats.treesWritten} trees written, ${stats.ms.toFixed(0)} ms`,
       );
       return info;
     });
@@ -341,20 +354,21 @@ export class SnapshotStore {
   ): Promise<SnapshotInfo> {
     return this.exclusive(async () => {
       await this.ensureRepo();
-      const state = await this.scan(folder, true, undefined, true);
-      const { root } = await this.writeTrees(state, undefined);
-      return this.commitSnapshot(
-        root,
-        {
-          reason: options.reason,
-          trigger: options.trigger,
-          artifacts: [...(options.artifacts ?? [])],
-          pinned: options.pinned ?? false,
-          ...(options.txId ? { txId: options.txId } : {}),
-          ...(options.origin ? { origin: options.origin } : {}),
-        },
-        options.time,
-      );
+      const state = await this.scan(folder, true, undefined);
+      const fields = {
+        reason: options.reason,
+        trigger: options.trigger,
+        artifacts: [...(options.artifacts ?? [])],
+        pinned: options.pinned ?? false,
+        ...(options.txId ? { txId: options.txId } : {}),
+        ...(options.origin ? { origin: options.origin } : {}),
+      };
+      let prepared: { meta: SnapshotMeta; commit: GitObject } | undefined;
+      const { root } = await this.writeTrees(state, undefined, (tree) => {
+        prepared = this.prepareSnapshot(tree, fields, options.time ?? new Date());
+        return [prepared.commit];
+      });
+      return this.publishSnapshot(prepared as { meta: SnapshotMeta; commit: GitObject }, root);
     });
   }
 
@@ -439,8 +453,10 @@ export class SnapshotStore {
   planRestore(idOrLatest: string): Promise<FileChange[]> {
     return this.exclusive(async () => {
       const info = await this.resolve(idOrLatest);
-      const target = await this.loadTree(info.tree);
-      const current = await this.scanCollection();
+      const { state: current, root } = await this.collectionTree();
+      if (root === info.tree) return [];
+      const target: FolderState = { files: new Map(current.files), dirs: new Set(current.dirs) };
+      for (const change of await this.diffTrees(root, info.tree)) applyTreeChange(target, change);
       const keptDirs = new Set<string>();
       for (const dir of current.dirs) {
         if (target.dirs.has(dir)) continue;
@@ -470,28 +486,30 @@ export class SnapshotStore {
     });
   }
 
-  /** File-level differences from `from` to `to` (snapshot ids, or 'working' for the collection now). */
+  /**
+   * File-level differences from `from` to `to` (snapshot ids, or 'working' for the collection now), with
+   * empty folders that appear or go. Git compares the two trees, skipping identical folders by id.
+   */
   diffSnapshots(from: string, to: string): Promise<SnapshotDiffEntry[]> {
     return this.exclusive(async () => {
-      const [a, b] = [await this.stateOf(from), await this.stateOf(to)];
+      const treeOf = async (ref: string): Promise<string> =>
+        ref === 'working' ? (await this.collectionTree()).root : (await this.resolve(ref)).tree;
+      const changes = await this.diffTrees(await treeOf(from), await treeOf(to));
       const out: SnapshotDiffEntry[] = [];
-      const emptyDirs = (s: FolderState): Set<string> => {
-        const nonEmpty = new Set<string>();
-        for (const rel of s.files.keys()) for (const parent of ancestorsOf(rel)) nonEmpty.add(parent);
-        for (const dir of s.dirs) for (const parent of ancestorsOf(dir)) nonEmpty.add(parent);
-        return new Set([...s.dirs].filter((d) => !nonEmpty.has(d)));
-      };
-      for (const [rel, entry] of b.files) {
-        const old = a.files.get(rel);
-        if (!old) out.push({ rel, status: 'added', kind: entry.kind });
-        else if (old.sha !== entry.sha || old.mode !== entry.mode)
-          out.push({ rel, status: 'modified', kind: entry.kind });
+      for (const c of changes) {
+        if (c.srcMode === '040000' || c.dstMode === '040000') {
+          // A folder is reported only when it is an empty one appearing or going; files speak for the rest.
+          if (c.status === 'A' && c.dstSha === EMPTY_TREE)
+            out.push({ rel: c.rel, status: 'added', kind: 'dir' });
+          if (c.status === 'D' && c.srcSha === EMPTY_TREE)
+            out.push({ rel: c.rel, status: 'deleted', kind: 'dir' });
+          continue;
+        }
+        const kind = (mode: string): TreeEntryKind => (mode === '120000' ? 'symlink' : 'file');
+        if (c.status === 'A') out.push({ rel: c.rel, status: 'added', kind: kind(c.dstMode) });
+        else if (c.status === 'D') out.push({ rel: c.rel, status: 'deleted', kind: kind(c.srcMode) });
+        else out.push({ rel: c.rel, status: 'modified', kind: kind(c.dstMode) });
       }
-      for (const [rel, entry] of a.files)
-        if (!b.files.has(rel)) out.push({ rel, status: 'deleted', kind: entry.kind });
-      const [emptyA, emptyB] = [emptyDirs(a), emptyDirs(b)];
-      for (const dir of emptyB) if (!a.dirs.has(dir)) out.push({ rel: dir, status: 'added', kind: 'dir' });
-      for (const dir of emptyA) if (!b.dirs.has(dir)) out.push({ rel: dir, status: 'deleted', kind: 'dir' });
       return out.sort((x, y) => comparePaths(x.rel, y.rel));
     });
   }
@@ -558,25 +576,21 @@ export class SnapshotStore {
     return this.exclusive(async () => {
       const ref = upstreamRef(type, name);
       await this.ensureRepo();
-      const state =
-        typeof content === 'string' ? await this.scanPath(content) : await this.scanContent(content);
-      const { root } = await this.writeTrees(state, undefined);
-      const history = await this.upstreamHistory(ref);
-      const previous = history[0];
-      if (previous && previous.tree === root && previous.meta.resolved_sha === meta.resolved_sha)
-        return previous;
+      const state = typeof content === 'string' ? await this.scanPath(content) : this.scanContent(content);
+      const previous = (await this.upstreamHistory(ref))[0];
       const fullMeta: UpstreamMeta = { ...meta, time: meta.time ?? new Date().toISOString() };
       const message = `upstream ${type}/${name} ${meta.resolved_version ?? meta.resolved_sha}\n\n${JSON.stringify(fullMeta)}\n`;
-      const commit = await this.commitTree(
-        root,
-        previous?.commit,
-        message,
-        new Date(fullMeta.time ?? Date.now()),
-      );
-      await this.git.pipe(['update-ref', '--stdin'], {
-        input: `update ${ref} ${commit} ${previous?.commit ?? ZERO_SHA}\n`,
+      let commit: GitObject | undefined;
+      const { root } = await this.writeTrees(state, undefined, (tree) => {
+        if (previous && previous.tree === tree && previous.meta.resolved_sha === meta.resolved_sha) return [];
+        commit = commitObject(tree, previous?.commit, message, new Date(fullMeta.time ?? Date.now()));
+        return [commit];
       });
-      return { commit, tree: root, meta: fullMeta };
+      if (!commit) return previous as UpstreamRecord;
+      await this.git.pipe(['update-ref', '--stdin'], {
+        input: `update ${ref} ${commit.sha} ${previous?.commit ?? ZERO_SHA}\n`,
+      });
+      return { commit: commit.sha, tree: root, meta: fullMeta };
     });
   }
 
@@ -646,28 +660,36 @@ export class SnapshotStore {
     }
   }
 
-  private async commitSnapshot(
+  /** The metadata and commit object of a new snapshot of `tree` (an id is drawn here). */
+  private prepareSnapshot(
     tree: string,
     fields: Omit<SnapshotMeta, 'id' | 'time' | 'tool'>,
-    time: Date = new Date(),
-  ): Promise<SnapshotInfo> {
+    time: Date,
+  ): { meta: SnapshotMeta; commit: GitObject } {
+    const meta: SnapshotMeta = {
+      id: newSnapshotId(time),
+      time: time.toISOString(),
+      tool: this.tool,
+      ...fields,
+    };
     // Each snapshot is a root commit. Chaining it to the previous one would keep every pruned snapshot
     // reachable through its successors, and `gc` could then never free anything: retention wins.
+    const commit = commitObject(tree, undefined, `${summaryLine(meta)}\n\n${JSON.stringify(meta)}\n`, time);
+    return { meta, commit };
+  }
+
+  /** Creates the snapshot's ref (and pin) for a written commit; a clash of ids draws a new one. */
+  private async publishSnapshot(
+    prepared: { meta: SnapshotMeta; commit: GitObject },
+    tree: string,
+  ): Promise<SnapshotInfo> {
     for (let attempt = 0; ; attempt++) {
-      const meta: SnapshotMeta = {
-        id: newSnapshotId(time),
-        time: time.toISOString(),
-        tool: this.tool,
-        ...fields,
-      };
-      const message = `${summaryLine(meta)}\n\n${JSON.stringify(meta)}\n`;
-      const commit = await this.commitTree(tree, undefined, message, time);
-      const ref = assertRefName(`${SNAPSHOT_REFS}${meta.id}`);
-      // `create` refuses an existing ref: two snapshots in the same millisecond with the same suffix retry.
-      let input = `create ${ref} ${commit}\n`;
-      if (meta.pinned) input += `create ${assertRefName(`${PIN_REFS}${meta.id}`)} ${commit}\n`;
+      const { meta, commit } = prepared;
+      // `create` refuses an existing ref: two snapshots in the same millisecond with the same suffix.
+      let input = `create ${assertRefName(`${SNAPSHOT_REFS}${meta.id}`)} ${commit.sha}\n`;
+      if (meta.pinned) input += `create ${assertRefName(`${PIN_REFS}${meta.id}`)} ${commit.sha}\n`;
       const result = await this.git.pipe(['update-ref', '--stdin'], { input, okExitCodes: [0, 128] });
-      if (result.exitCode === 0) return toInfo(meta, commit, tree);
+      if (result.exitCode === 0) return toInfo(meta, commit.sha, tree);
       if (attempt >= 3) {
         throw new CoreError({
           code: 'git-failed',
@@ -675,28 +697,10 @@ export class SnapshotStore {
           reason: result.stderr.split('\n', 1)[0] ?? '',
         });
       }
+      const { id: _id, time, tool: _tool, ...fields } = meta;
+      prepared = this.prepareSnapshot(tree, fields, new Date(time));
+      await this.writeObjects([prepared.commit]);
     }
-  }
-
-  private async commitTree(
-    tree: string,
-    parent: string | undefined,
-    message: string,
-    time: Date,
-  ): Promise<string> {
-    const date = `${Math.floor(time.getTime() / 1000)} +0000`;
-    const args = [
-      'commit-tree',
-      assertObjectId(tree),
-      ...(parent ? ['-p', assertObjectId(parent)] : []),
-      '-F',
-      '-',
-    ];
-    const result = await this.git.pipe(args, {
-      input: message,
-      env: { GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date },
-    });
-    return assertObjectId(result.stdout.toString('utf8').trim());
   }
 
   private async upstreamHistory(ref: string): Promise<UpstreamRecord[]> {
@@ -721,72 +725,148 @@ export class SnapshotStore {
   // ---- scanning and tree building -------------------------------------------------------------------
 
   /**
-   * The collection as it is now, for diffs and restore plans. Changed files are hashed without being
-   * written or recorded: the stat index only ever describes a snapshot that was really taken.
+   * Scans the collection and writes its changed blobs and folder trees (plus `extra` objects made from
+   * the root tree id): the tree id of the collection as it is now. If the stat index points at objects
+   * that are gone (git checks every link it writes), it starts over without the index: a snapshot is
+   * never built on missing objects.
    */
-  private async scanCollection(): Promise<FolderState & { hashed: number }> {
-    const started = performance.now();
+  private async collectionTree(extra?: (root: string) => GitObject[]): Promise<{
+    state: ScanResult;
+    root: string;
+    treesWritten: number;
+    dirShas: Record<string, string>;
+  }> {
     await this.ensureRepo();
-    const state = await this.scan(this.collectionDir, true, this.loadIndex(), false);
+    const started = performance.now();
+    const index = this.loadIndex();
+    let result: { state: ScanResult; root: string; treesWritten: number; dirShas: Record<string, string> };
+    try {
+      const state = await this.scan(this.collectionDir, true, index);
+      result = { state, ...(await this.writeTrees(state, index, extra)) };
+    } catch (err) {
+      // Only git refusing the objects qualifies, not an injected fault (which carries its errno as cause).
+      const refused = err instanceof CoreError && err.code === 'git-failed' && err.cause === undefined;
+      if (!index || !refused) throw err;
+      // revalidateIndex after gc is the first line of defence; this is the last.
+      this.logger.warn(
+        `[Snapshots] the stat index points at missing objects; hashing everything (${err.message})`,
+      );
+      const state = await this.scan(this.collectionDir, true, undefined);
+      result = { state, ...(await this.writeTrees(state, undefined, extra)) };
+    }
     this.lastScan = {
-      files: state.files.size,
-      hashed: state.hashed,
-      readdirs: state.readdirs,
-      treesWritten: 0,
+      files: result.state.files.size,
+      hashed: result.state.hashed,
+      readdirs: result.state.readdirs,
+      treesWritten: result.treesWritten,
       ms: performance.now() - started,
     };
-    return state;
+    return result;
   }
 
-  private async stateOf(ref: string): Promise<FolderState> {
-    if (ref === 'working') return this.scanCollection();
-    const info = await this.resolve(ref);
-    return this.loadTree(info.tree);
+  /** `git diff-tree -r -t` between two trees: every blob and folder entry that differs. */
+  private async diffTrees(from: string, to: string): Promise<TreeChange[]> {
+    if (from === to) return [];
+    const result = await this.git.pipe([
+      'diff-tree',
+      '-r',
+      '-t',
+      '-z',
+      '--raw',
+      '--no-renames',
+      '--no-commit-id',
+      assertObjectId(from),
+      assertObjectId(to),
+    ]);
+    const fields = result.stdout.toString('utf8').split('\0');
+    const changes: TreeChange[] = [];
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      const meta = fields[i] as string;
+      const rel = fields[i + 1] as string;
+      const [srcMode, dstMode, srcSha, dstSha, status] = meta.replace(/^:/, '').split(' ');
+      if (!srcMode || !dstMode || !srcSha || !dstSha || !status) {
+        throw new CoreError({
+          code: 'git-failed',
+          command: 'diff-tree',
+          reason: `unexpected output "${meta}"`,
+        });
+      }
+      assertSafeRel(rel, `tree ${to}`);
+      changes.push({ rel, status: status.charAt(0), srcMode, dstMode, srcSha, dstSha });
+    }
+    return changes;
   }
 
   /**
    * Walks `root` (skipping every `.git`, and `.artifact-keeper` at the top) and finds each file's blob:
-   * from the stat index when its stat is unchanged and not racy, else by hashing it (into the repository
-   * when `write`).
+   * from the stat index when its stat is unchanged and not racy, else by hashing it. A few changed files
+   * are hashed here and left `pending` (written with the trees); many go through `git hash-object`.
    */
-  private async scan(
-    root: string,
-    skipStateDir: boolean,
-    index: StatIndex | undefined,
-    write: boolean,
-  ): Promise<ScanResult> {
-    const walked = walkFolder(root, skipStateDir, index);
+  private async scan(root: string, skipStateDir: boolean, index: StatIndex | undefined): Promise<ScanResult> {
     const files = new Map<string, ScannedFile>();
-    const toHash: { file: WalkedFile; mode: GitMode }[] = [];
+    const records = new Map<string, IndexedFile>();
+    const toHash: { rel: string; record: IndexedFile; isSymlink: boolean }[] = [];
     const trustedBefore = (index?.writtenAt ?? 0) - RACY_WINDOW_MS;
-    for (const file of walked.files) {
-      const mode = gitModeOf(file.mode);
-      const record = index?.files.get(file.rel);
+    const walked = walkFolder(root, skipStateDir, index, (rel, st, isSymlink) => {
+      const record = index?.files.get(rel);
       // ctime too: tools that restore an old mtime (tar, rsync -t) still move ctime.
       if (
         record &&
-        record.size === file.size &&
-        record.mtimeMs === file.mtimeMs &&
-        record.ctimeMs === file.ctimeMs &&
-        record.ino === file.ino &&
-        record.mode === file.mode &&
-        Math.max(file.mtimeMs, file.ctimeMs) < trustedBefore
+        record.size === st.size &&
+        record.mtimeMs === st.mtimeMs &&
+        record.ctimeMs === st.ctimeMs &&
+        record.ino === st.ino &&
+        record.mode === st.mode &&
+        Math.max(st.mtimeMs, st.ctimeMs) < trustedBefore
       ) {
-        files.set(file.rel, { mode, sha: record.sha, kind: file.isSymlink ? 'symlink' : 'file' });
+        record.entry ??= {
+          mode: gitModeOf(record.mode),
+          sha: record.sha,
+          kind: isSymlink ? 'symlink' : 'file',
+        };
+        files.set(rel, record.entry);
+        records.set(rel, record);
       } else {
-        toHash.push({ file, mode });
+        const fresh = {
+          size: st.size,
+          mtimeMs: st.mtimeMs,
+          ctimeMs: st.ctimeMs,
+          ino: st.ino,
+          mode: st.mode,
+          sha: '',
+        };
+        toHash.push({ rel, record: fresh, isSymlink });
       }
-    }
-    if (toHash.length > 0) {
+    });
+    const pending: GitObject[] = [];
+    const bytes = toHash.reduce((sum, { record }) => sum + record.size, 0);
+    if (toHash.length > 0 && toHash.length <= JS_HASH_MAX_FILES && bytes <= JS_HASH_MAX_BYTES) {
+      for (const { rel, record, isSymlink } of toHash) {
+        const abs = absolutePath(root, rel);
+        const blob = gitObject(
+          'blob',
+          isSymlink ? nodeFs.readlinkSync(abs, { encoding: 'buffer' }) : nodeFs.readFileSync(abs),
+        );
+        record.sha = blob.sha;
+        files.set(rel, { mode: gitModeOf(record.mode), sha: blob.sha, kind: isSymlink ? 'symlink' : 'file' });
+        records.set(rel, record);
+        pending.push(blob);
+      }
+    } else if (toHash.length > 0) {
       const shas = await this.hashObjects(
-        toHash.map(({ file }) => {
-          const abs = absolutePath(root, file.rel);
-          return file.isSymlink ? nodeFs.readlinkSync(abs, { encoding: 'buffer' }) : abs;
+        toHash.map(({ rel, isSymlink }) => {
+          const abs = absolutePath(root, rel);
+          return isSymlink ? nodeFs.readlinkSync(abs, { encoding: 'buffer' }) : abs;
         }),
-        write,
       );
-      toHash.forEach(({ file, mode }, i) => {
-        files.set(file.rel, { mode, sha: shas[i] as string, kind: file.isSymlink ? 'symlink' : 'file' });
+      toHash.forEach(({ rel, record, isSymlink }, i) => {
+        record.sha = shas[i] as string;
+        files.set(rel, {
+          mode: gitModeOf(record.mode),
+          sha: record.sha,
+          kind: isSymlink ? 'symlink' : 'file',
+        });
+        records.set(rel, record);
       });
     }
     const dirs = new Set(walked.dirStamps.keys());
@@ -794,9 +874,10 @@ export class SnapshotStore {
     return {
       files,
       dirs,
+      pending,
       hashed: toHash.length,
       readdirs: walked.readdirs,
-      walked: walked.files,
+      records,
       dirStamps: walked.dirStamps,
     };
   }
@@ -805,44 +886,41 @@ export class SnapshotStore {
   private async scanPath(source: string): Promise<FolderState> {
     const abs = path.resolve(source);
     const st = nodeFs.lstatSync(abs);
-    if (st.isDirectory()) return this.scan(abs, false, undefined, true);
-    const name = path.basename(abs);
-    const data = st.isSymbolicLink() ? nodeFs.readlinkSync(abs, { encoding: 'buffer' }) : undefined;
-    const [sha] = await this.hashObjects([data ?? abs], true);
-    const mode: GitMode = st.isSymbolicLink() ? '120000' : st.mode & 0o111 ? '100755' : '100644';
+    if (st.isDirectory()) return this.scan(abs, false, undefined);
+    const blob = gitObject(
+      'blob',
+      st.isSymbolicLink() ? nodeFs.readlinkSync(abs, { encoding: 'buffer' }) : nodeFs.readFileSync(abs),
+    );
+    const mode = gitModeOf(st.mode);
     return {
-      files: new Map([[name, { mode, sha: sha as string, kind: st.isSymbolicLink() ? 'symlink' : 'file' }]]),
+      files: new Map([
+        [path.basename(abs), { mode, sha: blob.sha, kind: mode === '120000' ? 'symlink' : 'file' }],
+      ]),
       dirs: new Set(),
+      pending: [blob],
     };
   }
 
-  private async scanContent(content: ContentTree): Promise<FolderState> {
-    const rels = [...content.keys()];
-    for (const rel of rels) assertSafeRel(rel, 'upstream tree');
-    const shas = await this.hashObjects(
-      rels.map((rel) => (content.get(rel) as { data: Buffer }).data),
-      true,
-    );
+  private scanContent(content: ContentTree): FolderState {
     const files = new Map<string, ScannedFile>();
     const dirs = new Set<string>();
-    rels.forEach((rel, i) => {
-      const mode = (content.get(rel) as { mode: number }).mode;
-      const gitMode: GitMode = mode === 0o120000 ? '120000' : mode & 0o111 ? '100755' : '100644';
-      files.set(rel, {
-        mode: gitMode,
-        sha: shas[i] as string,
-        kind: gitMode === '120000' ? 'symlink' : 'file',
-      });
+    const pending: GitObject[] = [];
+    for (const [rel, file] of content) {
+      assertSafeRel(rel, 'upstream tree');
+      const blob = gitObject('blob', file.data);
+      const mode: GitMode = file.mode === 0o120000 ? '120000' : file.mode & 0o111 ? '100755' : '100644';
+      files.set(rel, { mode, sha: blob.sha, kind: mode === '120000' ? 'symlink' : 'file' });
       for (const parent of ancestorsOf(rel)) dirs.add(parent);
-    });
-    return { files, dirs };
+      pending.push(blob);
+    }
+    return { files, dirs, pending };
   }
 
   /**
    * Writes blobs with one `git hash-object -w --stdin-paths`: a string is a file to read, a Buffer is
    * content (a symlink target, an in-memory file), staged in a temp folder under `.artifact-keeper/`.
    */
-  private async hashObjects(items: readonly (string | Buffer)[], write: boolean): Promise<string[]> {
+  private async hashObjects(items: readonly (string | Buffer)[]): Promise<string[]> {
     if (items.length === 0) return [];
     let temp: string | undefined;
     try {
@@ -860,7 +938,7 @@ export class SnapshotStore {
         await this.fs.writeFile(file, item);
         paths.push(file);
       }
-      const args = ['hash-object', ...(write ? ['-w'] : []), '--no-filters', '--stdin-paths'];
+      const args = ['hash-object', '-w', '--no-filters', '--stdin-paths'];
       const result = await this.git.pipe(args, {
         input: paths.map((p) => `${quoteForStdinPaths(p)}\n`).join(''),
       });
@@ -880,38 +958,29 @@ export class SnapshotStore {
 
   /**
    * Builds the tree objects of the folders that changed since `basis` (all of them without one) in JS,
-   * and writes them with one `git mktree --batch -z`, checking git's ids against ours. mktree also checks
-   * that every entry exists, which catches a stat index that points at pruned objects.
+   * and writes them, the state's pending blobs and `extra` objects (a commit of the root) with one
+   * `git unpack-objects --strict`, which checks every object and that every link resolves.
    */
   private async writeTrees(
     state: FolderState,
     basis: TreeBasis | undefined,
+    extra?: (root: string) => GitObject[],
   ): Promise<{ root: string; treesWritten: number; dirShas: Record<string, string> }> {
     const built = buildTrees(state, basis);
     const seen = new Set<string>([EMPTY_TREE]);
-    const toWrite = built.trees.filter((tree) => !seen.has(tree.sha) && seen.add(tree.sha));
-    if (toWrite.length > 0) {
-      const chunks: Buffer[] = [];
-      for (const tree of toWrite) {
-        for (const entry of tree.entries) {
-          const type = entry.mode === '040000' ? 'tree' : 'blob';
-          chunks.push(Buffer.from(`${entry.mode} ${type} ${entry.sha}\t`), entry.name, NUL);
-        }
-        chunks.push(NUL);
-      }
-      const result = await this.git.pipe(['mktree', '--batch', '-z'], { input: Buffer.concat(chunks) });
-      const ids = result.stdout.toString('utf8').split('\n').filter(Boolean);
-      toWrite.forEach((tree, i) => {
-        if (ids[i] !== tree.sha) {
-          throw new CoreError({
-            code: 'git-failed',
-            command: 'mktree',
-            reason: `tree id mismatch for "${tree.rel || '.'}": git ${ids[i] ?? 'nothing'}, computed ${tree.sha}`,
-          });
-        }
-      });
-    }
-    return { root: built.root, treesWritten: toWrite.length, dirShas: built.dirShas };
+    const trees = built.trees.filter((tree) => !seen.has(tree.sha) && seen.add(tree.sha));
+    await this.writeObjects([
+      ...(state.pending ?? []),
+      ...trees.map((tree): GitObject => ({ type: 'tree', data: tree.body, sha: tree.sha })),
+      ...(extra?.(built.root) ?? []),
+    ]);
+    return { root: built.root, treesWritten: trees.length, dirShas: built.dirShas };
+  }
+
+  /** Writes objects made in JS through git, which verifies them (format, links) before writing any. */
+  private async writeObjects(objects: readonly GitObject[]): Promise<void> {
+    if (objects.length === 0) return;
+    await this.git.pipe(['unpack-objects', '-q', '--strict'], { input: packObjects(objects) });
   }
 
   private async loadTree(tree: string): Promise<LoadedTree> {
@@ -968,11 +1037,13 @@ export class SnapshotStore {
     let stamp: string;
     try {
       const st = nodeFs.statSync(this.indexFile);
-      stamp = `${st.size}:${st.mtimeMs}:${st.ino}`;
+      // The repository's identity is part of the key: a recreated repository never inherits the old shas.
+      stamp = `${st.size}:${st.mtimeMs}:${st.ino}:${this.repoIdentity()}`;
     } catch {
       return undefined;
     }
-    if (this.index?.stamp === stamp) return this.index.value;
+    const cached = parsedIndexes.get(this.indexFile);
+    if (cached?.stamp === stamp) return cached.value;
     try {
       const raw = JSON.parse(nodeFs.readFileSync(this.indexFile, 'utf8')) as StatIndexFile;
       if (raw.version !== INDEX_VERSION || raw.repo !== this.repoIdentity()) return undefined;
@@ -1003,7 +1074,7 @@ export class SnapshotStore {
         });
       });
       const value: StatIndex = { writtenAt: raw.writtenAt, files, dirs };
-      this.index = { value, stamp };
+      parsedIndexes.set(this.indexFile, { value, stamp });
       return value;
     } catch {
       // A torn or foreign index only costs a full re-hash.
@@ -1013,26 +1084,12 @@ export class SnapshotStore {
 
   /** Records what a snapshot saw: every file's stat and blob, every folder's stamps and tree. */
   private async saveIndex(state: ScanResult, dirShas: Record<string, string>): Promise<void> {
-    const files = new Map<string, IndexedFile>();
-    for (const f of state.walked) {
-      const scanned = state.files.get(f.rel);
-      if (scanned) {
-        files.set(f.rel, {
-          size: f.size,
-          mtimeMs: f.mtimeMs,
-          ctimeMs: f.ctimeMs,
-          ino: f.ino,
-          mode: f.mode,
-          sha: scanned.sha,
-        });
-      }
-    }
     const dirs = new Map<string, IndexedDir>();
     for (const [rel, stamp] of state.dirStamps) {
       const tree = dirShas[rel];
-      if (tree) dirs.set(rel, { ...stamp, tree });
+      if (tree) dirs.set(rel, { mtimeMs: stamp.mtimeMs, ctimeMs: stamp.ctimeMs, ino: stamp.ino, tree });
     }
-    await this.writeIndex({ writtenAt: Date.now(), files, dirs });
+    await this.writeIndex({ writtenAt: Date.now(), files: state.records, dirs });
   }
 
   /**
@@ -1067,7 +1124,7 @@ export class SnapshotStore {
     await this.fs.writeFile(temp, JSON.stringify(raw));
     await this.fs.rename(temp, this.indexFile);
     const st = nodeFs.statSync(this.indexFile);
-    this.index = { value, stamp: `${st.size}:${st.mtimeMs}:${st.ino}` };
+    parsedIndexes.set(this.indexFile, { value, stamp: `${st.size}:${st.mtimeMs}:${st.ino}:${raw.repo}` });
   }
 
   /**
@@ -1095,6 +1152,12 @@ export class SnapshotStore {
   }
 }
 
+/**
+ * Parsed stat indexes by file, shared by the stores of one process (the extension opens one per
+ * operation). Keyed by the file's size, mtime and inode, so a write by another process is always seen.
+ */
+const parsedIndexes = new Map<string, { value: StatIndex; stamp: string }>();
+
 // ---- walking --------------------------------------------------------------------------------------
 
 const NO_CHILDREN = { files: [] as string[], dirs: [] as string[] };
@@ -1119,8 +1182,8 @@ function childrenOf(index: StatIndex): Map<string, { files: string[]; dirs: stri
 }
 
 /**
- * Lists `root` as walkSync does with keepSymlinks (files and symlinks with their stat; `.git` skipped at
- * any depth, `.artifact-keeper` at the top), plus every folder's stamps. A folder whose stamps match the
+ * Walks `root` as walkSync does with keepSymlinks (each file and symlink with its stat, to `onFile`; `.git`
+ * skipped at any depth, `.artifact-keeper` at the top), returning every folder's stamps. A folder whose stamps match the
  * index, outside the racy window, is not read again: creating, removing or renaming an entry always
  * moves its folder's mtime, so its entries are the index's (git's untracked cache rests on the same rule).
  * Unsorted: the callers key everything by path.
@@ -1129,21 +1192,12 @@ function walkFolder(
   root: string,
   skipStateDir: boolean,
   index: StatIndex | undefined,
-): { files: WalkedFile[]; dirStamps: Map<string, DirStamp>; readdirs: number } {
-  const files: WalkedFile[] = [];
+  onFile: (rel: string, st: nodeFs.Stats, isSymlink: boolean) => void,
+): { dirStamps: Map<string, DirStamp>; readdirs: number } {
   const dirStamps = new Map<string, DirStamp>();
   const children = index ? childrenOf(index) : undefined;
   const trustedBefore = (index?.writtenAt ?? 0) - RACY_WINDOW_MS;
   let readdirs = 0;
-  const fileOf = (rel: string, st: nodeFs.Stats, isSymlink: boolean): WalkedFile => ({
-    rel,
-    size: st.size,
-    mtimeMs: st.mtimeMs,
-    ctimeMs: st.ctimeMs,
-    ino: st.ino,
-    mode: st.mode,
-    isSymlink,
-  });
   const visit = (abs: string, rel: string, st: nodeFs.Stats): void => {
     dirStamps.set(rel, { mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino });
     const known = index?.dirs.get(rel);
@@ -1155,7 +1209,7 @@ function walkFolder(
       Math.max(st.mtimeMs, st.ctimeMs) < trustedBefore
     ) {
       const kids = children?.get(rel) ?? NO_CHILDREN;
-      const found: WalkedFile[] = [];
+      const found: [string, nodeFs.Stats][] = [];
       const subdirs: [string, string, nodeFs.Stats][] = [];
       let intact = true;
       for (const fileRel of kids.files) {
@@ -1164,7 +1218,7 @@ function walkFolder(
           intact = false;
           break;
         }
-        found.push(fileOf(fileRel, fst, fst.isSymbolicLink()));
+        found.push([fileRel, fst]);
       }
       for (const dirRel of intact ? kids.dirs : []) {
         const dirAbs = absolutePath(root, dirRel);
@@ -1177,7 +1231,7 @@ function walkFolder(
       }
       // Only a folder touched within its mtime tick can get here with a changed entry; list it then.
       if (intact) {
-        for (const file of found) files.push(file);
+        for (const [fileRel, fst] of found) onFile(fileRel, fst, fst.isSymbolicLink());
         for (const [dirAbs, dirRel, dst] of subdirs) visit(dirAbs, dirRel, dst);
         return;
       }
@@ -1190,12 +1244,12 @@ function walkFolder(
       const childAbs = path.join(abs, name);
       if (entry.isDirectory()) visit(childAbs, childRel, nodeFs.lstatSync(childAbs));
       else if (entry.isFile() || entry.isSymbolicLink()) {
-        files.push(fileOf(childRel, nodeFs.lstatSync(childAbs), entry.isSymbolicLink()));
+        onFile(childRel, nodeFs.lstatSync(childAbs), entry.isSymbolicLink());
       }
     }
   };
   visit(root, '', nodeFs.statSync(root));
-  return { files, dirStamps, readdirs };
+  return { dirStamps, readdirs };
 }
 
 function lstatOrUndefined(abs: string): nodeFs.Stats | undefined {
@@ -1221,6 +1275,8 @@ interface LoadedTree extends FolderState {
 
 interface BuiltEntry {
   name: Buffer;
+  /** Git's sort key: the name, with a '/' after a folder's. */
+  key: Buffer;
   mode: GitMode;
   sha: string;
 }
@@ -1228,7 +1284,7 @@ interface BuiltEntry {
 interface BuiltTree {
   rel: string;
   sha: string;
-  entries: BuiltEntry[];
+  body: Buffer;
 }
 
 /** What the previous snapshot left in the stat index: file records and each folder's tree id. */
@@ -1267,7 +1323,11 @@ export function buildTrees(
   const children = new Map<string, BuiltEntry[]>();
   for (const dir of dirty) children.set(dir, []);
   for (const [rel, file] of state.files) {
-    children.get(parentOf(rel))?.push({ name: Buffer.from(baseOf(rel)), mode: file.mode, sha: file.sha });
+    const list = children.get(parentOf(rel));
+    if (list) {
+      const name = Buffer.from(baseOf(rel));
+      list.push({ name, key: name, mode: file.mode, sha: file.sha });
+    }
   }
   const subdirs = new Map<string, string[]>();
   for (const dir of state.dirs) {
@@ -1286,7 +1346,8 @@ export function buildTrees(
     for (const sub of subdirs.get(dir) ?? []) {
       const sha = computed.get(sub) ?? basis?.dirs.get(sub)?.tree;
       if (sha === undefined) throw new Error(`no tree id for ${sub}`);
-      entries.push({ name: Buffer.from(baseOf(sub)), mode: '040000', sha });
+      const key = Buffer.from(`${baseOf(sub)}/`);
+      entries.push({ name: key.subarray(0, key.length - 1), key, mode: '040000', sha });
     }
     if (entries.length === 0) {
       computed.set(dir, EMPTY_TREE);
@@ -1301,15 +1362,76 @@ export function buildTrees(
         Buffer.from(e.sha, 'hex'),
       ]),
     );
-    const sha = createHash('sha1').update(`tree ${body.length}\0`).update(body).digest('hex');
+    const sha = objectId('tree', body);
     computed.set(dir, sha);
-    trees.push({ rel: dir, sha, entries });
+    trees.push({ rel: dir, sha, body });
   }
   const dirShas: Record<string, string> = {};
   for (const dir of state.dirs) dirShas[dir] = computed.get(dir) ?? (basis?.dirs.get(dir)?.tree as string);
   const root = computed.get('') ?? (basis?.dirs.get('')?.tree as string);
   dirShas[''] = root;
   return { root, trees, dirShas };
+}
+
+/** Changed files up to these limits are hashed in JS and written with the trees (one git process). */
+const JS_HASH_MAX_FILES = 2000;
+const JS_HASH_MAX_BYTES = 64 * 1024 * 1024;
+
+function objectId(type: GitObject['type'], data: Buffer): string {
+  return createHash('sha1').update(`${type} ${data.length}\0`).update(data).digest('hex');
+}
+
+function gitObject(type: GitObject['type'], data: Buffer): GitObject {
+  return { type, data, sha: objectId(type, data) };
+}
+
+/** A commit as `git commit-tree` writes it, by the fixed snapshot identity at `time` (UTC). */
+function commitObject(tree: string, parent: string | undefined, message: string, time: Date): GitObject {
+  const ident = `${SNAPSHOT_IDENTITY.name} <${SNAPSHOT_IDENTITY.email}> ${Math.floor(time.getTime() / 1000)} +0000`;
+  const parentLine = parent ? `parent ${assertObjectId(parent)}\n` : '';
+  const text = `tree ${assertObjectId(tree)}\n${parentLine}author ${ident}\ncommitter ${ident}\n\n${message}`;
+  return gitObject('commit', Buffer.from(text, 'utf8'));
+}
+
+const PACK_TYPES: Record<GitObject['type'], number> = { commit: 1, tree: 2, blob: 3 };
+
+/** A version 2 pack of whole (undeltified) objects, as `git unpack-objects` reads it. */
+function packObjects(objects: readonly GitObject[]): Buffer {
+  const header = Buffer.alloc(12);
+  header.write('PACK', 0, 'latin1');
+  header.writeUInt32BE(2, 4);
+  header.writeUInt32BE(objects.length, 8);
+  const parts: Buffer[] = [header];
+  for (const object of objects) {
+    // Type and size: 3 type bits and 4 size bits, then 7 size bits per byte while the high bit is set.
+    let size = object.data.length;
+    const bytes: number[] = [];
+    let byte = (PACK_TYPES[object.type] << 4) | (size & 0x0f);
+    size = Math.floor(size / 16);
+    while (size > 0) {
+      bytes.push(byte | 0x80);
+      byte = size & 0x7f;
+      size = Math.floor(size / 128);
+    }
+    bytes.push(byte);
+    parts.push(Buffer.from(bytes), deflateSync(object.data, { level: 1 }));
+  }
+  const body = Buffer.concat(parts);
+  return Buffer.concat([body, createHash('sha1').update(body).digest()]);
+}
+
+/** Applies one diff-tree line to a folder state (turning the `from` side into the `to` side). */
+function applyTreeChange(state: FolderState, change: TreeChange): void {
+  const { rel, status, srcMode, dstMode, dstSha } = change;
+  if (srcMode === '040000' && (status === 'D' || dstMode !== '040000')) state.dirs.delete(rel);
+  else if (srcMode !== '000000' && srcMode !== '040000' && (status === 'D' || dstMode === '040000')) {
+    state.files.delete(rel);
+  }
+  if (status === 'D') return;
+  if (dstMode === '040000') state.dirs.add(rel);
+  else if (dstMode === '100644' || dstMode === '100755' || dstMode === '120000') {
+    state.files.set(rel, { mode: dstMode, sha: dstSha, kind: dstMode === '120000' ? 'symlink' : 'file' });
+  }
 }
 
 function gitModeOf(statMode: number): GitMode {
@@ -1319,11 +1441,8 @@ function gitModeOf(statMode: number): GitMode {
 
 /** Git's order: bytes of the name, a folder compared as if its name ended in '/'. */
 function compareTreeEntries(a: BuiltEntry, b: BuiltEntry): number {
-  const ka = a.mode === '040000' ? Buffer.concat([a.name, SLASH]) : a.name;
-  const kb = b.mode === '040000' ? Buffer.concat([b.name, SLASH]) : b.name;
-  return Buffer.compare(ka, kb);
+  return Buffer.compare(a.key, b.key);
 }
-const SLASH = Buffer.from('/');
 
 export interface PlanTreeOptions {
   /** Folders that must stay (they hold a `.git`), with their ancestors. */

@@ -475,7 +475,9 @@ void describe('incremental snapshots', () => {
   void it('hashes only the changed file, and a no-change snapshot reuses the tree', async () => {
     const dir = tempDir();
     build(dir, BASE);
-    // Files stamped within the racy window of the index write are re-hashed next time; let them age.
+    // Stamps within the racy window of the index write are not trusted next time; let them age (the
+    // root's too: creating .artifact-keeper/ moves it).
+    fs.mkdirSync(path.join(dir, STATE));
     await sleep(RACY_WINDOW_MS + 100);
     const store = await open(dir);
     try {
@@ -485,10 +487,11 @@ void describe('incremental snapshots', () => {
       const second = await store.create({ reason: 'second', trigger: 'update' });
       assert.equal(store.lastScan?.hashed, 1);
       assert.notEqual(second.tree, first.tree);
+      assert.equal(store.lastScan?.readdirs, 0, 'an edit in place lists no folder again');
       const index = JSON.parse(fs.readFileSync(path.join(dir, STATE, 'snapshot-index.json'), 'utf8')) as {
-        files: Record<string, unknown[]>;
+        files: { rel: string[] };
       };
-      assert.ok(index.files['skills/pdf/SKILL.md'], 'the stat index lists the file');
+      assert.ok(index.files.rel.includes('skills/pdf/SKILL.md'), 'the stat index lists the file');
       // The edited file is now within the racy window of the index write: it is re-hashed once more.
       const third = await store.create({ reason: 'third', trigger: 'user' });
       assert.equal(third.tree, second.tree);
@@ -520,6 +523,30 @@ void describe('incremental snapshots', () => {
     }
   });
 
+  void it('lists only folders whose entries changed, and is not fooled by a folder mtime set back', async () => {
+    const dir = tempDir();
+    build(dir, { 'a/one.md': '1\n', 'b/two.md': '2\n', 'b/deep/three.md': '3\n' });
+    fs.mkdirSync(path.join(dir, STATE));
+    await sleep(RACY_WINDOW_MS + 100);
+    const store = await open(dir);
+    try {
+      await store.create({ reason: 'x', trigger: 'user' });
+      assert.equal(store.lastScan?.readdirs, 4, 'the first snapshot lists every folder');
+      const folder = path.join(dir, 'b/deep');
+      const st = fs.statSync(folder);
+      fs.writeFileSync(path.join(folder, 'new.md'), 'new\n');
+      fs.utimesSync(folder, st.atime, st.mtime);
+      const info = await store.create({ reason: 'y', trigger: 'user' });
+      assert.equal(store.lastScan?.readdirs, 1, 'only the changed folder is listed (its ctime moved)');
+      assert.ok((await store.readTree(info.id)).has('b/deep/new.md'));
+      fs.rmSync(path.join(dir, 'a'), { recursive: true });
+      const third = await store.create({ reason: 'z', trigger: 'user' });
+      assert.equal((await store.readTree(third.id)).has('a/one.md'), false);
+    } finally {
+      store.close();
+    }
+  });
+
   void it('never trusts an index written for a repository that was since recreated', async () => {
     const dir = tempDir();
     build(dir, { 'a.md': 'a\n' });
@@ -543,7 +570,7 @@ void describe('incremental snapshots', () => {
 });
 
 void describe('listing, resolving, pinning and retention', () => {
-  void it('lists newest first with metadata, chains commits, and resolves latest / ids / prefixes', async () => {
+  void it('lists newest first with metadata, and resolves latest / ids / prefixes', async () => {
     const dir = tempDir();
     build(dir, { 'a.md': 'a\n' });
     const store = await open(dir);
@@ -574,16 +601,18 @@ void describe('listing, resolving, pinning and retention', () => {
       assert.equal((await store.resolve(a.id.slice(0, -1))).id, a.id);
       await rejectsWith(store.resolve('s'), 'snapshot-not-found'); // ambiguous
       await rejectsWith(store.resolve('--upload-pack=evil'), 'snapshot-not-found');
-      const parent = execFileSync('git', ['--git-dir', store.gitDir, 'rev-parse', `${b.commit}^`], {
-        encoding: 'utf8',
-      }).trim();
-      assert.equal(parent, a.commit);
-      const author = execFileSync(
+      const commit = execFileSync(
         'git',
-        ['--git-dir', store.gitDir, 'log', '-1', '--format=%an <%ae>', b.commit],
-        { encoding: 'utf8' },
+        ['--git-dir', store.gitDir, 'log', '-1', '--format=%an <%ae>|%P', b.commit],
+        {
+          encoding: 'utf8',
+        },
       ).trim();
-      assert.equal(author, 'Artifact Keeper <artifact-keeper@localhost>');
+      assert.equal(
+        commit,
+        'Artifact Keeper <artifact-keeper@localhost>|',
+        'fixed identity; a root commit, so pruning frees it',
+      );
     } finally {
       store.close();
     }
@@ -630,21 +659,51 @@ void describe('listing, resolving, pinning and retention', () => {
     }
   });
 
-  void it('drops stat-index entries whose blobs gc removed, so the next snapshot is whole', async () => {
+  void it('drops stat-index entries whose objects gc removed, so the next snapshot is whole', async () => {
     const dir = tempDir();
-    build(dir, { 'a.md': 'a\n', 'b.md': 'b\n' });
+    build(dir, { 'a.md': 'a\n', 'sub/b.md': 'b\n' });
+    const elsewhere = tempDir();
+    build(elsewhere, { 'other.md': 'other\n' });
     await sleep(RACY_WINDOW_MS + 100);
     const store = await open(dir);
     try {
-      const first = await store.create({ reason: 'x', trigger: 'user' });
-      fs.writeFileSync(path.join(dir, 'a.md'), 'only ever hashed by a diff\n');
-      const diff = await store.diffSnapshots(first.id, 'working');
-      assert.deepEqual(diff, [{ rel: 'a.md', status: 'modified', kind: 'file' }]);
-      await store.prune({ gc: true });
+      await store.create({ reason: 'described by the stat index', trigger: 'user' });
+      // A newer snapshot of other content, then retention removes the one the stat index describes.
+      await store.createFromFolder(elsewhere, { reason: 'newer', trigger: 'import' });
+      const later = new Date(Date.now() + 40 * 86_400_000);
+      assert.equal((await store.prune({ keep: 1, maxAgeDays: 30, now: later })).length, 1);
+      const next = await store.create({ reason: 'after gc', trigger: 'user' });
+      assert.equal(store.lastScan?.hashed, 2, 'the pruned blobs were dropped from the index and re-hashed');
+      const blob = await store.readBlob((await store.readTree(next.id)).get('sub/b.md')?.sha ?? '');
+      assert.equal(blob.toString(), 'b\n');
+      execFileSync('git', ['--git-dir', store.gitDir, 'fsck', '--no-dangling', '--strict'], {
+        stdio: 'ignore',
+      });
+    } finally {
+      store.close();
+    }
+  });
+
+  void it('recovers from a stat index that points at missing objects', async () => {
+    const dir = tempDir();
+    build(dir, { 'a.md': 'a\n', 'sub/b.md': 'b\n' });
+    await sleep(RACY_WINDOW_MS + 100);
+    const store = await open(dir);
+    try {
+      await store.create({ reason: 'x', trigger: 'user' });
+      const indexFile = path.join(dir, STATE, 'snapshot-index.json');
+      const index = JSON.parse(fs.readFileSync(indexFile, 'utf8')) as {
+        files: { rel: string[]; sha: string[] };
+      };
+      index.files.sha[index.files.rel.indexOf('sub/b.md')] = '1'.repeat(40);
+      // A new file beside it makes its folder's tree be rebuilt, with the bogus id in it.
+      fs.writeFileSync(path.join(dir, 'sub/c.md'), 'c\n');
+      fs.writeFileSync(indexFile, JSON.stringify(index));
       const next = await store.create({ reason: 'y', trigger: 'user' });
-      const blob = await store.readBlob((await store.readTree(next.id)).get('a.md')?.sha ?? '');
-      assert.equal(blob.toString(), 'only ever hashed by a diff\n');
-      execFileSync('git', ['--git-dir', store.gitDir, 'fsck', '--no-dangling', '--strict'], { stdio: 'ignore' });
+      const tree = await store.readTree(next.id);
+      assert.equal((await store.readBlob(tree.get('sub/b.md')?.sha ?? '')).toString(), 'b\n');
+      assert.equal((await store.readBlob(tree.get('sub/c.md')?.sha ?? '')).toString(), 'c\n');
+      assert.equal(store.lastScan?.hashed, 3, 'fell back to hashing everything');
     } finally {
       store.close();
     }
@@ -756,19 +815,31 @@ void describe('upstream history', () => {
 });
 
 void describe('failures', () => {
-  void it('a failing git call leaves no snapshot behind', async () => {
+  void it('a failing git call, whichever it is, leaves no snapshot behind', async () => {
     const dir = tempDir();
-    build(dir, { 'a.md': 'a\n' });
+    build(dir, { 'a.md': 'a\n', 'b/c.md': 'c\n' });
     const ok = await open(dir);
     await ok.create({ reason: 'x', trigger: 'user' });
     ok.close();
-    for (let nth = 1; nth <= 4; nth++) {
+    // Enumerate the git processes of one snapshot, then fail each in turn.
+    const probe = new FaultPlan([]);
+    const counting = await open(dir, { git: { fault: probe } });
+    fs.writeFileSync(path.join(dir, 'a.md'), 'probe\n');
+    await counting.create({ reason: 'probe', trigger: 'user' });
+    counting.close();
+    assert.deepEqual(
+      probe.calls.map((c) => c.path.split(' ')[0]),
+      ['unpack-objects', 'update-ref'],
+      'one process writes every object, one makes the ref',
+    );
+    const before = (await (await open(dir)).list()).length;
+    for (let nth = 1; nth <= probe.calls.length; nth++) {
       const fault = new FaultPlan([{ op: 'git', nth, errno: 'EIO' }]);
       const store = await open(dir, { git: { fault } });
       try {
         fs.writeFileSync(path.join(dir, 'a.md'), `attempt ${nth}\n`);
         await rejectsWith(store.create({ reason: 'y', trigger: 'user' }), 'git-failed');
-        assert.equal((await store.list()).length, 1, `fault at git call ${nth}`);
+        assert.equal((await store.list()).length, before, `fault at git call ${nth}`);
       } finally {
         store.close();
       }

@@ -1,0 +1,244 @@
+/**
+ * Snapshots on the large collection, side by side in one run: our store, a SkillMeat-style tar.gz
+ * (node-tar; restore = delete the collection, then extract) and raw git plumbing (`add -A`, `write-tree`,
+ * `commit-tree`, `update-ref`; restore = `checkout <commit> -- .`). Each contender has its own copy.
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { create as createTar, extract as extractTar } from 'tar';
+import { silentLogger } from '../src/core/changes.js';
+import { nodeFs } from '../src/core/fs.js';
+import { restoreSnapshot } from '../src/core/restore.js';
+import { openSnapshotStore, RACY_WINDOW_MS } from '../src/core/snapshots.js';
+import { applyChanges, newTxId } from '../src/core/transaction.js';
+import { copyCollection, formatCount, formatRows, median, ratio, reps, sleep, timeAsync } from './util.js';
+import type { Row } from './util.js';
+
+const TAR_GOAL = 25;
+const GIT_GOAL = 1.5;
+const opts = { fs: nodeFs, logger: silentLogger, tool: 'artifact-keeper-bench' };
+
+export async function benchSnapshots(collectionDir: string): Promise<string[]> {
+  const ours = collectionDir;
+  const rawCopy = `${collectionDir}-rawgit`;
+  const rawGitDir = `${collectionDir}-rawgit.git`;
+  const tarCopy = `${collectionDir}-tar`;
+  const tarFile = `${collectionDir}-snapshot.tar.gz`;
+  copyCollection(ours, rawCopy);
+  copyCollection(ours, tarCopy);
+  try {
+    return await run(ours, rawCopy, rawGitDir, tarCopy, tarFile);
+  } finally {
+    for (const p of [rawCopy, rawGitDir, tarCopy, tarFile]) fs.rmSync(p, { recursive: true, force: true });
+  }
+}
+
+async function run(
+  ours: string,
+  rawCopy: string,
+  rawGitDir: string,
+  tarCopy: string,
+  tarFile: string,
+): Promise<string[]> {
+  const full = reps(3);
+  const small = reps(5);
+  const files = countFiles(ours);
+  const rawGit = (...args: string[]): string =>
+    execFileSync('git', ['--git-dir', rawGitDir, '--work-tree', rawCopy, ...args], {
+      cwd: rawCopy,
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        GIT_AUTHOR_NAME: 'b',
+        GIT_AUTHOR_EMAIL: 'b@b',
+        GIT_COMMITTER_NAME: 'b',
+        GIT_COMMITTER_EMAIL: 'b@b',
+      },
+    }).trim();
+  const rawSnapshot = (): string => {
+    rawGit('add', '-A');
+    const tree = rawGit('write-tree');
+    const commit = rawGit('commit-tree', tree, '-m', 'snapshot');
+    rawGit('update-ref', 'refs/snapshots/latest', commit);
+    return commit;
+  };
+  const tarSnapshot = (): Promise<void> =>
+    createTar({ gzip: true, file: tarFile, cwd: path.dirname(tarCopy), portable: true }, [
+      path.basename(tarCopy),
+    ]);
+
+  // The copies were just written: let their stamps leave the racy window, as a real collection's have.
+  await sleep(RACY_WINDOW_MS + 100);
+
+  // First snapshot, from nothing.
+  const oursFirst: number[] = [];
+  const rawFirst: number[] = [];
+  const tarFull: number[] = [];
+  for (let i = 0; i < full; i++) {
+    fs.rmSync(path.join(ours, '.artifact-keeper'), { recursive: true, force: true });
+    oursFirst.push(
+      await timeAsync(async () => {
+        const store = await openSnapshotStore(ours, opts);
+        await store.create({ reason: 'first', trigger: 'user' });
+        store.close();
+      }),
+    );
+    fs.rmSync(rawGitDir, { recursive: true, force: true });
+    rawFirst.push(
+      await timeAsync(async () => {
+        execFileSync('git', ['init', '-q', '--bare', rawGitDir]);
+        rawSnapshot();
+      }),
+    );
+    tarFull.push(await timeAsync(tarSnapshot));
+  }
+  const tarBytes = fs.statSync(tarFile).size;
+
+  // One changed file, then a snapshot (store opened and closed each time, as a CLI command does).
+  const skills = fs.readdirSync(path.join(ours, 'skills')).sort();
+  const skillMd = (dir: string, i: number): string =>
+    path.join(dir, 'skills', skills[i % skills.length] as string, 'SKILL.md');
+  const oursIncr: number[] = [];
+  const rawIncr: number[] = [];
+  let hashed = 0;
+  for (let i = 0; i < small; i++) {
+    for (const dir of [ours, rawCopy]) fs.appendFileSync(skillMd(dir, i), `\nedit ${i}\n`);
+    oursIncr.push(
+      await timeAsync(async () => {
+        const store = await openSnapshotStore(ours, opts);
+        await store.create({ reason: `edit ${i}`, trigger: 'user' });
+        hashed = Math.max(hashed, store.lastScan?.hashed ?? 0);
+        store.close();
+      }),
+    );
+    rawIncr.push(await timeAsync(async () => rawSnapshot()));
+  }
+
+  // Restore after two changed files. Ours: planRestore + the journaled transaction (applyChanges).
+  await sleep(RACY_WINDOW_MS + 100);
+  const target = await (async () => {
+    const store = await openSnapshotStore(ours, opts);
+    const info = await store.create({ reason: 'restore target', trigger: 'user' });
+    store.close();
+    return info;
+  })();
+  const rawTarget = rawSnapshot();
+  await tarSnapshot();
+  const edits = [
+    skillMd('', 7),
+    path.join('commands', fs.readdirSync(path.join(ours, 'commands')).sort()[3] as string),
+  ];
+  const originals = edits.map((rel) => fs.readFileSync(path.join(ours, rel)));
+  const damage = (dir: string, i: number): void => {
+    for (const rel of edits) fs.appendFileSync(path.join(dir, rel), `\nunwanted edit ${i}\n`);
+  };
+  const verify = (dir: string, what: string): void => {
+    edits.forEach((rel, n) => {
+      if (!fs.readFileSync(path.join(dir, rel)).equals(originals[n] as Buffer))
+        throw new Error(`${what} did not restore ${rel}`);
+    });
+  };
+  const oursRestore: number[] = [];
+  const oursFullRestore: number[] = [];
+  const rawRestore: number[] = [];
+  const tarRestore: number[] = [];
+  let planned = 0;
+  for (let i = 0; i < small; i++) {
+    damage(ours, i);
+    oursRestore.push(
+      await timeAsync(async () => {
+        const store = await openSnapshotStore(ours, opts);
+        const changes = await store.planRestore(target.id);
+        planned = changes.length;
+        await applyChanges(
+          ours,
+          { txId: newTxId(), kind: 'restore', description: 'bench', artifacts: [], changes, tool: opts.tool },
+          { fs: nodeFs, logger: silentLogger },
+        );
+        store.close();
+      }),
+    );
+    verify(ours, 'our restore');
+    damage(ours, i);
+    oursFullRestore.push(await timeAsync(() => restoreSnapshot(ours, target.id, opts)));
+    verify(ours, 'restoreSnapshot');
+    damage(rawCopy, i);
+    rawRestore.push(await timeAsync(async () => rawGit('checkout', '-f', rawTarget, '--', '.')));
+    verify(rawCopy, 'raw git checkout');
+  }
+  for (let i = 0; i < full; i++) {
+    damage(tarCopy, i);
+    tarRestore.push(
+      await timeAsync(async () => {
+        fs.rmSync(tarCopy, { recursive: true, force: true });
+        await extractTar({ file: tarFile, cwd: path.dirname(tarCopy) });
+      }),
+    );
+    verify(tarCopy, 'tar.gz restore');
+  }
+
+  const m = {
+    oursFirst: median(oursFirst),
+    rawFirst: median(rawFirst),
+    tar: median(tarFull),
+    oursIncr: median(oursIncr),
+    rawIncr: median(rawIncr),
+    oursRestore: median(oursRestore),
+    oursFullRestore: median(oursFullRestore),
+    rawRestore: median(rawRestore),
+    tarRestore: median(tarRestore),
+  };
+  const goals = (ms: number, tarMs: number, rawMs: number): string[] => [
+    `tar.gz ${ratio(ms, tarMs)}`,
+    `raw git ${ratio(ms, rawMs)}`,
+    `goals ≥ ${TAR_GOAL}× tar.gz: ${tarMs / ms >= TAR_GOAL ? 'met' : 'MISSED'}, ≤ ${GIT_GOAL}× raw git: ${ms / rawMs <= GIT_GOAL ? 'met' : 'MISSED'}`,
+  ];
+  const rows: Row[] = [
+    {
+      label: 'collection',
+      value: `${formatCount(files)} files`,
+      notes: [
+        `tar.gz ${(tarBytes / 1048576).toFixed(1)} MiB`,
+        `medians of ${full} (full) / ${small} (incremental, restore)`,
+      ],
+    },
+    {
+      label: 'first snapshot: ours',
+      ms: m.oursFirst,
+      notes: [`tar.gz ${ratio(m.oursFirst, m.tar)}`, `raw git ${ratio(m.oursFirst, m.rawFirst)}`],
+    },
+    { label: '  tar.gz (node-tar, gzip)', ms: m.tar },
+    { label: '  raw git (init + add -A + write-tree + commit-tree + update-ref)', ms: m.rawFirst },
+    {
+      label: 'snapshot after 1 changed file: ours',
+      ms: m.oursIncr,
+      notes: [`${hashed} file(s) hashed`, ...goals(m.oursIncr, m.tar, m.rawIncr)],
+    },
+    { label: '  tar.gz (always everything)', ms: m.tar },
+    { label: '  raw git (add -A + write-tree + commit-tree + update-ref)', ms: m.rawIncr },
+    {
+      label: 'restore 2 changed files: ours',
+      ms: m.oursRestore,
+      notes: [
+        `planRestore + applyChanges, ${planned} change(s)`,
+        ...goals(m.oursRestore, m.tarRestore, m.rawRestore),
+      ],
+    },
+    {
+      label: '  ours, full restore command',
+      ms: m.oursFullRestore,
+      notes: ['writer lock + safety snapshot + plan + journaled apply'],
+    },
+    { label: '  tar.gz (delete collection, extract)', ms: m.tarRestore },
+    { label: '  raw git (checkout <commit> -- .)', ms: m.rawRestore },
+  ];
+  return formatRows(rows);
+}
+
+function countFiles(dir: string): number {
+  let n = 0;
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true, recursive: true }))
+    if (!entry.isDirectory()) n++;
+  return n;
+}

@@ -1,0 +1,196 @@
+/**
+ * Tests for src/core/git.ts: the version gate (missing, too old, not git) with nothing written, the
+ * scrubbed environment, argument guards, fault injection and the persistent cat-file reader.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { silentLogger } from '../../src/core/changes.js';
+import { CoreError } from '../../src/core/errors.js';
+import { FaultPlan } from '../../src/core/faults.js';
+import { nodeFs } from '../../src/core/fs.js';
+import {
+  assertObjectId,
+  assertRefName,
+  checkGitVersion,
+  compareVersions,
+  createGit,
+  gitEnvironment,
+} from '../../src/core/git.js';
+import { openSnapshotStore } from '../../src/core/snapshots.js';
+import { tempDir } from './support/collections.js';
+
+// node:test's describe/it return promises that the runner tracks; `void` marks them deliberately unawaited.
+
+/** A folder holding an executable `git` that runs `script` (a sh body). */
+function fakeGit(script: string): string {
+  const dir = tempDir('ak-fake-git-');
+  fs.writeFileSync(path.join(dir, 'git'), `#!/bin/sh\n${script}\n`, { mode: 0o755 });
+  return dir;
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<CoreError> {
+  try {
+    await promise;
+  } catch (err) {
+    assert.ok(err instanceof CoreError, String(err));
+    return err;
+  }
+  assert.fail('expected a CoreError');
+}
+
+void describe('checkGitVersion', () => {
+  void it('accepts the installed git', async () => {
+    const version = await checkGitVersion();
+    assert.ok(compareVersions(version, '2.30.0') >= 0, version);
+  });
+
+  const cases: [string, () => NodeJS.ProcessEnv, string, Record<string, string>?][] = [
+    [
+      'git 2.20',
+      () => ({ PATH: fakeGit('echo "git version 2.20.0"') }),
+      'git-too-old',
+      { version: '2.20.0' },
+    ],
+    [
+      'git 2.29.9 (Apple)',
+      () => ({ PATH: fakeGit('echo "git version 2.29.9 (Apple Git-128)"') }),
+      'git-too-old',
+    ],
+    ['an empty PATH', () => ({ PATH: '' }), 'git-missing'],
+    ['a PATH without git', () => ({ PATH: tempDir() }), 'git-missing'],
+    ['a "git" that is not git', () => ({ PATH: fakeGit('echo hello; exit 0') }), 'git-missing'],
+    ['a git that fails', () => ({ PATH: fakeGit('echo broken >&2; exit 3') }), 'git-missing'],
+  ];
+  for (const [what, env, code, fields] of cases) {
+    void it(`refuses ${what} with ${code}, and opening a store writes nothing`, async () => {
+      const environment = env();
+      const err = await codeOf(checkGitVersion({ env: environment }));
+      assert.equal(err.failure.code, code);
+      if (fields) assert.deepEqual({ ...err.failure, code: undefined }, { ...fields, code: undefined });
+      assert.match(err.message, /git/);
+
+      const collection = tempDir();
+      fs.writeFileSync(path.join(collection, 'collection.toml'), '');
+      const failure = await codeOf(
+        openSnapshotStore(collection, { fs: nodeFs, logger: silentLogger, git: { env: environment } }),
+      );
+      assert.equal(failure.failure.code, code);
+      assert.deepEqual(fs.readdirSync(collection), ['collection.toml'], 'nothing written');
+    });
+  }
+
+  void it('orders versions numerically', () => {
+    assert.ok(compareVersions('2.30.0', '2.4.0') > 0);
+    assert.equal(compareVersions('2.30', '2.30.0'), 0);
+    assert.ok(compareVersions('1.99.99', '2.0.0') < 0);
+  });
+});
+
+void describe('the git port', () => {
+  void it('ignores GIT_* variables, editors and pagers from the calling environment', async () => {
+    const repo = path.join(tempDir(), 'r.git');
+    const decoy = tempDir();
+    const env = {
+      ...process.env,
+      GIT_DIR: decoy,
+      GIT_WORK_TREE: decoy,
+      GIT_INDEX_FILE: path.join(decoy, 'index'),
+      GIT_OBJECT_DIRECTORY: path.join(decoy, 'objects'),
+      EDITOR: 'vim',
+      PAGER: 'less',
+    };
+    const scrubbed = gitEnvironment({ gitDir: repo, env });
+    assert.equal(scrubbed.GIT_DIR, repo);
+    assert.equal(scrubbed.GIT_INDEX_FILE, undefined);
+    assert.equal(scrubbed.GIT_OBJECT_DIRECTORY, undefined);
+    assert.equal(scrubbed.EDITOR, undefined);
+
+    const git = createGit({ gitDir: repo, env });
+    await git.pipe(['init', '--bare', '--quiet']);
+    const blob = (await git.pipe(['hash-object', '-w', '--stdin'], { input: 'hello\n' })).stdout
+      .toString()
+      .trim();
+    assert.equal(blob, 'ce013625030ba8dba906f756967f9e9ca394464a');
+    assert.ok(fs.existsSync(path.join(repo, 'objects', 'ce', '013625030ba8dba906f756967f9e9ca394464a')));
+    assert.deepEqual(fs.readdirSync(decoy), [], 'the decoy repository got nothing');
+    assert.equal(
+      (await git.run(['cat-file', '-t', blob])).trim(),
+      'blob',
+      'simple-git runs despite EDITOR/PAGER',
+    );
+  });
+
+  void it('reports a failing command as git-failed with git’s first stderr line', async () => {
+    const git = createGit({ gitDir: path.join(tempDir(), 'missing.git') });
+    const viaRun = await codeOf(git.run(['rev-parse', '--verify', 'HEAD']));
+    assert.equal(viaRun.failure.code, 'git-failed');
+    const viaPipe = await codeOf(git.pipe(['cat-file', '-t', 'ce013625030ba8dba906f756967f9e9ca394464a']));
+    assert.deepEqual(
+      {
+        code: viaPipe.failure.code,
+        command: viaPipe.failure.code === 'git-failed' ? viaPipe.failure.command : '',
+      },
+      { code: 'git-failed', command: 'cat-file' },
+    );
+    const allowed = await git.pipe(['cat-file', '-e', 'ce013625030ba8dba906f756967f9e9ca394464a'], {
+      okExitCodes: [0, 1, 128],
+    });
+    assert.notEqual(allowed.exitCode, 0);
+  });
+
+  void it('fails the n-th git process of a fault plan, before it starts', async () => {
+    const repo = path.join(tempDir(), 'r.git');
+    const fault = new FaultPlan([{ op: 'git', nth: 2, errno: 'EIO' }]);
+    const git = createGit({ gitDir: repo, fault });
+    await git.pipe(['init', '--bare', '--quiet']);
+    const err = await codeOf(git.run(['count-objects']));
+    assert.equal(err.failure.code, 'git-failed');
+    assert.match(err.message, /EIO/);
+    assert.equal(fault.fired?.nth, 2);
+    await git.run(['count-objects']);
+    assert.deepEqual(
+      fault.calls.map((c) => c.path),
+      ['init --bare --quiet', 'count-objects', 'count-objects'],
+    );
+  });
+
+  void it('guards ids and ref names so user text never becomes an option', () => {
+    assert.throws(() => assertObjectId('--upload-pack=touch /tmp/x'), CoreError);
+    assert.throws(() => assertObjectId('HEAD'), CoreError);
+    assert.equal(assertObjectId('a'.repeat(40)), 'a'.repeat(40));
+    for (const bad of ['-d', 'refs/../x', 'refs/a b', 'refs/x.lock', 'HEAD', 'refs/a//b', 'refs/a~1']) {
+      assert.throws(() => assertRefName(bad), CoreError, bad);
+    }
+    assert.equal(assertRefName('refs/upstream/skill/caf%C3%A9'), 'refs/upstream/skill/caf%C3%A9');
+  });
+
+  void it('reads many objects through one cat-file process, in order, and says when one is missing', async () => {
+    const repo = path.join(tempDir(), 'r.git');
+    const git = createGit({ gitDir: repo });
+    await git.pipe(['init', '--bare', '--quiet']);
+    const big = Buffer.alloc(300_000, 'x');
+    const shas: string[] = [];
+    for (const content of ['a\n', big.toString(), 'with\nnewlines\n\n', '']) {
+      shas.push(
+        (await git.pipe(['hash-object', '-w', '--stdin'], { input: content })).stdout.toString().trim(),
+      );
+    }
+    const reader = git.openObjectReader();
+    try {
+      const results = await Promise.all(
+        [...shas, 'f'.repeat(40), shas[0] as string].map((s) => reader.read(s)),
+      );
+      assert.deepEqual(
+        results.map((r) => r?.data.length),
+        [2, 300_000, 15, 0, undefined, 2],
+      );
+      assert.equal(results[2]?.data.toString(), 'with\nnewlines\n\n');
+      assert.equal(results[0]?.type, 'blob');
+    } finally {
+      reader.close();
+    }
+    await assert.rejects(reader.read(shas[0] as string));
+  });
+});

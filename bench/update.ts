@@ -31,9 +31,14 @@ function git(cwd: string, ...args: string[]): string {
 function makeUpstream(dir: string): void {
   fs.mkdirSync(path.join(dir, 'skills/bench-pdf/ref'), { recursive: true });
   git(dir, 'init', '-q', '-b', 'main');
-  const lines = (n: number, tag: string): string => Array.from({ length: n }, (_, i) => `line ${i} ${tag}`).join('\n') + '\n';
-  fs.writeFileSync(path.join(dir, 'skills/bench-pdf/SKILL.md'), `---\nname: bench-pdf\ndescription: bench\n---\n${lines(200, 'v1')}`);
-  for (let i = 0; i < 8; i++) fs.writeFileSync(path.join(dir, `skills/bench-pdf/ref/r${i}.md`), lines(100, `ref${i}`));
+  const lines = (n: number, tag: string): string =>
+    Array.from({ length: n }, (_, i) => `line ${i} ${tag}`).join('\n') + '\n';
+  fs.writeFileSync(
+    path.join(dir, 'skills/bench-pdf/SKILL.md'),
+    `---\nname: bench-pdf\ndescription: bench\n---\n${lines(200, 'v1')}`,
+  );
+  for (let i = 0; i < 8; i++)
+    fs.writeFileSync(path.join(dir, `skills/bench-pdf/ref/r${i}.md`), lines(100, `ref${i}`));
   git(dir, 'add', '-A');
   git(dir, 'commit', '-qm', 'v1');
   git(dir, 'tag', 'v1');
@@ -51,15 +56,28 @@ export async function benchUpdate(collectionDir: string): Promise<string[]> {
   const add = runCli(['add', `${upstream}#skills/bench-pdf@v1`, '--collection', collectionDir]);
   // A local edit far from upstream's change, so the merge is clean.
   const skill = path.join(collectionDir, 'skills/bench-pdf/SKILL.md');
-  fs.writeFileSync(skill, fs.readFileSync(skill, 'utf8').replace('line 150 v1', 'line 150 v1, my local note'));
+  fs.writeFileSync(
+    skill,
+    fs.readFileSync(skill, 'utf8').replace('line 150 v1', 'line 150 v1, my local note'),
+  );
   const baseline = runCli(['snapshot', '-m', 'bench baseline', '--json', '--collection', collectionDir]);
   const baselineId = (JSON.parse(baseline.stdout) as { id: string }).id;
 
   const runs: number[] = [];
   for (let i = 0; i < reps(5); i++) {
-    const r = runCli(['update', 'skill/bench-pdf', '--to', 'v2', '--strategy', 'merge', '--collection', collectionDir]);
+    const r = runCli([
+      'update',
+      'skill/bench-pdf',
+      '--to',
+      'v2',
+      '--strategy',
+      'merge',
+      '--collection',
+      collectionDir,
+    ]);
     runs.push(r.ms);
-    if (!fs.readFileSync(skill, 'utf8').includes('line 10 v2 from upstream')) throw new Error('the update did not apply');
+    if (!fs.readFileSync(skill, 'utf8').includes('line 10 v2 from upstream'))
+      throw new Error('the update did not apply');
     runCli(['restore', baselineId, '--collection', collectionDir]);
   }
   const ours = median(runs);
@@ -72,7 +90,17 @@ export async function benchUpdate(collectionDir: string): Promise<string[]> {
       (
         await (async () => {
           const started = process.hrtime.bigint();
-          git(path.dirname(collectionDir), 'clone', '-q', '--depth', '1', '--branch', 'v2', `file://${upstream}`, work);
+          git(
+            path.dirname(collectionDir),
+            'clone',
+            '-q',
+            '--depth',
+            '1',
+            '--branch',
+            'v2',
+            `file://${upstream}`,
+            work,
+          );
           await tar.create({ gzip: true, file: `${work}.tar.gz`, cwd: collectionDir }, ['.']);
           const target = path.join(collectionDir, 'skills/bench-pdf-skillmeat');
           fs.rmSync(target, { recursive: true, force: true });

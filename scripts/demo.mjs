@@ -31,7 +31,10 @@ function newer(output, ...inputs) {
   return inputs.every((input) => latest(input) <= built);
 }
 
-if (!newer(path.join(REPO_ROOT, 'dist/extension.js'), path.join(REPO_ROOT, 'src')) || !fs.existsSync(path.join(REPO_ROOT, 'dist/cli.js'))) {
+if (
+  !newer(path.join(REPO_ROOT, 'dist/extension.js'), path.join(REPO_ROOT, 'src')) ||
+  !fs.existsSync(path.join(REPO_ROOT, 'dist/cli.js'))
+) {
   say('building the extension and the CLI (npm run build)');
   execFileSync(process.execPath, [path.join(REPO_ROOT, 'esbuild.mjs')], { cwd: REPO_ROOT, stdio: 'inherit' });
 }
@@ -40,13 +43,14 @@ if (!fs.existsSync(SERVER_MAIN)) {
   execFileSync('bash', [path.join(REPO_ROOT, 'scripts/setup-vscode.sh')], { stdio: 'inherit' });
 }
 
-const { buildSample, cli, skillMd } = await import('../test/e2e/support/collection.mjs');
+const { buildSample, skillMd } = await import('../test/e2e/support/collection.mjs');
 
 fs.rmSync(demoDir, { recursive: true, force: true });
 const collection = path.join(demoDir, 'my-artifacts');
 const upstream = path.join(demoDir, 'upstream-repo');
 say(`creating the sample collection in ${collection}`);
-const flaky = (notes) => skillMd('flaky', 'A skill whose first update fails, to show the roll back.', 'Run it.', notes);
+const flaky = (notes) =>
+  skillMd('flaky', 'A skill whose first update fails, to show the roll back.', 'Run it.', notes);
 buildSample(collection, upstream, {
   edit: 'conflict',
   name: 'my-artifacts',
@@ -62,13 +66,6 @@ buildSample(collection, upstream, {
   extraV2: { 'skills/flaky/SKILL.md': flaky('Version two.') },
   extraSources: ['skills/flaky'],
 });
-// A check now, so the view shows which artifacts have updates as soon as it opens.
-try {
-  cli('check', '--collection', collection);
-} catch {
-  // exit code 10 = updates available
-}
-
 const server = await startServer({
   workspace: collection,
   port,

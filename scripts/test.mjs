@@ -48,7 +48,13 @@ async function suite(name, cmd, args, tally) {
   const started = Date.now();
   const { code, counts } = await run(cmd, args, { tally });
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
-  const entry = { name, code, passed: counts?.passed ?? 0, failed: counts?.failed ?? (code === 0 ? 0 : 1), seconds };
+  const entry = {
+    name,
+    code,
+    passed: counts?.passed ?? 0,
+    failed: counts?.failed ?? (code === 0 ? 0 : 1),
+    seconds,
+  };
   if (code !== 0 && entry.failed === 0) entry.failed = 1;
   results.push(entry);
   console.log(`=== ${name}: ${entry.passed} passed, ${entry.failed} failed (${seconds} s) ===`);
@@ -79,23 +85,44 @@ if (suites.includes('unit')) {
 }
 
 if (suites.includes('integration') || suites.includes('e2e')) {
-  const setup = spawnSync('bash', [path.join(ROOT, 'scripts/setup-vscode.sh')], { cwd: ROOT, stdio: 'inherit' });
+  const setup = spawnSync('bash', [path.join(ROOT, 'scripts/setup-vscode.sh')], {
+    cwd: ROOT,
+    stdio: 'inherit',
+  });
   if (setup.status !== 0) {
     results.push({ name: 'setup-vscode', code: setup.status ?? 1, passed: 0, failed: 1, seconds: '0' });
   }
 }
 if (suites.includes('integration')) {
-  await suite('integration', process.execPath, ['scripts/run-integration-tests.mjs'], lastTally(/^integration: (\d+) passed, (\d+) failed/gm));
+  await suite(
+    'integration',
+    process.execPath,
+    ['scripts/run-integration-tests.mjs'],
+    lastTally(/^integration: (\d+) passed, (\d+) failed/gm),
+  );
 }
 if (suites.includes('e2e')) {
-  await suite('e2e', process.execPath, ['scripts/run-e2e.mjs'], lastTally(/^e2e: (\d+) passed, (\d+) failed/gm));
+  await suite(
+    'e2e',
+    process.execPath,
+    ['scripts/run-e2e.mjs'],
+    lastTally(/^e2e: (\d+) passed, (\d+) failed/gm),
+  );
 }
 if (suites.includes('torture') && fs.existsSync(path.join(ROOT, 'out/test/torture/campaign.js'))) {
-  await suite('torture', process.execPath, ['out/test/torture/campaign.js', '--ci'], lastTally(/^torture: (\d+) passed, (\d+) failed/gm));
+  await suite(
+    'torture',
+    process.execPath,
+    ['out/test/torture/campaign.js', '--ci'],
+    lastTally(/^torture: (\d+) passed, (\d+) failed/gm),
+  );
 }
 
 console.log('\n=== summary ===');
-for (const r of results) console.log(`${r.name.padEnd(12)} ${String(r.passed).padStart(4)} passed ${String(r.failed).padStart(3)} failed  ${r.seconds} s`);
+for (const r of results)
+  console.log(
+    `${r.name.padEnd(12)} ${String(r.passed).padStart(4)} passed ${String(r.failed).padStart(3)} failed  ${r.seconds} s`,
+  );
 const passed = results.reduce((n, r) => n + r.passed, 0);
 const failed = results.reduce((n, r) => n + r.failed, 0);
 console.log(`all: ${passed} passed, ${failed} failed`);

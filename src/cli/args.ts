@@ -25,7 +25,9 @@ export class UsageError extends Error {
 export function parseArgs(argv: readonly string[], specs: Record<string, FlagSpec>): ParsedArgs {
   const positionals: string[] = [];
   const flags = new Map<string, string | boolean | string[]>();
-  const byShort = new Map(Object.entries(specs).flatMap(([name, s]) => (s.short ? [[s.short, name] as const] : [])));
+  const byShort = new Map(
+    Object.entries(specs).flatMap(([name, s]) => (s.short ? [[s.short, name] as const] : [])),
+  );
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (arg === '--') {

@@ -15,5 +15,11 @@ export function cliLogger(): Logger {
       const text = message instanceof Error ? (message.stack ?? message.message) : message;
       process.stderr.write(`[${level}] ${[text, ...args.map(String)].join(' ')}\n`);
     };
-  return { trace: line('trace'), debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') };
+  return {
+    trace: line('trace'),
+    debug: line('debug'),
+    info: line('info'),
+    warn: line('warn'),
+    error: line('error'),
+  };
 }

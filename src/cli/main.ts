@@ -32,7 +32,7 @@ function helpText(): string {
     'commands:',
     ...lines,
     '',
-    'Run `artifact-keeper <command> --help` for a command\'s options.',
+    "Run `artifact-keeper <command> --help` for a command's options.",
   ].join('\n');
 }
 
@@ -61,7 +61,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     ctx = createContext(args);
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`artifact-keeper ${name}: ${err.message}\nusage: artifact-keeper ${command.usage}\n`);
+      process.stderr.write(
+        `artifact-keeper ${name}: ${err.message}\nusage: artifact-keeper ${command.usage}\n`,
+      );
       return EXIT.usage;
     }
     throw err;

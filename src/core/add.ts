@@ -19,7 +19,8 @@ import { deriveName, fetchSource, inferType, parseSource, resolveSource, upstrea
 import type { FetchedSource, ResolvedSource } from './sources.js';
 import { naiveUtcNow } from './time.js';
 import { applyChanges, newTxId, withWriter } from './transaction.js';
-import { throwIfAborted, tmpDir } from './update.js';
+import { throwIfAborted } from './update.js';
+import { releaseTmpDir, sweepStaleTemp, tmpDir } from './tempSpace.js';
 import { validateArtifact } from './validate.js';
 
 export interface AddOptions {
@@ -45,17 +46,34 @@ export async function addFromSource(
 ): Promise<AddResult> {
   const dir = path.resolve(collectionDir);
   loadCollection(dir); // a malformed collection is refused before anything is fetched
+  sweepStaleTemp(dir);
   if (options.type !== undefined && !isArtifactType(options.type)) {
-    throw new CoreError({ code: 'source-invalid', source: sourceText, reason: `unknown type "${options.type}"` });
+    throw new CoreError({
+      code: 'source-invalid',
+      source: sourceText,
+      reason: `unknown type "${options.type}"`,
+    });
   }
   const source = parseSource(sourceText, { cwd: options.cwd ?? process.cwd() });
   let resolved: ResolvedSource | undefined;
   let fetched: FetchedSource;
   if (source.kind === 'folder') {
-    fetched = await fetchSource(source, undefined, { workDir: tmpDir(dir), signal: opts.signal, logger: opts.logger });
+    fetched = await fetchSource(source, undefined, {
+      workDir: tmpDir(dir),
+      signal: opts.signal,
+      logger: opts.logger,
+    });
   } else {
-    resolved = await resolveSource(source, { signal: opts.signal, logger: opts.logger, workDir: tmpDir(dir) });
-    fetched = await fetchSource(source, resolved, { workDir: tmpDir(dir), signal: opts.signal, logger: opts.logger });
+    resolved = await resolveSource(source, {
+      signal: opts.signal,
+      logger: opts.logger,
+      workDir: tmpDir(dir),
+    });
+    fetched = await fetchSource(source, resolved, {
+      workDir: tmpDir(dir),
+      signal: opts.signal,
+      logger: opts.logger,
+    });
   }
   try {
     const type = (options.type as ArtifactType | undefined) ?? inferType(fetched);
@@ -71,63 +89,115 @@ export async function addFromSource(
     }
     const relPath = defaultPath({ name, type });
     const read = readTree(fetched.root, isFolder).tree;
-    const tree: Tree = isFolder ? read : new Map([...read.values()].slice(0, 1).map((f) => [path.basename(relPath), f]));
+    const tree: Tree = isFolder
+      ? read
+      : new Map([...read.values()].slice(0, 1).map((f) => [path.basename(relPath), f]));
     const id = artifactId({ name, type });
     const problems = validateArtifact(type, tree, isFolder);
-    if (problems.length > 0) throw new CoreError({ code: 'validation-failed', artifact: id, reason: problems.join('; ') });
+    if (problems.length > 0)
+      throw new CoreError({ code: 'validation-failed', artifact: id, reason: problems.join('; ') });
     throwIfAborted(opts.signal);
 
-    return await withWriter(dir, { tool: opts.tool, operation: 'add', fs: opts.fs, logger: opts.logger, waitMs: opts.lockWaitMs }, async () => {
-      const collection = loadCollection(dir);
-      if (findEntry(collection.manifest, { name, type })) throw new CoreError({ code: 'artifact-exists', artifact: id });
-      if (fs.existsSync(path.join(dir, relPath))) {
-        throw new CoreError({ code: 'artifact-path-invalid', artifact: id, path: relPath, reason: 'already exists on disk' });
-      }
-      const missing = [...ancestors(relPath), ...(isFolder ? [relPath] : [])].filter((rel) => !fs.existsSync(path.join(dir, rel)));
-      const changes = changesForArtifact(relPath, isFolder, new Map(), tree, [], missing);
-      const now = naiveUtcNow();
-      const upstream = source.kind === 'folder' || !resolved ? undefined : upstreamString(source, resolved.sha);
-      const version = resolved?.resolvedVersion;
-      addArtifact(collection.manifest, { name, type }, {
-        path: relPath,
-        // SkillMeat knows only local | github | marketplace: a non-GitHub git upstream is tracked by us
-        // through `upstream`, while SkillMeat treats the artifact as local instead of misreading the URL.
-        origin: source.kind === 'github' ? 'github' : 'local',
-        added: now,
-        upstream,
-        version_spec: resolved?.versionSpec,
-        resolved_sha: resolved?.sha,
-        resolved_version: version,
-      });
-      setEntry(collection.lock, { name, type }, {
-        content_hash: resultHash(tree, isFolder, path.join(dir, relPath)),
-        fetched: now,
-        upstream,
-        resolved_sha: resolved?.sha,
-        resolved_version: version,
-      });
-      touchCollection(collection.manifest, now);
-      changes.push({ kind: 'write', rel: MANIFEST_FILE, data: Buffer.from(serializeManifest(collection.manifest)), mode: 0o644 });
-      changes.push({ kind: 'write', rel: LOCK_FILE, data: Buffer.from(serializeLock(collection.lock)), mode: 0o644 });
-      const store = await openSnapshotStore(dir, storeOptions(opts));
-      try {
-        const pre = await store.create({ reason: `before adding ${id}`, trigger: 'add', artifacts: [id] });
-        if (resolved && upstream) {
-          await store.storeUpstream(type, name, tree, { resolved_sha: resolved.sha, ...(version ? { resolved_version: version } : {}), source: upstream });
+    return await withWriter(
+      dir,
+      { tool: opts.tool, operation: 'add', fs: opts.fs, logger: opts.logger, waitMs: opts.lockWaitMs },
+      async () => {
+        const collection = loadCollection(dir);
+        if (findEntry(collection.manifest, { name, type }))
+          throw new CoreError({ code: 'artifact-exists', artifact: id });
+        if (fs.existsSync(path.join(dir, relPath))) {
+          throw new CoreError({
+            code: 'artifact-path-invalid',
+            artifact: id,
+            path: relPath,
+            reason: 'already exists on disk',
+          });
         }
-        const txId = newTxId();
-        await applyChanges(
-          dir,
-          { txId, kind: 'add', description: `add ${id}`, artifacts: [id], preSnapshot: pre.id, changes, tool: opts.tool },
-          { fs: opts.fs, logger: opts.logger, ...(opts.signal ? { signal: opts.signal } : {}) },
+        const missing = [...ancestors(relPath), ...(isFolder ? [relPath] : [])].filter(
+          (rel) => !fs.existsSync(path.join(dir, rel)),
         );
-        return { id, path: relPath, ...(resolved ? { sha: resolved.sha } : {}), ...(version ? { version } : {}), txId };
-      } finally {
-        store.close();
-      }
-    });
+        const changes = changesForArtifact(relPath, isFolder, new Map(), tree, [], missing);
+        const now = naiveUtcNow();
+        const upstream =
+          source.kind === 'folder' || !resolved ? undefined : upstreamString(source, resolved.sha);
+        const version = resolved?.resolvedVersion;
+        addArtifact(
+          collection.manifest,
+          { name, type },
+          {
+            path: relPath,
+            // SkillMeat knows only local | github | marketplace: a non-GitHub git upstream is tracked by us
+            // through `upstream`, while SkillMeat treats the artifact as local instead of misreading the URL.
+            origin: source.kind === 'github' ? 'github' : 'local',
+            added: now,
+            upstream,
+            version_spec: resolved?.versionSpec,
+            resolved_sha: resolved?.sha,
+            resolved_version: version,
+          },
+        );
+        setEntry(
+          collection.lock,
+          { name, type },
+          {
+            content_hash: resultHash(tree, isFolder, path.join(dir, relPath)),
+            fetched: now,
+            upstream,
+            resolved_sha: resolved?.sha,
+            resolved_version: version,
+          },
+        );
+        touchCollection(collection.manifest, now);
+        changes.push({
+          kind: 'write',
+          rel: MANIFEST_FILE,
+          data: Buffer.from(serializeManifest(collection.manifest)),
+          mode: 0o644,
+        });
+        changes.push({
+          kind: 'write',
+          rel: LOCK_FILE,
+          data: Buffer.from(serializeLock(collection.lock)),
+          mode: 0o644,
+        });
+        const store = await openSnapshotStore(dir, storeOptions(opts));
+        try {
+          const pre = await store.create({ reason: `before adding ${id}`, trigger: 'add', artifacts: [id] });
+          if (resolved && upstream) {
+            await store.storeUpstream(type, name, tree, {
+              resolved_sha: resolved.sha,
+              ...(version ? { resolved_version: version } : {}),
+              source: upstream,
+            });
+          }
+          const txId = newTxId();
+          await applyChanges(
+            dir,
+            {
+              txId,
+              kind: 'add',
+              description: `add ${id}`,
+              artifacts: [id],
+              preSnapshot: pre.id,
+              changes,
+              tool: opts.tool,
+            },
+            { fs: opts.fs, logger: opts.logger, ...(opts.signal ? { signal: opts.signal } : {}) },
+          );
+          return {
+            id,
+            path: relPath,
+            ...(resolved ? { sha: resolved.sha } : {}),
+            ...(version ? { version } : {}),
+            txId,
+          };
+        } finally {
+          store.close();
+        }
+      },
+    );
   } finally {
     await fetched.dispose();
-    fs.rmSync(tmpDir(dir), { recursive: true, force: true });
+    releaseTmpDir(dir);
   }
 }

@@ -23,14 +23,17 @@ export function readTree(target: string, isFolder: boolean): { tree: Tree; keptD
   }
   if (!fs.existsSync(target)) return { tree, keptDirs: [] };
   const walked = walkSync(target, { skipNames: SKIP_GIT, keepSymlinks: true });
-  for (const file of walked.files) tree.set(file.rel, readEntry(path.join(target, file.rel), fs.lstatSync(path.join(target, file.rel))));
+  for (const file of walked.files)
+    tree.set(file.rel, readEntry(path.join(target, file.rel), fs.lstatSync(path.join(target, file.rel))));
   const nonEmpty = new Set<string>();
   for (const rel of tree.keys()) for (const dir of ancestors(rel)) nonEmpty.add(dir);
   const emptyDirs = walked.dirs
     .map((d) => d.rel)
     .filter((rel) => !nonEmpty.has(rel) && !walked.dirs.some((o) => o.rel.startsWith(`${rel}/`)));
   // Folders holding a nested repository's .git are never ours to remove.
-  const gitHolders = ['', ...walked.dirs.map((d) => d.rel)].filter((rel) => fs.existsSync(path.join(target, rel, '.git')));
+  const gitHolders = ['', ...walked.dirs.map((d) => d.rel)].filter((rel) =>
+    fs.existsSync(path.join(target, rel, '.git')),
+  );
   const keptDirs = new Set(emptyDirs);
   for (const rel of gitHolders) {
     if (rel === '') continue;
@@ -74,7 +77,11 @@ export function resultHash(result: Tree, isFolder: boolean, localRoot: string): 
   const hash = createHash('sha256');
   if (!isFolder) {
     const only = [...result.values()][0];
-    hash.update(only ? resolveLink(result, [...result.keys()][0] as string, only) ?? Buffer.alloc(0) : Buffer.alloc(0));
+    hash.update(
+      only
+        ? (resolveLink(result, [...result.keys()][0] as string, only) ?? Buffer.alloc(0))
+        : Buffer.alloc(0),
+    );
     return hash.digest('hex');
   }
   const entries = new Map<string, Buffer | string>();
@@ -127,12 +134,14 @@ export function changesForArtifact(
     if (!next) deletes.push({ kind: 'delete', rel: at(rel) });
     else if (next.mode !== file.mode || !next.data.equals(file.data)) {
       // A symlink replaced by a file (or back) must be removed first: rename cannot swap kinds safely.
-      if ((next.mode === SYMLINK_MODE) !== (file.mode === SYMLINK_MODE)) deletes.push({ kind: 'delete', rel: at(rel) });
+      if ((next.mode === SYMLINK_MODE) !== (file.mode === SYMLINK_MODE))
+        deletes.push({ kind: 'delete', rel: at(rel) });
       writes.push(writeChange(at(rel), next));
     }
   }
   for (const [rel, file] of after) if (!before.has(rel)) writes.push(writeChange(at(rel), file));
-  if (!isFolder) return [...deletes, ...createDirs.map((rel): FileChange => ({ kind: 'mkdir', rel })), ...writes];
+  if (!isFolder)
+    return [...deletes, ...createDirs.map((rel): FileChange => ({ kind: 'mkdir', rel })), ...writes];
 
   const dirsOf = (tree: Tree, extra: readonly string[]): Set<string> => {
     const dirs = new Set<string>(extra);
@@ -141,8 +150,12 @@ export function changesForArtifact(
   };
   const beforeDirs = dirsOf(before, keptDirs);
   const afterDirs = dirsOf(after, keptDirs);
-  const rmdirs = [...beforeDirs].filter((d) => !afterDirs.has(d) && !after.has(d)).sort((a, b) => b.split('/').length - a.split('/').length);
-  const mkdirs = [...afterDirs].filter((d) => !beforeDirs.has(d)).sort((a, b) => a.split('/').length - b.split('/').length);
+  const rmdirs = [...beforeDirs]
+    .filter((d) => !afterDirs.has(d) && !after.has(d))
+    .sort((a, b) => b.split('/').length - a.split('/').length);
+  const mkdirs = [...afterDirs]
+    .filter((d) => !beforeDirs.has(d))
+    .sort((a, b) => a.split('/').length - b.split('/').length);
   const rootChanges = createDirs.map((rel): FileChange => ({ kind: 'mkdir', rel }));
   // A path that turns from a file into a folder: the file's deletion already comes first.
   return [
@@ -155,6 +168,13 @@ export function changesForArtifact(
 }
 
 function writeChange(rel: string, file: TreeFile): FileChange {
-  if (file.mode === SYMLINK_MODE) return { kind: 'write', rel, data: Buffer.alloc(0), mode: 0o777, symlinkTarget: file.data.toString('utf8') };
+  if (file.mode === SYMLINK_MODE)
+    return {
+      kind: 'write',
+      rel,
+      data: Buffer.alloc(0),
+      mode: 0o777,
+      symlinkTarget: file.data.toString('utf8'),
+    };
   return { kind: 'write', rel, data: file.data, mode: file.mode };
 }

@@ -15,7 +15,8 @@ import type { OperationOptions } from './operations.js';
 import { storeOptions } from './operations.js';
 import { openSnapshotStore } from './snapshots.js';
 import { fetchSource, resolveSource, sourceFromUpstream } from './sources.js';
-import { throwIfAborted, tmpDir } from './update.js';
+import { throwIfAborted } from './update.js';
+import { releaseTmpDir, sweepStaleTemp, tmpDir } from './tempSpace.js';
 
 export interface CheckResult {
   id: string;
@@ -30,9 +31,13 @@ export interface CheckResult {
 
 const CHECK_FILE = 'check.json';
 
-export async function checkUpdates(collectionDir: string, opts: Pick<OperationOptions, 'fs' | 'logger' | 'signal' | 'faults'>): Promise<CheckResult[]> {
+export async function checkUpdates(
+  collectionDir: string,
+  opts: Pick<OperationOptions, 'fs' | 'logger' | 'signal' | 'faults'>,
+): Promise<CheckResult[]> {
   const dir = path.resolve(collectionDir);
   const collection = loadCollection(dir);
+  sweepStaleTemp(dir);
   const results: CheckResult[] = [];
   const store = await openSnapshotStore(dir, storeOptions(opts));
   try {
@@ -45,7 +50,11 @@ export async function checkUpdates(collectionDir: string, opts: Pick<OperationOp
       results.push(result);
       try {
         const source = sourceFromUpstream(entry.upstream, entry.versionSpec);
-        const resolved = await resolveSource(source, { signal: opts.signal, logger: opts.logger, workDir: tmpDir(dir) });
+        const resolved = await resolveSource(source, {
+          signal: opts.signal,
+          logger: opts.logger,
+          workDir: tmpDir(dir),
+        });
         result.latestSha = resolved.sha;
         if (resolved.resolvedVersion) result.latestVersion = resolved.resolvedVersion;
         if (resolved.sha === currentSha) continue;
@@ -54,10 +63,16 @@ export async function checkUpdates(collectionDir: string, opts: Pick<OperationOp
           result.available = true;
           continue;
         }
-        const fetched = await fetchSource(source, resolved, { workDir: tmpDir(dir), signal: opts.signal, logger: opts.logger });
+        const fetched = await fetchSource(source, resolved, {
+          workDir: tmpDir(dir),
+          signal: opts.signal,
+          logger: opts.logger,
+        });
         try {
           const upstream = readTree(fetched.root, !fetched.isFile).tree;
-          const comparable = fetched.isFile ? new Map([...upstream.values()].map((f) => [[...base.keys()][0] ?? '', f])) : upstream;
+          const comparable = fetched.isFile
+            ? new Map([...upstream.values()].map((f) => [[...base.keys()][0] ?? '', f]))
+            : upstream;
           result.available = treeDigest(comparable) !== treeDigest(base);
         } finally {
           await fetched.dispose();
@@ -70,7 +85,7 @@ export async function checkUpdates(collectionDir: string, opts: Pick<OperationOp
     }
   } finally {
     store.close();
-    fs.rmSync(tmpDir(dir), { recursive: true, force: true });
+    releaseTmpDir(dir);
   }
   saveCheckResults(dir, results);
   return results;
@@ -79,7 +94,9 @@ export async function checkUpdates(collectionDir: string, opts: Pick<OperationOp
 /** The last check's findings, so a restarted window still shows `update-available`. */
 export function loadCheckResults(collectionDir: string): CheckResult[] {
   try {
-    return JSON.parse(fs.readFileSync(path.join(collectionDir, STATE_DIR, CHECK_FILE), 'utf8')) as CheckResult[];
+    return JSON.parse(
+      fs.readFileSync(path.join(collectionDir, STATE_DIR, CHECK_FILE), 'utf8'),
+    ) as CheckResult[];
   } catch {
     return [];
   }

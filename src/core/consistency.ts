@@ -16,13 +16,7 @@ import { walkSync } from './walk.js';
 
 export type CollectionState = 'clean' | 'modified' | 'inconsistent' | 'interrupted';
 export type ArtifactState =
-  | 'clean'
-  | 'modified'
-  | 'update-available'
-  | 'conflicted'
-  | 'missing'
-  | 'unlocked'
-  | 'orphaned';
+  'clean' | 'modified' | 'update-available' | 'conflicted' | 'missing' | 'unlocked' | 'orphaned';
 
 export type FindingCode =
   | 'content-modified'
@@ -161,7 +155,12 @@ export function checkConsistency(collection: Collection, options: CheckOptions =
 
     if (entry.type === 'mcp' && !fs.existsSync(path.join(collection.dir, entry.path))) {
       // MCP servers live in the manifest's [[mcp_servers]], not as files; nothing to hash.
-      if (!locked) flag(report, 'unlocked', { code: 'lock-entry-missing', artifact: id, message: `${id} has no lock entry` });
+      if (!locked)
+        flag(report, 'unlocked', {
+          code: 'lock-entry-missing',
+          artifact: id,
+          message: `${id} has no lock entry`,
+        });
       continue;
     }
     const measured = measureArtifact(collection.dir, entry, cache, startedAt);
@@ -170,13 +169,21 @@ export function checkConsistency(collection: Collection, options: CheckOptions =
       dirty = true;
     }
     if (measured.kind === 'missing') {
-      flag(report, 'missing', { code: 'files-missing', artifact: id, message: `${id}: ${entry.path} does not exist` });
+      flag(report, 'missing', {
+        code: 'files-missing',
+        artifact: id,
+        message: `${id}: ${entry.path} does not exist`,
+      });
       continue;
     }
     report.currentHash = measured.hash;
     if (measured.shapeProblem) findings.push({ ...measured.shapeProblem, artifact: id });
     if (!locked) {
-      flag(report, 'unlocked', { code: 'lock-entry-missing', artifact: id, message: `${id} has no entry in collection.lock` });
+      flag(report, 'unlocked', {
+        code: 'lock-entry-missing',
+        artifact: id,
+        message: `${id} has no entry in collection.lock`,
+      });
       continue;
     }
     if (locked.resolvedSha && entry.resolvedSha && locked.resolvedSha !== entry.resolvedSha) {
@@ -187,7 +194,11 @@ export function checkConsistency(collection: Collection, options: CheckOptions =
       });
     }
     if (options.conflicted?.has(id)) {
-      flag(report, 'conflicted', { code: 'conflicted', artifact: id, message: `${id} has an unresolved merge` });
+      flag(report, 'conflicted', {
+        code: 'conflicted',
+        artifact: id,
+        message: `${id} has an unresolved merge`,
+      });
     } else if (measured.hash !== locked.contentHash) {
       flag(report, 'modified', { code: 'content-modified', artifact: id, message: `${id} has local edits` });
     } else if (options.updatesAvailable?.has(id)) {
@@ -199,8 +210,19 @@ export function checkConsistency(collection: Collection, options: CheckOptions =
     if (seenKeys.has(key)) continue;
     const parts = parseLockKey(key);
     const id = parts && isArtifactType(parts.type) ? `${parts.type}/${parts.name}` : key;
-    artifacts.push({ id, name: locked.name, type: locked.type, path: '', state: 'orphaned', lockedHash: locked.contentHash });
-    findings.push({ code: 'manifest-entry-missing', artifact: id, message: `${id} is in collection.lock but not in collection.toml` });
+    artifacts.push({
+      id,
+      name: locked.name,
+      type: locked.type,
+      path: '',
+      state: 'orphaned',
+      lockedHash: locked.contentHash,
+    });
+    findings.push({
+      code: 'manifest-entry-missing',
+      artifact: id,
+      message: `${id} is in collection.lock but not in collection.toml`,
+    });
   }
 
   // Forget artifacts that left the manifest so the cache does not grow forever.
@@ -212,7 +234,10 @@ export function checkConsistency(collection: Collection, options: CheckOptions =
   }
 
   if (hasJournal(collection.dir)) {
-    findings.unshift({ code: 'journal-present', message: 'an interrupted transaction was found; run recover' });
+    findings.unshift({
+      code: 'journal-present',
+      message: 'an interrupted transaction was found; run recover',
+    });
   }
   if (dirty && options.persist !== false) saveStatCache(collection.dir, cache);
   return { state: stateOf(findings), artifacts, findings, rehashed };
@@ -250,7 +275,12 @@ function measureArtifact(root: string, entry: ArtifactEntry, cache: StatCache, s
   const kind = st.isDirectory() ? 'dir' : 'file';
   const shapeProblem = shapeOf(entry, target, kind);
   const cached = cache.artifacts[key];
-  if (cached && cached.path === entry.path && !cached.racy && stampsMatch(root, entry.path, kind, cached, st)) {
+  if (
+    cached &&
+    cached.path === entry.path &&
+    !cached.racy &&
+    stampsMatch(root, entry.path, kind, cached, st)
+  ) {
     return { kind, hash: cached.hash, rehashed: false, ...(shapeProblem ? { shapeProblem } : {}) };
   }
   let hash: string;
@@ -273,7 +303,13 @@ function measureArtifact(root: string, entry: ArtifactEntry, cache: StatCache, s
   return { kind, hash, rehashed: true, ...(shapeProblem ? { shapeProblem } : {}) };
 }
 
-function stampsMatch(root: string, rel: string, kind: 'file' | 'dir', cached: CachedArtifact, st: fs.Stats): boolean {
+function stampsMatch(
+  root: string,
+  rel: string,
+  kind: 'file' | 'dir',
+  cached: CachedArtifact,
+  st: fs.Stats,
+): boolean {
   // Plain concatenation (no path.join) and stat without exceptions: this loop runs for every file.
   const base = `${path.join(root, rel)}/`;
   if (kind === 'file') {
@@ -293,7 +329,13 @@ function stampsMatch(root: string, rel: string, kind: 'file' | 'dir', cached: Ca
 }
 
 function sameFile(stamp: FileStamp, st: fs.Stats): boolean {
-  return st.isFile() && stamp[1] === st.size && stamp[2] === st.mtimeMs && stamp[3] === st.ctimeMs && stamp[4] === st.ino;
+  return (
+    st.isFile() &&
+    stamp[1] === st.size &&
+    stamp[2] === st.mtimeMs &&
+    stamp[3] === st.ctimeMs &&
+    stamp[4] === st.ino
+  );
 }
 
 function statOrUndefined(file: string): fs.Stats | undefined {
@@ -304,10 +346,15 @@ function statOrUndefined(file: string): fs.Stats | undefined {
   }
 }
 
-function shapeOf(entry: ArtifactEntry, target: string, kind: 'file' | 'dir'): Omit<Finding, 'artifact'> | undefined {
+function shapeOf(
+  entry: ArtifactEntry,
+  target: string,
+  kind: 'file' | 'dir',
+): Omit<Finding, 'artifact'> | undefined {
   const id = artifactId(entry);
   if (entry.type === 'skill') {
-    if (kind !== 'dir') return { code: 'wrong-shape', message: `${id}: a skill must be a folder, ${entry.path} is a file` };
+    if (kind !== 'dir')
+      return { code: 'wrong-shape', message: `${id}: a skill must be a folder, ${entry.path} is a file` };
     if (!fs.existsSync(path.join(target, 'SKILL.md')) && !fs.existsSync(path.join(target, 'skill.md'))) {
       return { code: 'skill-md-missing', message: `${id}: ${entry.path}/SKILL.md is missing` };
     }

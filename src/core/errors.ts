@@ -126,7 +126,13 @@ export function describeFailure(f: Failure): string {
 export function ioFailure(op: string, path: string, err: unknown): CoreError {
   const e = err as NodeJS.ErrnoException;
   return new CoreError(
-    { code: 'io-failed', op, path, errno: e?.code ?? 'EUNKNOWN', reason: firstLine(e?.message ?? String(err)) },
+    {
+      code: 'io-failed',
+      op,
+      path,
+      errno: e?.code ?? 'EUNKNOWN',
+      reason: firstLine(e?.message ?? String(err)),
+    },
     { cause: err },
   );
 }

@@ -51,7 +51,12 @@ export function parseFaultSpec(spec: string): FaultRule[] {
     .map((part) => {
       const [op, nth, errno, pathIncludes] = part.split(':');
       if (!op || !nth || !errno) throw new Error(`bad fault spec "${part}" (want op:nth:ERRNO)`);
-      return { op: op as FaultRule['op'], nth: Number(nth), errno, ...(pathIncludes ? { pathIncludes } : {}) };
+      return {
+        op: op as FaultRule['op'],
+        nth: Number(nth),
+        errno,
+        ...(pathIncludes ? { pathIncludes } : {}),
+      };
     });
 }
 

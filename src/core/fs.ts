@@ -8,16 +8,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 
 export type FsOp =
-  | 'writeFile'
-  | 'fsync'
-  | 'rename'
-  | 'unlink'
-  | 'mkdir'
-  | 'rmdir'
-  | 'rm'
-  | 'symlink'
-  | 'chmod'
-  | 'readFile';
+  'writeFile' | 'fsync' | 'rename' | 'unlink' | 'mkdir' | 'rmdir' | 'rm' | 'symlink' | 'chmod' | 'readFile';
 
 export interface Fs {
   readFile(file: string): Promise<Buffer>;
@@ -67,9 +58,17 @@ export const nodeFs: Fs = {
  * Writes `file` atomically: a temp file in the same folder, fsync, rename over the target, fsync the
  * folder. A reader sees the old bytes or the new bytes, never a mix; a crash leaves at most the temp.
  */
-export async function writeFileAtomic(fs: Fs, file: string, data: Uint8Array | string, mode?: number): Promise<void> {
+export async function writeFileAtomic(
+  fs: Fs,
+  file: string,
+  data: Uint8Array | string,
+  mode?: number,
+): Promise<void> {
   const dir = path.dirname(file);
-  const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.ak-tmp`);
+  const temp = path.join(
+    dir,
+    `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.ak-tmp`,
+  );
   try {
     await fs.writeFile(temp, data, mode);
     await fs.fsync(temp);

@@ -52,7 +52,10 @@ export function contentHash(target: string): string {
 }
 
 /** The same hash over in-memory content, for staged trees: `files` maps POSIX rel path → bytes. */
-export function contentHashOfEntries(files: ReadonlyMap<string, Uint8Array>, compare: (a: string, b: string) => number): string {
+export function contentHashOfEntries(
+  files: ReadonlyMap<string, Uint8Array>,
+  compare: (a: string, b: string) => number,
+): string {
   const hash = createHash('sha256');
   for (const rel of [...files.keys()].sort(compare)) {
     hash.update(rel, 'utf8');

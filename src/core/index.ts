@@ -4,7 +4,15 @@
  */
 
 // Identity, format and errors
-export { ARTIFACT_TYPES, LAYOUT, artifactId, isArtifactType, lockKey, nameProblem, parseArtifactRef } from './artifact.js';
+export {
+  ARTIFACT_TYPES,
+  LAYOUT,
+  artifactId,
+  isArtifactType,
+  lockKey,
+  nameProblem,
+  parseArtifactRef,
+} from './artifact.js';
 export type { ArtifactKey, ArtifactType } from './artifact.js';
 export { CoreError, describeFailure, isCoreError } from './errors.js';
 export type { Failure, FailureCode, LockHolder } from './errors.js';
@@ -26,7 +34,16 @@ export type { Lock, LockEntry } from './lock.js';
 export { contentHash } from './hash.js';
 /** The consistency report of DESIGN §6; incremental through a stat cache; never blocks on the writer lock. */
 export { checkCollection, checkConsistency, emptyStatCache, loadStatCache } from './consistency.js';
-export type { ArtifactReport, ArtifactState, CheckOptions, CollectionState, ConsistencyReport, Finding, FindingCode, StatCache } from './consistency.js';
+export type {
+  ArtifactReport,
+  ArtifactState,
+  CheckOptions,
+  CollectionState,
+  ConsistencyReport,
+  Finding,
+  FindingCode,
+  StatCache,
+} from './consistency.js';
 export { initCollection } from './init.js';
 
 // The writer lock, journal and history
@@ -39,8 +56,26 @@ export { UndoFailedError } from './transaction.js';
 export type { RecoveryOutcome } from './transaction.js';
 
 // Updates
-export { STRATEGIES, choiceDecision, classify, decide, mergeFile, resultTree, touchedUpstream } from './plan.js';
-export type { Conflict, Decided, Decision, FilePlan, FileStatus, PromptChoice, Strategy, Tree, TreeFile } from './plan.js';
+export {
+  STRATEGIES,
+  choiceDecision,
+  classify,
+  decide,
+  mergeFile,
+  resultTree,
+  touchedUpstream,
+} from './plan.js';
+export type {
+  Conflict,
+  Decided,
+  Decision,
+  FilePlan,
+  FileStatus,
+  PromptChoice,
+  Strategy,
+  Tree,
+  TreeFile,
+} from './plan.js';
 export { isBinary, mergeText } from './merge.js';
 /** prepare (fetch + plan; no writes, no lock) → decide → apply (lock, stale check, snapshot, atomic commit). */
 export { applyUpdate, decideUpdate, prepareUpdate, updateArtifacts } from './update.js';
@@ -54,6 +89,8 @@ export type {
   UpdateResult,
 } from './operations.js';
 export { addFromSource } from './add.js';
+export { relockArtifacts } from './relock.js';
+export type { RelockResult } from './relock.js';
 export type { AddOptions, AddResult } from './add.js';
 export { checkUpdates, loadCheckResults } from './check.js';
 export type { CheckResult } from './check.js';

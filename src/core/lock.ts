@@ -60,7 +60,8 @@ export function parseLock(
     });
   };
   const lock = raw.lock;
-  if (lock === undefined) return { ...emptyLock(), raw: { ...raw, lock: { version: LOCK_VERSION, entries: {} } } };
+  if (lock === undefined)
+    return { ...emptyLock(), raw: { ...raw, lock: { version: LOCK_VERSION, entries: {} } } };
   if (!isTable(lock)) throw invalid('[lock] must be a table');
   const version = lock.version;
   if (version !== undefined && typeof version !== 'string') throw invalid('lock.version must be a string');
@@ -79,7 +80,8 @@ export function parseLock(
     const hash = table.content_hash;
     if (typeof hash !== 'string') throw invalid(`entry "${key}" has no content_hash`, line, id);
     if (!/^[0-9a-f]{64}$/.test(hash)) throw invalid(`entry "${key}" has a malformed content_hash`, line, id);
-    const str = (k: string): string | undefined => (typeof table[k] === 'string' ? (table[k] as string) : undefined);
+    const str = (k: string): string | undefined =>
+      typeof table[k] === 'string' ? (table[k] as string) : undefined;
     entries.set(key, {
       key,
       name: parts.name,
@@ -162,4 +164,3 @@ function lineOfHeader(text: string, key: string): number | undefined {
 function opt<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
   return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
 }
-

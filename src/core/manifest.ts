@@ -60,7 +60,11 @@ export function parseManifest(
   const text = typeof bytes === 'string' ? bytes : Buffer.from(bytes).toString('utf8');
   // Line numbers are looked up only when there is an error to report: a scan per artifact would make
   // loading a 2,000-artifact manifest quadratic.
-  const invalid = (reason: string, line?: number | (() => number | undefined), artifact?: string): CoreError => {
+  const invalid = (
+    reason: string,
+    line?: number | (() => number | undefined),
+    artifact?: string,
+  ): CoreError => {
     const at = typeof line === 'function' ? line() : line;
     return new CoreError({
       code: 'manifest-invalid',
@@ -74,7 +78,8 @@ export function parseManifest(
   if (collection !== undefined && !isTable(collection)) throw invalid('[collection] must be a table');
   const name = isTable(collection) && typeof collection.name === 'string' ? collection.name : '';
   const list = raw.artifacts ?? [];
-  if (!Array.isArray(list)) throw invalid('"artifacts" must be an array of tables', lineOfKey(text, 'artifacts'));
+  if (!Array.isArray(list))
+    throw invalid('"artifacts" must be an array of tables', lineOfKey(text, 'artifacts'));
   const seen = new Set<string>();
   const artifacts = list.map((table, index): ArtifactEntry => {
     const line = (): number | undefined => lineOfArrayTable(text, 'artifacts', index);
@@ -148,7 +153,11 @@ export function setArtifactFields(entry: ArtifactEntry, fields: ArtifactFields):
   refreshEntry(entry);
 }
 
-export function addArtifact(manifest: Manifest, key: ArtifactKey, fields: ArtifactFields & { path: string }): ArtifactEntry {
+export function addArtifact(
+  manifest: Manifest,
+  key: ArtifactKey,
+  fields: ArtifactFields & { path: string },
+): ArtifactEntry {
   const raw: TomlTable = { name: key.name, type: key.type };
   const entry: ArtifactEntry = { ...key, path: fields.path, origin: 'local', raw };
   setArtifactFields(entry, { origin: 'local', ...fields });
@@ -172,7 +181,10 @@ export function touchCollection(manifest: Manifest, now: string): void {
 }
 
 export function newManifest(name: string, now: string): Manifest {
-  const raw: TomlTable = { collection: { name, version: '1.0.0', created: now, updated: now }, artifacts: [] };
+  const raw: TomlTable = {
+    collection: { name, version: '1.0.0', created: now, updated: now },
+    artifacts: [],
+  };
   return { raw, name, artifacts: [] };
 }
 
@@ -225,7 +237,6 @@ function replaceContents(target: TomlTable, source: TomlTable): void {
 function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
   return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
 }
-
 
 /** Best-effort 1-based line of the `index`-th `[[name]]` header, for error messages. */
 export function lineOfArrayTable(text: string, name: string, index: number): number | undefined {

@@ -66,5 +66,8 @@ export interface UpdateResolver {
   /** `prompt`: one choice per file upstream touched. */
   choose(artifact: ArtifactUpdatePlan, file: FilePlan): Promise<PromptChoice>;
   /** A conflict the merge could not settle: the resolved bytes, 'skip-artifact', or undefined to cancel. */
-  resolveConflict?(artifact: ArtifactUpdatePlan, conflict: Conflict): Promise<Buffer | 'skip-artifact' | undefined>;
+  resolveConflict?(
+    artifact: ArtifactUpdatePlan,
+    conflict: Conflict,
+  ): Promise<Buffer | 'skip-artifact' | undefined>;
 }

@@ -34,7 +34,10 @@ export function openParseCache(collectionDir: string): ParseCache {
     if (cache) return cache;
     try {
       const parsed = JSON.parse(fs.readFileSync(cacheFile, 'utf8')) as CacheFile;
-      cache = parsed.version === VERSION && typeof parsed.docs === 'object' ? parsed : { version: VERSION, docs: {} };
+      cache =
+        parsed.version === VERSION && typeof parsed.docs === 'object'
+          ? parsed
+          : { version: VERSION, docs: {} };
     } catch {
       cache = { version: VERSION, docs: {} };
     }

@@ -76,7 +76,14 @@ export function classify(base: Tree | undefined, mine: Tree, upstream: Tree): Fi
     const m = mine.get(rel);
     const u = upstream.get(rel);
     const binary = [b, m, u].some((f) => f !== undefined && f.mode !== 0o120000 && isBinary(f.data));
-    plans.push({ rel, status: statusOf(b, m, u), binary, ...(b ? { base: b } : {}), ...(m ? { mine: m } : {}), ...(u ? { upstream: u } : {}) });
+    plans.push({
+      rel,
+      status: statusOf(b, m, u),
+      binary,
+      ...(b ? { base: b } : {}),
+      ...(m ? { mine: m } : {}),
+      ...(u ? { upstream: u } : {}),
+    });
   }
   return plans;
 }
@@ -92,7 +99,9 @@ function statusOf(b: TreeFile | undefined, m: TreeFile | undefined, u: TreeFile 
 
 /** True when upstream changed this file (the files a preview or a prompt shows). */
 export function touchedUpstream(plan: FilePlan): boolean {
-  return !['unchanged', 'same-change', 'local-modified', 'local-added', 'local-removed'].includes(plan.status);
+  return !['unchanged', 'same-change', 'local-modified', 'local-added', 'local-removed'].includes(
+    plan.status,
+  );
 }
 
 /** Tries the three-way merge of one file; a clean result is a `content` decision. */
@@ -108,7 +117,15 @@ export function mergeFile(plan: FilePlan): { decision: Decision } | { conflict: 
   // A mode change on one side only wins; both sides changing it differently keeps mine.
   const mode = plan.base && mine.mode === plan.base.mode ? upstream.mode : mine.mode;
   if (merged.conflicts > 0) {
-    return { conflict: { rel: plan.rel, status: plan.status, binary: false, proposal: merged.data, conflicts: merged.conflicts } };
+    return {
+      conflict: {
+        rel: plan.rel,
+        status: plan.status,
+        binary: false,
+        proposal: merged.data,
+        conflicts: merged.conflicts,
+      },
+    };
   }
   return { decision: { kind: 'content', data: merged.data, mode } };
 }
@@ -168,7 +185,10 @@ export function decide(files: readonly FilePlan[], strategy: Exclude<Strategy, '
 }
 
 /** The decision a prompt choice stands for (`merge` may still conflict). */
-export function choiceDecision(plan: FilePlan, choice: Exclude<PromptChoice, 'skip-artifact'>): { decision: Decision } | { conflict: Conflict } {
+export function choiceDecision(
+  plan: FilePlan,
+  choice: Exclude<PromptChoice, 'skip-artifact'>,
+): { decision: Decision } | { conflict: Conflict } {
   if (choice === 'mine') return { decision: plan.mine ? { kind: 'mine' } : { kind: 'delete' } };
   if (choice === 'upstream') return { decision: plan.upstream ? { kind: 'upstream' } : { kind: 'delete' } };
   return mergeDecision(plan);

@@ -21,7 +21,11 @@ export const DEFAULT_RETENTION: Retention = { keep: 20, maxAgeDays: 30 };
 
 type ReadOptions = Pick<OperationOptions, 'fs' | 'logger' | 'faults'>;
 
-async function withStore<T>(dir: string, opts: ReadOptions, fn: (store: SnapshotStore) => Promise<T>): Promise<T> {
+async function withStore<T>(
+  dir: string,
+  opts: ReadOptions,
+  fn: (store: SnapshotStore) => Promise<T>,
+): Promise<T> {
   const store = await openSnapshotStore(path.resolve(dir), storeOptions(opts));
   try {
     return await fn(store);
@@ -30,10 +34,21 @@ async function withStore<T>(dir: string, opts: ReadOptions, fn: (store: Snapshot
   }
 }
 
-function writer<T>(dir: string, opts: OperationOptions, operation: string, fn: (store: SnapshotStore) => Promise<T>): Promise<T> {
+function writer<T>(
+  dir: string,
+  opts: OperationOptions,
+  operation: string,
+  fn: (store: SnapshotStore) => Promise<T>,
+): Promise<T> {
   return withWriter(
     path.resolve(dir),
-    { tool: opts.tool, operation, fs: opts.fs, logger: opts.logger, ...(opts.lockWaitMs !== undefined ? { waitMs: opts.lockWaitMs } : {}) },
+    {
+      tool: opts.tool,
+      operation,
+      fs: opts.fs,
+      logger: opts.logger,
+      ...(opts.lockWaitMs !== undefined ? { waitMs: opts.lockWaitMs } : {}),
+    },
     () => withStore(dir, opts, fn),
   );
 }
@@ -77,16 +92,32 @@ export interface RestoreResult {
  * targets and renamed; files absent from the snapshot are removed only after their replacements are
  * staged. Throws `snapshot-not-found` before anything is written.
  */
-export function restoreSnapshot(dir: string, idOrLatest: string, opts: OperationOptions): Promise<RestoreResult> {
+export function restoreSnapshot(
+  dir: string,
+  idOrLatest: string,
+  opts: OperationOptions,
+): Promise<RestoreResult> {
   return writer(dir, opts, 'restore', async (store) => {
     const target = await store.resolve(idOrLatest);
-    const safety = await store.create({ reason: `before restoring ${target.id}`, trigger: 'restore', artifacts: [] });
+    const safety = await store.create({
+      reason: `before restoring ${target.id}`,
+      trigger: 'restore',
+      artifacts: [],
+    });
     const changes = await store.planRestore(target.id);
     const txId = newTxId();
     if (changes.length > 0) {
       await applyChanges(
         path.resolve(dir),
-        { txId, kind: 'restore', description: `restore ${target.id}`, artifacts: target.artifacts, preSnapshot: safety.id, changes, tool: opts.tool },
+        {
+          txId,
+          kind: 'restore',
+          description: `restore ${target.id}`,
+          artifacts: target.artifacts,
+          preSnapshot: safety.id,
+          changes,
+          tool: opts.tool,
+        },
         { fs: opts.fs, logger: opts.logger, ...(opts.signal ? { signal: opts.signal } : {}) },
       );
     }
@@ -98,7 +129,13 @@ export function restoreSnapshot(dir: string, idOrLatest: string, opts: Operation
 export function recoverCollection(dir: string, opts: OperationOptions): Promise<RecoveryOutcome> {
   return withWriter(
     path.resolve(dir),
-    { tool: opts.tool, operation: 'recover', fs: opts.fs, logger: opts.logger, ...(opts.lockWaitMs !== undefined ? { waitMs: opts.lockWaitMs } : {}) },
+    {
+      tool: opts.tool,
+      operation: 'recover',
+      fs: opts.fs,
+      logger: opts.logger,
+      ...(opts.lockWaitMs !== undefined ? { waitMs: opts.lockWaitMs } : {}),
+    },
     async (ctx) => ctx.recovered,
   );
 }
@@ -106,11 +143,19 @@ export function recoverCollection(dir: string, opts: OperationOptions): Promise<
 export function diffSnapshot(dir: string, id: string, against: 'working' | string, opts: ReadOptions) {
   return withStore(dir, opts, async (store) => {
     const from = await store.resolve(id);
-    return store.diffSnapshots(from.id, against === 'working' ? 'working' : (await store.resolve(against)).id);
+    return store.diffSnapshots(
+      from.id,
+      against === 'working' ? 'working' : (await store.resolve(against)).id,
+    );
   });
 }
 
-export function readSnapshotFile(dir: string, snapshotId: string, rel: string, opts: ReadOptions): Promise<Buffer | undefined> {
+export function readSnapshotFile(
+  dir: string,
+  snapshotId: string,
+  rel: string,
+  opts: ReadOptions,
+): Promise<Buffer | undefined> {
   return withStore(dir, opts, async (store) => {
     const info = await store.resolve(snapshotId);
     const entry = (await store.readTree(info.id)).get(rel);
@@ -119,7 +164,12 @@ export function readSnapshotFile(dir: string, snapshotId: string, rel: string, o
   });
 }
 
-export function setSnapshotPinned(dir: string, id: string, pinned: boolean, opts: OperationOptions): Promise<void> {
+export function setSnapshotPinned(
+  dir: string,
+  id: string,
+  pinned: boolean,
+  opts: OperationOptions,
+): Promise<void> {
   return writer(dir, opts, 'pin', async (store) => {
     const info = await store.resolve(id);
     await store.setPinned(info.id, pinned);
@@ -130,7 +180,12 @@ export function pruneSnapshots(dir: string, retention: Retention, opts: Operatio
   return writer(dir, opts, 'prune', (store) => store.prune(toPrune(retention)));
 }
 
-export function exportSnapshotFile(dir: string, id: string, file: string, opts: ReadOptions): Promise<SnapshotInfo> {
+export function exportSnapshotFile(
+  dir: string,
+  id: string,
+  file: string,
+  opts: ReadOptions,
+): Promise<SnapshotInfo> {
   return withStore(dir, opts, async (store) => {
     const info = await store.resolve(id);
     await exportSnapshot(store, info.id, path.resolve(file));
@@ -139,10 +194,15 @@ export function exportSnapshotFile(dir: string, id: string, file: string, opts: 
 }
 
 /** Imports one of our .tar.gz exports, a SkillMeat snapshot tarball, or a folder of SkillMeat snapshots. */
-export function importSnapshotFile(dir: string, file: string, opts: OperationOptions): Promise<SnapshotInfo[]> {
+export function importSnapshotFile(
+  dir: string,
+  file: string,
+  opts: OperationOptions,
+): Promise<SnapshotInfo[]> {
   return writer(dir, opts, 'import', async (store) => {
     const resolved = path.resolve(file);
-    if (!resolved.endsWith('.tar.gz') && !resolved.endsWith('.tgz')) return importSkillmeatSnapshots(store, resolved);
+    if (!resolved.endsWith('.tar.gz') && !resolved.endsWith('.tgz'))
+      return importSkillmeatSnapshots(store, resolved);
     return [await importSnapshot(store, resolved)];
   });
 }

@@ -448,15 +448,15 @@ export class SnapshotStore {
    * mode differ, deletes, mkdirs (parents first), rmdirs (children first), ordered so each step is valid,
    * with `collection.toml` and `collection.lock` last. Folders holding a nested `.git` are never removed,
    * and a lock the snapshot lacks is left in place (the transaction engine never deletes the lock).
-   * Writes nothing to the collection (new blobs of changed files go into the snapshot repository).
+   * Writes nothing; only folders whose tree ids differ from the snapshot's are compared.
    */
   planRestore(idOrLatest: string): Promise<FileChange[]> {
     return this.exclusive(async () => {
       const info = await this.resolve(idOrLatest);
-      const { state: current, root } = await this.collectionTree();
-      if (root === info.tree) return [];
+      const current = await this.collectionState();
+      if (current.root === info.tree) return [];
       const target: FolderState = { files: new Map(current.files), dirs: new Set(current.dirs) };
-      for (const change of await this.diffTrees(root, info.tree)) applyTreeChange(target, change);
+      for (const change of await this.diffWorking(current, info.tree)) applyTreeChange(target, change);
       const keptDirs = new Set<string>();
       for (const dir of current.dirs) {
         if (target.dirs.has(dir)) continue;
@@ -488,13 +488,20 @@ export class SnapshotStore {
 
   /**
    * File-level differences from `from` to `to` (snapshot ids, or 'working' for the collection now), with
-   * empty folders that appear or go. Git compares the two trees, skipping identical folders by id.
+   * empty folders that appear or go. Identical folders are skipped by tree id (git's diff-tree between
+   * two snapshots; the same walk in JS against the working collection).
    */
   diffSnapshots(from: string, to: string): Promise<SnapshotDiffEntry[]> {
     return this.exclusive(async () => {
-      const treeOf = async (ref: string): Promise<string> =>
-        ref === 'working' ? (await this.collectionTree()).root : (await this.resolve(ref)).tree;
-      const changes = await this.diffTrees(await treeOf(from), await treeOf(to));
+      let changes: TreeChange[];
+      if (from === 'working' && to === 'working') changes = [];
+      else if (from === 'working')
+        changes = await this.diffWorking(await this.collectionState(), (await this.resolve(to)).tree);
+      else if (to === 'working') {
+        changes = (await this.diffWorking(await this.collectionState(), (await this.resolve(from)).tree)).map(
+          reverseChange,
+        );
+      } else changes = await this.diffTrees((await this.resolve(from)).tree, (await this.resolve(to)).tree);
       const out: SnapshotDiffEntry[] = [];
       for (const c of changes) {
         if (c.srcMode === '040000' || c.dstMode === '040000') {
@@ -725,6 +732,116 @@ export class SnapshotStore {
   // ---- scanning and tree building -------------------------------------------------------------------
 
   /**
+   * The collection as it is now with every folder's tree id, computed without writing anything (a huge
+   * set of changed files is the exception: git hashes those into the repository itself).
+   */
+  private async collectionState(): Promise<FolderState & { root: string; dirShas: Record<string, string> }> {
+    await this.ensureRepo();
+    const started = performance.now();
+    const index = this.loadIndex();
+    const state = await this.scan(this.collectionDir, true, index);
+    const built = buildTrees(state, index);
+    this.lastScan = {
+      files: state.files.size,
+      hashed: state.hashed,
+      readdirs: state.readdirs,
+      treesWritten: 0,
+      ms: performance.now() - started,
+    };
+    return { ...state, root: built.root, dirShas: built.dirShas };
+  }
+
+  /**
+   * diff-tree's answer for "the collection now → stored tree `target`", without writing the collection's
+   * trees: folders are compared by id, and only target folders whose id differs are read (through the
+   * cat-file process that restores read blobs from anyway).
+   */
+  private async diffWorking(
+    current: FolderState & { root: string; dirShas: Record<string, string> },
+    target: string,
+  ): Promise<TreeChange[]> {
+    type Entry = { mode: string; sha: string };
+    const kids = new Map<string, Map<string, Entry>>();
+    const kidsOf = (dir: string): Map<string, Entry> => {
+      let map = kids.get(dir);
+      if (!map) kids.set(dir, (map = new Map()));
+      return map;
+    };
+    for (const [rel, file] of current.files) kidsOf(parentOf(rel)).set(baseOf(rel), file);
+    for (const dir of current.dirs)
+      kidsOf(parentOf(dir)).set(baseOf(dir), { mode: '040000', sha: current.dirShas[dir] ?? '' });
+    const out: TreeChange[] = [];
+    const none = { mode: '000000', sha: ZERO_SHA };
+    const record = (rel: string, status: string, src: Entry, dst: Entry): void => {
+      out.push({ rel, status, srcMode: src.mode, dstMode: dst.mode, srcSha: src.sha, dstSha: dst.sha });
+    };
+    const compare = async (
+      rel: string,
+      ours: string | undefined,
+      theirs: string | undefined,
+    ): Promise<void> => {
+      if (ours === theirs) return;
+      const mine =
+        ours === undefined ? new Map<string, Entry>() : (kids.get(rel) ?? new Map<string, Entry>());
+      const other = theirs === undefined ? new Map<string, Entry>() : await this.readTreeEntries(theirs);
+      for (const name of new Set([...mine.keys(), ...other.keys()])) {
+        const a = mine.get(name);
+        const b = other.get(name);
+        const childRel = rel ? `${rel}/${name}` : name;
+        if (a && b && a.sha === b.sha && a.mode === b.mode) continue;
+        if (b) assertSafeRel(childRel, `tree ${target}`);
+        const aTree = a?.mode === '040000';
+        const bTree = b?.mode === '040000';
+        if (a && b && aTree && bTree) {
+          record(childRel, 'M', a, b);
+          await compare(childRel, a.sha, b.sha);
+        } else if (a && b && !aTree && !bTree) {
+          record(childRel, (a.mode === '120000') === (b.mode === '120000') ? 'M' : 'T', a, b);
+        } else {
+          if (a) {
+            record(childRel, 'D', a, none);
+            if (aTree) await compare(childRel, a.sha, undefined);
+          }
+          if (b) {
+            record(childRel, 'A', none, b);
+            if (bTree) await compare(childRel, undefined, b.sha);
+          }
+        }
+      }
+    };
+    await compare('', current.root, target);
+    return out;
+  }
+
+  /** One tree object's entries by name (modes as diff-tree prints them: `040000` for folders). */
+  private async readTreeEntries(tree: string): Promise<Map<string, { mode: string; sha: string }>> {
+    this.reader ??= this.git.openObjectReader();
+    const object = await this.reader.read(tree);
+    if (!object || object.type !== 'tree') {
+      throw new CoreError({
+        code: 'git-failed',
+        command: 'cat-file',
+        reason: `no tree ${tree} in the snapshot repository`,
+      });
+    }
+    const entries = new Map<string, { mode: string; sha: string }>();
+    const data = object.data;
+    let at = 0;
+    while (at < data.length) {
+      const space = data.indexOf(0x20, at);
+      const nul = data.indexOf(0, space);
+      if (space < 0 || nul < 0 || nul + 21 > data.length) {
+        throw new CoreError({ code: 'git-failed', command: 'cat-file', reason: `tree ${tree} is malformed` });
+      }
+      const mode = data.toString('latin1', at, space).padStart(6, '0');
+      const name = data.toString('utf8', space + 1, nul);
+      entries.set(name, { mode, sha: data.toString('hex', nul + 1, nul + 21) });
+      at = nul + 21;
+    }
+    return entries;
+  }
+
+  /**
    * Scans the collection and writes its changed blobs and folder trees (plus `extra` objects made from
    * the root tree id): the tree id of the collection as it is now. If the stat index points at objects
    * that are gone (git checks every link it writes), it starts over without the index: a snapshot is
@@ -840,7 +957,7 @@ export class SnapshotStore {
     });
     const pending: GitObject[] = [];
     const bytes = toHash.reduce((sum, { record }) => sum + record.size, 0);
-    if (toHash.length > 0 && toHash.length <= JS_HASH_MAX_FILES && bytes <= JS_HASH_MAX_BYTES) {
+    if (toHash.length > 0 && bytes <= JS_HASH_MAX_BYTES) {
       for (const { rel, record, isSymlink } of toHash) {
         const abs = absolutePath(root, rel);
         const blob = gitObject(
@@ -977,10 +1094,18 @@ export class SnapshotStore {
     return { root: built.root, treesWritten: trees.length, dirShas: built.dirShas };
   }
 
-  /** Writes objects made in JS through git, which verifies them (format, links) before writing any. */
+  /**
+   * Writes objects made in JS through git, which verifies them (format, links) before keeping any: a few
+   * as loose objects, many as one pack (as git itself does with `transfer.unpackLimit`), which is far
+   * faster than thousands of loose files for a first snapshot.
+   */
   private async writeObjects(objects: readonly GitObject[]): Promise<void> {
     if (objects.length === 0) return;
-    await this.git.pipe(['unpack-objects', '-q', '--strict'], { input: packObjects(objects) });
+    const args =
+      objects.length < UNPACK_LIMIT
+        ? ['unpack-objects', '-q', '--strict']
+        : ['index-pack', '--stdin', '--strict'];
+    await this.git.pipe(args, { input: packObjects(objects) });
   }
 
   private async loadTree(tree: string): Promise<LoadedTree> {
@@ -1373,9 +1498,13 @@ export function buildTrees(
   return { root, trees, dirShas };
 }
 
-/** Changed files up to these limits are hashed in JS and written with the trees (one git process). */
-const JS_HASH_MAX_FILES = 2000;
-const JS_HASH_MAX_BYTES = 64 * 1024 * 1024;
+/**
+ * Changed files up to this total size are read and hashed in JS and written with the trees by one git
+ * process; beyond it (a huge first snapshot) git reads them itself, keeping memory bounded.
+ */
+const JS_HASH_MAX_BYTES = 256 * 1024 * 1024;
+/** Fewer objects than this are written loose, more as a pack (git's default `transfer.unpackLimit`). */
+const UNPACK_LIMIT = 100;
 
 function objectId(type: GitObject['type'], data: Buffer): string {
   return createHash('sha1').update(`${type} ${data.length}\0`).update(data).digest('hex');
@@ -1418,6 +1547,19 @@ function packObjects(objects: readonly GitObject[]): Buffer {
   }
   const body = Buffer.concat(parts);
   return Buffer.concat([body, createHash('sha1').update(body).digest()]);
+}
+
+/** The same change seen from the other side. */
+function reverseChange(change: TreeChange): TreeChange {
+  const status = change.status === 'A' ? 'D' : change.status === 'D' ? 'A' : change.status;
+  return {
+    rel: change.rel,
+    status,
+    srcMode: change.dstMode,
+    dstMode: change.srcMode,
+    srcSha: change.dstSha,
+    dstSha: change.srcSha,
+  };
 }
 
 /** Applies one diff-tree line to a folder state (turning the `from` side into the `to` side). */

@@ -36,6 +36,7 @@ import {
 import type { Journal, JournalOp, TxnPaths } from './journal.js';
 import { LOCK_FILE } from './lock.js';
 import { acquireWriterLock } from './writerLock.js';
+import { sweepStaleTemp } from './tempSpace.js';
 
 export interface TransactionSpec {
   txId: string;
@@ -325,6 +326,7 @@ export async function withWriter<T>(
       ...(options.fs !== undefined ? { fs: options.fs } : {}),
       logger,
     });
+    sweepStaleTemp(collectionDir);
     return await fn({ holder: lock.holder, recovered });
   } finally {
     await lock

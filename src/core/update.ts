@@ -10,7 +10,6 @@ import { artifactId, LAYOUT, parseArtifactRef } from './artifact.js';
 import type { ArtifactType } from './artifact.js';
 import { changesForArtifact, readTree, resultHash, treeDigest } from './artifactTree.js';
 import type { FileChange } from './changes.js';
-import { STATE_DIR } from './changes.js';
 import { loadCollection, lockPath, manifestPath } from './collection.js';
 import type { Collection } from './collection.js';
 import { CoreError } from './errors.js';
@@ -35,6 +34,7 @@ import type { FetchedSource, RemoteSource, ResolvedSource } from './sources.js';
 import { naiveUtcNow } from './time.js';
 import { applyChanges, newTxId, withWriter } from './transaction.js';
 import { validateArtifact } from './validate.js';
+import { releaseTmpDir, sweepStaleTemp, tmpDir } from './tempSpace.js';
 
 interface ArtifactInternals {
   entry: ArtifactEntry;
@@ -65,15 +65,14 @@ function collectionForApply(plan: InternalPlan): Collection {
   plan.collection = undefined;
   if (parsed) {
     const manifestNow = fs.readFileSync(manifestPath(plan.collectionDir));
-    const lockNow = fs.existsSync(lockPath(plan.collectionDir)) ? fs.readFileSync(lockPath(plan.collectionDir)) : undefined;
-    const sameLock = lockNow === undefined ? parsed.lockBytes === undefined : parsed.lockBytes?.equals(lockNow) === true;
+    const lockNow = fs.existsSync(lockPath(plan.collectionDir))
+      ? fs.readFileSync(lockPath(plan.collectionDir))
+      : undefined;
+    const sameLock =
+      lockNow === undefined ? parsed.lockBytes === undefined : parsed.lockBytes?.equals(lockNow) === true;
     if (parsed.manifestBytes.equals(manifestNow) && sameLock) return parsed;
   }
   return loadCollection(plan.collectionDir);
-}
-
-export function tmpDir(collectionDir: string): string {
-  return path.join(collectionDir, STATE_DIR, 'tmp');
 }
 
 /** Finds manifest entries by `type/name` or `name` (ambiguous across types → error). */
@@ -82,11 +81,17 @@ export function selectArtifacts(collection: Collection, refs: readonly string[] 
   return refs.map((text) => {
     const ref = parseArtifactRef(text);
     const matches = collection.manifest.artifacts.filter(
-      (a) => (a.name === ref.name || a.name === ref.name.replace(/\.(md|txt|json|ya?ml)$/, '')) && (!ref.type || a.type === ref.type),
+      (a) =>
+        (a.name === ref.name || a.name === ref.name.replace(/\.(md|txt|json|ya?ml)$/, '')) &&
+        (!ref.type || a.type === ref.type),
     );
     if (matches.length === 0) throw new CoreError({ code: 'artifact-not-found', artifact: text });
     if (matches.length > 1) {
-      throw new CoreError({ code: 'artifact-ambiguous', artifact: text, candidates: matches.map((m) => artifactId(m)) });
+      throw new CoreError({
+        code: 'artifact-ambiguous',
+        artifact: text,
+        candidates: matches.map((m) => artifactId(m)),
+      });
     }
     return matches[0] as ArtifactEntry;
   });
@@ -128,23 +133,32 @@ export async function prepareUpdate(
   const dir = path.resolve(collectionDir);
   const collection = loadCollection(dir);
   const entries = selectArtifacts(collection, refs);
+  sweepStaleTemp(dir);
   const internals = new Map<string, ArtifactInternals>();
   const artifacts: ArtifactUpdatePlan[] = [];
   const fetchedAll: FetchedSource[] = [];
   const dispose = async (): Promise<void> => {
     await Promise.all(fetchedAll.map((f) => f.dispose().catch(() => undefined)));
-    fs.rmSync(tmpDir(dir), { recursive: true, force: true });
+    releaseTmpDir(dir);
   };
   const store = await openSnapshotStore(dir, storeOptions(opts));
   try {
     for (const entry of entries) {
       const id = artifactId(entry);
       if (!entry.upstream) {
-        throw new CoreError({ code: 'upstream-invalid', artifact: id, reason: 'it has no upstream (origin local)' });
+        throw new CoreError({
+          code: 'upstream-invalid',
+          artifact: id,
+          reason: 'it has no upstream (origin local)',
+        });
       }
       throwIfAborted(opts.signal);
       const source = sourceFromUpstream(entry.upstream, to ?? entry.versionSpec);
-      const resolved = await resolveSource(source, { signal: opts.signal, logger: opts.logger, workDir: tmpDir(dir) });
+      const resolved = await resolveSource(source, {
+        signal: opts.signal,
+        logger: opts.logger,
+        workDir: tmpDir(dir),
+      });
       const lockEntry = getEntry(collection.lock, entry);
       const currentSha = lockEntry?.resolvedSha ?? entry.resolvedSha;
       const localRoot = path.join(dir, entry.path);
@@ -157,7 +171,11 @@ export async function prepareUpdate(
       let upstream: Tree = new Map();
       let base: Tree | undefined;
       if (!upToDate) {
-        fetched = await fetchSource(source, resolved, { workDir: tmpDir(dir), signal: opts.signal, logger: opts.logger });
+        fetched = await fetchSource(source, resolved, {
+          workDir: tmpDir(dir),
+          signal: opts.signal,
+          logger: opts.logger,
+        });
         fetchedAll.push(fetched);
         if (fetched.isFile === isFolder) {
           throw new CoreError({
@@ -176,7 +194,10 @@ export async function prepareUpdate(
         name: entry.name,
         type: entry.type,
         isFolder,
-        from: { ...(currentSha ? { sha: currentSha } : {}), ...(entry.resolvedVersion ? { version: entry.resolvedVersion } : {}) },
+        from: {
+          ...(currentSha ? { sha: currentSha } : {}),
+          ...(entry.resolvedVersion ? { version: entry.resolvedVersion } : {}),
+        },
         to: { sha: resolved.sha, ...(resolved.resolvedVersion ? { version: resolved.resolvedVersion } : {}) },
         upToDate,
         baseKnown: base !== undefined,
@@ -205,9 +226,27 @@ export async function prepareUpdate(
   }
   const fingerprint = createHash('sha256')
     .update(strategy)
-    .update(JSON.stringify([...internals].map(([id, i]) => [id, i.inputs, i.resolved.sha, treeDigest(i.base), treeDigest(i.upstream)])))
+    .update(
+      JSON.stringify(
+        [...internals].map(([id, i]) => [
+          id,
+          i.inputs,
+          i.resolved.sha,
+          treeDigest(i.base),
+          treeDigest(i.upstream),
+        ]),
+      ),
+    )
     .digest('hex');
-  const plan: InternalPlan = { collectionDir: dir, strategy, artifacts, fingerprint, dispose, internals, collection };
+  const plan: InternalPlan = {
+    collectionDir: dir,
+    strategy,
+    artifacts,
+    fingerprint,
+    dispose,
+    internals,
+    collection,
+  };
   return plan;
 }
 
@@ -265,81 +304,131 @@ export async function applyUpdate(
 ): Promise<UpdateResult> {
   const internal = plan as InternalPlan;
   const dir = plan.collectionDir;
-  return withWriter(dir, { tool: opts.tool, operation: 'update', fs: opts.fs, logger: opts.logger, waitMs: opts.lockWaitMs }, async () => {
-    const collection = collectionForApply(internal);
-    const changes: FileChange[] = [];
-    const updated: UpdateResult['updated'] = [];
-    const skipped: string[] = [];
-    const now = naiveUtcNow();
-    const toStore: { entry: ArtifactEntry; tree: Tree; meta: UpstreamMeta }[] = [];
-    for (const artifact of plan.artifacts) {
-      const inner = internal.internals.get(artifact.id);
-      if (!inner) throw new Error(`plan has no internals for ${artifact.id}`);
-      const chosen = decisions.get(artifact.id);
-      if (artifact.upToDate || chosen === 'skip' || chosen === undefined) {
-        if (!artifact.upToDate) skipped.push(artifact.id);
-        continue;
+  return withWriter(
+    dir,
+    { tool: opts.tool, operation: 'update', fs: opts.fs, logger: opts.logger, waitMs: opts.lockWaitMs },
+    async () => {
+      const collection = collectionForApply(internal);
+      const changes: FileChange[] = [];
+      const updated: UpdateResult['updated'] = [];
+      const skipped: string[] = [];
+      const now = naiveUtcNow();
+      const toStore: { entry: ArtifactEntry; tree: Tree; meta: UpstreamMeta }[] = [];
+      for (const artifact of plan.artifacts) {
+        const inner = internal.internals.get(artifact.id);
+        if (!inner) throw new Error(`plan has no internals for ${artifact.id}`);
+        const chosen = decisions.get(artifact.id);
+        if (artifact.upToDate || chosen === 'skip' || chosen === undefined) {
+          if (!artifact.upToDate) skipped.push(artifact.id);
+          continue;
+        }
+        const entry = collection.manifest.artifacts.find(
+          (a) => a.name === inner.entry.name && a.type === inner.entry.type,
+        );
+        if (!entry)
+          throw new CoreError({
+            code: 'plan-stale',
+            artifact: artifact.id,
+            reason: 'the artifact left the manifest',
+          });
+        const mineNow = readTree(artifact.localRoot, artifact.isFolder);
+        const mine = artifact.isFolder
+          ? mineNow.tree
+          : singleFileTree(mineNow.tree, path.basename(entry.path));
+        if (inputsDigest(collection, entry, mine) !== inner.inputs) {
+          throw new CoreError({
+            code: 'plan-stale',
+            artifact: artifact.id,
+            reason: 'its files, manifest entry or lock entry changed since the plan was made',
+          });
+        }
+        const result = resultTree(artifact.files, chosen);
+        const problems = validateArtifact(entry.type as ArtifactType, result, artifact.isFolder);
+        if (problems.length > 0) {
+          throw new CoreError({
+            code: 'validation-failed',
+            artifact: artifact.id,
+            reason: problems.join('; '),
+          });
+        }
+        changes.push(...changesForArtifact(entry.path, artifact.isFolder, mine, result, mineNow.keptDirs));
+        const upstream = upstreamString(inner.source, inner.resolved.sha);
+        const version = inner.resolved.resolvedVersion;
+        setArtifactFields(entry, {
+          upstream,
+          ...(inner.resolved.versionSpec !== entry.versionSpec
+            ? { version_spec: inner.resolved.versionSpec }
+            : {}),
+          resolved_sha: inner.resolved.sha,
+          resolved_version: version,
+          last_updated: now,
+        });
+        setEntry(collection.lock, entry, {
+          content_hash: resultHash(result, artifact.isFolder, artifact.localRoot),
+          fetched: now,
+          upstream,
+          resolved_sha: inner.resolved.sha,
+          resolved_version: version,
+        });
+        toStore.push({
+          entry,
+          tree: inner.upstream,
+          meta: {
+            resolved_sha: inner.resolved.sha,
+            ...(version ? { resolved_version: version } : {}),
+            source: upstream,
+          },
+        });
+        updated.push({ id: artifact.id, sha: inner.resolved.sha, ...(version ? { version } : {}) });
       }
-      const entry = collection.manifest.artifacts.find((a) => a.name === inner.entry.name && a.type === inner.entry.type);
-      if (!entry) throw new CoreError({ code: 'plan-stale', artifact: artifact.id, reason: 'the artifact left the manifest' });
-      const mineNow = readTree(artifact.localRoot, artifact.isFolder);
-      const mine = artifact.isFolder ? mineNow.tree : singleFileTree(mineNow.tree, path.basename(entry.path));
-      if (inputsDigest(collection, entry, mine) !== inner.inputs) {
-        throw new CoreError({ code: 'plan-stale', artifact: artifact.id, reason: 'its files, manifest entry or lock entry changed since the plan was made' });
-      }
-      const result = resultTree(artifact.files, chosen);
-      const problems = validateArtifact(entry.type as ArtifactType, result, artifact.isFolder);
-      if (problems.length > 0) {
-        throw new CoreError({ code: 'validation-failed', artifact: artifact.id, reason: problems.join('; ') });
-      }
-      changes.push(...changesForArtifact(entry.path, artifact.isFolder, mine, result, mineNow.keptDirs));
-      const upstream = upstreamString(inner.source, inner.resolved.sha);
-      const version = inner.resolved.resolvedVersion;
-      setArtifactFields(entry, {
-        upstream,
-        ...(inner.resolved.versionSpec !== entry.versionSpec ? { version_spec: inner.resolved.versionSpec } : {}),
-        resolved_sha: inner.resolved.sha,
-        resolved_version: version,
-        last_updated: now,
-      });
-      setEntry(collection.lock, entry, {
-        content_hash: resultHash(result, artifact.isFolder, artifact.localRoot),
-        fetched: now,
-        upstream,
-        resolved_sha: inner.resolved.sha,
-        resolved_version: version,
-      });
-      toStore.push({
-        entry,
-        tree: inner.upstream,
-        meta: { resolved_sha: inner.resolved.sha, ...(version ? { resolved_version: version } : {}), source: upstream },
-      });
-      updated.push({ id: artifact.id, sha: inner.resolved.sha, ...(version ? { version } : {}) });
-    }
-    if (updated.length === 0) return { txId: '', preSnapshot: '', updated, skipped };
-    throwIfAborted(opts.signal);
-    const store = await openSnapshotStore(dir, storeOptions(opts));
-    try {
-      const ids = updated.map((u) => u.id);
-      const pre = await store.create({ reason: `before update of ${ids.join(', ')}`, trigger: 'update', artifacts: ids });
-      // The upstream trees go into the snapshot repository first: harmless if the update then fails
-      // (a base is looked up by the sha the lock pins), and there for the next merge if it commits.
-      for (const item of toStore) await store.storeUpstream(item.entry.type, item.entry.name, item.tree, item.meta);
-      touchCollection(collection.manifest, now);
-      changes.push({ kind: 'write', rel: MANIFEST_FILE, data: Buffer.from(serializeManifest(collection.manifest)), mode: 0o644 });
-      changes.push({ kind: 'write', rel: LOCK_FILE, data: Buffer.from(serializeLock(collection.lock)), mode: 0o644 });
-      const txId = newTxId();
+      if (updated.length === 0) return { txId: '', preSnapshot: '', updated, skipped };
       throwIfAborted(opts.signal);
-      await applyChanges(
-        dir,
-        { txId, kind: 'update', description: `update ${ids.join(', ')}`, artifacts: ids, preSnapshot: pre.id, changes, tool: opts.tool },
-        { fs: opts.fs, logger: opts.logger, ...(opts.signal ? { signal: opts.signal } : {}) },
-      );
-      return { txId, preSnapshot: pre.id, updated, skipped };
-    } finally {
-      store.close();
-    }
-  });
+      const store = await openSnapshotStore(dir, storeOptions(opts));
+      try {
+        const ids = updated.map((u) => u.id);
+        const pre = await store.create({
+          reason: `before update of ${ids.join(', ')}`,
+          trigger: 'update',
+          artifacts: ids,
+        });
+        // The upstream trees go into the snapshot repository first: harmless if the update then fails
+        // (a base is looked up by the sha the lock pins), and there for the next merge if it commits.
+        for (const item of toStore)
+          await store.storeUpstream(item.entry.type, item.entry.name, item.tree, item.meta);
+        touchCollection(collection.manifest, now);
+        changes.push({
+          kind: 'write',
+          rel: MANIFEST_FILE,
+          data: Buffer.from(serializeManifest(collection.manifest)),
+          mode: 0o644,
+        });
+        changes.push({
+          kind: 'write',
+          rel: LOCK_FILE,
+          data: Buffer.from(serializeLock(collection.lock)),
+          mode: 0o644,
+        });
+        const txId = newTxId();
+        throwIfAborted(opts.signal);
+        await applyChanges(
+          dir,
+          {
+            txId,
+            kind: 'update',
+            description: `update ${ids.join(', ')}`,
+            artifacts: ids,
+            preSnapshot: pre.id,
+            changes,
+            tool: opts.tool,
+          },
+          { fs: opts.fs, logger: opts.logger, ...(opts.signal ? { signal: opts.signal } : {}) },
+        );
+        return { txId, preSnapshot: pre.id, updated, skipped };
+      } finally {
+        store.close();
+      }
+    },
+  );
 }
 
 export interface UpdateRunOptions {
@@ -392,7 +481,9 @@ export async function updateArtifacts(
       }
       if (artifactDecisions !== 'skip') {
         for (const conflict of pending) {
-          const answer = run.resolver?.resolveConflict ? await run.resolver.resolveConflict(artifact, conflict) : undefined;
+          const answer = run.resolver?.resolveConflict
+            ? await run.resolver.resolveConflict(artifact, conflict)
+            : undefined;
           if (answer === 'skip-artifact') {
             artifactDecisions = 'skip';
             break;
@@ -408,7 +499,10 @@ export async function updateArtifacts(
       decisions.set(artifact.id, artifactDecisions);
     }
     if (unresolved.length > 0 && !run.dryRun) {
-      throw new CoreError({ code: 'conflicts', conflicts: unresolved.map((u) => ({ artifact: u.artifact, path: u.conflict.rel })) });
+      throw new CoreError({
+        code: 'conflicts',
+        conflicts: unresolved.map((u) => ({ artifact: u.artifact, path: u.conflict.rel })),
+      });
     }
     if (run.dryRun) return { plan, conflicts: unresolved };
     const result = await applyUpdate(plan, decisions, opts);

@@ -10,7 +10,11 @@ import type { Tree } from './plan.js';
 export function validateArtifact(type: ArtifactType, tree: Tree, isFolder: boolean): string[] {
   const problems: string[] = [];
   for (const [rel, file] of tree) {
-    if (rel === '' || rel.startsWith('/') || rel.split('/').some((part) => part === '..' || part === '' || part === '.')) {
+    if (
+      rel === '' ||
+      rel.startsWith('/') ||
+      rel.split('/').some((part) => part === '..' || part === '' || part === '.')
+    ) {
       problems.push(`path "${rel}" is not inside the artifact`);
       continue;
     }
@@ -52,8 +56,10 @@ export function frontmatterProblem(text: string): string | undefined {
   if (end < 0) return 'frontmatter is not closed by "---"';
   for (let i = 1; i < end; i++) {
     const line = lines[i] as string;
-    if (line.trim() === '' || line.trimStart().startsWith('#') || /^\s/.test(line) || line.startsWith('- ')) continue;
-    if (!/^("[^"]*"|'[^']*'|[^\s:#][^:]*?)\s*:(\s|$)/.test(line)) return `frontmatter line ${i + 1} is not "key: value"`;
+    if (line.trim() === '' || line.trimStart().startsWith('#') || /^\s/.test(line) || line.startsWith('- '))
+      continue;
+    if (!/^("[^"]*"|'[^']*'|[^\s:#][^:]*?)\s*:(\s|$)/.test(line))
+      return `frontmatter line ${i + 1} is not "key: value"`;
   }
   return undefined;
 }

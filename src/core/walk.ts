@@ -85,7 +85,15 @@ export function walkSync(root: string, options: WalkOptions = {}): WalkResult {
 }
 
 function fileOf(rel: string, st: fs.Stats, isSymlink: boolean): WalkedFile {
-  return { rel, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, mode: st.mode, isSymlink };
+  return {
+    rel,
+    size: st.size,
+    mtimeMs: st.mtimeMs,
+    ctimeMs: st.ctimeMs,
+    ino: st.ino,
+    mode: st.mode,
+    isSymlink,
+  };
 }
 
 /**

@@ -9,9 +9,16 @@ describe('artifact-keeper status / init', () => {
     const dir = copySharedFixture();
     const result = runCli(['status', '--collection', dir, '--json']);
     assert.equal(result.code, 0, result.stderr);
-    const json = JSON.parse(result.stdout) as { state: string; artifacts: { id: string; state: string }[]; problems: unknown[] };
+    const json = JSON.parse(result.stdout) as {
+      state: string;
+      artifacts: { id: string; state: string }[];
+      problems: unknown[];
+    };
     assert.equal(json.state, 'clean');
-    assert.deepEqual(json.artifacts.map((a) => a.id), ['skill/pdf-tools', 'skill/café-notes', 'command/review', 'agent/planner']);
+    assert.deepEqual(
+      json.artifacts.map((a) => a.id),
+      ['skill/pdf-tools', 'skill/café-notes', 'command/review', 'agent/planner'],
+    );
     assert.deepEqual(json.problems, []);
   });
 
@@ -24,7 +31,10 @@ describe('artifact-keeper status / init', () => {
     const lockFile = path.join(dir, 'collection.lock');
     const text = fs.readFileSync(lockFile, 'utf8');
     fs.writeFileSync(lockFile, text.slice(0, text.indexOf('[lock.entries."review::command"]')));
-    const json = JSON.parse(runCli(['status', '--json'], { cwd: dir }).stdout) as { state: string; problems: { code: string; artifact: string }[] };
+    const json = JSON.parse(runCli(['status', '--json'], { cwd: dir }).stdout) as {
+      state: string;
+      problems: { code: string; artifact: string }[];
+    };
     assert.equal(json.state, 'inconsistent');
     assert.ok(json.problems.some((p) => p.code === 'lock-entry-missing' && p.artifact === 'command/review'));
     assert.equal(runCli(['status'], { cwd: dir }).code, 2);
@@ -49,12 +59,16 @@ describe('artifact-keeper status / init', () => {
     assert.equal(runCli(['status', '--collection', tempDir()]).code, 66);
   });
 
-  it('init creates SkillMeat\'s layout, reads clean, and refuses to run twice', () => {
+  it("init creates SkillMeat's layout, reads clean, and refuses to run twice", () => {
     const dir = path.join(tempDir(), 'fresh');
     const result = runCli(['init', '--collection', dir, '--name', 'team']);
     assert.equal(result.code, 0, result.stderr);
-    for (const folder of ['skills', 'commands', 'agents', 'workflows']) assert.ok(fs.statSync(path.join(dir, folder)).isDirectory());
-    assert.match(fs.readFileSync(path.join(dir, 'collection.toml'), 'utf8'), /\[collection\]\nname = "team"\nversion = "1\.0\.0"\ncreated = "\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}"/);
+    for (const folder of ['skills', 'commands', 'agents', 'workflows'])
+      assert.ok(fs.statSync(path.join(dir, folder)).isDirectory());
+    assert.match(
+      fs.readFileSync(path.join(dir, 'collection.toml'), 'utf8'),
+      /\[collection\]\nname = "team"\nversion = "1\.0\.0"\ncreated = "\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}"/,
+    );
     assert.equal(runCli(['status', '--collection', dir]).code, 0);
     const again = runCli(['init', '--collection', dir]);
     assert.equal(again.code, 65);

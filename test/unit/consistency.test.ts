@@ -16,12 +16,24 @@ function removeLockEntry(dir: string, key: string): void {
 describe('consistency report', () => {
   it('reads the SkillMeat-written collection as clean and rewrites nothing', () => {
     const dir = copySharedFixture();
-    const before = [fs.readFileSync(path.join(dir, 'collection.toml')), fs.readFileSync(path.join(dir, 'collection.lock'))];
+    const before = [
+      fs.readFileSync(path.join(dir, 'collection.toml')),
+      fs.readFileSync(path.join(dir, 'collection.lock')),
+    ];
     const report = checkCollection(dir);
     assert.equal(report.state, 'clean');
     assert.deepEqual(report.findings, []);
-    assert.deepEqual(report.artifacts.map((a) => a.state), ['clean', 'clean', 'clean', 'clean']);
-    assert.deepEqual([fs.readFileSync(path.join(dir, 'collection.toml')), fs.readFileSync(path.join(dir, 'collection.lock'))], before);
+    assert.deepEqual(
+      report.artifacts.map((a) => a.state),
+      ['clean', 'clean', 'clean', 'clean'],
+    );
+    assert.deepEqual(
+      [
+        fs.readFileSync(path.join(dir, 'collection.toml')),
+        fs.readFileSync(path.join(dir, 'collection.lock')),
+      ],
+      before,
+    );
   });
 
   it('re-checks incrementally: warm re-hashes nothing, an edit re-hashes only its artifact', () => {
@@ -34,7 +46,10 @@ describe('consistency report', () => {
     const afterEdit = checkCollection(dir, { cache, now: () => Date.now() + 60_000 });
     assert.equal(afterEdit.rehashed, 1);
     assert.equal(afterEdit.state, 'modified');
-    assert.deepEqual(afterEdit.findings.map((f) => `${f.code} ${f.artifact}`), ['content-modified skill/pdf-tools']);
+    assert.deepEqual(
+      afterEdit.findings.map((f) => `${f.code} ${f.artifact}`),
+      ['content-modified skill/pdf-tools'],
+    );
     // And from the persisted cache, in a fresh process's view:
     assert.equal(checkCollection(dir).rehashed, 0);
   });
@@ -46,7 +61,10 @@ describe('consistency report', () => {
     const file = path.join(dir, 'commands/review.md');
     const st = fs.statSync(file);
     const text = fs.readFileSync(file, 'utf8');
-    fs.writeFileSync(file, text.replace(/[a-z]/, (c) => (c === 'a' ? 'b' : 'a')));
+    fs.writeFileSync(
+      file,
+      text.replace(/[a-z]/, (c) => (c === 'a' ? 'b' : 'a')),
+    );
     fs.utimesSync(file, st.atime, st.mtime);
     assert.equal(checkCollection(dir, { cache }).state, 'modified');
   });
@@ -65,7 +83,10 @@ describe('consistency report', () => {
     removeLockEntry(unlocked, 'review::command');
     const r1 = checkCollection(unlocked);
     assert.equal(r1.state, 'inconsistent');
-    assert.deepEqual(r1.findings.map((f) => f.code), ['lock-entry-missing']);
+    assert.deepEqual(
+      r1.findings.map((f) => f.code),
+      ['lock-entry-missing'],
+    );
     assert.equal(r1.artifacts.find((a) => a.id === 'command/review')?.state, 'unlocked');
 
     const missing = copySharedFixture();
@@ -77,21 +98,36 @@ describe('consistency report', () => {
     const orphan = copySharedFixture();
     fs.appendFileSync(
       path.join(orphan, 'collection.lock'),
-      '\n[lock.entries."ghost::skill"]\ncontent_hash = "' + 'a'.repeat(64) + '"\nfetched = "2026-01-01T00:00:00.000000"\n',
+      '\n[lock.entries."ghost::skill"]\ncontent_hash = "' +
+        'a'.repeat(64) +
+        '"\nfetched = "2026-01-01T00:00:00.000000"\n',
     );
     const r3 = checkCollection(orphan);
     assert.equal(r3.state, 'inconsistent');
-    assert.deepEqual(r3.artifacts.at(-1), { id: 'skill/ghost', name: 'ghost', type: 'skill', path: '', state: 'orphaned', lockedHash: 'a'.repeat(64) });
+    assert.deepEqual(r3.artifacts.at(-1), {
+      id: 'skill/ghost',
+      name: 'ghost',
+      type: 'skill',
+      path: '',
+      state: 'orphaned',
+      lockedHash: 'a'.repeat(64),
+    });
 
     const noSkillMd = copySharedFixture();
-    fs.renameSync(path.join(noSkillMd, 'skills/pdf-tools/SKILL.md'), path.join(noSkillMd, 'skills/pdf-tools/README.md'));
+    fs.renameSync(
+      path.join(noSkillMd, 'skills/pdf-tools/SKILL.md'),
+      path.join(noSkillMd, 'skills/pdf-tools/README.md'),
+    );
     const r4 = checkCollection(noSkillMd);
     assert.equal(r4.state, 'inconsistent');
     assert.ok(r4.findings.some((f) => f.code === 'skill-md-missing' && f.artifact === 'skill/pdf-tools'));
 
     const mismatch = copySharedFixture();
     const lockFile = path.join(mismatch, 'collection.lock');
-    fs.writeFileSync(lockFile, fs.readFileSync(lockFile, 'utf8').replace(/resolved_sha = "3f2a/, 'resolved_sha = "0000'));
+    fs.writeFileSync(
+      lockFile,
+      fs.readFileSync(lockFile, 'utf8').replace(/resolved_sha = "3f2a/, 'resolved_sha = "0000'),
+    );
     assert.ok(checkCollection(mismatch).findings.some((f) => f.code === 'lock-mismatch'));
   });
 
@@ -104,7 +140,10 @@ describe('consistency report', () => {
 
   it('marks update-available and conflicted artifacts from outside knowledge', () => {
     const dir = copySharedFixture();
-    const report = checkCollection(dir, { updatesAvailable: new Set(['skill/pdf-tools']), conflicted: new Set(['agent/planner']) });
+    const report = checkCollection(dir, {
+      updatesAvailable: new Set(['skill/pdf-tools']),
+      conflicted: new Set(['agent/planner']),
+    });
     assert.equal(report.artifacts.find((a) => a.id === 'skill/pdf-tools')?.state, 'update-available');
     assert.equal(report.artifacts.find((a) => a.id === 'agent/planner')?.state, 'conflicted');
     assert.equal(report.state, 'modified');

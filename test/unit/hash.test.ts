@@ -39,7 +39,10 @@ describe('content hash', () => {
   it('orders path components like Python: a/b before a-c', () => {
     const dir = tempDir();
     writeTree(dir, { 'a/b': '1', 'a-c': '2', 'a.d': '3', a0: '4' });
-    assert.deepEqual(walkSync(dir).files.map((f) => f.rel), ['a/b', 'a-c', 'a.d', 'a0']);
+    assert.deepEqual(
+      walkSync(dir).files.map((f) => f.rel),
+      ['a/b', 'a-c', 'a.d', 'a0'],
+    );
     const expected = createHash('sha256').update('a/b1a-c2a.d3a04').digest('hex');
     assert.equal(contentHash(dir), expected);
     assert.equal(contentHash(dir), pythonHash(dir));
@@ -76,7 +79,10 @@ describe('content hash', () => {
   it('hashes a single-file artifact as its bytes, and links like Python (file links followed, folder links not)', () => {
     const dir = tempDir();
     writeTree(dir, { 'review.md': '# review\n', 'skill/SKILL.md': 'x', 'outside/secret.md': 's' });
-    assert.equal(contentHash(path.join(dir, 'review.md')), createHash('sha256').update('# review\n').digest('hex'));
+    assert.equal(
+      contentHash(path.join(dir, 'review.md')),
+      createHash('sha256').update('# review\n').digest('hex'),
+    );
     fs.symlinkSync('../review.md', path.join(dir, 'skill/linked.md'));
     fs.symlinkSync('../outside', path.join(dir, 'skill/linkdir'));
     fs.symlinkSync('missing', path.join(dir, 'skill/dangling'));

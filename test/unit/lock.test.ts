@@ -38,13 +38,22 @@ describe('lock', () => {
   it('names the entry and its line when an entry is malformed', () => {
     const err = lockError(`[lock]\nversion = "1.0.0"\n\n[lock.entries."pdf::skill"]\nfetched = "x"\n`);
     assert.match(err.message, /^collection\.lock:4: artifact skill\/pdf: .*no content_hash/);
-    assert.match(lockError(`[lock.entries."pdf::skill"]\ncontent_hash = "zz"\n`).message, /malformed content_hash/);
+    assert.match(
+      lockError(`[lock.entries."pdf::skill"]\ncontent_hash = "zz"\n`).message,
+      /malformed content_hash/,
+    );
     assert.match(lockError(`[lock.entries.pdf]\ncontent_hash = "${HASH}"\n`).message, /NAME::TYPE/);
   });
 
   it('sets entries in SkillMeat key order, omitting nulls, keeping unknown keys', () => {
-    const lock = parseLock(`[lock]\nversion = "1.0.0"\n\n[lock.entries."pdf::skill"]\ncontent_hash = "${HASH}"\nfetched = "t0"\nextra = "kept"\n`);
-    setEntry(lock, { name: 'pdf', type: 'skill' }, { content_hash: HASH, fetched: 't1', upstream: 'u', resolved_sha: 's', resolved_version: undefined });
+    const lock = parseLock(
+      `[lock]\nversion = "1.0.0"\n\n[lock.entries."pdf::skill"]\ncontent_hash = "${HASH}"\nfetched = "t0"\nextra = "kept"\n`,
+    );
+    setEntry(
+      lock,
+      { name: 'pdf', type: 'skill' },
+      { content_hash: HASH, fetched: 't1', upstream: 'u', resolved_sha: 's', resolved_version: undefined },
+    );
     setEntry(lock, { name: 'new', type: 'command' }, { content_hash: HASH, fetched: 't2' });
     assert.equal(
       serializeLock(lock),

@@ -4,7 +4,14 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { loadCollection } from '../../src/core/collection.js';
 import { CoreError } from '../../src/core/errors.js';
-import { addArtifact, findEntry, parseManifest, serializeManifest, setArtifactFields } from '../../src/core/manifest.js';
+import {
+  addArtifact,
+  findEntry,
+  parseManifest,
+  serializeManifest,
+  setArtifactFields,
+} from '../../src/core/manifest.js';
+import { serializeLock } from '../../src/core/lock.js';
 import { SHARED_FIXTURES } from './support/collections.js';
 
 const FIXTURE = path.join(SHARED_FIXTURES, 'skillmeat-written');
@@ -94,10 +101,7 @@ describe('manifest', () => {
     const lockBytes = fs.readFileSync(path.join(FIXTURE, 'collection.lock'), 'utf8');
     const collection = loadCollection(FIXTURE);
     assert.equal(collection.lock.entries.size, 4);
-    assert.equal(
-      require('../../src/core/lock.js').serializeLock(collection.lock) as string,
-      lockBytes,
-    );
+    assert.equal(serializeLock(collection.lock), lockBytes);
   });
 
   it('keeps every key it does not understand across a rewrite with an edit', () => {
@@ -105,21 +109,46 @@ describe('manifest', () => {
     assert.equal(serializeManifest(manifest), RICH, 'no-op round trip');
     const entry = findEntry(manifest, { name: 'pdf', type: 'skill' });
     assert.ok(entry);
-    setArtifactFields(entry, { resolved_sha: 'a'.repeat(40), resolved_version: 'v2.0.0', last_updated: '2026-02-01T00:00:00.000000' });
+    setArtifactFields(entry, {
+      resolved_sha: 'a'.repeat(40),
+      resolved_version: 'v2.0.0',
+      last_updated: '2026-02-01T00:00:00.000000',
+    });
     const out = serializeManifest(manifest);
-    for (const kept of ['future_top_level = "kept"', 'owner = "someone"', 'uuid = "0b8c"', 'some_future_key = 42', 'future_field = "keep me"', 'env_vars = [', 'tag_definitions = [', '[[groups]]', 'dependencies = [']) {
+    for (const kept of [
+      'future_top_level = "kept"',
+      'owner = "someone"',
+      'uuid = "0b8c"',
+      'some_future_key = 42',
+      'future_field = "keep me"',
+      'env_vars = [',
+      'tag_definitions = [',
+      '[[groups]]',
+      'dependencies = [',
+    ]) {
       assert.ok(out.includes(kept), `${kept} survives`);
     }
     // New keys go to SkillMeat's place for them: after resolved_sha, before tags.
-    assert.match(out, /resolved_sha = "a{40}"\nresolved_version = "v2\.0\.0"\nlast_updated = "2026-02-01T00:00:00\.000000"\ntags = \[/);
+    assert.match(
+      out,
+      /resolved_sha = "a{40}"\nresolved_version = "v2\.0\.0"\nlast_updated = "2026-02-01T00:00:00\.000000"\ntags = \[/,
+    );
     assert.deepEqual(parseManifest(out).artifacts[0]?.resolvedVersion, 'v2.0.0');
   });
 
   it('adds an artifact in SkillMeat key order', () => {
     const manifest = parseManifest(RICH);
-    addArtifact(manifest, { name: 'review', type: 'command' }, { path: 'commands/review.md', origin: 'local', added: '2026-03-01T00:00:00.000000' });
+    addArtifact(
+      manifest,
+      { name: 'review', type: 'command' },
+      { path: 'commands/review.md', origin: 'local', added: '2026-03-01T00:00:00.000000' },
+    );
     const out = serializeManifest(manifest);
-    assert.ok(out.includes('[[artifacts]]\nname = "review"\ntype = "command"\npath = "commands/review.md"\norigin = "local"\nadded = "2026-03-01T00:00:00.000000"\n'));
+    assert.ok(
+      out.includes(
+        '[[artifacts]]\nname = "review"\ntype = "command"\npath = "commands/review.md"\norigin = "local"\nadded = "2026-03-01T00:00:00.000000"\n',
+      ),
+    );
     assert.equal(parseManifest(out).artifacts.length, 2);
   });
 
@@ -143,9 +172,13 @@ describe('manifest', () => {
   });
 
   it('rejects duplicates, unknown types and missing keys', () => {
-    const dup = '[[artifacts]]\nname = "a"\ntype = "skill"\npath = "skills/a"\n\n[[artifacts]]\nname = "a"\ntype = "skill"\npath = "skills/b"\n';
+    const dup =
+      '[[artifacts]]\nname = "a"\ntype = "skill"\npath = "skills/a"\n\n[[artifacts]]\nname = "a"\ntype = "skill"\npath = "skills/b"\n';
     assert.match(manifestError(dup).message, /:6: .*duplicate artifact skill\/a/);
-    assert.match(manifestError('[[artifacts]]\nname = "a"\ntype = "spell"\npath = "x"\n').message, /unknown artifact type "spell"/);
+    assert.match(
+      manifestError('[[artifacts]]\nname = "a"\ntype = "spell"\npath = "x"\n').message,
+      /unknown artifact type "spell"/,
+    );
     assert.match(manifestError('[[artifacts]]\nname = "a"\npath = "x"\n').message, /:1: .*has no "type"/);
     assert.match(manifestError('artifacts = 3\n').message, /array of tables/);
   });

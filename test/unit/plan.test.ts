@@ -7,13 +7,45 @@ import { validateArtifact, frontmatterProblem } from '../../src/core/validate.js
 const f = (text: string, mode = 0o644): TreeFile => ({ data: Buffer.from(text), mode });
 const tree = (files: Record<string, string | TreeFile>): Tree =>
   new Map(Object.entries(files).map(([rel, v]) => [rel, typeof v === 'string' ? f(v) : v]));
-const texts = (t: Tree): Record<string, string> => Object.fromEntries([...t].map(([rel, file]) => [rel, file.data.toString()]));
+const texts = (t: Tree): Record<string, string> =>
+  Object.fromEntries([...t].map(([rel, file]) => [rel, file.data.toString()]));
 
 describe('classify', () => {
   it('names every kind of change against the true base', () => {
-    const base = tree({ same: 's', up: 'u0', loc: 'l0', both: 'a\nb\nc\n', gone: 'g', locgone: 'lg', sameChange: 'x', delMod: 'd', modDel: 'm' });
-    const mine = tree({ same: 's', up: 'u0', loc: 'l1', both: 'A\nb\nc\n', gone: 'g', sameChange: 'y', delMod: 'd2', mineOnly: 'mo', addBoth: 'p', modDel: 'm' });
-    const upstream = tree({ same: 's', up: 'u1', loc: 'l0', both: 'a\nb\nC\n', locgone: 'lg', sameChange: 'y', upOnly: 'uo', addBoth: 'q', modDel: 'm2' });
+    const base = tree({
+      same: 's',
+      up: 'u0',
+      loc: 'l0',
+      both: 'a\nb\nc\n',
+      gone: 'g',
+      locgone: 'lg',
+      sameChange: 'x',
+      delMod: 'd',
+      modDel: 'm',
+    });
+    const mine = tree({
+      same: 's',
+      up: 'u0',
+      loc: 'l1',
+      both: 'A\nb\nc\n',
+      gone: 'g',
+      sameChange: 'y',
+      delMod: 'd2',
+      mineOnly: 'mo',
+      addBoth: 'p',
+      modDel: 'm',
+    });
+    const upstream = tree({
+      same: 's',
+      up: 'u1',
+      loc: 'l0',
+      both: 'a\nb\nC\n',
+      locgone: 'lg',
+      sameChange: 'y',
+      upOnly: 'uo',
+      addBoth: 'q',
+      modDel: 'm2',
+    });
     const statuses = Object.fromEntries(classify(base, mine, upstream).map((p) => [p.rel, p.status]));
     assert.deepEqual(statuses, {
       addBoth: 'both-added',
@@ -32,7 +64,11 @@ describe('classify', () => {
   });
 
   it('treats a mode change as a change and marks binary files', () => {
-    const plans = classify(tree({ run: f('x', 0o644), bin: f('\0a') }), tree({ run: f('x', 0o644), bin: f('\0b') }), tree({ run: f('x', 0o755), bin: f('\0c') }));
+    const plans = classify(
+      tree({ run: f('x', 0o644), bin: f('\0a') }),
+      tree({ run: f('x', 0o644), bin: f('\0b') }),
+      tree({ run: f('x', 0o755), bin: f('\0c') }),
+    );
     assert.equal(plans.find((p) => p.rel === 'run')?.status, 'upstream-modified');
     assert.equal(plans.find((p) => p.rel === 'bin')?.binary, true);
   });
@@ -40,8 +76,19 @@ describe('classify', () => {
 
 describe('strategies', () => {
   const base = tree({ 'SKILL.md': 'title\nbody\n', 'ref/a.md': 'a\n', 'ref/b.md': 'b\n', 'old.md': 'old\n' });
-  const mine = tree({ 'SKILL.md': 'title\nbody\nmy note\n', 'ref/a.md': 'a\n', 'ref/b.md': 'b\n', 'old.md': 'old\n', 'mine.md': 'mine\n' });
-  const upstream = tree({ 'SKILL.md': 'Title v2\nbody\n', 'ref/a.md': 'a v2\n', 'ref/b.md': 'b\n', 'new.md': 'new\n' });
+  const mine = tree({
+    'SKILL.md': 'title\nbody\nmy note\n',
+    'ref/a.md': 'a\n',
+    'ref/b.md': 'b\n',
+    'old.md': 'old\n',
+    'mine.md': 'mine\n',
+  });
+  const upstream = tree({
+    'SKILL.md': 'Title v2\nbody\n',
+    'ref/a.md': 'a v2\n',
+    'ref/b.md': 'b\n',
+    'new.md': 'new\n',
+  });
 
   it('merge keeps files upstream did not change (SkillMeat dropped SKILL.md) and both edits', () => {
     const files = classify(base, mine, upstream);
@@ -57,7 +104,11 @@ describe('strategies', () => {
   });
 
   it('merge never silently overwrites a local edit: overlapping edits conflict with both sides', () => {
-    const files = classify(tree({ 'x.md': 'line\n' }), tree({ 'x.md': 'mine\n' }), tree({ 'x.md': 'theirs\n' }));
+    const files = classify(
+      tree({ 'x.md': 'line\n' }),
+      tree({ 'x.md': 'mine\n' }),
+      tree({ 'x.md': 'theirs\n' }),
+    );
     const { conflicts } = decide(files, 'merge');
     assert.equal(conflicts.length, 1);
     const proposal = conflicts[0]?.proposal?.toString() ?? '';
@@ -66,10 +117,13 @@ describe('strategies', () => {
 
   it('merge conflicts on delete/modify and on binary changes on both sides', () => {
     const files = classify(tree({ a: 'a', b: '\0x' }), tree({ a: 'a2', b: '\0y' }), tree({ b: '\0z' }));
-    assert.deepEqual(decide(files, 'merge').conflicts.map((c) => [c.rel, c.status, c.binary]), [
-      ['a', 'removed-upstream-modified-locally', false],
-      ['b', 'both-modified', true],
-    ]);
+    assert.deepEqual(
+      decide(files, 'merge').conflicts.map((c) => [c.rel, c.status, c.binary]),
+      [
+        ['a', 'removed-upstream-modified-locally', false],
+        ['b', 'both-modified', true],
+      ],
+    );
   });
 
   it('overwrite takes upstream everywhere upstream has a say, keeps files only we have', () => {
@@ -89,7 +143,11 @@ describe('strategies', () => {
   });
 
   it('merges single-file artifacts too', () => {
-    const files = classify(tree({ 'review.md': 'a\nb\nc\n' }), tree({ 'review.md': 'A\nb\nc\n' }), tree({ 'review.md': 'a\nb\nC\n' }));
+    const files = classify(
+      tree({ 'review.md': 'a\nb\nc\n' }),
+      tree({ 'review.md': 'A\nb\nc\n' }),
+      tree({ 'review.md': 'a\nb\nC\n' }),
+    );
     const { decisions, conflicts } = decide(files, 'merge');
     assert.deepEqual(conflicts, []);
     assert.deepEqual(texts(resultTree(files, decisions)), { 'review.md': 'A\nb\nC\n' });
@@ -98,12 +156,34 @@ describe('strategies', () => {
 
 describe('validateArtifact', () => {
   it('accepts a normal skill and rejects escapes, missing SKILL.md and broken frontmatter', () => {
-    assert.deepEqual(validateArtifact('skill', tree({ 'SKILL.md': '---\nname: x\ndescription: "y: z"\ntags:\n  - a\n---\nbody\n' }), true), []);
+    assert.deepEqual(
+      validateArtifact(
+        'skill',
+        tree({ 'SKILL.md': '---\nname: x\ndescription: "y: z"\ntags:\n  - a\n---\nbody\n' }),
+        true,
+      ),
+      [],
+    );
     assert.deepEqual(validateArtifact('skill', tree({ 'README.md': 'x' }), true), ['SKILL.md is missing']);
-    assert.match(validateArtifact('skill', tree({ 'SKILL.md': '---\nname: x\n' }), true).join(), /not closed/);
-    assert.match(validateArtifact('skill', tree({ 'SKILL.md': 'x', 'link': f('../../etc', 0o120000) }), true).join(), /points outside/);
-    assert.match(validateArtifact('skill', tree({ 'SKILL.md': 'x', 'ok-link': f('ref/a.md', 0o120000), '../x': 'y' }), true).join(), /not inside/);
+    assert.match(
+      validateArtifact('skill', tree({ 'SKILL.md': '---\nname: x\n' }), true).join(),
+      /not closed/,
+    );
+    assert.match(
+      validateArtifact('skill', tree({ 'SKILL.md': 'x', link: f('../../etc', 0o120000) }), true).join(),
+      /points outside/,
+    );
+    assert.match(
+      validateArtifact(
+        'skill',
+        tree({ 'SKILL.md': 'x', 'ok-link': f('ref/a.md', 0o120000), '../x': 'y' }),
+        true,
+      ).join(),
+      /not inside/,
+    );
     assert.equal(frontmatterProblem('---\nname x\n---\n'), 'frontmatter line 2 is not "key: value"');
-    assert.deepEqual(validateArtifact('command', tree({ 'review.md': '' }), false), ['the command file is empty']);
+    assert.deepEqual(validateArtifact('command', tree({ 'review.md': '' }), false), [
+      'the command file is empty',
+    ]);
   });
 });

@@ -21,7 +21,10 @@ function parseFailure(text: string | Uint8Array): CoreError {
 
 describe('serializeToml (tomli_w rules)', () => {
   it('writes literals before tables, one blank line before each header', () => {
-    check({ table: { nested: {}, val3: 3 }, val2: 2, val1: 1 }, 'val2 = 2\nval1 = 1\n\n[table]\nval3 = 3\n\n[table.nested]\n');
+    check(
+      { table: { nested: {}, val3: 3 }, val2: 2, val1: 1 },
+      'val2 = 2\nval1 = 1\n\n[table]\nval3 = 3\n\n[table.nested]\n',
+    );
   });
 
   it('writes non-empty arrays one item per line with a trailing comma', () => {
@@ -30,18 +33,37 @@ describe('serializeToml (tomli_w rules)', () => {
   });
 
   it('escapes like tomli_w: compact escapes, \\u for other control characters, tab and unicode raw', () => {
-    assert.equal(serializeToml({ s: 'a"b\\c\nd\re\tf\u0001g\u007fé😀' }), 's = "a\\"b\\\\c\\nd\\re\tf\\u0001g\\u007fé😀"\n');
+    assert.equal(
+      serializeToml({ s: 'a"b\\c\nd\re\tf\u0001g\u007fé😀' }),
+      's = "a\\"b\\\\c\\nd\\re\tf\\u0001g\\u007fé😀"\n',
+    );
   });
 
   it('quotes keys that are not bare', () => {
-    check({ lock: { entries: { 'pdf::skill': { content_hash: 'x' }, 'café::skill': { content_hash: 'y' } } } },
-      '[lock.entries."pdf::skill"]\ncontent_hash = "x"\n\n[lock.entries."café::skill"]\ncontent_hash = "y"\n');
+    check(
+      { lock: { entries: { 'pdf::skill': { content_hash: 'x' }, 'café::skill': { content_hash: 'y' } } } },
+      '[lock.entries."pdf::skill"]\ncontent_hash = "x"\n\n[lock.entries."café::skill"]\ncontent_hash = "y"\n',
+    );
   });
 
   it('writes arrays of tables as [[name]] unless every table fits inline in 100 characters', () => {
-    check({ artifacts: [{ name: 'a', metadata: { title: 'A' } }] }, 'artifacts = [\n    { name = "a", metadata = { title = "A" } },\n]\n');
-    const artifact = { name: 'pdf-tools', type: 'skill', path: 'skills/pdf-tools', origin: 'local', added: '2026-01-02T10:00:00.000001' };
-    check({ artifacts: [artifact] }, `[[artifacts]]\n${Object.entries(artifact).map(([k, v]) => `${k} = "${v}"\n`).join('')}`);
+    check(
+      { artifacts: [{ name: 'a', metadata: { title: 'A' } }] },
+      'artifacts = [\n    { name = "a", metadata = { title = "A" } },\n]\n',
+    );
+    const artifact = {
+      name: 'pdf-tools',
+      type: 'skill',
+      path: 'skills/pdf-tools',
+      origin: 'local',
+      added: '2026-01-02T10:00:00.000001',
+    };
+    check(
+      { artifacts: [artifact] },
+      `[[artifacts]]\n${Object.entries(artifact)
+        .map(([k, v]) => `${k} = "${v}"\n`)
+        .join('')}`,
+    );
     check({ groups: [{ name: 'g', position: 1 }] }, 'groups = [\n    { name = "g", position = 1 },\n]\n');
     const long = 'x'.repeat(90);
     check({ groups: [{ name: long }] }, `[[groups]]\nname = "${long}"\n`);
@@ -58,7 +80,13 @@ describe('parseToml errors', () => {
     const err = parseFailure('a = 1\nb = \n');
     assert.deepEqual(
       { ...err.failure },
-      { code: 'toml-invalid', file: 'bad.toml', line: 2, column: 5, reason: err.failure.code === 'toml-invalid' ? err.failure.reason : '' },
+      {
+        code: 'toml-invalid',
+        file: 'bad.toml',
+        line: 2,
+        column: 5,
+        reason: err.failure.code === 'toml-invalid' ? err.failure.reason : '',
+      },
     );
     assert.match(err.message, /^bad\.toml:2:5: /);
   });
@@ -69,7 +97,10 @@ describe('parseToml errors', () => {
   });
 
   it('rejects invalid UTF-8 and NUL bytes', () => {
-    assert.match(parseFailure(Buffer.from([0x61, 0x20, 0x3d, 0x20, 0x22, 0xff, 0x22, 0x0a])).message, /not valid UTF-8/);
+    assert.match(
+      parseFailure(Buffer.from([0x61, 0x20, 0x3d, 0x20, 0x22, 0xff, 0x22, 0x0a])).message,
+      /not valid UTF-8/,
+    );
     assert.match(parseFailure('a = "x\u0000y"\n').message, /^bad\.toml:1:/);
   });
 });

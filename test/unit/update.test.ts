@@ -13,7 +13,8 @@ import { commitUpstream, makeUpstream, upstreamTempDir } from './support/upstrea
 import type { Upstream } from './support/upstream.js';
 
 const SKILL_V1 = '---\nname: pdf\ndescription: PDF tools\n---\n# PDF\n\nStep one.\nStep two.\nStep three.\n';
-const SKILL_V2 = '---\nname: pdf\ndescription: PDF tools\n---\n# PDF\n\nStep one, improved upstream.\nStep two.\nStep three.\n';
+const SKILL_V2 =
+  '---\nname: pdf\ndescription: PDF tools\n---\n# PDF\n\nStep one, improved upstream.\nStep two.\nStep three.\n';
 
 function setup(): { dir: string; up: Upstream } {
   const up = makeUpstream(path.join(upstreamTempDir(), 'kit'), [
@@ -110,7 +111,9 @@ describe('update', () => {
     assert.equal(entry?.versionSpec, 'v2');
     assert.ok(entry?.lastUpdated);
     assert.equal(runCli(['status', '--collection', dir]).code, 0, 'status clean after the merge');
-    const history = JSON.parse(runCli(['history', '--json', '--collection', dir]).stdout) as { history: { kind: string }[] };
+    const history = JSON.parse(runCli(['history', '--json', '--collection', dir]).stdout) as {
+      history: { kind: string }[];
+    };
     assert.equal(history.history[0]?.kind, 'update');
   });
 
@@ -138,17 +141,33 @@ describe('update', () => {
   it('overwrite takes upstream, keep re-locks local edits; both leave status clean', () => {
     const { dir } = setup();
     fs.appendFileSync(path.join(dir, 'skills/pdf/SKILL.md'), 'local\n');
-    assert.equal(runCli(['update', 'skill/pdf', '--to', 'v2', '--strategy', 'overwrite', '--collection', dir]).code, 0);
+    assert.equal(
+      runCli(['update', 'skill/pdf', '--to', 'v2', '--strategy', 'overwrite', '--collection', dir]).code,
+      0,
+    );
     assert.equal(read(dir, 'skills/pdf/SKILL.md'), SKILL_V2);
     assert.equal(runCli(['status', '--collection', dir]).code, 0);
 
     const other = setup();
     fs.appendFileSync(path.join(other.dir, 'commands/review.md'), 'local\n');
     const kept = read(other.dir, 'commands/review.md');
-    const r = runCli(['update', 'command/review', '--to', 'v2', '--strategy', 'keep', '--collection', other.dir]);
+    const r = runCli([
+      'update',
+      'command/review',
+      '--to',
+      'v2',
+      '--strategy',
+      'keep',
+      '--collection',
+      other.dir,
+    ]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(read(other.dir, 'commands/review.md'), kept);
-    assert.equal(runCli(['status', '--collection', other.dir]).code, 0, 'keep records the local content as the new baseline');
+    assert.equal(
+      runCli(['status', '--collection', other.dir]).code,
+      0,
+      'keep records the local content as the new baseline',
+    );
   });
 
   it('--dry-run prints what would happen and writes nothing', () => {
@@ -156,7 +175,9 @@ describe('update', () => {
     const before = treeListing(dir);
     const r = runCli(['update', '--all', '--to', 'v2', '--dry-run', '--json', '--collection', dir]);
     assert.equal(r.code, 0, r.stderr);
-    const json = JSON.parse(r.stdout) as { artifacts: { id: string; files: { path: string; status: string }[] }[] };
+    const json = JSON.parse(r.stdout) as {
+      artifacts: { id: string; files: { path: string; status: string }[] }[];
+    };
     const pdf = json.artifacts.find((a) => a.id === 'skill/pdf');
     assert.deepEqual(pdf?.files.map((f) => `${f.status} ${f.path}`).sort(), [
       'upstream-added ref/new.md',
@@ -170,14 +191,22 @@ describe('update', () => {
     const { dir, up } = setup();
     assert.equal(runCli(['check', '--collection', dir]).code, 0, 'pinned at v1: nothing new');
     const manifest = path.join(dir, 'collection.toml');
-    fs.writeFileSync(manifest, fs.readFileSync(manifest, 'utf8').replaceAll('version_spec = "v1"', 'version_spec = "latest"'));
+    fs.writeFileSync(
+      manifest,
+      fs.readFileSync(manifest, 'utf8').replaceAll('version_spec = "v1"', 'version_spec = "latest"'),
+    );
     const r = runCli(['check', '--json', '--collection', dir]);
     assert.equal(r.code, 10, r.stderr);
-    const results = (JSON.parse(r.stdout) as { results: { id: string; available: boolean; latestSha: string }[] }).results;
-    assert.deepEqual(results.map((x) => [x.id, x.available, x.latestSha]), [
-      ['skill/pdf', true, up.shas[1]],
-      ['command/review', true, up.shas[1]],
-    ]);
+    const results = (
+      JSON.parse(r.stdout) as { results: { id: string; available: boolean; latestSha: string }[] }
+    ).results;
+    assert.deepEqual(
+      results.map((x) => [x.id, x.available, x.latestSha]),
+      [
+        ['skill/pdf', true, up.shas[1]],
+        ['command/review', true, up.shas[1]],
+      ],
+    );
     // A new commit that does not touch the artifact is no update (judged by content, not by commit).
     assert.equal(runCli(['update', '--all', '--strategy', 'overwrite', '--collection', dir]).code, 0);
     commitUpstream(up, { files: { 'README.md': 'unrelated\n' } });
@@ -186,5 +215,21 @@ describe('update', () => {
     const gone = runCli(['check', '--collection', dir]);
     assert.equal(gone.code, 69);
     assert.match(gone.stdout, /error/);
+  });
+});
+
+describe('relock', () => {
+  it('accepts local edits as the locked content, undoably', () => {
+    const { dir } = setup();
+    fs.appendFileSync(path.join(dir, 'skills/pdf/SKILL.md'), 'deliberate local change\n');
+    assert.equal(runCli(['status', '--collection', dir]).code, 1);
+    const r = runCli(['relock', '--all-modified', '--json', '--collection', dir]);
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout) as { relocked: string[]; preSnapshot: string };
+    assert.deepEqual(result.relocked, ['skill/pdf']);
+    assert.equal(runCli(['status', '--collection', dir]).code, 0);
+    assert.ok(read(dir, 'skills/pdf/SKILL.md').endsWith('deliberate local change\n'), 'files untouched');
+    assert.equal(runCli(['restore', result.preSnapshot, '--collection', dir]).code, 0);
+    assert.equal(runCli(['status', '--collection', dir]).code, 1, 'undone: modified again');
   });
 });

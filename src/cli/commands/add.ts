@@ -9,8 +9,10 @@ import { EXIT } from '../exitCodes.js';
 import { cliLogger } from '../logger.js';
 
 export const addCommand: CliCommand = {
-  summary: 'add an artifact from a git URL, a local repository (#path, @ref), owner/repo/path[@ref], or a folder',
-  usage: 'add SOURCE [--type skill|command|agent|hook|workflow|composite] [--name NAME] [--collection DIR] [--json]',
+  summary:
+    'add an artifact from a git URL, a local repository (#path, @ref), owner/repo/path[@ref], or a folder',
+  usage:
+    'add SOURCE [--type skill|command|agent|hook|workflow|composite] [--name NAME] [--collection DIR] [--json]',
   flags: { type: { value: true, short: 't' }, name: { value: true, short: 'n' } },
   async run(ctx) {
     const [source, ...extra] = ctx.args.positionals;
@@ -21,10 +23,19 @@ export const addCommand: CliCommand = {
       ctx.collectionDir,
       source,
       { ...(type ? { type } : {}), ...(name ? { name } : {}), cwd: process.cwd() },
-      { fs: ctx.fs, logger: cliLogger(), tool: TOOL, signal: ctx.signal, ...(ctx.faults ? { faults: ctx.faults } : {}) },
+      {
+        fs: ctx.fs,
+        logger: cliLogger(),
+        tool: TOOL,
+        signal: ctx.signal,
+        ...(ctx.faults ? { faults: ctx.faults } : {}),
+      },
     );
     if (ctx.json) ctx.printJson(result);
-    else ctx.out(`added ${result.id} at ${result.path}${result.version ? ` (${result.version})` : result.sha ? ` (${result.sha.slice(0, 12)})` : ''}`);
+    else
+      ctx.out(
+        `added ${result.id} at ${result.path}${result.version ? ` (${result.version})` : result.sha ? ` (${result.sha.slice(0, 12)})` : ''}`,
+      );
     return EXIT.ok;
   },
 };

@@ -11,13 +11,19 @@ export const checkCommand: CliCommand = {
   summary: 'resolve every upstream and list available updates (changes nothing)',
   usage: 'check [--collection DIR] [--json]',
   async run(ctx) {
-    const results = await checkUpdates(ctx.collectionDir, { fs: ctx.fs, logger: cliLogger(), signal: ctx.signal, ...(ctx.faults ? { faults: ctx.faults } : {}) });
+    const results = await checkUpdates(ctx.collectionDir, {
+      fs: ctx.fs,
+      logger: cliLogger(),
+      signal: ctx.signal,
+      ...(ctx.faults ? { faults: ctx.faults } : {}),
+    });
     if (ctx.json) ctx.printJson({ results });
     else {
       for (const r of results) {
         const current = r.currentSha?.slice(0, 12) ?? 'unknown';
         if (r.error) ctx.out(`${r.id}: error: ${r.error}`);
-        else if (r.available) ctx.out(`${r.id}: update available ${current} -> ${r.latestVersion ?? r.latestSha?.slice(0, 12)}`);
+        else if (r.available)
+          ctx.out(`${r.id}: update available ${current} -> ${r.latestVersion ?? r.latestSha?.slice(0, 12)}`);
         else ctx.out(`${r.id}: up to date`);
       }
       if (results.length === 0) ctx.out('no artifact has an upstream');

@@ -5,6 +5,7 @@ import type { CliCommand } from '../main.js';
 import { addCommand } from './add.js';
 import { checkCommand } from './check.js';
 import { initCommand } from './init.js';
+import { relockCommand } from './relock.js';
 import {
   exportCommand,
   historyCommand,
@@ -29,5 +30,6 @@ export const COMMANDS: Record<string, CliCommand> = {
   export: exportCommand,
   import: importCommand,
   recover: recoverCommand,
+  relock: relockCommand,
   history: historyCommand,
 };

@@ -8,7 +8,8 @@ import type { CliCommand } from '../main.js';
 import { EXIT } from '../exitCodes.js';
 
 export const initCommand: CliCommand = {
-  summary: 'create an empty collection (collection.toml, collection.lock, skills/, commands/, agents/, workflows/)',
+  summary:
+    'create an empty collection (collection.toml, collection.lock, skills/, commands/, agents/, workflows/)',
   usage: 'init [--collection DIR] [--name NAME]',
   flags: { name: { value: true } },
   async run(ctx) {

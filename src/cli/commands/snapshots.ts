@@ -18,25 +18,42 @@ import type { CliCommand } from '../main.js';
 import { EXIT } from '../exitCodes.js';
 import { cliLogger } from '../logger.js';
 
-const ops = (ctx: CliContext) => ({ fs: ctx.fs, logger: cliLogger(), tool: TOOL, signal: ctx.signal, ...(ctx.faults ? { faults: ctx.faults } : {}) });
+const ops = (ctx: CliContext) => ({
+  fs: ctx.fs,
+  logger: cliLogger(),
+  tool: TOOL,
+  signal: ctx.signal,
+  ...(ctx.faults ? { faults: ctx.faults } : {}),
+});
 
 function retentionFrom(ctx: CliContext): { keep: number; maxAgeDays: number } {
   const keep = Number(ctx.flag('keep') ?? 20);
   const maxAgeDays = Number(ctx.flag('max-age-days') ?? 30);
   if (!Number.isInteger(keep) || keep < 1) throw new UsageError('--keep takes a whole number ≥ 1');
-  if (!Number.isFinite(maxAgeDays) || maxAgeDays < 0) throw new UsageError('--max-age-days takes a number ≥ 0');
+  if (!Number.isFinite(maxAgeDays) || maxAgeDays < 0)
+    throw new UsageError('--max-age-days takes a number ≥ 0');
   return { keep, maxAgeDays };
 }
 
 export const snapshotCommand: CliCommand = {
   summary: 'snapshot the collection now (then apply retention: newest N + younger than D days, pinned kept)',
   usage: 'snapshot [-m TEXT] [--pin] [--keep N] [--max-age-days D] [--collection DIR] [--json]',
-  flags: { message: { value: true, short: 'm' }, pin: { value: false }, keep: { value: true }, 'max-age-days': { value: true } },
+  flags: {
+    message: { value: true, short: 'm' },
+    pin: { value: false },
+    keep: { value: true },
+    'max-age-days': { value: true },
+  },
   async run(ctx) {
     const message = ctx.flag('message');
     const info = await takeSnapshot(
       ctx.collectionDir,
-      { ...(message ? { message } : {}), trigger: 'user', pinned: ctx.has('pin'), retention: retentionFrom(ctx) },
+      {
+        ...(message ? { message } : {}),
+        trigger: 'user',
+        pinned: ctx.has('pin'),
+        retention: retentionFrom(ctx),
+      },
       ops(ctx),
     );
     if (ctx.json) ctx.printJson(info);
@@ -53,7 +70,9 @@ export const snapshotsCommand: CliCommand = {
     if (ctx.json) ctx.printJson({ snapshots: list });
     else {
       for (const s of list) {
-        ctx.out(`${s.id}  ${s.time}  ${s.trigger.padEnd(8)} ${s.pinned ? 'pinned ' : ''}${s.reason}${s.artifacts.length ? ` [${s.artifacts.join(', ')}]` : ''}`);
+        ctx.out(
+          `${s.id}  ${s.time}  ${s.trigger.padEnd(8)} ${s.pinned ? 'pinned ' : ''}${s.reason}${s.artifacts.length ? ` [${s.artifacts.join(', ')}]` : ''}`,
+        );
       }
       if (list.length === 0) ctx.out('no snapshots yet');
     }
@@ -91,7 +110,7 @@ export const exportCommand: CliCommand = {
 };
 
 export const importCommand: CliCommand = {
-  summary: 'import a snapshot .tar.gz (ours or SkillMeat\'s), or a SkillMeat snapshots folder',
+  summary: "import a snapshot .tar.gz (ours or SkillMeat's), or a SkillMeat snapshots folder",
   usage: 'import FILE|DIR [--collection DIR] [--json]',
   async run(ctx) {
     const [file, ...extra] = ctx.args.positionals;
@@ -109,7 +128,14 @@ export const recoverCommand: CliCommand = {
   async run(ctx) {
     const outcome = await recoverCollection(ctx.collectionDir, ops(ctx));
     if (ctx.json) ctx.printJson({ outcome });
-    else ctx.out(outcome === 'none' ? 'nothing to recover' : outcome === 'rolled-back' ? 'rolled back the interrupted transaction' : 'finished the interrupted transaction (it had committed)');
+    else
+      ctx.out(
+        outcome === 'none'
+          ? 'nothing to recover'
+          : outcome === 'rolled-back'
+            ? 'rolled back the interrupted transaction'
+            : 'finished the interrupted transaction (it had committed)',
+      );
     return EXIT.ok;
   },
 };
@@ -121,7 +147,10 @@ export const historyCommand: CliCommand = {
     const entries = readHistory(ctx.collectionDir);
     if (ctx.json) ctx.printJson({ history: entries });
     else {
-      for (const h of entries) ctx.out(`${h.txId}  ${h.time}  ${h.kind.padEnd(8)} ${h.description}${h.preSnapshot ? `  (before: ${h.preSnapshot})` : ''}`);
+      for (const h of entries)
+        ctx.out(
+          `${h.txId}  ${h.time}  ${h.kind.padEnd(8)} ${h.description}${h.preSnapshot ? `  (before: ${h.preSnapshot})` : ''}`,
+        );
       if (entries.length === 0) ctx.out('no history yet');
     }
     return EXIT.ok;

@@ -20,7 +20,11 @@ export const statusCommand: CliCommand = {
           path: a.path,
           ...(a.version ? { version: a.version } : {}),
         })),
-        problems: report.findings.map((f) => ({ code: f.code, artifact: f.artifact ?? null, message: f.message })),
+        problems: report.findings.map((f) => ({
+          code: f.code,
+          artifact: f.artifact ?? null,
+          message: f.message,
+        })),
       });
     } else {
       ctx.out(`${ctx.collectionDir}: ${report.state} (${report.artifacts.length} artifacts)`);

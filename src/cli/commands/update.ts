@@ -30,22 +30,41 @@ const SHOWN: Record<string, string> = {
 
 export const updateCommand: CliCommand = {
   summary: 'update artifacts from upstream (snapshot first; all or nothing)',
-  usage: 'update ID…|--all [--strategy overwrite|merge|keep|prompt] [--to REF] [--dry-run] [--collection DIR] [--json]',
-  flags: { all: { value: false }, strategy: { value: true, short: 's' }, to: { value: true }, 'dry-run': { value: false } },
+  usage:
+    'update ID…|--all [--strategy overwrite|merge|keep|prompt] [--to REF] [--dry-run] [--collection DIR] [--json]',
+  flags: {
+    all: { value: false },
+    strategy: { value: true, short: 's' },
+    to: { value: true },
+    'dry-run': { value: false },
+  },
   async run(ctx) {
     const all = ctx.has('all');
     const ids = ctx.args.positionals;
     if (all === ids.length > 0) throw new UsageError('name the artifacts to update, or pass --all');
     const strategy = (ctx.flag('strategy') ?? 'merge') as Strategy;
-    if (!STRATEGIES.includes(strategy)) throw new UsageError(`unknown strategy "${strategy}" (overwrite, merge, keep, prompt)`);
-    if (strategy === 'prompt' && !ctx.isTerminal) throw new UsageError('--strategy prompt needs a terminal; use merge, overwrite or keep');
+    if (!STRATEGIES.includes(strategy))
+      throw new UsageError(`unknown strategy "${strategy}" (overwrite, merge, keep, prompt)`);
+    if (strategy === 'prompt' && !ctx.isTerminal)
+      throw new UsageError('--strategy prompt needs a terminal; use merge, overwrite or keep');
     const dryRun = ctx.has('dry-run');
     const resolver = strategy === 'prompt' ? terminalResolver(ctx) : undefined;
     const outcome = await updateArtifacts(
       ctx.collectionDir,
       all ? 'all' : ids,
-      { strategy, dryRun, ...(resolver ? { resolver } : {}), ...(ctx.flag('to') ? { to: ctx.flag('to') as string } : {}) },
-      { fs: ctx.fs, logger: cliLogger(), tool: TOOL, signal: ctx.signal, ...(ctx.faults ? { faults: ctx.faults } : {}) },
+      {
+        strategy,
+        dryRun,
+        ...(resolver ? { resolver } : {}),
+        ...(ctx.flag('to') ? { to: ctx.flag('to') as string } : {}),
+      },
+      {
+        fs: ctx.fs,
+        logger: cliLogger(),
+        tool: TOOL,
+        signal: ctx.signal,
+        ...(ctx.faults ? { faults: ctx.faults } : {}),
+      },
     );
     const artifacts = outcome.plan.artifacts.map((a) => ({
       id: a.id,
@@ -53,23 +72,44 @@ export const updateCommand: CliCommand = {
       to: a.to,
       upToDate: a.upToDate,
       baseKnown: a.baseKnown,
-      files: a.files.filter((f) => f.status !== 'unchanged').map((f) => ({ path: f.rel, status: f.status, binary: f.binary })),
+      files: a.files
+        .filter((f) => f.status !== 'unchanged')
+        .map((f) => ({ path: f.rel, status: f.status, binary: f.binary })),
     }));
     if (ctx.json) {
       ctx.printJson({
         dryRun,
         strategy,
         artifacts,
-        conflicts: outcome.conflicts.map((c) => ({ artifact: c.artifact, path: c.conflict.rel, status: c.conflict.status })),
-        ...(outcome.result ? { txId: outcome.result.txId, preSnapshot: outcome.result.preSnapshot, updated: outcome.result.updated } : {}),
+        conflicts: outcome.conflicts.map((c) => ({
+          artifact: c.artifact,
+          path: c.conflict.rel,
+          status: c.conflict.status,
+        })),
+        ...(outcome.result
+          ? {
+              txId: outcome.result.txId,
+              preSnapshot: outcome.result.preSnapshot,
+              updated: outcome.result.updated,
+            }
+          : {}),
       });
     } else {
       for (const a of outcome.plan.artifacts) printArtifact(ctx, a);
-      for (const c of outcome.conflicts) ctx.out(`  conflict: ${c.artifact} ${c.conflict.rel} (${c.conflict.status})`);
-      if (dryRun) ctx.out(outcome.conflicts.length > 0 ? 'dry run: conflicts, a real run would write nothing (exit 3)' : 'dry run: nothing written');
+      for (const c of outcome.conflicts)
+        ctx.out(`  conflict: ${c.artifact} ${c.conflict.rel} (${c.conflict.status})`);
+      if (dryRun)
+        ctx.out(
+          outcome.conflicts.length > 0
+            ? 'dry run: conflicts, a real run would write nothing (exit 3)'
+            : 'dry run: nothing written',
+        );
       else if (outcome.result && outcome.result.updated.length > 0) {
-        for (const u of outcome.result.updated) ctx.out(`updated ${u.id} to ${u.version ?? u.sha?.slice(0, 12)}`);
-        ctx.out(`snapshot before the update: ${outcome.result.preSnapshot} (undo: artifact-keeper restore ${outcome.result.preSnapshot})`);
+        for (const u of outcome.result.updated)
+          ctx.out(`updated ${u.id} to ${u.version ?? u.sha?.slice(0, 12)}`);
+        ctx.out(
+          `snapshot before the update: ${outcome.result.preSnapshot} (undo: artifact-keeper restore ${outcome.result.preSnapshot})`,
+        );
       } else ctx.out('nothing to update');
     }
     return outcome.conflicts.length > 0 ? EXIT.conflicts : EXIT.ok;
@@ -83,10 +123,14 @@ function printArtifact(ctx: CliContext, a: ArtifactUpdatePlan): void {
   }
   const from = a.from.version ?? a.from.sha?.slice(0, 12) ?? 'unknown';
   const to = a.to.version ?? a.to.sha?.slice(0, 12);
-  ctx.out(`${a.id}: ${from} -> ${to}${a.baseKnown ? '' : ' (no base known: every difference counts as a change on both sides)'}`);
+  ctx.out(
+    `${a.id}: ${from} -> ${to}${a.baseKnown ? '' : ' (no base known: every difference counts as a change on both sides)'}`,
+  );
   for (const file of a.files) {
     if (file.status === 'unchanged') continue;
-    ctx.out(`  ${(SHOWN[file.status] ?? file.status).padEnd(22)} ${file.rel}${file.binary ? ' (binary)' : ''}`);
+    ctx.out(
+      `  ${(SHOWN[file.status] ?? file.status).padEnd(22)} ${file.rel}${file.binary ? ' (binary)' : ''}`,
+    );
   }
 }
 
@@ -106,7 +150,12 @@ function terminalResolver(ctx: CliContext): UpdateResolver {
   return {
     async choose(artifact: ArtifactUpdatePlan, file: FilePlan) {
       ctx.out(`${artifact.id} ${file.rel}: ${SHOWN[file.status] ?? file.status}`);
-      return ask('  [u]pstream, [m]ine, m[e]rge, [s]kip artifact? ', { u: 'upstream', m: 'mine', e: 'merge', s: 'skip-artifact' });
+      return ask('  [u]pstream, [m]ine, m[e]rge, [s]kip artifact? ', {
+        u: 'upstream',
+        m: 'mine',
+        e: 'merge',
+        s: 'skip-artifact',
+      });
     },
   };
 }

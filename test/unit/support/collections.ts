@@ -57,10 +57,15 @@ export function writeTree(root: string, files: Record<string, string | Buffer | 
 }
 
 /** Every file and folder below `root` (minus .artifact-keeper) with content and mode: for exact-tree assertions. */
-export function treeListing(root: string, skip: ReadonlySet<string> = new Set(['.artifact-keeper'])): string[] {
+export function treeListing(
+  root: string,
+  skip: ReadonlySet<string> = new Set(['.artifact-keeper']),
+): string[] {
   const out: string[] = [];
   const visit = (dir: string, rel: string): void => {
-    for (const entry of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    for (const entry of fs
+      .readdirSync(dir, { withFileTypes: true })
+      .sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const childRel = rel ? `${rel}/${entry.name}` : entry.name;
       if (skip.has(childRel)) continue;
       const abs = path.join(dir, entry.name);
@@ -86,7 +91,10 @@ export interface CliResult {
 }
 
 /** Runs the compiled CLI as a child process, as a user or CI would. */
-export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): CliResult {
+export function runCli(
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {},
+): CliResult {
   const result = spawnSync(process.execPath, [CLI, ...args], {
     cwd: options.cwd ?? os.tmpdir(),
     env: { ...process.env, ...options.env },

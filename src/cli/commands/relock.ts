@@ -1,0 +1,40 @@
+/**
+ * `artifact-keeper relock ID…|--all-modified`: accept local edits as the locked content (status clean).
+ */
+import { checkCollection } from '../../core/consistency.js';
+import { relockArtifacts } from '../../core/relock.js';
+import { UsageError } from '../args.js';
+import { TOOL } from '../context.js';
+import type { CliCommand } from '../main.js';
+import { EXIT } from '../exitCodes.js';
+import { cliLogger } from '../logger.js';
+
+export const relockCommand: CliCommand = {
+  summary: "accept local edits: the lock records the artifacts' current content (snapshot first)",
+  usage: 'relock ID…|--all-modified [--collection DIR] [--json]',
+  flags: { 'all-modified': { value: false } },
+  async run(ctx) {
+    const all = ctx.has('all-modified');
+    if (all === ctx.args.positionals.length > 0)
+      throw new UsageError('name the artifacts, or pass --all-modified');
+    const ids = all
+      ? checkCollection(ctx.collectionDir)
+          .artifacts.filter((a) => a.state === 'modified')
+          .map((a) => a.id)
+      : ctx.args.positionals;
+    const result = await relockArtifacts(ctx.collectionDir, ids, {
+      fs: ctx.fs,
+      logger: cliLogger(),
+      tool: TOOL,
+      signal: ctx.signal,
+      ...(ctx.faults ? { faults: ctx.faults } : {}),
+    });
+    if (ctx.json) ctx.printJson(result);
+    else if (result.relocked.length === 0) ctx.out('nothing to re-lock');
+    else
+      ctx.out(
+        `re-locked ${result.relocked.join(', ')} (undo: artifact-keeper restore ${result.preSnapshot})`,
+      );
+    return EXIT.ok;
+  },
+};

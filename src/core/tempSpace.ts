@@ -1,0 +1,52 @@
+/**
+ * Temp workspaces for fetches: `.artifact-keeper/tmp/<pid>/` (same file system as the collection). Each
+ * process works only in its own folder, so a `check` in one window never removes the files an `update`
+ * in another is using; folders of processes that are gone (killed) are swept by the next operation.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { STATE_DIR } from './changes.js';
+
+export function tmpRoot(collectionDir: string): string {
+  return path.join(collectionDir, STATE_DIR, 'tmp');
+}
+
+/** This process's temp folder (created on demand by the fetch). */
+export function tmpDir(collectionDir: string): string {
+  return path.join(tmpRoot(collectionDir), String(process.pid));
+}
+
+/** Removes this process's temp folder if nothing in it is still in use (best effort). */
+export function releaseTmpDir(collectionDir: string): void {
+  try {
+    fs.rmdirSync(tmpDir(collectionDir));
+    fs.rmdirSync(tmpRoot(collectionDir));
+  } catch {
+    // Still in use by another operation of this process or another process, or already gone.
+  }
+}
+
+/** Removes the temp folders of processes that no longer run (a killed CLI, a crashed window). */
+export function sweepStaleTemp(collectionDir: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(tmpRoot(collectionDir));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(name);
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) continue;
+    if (pid === process.pid) continue;
+    fs.rmSync(path.join(tmpRoot(collectionDir), name), { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

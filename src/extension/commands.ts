@@ -1,0 +1,289 @@
+/**
+ * Every command in one table, registered through one wrapper that resolves what the command acts on
+ * (a tree element, a collection folder, `{ collection, artifact }`, or the person's pick) and routes any
+ * error through `userErrors.ts` to one notification. Handlers stay thin: they call a flow and return its
+ * outcome (which the integration tests assert on).
+ */
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { readHistory } from '../core/index.js';
+import type { ArtifactReport } from '../core/index.js';
+import {
+  addFlow,
+  checkFlow,
+  createCollectionFlow,
+  diffFlow,
+  openArtifact,
+  openCollectionFlow,
+  statusFlow,
+} from './collectionFlows.js';
+import { ExtensionError } from './extensionError.js';
+import type { Services } from './services.js';
+import {
+  historyFlow,
+  recoverFlow,
+  restoreFlow,
+  rollbackFlow,
+  rollbackLastUpdateFlow,
+  showSnapshotChanges,
+  takeSnapshotFlow,
+} from './snapshotFlows.js';
+import type { CollectionModel } from './store.js';
+import type { TreeElement } from './tree.js';
+import { pickArtifact, pickCollection } from './ui.js';
+import { updateFlow } from './updateFlow.js';
+import { actionTitle, toUserError } from './userErrors.js';
+import type { ErrorAction } from './userErrors.js';
+
+export type CommandId =
+  | 'artifactKeeper.refresh'
+  | 'artifactKeeper.updateArtifact'
+  | 'artifactKeeper.updateAll'
+  | 'artifactKeeper.checkForUpdates'
+  | 'artifactKeeper.showDiff'
+  | 'artifactKeeper.showHistory'
+  | 'artifactKeeper.openManifest'
+  | 'artifactKeeper.addArtifact'
+  | 'artifactKeeper.takeSnapshot'
+  | 'artifactKeeper.restoreSnapshot'
+  | 'artifactKeeper.recover'
+  | 'artifactKeeper.rollback'
+  | 'artifactKeeper.showChanges'
+  | 'artifactKeeper.resolveConflicts'
+  | 'artifactKeeper.openCollection'
+  | 'artifactKeeper.createCollection'
+  | 'artifactKeeper.showStatus'
+  | 'artifactKeeper.showLog'
+  | 'artifactKeeper.openArtifact';
+
+type Handler = (...args: unknown[]) => Promise<unknown>;
+
+const t = vscode.l10n.t;
+
+/** What a command was invoked on. */
+interface Target {
+  collection?: CollectionModel;
+  artifacts: string[];
+}
+
+/** Resolves the arguments VS Code or a caller passes: tree elements (with the multi-selection), a folder, a Uri, or `{ collection, artifact }`. */
+function resolveTarget(services: Services, args: unknown[]): Target {
+  const [first, second] = args;
+  const store = services.store;
+  if (first === undefined || first === null) return { artifacts: [] };
+  if (typeof first === 'string') return { ...collectionOf(store.find(first)), artifacts: [] };
+  if (first instanceof vscode.Uri) return { ...collectionOf(store.collectionOf(first)), artifacts: [] };
+  if (typeof first === 'object' && 'kind' in first) {
+    const element = first as TreeElement;
+    const selection = Array.isArray(second) ? (second as TreeElement[]) : [element];
+    const artifacts = selection
+      .filter((e) => e.kind === 'artifact' && e.dir === element.dir)
+      .map((e) => (e as TreeElement & { kind: 'artifact' }).artifact);
+    return {
+      ...collectionOf(store.find(element.dir)),
+      artifacts: element.kind === 'artifact' ? artifacts : [],
+    };
+  }
+  if (typeof first === 'object' && 'collection' in first) {
+    const value = first as { collection: string; artifact?: string | string[] };
+    const artifacts =
+      value.artifact === undefined ? [] : Array.isArray(value.artifact) ? value.artifact : [value.artifact];
+    return { ...collectionOf(store.find(value.collection)), artifacts };
+  }
+  return { artifacts: [] };
+}
+
+function collectionOf(collection: CollectionModel | undefined): { collection?: CollectionModel } {
+  return collection ? { collection } : {};
+}
+
+async function collectionFor(services: Services, target: Target): Promise<CollectionModel | undefined> {
+  return pickCollection(services, target.collection);
+}
+
+async function artifactFor(
+  services: Services,
+  target: Target,
+  collection: CollectionModel,
+  filter?: (a: ArtifactReport) => boolean,
+): Promise<ArtifactReport | undefined> {
+  const id = target.artifacts[0];
+  if (id) {
+    const report = collection.report?.artifacts.find((a) => a.id === id || a.name === id);
+    if (report) return report;
+  }
+  return pickArtifact(services, collection, filter);
+}
+
+export function commandTable(services: Services): Record<CommandId, Handler> {
+  const { store, log } = services;
+  return {
+    'artifactKeeper.refresh': async () => {
+      await store.discover();
+      store.refreshAll();
+    },
+    'artifactKeeper.updateArtifact': async (...args) => {
+      const target = resolveTarget(services, args);
+      const collection = await collectionFor(services, target);
+      if (!collection) return undefined;
+      let ids = target.artifacts;
+      if (ids.length === 0) {
+        const picked = await artifactFor(services, target, collection, (a) => Boolean(a.resolvedSha));
+        if (!picked) return undefined;
+        ids = [picked.id];
+      }
+      return updateFlow(services, collection, ids);
+    },
+    'artifactKeeper.updateAll': async (...args) => {
+      const collection = await collectionFor(services, resolveTarget(services, args));
+      if (!collection) return undefined;
+      return updateFlow(services, collection, 'all');
+    },
+    'artifactKeeper.checkForUpdates': async (...args) => {
+      const target = resolveTarget(services, args);
+      return checkFlow(services, target.collection ? [target.collection] : store.collections);
+    },
+    'artifactKeeper.showDiff': async (...args) => {
+      const target = resolveTarget(services, args);
+      const collection = await collectionFor(services, target);
+      if (!collection) return undefined;
+      const artifact = await artifactFor(services, target, collection, (a) => Boolean(a.resolvedSha));
+      return artifact ? diffFlow(services, collection, artifact) : undefined;
+    },
+    'artifactKeeper.showHistory': async (...args) => {
+      const target = resolveTarget(services, args);
+      const collection = await collectionFor(services, target);
+      if (collection) await historyFlow(services, collection, target.artifacts[0]);
+    },
+    'artifactKeeper.openManifest': async (...args) => {
+      const collection = await collectionFor(services, resolveTarget(services, args));
+      if (collection)
+        await vscode.commands.executeCommand(
+          'vscode.open',
+          vscode.Uri.file(path.join(collection.dir, 'collection.toml')),
+        );
+    },
+    'artifactKeeper.addArtifact': async (...args) => {
+      const collection = await collectionFor(services, resolveTarget(services, args));
+      return collection ? addFlow(services, collection) : undefined;
+    },
+    'artifactKeeper.takeSnapshot': async (...args) => {
+      const collection = await collectionFor(services, resolveTarget(services, args));
+      return collection ? takeSnapshotFlow(services, collection) : undefined;
+    },
+    'artifactKeeper.restoreSnapshot': async (...args) => {
+      const collection = await collectionFor(services, resolveTarget(services, args));
+      const snapshotId = typeof args[1] === 'string' ? args[1] : undefined;
+      return collection ? restoreFlow(services, collection, snapshotId) : undefined;
+    },
+    'artifactKeeper.recover': async (...args) => {
+      const collection = await collectionFor(services, resolveTarget(services, args));
+      return collection ? recoverFlow(services, collection) : undefined;
+    },
+    'artifactKeeper.rollback': async (...args) => {
+      const collection = await collectionFor(services, resolveTarget(services, args));
+      if (!collection) return undefined;
+      const snapshotId = typeof args[1] === 'string' ? args[1] : undefined;
+      const label = typeof args[2] === 'string' ? args[2] : collection.name;
+      if (snapshotId) return rollbackFlow(services, collection, snapshotId, label);
+      if (args.length > 1) return rollbackFlow(services, collection, undefined, label);
+      return rollbackLastUpdateFlow(services, collection);
+    },
+    'artifactKeeper.showChanges': async (...args) => {
+      const collection = await collectionFor(services, resolveTarget(services, args));
+      if (!collection) return undefined;
+      const snapshotId = typeof args[1] === 'string' ? args[1] : lastUpdateSnapshot(collection);
+      if (!snapshotId)
+        throw new ExtensionError({ code: 'nothing-to-roll-back', collection: collection.name });
+      return showSnapshotChanges(
+        services,
+        collection,
+        snapshotId,
+        t('Changes since snapshot {0}', snapshotId),
+      );
+    },
+    'artifactKeeper.resolveConflicts': async () => {
+      for (const session of services.sessions) await session.reopen();
+    },
+    'artifactKeeper.openCollection': async (...args) =>
+      openCollectionFlow(services, args[0] instanceof vscode.Uri ? args[0] : undefined),
+    'artifactKeeper.createCollection': async (...args) =>
+      createCollectionFlow(services, args[0] instanceof vscode.Uri ? args[0] : undefined),
+    'artifactKeeper.showStatus': async () => statusFlow(services),
+    'artifactKeeper.showLog': async () => log.show(true),
+    'artifactKeeper.openArtifact': async (...args) => {
+      const target = resolveTarget(services, args);
+      const collection = await collectionFor(services, target);
+      const id = target.artifacts[0];
+      if (collection && id) await openArtifact(services, collection, id);
+    },
+  };
+}
+
+function lastUpdateSnapshot(collection: CollectionModel): string | undefined {
+  return readHistory(collection.dir).find((entry) => entry.kind === 'update' && entry.preSnapshot)
+    ?.preSnapshot;
+}
+
+export function registerCommands(services: Services): vscode.Disposable {
+  const table = commandTable(services);
+  const disposables = (Object.keys(table) as CommandId[]).map((id) =>
+    vscode.commands.registerCommand(id, async (...args: unknown[]) => {
+      try {
+        return await table[id](...args);
+      } catch (err) {
+        showError(services, err, () => void vscode.commands.executeCommand(id, ...args));
+        return undefined;
+      }
+    }),
+  );
+  return vscode.Disposable.from(...disposables);
+}
+
+/** The single place errors become notifications: worded by userErrors.ts, logged, never awaited. */
+export function showError(services: Services, err: unknown, retry?: () => void): void {
+  const error = toUserError(err);
+  if (error.severity === 'none') return;
+  const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  if (error.severity === 'error') services.log.error(`[Commands] ${error.message}\n${detail}`);
+  else services.log.warn(`[Commands] ${error.message}`);
+  const actions = error.actions.filter((a) => a.kind !== 'retry' || retry);
+  const byId = new Map<string, ErrorAction>(
+    actions.map((action, index) => [`${action.kind}-${index}`, action]),
+  );
+  void services.prompter
+    .notify({
+      id: 'error',
+      severity: error.severity,
+      message: error.message,
+      actions: [...byId].map(([id, action]) => ({ id, title: actionTitle(action) })),
+    })
+    .then((picked) => {
+      const action = picked ? byId.get(picked) : undefined;
+      if (!action) return;
+      switch (action.kind) {
+        case 'showLog':
+          services.log.show(true);
+          break;
+        case 'retry':
+          retry?.();
+          break;
+        case 'recover':
+          void vscode.commands.executeCommand('artifactKeeper.recover');
+          break;
+        case 'refresh':
+          void vscode.commands.executeCommand('artifactKeeper.refresh');
+          break;
+        case 'restore':
+          void vscode.commands.executeCommand('artifactKeeper.restoreSnapshot');
+          break;
+        case 'open': {
+          const line = Math.max(0, (action.line ?? 1) - 1);
+          void vscode.commands.executeCommand('vscode.open', vscode.Uri.file(action.file), {
+            selection: new vscode.Range(line, 0, line, 0),
+          });
+          break;
+        }
+      }
+    });
+}

@@ -1,0 +1,343 @@
+/**
+ * The one interface through which every question to the user goes: quick picks, confirmations, text,
+ * the Apply/Cancel of an update preview, the per-file choice of the `prompt` strategy, the wait for a
+ * merge to be completed, and notifications with buttons. `VsCodePrompter` asks through VS Code's own
+ * UI; the integration tests install their own answers through the extension's API (`SwitchablePrompter`),
+ * so every flow runs for real while a script plays the person.
+ */
+import * as vscode from 'vscode';
+import type { PromptChoice } from '../core/index.js';
+import { raceAbort } from './events.js';
+
+/** Every question has a stable id, so a test script can answer it by name. */
+export type QuestionId =
+  | 'pickCollection'
+  | 'pickArtifact'
+  | 'pickStrategy'
+  | 'pickSnapshot'
+  | 'pickHistory'
+  | 'pickHistoryAction'
+  | 'pickFix'
+  | 'pickArtifactType'
+  | 'pickFolder'
+  | 'sourceText'
+  | 'snapshotMessage'
+  | 'collectionName'
+  | 'confirmRestore'
+  | 'confirmRollback';
+
+export interface PickItem<T> {
+  label: string;
+  description?: string;
+  detail?: string;
+  value: T;
+  /** Renders as a separator line titled `label` (no value is picked from it). */
+  separator?: boolean;
+}
+
+export interface PickQuestion<T> {
+  id: QuestionId;
+  title: string;
+  placeholder?: string;
+  items: PickItem<T>[];
+}
+
+export interface ConfirmQuestion {
+  id: QuestionId;
+  message: string;
+  detail?: string;
+  /** The button that means yes. */
+  confirm: string;
+}
+
+export interface InputQuestion {
+  id: QuestionId;
+  title: string;
+  prompt?: string;
+  placeholder?: string;
+  value?: string;
+  validate?: (value: string) => string | undefined;
+}
+
+export interface FolderQuestion {
+  id: QuestionId;
+  title: string;
+  openLabel: string;
+  defaultUri?: vscode.Uri;
+}
+
+export interface ReviewQuestion {
+  /** e.g. "Update pdf from v1.0 to v1.1: 3 files change, 1 local edit is replaced". */
+  message: string;
+  artifacts: string[];
+  files: number;
+  signal: AbortSignal;
+}
+
+export interface FileQuestion {
+  artifact: string;
+  rel: string;
+  /** The core's FileStatus of the file. */
+  status: string;
+  index: number;
+  total: number;
+  /** The choices that make sense for this file (binary files cannot be merged). */
+  choices: PromptChoice[];
+  signal: AbortSignal;
+}
+
+export interface MergeQuestion {
+  artifact: string;
+  rel: string;
+  /** The merge result file (a temp file holding the conflict-marker proposal). */
+  output: vscode.Uri;
+  /** Where the person resolves: VS Code's merge editor, or (its fallback) the file with conflict markers. */
+  editor: 'merge' | 'text';
+  conflicts: number;
+  signal: AbortSignal;
+}
+
+export interface NoticeAction {
+  id: string;
+  title: string;
+}
+
+export interface Notice {
+  /** Stable id of the kind of notice (`update-succeeded`, `update-failed`, `error`…). */
+  id: string;
+  severity: 'info' | 'warning' | 'error';
+  message: string;
+  actions: NoticeAction[];
+}
+
+export interface Prompter {
+  pick<T>(question: PickQuestion<T>): Promise<T | undefined>;
+  confirm(question: ConfirmQuestion): Promise<boolean>;
+  input(question: InputQuestion): Promise<string | undefined>;
+  pickFolder(question: FolderQuestion): Promise<vscode.Uri | undefined>;
+  reviewUpdate(question: ReviewQuestion): Promise<'apply' | 'cancel'>;
+  chooseFile(question: FileQuestion): Promise<PromptChoice | 'cancel'>;
+  awaitMerge(question: MergeQuestion): Promise<'resolved' | 'cancel'>;
+  /** Shows a notification; resolves with the id of the button pressed, or undefined when dismissed. */
+  notify(notice: Notice): Promise<string | undefined>;
+}
+
+const t = vscode.l10n.t;
+
+/**
+ * The merge editor's tab for a result file. Its tab input class is not in the stable API yet, but the
+ * object is there at run time with `base`, `input1`, `input2` and `result`.
+ */
+export function isMergeTabFor(tab: vscode.Tab, result: vscode.Uri): boolean {
+  const input = tab.input as { result?: unknown; input1?: unknown } | undefined;
+  return (
+    typeof input === 'object' &&
+    input !== null &&
+    'input1' in input &&
+    input.result instanceof vscode.Uri &&
+    input.result.toString() === result.toString()
+  );
+}
+
+/** Conflict markers as the core writes them (labels mine/base/upstream) or as git does. */
+export function hasConflictMarkers(text: string): boolean {
+  return /^<{7}( |$)/m.test(text) && /^>{7}( |$)/m.test(text);
+}
+
+export class VsCodePrompter implements Prompter {
+  async pick<T>(question: PickQuestion<T>): Promise<T | undefined> {
+    type Item = vscode.QuickPickItem & { value?: T };
+    const items: Item[] = question.items.map((item) =>
+      item.separator
+        ? { label: item.label, kind: vscode.QuickPickItemKind.Separator }
+        : { label: item.label, description: item.description, detail: item.detail, value: item.value },
+    );
+    const picked = await vscode.window.showQuickPick(items, {
+      title: question.title,
+      placeHolder: question.placeholder,
+      matchOnDescription: true,
+      matchOnDetail: true,
+      ignoreFocusOut: true,
+    });
+    return picked?.value;
+  }
+
+  /**
+   * A confirmation as a notification with the confirm button, not a modal dialog: the diff preview it
+   * follows stays usable while the person decides (and VS Code's test driver refuses modal dialogs).
+   */
+  async confirm(question: ConfirmQuestion): Promise<boolean> {
+    const text = question.detail ? `${question.message} ${question.detail}` : question.message;
+    const answer = await vscode.window.showWarningMessage(text, question.confirm, t('Cancel'));
+    return answer === question.confirm;
+  }
+
+  input(question: InputQuestion): Promise<string | undefined> {
+    return Promise.resolve(
+      vscode.window.showInputBox({
+        title: question.title,
+        prompt: question.prompt,
+        placeHolder: question.placeholder,
+        value: question.value,
+        ignoreFocusOut: true,
+        validateInput: question.validate ? (value) => question.validate?.(value) : undefined,
+      }),
+    );
+  }
+
+  async pickFolder(question: FolderQuestion): Promise<vscode.Uri | undefined> {
+    const picked = await vscode.window.showOpenDialog({
+      title: question.title,
+      openLabel: question.openLabel,
+      canSelectFiles: false,
+      canSelectFolders: true,
+      canSelectMany: false,
+      ...(question.defaultUri ? { defaultUri: question.defaultUri } : {}),
+    });
+    return picked?.[0];
+  }
+
+  async reviewUpdate(question: ReviewQuestion): Promise<'apply' | 'cancel'> {
+    const apply = t('Apply');
+    const cancel = t('Cancel');
+    const answer = await raceAbort(
+      Promise.resolve(vscode.window.showInformationMessage(question.message, apply, cancel)),
+      question.signal,
+      () => cancel,
+    );
+    return answer === apply ? 'apply' : 'cancel';
+  }
+
+  async chooseFile(question: FileQuestion): Promise<PromptChoice | 'cancel'> {
+    const labels: Record<PromptChoice, { label: string; detail: string }> = {
+      upstream: {
+        label: t('$(cloud-download) Take upstream'),
+        detail: t('Replace the file with the upstream version.'),
+      },
+      mine: { label: t('$(account) Keep mine'), detail: t('Keep the file as it is in the collection.') },
+      merge: {
+        label: t('$(git-merge) Merge'),
+        detail: t('Three-way merge; conflicts open in the merge editor.'),
+      },
+      'skip-artifact': {
+        label: t('$(debug-step-over) Skip artifact'),
+        detail: t('Leave {0} as it is; update the others.', question.artifact),
+      },
+    };
+    const items = question.choices.map((choice) => ({ ...labels[choice], value: choice }));
+    const picked = await raceAbort(
+      Promise.resolve(
+        vscode.window.showQuickPick(items, {
+          title: t(
+            '{0}: {1} ({2} of {3}, {4})',
+            question.artifact,
+            question.rel,
+            question.index,
+            question.total,
+            question.status,
+          ),
+          placeHolder: t('What should happen to this file? (Escape cancels the whole update)'),
+          ignoreFocusOut: true,
+        }),
+      ),
+      question.signal,
+      () => undefined,
+    );
+    return picked?.value ?? 'cancel';
+  }
+
+  /**
+   * Waits until the person is done with the merge: the merge editor closes (its "Complete Merge" saves the
+   * result and closes it), or, in the fallback text editor, the file is saved without conflict markers.
+   * Saves alone do not count in the merge editor: it writes its own starting result, and auto-save may
+   * store it before the person has looked at a single conflict. Cancelling the update aborts the wait.
+   */
+  awaitMerge(question: MergeQuestion): Promise<'resolved' | 'cancel'> {
+    return new Promise((resolve) => {
+      const key = question.output.toString();
+      const subscriptions: vscode.Disposable[] = [];
+      const finish = (answer: 'resolved' | 'cancel'): void => {
+        subscriptions.forEach((s) => s.dispose());
+        question.signal.removeEventListener('abort', abort);
+        resolve(answer);
+      };
+      const abort = (): void => finish('cancel');
+      if (question.editor === 'merge') {
+        subscriptions.push(
+          vscode.window.tabGroups.onDidChangeTabs((e) => {
+            if (e.closed.some((tab) => isMergeTabFor(tab, question.output))) finish('resolved');
+          }),
+        );
+      } else {
+        subscriptions.push(
+          vscode.workspace.onDidSaveTextDocument((document) => {
+            if (document.uri.toString() !== key) return;
+            if (!hasConflictMarkers(document.getText())) finish('resolved');
+            else {
+              void vscode.window.showWarningMessage(
+                t('{0} still has conflict markers. Resolve them, then save.', question.rel),
+              );
+            }
+          }),
+        );
+      }
+      if (question.signal.aborted) abort();
+      else question.signal.addEventListener('abort', abort, { once: true });
+    });
+  }
+
+  async notify(notice: Notice): Promise<string | undefined> {
+    const show =
+      notice.severity === 'error'
+        ? vscode.window.showErrorMessage
+        : notice.severity === 'warning'
+          ? vscode.window.showWarningMessage
+          : vscode.window.showInformationMessage;
+    const titles = notice.actions.map((action) => action.title);
+    const picked = await show(notice.message, ...titles);
+    return notice.actions.find((action) => action.title === picked)?.id;
+  }
+}
+
+/**
+ * Delegates to the real prompter unless a test has installed its own through the API. The product never
+ * fakes an answer: without an installed prompter every question goes to VS Code's UI.
+ */
+export class SwitchablePrompter implements Prompter {
+  private installed: Prompter | undefined;
+
+  constructor(private readonly real: Prompter) {}
+
+  install(prompter: Prompter | undefined): void {
+    this.installed = prompter;
+  }
+
+  private get current(): Prompter {
+    return this.installed ?? this.real;
+  }
+
+  pick<T>(question: PickQuestion<T>): Promise<T | undefined> {
+    return this.current.pick(question);
+  }
+  confirm(question: ConfirmQuestion): Promise<boolean> {
+    return this.current.confirm(question);
+  }
+  input(question: InputQuestion): Promise<string | undefined> {
+    return this.current.input(question);
+  }
+  pickFolder(question: FolderQuestion): Promise<vscode.Uri | undefined> {
+    return this.current.pickFolder(question);
+  }
+  reviewUpdate(question: ReviewQuestion): Promise<'apply' | 'cancel'> {
+    return this.current.reviewUpdate(question);
+  }
+  chooseFile(question: FileQuestion): Promise<PromptChoice | 'cancel'> {
+    return this.current.chooseFile(question);
+  }
+  awaitMerge(question: MergeQuestion): Promise<'resolved' | 'cancel'> {
+    return this.current.awaitMerge(question);
+  }
+  notify(notice: Notice): Promise<string | undefined> {
+    return this.current.notify(notice);
+  }
+}

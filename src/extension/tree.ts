@@ -1,0 +1,385 @@
+/**
+ * The view `artifactKeeper.collection`: collections → type groups → artifacts, derived from the store.
+ * Elements are plain data with stable ids, cached so the same artifact is always the same object (which
+ * `reveal`, targeted refreshes and `getParent` rely on).
+ */
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { ArtifactReport, ArtifactState } from '../core/index.js';
+import { Disposable } from './disposable.js';
+import type { CollectionModel, Store } from './store.js';
+import { toUserError } from './userErrors.js';
+
+export const VIEW_ID = 'artifactKeeper.collection';
+
+export type TreeElement =
+  | { kind: 'collection'; dir: string }
+  | { kind: 'group'; dir: string; type: string }
+  | { kind: 'artifact'; dir: string; type: string; artifact: string }
+  | { kind: 'problem'; dir: string; code: string };
+
+const t = vscode.l10n.t;
+
+const TYPE_ORDER = ['skill', 'command', 'agent', 'hook', 'mcp', 'workflow', 'composite'];
+
+export function typeLabel(type: string): string {
+  switch (type) {
+    case 'skill':
+      return t('Skills');
+    case 'command':
+      return t('Commands');
+    case 'agent':
+      return t('Agents');
+    case 'hook':
+      return t('Hooks');
+    case 'mcp':
+      return t('MCP Servers');
+    case 'workflow':
+      return t('Workflows');
+    case 'composite':
+      return t('Composites');
+    default:
+      return type;
+  }
+}
+
+export function stateLabel(state: ArtifactState): string {
+  switch (state) {
+    case 'clean':
+      return t('clean');
+    case 'modified':
+      return t('modified');
+    case 'update-available':
+      return t('update available');
+    case 'conflicted':
+      return t('conflicted');
+    case 'missing':
+      return t('missing');
+    case 'unlocked':
+      return t('not in lock');
+    case 'orphaned':
+      return t('only in lock');
+  }
+}
+
+function stateIcon(state: ArtifactState): vscode.ThemeIcon {
+  switch (state) {
+    case 'clean':
+      return new vscode.ThemeIcon('pass', new vscode.ThemeColor('testing.iconPassed'));
+    case 'modified':
+      return new vscode.ThemeIcon('edit', new vscode.ThemeColor('gitDecoration.modifiedResourceForeground'));
+    case 'update-available':
+      return new vscode.ThemeIcon(
+        'cloud-download',
+        new vscode.ThemeColor('notificationsInfoIcon.foreground'),
+      );
+    case 'conflicted':
+      return new vscode.ThemeIcon(
+        'git-merge',
+        new vscode.ThemeColor('gitDecoration.conflictingResourceForeground'),
+      );
+    case 'missing':
+      return new vscode.ThemeIcon('error', new vscode.ThemeColor('errorForeground'));
+    case 'unlocked':
+      return new vscode.ThemeIcon('unlock', new vscode.ThemeColor('editorWarning.foreground'));
+    case 'orphaned':
+      return new vscode.ThemeIcon('question', new vscode.ThemeColor('editorWarning.foreground'));
+  }
+}
+
+function typeIcon(type: string): vscode.ThemeIcon {
+  const icons: Record<string, string> = {
+    skill: 'package',
+    command: 'terminal',
+    agent: 'hubot',
+    hook: 'plug',
+    mcp: 'server',
+    workflow: 'type-hierarchy',
+    composite: 'layers',
+  };
+  return new vscode.ThemeIcon(icons[type] ?? 'file');
+}
+
+/** "3 modified · 1 update" — the collection row's summary, also used to decide whether it needs a redraw. */
+export function collectionSummary(collection: CollectionModel): string {
+  if (collection.operation)
+    return collection.step
+      ? `${collection.operation.title}: ${collection.step}`
+      : `${collection.operation.title}…`;
+  if (collection.foreignLock) return t('locked by another process');
+  if (!collection.checked) return t('checking…');
+  const report = collection.report;
+  if (!report) return t('cannot be read');
+  if (report.state === 'interrupted') return t('interrupted: recover');
+  if (report.state === 'inconsistent') return t('inconsistent');
+  const modified = report.artifacts.filter((a) => a.state === 'modified' || a.state === 'conflicted').length;
+  const updates = [...collection.updates.values()].filter((u) => u.available).length;
+  const parts = [
+    modified > 0 ? t('{0} modified', modified) : undefined,
+    updates > 0 ? (updates === 1 ? t('1 update') : t('{0} updates', updates)) : undefined,
+  ].filter(Boolean);
+  return parts.length > 0 ? parts.join(' · ') : t('clean');
+}
+
+export class ArtifactTree extends Disposable implements vscode.TreeDataProvider<TreeElement> {
+  private readonly elements = new Map<string, TreeElement>();
+  private readonly summaries = new Map<string, string>();
+  private readonly _onDidChangeTreeData = this.register(
+    new vscode.EventEmitter<TreeElement | TreeElement[] | undefined>(),
+  );
+  readonly onDidChangeTreeData = this._onDidChangeTreeData.event;
+  readonly view: vscode.TreeView<TreeElement>;
+
+  constructor(private readonly store: Store) {
+    super();
+    this.view = this.register(
+      vscode.window.createTreeView(VIEW_ID, {
+        treeDataProvider: this,
+        showCollapseAll: true,
+        canSelectMany: true,
+      }),
+    );
+    this.register(store.onDidChangeCollections(() => this._onDidChangeTreeData.fire(undefined)));
+    this.register(
+      store.onDidChangeCollection((change) => {
+        const dir = change.collection.dir;
+        const summary = collectionSummary(change.collection);
+        const summaryChanged = this.summaries.get(dir) !== summary;
+        this.summaries.set(dir, summary);
+        if (change.artifacts === undefined) {
+          this._onDidChangeTreeData.fire(this.element({ kind: 'collection', dir }));
+          return;
+        }
+        const changed: TreeElement[] = [];
+        if (summaryChanged) changed.push(this.element({ kind: 'collection', dir }));
+        for (const id of change.artifacts) {
+          const report = change.collection.report?.artifacts.find((a) => a.id === id);
+          if (report) changed.push(this.element({ kind: 'artifact', dir, type: report.type, artifact: id }));
+        }
+        if (changed.length > 0) this._onDidChangeTreeData.fire(changed);
+      }),
+    );
+  }
+
+  /** The cached element for a value, so the same artifact is always the same object. */
+  element<E extends TreeElement>(value: E): E {
+    const key = elementId(value);
+    const cached = this.elements.get(key);
+    if (cached) return cached as E;
+    this.elements.set(key, value);
+    return value;
+  }
+
+  getChildren(element?: TreeElement): TreeElement[] {
+    if (!element) {
+      return [...this.store.collections]
+        .sort((a, b) => a.name.localeCompare(b.name))
+        .map((c) => this.element({ kind: 'collection', dir: c.dir }));
+    }
+    const collection = this.store.find(element.dir);
+    if (!collection) return [];
+    if (element.kind === 'collection') {
+      const report = collection.report;
+      if (!report)
+        return collection.error
+          ? [this.element({ kind: 'problem', dir: element.dir, code: 'unreadable' })]
+          : [];
+      const problems: TreeElement[] =
+        report.state === 'interrupted'
+          ? [this.element({ kind: 'problem', dir: element.dir, code: 'journal-present' })]
+          : [];
+      const types = [...new Set(report.artifacts.map((a) => a.type))].sort(
+        (a, b) => rank(a) - rank(b) || a.localeCompare(b),
+      );
+      return [...problems, ...types.map((type) => this.element({ kind: 'group', dir: element.dir, type }))];
+    }
+    if (element.kind === 'group') {
+      return (collection.report?.artifacts ?? [])
+        .filter((a) => a.type === element.type)
+        .sort((a, b) => a.name.localeCompare(b.name))
+        .map((a) => this.element({ kind: 'artifact', dir: element.dir, type: a.type, artifact: a.id }));
+    }
+    return [];
+  }
+
+  getParent(element: TreeElement): TreeElement | undefined {
+    switch (element.kind) {
+      case 'collection':
+        return undefined;
+      case 'group':
+      case 'problem':
+        return this.element({ kind: 'collection', dir: element.dir });
+      case 'artifact':
+        return this.element({ kind: 'group', dir: element.dir, type: element.type });
+    }
+  }
+
+  getTreeItem(element: TreeElement): vscode.TreeItem {
+    const collection = this.store.find(element.dir);
+    switch (element.kind) {
+      case 'collection':
+        return this.collectionItem(element, collection);
+      case 'group': {
+        const count = collection?.report?.artifacts.filter((a) => a.type === element.type).length ?? 0;
+        const item = new vscode.TreeItem(typeLabel(element.type), vscode.TreeItemCollapsibleState.Expanded);
+        item.id = elementId(element);
+        item.description = String(count);
+        item.iconPath = typeIcon(element.type);
+        item.contextValue = 'group';
+        return item;
+      }
+      case 'artifact': {
+        const report = collection?.report?.artifacts.find((a) => a.id === element.artifact);
+        return this.artifactItem(element, collection, report);
+      }
+      case 'problem':
+        return this.problemItem(element, collection);
+    }
+  }
+
+  private collectionItem(element: TreeElement, collection: CollectionModel | undefined): vscode.TreeItem {
+    const item = new vscode.TreeItem(
+      collection?.name ?? path.basename(element.dir),
+      vscode.TreeItemCollapsibleState.Expanded,
+    );
+    item.id = elementId(element);
+    item.resourceUri = vscode.Uri.file(element.dir);
+    if (!collection) return item;
+    item.description = collectionSummary(collection);
+    const state = collection.report?.state;
+    item.iconPath = collection.operation
+      ? new vscode.ThemeIcon('sync~spin')
+      : collection.foreignLock
+        ? new vscode.ThemeIcon('lock')
+        : !collection.report && collection.checked
+          ? new vscode.ThemeIcon('error', new vscode.ThemeColor('errorForeground'))
+          : state === 'interrupted'
+            ? new vscode.ThemeIcon('debug-restart', new vscode.ThemeColor('errorForeground'))
+            : state === 'inconsistent'
+              ? new vscode.ThemeIcon('warning', new vscode.ThemeColor('editorWarning.foreground'))
+              : new vscode.ThemeIcon('library');
+    item.contextValue = `collection;${state ?? 'unreadable'}`;
+    const tooltip = new vscode.MarkdownString(
+      `**${collection.name}**  \n${collection.dir}\n\n${collectionSummary(collection)}`,
+    );
+    for (const finding of collection.report?.findings.slice(0, 10) ?? [])
+      tooltip.appendMarkdown(`\n- ${escape(finding.message)}`);
+    item.tooltip = tooltip;
+    return item;
+  }
+
+  private artifactItem(
+    element: TreeElement & { kind: 'artifact' },
+    collection: CollectionModel | undefined,
+    report: ArtifactReport | undefined,
+  ): vscode.TreeItem {
+    const item = new vscode.TreeItem(report?.name ?? element.artifact, vscode.TreeItemCollapsibleState.None);
+    item.id = elementId(element);
+    if (!collection || !report) return item;
+    const check = collection.updates.get(report.id);
+    const version = report.version
+      ? report.version.startsWith('v')
+        ? report.version
+        : `v${report.version}`
+      : report.resolvedSha?.slice(0, 7);
+    let state = stateLabel(report.state);
+    if (report.state === 'update-available' && check?.latestVersion)
+      state = t('update to {0}', check.latestVersion);
+    else if (report.state === 'modified' && check?.available) state = t('modified, update available');
+    item.description = [version, state].filter(Boolean).join(' · ');
+    item.iconPath =
+      report.state === 'modified' && check?.available
+        ? stateIcon('update-available')
+        : stateIcon(report.state);
+    const hasUpstream = Boolean(report.resolvedSha);
+    item.contextValue = `artifact;${report.state};${hasUpstream ? 'upstream' : 'local'}`;
+    if (report.path) item.resourceUri = vscode.Uri.file(path.join(collection.dir, report.path));
+    if (report.state !== 'missing' && report.state !== 'orphaned') {
+      item.command = {
+        command: 'artifactKeeper.openArtifact',
+        title: t('Open Artifact'),
+        arguments: [element],
+      };
+    }
+    const lines = [
+      `**${report.id}** — ${stateLabel(report.state)}`,
+      '',
+      report.path ? t('Path: `{0}`', report.path) : undefined,
+      version ? t('Version: {0}', version) : undefined,
+      report.resolvedSha
+        ? t('Upstream commit: `{0}`', report.resolvedSha.slice(0, 12))
+        : t('No upstream (local artifact)'),
+      check?.available
+        ? t('Update available: {0}', check.latestVersion ?? check.latestSha?.slice(0, 12) ?? '?')
+        : undefined,
+      check?.error ? t('Last check failed: {0}', check.error) : undefined,
+      report.lockedHash && report.currentHash && report.lockedHash !== report.currentHash
+        ? t(
+            'Locked hash `{0}…`, files hash `{1}…`',
+            report.lockedHash.slice(0, 12),
+            report.currentHash.slice(0, 12),
+          )
+        : undefined,
+    ].filter((line) => line !== undefined);
+    item.tooltip = new vscode.MarkdownString(lines.join('  \n'));
+    return item;
+  }
+
+  private problemItem(
+    element: TreeElement & { kind: 'problem' },
+    collection: CollectionModel | undefined,
+  ): vscode.TreeItem {
+    if (element.code === 'journal-present') {
+      const item = new vscode.TreeItem(t('An update was interrupted — click to recover'));
+      item.id = elementId(element);
+      item.iconPath = new vscode.ThemeIcon('debug-restart', new vscode.ThemeColor('errorForeground'));
+      item.command = {
+        command: 'artifactKeeper.recover',
+        title: t('Recover'),
+        arguments: [this.element({ kind: 'collection', dir: element.dir })],
+      };
+      item.contextValue = 'problem;interrupted';
+      return item;
+    }
+    const error = collection?.error !== undefined ? toUserError(collection.error) : undefined;
+    const item = new vscode.TreeItem(error?.reason ?? t('This collection cannot be read'));
+    item.id = elementId(element);
+    item.iconPath = new vscode.ThemeIcon('error', new vscode.ThemeColor('errorForeground'));
+    item.tooltip = error?.message;
+    const open = error?.actions.find((a) => a.kind === 'open');
+    if (open?.kind === 'open') {
+      item.command = {
+        command: 'vscode.open',
+        title: t('Open'),
+        arguments: [
+          vscode.Uri.file(open.file),
+          ...(open.line ? [{ selection: new vscode.Range(open.line - 1, 0, open.line - 1, 0) }] : []),
+        ],
+      };
+    }
+    item.contextValue = 'problem;unreadable';
+    return item;
+  }
+}
+
+function rank(type: string): number {
+  const index = TYPE_ORDER.indexOf(type);
+  return index < 0 ? TYPE_ORDER.length : index;
+}
+
+export function elementId(element: TreeElement): string {
+  switch (element.kind) {
+    case 'collection':
+      return `collection:${element.dir}`;
+    case 'group':
+      return `group:${element.dir}:${element.type}`;
+    case 'artifact':
+      return `artifact:${element.dir}:${element.artifact}`;
+    case 'problem':
+      return `problem:${element.dir}:${element.code}`;
+  }
+}
+
+function escape(text: string): string {
+  return text.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&');
+}

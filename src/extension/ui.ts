@@ -1,0 +1,122 @@
+/**
+ * Small shared pieces of the flows: picking a collection or an artifact, showing a set of changes in the
+ * multi-file diff editor (with a fallback), formatting ages and artifact names.
+ */
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { ArtifactReport } from '../core/index.js';
+import { ExtensionError } from './extensionError.js';
+import type { Services } from './services.js';
+import type { CollectionModel } from './store.js';
+
+const t = vscode.l10n.t;
+
+/** `skill/pdf` → `pdf`. */
+export function shortName(id: string): string {
+  const slash = id.indexOf('/');
+  return slash < 0 ? id : id.slice(slash + 1);
+}
+
+export function versionText(version: string | undefined, sha: string | undefined): string {
+  if (version) return version.startsWith('v') || !/^\d/.test(version) ? version : `v${version}`;
+  return sha ? sha.slice(0, 7) : t('unknown version');
+}
+
+const relative = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
+
+/** "5 minutes ago", "yesterday", … */
+export function age(time: string | number | Date, now = Date.now()): string {
+  const then = new Date(time).getTime();
+  if (Number.isNaN(then)) return String(time);
+  const seconds = Math.round((then - now) / 1000);
+  const steps: [Intl.RelativeTimeFormatUnit, number][] = [
+    ['second', 60],
+    ['minute', 60],
+    ['hour', 24],
+    ['day', 30],
+    ['month', 12],
+    ['year', Infinity],
+  ];
+  let value = seconds;
+  for (const [unit, size] of steps) {
+    if (Math.abs(value) < size) return relative.format(value, unit);
+    value = Math.round(value / size);
+  }
+  return relative.format(value, 'year');
+}
+
+/** The collection to act on: the given one, the only one, or the person's pick. */
+export async function pickCollection(
+  services: Services,
+  given?: CollectionModel,
+): Promise<CollectionModel | undefined> {
+  if (given) return given;
+  const all = services.store.collections;
+  if (all.length === 0) throw new ExtensionError({ code: 'no-collection' });
+  if (all.length === 1) return all[0];
+  return services.prompter.pick({
+    id: 'pickCollection',
+    title: t('Which collection?'),
+    items: all.map((c) => ({ label: c.name, description: c.dir, value: c })),
+  });
+}
+
+/** An artifact of the collection, picked by the person when not given. */
+export async function pickArtifact(
+  services: Services,
+  collection: CollectionModel,
+  filter: (artifact: ArtifactReport) => boolean = () => true,
+): Promise<ArtifactReport | undefined> {
+  const report = collection.report;
+  if (!report) throw new ExtensionError({ code: 'collection-unreadable', collection: collection.name });
+  const candidates = report.artifacts.filter(filter);
+  return services.prompter.pick({
+    id: 'pickArtifact',
+    title: t('Which artifact of {0}?', collection.name),
+    items: candidates.map((a) => ({
+      label: a.id,
+      description: [versionText(a.version, a.resolvedSha), a.state].join(' · '),
+      value: a,
+    })),
+  });
+}
+
+export interface ChangeEntry {
+  /** The file the entry is named after (usually the working file). */
+  label: vscode.Uri;
+  original: vscode.Uri;
+  modified: vscode.Uri;
+}
+
+/**
+ * Shows several file changes at once in VS Code's multi-file diff editor (`vscode.changes`); where that
+ * command is missing, each change opens in its own diff editor.
+ */
+export async function showChanges(
+  title: string,
+  entries: readonly ChangeEntry[],
+  log: vscode.LogOutputChannel,
+): Promise<void> {
+  if (entries.length === 0) return;
+  try {
+    await vscode.commands.executeCommand(
+      'vscode.changes',
+      title,
+      entries.map((e) => [e.label, e.original, e.modified]),
+    );
+    return;
+  } catch (err) {
+    log.warn(`[UI] vscode.changes failed (${String(err)}); opening diff editors instead`);
+  }
+  for (const entry of entries.slice(0, 10)) {
+    await vscode.commands.executeCommand(
+      'vscode.diff',
+      entry.original,
+      entry.modified,
+      `${title}: ${path.basename(entry.label.path)}`,
+      {
+        preview: false,
+      },
+    );
+  }
+}

@@ -1,0 +1,629 @@
+/**
+ * "Update artifact" as one background task (DESIGN §8): prepare the plan (fetch, classify; nothing
+ * written), let the person decide through the strategy's editors — a multi-file diff preview for
+ * `overwrite`, a diff and a choice per file for `prompt`, the merge editor for conflicts — then apply it
+ * atomically (the core snapshots first). Cancelling anywhere before the apply leaves every byte as it was;
+ * a failure is undone and reported with [Show log] [Retry] (and [Roll back] when the undo needs a hand).
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import {
+  applyUpdate,
+  choiceDecision,
+  CoreError,
+  decideUpdate,
+  listSnapshots,
+  prepareUpdate,
+  pruneSnapshots,
+  touchedUpstream,
+} from '../core/index.js';
+import type {
+  ArtifactDecisions,
+  ArtifactUpdatePlan,
+  Conflict,
+  Decision,
+  FilePlan,
+  PromptChoice,
+  Strategy,
+  UpdatePlan,
+  UpdateResult,
+} from '../core/index.js';
+import { raceAbort } from './events.js';
+import { ExtensionError } from './extensionError.js';
+import { hasConflictMarkers, isMergeTabFor } from './prompter.js';
+import type { Services } from './services.js';
+import { retentionOf, rollbackCommand, rollbackFlow } from './snapshotFlows.js';
+import { toSnapshotUri } from './snapshotContent.js';
+import type { PlanSide } from './snapshotContent.js';
+import type { CollectionModel, RunContext } from './store.js';
+import { shortName, showChanges, versionText } from './ui.js';
+import type { ChangeEntry } from './ui.js';
+import { isCancellation, toUserError } from './userErrors.js';
+
+const t = vscode.l10n.t;
+
+export type UpdateOutcome =
+  | { kind: 'updated'; result: UpdateResult; message: string }
+  | { kind: 'up-to-date'; message: string }
+  | { kind: 'skipped' }
+  | { kind: 'cancelled' }
+  | { kind: 'failed'; error: unknown; message: string; undone: boolean; preSnapshot?: string };
+
+/** Runs the update of `refs` (artifact ids, or every artifact with an upstream) with a strategy. */
+export async function updateFlow(
+  services: Services,
+  collection: CollectionModel,
+  refs: readonly string[] | 'all',
+  strategy: Strategy = services.config.get('defaultStrategy', collection.uri),
+): Promise<UpdateOutcome> {
+  const { store, prompter, log } = services;
+  const label = refs === 'all' ? t('all artifacts of {0}', collection.name) : refs.map(shortName).join(', ');
+  const started = Date.now();
+  log.info(`[Update] ${label} with strategy ${strategy}`);
+  const retry = (): void =>
+    void (refs === 'all'
+      ? vscode.commands.executeCommand('artifactKeeper.updateAll', collection.dir)
+      : vscode.commands.executeCommand('artifactKeeper.updateArtifact', {
+          collection: collection.dir,
+          artifact: [...refs],
+        }));
+  try {
+    const outcome = await store.run(
+      collection,
+      {
+        activity: { kind: 'updating', artifacts: refs === 'all' ? [] : [...refs] },
+        mutates: true,
+        progress: 'notification',
+        title: t('Updating {0}', label),
+      },
+      (ctx) => updateWork(services, collection, refs, strategy, ctx),
+    );
+    if (outcome.kind === 'updated') {
+      const pre = outcome.result.preSnapshot;
+      void prompter
+        .notify({
+          id: 'update-succeeded',
+          severity: 'info',
+          message: outcome.message,
+          actions: [
+            { id: 'undo', title: t('Undo Update') },
+            { id: 'changes', title: t('Show Changes') },
+          ],
+        })
+        .then((action) => {
+          if (action === 'undo') void rollbackCommand(collection, pre, label);
+          if (action === 'changes')
+            void vscode.commands.executeCommand('artifactKeeper.showChanges', collection.dir, pre);
+        });
+    } else if (outcome.kind === 'up-to-date') {
+      void prompter.notify({
+        id: 'update-up-to-date',
+        severity: 'info',
+        message: outcome.message,
+        actions: [],
+      });
+    }
+    return outcome;
+  } catch (err) {
+    // Refusals before anything started (busy, untrusted) are not failed updates: the command wrapper words them.
+    if (err instanceof ExtensionError) throw err;
+    if (isCancellation(err)) {
+      log.info(`[Update] ${label}: cancelled, nothing was changed`);
+      return { kind: 'cancelled' };
+    }
+    return reportFailure(services, collection, label, err, started, retry);
+  }
+}
+
+async function updateWork(
+  services: Services,
+  collection: CollectionModel,
+  refs: readonly string[] | 'all',
+  strategy: Strategy,
+  ctx: RunContext,
+): Promise<Exclude<UpdateOutcome, { kind: 'failed' | 'cancelled' }>> {
+  ctx.report(t('Fetching upstream…'));
+  const plan = await prepareUpdate(collection.dir, refs === 'all' ? 'all' : [...refs], strategy, ctx.options);
+  const session = new UpdateSession(services, collection, plan);
+  try {
+    const pending = plan.artifacts.filter((a) => !a.upToDate);
+    if (pending.length === 0) {
+      const versions = plan.artifacts
+        .map((a) => `${shortName(a.id)} ${versionText(a.to.version, a.to.sha)}`)
+        .join(', ');
+      return {
+        kind: 'up-to-date',
+        message:
+          plan.artifacts.length === 1
+            ? t('{0} is up to date.', versions)
+            : t('Everything is up to date ({0}).', versions),
+      };
+    }
+    const decisions = await session.decide(pending, strategy, ctx);
+    if (!decisions) throw new CoreError({ code: 'cancelled' });
+    if (ctx.signal.aborted) throw new CoreError({ code: 'cancelled' });
+    ctx.report(t('Applying…'));
+    const result = await applyUpdate(plan, decisions, ctx.options);
+    if (result.updated.length === 0) return { kind: 'skipped' };
+    await prune(services, collection, ctx);
+    const parts = result.updated.map((u) => t('{0} to {1}', shortName(u.id), versionText(u.version, u.sha)));
+    return { kind: 'updated', result, message: t('Updated {0}', parts.join(', ')) };
+  } finally {
+    ctx.setConflicted([]);
+    await session.dispose();
+    await plan.dispose();
+  }
+}
+
+/** Retention after a successful update; a failure here never fails the update. */
+async function prune(services: Services, collection: CollectionModel, ctx: RunContext): Promise<void> {
+  try {
+    await pruneSnapshots(collection.dir, retentionOf(services, collection), ctx.options);
+  } catch (err) {
+    services.log.warn(`[Update] pruning snapshots of ${collection.name} failed: ${String(err)}`);
+  }
+}
+
+/**
+ * The notification after a failed update. The core's transaction undoes a failure before its commit
+ * point by itself; only when that undo could not finish (the collection reads `interrupted`) is there
+ * something left to do: with auto-undo on, recovery runs at once; otherwise, or if it fails too, the
+ * notification offers [Roll back].
+ */
+async function reportFailure(
+  services: Services,
+  collection: CollectionModel,
+  label: string,
+  err: unknown,
+  started: number,
+  retry: () => void,
+): Promise<UpdateOutcome> {
+  const { store, log, config, prompter } = services;
+  const error = toUserError(err);
+  log.error(
+    `[Update] updating ${label} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+  );
+  const preSnapshot = await findPreSnapshot(services, collection.dir, started);
+  const autoUndo = config.get('autoUndo', collection.uri);
+  let undone =
+    !(err instanceof CoreError && err.failure.code === 'interrupted') &&
+    store.find(collection.dir)?.report?.state !== 'interrupted';
+  if (!undone && autoUndo) {
+    try {
+      await rollbackFlow(services, collection, undefined, label, { quiet: true });
+      undone = true;
+    } catch (undoErr) {
+      log.error(`[Update] finishing the undo of ${label} failed: ${String(undoErr)}`);
+    }
+  }
+  let message: string;
+  if (!undone) {
+    message = t(
+      'Updating {0} failed: {1}. The undo did not complete; roll back to return to the state before the update.',
+      label,
+      error.reason,
+    );
+  } else if (preSnapshot) {
+    message = t('Updating {0} failed: {1}. Rolled back to snapshot {2}.', label, error.reason, preSnapshot);
+  } else {
+    message = t('Updating {0} failed: {1}. Nothing was changed.', label, error.reason);
+  }
+  const actions = [
+    { id: 'showLog', title: t('Show Log') },
+    { id: 'retry', title: t('Retry') },
+    ...(!undone || !autoUndo ? [{ id: 'rollback', title: t('Roll Back') }] : []),
+  ];
+  void prompter
+    .notify({
+      id: 'update-failed',
+      severity: error.severity === 'warning' ? 'warning' : 'error',
+      message,
+      actions,
+    })
+    .then((action) => {
+      if (action === 'showLog') log.show(true);
+      if (action === 'retry') retry();
+      if (action === 'rollback') void rollbackCommand(collection, preSnapshot, label);
+    });
+  return { kind: 'failed', error: err, message, undone, ...(preSnapshot ? { preSnapshot } : {}) };
+}
+
+/** The snapshot the failed update took before writing, if it got that far. */
+async function findPreSnapshot(
+  services: Services,
+  dir: string,
+  started: number,
+): Promise<string | undefined> {
+  try {
+    const snapshots = await listSnapshots(dir, services.store.readOptions());
+    const pre = snapshots.find((s) => s.trigger === 'update' && new Date(s.time).getTime() >= started - 2000);
+    return pre?.id;
+  } catch (err) {
+    services.log.warn(`[Update] cannot list snapshots: ${String(err)}`);
+    return undefined;
+  }
+}
+
+/** The decision a merge result stands for: mode as the core's merge chooses it. */
+function contentDecision(file: FilePlan, data: Uint8Array): Decision {
+  const { base, mine, upstream } = file;
+  const mode =
+    base && mine && upstream && mine.mode === base.mode
+      ? upstream.mode
+      : (mine?.mode ?? upstream?.mode ?? 0o644);
+  return { kind: 'content', data: Buffer.from(data), mode };
+}
+
+/** What a file becomes under a decision (undefined: it does not exist afterwards). */
+function resultOf(file: FilePlan, decision: Decision | undefined): Uint8Array | undefined {
+  switch (decision?.kind) {
+    case undefined:
+    case 'mine':
+      return file.mine?.data;
+    case 'upstream':
+      return file.upstream?.data;
+    case 'content':
+      return decision.data;
+    case 'delete':
+      return undefined;
+  }
+}
+
+function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  if (!a || !b) return a === b;
+  return Buffer.from(a).equals(Buffer.from(b));
+}
+
+type Resolution = 'ok' | 'skip' | 'cancel';
+
+/** A question's answer, or 'cancel' as soon as the update is cancelled (whatever the prompter does). */
+function cancellable<T>(ctx: RunContext, answer: Promise<T>): Promise<T | 'cancel'> {
+  return raceAbort<T | 'cancel'>(answer, ctx.signal, () => 'cancel');
+}
+
+/**
+ * One update's UI state: the plan's sides served under `artifact-snapshot:`, the decisions made so far
+ * (the preview's "result" side), and the temp files the merge editor writes its results to.
+ */
+class UpdateSession {
+  readonly key = randomBytes(6).toString('hex');
+  readonly collectionDir: string;
+  private readonly decisions = new Map<string, Map<string, Decision>>();
+  private readonly registration: vscode.Disposable;
+  private tempDir: string | undefined;
+  private readonly merges = new Map<
+    string,
+    { artifact: ArtifactUpdatePlan; file: FilePlan; output: vscode.Uri }
+  >();
+  private readonly outputs: vscode.Uri[] = [];
+
+  constructor(
+    private readonly services: Services,
+    private readonly collection: CollectionModel,
+    private readonly plan: UpdatePlan,
+  ) {
+    this.collectionDir = collection.dir;
+    this.registration = services.content.registerPlan(this.key, (artifact, rel, side) =>
+      this.read(artifact, rel, side),
+    );
+    services.sessions.add(this);
+  }
+
+  private read(artifactId: string, rel: string, side: PlanSide): Uint8Array | undefined {
+    const file = this.plan.artifacts.find((a) => a.id === artifactId)?.files.find((f) => f.rel === rel);
+    if (!file) return undefined;
+    if (side === 'result') return resultOf(file, this.decisions.get(artifactId)?.get(rel));
+    return file[side]?.data;
+  }
+
+  uri(artifact: ArtifactUpdatePlan, file: FilePlan, side: PlanSide): vscode.Uri {
+    const exists =
+      side === 'result' ? this.read(artifact.id, file.rel, side) !== undefined : file[side] !== undefined;
+    // Named like the working file, so editors show one file (not a rename) and pick its language.
+    const label = this.working(artifact, file).fsPath;
+    if (!exists) return toSnapshotUri({ kind: 'empty', rel: file.rel }, label);
+    return toSnapshotUri({ kind: 'plan', plan: this.key, artifact: artifact.id, rel: file.rel, side }, label);
+  }
+
+  /** The working file of an artifact's file. */
+  working(artifact: ArtifactUpdatePlan, file: FilePlan): vscode.Uri {
+    return artifact.isFolder
+      ? vscode.Uri.file(path.join(artifact.localRoot, ...file.rel.split('/')))
+      : vscode.Uri.file(artifact.localRoot);
+  }
+
+  /** Every artifact's decisions, or undefined when the person cancelled. */
+  async decide(
+    pending: ArtifactUpdatePlan[],
+    strategy: Strategy,
+    ctx: RunContext,
+  ): Promise<Map<string, ArtifactDecisions> | undefined> {
+    const auto = decideUpdate(this.plan);
+    const result = new Map<string, ArtifactDecisions>();
+    for (const artifact of pending) {
+      const decided = auto.get(artifact.id);
+      if (!decided) continue;
+      const decisions = new Map(decided.decisions);
+      this.decisions.set(artifact.id, decisions);
+      let conflicts = decided.conflicts;
+      if (strategy === 'prompt') {
+        const chosen = await this.promptFiles(artifact, decisions, ctx);
+        if (chosen === 'cancel') return undefined;
+        if (chosen === 'skip') {
+          result.set(artifact.id, 'skip');
+          continue;
+        }
+        conflicts = chosen;
+      }
+      if (strategy === 'merge' || strategy === 'prompt') {
+        const resolved = await this.resolveConflicts(artifact, conflicts, decisions, ctx);
+        if (resolved === 'cancel') return undefined;
+        if (resolved === 'skip') {
+          result.set(artifact.id, 'skip');
+          continue;
+        }
+      }
+      result.set(artifact.id, decisions);
+    }
+    if (strategy === 'overwrite' && !(await this.review(pending, ctx))) return undefined;
+    return result;
+  }
+
+  /** `prompt`: each file upstream touched, in a diff editor, with a choice. Returns the conflicts a merge choice left. */
+  private async promptFiles(
+    artifact: ArtifactUpdatePlan,
+    decisions: Map<string, Decision>,
+    ctx: RunContext,
+  ): Promise<Conflict[] | 'skip' | 'cancel'> {
+    const touched = artifact.files.filter((file) => touchedUpstream(file));
+    const conflicts: Conflict[] = [];
+    for (const [index, file] of touched.entries()) {
+      ctx.report(
+        t('Choose for {0} ({1} of {2})', `${shortName(artifact.id)}/${file.rel}`, index + 1, touched.length),
+      );
+      await this.openDiff(artifact, file, 'mine', 'upstream');
+      const choices: PromptChoice[] =
+        file.binary || !file.mine || !file.upstream
+          ? ['upstream', 'mine', 'skip-artifact']
+          : ['upstream', 'mine', 'merge', 'skip-artifact'];
+      const choice = await cancellable(
+        ctx,
+        this.services.prompter.chooseFile({
+          artifact: artifact.id,
+          rel: file.rel,
+          status: file.status,
+          index: index + 1,
+          total: touched.length,
+          choices,
+          signal: ctx.signal,
+        }),
+      );
+      if (choice === 'cancel' || ctx.signal.aborted) return 'cancel';
+      if (choice === 'skip-artifact') return 'skip';
+      const outcome = choiceDecision(file, choice);
+      if ('decision' in outcome) decisions.set(file.rel, outcome.decision);
+      else {
+        decisions.delete(file.rel);
+        conflicts.push(outcome.conflict);
+      }
+    }
+    return conflicts;
+  }
+
+  /** Conflicts: text ones in the merge editor, the rest (binary, deleted on one side) as a choice. */
+  private async resolveConflicts(
+    artifact: ArtifactUpdatePlan,
+    conflicts: readonly Conflict[],
+    decisions: Map<string, Decision>,
+    ctx: RunContext,
+  ): Promise<Resolution> {
+    if (conflicts.length === 0) return 'ok';
+    ctx.setConflicted([artifact.id]);
+    for (const [index, conflict] of conflicts.entries()) {
+      const file = artifact.files.find((f) => f.rel === conflict.rel);
+      if (!file) continue;
+      const name = `${shortName(artifact.id)}/${conflict.rel}`;
+      if (conflict.binary || !conflict.proposal) {
+        ctx.report(t('Choose a version of {0} ({1} of {2} conflicts)', name, index + 1, conflicts.length));
+        await this.openDiff(artifact, file, 'mine', 'upstream');
+        const choice = await cancellable(
+          ctx,
+          this.services.prompter.chooseFile({
+            artifact: artifact.id,
+            rel: file.rel,
+            status: file.status,
+            index: index + 1,
+            total: conflicts.length,
+            choices: ['upstream', 'mine', 'skip-artifact'],
+            signal: ctx.signal,
+          }),
+        );
+        if (choice === 'cancel' || ctx.signal.aborted) return 'cancel';
+        if (choice === 'skip-artifact') return 'skip';
+        const outcome = choiceDecision(file, choice);
+        if (!('decision' in outcome)) return 'cancel';
+        decisions.set(file.rel, outcome.decision);
+        continue;
+      }
+      const output = this.writeProposal(artifact, conflict);
+      this.merges.set(`${artifact.id}\n${conflict.rel}`, { artifact, file, output });
+      ctx.report(
+        t(
+          'Resolve the conflicts in {0}, then Complete Merge ({1} of {2})',
+          name,
+          index + 1,
+          conflicts.length,
+        ),
+      );
+      for (;;) {
+        const editor = await this.openMerge(artifact, file, output);
+        const answer = await cancellable(
+          ctx,
+          this.services.prompter.awaitMerge({
+            artifact: artifact.id,
+            rel: conflict.rel,
+            output,
+            editor,
+            conflicts: conflict.conflicts,
+            signal: ctx.signal,
+          }),
+        );
+        if (answer === 'cancel' || ctx.signal.aborted) return 'cancel';
+        const data = fs.readFileSync(output.fsPath);
+        if (hasConflictMarkers(data.toString('utf8'))) {
+          void this.services.prompter.notify({
+            id: 'merge-unresolved',
+            severity: 'warning',
+            message: t('{0} still has conflict markers. Resolve them, then complete the merge.', name),
+            actions: [],
+          });
+          continue;
+        }
+        decisions.set(file.rel, contentDecision(file, data));
+        this.merges.delete(`${artifact.id}\n${conflict.rel}`);
+        break;
+      }
+    }
+    return 'ok';
+  }
+
+  /** `overwrite`: every file that changes, in one multi-file diff, then Apply or Cancel. */
+  private async review(pending: ArtifactUpdatePlan[], ctx: RunContext): Promise<boolean> {
+    const entries: ChangeEntry[] = [];
+    let replacedEdits = 0;
+    for (const artifact of pending) {
+      const decisions = this.decisions.get(artifact.id);
+      for (const file of artifact.files) {
+        const after = resultOf(file, decisions?.get(file.rel));
+        if (sameBytes(file.mine?.data, after)) continue;
+        if (file.mine && !sameBytes(file.mine.data, file.base?.data)) replacedEdits++;
+        entries.push({
+          label: this.working(artifact, file),
+          original: this.uri(artifact, file, 'mine'),
+          modified: this.uri(artifact, file, 'result'),
+        });
+      }
+    }
+    if (entries.length === 0) return true;
+    const names = pending
+      .map((a) =>
+        t(
+          '{0} {1} → {2}',
+          shortName(a.id),
+          versionText(a.from.version, a.from.sha),
+          versionText(a.to.version, a.to.sha),
+        ),
+      )
+      .join(', ');
+    ctx.report(t('Review the changes, then Apply or Cancel'));
+    await showChanges(t('Update {0} (overwrite)', names), entries, this.services.log);
+    const message =
+      replacedEdits > 0
+        ? t(
+            'Apply the update of {0}? {1} file(s) change; local edits in {2} file(s) are replaced by upstream.',
+            names,
+            entries.length,
+            replacedEdits,
+          )
+        : t('Apply the update of {0}? {1} file(s) change.', names, entries.length);
+    const answer = await cancellable(
+      ctx,
+      this.services.prompter.reviewUpdate({
+        message,
+        artifacts: pending.map((a) => a.id),
+        files: entries.length,
+        signal: ctx.signal,
+      }),
+    );
+    return answer === 'apply' && !ctx.signal.aborted;
+  }
+
+  private async openDiff(
+    artifact: ArtifactUpdatePlan,
+    file: FilePlan,
+    left: PlanSide,
+    right: PlanSide,
+  ): Promise<void> {
+    const title = t(
+      '{0}: mine ↔ upstream {1}',
+      `${shortName(artifact.id)}/${file.rel}`,
+      versionText(artifact.to.version, artifact.to.sha),
+    );
+    await vscode.commands.executeCommand(
+      'vscode.diff',
+      this.uri(artifact, file, left),
+      this.uri(artifact, file, right),
+      title,
+      { preview: true },
+    );
+  }
+
+  private writeProposal(artifact: ArtifactUpdatePlan, conflict: Conflict): vscode.Uri {
+    this.tempDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'artifact-keeper-merge-'));
+    const file = path.join(this.tempDir, shortName(artifact.id), ...conflict.rel.split('/'));
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, conflict.proposal ?? Buffer.alloc(0));
+    const uri = vscode.Uri.file(file);
+    this.outputs.push(uri);
+    return uri;
+  }
+
+  /** VS Code's merge editor (base / mine / upstream / result); the result file with markers where it is missing. */
+  private async openMerge(
+    artifact: ArtifactUpdatePlan,
+    file: FilePlan,
+    output: vscode.Uri,
+  ): Promise<'merge' | 'text'> {
+    const version = versionText(artifact.to.version, artifact.to.sha);
+    try {
+      await vscode.commands.executeCommand('_open.mergeEditor', {
+        base: this.uri(artifact, file, 'base'),
+        input1: {
+          uri: this.uri(artifact, file, 'mine'),
+          title: t('Mine'),
+          description: t('in the collection'),
+        },
+        input2: { uri: this.uri(artifact, file, 'upstream'), title: t('Upstream'), description: version },
+        output,
+      });
+      return 'merge';
+    } catch (err) {
+      this.services.log.warn(
+        `[Update] the merge editor could not open (${String(err)}); opening the file with conflict markers`,
+      );
+      await vscode.commands.executeCommand('vscode.open', output);
+      return 'text';
+    }
+  }
+
+  /** Reopens the merge editors of conflicts still waiting (the "Reopen Merge Editor" command). */
+  async reopen(): Promise<void> {
+    for (const { artifact, file, output } of this.merges.values())
+      await this.openMerge(artifact, file, output);
+  }
+
+  async dispose(): Promise<void> {
+    this.services.sessions.delete(this);
+    this.registration.dispose();
+    const dir = this.tempDir;
+    if (!dir) return;
+    // Merge results that are still open: save (so closing asks nothing), close, then remove the files.
+    const inTemp = (uri: vscode.Uri | undefined): boolean =>
+      uri?.scheme === 'file' && uri.fsPath.startsWith(dir + path.sep);
+    for (const document of vscode.workspace.textDocuments) {
+      if (inTemp(document.uri) && document.isDirty) await document.save().then(undefined, () => false);
+    }
+    const tabs = vscode.window.tabGroups.all
+      .flatMap((group) => group.tabs)
+      .filter((tab) =>
+        tab.input instanceof vscode.TabInputText
+          ? inTemp(tab.input.uri)
+          : this.outputs.some((output) => isMergeTabFor(tab, output)),
+      );
+    if (tabs.length > 0) await vscode.window.tabGroups.close(tabs, true).then(undefined, () => false);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,175 @@
+// Artifact Keeper as a person uses it, in a real workbench (code-server + Chromium): the Artifacts view,
+// the inline "Update artifact" through the merge editor and the overwrite preview, a failing update
+// rolled back from its notification, and "Restore snapshot" from the palette. Screenshots go to
+// test/e2e/screenshots/.
+import fs from 'node:fs';
+import { buildSample, removeOnExit } from './support/collection.mjs';
+
+const upstreamOf = (workspace) => {
+  removeOnExit(`${workspace}-upstream`);
+  return `${workspace}-upstream`;
+};
+const BASE_SETTINGS = {
+  'artifactKeeper.checkInterval': 0,
+  'workbench.startupEditor': 'none',
+  'git.enabled': false,
+};
+
+async function openArtifactsView(page) {
+  await page.locator('.activitybar .action-item a[aria-label^="Artifacts"]').first().click();
+  // The view's own header is hidden while it is the container's only view: wait for its tree instead.
+  await page.locator('.sidebar .monaco-list-row').first().waitFor({ timeout: 30_000 });
+}
+
+function row(page, label) {
+  return page
+    .locator('.monaco-list-row', { has: page.locator('.label-name', { hasText: new RegExp(`^${label}$`) }) })
+    .first();
+}
+
+async function clickInline(page, label, action) {
+  const target = row(page, label);
+  await target.waitFor({ timeout: 30_000 });
+  await target.hover();
+  await target.locator(`.action-label[aria-label="${action}"]`).click();
+}
+
+function toast(page, text) {
+  return page.locator('.notification-toast', { hasText: text }).first();
+}
+
+async function statusItem(page, text) {
+  const item = page.locator('.statusbar-item', { hasText: text }).first();
+  await item.waitFor({ timeout: 30_000 });
+  return item;
+}
+
+/** Lets animations finish, with the mouse parked where it shows no hover or tooltip. */
+const settle = async (page, ms = 800) => {
+  await page.mouse.move(640, 790);
+  await page.waitForTimeout(ms);
+};
+
+/** Inline Update on an outdated skill with a conflicting local edit → merge editor → Complete Merge → clean. */
+export async function updateThroughMergeEditor({ page, runCommand, screenshot, log }) {
+  await openArtifactsView(page);
+  await row(page, 'pdf').waitFor({ timeout: 30_000 });
+  await statusItem(page, /1 modified/);
+  await settle(page);
+  await screenshot('1-artifacts-view');
+  await clickInline(page, 'pdf', 'Update Artifact');
+  const merge = page.locator('.merge-editor').first();
+  await merge.waitFor({ timeout: 60_000 });
+  await settle(page, 1500);
+  await screenshot('2-merge-editor');
+  // Resolve as a person: take the upstream side of the conflict, then Complete Merge.
+  await merge.getByText('Accept Upstream', { exact: true }).first().click();
+  await settle(page);
+  await screenshot('2b-merge-resolved');
+  await runCommand('Merge Editor: Complete Merge');
+  const done = toast(page, /Updated pdf to/);
+  await done.waitFor({ timeout: 60_000 });
+  log('notification:', await done.locator('.notification-list-item-message').innerText());
+  await statusItem(page, /Artifacts/);
+  await page.locator('.statusbar-item .codicon-check').first().waitFor({ timeout: 30_000 });
+  await settle(page);
+  await screenshot('3-updated-status-clean');
+}
+updateThroughMergeEditor.setupWorkspace = (dir) =>
+  buildSample(dir, upstreamOf(dir), {
+    edit: 'conflict',
+    settings: { ...BASE_SETTINGS, 'artifactKeeper.defaultStrategy': 'merge' },
+  });
+
+/** Overwrite: the whole update in the multi-file diff editor, then Apply in the notification. */
+export async function overwritePreviewThenApply({ page, screenshot, log }) {
+  await openArtifactsView(page);
+  await clickInline(page, 'pdf', 'Update Artifact');
+  const apply = toast(page, /Apply the update of pdf/);
+  await apply.waitFor({ timeout: 60_000 });
+  await page
+    .locator('.multiDiffEditor, .multi-diff-editor, .monaco-diff-editor')
+    .first()
+    .waitFor({ timeout: 30_000 });
+  await settle(page, 1500);
+  await screenshot('4-overwrite-preview');
+  await apply.locator('.monaco-button', { hasText: 'Apply' }).click();
+  const done = toast(page, /Updated pdf to/);
+  await done.waitFor({ timeout: 60_000 });
+  log('notification:', await done.locator('.notification-list-item-message').innerText());
+  await page.locator('.statusbar-item .codicon-check').first().waitFor({ timeout: 30_000 });
+  await settle(page);
+  await screenshot('5-overwrite-applied');
+}
+overwritePreviewThenApply.setupWorkspace = (dir) =>
+  buildSample(dir, upstreamOf(dir), {
+    edit: 'separate',
+    settings: { ...BASE_SETTINGS, 'artifactKeeper.defaultStrategy': 'overwrite' },
+  });
+
+/**
+ * A failing update: the extension host runs with a one-shot IO fault (ARTIFACT_KEEPER_FAULT, the CLI's
+ * fault syntax) on the rename into skills/pdf; the update is undone, and with auto-undo off the
+ * notification's [Roll Back] restores the pre-update snapshot.
+ */
+export async function failingUpdateRollsBack({ page, screenshot, log }) {
+  delete process.env.ARTIFACT_KEEPER_FAULT; // set by setupWorkspace for this scenario's server only
+  await openArtifactsView(page);
+  await clickInline(page, 'pdf', 'Update Artifact');
+  const failed = toast(page, /Updating pdf failed/);
+  await failed.waitFor({ timeout: 60_000 });
+  log('notification:', await failed.locator('.notification-list-item-message').innerText());
+  await settle(page);
+  await screenshot('6-update-failed');
+  await failed.locator('.monaco-button', { hasText: 'Roll Back' }).click();
+  const rolled = toast(page, /Rolled back pdf to snapshot/);
+  await rolled.waitFor({ timeout: 60_000 });
+  log('notification:', await rolled.locator('.notification-list-item-message').innerText());
+  await statusItem(page, /1 modified/);
+  await settle(page);
+  await screenshot('7-rolled-back');
+}
+failingUpdateRollsBack.setupWorkspace = (dir) => {
+  buildSample(dir, upstreamOf(dir), {
+    edit: 'separate',
+    settings: {
+      ...BASE_SETTINGS,
+      'artifactKeeper.defaultStrategy': 'merge',
+      'artifactKeeper.autoUndo': false,
+    },
+  });
+  process.env.ARTIFACT_KEEPER_FAULT = 'rename:1:EIO:skills/pdf/';
+};
+
+/** Palette → Restore Snapshot → pick → preview → confirm → restored, status clean. */
+export async function restoreSnapshotFromPalette({ page, runCommand, screenshot, log }) {
+  await openArtifactsView(page);
+  await statusItem(page, /modified/);
+  await runCommand('Artifact Keeper: Restore Snapshot');
+  const pick = page
+    .locator('.quick-input-widget .monaco-list-row', { hasText: 'before experiments' })
+    .first();
+  await pick.waitFor({ timeout: 30_000 });
+  await settle(page, 500);
+  await screenshot('8-restore-pick');
+  await pick.click();
+  const confirm = toast(page, /Restore snapshot .* of my-artifacts\?/);
+  await confirm.waitFor({ timeout: 30_000 });
+  await settle(page, 1000);
+  await screenshot('9-restore-confirm');
+  await confirm.locator('.monaco-button', { hasText: /^Restore$/ }).click();
+  const done = toast(page, /Restored snapshot/);
+  await done.waitFor({ timeout: 60_000 });
+  log('notification:', await done.locator('.notification-list-item-message').innerText());
+  await page.locator('.statusbar-item .codicon-check').first().waitFor({ timeout: 30_000 });
+  await settle(page);
+  await screenshot('10-restored');
+}
+restoreSnapshotFromPalette.setupWorkspace = (dir) => {
+  buildSample(dir, upstreamOf(dir), {
+    edit: 'separate',
+    settings: BASE_SETTINGS,
+    snapshotMessage: 'before experiments',
+  });
+  fs.rmSync(`${dir}/skills/pdf/reference.md`);
+};

@@ -1,0 +1,169 @@
+// "Restore snapshot" from the palette: pick (age, reason, artifacts, pinned), diff preview, confirm,
+// restore with a safety snapshot, and undo of the restore; "Take snapshot"; history and rollback.
+import { strict as assert } from 'node:assert';
+import * as vscode from 'vscode';
+import type { ArtifactKeeperApi } from '../../src/extension/api.js';
+import type { PickItem } from '../../src/extension/prompter.js';
+import { outdatedCollection, read, removeTempDirs, writeFiles } from './support/fixtures.js';
+import {
+  closeAllEditors,
+  getApi,
+  hideCollections,
+  installScript,
+  setSetting,
+  showCollections,
+  until,
+} from './support/harness.js';
+import { reportFailure } from './support/harness.js';
+import type { ScriptedPrompter } from './support/scriptedPrompter.js';
+
+describe('snapshots: take, restore, roll back, history', function () {
+  this.timeout(90_000);
+  let api: ArtifactKeeperApi;
+  let script: ScriptedPrompter;
+
+  before(async () => {
+    api = await getApi();
+  });
+  beforeEach(() => {
+    script = installScript(api);
+  });
+  afterEach(async function () {
+    reportFailure(this.currentTest, script, api);
+    await setSetting('defaultStrategy', undefined);
+    await closeAllEditors();
+    await hideCollections(api);
+    removeTempDirs();
+  });
+
+  it('takes a snapshot, then restores it after edits: pick → preview → confirm → restored, undoable', async () => {
+    const s = outdatedCollection('none');
+    await showCollections(api, s.collection);
+    script.answers.set('snapshotMessage', 'before my experiment');
+    const id = await vscode.commands.executeCommand<string>('artifactKeeper.takeSnapshot', s.collection);
+    assert.ok(id, 'a snapshot id');
+    assert.match(
+      (await script.notice((n) => n.id === 'snapshot-taken')).message,
+      new RegExp(`^Took snapshot ${id} of test-collection\\.$`),
+    );
+
+    const original = read(s.collection, 'skills/pdf/SKILL.md');
+    writeFiles(s.collection, { 'skills/pdf/SKILL.md': 'experiment\n', 'skills/pdf/new.md': 'new file\n' });
+    await until(api, 'modified', () => api.store.find(s.collection)?.report?.state === 'modified');
+
+    let offered: PickItem<unknown>[] = [];
+    script.answers.set('pickSnapshot', (items) => {
+      offered = items;
+      return items.find((i) => i.value === id)?.value;
+    });
+    script.answers.set('confirmRestore', true);
+    const outcome = await vscode.commands.executeCommand<{ kind: string; safetySnapshot: string }>(
+      'artifactKeeper.restoreSnapshot',
+      s.collection,
+    );
+    assert.equal(outcome?.kind, 'restored');
+    const mine = offered.find((i) => i.value === id);
+    assert.ok(mine);
+    assert.match(String(mine.description), /before my experiment/);
+    assert.match(String(mine.description), /ago|now/);
+    const confirm = script.questions('confirm')[0];
+    assert.equal(confirm?.text, `Restore snapshot ${id} of test-collection?`);
+    assert.match(String(confirm?.detail), /^2 file\(s\) change\. A safety snapshot is taken first/);
+    assert.equal(read(s.collection, 'skills/pdf/SKILL.md'), original);
+    await until(
+      api,
+      'clean after the restore',
+      () => api.store.find(s.collection)?.report?.state === 'clean',
+    );
+    const restored = await script.notice((n) => n.id === 'restore-succeeded');
+    assert.match(
+      restored.message,
+      new RegExp(`^Restored snapshot ${id}\\. Safety snapshot \\S+ holds the state before the restore\\.$`),
+    );
+
+    // Undo Restore brings the edits back.
+    await vscode.commands.executeCommand('artifactKeeper.rollback', s.collection, outcome?.safetySnapshot);
+    assert.equal(read(s.collection, 'skills/pdf/SKILL.md'), 'experiment\n');
+  });
+
+  it('declines to restore when the person does not confirm', async () => {
+    const s = outdatedCollection('none');
+    await showCollections(api, s.collection);
+    script.answers.set('snapshotMessage', '');
+    const id = await vscode.commands.executeCommand<string>('artifactKeeper.takeSnapshot', s.collection);
+    writeFiles(s.collection, { 'skills/pdf/SKILL.md': 'experiment\n' });
+    script.answers.set('pickSnapshot', (items) => items.find((i) => i.value === id)?.value);
+    script.answers.set('confirmRestore', false);
+    const outcome = await vscode.commands.executeCommand<{ kind: string }>(
+      'artifactKeeper.restoreSnapshot',
+      s.collection,
+    );
+    assert.equal(outcome?.kind, 'cancelled');
+    assert.equal(read(s.collection, 'skills/pdf/SKILL.md'), 'experiment\n');
+  });
+
+  it('rolls back the last update from the palette, and the history lists it', async () => {
+    await setSetting('defaultStrategy', 'merge');
+    const s = outdatedCollection('none');
+    await showCollections(api, s.collection);
+    const before = read(s.collection, 'skills/pdf/SKILL.md');
+    const updated = await vscode.commands.executeCommand<{ kind: string }>('artifactKeeper.updateArtifact', {
+      collection: s.collection,
+      artifact: 'skill/pdf',
+    });
+    assert.equal(updated?.kind, 'updated');
+
+    script.answers.set('pickHistory', (items) => items[0]?.value);
+    script.answers.set('pickHistoryAction', () => 'changes');
+    await vscode.commands.executeCommand('artifactKeeper.showHistory', s.collection);
+    const history = script.questions('pick').find((q) => q.id === 'pickHistory');
+    assert.ok(history);
+    assert.match(String((history.detail as string[])[0]), /^update: pdf$/);
+
+    script.answers.set('confirmRollback', true);
+    const rolled = await vscode.commands.executeCommand('artifactKeeper.rollback', s.collection);
+    assert.equal(rolled, true);
+    assert.equal(read(s.collection, 'skills/pdf/SKILL.md'), before);
+    assert.match(
+      (await script.notice((n) => n.id === 'rollback-succeeded')).message,
+      /^Rolled back pdf to snapshot \S+\.$/,
+    );
+  });
+
+  it('says when a snapshot matches the collection already', async () => {
+    const s = outdatedCollection('none');
+    await showCollections(api, s.collection);
+    script.answers.set('snapshotMessage', '');
+    const id = await vscode.commands.executeCommand<string>('artifactKeeper.takeSnapshot', s.collection);
+    const outcome = await vscode.commands.executeCommand<{ kind: string }>(
+      'artifactKeeper.restoreSnapshot',
+      s.collection,
+      id,
+    );
+    assert.equal(outcome?.kind, 'unchanged');
+    assert.match(
+      (await script.notice((n) => n.id === 'restore-unchanged')).message,
+      /already matches snapshot/,
+    );
+  });
+
+  it('serves snapshot contents read-only under artifact-snapshot:', async () => {
+    const s = outdatedCollection('none');
+    await showCollections(api, s.collection);
+    script.answers.set('snapshotMessage', '');
+    const id = await vscode.commands.executeCommand<string>('artifactKeeper.takeSnapshot', s.collection);
+    const uri = vscode.Uri.from({
+      scheme: 'artifact-snapshot',
+      path: `/${id}/skills/pdf/SKILL.md`,
+      query: JSON.stringify({
+        kind: 'snapshot',
+        dir: s.collection,
+        snapshotId: id,
+        rel: 'skills/pdf/SKILL.md',
+      }),
+    });
+    const document = await vscode.workspace.openTextDocument(uri);
+    assert.equal(document.getText(), read(s.collection, 'skills/pdf/SKILL.md'));
+    assert.equal(document.languageId, 'markdown');
+  });
+});

@@ -1,0 +1,434 @@
+// "Update artifact" end to end in the real extension host, per strategy: overwrite (preview, Apply /
+// Cancel), merge (clean, and a conflict resolved through the merge editor), prompt (a choice per file),
+// keep; success and its Undo; failure → undo → notification; auto-undo off → Roll Back; two writers.
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { ArtifactKeeperApi } from '../../src/extension/api.js';
+import type { UpdateOutcome } from '../../src/extension/updateFlow.js';
+import { holdWriterLock, outdatedCollection, read, removeTempDirs, skillMd, V2 } from './support/fixtures.js';
+import {
+  artifact,
+  closeAllEditors,
+  getApi,
+  hideCollections,
+  installScript,
+  mergeTab,
+  resolveInMergeEditor,
+  setSetting,
+  showCollections,
+  until,
+} from './support/harness.js';
+import { reportFailure } from './support/harness.js';
+import type { ScriptedPrompter } from './support/scriptedPrompter.js';
+
+const SKILL = 'skills/pdf/SKILL.md';
+
+function update(collection: string): Thenable<UpdateOutcome | undefined> {
+  return vscode.commands.executeCommand<UpdateOutcome | undefined>('artifactKeeper.updateArtifact', {
+    collection,
+    artifact: 'skill/pdf',
+  });
+}
+
+describe('update artifact', function () {
+  this.timeout(90_000);
+  let api: ArtifactKeeperApi;
+  let script: ScriptedPrompter;
+
+  before(async () => {
+    api = await getApi();
+  });
+  beforeEach(() => {
+    script = installScript(api);
+  });
+  afterEach(async function () {
+    reportFailure(this.currentTest, script, api);
+    api.setFaultSpec(undefined);
+    await setSetting('defaultStrategy', undefined);
+    await setSetting('autoUndo', undefined);
+    await closeAllEditors();
+    await hideCollections(api);
+    removeTempDirs();
+  });
+
+  describe('overwrite', () => {
+    beforeEach(() => setSetting('defaultStrategy', 'overwrite'));
+
+    it('previews every change, applies on Apply, and says "Updated pdf to <version>"', async () => {
+      const s = outdatedCollection('separate');
+      await showCollections(api, s.collection);
+      const outcome = await update(s.collection);
+      assert.equal(outcome?.kind, 'updated', JSON.stringify(outcome));
+      const [review] = script.questions('review');
+      assert.ok(review, 'the preview asked Apply or Cancel');
+      assert.match(
+        review.text,
+        /Apply the update of pdf .* → .*\? 3 file\(s\) change; local edits in 1 file\(s\) are replaced by upstream\./,
+      );
+      for (const [rel, content] of Object.entries(V2)) assert.equal(read(s.collection, rel), content, rel);
+      const notice = await script.notice((n) => n.id === 'update-succeeded');
+      assert.equal(notice.message, `Updated pdf to ${s.v2.slice(0, 7)}`);
+      assert.deepEqual(
+        notice.actions.map((a) => a.title),
+        ['Undo Update', 'Show Changes'],
+      );
+      await until(
+        api,
+        'clean after the update',
+        () => api.store.find(s.collection)?.report?.state === 'clean',
+      );
+      assert.match(api.statusBar().text, /\$\(check\) Artifacts/);
+      assert.equal(artifact(api.store.find(s.collection)!, 'skill/pdf')?.resolvedSha, s.v2);
+    });
+
+    it('writes nothing when the preview is cancelled', async () => {
+      const s = outdatedCollection('separate');
+      await showCollections(api, s.collection);
+      const before = snapshotFiles(s.collection);
+      script.review = () => 'cancel';
+      const outcome = await update(s.collection);
+      assert.equal(outcome?.kind, 'cancelled');
+      assert.deepEqual(snapshotFiles(s.collection), before);
+      assert.equal(script.notices.filter((n) => n.id === 'update-failed').length, 0);
+      assert.equal(api.store.find(s.collection)?.activity.kind, 'idle');
+    });
+
+    it('Undo Update restores the state before the update in one click', async () => {
+      const s = outdatedCollection('separate');
+      await showCollections(api, s.collection);
+      const before = snapshotFiles(s.collection);
+      script.press = (n) => (n.id === 'update-succeeded' ? 'undo' : undefined);
+      await update(s.collection);
+      const rolled = await script.notice((n) => n.id === 'rollback-succeeded', 30_000);
+      assert.match(rolled.message, /^Rolled back pdf to snapshot \S+\.$/);
+      assert.deepEqual(snapshotFiles(s.collection), before);
+      await until(
+        api,
+        'modified again (the local edit is back)',
+        () => api.store.find(s.collection)?.report?.state === 'modified',
+      );
+    });
+  });
+
+  describe('merge', () => {
+    beforeEach(() => setSetting('defaultStrategy', 'merge'));
+
+    it('applies a clean three-way merge without asking: upstream changes in, local edit kept', async () => {
+      const s = outdatedCollection('separate');
+      await showCollections(api, s.collection);
+      const outcome = await update(s.collection);
+      assert.equal(outcome?.kind, 'updated', JSON.stringify(outcome));
+      assert.equal(
+        read(s.collection, SKILL),
+        skillMd('Use the pdf tool, and check the page count first.', 'Version two notes.'),
+      );
+      assert.equal(read(s.collection, 'skills/pdf/reference.md'), V2['skills/pdf/reference.md']);
+      assert.equal(script.questions('merge').length, 0);
+      assert.equal(script.questions('review').length, 0);
+      await until(api, 'clean', () => api.store.find(s.collection)?.report?.state === 'clean');
+    });
+
+    it('opens a conflict in the merge editor and resumes when the result is completed', async () => {
+      const s = outdatedCollection('conflict');
+      await showCollections(api, s.collection);
+      let conflictedWhileWaiting = false;
+      let starting = '';
+      script.merge = async (question) => {
+        assert.equal(question.editor, 'merge');
+        conflictedWhileWaiting = artifact(api.store.find(s.collection)!, 'skill/pdf')?.state === 'conflicted';
+        starting = await resolveInMergeEditor(
+          question.output,
+          skillMd('Use the pdf tool.', 'My own notes, and version two notes.'),
+        );
+        return 'resolved';
+      };
+      const outcome = await update(s.collection);
+      assert.equal(outcome?.kind, 'updated', JSON.stringify(outcome));
+      assert.equal(
+        starting,
+        skillMd('Use the pdf tool.', 'Version one notes.'),
+        'the merge editor starts from base in the conflict',
+      );
+      assert.ok(conflictedWhileWaiting, 'the artifact showed as conflicted while the merge waited');
+      assert.equal(
+        read(s.collection, SKILL),
+        skillMd('Use the pdf tool.', 'My own notes, and version two notes.'),
+      );
+      assert.equal(read(s.collection, 'skills/pdf/reference.md'), V2['skills/pdf/reference.md']);
+      await until(api, 'clean', () => api.store.find(s.collection)?.report?.state === 'clean');
+    });
+
+    it('keeps waiting while markers remain, and undoes everything when the merge is cancelled', async () => {
+      const s = outdatedCollection('conflict');
+      await showCollections(api, s.collection);
+      const before = snapshotFiles(s.collection);
+      let rounds = 0;
+      script.merge = async (question) => {
+        rounds++;
+        if (rounds === 1) {
+          // Completed with conflict markers typed back in: the flow refuses it and reopens the editor.
+          await resolveInMergeEditor(
+            question.output,
+            '<<<<<<< mine\nmine\n=======\ntheirs\n>>>>>>> upstream\n',
+          );
+          return 'resolved';
+        }
+        assert.ok(mergeTab(question.output), 'the merge editor was reopened');
+        return 'cancel';
+      };
+      const outcome = await update(s.collection);
+      assert.equal(outcome?.kind, 'cancelled');
+      assert.equal(rounds, 2);
+      assert.ok(
+        script.notices.some(
+          (n) => n.id === 'merge-unresolved' && /still has conflict markers/.test(n.message),
+        ),
+      );
+      assert.deepEqual(snapshotFiles(s.collection), before);
+    });
+
+    it("the progress notification's Cancel (store.cancel) ends a waiting merge and writes nothing", async () => {
+      const s = outdatedCollection('conflict');
+      const [model] = await showCollections(api, s.collection);
+      const before = snapshotFiles(s.collection);
+      script.merge = () => {
+        // The person leaves the merge editor open and presses Cancel on the progress notification.
+        setTimeout(() => api.store.cancel(model!), 200);
+        return new Promise(() => undefined);
+      };
+      const outcome = await update(s.collection);
+      assert.equal(outcome?.kind, 'cancelled');
+      assert.deepEqual(snapshotFiles(s.collection), before);
+      assert.equal(api.store.find(s.collection)?.activity.kind, 'idle');
+      assert.equal(artifact(api.store.find(s.collection)!, 'skill/pdf')?.state, 'modified');
+    });
+  });
+
+  describe('prompt', () => {
+    beforeEach(() => setSetting('defaultStrategy', 'prompt'));
+
+    it('walks the files upstream touched with a choice each', async () => {
+      const s = outdatedCollection('conflict');
+      await showCollections(api, s.collection);
+      script.choose = (q) => (q.rel === 'SKILL.md' ? 'mine' : 'upstream');
+      const outcome = await update(s.collection);
+      assert.equal(outcome?.kind, 'updated', JSON.stringify(outcome));
+      assert.deepEqual(
+        script.questions('choose').map((q) => q.text),
+        ['skill/pdf/SKILL.md', 'skill/pdf/reference.md', 'skill/pdf/scripts/extract.sh'],
+      );
+      assert.equal(read(s.collection, SKILL), skillMd('Use the pdf tool.', 'My own notes about PDFs.'));
+      assert.equal(read(s.collection, 'skills/pdf/reference.md'), V2['skills/pdf/reference.md']);
+      assert.equal(read(s.collection, 'skills/pdf/scripts/extract.sh'), V2['skills/pdf/scripts/extract.sh']);
+    });
+
+    it('"merge" on a conflicting file goes through the merge editor; "skip artifact" leaves it alone', async () => {
+      const s = outdatedCollection('conflict');
+      await showCollections(api, s.collection);
+      const before = snapshotFiles(s.collection);
+      script.choose = () => 'skip-artifact';
+      const skipped = await update(s.collection);
+      assert.equal(skipped?.kind, 'skipped');
+      assert.deepEqual(snapshotFiles(s.collection), before);
+
+      script.choose = (q) => (q.rel === 'SKILL.md' ? 'merge' : 'upstream');
+      script.merge = async (question) => {
+        await resolveInMergeEditor(question.output, skillMd('Use the pdf tool.', 'Merged notes.'));
+        return 'resolved';
+      };
+      const merged = await update(s.collection);
+      assert.equal(merged?.kind, 'updated', JSON.stringify(merged));
+      assert.equal(read(s.collection, SKILL), skillMd('Use the pdf tool.', 'Merged notes.'));
+    });
+  });
+
+  describe('keep', () => {
+    it('keeps every local file and moves the pin to upstream', async () => {
+      await setSetting('defaultStrategy', 'keep');
+      const s = outdatedCollection('conflict');
+      await showCollections(api, s.collection);
+      const skillBefore = read(s.collection, SKILL);
+      const outcome = await update(s.collection);
+      assert.equal(outcome?.kind, 'updated', JSON.stringify(outcome));
+      assert.equal(read(s.collection, SKILL), skillBefore);
+      assert.equal(fs.existsSync(path.join(s.collection, 'skills/pdf/scripts/extract.sh')), false);
+      const model = await until(api, 'clean', () =>
+        api.store.find(s.collection)?.report?.state === 'clean' ? api.store.find(s.collection) : undefined,
+      );
+      assert.equal(artifact(model, 'skill/pdf')?.resolvedSha, s.v2);
+    });
+  });
+
+  describe('failure', () => {
+    beforeEach(() => setSetting('defaultStrategy', 'overwrite'));
+
+    it('undoes a failed update and says so: "Updating pdf failed: … Rolled back to snapshot S." [Show Log] [Retry]', async () => {
+      const s = outdatedCollection('separate');
+      await showCollections(api, s.collection);
+      const before = snapshotFiles(s.collection);
+      api.setFaultSpec(COMMIT_FAULT);
+      const outcome = await update(s.collection);
+      assert.equal(outcome?.kind, 'failed');
+      const notice = await script.notice((n) => n.id === 'update-failed');
+      assert.match(notice.message, /^Updating pdf failed: could not .+\. Rolled back to snapshot \S+\.$/);
+      assert.deepEqual(
+        notice.actions.map((a) => a.title),
+        ['Show Log', 'Retry'],
+      );
+      assert.equal(notice.severity, 'error');
+      assert.deepEqual(snapshotFiles(s.collection), before);
+      await until(
+        api,
+        'modified (as before)',
+        () => api.store.find(s.collection)?.report?.state === 'modified',
+      );
+
+      // Retry without the fault succeeds.
+      api.setFaultSpec(undefined);
+      const retried = await update(s.collection);
+      assert.equal(retried?.kind, 'updated');
+    });
+
+    it('offers [Roll Back] when auto-undo is off, and it restores the pre-update snapshot in one click', async () => {
+      await setSetting('autoUndo', false);
+      const s = outdatedCollection('separate');
+      await showCollections(api, s.collection);
+      const before = snapshotFiles(s.collection);
+      api.setFaultSpec(INTERRUPT_FAULT);
+      script.press = (n) => (n.id === 'update-failed' ? 'rollback' : undefined);
+      const outcome = await update(s.collection);
+      assert.equal(outcome?.kind, 'failed');
+      const notice = await script.notice((n) => n.id === 'update-failed');
+      assert.deepEqual(
+        notice.actions.map((a) => a.title),
+        ['Show Log', 'Retry', 'Roll Back'],
+      );
+      assert.match(
+        notice.message,
+        /^Updating pdf failed: .+\. The undo did not complete; roll back to return to the state before the update\.$/,
+      );
+      api.setFaultSpec(undefined);
+      await script.notice((n) => n.id === 'rollback-succeeded', 30_000);
+      await until(
+        api,
+        'not interrupted any more',
+        () => api.store.find(s.collection)?.report?.state === 'modified',
+      );
+      assert.deepEqual(snapshotFiles(s.collection), before);
+    });
+
+    it('finishes an undo that failed by itself when auto-undo is on', async () => {
+      const s = outdatedCollection('separate');
+      await showCollections(api, s.collection);
+      const before = snapshotFiles(s.collection);
+      api.setFaultSpec(INTERRUPT_FAULT);
+      // The first recovery attempt runs with the same fault plan fresh; only its own first rename could fail,
+      // so clear the fault as soon as the failure is known.
+      const failing = update(s.collection);
+      const outcome = await failing;
+      api.setFaultSpec(undefined);
+      assert.equal(outcome?.kind, 'failed');
+      const notice = await script.notice((n) => n.id === 'update-failed');
+      if (outcome?.kind === 'failed' && outcome.undone) {
+        assert.match(notice.message, /Rolled back to snapshot \S+\.$/);
+        assert.deepEqual(snapshotFiles(s.collection), before);
+      } else {
+        assert.ok(notice.actions.some((a) => a.id === 'rollback'));
+      }
+    });
+  });
+
+  describe('two writers', () => {
+    it('reports "locked by …" when another process holds the writer lock, and writes nothing', async () => {
+      await setSetting('defaultStrategy', 'merge');
+      const s = outdatedCollection('separate');
+      await showCollections(api, s.collection);
+      const before = snapshotFiles(s.collection);
+      const holder = await holdWriterLock(s.collection);
+      try {
+        const outcome = await update(s.collection);
+        assert.equal(outcome?.kind, 'failed');
+        const notice = await script.notice((n) => n.id === 'update-failed');
+        assert.match(
+          notice.message,
+          new RegExp(
+            `^Updating pdf failed: the collection is locked by lock-test \\(pid ${holder.pid}, hold\\) since .+\\. Nothing was changed\\.$`,
+          ),
+        );
+        assert.equal(notice.severity, 'warning');
+        assert.deepEqual(snapshotFiles(s.collection), before);
+      } finally {
+        await holder.release();
+      }
+    });
+  });
+
+  describe('update all and check for updates', () => {
+    it('checks, shows the update as available, and updates every artifact', async () => {
+      await setSetting('defaultStrategy', 'merge');
+      const s = outdatedCollection('none');
+      await showCollections(api, s.collection);
+      const results = await vscode.commands.executeCommand<{ id: string; available: boolean }[]>(
+        'artifactKeeper.checkForUpdates',
+        s.collection,
+      );
+      assert.deepEqual(
+        results?.map((r) => [r.id, r.available]),
+        [
+          ['skill/pdf', true],
+          ['command/review', false],
+        ],
+      );
+      const notice = await script.notice((n) => n.id === 'check-done');
+      assert.match(notice.message, /^1 update\(s\) available: pdf \([0-9a-f]{7}\)\.$/);
+      const model = await until(api, 'update-available', () =>
+        artifact(api.store.find(s.collection)!, 'skill/pdf')?.state === 'update-available'
+          ? api.store.find(s.collection)
+          : undefined,
+      );
+      const group = api.tree
+        .getChildren(api.tree.getChildren().find((e) => e.dir === s.collection))
+        .find((g) => g.kind === 'group' && g.type === 'skill');
+      const item = api.tree.getTreeItem(api.tree.getChildren(group)[0]!);
+      assert.match(String(item.description), /update to|update available/);
+      assert.match(api.statusBar().text, /\$\(cloud-download\) 1/);
+      void model;
+      const outcome = await vscode.commands.executeCommand<UpdateOutcome>(
+        'artifactKeeper.updateAll',
+        s.collection,
+      );
+      assert.equal(outcome?.kind, 'updated');
+      assert.equal(read(s.collection, SKILL), V2[SKILL]);
+      // The update clears the availability: the pinned sha is now the latest.
+      await vscode.commands.executeCommand('artifactKeeper.checkForUpdates', s.collection);
+      await until(
+        api,
+        'no update left',
+        () => artifact(api.store.find(s.collection)!, 'skill/pdf')?.state === 'clean',
+      );
+    });
+  });
+});
+
+/** Every file of the collection except our state folder, with contents: for exact before/after checks. */
+export function snapshotFiles(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (rel: string): void => {
+    for (const entry of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
+      const child = rel ? `${rel}/${entry.name}` : entry.name;
+      if (child === '.artifact-keeper') continue;
+      if (entry.isDirectory()) walk(child);
+      else out[child] = fs.readFileSync(path.join(root, child), 'utf8');
+    }
+  };
+  walk('');
+  return out;
+}
+
+/** Fails the rename that commits collection.lock: the transaction undoes itself cleanly. */
+export const COMMIT_FAULT = process.env.AK_COMMIT_FAULT ?? 'rename:1:EIO:collection.lock';
+/** Fails the commit rename and the undo's renames too: the transaction is left interrupted. */
+export const INTERRUPT_FAULT =
+  process.env.AK_INTERRUPT_FAULT ?? 'rename:1:EIO:collection.lock,rename:2:EIO:skills/pdf/SKILL.md';

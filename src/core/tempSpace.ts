@@ -26,8 +26,12 @@ export function releaseTmpDir(collectionDir: string): void {
   }
 }
 
-/** Removes the temp folders of processes that no longer run (a killed CLI, a crashed window). */
+/**
+ * Removes the temp folders of processes that no longer run (a killed CLI, a crashed window), and the
+ * temp files they left beside our state files (`<file>.<pid>-<random>.tmp`, `<file>.<pid>.ak-tmp`).
+ */
 export function sweepStaleTemp(collectionDir: string): void {
+  sweepStaleStateFiles(collectionDir);
   let names: string[];
   try {
     names = fs.readdirSync(tmpRoot(collectionDir));
@@ -48,5 +52,24 @@ function isAlive(pid: number): boolean {
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const STATE_TEMP = /\.(\d+)(?:[-.][0-9a-z]+)?\.(?:ak-)?tmp$/;
+
+function sweepStaleStateFiles(collectionDir: string): void {
+  const stateDir = path.join(collectionDir, STATE_DIR);
+  let names: string[];
+  try {
+    names = fs.readdirSync(stateDir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const match = STATE_TEMP.exec(name);
+    if (!match) continue;
+    const pid = Number(match[1]);
+    if (pid === process.pid || isAlive(pid)) continue;
+    fs.rmSync(path.join(stateDir, name), { force: true });
   }
 }

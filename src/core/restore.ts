@@ -66,7 +66,12 @@ export function takeSnapshot(
       artifacts: [],
       ...(options.pinned ? { pinned: true } : {}),
     });
-    await store.prune({ ...toPrune(options.retention ?? DEFAULT_RETENTION) });
+    // Retention is housekeeping: the snapshot exists either way, so a failed prune only warns.
+    try {
+      await store.prune({ ...toPrune(options.retention ?? DEFAULT_RETENTION) });
+    } catch (err) {
+      opts.logger.warn(`[Snapshots] retention after ${info.id} failed: ${(err as Error).message}`);
+    }
     return info;
   });
 }

@@ -12,7 +12,7 @@ import { writeFileAtomic } from './fs.js';
 import { parseToml } from './toml.js';
 import type { TomlValue } from './toml.js';
 import { comparePaths } from './walk.js';
-import { ancestorsOf } from './snapshots.js';
+import { ancestorsOf, io } from './snapshots.js';
 import type { SnapshotInfo, SnapshotStore } from './snapshots.js';
 
 export const EXPORT_META_FILE = 'artifact-keeper-snapshot.json';
@@ -125,7 +125,7 @@ export async function exportSnapshot(store: SnapshotStore, id: string, file: str
   pack.end();
   await finished;
   const bytes = Buffer.concat(chunks);
-  await writeFileAtomic(store.fs, file, bytes);
+  await io('write', file, () => writeFileAtomic(store.fs, file, bytes));
   store.logger.info(`[Snapshots] exported ${info.id} to ${file} (${files} files, ${bytes.length} bytes)`);
   return { file, files, bytes: bytes.length };
 }
@@ -422,23 +422,24 @@ async function extractAndSnapshot(
   const temp = path.join(store.stateDir, `import-${process.pid}-${randomBytes(4).toString('hex')}`);
   const root = path.join(temp, 'collection');
   try {
-    await fs.mkdir(root);
+    await io('mkdir', root, () => fs.mkdir(root));
     for (const rel of [...content.keys()].sort(comparePaths)) {
       const entry = content.get(rel) as ArchiveEntry;
       const abs = path.join(root, ...rel.split('/'));
-      if (entry.kind === 'dir') {
-        await fs.mkdir(abs);
-        continue;
-      }
-      await fs.mkdir(path.dirname(abs));
-      if (entry.kind === 'symlink') await fs.symlink(entry.linkpath ?? '', abs);
-      else await fs.writeFile(abs, entry.data, entry.mode & 0o111 ? 0o755 : 0o644);
+      await io('extract', abs, async () => {
+        if (entry.kind === 'dir') return fs.mkdir(abs);
+        await fs.mkdir(path.dirname(abs));
+        if (entry.kind === 'symlink') await fs.symlink(entry.linkpath ?? '', abs);
+        else await fs.writeFile(abs, entry.data, entry.mode & 0o111 ? 0o755 : 0o644);
+      });
     }
     const info = await store.createFromFolder(root, options);
     store.logger.info(`[Snapshots] imported ${path.basename(file)} as ${info.id}`);
     return info;
   } finally {
-    await fs.rm(temp);
+    await fs.rm(temp).catch((err: unknown) => {
+      store.logger.warn(`[Snapshots] could not remove ${temp}: ${(err as Error).message}`);
+    });
   }
 }
 

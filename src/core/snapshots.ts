@@ -332,10 +332,9 @@ export class SnapshotStore {
         prepared = this.prepareSnapshot(tree, fields, new Date());
         return [prepared.commit];
       });
-      const [info] = await Promise.all([
-        this.publishSnapshot(prepared as { meta: SnapshotMeta; commit: GitObject }, root),
-        this.saveIndex(state, dirShas),
-      ]);
+      // The index first: if it cannot be written, the operation fails before any snapshot exists.
+      await this.saveIndex(state, dirShas);
+      const info = await this.publishSnapshot(prepared as { meta: SnapshotMeta; commit: GitObject }, root);
       const stats = this.lastScan as ScanStats;
       this.logger.debug(
         `[Snapshots] ${info.id} (${info.trigger}: ${info.reason}): ${stats.files} files, ${stats.hashed} hashed, ${stats.readdirs} folders listed, ${stats.treesWritten} trees written, ${stats.ms.toFixed(0)} ms`,
@@ -648,9 +647,9 @@ export class SnapshotStore {
   /** Creates `.artifact-keeper/` (with its `*` ignore file) and the bare repository, atomically by rename. */
   private async ensureRepo(): Promise<void> {
     if (this.repoExists()) return;
-    await this.fs.mkdir(this.stateDir);
+    await io('mkdir', this.stateDir, () => this.fs.mkdir(this.stateDir));
     const ignore = path.join(this.stateDir, '.gitignore');
-    if (!nodeFs.existsSync(ignore)) await this.fs.writeFile(ignore, '*\n');
+    if (!nodeFs.existsSync(ignore)) await io('write', ignore, () => this.fs.writeFile(ignore, '*\n'));
     const temp = path.join(
       this.stateDir,
       `${SNAPSHOT_REPO}.init-${process.pid}-${randomBytes(3).toString('hex')}`,
@@ -661,7 +660,7 @@ export class SnapshotStore {
       // Empty folders are entries pointing at the empty tree: make sure the object really exists.
       await initGit.pipe(['hash-object', '-t', 'tree', '-w', '--stdin'], { input: '' });
       if (this.repoExists()) return; // another process won the race
-      await this.fs.rename(temp, this.gitDir);
+      await io('rename', this.gitDir, () => this.fs.rename(temp, this.gitDir));
     } finally {
       await this.fs.rm(temp).catch(() => undefined);
     }
@@ -1049,10 +1048,11 @@ export class SnapshotStore {
         }
         if (!temp) {
           temp = path.join(this.stateDir, `tmp-hash-${process.pid}-${randomBytes(4).toString('hex')}`);
-          await this.fs.mkdir(temp);
+          const dir = temp;
+          await io('mkdir', dir, () => this.fs.mkdir(dir));
         }
         const file = path.join(temp, String(i));
-        await this.fs.writeFile(file, item);
+        await io('write', file, () => this.fs.writeFile(file, item));
         paths.push(file);
       }
       const args = ['hash-object', '-w', '--no-filters', '--stdin-paths'];
@@ -1246,8 +1246,14 @@ export class SnapshotStore {
       raw.dirs.tree.push(r.tree);
     }
     const temp = `${this.indexFile}.${process.pid}-${randomBytes(3).toString('hex')}.tmp`;
-    await this.fs.writeFile(temp, JSON.stringify(raw));
-    await this.fs.rename(temp, this.indexFile);
+    try {
+      await io('write', temp, () => this.fs.writeFile(temp, JSON.stringify(raw)));
+      await io('rename', this.indexFile, () => this.fs.rename(temp, this.indexFile));
+    } catch (err) {
+      // Like every failed write, it fails the operation (the previous index stays valid either way).
+      await this.fs.unlink(temp).catch(() => undefined);
+      throw err;
+    }
     const st = nodeFs.statSync(this.indexFile);
     parsedIndexes.set(this.indexFile, { value, stamp: `${st.size}:${st.mtimeMs}:${st.ino}:${raw.repo}` });
   }
@@ -1496,6 +1502,15 @@ export function buildTrees(
   const root = computed.get('') ?? (basis?.dirs.get('')?.tree as string);
   dirShas[''] = root;
   return { root, trees, dirShas };
+}
+
+/** Runs an Fs port call, turning a Node error into CoreError `io-failed` (a CoreError passes through). */
+export async function io<T>(op: string, target: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw err instanceof CoreError ? err : ioFailure(op, target, err);
+  }
 }
 
 /**

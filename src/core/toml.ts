@@ -25,6 +25,13 @@ export function parseToml(bytes: Uint8Array | string, file: string): TomlTable {
     return TOML.parse(text) as unknown as TomlTable;
   } catch (err) {
     const e = err as { line?: number; col?: number; message?: string; fromTOML?: boolean };
+    if (err instanceof RangeError) {
+      // A document nested thousands of levels deep overflows the parser's stack.
+      throw new CoreError(
+        { code: 'toml-invalid', file, line: 1, column: 1, reason: 'nested too deeply' },
+        { cause: err },
+      );
+    }
     if (e.fromTOML) {
       const reason = firstLine(e.message ?? 'syntax error').replace(/ at row \d+, col \d+, pos \d+:?$/, '');
       throw new CoreError(

@@ -34,6 +34,7 @@ import type { FetchedSource, RemoteSource, ResolvedSource } from './sources.js';
 import { naiveUtcNow } from './time.js';
 import { applyChanges, newTxId, withWriter } from './transaction.js';
 import { validateArtifact } from './validate.js';
+import { hasJournal } from './journal.js';
 import { releaseTmpDir, sweepStaleTemp, tmpDir } from './tempSpace.js';
 
 interface ArtifactInternals {
@@ -129,8 +130,13 @@ export async function prepareUpdate(
   opts: OperationOptions,
   /** A new version spec for these artifacts (`--to v2`): resolved instead of the manifest's, and recorded. */
   to?: string,
+  internalOptions: { locked?: boolean } = {},
 ): Promise<UpdatePlan> {
   const dir = path.resolve(collectionDir);
+  // An interrupted transaction is recovered before anything is read: a plan of half-applied files
+  // would only be refused as stale at apply time.
+  if (!internalOptions.locked && hasJournal(dir))
+    await withWriter(dir, writerOptions(opts), async () => undefined);
   const collection = loadCollection(dir);
   const entries = selectArtifacts(collection, refs);
   sweepStaleTemp(dir);
@@ -302,12 +308,29 @@ export async function applyUpdate(
   decisions: ReadonlyMap<string, ArtifactDecisions>,
   opts: OperationOptions,
 ): Promise<UpdateResult> {
+  return withWriter(plan.collectionDir, writerOptions(opts), () => applyUpdateLocked(plan, decisions, opts));
+}
+
+function writerOptions(opts: OperationOptions): Parameters<typeof withWriter>[1] {
+  return {
+    tool: opts.tool,
+    operation: 'update',
+    fs: opts.fs,
+    logger: opts.logger,
+    ...(opts.lockWaitMs !== undefined ? { waitMs: opts.lockWaitMs } : {}),
+  };
+}
+
+/** `applyUpdate` for a caller that already holds the writer lock. */
+async function applyUpdateLocked(
+  plan: UpdatePlan,
+  decisions: ReadonlyMap<string, ArtifactDecisions>,
+  opts: OperationOptions,
+): Promise<UpdateResult> {
   const internal = plan as InternalPlan;
   const dir = plan.collectionDir;
-  return withWriter(
-    dir,
-    { tool: opts.tool, operation: 'update', fs: opts.fs, logger: opts.logger, waitMs: opts.lockWaitMs },
-    async () => {
+  {
+    {
       const collection = collectionForApply(internal);
       const changes: FileChange[] = [];
       const updated: UpdateResult['updated'] = [];
@@ -427,8 +450,8 @@ export async function applyUpdate(
       } finally {
         store.close();
       }
-    },
-  );
+    }
+  }
 }
 
 export interface UpdateRunOptions {
@@ -455,7 +478,20 @@ export async function updateArtifacts(
   run: UpdateRunOptions,
   opts: OperationOptions,
 ): Promise<UpdateRunResult> {
-  const plan = await prepareUpdate(collectionDir, refs, run.strategy, opts, run.to);
+  // One-shot: the whole run holds the writer lock (recovering first), so no other writer can make the
+  // plan stale between fetching and applying. The extension's interactive flow holds it only to apply.
+  return withWriter(path.resolve(collectionDir), writerOptions(opts), () =>
+    updateLocked(collectionDir, refs, run, opts),
+  );
+}
+
+async function updateLocked(
+  collectionDir: string,
+  refs: readonly string[] | 'all',
+  run: UpdateRunOptions,
+  opts: OperationOptions,
+): Promise<UpdateRunResult> {
+  const plan = await prepareUpdate(collectionDir, refs, run.strategy, opts, run.to, { locked: true });
   try {
     const decided = decideUpdate(plan);
     const decisions = new Map<string, ArtifactDecisions>();
@@ -505,7 +541,7 @@ export async function updateArtifacts(
       });
     }
     if (run.dryRun) return { plan, conflicts: unresolved };
-    const result = await applyUpdate(plan, decisions, opts);
+    const result = await applyUpdateLocked(plan, decisions, opts);
     return { plan, result, conflicts: [] };
   } finally {
     await plan.dispose();

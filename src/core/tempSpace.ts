@@ -73,3 +73,27 @@ function sweepStaleStateFiles(collectionDir: string): void {
     fs.rmSync(path.join(stateDir, name), { force: true });
   }
 }
+
+/**
+ * Removes `*.lock` files a killed git left in the snapshot repository (`packed-refs.lock`,
+ * `refs/snapshots/<id>.lock`, …), which would make every later ref update fail. Only safe, and only
+ * called, while holding the writer lock: every git process that writes that repository runs under it.
+ */
+export function sweepGitLocks(collectionDir: string): void {
+  const repo = path.join(collectionDir, STATE_DIR, 'snapshots.git');
+  const visit = (dir: string, depth: number): void => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      const abs = path.join(dir, entry.name);
+      if (entry.isDirectory() && depth > 0 && entry.name !== 'objects') visit(abs, depth - 1);
+      else if (entry.isFile() && entry.name.endsWith('.lock')) fs.rmSync(abs, { force: true });
+    }
+  };
+  visit(repo, 0);
+  visit(path.join(repo, 'refs'), 8);
+}

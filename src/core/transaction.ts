@@ -36,7 +36,7 @@ import {
 import type { Journal, JournalOp, TxnPaths } from './journal.js';
 import { LOCK_FILE } from './lock.js';
 import { acquireWriterLock } from './writerLock.js';
-import { sweepStaleTemp } from './tempSpace.js';
+import { sweepGitLocks, sweepStaleTemp } from './tempSpace.js';
 
 export interface TransactionSpec {
   txId: string;
@@ -327,6 +327,7 @@ export async function withWriter<T>(
       logger,
     });
     sweepStaleTemp(collectionDir);
+    sweepGitLocks(collectionDir);
     return await fn({ holder: lock.holder, recovered });
   } finally {
     await lock

@@ -1,0 +1,360 @@
+/**
+ * The collection the reliability tests abuse: the synthetic collection of bench/generate.ts (every
+ * artifact local) plus artifacts added from a real local git upstream at v1 with local edits that merge
+ * cleanly with v2, a pinned snapshot of another state to restore, an exported tarball to import, and a
+ * folder to add. Built once per run; `resetTo` brings it back between trials. No node:test import here:
+ * the campaign is a plain script.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { generateCollection } from '../../bench/generate.js';
+import { addFromSource } from '../../src/core/add.js';
+import { silentLogger } from '../../src/core/changes.js';
+import { loadCollection } from '../../src/core/collection.js';
+import { nodeFs } from '../../src/core/fs.js';
+import { initCollection } from '../../src/core/init.js';
+import { serializeLock, setEntry } from '../../src/core/lock.js';
+import { serializeManifest, setArtifactFields } from '../../src/core/manifest.js';
+import { exportSnapshotFile, takeSnapshot } from '../../src/core/restore.js';
+import { updateArtifacts } from '../../src/core/update.js';
+import { commitAll, git } from './git.js';
+import { leftovers, listTree, resetTo } from './tree.js';
+import type { Listing } from './tree.js';
+
+/** The repository root, from out/test/torture/*.js. */
+export const REPO_ROOT = path.resolve(__dirname, '../../..');
+/** The bundled CLI (`npm run build`), as users run it. */
+export const DIST_CLI = path.join(REPO_ROOT, 'dist/cli.js');
+/** The tsc-compiled CLI (`compile-tests`), what the unit suite runs. */
+export const OUT_CLI = path.join(REPO_ROOT, 'out/src/cli/main.js');
+
+/** Every run pins the clock: an uninterrupted run's after-tree is then byte-exact and reproducible. */
+export const PINNED_NOW = '2025-06-01T12:00:00.000Z';
+
+export type Size = 'tiny' | 'small' | 'large';
+
+export const SIZES: Record<
+  Size,
+  { skills: number; commands: number; agents: number; upstreamSkills: number; upstreamCommands: number }
+> = {
+  // ≈ 11,000 files: DESIGN §9's large collection.
+  large: { skills: 1000, commands: 500, agents: 500, upstreamSkills: 20, upstreamCommands: 5 },
+  // ≈ 300 files, for quick runs and the unit suite.
+  small: { skills: 20, commands: 15, agents: 15, upstreamSkills: 4, upstreamCommands: 2 },
+  // ≈ 60 files: the fault and hostile-input tests, where every run counts.
+  tiny: { skills: 3, commands: 2, agents: 2, upstreamSkills: 1, upstreamCommands: 1 },
+};
+
+export type CommandKind =
+  'update-overwrite' | 'update-merge' | 'update-keep' | 'restore' | 'add' | 'import' | 'snapshot';
+
+export const COMMAND_KINDS: readonly CommandKind[] = [
+  'update-overwrite',
+  'update-merge',
+  'update-keep',
+  'restore',
+  'add',
+  'import',
+  'snapshot',
+];
+
+/** Kinds that go through the transaction engine (journal, commit point); the others only touch the store. */
+export function isTransactional(kind: CommandKind): boolean {
+  return kind !== 'import' && kind !== 'snapshot';
+}
+
+export interface Fixture {
+  root: string;
+  /** The collection. */
+  dir: string;
+  size: Size;
+  files: number;
+  upstream: string;
+  /** A copy of the before-state (without `.artifact-keeper/`), the source of every reset. */
+  pristineDir: string;
+  pristine: Listing;
+  /** Pinned snapshot of the after-state of an overwrite update: what `restore` goes to. */
+  restoreId: string;
+  tarball: string;
+  cli: string;
+  args(kind: CommandKind): string[];
+  /** Runs the CLI to the end (synchronously) on the collection with the pinned clock. */
+  run(args: string[], extraEnv?: Record<string, string>): CliRun;
+}
+
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+export function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ARTIFACT_KEEPER_NOW: PINNED_NOW };
+  delete env.ARTIFACT_KEEPER_FAULT;
+  delete env.ARTIFACT_KEEPER_LOG;
+  return { ...env, ...extra };
+}
+
+export function runCliSync(
+  cli: string,
+  dir: string,
+  args: string[],
+  extraEnv: Record<string, string> = {},
+  input = '',
+): CliRun {
+  const started = performance.now();
+  const result = spawnSync(process.execPath, [cli, ...args, '--collection', dir], {
+    cwd: dir,
+    env: cliEnv(extraEnv),
+    encoding: 'utf8',
+    input,
+    timeout: 300_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return {
+    code: result.status ?? -1,
+    stdout: result.stdout ?? '',
+    stderr: result.stderr ?? '',
+    ms: performance.now() - started,
+  };
+}
+
+const SKILL_V1 = (name: string): string =>
+  [
+    '---',
+    `name: ${name}`,
+    `description: Upstream skill ${name} for the reliability campaign.`,
+    '---',
+    `# ${name}`,
+    '',
+    'Step one: read the input.',
+    'Step two: transform it.',
+    'Step three: write the output.',
+    '',
+    ...Array.from({ length: 24 }, (_, i) => `Detail line ${i + 1} of ${name}: keep this stable.`),
+    '',
+  ].join('\n');
+
+const SKILL_V2 = (name: string): string =>
+  SKILL_V1(name).replace('Step one: read the input.', 'Step one: read the input, now streaming (v2).');
+
+const COMMAND_V1 = (name: string): string =>
+  [
+    '---',
+    `description: Upstream command ${name}.`,
+    '---',
+    `# /${name}`,
+    'Line A',
+    'Line B',
+    ...Array.from({ length: 12 }, (_, i) => `Body ${i + 1}`),
+    '',
+  ].join('\n');
+
+const COMMAND_V2 = (name: string): string =>
+  COMMAND_V1(name).replace('Line A', 'Line A, improved upstream (v2)');
+
+/** Builds the upstream repository: v1 and v2 of every upstream skill and command, plus `extra` to add. */
+function buildUpstream(dir: string, skills: number, commands: number): void {
+  fs.mkdirSync(dir, { recursive: true });
+  git(undefined, ['init', '--quiet', '--initial-branch=main', '--', dir]);
+  const write = (rel: string, content: string, mode = 0o644): void => {
+    const abs = path.join(dir, rel);
+    fs.mkdirSync(path.dirname(abs), { recursive: true });
+    fs.writeFileSync(abs, content);
+    fs.chmodSync(abs, mode);
+  };
+  const skillNames = Array.from({ length: skills }, (_, i) => `up-${String(i).padStart(2, '0')}`);
+  const commandNames = Array.from({ length: commands }, (_, i) => `upcmd-${String(i).padStart(2, '0')}`);
+  for (const name of [...skillNames, 'extra']) {
+    write(`skills/${name}/SKILL.md`, SKILL_V1(name));
+    write(`skills/${name}/ref/guide.md`, `# Guide for ${name}\n\n${'Use it carefully.\n'.repeat(40)}`);
+    write(`skills/${name}/ref/old.md`, `# Old notes for ${name}\n`);
+    write(`skills/${name}/scripts/run.sh`, `#!/bin/sh\necho ${name} v1\n`, 0o755);
+  }
+  for (const name of commandNames) write(`commands/${name}.md`, COMMAND_V1(name));
+  commitAll(dir, 'v1', 1_700_000_000, 'v1');
+  for (const name of [...skillNames, 'extra']) {
+    write(`skills/${name}/SKILL.md`, SKILL_V2(name));
+    write(
+      `skills/${name}/ref/guide.md`,
+      `# Guide for ${name}\n\n${'Use it carefully.\n'.repeat(40)}## New in v2\n`,
+    );
+    fs.rmSync(path.join(dir, `skills/${name}/ref/old.md`));
+    write(`skills/${name}/ref/new.md`, `# New in v2 for ${name}\n`);
+    write(`skills/${name}/scripts/run.sh`, `#!/bin/sh\necho ${name} v2\n`, 0o755);
+    write(`skills/${name}/scripts/tool.py`, `print("${name}")\n`, 0o755);
+  }
+  for (const name of commandNames) write(`commands/${name}.md`, COMMAND_V2(name));
+  commitAll(dir, 'v2', 1_700_000_100, 'v2');
+}
+
+/**
+ * Moves the synthetic collection generated in `from` into `dir`: its artifact files, and its manifest
+ * and lock entries appended to `dir`'s, every one made local (bench/generate.ts marks half of them as
+ * GitHub artifacts with fake upstreams, which `update --all` could never reach).
+ */
+function mergeSynthetic(from: string, dir: string): void {
+  const generated = loadCollection(from);
+  const target = loadCollection(dir);
+  const list = target.manifest.raw.artifacts as unknown[];
+  for (const entry of generated.manifest.artifacts) {
+    setArtifactFields(entry, {
+      origin: 'local',
+      upstream: undefined,
+      version_spec: undefined,
+      resolved_sha: undefined,
+      resolved_version: undefined,
+    });
+    list.push(entry.raw);
+    const lockEntry = generated.lock.entries.get(`${entry.name}::${entry.type}`);
+    if (!lockEntry) throw new Error(`generated collection has no lock entry for ${entry.name}`);
+    setEntry(target.lock, entry, { content_hash: lockEntry.contentHash, fetched: lockEntry.fetched ?? '' });
+    const abs = path.join(dir, entry.path);
+    fs.mkdirSync(path.dirname(abs), { recursive: true });
+    try {
+      fs.renameSync(path.join(from, entry.path), abs);
+    } catch (err) {
+      // The collection may live on its own file system (the full-disk test's tmpfs).
+      if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+      fs.cpSync(path.join(from, entry.path), abs, { recursive: true });
+    }
+  }
+  fs.writeFileSync(path.join(dir, 'collection.toml'), serializeManifest(target.manifest));
+  fs.writeFileSync(path.join(dir, 'collection.lock'), serializeLock(target.lock));
+  fs.rmSync(from, { recursive: true, force: true });
+}
+
+const setupOptions = { fs: nodeFs, logger: silentLogger, tool: 'torture-setup' };
+
+/**
+ * Builds everything in `root` (which must exist and be empty). `log` gets one line per setup step.
+ * The upstream artifacts are added while the collection is still small (each add snapshots it), then
+ * the synthetic files join. The before-state reads `modified`: half the upstream artifacts carry local
+ * edits on purpose, which merge combines with v2, overwrite drops and keep keeps.
+ */
+export async function buildFixture(
+  root: string,
+  size: Size,
+  cli: string,
+  log: (line: string) => void = () => undefined,
+): Promise<Fixture> {
+  const sizes = SIZES[size];
+  const started = performance.now();
+  const elapsed = (): string => `${((performance.now() - started) / 1000).toFixed(1)} s`;
+  // The core reads the pinned clock from the environment, in this process as in the CLI.
+  const previousNow = process.env.ARTIFACT_KEEPER_NOW;
+  process.env.ARTIFACT_KEEPER_NOW = PINNED_NOW;
+  try {
+    const dir = path.join(root, 'collection');
+    const upstream = path.join(root, 'upstream', 'kit');
+    fs.mkdirSync(dir, { recursive: true });
+    await initCollection(dir, { name: 'torture', fs: nodeFs });
+    buildUpstream(upstream, sizes.upstreamSkills, sizes.upstreamCommands);
+    const sources = [
+      ...Array.from(
+        { length: sizes.upstreamSkills },
+        (_, i) => `${upstream}#skills/up-${String(i).padStart(2, '0')}@v1`,
+      ),
+      ...Array.from(
+        { length: sizes.upstreamCommands },
+        (_, i) => `${upstream}#commands/upcmd-${String(i).padStart(2, '0')}.md@v1`,
+      ),
+    ];
+    for (const source of sources) await addFromSource(dir, source, { cwd: root }, setupOptions);
+    for (let i = 0; i < sizes.upstreamSkills; i += 2) {
+      const skill = path.join(dir, `skills/up-${String(i).padStart(2, '0')}`);
+      fs.appendFileSync(path.join(skill, 'SKILL.md'), `Local note ${i}: our own addition.\n`);
+      fs.writeFileSync(path.join(skill, 'local.md'), `# Local file ${i}\n`);
+    }
+    for (let i = 0; i < sizes.upstreamCommands; i += 2) {
+      fs.appendFileSync(path.join(dir, `commands/upcmd-${String(i).padStart(2, '0')}.md`), 'Local footer.\n');
+    }
+    log(`added ${sources.length} upstream artifacts at v1 (${elapsed()})`);
+
+    // What `import` brings in: an export of the collection as it is now, before the synthetic files.
+    const small = await takeSnapshot(dir, { message: 'import source', trigger: 'user' }, setupOptions);
+    const tarball = path.join(root, 'import-source.tar.gz');
+    await exportSnapshotFile(dir, small.id, tarball, setupOptions);
+
+    const generatedDir = path.join(root, 'generated');
+    fs.mkdirSync(generatedDir);
+    generateCollection(generatedDir, {
+      skills: sizes.skills,
+      commands: sizes.commands,
+      agents: sizes.agents,
+      seed: 7,
+    });
+    mergeSynthetic(generatedDir, dir);
+    const pristineDir = path.join(root, 'pristine');
+    fs.cpSync(dir, pristineDir, {
+      recursive: true,
+      filter: (src) => !(path.basename(src) === '.artifact-keeper' && path.dirname(src) === dir),
+    });
+    const pristine = listTree(dir);
+    log(`collection of ${pristine.size} files and folders (${elapsed()})`);
+
+    // The restore target: the after-state of an overwrite update, pinned so retention never prunes it.
+    await updateArtifacts(dir, 'all', { strategy: 'overwrite', to: 'v2' }, setupOptions);
+    const target = await takeSnapshot(
+      dir,
+      { message: 'restore target', trigger: 'user', pinned: true },
+      setupOptions,
+    );
+    resetTo(dir, listTree(dir), pristine, pristineDir);
+    log(`restore target ${target.id} pinned (${elapsed()})`);
+
+    const run = (args: string[], extraEnv: Record<string, string> = {}): CliRun =>
+      runCliSync(cli, dir, args, extraEnv);
+    const fixture: Fixture = {
+      root,
+      dir,
+      size,
+      files: pristine.size,
+      upstream,
+      pristineDir,
+      pristine,
+      restoreId: target.id,
+      tarball,
+      cli,
+      args: (kind) => commandArgs(fixture, kind),
+      run,
+    };
+    return fixture;
+  } finally {
+    if (previousNow === undefined) delete process.env.ARTIFACT_KEEPER_NOW;
+    else process.env.ARTIFACT_KEEPER_NOW = previousNow;
+  }
+}
+
+export function commandArgs(
+  fixture: Pick<Fixture, 'restoreId' | 'tarball' | 'upstream'>,
+  kind: CommandKind,
+): string[] {
+  switch (kind) {
+    case 'update-overwrite':
+    case 'update-merge':
+    case 'update-keep':
+      return ['update', '--all', '--strategy', kind.slice('update-'.length), '--to', 'v2'];
+    case 'restore':
+      return ['restore', fixture.restoreId];
+    case 'add':
+      return ['add', `${fixture.upstream}#skills/extra@v2`];
+    case 'import':
+      return ['import', fixture.tarball];
+    case 'snapshot':
+      return ['snapshot', '-m', 'torture', '--keep', '3', '--max-age-days', '0'];
+  }
+}
+
+/**
+ * Puts the collection back to its before-state for the next case: whatever a failed command left in
+ * `.artifact-keeper/` (journal, work areas, temps, a dead holder's lock) goes, then only the collection
+ * paths that differ from the pristine copy are rewritten.
+ */
+export function resetFixture(fixture: Pick<Fixture, 'dir' | 'pristine' | 'pristineDir'>): void {
+  for (const rel of leftovers(fixture.dir))
+    fs.rmSync(path.join(fixture.dir, rel), { recursive: true, force: true });
+  resetTo(fixture.dir, listTree(fixture.dir), fixture.pristine, fixture.pristineDir);
+}

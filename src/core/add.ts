@@ -7,10 +7,10 @@ import * as path from 'node:path';
 import { artifactId, assertValidName, defaultPath, isArtifactType, LAYOUT } from './artifact.js';
 import type { ArtifactType } from './artifact.js';
 import { ancestors, changesForArtifact, readTree, resultHash } from './artifactTree.js';
-import { loadCollection } from './collection.js';
+import { collectionWrites, loadCollection } from './collection.js';
 import { CoreError } from './errors.js';
-import { findEntry, addArtifact, MANIFEST_FILE, serializeManifest, touchCollection } from './manifest.js';
-import { LOCK_FILE, serializeLock, setEntry } from './lock.js';
+import { addArtifact, findEntry } from './manifest.js';
+import { setEntry } from './lock.js';
 import type { OperationOptions } from './operations.js';
 import type { Tree } from './plan.js';
 import { storeOptions } from './operations.js';
@@ -147,19 +147,7 @@ export async function addFromSource(
             resolved_version: version,
           },
         );
-        touchCollection(collection.manifest, now);
-        changes.push({
-          kind: 'write',
-          rel: MANIFEST_FILE,
-          data: Buffer.from(serializeManifest(collection.manifest)),
-          mode: 0o644,
-        });
-        changes.push({
-          kind: 'write',
-          rel: LOCK_FILE,
-          data: Buffer.from(serializeLock(collection.lock)),
-          mode: 0o644,
-        });
+        changes.push(...collectionWrites(collection, now));
         const store = await openSnapshotStore(dir, storeOptions(opts));
         try {
           const pre = await store.create({ reason: `before adding ${id}`, trigger: 'add', artifacts: [id] });

@@ -5,9 +5,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CoreError, ioFailure } from './errors.js';
-import { LOCK_FILE, parseLock } from './lock.js';
+import { LOCK_FILE, parseLock, serializeLock } from './lock.js';
+import type { FileChange } from './changes.js';
 import type { Lock } from './lock.js';
-import { MANIFEST_FILE, parseManifest } from './manifest.js';
+import { MANIFEST_FILE, parseManifest, serializeManifest, touchCollection } from './manifest.js';
 import type { Manifest } from './manifest.js';
 import { openParseCache } from './parseCache.js';
 
@@ -64,4 +65,21 @@ export function findCollectionDir(start: string): string | undefined {
     if (parent === dir) return undefined;
     dir = parent;
   }
+}
+
+/**
+ * The writes that commit an edited collection model: `collection.toml` (its `updated` stamped), then
+ * `collection.lock` last, whose rename is the transaction's commit point.
+ */
+export function collectionWrites(collection: Collection, now: string): FileChange[] {
+  touchCollection(collection.manifest, now);
+  return [
+    {
+      kind: 'write',
+      rel: MANIFEST_FILE,
+      data: Buffer.from(serializeManifest(collection.manifest)),
+      mode: 0o644,
+    },
+    { kind: 'write', rel: LOCK_FILE, data: Buffer.from(serializeLock(collection.lock)), mode: 0o644 },
+  ];
 }

@@ -10,11 +10,11 @@ import { artifactId, LAYOUT, parseArtifactRef } from './artifact.js';
 import type { ArtifactType } from './artifact.js';
 import { changesForArtifact, readTree, resultHash, treeDigest } from './artifactTree.js';
 import type { FileChange } from './changes.js';
-import { loadCollection, lockPath, manifestPath } from './collection.js';
+import { collectionWrites, loadCollection, lockPath, manifestPath } from './collection.js';
 import type { Collection } from './collection.js';
 import { CoreError } from './errors.js';
-import { getEntry, LOCK_FILE, serializeLock, setEntry } from './lock.js';
-import { MANIFEST_FILE, serializeManifest, setArtifactFields, touchCollection } from './manifest.js';
+import { getEntry, setEntry } from './lock.js';
+import { setArtifactFields } from './manifest.js';
 import type { ArtifactEntry } from './manifest.js';
 import type {
   ArtifactDecisions,
@@ -418,19 +418,7 @@ async function applyUpdateLocked(
         // (a base is looked up by the sha the lock pins), and there for the next merge if it commits.
         for (const item of toStore)
           await store.storeUpstream(item.entry.type, item.entry.name, item.tree, item.meta);
-        touchCollection(collection.manifest, now);
-        changes.push({
-          kind: 'write',
-          rel: MANIFEST_FILE,
-          data: Buffer.from(serializeManifest(collection.manifest)),
-          mode: 0o644,
-        });
-        changes.push({
-          kind: 'write',
-          rel: LOCK_FILE,
-          data: Buffer.from(serializeLock(collection.lock)),
-          mode: 0o644,
-        });
+        changes.push(...collectionWrites(collection, now));
         const txId = newTxId();
         throwIfAborted(opts.signal);
         await applyChanges(

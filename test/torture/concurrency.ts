@@ -212,9 +212,12 @@ export async function runConcurrency(options: ConcurrencyOptions): Promise<Concu
       for (;;) {
         await sleep(1000 + random() * 3000);
         if (performance.now() + 5000 > deadline) return;
-        const holder = spawn(process.execPath, [child, 'hold', dir], { stdio: ['ignore', 'pipe', 'ignore'] });
+        // `race` mode: waits up to 10 s for the lock like any writer, then holds it (until killed here).
+        const holder = spawn(process.execPath, [child, 'race', dir, String(Date.now()), '10000', '600000'], {
+          stdio: ['ignore', 'pipe', 'ignore'],
+        });
         const got = await new Promise<boolean>((resolve) => {
-          holder.stdout.once('data', () => resolve(true));
+          holder.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString().startsWith('acquired')));
           holder.once('exit', () => resolve(false));
         });
         if (got) {

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { silentLogger } from '../../src/core/changes.js';
 import type { FileChange } from '../../src/core/changes.js';
 import { CoreError } from '../../src/core/errors.js';
-import { FaultPlan } from '../../src/core/faults.js';
+import { FaultPlan, withFaults } from '../../src/core/faults.js';
 import { nodeFs } from '../../src/core/fs.js';
 import { EMPTY_TREE, RACY_WINDOW_MS, openSnapshotStore, planTreeChanges } from '../../src/core/snapshots.js';
 import type { SnapshotStore, SnapshotStoreOptions } from '../../src/core/snapshots.js';
@@ -843,6 +843,45 @@ void describe('failures', () => {
       } finally {
         store.close();
       }
+    }
+  });
+
+  void it('fails with io-failed and no new snapshot when the stat index cannot be written, leaving no temp', async () => {
+    for (const rule of [
+      { op: 'writeFile' as const, nth: 1, errno: 'ENOSPC', pathIncludes: 'snapshot-index' },
+      { op: 'rename' as const, nth: 1, errno: 'EXDEV', pathIncludes: 'snapshot-index' },
+    ]) {
+      const dir = tempDir();
+      build(dir, { 'a.md': 'a\n' });
+      const store = await open(dir, { fs: withFaults(nodeFs, new FaultPlan([rule])) });
+      try {
+        const err = await rejectsWith(store.create({ reason: 'x', trigger: 'user' }), 'io-failed');
+        assert.match(err.message, new RegExp(rule.errno));
+        assert.deepEqual(await store.list(), [], rule.op);
+        assert.deepEqual(
+          fs.readdirSync(path.join(dir, STATE)).sort(),
+          ['.gitignore', 'snapshots.git'],
+          rule.op,
+        );
+        // The fault fired once; the next attempt works.
+        assert.ok((await store.create({ reason: 'y', trigger: 'user' })).id);
+      } finally {
+        store.close();
+      }
+    }
+  });
+
+  void it('reports a failing Fs call while creating the store as io-failed', async () => {
+    const dir = tempDir();
+    build(dir, { 'a.md': 'a\n' });
+    const fault = new FaultPlan([{ op: 'mkdir', nth: 1, errno: 'EACCES' }]);
+    const store = await open(dir, { fs: withFaults(nodeFs, fault) });
+    try {
+      const err = await rejectsWith(store.create({ reason: 'x', trigger: 'user' }), 'io-failed');
+      assert.match(err.message, /EACCES/);
+      assert.deepEqual(fs.readdirSync(dir), ['a.md']);
+    } finally {
+      store.close();
     }
   });
 

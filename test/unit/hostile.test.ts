@@ -1,0 +1,678 @@
+/**
+ * Hostile inputs (issue 6, DESIGN §7): each must give one clear line on stderr naming the file, line,
+ * artifact or entry, the documented exit code (65 data, 64 usage, 69 unavailable), in bounded time, and
+ * write NOTHING: the tree listing including `.artifact-keeper/` is identical afterwards, and a
+ * collection that had no `.artifact-keeper/` still has none. Cases where the product falls short are
+ * asserted as they should behave (FIXME notes name what happens today).
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { buildFixture, cliEnv, OUT_CLI, runCliSync } from '../torture/fixture.js';
+import type { CliRun, Fixture } from '../torture/fixture.js';
+import { commitAll, git } from '../torture/git.js';
+import { describeDiff, listTree, sameListing } from '../torture/tree.js';
+import { tempDir } from './support/collections.js';
+
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f]/;
+
+interface Expect {
+  codes: readonly number[];
+  /** Every pattern must match the message line. */
+  mentions?: readonly RegExp[];
+  timeoutMs?: number;
+}
+
+interface Outcome {
+  run: CliRun;
+  problems: string[];
+}
+
+/**
+ * Runs the CLI on `dir` and checks the refusal: exit code, one message line (a usage error may add its
+ * usage line), the mentions, no control characters, bounded time, and nothing written anywhere in `dir`.
+ */
+function refuse(dir: string, args: string[], expect: Expect, cwd?: string): Outcome {
+  const everything = listTree(dir, new Set());
+  const hadState = fs.existsSync(path.join(dir, '.artifact-keeper'));
+  const timeoutMs = expect.timeoutMs ?? 30_000;
+  const started = performance.now();
+  // The command first, then --collection (before any `--` among the arguments).
+  const argv = [args[0] as string, '--collection', dir, ...args.slice(1)];
+  const result = spawnSync(process.execPath, [OUT_CLI, ...argv], {
+    cwd: cwd ?? dir,
+    env: cliEnv(),
+    encoding: 'utf8',
+    timeout: timeoutMs,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const run: CliRun = {
+    code: result.status ?? -1,
+    stdout: result.stdout ?? '',
+    stderr: result.stderr ?? '',
+    ms: performance.now() - started,
+  };
+  const where = `${args.map((a) => (a.length > 60 ? `${a.slice(0, 57)}…` : a)).join(' ')}`;
+  const problems: string[] = [];
+  if (result.error || result.signal) problems.push(`${where}: did not finish within ${timeoutMs} ms`);
+  if (!expect.codes.includes(run.code)) {
+    problems.push(
+      `${where}: exit ${run.code}, wanted ${expect.codes.join(' or ')}: ${run.stderr.trim().slice(0, 300)}`,
+    );
+  }
+  const lines = run.stderr.split('\n').filter((line) => line !== '');
+  const usage = run.code === 64 && lines.length === 2 && lines[1]?.startsWith('usage: ');
+  if (lines.length !== 1 && !usage)
+    problems.push(`${where}: ${lines.length} lines on stderr: ${JSON.stringify(lines.slice(0, 4))}`);
+  const message = lines[0] ?? '';
+  for (const pattern of expect.mentions ?? []) {
+    if (!pattern.test(message))
+      problems.push(`${where}: the message does not match ${pattern}: ${message.slice(0, 300)}`);
+  }
+  if (CONTROL.test(run.stderr))
+    problems.push(`${where}: control characters printed raw: ${JSON.stringify(message.slice(0, 200))}`);
+  const now = listTree(dir, new Set());
+  if (!sameListing(now, everything)) {
+    const created = !hadState && fs.existsSync(path.join(dir, '.artifact-keeper'));
+    problems.push(
+      `${where}: something was written${created ? ' (.artifact-keeper was created)' : ''}: ${describeDiff(now, everything)}`,
+    );
+  }
+  return { run, problems };
+}
+
+/**
+ * Removes a folder even when it holds a tree deeper than PATH_MAX (what a hostile upstream can leave),
+ * which fs.rmSync cannot; GNU rm walks it with openat.
+ */
+function removeDeep(dir: string): void {
+  spawnSync('rm', ['-rf', '--', dir]);
+}
+
+/** A fresh copy of `source` (a whole collection folder) for one case. */
+function copyOf(source: string, withState: boolean): string {
+  const dir = path.join(tempDir('ak-hostile-'), 'collection');
+  fs.cpSync(source, dir, {
+    recursive: true,
+    filter: (src) =>
+      withState || !(path.basename(src) === '.artifact-keeper' && path.dirname(src) === source),
+  });
+  return dir;
+}
+
+function editManifest(dir: string, edit: (text: string) => string, file = 'collection.toml'): void {
+  const abs = path.join(dir, file);
+  const text = fs.readFileSync(abs, 'utf8');
+  const next = edit(text);
+  assert.notEqual(next, text, 'the edit changed the file');
+  fs.writeFileSync(abs, next);
+}
+
+/** Replaces the first artifact's key (the upstream skill `up-00`, first in the manifest). */
+const firstArtifact = (key: 'name' | 'path', value: string) => (text: string) =>
+  key === 'name'
+    ? text.replace('name = "up-00"', `name = ${value}`)
+    : text.replace('path = "skills/up-00"', `path = ${value}`);
+
+void describe('hostile inputs: one clear line, the documented exit code, nothing written', () => {
+  let fx: Fixture;
+  let plain: string;
+  let folderSource: string;
+  before(async () => {
+    fx = await buildFixture(tempDir('ak-hostile-base-'), 'tiny', OUT_CLI);
+    plain = copyOf(fx.dir, false);
+    folderSource = path.join(tempDir('ak-hostile-src-'), 'notes');
+    fs.mkdirSync(folderSource);
+    fs.writeFileSync(path.join(folderSource, 'SKILL.md'), '---\nname: notes\n---\nbody\n');
+  });
+
+  /** The manifest/lock cases: status, update and add all refuse, on a collection without state. */
+  const refuseEverywhere = (dir: string, mentions: RegExp[], timeoutMs?: number): string[] =>
+    [['status'], ['update', '--all'], ['add', folderSource]].flatMap(
+      (args) => refuse(dir, args, { codes: [65], mentions, ...(timeoutMs ? { timeoutMs } : {}) }).problems,
+    );
+
+  const manifestCases: {
+    title: string;
+    edit: (dir: string) => void;
+    mentions: RegExp[];
+    timeoutMs?: number;
+  }[] = [
+    {
+      title: 'malformed TOML',
+      edit: (dir) => editManifest(dir, (t) => t.replace('type = "skill"', 'type = ')),
+      mentions: [/collection\.toml:\d+:\d+: /],
+    },
+    {
+      title: 'a 20 MB malformed TOML (bounded time)',
+      edit: (dir) =>
+        fs.appendFileSync(
+          path.join(dir, 'collection.toml'),
+          `${`# ${'x'.repeat(98)}\n`.repeat(200_000)}broken = \n`,
+        ),
+      mentions: [/collection\.toml:200\d{3}:\d+: /],
+      timeoutMs: 20_000,
+    },
+    {
+      // FIXME(issue 6): exit 70 "internal error: Maximum call stack size exceeded": the parser's overflow
+      // is caught now, but parseCache.ts isJsonExact() recurses over the parsed value and overflows too.
+      title: 'TOML nested 100,000 arrays deep',
+      edit: (dir) => editManifest(dir, (t) => `deep = ${'['.repeat(100_000)}${']'.repeat(100_000)}\n${t}`),
+      mentions: [/collection\.toml/],
+    },
+    {
+      // FIXME(issue 6): same overflow in parseCache.ts isJsonExact(), exit 70.
+      title: 'TOML inline tables nested 100,000 deep',
+      edit: (dir) => editManifest(dir, (t) => `deep = ${'{a='.repeat(100_000)}1${'}'.repeat(100_000)}\n${t}`),
+      mentions: [/collection\.toml/],
+    },
+    {
+      title: 'a duplicate key',
+      edit: (dir) =>
+        editManifest(dir, (t) => t.replace('type = "skill"', 'type = "skill"\ntype = "command"')),
+      mentions: [/collection\.toml:\d+:\d+: /],
+    },
+    {
+      title: 'the same artifact twice',
+      edit: (dir) =>
+        editManifest(dir, (t) => {
+          const first = t.indexOf('[[artifacts]]');
+          const second = t.indexOf('[[artifacts]]', first + 1);
+          return t.slice(0, second) + t.slice(first, second) + t.slice(second);
+        }),
+      mentions: [/collection\.toml:\d+: /, /skill\/up-00/],
+    },
+    {
+      title: 'an unknown lock version',
+      edit: (dir) =>
+        editManifest(dir, (t) => t.replace('version = "1.0.0"', 'version = "9.9.9"'), 'collection.lock'),
+      mentions: [/collection\.lock/, /9\.9\.9/],
+    },
+    {
+      title: 'a manifest path with ".."',
+      edit: (dir) => editManifest(dir, firstArtifact('path', '"skills/../../outside"')),
+      mentions: [/collection\.toml/, /skill\/up-00/, /leaves the collection/],
+    },
+    {
+      title: 'an artifact name with ".."',
+      edit: (dir) => editManifest(dir, firstArtifact('name', '"../evil"')),
+      mentions: [/collection\.toml/, /\.\.\/evil/],
+    },
+    {
+      title: 'an absolute manifest path',
+      edit: (dir) => editManifest(dir, firstArtifact('path', '"/etc"')),
+      mentions: [/collection\.toml/, /skill\/up-00/, /absolute/],
+    },
+    {
+      // FIXME(issue 6): refused with 65, but the name is printed with its raw NUL byte.
+      title: 'a NUL byte in an artifact name (\\u0000 escape)',
+      edit: (dir) => editManifest(dir, firstArtifact('name', '"up\\u0000x"')),
+      mentions: [/collection\.toml/, /NUL/],
+    },
+    {
+      title: 'a NUL byte in a manifest path (\\u0000 escape)',
+      edit: (dir) => editManifest(dir, firstArtifact('path', '"skills/up\\u0000x"')),
+      mentions: [/collection\.toml/, /NUL/],
+    },
+    {
+      title: 'a raw NUL byte in collection.toml',
+      edit: (dir) => editManifest(dir, (t) => t.replace('name = "up-00"', 'name = "up\u000000"')),
+      mentions: [/collection\.toml:\d+:\d+: /],
+    },
+    {
+      // FIXME(issue 6): refused with 65, but the escape sequence reaches the terminal raw.
+      title: 'a terminal escape sequence in an artifact name',
+      edit: (dir) => editManifest(dir, firstArtifact('name', '"\\u001b]0;pwned\\u0007x"')),
+      mentions: [/collection\.toml/],
+    },
+    {
+      // FIXME(issue 6): today status exits 2 (files missing), update 70 (ENAMETOOLONG), add 0 (writes).
+      title: 'a manifest path longer than 4096 bytes',
+      edit: (dir) =>
+        editManifest(dir, firstArtifact('path', `"skills/${Array(25).fill('d'.repeat(200)).join('/')}"`)),
+      mentions: [/collection\.toml/, /skill\/up-00/],
+    },
+    {
+      // FIXME(issue 6): as above.
+      title: 'a manifest path segment longer than 255 bytes',
+      edit: (dir) => editManifest(dir, firstArtifact('path', `"skills/${'x'.repeat(300)}"`)),
+      mentions: [/collection\.toml/, /skill\/up-00/],
+    },
+    {
+      title: 'an artifact name longer than 255 bytes',
+      edit: (dir) => editManifest(dir, firstArtifact('name', `"${'n'.repeat(300)}"`)),
+      mentions: [/collection\.toml/, /255 bytes/],
+    },
+  ];
+  // FIXME(issue 6): since `update` takes the writer lock before planning, it creates
+  // .artifact-keeper/.gitignore (ensureStateDir) in a collection that had none before it reads the bad
+  // manifest: every case below fails that way for `update --all`.
+  for (const c of manifestCases) {
+    void it(`${c.title}: status, update and add refuse with 65`, () => {
+      const dir = copyOf(plain, false);
+      c.edit(dir);
+      assert.deepEqual(refuseEverywhere(dir, c.mentions, c.timeoutMs), []);
+    });
+  }
+
+  void it('a valid 20 MB manifest: status answers in bounded time and does not crash', () => {
+    const dir = copyOf(plain, false);
+    fs.appendFileSync(path.join(dir, 'collection.toml'), `\n[blob]\ndata = "${'x'.repeat(20_000_000)}"\n`);
+    const started = performance.now();
+    const status = runCliSync(OUT_CLI, dir, ['status']);
+    assert.ok([0, 1].includes(status.code), status.stderr);
+    assert.ok(performance.now() - started < 20_000, 'status answered within 20 s');
+  });
+
+  // ---- sources and upstreams ----------------------------------------------------------------------
+
+  /** A local git upstream whose v1 and v2 hold the given extra files (symlinks as `{ link }`). */
+  function hostileUpstream(
+    files: Record<string, string | { link: string }>,
+    v2: Record<string, string | { link: string }> = {},
+  ): string {
+    const repo = path.join(tempDir('ak-hostile-up-'), 'repo');
+    fs.mkdirSync(repo, { recursive: true });
+    git(undefined, ['init', '--quiet', '--initial-branch=main', '--', repo]);
+    const write = (entries: Record<string, string | { link: string }>): void => {
+      for (const [rel, content] of Object.entries(entries)) {
+        const abs = path.join(repo, rel);
+        fs.mkdirSync(path.dirname(abs), { recursive: true });
+        fs.rmSync(abs, { force: true });
+        if (typeof content === 'string') fs.writeFileSync(abs, content);
+        else fs.symlinkSync(content.link, abs);
+      }
+    };
+    write({ 'skills/evil/SKILL.md': '---\nname: evil\n---\nbody\n', ...files });
+    commitAll(repo, 'v1', 1_700_000_000, 'v1');
+    write(v2);
+    commitAll(repo, 'v2', 1_700_000_100, 'v2');
+    return repo;
+  }
+
+  void it('an upstream tree with a symlink pointing outside the artifact: add refuses with 65', () => {
+    const repo = hostileUpstream({ 'skills/evil/pw': { link: '../../../../etc/passwd' } });
+    const dir = copyOf(fx.dir, true);
+    const { problems } = refuse(dir, ['add', `${repo}#skills/evil@v1`], {
+      codes: [65],
+      mentions: [/skill\/evil/, /symlink "pw" points outside the artifact/],
+    });
+    assert.deepEqual(problems, []);
+  });
+
+  void it('an update whose upstream adds an absolute symlink: refused with 65, nothing written', () => {
+    const repo = hostileUpstream({}, { 'skills/evil/abs': { link: '/etc/shadow' } });
+    const dir = copyOf(fx.dir, true);
+    const add = runCliSync(OUT_CLI, dir, ['add', `${repo}#skills/evil@v1`]);
+    assert.equal(add.code, 0, add.stderr);
+    const { problems } = refuse(dir, ['update', 'skill/evil', '--to', 'v2', '--strategy', 'overwrite'], {
+      codes: [65],
+      mentions: [/skill\/evil/, /symlink "abs" points outside/],
+    });
+    assert.deepEqual(problems, []);
+  });
+
+  /** Builds an upstream tree with git plumbing: names and depths no file system could check out. */
+  function plumbingUpstream(entryName: string, depth: number): string {
+    const repo = path.join(tempDir('ak-hostile-up-'), 'repo.git');
+    git(undefined, ['init', '--quiet', '--bare', '--', repo]);
+    const hash = (text: string): string =>
+      spawnSync('git', ['--git-dir', repo, 'hash-object', '-w', '--stdin'], {
+        input: text,
+        encoding: 'utf8',
+      }).stdout.trim();
+    const mktree = (lines: string[]): string =>
+      spawnSync('git', ['--git-dir', repo, 'mktree'], {
+        input: `${lines.join('\n')}\n`,
+        encoding: 'utf8',
+      }).stdout.trim();
+    const skill = hash('---\nname: long\n---\nbody\n');
+    const leaf = hash('leaf\n');
+    let inner = mktree([`100644 blob ${leaf}\t${entryName}`]);
+    for (let i = 0; i < depth; i++) inner = mktree([`040000 tree ${inner}\t${'d'.repeat(200)}`]);
+    const artifact = mktree([`100644 blob ${skill}\tSKILL.md`, `040000 tree ${inner}\tdata`]);
+    const root = mktree([`040000 tree ${mktree([`040000 tree ${artifact}\tlong`])}\tskills`]);
+    const commit = git(undefined, ['--git-dir', repo, 'commit-tree', root, '-m', 'v1'], {
+      GIT_AUTHOR_DATE: '1700000000 +0000',
+      GIT_COMMITTER_DATE: '1700000000 +0000',
+    }).trim();
+    git(undefined, ['--git-dir', repo, 'update-ref', 'refs/heads/main', commit]);
+    git(undefined, ['--git-dir', repo, 'tag', 'v1', commit]);
+    return repo;
+  }
+
+  // FIXME(issue 6): today exit 4 "git checkout failed: unable to create file xxx…" and an empty
+  // .artifact-keeper/tmp is left behind.
+  void it('an upstream tree with a file name longer than 255 bytes: add refuses with 65', () => {
+    const repo = plumbingUpstream('x'.repeat(300), 0);
+    const dir = copyOf(fx.dir, true);
+    try {
+      const { problems } = refuse(dir, ['add', `${repo}#skills/long@v1`], {
+        codes: [65],
+        mentions: [/skill\/long/],
+      });
+      assert.deepEqual(problems, []);
+    } finally {
+      removeDeep(dir);
+    }
+  });
+
+  // FIXME(issue 6): today exit 4 "git checkout failed: cannot create directory at 'data/ddd…'".
+  void it('an upstream tree with a path longer than 4096 bytes: add refuses with 65', () => {
+    const repo = plumbingUpstream('leaf.md', 25);
+    const dir = copyOf(fx.dir, true);
+    try {
+      const { problems } = refuse(dir, ['add', `${repo}#skills/long@v1`], {
+        codes: [65],
+        mentions: [/skill\/long/],
+      });
+      assert.deepEqual(problems, []);
+    } finally {
+      // FIXME(issue 6): the failed add leaves .artifact-keeper/tmp/fetch-*/content/data/ddd… deeper than
+      // PATH_MAX, which its own cleanup (fs.rmSync) cannot remove.
+      removeDeep(dir);
+    }
+  });
+
+  // FIXME(issue 6): today exit 4 "copy … failed: ERR_FS_CP_FIFO_PIPE …".
+  void it('a FIFO in a local-folder source: add refuses with 65 naming it, without hanging', () => {
+    const source = path.join(tempDir('ak-hostile-src-'), 'piped');
+    fs.mkdirSync(source);
+    fs.writeFileSync(path.join(source, 'SKILL.md'), '---\nname: piped\n---\nbody\n');
+    assert.equal(spawnSync('mkfifo', [path.join(source, 'pipe')]).status, 0, 'mkfifo');
+    const dir = copyOf(fx.dir, true);
+    const { problems } = refuse(dir, ['add', source], { codes: [65], mentions: [/pipe/], timeoutMs: 20_000 });
+    assert.deepEqual(problems, []);
+  });
+
+  // FIXME(issue 6): today exit 0: the device is added as an empty regular file `zero`.
+  void it('a device file in a local-folder source: add refuses with 65 naming it', () => {
+    const source = path.join(tempDir('ak-hostile-src-'), 'devices');
+    fs.mkdirSync(source);
+    fs.writeFileSync(path.join(source, 'SKILL.md'), '---\nname: devices\n---\nbody\n');
+    const made = spawnSync('mknod', [path.join(source, 'zero'), 'c', '1', '5']);
+    assert.equal(made.status, 0, `mknod (we run as root): ${made.stderr}`);
+    const dir = copyOf(fx.dir, true);
+    const { problems } = refuse(dir, ['add', source], { codes: [65], mentions: [/zero/], timeoutMs: 20_000 });
+    assert.deepEqual(problems, []);
+  });
+
+  // FIXME(issue 6): today status and snapshot exit 70 "internal error: ENOENT … lstat '…/bad��.md'": the
+  // walk decodes the name to UTF-8 (lossy) and then cannot find the file it listed.
+  void it('a non-UTF-8 file name inside an artifact: status reports the artifact modified; snapshot does not crash', () => {
+    const dir = copyOf(fx.dir, true);
+    const artifact = Buffer.from(path.join(dir, 'skills', 'up-00'));
+    fs.writeFileSync(
+      Buffer.concat([artifact, Buffer.from('/bad'), Buffer.from([0xff, 0xfe]), Buffer.from('.md')]),
+      'hello\n',
+    );
+    const status = runCliSync(OUT_CLI, dir, ['status', '--json']);
+    assert.equal(status.code, 1, `status: ${status.stderr}`);
+    const report = JSON.parse(status.stdout) as { artifacts: { id: string; state: string }[] };
+    assert.equal(report.artifacts.find((a) => a.id === 'skill/up-00')?.state, 'modified');
+    const snapshot = runCliSync(OUT_CLI, dir, ['snapshot', '-m', 'non-utf8']);
+    const lines = snapshot.stderr.split('\n').filter(Boolean);
+    assert.ok(
+      snapshot.code === 0 || (snapshot.code === 65 && lines.length === 1),
+      `snapshot: exit ${snapshot.code} ${snapshot.stderr}`,
+    );
+  });
+
+  // ---- archives and snapshot ids ------------------------------------------------------------------
+
+  /** Writes a .tar.gz by hand (python's tarfile: node's tar package refuses to write such entries). */
+  function evilTarball(
+    entries: { name: string; kind: 'file' | 'symlink' | 'hardlink' | 'device'; data?: string }[],
+    ours = true,
+  ): string {
+    const file = path.join(tempDir('ak-hostile-tar-'), 'evil.tar.gz');
+    const script = `
+import io, json, sys, tarfile
+entries = json.loads(sys.argv[2])
+with tarfile.open(sys.argv[1], 'w:gz') as t:
+    def add(name, kind, data):
+        info = tarfile.TarInfo(name)
+        if kind == 'file':
+            raw = data.encode(); info.size = len(raw); t.addfile(info, io.BytesIO(raw)); return
+        if kind == 'symlink': info.type = tarfile.SYMTYPE; info.linkname = data
+        if kind == 'hardlink': info.type = tarfile.LNKTYPE; info.linkname = data
+        if kind == 'device': info.type = tarfile.CHRTYPE; info.devmajor = 1; info.devminor = 5
+        t.addfile(info)
+    if ${ours ? 'True' : 'False'}:
+        add('artifact-keeper-snapshot.json', 'file', json.dumps({'format': 'artifact-keeper-snapshot', 'version': 1, 'snapshot': {'id': 's0000000000aa', 'reason': 'evil', 'trigger': 'user', 'artifacts': [], 'time': '2025-01-01T00:00:00.000Z', 'tool': 'x', 'pinned': False}}))
+    for e in entries: add(e['name'], e['kind'], e.get('data', ''))
+`;
+    const result = spawnSync('python3', ['-c', script, file, JSON.stringify(entries)], { encoding: 'utf8' });
+    assert.equal(result.status, 0, `python3 tarfile: ${result.stderr}`);
+    return file;
+  }
+
+  const base = [
+    { name: 'collection/collection.toml', kind: 'file' as const, data: '[collection]\nname = "x"\n' },
+    { name: 'collection/skills/a/SKILL.md', kind: 'file' as const, data: '---\nname: a\n---\nx\n' },
+  ];
+  const archiveCases: {
+    title: string;
+    entries:
+      typeof base | { name: string; kind: 'file' | 'symlink' | 'hardlink' | 'device'; data?: string }[];
+    ours?: boolean;
+    mentions: RegExp[];
+    outside?: string;
+  }[] = [
+    {
+      title: '"../" entries',
+      entries: [...base, { name: 'collection/../../../../tmp/ak-pwned-dotdot', kind: 'file', data: 'x' }],
+      mentions: [/\.\.\//, /leaves/],
+      outside: '/tmp/ak-pwned-dotdot',
+    },
+    {
+      title: 'absolute entries',
+      entries: [...base, { name: '/tmp/ak-pwned-absolute', kind: 'file', data: 'x' }],
+      mentions: [/\/tmp\/ak-pwned-absolute/, /absolute/],
+      outside: '/tmp/ak-pwned-absolute',
+    },
+    {
+      title: 'a symlink escaping the collection',
+      entries: [
+        ...base,
+        { name: 'collection/skills/a/link', kind: 'symlink', data: '../../../../../etc/passwd' },
+      ],
+      mentions: [/skills\/a\/link/, /leaves the collection/],
+    },
+    {
+      title: 'an absolute symlink',
+      entries: [...base, { name: 'collection/skills/a/link', kind: 'symlink', data: '/etc/passwd' }],
+      mentions: [/skills\/a\/link/, /leaves the collection/],
+    },
+    {
+      title: 'a file written through a symlinked folder',
+      entries: [
+        ...base,
+        { name: 'collection/skills/b', kind: 'symlink', data: '/tmp' },
+        { name: 'collection/skills/b/ak-pwned-through-link', kind: 'file', data: 'x' },
+      ],
+      mentions: [/skills\/b/],
+      outside: '/tmp/ak-pwned-through-link',
+    },
+    {
+      title: 'a hard link',
+      entries: [...base, { name: 'collection/skills/a/hard', kind: 'hardlink', data: '/etc/passwd' }],
+      mentions: [/skills\/a\/hard/, /hard link/],
+    },
+    {
+      title: 'a device entry',
+      entries: [...base, { name: 'collection/skills/a/zero', kind: 'device' }],
+      mentions: [/skills\/a\/zero/, /device/],
+    },
+    {
+      title: 'a SkillMeat tarball with "../" entries',
+      ours: false,
+      entries: [
+        { name: 'team/collection.toml', kind: 'file', data: '[collection]\nname = "x"\n' },
+        { name: 'team/../../ak-pwned-skillmeat', kind: 'file', data: 'x' },
+      ],
+      mentions: [/\.\.\//],
+    },
+  ];
+  for (const c of archiveCases) {
+    void it(`import of a tarball with ${c.title}: refused with 65 naming the entry, nothing written`, () => {
+      const tarball = evilTarball(c.entries, c.ours ?? true);
+      const dir = copyOf(fx.dir, true);
+      const { problems } = refuse(dir, ['import', tarball], {
+        codes: [65],
+        mentions: [/evil\.tar\.gz/, ...c.mentions],
+      });
+      if (c.outside) assert.equal(fs.existsSync(c.outside), false, `${c.outside} was written`);
+      assert.deepEqual(problems, []);
+    });
+  }
+
+  void it('a snapshot id that does not exist: restore and export refuse with 65, with and without state', () => {
+    const problems: string[] = [];
+    for (const withState of [true, false]) {
+      const dir = copyOf(withState ? fx.dir : plain, withState);
+      for (const args of [
+        ['restore', 's0000000000zzz'],
+        ['restore', '../../etc'],
+        ['export', 'nope', path.join(tempDir(), 'x.tar.gz')],
+      ]) {
+        // FIXME(issue 6): without state, restore creates .artifact-keeper/.gitignore before it fails.
+        problems.push(...refuse(dir, args, { codes: [65], mentions: [/no snapshot "/] }).problems);
+      }
+      // A collection that never had a snapshot has no `latest` either.
+      if (!withState)
+        problems.push(
+          ...refuse(dir, ['restore', 'latest'], { codes: [65], mentions: [/no snapshot "latest"/] }).problems,
+        );
+    }
+    assert.deepEqual(problems, []);
+  });
+
+  void it('git option injection through add: refused, and the marker file never appears', () => {
+    const marker = path.join(tempDir('ak-hostile-marker-'), 'pwned');
+    const repo = hostileUpstream({});
+    const dir = copyOf(fx.dir, true);
+    const problems: string[] = [];
+    const cases: { args: string[]; codes: number[] }[] = [
+      { args: ['add', `--upload-pack=touch ${marker}`], codes: [64] },
+      { args: ['add', '-u', `touch ${marker}`], codes: [64] },
+      { args: ['add', '--', `--upload-pack=touch ${marker}`], codes: [65] },
+      { args: ['add', '--', `-oProxyCommand=touch ${marker}:repo`], codes: [65] },
+      { args: ['add', '--', `ext::sh -c touch% ${marker}`], codes: [65] },
+      { args: ['add', '--', `file://${repo} --upload-pack=touch ${marker}`], codes: [65] },
+      { args: ['add', '--', `${repo}@--upload-pack=touch ${marker}`], codes: [65] },
+      { args: ['add', '--', `${repo}#--upload-pack=touch ${marker}`], codes: [65] },
+      { args: ['add', '--', `ssh://-oProxyCommand=touch%20${marker}/x/y`], codes: [65, 69] },
+      { args: ['add', '--', `host:--upload-pack=touch ${marker}`], codes: [65, 69] },
+    ];
+    for (const c of cases) {
+      problems.push(...refuse(dir, c.args, { codes: c.codes }).problems);
+      if (fs.existsSync(marker)) problems.push(`${c.args.join(' ')}: ${marker} was created`);
+    }
+    assert.deepEqual(problems, []);
+  });
+});
+
+void describe('an upstream that disappears mid-fetch', () => {
+  let daemon: ReturnType<typeof spawn> | undefined;
+  after(() => {
+    if (daemon?.pid !== undefined && daemon.exitCode === null) process.kill(-daemon.pid, 'SIGKILL');
+  });
+
+  void it('update exits 69 with one line naming the upstream, and writes nothing', async () => {
+    const served = tempDir('ak-hostile-served-');
+    const repo = path.join(served, 'big');
+    fs.mkdirSync(repo);
+    git(undefined, ['init', '--quiet', '--initial-branch=main', '--', repo]);
+    fs.mkdirSync(path.join(repo, 'skills', 'big'), { recursive: true });
+    fs.writeFileSync(path.join(repo, 'skills', 'big', 'SKILL.md'), '---\nname: big\n---\nv1\n');
+    commitAll(repo, 'v1', 1_700_000_000, 'v1');
+    // 32 MB that does not compress: the fetch takes long enough to be cut in the middle.
+    const noise = Buffer.alloc(32 * 1024 * 1024);
+    for (let i = 0; i < noise.length; i += 4)
+      noise.writeUInt32LE((Math.imul(i, 2654435761) ^ (i >>> 7)) >>> 0, i);
+    fs.writeFileSync(path.join(repo, 'skills', 'big', 'data.bin'), noise);
+    commitAll(repo, 'v2', 1_700_000_100, 'v2');
+
+    // Our own git daemon, in its own process group, so that its upload-pack children die with it.
+    const port = 20_000 + (process.pid % 20_000);
+    daemon = spawn(
+      'git',
+      [
+        'daemon',
+        '--reuseaddr',
+        '--listen=127.0.0.1',
+        `--port=${port}`,
+        `--base-path=${served}`,
+        '--export-all',
+        served,
+      ],
+      { detached: true, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    const started = daemon;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('git daemon did not start')), 10_000);
+      let text = '';
+      started.stderr?.on('data', (chunk: Buffer) => {
+        text += chunk.toString();
+        if (text.includes('Ready to rumble')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      // Without --verbose the daemon says nothing: poll the port instead.
+      const poll = setInterval(() => {
+        const probe = spawnSync('git', ['ls-remote', `git://127.0.0.1:${port}/big`], {
+          encoding: 'utf8',
+          timeout: 2_000,
+        });
+        if (probe.status === 0) {
+          clearInterval(poll);
+          clearTimeout(timer);
+          resolve();
+        }
+      }, 100);
+      started.once('exit', () => reject(new Error('git daemon exited')));
+    });
+    const url = `git://127.0.0.1:${port}/big`;
+    const dir = path.join(tempDir('ak-hostile-'), 'collection');
+    fs.mkdirSync(dir);
+    assert.equal(runCliSync(OUT_CLI, dir, ['init']).code, 0);
+    const add = runCliSync(OUT_CLI, dir, ['add', `${url}#skills/big@v1`]);
+    assert.equal(add.code, 0, add.stderr);
+    const everything = listTree(dir, new Set());
+
+    // Kill the server (and its upload-pack) once the update's fetch workspace appears.
+    const tmp = path.join(dir, '.artifact-keeper', 'tmp');
+    const child = spawn(
+      process.execPath,
+      [OUT_CLI, 'update', 'skill/big', '--to', 'v2', '--strategy', 'overwrite', '--collection', dir],
+      {
+        env: cliEnv(),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const watcher = setInterval(() => {
+      const fetching = fs.existsSync(tmp) && fs.readdirSync(tmp).some((name) => name.startsWith('fetch-'));
+      if (fetching && started.pid !== undefined && started.exitCode === null) {
+        clearInterval(watcher);
+        setTimeout(() => process.kill(-(started.pid as number), 'SIGKILL'), 30);
+      }
+    }, 2);
+    const code = await new Promise<number>((resolve) => child.once('exit', (c) => resolve(c ?? -1)));
+    clearInterval(watcher);
+    const lines = stderr.split('\n').filter(Boolean);
+    assert.equal(code, 69, stderr);
+    assert.equal(lines.length, 1, stderr);
+    assert.match(
+      lines[0] ?? '',
+      /^artifact-keeper: upstream git:\/\/127\.0\.0\.1:\d+\/big.* is unreachable: /,
+    );
+    const now = listTree(dir, new Set());
+    assert.ok(sameListing(now, everything), `nothing written: ${describeDiff(now, everything)}`);
+  });
+});

@@ -2,8 +2,9 @@
 // VS Code extension host), e2e (Playwright clicking the workbench), and the reliability campaign at CI
 // size. Prints each suite's tally and closes with one `all: N passed, N failed` line.
 // `pretest` has already type-checked, linted, bundled and compiled the tests.
-// Env: SUITES=unit,integration,e2e[,torture] (default unit,integration,e2e; the kill -9 campaign runs
-// with `npm run torture`, and its 50-trial form is part of the unit suite: test/unit/crash.test.ts).
+// Env: SUITES=unit,integration,e2e,torture (default: all four). `torture` is the reliability campaign at
+// its CI size (`campaign.js --ci`: 100 kill -9 trials on the 11k-file collection, then 60 s of four
+// concurrent writers); `npm run torture -- --trials N --seed S` runs it at any size.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -11,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const suites = (process.env.SUITES || 'unit,integration,e2e').split(',');
+const suites = (process.env.SUITES || 'unit,integration,e2e,torture').split(',');
 const results = [];
 
 function run(cmd, args, { tally }) {
@@ -110,7 +111,7 @@ if (suites.includes('e2e')) {
     lastTally(/^e2e: (\d+) passed, (\d+) failed/gm),
   );
 }
-if (suites.includes('torture') && fs.existsSync(path.join(ROOT, 'out/test/torture/campaign.js'))) {
+if (suites.includes('torture')) {
   await suite(
     'torture',
     process.execPath,

@@ -27,8 +27,9 @@ export function releaseTmpDir(collectionDir: string): void {
 }
 
 /**
- * Removes the temp folders of processes that no longer run (a killed CLI, a crashed window), and the
- * temp files they left beside our state files (`<file>.<pid>-<random>.tmp`, `<file>.<pid>.ak-tmp`).
+ * Removes the temp folders of processes that no longer run (a killed CLI, a crashed window), the temp
+ * files they left beside our state files (`<file>.<pid>-<random>.tmp`, `<file>.<pid>.ak-tmp`) and the
+ * snapshot store's work folders (`import-<pid>-<hex>`, `tmp-hash-<pid>-<hex>`, `snapshots.git.init-…`).
  */
 export function sweepStaleTemp(collectionDir: string): void {
   sweepStaleStateFiles(collectionDir);
@@ -56,6 +57,8 @@ function isAlive(pid: number): boolean {
 }
 
 const STATE_TEMP = /\.(\d+)(?:[-.][0-9a-z]+)?\.(?:ak-)?tmp$/;
+/** Work folders of the snapshot store beside its repository: `<kind>-<pid>-<hex>` (import, hashing, init). */
+const STATE_TEMP_DIR = /^(?:import|tmp-hash|snapshots\.git\.init)-(\d+)-[0-9a-f]+$/;
 
 function sweepStaleStateFiles(collectionDir: string): void {
   const stateDir = path.join(collectionDir, STATE_DIR);
@@ -66,11 +69,11 @@ function sweepStaleStateFiles(collectionDir: string): void {
     return;
   }
   for (const name of names) {
-    const match = STATE_TEMP.exec(name);
+    const match = STATE_TEMP.exec(name) ?? STATE_TEMP_DIR.exec(name);
     if (!match) continue;
     const pid = Number(match[1]);
     if (pid === process.pid || isAlive(pid)) continue;
-    fs.rmSync(path.join(stateDir, name), { force: true });
+    fs.rmSync(path.join(stateDir, name), { recursive: true, force: true });
   }
 }
 

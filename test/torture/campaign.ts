@@ -4,7 +4,8 @@
  * engine.ts for what one trial does and checks. Prints one line per trial and a summary whose last line
  * is exactly `torture: N passed, N failed`; exits 1 on any failure.
  *
- *   --ci                      100 trials on the large collection (the CI size)
+ *   --ci                      the CI size: 100 trials on the large collection, then 60 s of 4 concurrent
+ *                             writers on the small one; the last line counts both
  *   --trials N --seed S       how many, and the seed to replay (default: a random seed, printed)
  *   --size small|large        ≈ 300 or ≈ 11,000 files (default large)
  *   --kinds a,b               only these commands (update-overwrite, update-merge, update-keep, restore,
@@ -14,7 +15,9 @@
  *                             (default 0: `kill -9 PID`, as the issue asks)
  *   --keep                    keep the work folder
  *   --cli PATH                the CLI to torture (default dist/cli.js)
- *   --concurrency-seconds S   instead: 4 writers on one collection for S seconds (concurrency.ts)
+ *   --concurrency-seconds S   4 writers on one collection for S seconds (concurrency.ts), instead of the
+ *                             kill trials, or before them when --trials is given too
+ *   --concurrency-size S      the collection the writers share (default small)
  */
 import * as fs from 'node:fs';
 import { runConcurrency, summarizeConcurrency } from './concurrency.js';
@@ -32,6 +35,7 @@ interface Args {
   keep: boolean;
   cli: string;
   concurrencySeconds?: number;
+  concurrencySize: Size;
   explicitTrials: boolean;
 }
 
@@ -45,6 +49,7 @@ function parse(argv: string[]): Args {
     groupShare: 0,
     keep: false,
     cli: DIST_CLI,
+    concurrencySize: 'small',
     explicitTrials: false,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -58,6 +63,8 @@ function parse(argv: string[]): Args {
       case '--ci':
         args.trials = 100;
         args.size = 'large';
+        args.explicitTrials = true;
+        args.concurrencySeconds = 60;
         break;
       case '--trials':
         args.trials = Number(value());
@@ -92,6 +99,13 @@ function parse(argv: string[]): Args {
       case '--concurrency-seconds':
         args.concurrencySeconds = Number(value());
         break;
+      case '--concurrency-size': {
+        const size = value();
+        if (size !== 'tiny' && size !== 'small' && size !== 'large')
+          throw new Error('--concurrency-size takes tiny, small or large');
+        args.concurrencySize = size;
+        break;
+      }
       default:
         throw new Error(`unknown argument ${arg}`);
     }
@@ -114,34 +128,44 @@ async function main(): Promise<number> {
     return 66;
   }
   const out = (line: string): void => void process.stdout.write(`${line}\n`);
+  let passed = 0;
+  let failed = 0;
   if (args.concurrencySeconds !== undefined) {
     const report = await runConcurrency({
       seconds: args.concurrencySeconds,
       seed: args.seed,
       cli: args.cli,
-      size: args.explicitTrials ? args.size : 'small',
+      size: args.concurrencySize,
       keep: args.keep,
       log: out,
     });
     for (const line of summarizeConcurrency(report)) out(line);
-    if (!args.explicitTrials) return report.failures.length === 0 ? 0 : 1;
-    if (report.failures.length > 0) return 1;
+    if (report.failures.length === 0) passed++;
+    else failed++;
   }
-  out(`torture: ${args.trials} trials on the ${args.size} collection, seed ${args.seed}, cli ${args.cli}`);
-  const report = await runCampaign({
-    size: args.size,
-    trials: args.trials,
-    seed: args.seed,
-    cli: args.cli,
-    kinds: args.kinds,
-    journalShare: args.journalShare,
-    groupShare: args.groupShare,
-    keep: args.keep,
-    log: out,
-  });
-  const replay = `node out/test/torture/campaign.js --trials ${args.trials} --seed ${args.seed} --size ${args.size}${args.groupShare ? ` --group-kills ${args.groupShare}` : ''}${args.journalShare !== 0.5 ? ` --journal-share ${args.journalShare}` : ''}${args.kinds.length === COMMAND_KINDS.length ? '' : ` --kinds ${args.kinds.join(',')}`}`;
-  for (const line of summarize(report, replay)) out(line);
-  return report.failed === 0 ? 0 : 1;
+  if (args.concurrencySeconds === undefined || args.explicitTrials) {
+    out(`torture: ${args.trials} trials on the ${args.size} collection, seed ${args.seed}, cli ${args.cli}`);
+    const report = await runCampaign({
+      size: args.size,
+      trials: args.trials,
+      seed: args.seed,
+      cli: args.cli,
+      kinds: args.kinds,
+      journalShare: args.journalShare,
+      groupShare: args.groupShare,
+      keep: args.keep,
+      log: out,
+    });
+    const replay = `node out/test/torture/campaign.js --trials ${args.trials} --seed ${args.seed} --size ${args.size}${args.groupShare ? ` --group-kills ${args.groupShare}` : ''}${args.journalShare !== 0.5 ? ` --journal-share ${args.journalShare}` : ''}${args.kinds.length === COMMAND_KINDS.length ? '' : ` --kinds ${args.kinds.join(',')}`}`;
+    // summarize() ends with the trials' own tally line; the combined one follows when both ran.
+    const lines = summarize(report, replay);
+    for (const line of args.concurrencySeconds === undefined ? lines : lines.slice(0, -1)) out(line);
+    passed += report.passed;
+    failed += report.failed;
+    if (args.concurrencySeconds !== undefined)
+      out(`torture: ${passed} passed, ${failed} failed (${report.passed} of ${report.trials.length} kill trials, concurrency ${failed - report.failed === 0 ? 'passed' : 'FAILED'})`);
+  }
+  return failed === 0 ? 0 : 1;
 }
 
 main().then(

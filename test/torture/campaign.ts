@@ -163,7 +163,9 @@ async function main(): Promise<number> {
     passed += report.passed;
     failed += report.failed;
     if (args.concurrencySeconds !== undefined)
-      out(`torture: ${passed} passed, ${failed} failed (${report.passed} of ${report.trials.length} kill trials, concurrency ${failed - report.failed === 0 ? 'passed' : 'FAILED'})`);
+      out(
+        `torture: ${passed} passed, ${failed} failed (${report.passed} of ${report.trials.length} kill trials, concurrency ${failed - report.failed === 0 ? 'passed' : 'FAILED'})`,
+      );
   }
   return failed === 0 ? 0 : 1;
 }

@@ -3,8 +3,9 @@
 // size. Prints each suite's tally and closes with one `all: N passed, N failed` line.
 // `pretest` has already type-checked, linted, bundled and compiled the tests.
 // Env: SUITES=unit,integration,e2e,torture (default: all four). `torture` is the reliability campaign at
-// its CI size (`campaign.js --ci`: 100 kill -9 trials on the 11k-file collection, then 60 s of four
-// concurrent writers); `npm run torture -- --trials N --seed S` runs it at any size.
+// its CI size: every IO call site × four errnos through the CLI (`faults`), then `campaign.js --ci`
+// (100 kill -9 trials on the 11k-file collection and 60 s of four concurrent writers);
+// `npm run torture -- --trials N --seed S` runs the kill campaign at any size.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -15,9 +16,13 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const suites = (process.env.SUITES || 'unit,integration,e2e,torture').split(',');
 const results = [];
 
-function run(cmd, args, { tally }) {
+function run(cmd, args, { tally, env }) {
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(cmd, args, {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, ...env },
+    });
     let text = '';
     child.stdout.on('data', (chunk) => {
       text += chunk;
@@ -45,10 +50,10 @@ function unitFiles(dir) {
   return out.sort();
 }
 
-async function suite(name, cmd, args, tally) {
+async function suite(name, cmd, args, tally, env = {}) {
   console.log(`\n=== ${name} ===`);
   const started = Date.now();
-  const { code, counts } = await run(cmd, args, { tally });
+  const { code, counts } = await run(cmd, args, { tally, env });
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   const entry = {
     name,
@@ -62,10 +67,11 @@ async function suite(name, cmd, args, tally) {
   console.log(`=== ${name}: ${entry.passed} passed, ${entry.failed} failed (${seconds} s) ===`);
 }
 
-if (suites.includes('unit')) {
-  const tap = path.join(os.tmpdir(), `ak-unit-${process.pid}.tap`);
+/** node:test files, reported as spec on stdout and tallied from a TAP copy. */
+async function nodeTests(name, files, { env = {} } = {}) {
+  const tap = path.join(os.tmpdir(), `ak-${name}-${process.pid}.tap`);
   await suite(
-    'unit',
+    name,
     process.execPath,
     [
       '--test',
@@ -74,7 +80,7 @@ if (suites.includes('unit')) {
       '--test-reporter-destination=stdout',
       '--test-reporter=tap',
       `--test-reporter-destination=${tap}`,
-      ...unitFiles(path.join(ROOT, 'out/test/unit')),
+      ...files,
     ],
     () => {
       const text = fs.existsSync(tap) ? fs.readFileSync(tap, 'utf8') : '';
@@ -83,7 +89,12 @@ if (suites.includes('unit')) {
       const fail = text.match(/^# fail (\d+)$/m);
       return pass && fail ? { passed: Number(pass[1]), failed: Number(fail[1]) } : undefined;
     },
+    env,
   );
+}
+
+if (suites.includes('unit')) {
+  await nodeTests('unit', unitFiles(path.join(ROOT, 'out/test/unit')));
 }
 
 if (suites.includes('integration') || suites.includes('e2e')) {
@@ -112,6 +123,12 @@ if (suites.includes('e2e')) {
   );
 }
 if (suites.includes('torture')) {
+  // Every IO call site of `update` and `restore` through the CLI × ENOSPC, EACCES, EIO and EXDEV (the unit
+  // suite samples the same sites once each).
+  await nodeTests('faults', [path.join(ROOT, 'out/test/unit/faults.test.js')], {
+    env: { AK_FAULTS_FULL: '1' },
+  });
+
   await suite(
     'torture',
     process.execPath,

@@ -1,6 +1,7 @@
 /**
  * `add`: a new artifact from a git source or a local folder, through a transaction (files, manifest and
- * lock together), with its upstream tree stored as the base for later three-way merges.
+ * lock together), with its upstream tree stored as the base for later three-way merges. Everything the
+ * user typed is checked before anything is fetched, and a refused or failed fetch leaves no trace.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -46,7 +47,6 @@ export async function addFromSource(
 ): Promise<AddResult> {
   const dir = path.resolve(collectionDir);
   loadCollection(dir); // a malformed collection is refused before anything is fetched
-  sweepStaleTemp(dir);
   if (options.type !== undefined && !isArtifactType(options.type)) {
     throw new CoreError({
       code: 'source-invalid',
@@ -55,30 +55,25 @@ export async function addFromSource(
     });
   }
   const source = parseSource(sourceText, { cwd: options.cwd ?? process.cwd() });
+  const name = options.name ?? deriveName(source);
+  assertValidName(name);
+  const givenType = options.type as ArtifactType | undefined;
+  sweepStaleTemp(dir);
+  const fetchOptions = {
+    workDir: tmpDir(dir),
+    signal: opts.signal,
+    logger: opts.logger,
+    artifact: { name, type: givenType },
+  };
   let resolved: ResolvedSource | undefined;
-  let fetched: FetchedSource;
-  if (source.kind === 'folder') {
-    fetched = await fetchSource(source, undefined, {
-      workDir: tmpDir(dir),
-      signal: opts.signal,
-      logger: opts.logger,
-    });
-  } else {
-    resolved = await resolveSource(source, {
-      signal: opts.signal,
-      logger: opts.logger,
-      workDir: tmpDir(dir),
-    });
-    fetched = await fetchSource(source, resolved, {
-      workDir: tmpDir(dir),
-      signal: opts.signal,
-      logger: opts.logger,
-    });
-  }
+  let fetched: FetchedSource | undefined;
   try {
-    const type = (options.type as ArtifactType | undefined) ?? inferType(fetched);
-    const name = options.name ?? deriveName(source);
-    assertValidName(name);
+    if (source.kind === 'folder') fetched = await fetchSource(source, undefined, fetchOptions);
+    else {
+      resolved = await resolveSource(source, fetchOptions);
+      fetched = await fetchSource(source, resolved, fetchOptions);
+    }
+    const type = givenType ?? inferType(fetched);
     const isFolder = !fetched.isFile;
     if ((LAYOUT[type].shape === 'dir') !== isFolder) {
       throw new CoreError({
@@ -93,7 +88,8 @@ export async function addFromSource(
       ? read
       : new Map([...read.values()].slice(0, 1).map((f) => [path.basename(relPath), f]));
     const id = artifactId({ name, type });
-    const problems = validateArtifact(type, tree, isFolder);
+    const installRoot = path.join(dir, isFolder ? relPath : path.dirname(relPath));
+    const problems = validateArtifact(type, tree, isFolder, installRoot);
     if (problems.length > 0)
       throw new CoreError({ code: 'validation-failed', artifact: id, reason: problems.join('; ') });
     throwIfAborted(opts.signal);
@@ -185,7 +181,7 @@ export async function addFromSource(
       },
     );
   } finally {
-    await fetched.dispose();
+    await fetched?.dispose();
     releaseTmpDir(dir);
   }
 }

@@ -3,6 +3,8 @@
  * only that commit's artifact (shallow, blob-less where the server allows, then only the subpath's blobs)
  * into a temp workspace. Invariants: every temp workspace is removed on every error path, an unreachable
  * upstream is an error (never "up to date"), and no user string reaches git in option position.
+ * Content is checked entry by entry before anything is checked out or copied (validate.ts entryProblem):
+ * a tree no file system can hold, a gitlink, a FIFO or a device is refused, never half written.
  *
  * Git runs through child_process rather than simple-git: upstream access needs the user's environment
  * (askpass, ssh command, EDITOR) passed through, which simple-git refuses to run with, and cancellation
@@ -14,10 +16,14 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { artifactId } from './artifact.js';
 import type { ArtifactType } from './artifact.js';
 import { STATE_DIR, silentLogger } from './changes.js';
 import type { Logger } from './changes.js';
 import { CoreError, ioFailure } from './errors.js';
+import { makeWorkspace } from './tempSpace.js';
+import { entryProblem } from './validate.js';
+import type { EntryKind } from './validate.js';
 import {
   DEFAULT_REF,
   assertSafeSource,
@@ -76,8 +82,16 @@ export interface ResolveOptions extends SourceOptions {
 }
 
 export interface FetchOptions extends SourceOptions {
-  /** Parent of the temp workspace: `<collection>/.artifact-keeper/tmp` (same file system) or os.tmpdir(). */
+  /**
+   * Parent of the temp workspace: `<collection>/.artifact-keeper/tmp/<pid>` (same file system) or
+   * os.tmpdir(). Created on demand; the folders created for it go again with the workspace.
+   */
   workDir: string;
+  /**
+   * The artifact the content is for, named in a refusal (`skill/pdf`); without a type, the type is
+   * inferred from the listing as inferType would. Without it a refusal names the source.
+   */
+  artifact?: { name: string; type?: ArtifactType | undefined };
 }
 
 /** Parses a SOURCE as typed by a person (see sourceSpec.ts); relative paths resolve against `cwd`. */
@@ -207,26 +221,25 @@ export async function fetchSource(
       reason: `"${resolved.sha}" is not a full commit id`,
     });
   }
-  try {
-    await fsp.mkdir(options.workDir, { recursive: true });
-  } catch (err) {
-    throw ioFailure('mkdir', options.workDir, err);
-  }
-  let workspace: string;
-  try {
-    workspace = await fsp.mkdtemp(path.join(options.workDir, 'fetch-'));
-  } catch (err) {
-    throw ioFailure('mkdtemp', options.workDir, err);
-  }
-  let disposed: Promise<void> | undefined;
-  const dispose = (): Promise<void> =>
-    (disposed ??= fsp.rm(workspace, { recursive: true, force: true, maxRetries: 3 }));
+  // A local folder is checked entry by entry before anything is created, against a content folder as
+  // long as the one it will be copied to (mkdtemp adds six characters).
+  const local =
+    source.kind === 'folder'
+      ? await inspectLocal(
+          source,
+          path.join(path.resolve(options.workDir), 'fetch-XXXXXX', 'content'),
+          options,
+        )
+      : undefined;
+  const created = await makeWorkspace(options.workDir, 'fetch-');
+  const workspace = created.path;
+  const dispose = (): Promise<void> => created.remove();
   const started = Date.now();
   try {
     const content =
       source.kind === 'folder'
-        ? await copyLocal(source, workspace, ctx)
-        : await fetchGit(source, (resolved as ResolvedSource).sha, resolved?.ref, workspace, ctx);
+        ? await copyLocal(source, local as LocalInspection, workspace, ctx)
+        : await fetchGit(source, resolved as ResolvedSource, workspace, options.artifact, ctx);
     throwIfAborted(options.signal);
     logger.debug(
       `[Sources] fetched ${displaySource(source)} into ${workspace} in ${Date.now() - started} ms`,
@@ -250,19 +263,43 @@ export async function fetchSource(
  * Throws CoreError `source-invalid` asking for --type otherwise.
  */
 export function inferType(fetched: Pick<FetchedSource, 'root' | 'isFile' | 'sourcePath'>): ArtifactType {
-  if (!fetched.isFile) {
-    for (const name of ['SKILL.md', 'skill.md']) {
-      if (fs.statSync(path.join(fetched.root, name), { throwIfNoEntry: false })?.isFile()) return 'skill';
-    }
-  } else if (fetched.root.toLowerCase().endsWith('.md')) {
-    const folders = fetched.sourcePath.split(/[/\\]/).slice(0, -1);
-    return folders.includes('agents') ? 'agent' : 'command';
-  }
+  const type = typeOfShape({
+    isFile: fetched.isFile,
+    fileName: path.basename(fetched.root),
+    hasFile: (name) =>
+      fs.statSync(path.join(fetched.root, name), { throwIfNoEntry: false })?.isFile() ?? false,
+    sourcePath: fetched.sourcePath,
+  });
+  if (type) return type;
   throw new CoreError({
     code: 'source-invalid',
     source: fetched.sourcePath || '.',
     reason: `cannot tell the artifact type (${fetched.isFile ? 'not a .md file' : 'a folder without SKILL.md'}); pass --type`,
   });
+}
+
+/** What inferType looks at, so that a listing (before checkout) and a checked-out folder agree. */
+interface Shape {
+  isFile: boolean;
+  fileName: string;
+  /** Whether the folder holds this regular file at its top. */
+  hasFile(name: string): boolean;
+  sourcePath: string;
+}
+
+function typeOfShape(shape: Shape): ArtifactType | undefined {
+  if (!shape.isFile)
+    return ['SKILL.md', 'skill.md'].some((name) => shape.hasFile(name)) ? 'skill' : undefined;
+  if (!shape.fileName.toLowerCase().endsWith('.md')) return undefined;
+  const folders = shape.sourcePath.split(/[/\\]/).slice(0, -1);
+  return folders.includes('agents') ? 'agent' : 'command';
+}
+
+/** Who a refusal names: the artifact's id when its type is given or can be inferred, else the source. */
+function contentLabel(source: Source, artifact: FetchOptions['artifact'], shape: Shape | undefined): string {
+  const type = artifact?.type ?? (shape ? typeOfShape(shape) : undefined);
+  if (artifact && type) return artifactId({ name: artifact.name, type });
+  return source.kind === 'folder' ? source.path : displaySource(source);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -274,15 +311,19 @@ const FULL_SHA = /^[0-9a-f]{40}$/;
 const NOT_SERVED =
   /not our ref|unadvertised object|couldn't find remote ref|no such remote ref|did not send all necessary objects|remote error: upload-pack/i;
 
+type FetchedContent = Omit<FetchedSource, 'workspace' | 'dispose' | 'resolvedVersion'>;
+
 async function fetchGit(
   source: RemoteSource,
-  sha: string,
-  resolvedRef: string | undefined,
+  resolved: ResolvedSource,
   workspace: string,
+  artifact: FetchOptions['artifact'],
   ctx: RunContext,
-): Promise<Omit<FetchedSource, 'workspace' | 'dispose' | 'resolvedVersion'>> {
+): Promise<FetchedContent> {
+  const into = (mode: 'partial' | 'whole'): Promise<FetchedContent> =>
+    fetchGitInto(source, resolved.sha, resolved.ref, workspace, mode, artifact, ctx);
   try {
-    return await fetchGitInto(source, sha, resolvedRef, workspace, 'partial', ctx);
+    return await into('partial');
   } catch (err) {
     if (!(err instanceof BlobsRefused)) throw err;
     // A server that honours filters but will not hand out blobs by id (protocol v0): start again with
@@ -290,9 +331,13 @@ async function fetchGit(
     ctx.logger.debug(
       `[Sources] ${displaySource(source)} refused the blobs of a partial fetch; fetching whole commits`,
     );
-    await fsp.rm(path.join(workspace, 'git'), { recursive: true, force: true });
-    await fsp.rm(path.join(workspace, 'content'), { recursive: true, force: true });
-    return await fetchGitInto(source, sha, resolvedRef, workspace, 'whole', ctx);
+    try {
+      await fsp.rm(path.join(workspace, 'git'), { recursive: true, force: true });
+      await fsp.rm(path.join(workspace, 'content'), { recursive: true, force: true });
+    } catch (rmErr) {
+      throw ioFailure('remove', workspace, rmErr);
+    }
+    return await into('whole');
   }
 }
 
@@ -305,12 +350,13 @@ async function fetchGitInto(
   resolvedRef: string | undefined,
   workspace: string,
   mode: 'partial' | 'whole',
+  artifact: FetchOptions['artifact'],
   ctx: RunContext,
-): Promise<Omit<FetchedSource, 'workspace' | 'dispose' | 'resolvedVersion'>> {
+): Promise<FetchedContent> {
   const repo = await initWorkspaceRepo(source, path.join(workspace, 'git'), mode === 'partial', ctx);
   const shown = displaySource(source);
-  const invalid = (reason: string): CoreError =>
-    new CoreError({ code: 'upstream-invalid', artifact: shown, reason });
+  const invalid = (reason: string, shape?: Shape): CoreError =>
+    new CoreError({ code: 'upstream-invalid', artifact: contentLabel(source, artifact, shape), reason });
   const filter = mode === 'partial' ? ['--filter=blob:none'] : [];
 
   // 1. The commit alone (protocol v2 servers serve any reachable commit); blobs are left for step 4.
@@ -343,16 +389,18 @@ async function fetchGitInto(
   // fetches the missing blobs in one batch; a file through a one-entry index.
   const subpath = source.subpath;
   const contentDir = path.join(workspace, 'content');
-  await fsp.mkdir(contentDir);
+  await fsp.mkdir(contentDir).catch((err: unknown) => {
+    throw ioFailure('mkdir', contentDir, err);
+  });
   let entry: TreeEntry | undefined;
   if (subpath === '') {
     const tree = await repo.git(['rev-parse', '--verify', '--quiet', `${sha}^{tree}`]);
     if (tree.code !== 0) throw invalid(`commit ${sha} has no tree`);
-    entry = { mode: '040000', type: 'tree', oid: tree.stdout.trim(), path: '' };
+    entry = { mode: '040000', type: 'tree', oid: tree.stdout.trim(), path: '', rawPath: Buffer.alloc(0) };
   } else {
     const listing = await repo.git(['ls-tree', '-z', '--full-tree', sha, '--', subpath]);
     if (listing.code !== 0) throw gitFailed('ls-tree', listing);
-    entry = parseTreeEntries(listing.stdout).find((e) => e.path === subpath);
+    entry = parseTreeEntries(listing.stdoutBytes).find((e) => e.path === subpath);
   }
   if (!entry) throw invalid(`path "${subpath}" not found at ${sha}`);
   const checkOut = async (args: string[]): Promise<void> => {
@@ -362,6 +410,24 @@ async function fetchGitInto(
     throw failedCheckout(source, run);
   };
   if (entry.type === 'tree') {
+    // Every entry is checked before git writes a byte: a name or path no file system takes would fail the
+    // checkout half way, and leave a tree deeper than PATH_MAX behind.
+    const listing = await repo.git(['ls-tree', '-r', '-z', '--full-tree', entry.oid]);
+    if (listing.code !== 0) throw gitFailed('ls-tree', listing);
+    const entries = parseTreeEntries(listing.stdoutBytes);
+    const topFiles = new Set(
+      entries.filter((e) => !e.path.includes('/') && kindOfMode(e.mode) === 'file').map((e) => e.path),
+    );
+    const shape: Shape = {
+      isFile: false,
+      fileName: path.posix.basename(subpath),
+      hasFile: (name) => topFiles.has(name),
+      sourcePath: subpath,
+    };
+    for (const e of entries) {
+      const problem = entryProblem(e.rawPath, kindOfMode(e.mode), contentDir);
+      if (problem) throw invalid(problem, shape);
+    }
     await checkOut(['read-tree', '--reset', '-u', entry.oid]);
     return { root: contentDir, isFile: false, sha, sourcePath: subpath };
   }
@@ -369,6 +435,9 @@ async function fetchGitInto(
     throw invalid(`path "${subpath}" at ${sha} is a symbolic link, not an artifact`);
   if (entry.type !== 'blob') throw invalid(`path "${subpath}" at ${sha} is a submodule, not an artifact`);
   const base = path.posix.basename(subpath);
+  const fileShape: Shape = { isFile: true, fileName: base, hasFile: () => false, sourcePath: subpath };
+  const fileProblem = entryProblem(base, kindOfMode(entry.mode), contentDir);
+  if (fileProblem) throw invalid(fileProblem, fileShape);
   const add = await repo.git(
     ['update-index', '--add', '--cacheinfo', `${entry.mode},${entry.oid},${base}`],
     contentDir,
@@ -398,18 +467,35 @@ async function initWorkspaceRepo(
   promisor: boolean,
   ctx: RunContext,
 ): Promise<WorkspaceRepo> {
-  const init = await runGit([`--git-dir=${gitDir}`, 'init', '--quiet', '--bare', '--template='], ctx);
-  if (init.code !== 0) throw gitFailed('init', init);
-  await fsp.mkdir(path.join(gitDir, 'info'), { recursive: true });
-  await fsp.writeFile(
-    path.join(gitDir, 'info', 'attributes'),
-    '* -text -filter -ident -working-tree-encoding\n',
+  // Everything git writes here is inside the workspace, so a write it could not make is our disk's fault.
+  const workspace = path.dirname(gitDir);
+  const spaceChecked = (args: readonly string[], run: GitRun): GitRun => {
+    if (run.code !== 0 && isOutOfSpace(run, workspace)) {
+      ctx.logger.debug(`[Sources] git ${args[0] ?? ''} ran out of space: ${gitReason(run)}`);
+      throw noSpace(args[0] ?? 'git', workspace, run);
+    }
+    return run;
+  };
+  const init = spaceChecked(
+    ['init'],
+    await runGit([`--git-dir=${gitDir}`, 'init', '--quiet', '--bare', '--template='], ctx),
   );
-  const git = (args: readonly string[], workTree?: string): Promise<GitRun> =>
-    runGit([`--git-dir=${gitDir}`, ...(workTree ? [`--work-tree=${workTree}`] : []), ...args], {
-      ...ctx,
-      cwd: workTree,
-    });
+  if (init.code !== 0) throw gitFailed('init', init);
+  const attributes = path.join(gitDir, 'info', 'attributes');
+  try {
+    await fsp.mkdir(path.dirname(attributes), { recursive: true });
+    await fsp.writeFile(attributes, '* -text -filter -ident -working-tree-encoding\n');
+  } catch (err) {
+    throw ioFailure('write', attributes, err);
+  }
+  const git = async (args: readonly string[], workTree?: string): Promise<GitRun> =>
+    spaceChecked(
+      args,
+      await runGit([`--git-dir=${gitDir}`, ...(workTree ? [`--work-tree=${workTree}`] : []), ...args], {
+        ...ctx,
+        cwd: workTree,
+      }),
+    );
   // Written directly rather than with one `git config` process per key: four fewer processes per fetch.
   // The url has no control characters (assertSafeSource); quoting makes `#`, `;` and spaces literal.
   const quoted = `"${source.url.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
@@ -419,7 +505,10 @@ async function initWorkspaceRepo(
     lines.push('\tpromisor = true', '\tpartialclonefilter = blob:none');
     lines.push('[core]', '\trepositoryformatversion = 1', '[extensions]', '\tpartialClone = origin');
   }
-  await fsp.appendFile(path.join(gitDir, 'config'), `${lines.join('\n')}\n`);
+  const config = path.join(gitDir, 'config');
+  await fsp.appendFile(config, `${lines.join('\n')}\n`).catch((err: unknown) => {
+    throw ioFailure('write', config, err);
+  });
   return {
     gitDir,
     git,
@@ -446,24 +535,70 @@ interface TreeEntry {
   type: string;
   oid: string;
   path: string;
+  /** The path's bytes as git stores them (not necessarily UTF-8). */
+  rawPath: Buffer;
 }
 
-function parseTreeEntries(output: string): TreeEntry[] {
+/** `ls-tree -z` records: `<mode> <type> <oid>\t<path>\0`, the path kept as raw bytes too. */
+function parseTreeEntries(output: Buffer): TreeEntry[] {
   const entries: TreeEntry[] = [];
-  for (const record of output.split('\0')) {
-    const match = /^(\d+) (\w+) ([0-9a-f]+)\t(.*)$/s.exec(record);
+  let start = 0;
+  while (start < output.length) {
+    let end = output.indexOf(0, start);
+    if (end < 0) end = output.length;
+    const record = output.subarray(start, end);
+    start = end + 1;
+    const tab = record.indexOf(0x09);
+    if (tab < 0) continue;
+    const match = /^(\d+) (\w+) ([0-9a-f]+)$/.exec(record.subarray(0, tab).toString('latin1'));
     if (!match) continue;
-    entries.push({ mode: match[1] ?? '', type: match[2] ?? '', oid: match[3] ?? '', path: match[4] ?? '' });
+    const rawPath = Buffer.from(record.subarray(tab + 1));
+    entries.push({
+      mode: match[1] ?? '',
+      type: match[2] ?? '',
+      oid: match[3] ?? '',
+      path: rawPath.toString('utf8'),
+      rawPath,
+    });
   }
   return entries;
 }
 
-/** Copies a local folder (without `.git` and our state folder) or a single file into the workspace. */
-async function copyLocal(
+/** git's modes as entry kinds (trees do not appear in a recursive listing). */
+function kindOfMode(mode: string): EntryKind {
+  switch (mode) {
+    case '100644':
+    case '100755':
+      return 'file';
+    case '120000':
+      return 'symlink';
+    case '040000':
+      return 'folder';
+    case '160000':
+      return 'submodule (gitlink)';
+    default:
+      return 'special file';
+  }
+}
+
+/** A local source as inspected before the copy. */
+interface LocalInspection {
+  stat: fs.Stats;
+}
+
+/** Names a local folder's copy leaves out: its repository, and our state folder (temp workspaces). */
+const SKIPPED_LOCAL = new Set(['.git', STATE_DIR]);
+
+/**
+ * Looks at a local source before anything is written: it must exist, and every entry of a folder (walked
+ * with lstat, links never followed) must pass entryProblem when copied under `contentDir`, so a FIFO
+ * (which would block the copy), a device or a socket is refused by name instead of copied.
+ */
+async function inspectLocal(
   source: FolderSource,
-  workspace: string,
-  ctx: RunContext,
-): Promise<Omit<FetchedSource, 'workspace' | 'dispose' | 'resolvedVersion'>> {
+  contentDir: string,
+  options: FetchOptions,
+): Promise<LocalInspection> {
   const stat = await fsp.stat(source.path).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT' || err.code === 'ENOTDIR') {
       throw new CoreError(
@@ -473,14 +608,75 @@ async function copyLocal(
     }
     throw ioFailure('stat', source.path, err);
   });
+  throwIfAborted(options.signal);
+  const fileName = path.basename(source.path);
+  const shape: Shape = { isFile: stat.isFile(), fileName, hasFile: () => false, sourcePath: source.path };
+  const refuse = (problem: string): CoreError =>
+    new CoreError({
+      code: 'upstream-invalid',
+      artifact: contentLabel(source, options.artifact, shape),
+      reason: problem,
+    });
+  if (stat.isFile()) {
+    const problem = entryProblem(fileName, 'file', contentDir);
+    if (problem) throw refuse(problem);
+    return { stat };
+  }
+  if (!stat.isDirectory()) throw refuse(`"${source.path}" is not a file or folder`);
+  const topFiles = new Set<string>();
+  shape.hasFile = (name) => topFiles.has(name);
+  const visit = async (dir: string, rel: string): Promise<void> => {
+    let entries: fs.Dirent[];
+    try {
+      entries = await fsp.readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENAMETOOLONG')
+        throw refuse(`the folder "${rel || source.path}" is too deep to read`);
+      throw ioFailure('read', dir, err);
+    }
+    throwIfAborted(options.signal);
+    const kept = entries.filter((entry) => !SKIPPED_LOCAL.has(entry.name));
+    if (rel === '') for (const entry of kept) if (entry.isFile()) topFiles.add(entry.name);
+    const folders: string[] = [];
+    for (const entry of kept) {
+      const kind = kindOfDirent(entry);
+      const childRel = rel === '' ? entry.name : `${rel}/${entry.name}`;
+      const problem = entryProblem(childRel, kind, contentDir);
+      if (problem) throw refuse(problem);
+      if (kind === 'folder') folders.push(entry.name);
+    }
+    for (const name of folders) await visit(path.join(dir, name), rel === '' ? name : `${rel}/${name}`);
+  };
+  await visit(source.path, '');
+  return { stat };
+}
+
+function kindOfDirent(entry: fs.Dirent): EntryKind {
+  if (entry.isFile()) return 'file';
+  if (entry.isDirectory()) return 'folder';
+  if (entry.isSymbolicLink()) return 'symlink';
+  if (entry.isFIFO()) return 'FIFO';
+  if (entry.isSocket()) return 'socket';
+  if (entry.isCharacterDevice()) return 'character device';
+  if (entry.isBlockDevice()) return 'block device';
+  return 'special file';
+}
+
+/** Copies an inspected local folder (without `.git` and our state folder) or a single file into the workspace. */
+async function copyLocal(
+  source: FolderSource,
+  inspected: LocalInspection,
+  workspace: string,
+  ctx: RunContext,
+): Promise<FetchedContent> {
   throwIfAborted(ctx.signal);
   const contentDir = path.join(workspace, 'content');
   try {
-    if (stat.isFile()) {
+    if (inspected.stat.isFile()) {
       await fsp.mkdir(contentDir);
       const target = path.join(contentDir, path.basename(source.path));
       await fsp.copyFile(source.path, target);
-      await fsp.chmod(target, stat.mode & 0o777);
+      await fsp.chmod(target, inspected.stat.mode & 0o777);
       return { root: target, isFile: true, sourcePath: source.path };
     }
     await fsp.cp(source.path, contentDir, {
@@ -489,13 +685,10 @@ async function copyLocal(
       errorOnExist: true,
       force: false,
       // The workspace may live inside the source (adding a collection's own folder); never copy it into itself.
-      filter: (from) => {
-        const name = path.basename(from);
-        return name !== '.git' && name !== STATE_DIR && from !== workspace;
-      },
+      filter: (from) => !SKIPPED_LOCAL.has(path.basename(from)) && from !== workspace,
     });
   } catch (err) {
-    throw ioFailure('copy', source.path, err);
+    throw ioFailure(`copy ${source.path} to`, contentDir, err);
   }
   return { root: contentDir, isFile: false, sourcePath: source.path };
 }
@@ -551,12 +744,8 @@ async function findCommit(
   wanted: string,
   ctx: RunContext & { workDir: string },
 ): Promise<string | undefined> {
-  await fsp.mkdir(ctx.workDir, { recursive: true }).catch((err: unknown) => {
-    throw ioFailure('mkdir', ctx.workDir, err);
-  });
-  const workspace = await fsp.mkdtemp(path.join(ctx.workDir, 'resolve-')).catch((err: unknown) => {
-    throw ioFailure('mkdtemp', ctx.workDir, err);
-  });
+  const created = await makeWorkspace(ctx.workDir, 'resolve-');
+  const workspace = created.path;
   try {
     const repo = await initWorkspaceRepo(source, path.join(workspace, 'git'), true, ctx);
     if (FULL_SHA.test(wanted)) {
@@ -578,7 +767,7 @@ async function findCommit(
     const sha = parsed.stdout.trim();
     return parsed.code === 0 && FULL_SHA.test(sha) ? sha : undefined;
   } finally {
-    await fsp.rm(workspace, { recursive: true, force: true, maxRetries: 3 }).catch((err: unknown) => {
+    await created.remove().catch((err: unknown) => {
       ctx.logger.warn(`[Sources] could not remove ${workspace}: ${String(err)}`);
     });
   }
@@ -596,6 +785,8 @@ interface RunContext {
 interface GitRun {
   code: number;
   stdout: string;
+  /** stdout as bytes, for paths that need not be UTF-8. */
+  stdoutBytes: Buffer;
   stderr: string;
 }
 
@@ -711,9 +902,11 @@ function runGit(args: readonly string[], ctx: RunContext): Promise<GitRun> {
         );
         return;
       }
+      const stdoutBytes = Buffer.concat(stdout);
       resolve({
         code: code ?? (signalName ? 128 : 1),
-        stdout: Buffer.concat(stdout).toString('utf8'),
+        stdout: stdoutBytes.toString('utf8'),
+        stdoutBytes,
         stderr: Buffer.concat(stderr).toString('utf8'),
       });
     });
@@ -780,4 +973,50 @@ function failedCheckout(source: RemoteSource, run: GitRun): CoreError {
 
 function gitFailed(command: string, run: GitRun): CoreError {
   return new CoreError({ code: 'git-failed', command, reason: gitReason(run) });
+}
+
+/** git's own words for a full disk or quota (index-pack says "Out of diskspace"). */
+const NO_SPACE = /no space left on device|out of diskspace|disk quota exceeded/i;
+
+/** A local write that failed without saying why ("unable to write file X", "failed to write new config"). */
+const LOCAL_WRITE =
+  /unable to write|failed to write|could not write|write error|short write|unable to create|cannot create|could not create|fsync/i;
+
+/** Below this much free space, a write git could not make is taken to have run out of room. */
+const NEARLY_FULL_BYTES = 1024 * 1024;
+
+/**
+ * Whether a failed git command ran out of space in our workspace. We decided on two tests. git's own
+ * words first ("No space left on device", index-pack's "Out of diskspace", "Disk quota exceeded"), from
+ * lines that are not the server's (`remote:` lines are about the upstream's disk). Many of git's writes
+ * fail with a bare "unable to write file X" or "failed to write new configuration file" though, so for
+ * a failed local write we then ask the file system: git removes its temp files when it gives up, so the
+ * free space seen afterwards is what the write had to work with, and under 1 MiB (or no free inodes)
+ * we call it a full disk. A failure that names no local write is never blamed on the disk, so an
+ * upstream that is unreachable or vanishes mid-transfer is still reported as such (exit 69).
+ */
+function isOutOfSpace(run: GitRun, workspace: string): boolean {
+  const ours = run.stderr
+    .split('\n')
+    .filter((line) => !/^\s*(remote:|fatal: remote error)/i.test(line))
+    .join('\n');
+  if (NO_SPACE.test(ours)) return true;
+  if (!LOCAL_WRITE.test(ours)) return false;
+  try {
+    const stats = fs.statfsSync(workspace);
+    return stats.bavail * stats.bsize < NEARLY_FULL_BYTES || (stats.files > 0 && stats.ffree === 0);
+  } catch {
+    return false;
+  }
+}
+
+function noSpace(command: string, workspace: string, run: GitRun): CoreError {
+  const quota = /disk quota exceeded/i.test(run.stderr);
+  return new CoreError({
+    code: 'io-failed',
+    op: `git ${command} in`,
+    path: workspace,
+    errno: quota ? 'EDQUOT' : 'ENOSPC',
+    reason: quota ? 'disk quota exceeded' : 'no space left on device',
+  });
 }

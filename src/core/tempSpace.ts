@@ -2,10 +2,13 @@
  * Temp workspaces for fetches: `.artifact-keeper/tmp/<pid>/` (same file system as the collection). Each
  * process works only in its own folder, so a `check` in one window never removes the files an `update`
  * in another is using; folders of processes that are gone (killed) are swept by the next operation.
+ * Invariant: a workspace leaves no trace once removed, not even the parent folders it had to create.
  */
 import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { STATE_DIR } from './changes.js';
+import { ioFailure } from './errors.js';
 
 export function tmpRoot(collectionDir: string): string {
   return path.join(collectionDir, STATE_DIR, 'tmp');
@@ -43,8 +46,140 @@ export function sweepStaleTemp(collectionDir: string): void {
     const pid = Number(name);
     if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) continue;
     if (pid === process.pid) continue;
-    fs.rmSync(path.join(tmpRoot(collectionDir), name), { recursive: true, force: true });
+    try {
+      removeTreeSync(path.join(tmpRoot(collectionDir), name));
+    } catch {
+      // Best effort: the next operation tries again.
+    }
   }
+}
+
+export interface Workspace {
+  /** The new, empty folder. */
+  path: string;
+  /** Removes the folder with everything in it, then the parents it created if they are empty; idempotent. */
+  remove(): Promise<void>;
+}
+
+/**
+ * Creates a fresh folder `<parent>/<prefix>XXXXXX`. Missing parents are created one level at a time,
+ * because a recursive mkdir on a read-only file system reports ENOENT instead of EROFS; the errno of
+ * the level that failed is the one reported. Throws CoreError `io-failed` naming that folder.
+ */
+export async function makeWorkspace(parent: string, prefix: string): Promise<Workspace> {
+  const created = await makeParents(path.resolve(parent));
+  let workspace: string;
+  try {
+    workspace = await fsp.mkdtemp(path.join(parent, prefix));
+  } catch (err) {
+    await removeEmptyFolders(created);
+    throw ioFailure('mkdtemp', parent, err);
+  }
+  let removed: Promise<void> | undefined;
+  return {
+    path: workspace,
+    remove: () =>
+      (removed ??= (async () => {
+        await removeTree(workspace);
+        await removeEmptyFolders(created);
+      })()),
+  };
+}
+
+/** Creates the missing folders of `dir`, outermost first, and returns them innermost first. */
+async function makeParents(dir: string): Promise<string[]> {
+  for (let attempt = 0; ; attempt++) {
+    const missing: string[] = [];
+    for (let at = dir; !fs.existsSync(at); at = path.dirname(at)) {
+      if (path.dirname(at) === at) break;
+      missing.push(at);
+    }
+    const created: string[] = [];
+    try {
+      for (const folder of missing.reverse()) {
+        try {
+          await fsp.mkdir(folder);
+          created.unshift(folder);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw Object.assign(err as Error, { folder });
+        }
+      }
+      return created;
+    } catch (err) {
+      await removeEmptyFolders(created);
+      // Another process removed an empty parent (its own cleanup) between our levels: start again.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && attempt < 3) continue;
+      throw ioFailure('mkdir', (err as { folder?: string }).folder ?? dir, err);
+    }
+  }
+}
+
+/** Removes each folder in order while it is empty; one still in use by someone else stays. */
+async function removeEmptyFolders(folders: readonly string[]): Promise<void> {
+  for (const folder of folders) {
+    try {
+      await fsp.rmdir(folder);
+    } catch {
+      return;
+    }
+  }
+}
+
+/**
+ * Removes a folder and everything in it, even a tree deeper than PATH_MAX (what a hostile upstream or a
+ * source folder could leave), which fs.rm cannot name; see removeDeepTreeSync.
+ */
+export async function removeTree(dir: string): Promise<void> {
+  try {
+    await fsp.rm(dir, { recursive: true, force: true, maxRetries: 3 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENAMETOOLONG') throw err;
+    removeDeepTreeSync(dir);
+  }
+}
+
+export function removeTreeSync(dir: string): void {
+  try {
+    fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENAMETOOLONG') throw err;
+    removeDeepTreeSync(dir);
+  }
+}
+
+/**
+ * Node has no openat(), and chdir() is process-wide, so a tree too deep to name by path is flattened
+ * instead: before a folder below the top level is listed it is renamed to a short name right under
+ * `root`, so no path used here is longer than `root` plus two names. One rename per folder; only used
+ * when fs.rm has failed with ENAMETOOLONG.
+ */
+function removeDeepTreeSync(root: string): void {
+  let counter = 0;
+  const pending = [root];
+  for (let dir = pending.pop(); dir !== undefined; dir = pending.pop()) {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw err;
+    }
+    for (const entry of entries) {
+      const abs = path.join(dir, entry.name);
+      if (!entry.isDirectory()) fs.rmSync(abs, { force: true });
+      else if (dir === root) pending.push(abs);
+      else {
+        let moved: string;
+        do {
+          moved = path.join(root, `.ak-rm-${counter++}`);
+        } while (fs.existsSync(moved));
+        fs.renameSync(abs, moved);
+        pending.push(moved);
+      }
+    }
+    if (dir !== root) fs.rmdirSync(dir);
+  }
+  fs.rmSync(root, { recursive: true, force: true });
 }
 
 function isAlive(pid: number): boolean {

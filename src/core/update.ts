@@ -181,6 +181,7 @@ export async function prepareUpdate(
           workDir: tmpDir(dir),
           signal: opts.signal,
           logger: opts.logger,
+          artifact: entry,
         });
         fetchedAll.push(fetched);
         if (fetched.isFile === isFolder) {
@@ -279,7 +280,7 @@ async function loadBase(
     const fetched = await fetchSource(
       source,
       { sha: currentSha, ref: currentSha, versionSpec: currentSha },
-      { workDir: tmpDir(dir), signal: opts.signal, logger: opts.logger },
+      { workDir: tmpDir(dir), signal: opts.signal, logger: opts.logger, artifact: entry },
     );
     fetchedAll.push(fetched);
     const read = readTree(fetched.root, !fetched.isFile).tree;
@@ -366,7 +367,8 @@ async function applyUpdateLocked(
           });
         }
         const result = resultTree(artifact.files, chosen);
-        const problems = validateArtifact(entry.type as ArtifactType, result, artifact.isFolder);
+        const installRoot = artifact.isFolder ? artifact.localRoot : path.dirname(artifact.localRoot);
+        const problems = validateArtifact(entry.type as ArtifactType, result, artifact.isFolder, installRoot);
         if (problems.length > 0) {
           throw new CoreError({
             code: 'validation-failed',

@@ -338,8 +338,8 @@ void describe('a read-only collection (read-only bind mount)', () => {
     if (mounted) umount(fx.dir);
   });
 
-  // FIXME(issue 6): `add` says "mkdir …/.artifact-keeper/tmp/<pid> failed: ENOENT" (Node's recursive
-  // mkdir reports EROFS as ENOENT); the fetch runs before the writer lock, which would say EROFS.
+  // Regression: `add` said "mkdir …/.artifact-keeper/tmp/<pid> failed: ENOENT" (Node's recursive mkdir
+  // reports EROFS as ENOENT); its fetch, which runs before the writer lock, now creates one level at a time.
   void it('status works; every mutating command fails with exit 4, one line naming the folder, and writes nothing', (t) => {
     // Without mount rights (an unprivileged container) the same refusal is simulated at every write.
     const env: Record<string, string> = mounted ? {} : { ARTIFACT_KEEPER_FAULT: '*:1:EROFS' };
@@ -375,8 +375,8 @@ void describe('a read-only collection (read-only bind mount)', () => {
   });
 });
 
-// FIXME(issue 6): a fetch that runs out of space exits 69 "upstream … is unreachable"; several git
-// failures hide the cause ("git checkout failed: unable to write file SKILL.md").
+// Regression: a fetch that ran out of space exited 69 "upstream … is unreachable", and several git
+// failures hid the cause ("git checkout failed: unable to write file SKILL.md"); see isOutOfSpace.
 void describe('a full disk (a small tmpfs)', () => {
   void it('at every level of free space, update ends exit 4 with the before-tree or exit 0 with the after-tree', async (t) => {
     const root = tempDir('ak-fulldisk-');

@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildFixture, cliEnv, OUT_CLI, runCliSync } from '../torture/fixture.js';
@@ -314,7 +315,10 @@ void describe('hostile inputs: one clear line, the documented exit code, nothing
     assert.deepEqual(problems, []);
   });
 
-  /** Builds an upstream tree with git plumbing: names and depths no file system could check out. */
+  /**
+   * Builds an upstream tree with git plumbing: names and depths no file system could check out (tag v1),
+   * after a commit that holds only SKILL.md (tag v0).
+   */
   function plumbingUpstream(entryName: string, depth: number): string {
     const repo = path.join(tempDir('ak-hostile-up-'), 'repo.git');
     git(undefined, ['init', '--quiet', '--bare', '--', repo]);
@@ -332,19 +336,25 @@ void describe('hostile inputs: one clear line, the documented exit code, nothing
     const leaf = hash('leaf\n');
     let inner = mktree([`100644 blob ${leaf}\t${entryName}`]);
     for (let i = 0; i < depth; i++) inner = mktree([`040000 tree ${inner}\t${'d'.repeat(200)}`]);
+    const rootOf = (artifact: string): string =>
+      mktree([`040000 tree ${mktree([`040000 tree ${artifact}\tlong`])}\tskills`]);
+    const dates = { GIT_AUTHOR_DATE: '1700000000 +0000', GIT_COMMITTER_DATE: '1700000000 +0000' };
+    const good = mktree([`100644 blob ${skill}\tSKILL.md`]);
+    const v0 = git(undefined, ['--git-dir', repo, 'commit-tree', rootOf(good), '-m', 'v0'], dates).trim();
     const artifact = mktree([`100644 blob ${skill}\tSKILL.md`, `040000 tree ${inner}\tdata`]);
-    const root = mktree([`040000 tree ${mktree([`040000 tree ${artifact}\tlong`])}\tskills`]);
-    const commit = git(undefined, ['--git-dir', repo, 'commit-tree', root, '-m', 'v1'], {
-      GIT_AUTHOR_DATE: '1700000000 +0000',
-      GIT_COMMITTER_DATE: '1700000000 +0000',
-    }).trim();
+    const commit = git(
+      undefined,
+      ['--git-dir', repo, 'commit-tree', rootOf(artifact), '-p', v0, '-m', 'v1'],
+      dates,
+    ).trim();
     git(undefined, ['--git-dir', repo, 'update-ref', 'refs/heads/main', commit]);
+    git(undefined, ['--git-dir', repo, 'tag', 'v0', v0]);
     git(undefined, ['--git-dir', repo, 'tag', 'v1', commit]);
     return repo;
   }
 
-  // FIXME(issue 6): today exit 4 "git checkout failed: unable to create file xxx…" and an empty
-  // .artifact-keeper/tmp is left behind.
+  // Regression: this was exit 4 "git checkout failed: unable to create file xxx…", with an empty
+  // .artifact-keeper/tmp left behind; the tree is now listed and checked before the checkout.
   void it('an upstream tree with a file name longer than 255 bytes: add refuses with 65', () => {
     const repo = plumbingUpstream('x'.repeat(300), 0);
     const dir = copyOf(fx.dir, true);
@@ -359,7 +369,7 @@ void describe('hostile inputs: one clear line, the documented exit code, nothing
     }
   });
 
-  // FIXME(issue 6): today exit 4 "git checkout failed: cannot create directory at 'data/ddd…'".
+  // Regression: this was exit 4 "git checkout failed: cannot create directory at 'data/ddd…'".
   void it('an upstream tree with a path longer than 4096 bytes: add refuses with 65', () => {
     const repo = plumbingUpstream('leaf.md', 25);
     const dir = copyOf(fx.dir, true);
@@ -370,13 +380,31 @@ void describe('hostile inputs: one clear line, the documented exit code, nothing
       });
       assert.deepEqual(problems, []);
     } finally {
-      // FIXME(issue 6): the failed add leaves .artifact-keeper/tmp/fetch-*/content/data/ddd… deeper than
-      // PATH_MAX, which its own cleanup (fs.rmSync) cannot remove.
+      // The failed add used to leave .artifact-keeper/tmp/fetch-*/content/data/ddd… deeper than PATH_MAX
+      // behind; kept as a safety net so a regression cannot break the temp cleanup of the whole run.
       removeDeep(dir);
     }
   });
 
-  // FIXME(issue 6): today exit 4 "copy … failed: ERR_FS_CP_FIFO_PIPE …".
+  // FIXME(issue 6): refused with 65 as it should be, but the update rewrites .artifact-keeper/parse-cache.json
+  // (the documents the add wrote were not cached yet), as in the absolute-symlink case above.
+  void it('an update to an upstream tree no file system could hold: refused with 65, nothing written', () => {
+    const repo = plumbingUpstream('x'.repeat(300), 0);
+    const dir = copyOf(fx.dir, true);
+    try {
+      const add = runCliSync(OUT_CLI, dir, ['add', `${repo}#skills/long@v0`]);
+      assert.equal(add.code, 0, add.stderr);
+      const { problems } = refuse(dir, ['update', 'skill/long', '--to', 'v1', '--strategy', 'overwrite'], {
+        codes: [65],
+        mentions: [/^artifact-keeper: artifact skill\/long: /, /has a name of 300 bytes/],
+      });
+      assert.deepEqual(problems, []);
+    } finally {
+      removeDeep(dir);
+    }
+  });
+
+  // Regression: this was exit 4 "copy … failed: ERR_FS_CP_FIFO_PIPE …".
   void it('a FIFO in a local-folder source: add refuses with 65 naming it, without hanging', () => {
     const source = path.join(tempDir('ak-hostile-src-'), 'piped');
     fs.mkdirSync(source);
@@ -387,7 +415,7 @@ void describe('hostile inputs: one clear line, the documented exit code, nothing
     assert.deepEqual(problems, []);
   });
 
-  // FIXME(issue 6): today exit 0: the device is added as an empty regular file `zero`.
+  // Regression: this was exit 0, the device added as an empty regular file `zero`.
   void it('a device file in a local-folder source: add refuses with 65 naming it', () => {
     const source = path.join(tempDir('ak-hostile-src-'), 'devices');
     fs.mkdirSync(source);
@@ -575,12 +603,59 @@ with tarfile.open(sys.argv[1], 'w:gz') as t:
   });
 });
 
+/**
+ * A TCP proxy in front of the git daemon that passes everything until one connection has carried
+ * `limit` bytes from the server (only the pack with the 32 MB blob does; ref listings are small), then
+ * stops listening, destroys both sockets and calls `cut` (which kills the daemon): the upstream vanishes
+ * in the middle of the transfer, every time, whatever the machine's speed.
+ */
+async function cuttingProxy(
+  targetPort: number,
+  limit: number,
+  cut: () => void,
+): Promise<{ server: net.Server; port: number; wasCut: () => boolean }> {
+  let done = false;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(targetPort, '127.0.0.1');
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    }
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+    client.on('end', () => upstream.end());
+    upstream.on('end', () => client.end());
+    client.on('data', (chunk: Buffer) => upstream.write(chunk));
+    let fromServer = 0;
+    upstream.on('data', (chunk: Buffer) => {
+      fromServer += chunk.length;
+      if (fromServer <= limit) {
+        client.write(chunk);
+        return;
+      }
+      if (done) return;
+      done = true;
+      server.close();
+      for (const socket of sockets) socket.destroy();
+      cut();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, port: (server.address() as net.AddressInfo).port, wasCut: () => done };
+}
+
 void describe('an upstream that disappears mid-fetch', () => {
   let daemon: ReturnType<typeof spawn> | undefined;
+  let proxy: net.Server | undefined;
   after(() => {
+    proxy?.close();
     if (daemon?.pid !== undefined && daemon.exitCode === null) process.kill(-daemon.pid, 'SIGKILL');
   });
 
+  // Regression: this used to race a watcher against the fetch, which often finished first (exit 0).
+  // FIXME(issue 6): exit 69 and the line are right now, but the update rewrites
+  // .artifact-keeper/parse-cache.json (the documents the add wrote were not cached yet).
   void it('update exits 69 with one line naming the upstream, and writes nothing', async () => {
     const served = tempDir('ak-hostile-served-');
     const repo = path.join(served, 'big');
@@ -589,7 +664,7 @@ void describe('an upstream that disappears mid-fetch', () => {
     fs.mkdirSync(path.join(repo, 'skills', 'big'), { recursive: true });
     fs.writeFileSync(path.join(repo, 'skills', 'big', 'SKILL.md'), '---\nname: big\n---\nv1\n');
     commitAll(repo, 'v1', 1_700_000_000, 'v1');
-    // 32 MB that does not compress: the fetch takes long enough to be cut in the middle.
+    // 32 MB that does not compress: far more than the proxy lets through.
     const noise = Buffer.alloc(32 * 1024 * 1024);
     for (let i = 0; i < noise.length; i += 4)
       noise.writeUInt32LE((Math.imul(i, 2654435761) ^ (i >>> 7)) >>> 0, i);
@@ -614,14 +689,6 @@ void describe('an upstream that disappears mid-fetch', () => {
     const started = daemon;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('git daemon did not start')), 10_000);
-      let text = '';
-      started.stderr?.on('data', (chunk: Buffer) => {
-        text += chunk.toString();
-        if (text.includes('Ready to rumble')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
       // Without --verbose the daemon says nothing: poll the port instead.
       const poll = setInterval(() => {
         const probe = spawnSync('git', ['ls-remote', `git://127.0.0.1:${port}/big`], {
@@ -636,35 +703,32 @@ void describe('an upstream that disappears mid-fetch', () => {
       }, 100);
       started.once('exit', () => reject(new Error('git daemon exited')));
     });
-    const url = `git://127.0.0.1:${port}/big`;
+    const cutter = await cuttingProxy(port, 512 * 1024, () => {
+      if (started.pid !== undefined && started.exitCode === null) process.kill(-started.pid, 'SIGKILL');
+    });
+    proxy = cutter.server;
+    const url = `git://127.0.0.1:${cutter.port}/big`;
     const dir = path.join(tempDir('ak-hostile-'), 'collection');
     fs.mkdirSync(dir);
     assert.equal(runCliSync(OUT_CLI, dir, ['init']).code, 0);
-    const add = runCliSync(OUT_CLI, dir, ['add', `${url}#skills/big@v1`]);
+    // The CLI runs asynchronously: the proxy lives in this process's event loop.
+    const cli = async (args: string[]): Promise<{ code: number; stderr: string }> => {
+      const child = spawn(process.execPath, [OUT_CLI, ...args, '--collection', dir], {
+        env: cliEnv(),
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const code = await new Promise<number>((resolve) => child.once('exit', (c) => resolve(c ?? -1)));
+      return { code, stderr };
+    };
+    const add = await cli(['add', `${url}#skills/big@v1`]);
     assert.equal(add.code, 0, add.stderr);
+    assert.equal(cutter.wasCut(), false, 'adding v1 passed the proxy whole');
     const everything = listTree(dir, new Set());
 
-    // Kill the server (and its upload-pack) once the update's fetch workspace appears.
-    const tmp = path.join(dir, '.artifact-keeper', 'tmp');
-    const child = spawn(
-      process.execPath,
-      [OUT_CLI, 'update', 'skill/big', '--to', 'v2', '--strategy', 'overwrite', '--collection', dir],
-      {
-        env: cliEnv(),
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const watcher = setInterval(() => {
-      const fetching = fs.existsSync(tmp) && fs.readdirSync(tmp).some((name) => name.startsWith('fetch-'));
-      if (fetching && started.pid !== undefined && started.exitCode === null) {
-        clearInterval(watcher);
-        setTimeout(() => process.kill(-(started.pid as number), 'SIGKILL'), 30);
-      }
-    }, 2);
-    const code = await new Promise<number>((resolve) => child.once('exit', (c) => resolve(c ?? -1)));
-    clearInterval(watcher);
+    const { code, stderr } = await cli(['update', 'skill/big', '--to', 'v2', '--strategy', 'overwrite']);
+    assert.equal(cutter.wasCut(), true, 'the proxy cut the transfer of v2');
     const lines = stderr.split('\n').filter(Boolean);
     assert.equal(code, 69, stderr);
     assert.equal(lines.length, 1, stderr);

@@ -21,6 +21,9 @@ import {
   upstreamString,
 } from '../../src/core/sources.js';
 import type { FetchedSource, GitSource, RemoteSource, ResolvedSource } from '../../src/core/sources.js';
+import { makeWorkspace } from '../../src/core/tempSpace.js';
+import { entryProblem, PATH_MAX_BYTES, validateArtifact } from '../../src/core/validate.js';
+import type { EntryKind } from '../../src/core/validate.js';
 import { makeUpstream, serveUpstreams, upstreamTempDir } from './support/upstream.js';
 import type { GitDaemon, Upstream } from './support/upstream.js';
 
@@ -687,5 +690,222 @@ void describe('upstream strings of fetched sources', () => {
     const again = await resolveSource(sourceFromUpstream(upstream, resolved.versionSpec));
     assert.equal(again.sha, resolved.sha);
     assert.equal((await resolveSource(sourceFromUpstream(upstream, 'latest'))).sha, bareUp.shas[4]);
+  });
+});
+
+/**
+ * A bare repository with one commit (tag v1) whose `skills/evil` folder holds SKILL.md plus `lines`
+ * (git mktree input, `{leaf}` standing for a one-line blob): trees no checkout could write.
+ */
+function plumbingRepo(dir: string, lines: (leaf: string, commit: string) => string[]): string {
+  const run = (args: string[], input?: string): string => {
+    const result = spawnSync('git', ['--git-dir', dir, ...args], { input, encoding: 'utf8' });
+    assert.equal(result.status, 0, result.stderr);
+    return result.stdout.trim();
+  };
+  run(['init', '--quiet', '--bare']);
+  const mktree = (entries: string[]): string => run(['mktree'], `${entries.join('\n')}\n`);
+  const skill = run(['hash-object', '-w', '--stdin'], '---\nname: evil\n---\nbody\n');
+  const leaf = run(['hash-object', '-w', '--stdin'], 'leaf\n');
+  const other = run(['commit-tree', mktree([`100644 blob ${leaf}\tREADME`]), '-m', 'other'], '');
+  const artifact = mktree([`100644 blob ${skill}\tSKILL.md`, ...lines(leaf, other)]);
+  const rootTree = mktree([`040000 tree ${mktree([`040000 tree ${artifact}\tevil`])}\tskills`]);
+  run(['tag', 'v1', run(['commit-tree', rootTree, '-m', 'v1'], '')]);
+  return dir;
+}
+
+void describe('upstream content is checked before anything is written', () => {
+  const nested = (name: string): { top: string; workDir: string } => {
+    const top = path.join(root, `refused-${name}`);
+    return { top, workDir: path.join(top, 'tmp', '1234') };
+  };
+
+  void it('refuses a long name, a path beyond PATH_MAX, a gitlink, ".." and ".git", naming artifact and path', async () => {
+    const deep = (leaf: string): string[] => {
+      let tree = spawnSync('git', ['--git-dir', path.join(root, 'deep.git'), 'mktree'], {
+        input: `100644 blob ${leaf}\tleaf.md\n`,
+        encoding: 'utf8',
+      }).stdout.trim();
+      for (let i = 0; i < 25; i++) {
+        tree = spawnSync('git', ['--git-dir', path.join(root, 'deep.git'), 'mktree'], {
+          input: `040000 tree ${tree}\t${'d'.repeat(200)}\n`,
+          encoding: 'utf8',
+        }).stdout.trim();
+      }
+      return [`040000 tree ${tree}\tdata`];
+    };
+    const cases: { name: string; lines: (leaf: string, commit: string) => string[]; reason: RegExp }[] = [
+      {
+        name: 'long-name',
+        lines: (leaf) => [`100644 blob ${leaf}\t${'x'.repeat(300)}`],
+        reason: /path "x+…x+" has a name of 300 bytes \(at most 255\)/,
+      },
+      {
+        name: 'deep',
+        lines: deep,
+        reason: new RegExp(
+          `path "data/d+…d+/leaf\\.md" is too long: \\d+ bytes .*\\(at most ${PATH_MAX_BYTES - 1}\\)`,
+        ),
+      },
+      {
+        name: 'gitlink',
+        lines: (_leaf, commit) => [`160000 commit ${commit}\tvendor`],
+        reason: /"vendor" is a submodule \(gitlink\), not a file, folder or symlink/,
+      },
+      { name: 'dotdot', lines: (leaf) => [`100644 blob ${leaf}\t..`], reason: /path "\.\." is not inside/ },
+      {
+        name: 'dotgit',
+        lines: (leaf) => [`100644 blob ${leaf}\t.GIT`],
+        reason: /path "\.GIT" is inside a \.git/,
+      },
+    ];
+    for (const c of cases) {
+      const repoDir = c.name === 'deep' ? path.join(root, 'deep.git') : path.join(root, `${c.name}.git`);
+      if (c.name === 'deep') spawnSync('git', ['init', '--quiet', '--bare', repoDir]);
+      const repo = plumbingRepo(repoDir, c.lines);
+      const source = gitSource(repo, 'skills/evil', 'v1');
+      const resolved = await resolveSource(source);
+      const { top, workDir } = nested(c.name);
+      // Named by the artifact's id, the type inferred from the listing (SKILL.md) …
+      await rejectsWith(
+        fetchSource(source, resolved, { workDir, artifact: { name: 'evil' } }),
+        'upstream-invalid',
+        new RegExp(`^artifact skill/evil: upstream content rejected: ${c.reason.source}`),
+      );
+      assert.equal(fs.existsSync(top), false, `${c.name}: the folders made for the workspace are gone`);
+      // … or, without one, by the source.
+      await rejectsWith(
+        fetchSource(source, resolved, { workDir }),
+        'upstream-invalid',
+        `${repo}@v1#skills/evil`,
+      );
+      assert.equal(fs.existsSync(top), false);
+    }
+  });
+
+  void it('refuses a FIFO, a socket and a device in a local folder by name, creating nothing', async () => {
+    const cases: { name: string; make: (abs: string) => void; kind: string }[] = [
+      { name: 'pipe', make: (abs) => assert.equal(spawnSync('mkfifo', [abs]).status, 0), kind: 'FIFO' },
+      {
+        name: 'sock',
+        make: (abs) => {
+          const made = spawnSync('python3', [
+            '-c',
+            'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])',
+            abs,
+          ]);
+          assert.equal(made.status, 0, String(made.stderr));
+        },
+        kind: 'socket',
+      },
+      {
+        name: 'zero',
+        make: (abs) => assert.equal(spawnSync('mknod', [abs, 'c', '1', '5']).status, 0, 'mknod (as root)'),
+        kind: 'character device',
+      },
+    ];
+    for (const c of cases) {
+      const folder = path.join(root, `special-${c.name}`, 'notes');
+      fs.mkdirSync(path.join(folder, 'deeper'), { recursive: true });
+      fs.writeFileSync(path.join(folder, 'SKILL.md'), '---\nname: notes\n---\nbody\n');
+      c.make(path.join(folder, 'deeper', c.name));
+      const { top, workDir } = nested(`special-${c.name}`);
+      await rejectsWith(
+        fetchSource({ kind: 'folder', path: folder }, undefined, { workDir, artifact: { name: 'notes' } }),
+        'upstream-invalid',
+        `artifact skill/notes: upstream content rejected: "deeper/${c.name}" is a ${c.kind}, not a file, folder or symlink`,
+      );
+      assert.equal(fs.existsSync(top), false, `${c.name}: nothing was created`);
+    }
+  });
+
+  void it('leaves no folder behind after a resolve that had to search the history', async () => {
+    const { top, workDir } = nested('resolve');
+    const untagged = up.shas[1] ?? '';
+    assert.equal(
+      (await resolveSource(gitSource(up.dir, '', untagged.slice(0, 10)), { workDir })).sha,
+      untagged,
+    );
+    assert.equal(fs.existsSync(top), false);
+  });
+
+  void it('removes a workspace holding a tree deeper than PATH_MAX, and the folders made for it', async () => {
+    const { top, workDir } = nested('deep-remove');
+    const workspace = await makeWorkspace(workDir, 'fetch-');
+    // Built one level at a time, each relative to the one before (a path could not name the bottom).
+    const script =
+      'import os\nfor _ in range(30):\n    os.mkdir("d" * 200)\n    os.chdir("d" * 200)\nopen("leaf", "w").write("x")\nos.symlink("leaf", "link")\n';
+    const built = spawnSync('python3', ['-c', script], { cwd: workspace.path });
+    assert.equal(built.status, 0, String(built.stderr));
+    assert.throws(() => fs.rmSync(workspace.path, { recursive: true }), /ENAMETOOLONG/);
+    await workspace.remove();
+    await workspace.remove();
+    assert.equal(fs.existsSync(top), false);
+  });
+});
+
+void describe('entryProblem', () => {
+  const check = (
+    rel: string | Buffer,
+    kind: EntryKind,
+    expected: RegExp | undefined,
+    base = '/collection',
+  ): void => {
+    const problem = entryProblem(rel, kind, base);
+    if (expected === undefined) assert.equal(problem, undefined, `${String(rel)}: ${problem}`);
+    else assert.match(problem ?? '(no problem)', expected, String(rel));
+  };
+
+  void it('accepts files, folders and symlinks inside the artifact within the limits', () => {
+    check('SKILL.md', 'file', undefined);
+    check('scripts/run.sh', 'file', undefined);
+    check('link', 'symlink', undefined);
+    check('a/b', 'folder', undefined);
+    check('x'.repeat(255), 'file', undefined);
+    check(`${'d'.repeat(200)}/${'f'.repeat(200)}`, 'file', undefined);
+    // 255 bytes that are not UTF-8 are measured as bytes, not as replacement characters.
+    check(Buffer.alloc(255, 0xff), 'file', undefined);
+  });
+
+  void it('refuses other kinds, escapes, .git, long names and paths', () => {
+    for (const kind of ['FIFO', 'socket', 'character device', 'block device', 'submodule (gitlink)'] as const)
+      check(
+        'thing',
+        kind,
+        new RegExp(`^"thing" is a ${kind.replace(/[()]/g, '\\$&')}, not a file, folder or symlink$`),
+      );
+    check('../x', 'file', /not inside the artifact/);
+    check('a/./b', 'file', /not inside the artifact/);
+    check('a//b', 'file', /not inside the artifact/);
+    check('/etc/passwd', 'file', /not inside the artifact/);
+    check('a/.Git/config', 'file', /inside a \.git folder/);
+    check(`a/${'é'.repeat(128)}`, 'file', /has a name of 256 bytes \(at most 255\)/);
+    // A path of exactly `bytes` bytes, in names of at most 201.
+    const pathOf = (bytes: number): string => {
+      const parts: string[] = [];
+      let left = bytes;
+      for (; left > 201; left -= 201) parts.push('p'.repeat(200));
+      return [...parts, 'q'.repeat(left)].join('/');
+    };
+    const longest = PATH_MAX_BYTES - 1 - '/collection/'.length;
+    check(pathOf(longest), 'file', undefined);
+    check(pathOf(longest + 1), 'file', /is too long: \d+ bytes with the folder it goes into/);
+  });
+
+  void it('validateArtifact checks the installed paths when told where they go', () => {
+    const tree = new Map([
+      ['SKILL.md', { mode: 0o100644, data: Buffer.from('---\nname: a\n---\nx\n') }],
+      [`${'d'.repeat(200)}/${'e'.repeat(200)}`, { mode: 0o100644, data: Buffer.from('x') }],
+    ]);
+    assert.deepEqual(validateArtifact('skill', tree, true), []);
+    assert.deepEqual(validateArtifact('skill', tree, true, '/collection/skills/a'), []);
+    const problems = validateArtifact(
+      'skill',
+      tree,
+      true,
+      path.join('/', ...Array<string>(19).fill('r'.repeat(200))),
+    );
+    assert.equal(problems.length, 1, problems.join('; '));
+    assert.match(problems[0] ?? '', /is too long/);
   });
 });

@@ -2,7 +2,7 @@
  * The `artifact-keeper` command: parses arguments, runs one command from the table, prints, and maps
  * failures to exit codes. Commands hold no logic of their own beyond wording; the core does the work.
  */
-import { CoreError, describeFailure } from '../core/errors.js';
+import { CoreError, describeFailure, printable } from '../core/errors.js';
 import { parseArgs, UsageError } from './args.js';
 import type { FlagSpec } from './args.js';
 import { createContext } from './context.js';
@@ -48,7 +48,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const command = COMMANDS[name];
   if (!command) {
-    process.stderr.write(`artifact-keeper: unknown command "${name}"\n${helpText()}\n`);
+    process.stderr.write(`artifact-keeper: unknown command "${printable(name)}"\n${helpText()}\n`);
     return EXIT.usage;
   }
   let ctx: CliContext;
@@ -62,7 +62,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(
-        `artifact-keeper ${name}: ${err.message}\nusage: artifact-keeper ${command.usage}\n`,
+        `artifact-keeper ${name}: ${printable(err.message)}\nusage: artifact-keeper ${command.usage}\n`,
       );
       return EXIT.usage;
     }
@@ -72,7 +72,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return await command.run(ctx);
   } catch (err) {
     if (err instanceof UsageError) {
-      ctx.err(`artifact-keeper ${name}: ${err.message}`);
+      ctx.err(`artifact-keeper ${name}: ${printable(err.message)}`);
       ctx.err(`usage: artifact-keeper ${command.usage}`);
       return EXIT.usage;
     }
@@ -83,7 +83,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       return code;
     }
     const e = err as Error;
-    ctx.err(`artifact-keeper: internal error: ${e?.message ?? String(err)}`);
+    ctx.err(`artifact-keeper: internal error: ${printable(e?.message ?? String(err))}`);
     if (process.env.ARTIFACT_KEEPER_DEBUG) ctx.err(e?.stack ?? '');
     return EXIT.software;
   }

@@ -52,7 +52,8 @@ export function nameProblem(name: string): string | undefined {
   if (name.includes('..')) return 'it contains ".."';
   if (name.startsWith('.')) return 'it starts with "."';
   if (name.includes('\0')) return 'it contains a NUL byte';
-  if (/[\u0000-\u001f]/.test(name)) return 'it contains a control character';
+  // C0, DEL and C1: a name is printed in status lines, and C1 holds the 8-bit terminal escapes.
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) return 'it contains a control character';
   if (Buffer.byteLength(name) > 255) return 'it is longer than 255 bytes';
   return undefined;
 }
@@ -62,22 +63,44 @@ export function assertValidName(name: string): void {
   if (reason) throw new CoreError({ code: 'artifact-name-invalid', name, reason });
 }
 
+/** The longest name of one folder entry (NAME_MAX on every file system we run on), in UTF-8 bytes. */
+export const NAME_MAX = 255;
+/** The longest path one system call accepts (PATH_MAX, its terminating NUL included), in bytes. */
+export const PATH_MAX = process.platform === 'darwin' ? 1024 : 4096;
+
 /**
- * Checks a manifest `path` and returns it normalised (POSIX, relative). Paths that are absolute, leave
- * the collection, or point into our own state folder are rejected.
+ * Returns the reason a manifest `path` is illegal, or undefined when it is fine. Paths that are absolute,
+ * leave the collection, point into our own state folder, hold control characters, or are longer than a
+ * file system can hold (a segment over NAME_MAX, the whole over PATH_MAX) are rejected.
  */
 export function pathProblem(relPath: string): string | undefined {
   if (relPath.length === 0) return 'is empty';
   if (relPath.includes('\0')) return 'contains a NUL byte';
+  if (/[\u0001-\u001f\u007f-\u009f]/.test(relPath)) return 'contains a control character';
   if (relPath.includes('\\')) return 'contains a backslash';
   if (path.posix.isAbsolute(relPath) || /^[A-Za-z]:/.test(relPath)) return 'is absolute';
   const normal = path.posix.normalize(relPath);
   if (normal === '.' || normal === '..' || normal.startsWith('../')) return 'leaves the collection';
-  if (normal.split('/').includes('..')) return 'leaves the collection';
-  const first = normal.split('/')[0];
+  const segments = normal.split('/');
+  if (segments.includes('..')) return 'leaves the collection';
+  const first = segments[0];
   if (first === '.artifact-keeper' || first === '.git') return 'points into a reserved folder';
   if (normal === 'collection.toml' || normal === 'collection.lock') return 'names a collection file';
-  return undefined;
+  if (segments.some((segment) => Buffer.byteLength(segment) > NAME_MAX))
+    return `has a folder or file name longer than ${NAME_MAX} bytes`;
+  return pathLengthProblem('', normal);
+}
+
+/**
+ * The reason `relPath` under the collection folder `root` ('' for the path alone) is too long for one
+ * system call, or undefined. Every file operation of the core passes absolute paths.
+ */
+export function pathLengthProblem(root: string, relPath: string): string | undefined {
+  const bytes = (root ? Buffer.byteLength(root) + 1 : 0) + Buffer.byteLength(relPath);
+  if (bytes < PATH_MAX) return undefined;
+  return root
+    ? `is too long for the file system here (${bytes} bytes with the collection folder's path; at most ${PATH_MAX - 1})`
+    : `is too long for the file system (${bytes} bytes; at most ${PATH_MAX - 1})`;
 }
 
 export function normalisePath(relPath: string): string {

@@ -9,6 +9,7 @@ import { artifactId, isArtifactType, lockKey, parseLockKey } from './artifact.js
 import { STATE_DIR } from './changes.js';
 import { loadCollection } from './collection.js';
 import type { Collection } from './collection.js';
+import { CoreError } from './errors.js';
 import { hashFile, hashFolderFiles } from './hash.js';
 import { hasJournal } from './journal.js';
 import type { ArtifactEntry } from './manifest.js';
@@ -121,9 +122,33 @@ export function saveStatCache(dir: string, cache: StatCache): void {
   }
 }
 
-/** Loads the collection and checks it. Throws what `loadCollection` throws. */
+/**
+ * Loads the collection and checks it. Throws what `loadCollection` throws, except while a transaction is
+ * interrupted: then manifest and lock may be missing or mid-rename, so a load that fails reports
+ * `interrupted` (the next writer recovers first), and nothing is written (no parse or stat cache).
+ */
 export function checkCollection(dir: string, options: CheckOptions = {}): ConsistencyReport {
-  return checkConsistency(loadCollection(dir), options);
+  const interrupted = hasJournal(dir);
+  let collection: Collection;
+  try {
+    collection = loadCollection(dir, { saveParseCache: !interrupted });
+  } catch (err) {
+    // Looked for again after a failure: a writer may have begun between our look and our read.
+    if (err instanceof CoreError && (interrupted || hasJournal(dir))) return interruptedReport(err);
+    throw err;
+  }
+  return checkConsistency(collection, interrupted ? { ...options, persist: false } : options);
+}
+
+/** The report of a collection that cannot be read while a transaction is interrupted. */
+export function interruptedReport(cause: CoreError): ConsistencyReport {
+  const message = `an interrupted transaction was found; run recover (until then: ${cause.message})`;
+  return {
+    state: 'interrupted',
+    artifacts: [],
+    findings: [{ code: 'journal-present', message }],
+    rehashed: 0,
+  };
 }
 
 export function checkConsistency(collection: Collection, options: CheckOptions = {}): ConsistencyReport {

@@ -65,8 +65,16 @@ export function isCoreError<C extends FailureCode>(
   return err instanceof CoreError && (code === undefined || err.failure.code === code);
 }
 
-/** One line, naming the file, line or artifact: what the CLI prints after `artifact-keeper: `. */
+/**
+ * One line, naming the file, line or artifact: what the CLI prints after `artifact-keeper: `. Always
+ * printable: names, paths and reasons come from hostile input (a manifest, an upstream, an archive), so
+ * control characters are escaped here, the one place every message passes through.
+ */
 export function describeFailure(f: Failure): string {
+  return printable(describeRaw(f));
+}
+
+function describeRaw(f: Failure): string {
   switch (f.code) {
     case 'toml-invalid':
       return `${f.file}:${f.line}:${f.column}: ${f.reason}`;
@@ -135,6 +143,25 @@ export function ioFailure(op: string, path: string, err: unknown): CoreError {
     },
     { cause: err },
   );
+}
+
+// C0 controls (newlines and tabs too: a message is one line), DEL, C1 controls, and the two Unicode line
+// separators that some terminals and editors break lines at.
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+const NAMED_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * Escapes control characters so `text` prints as one line and cannot drive a terminal: `\n`, `\r`,
+ * `\t`, `\x1b`-style for the other C0 and C1 controls and DEL, `\u2028` for the line separators. Other
+ * Unicode is kept as it is. Backslashes are not doubled: the result is for reading, not for parsing.
+ */
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, (char) => {
+    const named = NAMED_ESCAPES[char];
+    if (named) return named;
+    const code = char.charCodeAt(0);
+    return code > 0xff ? `\\u${code.toString(16)}` : `\\x${code.toString(16).padStart(2, '0')}`;
+  });
 }
 
 export function firstLine(text: string): string {

@@ -33,7 +33,13 @@ export { LOCK_FILE } from './lock.js';
 export type { Lock, LockEntry } from './lock.js';
 export { contentHash } from './hash.js';
 /** The consistency report of DESIGN §6; incremental through a stat cache; never blocks on the writer lock. */
-export { checkCollection, checkConsistency, emptyStatCache, loadStatCache } from './consistency.js';
+export {
+  checkCollection,
+  checkConsistency,
+  emptyStatCache,
+  interruptedReport,
+  loadStatCache,
+} from './consistency.js';
 export type {
   ArtifactReport,
   ArtifactState,

@@ -3,7 +3,14 @@
  * every key we do not understand, serialise deterministically (tomli_w style, SkillMeat's key order).
  * The raw table is the truth; `ArtifactEntry` fields are read from it, so nothing is ever dropped.
  */
-import { isArtifactType, lockKey, nameProblem, normalisePath, pathProblem } from './artifact.js';
+import {
+  isArtifactType,
+  lockKey,
+  nameProblem,
+  normalisePath,
+  pathLengthProblem,
+  pathProblem,
+} from './artifact.js';
 import type { ArtifactKey, ArtifactType } from './artifact.js';
 import { CoreError } from './errors.js';
 import { isTable, parseToml, serializeToml } from './toml.js';
@@ -51,10 +58,15 @@ const ARTIFACT_KEY_ORDER = [
   'metadata',
 ];
 
+/**
+ * Parses and checks `collection.toml`. `root`, the collection folder, adds the check that every artifact
+ * path fits in a system call under it. Throws `toml-invalid` or `manifest-invalid`.
+ */
 export function parseManifest(
   bytes: Uint8Array | string,
   file = MANIFEST_FILE,
   parse: (bytes: Uint8Array | string, file: string) => TomlTable = parseToml,
+  root?: string,
 ): Manifest {
   const raw = parse(bytes, file);
   const text = typeof bytes === 'string' ? bytes : Buffer.from(bytes).toString('utf8');
@@ -97,11 +109,12 @@ export function parseManifest(
     const type = str('type', true) as string;
     const id = `${type}/${entryName}`;
     const problem = nameProblem(entryName);
-    if (problem) throw invalid(`invalid artifact name "${entryName}": ${problem}`, line, id);
+    if (problem) throw invalid(`invalid artifact name "${shortened(entryName)}": ${problem}`, line, id);
     if (!isArtifactType(type)) throw invalid(`unknown artifact type "${type}"`, line, id);
     const relPath = str('path', true) as string;
-    const badPath = pathProblem(relPath);
-    if (badPath) throw invalid(`path "${relPath}" ${badPath}`, line, id);
+    const badPath =
+      pathProblem(relPath) ?? (root ? pathLengthProblem(root, normalisePath(relPath)) : undefined);
+    if (badPath) throw invalid(`path "${shortened(relPath)}" ${badPath}`, line, id);
     const key = lockKey({ name: entryName, type });
     if (seen.has(key)) throw invalid(`duplicate artifact ${id}`, line, id);
     seen.add(key);
@@ -232,6 +245,11 @@ export function reorder(table: TomlTable, order: string[], added: string[]): Tom
 function replaceContents(target: TomlTable, source: TomlTable): void {
   for (const key of Object.keys(target)) delete target[key];
   Object.assign(target, source);
+}
+
+/** A path as messages show it: a hostile one can be thousands of bytes long. */
+function shortened(text: string): string {
+  return text.length > 120 ? `${[...text].slice(0, 100).join('')}…` : text;
 }
 
 function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {

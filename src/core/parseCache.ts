@@ -71,19 +71,29 @@ export function openParseCache(collectionDir: string): ParseCache {
   };
 }
 
+/**
+ * Whether JSON gives `value` back exactly. Walks with its own stack, not recursion: parseToml limits the
+ * depth, but this must not be the place a document too deep for the stack crashes.
+ */
 function isJsonExact(value: unknown): boolean {
-  if (value === null) return false;
-  switch (typeof value) {
-    case 'string':
-    case 'boolean':
-      return true;
-    case 'number':
-      return Number.isFinite(value) && !Object.is(value, -0);
-    case 'object':
-      if (value instanceof Date) return false;
-      if (Array.isArray(value)) return value.every(isJsonExact);
-      return Object.values(value as Record<string, unknown>).every(isJsonExact);
-    default:
-      return false;
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const item = stack.pop();
+    switch (typeof item) {
+      case 'string':
+      case 'boolean':
+        continue;
+      case 'number':
+        if (Number.isFinite(item) && !Object.is(item, -0)) continue;
+        return false;
+      case 'object':
+        if (item === null || item instanceof Date) return false;
+        for (const child of Array.isArray(item) ? item : Object.values(item as Record<string, unknown>))
+          stack.push(child);
+        continue;
+      default:
+        return false;
+    }
   }
+  return true;
 }

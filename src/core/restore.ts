@@ -3,7 +3,11 @@
  * snapshot first, then an atomic transaction that touches only what differs), diff, pin, prune, export
  * and import, and recovery of an interrupted transaction. Every mutating one holds the writer lock.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { STATE_DIR } from './changes.js';
+import { CoreError } from './errors.js';
+import { hasJournal } from './journal.js';
 import type { OperationOptions } from './operations.js';
 import { exportSnapshot, importSkillmeatSnapshots, importSnapshot } from './snapshotArchive.js';
 import { storeOptions } from './operations.js';
@@ -97,11 +101,15 @@ export interface RestoreResult {
  * targets and renamed; files absent from the snapshot are removed only after their replacements are
  * staged. Throws `snapshot-not-found` before anything is written.
  */
-export function restoreSnapshot(
+export async function restoreSnapshot(
   dir: string,
   idOrLatest: string,
   opts: OperationOptions,
 ): Promise<RestoreResult> {
+  // An unknown id is refused read-only, before the lock creates `.artifact-keeper/` (a collection without
+  // a snapshot store has no snapshots, not even `latest`). With a journal, recovery under the lock comes
+  // first. The id is resolved again under the lock: another writer may have pruned it meanwhile.
+  if (!hasJournal(path.resolve(dir))) await withStore(dir, opts, (store) => store.resolve(idOrLatest));
   return writer(dir, opts, 'restore', async (store) => {
     const target = await store.resolve(idOrLatest);
     const safety = await store.create({
@@ -131,7 +139,15 @@ export function restoreSnapshot(
 }
 
 /** Undoes (or finishes, past its commit point) an interrupted transaction. */
-export function recoverCollection(dir: string, opts: OperationOptions): Promise<RecoveryOutcome> {
+export async function recoverCollection(dir: string, opts: OperationOptions): Promise<RecoveryOutcome> {
+  // A folder without `.artifact-keeper/` has no journal, no lock and no temp files: nothing to do, and
+  // nothing to create (the lock would make the folder).
+  const root = path.resolve(dir);
+  if (!fs.existsSync(path.join(root, STATE_DIR))) {
+    if (!fs.statSync(root, { throwIfNoEntry: false })?.isDirectory())
+      throw new CoreError({ code: 'not-a-collection', dir: root, reason: 'no such folder' });
+    return 'none';
+  }
   return withWriter(
     path.resolve(dir),
     {

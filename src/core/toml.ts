@@ -21,8 +21,9 @@ export function parseToml(bytes: Uint8Array | string, file: string): TomlTable {
   } catch {
     throw new CoreError({ code: 'toml-invalid', file, line: 1, column: 1, reason: 'not valid UTF-8' });
   }
+  let doc: TomlTable;
   try {
-    return TOML.parse(text) as unknown as TomlTable;
+    doc = TOML.parse(text) as unknown as TomlTable;
   } catch (err) {
     const e = err as { line?: number; col?: number; message?: string; fromTOML?: boolean };
     if (err instanceof RangeError) {
@@ -40,6 +41,61 @@ export function parseToml(bytes: Uint8Array | string, file: string): TomlTable {
       );
     }
     throw err;
+  }
+  const tooDeep = firstTooDeep(doc);
+  if (tooDeep !== undefined) {
+    throw new CoreError({
+      code: 'toml-invalid',
+      file,
+      line: lineOfTopLevelKey(text, tooDeep) ?? 1,
+      column: 1,
+      reason: `nested more than ${MAX_DEPTH} levels deep`,
+    });
+  }
+  return doc;
+}
+
+/**
+ * How deep arrays and tables may nest. @iarna/toml parses any depth without recursion, but everything
+ * after it walks values recursively (the writer, the parse cache, JSON): 100,000 levels would overflow
+ * the stack there. Real manifests and locks nest four or five levels.
+ */
+export const MAX_DEPTH = 64;
+
+/** The top-level key under which a value nests deeper than MAX_DEPTH, walking without recursion. */
+function firstTooDeep(doc: TomlTable): string | undefined {
+  for (const [key, value] of Object.entries(doc)) {
+    const stack: [unknown, number][] = [[value, 1]];
+    for (let item = stack.pop(); item; item = stack.pop()) {
+      const [node, depth] = item;
+      if (typeof node !== 'object' || node === null || node instanceof Date) continue;
+      if (depth > MAX_DEPTH) return key;
+      for (const child of Array.isArray(node) ? node : Object.values(node)) {
+        if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The 1-based line where a top-level key is assigned (before the first table header) or where a table
+ * header under it starts. Best effort: a line inside a multi-line string can look like either.
+ */
+function lineOfTopLevelKey(text: string, key: string): number | undefined {
+  const escaped = key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const name = `(?:${escaped}|"${escaped}"|'${escaped}')`;
+  const assignment = new RegExp(`^[ \\t]*${name}[ \\t]*[=.]`);
+  const header = new RegExp(`^[ \\t]*\\[\\[?[ \\t]*${name}[ \\t]*[\\].]`);
+  let inTable = false;
+  let line = 1;
+  for (let at = 0; ; line++) {
+    const end = text.indexOf('\n', at);
+    const current = text.slice(at, end < 0 ? text.length : end);
+    if (header.test(current) || (!inTable && assignment.test(current))) return line;
+    if (/^[ \t]*\[/.test(current)) inTable = true;
+    if (end < 0) return undefined;
+    at = end + 1;
   }
 }
 

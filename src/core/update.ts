@@ -10,7 +10,7 @@ import { artifactId, LAYOUT, parseArtifactRef } from './artifact.js';
 import type { ArtifactType } from './artifact.js';
 import { changesForArtifact, readTree, resultHash, treeDigest } from './artifactTree.js';
 import type { FileChange } from './changes.js';
-import { collectionWrites, loadCollection, lockPath, manifestPath } from './collection.js';
+import { collectionWrites, isUnchangedOnDisk, loadCollection, preflightCollection } from './collection.js';
 import type { Collection } from './collection.js';
 import { CoreError } from './errors.js';
 import { getEntry, setEntry } from './lock.js';
@@ -64,16 +64,21 @@ interface InternalPlan extends UpdatePlan {
 function collectionForApply(plan: InternalPlan): Collection {
   const parsed = plan.collection;
   plan.collection = undefined;
-  if (parsed) {
-    const manifestNow = fs.readFileSync(manifestPath(plan.collectionDir));
-    const lockNow = fs.existsSync(lockPath(plan.collectionDir))
-      ? fs.readFileSync(lockPath(plan.collectionDir))
-      : undefined;
-    const sameLock =
-      lockNow === undefined ? parsed.lockBytes === undefined : parsed.lockBytes?.equals(lockNow) === true;
-    if (parsed.manifestBytes.equals(manifestNow) && sameLock) return parsed;
+  return parsed && isUnchangedOnDisk(parsed) ? parsed : loadCollection(plan.collectionDir);
+}
+
+/** The artifacts an update of `refs` works on; each must have an upstream (else `upstream-invalid`). */
+function selectForUpdate(collection: Collection, refs: readonly string[] | 'all'): ArtifactEntry[] {
+  const entries = selectArtifacts(collection, refs);
+  const local = entries.find((entry) => !entry.upstream);
+  if (local) {
+    throw new CoreError({
+      code: 'upstream-invalid',
+      artifact: artifactId(local),
+      reason: 'it has no upstream (origin local)',
+    });
   }
-  return loadCollection(plan.collectionDir);
+  return entries;
 }
 
 /** Finds manifest entries by `type/name` or `name` (ambiguous across types → error). */
@@ -130,15 +135,17 @@ export async function prepareUpdate(
   opts: OperationOptions,
   /** A new version spec for these artifacts (`--to v2`): resolved instead of the manifest's, and recorded. */
   to?: string,
-  internalOptions: { locked?: boolean } = {},
+  /** `locked`: the caller holds the writer lock; `checked`: its preflight load, used if still current. */
+  internalOptions: { locked?: boolean; checked?: Collection } = {},
 ): Promise<UpdatePlan> {
   const dir = path.resolve(collectionDir);
   // An interrupted transaction is recovered before anything is read: a plan of half-applied files
   // would only be refused as stale at apply time.
   if (!internalOptions.locked && hasJournal(dir))
     await withWriter(dir, writerOptions(opts), async () => undefined);
-  const collection = loadCollection(dir);
-  const entries = selectArtifacts(collection, refs);
+  const checked = internalOptions.checked;
+  const collection = checked && isUnchangedOnDisk(checked) ? checked : loadCollection(dir);
+  const entries = selectForUpdate(collection, refs);
   sweepStaleTemp(dir);
   const internals = new Map<string, ArtifactInternals>();
   const artifacts: ArtifactUpdatePlan[] = [];
@@ -151,15 +158,8 @@ export async function prepareUpdate(
   try {
     for (const entry of entries) {
       const id = artifactId(entry);
-      if (!entry.upstream) {
-        throw new CoreError({
-          code: 'upstream-invalid',
-          artifact: id,
-          reason: 'it has no upstream (origin local)',
-        });
-      }
       throwIfAborted(opts.signal);
-      const source = sourceFromUpstream(entry.upstream, to ?? entry.versionSpec);
+      const source = sourceFromUpstream(entry.upstream as string, to ?? entry.versionSpec);
       const resolved = await resolveSource(source, {
         signal: opts.signal,
         logger: opts.logger,
@@ -468,11 +468,14 @@ export async function updateArtifacts(
   run: UpdateRunOptions,
   opts: OperationOptions,
 ): Promise<UpdateRunResult> {
+  const dir = path.resolve(collectionDir);
+  // Manifest, lock and selection are checked read-only first, so bad input is refused before the lock
+  // creates anything; the parsed model is handed on, so an update still parses once. With a journal
+  // there is nothing to check yet: the lock's recovery comes first.
+  const checked = preflightCollection(dir, (collection) => selectForUpdate(collection, refs));
   // One-shot: the whole run holds the writer lock (recovering first), so no other writer can make the
   // plan stale between fetching and applying. The extension's interactive flow holds it only to apply.
-  return withWriter(path.resolve(collectionDir), writerOptions(opts), () =>
-    updateLocked(collectionDir, refs, run, opts),
-  );
+  return withWriter(dir, writerOptions(opts), () => updateLocked(dir, refs, run, opts, checked));
 }
 
 async function updateLocked(
@@ -480,8 +483,12 @@ async function updateLocked(
   refs: readonly string[] | 'all',
   run: UpdateRunOptions,
   opts: OperationOptions,
+  checked: Collection | undefined,
 ): Promise<UpdateRunResult> {
-  const plan = await prepareUpdate(collectionDir, refs, run.strategy, opts, run.to, { locked: true });
+  const plan = await prepareUpdate(collectionDir, refs, run.strategy, opts, run.to, {
+    locked: true,
+    ...(checked ? { checked } : {}),
+  });
   try {
     const decided = decideUpdate(plan);
     const decisions = new Map<string, ArtifactDecisions>();

@@ -11,6 +11,9 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import {
   checkConsistency,
+  CoreError,
+  hasJournal,
+  interruptedReport,
   loadCollection,
   FaultPlan,
   loadCheckResults,
@@ -428,6 +431,7 @@ export class Store extends Disposable {
     const started = performance.now();
     const previous = entry.report;
     const trusted = vscode.workspace.isTrusted;
+    const interrupted = hasJournal(entry.dir);
     try {
       if (!entry.cache) {
         entry.cache = loadStatCache(entry.dir);
@@ -448,12 +452,15 @@ export class Store extends Disposable {
         cache: entry.cache,
         updatesAvailable: available,
         conflicted: entry.conflicted,
-        persist: trusted,
+        persist: trusted && !interrupted,
       });
       entry.error = undefined;
     } catch (err) {
-      entry.report = undefined;
-      entry.error = err;
+      // While a transaction is interrupted, manifest and lock may be missing or mid-rename: the collection
+      // is shown interrupted (with Recover), not unreadable, as `artifact-keeper status` reports it.
+      const midTransaction = err instanceof CoreError && (interrupted || hasJournal(entry.dir));
+      entry.report = midTransaction ? interruptedReport(err) : undefined;
+      entry.error = midTransaction ? undefined : err;
       this.log.warn(
         `[Store] ${entry.dir} cannot be read: ${err instanceof Error ? err.message : String(err)}`,
       );

@@ -75,3 +75,57 @@ describe('artifact-keeper status / init', () => {
     assert.match(again.stderr, /already exists/);
   });
 });
+
+describe('refusals write nothing; an interrupted transaction comes first', () => {
+  const noState = (): string => {
+    const dir = copySharedFixture();
+    fs.rmSync(path.join(dir, '.artifact-keeper'), { recursive: true, force: true });
+    return dir;
+  };
+
+  it('update, restore and recover check read-only before the writer lock creates .artifact-keeper', () => {
+    const dir = noState();
+    const before = treeListing(dir, new Set());
+    for (const [args, code, message] of [
+      [['update', 'skill/nope'], 65, /no artifact skill\/nope/],
+      [['update', 'skill/pdf-tools', 'skill/nope'], 65, /no artifact skill\/nope/],
+      [['restore', 'latest'], 65, /no snapshot "latest"/],
+      [['recover'], 0, /^$/],
+    ] as const) {
+      const result = runCli([...args, '--collection', dir]);
+      assert.equal(result.code, code, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, message);
+      assert.deepEqual(treeListing(dir, new Set()), before, `${args.join(' ')} wrote nothing`);
+    }
+  });
+
+  it('status says interrupted (exit 2) while a journal is there, even without collection.toml, and writes nothing', () => {
+    const dir = copySharedFixture();
+    const state = path.join(dir, '.artifact-keeper');
+    fs.mkdirSync(state, { recursive: true });
+    fs.writeFileSync(path.join(state, 'journal.json'), '{}');
+    fs.rmSync(path.join(dir, 'collection.toml'));
+    const before = treeListing(dir, new Set());
+    const result = runCli(['status', '--collection', dir, '--json']);
+    assert.equal(result.code, 2, result.stderr);
+    const json = JSON.parse(result.stdout) as {
+      state: string;
+      problems: { code: string; message: string }[];
+    };
+    assert.equal(json.state, 'interrupted');
+    assert.equal(json.problems[0]?.code, 'journal-present');
+    assert.match(json.problems[0]?.message ?? '', /run recover .*no collection\.toml here/);
+    assert.deepEqual(treeListing(dir, new Set()), before);
+  });
+
+  it('a status that can read the collection mid-transaction lists it, and writes no cache', () => {
+    const dir = noState();
+    fs.mkdirSync(path.join(dir, '.artifact-keeper'));
+    fs.writeFileSync(path.join(dir, '.artifact-keeper', 'journal.json'), '{}');
+    const before = treeListing(dir, new Set());
+    const result = runCli(['status', '--collection', dir]);
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stdout, /: interrupted \(4 artifacts\)/);
+    assert.deepEqual(treeListing(dir, new Set()), before);
+  });
+});

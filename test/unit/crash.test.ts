@@ -126,8 +126,8 @@ void describe('a git lock left by a snapshot-store git killed with the CLI', () 
   });
 });
 
-// FIXME(issue 6): the collection.toml case fails today: `status` loads the manifest before it looks
-// for a journal, so in that window it exits 66 "no collection.toml here" instead of 2 "interrupted".
+// Regression: `status` loaded the manifest before it looked for a journal, so in the collection.toml
+// window it exited 66 "no collection.toml here" instead of 2 "interrupted".
 void describe('a kill at the one moment the manifest or the lock is not on disk', () => {
   for (const file of ['collection.toml', 'collection.lock']) {
     void it(`between the two renames of ${file}: status says interrupted (exit 2), the next update finishes the job`, async () => {

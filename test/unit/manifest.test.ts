@@ -159,6 +159,8 @@ describe('manifest', () => {
       ['../evil', 'skills/evil', /name/],
       ['a/b', 'skills/a', /separator/],
       ['.hidden', 'skills/h', /starts with/],
+      ['bell\\u0007', 'skills/b', /control character/],
+      ['csi\\u009b2J', 'skills/c', /control character/],
       ['fine', '../outside', /leaves the collection/],
       ['fine', '/etc/passwd', /absolute/],
       ['fine', 'skills/../../x', /leaves the collection/],
@@ -169,6 +171,47 @@ describe('manifest', () => {
       assert.match(err.message, /^collection\.toml:9: artifact skill\//, err.message);
       assert.match(err.message, reason);
     }
+  });
+
+  it('rejects paths a file system cannot hold: a name over 255 bytes, a path over PATH_MAX', () => {
+    const entry = (p: string): string =>
+      `[collection]\nname = "x"\n\n[[artifacts]]\nname = "fine"\ntype = "skill"\npath = "${p}"\n`;
+    const segment = (n: number, char = 'x'): string => char.repeat(n);
+    // 255 bytes is the limit, counted in UTF-8 bytes (é is two).
+    assert.equal(parseManifest(entry(`skills/${segment(255)}`)).artifacts.length, 1);
+    for (const [p, reason] of [
+      [`skills/${segment(256)}`, /longer than 255 bytes/],
+      [`skills/${segment(128, 'é')}`, /longer than 255 bytes/],
+      [
+        `skills/${Array(25).fill(segment(200)).join('/')}`,
+        /too long for the file system \(5031 bytes; at most \d+\)/,
+      ],
+      ['skills/a\tb', /control character/],
+      ['skills/a\\u009b2Jb', /control character/],
+    ] as const) {
+      const err = manifestError(entry(p));
+      assert.equal(err.failure.code, 'manifest-invalid');
+      assert.match(err.message, /^collection\.toml:4: artifact skill\/fine: path "/, err.message);
+      assert.match(err.message, reason);
+      assert.ok(err.message.length < 400, 'a long path is shortened in the message');
+    }
+  });
+
+  it('rejects a path that is too long under the collection folder it is loaded from', () => {
+    const p = `skills/${Array(15).fill('d'.repeat(250)).join('/')}`; // 3,771 bytes: fine on its own
+    const text = `[[artifacts]]\nname = "fine"\ntype = "skill"\npath = "${p}"\n`;
+    assert.equal(parseManifest(text).artifacts.length, 1);
+    assert.equal(parseManifest(text, 'collection.toml', undefined, '/short').artifacts.length, 1);
+    const deepRoot = `/${Array(2).fill('r'.repeat(250)).join('/')}`;
+    assert.throws(
+      () => parseManifest(text, 'collection.toml', undefined, deepRoot),
+      (err: unknown) =>
+        err instanceof CoreError &&
+        err.failure.code === 'manifest-invalid' &&
+        /^collection\.toml:1: artifact skill\/fine: path ".*…" is too long for the file system here \(4274 bytes/.test(
+          err.message,
+        ),
+    );
   });
 
   it('rejects duplicates, unknown types and missing keys', () => {

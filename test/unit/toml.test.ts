@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CoreError } from '../../src/core/errors.js';
-import { parseToml, serializeToml } from '../../src/core/toml.js';
+import { MAX_DEPTH, parseToml, serializeToml } from '../../src/core/toml.js';
 import type { TomlTable } from '../../src/core/toml.js';
 
 function check(doc: TomlTable, expected: string): void {
@@ -102,5 +102,48 @@ describe('parseToml errors', () => {
       /not valid UTF-8/,
     );
     assert.match(parseFailure('a = "x\u0000y"\n').message, /^bad\.toml:1:/);
+  });
+});
+
+describe('parseToml nesting limit', () => {
+  const arrays = (depth: number): string => `${'['.repeat(depth)}1${']'.repeat(depth)}`;
+  const inlineTables = (depth: number): string => `${'{ a = '.repeat(depth)}1${' }'.repeat(depth)}`;
+
+  it(`reads ${MAX_DEPTH} levels, and writes them back`, () => {
+    // The root table holds `deep`, which is level 1.
+    for (const text of [`deep = ${arrays(MAX_DEPTH)}\n`, `deep = ${inlineTables(MAX_DEPTH)}\n`]) {
+      const doc = parseToml(text, 'x.toml');
+      assert.deepEqual(parseToml(serializeToml(doc), 'x.toml'), doc);
+    }
+  });
+
+  it('refuses one level more, naming the line of the top-level key', () => {
+    const err = parseFailure(`a = 1\n\n# deep below\ndeep = ${arrays(MAX_DEPTH + 1)}\n`);
+    assert.equal(err.failure.code, 'toml-invalid');
+    assert.equal(err.message, `bad.toml:4:1: nested more than ${MAX_DEPTH} levels deep`);
+    assert.match(parseFailure(`[t]\nx = ${inlineTables(MAX_DEPTH)}\n`).message, /^bad\.toml:1:1: nested/);
+  });
+
+  it('finds the line of a table header, and of a quoted key', () => {
+    const dotted = Array.from({ length: MAX_DEPTH + 1 }, (_, i) => `t${i}`).join('.');
+    assert.match(parseFailure(`a = 1\n\n[${dotted}]\nx = 1\n`).message, /^bad\.toml:3:1: /);
+    assert.match(parseFailure(`[b]\n[[t0.x]]\n[${dotted}]\n`).message, /^bad\.toml:2:1: /);
+    assert.match(parseFailure(`a = 1\n"deep" = ${arrays(MAX_DEPTH + 1)}\n`).message, /^bad\.toml:2:1: /);
+    // A key of the same name inside a table is not the top-level one.
+    assert.match(
+      parseFailure(`deep = ${arrays(MAX_DEPTH + 1)}\n[t]\ndeep = 1\n`).message,
+      /^bad\.toml:1:1: /,
+    );
+  });
+
+  it('refuses 100,000 levels of arrays or inline tables as a data error, not a stack overflow', () => {
+    for (const text of [
+      `deep = ${arrays(100_000)}\n`,
+      `deep = ${'{a='.repeat(100_000)}1${'}'.repeat(100_000)}\n`,
+    ]) {
+      const err = parseFailure(text);
+      assert.equal(err.failure.code, 'toml-invalid');
+      assert.match(err.message, /^bad\.toml:1:1: nested (more than \d+ levels|too) deep/);
+    }
   });
 });

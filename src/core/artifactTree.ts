@@ -1,12 +1,15 @@
 /**
  * Reading an artifact's files into a `Tree` (what the planner compares) and turning a result tree into
  * the `FileChange`s that make the collection hold it. `.git` entries inside an artifact are never read,
- * planned or touched.
+ * planned or touched. Names that are not UTF-8 (and symlink targets) are in the lossless string form of
+ * fileNames.ts, so they read, compare, hash and write back byte for byte.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { FileChange } from './changes.js';
 import { createHash } from 'node:crypto';
+import { decodeName, fsPath, nameBytes } from './fileNames.js';
+import { updateWithPath } from './hash.js';
 import { comparePaths, walkSync } from './walk.js';
 import type { Tree, TreeFile } from './plan.js';
 
@@ -17,14 +20,16 @@ const SKIP_GIT = new Set(['.git']);
 export function readTree(target: string, isFolder: boolean): { tree: Tree; keptDirs: string[] } {
   const tree: Tree = new Map();
   if (!isFolder) {
-    const st = fs.lstatSync(target, { throwIfNoEntry: false });
+    const st = fs.lstatSync(fsPath(target), { throwIfNoEntry: false });
     if (st) tree.set(path.basename(target), readEntry(target, st));
     return { tree, keptDirs: [] };
   }
-  if (!fs.existsSync(target)) return { tree, keptDirs: [] };
+  if (!fs.existsSync(fsPath(target))) return { tree, keptDirs: [] };
   const walked = walkSync(target, { skipNames: SKIP_GIT, keepSymlinks: true });
-  for (const file of walked.files)
-    tree.set(file.rel, readEntry(path.join(target, file.rel), fs.lstatSync(path.join(target, file.rel))));
+  for (const file of walked.files) {
+    const abs = path.join(target, file.rel);
+    tree.set(file.rel, readEntry(abs, fs.lstatSync(fsPath(abs))));
+  }
   const nonEmpty = new Set<string>();
   for (const rel of tree.keys()) for (const dir of ancestors(rel)) nonEmpty.add(dir);
   const emptyDirs = walked.dirs
@@ -32,7 +37,7 @@ export function readTree(target: string, isFolder: boolean): { tree: Tree; keptD
     .filter((rel) => !nonEmpty.has(rel) && !walked.dirs.some((o) => o.rel.startsWith(`${rel}/`)));
   // Folders holding a nested repository's .git are never ours to remove.
   const gitHolders = ['', ...walked.dirs.map((d) => d.rel)].filter((rel) =>
-    fs.existsSync(path.join(target, rel, '.git')),
+    fs.existsSync(fsPath(path.join(target, rel, '.git'))),
   );
   const keptDirs = new Set(emptyDirs);
   for (const rel of gitHolders) {
@@ -44,8 +49,9 @@ export function readTree(target: string, isFolder: boolean): { tree: Tree; keptD
 }
 
 function readEntry(abs: string, st: fs.Stats): TreeFile {
-  if (st.isSymbolicLink()) return { data: Buffer.from(fs.readlinkSync(abs)), mode: SYMLINK_MODE };
-  return { data: fs.readFileSync(abs), mode: st.mode & 0o111 ? 0o755 : 0o644 };
+  if (st.isSymbolicLink())
+    return { data: fs.readlinkSync(fsPath(abs), { encoding: 'buffer' }), mode: SYMLINK_MODE };
+  return { data: fs.readFileSync(fsPath(abs)), mode: st.mode & 0o111 ? 0o755 : 0o644 };
 }
 
 /** `a/b/c.md` → ['a', 'a/b']. */
@@ -62,7 +68,8 @@ export function treeDigest(tree: Tree | undefined): string {
   if (!tree) return 'none';
   for (const rel of [...tree.keys()].sort(comparePaths)) {
     const file = tree.get(rel) as TreeFile;
-    hash.update(`${rel}\0${file.mode}\0${file.data.length}\0`);
+    hash.update(nameBytes(rel));
+    hash.update(`\0${file.mode}\0${file.data.length}\0`);
     hash.update(file.data);
   }
   return hash.digest('hex');
@@ -96,9 +103,9 @@ export function resultHash(result: Tree, isFolder: boolean, localRoot: string): 
     }
   }
   for (const rel of [...entries.keys()].sort(comparePaths)) {
-    hash.update(rel, 'utf8');
+    updateWithPath(hash, rel);
     const value = entries.get(rel) as Buffer | string;
-    hash.update(typeof value === 'string' ? fs.readFileSync(value) : value);
+    hash.update(typeof value === 'string' ? fs.readFileSync(fsPath(value)) : value);
   }
   return hash.digest('hex');
 }
@@ -106,7 +113,7 @@ export function resultHash(result: Tree, isFolder: boolean, localRoot: string): 
 function resolveLink(result: Tree, rel: string, file: TreeFile, depth = 0): Buffer | undefined {
   if (file.mode !== SYMLINK_MODE) return file.data;
   if (depth > 20) return undefined;
-  const target = path.posix.normalize(path.posix.join(path.posix.dirname(rel), file.data.toString('utf8')));
+  const target = path.posix.normalize(path.posix.join(path.posix.dirname(rel), decodeName(file.data)));
   const next = result.get(target);
   return next ? resolveLink(result, target, next, depth + 1) : undefined;
 }
@@ -174,7 +181,7 @@ function writeChange(rel: string, file: TreeFile): FileChange {
       rel,
       data: Buffer.alloc(0),
       mode: 0o777,
-      symlinkTarget: file.data.toString('utf8'),
+      symlinkTarget: decodeName(file.data),
     };
   return { kind: 'write', rel, data: file.data, mode: file.mode };
 }

@@ -10,6 +10,7 @@ import { STATE_DIR } from './changes.js';
 import { loadCollection } from './collection.js';
 import type { Collection } from './collection.js';
 import { CoreError } from './errors.js';
+import { fsPath } from './fileNames.js';
 import { hashFile, hashFolderFiles } from './hash.js';
 import { hasJournal } from './journal.js';
 import type { ArtifactEntry } from './manifest.js';
@@ -75,7 +76,10 @@ const CACHE_VERSION = 1;
 /** A stat seen within this window of the cache write can hide an edit in the same mtime tick. */
 const RACY_MS = 2000;
 
-/** [rel, size, mtimeMs, ctimeMs, ino] for files; [rel, mtimeMs, ino] for folders (mtime moves when entries do). */
+/**
+ * [rel, size, mtimeMs, ctimeMs, ino] for files; [rel, mtimeMs, ino] for folders (mtime moves when entries
+ * do). A rel that is not UTF-8 keeps its escaped bytes through JSON (see fileNames.ts).
+ */
 type FileStamp = [string, number, number, number, number];
 type DirStamp = [string, number, number];
 
@@ -365,7 +369,7 @@ function sameFile(stamp: FileStamp, st: fs.Stats): boolean {
 
 function statOrUndefined(file: string): fs.Stats | undefined {
   try {
-    return fs.statSync(file, { throwIfNoEntry: false });
+    return fs.statSync(fsPath(file), { throwIfNoEntry: false });
   } catch {
     return undefined; // ENOTDIR, EACCES: not the file we stamped
   }

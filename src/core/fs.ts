@@ -6,6 +6,7 @@
 import * as nodeFsPromises from 'node:fs/promises';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { fsPath } from './fileNames.js';
 
 export type FsOp =
   'writeFile' | 'fsync' | 'rename' | 'unlink' | 'mkdir' | 'rmdir' | 'rm' | 'symlink' | 'chmod' | 'readFile';
@@ -28,30 +29,31 @@ export interface Fs {
   chmod(file: string, mode: number): Promise<void>;
 }
 
+/** Paths may hold bytes that are not UTF-8, in the escaped form of fileNames.ts: `fsPath` restores them. */
 export const nodeFs: Fs = {
-  readFile: (file) => nodeFsPromises.readFile(file),
+  readFile: (file) => nodeFsPromises.readFile(fsPath(file)),
   async writeFile(file, data, mode) {
-    await nodeFsPromises.writeFile(file, data, mode === undefined ? {} : { mode });
+    await nodeFsPromises.writeFile(fsPath(file), data, mode === undefined ? {} : { mode });
     // writeFile's mode is filtered by the umask; an executable bit from a snapshot must survive it.
-    if (mode !== undefined) await nodeFsPromises.chmod(file, mode);
+    if (mode !== undefined) await nodeFsPromises.chmod(fsPath(file), mode);
   },
   async fsync(target) {
-    const handle = await nodeFsPromises.open(target, 'r');
+    const handle = await nodeFsPromises.open(fsPath(target), 'r');
     try {
       await handle.sync();
     } finally {
       await handle.close();
     }
   },
-  rename: (from, to) => nodeFsPromises.rename(from, to),
-  unlink: (file) => nodeFsPromises.unlink(file),
+  rename: (from, to) => nodeFsPromises.rename(fsPath(from), fsPath(to)),
+  unlink: (file) => nodeFsPromises.unlink(fsPath(file)),
   mkdir: async (dir) => {
-    await nodeFsPromises.mkdir(dir, { recursive: true });
+    await nodeFsPromises.mkdir(fsPath(dir), { recursive: true });
   },
-  rmdir: (dir) => nodeFsPromises.rmdir(dir),
-  rm: (target) => nodeFsPromises.rm(target, { recursive: true, force: true }),
-  symlink: (target, file) => nodeFsPromises.symlink(target, file),
-  chmod: (file, mode) => nodeFsPromises.chmod(file, mode),
+  rmdir: (dir) => nodeFsPromises.rmdir(fsPath(dir)),
+  rm: (target) => nodeFsPromises.rm(fsPath(target), { recursive: true, force: true }),
+  symlink: (target, file) => nodeFsPromises.symlink(fsPath(target), fsPath(file)),
+  chmod: (file, mode) => nodeFsPromises.chmod(fsPath(file), mode),
 };
 
 /**

@@ -2,11 +2,16 @@
  * SkillMeat's lock content hash (format doc §2.1), byte for byte: SHA-256 of a file's bytes, or for
  * a folder of every regular file in Python path order, its relative POSIX path (UTF-8) then its bytes,
  * fed to one hasher with nothing between. Files are read in fixed-size chunks, never whole.
+ *
+ * A path that is not UTF-8 is hashed as its raw bytes (`os.fsencode`), in the order of its `os.fsdecode`
+ * string. SkillMeat itself cannot hash such a folder (`str.encode('utf-8')` raises on the escaped bytes),
+ * so no SkillMeat lock matches it and the artifact reads `modified`; a lock we write matches it exactly.
  */
 import { createHash } from 'node:crypto';
 import type { Hash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { fsPath, isRawName, nameBytes } from './fileNames.js';
 import { walkSync } from './walk.js';
 import type { WalkedFile } from './walk.js';
 
@@ -16,7 +21,7 @@ let sharedBuffer: Buffer | undefined;
 /** Feeds a file's bytes into `hash` in 1 MiB chunks. */
 export function hashFileInto(hash: Hash, file: string): void {
   sharedBuffer ??= Buffer.allocUnsafe(CHUNK);
-  const fd = fs.openSync(file, 'r');
+  const fd = fs.openSync(fsPath(file), 'r');
   try {
     for (;;) {
       const n = fs.readSync(fd, sharedBuffer, 0, CHUNK, null);
@@ -38,7 +43,7 @@ export function hashFile(file: string): string {
 export function hashFolderFiles(root: string, files: readonly WalkedFile[]): string {
   const hash = createHash('sha256');
   for (const file of files) {
-    hash.update(file.rel, 'utf8');
+    updateWithPath(hash, file.rel);
     hashFileInto(hash, path.join(root, file.rel));
   }
   return hash.digest('hex');
@@ -46,7 +51,7 @@ export function hashFolderFiles(root: string, files: readonly WalkedFile[]): str
 
 /** The content hash of an artifact at `target`: a file or a folder. Throws ENOENT when absent. */
 export function contentHash(target: string): string {
-  const st = fs.statSync(target);
+  const st = fs.statSync(fsPath(target));
   if (st.isDirectory()) return hashFolderFiles(target, walkSync(target).files);
   return hashFile(target);
 }
@@ -58,8 +63,14 @@ export function contentHashOfEntries(
 ): string {
   const hash = createHash('sha256');
   for (const rel of [...files.keys()].sort(compare)) {
-    hash.update(rel, 'utf8');
+    updateWithPath(hash, rel);
     hash.update(files.get(rel) as Uint8Array);
   }
   return hash.digest('hex');
+}
+
+/** Feeds a relative path into `hash` as SkillMeat does (UTF-8), raw bytes as themselves. */
+export function updateWithPath(hash: Hash, rel: string): void {
+  if (isRawName(rel)) hash.update(nameBytes(rel));
+  else hash.update(rel, 'utf8');
 }

@@ -128,7 +128,9 @@ function parseJournal(text: string): Journal {
  * is read back, so a tampered journal cannot make recovery rename files outside the collection.
  */
 export function unsafeRelReason(rel: string): string | undefined {
-  if (rel === '' || rel.startsWith('/') || rel.includes('\\') || rel.includes('\0'))
+  // A backslash is a separator only on Windows; elsewhere it is an ordinary character of a file name.
+  const backslash = process.platform === 'win32' && rel.includes('\\');
+  if (rel === '' || rel.startsWith('/') || backslash || rel.includes('\0'))
     return 'is not a relative POSIX path';
   const segments = rel.split('/');
   if (segments.some((segment) => segment === '' || segment === '.' || segment === '..')) {

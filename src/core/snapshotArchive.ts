@@ -8,6 +8,7 @@ import * as nodeFs from 'node:fs';
 import * as path from 'node:path';
 import { Header, list, Pack, ReadEntry } from 'tar';
 import { CoreError, ioFailure } from './errors.js';
+import { decodeName, isRawName, showName } from './fileNames.js';
 import { writeFileAtomic } from './fs.js';
 import { parseToml } from './toml.js';
 import type { TomlValue } from './toml.js';
@@ -49,7 +50,9 @@ export interface ExportResult {
 /**
  * Writes snapshot `id` to `file` as a gzipped tar (atomically, through the store's Fs port): every file,
  * symlink and empty folder under `collection/`, plus `artifact-keeper-snapshot.json`. Deterministic:
- * the same snapshot always gives the same bytes. Throws `snapshot-not-found`, `git-failed`, `io-failed`.
+ * the same snapshot always gives the same bytes. Throws `snapshot-not-found`, `git-failed`, `io-failed`,
+ * and `snapshot-invalid` (nothing written) for a name or symlink target that is not UTF-8: the tar
+ * writer only takes UTF-8 names and would change it silently.
  */
 export async function exportSnapshot(store: SnapshotStore, id: string, file: string): Promise<ExportResult> {
   const info = await store.resolve(id);
@@ -78,6 +81,22 @@ export async function exportSnapshot(store: SnapshotStore, id: string, file: str
   const paths = [
     ...new Set([...dirs, ...[...tree.keys()].filter((rel) => tree.get(rel)?.kind !== 'dir')]),
   ].sort(comparePaths);
+  const notUtf8 = (rel: string, what: string): CoreError =>
+    new CoreError({
+      code: 'snapshot-invalid',
+      file: `snapshot ${info.id}`,
+      reason: `${showName(rel)}: ${what} is not UTF-8, which an exported archive cannot carry (restore the snapshot instead)`,
+    });
+  const raw = paths.find(isRawName);
+  if (raw !== undefined) throw notUtf8(raw, 'the name');
+  const linkTargets = new Map<string, string>();
+  for (const rel of paths) {
+    const entry = tree.get(rel);
+    if (entry?.kind !== 'symlink') continue;
+    const target = decodeName(await store.readBlob(entry.sha));
+    if (isRawName(target)) throw notUtf8(rel, 'the symlink target');
+    linkTargets.set(rel, target);
+  }
 
   const pack = new Pack({ gzip: true, portable: true });
   const chunks: Buffer[] = [];
@@ -115,7 +134,7 @@ export async function exportSnapshot(store: SnapshotStore, id: string, file: str
     if (!entry || entry.kind === 'dir') {
       add(`${name}/`, 'Directory', 0o755);
     } else if (entry.kind === 'symlink') {
-      add(name, 'SymbolicLink', 0o777, undefined, (await store.readBlob(entry.sha)).toString('utf8'));
+      add(name, 'SymbolicLink', 0o777, undefined, linkTargets.get(rel));
       files++;
     } else {
       add(name, 'File', entry.mode === '100755' ? 0o755 : 0o644, await store.readBlob(entry.sha));

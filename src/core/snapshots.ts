@@ -2,6 +2,8 @@
  * The snapshot store (DESIGN §4): a bare repository at `.artifact-keeper/snapshots.git` whose commits are
  * snapshots of the collection minus `.artifact-keeper/` and every `.git`. Trees are built here, never by
  * `git add`, so ignore files and nested repositories change nothing; this module never writes a collection file.
+ * Tree entries are bytes and names are kept in the lossless string form of fileNames.ts, so any name a
+ * file system holds (not UTF-8, a newline, a tab, a backslash, a leading dash) is stored and restored exactly.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import * as nodeFs from 'node:fs';
@@ -12,6 +14,7 @@ import { STATE_DIR } from './changes.js';
 import type { FileChange, Logger } from './changes.js';
 import { CoreError, ioFailure } from './errors.js';
 import type { FaultPlan } from './faults.js';
+import { decodeName, fsPath, isRawName, nameBytes, readDirSync, showName } from './fileNames.js';
 import { isErrno } from './fs.js';
 import type { Fs } from './fs.js';
 import {
@@ -459,7 +462,7 @@ export class SnapshotStore {
       const keptDirs = new Set<string>();
       for (const dir of current.dirs) {
         if (target.dirs.has(dir)) continue;
-        if (nodeFs.existsSync(path.join(this.collectionDir, dir, '.git'))) {
+        if (nodeFs.existsSync(fsPath(path.join(this.collectionDir, dir, '.git')))) {
           keptDirs.add(dir);
           for (const parent of ancestorsOf(dir)) keptDirs.add(parent);
         }
@@ -468,7 +471,7 @@ export class SnapshotStore {
       for (const [rel, entry] of target.files) {
         const cur = current.files.get(rel);
         if (entry.kind === 'symlink' && (!cur || cur.sha !== entry.sha || cur.mode !== entry.mode)) {
-          symlinkTargets.set(entry.sha, (await this.readBlob(entry.sha)).toString('utf8'));
+          symlinkTargets.set(entry.sha, decodeName(await this.readBlob(entry.sha)));
         }
       }
       const { changes, skipped } = planTreeChanges(current, target, {
@@ -833,7 +836,7 @@ export class SnapshotStore {
         throw new CoreError({ code: 'git-failed', command: 'cat-file', reason: `tree ${tree} is malformed` });
       }
       const mode = data.toString('latin1', at, space).padStart(6, '0');
-      const name = data.toString('utf8', space + 1, nul);
+      const name = decodeName(data, space + 1, nul);
       entries.set(name, { mode, sha: data.toString('hex', nul + 1, nul + 21) });
       at = nul + 21;
     }
@@ -894,11 +897,16 @@ export class SnapshotStore {
       assertObjectId(from),
       assertObjectId(to),
     ]);
-    const fields = result.stdout.toString('utf8').split('\0');
+    const out = result.stdout;
     const changes: TreeChange[] = [];
-    for (let i = 0; i + 1 < fields.length; i += 2) {
-      const meta = fields[i] as string;
-      const rel = fields[i + 1] as string;
+    // NUL-separated pairs: the raw line, then the path as bytes (decoded losslessly).
+    for (let at = 0; at < out.length;) {
+      const metaEnd = out.indexOf(0, at);
+      const relEnd = metaEnd < 0 ? -1 : out.indexOf(0, metaEnd + 1);
+      if (relEnd < 0) break;
+      const meta = out.toString('latin1', at, metaEnd);
+      const rel = decodeName(out, metaEnd + 1, relEnd);
+      at = relEnd + 1;
       const [srcMode, dstMode, srcSha, dstSha, status] = meta.replace(/^:/, '').split(' ');
       if (!srcMode || !dstMode || !srcSha || !dstSha || !status) {
         throw new CoreError({
@@ -958,7 +966,7 @@ export class SnapshotStore {
     const bytes = toHash.reduce((sum, { record }) => sum + record.size, 0);
     if (toHash.length > 0 && bytes <= JS_HASH_MAX_BYTES) {
       for (const { rel, record, isSymlink } of toHash) {
-        const abs = absolutePath(root, rel);
+        const abs = fsPath(absolutePath(root, rel));
         const blob = gitObject(
           'blob',
           isSymlink ? nodeFs.readlinkSync(abs, { encoding: 'buffer' }) : nodeFs.readFileSync(abs),
@@ -972,7 +980,7 @@ export class SnapshotStore {
       const shas = await this.hashObjects(
         toHash.map(({ rel, isSymlink }) => {
           const abs = absolutePath(root, rel);
-          return isSymlink ? nodeFs.readlinkSync(abs, { encoding: 'buffer' }) : abs;
+          return isSymlink ? nodeFs.readlinkSync(fsPath(abs), { encoding: 'buffer' }) : abs;
         }),
       );
       toHash.forEach(({ rel, record, isSymlink }, i) => {
@@ -1001,11 +1009,12 @@ export class SnapshotStore {
   /** A folder (like a collection) or a single file (a tree holding just it, under its base name). */
   private async scanPath(source: string): Promise<FolderState> {
     const abs = path.resolve(source);
-    const st = nodeFs.lstatSync(abs);
+    const target = fsPath(abs);
+    const st = nodeFs.lstatSync(target);
     if (st.isDirectory()) return this.scan(abs, false, undefined);
     const blob = gitObject(
       'blob',
-      st.isSymbolicLink() ? nodeFs.readlinkSync(abs, { encoding: 'buffer' }) : nodeFs.readFileSync(abs),
+      st.isSymbolicLink() ? nodeFs.readlinkSync(target, { encoding: 'buffer' }) : nodeFs.readFileSync(target),
     );
     const mode = gitModeOf(st.mode);
     return {
@@ -1128,12 +1137,14 @@ export class SnapshotStore {
     const out = result.stdout;
     let start = 0;
     while (start < out.length) {
-      const end = out.indexOf(0, start);
-      const record = out.subarray(start, end < 0 ? out.length : end).toString('utf8');
-      start = end < 0 ? out.length : end + 1;
-      const tab = record.indexOf('\t');
-      const [mode, type, sha] = record.slice(0, tab).split(' ');
-      const rel = record.slice(tab + 1);
+      const found = out.indexOf(0, start);
+      const end = found < 0 ? out.length : found;
+      // `<mode> <type> <sha>\t<path>`: only the path may hold a tab, and it is bytes.
+      const tab = out.indexOf(9, start);
+      const head = tab < 0 || tab > end ? end : tab;
+      const [mode, type, sha] = out.toString('latin1', start, head).split(' ');
+      const rel = head === end ? '' : decodeName(out, head + 1, end);
+      start = end + 1;
       assertSafeRel(rel, `tree ${tree}`);
       if (!sha || !isObjectId(sha)) continue;
       if (type === 'tree') {
@@ -1368,14 +1379,14 @@ function walkFolder(
       }
     }
     readdirs++;
-    for (const entry of nodeFs.readdirSync(abs, { withFileTypes: true })) {
+    for (const entry of readDirSync(abs)) {
       const name = entry.name;
       if (name === '.git' || (skipStateDir && rel === '' && name === STATE_DIR)) continue;
       const childRel = rel ? `${rel}/${name}` : name;
       const childAbs = path.join(abs, name);
-      if (entry.isDirectory()) visit(childAbs, childRel, nodeFs.lstatSync(childAbs));
+      if (entry.isDirectory()) visit(childAbs, childRel, nodeFs.lstatSync(fsPath(childAbs)));
       else if (entry.isFile() || entry.isSymbolicLink()) {
-        onFile(childRel, nodeFs.lstatSync(childAbs), entry.isSymbolicLink());
+        onFile(childRel, nodeFs.lstatSync(fsPath(childAbs)), entry.isSymbolicLink());
       }
     }
   };
@@ -1385,7 +1396,7 @@ function walkFolder(
 
 function lstatOrUndefined(abs: string): nodeFs.Stats | undefined {
   try {
-    return nodeFs.lstatSync(abs);
+    return nodeFs.lstatSync(fsPath(abs));
   } catch (err) {
     if (isErrno(err, 'ENOENT', 'ENOTDIR')) return undefined;
     throw err;
@@ -1456,7 +1467,7 @@ export function buildTrees(
   for (const [rel, file] of state.files) {
     const list = children.get(parentOf(rel));
     if (list) {
-      const name = Buffer.from(baseOf(rel));
+      const name = nameBytes(baseOf(rel));
       list.push({ name, key: name, mode: file.mode, sha: file.sha });
     }
   }
@@ -1477,7 +1488,7 @@ export function buildTrees(
     for (const sub of subdirs.get(dir) ?? []) {
       const sha = computed.get(sub) ?? basis?.dirs.get(sub)?.tree;
       if (sha === undefined) throw new Error(`no tree id for ${sub}`);
-      const key = Buffer.from(`${baseOf(sub)}/`);
+      const key = nameBytes(`${baseOf(sub)}/`);
       entries.push({ name: key.subarray(0, key.length - 1), key, mode: '040000', sha });
     }
     if (entries.length === 0) {
@@ -1646,7 +1657,7 @@ export function planTreeChanges(
     if (entry.kind === 'symlink') {
       const linkTarget = options.symlinkTargets.get(entry.sha);
       if (linkTarget === undefined) throw new Error(`symlink target of ${rel} was not loaded`);
-      return { kind: 'write', rel, data: Buffer.from(linkTarget), mode: 0o777, symlinkTarget: linkTarget };
+      return { kind: 'write', rel, data: nameBytes(linkTarget), mode: 0o777, symlinkTarget: linkTarget };
     }
     return {
       kind: 'write',
@@ -1758,20 +1769,23 @@ export function assertSafeRel(rel: string, where: string): void {
     rel.includes('\0') ||
     parts.some((p) => p === '' || p === '.' || p === '..' || p === '.git') ||
     parts[0] === STATE_DIR;
-  if (bad) throw new CoreError({ code: 'snapshot-invalid', file: where, reason: `unsafe path "${rel}"` });
+  if (bad)
+    throw new CoreError({ code: 'snapshot-invalid', file: where, reason: `unsafe path "${showName(rel)}"` });
 }
 
 /**
  * `hash-object --stdin-paths` reads one path per line and C-unquotes a line starting with '"': quote
- * the paths a bare line cannot carry (newline, CR at the end, a leading quote).
+ * the paths a bare line cannot carry (newline, CR at the end, a leading quote, bytes that are not
+ * UTF-8, which go as octal escapes).
  */
-function quoteForStdinPaths(p: string): string {
-  if (!p.startsWith('"') && !/[\x00-\x1f]/.test(p)) return p;
+export function quoteForStdinPaths(p: string): string {
+  if (!isRawName(p) && !p.startsWith('"') && !/[\x00-\x1f]/.test(p)) return p;
   const named: Record<string, string> = { '\\': '\\\\', '"': '\\"', '\n': '\\n', '\t': '\\t', '\r': '\\r' };
-  const escaped = p.replace(
-    /[\\"\x00-\x1f]/g,
-    (ch) => named[ch] ?? `\\${ch.charCodeAt(0).toString(8).padStart(3, '0')}`,
-  );
+  const octal = (byte: number): string => `\\${byte.toString(8).padStart(3, '0')}`;
+  const escaped = p.replace(/[\\"\x00-\x1f]|[\uDC80-\uDCFF]/gu, (ch) => {
+    const unit = ch.charCodeAt(0);
+    return named[ch] ?? octal(unit >= 0xdc80 ? unit - 0xdc00 : unit);
+  });
   return `"${escaped}"`;
 }
 

@@ -18,6 +18,7 @@ import { silentLogger, STATE_DIR } from './changes.js';
 import type { FileChange, Logger } from './changes.js';
 import { CoreError, ioFailure, isCoreError } from './errors.js';
 import type { LockHolder } from './errors.js';
+import { fsPath } from './fileNames.js';
 import { isErrno, nodeFs } from './fs.js';
 import type { Fs } from './fs.js';
 import { appendHistory, HISTORY_FILE } from './history.js';
@@ -352,7 +353,7 @@ function planOps(root: string, changes: FileChange[]): JournalOp[] {
     if (known) return known;
     let kind: Kind = 'none';
     try {
-      kind = fsSync.lstatSync(targetPath(root, rel)).isDirectory() ? 'dir' : 'file';
+      kind = fsSync.lstatSync(fsPath(targetPath(root, rel))).isDirectory() ? 'dir' : 'file';
     } catch (err) {
       if (!isErrno(err, 'ENOENT', 'ENOTDIR')) throw ioFailure('stat', targetPath(root, rel), err);
     }
@@ -642,7 +643,7 @@ function targetPath(root: string, rel: string): string {
 
 function isStagedFile(target: string, stagedIno: number | undefined): boolean {
   try {
-    const st = fsSync.lstatSync(target);
+    const st = fsSync.lstatSync(fsPath(target));
     return stagedIno !== undefined && !st.isDirectory() && st.ino === stagedIno;
   } catch {
     return false;
@@ -651,7 +652,7 @@ function isStagedFile(target: string, stagedIno: number | undefined): boolean {
 
 function isRealDir(target: string): boolean {
   try {
-    return fsSync.lstatSync(target).isDirectory();
+    return fsSync.lstatSync(fsPath(target)).isDirectory();
   } catch {
     return false;
   }
@@ -659,7 +660,7 @@ function isRealDir(target: string): boolean {
 
 function exists(file: string): boolean {
   try {
-    fsSync.lstatSync(file);
+    fsSync.lstatSync(fsPath(file));
     return true;
   } catch {
     return false;

@@ -1,13 +1,15 @@
 /**
  * Lists the files below a folder the way SkillMeat's hash sees them (Python `sorted(Path.rglob("*"))`
  * filtered by `is_file()`): hidden files count, symlinked folders are not entered, a symlink to a file
- * counts as that file, and the order compares path components by code point.
+ * counts as that file, and the order compares path components by code point. A name that is not UTF-8
+ * is listed in the lossless string form of fileNames.ts (Python's `os.fsdecode`).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { codePointBytes, fsPath, readDirSync } from './fileNames.js';
 
 export interface WalkedFile {
-  /** POSIX path relative to the walked root. */
+  /** POSIX path relative to the walked root (raw bytes escaped, see fileNames.ts). */
   rel: string;
   size: number;
   mtimeMs: number;
@@ -45,7 +47,7 @@ export function walkSync(root: string, options: WalkOptions = {}): WalkResult {
   const visit = (absDir: string, relDir: string): void => {
     let entries: fs.Dirent[];
     try {
-      entries = fs.readdirSync(absDir, { withFileTypes: true });
+      entries = readDirSync(absDir);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw err;
@@ -56,25 +58,26 @@ export function walkSync(root: string, options: WalkOptions = {}): WalkResult {
       const rel = relDir ? `${relDir}/${name}` : name;
       if (options.skipPaths?.has(rel)) continue;
       const abs = path.join(absDir, name);
+      const target = fsPath(abs);
       if (entry.isDirectory()) {
-        const st = fs.lstatSync(abs);
+        const st = fs.lstatSync(target);
         dirs.push({ rel, mtimeMs: st.mtimeMs, ino: st.ino });
         visit(abs, rel);
       } else if (entry.isFile()) {
-        const st = fs.lstatSync(abs);
+        const st = fs.lstatSync(target);
         files.push(fileOf(rel, st, false));
       } else if (entry.isSymbolicLink()) {
         if (options.keepSymlinks) {
-          files.push(fileOf(rel, fs.lstatSync(abs), true));
+          files.push(fileOf(rel, fs.lstatSync(target), true));
           continue;
         }
-        let target: fs.Stats;
+        let linked: fs.Stats;
         try {
-          target = fs.statSync(abs);
+          linked = fs.statSync(target);
         } catch {
           continue; // a dangling link is not a file for Python's is_file()
         }
-        if (target.isFile()) files.push(fileOf(rel, target, false));
+        if (linked.isFile()) files.push(fileOf(rel, linked, false));
       }
     }
   };
@@ -98,7 +101,8 @@ function fileOf(rel: string, st: fs.Stats, isSymlink: boolean): WalkedFile {
 
 /**
  * Python's PurePosixPath order: components compared one by one, each by code point. Joining with
- * U+0000 (lower than any character a name may hold) and comparing UTF-8 bytes gives exactly that.
+ * U+0000 (lower than any character a name may hold) and comparing UTF-8 bytes gives exactly that; a
+ * raw byte sorts as Python's `os.fsdecode` string does, as the code point U+DC80–U+DCFF.
  */
 export function comparePaths(a: string, b: string): number {
   if (a === b) return 0;
@@ -109,7 +113,7 @@ const keyCache = new Map<string, Buffer>();
 function sortKey(p: string): Buffer {
   let key = keyCache.get(p);
   if (!key) {
-    key = Buffer.from(p.replaceAll('/', '\0'), 'utf8');
+    key = codePointBytes(p.replaceAll('/', '\0'));
     if (keyCache.size > 200_000) keyCache.clear();
     keyCache.set(p, key);
   }

@@ -3,7 +3,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { checkCollection, emptyStatCache } from '../../src/core/consistency.js';
-import { copySharedFixture } from './support/collections.js';
+import { nameBytes } from '../../src/core/fileNames.js';
+import { contentHash } from '../../src/core/hash.js';
+import { loadCollection } from '../../src/core/collection.js';
+import { copySharedFixture, runCli } from './support/collections.js';
 
 function removeLockEntry(dir: string, key: string): void {
   const file = path.join(dir, 'collection.lock');
@@ -147,5 +150,52 @@ describe('consistency report', () => {
     assert.equal(report.artifacts.find((a) => a.id === 'skill/pdf-tools')?.state, 'update-available');
     assert.equal(report.artifacts.find((a) => a.id === 'agent/planner')?.state, 'conflicted');
     assert.equal(report.state, 'modified');
+  });
+
+  it('reads an artifact with a name that is not UTF-8 as modified, warm from the cache, and clean once relocked', () => {
+    const dir = copySharedFixture();
+    const skill = path.join(dir, 'skills/pdf-tools');
+    const rawFile = path.join(skill, 'bad\uDCFF\uDCFE.md');
+    fs.writeFileSync(nameBytes(rawFile), 'hello\n');
+    fs.mkdirSync(nameBytes(path.join(skill, 'raw\uDC80')));
+    fs.writeFileSync(nameBytes(path.join(skill, 'raw\uDC80/inside.md')), 'inside\n');
+    const cache = emptyStatCache();
+    const cold = checkCollection(dir, { cache, now: () => Date.now() + 60_000 });
+    assert.equal(cold.state, 'modified');
+    assert.deepEqual(
+      cold.findings.map((f) => `${f.code} ${f.artifact}`),
+      ['content-modified skill/pdf-tools'],
+    );
+    assert.equal(cold.artifacts.find((a) => a.id === 'skill/pdf-tools')?.currentHash, contentHash(skill));
+    // The persisted cache keeps the raw names (JSON escapes them), so a fresh check re-hashes nothing.
+    const warm = checkCollection(dir);
+    assert.equal(warm.rehashed, 0);
+    assert.equal(warm.state, 'modified');
+    // An edit of the raw-named file is seen through its real bytes.
+    fs.appendFileSync(nameBytes(rawFile), 'edited\n');
+    assert.equal(checkCollection(dir, { cache, now: () => Date.now() + 60_000 }).rehashed, 1);
+    // Our own lock can record such content: relock, and the artifact is clean.
+    const relock = runCli(['relock', 'skill/pdf-tools', '--collection', dir]);
+    assert.equal(relock.code, 0, relock.stderr);
+    assert.equal(loadCollection(dir).lock.entries.get('pdf-tools::skill')?.contentHash, contentHash(skill));
+    const status = runCli(['status', '--collection', dir]);
+    assert.equal(status.code, 0, status.stdout + status.stderr);
+    fs.rmSync(nameBytes(rawFile));
+    assert.equal(checkCollection(dir).state, 'modified');
+  });
+
+  it('reads awkward UTF-8 names (newline, tab, CR, backslash, leading dash) like any other file', () => {
+    const dir = copySharedFixture();
+    const awkward = ['new\nline.md', 'tab\t.md', 'cr\r', 'back\\slash.md', '-dash.md'];
+    const cache = emptyStatCache();
+    for (const name of awkward) fs.writeFileSync(path.join(dir, 'skills/café-notes', name), name);
+    const report = checkCollection(dir, { cache, now: () => Date.now() + 60_000 });
+    assert.deepEqual(
+      report.findings.map((f) => `${f.code} ${f.artifact}`),
+      ['content-modified skill/café-notes'],
+    );
+    assert.equal(checkCollection(dir, { cache }).rehashed, 0, 'the cache finds every one of them again');
+    for (const name of awkward) fs.rmSync(path.join(dir, 'skills/café-notes', name));
+    assert.equal(checkCollection(dir, { cache }).state, 'clean');
   });
 });

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
+import { nameBytes } from '../../src/core/fileNames.js';
 import { contentHash } from '../../src/core/hash.js';
 import { comparePaths, walkSync } from '../../src/core/walk.js';
 import { SHARED_FIXTURES, tempDir, writeTree } from './support/collections.js';
@@ -27,6 +28,48 @@ print(h.hexdigest())
   const result = spawnSync('python3', ['-c', script, target], { encoding: 'utf8' });
   assert.equal(result.status, 0, result.stderr);
   return result.stdout.trim();
+}
+
+/**
+ * The same algorithm with the one change a name that is not UTF-8 needs: its raw bytes (`os.fsencode`)
+ * where SkillMeat's `str.encode('utf-8')` raises. Python lists and sorts such names as surrogateescape
+ * strings, which is the order we must equal too. `target` goes as bytes so the root may be raw as well.
+ */
+function pythonRawHash(target: string): string {
+  const script = `
+import hashlib, os, sys
+from pathlib import Path
+p = Path(os.fsdecode(bytes.fromhex(sys.argv[1])))
+h = hashlib.sha256()
+for f in sorted(p.rglob("*")):
+    if f.is_file():
+        h.update(os.fsencode(str(f.relative_to(p))))
+        h.update(f.read_bytes())
+print(h.hexdigest())
+`;
+  const result = spawnSync('python3', ['-c', script, nameBytes(target).toString('hex')], {
+    encoding: 'utf8',
+  });
+  assert.equal(result.status, 0, result.stderr);
+  return result.stdout.trim();
+}
+
+/** Creates `rel` (POSIX, below `root`) from raw bytes: `\xNN` in a name stands for the byte NN. */
+function writeRaw(root: string, rel: string, content: string | null): void {
+  const bytes = (text: string): Buffer =>
+    Buffer.concat(
+      text
+        .split(/(\\x[0-9a-f]{2})/)
+        .map((part) =>
+          /^\\x[0-9a-f]{2}$/.test(part) ? Buffer.of(parseInt(part.slice(2), 16)) : Buffer.from(part),
+        ),
+    );
+  const abs = bytes(path.join(root, rel));
+  if (content === null) fs.mkdirSync(abs, { recursive: true });
+  else {
+    fs.mkdirSync(bytes(path.dirname(path.join(root, rel))), { recursive: true });
+    fs.writeFileSync(abs, content);
+  }
 }
 
 describe('content hash', () => {
@@ -95,5 +138,64 @@ describe('content hash', () => {
     for (let i = 0; i < big.length; i++) big[i] = (i * 31) & 0xff;
     writeTree(dir, { 'SKILL.md': 'x', 'data.bin': big });
     assert.equal(contentHash(dir), pythonHash(dir));
+  });
+
+  it('hashes awkward UTF-8 names (newline, tab, CR, backslash, leading dash, quotes) exactly as SkillMeat', () => {
+    const dir = tempDir();
+    writeTree(dir, {
+      'SKILL.md': 'x\n',
+      'new\nline.md': 'n',
+      'tab\there.md': 't',
+      'carriage\rreturn.md': 'r',
+      'trailing-cr\r': 'c',
+      'back\\slash.md': 'b',
+      '-leading-dash.md': 'd',
+      '--.md': 'dd',
+      '"quoted" \'name\'.md': 'q',
+      'sub dir/\\/x.md': 'deep',
+    });
+    const rels = walkSync(dir).files.map((f) => f.rel);
+    assert.ok(rels.includes('new\nline.md') && rels.includes('sub dir/\\/x.md'), rels.join(' | '));
+    assert.equal(contentHash(dir), pythonHash(dir));
+  });
+
+  it('hashes names that are not UTF-8 as their raw bytes, in Python order (SkillMeat itself cannot)', () => {
+    const dir = tempDir();
+    for (const [rel, content] of [
+      ['SKILL.md', 'skill\n'],
+      ['bad\\xff\\xfe.md', 'raw name\n'],
+      ['bad\ufffd\ufffd.md', 'a real U+FFFD, which must not collide with the raw name\n'],
+      ['z\\xed\\xb3\\xbf', 'the bytes of an encoded surrogate'],
+      ['z\ue000', 'sorts after the escaped bytes in Python'],
+      ['z\ud7ff', 'sorts before them'],
+      ['raw\\x80dir/inside.md', 'in a folder that is not UTF-8'],
+      ['raw\\x80dir/more\\xc0.md', 'both'],
+    ] as const)
+      writeRaw(dir, rel, content);
+    const rels = walkSync(dir).files.map((f) => f.rel);
+    assert.ok(rels.includes('bad\uDCFF\uDCFE.md') && rels.includes('bad\uFFFD\uFFFD.md'), rels.join(' | '));
+    assert.equal(contentHash(dir), pythonRawHash(dir));
+    // SkillMeat's own algorithm fails on such a folder, so no SkillMeat lock can record it.
+    const skillmeat = spawnSync(
+      'python3',
+      [
+        '-c',
+        `
+import sys
+from pathlib import Path
+p = Path(sys.argv[1])
+for f in sorted(p.rglob("*")):
+    if f.is_file(): str(f.relative_to(p)).encode("utf-8")
+`,
+        dir,
+      ],
+      { encoding: 'utf8' },
+    );
+    assert.notEqual(skillmeat.status, 0);
+    assert.match(skillmeat.stderr, /UnicodeEncodeError/);
+    // A root that is not UTF-8 itself (an artifact folder with such a name) is walked and hashed too.
+    writeRaw(dir, 'nested\\xfe/SKILL.md', 'inner\n');
+    const inner = path.join(dir, 'nested\uDCFE');
+    assert.equal(contentHash(inner), pythonRawHash(inner));
   });
 });

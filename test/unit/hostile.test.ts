@@ -438,8 +438,8 @@ void describe('hostile inputs: one clear line, the documented exit code, nothing
     assert.deepEqual(problems, []);
   });
 
-  // FIXME(issue 6): today status and snapshot exit 70 "internal error: ENOENT … lstat '…/bad��.md'": the
-  // walk decodes the name to UTF-8 (lossy) and then cannot find the file it listed.
+  // Regression: status and snapshot exited 70 (ENOENT on lstat '…/bad��.md'): the walk decoded the name
+  // lossily and then could not find the file it listed. Names are now kept byte-exactly (fileNames.ts).
   void it('a non-UTF-8 file name inside an artifact: status reports the artifact modified; snapshot does not crash', () => {
     const dir = copyOf(fx.dir, true);
     const artifact = Buffer.from(path.join(dir, 'skills', 'up-00'));

@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { create as createTar, Header, list, Pack, ReadEntry } from 'tar';
 import { silentLogger } from '../../src/core/changes.js';
 import { CoreError } from '../../src/core/errors.js';
+import { nameBytes } from '../../src/core/fileNames.js';
 import { nodeFs } from '../../src/core/fs.js';
 import {
   EXPORT_META_FILE,
@@ -85,6 +86,57 @@ const COLLECTION = {
 };
 
 void describe('export and import', () => {
+  void it('round-trips awkward UTF-8 names (newline, tab, CR, backslash, leading dash) exactly', async () => {
+    const dir = tempDir();
+    build(dir, {
+      'skills/a/SKILL.md': 'a\n',
+      'skills/a/new\nline.md': 'n\n',
+      'skills/a/tab\there.md': 't\n',
+      'skills/a/cr\r': 'r\n',
+      'skills/a/back\\slash.md': 'b\n',
+      'skills/a/-dash.md': 'd\n',
+      'skills/a/real\uFFFD.md': 'u\n',
+      'skills/a/link': { link: 'new\nline.md' },
+    });
+    const store = await open(dir);
+    try {
+      const info = await store.create({ reason: 'x', trigger: 'user' });
+      const file = path.join(tempDir(), 'awkward.tar.gz');
+      await exportSnapshot(store, info.id, file);
+      assert.equal((await importSnapshot(store, file)).tree, info.tree);
+    } finally {
+      store.close();
+    }
+  });
+
+  void it('refuses to export a name or symlink target that is not UTF-8, naming it, with nothing written', async () => {
+    for (const make of [
+      (dir: string): void => fs.writeFileSync(nameBytes(path.join(dir, 'skills/a/bad\uDCFF\uDCFE.md')), 'x'),
+      (dir: string): void => fs.symlinkSync(nameBytes('bad\uDCFF\uDCFE.md'), path.join(dir, 'skills/a/link')),
+    ]) {
+      const dir = tempDir();
+      build(dir, { 'skills/a/SKILL.md': 'a\n' });
+      make(dir);
+      const store = await open(dir);
+      try {
+        const info = await store.create({ reason: 'x', trigger: 'user' });
+        const out = tempDir();
+        await assert.rejects(exportSnapshot(store, info.id, path.join(out, 'x.tar.gz')), (err) => {
+          assert.ok(err instanceof CoreError, String(err));
+          assert.equal(err.failure.code, 'snapshot-invalid');
+          assert.match(
+            err.message,
+            /skills\/a\/(bad\\xff\\xfe\.md|link): the (name|symlink target) is not UTF-8/,
+          );
+          return true;
+        });
+        assert.deepEqual(fs.readdirSync(out), []);
+      } finally {
+        store.close();
+      }
+    }
+  });
+
   void it('round-trips a snapshot through .tar.gz to the identical tree, touching only .artifact-keeper', async () => {
     const dir = tempDir();
     build(dir, COLLECTION);

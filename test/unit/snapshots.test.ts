@@ -14,9 +14,17 @@ import type { FileChange } from '../../src/core/changes.js';
 import { CoreError } from '../../src/core/errors.js';
 import { FaultPlan, withFaults } from '../../src/core/faults.js';
 import { nodeFs } from '../../src/core/fs.js';
-import { EMPTY_TREE, RACY_WINDOW_MS, openSnapshotStore, planTreeChanges } from '../../src/core/snapshots.js';
+import { nameBytes } from '../../src/core/fileNames.js';
+import {
+  EMPTY_TREE,
+  RACY_WINDOW_MS,
+  openSnapshotStore,
+  planTreeChanges,
+  quoteForStdinPaths,
+} from '../../src/core/snapshots.js';
 import type { SnapshotStore, SnapshotStoreOptions } from '../../src/core/snapshots.js';
 import { applyChanges } from '../../src/core/transaction.js';
+import { comparePaths } from '../../src/core/walk.js';
 import { tempDir } from './support/collections.js';
 
 // node:test's describe/it return promises that the runner tracks; `void` marks them deliberately unawaited.
@@ -898,5 +906,188 @@ void describe('failures', () => {
     } finally {
       store.close();
     }
+  });
+});
+
+void describe('names that are not UTF-8, and awkward UTF-8 names', () => {
+  /** Raw bytes in a name are written as the escaped string form (U+DC80–U+DCFF), as the core holds them. */
+  const RAW = {
+    file: 'skills/pdf/bad\uDCFF\uDCFE.md',
+    dir: 'skills/raw\uDC80',
+    inDir: 'skills/raw\uDC80/inside\uDCC0.md',
+    empty: 'skills/empty\uDCFE',
+    link: 'skills/pdf/link\uDCFF',
+  };
+  const AWKWARD = [
+    'skills/pdf/new\nline.md',
+    'skills/pdf/tab\there.md',
+    'skills/pdf/cr\rinside.md',
+    'skills/pdf/trailing-cr\r',
+    'skills/pdf/back\\slash.md',
+    'skills/pdf/-leading-dash.md',
+    'skills/pdf/--',
+    'skills/pdf/"quoted".md',
+    'skills/pdf/real\uFFFD.md',
+    'skills/back\\slash dir/x.md',
+  ];
+
+  function buildAwkward(dir: string): void {
+    build(dir, { 'collection.toml': '[collection]\nname = "t"\n', 'skills/pdf/SKILL.md': 'skill\n' });
+    for (const rel of AWKWARD) {
+      fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+      fs.writeFileSync(path.join(dir, rel), `${rel}\n`);
+    }
+    fs.writeFileSync(nameBytes(path.join(dir, RAW.file)), 'raw name\n');
+    fs.mkdirSync(nameBytes(path.join(dir, RAW.dir)));
+    fs.writeFileSync(nameBytes(path.join(dir, RAW.inDir)), 'raw folder\n');
+    fs.mkdirSync(nameBytes(path.join(dir, RAW.empty)));
+    fs.symlinkSync(nameBytes('bad\uDCFF\uDCFE.md'), nameBytes(path.join(dir, RAW.link)));
+  }
+
+  /** Like `listing`, byte-exact: names and link targets as hex where they are not plain ASCII. */
+  function rawListing(dir: string): string[] {
+    const out: string[] = [];
+    const show = (bytes: Buffer): string =>
+      /^[\x21-\x7e ]*$/.test(bytes.toString('latin1'))
+        ? bytes.toString('latin1')
+        : `<${bytes.toString('hex')}>`;
+    const visit = (abs: Buffer, rel: string): void => {
+      const names = fs
+        .readdirSync(abs, { encoding: 'buffer' })
+        .filter((n) => !(rel === '' && n.toString() === STATE));
+      if (names.length === 0 && rel) out.push(`${rel}/ (empty)`);
+      for (const name of names) {
+        const childAbs = Buffer.concat([abs, Buffer.from('/'), name]);
+        const childRel = rel ? `${rel}/${show(name)}` : show(name);
+        const st = fs.lstatSync(childAbs);
+        if (st.isSymbolicLink())
+          out.push(`${childRel} -> ${show(fs.readlinkSync(childAbs, { encoding: 'buffer' }))}`);
+        else if (st.isDirectory()) visit(childAbs, childRel);
+        else {
+          const sha = createHash('sha256').update(fs.readFileSync(childAbs)).digest('hex').slice(0, 16);
+          out.push(`${childRel} ${st.mode & 0o111 ? 'x' : '-'} ${sha}`);
+        }
+      }
+    };
+    visit(Buffer.from(dir), '');
+    return out.sort();
+  }
+
+  void it('are stored as git itself stores them and restored byte for byte through the transaction engine', async () => {
+    const dir = tempDir();
+    buildAwkward(dir);
+    const store = await open(dir);
+    try {
+      const before = rawListing(dir);
+      assert.ok(
+        before.some((line) => line.includes('<626164fffe2e6d64>')),
+        before.join('\n'),
+      );
+      const snapshot = await store.create({ reason: 'awkward names', trigger: 'user' });
+
+      // The same tree id as `git add` + `write-tree`: the names went in as their bytes.
+      const other = tempDir();
+      const env = { ...process.env, GIT_DIR: path.join(other, 'repo.git'), GIT_WORK_TREE: dir };
+      execFileSync('git', ['init', '-q', '--bare', path.join(other, 'repo.git')]);
+      execFileSync('git', ['add', '-A', '-f', '--', '.', `:!${STATE}`], { env, cwd: dir });
+      const gitTree = execFileSync('git', ['write-tree'], { env, encoding: 'utf8' }).trim();
+      // git add cannot store an empty folder; compare once with it filled the same way.
+      const tree = await store.readTree(snapshot.id);
+      assert.equal(tree.get(RAW.empty)?.kind, 'dir');
+      for (const rel of [...AWKWARD, RAW.file, RAW.inDir]) assert.equal(tree.get(rel)?.kind, 'file', rel);
+      assert.equal(tree.get(RAW.link)?.kind, 'symlink');
+      assert.ok(
+        (await store.readBlob(tree.get(RAW.link)?.sha ?? '')).equals(nameBytes('bad\uDCFF\uDCFE.md')),
+      );
+      fs.rmdirSync(nameBytes(path.join(dir, RAW.empty)));
+      assert.equal(
+        (await store.create({ reason: 'without the empty folder', trigger: 'user' })).tree,
+        gitTree,
+      );
+      fs.mkdirSync(nameBytes(path.join(dir, RAW.empty)));
+      // With the stat index: nothing re-hashed, the same tree.
+      const again = await store.create({ reason: 'again', trigger: 'user' });
+      assert.equal(again.tree, snapshot.tree);
+
+      fs.rmSync(nameBytes(path.join(dir, RAW.file)));
+      fs.writeFileSync(nameBytes(path.join(dir, RAW.inDir)), 'edited\n');
+      fs.rmdirSync(nameBytes(path.join(dir, RAW.empty)));
+      fs.unlinkSync(nameBytes(path.join(dir, RAW.link)));
+      fs.symlinkSync('SKILL.md', nameBytes(path.join(dir, RAW.link)));
+      fs.writeFileSync(nameBytes(path.join(dir, 'skills/pdf/added\uDCFE')), 'added\n');
+      for (const rel of AWKWARD.slice(0, 5)) fs.rmSync(path.join(dir, rel));
+      fs.writeFileSync(path.join(dir, AWKWARD[5] as string), 'edited\n');
+      const diff = await store.diffSnapshots('working', snapshot.id);
+      assert.deepEqual(
+        diff.filter((d) => d.rel.includes('\uDCFF') || d.rel.includes('\uDCFE') || d.rel.includes('\uDCC0')),
+        [
+          { rel: 'skills/empty\uDCFE', status: 'added', kind: 'dir' },
+          { rel: RAW.file, status: 'added', kind: 'file' },
+          { rel: RAW.link, status: 'modified', kind: 'symlink' },
+          { rel: 'skills/pdf/added\uDCFE', status: 'deleted', kind: 'file' },
+          { rel: RAW.inDir, status: 'modified', kind: 'file' },
+        ].sort((a, b) => comparePaths(a.rel, b.rel)),
+      );
+
+      const safety = await store.create({ reason: 'safety', trigger: 'restore' });
+      const changes = await store.planRestore(snapshot.id);
+      await applyChanges(
+        dir,
+        {
+          txId: 'tawkwardnames',
+          kind: 'restore',
+          description: 'test',
+          artifacts: [],
+          preSnapshot: safety.id,
+          changes,
+          tool: 'test',
+        },
+        { fs: nodeFs, logger: silentLogger },
+      );
+      assert.deepEqual(rawListing(dir), before);
+      assert.deepEqual(await store.planRestore(snapshot.id), [], 'nothing left to do');
+      // And back to the safety snapshot, the other way round.
+      const back = await store.planRestore(safety.id);
+      await applyChanges(
+        dir,
+        {
+          txId: 'tawkwardback',
+          kind: 'restore',
+          description: 'test',
+          artifacts: [],
+          changes: back,
+          tool: 'test',
+        },
+        { fs: nodeFs, logger: silentLogger },
+      );
+      assert.equal((await store.create({ reason: 'after', trigger: 'user' })).tree, safety.tree);
+    } finally {
+      store.close();
+    }
+  });
+
+  void it('quotes such paths for git hash-object --stdin-paths, which reads them back exactly', () => {
+    const dir = tempDir();
+    const names = [
+      'plain.md',
+      'bad\uDCFF\uDCFE.md',
+      'new\nline',
+      'tab\t',
+      'cr\r',
+      '"leading-quote',
+      'back\\slash',
+      '-dash',
+    ];
+    const expected = names.map((name, i) => {
+      const data = Buffer.from(`content ${i}\n`);
+      fs.writeFileSync(nameBytes(path.join(dir, name)), data);
+      return createHash('sha1').update(`blob ${data.length}\0`).update(data).digest('hex');
+    });
+    const input = names.map((name) => `${quoteForStdinPaths(path.join(dir, name))}\n`).join('');
+    const out = execFileSync('git', ['hash-object', '--no-filters', '--stdin-paths'], {
+      input,
+      encoding: 'utf8',
+    });
+    assert.deepEqual(out.trim().split('\n'), expected);
   });
 });

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { loadCollection } from '../../src/core/collection.js';
+import { nameBytes } from '../../src/core/fileNames.js';
 import { runCli, tempDir, treeListing } from './support/collections.js';
 import { commitUpstream, makeUpstream, upstreamTempDir } from './support/upstream.js';
 import type { Upstream } from './support/upstream.js';
@@ -231,5 +232,128 @@ describe('relock', () => {
     assert.ok(read(dir, 'skills/pdf/SKILL.md').endsWith('deliberate local change\n'), 'files untouched');
     assert.equal(runCli(['restore', result.preSnapshot, '--collection', dir]).code, 0);
     assert.equal(runCli(['status', '--collection', dir]).code, 1, 'undone: modified again');
+  });
+});
+
+describe('file names that are not UTF-8, and awkward UTF-8 names', () => {
+  /** Writes `rel` (escaped string form: U+DC80–U+DCFF stand for raw bytes) below `root`. */
+  const put = (root: string, rel: string, content: string): void => {
+    fs.mkdirSync(nameBytes(path.dirname(path.join(root, rel))), { recursive: true });
+    fs.writeFileSync(nameBytes(path.join(root, rel)), content);
+  };
+  const get = (root: string, rel: string): string | undefined => {
+    const file = nameBytes(path.join(root, rel));
+    return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : undefined;
+  };
+  const RAW = 'skills/pdf/bad\uDCFF\uDCFE.md';
+  const RAW_DIR_FILE = 'skills/pdf/raw\uDC80/x.md';
+  const AWKWARD = [
+    'skills/pdf/new\nline.md',
+    'skills/pdf/tab\there.md',
+    'skills/pdf/cr\r',
+    'skills/pdf/-dash.md',
+  ];
+
+  it('add, update (merge) and restore carry them byte for byte', () => {
+    const up = makeUpstream(path.join(upstreamTempDir(), 'kit'), [
+      { files: { 'skills/pdf/SKILL.md': SKILL_V1 } },
+    ]);
+    put(up.workTree, RAW, 'raw v1\n');
+    put(up.workTree, RAW_DIR_FILE, 'in a raw folder\n');
+    for (const rel of AWKWARD) put(up.workTree, rel, `${rel} v1\n`);
+    fs.symlinkSync(nameBytes('bad\uDCFF\uDCFE.md'), nameBytes(path.join(up.workTree, 'skills/pdf/link')));
+    commitUpstream(up, { tag: 'v1' });
+    put(up.workTree, RAW, 'raw v2\n');
+    put(up.workTree, 'skills/pdf/added\uDC80.md', 'new in v2\n');
+    fs.rmSync(nameBytes(path.join(up.workTree, 'skills/pdf/raw\uDC80')), { recursive: true });
+    put(up.workTree, AWKWARD[0] as string, 'newline v2\n');
+    commitUpstream(up, { files: { 'skills/pdf/SKILL.md': SKILL_V2 }, tag: 'v2' });
+
+    const dir = path.join(tempDir(), 'collection');
+    assert.equal(runCli(['init', '--collection', dir]).code, 0);
+    const add = runCli(['add', `${up.url}#skills/pdf@v1`, '--collection', dir]);
+    assert.equal(add.code, 0, add.stderr);
+    assert.equal(get(dir, RAW), 'raw v1\n');
+    assert.equal(get(dir, RAW_DIR_FILE), 'in a raw folder\n');
+    for (const rel of AWKWARD) assert.equal(get(dir, rel), `${rel} v1\n`);
+    assert.ok(
+      fs
+        .readlinkSync(nameBytes(path.join(dir, 'skills/pdf/link')), { encoding: 'buffer' })
+        .equals(nameBytes('bad\uDCFF\uDCFE.md')),
+    );
+    assert.equal(runCli(['status', '--collection', dir]).code, 0, 'our lock records the raw names');
+
+    fs.appendFileSync(path.join(dir, 'skills/pdf/SKILL.md'), 'My local note.\n');
+    put(dir, 'skills/pdf/mine\uDCFE.md', 'a local file\n');
+    const update = runCli([
+      'update',
+      'skill/pdf',
+      '--to',
+      'v2',
+      '--strategy',
+      'merge',
+      '--json',
+      '--collection',
+      dir,
+    ]);
+    assert.equal(update.code, 0, update.stderr + update.stdout);
+    const result = JSON.parse(update.stdout) as {
+      preSnapshot: string;
+      artifacts: { files: { path: string; status: string }[] }[];
+    };
+    // JSON keeps the raw bytes as \udcXX escapes: what Python's os.fsdecode would give.
+    assert.ok(
+      result.artifacts[0]?.files.some(
+        (f) => f.path === 'bad\uDCFF\uDCFE.md' && f.status === 'upstream-modified',
+      ),
+    );
+    assert.equal(get(dir, RAW), 'raw v2\n');
+    assert.equal(get(dir, 'skills/pdf/added\uDC80.md'), 'new in v2\n');
+    assert.equal(get(dir, RAW_DIR_FILE), undefined, 'removed upstream');
+    assert.equal(get(dir, 'skills/pdf/mine\uDCFE.md'), 'a local file\n', 'local addition kept');
+    assert.equal(get(dir, AWKWARD[0] as string), 'newline v2\n');
+    assert.ok(get(dir, 'skills/pdf/SKILL.md')?.includes('My local note.'));
+    assert.equal(runCli(['status', '--collection', dir]).code, 0, 'clean after the merge');
+
+    const restore = runCli(['restore', result.preSnapshot, '--collection', dir]);
+    assert.equal(restore.code, 0, restore.stderr);
+    assert.equal(get(dir, RAW), 'raw v1\n');
+    assert.equal(get(dir, RAW_DIR_FILE), 'in a raw folder\n');
+    assert.equal(get(dir, 'skills/pdf/added\uDC80.md'), undefined);
+    assert.equal(get(dir, 'skills/pdf/mine\uDCFE.md'), 'a local file\n');
+  });
+
+  it('a conflict in a raw-named file is reported as a conflict (exit 3), nothing written', () => {
+    const up = makeUpstream(path.join(upstreamTempDir(), 'kit'), [
+      { files: { 'skills/pdf/SKILL.md': SKILL_V1 } },
+    ]);
+    put(up.workTree, RAW, 'line 1\nline 2\n');
+    commitUpstream(up, { tag: 'v1' });
+    put(up.workTree, RAW, 'line 1 upstream\nline 2\n');
+    commitUpstream(up, { tag: 'v2' });
+    const dir = path.join(tempDir(), 'collection');
+    assert.equal(runCli(['init', '--collection', dir]).code, 0);
+    assert.equal(runCli(['add', `${up.url}#skills/pdf@v1`, '--collection', dir]).code, 0);
+    put(dir, RAW, 'line 1 mine\nline 2\n');
+    const before = treeListing(dir);
+    const update = runCli([
+      'update',
+      'skill/pdf',
+      '--to',
+      'v2',
+      '--strategy',
+      'merge',
+      '--json',
+      '--collection',
+      dir,
+    ]);
+    assert.equal(update.code, 3, update.stderr + update.stdout);
+    const result = JSON.parse(update.stdout) as { error: { conflicts: { path: string }[] } };
+    assert.deepEqual(
+      result.error.conflicts.map((c) => c.path),
+      ['bad\uDCFF\uDCFE.md'],
+    );
+    assert.deepEqual(treeListing(dir), before);
+    assert.equal(get(dir, RAW), 'line 1 mine\nline 2\n');
   });
 });

@@ -56,21 +56,31 @@ export function writeTree(root: string, files: Record<string, string | Buffer | 
   }
 }
 
-/** Every file and folder below `root` (minus .artifact-keeper) with content and mode: for exact-tree assertions. */
+/**
+ * Every file and folder below `root` (minus .artifact-keeper) with content and mode: for exact-tree
+ * assertions. Read as bytes, so a name that is not UTF-8 is listed (as `<hex>`) rather than lost.
+ */
 export function treeListing(
   root: string,
   skip: ReadonlySet<string> = new Set(['.artifact-keeper']),
 ): string[] {
   const out: string[] = [];
-  const visit = (dir: string, rel: string): void => {
-    for (const entry of fs
-      .readdirSync(dir, { withFileTypes: true })
-      .sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      const childRel = rel ? `${rel}/${entry.name}` : entry.name;
+  const shown = (bytes: Buffer): string => {
+    const text = bytes.toString('utf8');
+    return Buffer.from(text).equals(bytes) ? text : `<${bytes.toString('hex')}>`;
+  };
+  const visit = (dir: Buffer, rel: string): void => {
+    const entries = fs
+      .readdirSync(dir, { withFileTypes: true, encoding: 'buffer' })
+      .map((entry) => ({ entry, name: shown(entry.name) }))
+      .sort((a, b) => (a.name < b.name ? -1 : 1));
+    for (const { entry, name } of entries) {
+      const childRel = rel ? `${rel}/${name}` : name;
       if (skip.has(childRel)) continue;
-      const abs = path.join(dir, entry.name);
+      const abs = Buffer.concat([dir, Buffer.from('/'), entry.name]);
       const st = fs.lstatSync(abs);
-      if (entry.isSymbolicLink()) out.push(`L ${childRel} -> ${fs.readlinkSync(abs)}`);
+      if (entry.isSymbolicLink())
+        out.push(`L ${childRel} -> ${shown(fs.readlinkSync(abs, { encoding: 'buffer' }))}`);
       else if (entry.isDirectory()) {
         out.push(`D ${childRel}`);
         visit(abs, childRel);
@@ -80,7 +90,7 @@ export function treeListing(
       }
     }
   };
-  visit(root, '');
+  visit(Buffer.from(path.resolve(root)), '');
   return out;
 }
 

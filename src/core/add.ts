@@ -5,10 +5,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { artifactId, assertValidName, defaultPath, isArtifactType, LAYOUT } from './artifact.js';
+import { artifactId, assertValidName, defaultPath, isArtifactType, LAYOUT, pathProblem } from './artifact.js';
 import type { ArtifactType } from './artifact.js';
 import { ancestors, changesForArtifact, readTree, resultHash } from './artifactTree.js';
-import { collectionWrites, loadCollection } from './collection.js';
+import { collectionWrites, loadCollection, preflightCollection } from './collection.js';
 import { CoreError } from './errors.js';
 import { addArtifact, findEntry } from './manifest.js';
 import { setEntry } from './lock.js';
@@ -46,7 +46,9 @@ export async function addFromSource(
   opts: OperationOptions,
 ): Promise<AddResult> {
   const dir = path.resolve(collectionDir);
-  loadCollection(dir); // a malformed collection is refused before anything is fetched
+  // A malformed collection is refused before anything is fetched or created; with the journal of an
+  // interrupted transaction present, the manifest may be mid-rename: the writer lock recovers it first.
+  preflightCollection(dir);
   if (options.type !== undefined && !isArtifactType(options.type)) {
     throw new CoreError({
       code: 'source-invalid',
@@ -83,11 +85,15 @@ export async function addFromSource(
       });
     }
     const relPath = defaultPath({ name, type });
+    const id = artifactId({ name, type });
+    // A name that is legal on its own may still make a path no manifest may hold (`<255 bytes>.md`).
+    const unusable = pathProblem(relPath);
+    if (unusable)
+      throw new CoreError({ code: 'artifact-path-invalid', artifact: id, path: relPath, reason: unusable });
     const read = readTree(fetched.root, isFolder).tree;
     const tree: Tree = isFolder
       ? read
       : new Map([...read.values()].slice(0, 1).map((f) => [path.basename(relPath), f]));
-    const id = artifactId({ name, type });
     const installRoot = path.join(dir, isFolder ? relPath : path.dirname(relPath));
     const problems = validateArtifact(type, tree, isFolder, installRoot);
     if (problems.length > 0)

@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 import { artifactId } from './artifact.js';
-import { loadCollection } from './collection.js';
+import { loadCollection, preflightCollection } from './collection.js';
 import { CoreError } from './errors.js';
 import { contentHash } from './hash.js';
 import { getEntry, LOCK_FILE, serializeLock, setEntry } from './lock.js';
@@ -28,6 +28,8 @@ export function relockArtifacts(
   opts: OperationOptions,
 ): Promise<RelockResult> {
   const dir = path.resolve(collectionDir);
+  // Refused before the writer lock creates anything; an interrupted transaction is recovered first.
+  preflightCollection(dir, (collection) => void selectArtifacts(collection, refs));
   return withWriter(
     dir,
     {

@@ -9,7 +9,13 @@ import { STATE_DIR } from './changes.js';
 import { CoreError } from './errors.js';
 import { hasJournal } from './journal.js';
 import type { OperationOptions } from './operations.js';
-import { exportSnapshot, importSkillmeatSnapshots, importSnapshot } from './snapshotArchive.js';
+import {
+  checkSkillmeatFolder,
+  exportSnapshot,
+  importPrepared,
+  importSkillmeatSnapshots,
+  prepareImport,
+} from './snapshotArchive.js';
 import { storeOptions } from './operations.js';
 import { openSnapshotStore } from './snapshots.js';
 import type { SnapshotInfo, SnapshotStore } from './snapshots.js';
@@ -214,16 +220,20 @@ export function exportSnapshotFile(
   });
 }
 
-/** Imports one of our .tar.gz exports, a SkillMeat snapshot tarball, or a folder of SkillMeat snapshots. */
-export function importSnapshotFile(
+/**
+ * Imports one of our .tar.gz exports, a SkillMeat snapshot tarball, or a folder of SkillMeat snapshots.
+ * The archive is read and vetted before the writer lock is taken, so a refused one creates nothing.
+ */
+export async function importSnapshotFile(
   dir: string,
   file: string,
   opts: OperationOptions,
 ): Promise<SnapshotInfo[]> {
-  return writer(dir, opts, 'import', async (store) => {
-    const resolved = path.resolve(file);
-    if (!resolved.endsWith('.tar.gz') && !resolved.endsWith('.tgz'))
-      return importSkillmeatSnapshots(store, resolved);
-    return [await importSnapshot(store, resolved)];
-  });
+  const resolved = path.resolve(file);
+  if (!resolved.endsWith('.tar.gz') && !resolved.endsWith('.tgz')) {
+    checkSkillmeatFolder(resolved, opts.logger);
+    return writer(dir, opts, 'import', (store) => importSkillmeatSnapshots(store, resolved));
+  }
+  const prepared = await prepareImport(resolved, opts.logger);
+  return writer(dir, opts, 'import', async (store) => [await importPrepared(store, prepared)]);
 }

@@ -7,12 +7,13 @@ import { randomBytes } from 'node:crypto';
 import * as nodeFs from 'node:fs';
 import * as path from 'node:path';
 import { Header, list, Pack, ReadEntry } from 'tar';
-import { CoreError, ioFailure } from './errors.js';
+import { CoreError } from './errors.js';
 import { decodeName, isRawName, showName } from './fileNames.js';
 import { writeFileAtomic } from './fs.js';
 import { parseToml } from './toml.js';
 import type { TomlValue } from './toml.js';
 import { comparePaths } from './walk.js';
+import type { Logger } from './changes.js';
 import { ancestorsOf, io } from './snapshots.js';
 import type { SnapshotInfo, SnapshotStore } from './snapshots.js';
 
@@ -149,31 +150,54 @@ export async function exportSnapshot(store: SnapshotStore, id: string, file: str
   return { file, files, bytes: bytes.length };
 }
 
+/** An archive read and vetted in full, ready to become a snapshot: all of an import but the writing. */
+export interface PreparedImport {
+  file: string;
+  content: Map<string, ArchiveEntry>;
+  options: Parameters<SnapshotStore['createFromFolder']>[1];
+  /** The tree our export recorded, to warn when the imported content differs. */
+  exportedTree?: string;
+  exportedId?: string;
+}
+
 /**
- * Imports an archive as a new snapshot (trigger `import`) without touching the collection: one of our
- * exports, or a SkillMeat snapshot tarball (its `snapshots.toml` beside it supplies message and time).
- * Throws `snapshot-invalid` naming the entry for absolute or `..` paths, hard links, devices, symlinks
- * that leave the collection; nothing is written then.
+ * Reads and vets an archive without writing anything: one of our exports, or a SkillMeat snapshot tarball
+ * (its `snapshots.toml` beside it supplies message and time). Throws `snapshot-invalid` naming the file,
+ * and the entry for absolute or `..` paths, hard links, devices, symlinks that leave the collection.
  */
-export async function importSnapshot(store: SnapshotStore, file: string): Promise<SnapshotInfo> {
+export async function prepareImport(file: string, logger: Logger): Promise<PreparedImport> {
   const entries = await readArchive(file);
-  if (entries.has(EXPORT_META_FILE)) return importExport(store, file, entries);
+  if (entries.has(EXPORT_META_FILE)) return prepareExport(file, entries);
   const id = path.basename(file).replace(/\.(tar\.gz|tgz)$/, '');
-  const listed = readSkillmeatIndex(path.dirname(file), store).find((s) => s.id === id);
-  return importSkillmeatArchive(
-    store,
+  const listed = readSkillmeatIndex(path.dirname(file), logger).find((s) => s.id === id);
+  return prepareSkillmeatArchive(
     file,
     entries,
     listed ?? { id, collection: path.basename(path.dirname(file)) },
   );
 }
 
+/** Turns a prepared archive into a new snapshot (trigger `import`) without touching the collection. */
+export async function importPrepared(store: SnapshotStore, prepared: PreparedImport): Promise<SnapshotInfo> {
+  const info = await extractAndSnapshot(store, prepared.file, prepared.content, prepared.options);
+  if (prepared.exportedTree && prepared.exportedTree !== info.tree) {
+    store.logger.warn(
+      `[Snapshots] ${path.basename(prepared.file)}: content differs from the exported snapshot ${prepared.exportedId ?? ''} (tree ${info.tree})`,
+    );
+  }
+  return info;
+}
+
+/** `prepareImport` then `importPrepared`; nothing is written when the archive is refused. */
+export async function importSnapshot(store: SnapshotStore, file: string): Promise<SnapshotInfo> {
+  return importPrepared(store, await prepareImport(file, store.logger));
+}
+
 /**
- * Imports every snapshot listed in a SkillMeat `snapshots.toml` (`dir` is
- * `~/.skillmeat/snapshots/<collection>/` or the toml file itself), oldest first, skipping ones imported
- * before. Snapshots keep SkillMeat's time, so they sort into history where they belong.
+ * Checks that `dir` (or the toml file itself) is a SkillMeat snapshot folder, without writing anything.
+ * Throws `snapshot-invalid`.
  */
-export async function importSkillmeatSnapshots(store: SnapshotStore, dir: string): Promise<SnapshotInfo[]> {
+export function checkSkillmeatFolder(dir: string, logger: Logger): void {
   const folder = dir.endsWith('.toml') ? path.dirname(dir) : dir;
   if (!nodeFs.existsSync(path.join(folder, SKILLMEAT_INDEX))) {
     throw new CoreError({
@@ -182,7 +206,18 @@ export async function importSkillmeatSnapshots(store: SnapshotStore, dir: string
       reason: `no ${SKILLMEAT_INDEX} here (not a SkillMeat snapshot folder)`,
     });
   }
-  const listed = readSkillmeatIndex(folder, store).sort(
+  readSkillmeatIndex(folder, logger);
+}
+
+/**
+ * Imports every snapshot listed in a SkillMeat `snapshots.toml` (`dir` is
+ * `~/.skillmeat/snapshots/<collection>/` or the toml file itself), oldest first, skipping ones imported
+ * before. Snapshots keep SkillMeat's time, so they sort into history where they belong.
+ */
+export async function importSkillmeatSnapshots(store: SnapshotStore, dir: string): Promise<SnapshotInfo[]> {
+  checkSkillmeatFolder(dir, store.logger);
+  const folder = dir.endsWith('.toml') ? path.dirname(dir) : dir;
+  const listed = readSkillmeatIndex(folder, store.logger).sort(
     (a, b) => (a.time?.getTime() ?? 0) - (b.time?.getTime() ?? 0),
   );
   const already = new Set(
@@ -200,7 +235,9 @@ export async function importSkillmeatSnapshots(store: SnapshotStore, dir: string
       store.logger.warn(`[Snapshots] SkillMeat snapshot ${item.id}: its tarball is missing, skipped`);
       continue;
     }
-    imported.push(await importSkillmeatArchive(store, tarball, await readArchive(tarball), item));
+    imported.push(
+      await importPrepared(store, prepareSkillmeatArchive(tarball, await readArchive(tarball), item)),
+    );
   }
   return imported;
 }
@@ -226,8 +263,8 @@ async function readArchive(file: string): Promise<Map<string, ArchiveEntry>> {
   const refuse = (entryPath: string, reason: string): void => {
     problem ??= new CoreError({ code: 'snapshot-invalid', file, reason: `entry "${entryPath}": ${reason}` });
   };
-  if (!nodeFs.existsSync(file))
-    throw ioFailure('read archive', file, Object.assign(new Error('no such file'), { code: 'ENOENT' }));
+  if (!nodeFs.statSync(file, { throwIfNoEntry: false })?.isFile())
+    throw new CoreError({ code: 'snapshot-invalid', file, reason: 'no such file' });
   try {
     await list({
       file,
@@ -350,11 +387,7 @@ function invalid(file: string, entryPath: string, reason: string): CoreError {
 
 // ---- importing ------------------------------------------------------------------------------------
 
-async function importExport(
-  store: SnapshotStore,
-  file: string,
-  entries: Map<string, ArchiveEntry>,
-): Promise<SnapshotInfo> {
+function prepareExport(file: string, entries: Map<string, ArchiveEntry>): PreparedImport {
   const metaEntry = entries.get(EXPORT_META_FILE) as ArchiveEntry;
   let meta: ExportMetadata;
   try {
@@ -374,20 +407,20 @@ async function importExport(
   }
   const rest = new Map([...entries].filter(([p]) => p !== EXPORT_META_FILE));
   const content = collectionEntries(file, rest, EXPORT_ROOT);
-  const info = await extractAndSnapshot(store, file, content, {
-    reason: `imported ${meta.snapshot.id}${meta.snapshot.reason ? `: ${meta.snapshot.reason}` : ''}`,
-    trigger: 'import',
-    artifacts: Array.isArray(meta.snapshot.artifacts)
-      ? meta.snapshot.artifacts.filter((a) => typeof a === 'string')
-      : [],
-    origin: { kind: 'export', id: meta.snapshot.id, file: path.basename(file) },
-  });
-  if (meta.snapshot.tree && meta.snapshot.tree !== info.tree) {
-    store.logger.warn(
-      `[Snapshots] ${path.basename(file)}: content differs from the exported snapshot ${meta.snapshot.id} (tree ${info.tree})`,
-    );
-  }
-  return info;
+  return {
+    file,
+    content,
+    options: {
+      reason: `imported ${meta.snapshot.id}${meta.snapshot.reason ? `: ${meta.snapshot.reason}` : ''}`,
+      trigger: 'import',
+      artifacts: Array.isArray(meta.snapshot.artifacts)
+        ? meta.snapshot.artifacts.filter((a) => typeof a === 'string')
+        : [],
+      origin: { kind: 'export', id: meta.snapshot.id, file: path.basename(file) },
+    },
+    ...(meta.snapshot.tree ? { exportedTree: meta.snapshot.tree } : {}),
+    exportedId: meta.snapshot.id,
+  };
 }
 
 interface SkillmeatListing {
@@ -399,12 +432,11 @@ interface SkillmeatListing {
   tarballPath?: string;
 }
 
-async function importSkillmeatArchive(
-  store: SnapshotStore,
+function prepareSkillmeatArchive(
   file: string,
   entries: Map<string, ArchiveEntry>,
   listing: SkillmeatListing,
-): Promise<SnapshotInfo> {
+): PreparedImport {
   // SkillMeat's tarfile.add(collection_path, arcname=collection_name): one folder at the top.
   const tops = new Set([...entries.keys()].map((p) => p.split('/', 1)[0] as string));
   const [top] = tops;
@@ -417,18 +449,22 @@ async function importSkillmeatArchive(
   }
   const content = collectionEntries(file, entries, top);
   const count = listing.artifactCount !== undefined ? ` (${listing.artifactCount} artifacts)` : '';
-  return extractAndSnapshot(store, file, content, {
-    reason: `SkillMeat snapshot ${listing.id}${listing.message ? `: ${listing.message}` : ''}${count}`,
-    trigger: 'import',
-    artifacts: [],
-    origin: {
-      kind: 'skillmeat',
-      id: listing.id,
-      file: path.basename(file),
-      collection: listing.collection || top,
+  return {
+    file,
+    content,
+    options: {
+      reason: `SkillMeat snapshot ${listing.id}${listing.message ? `: ${listing.message}` : ''}${count}`,
+      trigger: 'import',
+      artifacts: [],
+      origin: {
+        kind: 'skillmeat',
+        id: listing.id,
+        file: path.basename(file),
+        collection: listing.collection || top,
+      },
+      ...(listing.time ? { time: listing.time } : {}),
     },
-    ...(listing.time ? { time: listing.time } : {}),
-  });
+  };
 }
 
 async function extractAndSnapshot(
@@ -463,7 +499,7 @@ async function extractAndSnapshot(
 }
 
 /** SkillMeat's `snapshots.toml`: `[[snapshots]]` with id, timestamp (naive UTC), message, artifact_count, tarball_path. */
-function readSkillmeatIndex(folder: string, store: SnapshotStore): SkillmeatListing[] {
+function readSkillmeatIndex(folder: string, logger: Logger): SkillmeatListing[] {
   const file = path.join(folder, SKILLMEAT_INDEX);
   if (!nodeFs.existsSync(file)) return [];
   const table = parseToml(nodeFs.readFileSync(file), file);
@@ -473,7 +509,7 @@ function readSkillmeatIndex(folder: string, store: SnapshotStore): SkillmeatList
     if (typeof row !== 'object' || row === null || Array.isArray(row) || row instanceof Date) continue;
     const id = row.id;
     if (typeof id !== 'string' || !/^[A-Za-z0-9._-]+$/.test(id) || id.startsWith('.')) {
-      store.logger.warn(`[Snapshots] ${file}: skipping a snapshot with an unusable id`);
+      logger.warn(`[Snapshots] ${file}: skipping a snapshot with an unusable id`);
       continue;
     }
     const time = parseSkillmeatTime(row.timestamp);

@@ -589,6 +589,38 @@ with tarfile.open(sys.argv[1], 'w:gz') as t:
     assert.deepEqual(problems, []);
   });
 
+  void it('an import of a missing file, a non-archive or a folder without snapshots.toml: 65, nothing created', () => {
+    const notArchive = path.join(tempDir('ak-hostile-tar-'), 'notes.tar.gz');
+    fs.writeFileSync(notArchive, 'plain text, not gzip\n');
+    const problems: string[] = [];
+    for (const withState of [true, false]) {
+      const dir = copyOf(withState ? fx.dir : plain, withState);
+      for (const [file, mention] of [
+        [path.join(tempDir(), 'missing.tar.gz'), /missing\.tar\.gz: no such file/],
+        [notArchive, /notes\.tar\.gz: not a readable \.tar\.gz/],
+        [tempDir('ak-hostile-empty-'), /no snapshots\.toml here/],
+      ] as const) {
+        problems.push(...refuse(dir, ['import', file], { codes: [65], mentions: [mention] }).problems);
+      }
+    }
+    assert.deepEqual(problems, []);
+  });
+
+  void it('relock of an unknown artifact, or on a malformed manifest, creates nothing', () => {
+    const problems: string[] = [];
+    const dir = copyOf(plain, false);
+    problems.push(
+      ...refuse(dir, ['relock', 'skill/nope'], { codes: [65], mentions: [/no artifact skill\/nope/] })
+        .problems,
+    );
+    editManifest(dir, (t) => t.replace('type = "skill"', 'type = '));
+    problems.push(
+      ...refuse(dir, ['relock', 'skill/up-00'], { codes: [65], mentions: [/collection\.toml:\d+:\d+: /] })
+        .problems,
+    );
+    assert.deepEqual(problems, []);
+  });
+
   void it('git option injection through add: refused, and the marker file never appears', () => {
     const marker = path.join(tempDir('ak-hostile-marker-'), 'pwned');
     const repo = hostileUpstream({});

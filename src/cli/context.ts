@@ -3,6 +3,7 @@
  * IO ports (with faults injected from ARTIFACT_KEEPER_FAULT for the crash and fault campaigns).
  */
 import * as path from 'node:path';
+import { printable } from '../core/errors.js';
 import { FaultPlan, parseFaultSpec, withFaults } from '../core/faults.js';
 import { nodeFs } from '../core/fs.js';
 import type { Fs } from '../core/fs.js';
@@ -47,8 +48,10 @@ export function createContext(args: ParsedArgs): CliContext {
     json: args.flags.get('json') === true,
     fs: faults ? withFaults(nodeFs, faults) : nodeFs,
     faults,
-    out: (line) => process.stdout.write(`${line}\n`),
-    err: (line) => process.stderr.write(`${line}\n`),
+    // Human output is one printable line per call: file and artifact names may hold newlines, terminal
+    // escapes or bytes that are not UTF-8 (machine output goes through printJson).
+    out: (line) => process.stdout.write(`${printable(line)}\n`),
+    err: (line) => process.stderr.write(`${printable(line)}\n`),
     printJson: (value) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`),
     flag,
     has: (name) => args.flags.has(name),

@@ -3,6 +3,7 @@
  * The core never words a message for a person beyond a developer-readable one-liner; the CLI prints
  * that line and the extension translates codes in `userErrors.ts`.
  */
+import { showName } from './fileNames.js';
 
 export type Failure =
   | { code: 'toml-invalid'; file: string; line: number; column: number; reason: string }
@@ -153,10 +154,12 @@ const NAMED_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': 
 /**
  * Escapes control characters so `text` prints as one line and cannot drive a terminal: `\n`, `\r`,
  * `\t`, `\x1b`-style for the other C0 and C1 controls and DEL, `\u2028` for the line separators. Other
- * Unicode is kept as it is. Backslashes are not doubled: the result is for reading, not for parsing.
+ * Unicode is kept as it is; the bytes of a name that is not UTF-8 read `\xff`. Backslashes are not doubled: the result is for reading, not for parsing.
  */
 export function printable(text: string): string {
-  return text.replace(UNPRINTABLE, (char) => {
+  // A file name that is not UTF-8 is held with its bad bytes as lone surrogates (fileNames.ts): show them
+  // as `\xNN`, not as the U+FFFD a terminal would print.
+  return showName(text).replace(UNPRINTABLE, (char) => {
     const named = NAMED_ESCAPES[char];
     if (named) return named;
     const code = char.charCodeAt(0);

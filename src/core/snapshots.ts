@@ -21,7 +21,9 @@ import {
   assertObjectId,
   assertRefName,
   checkGitVersion,
+  compareVersions,
   createGit,
+  GIT_MIN_VERSION,
   isObjectId,
   SNAPSHOT_IDENTITY,
 } from './git.js';
@@ -267,7 +269,7 @@ export async function openSnapshotStore(
   options: SnapshotStoreOptions,
 ): Promise<SnapshotStore> {
   const gitOptions = options.git ?? {};
-  await checkGitVersion({
+  const gitVersion = await checkGitVersion({
     ...(gitOptions.env ? { env: gitOptions.env } : {}),
     ...(gitOptions.binary ? { binary: gitOptions.binary } : {}),
   });
@@ -287,7 +289,7 @@ export async function openSnapshotStore(
       reason: 'not a folder',
     });
   }
-  return new SnapshotStore(root, options);
+  return new SnapshotStore(root, options, strictFsck(gitVersion));
 }
 
 export class SnapshotStore {
@@ -309,6 +311,8 @@ export class SnapshotStore {
   constructor(
     readonly collectionDir: string,
     private readonly options: SnapshotStoreOptions,
+    /** The `--strict=…` argument of the object writes, for this git version (see strictFsck). */
+    private readonly strict = strictFsck(GIT_MIN_VERSION),
   ) {
     this.fs = options.fs;
     this.logger = options.logger;
@@ -1112,8 +1116,8 @@ export class SnapshotStore {
     if (objects.length === 0) return;
     const args =
       objects.length < UNPACK_LIMIT
-        ? ['unpack-objects', '-q', '--strict']
-        : ['index-pack', '--stdin', '--strict'];
+        ? ['unpack-objects', '-q', this.strict]
+        : ['index-pack', '--stdin', this.strict];
     await this.git.pipe(args, { input: packObjects(objects) });
   }
 
@@ -1531,6 +1535,41 @@ export async function io<T>(op: string, target: string, fn: () => Promise<T>): P
 const JS_HASH_MAX_BYTES = 256 * 1024 * 1024;
 /** Fewer objects than this are written loose, more as a pack (git's default `transfer.unpackLimit`). */
 const UNPACK_LIMIT = 100;
+
+/**
+ * fsck checks that protect a git checkout — `.git`-like names (`.GIT`, `git~1`), the contents of
+ * `.gitmodules` and `.gitattributes` — and mean nothing to a store whose trees we restore ourselves: left
+ * on, one such file in a collection would make every snapshot, and so every update, fail. Every other
+ * check (object format, links, sorting, duplicates) stays strict. An id a git does not know is fatal
+ * there, so each list starts at the version that has it (the `.gitattributes` checks came with 2.39.1;
+ * older gits backported them, and there a `.gitattributes` with a line over 2 KiB still fails a snapshot).
+ */
+const CHECKOUT_ONLY_FSCK: readonly (readonly [since: string, ids: readonly string[]])[] = [
+  [
+    '2.30.0',
+    [
+      'hasDot',
+      'hasDotdot',
+      'hasDotgit',
+      'fullPathname',
+      'gitmodulesName',
+      'gitmodulesUrl',
+      'gitmodulesPath',
+      'gitmodulesUpdate',
+      'gitmodulesSymlink',
+      'gitmodulesBlob',
+      'gitmodulesLarge',
+    ],
+  ],
+  ['2.39.1', ['gitattributesLarge', 'gitattributesLineLength', 'gitattributesBlob']],
+];
+
+export function strictFsck(gitVersion: string): string {
+  const ids = CHECKOUT_ONLY_FSCK.filter(([since]) => compareVersions(gitVersion, since) >= 0).flatMap(
+    ([, list]) => list,
+  );
+  return `--strict=${ids.map((id) => `${id}=ignore`).join(',')}`;
+}
 
 function objectId(type: GitObject['type'], data: Buffer): string {
   return createHash('sha1').update(`${type} ${data.length}\0`).update(data).digest('hex');

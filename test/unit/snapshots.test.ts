@@ -327,6 +327,52 @@ void describe('snapshot → change → planRestore → exact tree back', () => {
   });
 });
 
+void describe('files git itself would refuse to check out', () => {
+  // Regression: `unpack-objects --strict` refused such trees (hasDotgit, gitmodulesUrl, …), so a collection
+  // holding one of these files could not be snapshotted, and therefore not be updated, at all.
+  const HOSTILE: Spec = {
+    'skills/a/.GIT': 'not a repository\n',
+    'skills/a/git~1': 'an NTFS short name of .git\n',
+    'skills/a/.gitmodules': '[submodule "x"]\n\tpath = x\n\turl = --upload-pack=touch /tmp/pwned\n',
+    'skills/b/.gitmodules': { link: '../a/.gitmodules' },
+    'skills/b/.gitattributes': `${'*.md '.repeat(1000)}text\n`,
+    'skills/b/sub/.Git/config': 'x\n',
+  };
+  for (const many of [false, true]) {
+    void it(`snapshots and restores them byte for byte (${many ? 'a pack through index-pack' : 'loose objects'})`, async () => {
+      const dir = tempDir();
+      const extra: Spec = {};
+      if (many) for (let i = 0; i < 150; i++) extra[`skills/c/f${i}.md`] = `file ${i}\n`;
+      build(dir, { ...HOSTILE, ...extra });
+      const store = await open(dir);
+      try {
+        const before = listing(dir);
+        const snapshot = await store.create({ reason: 'hostile names', trigger: 'user' });
+        fs.rmSync(path.join(dir, 'skills'), { recursive: true });
+        build(dir, { 'skills/a/SKILL.md': 'other\n' });
+        const safety = await store.create({ reason: 'safety', trigger: 'restore' });
+        await applyChanges(
+          dir,
+          {
+            txId: `thostile${many ? 'many' : 'few'}`,
+            kind: 'restore',
+            description: 'test',
+            artifacts: [],
+            preSnapshot: safety.id,
+            changes: await store.planRestore(snapshot.id),
+            tool: 'test',
+          },
+          { fs: nodeFs, logger: silentLogger },
+        );
+        assert.deepEqual(listing(dir), before);
+        assert.equal(fs.existsSync('/tmp/pwned'), false);
+      } finally {
+        store.close();
+      }
+    });
+  }
+});
+
 void describe('what a snapshot holds', () => {
   void it('builds the same tree ids as git itself (sorting, modes, symlinks) and ignores .gitignore', async () => {
     const dir = tempDir();

@@ -355,5 +355,12 @@ describe('file names that are not UTF-8, and awkward UTF-8 names', () => {
     );
     assert.deepEqual(treeListing(dir), before);
     assert.equal(get(dir, RAW), 'line 1 mine\nline 2\n');
+    // A person reads the bytes as \xNN, never as U+FFFD; every message stays one line.
+    const human = runCli(['update', 'skill/pdf', '--to', 'v2', '--strategy', 'merge', '--collection', dir]);
+    assert.equal(human.code, 3);
+    const printed = human.stdout + human.stderr;
+    assert.match(printed, /bad\\xff\\xfe\.md/);
+    assert.ok(!printed.includes('\uFFFD'), printed);
+    assert.deepEqual(treeListing(dir), before);
   });
 });

@@ -4,8 +4,9 @@
  * engine.ts for what one trial does and checks. Prints one line per trial and a summary whose last line
  * is exactly `torture: N passed, N failed`; exits 1 on any failure.
  *
- *   --ci                      the CI size: 100 trials on the large collection, then 60 s of 4 concurrent
- *                             writers on the small one; the last line counts both
+ *   --ci                      the CI size: 60 s of 4 concurrent writers on the small collection, then 100
+ *                             trials on the large one, a fifth of the kills sent to the whole process
+ *                             group; the last line counts both
  *   --trials N --seed S       how many, and the seed to replay (default: a random seed, printed)
  *   --size small|large        ≈ 300 or ≈ 11,000 files (default large)
  *   --kinds a,b               only these commands (update-overwrite, update-merge, update-keep, restore,
@@ -65,6 +66,7 @@ function parse(argv: string[]): Args {
         args.size = 'large';
         args.explicitTrials = true;
         args.concurrencySeconds = 60;
+        args.groupShare = 0.2;
         break;
       case '--trials':
         args.trials = Number(value());

@@ -366,38 +366,29 @@ void describe('hostile inputs: one clear line, the documented exit code, nothing
     return repo;
   }
 
-  // Regression: this was exit 4 "git checkout failed: unable to create file xxx…", with an empty
-  // .artifact-keeper/tmp left behind; the tree is now listed and checked before the checkout.
-  void it('an upstream tree with a file name longer than 255 bytes: add refuses with 65', () => {
-    const repo = plumbingUpstream('x'.repeat(300), 0);
-    const dir = copyOf(fx.dir, true);
-    try {
-      const { problems } = refuse(dir, ['add', `${repo}#skills/long@v1`], {
-        codes: [65],
-        mentions: [/skill\/long/],
-      });
-      assert.deepEqual(problems, []);
-    } finally {
-      removeDeep(dir);
-    }
-  });
-
-  // Regression: this was exit 4 "git checkout failed: cannot create directory at 'data/ddd…'".
-  void it('an upstream tree with a path longer than 4096 bytes: add refuses with 65', () => {
-    const repo = plumbingUpstream('leaf.md', 25);
-    const dir = copyOf(fx.dir, true);
-    try {
-      const { problems } = refuse(dir, ['add', `${repo}#skills/long@v1`], {
-        codes: [65],
-        mentions: [/skill\/long/],
-      });
-      assert.deepEqual(problems, []);
-    } finally {
-      // The failed add used to leave .artifact-keeper/tmp/fetch-*/content/data/ddd… deeper than PATH_MAX
-      // behind; kept as a safety net so a regression cannot break the temp cleanup of the whole run.
-      removeDeep(dir);
-    }
-  });
+  // Regressions: a long name was exit 4 "git checkout failed: unable to create file xxx…" with an empty
+  // .artifact-keeper/tmp left behind; a deep path was exit 4 "cannot create directory at 'data/ddd…'" and
+  // left .artifact-keeper/tmp/fetch-*/content/data/ddd… deeper than PATH_MAX behind. The tree is now listed
+  // and checked before the checkout.
+  for (const c of [
+    { title: 'a file name longer than 255 bytes', leaf: 'x'.repeat(300), depth: 0 },
+    { title: 'a path longer than 4096 bytes', leaf: 'leaf.md', depth: 25 },
+  ]) {
+    void it(`an upstream tree with ${c.title}: add refuses with 65`, () => {
+      const repo = plumbingUpstream(c.leaf, c.depth);
+      const dir = copyOf(fx.dir, true);
+      try {
+        const { problems } = refuse(dir, ['add', `${repo}#skills/long@v1`], {
+          codes: [65],
+          mentions: [/skill\/long/],
+        });
+        assert.deepEqual(problems, []);
+      } finally {
+        // A safety net: a regression must not break the temp cleanup of the whole run.
+        removeDeep(dir);
+      }
+    });
+  }
 
   void it('an update to an upstream tree no file system could hold: refused with 65, nothing written', () => {
     const repo = plumbingUpstream('x'.repeat(300), 0);

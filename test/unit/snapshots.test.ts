@@ -34,6 +34,20 @@ const STATE = '.artifact-keeper';
 /** Files as `path → content`; a value `{ link }` makes a symlink, `{ mode }` sets the mode, `null` an empty folder. */
 type Spec = Record<string, string | null | { link: string } | { text: string; mode: number }>;
 
+/** Applies restore changes the way `restoreSnapshot` does: through the transaction engine. */
+async function restoreThroughEngine(
+  dir: string,
+  txId: string,
+  preSnapshot: string,
+  changes: FileChange[],
+): Promise<void> {
+  await applyChanges(
+    dir,
+    { txId, kind: 'restore', description: 'test', artifacts: [], preSnapshot, changes, tool: 'test' },
+    { fs: nodeFs, logger: silentLogger },
+  );
+}
+
 function build(dir: string, spec: Spec): void {
   for (const [rel, value] of Object.entries(spec)) {
     const abs = path.join(dir, rel);
@@ -307,19 +321,7 @@ void describe('snapshot → change → planRestore → exact tree back', () => {
       const safety = await store.create({ reason: 'safety', trigger: 'restore' });
       const changes = await store.planRestore(snapshot.id);
       assert.equal(changes.at(-1)?.rel, 'collection.lock');
-      await applyChanges(
-        dir,
-        {
-          txId: 'trestoretest',
-          kind: 'restore',
-          description: 'test',
-          artifacts: [],
-          preSnapshot: safety.id,
-          changes,
-          tool: 'test',
-        },
-        { fs: nodeFs, logger: silentLogger },
-      );
+      await restoreThroughEngine(dir, 'trestoretest', safety.id, changes);
       assert.deepEqual(listing(dir), before);
     } finally {
       store.close();
@@ -351,18 +353,11 @@ void describe('files git itself would refuse to check out', () => {
         fs.rmSync(path.join(dir, 'skills'), { recursive: true });
         build(dir, { 'skills/a/SKILL.md': 'other\n' });
         const safety = await store.create({ reason: 'safety', trigger: 'restore' });
-        await applyChanges(
+        await restoreThroughEngine(
           dir,
-          {
-            txId: `thostile${many ? 'many' : 'few'}`,
-            kind: 'restore',
-            description: 'test',
-            artifacts: [],
-            preSnapshot: safety.id,
-            changes: await store.planRestore(snapshot.id),
-            tool: 'test',
-          },
-          { fs: nodeFs, logger: silentLogger },
+          `thostile${many ? 'many' : 'few'}`,
+          safety.id,
+          await store.planRestore(snapshot.id),
         );
         assert.deepEqual(listing(dir), before);
         assert.equal(fs.existsSync('/tmp/pwned'), false);
@@ -1077,19 +1072,7 @@ void describe('names that are not UTF-8, and awkward UTF-8 names', () => {
 
       const safety = await store.create({ reason: 'safety', trigger: 'restore' });
       const changes = await store.planRestore(snapshot.id);
-      await applyChanges(
-        dir,
-        {
-          txId: 'tawkwardnames',
-          kind: 'restore',
-          description: 'test',
-          artifacts: [],
-          preSnapshot: safety.id,
-          changes,
-          tool: 'test',
-        },
-        { fs: nodeFs, logger: silentLogger },
-      );
+      await restoreThroughEngine(dir, 'tawkwardnames', safety.id, changes);
       assert.deepEqual(rawListing(dir), before);
       assert.deepEqual(await store.planRestore(snapshot.id), [], 'nothing left to do');
       // And back to the safety snapshot, the other way round.

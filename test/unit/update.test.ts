@@ -245,6 +245,7 @@ describe('file names that are not UTF-8, and awkward UTF-8 names', () => {
     const file = nameBytes(path.join(root, rel));
     return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : undefined;
   };
+  const MERGE_TO_V2 = ['update', 'skill/pdf', '--to', 'v2', '--strategy', 'merge'];
   const RAW = 'skills/pdf/bad\uDCFF\uDCFE.md';
   const RAW_DIR_FILE = 'skills/pdf/raw\uDC80/x.md';
   const AWKWARD = [
@@ -285,17 +286,7 @@ describe('file names that are not UTF-8, and awkward UTF-8 names', () => {
 
     fs.appendFileSync(path.join(dir, 'skills/pdf/SKILL.md'), 'My local note.\n');
     put(dir, 'skills/pdf/mine\uDCFE.md', 'a local file\n');
-    const update = runCli([
-      'update',
-      'skill/pdf',
-      '--to',
-      'v2',
-      '--strategy',
-      'merge',
-      '--json',
-      '--collection',
-      dir,
-    ]);
+    const update = runCli([...MERGE_TO_V2, '--json', '--collection', dir]);
     assert.equal(update.code, 0, update.stderr + update.stdout);
     const result = JSON.parse(update.stdout) as {
       preSnapshot: string;
@@ -336,17 +327,7 @@ describe('file names that are not UTF-8, and awkward UTF-8 names', () => {
     assert.equal(runCli(['add', `${up.url}#skills/pdf@v1`, '--collection', dir]).code, 0);
     put(dir, RAW, 'line 1 mine\nline 2\n');
     const before = treeListing(dir);
-    const update = runCli([
-      'update',
-      'skill/pdf',
-      '--to',
-      'v2',
-      '--strategy',
-      'merge',
-      '--json',
-      '--collection',
-      dir,
-    ]);
+    const update = runCli([...MERGE_TO_V2, '--json', '--collection', dir]);
     assert.equal(update.code, 3, update.stderr + update.stdout);
     const result = JSON.parse(update.stdout) as { error: { conflicts: { path: string }[] } };
     assert.deepEqual(
@@ -356,7 +337,7 @@ describe('file names that are not UTF-8, and awkward UTF-8 names', () => {
     assert.deepEqual(treeListing(dir), before);
     assert.equal(get(dir, RAW), 'line 1 mine\nline 2\n');
     // A person reads the bytes as \xNN, never as U+FFFD; every message stays one line.
-    const human = runCli(['update', 'skill/pdf', '--to', 'v2', '--strategy', 'merge', '--collection', dir]);
+    const human = runCli([...MERGE_TO_V2, '--collection', dir]);
     assert.equal(human.code, 3);
     const printed = human.stdout + human.stderr;
     assert.match(printed, /bad\\xff\\xfe\.md/);

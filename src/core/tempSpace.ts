@@ -213,13 +213,19 @@ function sweepStaleStateFiles(collectionDir: string): void {
 }
 
 /**
- * Removes `*.lock` files a killed git left in the snapshot repository (`packed-refs.lock`,
- * `refs/snapshots/<id>.lock`, …), which would make every later ref update fail. Only safe, and only
- * called, while holding the writer lock: every git process that writes that repository runs under it.
+ * Removes what a killed git leaves in the snapshot repository: `*.lock` files (`packed-refs.lock`,
+ * `refs/snapshots/<id>.lock`, …), which would make every later ref update fail, and the temp files of
+ * an object write cut short (`objects/pack/tmp_pack_*`, `tmp_idx_*`, `objects/tmp_*`, `incoming-*`
+ * quarantines), which are only garbage. Loose-object folders (`objects/xx/`) are not read: git's own
+ * prune removes stray `tmp_obj_*` there. Only safe, and only called, while holding the writer lock: every
+ * git process that writes that repository runs under it (one outliving a killed writer has lost its
+ * work already).
  */
-export function sweepGitLocks(collectionDir: string): void {
+export function sweepGitLeftovers(collectionDir: string): void {
   const repo = path.join(collectionDir, STATE_DIR, 'snapshots.git');
-  const visit = (dir: string, depth: number): void => {
+  const isLeftover = (name: string): boolean =>
+    name.endsWith('.lock') || name === 'gc.pid' || /^(tmp_|\.tmp-|incoming-)/.test(name);
+  const visit = (dir: string, depth: number, objects: boolean): void => {
     let entries: fs.Dirent[];
     try {
       entries = fs.readdirSync(dir, { withFileTypes: true });
@@ -228,10 +234,13 @@ export function sweepGitLocks(collectionDir: string): void {
     }
     for (const entry of entries) {
       const abs = path.join(dir, entry.name);
-      if (entry.isDirectory() && depth > 0 && entry.name !== 'objects') visit(abs, depth - 1);
-      else if (entry.isFile() && entry.name.endsWith('.lock')) fs.rmSync(abs, { force: true });
+      if (isLeftover(entry.name) && (entry.isFile() || (objects && entry.isDirectory())))
+        fs.rmSync(abs, { recursive: true, force: true });
+      else if (entry.isDirectory() && depth > 0 && entry.name !== 'objects') visit(abs, depth - 1, objects);
     }
   };
-  visit(repo, 0);
-  visit(path.join(repo, 'refs'), 8);
+  visit(repo, 0, false);
+  visit(path.join(repo, 'refs'), 8, false);
+  visit(path.join(repo, 'objects'), 0, true);
+  visit(path.join(repo, 'objects', 'pack'), 0, true);
 }

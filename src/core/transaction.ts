@@ -37,7 +37,7 @@ import {
 import type { Journal, JournalOp, TxnPaths } from './journal.js';
 import { LOCK_FILE } from './lock.js';
 import { acquireWriterLock } from './writerLock.js';
-import { sweepGitLocks, sweepStaleTemp } from './tempSpace.js';
+import { sweepGitLeftovers, sweepStaleTemp } from './tempSpace.js';
 
 export interface TransactionSpec {
   txId: string;
@@ -328,7 +328,7 @@ export async function withWriter<T>(
       logger,
     });
     sweepStaleTemp(collectionDir);
-    sweepGitLocks(collectionDir);
+    sweepGitLeftovers(collectionDir);
     return await fn({ holder: lock.holder, recovered });
   } finally {
     await lock

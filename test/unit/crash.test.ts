@@ -124,6 +124,28 @@ void describe('a git lock left by a snapshot-store git killed with the CLI', () 
       'no stale git lock is left',
     );
   });
+
+  // Regression (found by the campaign with --group-kills): an import killed inside `index-pack` left
+  // objects/pack/tmp_pack_* and tmp_idx_* behind, and nothing ever removed them.
+  void it("removes the temp files of an object write cut short, and keeps the store's packs", async () => {
+    const fx = await buildFixture(tempDir('ak-gittmp-'), 'tiny', OUT_CLI);
+    const objects = path.join(fx.dir, '.artifact-keeper', 'snapshots.git', 'objects');
+    const packs = (): string[] => fs.readdirSync(path.join(objects, 'pack')).sort();
+    const kept = packs();
+    fs.writeFileSync(path.join(objects, 'pack', 'tmp_pack_Ab12Cd'), 'PACK half written');
+    fs.writeFileSync(path.join(objects, 'pack', 'tmp_idx_Ab12Cd'), '');
+    fs.mkdirSync(path.join(objects, 'incoming-Xy34Zw', 'pack'), { recursive: true });
+    fs.writeFileSync(path.join(objects, 'tmp_obj_Qq99Rr'), '');
+    const recover = fx.run(['recover']);
+    assert.equal(recover.code, 0, recover.stderr);
+    assert.deepEqual(packs(), kept);
+    assert.deepEqual(
+      fs.readdirSync(objects).filter((name) => /^(tmp_|incoming-)/.test(name)),
+      [],
+    );
+    assert.equal(fx.run(['snapshot', '-m', 'after']).code, 0);
+    assert.deepEqual(leftovers(fx.dir), []);
+  });
 });
 
 // Regression: `status` loaded the manifest before it looked for a journal, so in the collection.toml

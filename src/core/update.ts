@@ -330,117 +330,111 @@ async function applyUpdateLocked(
 ): Promise<UpdateResult> {
   const internal = plan as InternalPlan;
   const dir = plan.collectionDir;
-  {
-    {
-      const collection = collectionForApply(internal);
-      const changes: FileChange[] = [];
-      const updated: UpdateResult['updated'] = [];
-      const skipped: string[] = [];
-      const now = naiveUtcNow();
-      const toStore: { entry: ArtifactEntry; tree: Tree; meta: UpstreamMeta }[] = [];
-      for (const artifact of plan.artifacts) {
-        const inner = internal.internals.get(artifact.id);
-        if (!inner) throw new Error(`plan has no internals for ${artifact.id}`);
-        const chosen = decisions.get(artifact.id);
-        if (artifact.upToDate || chosen === 'skip' || chosen === undefined) {
-          if (!artifact.upToDate) skipped.push(artifact.id);
-          continue;
-        }
-        const entry = collection.manifest.artifacts.find(
-          (a) => a.name === inner.entry.name && a.type === inner.entry.type,
-        );
-        if (!entry)
-          throw new CoreError({
-            code: 'plan-stale',
-            artifact: artifact.id,
-            reason: 'the artifact left the manifest',
-          });
-        const mineNow = readTree(artifact.localRoot, artifact.isFolder);
-        const mine = artifact.isFolder
-          ? mineNow.tree
-          : singleFileTree(mineNow.tree, path.basename(entry.path));
-        if (inputsDigest(collection, entry, mine) !== inner.inputs) {
-          throw new CoreError({
-            code: 'plan-stale',
-            artifact: artifact.id,
-            reason: 'its files, manifest entry or lock entry changed since the plan was made',
-          });
-        }
-        const result = resultTree(artifact.files, chosen);
-        const installRoot = artifact.isFolder ? artifact.localRoot : path.dirname(artifact.localRoot);
-        const problems = validateArtifact(entry.type as ArtifactType, result, artifact.isFolder, installRoot);
-        if (problems.length > 0) {
-          throw new CoreError({
-            code: 'validation-failed',
-            artifact: artifact.id,
-            reason: problems.join('; '),
-          });
-        }
-        changes.push(...changesForArtifact(entry.path, artifact.isFolder, mine, result, mineNow.keptDirs));
-        const upstream = upstreamString(inner.source, inner.resolved.sha);
-        const version = inner.resolved.resolvedVersion;
-        setArtifactFields(entry, {
-          upstream,
-          ...(inner.resolved.versionSpec !== entry.versionSpec
-            ? { version_spec: inner.resolved.versionSpec }
-            : {}),
-          resolved_sha: inner.resolved.sha,
-          resolved_version: version,
-          last_updated: now,
-        });
-        setEntry(collection.lock, entry, {
-          content_hash: resultHash(result, artifact.isFolder, artifact.localRoot),
-          fetched: now,
-          upstream,
-          resolved_sha: inner.resolved.sha,
-          resolved_version: version,
-        });
-        toStore.push({
-          entry,
-          tree: inner.upstream,
-          meta: {
-            resolved_sha: inner.resolved.sha,
-            ...(version ? { resolved_version: version } : {}),
-            source: upstream,
-          },
-        });
-        updated.push({ id: artifact.id, sha: inner.resolved.sha, ...(version ? { version } : {}) });
-      }
-      if (updated.length === 0) return { txId: '', preSnapshot: '', updated, skipped };
-      throwIfAborted(opts.signal);
-      const store = await openSnapshotStore(dir, storeOptions(opts));
-      try {
-        const ids = updated.map((u) => u.id);
-        const pre = await store.create({
-          reason: `before update of ${ids.join(', ')}`,
-          trigger: 'update',
-          artifacts: ids,
-        });
-        // The upstream trees go into the snapshot repository first: harmless if the update then fails
-        // (a base is looked up by the sha the lock pins), and there for the next merge if it commits.
-        for (const item of toStore)
-          await store.storeUpstream(item.entry.type, item.entry.name, item.tree, item.meta);
-        changes.push(...collectionWrites(collection, now));
-        const txId = newTxId();
-        throwIfAborted(opts.signal);
-        await applyChanges(
-          dir,
-          {
-            txId,
-            kind: 'update',
-            description: `update ${ids.join(', ')}`,
-            artifacts: ids,
-            preSnapshot: pre.id,
-            changes,
-            tool: opts.tool,
-          },
-          { fs: opts.fs, logger: opts.logger, ...(opts.signal ? { signal: opts.signal } : {}) },
-        );
-        return { txId, preSnapshot: pre.id, updated, skipped };
-      } finally {
-        store.close();
-      }
+  const collection = collectionForApply(internal);
+  const changes: FileChange[] = [];
+  const updated: UpdateResult['updated'] = [];
+  const skipped: string[] = [];
+  const now = naiveUtcNow();
+  const toStore: { entry: ArtifactEntry; tree: Tree; meta: UpstreamMeta }[] = [];
+  for (const artifact of plan.artifacts) {
+    const inner = internal.internals.get(artifact.id);
+    if (!inner) throw new Error(`plan has no internals for ${artifact.id}`);
+    const chosen = decisions.get(artifact.id);
+    if (artifact.upToDate || chosen === 'skip' || chosen === undefined) {
+      if (!artifact.upToDate) skipped.push(artifact.id);
+      continue;
     }
+    const entry = collection.manifest.artifacts.find(
+      (a) => a.name === inner.entry.name && a.type === inner.entry.type,
+    );
+    if (!entry)
+      throw new CoreError({
+        code: 'plan-stale',
+        artifact: artifact.id,
+        reason: 'the artifact left the manifest',
+      });
+    const mineNow = readTree(artifact.localRoot, artifact.isFolder);
+    const mine = artifact.isFolder ? mineNow.tree : singleFileTree(mineNow.tree, path.basename(entry.path));
+    if (inputsDigest(collection, entry, mine) !== inner.inputs) {
+      throw new CoreError({
+        code: 'plan-stale',
+        artifact: artifact.id,
+        reason: 'its files, manifest entry or lock entry changed since the plan was made',
+      });
+    }
+    const result = resultTree(artifact.files, chosen);
+    const installRoot = artifact.isFolder ? artifact.localRoot : path.dirname(artifact.localRoot);
+    const problems = validateArtifact(entry.type as ArtifactType, result, artifact.isFolder, installRoot);
+    if (problems.length > 0) {
+      throw new CoreError({
+        code: 'validation-failed',
+        artifact: artifact.id,
+        reason: problems.join('; '),
+      });
+    }
+    changes.push(...changesForArtifact(entry.path, artifact.isFolder, mine, result, mineNow.keptDirs));
+    const upstream = upstreamString(inner.source, inner.resolved.sha);
+    const version = inner.resolved.resolvedVersion;
+    setArtifactFields(entry, {
+      upstream,
+      ...(inner.resolved.versionSpec !== entry.versionSpec
+        ? { version_spec: inner.resolved.versionSpec }
+        : {}),
+      resolved_sha: inner.resolved.sha,
+      resolved_version: version,
+      last_updated: now,
+    });
+    setEntry(collection.lock, entry, {
+      content_hash: resultHash(result, artifact.isFolder, artifact.localRoot),
+      fetched: now,
+      upstream,
+      resolved_sha: inner.resolved.sha,
+      resolved_version: version,
+    });
+    toStore.push({
+      entry,
+      tree: inner.upstream,
+      meta: {
+        resolved_sha: inner.resolved.sha,
+        ...(version ? { resolved_version: version } : {}),
+        source: upstream,
+      },
+    });
+    updated.push({ id: artifact.id, sha: inner.resolved.sha, ...(version ? { version } : {}) });
+  }
+  if (updated.length === 0) return { txId: '', preSnapshot: '', updated, skipped };
+  throwIfAborted(opts.signal);
+  const store = await openSnapshotStore(dir, storeOptions(opts));
+  try {
+    const ids = updated.map((u) => u.id);
+    const pre = await store.create({
+      reason: `before update of ${ids.join(', ')}`,
+      trigger: 'update',
+      artifacts: ids,
+    });
+    // The upstream trees go into the snapshot repository first: harmless if the update then fails
+    // (a base is looked up by the sha the lock pins), and there for the next merge if it commits.
+    for (const item of toStore)
+      await store.storeUpstream(item.entry.type, item.entry.name, item.tree, item.meta);
+    changes.push(...collectionWrites(collection, now));
+    const txId = newTxId();
+    throwIfAborted(opts.signal);
+    await applyChanges(
+      dir,
+      {
+        txId,
+        kind: 'update',
+        description: `update ${ids.join(', ')}`,
+        artifacts: ids,
+        preSnapshot: pre.id,
+        changes,
+        tool: opts.tool,
+      },
+      { fs: opts.fs, logger: opts.logger, ...(opts.signal ? { signal: opts.signal } : {}) },
+    );
+    return { txId, preSnapshot: pre.id, updated, skipped };
+  } finally {
+    store.close();
   }
 }
 

@@ -1112,7 +1112,11 @@ export class SnapshotStore {
    * as loose objects, many as one pack (as git itself does with `transfer.unpackLimit`), which is far
    * faster than thousands of loose files for a first snapshot.
    */
-  private async writeObjects(objects: readonly GitObject[]): Promise<void> {
+  private async writeObjects(all: readonly GitObject[]): Promise<void> {
+    // Files with the same content are one blob: a pack must hold each object once (index-pack refuses a
+    // pack with an object twice; many artifacts added from one source share every file).
+    const seen = new Set<string>();
+    const objects = all.filter((object) => !seen.has(object.sha) && seen.add(object.sha));
     if (objects.length === 0) return;
     const args =
       objects.length < UNPACK_LIMIT

@@ -329,6 +329,33 @@ void describe('snapshot → change → planRestore → exact tree back', () => {
   });
 });
 
+void describe('files with the same content', () => {
+  // Regression (found by the four-writer run): a snapshot writing 100 objects or more goes through
+  // `git index-pack`, which refuses a pack holding one object twice; every file with the same content as
+  // another (a LICENSE in each skill, artifacts added twice from one source) was such a duplicate, and the
+  // snapshot, and so the update, failed with exit 4.
+  void it('are one blob: a first snapshot of 150 files sharing 3 contents succeeds and restores', async () => {
+    const dir = tempDir();
+    const spec: Spec = {};
+    for (let i = 0; i < 150; i++) spec[`skills/s${i}/LICENSE`] = `license ${i % 3}\n`;
+    build(dir, spec);
+    const store = await open(dir);
+    try {
+      const before = listing(dir);
+      const snapshot = await store.create({ reason: 'duplicates', trigger: 'user' });
+      fs.rmSync(path.join(dir, 'skills'), { recursive: true });
+      // The same again, changed since: the incremental path writes the new blobs with the trees.
+      for (let i = 0; i < 150; i++) spec[`skills/s${i}/LICENSE`] = `other ${i % 2}\n`;
+      build(dir, spec);
+      const changed = await store.create({ reason: 'changed duplicates', trigger: 'user' });
+      await restoreThroughEngine(dir, 'tduplicates', changed.id, await store.planRestore(snapshot.id));
+      assert.deepEqual(listing(dir), before);
+    } finally {
+      store.close();
+    }
+  });
+});
+
 void describe('files git itself would refuse to check out', () => {
   // Regression: `unpack-objects --strict` refused such trees (hasDotgit, gitmodulesUrl, …), so a collection
   // holding one of these files could not be snapshotted, and therefore not be updated, at all.

@@ -5,14 +5,9 @@
  * Also the check of each upstream entry before anything is checked out or copied (`entryProblem`).
  */
 import * as path from 'node:path';
+import { NAME_MAX, PATH_MAX } from './artifact.js';
 import type { ArtifactType } from './artifact.js';
 import type { Tree } from './plan.js';
-
-/** The longest file name the common file systems take (ext4, xfs, btrfs, tmpfs, APFS, NTFS). */
-export const NAME_MAX_BYTES = 255;
-
-/** The longest path one system call takes, its closing NUL included (Linux PATH_MAX; macOS 1024). */
-export const PATH_MAX_BYTES = process.platform === 'darwin' ? 1024 : 4096;
 
 /** What an upstream entry is: git's modes, or what lstat says of a local folder's entry. */
 export type EntryKind =
@@ -53,14 +48,14 @@ function lengthProblem(rel: Buffer, root: string): string | undefined {
   while (start <= rel.length) {
     let end = rel.indexOf(0x2f, start);
     if (end < 0) end = rel.length;
-    if (end - start > NAME_MAX_BYTES) {
-      return `path "${shortened(rel.toString('utf8'))}" has a name of ${end - start} bytes (at most ${NAME_MAX_BYTES})`;
+    if (end - start > NAME_MAX) {
+      return `path "${shortened(rel.toString('utf8'))}" has a name of ${end - start} bytes (at most ${NAME_MAX})`;
     }
     start = end + 1;
   }
   const total = Buffer.byteLength(root) + 1 + rel.length;
-  if (total >= PATH_MAX_BYTES) {
-    return `path "${shortened(rel.toString('utf8'))}" is too long: ${total} bytes with the folder it goes into (at most ${PATH_MAX_BYTES - 1})`;
+  if (total >= PATH_MAX) {
+    return `path "${shortened(rel.toString('utf8'))}" is too long: ${total} bytes with the folder it goes into (at most ${PATH_MAX - 1})`;
   }
   return undefined;
 }

@@ -22,7 +22,8 @@ import {
 } from '../../src/core/sources.js';
 import type { FetchedSource, GitSource, RemoteSource, ResolvedSource } from '../../src/core/sources.js';
 import { makeWorkspace } from '../../src/core/tempSpace.js';
-import { entryProblem, PATH_MAX_BYTES, validateArtifact } from '../../src/core/validate.js';
+import { PATH_MAX } from '../../src/core/artifact.js';
+import { entryProblem, validateArtifact } from '../../src/core/validate.js';
 import type { EntryKind } from '../../src/core/validate.js';
 import { makeUpstream, serveUpstreams, upstreamTempDir } from './support/upstream.js';
 import type { GitDaemon, Upstream } from './support/upstream.js';
@@ -744,7 +745,7 @@ void describe('upstream content is checked before anything is written', () => {
         name: 'deep',
         lines: deep,
         reason: new RegExp(
-          `path "data/d+…d+/leaf\\.md" is too long: \\d+ bytes .*\\(at most ${PATH_MAX_BYTES - 1}\\)`,
+          `path "data/d+…d+/leaf\\.md" is too long: \\d+ bytes .*\\(at most ${PATH_MAX - 1}\\)`,
         ),
       },
       {
@@ -887,7 +888,7 @@ void describe('entryProblem', () => {
       for (; left > 201; left -= 201) parts.push('p'.repeat(200));
       return [...parts, 'q'.repeat(left)].join('/');
     };
-    const longest = PATH_MAX_BYTES - 1 - '/collection/'.length;
+    const longest = PATH_MAX - 1 - '/collection/'.length;
     check(pathOf(longest), 'file', undefined);
     check(pathOf(longest + 1), 'file', /is too long: \d+ bytes with the folder it goes into/);
   });

@@ -24,21 +24,10 @@ export function isRawName(p: string): boolean {
 
 /** The bytes a name or path stands for: its UTF-8, with escaped bytes restored (`os.fsencode`). */
 export function nameBytes(p: string): Buffer {
-  if (p.isWellFormed()) return Buffer.from(p, 'utf8');
-  const chunks: Buffer[] = [];
-  let from = 0;
-  for (let i = 0; i < p.length; i++) {
-    const unit = p.charCodeAt(i);
-    if (unit >= 0xd800 && unit <= 0xdbff && isLowSurrogate(p.charCodeAt(i + 1))) {
-      i++; // a valid pair: part of the UTF-8 run
-    } else if (unit >= 0xdc80 && unit <= 0xdcff) {
-      chunks.push(Buffer.from(p.slice(from, i), 'utf8'), Buffer.of(unit - 0xdc00));
-      from = i + 1;
-    }
-    // Any other lone surrogate never comes from a decoded name; Buffer.from makes it U+FFFD.
-  }
-  chunks.push(Buffer.from(p.slice(from), 'utf8'));
-  return Buffer.concat(chunks);
+  // Any other lone surrogate never comes from a decoded name; Buffer.from makes it U+FFFD.
+  return encodeLoneSurrogates(p, (unit) =>
+    unit >= 0xdc80 && unit <= 0xdcff ? Buffer.of(unit - 0xdc00) : undefined,
+  );
 }
 
 /** What to give node:fs for `p`: the string itself, or its bytes when it holds raw bytes. */
@@ -74,17 +63,28 @@ export function readDirSync(dir: string): fs.Dirent[] {
  * bytes as the code points U+DC80–U+DCFF): UTF-8, with each lone surrogate in the same three-byte form.
  */
 export function codePointBytes(p: string): Buffer {
+  return encodeLoneSurrogates(p, (unit) =>
+    Buffer.of(0xe0 | (unit >> 12), 0x80 | ((unit >> 6) & 0x3f), 0x80 | (unit & 0x3f)),
+  );
+}
+
+/**
+ * `p` as UTF-8, but each lone surrogate as `encode` gives it (undefined: left to Buffer.from, which makes
+ * it U+FFFD). Valid surrogate pairs are ordinary UTF-8.
+ */
+function encodeLoneSurrogates(p: string, encode: (unit: number) => Buffer | undefined): Buffer {
   if (p.isWellFormed()) return Buffer.from(p, 'utf8');
   const chunks: Buffer[] = [];
   let from = 0;
   for (let i = 0; i < p.length; i++) {
     const unit = p.charCodeAt(i);
-    if (unit >= 0xd800 && unit <= 0xdbff && isLowSurrogate(p.charCodeAt(i + 1))) i++;
-    else if (unit >= 0xd800 && unit <= 0xdfff) {
-      chunks.push(
-        Buffer.from(p.slice(from, i), 'utf8'),
-        Buffer.of(0xe0 | (unit >> 12), 0x80 | ((unit >> 6) & 0x3f), 0x80 | (unit & 0x3f)),
-      );
+    if (unit >= 0xd800 && unit <= 0xdbff && isLowSurrogate(p.charCodeAt(i + 1))) {
+      i++; // a valid pair: part of the UTF-8 run
+      continue;
+    }
+    const bytes = unit >= 0xd800 && unit <= 0xdfff ? encode(unit) : undefined;
+    if (bytes) {
+      chunks.push(Buffer.from(p.slice(from, i), 'utf8'), bytes);
       from = i + 1;
     }
   }

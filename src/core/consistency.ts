@@ -128,20 +128,32 @@ export function saveStatCache(dir: string, cache: StatCache): void {
 
 /**
  * Loads the collection and checks it. Throws what `loadCollection` throws, except while a transaction is
- * interrupted: then manifest and lock may be missing or mid-rename, so a load that fails reports
- * `interrupted` (the next writer recovers first), and nothing is written (no parse or stat cache).
+ * interrupted: see loadForCheck.
  */
 export function checkCollection(dir: string, options: CheckOptions = {}): ConsistencyReport {
+  const loaded = loadForCheck(dir);
+  if ('report' in loaded) return loaded.report;
+  return checkConsistency(loaded.collection, loaded.interrupted ? { ...options, persist: false } : options);
+}
+
+/**
+ * Loads the collection for a check (the CLI's `status`, the extension's refresh). While a transaction is
+ * interrupted, manifest and lock may be missing or mid-rename: a load that fails then gives the
+ * `interrupted` report instead (the next writer recovers first), and `interrupted` tells the caller to
+ * write no cache, so reading changes nothing. Throws what `loadCollection` throws otherwise.
+ */
+export function loadForCheck(
+  dir: string,
+): { collection: Collection; interrupted: boolean } | { report: ConsistencyReport; cause: CoreError } {
   const interrupted = hasJournal(dir);
-  let collection: Collection;
   try {
-    collection = loadCollection(dir, { saveParseCache: !interrupted });
+    return { collection: loadCollection(dir, { saveParseCache: !interrupted }), interrupted };
   } catch (err) {
     // Looked for again after a failure: a writer may have begun between our look and our read.
-    if (err instanceof CoreError && (interrupted || hasJournal(dir))) return interruptedReport(err);
+    if (err instanceof CoreError && (interrupted || hasJournal(dir)))
+      return { report: interruptedReport(err), cause: err };
     throw err;
   }
-  return checkConsistency(collection, interrupted ? { ...options, persist: false } : options);
 }
 
 /** The report of a collection that cannot be read while a transaction is interrupted. */

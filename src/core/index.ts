@@ -37,7 +37,7 @@ export {
   checkCollection,
   checkConsistency,
   emptyStatCache,
-  interruptedReport,
+  loadForCheck,
   loadStatCache,
 } from './consistency.js';
 export type {

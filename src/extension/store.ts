@@ -11,12 +11,9 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import {
   checkConsistency,
-  CoreError,
-  hasJournal,
-  interruptedReport,
-  loadCollection,
   FaultPlan,
   loadCheckResults,
+  loadForCheck,
   loadStatCache,
   nodeFs,
   parseFaultSpec,
@@ -431,36 +428,43 @@ export class Store extends Disposable {
     const started = performance.now();
     const previous = entry.report;
     const trusted = vscode.workspace.isTrusted;
-    const interrupted = hasJournal(entry.dir);
     try {
       if (!entry.cache) {
         entry.cache = loadStatCache(entry.dir);
         if (entry.updates.size === 0)
           entry.updates = new Map(loadCheckResults(entry.dir).map((r) => [r.id, r]));
       }
-      const loaded = loadCollection(entry.dir);
-      entry.name = loaded.manifest.name || path.basename(entry.dir);
-      // A check's finding is over once the artifact is pinned to the commit it found (after an update).
-      const pinned = new Map(loaded.manifest.artifacts.map((a) => [`${a.type}/${a.name}`, a.resolvedSha]));
-      for (const [id, result] of entry.updates) {
-        if (result.available && result.latestSha && pinned.get(id) === result.latestSha) {
-          entry.updates.set(id, { ...result, available: false });
+      const loaded = loadForCheck(entry.dir);
+      if ('report' in loaded) {
+        // Mid-transaction the collection is shown interrupted (with Recover), not unreadable, as
+        // `artifact-keeper status` reports it.
+        entry.report = loaded.report;
+        entry.error = undefined;
+        this.log.warn(`[Store] ${entry.dir} cannot be read: ${loaded.cause.message}`);
+      } else {
+        const collection = loaded.collection;
+        entry.name = collection.manifest.name || path.basename(entry.dir);
+        // A check's finding is over once the artifact is pinned to the commit it found (after an update).
+        const pinned = new Map(
+          collection.manifest.artifacts.map((a) => [`${a.type}/${a.name}`, a.resolvedSha]),
+        );
+        for (const [id, result] of entry.updates) {
+          if (result.available && result.latestSha && pinned.get(id) === result.latestSha) {
+            entry.updates.set(id, { ...result, available: false });
+          }
         }
+        const available = new Set([...entry.updates.values()].filter((r) => r.available).map((r) => r.id));
+        entry.report = checkConsistency(collection, {
+          cache: entry.cache,
+          updatesAvailable: available,
+          conflicted: entry.conflicted,
+          persist: trusted && !loaded.interrupted,
+        });
+        entry.error = undefined;
       }
-      const available = new Set([...entry.updates.values()].filter((r) => r.available).map((r) => r.id));
-      entry.report = checkConsistency(loaded, {
-        cache: entry.cache,
-        updatesAvailable: available,
-        conflicted: entry.conflicted,
-        persist: trusted && !interrupted,
-      });
-      entry.error = undefined;
     } catch (err) {
-      // While a transaction is interrupted, manifest and lock may be missing or mid-rename: the collection
-      // is shown interrupted (with Recover), not unreadable, as `artifact-keeper status` reports it.
-      const midTransaction = err instanceof CoreError && (interrupted || hasJournal(entry.dir));
-      entry.report = midTransaction ? interruptedReport(err) : undefined;
-      entry.error = midTransaction ? undefined : err;
+      entry.report = undefined;
+      entry.error = err;
       this.log.warn(
         `[Store] ${entry.dir} cannot be read: ${err instanceof Error ? err.message : String(err)}`,
       );

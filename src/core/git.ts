@@ -231,6 +231,35 @@ export function compareVersions(a: string, b: string): number {
   return 0;
 }
 
+/** One record of `git ls-tree -z`: `<mode> <type> <oid>\t<path>`, the path as the bytes git stores. */
+export interface LsTreeRecord {
+  mode: string;
+  type: string;
+  oid: string;
+  /** A view into the output (not necessarily UTF-8). */
+  path: Buffer;
+}
+
+/** The records of `git ls-tree -z` output; anything not shaped `<mode> <type> <oid>\t<path>` is skipped. */
+export function parseLsTree(out: Buffer): LsTreeRecord[] {
+  const records: LsTreeRecord[] = [];
+  for (let start = 0; start < out.length;) {
+    const found = out.indexOf(0, start);
+    const end = found < 0 ? out.length : found;
+    // Only the path may hold a tab.
+    const tab = out.indexOf(0x09, start);
+    if (tab >= 0 && tab < end) {
+      const head = /^(\d+) (\w+) ([0-9a-f]+)$/.exec(out.toString('latin1', start, tab));
+      if (head) {
+        const [, mode = '', type = '', oid = ''] = head;
+        records.push({ mode, type, oid, path: out.subarray(tab + 1, end) });
+      }
+    }
+    start = end + 1;
+  }
+  return records;
+}
+
 const OBJECT_ID = /^[0-9a-f]{40}$/;
 
 /** Guards an object id before it becomes an argument: never an option, never a revision expression. */

@@ -23,8 +23,8 @@ import {
   checkGitVersion,
   compareVersions,
   createGit,
-  GIT_MIN_VERSION,
   isObjectId,
+  parseLsTree,
   SNAPSHOT_IDENTITY,
 } from './git.js';
 import type { Git, ObjectReader } from './git.js';
@@ -312,7 +312,7 @@ export class SnapshotStore {
     readonly collectionDir: string,
     private readonly options: SnapshotStoreOptions,
     /** The `--strict=…` argument of the object writes, for this git version (see strictFsck). */
-    private readonly strict = strictFsck(GIT_MIN_VERSION),
+    private readonly strict: string,
   ) {
     this.fs = options.fs;
     this.logger = options.logger;
@@ -1142,17 +1142,8 @@ export class SnapshotStore {
     const files = new Map<string, ScannedFile>();
     const dirs = new Set<string>();
     const entries: SnapshotTree = new Map();
-    const out = result.stdout;
-    let start = 0;
-    while (start < out.length) {
-      const found = out.indexOf(0, start);
-      const end = found < 0 ? out.length : found;
-      // `<mode> <type> <sha>\t<path>`: only the path may hold a tab, and it is bytes.
-      const tab = out.indexOf(9, start);
-      const head = tab < 0 || tab > end ? end : tab;
-      const [mode, type, sha] = out.toString('latin1', start, head).split(' ');
-      const rel = head === end ? '' : decodeName(out, head + 1, end);
-      start = end + 1;
+    for (const { mode, type, oid: sha, path: bytes } of parseLsTree(result.stdout)) {
+      const rel = decodeName(bytes);
       assertSafeRel(rel, `tree ${tree}`);
       if (!sha || !isObjectId(sha)) continue;
       if (type === 'tree') {

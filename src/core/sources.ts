@@ -21,6 +21,7 @@ import type { ArtifactType } from './artifact.js';
 import { STATE_DIR, silentLogger } from './changes.js';
 import type { Logger } from './changes.js';
 import { CoreError, ioFailure } from './errors.js';
+import { parseLsTree } from './git.js';
 import { makeWorkspace } from './tempSpace.js';
 import { entryProblem } from './validate.js';
 import type { EntryKind } from './validate.js';
@@ -539,29 +540,12 @@ interface TreeEntry {
   rawPath: Buffer;
 }
 
-/** `ls-tree -z` records: `<mode> <type> <oid>\t<path>\0`, the path kept as raw bytes too. */
+/** `ls-tree -z` records, the path kept as raw bytes too. */
 function parseTreeEntries(output: Buffer): TreeEntry[] {
-  const entries: TreeEntry[] = [];
-  let start = 0;
-  while (start < output.length) {
-    let end = output.indexOf(0, start);
-    if (end < 0) end = output.length;
-    const record = output.subarray(start, end);
-    start = end + 1;
-    const tab = record.indexOf(0x09);
-    if (tab < 0) continue;
-    const match = /^(\d+) (\w+) ([0-9a-f]+)$/.exec(record.subarray(0, tab).toString('latin1'));
-    if (!match) continue;
-    const rawPath = Buffer.from(record.subarray(tab + 1));
-    entries.push({
-      mode: match[1] ?? '',
-      type: match[2] ?? '',
-      oid: match[3] ?? '',
-      path: rawPath.toString('utf8'),
-      rawPath,
-    });
-  }
-  return entries;
+  return parseLsTree(output).map(({ mode, type, oid, path: bytes }) => {
+    const rawPath = Buffer.from(bytes);
+    return { mode, type, oid, path: rawPath.toString('utf8'), rawPath };
+  });
 }
 
 /** git's modes as entry kinds (trees do not appear in a recursive listing). */

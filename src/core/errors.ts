@@ -154,7 +154,8 @@ const NAMED_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': 
 /**
  * Escapes control characters so `text` prints as one line and cannot drive a terminal: `\n`, `\r`,
  * `\t`, `\x1b`-style for the other C0 and C1 controls and DEL, `\u2028` for the line separators. Other
- * Unicode is kept as it is; the bytes of a name that is not UTF-8 read `\xff`. Backslashes are not doubled: the result is for reading, not for parsing.
+ * Unicode is kept as it is; the bytes of a name that is not UTF-8 read `\xff`. Backslashes are not
+ * doubled: the result is for reading, not for parsing.
  */
 export function printable(text: string): string {
   // A file name that is not UTF-8 is held with its bad bytes as lone surrogates (fileNames.ts): show them

@@ -155,7 +155,7 @@ export async function recoverCollection(dir: string, opts: OperationOptions): Pr
     return 'none';
   }
   return withWriter(
-    path.resolve(dir),
+    root,
     {
       tool: opts.tool,
       operation: 'recover',

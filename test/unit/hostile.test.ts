@@ -17,6 +17,7 @@ import { commitAll, git } from '../torture/git.js';
 import { describeDiff, listTree, sameListing } from '../torture/tree.js';
 import type { Listing } from '../torture/tree.js';
 import { tempDir } from './support/collections.js';
+import { serveUpstreams } from './support/upstream.js';
 
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f]/;
 const DERIVED_CACHES = ['.artifact-keeper/parse-cache.json', '.artifact-keeper/status-cache.json'];
@@ -680,12 +681,8 @@ async function cuttingProxy(
 }
 
 void describe('an upstream that disappears mid-fetch', () => {
-  let daemon: ReturnType<typeof spawn> | undefined;
   let proxy: net.Server | undefined;
-  after(() => {
-    proxy?.close();
-    if (daemon?.pid !== undefined && daemon.exitCode === null) process.kill(-daemon.pid, 'SIGKILL');
-  });
+  after(() => proxy?.close());
 
   // Regression: this used to race a watcher against the fetch, which often finished first (exit 0).
   void it('update exits 69 with one line naming the upstream, and writes nothing', async () => {
@@ -703,41 +700,9 @@ void describe('an upstream that disappears mid-fetch', () => {
     fs.writeFileSync(path.join(repo, 'skills', 'big', 'data.bin'), noise);
     commitAll(repo, 'v2', 1_700_000_100, 'v2');
 
-    // Our own git daemon, in its own process group, so that its upload-pack children die with it.
-    const port = 20_000 + (process.pid % 20_000);
-    daemon = spawn(
-      'git',
-      [
-        'daemon',
-        '--reuseaddr',
-        '--listen=127.0.0.1',
-        `--port=${port}`,
-        `--base-path=${served}`,
-        '--export-all',
-        served,
-      ],
-      { detached: true, stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    const started = daemon;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('git daemon did not start')), 10_000);
-      // Without --verbose the daemon says nothing: poll the port instead.
-      const poll = setInterval(() => {
-        const probe = spawnSync('git', ['ls-remote', `git://127.0.0.1:${port}/big`], {
-          encoding: 'utf8',
-          timeout: 2_000,
-        });
-        if (probe.status === 0) {
-          clearInterval(poll);
-          clearTimeout(timer);
-          resolve();
-        }
-      }, 100);
-      started.once('exit', () => reject(new Error('git daemon exited')));
-    });
-    const cutter = await cuttingProxy(port, 512 * 1024, () => {
-      if (started.pid !== undefined && started.exitCode === null) process.kill(-started.pid, 'SIGKILL');
-    });
+    // A real git daemon behind the proxy; once the proxy cuts the transfer, the daemon goes too.
+    const daemon = await serveUpstreams(served);
+    const cutter = await cuttingProxy(daemon.port, 512 * 1024, () => void daemon.close());
     proxy = cutter.server;
     const url = `git://127.0.0.1:${cutter.port}/big`;
     const dir = path.join(tempDir('ak-hostile-'), 'collection');

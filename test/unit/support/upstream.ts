@@ -158,6 +158,8 @@ export function commitUpstream(up: Upstream, commit: UpstreamCommit): string {
 }
 
 export interface GitDaemon {
+  /** The loopback port it listens on. */
+  port: number;
   /** `git://127.0.0.1:<port>/<path of the repository below the served root>`. */
   url(up: Upstream): string;
   close(): Promise<void>;
@@ -203,6 +205,7 @@ export async function serveUpstreams(root: string): Promise<GitDaemon> {
     return closed;
   };
   const served: GitDaemon = {
+    port,
     url: (up) => `git://127.0.0.1:${port}/${path.relative(root, up.dir).split(path.sep).join('/')}`,
     close,
   };

@@ -11,6 +11,7 @@ import { simpleGit } from 'simple-git';
 import type { SimpleGit } from 'simple-git';
 import { CoreError, firstLine } from './errors.js';
 import type { FaultPlan } from './faults.js';
+import { OWNER_ENV, ownerMark } from './processes.js';
 
 export const GIT_MIN_VERSION = '2.30.0';
 
@@ -97,6 +98,8 @@ export function gitEnvironment(
   }
   env.GIT_DIR = options.gitDir;
   if (options.workTree !== undefined) env.GIT_WORK_TREE = options.workTree;
+  // So that a killed writer's git children can be found and stopped before its lock passes on.
+  env[OWNER_ENV] = ownerMark();
   env.GIT_TERMINAL_PROMPT = '0';
   env.GIT_AUTHOR_NAME = SNAPSHOT_IDENTITY.name;
   env.GIT_AUTHOR_EMAIL = SNAPSHOT_IDENTITY.email;

@@ -22,6 +22,7 @@ import { STATE_DIR, silentLogger } from './changes.js';
 import type { Logger } from './changes.js';
 import { CoreError, ioFailure } from './errors.js';
 import { parseLsTree } from './git.js';
+import { OWNER_ENV, ownerMark } from './processes.js';
 import { makeWorkspace } from './tempSpace.js';
 import { entryProblem } from './validate.js';
 import type { EntryKind } from './validate.js';
@@ -815,6 +816,8 @@ function upstreamEnv(): NodeJS.ProcessEnv {
   env.GIT_LITERAL_PATHSPECS = '1';
   env.LC_ALL = 'C';
   env.LANGUAGE = 'C';
+  // So that a killed writer's git children can be found and stopped before its lock passes on.
+  env[OWNER_ENV] = ownerMark();
   return env;
 }
 

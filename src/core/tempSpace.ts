@@ -218,8 +218,8 @@ function sweepStaleStateFiles(collectionDir: string): void {
  * an object write cut short (`objects/pack/tmp_pack_*`, `tmp_idx_*`, `objects/tmp_*`, `incoming-*`
  * quarantines), which are only garbage. Loose-object folders (`objects/xx/`) are not read: git's own
  * prune removes stray `tmp_obj_*` there. Only safe, and only called, while holding the writer lock: every
- * git process that writes that repository runs under it (one outliving a killed writer has lost its
- * work already).
+ * git process that writes that repository runs under it, and the git children a killed writer left
+ * running were stopped before its lock was reclaimed (processes.ts).
  */
 export function sweepGitLeftovers(collectionDir: string): void {
   const repo = path.join(collectionDir, STATE_DIR, 'snapshots.git');

@@ -12,6 +12,7 @@ import { CoreError, ioFailure } from './errors.js';
 import type { LockHolder } from './errors.js';
 import { isErrno, nodeFs, writeFileAtomic } from './fs.js';
 import type { Fs } from './fs.js';
+import { isProcessAlive, readPidStart, stopOrphansOf } from './processes.js';
 
 export const WRITER_LOCK_FILE = 'writer.lock';
 
@@ -113,11 +114,6 @@ export function readWriterLock(collectionDir: string): WriterLockStatus | undefi
   const seen = readLockFileSync(lockFile);
   if (!seen) return undefined;
   return { holder: seen.holder ?? unknownHolder(seen), alive: !isStale(seen, lockFile) };
-}
-
-/** Linux start time of a process (field 22 of /proc/<pid>/stat), or undefined where there is no /proc. */
-export function readPidStart(pid: number): string | undefined {
-  return readProcStat(pid)?.startTime;
 }
 
 interface SeenLock {
@@ -228,34 +224,6 @@ function isStale(seen: SeenLock, lockFile: string): boolean {
   return !isProcessAlive(holder.pid, holder.pidStart);
 }
 
-function isProcessAlive(pid: number, pidStart: string | undefined): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    // EPERM: the process exists but belongs to someone else.
-    if (isErrno(err, 'ESRCH')) return false;
-  }
-  const now = readProcStat(pid);
-  if (!now) return true; // no /proc (macOS, Windows): the kill probe is all we have
-  if (now.state === 'Z' || now.state === 'X') return false;
-  return pidStart === undefined || now.startTime === pidStart;
-}
-
-function readProcStat(pid: number): { state: string; startTime: string } | undefined {
-  let text: string;
-  try {
-    text = fsSync.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  // Field 2 (comm) is in parentheses and may itself hold spaces and parentheses: split after the last ')'.
-  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  const state = rest[0];
-  const startTime = rest[22 - 3];
-  return state !== undefined && startTime !== undefined ? { state, startTime } : undefined;
-}
-
 /**
  * Removes a stale lock so the caller can retry its exclusive create. Several processes may find the
  * same stale lock at once; a `writer.lock.reclaim` file taken with O_EXCL admits one of them, which
@@ -283,6 +251,10 @@ async function reclaimStale(fs: Fs, lockFile: string, stale: SeenLock): Promise<
       again.mtimeMs === stale.mtimeMs &&
       isStale(again, lockFile);
     if (!same) return false;
+    // A writer killed with `kill -9` leaves its git children running (a gc, a fetch): they must be gone
+    // before its lock passes on, or they would go on writing beside the next writer.
+    const dead = stale.holder;
+    if (dead && dead.host === os.hostname() && dead.pid !== process.pid) await stopOrphansOf(dead);
     try {
       await fs.unlink(lockFile);
     } catch (err) {

@@ -18,6 +18,7 @@ import {
   createGit,
   gitEnvironment,
 } from '../../src/core/git.js';
+import { OWNER_ENV, ownerMark } from '../../src/core/processes.js';
 import { openSnapshotStore } from '../../src/core/snapshots.js';
 import { tempDir } from './support/collections.js';
 
@@ -106,6 +107,9 @@ void describe('the git port', () => {
     assert.equal(scrubbed.GIT_INDEX_FILE, undefined);
     assert.equal(scrubbed.GIT_OBJECT_DIRECTORY, undefined);
     assert.equal(scrubbed.EDITOR, undefined);
+    // The owner mark, by which a killed writer's orphaned git children are found (processes.ts).
+    assert.equal(scrubbed[OWNER_ENV], ownerMark());
+    assert.match(ownerMark(), new RegExp(`^${process.pid}:\\d*$`));
 
     const git = createGit({ gitDir: repo, env });
     await git.pipe(['init', '--bare', '--quiet']);

@@ -16,12 +16,8 @@ import type { CoreError, Failure } from '../../src/core/errors.js';
 import { FaultPlan, withFaults } from '../../src/core/faults.js';
 import { nodeFs } from '../../src/core/fs.js';
 import type { LockHolder } from '../../src/core/errors.js';
-import {
-  acquireWriterLock,
-  readPidStart,
-  readWriterLock,
-  writerLockPath,
-} from '../../src/core/writerLock.js';
+import { OWNER_ENV, readPidStart } from '../../src/core/processes.js';
+import { acquireWriterLock, readWriterLock, writerLockPath } from '../../src/core/writerLock.js';
 import { tempDir } from './support/collections.js';
 
 // node:test's describe/it return promises that the runner tracks; `void` marks them deliberately unawaited.
@@ -146,6 +142,38 @@ void describe('writer lock', () => {
     assert.equal(lock.holder.pid, process.pid);
     await lock.release();
     assert.equal(fs.existsSync(`${writerLockPath(dir)}.reclaim`), false);
+  });
+
+  // Regression (found by the CI campaign): a `git gc` of a writer killed with kill -9 went on repacking
+  // after the next writer had reclaimed the lock, and left `.tmp-*-pack-*` files behind the next sweep.
+  void it("stops a killed writer's orphaned git children before it reclaims the lock", async () => {
+    const dir = collection();
+    const child = spawn(process.execPath, [LOCK_CHILD, 'orphan', dir], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const orphan = Number(await firstLine(child));
+    const mark = `${OWNER_ENV}=${child.pid}:${readPidStart(child.pid ?? 0)}`;
+    await killHard(child);
+    const marked = (): number[] =>
+      fs
+        .readdirSync('/proc')
+        .filter((name) => /^\d+$/.test(name))
+        .filter((name) => {
+          try {
+            return fs.readFileSync(`/proc/${name}/environ`, 'latin1').split('\0').includes(mark);
+          } catch {
+            return false;
+          }
+        })
+        .map(Number);
+    assert.ok(marked().includes(orphan), 'the git child outlived its killed writer');
+    assert.ok(marked().length >= 2, 'with its own children (sleep, git)');
+    const lock = await acquireWriterLock(dir, { tool: 'after-crash' });
+    try {
+      assert.deepEqual(marked(), [], 'no process of the dead writer is left');
+    } finally {
+      await lock.release();
+    }
   });
 
   void it('lets exactly one of several racing processes reclaim the same stale lock', async () => {

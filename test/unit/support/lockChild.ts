@@ -1,16 +1,35 @@
 /**
  * Child process for the writer-lock tests. `hold DIR`: take the lock, print the holder as JSON, wait to be
- * killed. `race DIR START_AT WAIT_MS HOLD_MS`: at wall-clock START_AT try to take the lock, print
+ * killed. `orphan DIR`: take the lock, start a git of the snapshot store that waits on its input (as a
+ * long `git gc` would run on), print its pid, wait to be killed. `race DIR START_AT WAIT_MS HOLD_MS`: at wall-clock START_AT try to take the lock, print
  * `acquired` or `locked`, hold it HOLD_MS, release. Run without arguments it does nothing.
  */
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
 import { isCoreError } from '../../../src/core/errors.js';
+import { OWNER_ENV, ownerMark } from '../../../src/core/processes.js';
 import { acquireWriterLock } from '../../../src/core/writerLock.js';
+
+const storeGitDir = (dir: string): string => path.join(dir, '.artifact-keeper', 'snapshots.git');
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function main(): Promise<void> {
   const [mode, dir, startAt, waitMs, holdMs] = process.argv.slice(2);
   if (!mode || !dir) return;
+  if (mode === 'orphan') {
+    await acquireWriterLock(dir, { tool: 'lock-test', operation: 'orphan', waitMs: 0 });
+    // A real git child with the store's environment; `cat-file --batch` lives as long as its stdin is open,
+    // and a detached `sleep` holds the other end, so it outlives this process like a gc would.
+    const git = spawn(
+      'sh',
+      ['-c', `sleep 60 | git --git-dir="$1" cat-file --batch`, 'orphan', storeGitDir(dir)],
+      { detached: true, stdio: 'ignore', env: { ...process.env, [OWNER_ENV]: ownerMark() } },
+    );
+    process.stdout.write(`${git.pid}\n`);
+    setInterval(() => undefined, 60_000);
+    return;
+  }
   if (mode === 'hold') {
     const lock = await acquireWriterLock(dir, { tool: 'lock-test', operation: 'hold', waitMs: 0 });
     process.stdout.write(`${JSON.stringify(lock.holder)}\n`);

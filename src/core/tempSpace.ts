@@ -213,19 +213,20 @@ function sweepStaleStateFiles(collectionDir: string): void {
 }
 
 /**
- * Removes what a killed git leaves in the snapshot repository: `*.lock` files (`packed-refs.lock`,
- * `refs/snapshots/<id>.lock`, …), which would make every later ref update fail, and the temp files of
- * an object write cut short (`objects/pack/tmp_pack_*`, `tmp_idx_*`, `objects/tmp_*`, `incoming-*`
- * quarantines), which are only garbage. Loose-object folders (`objects/xx/`) are not read: git's own
- * prune removes stray `tmp_obj_*` there. Only safe, and only called, while holding the writer lock: every
- * git process that writes that repository runs under it, and the git children a killed writer left
- * running were stopped before its lock was reclaimed (processes.ts).
+ * Removes what a killed git leaves in the snapshot repository: `*.lock` files anywhere in it
+ * (`packed-refs.lock`, `refs/snapshots/<id>.lock`, `objects/info/commit-graph.lock`, …), which would make
+ * later ref updates or gcs fail, `gc.pid`, and below `objects/` the temp files of an object write cut
+ * short (`pack/tmp_pack_*`, `tmp_idx_*`, `.tmp-*-pack-*`, `incoming-*` quarantines), which are only
+ * garbage. Only below `objects/`, because a ref may be named `tmp_…` (an artifact's name). Loose-object
+ * folders (`objects/xx/`) are not read: git's own prune removes stray `tmp_obj_*` there. Only safe, and
+ * only called, while holding the writer lock: every git process that writes that repository runs under
+ * it, and the git children a killed writer left running were stopped before its lock was reclaimed
+ * (processes.ts).
  */
 export function sweepGitLeftovers(collectionDir: string): void {
   const repo = path.join(collectionDir, STATE_DIR, 'snapshots.git');
-  const isLeftover = (name: string): boolean =>
-    name.endsWith('.lock') || name === 'gc.pid' || /^(tmp_|\.tmp-|incoming-)/.test(name);
-  const visit = (dir: string, depth: number, objects: boolean): void => {
+  const objects = path.join(repo, 'objects');
+  const visit = (dir: string, inObjects: boolean): void => {
     let entries: fs.Dirent[];
     try {
       entries = fs.readdirSync(dir, { withFileTypes: true });
@@ -234,13 +235,16 @@ export function sweepGitLeftovers(collectionDir: string): void {
     }
     for (const entry of entries) {
       const abs = path.join(dir, entry.name);
-      if (isLeftover(entry.name) && (entry.isFile() || (objects && entry.isDirectory())))
-        fs.rmSync(abs, { recursive: true, force: true });
-      else if (entry.isDirectory() && depth > 0 && entry.name !== 'objects') visit(abs, depth - 1, objects);
+      const leftover =
+        (entry.isFile() && (entry.name.endsWith('.lock') || entry.name === 'gc.pid')) ||
+        (inObjects && /^(tmp_|\.tmp-|incoming-)/.test(entry.name));
+      if (leftover) fs.rmSync(abs, { recursive: true, force: true });
+      else if (entry.isDirectory() && !(dir === objects && LOOSE_OBJECTS.test(entry.name)))
+        visit(abs, inObjects || abs === objects);
     }
   };
-  visit(repo, 0, false);
-  visit(path.join(repo, 'refs'), 8, false);
-  visit(path.join(repo, 'objects'), 0, true);
-  visit(path.join(repo, 'objects', 'pack'), 0, true);
+  visit(repo, false);
 }
+
+/** `objects/xx/`: 256 folders of immutable loose objects. */
+const LOOSE_OBJECTS = /^[0-9a-f]{2}$/;

@@ -174,10 +174,11 @@ export function gitLeftovers(gitDir: string): string[] {
       const childRel = rel ? `${rel}/${entry.name}` : entry.name;
       // Loose objects: 256 folders of immutable files, never a lock; skip them for speed.
       if (rel === 'objects' && /^[0-9a-f]{2}$/.test(entry.name)) continue;
+      // Temp objects only below objects/: a ref may be named tmp_… (an artifact's name).
       if (
         entry.name.endsWith('.lock') ||
         entry.name === 'gc.pid' ||
-        /^(tmp_|\.tmp-|incoming-)/.test(entry.name)
+        ((rel === 'objects' || rel.startsWith('objects/')) && /^(tmp_|\.tmp-|incoming-)/.test(entry.name))
       ) {
         found.push(childRel);
       }

@@ -125,8 +125,9 @@ void describe('a git lock left by a snapshot-store git killed with the CLI', () 
     );
   });
 
-  // Regression (found by the campaign with --group-kills): an import killed inside `index-pack` left
-  // objects/pack/tmp_pack_* and tmp_idx_* behind, and nothing ever removed them.
+  // Regression (found by the campaign): an import killed inside `index-pack` left objects/pack/tmp_pack_*
+  // and tmp_idx_* behind, a gc killed while writing the commit graph objects/info/commit-graph.lock, and
+  // nothing ever removed them.
   void it("removes the temp files of an object write cut short, and keeps the store's packs", async () => {
     const fx = await buildFixture(tempDir('ak-gittmp-'), 'tiny', OUT_CLI);
     const objects = path.join(fx.dir, '.artifact-keeper', 'snapshots.git', 'objects');
@@ -136,6 +137,13 @@ void describe('a git lock left by a snapshot-store git killed with the CLI', () 
     fs.writeFileSync(path.join(objects, 'pack', 'tmp_idx_Ab12Cd'), '');
     fs.mkdirSync(path.join(objects, 'incoming-Xy34Zw', 'pack'), { recursive: true });
     fs.writeFileSync(path.join(objects, 'tmp_obj_Qq99Rr'), '');
+    fs.mkdirSync(path.join(objects, 'info'), { recursive: true });
+    fs.writeFileSync(path.join(objects, 'info', 'commit-graph.lock'), '');
+    // A ref named like a temp file (an artifact called tmp_…) is not git's garbage.
+    const upstreamRefs = path.join(objects, '..', 'refs', 'upstream', 'skill');
+    const [someRef] = fs.readdirSync(upstreamRefs);
+    assert.ok(someRef, 'the fixture stored an upstream tree');
+    fs.copyFileSync(path.join(upstreamRefs, someRef), path.join(upstreamRefs, 'tmp_keep'));
     const recover = fx.run(['recover']);
     assert.equal(recover.code, 0, recover.stderr);
     assert.deepEqual(packs(), kept);
@@ -143,6 +151,8 @@ void describe('a git lock left by a snapshot-store git killed with the CLI', () 
       fs.readdirSync(objects).filter((name) => /^(tmp_|incoming-)/.test(name)),
       [],
     );
+    assert.equal(fs.existsSync(path.join(objects, 'info', 'commit-graph.lock')), false);
+    assert.equal(fs.existsSync(path.join(upstreamRefs, 'tmp_keep')), true);
     assert.equal(fx.run(['snapshot', '-m', 'after']).code, 0);
     assert.deepEqual(leftovers(fx.dir), []);
   });

@@ -347,18 +347,35 @@ export async function withWriter<T>(
  */
 function planOps(root: string, changes: FileChange[]): JournalOp[] {
   type Kind = 'file' | 'dir' | 'none';
+  // What each path holds as the earlier changes leave it. A symlink counts as a file (even one to a
+  // folder), and nothing is ever looked up through it: below a path that is not a real folder in this
+  // view, or below a folder the plan itself creates, there is nothing yet. (Asking the disk there would
+  // see through a symlinked artifact folder that an earlier change replaces by a real one.)
   const view = new Map<string, Kind>();
+  const created = new Set<string>();
   const kindOf = (rel: string): Kind => {
     const known = view.get(rel);
     if (known) return known;
+    const parent = rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : undefined;
     let kind: Kind = 'none';
-    try {
-      kind = fsSync.lstatSync(fsPath(targetPath(root, rel))).isDirectory() ? 'dir' : 'file';
-    } catch (err) {
-      if (!isErrno(err, 'ENOENT', 'ENOTDIR')) throw ioFailure('stat', targetPath(root, rel), err);
+    if (parent === undefined || (kindOf(parent) === 'dir' && !created.has(parent))) {
+      try {
+        kind = fsSync.lstatSync(fsPath(targetPath(root, rel))).isDirectory() ? 'dir' : 'file';
+      } catch (err) {
+        if (!isErrno(err, 'ENOENT', 'ENOTDIR')) throw ioFailure('stat', targetPath(root, rel), err);
+      }
     }
     view.set(rel, kind);
     return kind;
+  };
+  /** Records `rel`'s new kind; whatever was known below it is gone with it. */
+  const becomes = (rel: string, kind: Kind): void => {
+    if (view.get(rel) === 'dir' && kind !== 'dir') {
+      for (const known of [...view.keys()]) if (known.startsWith(`${rel}/`)) view.delete(known);
+    }
+    if (kind === 'dir' && view.get(rel) !== 'dir') created.add(rel);
+    else if (kind !== 'dir') created.delete(rel);
+    view.set(rel, kind);
   };
   const parentIsFolder = (rel: string): boolean => {
     const segments = rel.split('/');
@@ -383,20 +400,20 @@ function planOps(root: string, changes: FileChange[]): JournalOp[] {
     switch (change.kind) {
       case 'write':
         if (current === 'dir') throw stale(rel, 'is a folder, not a file');
-        view.set(rel, 'file');
+        becomes(rel, 'file');
         return { kind: 'write', rel, n, existed: current === 'file' };
       case 'delete':
         if (current !== 'file')
           throw stale(rel, current === 'dir' ? 'is a folder, not a file' : 'does not exist');
-        view.set(rel, 'none');
+        becomes(rel, 'none');
         return { kind: 'delete', rel, n };
       case 'mkdir':
         if (current === 'file') throw stale(rel, 'is a file, not a folder');
-        view.set(rel, 'dir');
+        becomes(rel, 'dir');
         return { kind: 'mkdir', rel, n, existed: current === 'dir' };
       case 'rmdir':
         if (current !== 'dir') throw stale(rel, 'is not a folder');
-        view.set(rel, 'none');
+        becomes(rel, 'none');
         return { kind: 'rmdir', rel, n };
     }
   });
@@ -447,6 +464,8 @@ async function undoOps(
   const touchedDirs = new Set<string>();
   const step = (op: string, target: string, work: () => Promise<void>): Promise<void> =>
     guard(op, target, work);
+  const aside = path.join(root, STATE_DIR, 'displaced', path.basename(paths.dir));
+  const room = { fs, root, ours: stagedInodes(ops), aside, logger };
   for (const op of ops) {
     const target = targetPath(root, op.rel);
     touchedDirs.add(path.dirname(target));
@@ -454,6 +473,7 @@ async function undoOps(
       case 'write':
       case 'delete':
         if (exists(paths.backup(op.n))) {
+          await makeRoom(room, op.rel, step);
           await step('rename', target, () => fs.rename(paths.backup(op.n), target));
         } else if (op.kind === 'write' && !op.existed && isStagedFile(target, op.stagedIno)) {
           // Our staged file was renamed into place (same inode): the new file goes.
@@ -491,6 +511,86 @@ async function undoOps(
   } catch (err) {
     throw toCoreError(err, current);
   }
+}
+
+interface Room {
+  fs: Fs;
+  root: string;
+  /** Inodes of this transaction's staged files: what it may remove again. */
+  ours: Set<number>;
+  /** Where anything else in the way is moved to: `.artifact-keeper/displaced/<txId>/`, outside the work area, which goes. */
+  aside: string;
+  logger: Logger;
+}
+
+function stagedInodes(ops: JournalOp[]): Set<number> {
+  const out = new Set<number>();
+  for (const op of ops) if (op.kind === 'write' && op.stagedIno !== undefined) out.add(op.stagedIno);
+  return out;
+}
+
+/**
+ * Makes `rel` free for a backup to be put back, whatever type changes the transaction made there (a
+ * symlinked folder replaced by a real one, a file by a folder, or the other way round): every ancestor
+ * must be a real folder (a missing one is made; a symlink or file in the way is moved off, so nothing
+ * is ever followed out of the collection), and a folder at `rel` loses what the transaction put in it
+ * (its staged files, by inode, and folders left empty). Anything else in the way, which only another
+ * program can have written, is moved to `.artifact-keeper/displaced/<txId>/` and named in a warning; it
+ * is never deleted. Looks at the disk each time, so a repeated or interrupted undo converges.
+ */
+async function makeRoom(
+  room: Room,
+  rel: string,
+  step: (op: string, target: string, work: () => Promise<void>) => Promise<void>,
+): Promise<void> {
+  const segments = rel.split('/');
+  for (let depth = 1; depth < segments.length; depth++) {
+    const ancestor = targetPath(room.root, segments.slice(0, depth).join('/'));
+    const st = lstatQuietly(ancestor);
+    if (st?.isDirectory()) continue;
+    if (st) await moveOff(room, ancestor, step);
+    await step('mkdir', ancestor, () => room.fs.mkdir(ancestor));
+  }
+  const target = targetPath(room.root, rel);
+  if (!lstatQuietly(target)?.isDirectory()) return;
+  await clearOurs(room, target, step);
+  if (lstatQuietly(target)) await moveOff(room, target, step);
+}
+
+/** Removes this transaction's staged files and the folders they leave empty, bottom up, from `dir`. */
+async function clearOurs(
+  room: Room,
+  dir: string,
+  step: (op: string, target: string, work: () => Promise<void>) => Promise<void>,
+): Promise<void> {
+  for (const name of listDir(dir)) {
+    const child = path.join(dir, name);
+    const st = lstatQuietly(child);
+    if (st?.isDirectory()) await clearOurs(room, child, step);
+    else if (st && room.ours.has(st.ino)) {
+      await step('unlink', child, () => ignoreErrno(room.fs.unlink(child), 'ENOENT'));
+    }
+  }
+  if (listDir(dir).length === 0) await step('rmdir', dir, () => ignoreErrno(room.fs.rmdir(dir), 'ENOENT'));
+}
+
+/** A staged file goes; anything else moves to `displaced/`, kept for the user. */
+async function moveOff(
+  room: Room,
+  target: string,
+  step: (op: string, target: string, work: () => Promise<void>) => Promise<void>,
+): Promise<void> {
+  const st = lstatQuietly(target);
+  if (!st) return;
+  if (!st.isDirectory() && room.ours.has(st.ino)) {
+    await step('unlink', target, () => ignoreErrno(room.fs.unlink(target), 'ENOENT'));
+    return;
+  }
+  const rel = path.relative(room.root, target).split(path.sep).join('/');
+  const aside = path.join(room.aside, `${Date.now().toString(36)}-${rel.replaceAll('/', '%')}`);
+  room.logger.warn(`[Txn] undo moves ${rel} out of the way, to ${aside}: this transaction did not write it`);
+  await step('mkdir', room.aside, () => room.fs.mkdir(room.aside));
+  await step('rename', aside, () => room.fs.rename(target, aside));
 }
 
 /**
@@ -655,6 +755,14 @@ function isRealDir(target: string): boolean {
     return fsSync.lstatSync(fsPath(target)).isDirectory();
   } catch {
     return false;
+  }
+}
+
+function lstatQuietly(file: string): fsSync.Stats | undefined {
+  try {
+    return fsSync.lstatSync(fsPath(file));
+  } catch {
+    return undefined;
   }
 }
 

@@ -62,7 +62,15 @@ interface Reference {
 
 /** What kind of promise a failed check is about, so tests can assert each separately. */
 export type ProblemCategory =
-  'inconsistent' | 'outcome' | 'status' | 'recover' | 'rerun' | 'history' | 'leftover' | 'command';
+  | 'inconsistent'
+  | 'outcome'
+  | 'status'
+  | 'recover'
+  | 'rerun'
+  | 'history'
+  | 'leftover'
+  | 'command'
+  | 'outside';
 
 export interface Problem {
   category: ProblemCategory;
@@ -335,6 +343,13 @@ async function runTrial(
   }
 
   const final = listTree(dir);
+  const outside = listTree(fixture.dotfiles, new Set());
+  if (!sameListing(outside, fixture.outside)) {
+    fail(
+      'outside',
+      `wrote through a symlink outside the collection: ${describeDiff(outside, fixture.outside)}`,
+    );
+  }
   const outcome = sameListing(final, ref.after)
     ? 'after'
     : sameListing(final, fixture.pristine)

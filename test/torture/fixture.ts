@@ -74,6 +74,10 @@ export interface Fixture {
   /** A copy of the before-state (without `.artifact-keeper/`), the source of every reset. */
   pristineDir: string;
   pristine: Listing;
+  /** Outside the collection: what its symlinked artifact folders point to. No command may write here. */
+  dotfiles: string;
+  /** The dotfiles as they must stay. */
+  outside: Listing;
   /** Pinned snapshot of the after-state of an overwrite update: what `restore` goes to. */
   restoreId: string;
   tarball: string;
@@ -287,6 +291,12 @@ export async function buildFixture(
       seed: 7,
     });
     mergeSynthetic(generatedDir, dir);
+    // Dotfiles setups: one synthetic skill folder is a symlink to a folder outside the collection.
+    const dotfiles = path.join(root, 'dotfiles');
+    const [linked, unlinked] = syntheticSkills(dir);
+    moveToDotfiles(dir, linked, dotfiles);
+    // A file of the collection's own (no artifact's, so every lock hash holds) that becomes a folder.
+    fs.writeFileSync(path.join(dir, RETYPED), '# Notes\n');
     const pristineDir = path.join(root, 'pristine');
     fs.cpSync(dir, pristineDir, {
       recursive: true,
@@ -297,6 +307,14 @@ export async function buildFixture(
 
     // The restore target: the after-state of an overwrite update, pinned so retention never prunes it.
     await updateArtifacts(dir, 'all', { strategy: 'overwrite', to: 'v2' }, setupOptions);
+    // Type changes for restore to undo: the linked skill a real folder again (symlink → folder), another
+    // one moved to the dotfiles (folder → symlink), the notes file a folder (file → folder).
+    fs.rmSync(path.join(dir, linked));
+    fs.cpSync(path.join(dotfiles, path.basename(linked)), path.join(dir, linked), { recursive: true });
+    moveToDotfiles(dir, unlinked, dotfiles);
+    fs.rmSync(path.join(dir, RETYPED));
+    fs.mkdirSync(path.join(dir, RETYPED));
+    fs.writeFileSync(path.join(dir, RETYPED, 'was-a-file.md'), '# Notes\n');
     const target = await takeSnapshot(
       dir,
       { message: 'restore target', trigger: 'user', pinned: true },
@@ -304,6 +322,7 @@ export async function buildFixture(
     );
     resetTo(dir, listTree(dir), pristine, pristineDir);
     log(`restore target ${target.id} pinned (${elapsed()})`);
+    const outside = listTree(dotfiles, new Set());
 
     const run = (args: string[], extraEnv: Record<string, string> = {}): CliRun =>
       runCliSync(cli, dir, args, extraEnv);
@@ -315,6 +334,8 @@ export async function buildFixture(
       upstream,
       pristineDir,
       pristine,
+      dotfiles,
+      outside,
       restoreId: target.id,
       tarball,
       cli,
@@ -326,6 +347,29 @@ export async function buildFixture(
     if (previousNow === undefined) delete process.env.ARTIFACT_KEEPER_NOW;
     else process.env.ARTIFACT_KEEPER_NOW = previousNow;
   }
+}
+
+/** The collection's own notes: a file before, a folder in the restore target. */
+const RETYPED = 'NOTES';
+
+/** Two synthetic (local) skills, by folder: the ones the symlink type changes use. */
+function syntheticSkills(dir: string): [string, string] {
+  const names = fs
+    .readdirSync(path.join(dir, 'skills'))
+    .filter((name) => !name.startsWith('up-'))
+    .sort();
+  const [a, b] = names;
+  if (!a || !b) throw new Error('the fixture needs two synthetic skills');
+  return [`skills/${a}`, `skills/${b}`];
+}
+
+/** Moves an artifact folder into `dotfiles` and leaves an absolute symlink to it in its place. */
+function moveToDotfiles(dir: string, rel: string, dotfiles: string): void {
+  fs.mkdirSync(dotfiles, { recursive: true });
+  const away = path.join(dotfiles, path.basename(rel));
+  fs.cpSync(path.join(dir, rel), away, { recursive: true });
+  fs.rmSync(path.join(dir, rel), { recursive: true });
+  fs.symlinkSync(away, path.join(dir, rel));
 }
 
 export function commandArgs(

@@ -183,6 +183,9 @@ function checkFault(
   const postCommit = site.index > found.commitIndex;
   const where = `${operation} ${site.op}:${site.nth}:${errno} at ${site.path.replace(fx.dir, '<collection>')}`;
   if (!isBefore && !isAfter) problems.push(`${where}: INCONSISTENT, ${describeDiff(tree, fx.pristine)}`);
+  const outside = listTree(fx.dotfiles, new Set());
+  if (!sameListing(outside, fx.outside))
+    problems.push(`${where}: wrote outside the collection, ${describeDiff(outside, fx.outside)}`);
   if (postCommit) {
     if (run.code !== 0 || !isAfter)
       problems.push(

@@ -14,9 +14,8 @@ import { STATE_DIR } from '../../src/core/changes.js';
 import type { FileChange, Logger } from '../../src/core/changes.js';
 import { isCoreError } from '../../src/core/errors.js';
 import { FaultPlan, withFaults } from '../../src/core/faults.js';
-import type { FaultRule } from '../../src/core/faults.js';
 import { nodeFs } from '../../src/core/fs.js';
-import type { Fs, FsOp } from '../../src/core/fs.js';
+import type { Fs } from '../../src/core/fs.js';
 import { readHistory } from '../../src/core/history.js';
 import { hasJournal, journalPath, readJournal } from '../../src/core/journal.js';
 import {
@@ -29,6 +28,7 @@ import {
 import type { RecoveryOutcome, TransactionSpec } from '../../src/core/transaction.js';
 import { acquireWriterLock, writerLockPath } from '../../src/core/writerLock.js';
 import { tempDir, treeListing } from './support/collections.js';
+import { freezeBefore, ruleFor } from './support/faults.js';
 import { buildSynthetic, rng, syntheticChanges } from './support/synthetic.js';
 
 // node:test's describe/it return promises that the runner tracks; `void` marks them deliberately unawaited.
@@ -159,46 +159,6 @@ function leftovers(dir: string): string[] {
     ),
     ...list(dir).filter((name) => name.endsWith('.ak-tmp')),
   ];
-}
-
-/** The rule that fails exactly call `k` of a recorded call list (counting calls of the same op). */
-function ruleFor(calls: { op: string }[], k: number, errno: string): FaultRule {
-  const call = calls[k];
-  assert.ok(call, `no call ${k}`);
-  const nth = calls.slice(0, k + 1).filter((c) => c.op === call.op).length;
-  return { op: call.op as FsOp, nth, errno };
-}
-
-/**
- * An Fs that performs calls 0..n-1 and then stops dead: call n and every later call never settle. To the
- * disk this is exactly a process killed before call n, deterministically, without a child process.
- */
-function freezeBefore(base: Fs, n: number): { fs: Fs; frozen: Promise<void> } {
-  let count = 0;
-  let onFrozen = (): void => undefined;
-  const frozen = new Promise<void>((resolve) => (onFrozen = resolve));
-  const gate =
-    <A extends unknown[], R>(work: (...args: A) => Promise<R>) =>
-    (...args: A): Promise<R> => {
-      if (count++ < n) return work(...args);
-      onFrozen();
-      return new Promise<R>(() => undefined);
-    };
-  return {
-    frozen,
-    fs: {
-      readFile: gate(base.readFile),
-      writeFile: gate(base.writeFile),
-      fsync: gate(base.fsync),
-      rename: gate(base.rename),
-      unlink: gate(base.unlink),
-      mkdir: gate(base.mkdir),
-      rmdir: gate(base.rmdir),
-      rm: gate(base.rm),
-      symlink: gate(base.symlink),
-      chmod: gate(base.chmod),
-    },
-  };
 }
 
 /** Runs `work` until it finishes or freezes; reports which. */

@@ -50,6 +50,7 @@ export type CommandId =
   | 'artifactKeeper.rollback'
   | 'artifactKeeper.showChanges'
   | 'artifactKeeper.resolveConflicts'
+  | 'artifactKeeper.completeMerge'
   | 'artifactKeeper.openCollection'
   | 'artifactKeeper.createCollection'
   | 'artifactKeeper.showStatus'
@@ -204,6 +205,12 @@ export function commandTable(services: Services): Record<CommandId, Handler> {
     },
     'artifactKeeper.resolveConflicts': async () => {
       for (const session of services.sessions) await session.reopen();
+    },
+    'artifactKeeper.completeMerge': async () => {
+      const finished = await services.completions.complete();
+      // Not one of ours (or no merge editor in front): VS Code's own Complete Merge is all there is to do.
+      if (!finished) return vscode.commands.executeCommand('mergeEditor.acceptMerge');
+      return finished;
     },
     'artifactKeeper.openCollection': async (...args) =>
       openCollectionFlow(services, args[0] instanceof vscode.Uri ? args[0] : undefined),

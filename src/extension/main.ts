@@ -7,6 +7,7 @@ import * as vscode from 'vscode';
 import type { ArtifactKeeperApi } from './api.js';
 import { registerCommands } from './commands.js';
 import { Config, changed } from './config.js';
+import { MergeCompletions } from './mergeCompletion.js';
 import { ProgressManager } from './progress.js';
 import { SwitchablePrompter, VsCodePrompter } from './prompter.js';
 import type { Services } from './services.js';
@@ -23,13 +24,15 @@ export function activate(context: vscode.ExtensionContext): ArtifactKeeperApi {
   try {
     const config = new Config();
     const store = new Store(config, log);
-    const prompter = new SwitchablePrompter(new VsCodePrompter());
+    const completions = new MergeCompletions();
+    const prompter = new SwitchablePrompter(new VsCodePrompter(completions));
     const content = new SnapshotContentProvider(() => store.readOptions());
-    const services: Services = { store, prompter, config, log, content, sessions: new Set() };
+    const services: Services = { store, prompter, config, log, content, completions, sessions: new Set() };
     const tree = new ArtifactTree(store);
     const status = new StatusIndicator(store);
     context.subscriptions.push(
       store,
+      completions,
       content,
       tree,
       status,

@@ -8,6 +8,8 @@
 import * as vscode from 'vscode';
 import type { PromptChoice } from '../core/index.js';
 import { raceAbort } from './events.js';
+import { isMergeTabFor, mergeTabOpen } from './mergeCompletion.js';
+import type { MergeCompletions } from './mergeCompletion.js';
 
 /** Every question has a stable id, so a test script can answer it by name. */
 export type QuestionId =
@@ -97,6 +99,8 @@ export interface MergeQuestion {
   signal: AbortSignal;
 }
 
+export type MergeAnswer = 'completed' | 'closed' | 'cancel';
+
 export interface NoticeAction {
   id: string;
   title: string;
@@ -117,27 +121,17 @@ export interface Prompter {
   pickFolder(question: FolderQuestion): Promise<vscode.Uri | undefined>;
   reviewUpdate(question: ReviewQuestion): Promise<'apply' | 'cancel'>;
   chooseFile(question: FileQuestion): Promise<PromptChoice | 'cancel'>;
-  awaitMerge(question: MergeQuestion): Promise<'resolved' | 'cancel'>;
+  /**
+   * Waits for the person to finish a merge: `completed` (Complete Merge in the merge editor, or the
+   * fallback file saved without markers), `closed` (the merge editor closed without Complete Merge:
+   * nothing of its result may be used), or `cancel` (the update was cancelled).
+   */
+  awaitMerge(question: MergeQuestion): Promise<MergeAnswer>;
   /** Shows a notification; resolves with the id of the button pressed, or undefined when dismissed. */
   notify(notice: Notice): Promise<string | undefined>;
 }
 
 const t = vscode.l10n.t;
-
-/**
- * The merge editor's tab for a result file. Its tab input class is not in the stable API yet, but the
- * object is there at run time with `base`, `input1`, `input2` and `result`.
- */
-export function isMergeTabFor(tab: vscode.Tab, result: vscode.Uri): boolean {
-  const input = tab.input as { result?: unknown; input1?: unknown } | undefined;
-  return (
-    typeof input === 'object' &&
-    input !== null &&
-    'input1' in input &&
-    input.result instanceof vscode.Uri &&
-    input.result.toString() === result.toString()
-  );
-}
 
 /** Conflict markers as the core writes them (labels mine/base/upstream) or as git does. */
 export function hasConflictMarkers(text: string): boolean {
@@ -145,6 +139,8 @@ export function hasConflictMarkers(text: string): boolean {
 }
 
 export class VsCodePrompter implements Prompter {
+  constructor(private readonly completions: MergeCompletions) {}
+
   async pick<T>(question: PickQuestion<T>): Promise<T | undefined> {
     type Item = vscode.QuickPickItem & { value?: T };
     const items: Item[] = question.items.map((item) =>
@@ -247,16 +243,17 @@ export class VsCodePrompter implements Prompter {
   }
 
   /**
-   * Waits until the person is done with the merge: the merge editor closes (its "Complete Merge" saves the
-   * result and closes it), or, in the fallback text editor, the file is saved without conflict markers.
-   * Saves alone do not count in the merge editor: it writes its own starting result, and auto-save may
-   * store it before the person has looked at a single conflict. Cancelling the update aborts the wait.
+   * Waits until the person is done with the merge. In the merge editor only our Complete Merge counts
+   * (`mergeCompletion.ts`); the tab closing any other way is `closed`. Saves alone never count: the merge
+   * editor writes its own starting result (the base text where conflicts are unhandled), and auto-save
+   * may store it before the person has looked at a single conflict. In the fallback text editor, saving
+   * the file without conflict markers completes it. Cancelling the update aborts the wait.
    */
-  awaitMerge(question: MergeQuestion): Promise<'resolved' | 'cancel'> {
+  awaitMerge(question: MergeQuestion): Promise<MergeAnswer> {
     return new Promise((resolve) => {
       const key = question.output.toString();
       const subscriptions: vscode.Disposable[] = [];
-      const finish = (answer: 'resolved' | 'cancel'): void => {
+      const finish = (answer: MergeAnswer): void => {
         subscriptions.forEach((s) => s.dispose());
         question.signal.removeEventListener('abort', abort);
         resolve(answer);
@@ -265,14 +262,21 @@ export class VsCodePrompter implements Prompter {
       if (question.editor === 'merge') {
         subscriptions.push(
           vscode.window.tabGroups.onDidChangeTabs((e) => {
-            if (e.closed.some((tab) => isMergeTabFor(tab, question.output))) finish('resolved');
+            if (!e.closed.some((tab) => isMergeTabFor(tab, question.output))) return;
+            // Our Complete Merge closes the tab itself; its outcome arrives through onDidFinish.
+            if (!this.completions.isCompleting(question.output)) finish('closed');
+          }),
+          this.completions.onDidFinish(({ result, completed }) => {
+            if (result.toString() !== key) return;
+            if (completed) finish('completed');
+            else if (!mergeTabOpen(question.output)) finish('closed');
           }),
         );
       } else {
         subscriptions.push(
           vscode.workspace.onDidSaveTextDocument((document) => {
             if (document.uri.toString() !== key) return;
-            if (!hasConflictMarkers(document.getText())) finish('resolved');
+            if (!hasConflictMarkers(document.getText())) finish('completed');
             else {
               void vscode.window.showWarningMessage(
                 t('{0} still has conflict markers. Resolve them, then save.', question.rel),
@@ -334,7 +338,7 @@ export class SwitchablePrompter implements Prompter {
   chooseFile(question: FileQuestion): Promise<PromptChoice | 'cancel'> {
     return this.current.chooseFile(question);
   }
-  awaitMerge(question: MergeQuestion): Promise<'resolved' | 'cancel'> {
+  awaitMerge(question: MergeQuestion): Promise<MergeAnswer> {
     return this.current.awaitMerge(question);
   }
   notify(notice: Notice): Promise<string | undefined> {

@@ -3,6 +3,7 @@
  */
 import type * as vscode from 'vscode';
 import type { Config } from './config.js';
+import type { MergeCompletions } from './mergeCompletion.js';
 import type { Prompter } from './prompter.js';
 import type { SnapshotContentProvider } from './snapshotContent.js';
 import type { Store } from './store.js';
@@ -13,6 +14,8 @@ export interface Services {
   config: Config;
   log: vscode.LogOutputChannel;
   content: SnapshotContentProvider;
+  /** Our Complete Merge: the only way a merge editor's result counts as resolved. */
+  completions: MergeCompletions;
   /** Update sessions waiting on the user (merge editors open), so a closed merge editor can be reopened. */
   sessions: Set<{ collectionDir: string; reopen(): Promise<void> }>;
 }

@@ -12,6 +12,8 @@ export type StatusView =
   | { kind: 'hidden' }
   | { kind: 'checking' }
   | { kind: 'busy'; collection: string; title: string; step?: string; background: boolean }
+  /** An update waits for merges that are not completed: the one thing the person must do now. */
+  | { kind: 'conflicted'; collection: string; artifacts: string[] }
   | { kind: 'locked'; collection: string; holder: LockHolder }
   | { kind: 'interrupted'; collection: string }
   | { kind: 'unreadable'; collection: string }
@@ -21,6 +23,8 @@ export type StatusView =
 
 export interface RenderedStatus {
   text: string;
+  /** What a click runs (undefined: the findings quick pick). */
+  command?: string;
   tooltip: string;
   background: 'warning' | 'error' | undefined;
   visible: boolean;
@@ -31,6 +35,10 @@ const t = vscode.l10n.t;
 /** The most urgent state over all collections: an operation, then a foreign lock, then damage, then edits. */
 export function statusOf(collections: readonly CollectionModel[], discovered: boolean): StatusView {
   if (collections.length === 0 || !discovered) return { kind: 'hidden' };
+  const conflicted = collections.find((c) => c.operation && c.conflicted.size > 0);
+  if (conflicted) {
+    return { kind: 'conflicted', collection: conflicted.name, artifacts: [...conflicted.conflicted] };
+  }
   const busy = collections.find((c) => c.operation);
   if (busy?.operation) {
     return {
@@ -91,6 +99,25 @@ export function render(view: StatusView): RenderedStatus {
         text: `$(sync~spin) ${view.background ? t('Artifacts') : view.title}…`,
         tooltip: tooltip([`**${view.collection}**`, label], []),
         background: undefined,
+        visible: true,
+      };
+    }
+    case 'conflicted': {
+      const names = view.artifacts.map((id) => id.slice(id.indexOf('/') + 1)).join(', ');
+      return {
+        text: `$(git-merge) ${t('Merge conflicts: {0}', names)}`,
+        command: 'artifactKeeper.resolveConflicts',
+        tooltip: tooltip(
+          [
+            `**${view.collection}**`,
+            t(
+              'The update of {0} waits until its merge is completed. Nothing is applied before Complete Merge.',
+              names,
+            ),
+          ],
+          [link(t('Reopen merge editor'), 'artifactKeeper.resolveConflicts')],
+        ),
+        background: 'warning',
         visible: true,
       };
     }
@@ -216,6 +243,8 @@ export class StatusIndicator extends Disposable {
     const next = render(statusOf(this.store.collections, this.store.isDiscovered));
     this.current = next;
     this.item.text = next.text;
+    this.item.command = next.command ?? 'artifactKeeper.showStatus';
+    this.item.accessibilityInformation = { label: accessibleLabel(next) };
     const tooltip = new vscode.MarkdownString(next.tooltip, true);
     tooltip.isTrusted = { enabledCommands: [...COMMAND_LINKS] };
     this.item.tooltip = tooltip;
@@ -227,7 +256,23 @@ export class StatusIndicator extends Disposable {
   }
 }
 
+/** The status as a screen reader says it: the item's text without codicons, then the tooltip's first line. */
+function accessibleLabel(status: RenderedStatus): string {
+  const text = status.text.replace(/\$\([^)]*\)\s*/g, '').trim();
+  const detail = status.tooltip
+    .split('\n\n')
+    .map((line) =>
+      line
+        .replace(/\*\*/g, '')
+        .replace(/\[([^\]]*)\]\(command:[^)]*\)/g, '$1')
+        .trim(),
+    )
+    .find((line) => line && line !== text);
+  return detail ? `${text}. ${detail}` : text;
+}
+
 const COMMAND_LINKS = [
+  'artifactKeeper.resolveConflicts',
   'artifactKeeper.showStatus',
   'artifactKeeper.showLog',
   'artifactKeeper.refresh',

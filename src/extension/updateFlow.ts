@@ -33,7 +33,8 @@ import type {
 } from '../core/index.js';
 import { raceAbort } from './events.js';
 import { ExtensionError } from './extensionError.js';
-import { hasConflictMarkers, isMergeTabFor } from './prompter.js';
+import { isMergeTabFor, mergeTabOpen } from './mergeCompletion.js';
+import { hasConflictMarkers } from './prompter.js';
 import type { Services } from './services.js';
 import { retentionOf, rollbackCommand, rollbackFlow } from './snapshotFlows.js';
 import { toSnapshotUri } from './snapshotContent.js';
@@ -299,6 +300,8 @@ class UpdateSession {
     { artifact: ArtifactUpdatePlan; file: FilePlan; output: vscode.Uri }
   >();
   private readonly outputs: vscode.Uri[] = [];
+  /** Set while a merge waits to be reopened after its editor closed without Complete Merge. */
+  private reopenWaiter: (() => void) | undefined;
 
   constructor(
     private readonly services: Services,
@@ -448,17 +451,17 @@ class UpdateSession {
         decisions.set(file.rel, outcome.decision);
         continue;
       }
-      const output = this.writeProposal(artifact, conflict);
+      let output = this.writeProposal(artifact, conflict, 0);
       this.merges.set(`${artifact.id}\n${conflict.rel}`, { artifact, file, output });
       ctx.report(
         t(
-          'Resolve the conflicts in {0}, then Complete Merge ({1} of {2})',
+          'Resolve the conflicts in {0}, then Complete Merge (✓ in the editor title) ({1} of {2})',
           name,
           index + 1,
           conflicts.length,
         ),
       );
-      for (;;) {
+      for (let attempt = 1; ; attempt++) {
         const editor = await this.openMerge(artifact, file, output);
         const answer = await cancellable(
           ctx,
@@ -472,6 +475,17 @@ class UpdateSession {
           }),
         );
         if (answer === 'cancel' || ctx.signal.aborted) return 'cancel';
+        if (answer === 'closed') {
+          // Whatever the editor saved is not used (it holds the base text where conflicts were not
+          // handled): the artifact stays conflicted, nothing is applied, until a Complete Merge.
+          this.services.log.info(`[Update] the merge of ${name} was closed without Complete Merge`);
+          if ((await this.untilReopened(name, ctx)) === 'cancel') return 'cancel';
+          // The reopened editor starts from the conflict again, its conflicts unhandled, not from
+          // whatever the closed one left in its result (a new file: no editor holds a stale copy).
+          output = this.writeProposal(artifact, conflict, attempt);
+          this.merges.set(`${artifact.id}\n${conflict.rel}`, { artifact, file, output });
+          continue;
+        }
         const data = fs.readFileSync(output.fsPath);
         if (hasConflictMarkers(data.toString('utf8'))) {
           void this.services.prompter.notify({
@@ -561,9 +575,11 @@ class UpdateSession {
     );
   }
 
-  private writeProposal(artifact: ArtifactUpdatePlan, conflict: Conflict): vscode.Uri {
+  /** The conflict-marker proposal as a merge result file; each attempt gets its own (same file name). */
+  private writeProposal(artifact: ArtifactUpdatePlan, conflict: Conflict, attempt: number): vscode.Uri {
     this.tempDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'artifact-keeper-merge-'));
-    const file = path.join(this.tempDir, shortName(artifact.id), ...conflict.rel.split('/'));
+    const folder = attempt === 0 ? this.tempDir : path.join(this.tempDir, `attempt-${attempt}`);
+    const file = path.join(folder, shortName(artifact.id), ...conflict.rel.split('/'));
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(file, conflict.proposal ?? Buffer.alloc(0));
     const uri = vscode.Uri.file(file);
@@ -599,10 +615,48 @@ class UpdateSession {
     }
   }
 
-  /** Reopens the merge editors of conflicts still waiting (the "Reopen Merge Editor" command). */
+  /**
+   * After a merge editor closed without Complete Merge: waits until the person reopens it (the
+   * notification, the tree, the status bar) or cancels the update. A dismissed notification keeps waiting:
+   * the tree and the status bar still offer the reopen, the progress notification the cancel.
+   */
+  private async untilReopened(name: string, ctx: RunContext): Promise<'reopen' | 'cancel'> {
+    const reopened = new Promise<'reopen'>((resolve) => (this.reopenWaiter = () => resolve('reopen')));
+    const asked = this.services.prompter
+      .notify({
+        id: 'merge-closed',
+        severity: 'warning',
+        message: t(
+          'The merge of {0} was closed without Complete Merge. Nothing was applied; the update waits until the merge is completed.',
+          name,
+        ),
+        actions: [
+          { id: 'reopen', title: t('Reopen Merge Editor') },
+          { id: 'cancel', title: t('Cancel Update') },
+        ],
+      })
+      .then((action) =>
+        action === 'cancel' ? ('cancel' as const) : action === 'reopen' ? 'reopen' : reopened,
+      );
+    try {
+      return await cancellable(ctx, Promise.race([reopened, asked]));
+    } finally {
+      this.reopenWaiter = undefined;
+    }
+  }
+
+  /**
+   * "Reopen Merge Editor" (tree, status bar, palette): wakes a merge waiting after a close, or brings the
+   * open merge editors of this update to the front.
+   */
   async reopen(): Promise<void> {
-    for (const { artifact, file, output } of this.merges.values())
-      await this.openMerge(artifact, file, output);
+    if (this.reopenWaiter) {
+      this.reopenWaiter();
+      return;
+    }
+    for (const { artifact, file, output } of this.merges.values()) {
+      if (mergeTabOpen(output)) await this.openMerge(artifact, file, output);
+    }
   }
 
   async dispose(): Promise<void> {

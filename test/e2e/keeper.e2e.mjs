@@ -50,28 +50,85 @@ const settle = async (page, ms = 800) => {
   await page.waitForTimeout(ms);
 };
 
-/** Inline Update on an outdated skill with a conflicting local edit → merge editor → Complete Merge → clean. */
-export async function updateThroughMergeEditor({ page, runCommand, screenshot, log }) {
+/** Every file of the collection (minus our state folder) with its bytes, to prove nothing was written. */
+function filesOf(dir) {
+  const out = {};
+  const walk = (rel) => {
+    for (const entry of fs.readdirSync(`${dir}/${rel}`, { withFileTypes: true })) {
+      const child = rel ? `${rel}/${entry.name}` : entry.name;
+      if (child === '.artifact-keeper' || child === '.vscode') continue;
+      if (entry.isDirectory()) walk(child);
+      else out[child] = fs.readFileSync(`${dir}/${child}`, 'utf8');
+    }
+  };
+  walk('');
+  return out;
+}
+
+/**
+ * Inline Update on an outdated skill with a conflicting local edit → merge editor. Closing its tab with the
+ * X ("Save with Conflicts" in VS Code's dialog, the worst case: the result then holds the base text) must
+ * apply nothing: the artifact stays conflicted, the status bar and a notification offer the reopen. Then
+ * Reopen → Accept Upstream → our Complete Merge (✓ in the editor title) → updated, clean.
+ */
+export async function updateThroughMergeEditor({ page, workspace, screenshot, log }) {
   await openArtifactsView(page);
   await row(page, 'pdf').waitFor({ timeout: 30_000 });
   await statusItem(page, /1 modified/);
   await settle(page);
   await screenshot('1-artifacts-view');
+  const before = filesOf(workspace);
   await clickInline(page, 'pdf', 'Update Artifact');
   const merge = page.locator('.merge-editor').first();
   await merge.waitFor({ timeout: 60_000 });
   await settle(page, 1500);
   await screenshot('2-merge-editor');
-  // Resolve as a person: take the upstream side of the conflict, then Complete Merge.
+
+  // The regression: close the merge editor's tab with its X, without Complete Merge.
+  const tab = page.locator('.tabs-container .tab.active').first();
+  await tab.hover();
+  await tab.locator('.tab-actions .action-label').first().click();
+  // VS Code asks only when the result is dirty or has unhandled conflicts: take the worst answer then.
+  const dialog = page.locator('.monaco-dialog-box').first();
+  const closed = toast(page, /closed without Complete Merge/);
+  await Promise.race([dialog.waitFor({ timeout: 30_000 }), closed.waitFor({ timeout: 30_000 })]);
+  if (await dialog.isVisible()) {
+    log('dialog:', (await dialog.innerText()).replace(/\s+/g, ' '));
+    await dialog
+      .locator('.monaco-button', { hasText: /with Conflicts/ })
+      .first()
+      .click();
+  }
+  await closed.waitFor({ timeout: 30_000 });
+  log('notification:', await closed.locator('.notification-list-item-message').innerText());
+  await statusItem(page, /Merge conflicts: pdf/);
+  await row(page, 'pdf')
+    .locator('.label-description', { hasText: 'conflicted' })
+    .waitFor({ timeout: 30_000 });
+  const after = filesOf(workspace);
+  for (const rel of new Set([...Object.keys(before), ...Object.keys(after)])) {
+    if (before[rel] !== after[rel]) throw new Error(`closing the merge editor wrote ${rel}`);
+  }
+  if (!before['skills/pdf/SKILL.md'].includes('My own notes'))
+    throw new Error('the local edit is not in SKILL.md before the update');
+  await settle(page);
+  await screenshot('2a-merge-closed-nothing-applied');
+
+  // Reopen from the notification, resolve as a person, complete through our button.
+  await closed.locator('.monaco-button', { hasText: 'Reopen Merge Editor' }).click();
+  await merge.waitFor({ timeout: 60_000 });
+  await settle(page, 1500);
   await merge.getByText('Accept Upstream', { exact: true }).first().click();
   await settle(page);
   await screenshot('2b-merge-resolved');
-  await runCommand('Merge Editor: Complete Merge');
+  await page.locator('.editor-actions .action-label[aria-label^="Complete Merge"]').first().click();
   const done = toast(page, /Updated pdf to/);
   await done.waitFor({ timeout: 60_000 });
   log('notification:', await done.locator('.notification-list-item-message').innerText());
   await statusItem(page, /Artifacts/);
   await page.locator('.statusbar-item .codicon-check').first().waitFor({ timeout: 30_000 });
+  const skill = fs.readFileSync(`${workspace}/skills/pdf/SKILL.md`, 'utf8');
+  if (!skill.includes('Version two notes')) throw new Error(`the completed merge was not applied: ${skill}`);
   await settle(page);
   await screenshot('3-updated-status-clean');
 }

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { ArtifactKeeperApi } from '../../src/extension/api.js';
+import type { MergeAnswer } from '../../src/extension/prompter.js';
 import { makeUpstream, outdatedCollection, removeTempDirs, tempDir, writeFiles } from './support/fixtures.js';
 import {
   artifact,
@@ -165,7 +166,7 @@ describe('commands', function () {
     let release!: () => void;
     let asked!: () => void;
     const merging = new Promise<void>((resolve) => (asked = resolve));
-    const waiting = new Promise<'resolved' | 'cancel'>((resolve) => (release = () => resolve('cancel')));
+    const waiting = new Promise<MergeAnswer>((resolve) => (release = () => resolve('cancel')));
     script.merge = () => {
       asked();
       return waiting;

@@ -142,7 +142,7 @@ describe('update artifact', function () {
           question.output,
           skillMd('Use the pdf tool.', 'My own notes, and version two notes.'),
         );
-        return 'resolved';
+        return 'completed';
       };
       const outcome = await update(s.collection);
       assert.equal(outcome?.kind, 'updated', JSON.stringify(outcome));
@@ -160,6 +160,85 @@ describe('update artifact', function () {
       await until(api, 'clean', () => api.store.find(s.collection)?.report?.state === 'clean');
     });
 
+    it('a merge editor closed without Complete Merge applies nothing: the artifact stays conflicted until the merge is reopened and completed', async () => {
+      const s = outdatedCollection('conflict');
+      await showCollections(api, s.collection);
+      const before = snapshotFiles(s.collection);
+      let rounds = 0;
+      let whileClosed: { files: unknown; state: string | undefined; status: string } | undefined;
+      script.press = (notice) => {
+        if (notice.id !== 'merge-closed') return undefined;
+        whileClosed = {
+          files: snapshotFiles(s.collection),
+          state: artifact(api.store.find(s.collection)!, 'skill/pdf')?.state,
+          status: api.statusBar().text,
+        };
+        return 'reopen';
+      };
+      script.merge = async (question) => {
+        rounds++;
+        if (rounds === 1) {
+          // The person saves what the merge editor starts from (the base text in the conflict: both
+          // sides' edits gone) and closes the tab with its X: nothing of it may be applied.
+          await resolveInMergeEditor(question.output, skillMd('Use the pdf tool.', 'Version one notes.'));
+          return 'closed';
+        }
+        assert.ok(mergeTab(question.output), 'the merge editor was reopened');
+        await resolveInMergeEditor(question.output, skillMd('Use the pdf tool.', 'Mine and version two.'));
+        return 'completed';
+      };
+      const outcome = await update(s.collection);
+      assert.equal(outcome?.kind, 'updated', JSON.stringify(outcome));
+      assert.equal(rounds, 2);
+      assert.ok(whileClosed, 'the close was reported with a notification');
+      assert.deepEqual(whileClosed.files, before, 'nothing was written when the editor closed');
+      assert.equal(whileClosed.state, 'conflicted');
+      assert.match(whileClosed.status, /Merge conflicts: pdf/);
+      const notice = script.notices.find((n) => n.id === 'merge-closed');
+      assert.deepEqual(
+        notice?.actions.map((a) => a.id),
+        ['reopen', 'cancel'],
+      );
+      assert.equal(read(s.collection, SKILL), skillMd('Use the pdf tool.', 'Mine and version two.'));
+      await until(api, 'clean', () => api.store.find(s.collection)?.report?.state === 'clean');
+    });
+
+    it('"Cancel Update" after a merge editor closed without Complete Merge writes nothing', async () => {
+      const s = outdatedCollection('conflict');
+      await showCollections(api, s.collection);
+      const before = snapshotFiles(s.collection);
+      script.press = (notice) => (notice.id === 'merge-closed' ? 'cancel' : undefined);
+      script.merge = async (question) => {
+        await resolveInMergeEditor(question.output, skillMd('Use the pdf tool.', 'Version one notes.'));
+        return 'closed';
+      };
+      const outcome = await update(s.collection);
+      assert.equal(outcome?.kind, 'cancelled');
+      assert.deepEqual(snapshotFiles(s.collection), before);
+      assert.equal(artifact(api.store.find(s.collection)!, 'skill/pdf')?.state, 'modified');
+    });
+
+    it('"Reopen Merge Editor" in the tree wakes a merge waiting after a close', async () => {
+      const s = outdatedCollection('conflict');
+      await showCollections(api, s.collection);
+      let rounds = 0;
+      script.press = (notice) => {
+        // The person dismisses the notification, then uses the tree's inline action.
+        if (notice.id === 'merge-closed')
+          setTimeout(() => void vscode.commands.executeCommand('artifactKeeper.resolveConflicts'), 100);
+        return undefined;
+      };
+      script.merge = async (question) => {
+        rounds++;
+        await resolveInMergeEditor(question.output, skillMd('Use the pdf tool.', 'Merged after reopening.'));
+        return rounds === 1 ? 'closed' : 'completed';
+      };
+      const outcome = await update(s.collection);
+      assert.equal(outcome?.kind, 'updated', JSON.stringify(outcome));
+      assert.equal(rounds, 2);
+      assert.equal(read(s.collection, SKILL), skillMd('Use the pdf tool.', 'Merged after reopening.'));
+    });
+
     it('keeps waiting while markers remain, and undoes everything when the merge is cancelled', async () => {
       const s = outdatedCollection('conflict');
       await showCollections(api, s.collection);
@@ -173,7 +252,7 @@ describe('update artifact', function () {
             question.output,
             '<<<<<<< mine\nmine\n=======\ntheirs\n>>>>>>> upstream\n',
           );
-          return 'resolved';
+          return 'completed';
         }
         assert.ok(mergeTab(question.output), 'the merge editor was reopened');
         return 'cancel';
@@ -236,7 +315,7 @@ describe('update artifact', function () {
       script.choose = (q) => (q.rel === 'SKILL.md' ? 'merge' : 'upstream');
       script.merge = async (question) => {
         await resolveInMergeEditor(question.output, skillMd('Use the pdf tool.', 'Merged notes.'));
-        return 'resolved';
+        return 'completed';
       };
       const merged = await update(s.collection);
       assert.equal(merged?.kind, 'updated', JSON.stringify(merged));

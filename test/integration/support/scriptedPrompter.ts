@@ -9,6 +9,7 @@ import type {
   FileQuestion,
   FolderQuestion,
   InputQuestion,
+  MergeAnswer,
   MergeQuestion,
   Notice,
   PickItem,
@@ -35,7 +36,7 @@ export class ScriptedPrompter implements Prompter {
   readonly answers = new Map<QuestionId, PickAnswer | string | boolean | vscode.Uri | undefined>();
   review: (question: ReviewQuestion) => 'apply' | 'cancel' = () => 'apply';
   choose: (question: FileQuestion) => PromptChoice | 'cancel' = () => 'upstream';
-  merge: (question: MergeQuestion) => Promise<'resolved' | 'cancel'> = async () => 'cancel';
+  merge: (question: MergeQuestion) => Promise<MergeAnswer> = async () => 'cancel';
   /** Which button of a notification to press (undefined: dismiss). */
   press: (notice: Notice) => string | undefined = () => undefined;
   private readonly waiters: { predicate: (n: Notice) => boolean; resolve: (n: Notice) => void }[] = [];
@@ -83,7 +84,7 @@ export class ScriptedPrompter implements Prompter {
     return this.choose(question);
   }
 
-  awaitMerge(question: MergeQuestion): Promise<'resolved' | 'cancel'> {
+  awaitMerge(question: MergeQuestion): Promise<MergeAnswer> {
     this.asked.push({
       kind: 'merge',
       text: `${question.artifact}/${question.rel}`,

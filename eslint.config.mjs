@@ -46,5 +46,22 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // The glue reaches the core only through its public API, src/core/index.ts.
+    files: ['src/cli/**/*.ts', 'src/extension/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/core/*', '!**/core/index.js', '**/core/*/**'],
+              message: 'src/cli and src/extension import the core only through core/index.js.',
+            },
+          ],
+        },
+      ],
+    },
+  },
   prettier,
 );

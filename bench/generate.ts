@@ -8,11 +8,11 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { ArtifactKey, ArtifactType } from '../src/core/artifact.js';
-import { contentHash } from '../src/core/hash.js';
-import { emptyLock, LOCK_FILE, serializeLock, setEntry } from '../src/core/lock.js';
-import { addArtifact, MANIFEST_FILE, newManifest, serializeManifest } from '../src/core/manifest.js';
-import { naiveUtcNow } from '../src/core/time.js';
+import type { ArtifactKey, ArtifactType } from '../src/core/model/artifact.js';
+import { contentHash } from '../src/core/model/hash.js';
+import { emptyLock, LOCK_FILE, serializeLock, setEntry } from '../src/core/model/lock.js';
+import { addArtifact, MANIFEST_FILE, newManifest, serializeManifest } from '../src/core/model/manifest.js';
+import { naiveUtcNow } from '../src/core/base/time.js';
 
 export interface GenerateOptions {
   skills?: number;

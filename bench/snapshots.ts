@@ -6,11 +6,11 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { silentLogger } from '../src/core/changes.js';
-import { nodeFs } from '../src/core/fs.js';
-import { restoreSnapshot } from '../src/core/restore.js';
-import { openSnapshotStore, RACY_WINDOW_MS } from '../src/core/snapshots.js';
-import { applyChanges, newTxId } from '../src/core/transaction.js';
+import { silentLogger } from '../src/core/base/changes.js';
+import { nodeFs } from '../src/core/ports/fs.js';
+import { restoreSnapshot } from '../src/core/transfer/restore.js';
+import { openSnapshotStore, RACY_WINDOW_MS } from '../src/core/store/snapshots.js';
+import { applyChanges, newTxId } from '../src/core/txn/transaction.js';
 import {
   copyCollection,
   formatCount,

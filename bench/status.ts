@@ -6,11 +6,11 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { STATE_DIR } from '../src/core/changes.js';
-import { loadCollection } from '../src/core/collection.js';
-import { checkCollection, checkConsistency, loadStatCache } from '../src/core/consistency.js';
-import type { ConsistencyReport } from '../src/core/consistency.js';
-import { contentHash } from '../src/core/hash.js';
+import { STATE_DIR } from '../src/core/base/changes.js';
+import { loadCollection } from '../src/core/model/collection.js';
+import { checkCollection, checkConsistency, loadStatCache } from '../src/core/status/consistency.js';
+import type { ConsistencyReport } from '../src/core/status/consistency.js';
+import { contentHash } from '../src/core/model/hash.js';
 import {
   formatCount,
   formatMs,

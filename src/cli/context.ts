@@ -3,10 +3,8 @@
  * IO ports (with faults injected from ARTIFACT_KEEPER_FAULT for the crash and fault campaigns).
  */
 import * as path from 'node:path';
-import { printable } from '../core/errors.js';
-import { FaultPlan, parseFaultSpec, withFaults } from '../core/faults.js';
-import { nodeFs } from '../core/fs.js';
-import type { Fs } from '../core/fs.js';
+import { FaultPlan, nodeFs, parseFaultSpec, printable, withFaults } from '../core/index.js';
+import type { Fs } from '../core/index.js';
 import type { ParsedArgs } from './args.js';
 
 export interface CliContext {

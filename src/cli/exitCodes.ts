@@ -1,7 +1,7 @@
 /**
  * The CLI's exit codes (DESIGN §7) and the one place that maps a core failure code to one of them.
  */
-import type { FailureCode } from '../core/errors.js';
+import type { FailureCode } from '../core/index.js';
 
 export const EXIT = {
   ok: 0,

@@ -1,7 +1,7 @@
 /**
  * The CLI's logger: silent unless ARTIFACT_KEEPER_LOG=debug|trace|info, then lines on stderr.
  */
-import type { Logger } from '../core/changes.js';
+import type { Logger } from '../core/index.js';
 
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error'] as const;
 

@@ -2,7 +2,7 @@
  * The `artifact-keeper` command: parses arguments, runs one command from the table, prints, and maps
  * failures to exit codes. Commands hold no logic of their own beyond wording; the core does the work.
  */
-import { CoreError, describeFailure, printable } from '../core/errors.js';
+import { CoreError, describeFailure, printable } from '../core/index.js';
 import { parseArgs, UsageError } from './args.js';
 import type { FlagSpec } from './args.js';
 import { createContext } from './context.js';

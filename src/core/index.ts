@@ -12,26 +12,26 @@ export {
   lockKey,
   nameProblem,
   parseArtifactRef,
-} from './artifact.js';
-export type { ArtifactKey, ArtifactType } from './artifact.js';
-export { CoreError, describeFailure, isCoreError } from './errors.js';
-export type { Failure, FailureCode, LockHolder } from './errors.js';
-export { STATE_DIR, silentLogger } from './changes.js';
-export type { FileChange, Logger } from './changes.js';
-export { nodeFs } from './fs.js';
-export type { Fs } from './fs.js';
-export { FaultPlan, parseFaultSpec, withFaults } from './faults.js';
-export type { FaultRule } from './faults.js';
+} from './model/artifact.js';
+export type { ArtifactKey, ArtifactType } from './model/artifact.js';
+export { CoreError, describeFailure, isCoreError, printable } from './base/errors.js';
+export type { Failure, FailureCode, LockHolder } from './base/errors.js';
+export { STATE_DIR, silentLogger } from './base/changes.js';
+export type { FileChange, Logger } from './base/changes.js';
+export { nodeFs } from './ports/fs.js';
+export type { Fs } from './ports/fs.js';
+export { FaultPlan, parseFaultSpec, withFaults } from './ports/faults.js';
+export type { FaultRule } from './ports/faults.js';
 
 // Reading a collection
 /** Loads manifest + lock (no writes). Throws `not-a-collection`, `toml-invalid`, `manifest-invalid`, `lock-invalid`. */
-export { findCollectionDir, loadCollection, lockPath, manifestPath } from './collection.js';
-export type { Collection } from './collection.js';
-export { MANIFEST_FILE } from './manifest.js';
-export type { ArtifactEntry, Manifest } from './manifest.js';
-export { LOCK_FILE } from './lock.js';
-export type { Lock, LockEntry } from './lock.js';
-export { contentHash } from './hash.js';
+export { findCollectionDir, loadCollection, lockPath, manifestPath } from './model/collection.js';
+export type { Collection } from './model/collection.js';
+export { MANIFEST_FILE } from './model/manifest.js';
+export type { ArtifactEntry, Manifest } from './model/manifest.js';
+export { LOCK_FILE } from './model/lock.js';
+export type { Lock, LockEntry } from './model/lock.js';
+export { contentHash } from './model/hash.js';
 /** The consistency report of DESIGN §6; incremental through a stat cache; never blocks on the writer lock. */
 export {
   checkCollection,
@@ -39,7 +39,7 @@ export {
   emptyStatCache,
   loadForCheck,
   loadStatCache,
-} from './consistency.js';
+} from './status/consistency.js';
 export type {
   ArtifactReport,
   ArtifactState,
@@ -49,17 +49,17 @@ export type {
   Finding,
   FindingCode,
   StatCache,
-} from './consistency.js';
-export { initCollection } from './init.js';
+} from './status/consistency.js';
+export { initCollection } from './transfer/init.js';
 
 // The writer lock, journal and history
 /** Who holds the writer lock, if anyone; never waits. */
-export { readWriterLock } from './writerLock.js';
-export { hasJournal, readJournal } from './journal.js';
-export { readHistory } from './history.js';
-export type { HistoryEntry } from './history.js';
-export { UndoFailedError } from './transaction.js';
-export type { RecoveryOutcome } from './transaction.js';
+export { readWriterLock } from './txn/writerLock.js';
+export { hasJournal, readJournal } from './txn/journal.js';
+export { readHistory } from './store/history.js';
+export type { HistoryEntry } from './store/history.js';
+export { UndoFailedError } from './txn/transaction.js';
+export type { RecoveryOutcome } from './txn/transaction.js';
 
 // Updates
 export {
@@ -70,7 +70,7 @@ export {
   mergeFile,
   resultTree,
   touchedUpstream,
-} from './plan.js';
+} from './transfer/plan.js';
 export type {
   Conflict,
   Decided,
@@ -81,11 +81,11 @@ export type {
   Strategy,
   Tree,
   TreeFile,
-} from './plan.js';
-export { isBinary, mergeText } from './merge.js';
+} from './transfer/plan.js';
+export { isBinary, mergeText } from './merge/merge.js';
 /** prepare (fetch + plan; no writes, no lock) → decide → apply (lock, stale check, snapshot, atomic commit). */
-export { applyUpdate, decideUpdate, prepareUpdate, updateArtifacts } from './update.js';
-export type { UpdateRunOptions, UpdateRunResult } from './update.js';
+export { applyUpdate, decideUpdate, prepareUpdate, updateArtifacts } from './transfer/update.js';
+export type { UpdateRunOptions, UpdateRunResult } from './transfer/update.js';
 export type {
   ArtifactDecisions,
   ArtifactUpdatePlan,
@@ -93,14 +93,14 @@ export type {
   UpdatePlan,
   UpdateResolver,
   UpdateResult,
-} from './operations.js';
-export { addFromSource } from './add.js';
-export { relockArtifacts } from './relock.js';
-export type { RelockResult } from './relock.js';
-export type { AddOptions, AddResult } from './add.js';
-export { checkUpdates, loadCheckResults } from './check.js';
-export type { CheckResult } from './check.js';
-export { parseSource, displaySource } from './sources.js';
+} from './transfer/operations.js';
+export { addFromSource } from './transfer/add.js';
+export { relockArtifacts } from './transfer/relock.js';
+export type { RelockResult } from './transfer/relock.js';
+export type { AddOptions, AddResult } from './transfer/add.js';
+export { checkUpdates, loadCheckResults } from './sources/check.js';
+export type { CheckResult } from './sources/check.js';
+export { parseSource, displaySource } from './sources/sources.js';
 
 // Snapshots
 export {
@@ -115,7 +115,7 @@ export {
   restoreSnapshot,
   setSnapshotPinned,
   takeSnapshot,
-} from './restore.js';
-export type { RestoreResult, Retention } from './restore.js';
-export type { SnapshotDiffEntry, SnapshotInfo } from './snapshots.js';
-export { readUpstreamFile } from './upstreamFiles.js';
+} from './transfer/restore.js';
+export type { RestoreResult, Retention } from './transfer/restore.js';
+export type { SnapshotDiffEntry, SnapshotInfo } from './store/snapshots.js';
+export { readUpstreamFile } from './store/upstreamFiles.js';

@@ -6,10 +6,10 @@
  * Run without arguments it does nothing.
  */
 import * as path from 'node:path';
-import { silentLogger } from '../../src/core/changes.js';
-import { nodeFs } from '../../src/core/fs.js';
-import type { Fs } from '../../src/core/fs.js';
-import { updateArtifacts } from '../../src/core/update.js';
+import { silentLogger } from '../../src/core/base/changes.js';
+import { nodeFs } from '../../src/core/ports/fs.js';
+import type { Fs } from '../../src/core/ports/fs.js';
+import { updateArtifacts } from '../../src/core/transfer/update.js';
 
 async function main(): Promise<void> {
   const [dir, target] = process.argv.slice(2);

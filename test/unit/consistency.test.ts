@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { checkCollection, emptyStatCache } from '../../src/core/consistency.js';
-import { nameBytes } from '../../src/core/fileNames.js';
-import { contentHash } from '../../src/core/hash.js';
-import { loadCollection } from '../../src/core/collection.js';
+import { checkCollection, emptyStatCache } from '../../src/core/status/consistency.js';
+import { nameBytes } from '../../src/core/base/fileNames.js';
+import { contentHash } from '../../src/core/model/hash.js';
+import { loadCollection } from '../../src/core/model/collection.js';
 import { copySharedFixture, runCli } from './support/collections.js';
 
 function removeLockEntry(dir: string, key: string): void {

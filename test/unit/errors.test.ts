@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CoreError, describeFailure, printable } from '../../src/core/errors.js';
-import type { Failure } from '../../src/core/errors.js';
-import { parseManifest } from '../../src/core/manifest.js';
+import { CoreError, describeFailure, printable } from '../../src/core/base/errors.js';
+import type { Failure } from '../../src/core/base/errors.js';
+import { parseManifest } from '../../src/core/model/manifest.js';
 
 /** C0, DEL and C1 controls, and the Unicode line separators: none may reach a terminal or break a line. */
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;

@@ -1,5 +1,5 @@
 /**
- * The lossless string form of file names (src/core/fileNames.ts), checked against Python itself: decoding
+ * The lossless string form of file names (src/core/base/fileNames.ts), checked against Python itself: decoding
  * equals `bytes.decode('utf-8', 'surrogateescape')`, encoding gives the bytes back, and the order of
  * comparePaths equals Python's `sorted()` of the decoded strings. Real folders for the listing.
  */
@@ -15,8 +15,8 @@ import {
   nameBytes,
   readDirSync,
   showName,
-} from '../../src/core/fileNames.js';
-import { comparePaths } from '../../src/core/walk.js';
+} from '../../src/core/base/fileNames.js';
+import { comparePaths } from '../../src/core/ports/walk.js';
 import { tempDir } from './support/collections.js';
 import { rng } from './support/synthetic.js';
 

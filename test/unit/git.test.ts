@@ -1,15 +1,15 @@
 /**
- * Tests for src/core/git.ts: the version gate (missing, too old, not git) with nothing written, the
+ * Tests for src/core/ports/git.ts: the version gate (missing, too old, not git) with nothing written, the
  * scrubbed environment, argument guards, fault injection and the persistent cat-file reader.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { silentLogger } from '../../src/core/changes.js';
-import { CoreError } from '../../src/core/errors.js';
-import { FaultPlan } from '../../src/core/faults.js';
-import { nodeFs } from '../../src/core/fs.js';
+import { silentLogger } from '../../src/core/base/changes.js';
+import { CoreError } from '../../src/core/base/errors.js';
+import { FaultPlan } from '../../src/core/ports/faults.js';
+import { nodeFs } from '../../src/core/ports/fs.js';
 import {
   assertObjectId,
   assertRefName,
@@ -17,9 +17,9 @@ import {
   compareVersions,
   createGit,
   gitEnvironment,
-} from '../../src/core/git.js';
-import { OWNER_ENV, ownerMark } from '../../src/core/processes.js';
-import { openSnapshotStore } from '../../src/core/snapshots.js';
+} from '../../src/core/ports/git.js';
+import { OWNER_ENV, ownerMark } from '../../src/core/ports/processes.js';
+import { openSnapshotStore } from '../../src/core/store/snapshots.js';
 import { tempDir } from './support/collections.js';
 
 // node:test's describe/it return promises that the runner tracks; `void` marks them deliberately unawaited.

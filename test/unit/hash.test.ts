@@ -4,9 +4,9 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { nameBytes } from '../../src/core/fileNames.js';
-import { contentHash } from '../../src/core/hash.js';
-import { comparePaths, walkSync } from '../../src/core/walk.js';
+import { nameBytes } from '../../src/core/base/fileNames.js';
+import { contentHash } from '../../src/core/model/hash.js';
+import { comparePaths, walkSync } from '../../src/core/ports/walk.js';
 import { SHARED_FIXTURES, tempDir, writeTree } from './support/collections.js';
 
 /** SkillMeat's own algorithm (format doc §2.1), run by Python itself: the reference we must equal. */

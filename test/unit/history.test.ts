@@ -1,17 +1,17 @@
 /**
- * Tests for src/core/history.ts: newest first, idempotent by transaction id, deterministic lines, and a
+ * Tests for src/core/store/history.ts: newest first, idempotent by transaction id, deterministic lines, and a
  * torn last line (a crash mid-append) skipped on read and dropped on the next append.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { STATE_DIR } from '../../src/core/changes.js';
-import { isCoreError } from '../../src/core/errors.js';
-import { FaultPlan, withFaults } from '../../src/core/faults.js';
-import { nodeFs } from '../../src/core/fs.js';
-import { appendHistory, historyPath, readHistory } from '../../src/core/history.js';
-import type { HistoryEntry } from '../../src/core/history.js';
+import { STATE_DIR } from '../../src/core/base/changes.js';
+import { isCoreError } from '../../src/core/base/errors.js';
+import { FaultPlan, withFaults } from '../../src/core/ports/faults.js';
+import { nodeFs } from '../../src/core/ports/fs.js';
+import { appendHistory, historyPath, readHistory } from '../../src/core/store/history.js';
+import type { HistoryEntry } from '../../src/core/store/history.js';
 import { tempDir } from './support/collections.js';
 
 // node:test's describe/it return promises that the runner tracks; `void` marks them deliberately unawaited.

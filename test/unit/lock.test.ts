@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseLockKey } from '../../src/core/artifact.js';
-import { CoreError } from '../../src/core/errors.js';
-import { deleteEntry, emptyLock, parseLock, serializeLock, setEntry } from '../../src/core/lock.js';
+import { parseLockKey } from '../../src/core/model/artifact.js';
+import { CoreError } from '../../src/core/base/errors.js';
+import { deleteEntry, emptyLock, parseLock, serializeLock, setEntry } from '../../src/core/model/lock.js';
 
 const HASH = 'ad7d0112840f142a778efc98d3fdf393a81e5f2a7f62385f8bb52259bca496b4';
 

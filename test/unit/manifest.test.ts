@@ -2,16 +2,16 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { loadCollection } from '../../src/core/collection.js';
-import { CoreError } from '../../src/core/errors.js';
+import { loadCollection } from '../../src/core/model/collection.js';
+import { CoreError } from '../../src/core/base/errors.js';
 import {
   addArtifact,
   findEntry,
   parseManifest,
   serializeManifest,
   setArtifactFields,
-} from '../../src/core/manifest.js';
-import { serializeLock } from '../../src/core/lock.js';
+} from '../../src/core/model/manifest.js';
+import { serializeLock } from '../../src/core/model/lock.js';
 import { SHARED_FIXTURES } from './support/collections.js';
 
 const FIXTURE = path.join(SHARED_FIXTURES, 'skillmeat-written');

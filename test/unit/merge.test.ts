@@ -1,11 +1,11 @@
 /**
- * Tests for the three-way merge in src/core/merge.ts: examples for line endings, markers and binary files,
+ * Tests for the three-way merge in src/core/merge/merge.ts: examples for line endings, markers and binary files,
  * and fast-check properties over texts from a tiny alphabet, so that edits collide often.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { isBinary, mergeBytes, mergeText } from '../../src/core/merge.js';
+import { isBinary, mergeBytes, mergeText } from '../../src/core/merge/merge.js';
 
 // node:test's describe/it return promises that the runner tracks; `void` marks them deliberately unawaited.
 

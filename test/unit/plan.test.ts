@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { classify, decide, resultTree } from '../../src/core/plan.js';
-import type { Tree, TreeFile } from '../../src/core/plan.js';
-import { validateArtifact, frontmatterProblem } from '../../src/core/validate.js';
+import { classify, decide, resultTree } from '../../src/core/transfer/plan.js';
+import type { Tree, TreeFile } from '../../src/core/transfer/plan.js';
+import { validateArtifact, frontmatterProblem } from '../../src/core/model/validate.js';
 
 const f = (text: string, mode = 0o644): TreeFile => ({ data: Buffer.from(text), mode });
 const tree = (files: Record<string, string | TreeFile>): Tree =>

@@ -1,5 +1,5 @@
 /**
- * Tests for src/core/snapshotArchive.ts: export → import round trips, SkillMeat snapshot tarballs (made by
+ * Tests for src/core/store/snapshotArchive.ts: export → import round trips, SkillMeat snapshot tarballs (made by
  * Python's tarfile exactly as SkillMeat makes them, when python3 is there), and hostile archives that
  * must be refused, naming the entry, with nothing written.
  */
@@ -10,19 +10,19 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { create as createTar, Header, list, Pack, ReadEntry } from 'tar';
-import { silentLogger } from '../../src/core/changes.js';
-import { CoreError } from '../../src/core/errors.js';
-import { nameBytes } from '../../src/core/fileNames.js';
-import { nodeFs } from '../../src/core/fs.js';
+import { silentLogger } from '../../src/core/base/changes.js';
+import { CoreError } from '../../src/core/base/errors.js';
+import { nameBytes } from '../../src/core/base/fileNames.js';
+import { nodeFs } from '../../src/core/ports/fs.js';
 import {
   EXPORT_META_FILE,
   exportSnapshot,
   importSkillmeatSnapshots,
   importSnapshot,
-} from '../../src/core/snapshotArchive.js';
-import { openSnapshotStore } from '../../src/core/snapshots.js';
-import type { SnapshotStore } from '../../src/core/snapshots.js';
-import { serializeToml } from '../../src/core/toml.js';
+} from '../../src/core/store/snapshotArchive.js';
+import { openSnapshotStore } from '../../src/core/store/snapshots.js';
+import type { SnapshotStore } from '../../src/core/store/snapshots.js';
+import { serializeToml } from '../../src/core/model/toml.js';
 import { tempDir } from './support/collections.js';
 
 // node:test's describe/it return promises that the runner tracks; `void` marks them deliberately unawaited.

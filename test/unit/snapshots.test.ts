@@ -1,5 +1,5 @@
 /**
- * Tests for src/core/snapshots.ts against real git in temp folders: exact round trips through planRestore
+ * Tests for src/core/store/snapshots.ts against real git in temp folders: exact round trips through planRestore
  * (modes, symlinks, empty folders, odd names, nested and enclosing repositories), the incremental stat
  * index, retention and gc, upstream history, and the change order the transaction engine relies on.
  */
@@ -9,22 +9,22 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { silentLogger } from '../../src/core/changes.js';
-import type { FileChange } from '../../src/core/changes.js';
-import { CoreError } from '../../src/core/errors.js';
-import { FaultPlan, withFaults } from '../../src/core/faults.js';
-import { nodeFs } from '../../src/core/fs.js';
-import { nameBytes } from '../../src/core/fileNames.js';
+import { silentLogger } from '../../src/core/base/changes.js';
+import type { FileChange } from '../../src/core/base/changes.js';
+import { CoreError } from '../../src/core/base/errors.js';
+import { FaultPlan, withFaults } from '../../src/core/ports/faults.js';
+import { nodeFs } from '../../src/core/ports/fs.js';
+import { nameBytes } from '../../src/core/base/fileNames.js';
 import {
   EMPTY_TREE,
   RACY_WINDOW_MS,
   openSnapshotStore,
   planTreeChanges,
   quoteForStdinPaths,
-} from '../../src/core/snapshots.js';
-import type { SnapshotStore, SnapshotStoreOptions } from '../../src/core/snapshots.js';
-import { applyChanges } from '../../src/core/transaction.js';
-import { comparePaths } from '../../src/core/walk.js';
+} from '../../src/core/store/snapshots.js';
+import type { SnapshotStore, SnapshotStoreOptions } from '../../src/core/store/snapshots.js';
+import { applyChanges } from '../../src/core/txn/transaction.js';
+import { comparePaths } from '../../src/core/ports/walk.js';
 import { tempDir } from './support/collections.js';
 
 // node:test's describe/it return promises that the runner tracks; `void` marks them deliberately unawaited.

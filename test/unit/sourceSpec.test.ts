@@ -1,11 +1,11 @@
 /**
- * Tests for the source grammar in src/core/sourceSpec.ts: a table of SOURCE texts (git URLs of every
+ * Tests for the source grammar in src/core/sources/sourceSpec.ts: a table of SOURCE texts (git URLs of every
  * form, local repositories and folders through a fake probe, GitHub shorthand) and what they parse to,
  * option-injection attempts, the manifest `upstream` strings and their reverse, and derived names.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { isCoreError } from '../../src/core/errors.js';
+import { isCoreError } from '../../src/core/base/errors.js';
 import {
   assertSafeSource,
   deriveName,
@@ -15,8 +15,8 @@ import {
   sourceFromUpstream,
   upstreamString,
   versionFromRef,
-} from '../../src/core/sourceSpec.js';
-import type { PathKind, RemoteSource, Source } from '../../src/core/sourceSpec.js';
+} from '../../src/core/sources/sourceSpec.js';
+import type { PathKind, RemoteSource, Source } from '../../src/core/sources/sourceSpec.js';
 
 // node:test's describe/it return promises that the runner tracks; `void` marks them deliberately unawaited.
 

@@ -1,5 +1,5 @@
 /**
- * Tests for src/core/sources.ts against real git repositories built by support/upstream.ts: parsing real
+ * Tests for src/core/sources/sources.ts against real git repositories built by support/upstream.ts: parsing real
  * paths, resolving every kind of ref with ls-remote, fetching a folder or a single file (shallow, partial
  * where allowed, with exec bits and symlinks), the fallbacks for servers that refuse a sha, unreachable and
  * vanishing upstreams, cancellation, injection attempts, and that no temp folder is ever left behind.
@@ -9,9 +9,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Logger } from '../../src/core/changes.js';
-import { isCoreError } from '../../src/core/errors.js';
-import type { FailureCode } from '../../src/core/errors.js';
+import type { Logger } from '../../src/core/base/changes.js';
+import { isCoreError } from '../../src/core/base/errors.js';
+import type { FailureCode } from '../../src/core/base/errors.js';
 import {
   fetchSource,
   inferType,
@@ -19,12 +19,17 @@ import {
   resolveSource,
   sourceFromUpstream,
   upstreamString,
-} from '../../src/core/sources.js';
-import type { FetchedSource, GitSource, RemoteSource, ResolvedSource } from '../../src/core/sources.js';
-import { makeWorkspace } from '../../src/core/tempSpace.js';
-import { PATH_MAX } from '../../src/core/artifact.js';
-import { entryProblem, validateArtifact } from '../../src/core/validate.js';
-import type { EntryKind } from '../../src/core/validate.js';
+} from '../../src/core/sources/sources.js';
+import type {
+  FetchedSource,
+  GitSource,
+  RemoteSource,
+  ResolvedSource,
+} from '../../src/core/sources/sources.js';
+import { makeWorkspace } from '../../src/core/ports/tempSpace.js';
+import { PATH_MAX } from '../../src/core/model/artifact.js';
+import { entryProblem, validateArtifact } from '../../src/core/model/validate.js';
+import type { EntryKind } from '../../src/core/model/validate.js';
 import { makeUpstream, serveUpstreams, upstreamTempDir } from './support/upstream.js';
 import type { GitDaemon, Upstream } from './support/upstream.js';
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CoreError } from '../../src/core/errors.js';
-import { MAX_DEPTH, parseToml, serializeToml } from '../../src/core/toml.js';
-import type { TomlTable } from '../../src/core/toml.js';
+import { CoreError } from '../../src/core/base/errors.js';
+import { MAX_DEPTH, parseToml, serializeToml } from '../../src/core/model/toml.js';
+import type { TomlTable } from '../../src/core/model/toml.js';
 
 function check(doc: TomlTable, expected: string): void {
   assert.equal(serializeToml(doc), expected);

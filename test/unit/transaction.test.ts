@@ -1,5 +1,5 @@
 /**
- * Tests for the transaction engine (src/core/transaction.ts, journal.ts) on real temp folders: the result
+ * Tests for the transaction engine (src/core/txn/transaction.ts, journal.ts) on real temp folders: the result
  * of a good apply, an injected fault at every IO call, a simulated crash before every IO call (with and
  * without a second crash during recovery), an undo that fails too, and kill -9 of a real child process.
  * The invariant checked everywhere: the collection is exactly its before-state or its after-state.
@@ -10,23 +10,23 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { STATE_DIR } from '../../src/core/changes.js';
-import type { FileChange, Logger } from '../../src/core/changes.js';
-import { isCoreError } from '../../src/core/errors.js';
-import { FaultPlan, withFaults } from '../../src/core/faults.js';
-import { nodeFs } from '../../src/core/fs.js';
-import type { Fs } from '../../src/core/fs.js';
-import { readHistory } from '../../src/core/history.js';
-import { hasJournal, journalPath, readJournal } from '../../src/core/journal.js';
+import { STATE_DIR } from '../../src/core/base/changes.js';
+import type { FileChange, Logger } from '../../src/core/base/changes.js';
+import { isCoreError } from '../../src/core/base/errors.js';
+import { FaultPlan, withFaults } from '../../src/core/ports/faults.js';
+import { nodeFs } from '../../src/core/ports/fs.js';
+import type { Fs } from '../../src/core/ports/fs.js';
+import { readHistory } from '../../src/core/store/history.js';
+import { hasJournal, journalPath, readJournal } from '../../src/core/txn/journal.js';
 import {
   applyChanges,
   newTxId,
   recoverJournal,
   UndoFailedError,
   withWriter,
-} from '../../src/core/transaction.js';
-import type { RecoveryOutcome, TransactionSpec } from '../../src/core/transaction.js';
-import { acquireWriterLock, writerLockPath } from '../../src/core/writerLock.js';
+} from '../../src/core/txn/transaction.js';
+import type { RecoveryOutcome, TransactionSpec } from '../../src/core/txn/transaction.js';
+import { acquireWriterLock, writerLockPath } from '../../src/core/txn/writerLock.js';
 import { tempDir, treeListing } from './support/collections.js';
 import { freezeBefore, ruleFor } from './support/faults.js';
 import { buildSynthetic, rng, syntheticChanges } from './support/synthetic.js';

@@ -1,5 +1,5 @@
 /**
- * Tests for src/core/writerLock.ts against real processes: a live holder blocks with a clear `locked`
+ * Tests for src/core/txn/writerLock.ts against real processes: a live holder blocks with a clear `locked`
  * error, a holder killed with SIGKILL is reclaimed at once, several racers reclaim a stale lock with
  * exactly one winner, and readers never wait.
  */
@@ -10,14 +10,14 @@ import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { STATE_DIR } from '../../src/core/changes.js';
-import { isCoreError } from '../../src/core/errors.js';
-import type { CoreError, Failure } from '../../src/core/errors.js';
-import { FaultPlan, withFaults } from '../../src/core/faults.js';
-import { nodeFs } from '../../src/core/fs.js';
-import type { LockHolder } from '../../src/core/errors.js';
-import { OWNER_ENV, readPidStart } from '../../src/core/processes.js';
-import { acquireWriterLock, readWriterLock, writerLockPath } from '../../src/core/writerLock.js';
+import { STATE_DIR } from '../../src/core/base/changes.js';
+import { isCoreError } from '../../src/core/base/errors.js';
+import type { CoreError, Failure } from '../../src/core/base/errors.js';
+import { FaultPlan, withFaults } from '../../src/core/ports/faults.js';
+import { nodeFs } from '../../src/core/ports/fs.js';
+import type { LockHolder } from '../../src/core/base/errors.js';
+import { OWNER_ENV, readPidStart } from '../../src/core/ports/processes.js';
+import { acquireWriterLock, readWriterLock, writerLockPath } from '../../src/core/txn/writerLock.js';
 import { tempDir } from './support/collections.js';
 
 // node:test's describe/it return promises that the runner tracks; `void` marks them deliberately unawaited.

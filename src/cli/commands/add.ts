@@ -1,7 +1,7 @@
 /**
  * `artifact-keeper add SOURCE [--type T] [--name N]`: a new artifact from git or a local folder.
  */
-import { addFromSource } from '../../core/add.js';
+import { addFromSource } from '../../core/index.js';
 import { UsageError } from '../args.js';
 import { TOOL } from '../context.js';
 import type { CliCommand } from '../main.js';

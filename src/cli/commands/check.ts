@@ -2,7 +2,7 @@
  * `artifact-keeper check`: which artifacts have an update upstream. Exit 0 none, 10 updates available,
  * 69 when an upstream could not be reached (never reported as "up to date").
  */
-import { checkUpdates } from '../../core/check.js';
+import { checkUpdates } from '../../core/index.js';
 import type { CliCommand } from '../main.js';
 import { EXIT } from '../exitCodes.js';
 import { cliLogger } from '../logger.js';

@@ -3,7 +3,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { initCollection } from '../../core/init.js';
+import { initCollection } from '../../core/index.js';
 import type { CliCommand } from '../main.js';
 import { EXIT } from '../exitCodes.js';
 

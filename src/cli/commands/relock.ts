@@ -1,8 +1,7 @@
 /**
  * `artifact-keeper relock ID…|--all-modified`: accept local edits as the locked content (status clean).
  */
-import { checkCollection } from '../../core/consistency.js';
-import { relockArtifacts } from '../../core/relock.js';
+import { checkCollection, relockArtifacts } from '../../core/index.js';
 import { UsageError } from '../args.js';
 import { TOOL } from '../context.js';
 import type { CliCommand } from '../main.js';

@@ -1,16 +1,16 @@
 /**
  * Snapshot commands: `snapshot [-m TEXT]`, `snapshots`, `restore ID|latest`, `export ID FILE`,
- * `import FILE`, `recover`, `history`. Each is a thin shell over src/core/restore.ts.
+ * `import FILE`, `recover`, `history`. Each is a thin shell over src/core/transfer/restore.ts.
  */
-import { readHistory } from '../../core/history.js';
 import {
   exportSnapshotFile,
   importSnapshotFile,
   listSnapshots,
+  readHistory,
   recoverCollection,
   restoreSnapshot,
   takeSnapshot,
-} from '../../core/restore.js';
+} from '../../core/index.js';
 import { UsageError } from '../args.js';
 import { TOOL } from '../context.js';
 import type { CliContext } from '../context.js';

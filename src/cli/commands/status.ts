@@ -2,7 +2,7 @@
  * `artifact-keeper status`: the consistency report; changes nothing in the collection.
  * Exit 0 clean, 1 modified, 2 inconsistent or interrupted.
  */
-import { checkCollection } from '../../core/consistency.js';
+import { checkCollection } from '../../core/index.js';
 import type { CliCommand } from '../main.js';
 import { EXIT } from '../exitCodes.js';
 

@@ -3,10 +3,14 @@
  * Exit 0 done, 3 conflicts (nothing written), 4 failed and undone, 5 locked.
  */
 import * as readline from 'node:readline/promises';
-import { STRATEGIES } from '../../core/plan.js';
-import type { FilePlan, PromptChoice, Strategy } from '../../core/plan.js';
-import type { ArtifactUpdatePlan, UpdateResolver } from '../../core/operations.js';
-import { updateArtifacts } from '../../core/update.js';
+import { STRATEGIES, updateArtifacts } from '../../core/index.js';
+import type {
+  ArtifactUpdatePlan,
+  FilePlan,
+  PromptChoice,
+  Strategy,
+  UpdateResolver,
+} from '../../core/index.js';
 import { UsageError } from '../args.js';
 import { TOOL } from '../context.js';
 import type { CliContext } from '../context.js';

@@ -5,10 +5,10 @@
  * at each phase however loaded the machine is. Usage: node applyChild.js DIR SKILLS (no arguments: no-op).
  */
 import * as path from 'node:path';
-import { nodeFs } from '../../../src/core/fs.js';
-import type { Fs } from '../../../src/core/fs.js';
-import { applyChanges, newTxId } from '../../../src/core/transaction.js';
-import { acquireWriterLock } from '../../../src/core/writerLock.js';
+import { nodeFs } from '../../../src/core/ports/fs.js';
+import type { Fs } from '../../../src/core/ports/fs.js';
+import { applyChanges, newTxId } from '../../../src/core/txn/transaction.js';
+import { acquireWriterLock } from '../../../src/core/txn/writerLock.js';
 import { syntheticChanges } from './synthetic.js';
 
 async function main(): Promise<void> {

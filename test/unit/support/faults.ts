@@ -3,8 +3,8 @@
  * and an Fs that stops dead before a given call (a deterministic kill -9, without a child process).
  */
 import assert from 'node:assert/strict';
-import type { FaultRule } from '../../../src/core/faults.js';
-import type { Fs, FsOp } from '../../../src/core/fs.js';
+import type { FaultRule } from '../../../src/core/ports/faults.js';
+import type { Fs, FsOp } from '../../../src/core/ports/fs.js';
 
 /** The rule that fails exactly call `k` of a recorded call list (counting calls of the same op). */
 export function ruleFor(calls: { op: string }[], k: number, errno: string): FaultRule {

@@ -6,9 +6,9 @@
  */
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
-import { isCoreError } from '../../../src/core/errors.js';
-import { OWNER_ENV, ownerMark } from '../../../src/core/processes.js';
-import { acquireWriterLock } from '../../../src/core/writerLock.js';
+import { isCoreError } from '../../../src/core/base/errors.js';
+import { OWNER_ENV, ownerMark } from '../../../src/core/ports/processes.js';
+import { acquireWriterLock } from '../../../src/core/txn/writerLock.js';
 
 const storeGitDir = (dir: string): string => path.join(dir, '.artifact-keeper', 'snapshots.git');
 

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { FileChange } from '../../../src/core/changes.js';
+import type { FileChange } from '../../../src/core/base/changes.js';
 
 /** Small, fast, seedable PRNG (mulberry32): the same seed gives the same sequence everywhere. */
 export function rng(seed: number): () => number {

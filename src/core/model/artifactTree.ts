@@ -1,0 +1,187 @@
+/**
+ * Reading an artifact's files into a `Tree` (what the planner compares) and turning a result tree into
+ * the `FileChange`s that make the collection hold it. `.git` entries inside an artifact are never read,
+ * planned or touched. Names that are not UTF-8 (and symlink targets) are in the lossless string form of
+ * fileNames.ts, so they read, compare, hash and write back byte for byte.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { FileChange } from '../base/changes.js';
+import { createHash } from 'node:crypto';
+import { decodeName, fsPath, nameBytes } from '../base/fileNames.js';
+import { updateWithPath } from './hash.js';
+import { comparePaths, walkSync } from '../ports/walk.js';
+import type { Tree, TreeFile } from '../transfer/plan.js';
+
+export const SYMLINK_MODE = 0o120000;
+const SKIP_GIT = new Set(['.git']);
+
+/** A folder's files (or one file, keyed by its name) with modes; symlinks kept as links. */
+export function readTree(target: string, isFolder: boolean): { tree: Tree; keptDirs: string[] } {
+  const tree: Tree = new Map();
+  if (!isFolder) {
+    const st = fs.lstatSync(fsPath(target), { throwIfNoEntry: false });
+    if (st) tree.set(path.basename(target), readEntry(target, st));
+    return { tree, keptDirs: [] };
+  }
+  if (!fs.existsSync(fsPath(target))) return { tree, keptDirs: [] };
+  const walked = walkSync(target, { skipNames: SKIP_GIT, keepSymlinks: true });
+  for (const file of walked.files) {
+    const abs = path.join(target, file.rel);
+    tree.set(file.rel, readEntry(abs, fs.lstatSync(fsPath(abs))));
+  }
+  const nonEmpty = new Set<string>();
+  for (const rel of tree.keys()) for (const dir of ancestors(rel)) nonEmpty.add(dir);
+  const emptyDirs = walked.dirs
+    .map((d) => d.rel)
+    .filter((rel) => !nonEmpty.has(rel) && !walked.dirs.some((o) => o.rel.startsWith(`${rel}/`)));
+  // Folders holding a nested repository's .git are never ours to remove.
+  const gitHolders = ['', ...walked.dirs.map((d) => d.rel)].filter((rel) =>
+    fs.existsSync(fsPath(path.join(target, rel, '.git'))),
+  );
+  const keptDirs = new Set(emptyDirs);
+  for (const rel of gitHolders) {
+    if (rel === '') continue;
+    keptDirs.add(rel);
+    for (const dir of ancestors(rel)) keptDirs.add(dir);
+  }
+  return { tree, keptDirs: [...keptDirs] };
+}
+
+function readEntry(abs: string, st: fs.Stats): TreeFile {
+  if (st.isSymbolicLink())
+    return { data: fs.readlinkSync(fsPath(abs), { encoding: 'buffer' }), mode: SYMLINK_MODE };
+  return { data: fs.readFileSync(fsPath(abs)), mode: st.mode & 0o111 ? 0o755 : 0o644 };
+}
+
+/** `a/b/c.md` → ['a', 'a/b']. */
+export function ancestors(rel: string): string[] {
+  const parts = rel.split('/');
+  const out: string[] = [];
+  for (let i = 1; i < parts.length; i++) out.push(parts.slice(0, i).join('/'));
+  return out;
+}
+
+/** A digest of a tree (paths, modes, bytes) for plan fingerprints. */
+export function treeDigest(tree: Tree | undefined): string {
+  const hash = createHash('sha256');
+  if (!tree) return 'none';
+  for (const rel of [...tree.keys()].sort(comparePaths)) {
+    const file = tree.get(rel) as TreeFile;
+    hash.update(nameBytes(rel));
+    hash.update(`\0${file.mode}\0${file.data.length}\0`);
+    hash.update(file.data);
+  }
+  return hash.digest('hex');
+}
+
+/**
+ * SkillMeat's content hash of the artifact as it will be after the change: the result files in Python
+ * order, symlinks to files read through (links to folders and dangling links skipped, as `is_file()`
+ * does), plus any `.git` files left in place on disk.
+ */
+export function resultHash(result: Tree, isFolder: boolean, localRoot: string): string {
+  const hash = createHash('sha256');
+  if (!isFolder) {
+    const only = [...result.values()][0];
+    hash.update(
+      only
+        ? (resolveLink(result, [...result.keys()][0] as string, only) ?? Buffer.alloc(0))
+        : Buffer.alloc(0),
+    );
+    return hash.digest('hex');
+  }
+  const entries = new Map<string, Buffer | string>();
+  for (const [rel, file] of result) {
+    const data = resolveLink(result, rel, file);
+    if (data) entries.set(rel, data);
+  }
+  if (fs.existsSync(localRoot)) {
+    const walked = walkSync(localRoot);
+    for (const file of walked.files) {
+      if (file.rel.split('/').includes('.git')) entries.set(file.rel, path.join(localRoot, file.rel));
+    }
+  }
+  for (const rel of [...entries.keys()].sort(comparePaths)) {
+    updateWithPath(hash, rel);
+    const value = entries.get(rel) as Buffer | string;
+    hash.update(typeof value === 'string' ? fs.readFileSync(fsPath(value)) : value);
+  }
+  return hash.digest('hex');
+}
+
+function resolveLink(result: Tree, rel: string, file: TreeFile, depth = 0): Buffer | undefined {
+  if (file.mode !== SYMLINK_MODE) return file.data;
+  if (depth > 20) return undefined;
+  const target = path.posix.normalize(path.posix.join(path.posix.dirname(rel), decodeName(file.data)));
+  const next = result.get(target);
+  return next ? resolveLink(result, target, next, depth + 1) : undefined;
+}
+
+/**
+ * The changes that turn the artifact at `artifactRel` (collection-relative) from `before` into `after`:
+ * deletions, then folders removed (deepest first), folders created (shallowest first), then writes.
+ * Folders that held only files now deleted are removed; `keptDirs` (empty folders we found, folders
+ * holding a `.git`) stay.
+ */
+export function changesForArtifact(
+  artifactRel: string,
+  isFolder: boolean,
+  before: Tree,
+  after: Tree,
+  keptDirs: readonly string[] = [],
+  /** Collection-relative folders to create first, shallowest first (a new artifact's root and parents). */
+  createDirs: readonly string[] = [],
+): FileChange[] {
+  const at = (rel: string): string => (isFolder ? `${artifactRel}/${rel}` : artifactRel);
+  const deletes: FileChange[] = [];
+  const writes: FileChange[] = [];
+  for (const [rel, file] of before) {
+    const next = after.get(rel);
+    if (!next) deletes.push({ kind: 'delete', rel: at(rel) });
+    else if (next.mode !== file.mode || !next.data.equals(file.data)) {
+      // A symlink replaced by a file (or back) must be removed first: rename cannot swap kinds safely.
+      if ((next.mode === SYMLINK_MODE) !== (file.mode === SYMLINK_MODE))
+        deletes.push({ kind: 'delete', rel: at(rel) });
+      writes.push(writeChange(at(rel), next));
+    }
+  }
+  for (const [rel, file] of after) if (!before.has(rel)) writes.push(writeChange(at(rel), file));
+  if (!isFolder)
+    return [...deletes, ...createDirs.map((rel): FileChange => ({ kind: 'mkdir', rel })), ...writes];
+
+  const dirsOf = (tree: Tree, extra: readonly string[]): Set<string> => {
+    const dirs = new Set<string>(extra);
+    for (const rel of tree.keys()) for (const dir of ancestors(rel)) dirs.add(dir);
+    return dirs;
+  };
+  const beforeDirs = dirsOf(before, keptDirs);
+  const afterDirs = dirsOf(after, keptDirs);
+  const rmdirs = [...beforeDirs]
+    .filter((d) => !afterDirs.has(d) && !after.has(d))
+    .sort((a, b) => b.split('/').length - a.split('/').length);
+  const mkdirs = [...afterDirs]
+    .filter((d) => !beforeDirs.has(d))
+    .sort((a, b) => a.split('/').length - b.split('/').length);
+  const rootChanges = createDirs.map((rel): FileChange => ({ kind: 'mkdir', rel }));
+  // A path that turns from a file into a folder: the file's deletion already comes first.
+  return [
+    ...deletes,
+    ...rmdirs.map((d): FileChange => ({ kind: 'rmdir', rel: at(d) })),
+    ...rootChanges,
+    ...mkdirs.map((d): FileChange => ({ kind: 'mkdir', rel: at(d) })),
+    ...writes,
+  ];
+}
+
+function writeChange(rel: string, file: TreeFile): FileChange {
+  if (file.mode === SYMLINK_MODE)
+    return {
+      kind: 'write',
+      rel,
+      data: Buffer.alloc(0),
+      mode: 0o777,
+      symlinkTarget: decodeName(file.data),
+    };
+  return { kind: 'write', rel, data: file.data, mode: file.mode };
+}

@@ -1,0 +1,132 @@
+/**
+ * Loads a collection folder: `collection.toml` and `collection.lock` parsed into their typed views,
+ * with the exact bytes kept so an unchanged document is never rewritten. Pure reading; no writes.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CoreError, ioFailure } from '../base/errors.js';
+import { hasJournal } from '../txn/journal.js';
+import { LOCK_FILE, parseLock, serializeLock } from './lock.js';
+import type { FileChange } from '../base/changes.js';
+import type { Lock } from './lock.js';
+import { MANIFEST_FILE, parseManifest, serializeManifest, touchCollection } from './manifest.js';
+import type { Manifest } from './manifest.js';
+import { openParseCache } from './parseCache.js';
+
+export interface Collection {
+  dir: string;
+  manifest: Manifest;
+  lock: Lock;
+  manifestBytes: Buffer;
+  /** Undefined when the collection has no lock file yet (it reads as "no entries"). */
+  lockBytes: Buffer | undefined;
+}
+
+export function manifestPath(dir: string): string {
+  return path.join(dir, MANIFEST_FILE);
+}
+
+export function lockPath(dir: string): string {
+  return path.join(dir, LOCK_FILE);
+}
+
+export interface LoadOptions {
+  /**
+   * Write newly parsed documents to the parse cache (default true; it is only ever written inside an
+   * existing `.artifact-keeper/`). Off while a transaction is interrupted: then reading changes nothing.
+   */
+  saveParseCache?: boolean;
+}
+
+/** Throws `not-a-collection`, `toml-invalid`, `manifest-invalid`, `lock-invalid` or `lock-version-unsupported`. */
+export function loadCollection(dir: string, options: LoadOptions = {}): Collection {
+  const root = path.resolve(dir);
+  const manifestFile = manifestPath(root);
+  let manifestBytes: Buffer;
+  try {
+    manifestBytes = fs.readFileSync(manifestFile);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      throw new CoreError({ code: 'not-a-collection', dir: root, reason: `no ${MANIFEST_FILE} here` });
+    }
+    throw ioFailure('read', manifestFile, err);
+  }
+  let lockBytes: Buffer | undefined;
+  try {
+    lockBytes = fs.readFileSync(lockPath(root));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioFailure('read', lockPath(root), err);
+  }
+  const cache = openParseCache(root);
+  const manifest = parseManifest(manifestBytes, manifestFile, cache.parse, root);
+  const lock = parseLock(lockBytes, lockPath(root), cache.parse);
+  if (options.saveParseCache !== false) cache.save();
+  return { dir: root, manifest, lock, manifestBytes, lockBytes };
+}
+
+/**
+ * True when `collection.toml` and `collection.lock` still hold the bytes `collection` was parsed from,
+ * so the parsed model can be used again (a re-read costs far less than a re-parse). Reads only.
+ */
+export function isUnchangedOnDisk(collection: Collection): boolean {
+  try {
+    if (!collection.manifestBytes.equals(fs.readFileSync(manifestPath(collection.dir)))) return false;
+  } catch {
+    return false;
+  }
+  try {
+    return collection.lockBytes?.equals(fs.readFileSync(lockPath(collection.dir))) === true;
+  } catch (err) {
+    return collection.lockBytes === undefined && (err as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}
+
+/** Walks up from `start` to the nearest folder holding a collection.toml. */
+export function findCollectionDir(start: string): string | undefined {
+  let dir = path.resolve(start);
+  for (;;) {
+    if (fs.existsSync(path.join(dir, MANIFEST_FILE))) return dir;
+    const parent = path.dirname(dir);
+    if (parent === dir) return undefined;
+    dir = parent;
+  }
+}
+
+/**
+ * The writes that commit an edited collection model: `collection.toml` (its `updated` stamped), then
+ * `collection.lock` last, whose rename is the transaction's commit point.
+ */
+export function collectionWrites(collection: Collection, now: string): FileChange[] {
+  touchCollection(collection.manifest, now);
+  return [
+    {
+      kind: 'write',
+      rel: MANIFEST_FILE,
+      data: Buffer.from(serializeManifest(collection.manifest)),
+      mode: 0o644,
+    },
+    { kind: 'write', rel: LOCK_FILE, data: Buffer.from(serializeLock(collection.lock)), mode: 0o644 },
+  ];
+}
+
+/**
+ * For a writer, before it takes the lock: the collection loaded and then checked by `check`, read-only,
+ * so bad input is refused before anything (not even `.artifact-keeper/`) is created. Undefined when the
+ * journal of an interrupted transaction is there, or appears while we read: manifest and lock may then be
+ * mid-transaction, and the writer takes the lock and recovers before it loads them.
+ */
+export function preflightCollection(
+  dir: string,
+  check: (collection: Collection) => void = () => undefined,
+): Collection | undefined {
+  if (hasJournal(dir)) return undefined;
+  try {
+    const collection = loadCollection(dir);
+    check(collection);
+    return collection;
+  } catch (err) {
+    if (err instanceof CoreError && hasJournal(dir)) return undefined;
+    throw err;
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * The file-system port. Every mutation of a collection goes through an `Fs`, so tests (and the
+ * crash/fault campaign) can make any named step fail. Reads that only inspect (status, hashing)
+ * use node:fs directly: they never change anything and never need undoing.
+ */
+import * as nodeFsPromises from 'node:fs/promises';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { fsPath } from '../base/fileNames.js';
+
+export type FsOp =
+  'writeFile' | 'fsync' | 'rename' | 'unlink' | 'mkdir' | 'rmdir' | 'rm' | 'symlink' | 'chmod' | 'readFile';
+
+export interface Fs {
+  readFile(file: string): Promise<Buffer>;
+  /** Creates or truncates `file` and writes `data`; does not fsync. */
+  writeFile(file: string, data: Uint8Array | string, mode?: number): Promise<void>;
+  /** fsync of a file or a directory. */
+  fsync(target: string): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  unlink(file: string): Promise<void>;
+  /** Recursive; succeeds when the folder exists. */
+  mkdir(dir: string): Promise<void>;
+  /** Removes an empty folder. */
+  rmdir(dir: string): Promise<void>;
+  /** Recursive, forced removal: only for our own temp and state folders. */
+  rm(target: string): Promise<void>;
+  symlink(target: string, file: string): Promise<void>;
+  chmod(file: string, mode: number): Promise<void>;
+}
+
+/** Paths may hold bytes that are not UTF-8, in the escaped form of fileNames.ts: `fsPath` restores them. */
+export const nodeFs: Fs = {
+  readFile: (file) => nodeFsPromises.readFile(fsPath(file)),
+  async writeFile(file, data, mode) {
+    await nodeFsPromises.writeFile(fsPath(file), data, mode === undefined ? {} : { mode });
+    // writeFile's mode is filtered by the umask; an executable bit from a snapshot must survive it.
+    if (mode !== undefined) await nodeFsPromises.chmod(fsPath(file), mode);
+  },
+  async fsync(target) {
+    const handle = await nodeFsPromises.open(fsPath(target), 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  },
+  rename: (from, to) => nodeFsPromises.rename(fsPath(from), fsPath(to)),
+  unlink: (file) => nodeFsPromises.unlink(fsPath(file)),
+  mkdir: async (dir) => {
+    await nodeFsPromises.mkdir(fsPath(dir), { recursive: true });
+  },
+  rmdir: (dir) => nodeFsPromises.rmdir(fsPath(dir)),
+  rm: (target) => nodeFsPromises.rm(fsPath(target), { recursive: true, force: true }),
+  symlink: (target, file) => nodeFsPromises.symlink(fsPath(target), fsPath(file)),
+  chmod: (file, mode) => nodeFsPromises.chmod(fsPath(file), mode),
+};
+
+/**
+ * Writes `file` atomically: a temp file in the same folder, fsync, rename over the target, fsync the
+ * folder. A reader sees the old bytes or the new bytes, never a mix; a crash leaves at most the temp.
+ */
+export async function writeFileAtomic(
+  fs: Fs,
+  file: string,
+  data: Uint8Array | string,
+  mode?: number,
+): Promise<void> {
+  const dir = path.dirname(file);
+  const temp = path.join(
+    dir,
+    `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.ak-tmp`,
+  );
+  try {
+    await fs.writeFile(temp, data, mode);
+    await fs.fsync(temp);
+    await fs.rename(temp, file);
+  } catch (err) {
+    await fs.unlink(temp).catch(() => undefined);
+    throw err;
+  }
+  await fs.fsync(dir);
+}
+
+export function isErrno(err: unknown, ...codes: string[]): boolean {
+  return typeof err === 'object' && err !== null && codes.includes((err as NodeJS.ErrnoException).code ?? '');
+}

@@ -1,0 +1,250 @@
+/**
+ * Temp workspaces for fetches: `.artifact-keeper/tmp/<pid>/` (same file system as the collection). Each
+ * process works only in its own folder, so a `check` in one window never removes the files an `update`
+ * in another is using; folders of processes that are gone (killed) are swept by the next operation.
+ * Invariant: a workspace leaves no trace once removed, not even the parent folders it had to create.
+ */
+import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { STATE_DIR } from '../base/changes.js';
+import { ioFailure } from '../base/errors.js';
+
+export function tmpRoot(collectionDir: string): string {
+  return path.join(collectionDir, STATE_DIR, 'tmp');
+}
+
+/** This process's temp folder (created on demand by the fetch). */
+export function tmpDir(collectionDir: string): string {
+  return path.join(tmpRoot(collectionDir), String(process.pid));
+}
+
+/** Removes this process's temp folder if nothing in it is still in use (best effort). */
+export function releaseTmpDir(collectionDir: string): void {
+  try {
+    fs.rmdirSync(tmpDir(collectionDir));
+    fs.rmdirSync(tmpRoot(collectionDir));
+  } catch {
+    // Still in use by another operation of this process or another process, or already gone.
+  }
+}
+
+/**
+ * Removes the temp folders of processes that no longer run (a killed CLI, a crashed window), the temp
+ * files they left beside our state files (`<file>.<pid>-<random>.tmp`, `<file>.<pid>.ak-tmp`) and the
+ * snapshot store's work folders (`import-<pid>-<hex>`, `tmp-hash-<pid>-<hex>`, `snapshots.git.init-…`).
+ */
+export function sweepStaleTemp(collectionDir: string): void {
+  sweepStaleStateFiles(collectionDir);
+  let names: string[];
+  try {
+    names = fs.readdirSync(tmpRoot(collectionDir));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(name);
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) continue;
+    if (pid === process.pid) continue;
+    try {
+      removeTreeSync(path.join(tmpRoot(collectionDir), name));
+    } catch {
+      // Best effort: the next operation tries again.
+    }
+  }
+}
+
+export interface Workspace {
+  /** The new, empty folder. */
+  path: string;
+  /** Removes the folder with everything in it, then the parents it created if they are empty; idempotent. */
+  remove(): Promise<void>;
+}
+
+/**
+ * Creates a fresh folder `<parent>/<prefix>XXXXXX`. Missing parents are created one level at a time,
+ * because a recursive mkdir on a read-only file system reports ENOENT instead of EROFS; the errno of
+ * the level that failed is the one reported. Throws CoreError `io-failed` naming that folder.
+ */
+export async function makeWorkspace(parent: string, prefix: string): Promise<Workspace> {
+  const created = await makeParents(path.resolve(parent));
+  let workspace: string;
+  try {
+    workspace = await fsp.mkdtemp(path.join(parent, prefix));
+  } catch (err) {
+    await removeEmptyFolders(created);
+    throw ioFailure('mkdtemp', parent, err);
+  }
+  let removed: Promise<void> | undefined;
+  return {
+    path: workspace,
+    remove: () =>
+      (removed ??= (async () => {
+        await removeTree(workspace);
+        await removeEmptyFolders(created);
+      })()),
+  };
+}
+
+/** Creates the missing folders of `dir`, outermost first, and returns them innermost first. */
+async function makeParents(dir: string): Promise<string[]> {
+  for (let attempt = 0; ; attempt++) {
+    const missing: string[] = [];
+    for (let at = dir; !fs.existsSync(at); at = path.dirname(at)) {
+      if (path.dirname(at) === at) break;
+      missing.push(at);
+    }
+    const created: string[] = [];
+    try {
+      for (const folder of missing.reverse()) {
+        try {
+          await fsp.mkdir(folder);
+          created.unshift(folder);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw Object.assign(err as Error, { folder });
+        }
+      }
+      return created;
+    } catch (err) {
+      await removeEmptyFolders(created);
+      // Another process removed an empty parent (its own cleanup) between our levels: start again.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && attempt < 3) continue;
+      throw ioFailure('mkdir', (err as { folder?: string }).folder ?? dir, err);
+    }
+  }
+}
+
+/** Removes each folder in order while it is empty; one still in use by someone else stays. */
+async function removeEmptyFolders(folders: readonly string[]): Promise<void> {
+  for (const folder of folders) {
+    try {
+      await fsp.rmdir(folder);
+    } catch {
+      return;
+    }
+  }
+}
+
+/**
+ * Removes a folder and everything in it, even a tree deeper than PATH_MAX (what a hostile upstream or a
+ * source folder could leave), which fs.rm cannot name; see removeDeepTreeSync.
+ */
+export async function removeTree(dir: string): Promise<void> {
+  try {
+    await fsp.rm(dir, { recursive: true, force: true, maxRetries: 3 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENAMETOOLONG') throw err;
+    removeDeepTreeSync(dir);
+  }
+}
+
+export function removeTreeSync(dir: string): void {
+  try {
+    fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENAMETOOLONG') throw err;
+    removeDeepTreeSync(dir);
+  }
+}
+
+/**
+ * Node has no openat(), and chdir() is process-wide, so a tree too deep to name by path is flattened
+ * instead: before a folder below the top level is listed it is renamed to a short name right under
+ * `root`, so no path used here is longer than `root` plus two names. One rename per folder; only used
+ * when fs.rm has failed with ENAMETOOLONG.
+ */
+function removeDeepTreeSync(root: string): void {
+  let counter = 0;
+  const pending = [root];
+  for (let dir = pending.pop(); dir !== undefined; dir = pending.pop()) {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw err;
+    }
+    for (const entry of entries) {
+      const abs = path.join(dir, entry.name);
+      if (!entry.isDirectory()) fs.rmSync(abs, { force: true });
+      else if (dir === root) pending.push(abs);
+      else {
+        let moved: string;
+        do {
+          moved = path.join(root, `.ak-rm-${counter++}`);
+        } while (fs.existsSync(moved));
+        fs.renameSync(abs, moved);
+        pending.push(moved);
+      }
+    }
+    if (dir !== root) fs.rmdirSync(dir);
+  }
+  fs.rmSync(root, { recursive: true, force: true });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const STATE_TEMP = /\.(\d+)(?:[-.][0-9a-z]+)?\.(?:ak-)?tmp$/;
+/** Work folders of the snapshot store beside its repository: `<kind>-<pid>-<hex>` (import, hashing, init). */
+const STATE_TEMP_DIR = /^(?:import|tmp-hash|snapshots\.git\.init)-(\d+)-[0-9a-f]+$/;
+
+function sweepStaleStateFiles(collectionDir: string): void {
+  const stateDir = path.join(collectionDir, STATE_DIR);
+  let names: string[];
+  try {
+    names = fs.readdirSync(stateDir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const match = STATE_TEMP.exec(name) ?? STATE_TEMP_DIR.exec(name);
+    if (!match) continue;
+    const pid = Number(match[1]);
+    if (pid === process.pid || isAlive(pid)) continue;
+    fs.rmSync(path.join(stateDir, name), { recursive: true, force: true });
+  }
+}
+
+/**
+ * Removes what a killed git leaves in the snapshot repository: `*.lock` files anywhere in it
+ * (`packed-refs.lock`, `refs/snapshots/<id>.lock`, `objects/info/commit-graph.lock`, …), which would make
+ * later ref updates or gcs fail, `gc.pid`, and below `objects/` the temp files of an object write cut
+ * short (`pack/tmp_pack_*`, `tmp_idx_*`, `.tmp-*-pack-*`, `incoming-*` quarantines), which are only
+ * garbage. Only below `objects/`, because a ref may be named `tmp_…` (an artifact's name). Loose-object
+ * folders (`objects/xx/`) are not read: git's own prune removes stray `tmp_obj_*` there. Only safe, and
+ * only called, while holding the writer lock: every git process that writes that repository runs under
+ * it, and the git children a killed writer left running were stopped before its lock was reclaimed
+ * (processes.ts).
+ */
+export function sweepGitLeftovers(collectionDir: string): void {
+  const repo = path.join(collectionDir, STATE_DIR, 'snapshots.git');
+  const objects = path.join(repo, 'objects');
+  const visit = (dir: string, inObjects: boolean): void => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      const abs = path.join(dir, entry.name);
+      const leftover =
+        (entry.isFile() && (entry.name.endsWith('.lock') || entry.name === 'gc.pid')) ||
+        (inObjects && /^(tmp_|\.tmp-|incoming-)/.test(entry.name));
+      if (leftover) fs.rmSync(abs, { recursive: true, force: true });
+      else if (entry.isDirectory() && !(dir === objects && LOOSE_OBJECTS.test(entry.name)))
+        visit(abs, inObjects || abs === objects);
+    }
+  };
+  visit(repo, false);
+}
+
+/** `objects/xx/`: 256 folders of immutable loose objects. */
+const LOOSE_OBJECTS = /^[0-9a-f]{2}$/;

@@ -1,0 +1,112 @@
+/**
+ * `check`: which artifacts have an update, judged by commit and then by content (a new upstream commit
+ * that leaves the artifact's files as they were is no update), never by version strings. An unreachable
+ * upstream is reported as an error, never as "up to date". Writes only `.artifact-keeper/check.json`.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { artifactId } from '../model/artifact.js';
+import { readTree, treeDigest } from '../model/artifactTree.js';
+import { STATE_DIR } from '../base/changes.js';
+import { loadCollection } from '../model/collection.js';
+import { CoreError } from '../base/errors.js';
+import { getEntry } from '../model/lock.js';
+import type { OperationOptions } from '../transfer/operations.js';
+import { storeOptions } from '../transfer/operations.js';
+import { openSnapshotStore } from '../store/snapshots.js';
+import { fetchSource, resolveSource, sourceFromUpstream } from './sources.js';
+import { throwIfAborted } from '../transfer/update.js';
+import { releaseTmpDir, sweepStaleTemp, tmpDir } from '../ports/tempSpace.js';
+
+export interface CheckResult {
+  id: string;
+  currentSha?: string;
+  latestSha?: string;
+  latestVersion?: string;
+  available: boolean;
+  /** Set when the upstream could not be reached or read; `available` is then false but unknown. */
+  error?: string;
+  errorCode?: string;
+}
+
+const CHECK_FILE = 'check.json';
+
+export async function checkUpdates(
+  collectionDir: string,
+  opts: Pick<OperationOptions, 'fs' | 'logger' | 'signal' | 'faults'>,
+): Promise<CheckResult[]> {
+  const dir = path.resolve(collectionDir);
+  const collection = loadCollection(dir);
+  sweepStaleTemp(dir);
+  const results: CheckResult[] = [];
+  const store = await openSnapshotStore(dir, storeOptions(opts));
+  try {
+    for (const entry of collection.manifest.artifacts) {
+      if (!entry.upstream) continue;
+      throwIfAborted(opts.signal);
+      const id = artifactId(entry);
+      const currentSha = getEntry(collection.lock, entry)?.resolvedSha ?? entry.resolvedSha;
+      const result: CheckResult = { id, available: false, ...(currentSha ? { currentSha } : {}) };
+      results.push(result);
+      try {
+        const source = sourceFromUpstream(entry.upstream, entry.versionSpec);
+        const resolved = await resolveSource(source, {
+          signal: opts.signal,
+          logger: opts.logger,
+          workDir: tmpDir(dir),
+        });
+        result.latestSha = resolved.sha;
+        if (resolved.resolvedVersion) result.latestVersion = resolved.resolvedVersion;
+        if (resolved.sha === currentSha) continue;
+        const base = currentSha ? await store.readUpstream(entry.type, entry.name, currentSha) : undefined;
+        if (!base) {
+          result.available = true;
+          continue;
+        }
+        const fetched = await fetchSource(source, resolved, {
+          workDir: tmpDir(dir),
+          signal: opts.signal,
+          logger: opts.logger,
+        });
+        try {
+          const upstream = readTree(fetched.root, !fetched.isFile).tree;
+          const comparable = fetched.isFile
+            ? new Map([...upstream.values()].map((f) => [[...base.keys()][0] ?? '', f]))
+            : upstream;
+          result.available = treeDigest(comparable) !== treeDigest(base);
+        } finally {
+          await fetched.dispose();
+        }
+      } catch (err) {
+        if (err instanceof CoreError && err.failure.code === 'cancelled') throw err;
+        result.error = (err as Error).message;
+        result.errorCode = err instanceof CoreError ? err.failure.code : 'internal';
+      }
+    }
+  } finally {
+    store.close();
+    releaseTmpDir(dir);
+  }
+  saveCheckResults(dir, results);
+  return results;
+}
+
+/** The last check's findings, so a restarted window still shows `update-available`. */
+export function loadCheckResults(collectionDir: string): CheckResult[] {
+  try {
+    return JSON.parse(
+      fs.readFileSync(path.join(collectionDir, STATE_DIR, CHECK_FILE), 'utf8'),
+    ) as CheckResult[];
+  } catch {
+    return [];
+  }
+}
+
+function saveCheckResults(dir: string, results: CheckResult[]): void {
+  try {
+    fs.mkdirSync(path.join(dir, STATE_DIR), { recursive: true });
+    fs.writeFileSync(path.join(dir, STATE_DIR, CHECK_FILE), JSON.stringify(results));
+  } catch {
+    // Best effort: a read-only collection can still be checked.
+  }
+}

@@ -1,0 +1,404 @@
+/**
+ * The consistency report of DESIGN §6: do manifest, lock and files agree? Re-checks are incremental:
+ * a stat cache (size, mtime, ctime, inode of every file and folder) lets an unchanged artifact skip
+ * re-hashing, and an edit re-hashes only its own artifact. Reading never blocks on the writer lock.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { artifactId, isArtifactType, lockKey, parseLockKey } from '../model/artifact.js';
+import { STATE_DIR } from '../base/changes.js';
+import { loadCollection } from '../model/collection.js';
+import type { Collection } from '../model/collection.js';
+import { CoreError } from '../base/errors.js';
+import { fsPath } from '../base/fileNames.js';
+import { hashFile, hashFolderFiles } from '../model/hash.js';
+import { hasJournal } from '../txn/journal.js';
+import type { ArtifactEntry } from '../model/manifest.js';
+import { walkSync } from '../ports/walk.js';
+
+export type CollectionState = 'clean' | 'modified' | 'inconsistent' | 'interrupted';
+export type ArtifactState =
+  'clean' | 'modified' | 'update-available' | 'conflicted' | 'missing' | 'unlocked' | 'orphaned';
+
+export type FindingCode =
+  | 'content-modified'
+  | 'files-missing'
+  | 'lock-entry-missing'
+  | 'manifest-entry-missing'
+  | 'skill-md-missing'
+  | 'wrong-shape'
+  | 'lock-mismatch'
+  | 'journal-present'
+  | 'conflicted';
+
+export interface Finding {
+  code: FindingCode;
+  /** `type/name`, when the finding is about one artifact. */
+  artifact?: string;
+  message: string;
+}
+
+export interface ArtifactReport {
+  id: string;
+  name: string;
+  type: string;
+  path: string;
+  state: ArtifactState;
+  version?: string;
+  resolvedSha?: string;
+  lockedHash?: string;
+  currentHash?: string;
+}
+
+export interface ConsistencyReport {
+  state: CollectionState;
+  artifacts: ArtifactReport[];
+  findings: Finding[];
+  /** How many artifacts had to be re-hashed (0 on a warm, unchanged collection). */
+  rehashed: number;
+}
+
+export interface CheckOptions {
+  /** Artifacts known (from a check) to have an update; they report `update-available` when otherwise clean. */
+  updatesAvailable?: ReadonlySet<string>;
+  /** Artifacts with an unresolved merge in progress. */
+  conflicted?: ReadonlySet<string>;
+  /** In-memory cache reused across checks (the extension keeps one); loaded from disk when absent. */
+  cache?: StatCache;
+  /** Write the cache back to `.artifact-keeper/status-cache.json` (best effort). Default true. */
+  persist?: boolean;
+  /** Time source for the racy-stat rule (tests). */
+  now?: () => number;
+}
+
+const CACHE_FILE = 'status-cache.json';
+const CACHE_VERSION = 1;
+/** A stat seen within this window of the cache write can hide an edit in the same mtime tick. */
+const RACY_MS = 2000;
+
+/**
+ * [rel, size, mtimeMs, ctimeMs, ino] for files; [rel, mtimeMs, ino] for folders (mtime moves when entries
+ * do). A rel that is not UTF-8 keeps its escaped bytes through JSON (see fileNames.ts).
+ */
+type FileStamp = [string, number, number, number, number];
+type DirStamp = [string, number, number];
+
+interface CachedArtifact {
+  path: string;
+  hash: string;
+  files: FileStamp[];
+  dirs: DirStamp[];
+  racy: boolean;
+}
+
+export interface StatCache {
+  version: number;
+  artifacts: Record<string, CachedArtifact>;
+}
+
+export function emptyStatCache(): StatCache {
+  return { version: CACHE_VERSION, artifacts: {} };
+}
+
+export function loadStatCache(dir: string): StatCache {
+  try {
+    const parsed = JSON.parse(fs.readFileSync(path.join(dir, STATE_DIR, CACHE_FILE), 'utf8')) as StatCache;
+    if (parsed.version === CACHE_VERSION && typeof parsed.artifacts === 'object') return parsed;
+  } catch {
+    // A missing or torn cache only costs a re-hash.
+  }
+  return emptyStatCache();
+}
+
+export function saveStatCache(dir: string, cache: StatCache): void {
+  const stateDir = path.join(dir, STATE_DIR);
+  try {
+    if (!fs.existsSync(stateDir)) {
+      fs.mkdirSync(stateDir);
+      fs.writeFileSync(path.join(stateDir, '.gitignore'), '*\n');
+    }
+    const target = path.join(stateDir, CACHE_FILE);
+    const temp = `${target}.${process.pid}.ak-tmp`;
+    fs.writeFileSync(temp, JSON.stringify(cache));
+    fs.renameSync(temp, target);
+  } catch {
+    // Best effort: a read-only collection is still checked, just never warm.
+  }
+}
+
+/**
+ * Loads the collection and checks it. Throws what `loadCollection` throws, except while a transaction is
+ * interrupted: see loadForCheck.
+ */
+export function checkCollection(dir: string, options: CheckOptions = {}): ConsistencyReport {
+  const loaded = loadForCheck(dir);
+  if ('report' in loaded) return loaded.report;
+  return checkConsistency(loaded.collection, loaded.interrupted ? { ...options, persist: false } : options);
+}
+
+/**
+ * Loads the collection for a check (the CLI's `status`, the extension's refresh). While a transaction is
+ * interrupted, manifest and lock may be missing or mid-rename: a load that fails then gives the
+ * `interrupted` report instead (the next writer recovers first), and `interrupted` tells the caller to
+ * write no cache, so reading changes nothing. Throws what `loadCollection` throws otherwise.
+ */
+export function loadForCheck(
+  dir: string,
+): { collection: Collection; interrupted: boolean } | { report: ConsistencyReport; cause: CoreError } {
+  const interrupted = hasJournal(dir);
+  try {
+    return { collection: loadCollection(dir, { saveParseCache: !interrupted }), interrupted };
+  } catch (err) {
+    // Looked for again after a failure: a writer may have begun between our look and our read.
+    if (err instanceof CoreError && (interrupted || hasJournal(dir)))
+      return { report: interruptedReport(err), cause: err };
+    throw err;
+  }
+}
+
+/** The report of a collection that cannot be read while a transaction is interrupted. */
+export function interruptedReport(cause: CoreError): ConsistencyReport {
+  const message = `an interrupted transaction was found; run recover (until then: ${cause.message})`;
+  return {
+    state: 'interrupted',
+    artifacts: [],
+    findings: [{ code: 'journal-present', message }],
+    rehashed: 0,
+  };
+}
+
+export function checkConsistency(collection: Collection, options: CheckOptions = {}): ConsistencyReport {
+  const now = options.now ?? Date.now;
+  const cache = options.cache ?? loadStatCache(collection.dir);
+  const startedAt = now();
+  const findings: Finding[] = [];
+  const artifacts: ArtifactReport[] = [];
+  let rehashed = 0;
+  let dirty = false;
+  const seenKeys = new Set<string>();
+
+  for (const entry of collection.manifest.artifacts) {
+    const id = artifactId(entry);
+    const key = lockKey(entry);
+    seenKeys.add(key);
+    const locked = collection.lock.entries.get(key);
+    const report: ArtifactReport = {
+      id,
+      name: entry.name,
+      type: entry.type,
+      path: entry.path,
+      state: 'clean',
+      ...(entry.resolvedVersion ? { version: entry.resolvedVersion } : {}),
+      ...(entry.resolvedSha ? { resolvedSha: entry.resolvedSha } : {}),
+      ...(locked ? { lockedHash: locked.contentHash } : {}),
+    };
+    artifacts.push(report);
+
+    if (entry.type === 'mcp' && !fs.existsSync(path.join(collection.dir, entry.path))) {
+      // MCP servers live in the manifest's [[mcp_servers]], not as files; nothing to hash.
+      if (!locked)
+        flag(report, 'unlocked', {
+          code: 'lock-entry-missing',
+          artifact: id,
+          message: `${id} has no lock entry`,
+        });
+      continue;
+    }
+    const measured = measureArtifact(collection.dir, entry, cache, startedAt);
+    if (measured.rehashed) {
+      rehashed++;
+      dirty = true;
+    }
+    if (measured.kind === 'missing') {
+      flag(report, 'missing', {
+        code: 'files-missing',
+        artifact: id,
+        message: `${id}: ${entry.path} does not exist`,
+      });
+      continue;
+    }
+    report.currentHash = measured.hash;
+    if (measured.shapeProblem) findings.push({ ...measured.shapeProblem, artifact: id });
+    if (!locked) {
+      flag(report, 'unlocked', {
+        code: 'lock-entry-missing',
+        artifact: id,
+        message: `${id} has no entry in collection.lock`,
+      });
+      continue;
+    }
+    if (locked.resolvedSha && entry.resolvedSha && locked.resolvedSha !== entry.resolvedSha) {
+      findings.push({
+        code: 'lock-mismatch',
+        artifact: id,
+        message: `${id}: collection.toml pins ${entry.resolvedSha.slice(0, 12)} but collection.lock ${locked.resolvedSha.slice(0, 12)}`,
+      });
+    }
+    if (options.conflicted?.has(id)) {
+      flag(report, 'conflicted', {
+        code: 'conflicted',
+        artifact: id,
+        message: `${id} has an unresolved merge`,
+      });
+    } else if (measured.hash !== locked.contentHash) {
+      flag(report, 'modified', { code: 'content-modified', artifact: id, message: `${id} has local edits` });
+    } else if (options.updatesAvailable?.has(id)) {
+      report.state = 'update-available';
+    }
+  }
+
+  for (const [key, locked] of collection.lock.entries) {
+    if (seenKeys.has(key)) continue;
+    const parts = parseLockKey(key);
+    const id = parts && isArtifactType(parts.type) ? `${parts.type}/${parts.name}` : key;
+    artifacts.push({
+      id,
+      name: locked.name,
+      type: locked.type,
+      path: '',
+      state: 'orphaned',
+      lockedHash: locked.contentHash,
+    });
+    findings.push({
+      code: 'manifest-entry-missing',
+      artifact: id,
+      message: `${id} is in collection.lock but not in collection.toml`,
+    });
+  }
+
+  // Forget artifacts that left the manifest so the cache does not grow forever.
+  for (const key of Object.keys(cache.artifacts)) {
+    if (!seenKeys.has(key)) {
+      delete cache.artifacts[key];
+      dirty = true;
+    }
+  }
+
+  if (hasJournal(collection.dir)) {
+    findings.unshift({
+      code: 'journal-present',
+      message: 'an interrupted transaction was found; run recover',
+    });
+  }
+  if (dirty && options.persist !== false) saveStatCache(collection.dir, cache);
+  return { state: stateOf(findings), artifacts, findings, rehashed };
+
+  function flag(report: ArtifactReport, state: ArtifactState, finding: Finding): void {
+    report.state = state;
+    findings.push(finding);
+  }
+}
+
+function stateOf(findings: readonly Finding[]): CollectionState {
+  if (findings.some((f) => f.code === 'journal-present')) return 'interrupted';
+  const structural = findings.some((f) => f.code !== 'content-modified' && f.code !== 'conflicted');
+  if (structural) return 'inconsistent';
+  return findings.length > 0 ? 'modified' : 'clean';
+}
+
+interface Measured {
+  kind: 'file' | 'dir' | 'missing';
+  hash?: string;
+  rehashed: boolean;
+  shapeProblem?: Omit<Finding, 'artifact'>;
+}
+
+function measureArtifact(root: string, entry: ArtifactEntry, cache: StatCache, startedAt: number): Measured {
+  const key = lockKey(entry);
+  const target = path.join(root, entry.path);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(target);
+  } catch {
+    delete cache.artifacts[key];
+    return { kind: 'missing', rehashed: false };
+  }
+  const kind = st.isDirectory() ? 'dir' : 'file';
+  const shapeProblem = shapeOf(entry, target, kind);
+  const cached = cache.artifacts[key];
+  if (
+    cached &&
+    cached.path === entry.path &&
+    !cached.racy &&
+    stampsMatch(root, entry.path, kind, cached, st)
+  ) {
+    return { kind, hash: cached.hash, rehashed: false, ...(shapeProblem ? { shapeProblem } : {}) };
+  }
+  let hash: string;
+  let files: FileStamp[];
+  let dirs: DirStamp[];
+  if (kind === 'dir') {
+    const walked = walkSync(target);
+    hash = hashFolderFiles(target, walked.files);
+    files = walked.files.map((f) => [f.rel, f.size, f.mtimeMs, f.ctimeMs, f.ino]);
+    dirs = [['', st.mtimeMs, st.ino], ...walked.dirs.map((d): DirStamp => [d.rel, d.mtimeMs, d.ino])];
+  } else {
+    hash = hashFile(target);
+    files = [['', st.size, st.mtimeMs, st.ctimeMs, st.ino]];
+    dirs = [];
+  }
+  const racy =
+    files.some(([, , mtime, ctime]) => mtime >= startedAt - RACY_MS || ctime >= startedAt - RACY_MS) ||
+    dirs.some(([, mtime]) => mtime >= startedAt - RACY_MS);
+  cache.artifacts[key] = { path: entry.path, hash, files, dirs, racy };
+  return { kind, hash, rehashed: true, ...(shapeProblem ? { shapeProblem } : {}) };
+}
+
+function stampsMatch(
+  root: string,
+  rel: string,
+  kind: 'file' | 'dir',
+  cached: CachedArtifact,
+  st: fs.Stats,
+): boolean {
+  // Plain concatenation (no path.join) and stat without exceptions: this loop runs for every file.
+  const base = `${path.join(root, rel)}/`;
+  if (kind === 'file') {
+    const stamp = cached.files[0];
+    return cached.dirs.length === 0 && !!stamp && sameFile(stamp, st);
+  }
+  if (cached.dirs.length === 0) return false;
+  for (const [dirRel, mtimeMs, ino] of cached.dirs) {
+    const dst = dirRel === '' ? st : statOrUndefined(base + dirRel);
+    if (!dst || !dst.isDirectory() || dst.mtimeMs !== mtimeMs || dst.ino !== ino) return false;
+  }
+  for (const stamp of cached.files) {
+    const fst = statOrUndefined(base + stamp[0]);
+    if (!fst || !sameFile(stamp, fst)) return false;
+  }
+  return true;
+}
+
+function sameFile(stamp: FileStamp, st: fs.Stats): boolean {
+  return (
+    st.isFile() &&
+    stamp[1] === st.size &&
+    stamp[2] === st.mtimeMs &&
+    stamp[3] === st.ctimeMs &&
+    stamp[4] === st.ino
+  );
+}
+
+function statOrUndefined(file: string): fs.Stats | undefined {
+  try {
+    return fs.statSync(fsPath(file), { throwIfNoEntry: false });
+  } catch {
+    return undefined; // ENOTDIR, EACCES: not the file we stamped
+  }
+}
+
+function shapeOf(
+  entry: ArtifactEntry,
+  target: string,
+  kind: 'file' | 'dir',
+): Omit<Finding, 'artifact'> | undefined {
+  const id = artifactId(entry);
+  if (entry.type === 'skill') {
+    if (kind !== 'dir')
+      return { code: 'wrong-shape', message: `${id}: a skill must be a folder, ${entry.path} is a file` };
+    if (!fs.existsSync(path.join(target, 'SKILL.md')) && !fs.existsSync(path.join(target, 'skill.md'))) {
+      return { code: 'skill-md-missing', message: `${id}: ${entry.path}/SKILL.md is missing` };
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,218 @@
+/**
+ * The per-file plan of an update (DESIGN §5 steps 5–6), pure: classify every path of an artifact by
+ * comparing base (the upstream content last applied), mine (the collection now) and upstream (the new
+ * content), then turn a strategy into one decision per file. Conflicts are values, never exceptions.
+ */
+import { isBinary, mergeBytes } from '../merge/merge.js';
+import type { MergeLabels } from '../merge/merge.js';
+
+export interface TreeFile {
+  data: Buffer;
+  /** 0o644 or 0o755 for files; 0o120000 marks a symlink whose target is `data`. */
+  mode: number;
+}
+
+/** An artifact's files by POSIX path relative to the artifact (a single-file artifact: its file name). */
+export type Tree = Map<string, TreeFile>;
+
+export type FileStatus =
+  | 'unchanged'
+  | 'same-change'
+  | 'upstream-modified'
+  | 'upstream-added'
+  | 'upstream-removed'
+  | 'local-modified'
+  | 'local-added'
+  | 'local-removed'
+  | 'both-modified'
+  | 'both-added'
+  | 'removed-upstream-modified-locally'
+  | 'removed-locally-modified-upstream';
+
+export interface FilePlan {
+  rel: string;
+  status: FileStatus;
+  binary: boolean;
+  base?: TreeFile;
+  mine?: TreeFile;
+  upstream?: TreeFile;
+}
+
+export type Strategy = 'overwrite' | 'merge' | 'keep' | 'prompt';
+export const STRATEGIES: readonly Strategy[] = ['overwrite', 'merge', 'keep', 'prompt'];
+
+/** What happens to one file. `content` carries a resolved merge (from the merge or from the user). */
+export type Decision =
+  | { kind: 'mine' }
+  | { kind: 'upstream' }
+  | { kind: 'content'; data: Buffer; mode: number }
+  | { kind: 'delete' };
+
+export interface Conflict {
+  rel: string;
+  status: FileStatus;
+  binary: boolean;
+  /** For text conflicts: the file with conflict markers, as the merge editor's starting result. */
+  proposal?: Buffer;
+  conflicts: number;
+}
+
+/** The user's choice for a file under the `prompt` strategy. */
+export type PromptChoice = 'upstream' | 'mine' | 'merge' | 'skip-artifact';
+
+export const LABELS: MergeLabels = { mine: 'mine', base: 'base', upstream: 'upstream' };
+
+function sameFile(a: TreeFile | undefined, b: TreeFile | undefined): boolean {
+  if (!a || !b) return a === b;
+  return a.mode === b.mode && a.data.equals(b.data);
+}
+
+/** Classifies every path of base ∪ mine ∪ upstream; sorted by path. `base` undefined = no known base. */
+export function classify(base: Tree | undefined, mine: Tree, upstream: Tree): FilePlan[] {
+  const paths = new Set([...(base?.keys() ?? []), ...mine.keys(), ...upstream.keys()]);
+  const plans: FilePlan[] = [];
+  for (const rel of [...paths].sort()) {
+    const b = base?.get(rel);
+    const m = mine.get(rel);
+    const u = upstream.get(rel);
+    const binary = [b, m, u].some((f) => f !== undefined && f.mode !== 0o120000 && isBinary(f.data));
+    plans.push({
+      rel,
+      status: statusOf(b, m, u),
+      binary,
+      ...(b ? { base: b } : {}),
+      ...(m ? { mine: m } : {}),
+      ...(u ? { upstream: u } : {}),
+    });
+  }
+  return plans;
+}
+
+function statusOf(b: TreeFile | undefined, m: TreeFile | undefined, u: TreeFile | undefined): FileStatus {
+  if (sameFile(m, u)) return sameFile(m, b) ? 'unchanged' : 'same-change';
+  if (sameFile(m, b)) return !u ? 'upstream-removed' : !b ? 'upstream-added' : 'upstream-modified';
+  if (sameFile(u, b)) return !m ? 'local-removed' : !b ? 'local-added' : 'local-modified';
+  if (!u) return 'removed-upstream-modified-locally';
+  if (!m) return 'removed-locally-modified-upstream';
+  return b ? 'both-modified' : 'both-added';
+}
+
+/** True when upstream changed this file (the files a preview or a prompt shows). */
+export function touchedUpstream(plan: FilePlan): boolean {
+  return !['unchanged', 'same-change', 'local-modified', 'local-added', 'local-removed'].includes(
+    plan.status,
+  );
+}
+
+/** Tries the three-way merge of one file; a clean result is a `content` decision. */
+export function mergeFile(plan: FilePlan): { decision: Decision } | { conflict: Conflict } {
+  const { mine, upstream } = plan;
+  if (!mine || !upstream || plan.binary || mine.mode === 0o120000 || upstream.mode === 0o120000) {
+    return { conflict: { rel: plan.rel, status: plan.status, binary: plan.binary, conflicts: 1 } };
+  }
+  const merged = mergeBytes(plan.base?.data, mine.data, upstream.data, LABELS);
+  if (merged.kind === 'binary-conflict') {
+    return { conflict: { rel: plan.rel, status: plan.status, binary: true, conflicts: 1 } };
+  }
+  // A mode change on one side only wins; both sides changing it differently keeps mine.
+  const mode = plan.base && mine.mode === plan.base.mode ? upstream.mode : mine.mode;
+  if (merged.conflicts > 0) {
+    return {
+      conflict: {
+        rel: plan.rel,
+        status: plan.status,
+        binary: false,
+        proposal: merged.data,
+        conflicts: merged.conflicts,
+      },
+    };
+  }
+  return { decision: { kind: 'content', data: merged.data, mode } };
+}
+
+/** The decision `merge` makes without asking: upstream-only changes taken, local-only kept, both merged. */
+export function mergeDecision(plan: FilePlan): { decision: Decision } | { conflict: Conflict } {
+  switch (plan.status) {
+    case 'unchanged':
+    case 'same-change':
+    case 'local-modified':
+    case 'local-added':
+    case 'local-removed':
+      return { decision: { kind: 'mine' } };
+    case 'upstream-modified':
+    case 'upstream-added':
+      return { decision: { kind: 'upstream' } };
+    case 'upstream-removed':
+      return { decision: { kind: 'delete' } };
+    case 'both-modified':
+    case 'both-added':
+      return mergeFile(plan);
+    case 'removed-upstream-modified-locally':
+    case 'removed-locally-modified-upstream':
+      return { conflict: { rel: plan.rel, status: plan.status, binary: plan.binary, conflicts: 1 } };
+  }
+}
+
+/**
+ * The decision `overwrite` makes: upstream's version of every file upstream has or removed. Files
+ * only we have (local additions upstream never knew) are kept: they are not upstream's to remove.
+ */
+export function overwriteDecision(plan: FilePlan): Decision {
+  if (plan.upstream) return { kind: 'upstream' };
+  if (plan.base || plan.status === 'upstream-removed') return { kind: 'delete' };
+  return { kind: 'mine' };
+}
+
+export interface Decided {
+  decisions: Map<string, Decision>;
+  conflicts: Conflict[];
+}
+
+/** Applies a non-interactive strategy to every file. `prompt` is resolved by the caller's resolver. */
+export function decide(files: readonly FilePlan[], strategy: Exclude<Strategy, 'prompt'>): Decided {
+  const decisions = new Map<string, Decision>();
+  const conflicts: Conflict[] = [];
+  for (const file of files) {
+    if (strategy === 'keep') decisions.set(file.rel, { kind: 'mine' });
+    else if (strategy === 'overwrite') decisions.set(file.rel, overwriteDecision(file));
+    else {
+      const result = mergeDecision(file);
+      if ('decision' in result) decisions.set(file.rel, result.decision);
+      else conflicts.push(result.conflict);
+    }
+  }
+  return { decisions, conflicts };
+}
+
+/** The decision a prompt choice stands for (`merge` may still conflict). */
+export function choiceDecision(
+  plan: FilePlan,
+  choice: Exclude<PromptChoice, 'skip-artifact'>,
+): { decision: Decision } | { conflict: Conflict } {
+  if (choice === 'mine') return { decision: plan.mine ? { kind: 'mine' } : { kind: 'delete' } };
+  if (choice === 'upstream') return { decision: plan.upstream ? { kind: 'upstream' } : { kind: 'delete' } };
+  return mergeDecision(plan);
+}
+
+/** The artifact's final files after the decisions. Throws if a file has no decision. */
+export function resultTree(files: readonly FilePlan[], decisions: ReadonlyMap<string, Decision>): Tree {
+  const result: Tree = new Map();
+  for (const file of files) {
+    const decision = decisions.get(file.rel);
+    if (!decision) throw new Error(`no decision for ${file.rel}`);
+    switch (decision.kind) {
+      case 'mine':
+        if (file.mine) result.set(file.rel, file.mine);
+        break;
+      case 'upstream':
+        if (file.upstream) result.set(file.rel, file.upstream);
+        break;
+      case 'content':
+        result.set(file.rel, { data: decision.data, mode: decision.mode });
+        break;
+      case 'delete':
+        break;
+    }
+  }
+  return result;
+}

@@ -1,0 +1,304 @@
+/**
+ * The writer lock of a collection: `.artifact-keeper/writer.lock`, created exclusively, naming its holder.
+ * At most one process mutates a collection at a time; a lock whose holder is provably gone is reclaimed
+ * (race-safe between several reclaimers), and readers only ever peek at it, never wait on it.
+ */
+import * as fsp from 'node:fs/promises';
+import * as fsSync from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { STATE_DIR } from '../base/changes.js';
+import { CoreError, ioFailure } from '../base/errors.js';
+import type { LockHolder } from '../base/errors.js';
+import { isErrno, nodeFs, writeFileAtomic } from '../ports/fs.js';
+import type { Fs } from '../ports/fs.js';
+import { isProcessAlive, readPidStart, stopOrphansOf } from '../ports/processes.js';
+
+export const WRITER_LOCK_FILE = 'writer.lock';
+
+/** A lock file without a readable holder is the moment between create and write; after this long its writer died. */
+const GARBLED_STALE_MS = 2_000;
+/** The reclaim critical section takes milliseconds; a reclaim file this old belongs to a reclaimer that died. */
+const RECLAIM_STALE_MS = 10_000;
+const POLL_MIN_MS = 50;
+const POLL_JITTER_MS = 50;
+
+export interface AcquireOptions {
+  /** Who takes the lock (e.g. `artifact-keeper-cli 0.1.0`, `vscode`). */
+  tool: string;
+  /** What for (e.g. `update`, `restore`); shown to whoever is kept waiting. */
+  operation?: string;
+  /** How long to wait for a live holder before failing with `locked`. Default 3000 ms. */
+  waitMs?: number;
+  fs?: Fs;
+}
+
+export interface WriterLock {
+  holder: LockHolder;
+  /** Removes the lock file if it is still ours. Idempotent. */
+  release(): Promise<void>;
+}
+
+export interface WriterLockStatus {
+  holder: LockHolder;
+  /** False when the holder is provably gone (the next writer will reclaim the lock). */
+  alive: boolean;
+}
+
+/**
+ * Lock files this process holds right now, by path, with the `started` stamp written into them. A lock
+ * file naming our own pid that is not in here was left by a release that failed; without this the
+ * long-lived extension host would lock itself out until it restarts.
+ */
+const heldByThisProcess = new Map<string, string>();
+
+export function writerLockPath(collectionDir: string): string {
+  return path.join(collectionDir, STATE_DIR, WRITER_LOCK_FILE);
+}
+
+/** Creates `.artifact-keeper/` with a `.gitignore` of `*`, so our state never lands in the user's git. */
+export async function ensureStateDir(fs: Fs, collectionDir: string): Promise<string> {
+  const stateDir = path.join(collectionDir, STATE_DIR);
+  const gitignore = path.join(stateDir, '.gitignore');
+  if (fsSync.existsSync(gitignore)) return stateDir;
+  // mkdir is recursive: without this check a mistyped collection path would be created.
+  if (!fsSync.statSync(collectionDir, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new CoreError({ code: 'not-a-collection', dir: collectionDir, reason: 'no such folder' });
+  }
+  try {
+    await fs.mkdir(stateDir);
+    await writeFileAtomic(fs, gitignore, '*\n');
+  } catch (err) {
+    throw ioFailure('create', stateDir, err);
+  }
+  return stateDir;
+}
+
+/**
+ * Takes the writer lock, waiting up to `waitMs` for a live holder. Throws CoreError `locked` (with the
+ * holder) when the wait runs out, `io-failed` when the state folder cannot be written, `not-a-collection`
+ * when the folder does not exist.
+ */
+export async function acquireWriterLock(collectionDir: string, options: AcquireOptions): Promise<WriterLock> {
+  const fs = options.fs ?? nodeFs;
+  const waitMs = options.waitMs ?? 3_000;
+  await ensureStateDir(fs, collectionDir);
+  const lockFile = writerLockPath(collectionDir);
+  const deadline = Date.now() + waitMs;
+
+  for (;;) {
+    const holder = newHolder(options);
+    if (await tryCreate(lockFile, holder)) {
+      heldByThisProcess.set(lockFile, holder.started);
+      return { holder, release: releaser(fs, lockFile, holder) };
+    }
+    const seen = readLockFileSync(lockFile);
+    if (!seen) continue; // released between our create and our read: try again at once
+    // After removing a stale lock ourselves we retry at once, even with no wait left: the lock is free.
+    if (isStale(seen, lockFile) && (await reclaimStale(fs, lockFile, seen))) continue;
+    if (Date.now() >= deadline) {
+      throw new CoreError({ code: 'locked', holder: seen.holder ?? unknownHolder(seen), lockFile });
+    }
+    await sleep(
+      Math.min(POLL_MIN_MS + Math.random() * POLL_JITTER_MS, Math.max(0, deadline - Date.now()) + 1),
+    );
+  }
+}
+
+/**
+ * For readers (status, the status bar): who holds the lock and whether they are alive. Never waits. A
+ * lock file whose holder has not written its name yet reads as pid 0 on host `unknown`, alive for 2 s.
+ */
+export function readWriterLock(collectionDir: string): WriterLockStatus | undefined {
+  const lockFile = writerLockPath(collectionDir);
+  const seen = readLockFileSync(lockFile);
+  if (!seen) return undefined;
+  return { holder: seen.holder ?? unknownHolder(seen), alive: !isStale(seen, lockFile) };
+}
+
+interface SeenLock {
+  /** Undefined when the file is empty or not our JSON (its writer died between create and write). */
+  holder: LockHolder | undefined;
+  raw: string;
+  ino: number;
+  mtimeMs: number;
+}
+
+function newHolder(options: AcquireOptions): LockHolder {
+  const pidStart = readPidStart(process.pid);
+  return {
+    pid: process.pid,
+    host: os.hostname(),
+    tool: options.tool,
+    started: new Date().toISOString(),
+    ...(pidStart !== undefined ? { pidStart } : {}),
+    ...(options.operation !== undefined ? { operation: options.operation } : {}),
+  };
+}
+
+/**
+ * O_EXCL create. The `Fs` port has no exclusive create, and the lock file is not part of the collection
+ * (nothing to undo), so this one call goes to node:fs directly. No fsync: after a power loss the holder
+ * is dead anyway, and an empty or missing lock file is handled as stale.
+ */
+async function tryCreate(lockFile: string, holder: LockHolder): Promise<boolean> {
+  let handle: fsp.FileHandle;
+  try {
+    handle = await fsp.open(lockFile, 'wx', 0o644);
+  } catch (err) {
+    if (isErrno(err, 'EEXIST')) return false;
+    throw ioFailure('create', lockFile, err);
+  }
+  try {
+    await handle.writeFile(serializeHolder(holder));
+  } catch (err) {
+    await handle.close().catch(() => undefined);
+    // Leave no empty lock behind: it would block everyone for GARBLED_STALE_MS.
+    await fsp.unlink(lockFile).catch(() => undefined);
+    throw ioFailure('write', lockFile, err);
+  }
+  await handle.close();
+  return true;
+}
+
+function serializeHolder(holder: LockHolder): string {
+  // Fixed key order so a byte comparison of two reads means "the same holder".
+  const { pid, host, tool, started, pidStart, operation } = holder;
+  return `${JSON.stringify({ pid, host, tool, started, pidStart, operation })}\n`;
+}
+
+function readLockFileSync(lockFile: string): SeenLock | undefined {
+  let raw: string;
+  let stat: fsSync.Stats;
+  try {
+    // Read and stat through one descriptor, so content, inode and mtime describe the same file.
+    const fd = fsSync.openSync(lockFile, 'r');
+    try {
+      stat = fsSync.fstatSync(fd);
+      raw = fsSync.readFileSync(fd, 'utf8');
+    } finally {
+      fsSync.closeSync(fd);
+    }
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return undefined;
+    throw ioFailure('read', lockFile, err);
+  }
+  return { holder: parseHolder(raw), raw, ino: stat.ino, mtimeMs: stat.mtimeMs };
+}
+
+function parseHolder(raw: string): LockHolder | undefined {
+  try {
+    const value = JSON.parse(raw) as Partial<LockHolder> | null;
+    if (!value || typeof value.pid !== 'number' || typeof value.host !== 'string') return undefined;
+    return {
+      pid: value.pid,
+      host: value.host,
+      tool: typeof value.tool === 'string' ? value.tool : 'unknown',
+      started: typeof value.started === 'string' ? value.started : '?',
+      ...(typeof value.pidStart === 'string' ? { pidStart: value.pidStart } : {}),
+      ...(typeof value.operation === 'string' ? { operation: value.operation } : {}),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** What we can say about a holder that never got to write its name: only when it created the file. */
+function unknownHolder(seen: SeenLock): LockHolder {
+  return { pid: 0, host: 'unknown', tool: 'unknown', started: new Date(seen.mtimeMs).toISOString() };
+}
+
+/**
+ * A holder is gone when it ran on this host and its pid no longer exists, is a zombie, or now belongs
+ * to a process started at another time (pid reuse). A holder on another host (a shared network folder)
+ * cannot be checked and counts as alive: waiting is safer than two writers.
+ */
+function isStale(seen: SeenLock, lockFile: string): boolean {
+  if (!seen.holder) return Date.now() - seen.mtimeMs > GARBLED_STALE_MS;
+  const holder = seen.holder;
+  if (holder.host !== os.hostname()) return false;
+  if (holder.pid === process.pid) {
+    // Our own pid: alive by definition, so only our own bookkeeping can tell a leftover from a live hold.
+    return heldByThisProcess.get(lockFile) !== holder.started;
+  }
+  return !isProcessAlive(holder.pid, holder.pidStart);
+}
+
+/**
+ * Removes a stale lock so the caller can retry its exclusive create. Several processes may find the
+ * same stale lock at once; a `writer.lock.reclaim` file taken with O_EXCL admits one of them, which
+ * re-reads the lock and removes it only if it is still the very file judged stale (same inode, bytes and
+ * mtime). Everyone else just retries: whoever then wins the create owns the lock, so exactly one wins.
+ */
+async function reclaimStale(fs: Fs, lockFile: string, stale: SeenLock): Promise<boolean> {
+  const reclaimFile = `${lockFile}.reclaim`;
+  let handle: fsp.FileHandle;
+  try {
+    handle = await fsp.open(reclaimFile, 'wx', 0o644);
+  } catch (err) {
+    if (!isErrno(err, 'EEXIST')) throw ioFailure('create', reclaimFile, err);
+    await removeStaleReclaimFile(fs, reclaimFile);
+    await sleep(5); // someone else is reclaiming right now: give them the moment it takes
+    return false;
+  }
+  try {
+    await handle.writeFile(`${process.pid}\n`).finally(() => handle.close());
+    const again = readLockFileSync(lockFile);
+    const same =
+      again !== undefined &&
+      again.ino === stale.ino &&
+      again.raw === stale.raw &&
+      again.mtimeMs === stale.mtimeMs &&
+      isStale(again, lockFile);
+    if (!same) return false;
+    // A writer killed with `kill -9` leaves its git children running (a gc, a fetch): they must be gone
+    // before its lock passes on, or they would go on writing beside the next writer.
+    const dead = stale.holder;
+    if (dead && dead.host === os.hostname() && dead.pid !== process.pid) await stopOrphansOf(dead);
+    try {
+      await fs.unlink(lockFile);
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) throw ioFailure('unlink', lockFile, err);
+    }
+    return true;
+  } finally {
+    await fs.unlink(reclaimFile).catch(() => undefined);
+  }
+}
+
+/**
+ * A reclaimer that died inside its critical section leaves the reclaim file behind. Between our stat and
+ * our unlink another reclaimer could replace it; that window needs a reclaimer to have died 10 s earlier
+ * and another to start within microseconds, and even then the worst case is two reclaimers comparing the
+ * same stale lock, which the inode/bytes check still keeps from removing a live one.
+ */
+async function removeStaleReclaimFile(fs: Fs, reclaimFile: string): Promise<void> {
+  let mtimeMs: number;
+  try {
+    mtimeMs = fsSync.statSync(reclaimFile).mtimeMs;
+  } catch {
+    return;
+  }
+  if (Date.now() - mtimeMs > RECLAIM_STALE_MS) await fs.unlink(reclaimFile).catch(() => undefined);
+}
+
+function releaser(fs: Fs, lockFile: string, holder: LockHolder): () => Promise<void> {
+  let released = false;
+  return async () => {
+    if (released) return;
+    released = true;
+    heldByThisProcess.delete(lockFile);
+    const seen = readLockFileSync(lockFile);
+    // Never remove someone else's lock: only possible if ours was wrongly judged stale, but cheap to check.
+    if (!seen || seen.raw !== serializeHolder(holder)) return;
+    try {
+      await fs.unlink(lockFile);
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) throw ioFailure('unlink', lockFile, err);
+    }
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

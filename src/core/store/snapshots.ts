@@ -16,6 +16,7 @@ import { CoreError, ioFailure } from '../base/errors.js';
 import type { FaultPlan } from '../ports/faults.js';
 import { decodeName, fsPath, isRawName, nameBytes, readDirSync, showName } from '../base/fileNames.js';
 import { isErrno } from '../ports/fs.js';
+import type { Clock } from '../base/time.js';
 import type { Fs } from '../ports/fs.js';
 import {
   assertObjectId,
@@ -156,6 +157,8 @@ export interface SnapshotStoreOptions {
   git?: { fault?: FaultPlan; env?: NodeJS.ProcessEnv; binary?: string };
   /** Recorded in every snapshot, e.g. `artifact-keeper 0.1.0`. */
   tool?: string;
+  /** Times of snapshots and stored upstream bases (default: the system clock). */
+  clock?: Clock;
 }
 
 interface SnapshotMeta {

@@ -1,6 +1,11 @@
 import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
 
+const THE_DOOR = {
+  group: ['**/core/*', '!**/core/index.js', '**/core/*/**'],
+  message: 'src/cli and src/extension import the core only through core/index.js.',
+};
+
 export default tseslint.config(
   { ignores: ['out/**', 'dist/**', 'node_modules/**', '.vscode-test/**', '**/*.mjs', '.tmp/**'] },
   ...tseslint.configs.recommended,
@@ -48,15 +53,23 @@ export default tseslint.config(
   },
   {
     // The glue reaches the core only through its public API, src/core/index.ts.
-    files: ['src/cli/**/*.ts', 'src/extension/**/*.ts'],
+    files: ['src/cli/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [THE_DOOR] }] },
+  },
+  {
+    // ...and the extension never decides a file itself: it is a Resolver of the core's one decide loop.
+    files: ['src/extension/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
         {
-          patterns: [
+          patterns: [THE_DOOR],
+          paths: [
             {
-              group: ['**/core/*', '!**/core/index.js', '**/core/*/**'],
-              message: 'src/cli and src/extension import the core only through core/index.js.',
+              name: '../core/index.js',
+              importNames: ['decide', 'decideUpdate', 'choiceDecision', 'contentDecision', 'mergeFile'],
+              message:
+                "The extension answers the core's Resolver; per-file decisions stay in src/core/transfer.",
             },
           ],
         },

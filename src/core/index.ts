@@ -66,6 +66,7 @@ export {
   STRATEGIES,
   choiceDecision,
   classify,
+  contentDecision,
   decide,
   mergeFile,
   resultTree,
@@ -83,15 +84,19 @@ export type {
   TreeFile,
 } from './transfer/plan.js';
 export { isBinary, mergeText } from './merge/merge.js';
-/** prepare (fetch + plan; no writes, no lock) → decide → apply (lock, stale check, snapshot, atomic commit). */
-export { applyUpdate, decideUpdate, prepareUpdate, updateArtifacts } from './transfer/update.js';
+/**
+ * prepare (fetch + plan; no writes, no lock) → resolve (the strategy, then a Resolver: the CLI's prompt,
+ * the extension's editors) → apply (lock, stale check, snapshot, atomic commit).
+ */
+export { applyUpdate, prepareUpdate, updateArtifacts } from './transfer/update.js';
+export { decideUpdate, resolveUpdate } from './transfer/resolve.js';
+export type { ConflictAnswer, QuestionAt, ResolvedUpdate, Resolver } from './transfer/resolve.js';
 export type { UpdateRunOptions, UpdateRunResult } from './transfer/update.js';
 export type {
   ArtifactDecisions,
   ArtifactUpdatePlan,
   OperationOptions,
   UpdatePlan,
-  UpdateResolver,
   UpdateResult,
 } from './transfer/operations.js';
 export { addFromSource } from './transfer/add.js';

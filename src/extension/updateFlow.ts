@@ -12,21 +12,22 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import {
   applyUpdate,
-  choiceDecision,
   CoreError,
-  decideUpdate,
   listSnapshots,
   prepareUpdate,
   pruneSnapshots,
-  touchedUpstream,
+  resolveUpdate,
 } from '../core/index.js';
 import type {
-  ArtifactDecisions,
   ArtifactUpdatePlan,
   Conflict,
+  ConflictAnswer,
   Decision,
   FilePlan,
   PromptChoice,
+  QuestionAt,
+  ResolvedUpdate,
+  Resolver,
   Strategy,
   UpdatePlan,
   UpdateResult,
@@ -143,11 +144,11 @@ async function updateWork(
             : t('Everything is up to date ({0}).', versions),
       };
     }
-    const decisions = await session.decide(pending, strategy, ctx);
-    if (!decisions) throw new CoreError({ code: 'cancelled' });
-    if (ctx.signal.aborted) throw new CoreError({ code: 'cancelled' });
+    // The core's one decide loop; this window only answers its questions through its editors.
+    const resolved = await resolveUpdate(plan, session.resolver(ctx));
+    if (resolved === 'cancelled' || ctx.signal.aborted) throw new CoreError({ code: 'cancelled' });
     ctx.report(t('Applying…'));
-    const result = await applyUpdate(plan, decisions, ctx.options);
+    const result = await applyUpdate(plan, resolved.decisions, ctx.options);
     if (result.updated.length === 0) return { kind: 'skipped' };
     await prune(services, collection, ctx);
     const parts = result.updated.map((u) => t('{0} to {1}', shortName(u.id), versionText(u.version, u.sha)));
@@ -248,16 +249,6 @@ async function findPreSnapshot(
   }
 }
 
-/** The decision a merge result stands for: mode as the core's merge chooses it. */
-function contentDecision(file: FilePlan, data: Uint8Array): Decision {
-  const { base, mine, upstream } = file;
-  const mode =
-    base && mine && upstream && mine.mode === base.mode
-      ? upstream.mode
-      : (mine?.mode ?? upstream?.mode ?? 0o644);
-  return { kind: 'content', data: Buffer.from(data), mode };
-}
-
 /** What a file becomes under a decision (undefined: it does not exist afterwards). */
 function resultOf(file: FilePlan, decision: Decision | undefined): Uint8Array | undefined {
   switch (decision?.kind) {
@@ -278,8 +269,6 @@ function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolea
   return Buffer.from(a).equals(Buffer.from(b));
 }
 
-type Resolution = 'ok' | 'skip' | 'cancel';
-
 /** A question's answer, or 'cancel' as soon as the update is cancelled (whatever the prompter does). */
 function cancellable<T>(ctx: RunContext, answer: Promise<T>): Promise<T | 'cancel'> {
   return raceAbort<T | 'cancel'>(answer, ctx.signal, () => 'cancel');
@@ -292,7 +281,8 @@ function cancellable<T>(ctx: RunContext, answer: Promise<T>): Promise<T | 'cance
 class UpdateSession {
   readonly key = randomBytes(6).toString('hex');
   readonly collectionDir: string;
-  private readonly decisions = new Map<string, Map<string, Decision>>();
+  /** What the resolve step decided, once it reaches the review (the preview's "result" side). */
+  private resolved: ResolvedUpdate | undefined;
   private readonly registration: vscode.Disposable;
   private tempDir: string | undefined;
   private readonly merges = new Map<
@@ -318,7 +308,10 @@ class UpdateSession {
   private read(artifactId: string, rel: string, side: PlanSide): Uint8Array | undefined {
     const file = this.plan.artifacts.find((a) => a.id === artifactId)?.files.find((f) => f.rel === rel);
     if (!file) return undefined;
-    if (side === 'result') return resultOf(file, this.decisions.get(artifactId)?.get(rel));
+    if (side === 'result') {
+      const chosen = this.resolved?.decisions.get(artifactId);
+      return resultOf(file, chosen === 'skip' ? undefined : chosen?.get(rel));
+    }
     return file[side]?.data;
   }
 
@@ -338,178 +331,138 @@ class UpdateSession {
       : vscode.Uri.file(artifact.localRoot);
   }
 
-  /** Every artifact's decisions, or undefined when the person cancelled. */
-  async decide(
-    pending: ArtifactUpdatePlan[],
-    strategy: Strategy,
-    ctx: RunContext,
-  ): Promise<Map<string, ArtifactDecisions> | undefined> {
-    const auto = decideUpdate(this.plan);
-    const result = new Map<string, ArtifactDecisions>();
-    for (const artifact of pending) {
-      const decided = auto.get(artifact.id);
-      if (!decided) continue;
-      const decisions = new Map(decided.decisions);
-      this.decisions.set(artifact.id, decisions);
-      let conflicts = decided.conflicts;
-      if (strategy === 'prompt') {
-        const chosen = await this.promptFiles(artifact, decisions, ctx);
-        if (chosen === 'cancel') return undefined;
-        if (chosen === 'skip') {
-          result.set(artifact.id, 'skip');
-          continue;
-        }
-        conflicts = chosen;
-      }
-      if (strategy === 'merge' || strategy === 'prompt') {
-        const resolved = await this.resolveConflicts(artifact, conflicts, decisions, ctx);
-        if (resolved === 'cancel') return undefined;
-        if (resolved === 'skip') {
-          result.set(artifact.id, 'skip');
-          continue;
-        }
-      }
-      result.set(artifact.id, decisions);
-    }
-    if (strategy === 'overwrite' && !(await this.review(pending, ctx))) return undefined;
-    return result;
+  /**
+   * This window as the core's `Resolver` (`resolveUpdate` in the core decides; this only asks): a diff
+   * editor and a choice per file for `prompt`, the merge editor (or a choice, for binary files and files
+   * deleted on one side) per conflict, the multi-file preview before an `overwrite`.
+   */
+  resolver(ctx: RunContext): Resolver {
+    return {
+      chooseFile: (artifact, file, at) => this.chooseFile(artifact, file, at, ctx),
+      beginConflicts: (artifact) => ctx.setConflicted([artifact.id]),
+      resolveConflict: (artifact, conflict, file, at) =>
+        this.resolveConflict(artifact, conflict, file, at, ctx),
+      review: (update) => this.review(update, ctx),
+    };
   }
 
-  /** `prompt`: each file upstream touched, in a diff editor, with a choice. Returns the conflicts a merge choice left. */
-  private async promptFiles(
+  /** `prompt`: one file upstream touched, in a diff editor, with a choice. */
+  private async chooseFile(
     artifact: ArtifactUpdatePlan,
-    decisions: Map<string, Decision>,
+    file: FilePlan,
+    at: QuestionAt,
     ctx: RunContext,
-  ): Promise<Conflict[] | 'skip' | 'cancel'> {
-    const touched = artifact.files.filter((file) => touchedUpstream(file));
-    const conflicts: Conflict[] = [];
-    for (const [index, file] of touched.entries()) {
-      ctx.report(
-        t('Choose for {0} ({1} of {2})', `${shortName(artifact.id)}/${file.rel}`, index + 1, touched.length),
-      );
+  ): Promise<PromptChoice | 'cancel'> {
+    ctx.report(t('Choose for {0} ({1} of {2})', `${shortName(artifact.id)}/${file.rel}`, at.index, at.total));
+    await this.openDiff(artifact, file, 'mine', 'upstream');
+    const choices: PromptChoice[] =
+      file.binary || !file.mine || !file.upstream
+        ? ['upstream', 'mine', 'skip-artifact']
+        : ['upstream', 'mine', 'merge', 'skip-artifact'];
+    const choice = await cancellable(
+      ctx,
+      this.services.prompter.chooseFile({
+        artifact: artifact.id,
+        rel: file.rel,
+        status: file.status,
+        index: at.index,
+        total: at.total,
+        choices,
+        signal: ctx.signal,
+      }),
+    );
+    return ctx.signal.aborted ? 'cancel' : choice;
+  }
+
+  /** A conflict: a text one in the merge editor, the rest (binary, deleted on one side) as a choice. */
+  private async resolveConflict(
+    artifact: ArtifactUpdatePlan,
+    conflict: Conflict,
+    file: FilePlan,
+    at: QuestionAt,
+    ctx: RunContext,
+  ): Promise<ConflictAnswer> {
+    const name = `${shortName(artifact.id)}/${conflict.rel}`;
+    if (conflict.binary || !conflict.proposal) {
+      ctx.report(t('Choose a version of {0} ({1} of {2} conflicts)', name, at.index, at.total));
       await this.openDiff(artifact, file, 'mine', 'upstream');
-      const choices: PromptChoice[] =
-        file.binary || !file.mine || !file.upstream
-          ? ['upstream', 'mine', 'skip-artifact']
-          : ['upstream', 'mine', 'merge', 'skip-artifact'];
       const choice = await cancellable(
         ctx,
         this.services.prompter.chooseFile({
           artifact: artifact.id,
           rel: file.rel,
           status: file.status,
-          index: index + 1,
-          total: touched.length,
-          choices,
+          index: at.index,
+          total: at.total,
+          choices: ['upstream', 'mine', 'skip-artifact'],
           signal: ctx.signal,
         }),
       );
       if (choice === 'cancel' || ctx.signal.aborted) return 'cancel';
-      if (choice === 'skip-artifact') return 'skip';
-      const outcome = choiceDecision(file, choice);
-      if ('decision' in outcome) decisions.set(file.rel, outcome.decision);
-      else {
-        decisions.delete(file.rel);
-        conflicts.push(outcome.conflict);
-      }
+      if (choice === 'skip-artifact') return 'skip-artifact';
+      if (choice === 'merge') return 'cancel';
+      return { kind: 'take', side: choice };
     }
-    return conflicts;
-  }
-
-  /** Conflicts: text ones in the merge editor, the rest (binary, deleted on one side) as a choice. */
-  private async resolveConflicts(
-    artifact: ArtifactUpdatePlan,
-    conflicts: readonly Conflict[],
-    decisions: Map<string, Decision>,
-    ctx: RunContext,
-  ): Promise<Resolution> {
-    if (conflicts.length === 0) return 'ok';
-    ctx.setConflicted([artifact.id]);
-    for (const [index, conflict] of conflicts.entries()) {
-      const file = artifact.files.find((f) => f.rel === conflict.rel);
-      if (!file) continue;
-      const name = `${shortName(artifact.id)}/${conflict.rel}`;
-      if (conflict.binary || !conflict.proposal) {
-        ctx.report(t('Choose a version of {0} ({1} of {2} conflicts)', name, index + 1, conflicts.length));
-        await this.openDiff(artifact, file, 'mine', 'upstream');
-        const choice = await cancellable(
-          ctx,
-          this.services.prompter.chooseFile({
-            artifact: artifact.id,
-            rel: file.rel,
-            status: file.status,
-            index: index + 1,
-            total: conflicts.length,
-            choices: ['upstream', 'mine', 'skip-artifact'],
-            signal: ctx.signal,
-          }),
-        );
-        if (choice === 'cancel' || ctx.signal.aborted) return 'cancel';
-        if (choice === 'skip-artifact') return 'skip';
-        const outcome = choiceDecision(file, choice);
-        if (!('decision' in outcome)) return 'cancel';
-        decisions.set(file.rel, outcome.decision);
+    let output = this.writeProposal(artifact, conflict, 0);
+    this.merges.set(`${artifact.id}\n${conflict.rel}`, { artifact, file, output });
+    ctx.report(
+      t(
+        'Resolve the conflicts in {0}, then Complete Merge (✓ in the editor title) ({1} of {2})',
+        name,
+        at.index,
+        at.total,
+      ),
+    );
+    for (let attempt = 1; ; attempt++) {
+      const editor = await this.openMerge(artifact, file, output);
+      const answer = await cancellable(
+        ctx,
+        this.services.prompter.awaitMerge({
+          artifact: artifact.id,
+          rel: conflict.rel,
+          output,
+          editor,
+          conflicts: conflict.conflicts,
+          signal: ctx.signal,
+        }),
+      );
+      if (answer === 'cancel' || ctx.signal.aborted) return 'cancel';
+      if (answer === 'closed') {
+        // Whatever the editor saved is not used (it holds the base text where conflicts were not
+        // handled): the artifact stays conflicted, nothing is applied, until a Complete Merge.
+        this.services.log.info(`[Update] the merge of ${name} was closed without Complete Merge`);
+        if ((await this.untilReopened(name, ctx)) === 'cancel') return 'cancel';
+        // The reopened editor starts from the conflict again, its conflicts unhandled, not from
+        // whatever the closed one left in its result (a new file: no editor holds a stale copy).
+        output = this.writeProposal(artifact, conflict, attempt);
+        this.merges.set(`${artifact.id}\n${conflict.rel}`, { artifact, file, output });
         continue;
       }
-      let output = this.writeProposal(artifact, conflict, 0);
-      this.merges.set(`${artifact.id}\n${conflict.rel}`, { artifact, file, output });
-      ctx.report(
-        t(
-          'Resolve the conflicts in {0}, then Complete Merge (✓ in the editor title) ({1} of {2})',
-          name,
-          index + 1,
-          conflicts.length,
-        ),
-      );
-      for (let attempt = 1; ; attempt++) {
-        const editor = await this.openMerge(artifact, file, output);
-        const answer = await cancellable(
-          ctx,
-          this.services.prompter.awaitMerge({
-            artifact: artifact.id,
-            rel: conflict.rel,
-            output,
-            editor,
-            conflicts: conflict.conflicts,
-            signal: ctx.signal,
-          }),
-        );
-        if (answer === 'cancel' || ctx.signal.aborted) return 'cancel';
-        if (answer === 'closed') {
-          // Whatever the editor saved is not used (it holds the base text where conflicts were not
-          // handled): the artifact stays conflicted, nothing is applied, until a Complete Merge.
-          this.services.log.info(`[Update] the merge of ${name} was closed without Complete Merge`);
-          if ((await this.untilReopened(name, ctx)) === 'cancel') return 'cancel';
-          // The reopened editor starts from the conflict again, its conflicts unhandled, not from
-          // whatever the closed one left in its result (a new file: no editor holds a stale copy).
-          output = this.writeProposal(artifact, conflict, attempt);
-          this.merges.set(`${artifact.id}\n${conflict.rel}`, { artifact, file, output });
-          continue;
-        }
-        const data = fs.readFileSync(output.fsPath);
-        if (hasConflictMarkers(data.toString('utf8'))) {
-          void this.services.prompter.notify({
-            id: 'merge-unresolved',
-            severity: 'warning',
-            message: t('{0} still has conflict markers. Resolve them, then complete the merge.', name),
-            actions: [],
-          });
-          continue;
-        }
-        decisions.set(file.rel, contentDecision(file, data));
-        this.merges.delete(`${artifact.id}\n${conflict.rel}`);
-        break;
+      const data = fs.readFileSync(output.fsPath);
+      if (hasConflictMarkers(data.toString('utf8'))) {
+        void this.services.prompter.notify({
+          id: 'merge-unresolved',
+          severity: 'warning',
+          message: t('{0} still has conflict markers. Resolve them, then complete the merge.', name),
+          actions: [],
+        });
+        continue;
       }
+      this.merges.delete(`${artifact.id}\n${conflict.rel}`);
+      return { kind: 'content', data };
     }
-    return 'ok';
   }
 
   /** `overwrite`: every file that changes, in one multi-file diff, then Apply or Cancel. */
-  private async review(pending: ArtifactUpdatePlan[], ctx: RunContext): Promise<boolean> {
+  private async review(update: ResolvedUpdate, ctx: RunContext): Promise<'apply' | 'cancel'> {
+    if (update.strategy !== 'overwrite') return 'apply';
+    this.resolved = update;
+    const pending = this.plan.artifacts.filter((a) => update.decisions.has(a.id));
     const entries: ChangeEntry[] = [];
     let replacedEdits = 0;
     for (const artifact of pending) {
-      const decisions = this.decisions.get(artifact.id);
+      const chosen = update.decisions.get(artifact.id);
+      const decisions = chosen === 'skip' ? undefined : chosen;
       for (const file of artifact.files) {
         const after = resultOf(file, decisions?.get(file.rel));
         if (sameBytes(file.mine?.data, after)) continue;
@@ -521,7 +474,7 @@ class UpdateSession {
         });
       }
     }
-    if (entries.length === 0) return true;
+    if (entries.length === 0) return 'apply';
     const names = pending
       .map((a) =>
         t(
@@ -552,7 +505,7 @@ class UpdateSession {
         signal: ctx.signal,
       }),
     );
-    return answer === 'apply' && !ctx.signal.aborted;
+    return answer === 'apply' && !ctx.signal.aborted ? 'apply' : 'cancel';
   }
 
   private async openDiff(

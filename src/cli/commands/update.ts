@@ -4,13 +4,7 @@
  */
 import * as readline from 'node:readline/promises';
 import { STRATEGIES, updateArtifacts } from '../../core/index.js';
-import type {
-  ArtifactUpdatePlan,
-  FilePlan,
-  PromptChoice,
-  Strategy,
-  UpdateResolver,
-} from '../../core/index.js';
+import type { ArtifactUpdatePlan, FilePlan, PromptChoice, Strategy, Resolver } from '../../core/index.js';
 import { UsageError } from '../args.js';
 import { TOOL } from '../context.js';
 import type { CliContext } from '../context.js';
@@ -138,7 +132,8 @@ function printArtifact(ctx: CliContext, a: ArtifactUpdatePlan): void {
   }
 }
 
-function terminalResolver(ctx: CliContext): UpdateResolver {
+/** `--strategy prompt` on a terminal: one question per file upstream touched. */
+function terminalResolver(ctx: CliContext): Resolver {
   const ask = async (question: string, answers: Record<string, PromptChoice>): Promise<PromptChoice> => {
     const rl = readline.createInterface({ input: process.stdin, output: process.stdout });
     try {
@@ -152,7 +147,7 @@ function terminalResolver(ctx: CliContext): UpdateResolver {
     }
   };
   return {
-    async choose(artifact: ArtifactUpdatePlan, file: FilePlan) {
+    async chooseFile(artifact: ArtifactUpdatePlan, file: FilePlan) {
       ctx.out(`${artifact.id} ${file.rel}: ${SHOWN[file.status] ?? file.status}`);
       return ask('  [u]pstream, [m]ine, m[e]rge, [s]kip artifact? ', {
         u: 'upstream',

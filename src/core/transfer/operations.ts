@@ -7,7 +7,7 @@ import type { Fs } from '../ports/fs.js';
 import type { FaultPlan } from '../ports/faults.js';
 import type { SnapshotStoreOptions } from '../store/snapshots.js';
 import type { Logger } from '../base/changes.js';
-import type { Conflict, Decision, FilePlan, PromptChoice, Strategy } from './plan.js';
+import type { Decision, FilePlan, Strategy } from './plan.js';
 
 export interface OperationOptions {
   fs: Fs;
@@ -60,14 +60,4 @@ export interface UpdateResult {
   preSnapshot: string;
   updated: { id: string; sha?: string; version?: string }[];
   skipped: string[];
-}
-
-export interface UpdateResolver {
-  /** `prompt`: one choice per file upstream touched. */
-  choose(artifact: ArtifactUpdatePlan, file: FilePlan): Promise<PromptChoice>;
-  /** A conflict the merge could not settle: the resolved bytes, 'skip-artifact', or undefined to cancel. */
-  resolveConflict?(
-    artifact: ArtifactUpdatePlan,
-    conflict: Conflict,
-  ): Promise<Buffer | 'skip-artifact' | undefined>;
 }

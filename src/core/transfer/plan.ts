@@ -194,6 +194,19 @@ export function choiceDecision(
   return mergeDecision(plan);
 }
 
+/**
+ * The decision for bytes resolved by hand (a completed merge): the mode follows the merge's rule, a mode
+ * change on one side only wins, and mine is kept when both changed it differently.
+ */
+export function contentDecision(plan: FilePlan, data: Uint8Array): Decision {
+  const { base, mine, upstream } = plan;
+  const mode =
+    base && mine && upstream && mine.mode === base.mode
+      ? upstream.mode
+      : (mine?.mode ?? upstream?.mode ?? 0o644);
+  return { kind: 'content', data: Buffer.from(data), mode };
+}
+
 /** The artifact's final files after the decisions. Throws if a file has no decision. */
 export function resultTree(files: readonly FilePlan[], decisions: ReadonlyMap<string, Decision>): Tree {
   const result: Tree = new Map();

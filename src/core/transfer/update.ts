@@ -26,11 +26,12 @@ import type {
   ArtifactUpdatePlan,
   OperationOptions,
   UpdatePlan,
-  UpdateResolver,
   UpdateResult,
 } from './operations.js';
-import { choiceDecision, classify, decide, resultTree, touchedUpstream } from './plan.js';
-import type { Conflict, Decided, Decision, Strategy, Tree } from './plan.js';
+import { classify, resultTree } from './plan.js';
+import type { Conflict, Strategy, Tree } from './plan.js';
+import { resolveUpdate } from './resolve.js';
+import type { Resolver } from './resolve.js';
 import { storeOptions } from './operations.js';
 import { openSnapshotStore } from '../store/snapshots.js';
 import type { UpstreamMeta } from '../store/snapshots.js';
@@ -297,12 +298,6 @@ async function loadBase(
   }
 }
 
-/** The non-interactive decisions of the plan's strategy (`prompt` starts from `merge`'s). */
-export function decideUpdate(plan: UpdatePlan): Map<string, Decided> {
-  const strategy = plan.strategy === 'prompt' ? 'merge' : plan.strategy;
-  return new Map(plan.artifacts.map((a) => [a.id, decide(a.files, strategy)]));
-}
-
 /**
  * Applies the plan with the given decisions, atomically: under the writer lock, after checking that
  * nothing the plan was made from has changed (`plan-stale`), a pre-update snapshot is taken, the
@@ -447,7 +442,8 @@ export interface UpdateRunOptions {
   strategy: Strategy;
   to?: string;
   dryRun?: boolean;
-  resolver?: UpdateResolver;
+  /** Answers what the strategy cannot decide alone (the terminal prompt); without it conflicts stay. */
+  resolver?: Resolver;
 }
 
 export interface UpdateRunResult {
@@ -457,8 +453,8 @@ export interface UpdateRunResult {
 }
 
 /**
- * The CLI's one-shot update: prepare, decide (asking the resolver under `prompt`, or for conflicts),
- * then apply. Unresolved conflicts throw `conflicts` before anything is written. `dryRun` stops after
+ * The CLI's one-shot update: prepare, resolve (`resolve.ts`: the strategy, then the resolver under
+ * `prompt` or for conflicts), then apply. Unresolved conflicts throw `conflicts` before anything is written. `dryRun` stops after
  * the same checks, with the plan. The plan's workspace is always disposed.
  */
 export async function updateArtifacts(
@@ -489,47 +485,9 @@ async function updateLocked(
     ...(checked ? { checked } : {}),
   });
   try {
-    const decided = decideUpdate(plan);
-    const decisions = new Map<string, ArtifactDecisions>();
-    const unresolved: { artifact: string; conflict: Conflict }[] = [];
-    for (const artifact of plan.artifacts) {
-      if (artifact.upToDate) continue;
-      const { decisions: fileDecisions, conflicts } = decided.get(artifact.id) as Decided;
-      let artifactDecisions: Map<string, Decision> | 'skip' = new Map(fileDecisions);
-      let pending = conflicts;
-      if (run.strategy === 'prompt' && run.resolver) {
-        pending = [];
-        for (const file of artifact.files) {
-          if (!touchedUpstream(file)) continue;
-          const choice = await run.resolver.choose(artifact, file);
-          if (choice === 'skip-artifact') {
-            artifactDecisions = 'skip';
-            break;
-          }
-          const outcome = choiceDecision(file, choice);
-          if ('decision' in outcome) artifactDecisions.set(file.rel, outcome.decision);
-          else pending.push(outcome.conflict);
-        }
-      }
-      if (artifactDecisions !== 'skip') {
-        for (const conflict of pending) {
-          const answer = run.resolver?.resolveConflict
-            ? await run.resolver.resolveConflict(artifact, conflict)
-            : undefined;
-          if (answer === 'skip-artifact') {
-            artifactDecisions = 'skip';
-            break;
-          }
-          if (answer === undefined) {
-            unresolved.push({ artifact: artifact.id, conflict });
-            continue;
-          }
-          const mode = artifact.files.find((f) => f.rel === conflict.rel)?.mine?.mode ?? 0o644;
-          artifactDecisions.set(conflict.rel, { kind: 'content', data: answer, mode });
-        }
-      }
-      decisions.set(artifact.id, artifactDecisions);
-    }
+    const resolved = await resolveUpdate(plan, run.resolver);
+    if (resolved === 'cancelled') throw new CoreError({ code: 'cancelled' });
+    const { decisions, unresolved } = resolved;
     if (unresolved.length > 0 && !run.dryRun) {
       throw new CoreError({
         code: 'conflicts',

@@ -347,18 +347,26 @@ class UpdateSession {
   }
 
   /** `prompt`: one file upstream touched, in a diff editor, with a choice. */
-  private async chooseFile(
+  private chooseFile(
     artifact: ArtifactUpdatePlan,
     file: FilePlan,
     at: QuestionAt,
     ctx: RunContext,
   ): Promise<PromptChoice | 'cancel'> {
     ctx.report(t('Choose for {0} ({1} of {2})', `${shortName(artifact.id)}/${file.rel}`, at.index, at.total));
+    const mergeable = !file.binary && file.mine !== undefined && file.upstream !== undefined;
+    return this.askFile(artifact, file, at, mergeable, ctx);
+  }
+
+  /** Mine ↔ upstream in a diff editor, and the person's choice for the file. */
+  private async askFile(
+    artifact: ArtifactUpdatePlan,
+    file: FilePlan,
+    at: QuestionAt,
+    mergeable: boolean,
+    ctx: RunContext,
+  ): Promise<PromptChoice | 'cancel'> {
     await this.openDiff(artifact, file, 'mine', 'upstream');
-    const choices: PromptChoice[] =
-      file.binary || !file.mine || !file.upstream
-        ? ['upstream', 'mine', 'skip-artifact']
-        : ['upstream', 'mine', 'merge', 'skip-artifact'];
     const choice = await cancellable(
       ctx,
       this.services.prompter.chooseFile({
@@ -367,7 +375,9 @@ class UpdateSession {
         status: file.status,
         index: at.index,
         total: at.total,
-        choices,
+        choices: mergeable
+          ? ['upstream', 'mine', 'merge', 'skip-artifact']
+          : ['upstream', 'mine', 'skip-artifact'],
         signal: ctx.signal,
       }),
     );
@@ -385,22 +395,9 @@ class UpdateSession {
     const name = `${shortName(artifact.id)}/${conflict.rel}`;
     if (conflict.binary || !conflict.proposal) {
       ctx.report(t('Choose a version of {0} ({1} of {2} conflicts)', name, at.index, at.total));
-      await this.openDiff(artifact, file, 'mine', 'upstream');
-      const choice = await cancellable(
-        ctx,
-        this.services.prompter.chooseFile({
-          artifact: artifact.id,
-          rel: file.rel,
-          status: file.status,
-          index: at.index,
-          total: at.total,
-          choices: ['upstream', 'mine', 'skip-artifact'],
-          signal: ctx.signal,
-        }),
-      );
-      if (choice === 'cancel' || ctx.signal.aborted) return 'cancel';
+      const choice = await this.askFile(artifact, file, at, false, ctx);
+      if (choice === 'cancel' || choice === 'merge') return 'cancel';
       if (choice === 'skip-artifact') return 'skip-artifact';
-      if (choice === 'merge') return 'cancel';
       return { kind: 'take', side: choice };
     }
     let output = this.writeProposal(artifact, conflict, 0);

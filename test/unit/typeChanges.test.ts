@@ -231,6 +231,37 @@ void describe('restore across a type change, under faults and crashes', () => {
   }
 });
 
+/**
+ * A restore of 0.1.0 caught half way: the symlink `skills/x` moved into the backup (op 0), a real
+ * `skills/x` made (op 1), and a journal with `ops` that recovery must undo. Returns the work area.
+ */
+function halfDoneRestore(world: World, txId: string, state: string, ops: (txn: string) => object[]): string {
+  const stateDir = path.join(world.dir, '.artifact-keeper');
+  const txn = path.join(stateDir, 'txn', txId);
+  fs.mkdirSync(path.join(txn, 'backup'), { recursive: true });
+  fs.mkdirSync(path.join(txn, 'stage'), { recursive: true });
+  fs.renameSync(path.join(world.dir, 'skills/x'), path.join(txn, 'backup/0'));
+  fs.mkdirSync(path.join(world.dir, 'skills/x'));
+  const journal = {
+    version: 1,
+    txId,
+    kind: 'restore',
+    description: 'restore s0mx8j78wqrps',
+    artifacts: [],
+    tool: 'artifact-keeper',
+    pid: 999999,
+    started: '2026-12-04T05:16:48.000Z',
+    state,
+    ops: [
+      { kind: 'delete', rel: 'skills/x', n: 0 },
+      { kind: 'mkdir', rel: 'skills/x', n: 1, existed: false },
+      ...ops(txn),
+    ],
+  };
+  fs.writeFileSync(path.join(stateDir, 'journal.json'), JSON.stringify(journal));
+  return txn;
+}
+
 void describe('recover on the journal an earlier version left', () => {
   void it('finishes the undo of a restore from a symlinked folder (the collection was stuck interrupted, recover failed EISDIR)', async () => {
     const world = newWorld();
@@ -240,37 +271,17 @@ void describe('recover on the journal an earlier version left', () => {
     // Exactly what 0.1.0 left: it planned the files below the symlink as existing, moved the symlink
     // into its backup, made a real `skills/x` (with `ref/` inside), then failed to back up SKILL.md
     // (ENOENT), and its undo failed putting the symlink back over the folder (EISDIR).
-    const state = path.join(world.dir, '.artifact-keeper');
-    const txn = path.join(state, 'txn', 'tlegacy00001');
-    fs.mkdirSync(path.join(txn, 'backup'), { recursive: true });
-    fs.mkdirSync(path.join(txn, 'stage'), { recursive: true });
-    fs.renameSync(path.join(world.dir, 'skills/x'), path.join(txn, 'backup/0'));
-    fs.writeFileSync(path.join(txn, 'stage/3'), 'restored SKILL.md\n');
-    fs.writeFileSync(path.join(txn, 'stage/4'), 'restored ref\n');
-    fs.mkdirSync(path.join(world.dir, 'skills/x/ref'), { recursive: true });
-    const ino = (n: number): number => fs.lstatSync(path.join(txn, `stage/${n}`)).ino;
-    fs.writeFileSync(
-      path.join(state, 'journal.json'),
-      JSON.stringify({
-        version: 1,
-        txId: 'tlegacy00001',
-        kind: 'restore',
-        description: 'restore s0mx8j78wqrps',
-        artifacts: [],
-        preSnapshot: 's0mx8j79chpuc',
-        tool: 'artifact-keeper',
-        pid: 999999,
-        started: '2026-12-04T05:16:48.000Z',
-        state: 'rolling-back',
-        ops: [
-          { kind: 'delete', rel: 'skills/x', n: 0 },
-          { kind: 'mkdir', rel: 'skills/x', n: 1, existed: false },
-          { kind: 'mkdir', rel: 'skills/x/ref', n: 2, existed: true },
-          { kind: 'write', rel: 'skills/x/SKILL.md', n: 3, existed: true, stagedIno: ino(3) },
-          { kind: 'write', rel: 'skills/x/ref/a.md', n: 4, existed: true, stagedIno: ino(4) },
-        ],
-      }),
-    );
+    halfDoneRestore(world, 'tlegacy00001', 'rolling-back', (txn) => {
+      fs.writeFileSync(path.join(txn, 'stage/3'), 'restored SKILL.md\n');
+      fs.writeFileSync(path.join(txn, 'stage/4'), 'restored ref\n');
+      fs.mkdirSync(path.join(world.dir, 'skills/x/ref'));
+      const ino = (n: number): number => fs.lstatSync(path.join(txn, `stage/${n}`)).ino;
+      return [
+        { kind: 'mkdir', rel: 'skills/x/ref', n: 2, existed: true },
+        { kind: 'write', rel: 'skills/x/SKILL.md', n: 3, existed: true, stagedIno: ino(3) },
+        { kind: 'write', rel: 'skills/x/ref/a.md', n: 4, existed: true, stagedIno: ino(4) },
+      ];
+    });
     assert.equal(await recoverCollection(world.dir, opts()), 'rolled-back');
     assert.deepEqual(treeListing(world.dir), before, 'the symlinked folder is back, as it was');
     assert.deepEqual(treeListing(world.outside), outsideBefore);
@@ -282,37 +293,17 @@ void describe('recover on the journal an earlier version left', () => {
     const world = newWorld();
     shape(world, 'folder-link');
     const outsideBefore = treeListing(world.outside);
-    const state = path.join(world.dir, '.artifact-keeper');
-    const txn = path.join(state, 'txn', 'tlegacy00002');
-    fs.mkdirSync(path.join(txn, 'backup'), { recursive: true });
-    fs.mkdirSync(path.join(txn, 'stage'), { recursive: true });
-    fs.renameSync(path.join(world.dir, 'skills/x'), path.join(txn, 'backup/0'));
     // Something else wrote into the folder that took the symlink's place while the journal was open.
-    writeTree(world.dir, { 'skills/x/notes.md': 'written by an editor meanwhile\n' });
-    fs.writeFileSync(
-      path.join(state, 'journal.json'),
-      JSON.stringify({
-        version: 1,
-        txId: 'tlegacy00002',
-        kind: 'restore',
-        description: 'restore',
-        artifacts: [],
-        tool: 'artifact-keeper',
-        pid: 999999,
-        started: '2026-12-04T05:16:48.000Z',
-        state: 'applying',
-        ops: [
-          { kind: 'delete', rel: 'skills/x', n: 0 },
-          { kind: 'mkdir', rel: 'skills/x', n: 1, existed: false },
-        ],
-      }),
-    );
+    halfDoneRestore(world, 'tlegacy00002', 'applying', () => {
+      writeTree(world.dir, { 'skills/x/notes.md': 'written by an editor meanwhile\n' });
+      return [];
+    });
     const warnings: string[] = [];
     const logger = { ...silentLogger, warn: (line: string | Error) => void warnings.push(String(line)) };
     assert.equal(await recoverCollection(world.dir, { ...opts(), logger }), 'rolled-back');
     assert.ok(fs.lstatSync(path.join(world.dir, 'skills/x')).isSymbolicLink(), 'the symlink is back');
     assert.deepEqual(treeListing(world.outside), outsideBefore);
-    const displaced = path.join(state, 'displaced', 'tlegacy00002');
+    const displaced = path.join(world.dir, '.artifact-keeper', 'displaced', 'tlegacy00002');
     const [kept] = fs.readdirSync(displaced);
     assert.ok(kept, 'the folder in the way was kept');
     assert.equal(

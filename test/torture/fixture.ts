@@ -21,6 +21,7 @@ import { updateArtifacts } from '../../src/core/transfer/update.js';
 import { commitAll, git } from './git.js';
 import { leftovers, listTree, resetTo } from './tree.js';
 import type { Listing } from './tree.js';
+import { writeFileAt } from '../support/files.js';
 
 /** The repository root, from out/test/torture/*.js. */
 export const REPO_ROOT = path.resolve(__dirname, '../../..');
@@ -163,12 +164,7 @@ const COMMAND_V2 = (name: string): string =>
 function buildUpstream(dir: string, skills: number, commands: number): void {
   fs.mkdirSync(dir, { recursive: true });
   git(undefined, ['init', '--quiet', '--initial-branch=main', '--', dir]);
-  const write = (rel: string, content: string, mode = 0o644): void => {
-    const abs = path.join(dir, rel);
-    fs.mkdirSync(path.dirname(abs), { recursive: true });
-    fs.writeFileSync(abs, content);
-    fs.chmodSync(abs, mode);
-  };
+  const write = (rel: string, content: string, mode = 0o644): void => writeFileAt(dir, rel, content, mode);
   const skillNames = Array.from({ length: skills }, (_, i) => `up-${String(i).padStart(2, '0')}`);
   const commandNames = Array.from({ length: commands }, (_, i) => `upcmd-${String(i).padStart(2, '0')}`);
   for (const name of [...skillNames, 'extra']) {

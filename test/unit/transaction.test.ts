@@ -29,6 +29,7 @@ import type { RecoveryOutcome, TransactionSpec } from '../../src/core/txn/transa
 import { acquireWriterLock, writerLockPath } from '../../src/core/txn/writerLock.js';
 import { tempDir, treeListing } from './support/collections.js';
 import { freezeBefore, ruleFor } from './support/faults.js';
+import { writeFileAt } from '../support/files.js';
 import { buildSynthetic, rng, syntheticChanges } from './support/synthetic.js';
 
 // node:test's describe/it return promises that the runner tracks; `void` marks them deliberately unawaited.
@@ -40,12 +41,7 @@ const bytes = (text: string): Buffer => Buffer.from(text, 'utf8');
 // A small collection and a change set that uses every kind of change once or more.
 
 function buildSmall(dir: string): void {
-  const file = (rel: string, content: string, mode = 0o644): void => {
-    const abs = path.join(dir, rel);
-    fs.mkdirSync(path.dirname(abs), { recursive: true });
-    fs.writeFileSync(abs, content);
-    fs.chmodSync(abs, mode);
-  };
+  const file = (rel: string, content: string, mode = 0o644): void => writeFileAt(dir, rel, content, mode);
   file('collection.toml', 'manifest v1\n');
   file('collection.lock', 'lock v1\n');
   file('skills/a/SKILL.md', 'a v1\n');

@@ -8,6 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { writeFileAt } from '../../support/files.js';
 
 /** The repository root, from out/test/integration/support. */
 export const REPO_ROOT = path.resolve(__dirname, '../../../..');
@@ -76,8 +77,7 @@ export function writeFiles(root: string, files: Record<string, string | null>): 
       fs.rmSync(abs, { force: true });
       continue;
     }
-    fs.mkdirSync(path.dirname(abs), { recursive: true });
-    fs.writeFileSync(abs, content);
+    writeFileAt(root, rel, content);
   }
 }
 

@@ -43,18 +43,7 @@ function makeWritable(dir: string): void {
   fs.chmodSync(dir, fs.statSync(dir).mode | 0o200);
 }
 
-/** Writes `files` (rel → content) below `root`; a `null` content makes an empty folder. */
-export function writeTree(root: string, files: Record<string, string | Buffer | null>): void {
-  for (const [rel, content] of Object.entries(files)) {
-    const abs = path.join(root, rel);
-    if (content === null) {
-      fs.mkdirSync(abs, { recursive: true });
-      continue;
-    }
-    fs.mkdirSync(path.dirname(abs), { recursive: true });
-    fs.writeFileSync(abs, content);
-  }
-}
+export { writeTree } from '../../support/files.js';
 
 /**
  * Every file and folder below `root` (minus .artifact-keeper) with content and mode: for exact-tree

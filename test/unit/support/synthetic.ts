@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { FileChange } from '../../../src/core/base/changes.js';
+import { writeFileAt } from '../../support/files.js';
 
 /** Small, fast, seedable PRNG (mulberry32): the same seed gives the same sequence everywhere. */
 export function rng(seed: number): () => number {
@@ -28,12 +29,7 @@ const name = (prefix: string, i: number): string => `${prefix}${String(i).padSta
 
 /** Writes the before-state: `skills` skills (SKILL.md, ref/notes.md, scripts/run.sh 0755) plus manifest and lock. */
 export function buildSynthetic(dir: string, skills: number): void {
-  const write = (rel: string, content: string, mode = 0o644): void => {
-    const abs = path.join(dir, rel);
-    fs.mkdirSync(path.dirname(abs), { recursive: true });
-    fs.writeFileSync(abs, content);
-    fs.chmodSync(abs, mode);
-  };
+  const write = (rel: string, content: string, mode = 0o644): void => writeFileAt(dir, rel, content, mode);
   write('collection.toml', text('manifest v1', 600));
   write('collection.lock', text('lock v1', 600));
   for (let i = 0; i < skills; i++) {

@@ -25,6 +25,11 @@ export interface CliContext {
 
 export const TOOL = 'artifact-keeper-cli';
 
+/** Writes unless the reader has gone (see `ignoreClosedOutput` in main.ts): then the text is dropped. */
+function write(stream: NodeJS.WriteStream, text: string): void {
+  if (!stream.destroyed) stream.write(text);
+}
+
 export function createContext(args: ParsedArgs): CliContext {
   const spec = process.env.ARTIFACT_KEEPER_FAULT;
   const faults = spec ? new FaultPlan(parseFaultSpec(spec)) : undefined;
@@ -48,9 +53,9 @@ export function createContext(args: ParsedArgs): CliContext {
     faults,
     // Human output is one printable line per call: file and artifact names may hold newlines, terminal
     // escapes or bytes that are not UTF-8 (machine output goes through printJson).
-    out: (line) => process.stdout.write(`${printable(line)}\n`),
-    err: (line) => process.stderr.write(`${printable(line)}\n`),
-    printJson: (value) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`),
+    out: (line) => write(process.stdout, `${printable(line)}\n`),
+    err: (line) => write(process.stderr, `${printable(line)}\n`),
+    printJson: (value) => write(process.stdout, `${JSON.stringify(value, null, 2)}\n`),
     flag,
     has: (name) => args.flags.has(name),
     isTerminal: Boolean(process.stdin.isTTY && process.stdout.isTTY),

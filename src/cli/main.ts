@@ -92,7 +92,21 @@ export async function main(argv: readonly string[]): Promise<number> {
 declare const __VERSION__: string | undefined;
 export const VERSION = typeof __VERSION__ === 'string' ? __VERSION__ : '0.1.0';
 
+/**
+ * A reader that went away (`artifact-keeper snapshots | head -1`) is not a failure: the rest of the output
+ * has nowhere to go, and the command's outcome and exit code stay its own (a committed update still
+ * exits 0). Node ignores SIGPIPE, so the closed pipe arrives as EPIPE on the stream.
+ */
+export function ignoreClosedOutput(stream: NodeJS.WriteStream): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') return;
+    throw err;
+  });
+}
+
 if (require.main === module) {
+  ignoreClosedOutput(process.stdout);
+  ignoreClosedOutput(process.stderr);
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { copySharedFixture, runCli, tempDir, treeListing } from './support/collections.js';
+import { CLI, copySharedFixture, runCli, tempDir, treeListing } from './support/collections.js';
 
 describe('artifact-keeper status / init', () => {
   it('exit 0 and JSON for the SkillMeat-written collection', () => {
@@ -127,5 +128,38 @@ describe('refusals write nothing; an interrupted transaction comes first', () =>
     assert.equal(result.code, 2, result.stderr);
     assert.match(result.stdout, /: interrupted \(4 artifacts\)/);
     assert.deepEqual(treeListing(dir, new Set()), before);
+  });
+});
+
+/** Runs the CLI with its stdout a pipe whose reading end is already closed (`| head` that has quit). */
+function runWithClosedStdout(args: string[], cwd: string): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('close', (code) => resolve({ code, stderr }));
+  });
+}
+
+describe('a closed stdout (`| head`)', () => {
+  it('is not a failure: no stack trace, and the exit code is the outcome (0 clean, 1 modified)', async () => {
+    const dir = copySharedFixture();
+    const clean = await runWithClosedStdout(['status'], dir);
+    assert.equal(clean.code, 0, clean.stderr);
+    assert.doesNotMatch(clean.stderr, /EPIPE|Error/);
+    fs.appendFileSync(path.join(dir, 'skills/pdf-tools/SKILL.md'), 'edit\n');
+    const modified = await runWithClosedStdout(['status', '--json'], dir);
+    assert.equal(modified.code, 1, modified.stderr);
+    assert.doesNotMatch(modified.stderr, /EPIPE|Error/);
+  });
+
+  it('a mutating command still does its work and exits 0: the snapshot is taken', async () => {
+    const dir = copySharedFixture();
+    const run = await runWithClosedStdout(['snapshot', '-m', 'piped'], dir);
+    assert.equal(run.code, 0, run.stderr);
+    assert.doesNotMatch(run.stderr, /EPIPE|Error/);
+    const listed = runCli(['snapshots'], { cwd: dir });
+    assert.match(listed.stdout, /piped/);
   });
 });

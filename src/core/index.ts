@@ -63,11 +63,13 @@ export type { RecoveryOutcome } from './txn/transaction.js';
 
 // Updates
 export {
+  STATUS_WORDS,
   STRATEGIES,
   choiceDecision,
   classify,
   contentDecision,
   decide,
+  hasLocalEdit,
   mergeFile,
   resultTree,
   touchedUpstream,

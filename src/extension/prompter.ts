@@ -6,7 +6,8 @@
  * so every flow runs for real while a script plays the person.
  */
 import * as vscode from 'vscode';
-import type { PromptChoice } from '../core/index.js';
+import { STATUS_WORDS } from '../core/index.js';
+import type { FileStatus, PromptChoice } from '../core/index.js';
 import { raceAbort } from './events.js';
 import { isMergeTabFor, mergeTabOpen } from './mergeCompletion.js';
 import type { MergeCompletions } from './mergeCompletion.js';
@@ -73,6 +74,8 @@ export interface ReviewQuestion {
   message: string;
   artifacts: string[];
   files: number;
+  /** Files whose local edits upstream's version replaces: the button then names that. */
+  replacedEdits: number;
   signal: AbortSignal;
 }
 
@@ -193,15 +196,21 @@ export class VsCodePrompter implements Prompter {
     return picked?.[0];
   }
 
+  /**
+   * One button in a notification beside the multi-file diff, which stays usable while the person looks
+   * (a modal would block it; the progress notification holds the one Cancel, and dismissing cancels).
+   * When local edits would be replaced it is a warning whose button says so: "Replace 1 Local Edit".
+   */
   async reviewUpdate(question: ReviewQuestion): Promise<'apply' | 'cancel'> {
-    const apply = t('Apply');
-    const cancel = t('Cancel');
+    const destructive = question.replacedEdits > 0;
+    const button = destructive ? t('Replace {0} Local Edit(s)', question.replacedEdits) : t('Apply');
+    const show = destructive ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
     const answer = await raceAbort(
-      Promise.resolve(vscode.window.showInformationMessage(question.message, apply, cancel)),
+      Promise.resolve(show(question.message, button)),
       question.signal,
-      () => cancel,
+      () => undefined,
     );
-    return answer === apply ? 'apply' : 'cancel';
+    return answer === button ? 'apply' : 'cancel';
   }
 
   async chooseFile(question: FileQuestion): Promise<PromptChoice | 'cancel'> {
@@ -230,7 +239,7 @@ export class VsCodePrompter implements Prompter {
             question.rel,
             question.index,
             question.total,
-            question.status,
+            STATUS_WORDS[question.status as FileStatus] ?? question.status,
           ),
           placeHolder: t('What should happen to this file? (Escape cancels the whole update)'),
           ignoreFocusOut: true,

@@ -191,23 +191,29 @@ async function reportFailure(
   } else {
     message = t('Updating {0} failed: {1}. Nothing was changed.', label, error.reason);
   }
+  // [Roll Back] only while there is something to roll back: never after "Rolled back" or "Nothing was
+  // changed". [Show Log] keeps the notification (with its Retry) on screen: it shows it again.
   const actions = [
     { id: 'showLog', title: t('Show Log') },
     { id: 'retry', title: t('Retry') },
-    ...(!undone || !autoUndo ? [{ id: 'rollback', title: t('Roll Back') }] : []),
+    ...(!undone ? [{ id: 'rollback', title: t('Roll Back') }] : []),
   ];
-  void prompter
-    .notify({
-      id: 'update-failed',
-      severity: error.severity === 'warning' ? 'warning' : 'error',
-      message,
-      actions,
-    })
-    .then((action) => {
-      if (action === 'showLog') log.show(true);
+  const notice = {
+    id: 'update-failed',
+    severity: error.severity === 'warning' ? ('warning' as const) : ('error' as const),
+    message,
+    actions,
+  };
+  const ask = (): void =>
+    void prompter.notify(notice).then((action) => {
+      if (action === 'showLog') {
+        log.show(true);
+        ask();
+      }
       if (action === 'retry') retry();
       if (action === 'rollback') void rollbackCommand(collection, preSnapshot, label);
     });
+  ask();
   return { kind: 'failed', error: err, message, undone, ...(preSnapshot ? { preSnapshot } : {}) };
 }
 

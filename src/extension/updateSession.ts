@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { hasLocalEdit } from '../core/index.js';
 import type {
   ArtifactUpdatePlan,
   Conflict,
@@ -32,6 +33,17 @@ import { shortName, showChanges, versionText } from './ui.js';
 import type { ChangeEntry } from './ui.js';
 
 const t = vscode.l10n.t;
+
+/**
+ * The choices for a file, the safe one first (a quick pick preselects it, so Enter takes it): Merge for
+ * a file both sides edited, Keep mine for an edit that cannot be merged; no single keypress discards a
+ * local edit. Take upstream leads only where there is no edit of ours to lose.
+ */
+function choicesFor(file: FilePlan, mergeable: boolean): PromptChoice[] {
+  const merge: PromptChoice[] = mergeable ? ['merge'] : [];
+  if (!hasLocalEdit(file)) return ['upstream', 'mine', ...merge, 'skip-artifact'];
+  return [...merge, 'mine', 'upstream', 'skip-artifact'];
+}
 
 /** What a file becomes under a decision (undefined: it does not exist afterwards). */
 function resultOf(file: FilePlan, decision: Decision | undefined): Uint8Array | undefined {
@@ -159,9 +171,7 @@ export class UpdateSession {
         status: file.status,
         index: at.index,
         total: at.total,
-        choices: mergeable
-          ? ['upstream', 'mine', 'merge', 'skip-artifact']
-          : ['upstream', 'mine', 'skip-artifact'],
+        choices: choicesFor(file, mergeable),
         signal: ctx.signal,
       }),
     );
@@ -283,6 +293,7 @@ export class UpdateSession {
         message,
         artifacts: pending.map((a) => a.id),
         files: entries.length,
+        replacedEdits,
         signal: ctx.signal,
       }),
     );

@@ -150,7 +150,8 @@ export async function overwritePreviewThenApply({ page, screenshot, log }) {
     .waitFor({ timeout: 30_000 });
   await settle(page, 1500);
   await screenshot('4-overwrite-preview');
-  await apply.locator('.monaco-button', { hasText: 'Apply' }).click();
+  // The local edit upstream's version replaces is named on the one button: no plain "Apply" here.
+  await apply.locator('.monaco-button', { hasText: /^Replace 1 Local Edit/ }).click();
   const done = toast(page, /Updated pdf to/);
   await done.waitFor({ timeout: 60_000 });
   log('notification:', await done.locator('.notification-list-item-message').innerText());
@@ -165,9 +166,10 @@ overwritePreviewThenApply.setupWorkspace = (dir) =>
   });
 
 /**
- * A failing update: the extension host runs with a one-shot IO fault (ARTIFACT_KEEPER_FAULT, the CLI's
- * fault syntax) on the rename into skills/pdf; the update is undone, and with auto-undo off the
- * notification's [Roll Back] restores the pre-update snapshot.
+ * A failing update whose undo fails too: the extension host runs with one-shot IO faults
+ * (ARTIFACT_KEEPER_FAULT, the CLI's fault syntax) on the commit rename and on the undo's rename back;
+ * with auto-undo off the notification says the undo did not complete, and its [Roll Back] restores the
+ * pre-update snapshot.
  */
 export async function failingUpdateRollsBack({ page, screenshot, log }) {
   delete process.env.ARTIFACT_KEEPER_FAULT; // set by setupWorkspace for this scenario's server only
@@ -195,7 +197,9 @@ failingUpdateRollsBack.setupWorkspace = (dir) => {
       'artifactKeeper.autoUndo': false,
     },
   });
-  process.env.ARTIFACT_KEEPER_FAULT = 'rename:1:EIO:skills/pdf/';
+  // The commit rename fails, then the undo's rename back fails too: the undo did not complete, and only
+  // then does the notification offer [Roll Back].
+  process.env.ARTIFACT_KEEPER_FAULT = 'rename:1:EIO:collection.lock,rename:2:EIO:skills/pdf/SKILL.md';
 };
 
 /** Palette → Restore Snapshot → pick → preview → confirm → restored, status clean. */

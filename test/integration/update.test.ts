@@ -298,6 +298,11 @@ describe('update artifact', function () {
         script.questions('choose').map((q) => q.text),
         ['skill/pdf/SKILL.md', 'skill/pdf/reference.md', 'skill/pdf/scripts/extract.sh'],
       );
+      // The safe choice comes first (Enter takes it): Merge where both sides edited, upstream elsewhere.
+      assert.deepEqual(
+        script.questions('choose').map((q) => (q.detail as string[])[0]),
+        ['merge', 'upstream', 'upstream'],
+      );
       assert.equal(read(s.collection, SKILL), skillMd('Use the pdf tool.', 'My own notes about PDFs.'));
       assert.equal(read(s.collection, 'skills/pdf/reference.md'), V2['skills/pdf/reference.md']);
       assert.equal(read(s.collection, 'skills/pdf/scripts/extract.sh'), V2['skills/pdf/scripts/extract.sh']);
@@ -368,6 +373,30 @@ describe('update artifact', function () {
       api.setFaultSpec(undefined);
       const retried = await update(s.collection);
       assert.equal(retried?.kind, 'updated');
+    });
+
+    it('[Show Log] shows the log and keeps the failure on screen with its Retry; no [Roll Back] once rolled back', async () => {
+      await setSetting('autoUndo', false);
+      const s = outdatedCollection('separate');
+      await showCollections(api, s.collection);
+      api.setFaultSpec(COMMIT_FAULT);
+      let pressed = 0;
+      script.press = (n) => (n.id === 'update-failed' && pressed++ === 0 ? 'showLog' : undefined);
+      const outcome = await update(s.collection);
+      api.setFaultSpec(undefined);
+      assert.equal(outcome?.kind, 'failed');
+      const shown = (): number => script.notices.filter((n) => n.id === 'update-failed').length;
+      for (let waited = 0; shown() < 2 && waited < 10_000; waited += 50) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      assert.equal(shown(), 2, 'the failure is shown again after Show Log');
+      for (const notice of script.notices.filter((n) => n.id === 'update-failed')) {
+        assert.match(notice.message, /Rolled back to snapshot/);
+        assert.deepEqual(
+          notice.actions.map((a) => a.title),
+          ['Show Log', 'Retry'],
+        );
+      }
     });
 
     it('offers [Roll Back] when auto-undo is off, and it restores the pre-update snapshot in one click', async () => {

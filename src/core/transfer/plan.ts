@@ -29,6 +29,35 @@ export type FileStatus =
   | 'removed-upstream-modified-locally'
   | 'removed-locally-modified-upstream';
 
+/** A file's status in words, for people (a prompt's title, a hover). */
+export const STATUS_WORDS: Record<FileStatus, string> = {
+  unchanged: 'unchanged',
+  'same-change': 'the same change on both sides',
+  'upstream-modified': 'changed upstream',
+  'upstream-added': 'added upstream',
+  'upstream-removed': 'removed upstream',
+  'local-modified': 'changed here',
+  'local-added': 'added here',
+  'local-removed': 'removed here',
+  'both-modified': 'changed here and upstream',
+  'both-added': 'added here and upstream',
+  'removed-upstream-modified-locally': 'removed upstream, changed here',
+  'removed-locally-modified-upstream': 'removed here, changed upstream',
+};
+
+/** True when the file carries an edit of ours: a choice that replaces it would lose that edit. */
+export function hasLocalEdit(plan: Pick<FilePlan, 'status'>): boolean {
+  return [
+    'local-modified',
+    'local-added',
+    'local-removed',
+    'both-modified',
+    'both-added',
+    'removed-upstream-modified-locally',
+    'removed-locally-modified-upstream',
+  ].includes(plan.status);
+}
+
 export interface FilePlan {
   rel: string;
   status: FileStatus;

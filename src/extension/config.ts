@@ -12,7 +12,6 @@ export interface Settings {
   autoUndo: boolean;
   'retention.keep': number;
   'retention.maxAgeDays': number;
-  snapshotLocation: string;
   /** Minutes; 0 turns the background check off. */
   checkInterval: number;
   extraCollections: string[];
@@ -23,7 +22,6 @@ const DEFAULTS: Settings = {
   autoUndo: true,
   'retention.keep': 20,
   'retention.maxAgeDays': 30,
-  snapshotLocation: '',
   checkInterval: 60,
   extraCollections: [],
 };

@@ -44,10 +44,6 @@ export function activate(context: vscode.ExtensionContext): ArtifactKeeperApi {
         if (changed(e)) log.info(`[Main] settings ${JSON.stringify(config.snapshot())}`);
       }),
     );
-    if (config.get('snapshotLocation'))
-      log.warn(
-        '[Main] artifactKeeper.snapshotLocation is not supported yet; snapshots stay in .artifact-keeper/',
-      );
     // The first discovery and checks run after activation returns: activation never hashes.
     setTimeout(() => void store.discover(), 0);
     const activationMs = performance.now() - started;

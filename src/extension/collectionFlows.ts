@@ -59,12 +59,20 @@ export async function checkFlow(
   const list = available
     .map((r) => `${shortName(r.id)} (${versionText(r.latestVersion, r.latestSha)})`)
     .join(', ');
+  // Never "up to date" about what was not checked: no collection, no upstream, or every check failed.
+  const checked = all.length - failed.length;
   const message =
-    available.length > 0
-      ? t('{0} update(s) available: {1}.', available.length, list)
-      : failed.length === 0
-        ? t('Everything is up to date.')
-        : t('No updates found.');
+    collections.length === 0
+      ? t('No collection to check: open a folder with a collection.toml.')
+      : all.length === 0
+        ? t('Nothing to check: no artifact has an upstream.')
+        : available.length > 0
+          ? t('{0} update(s) available: {1}.', available.length, list)
+          : checked === 0
+            ? t('Could not check for updates.')
+            : failed.length === 0
+              ? t('Everything is up to date ({0} checked).', checked)
+              : t('No updates among the {0} upstream(s) checked.', checked);
   const failure = failed.length > 0 ? ` ${t('{0} upstream(s) could not be checked.', failed.length)}` : '';
   void services.prompter
     .notify({

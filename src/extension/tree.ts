@@ -286,9 +286,12 @@ export class ArtifactTree extends Disposable implements vscode.TreeDataProvider<
     if (report.state === 'update-available' && check?.latestVersion)
       state = t('update to {0}', check.latestVersion);
     else if (report.state === 'modified' && check?.available) state = t('modified, update available');
+    // A check that failed never reads as "clean, nothing new": it says so, with a warning icon.
+    if (check?.error) state = t('{0}, check failed', state);
     item.description = [version, state].filter(Boolean).join(' · ');
-    item.iconPath =
-      report.state === 'modified' && check?.available
+    item.iconPath = check?.error
+      ? new vscode.ThemeIcon('cloud-offline', new vscode.ThemeColor('problemsWarningIcon.foreground'))
+      : report.state === 'modified' && check?.available
         ? stateIcon('update-available')
         : stateIcon(report.state);
     const hasUpstream = Boolean(report.resolvedSha);

@@ -474,6 +474,33 @@ describe('update artifact', function () {
   });
 
   describe('update all and check for updates', () => {
+    it('never says "up to date" when no upstream could be checked: it says so, and the tree marks each artifact', async () => {
+      const s = outdatedCollection('none');
+      await showCollections(api, s.collection);
+      fs.renameSync(s.upstream.dir, `${s.upstream.dir}-gone`);
+      try {
+        const results = await vscode.commands.executeCommand<{ id: string; error?: string }[]>(
+          'artifactKeeper.checkForUpdates',
+          s.collection,
+        );
+        assert.equal(results?.filter((r) => r.error).length, 2);
+        const notice = await script.notice((n) => n.id === 'check-done');
+        assert.equal(notice.severity, 'warning');
+        assert.match(
+          notice.message,
+          /^Could not check for updates\. 2 upstream\(s\) could not be checked\.$/,
+        );
+        assert.doesNotMatch(notice.message, /up to date|No updates/);
+        const group = api.tree
+          .getChildren(api.tree.getChildren().find((e) => e.dir === s.collection))
+          .find((g) => g.kind === 'group' && g.type === 'skill');
+        const item = api.tree.getTreeItem(api.tree.getChildren(group)[0]!);
+        assert.match(String(item.description), /check failed/);
+      } finally {
+        fs.renameSync(`${s.upstream.dir}-gone`, s.upstream.dir);
+      }
+    });
+
     it('checks, shows the update as available, and updates every artifact', async () => {
       await setSetting('defaultStrategy', 'merge');
       const s = outdatedCollection('none');

@@ -111,6 +111,8 @@ class CollectionEntry implements CollectionModel {
   operation: Operation | undefined;
   step: string | undefined;
   updates = new Map<string, CheckResult>();
+  /** The artifacts the last check found behind upstream: what `updates` derives availability from. */
+  found = new Set<string>();
   conflicted = new Set<string>();
   checked = false;
   cache: StatCache | undefined;
@@ -360,6 +362,7 @@ export class Store extends Disposable {
       },
       setCheckResults: (results) => {
         entry.updates = new Map(results.map((result) => [result.id, result]));
+        entry.found = new Set(results.filter((r) => r.available).map((r) => r.id));
         this.refreshNow(entry);
       },
     };
@@ -431,8 +434,11 @@ export class Store extends Disposable {
     try {
       if (!entry.cache) {
         entry.cache = loadStatCache(entry.dir);
-        if (entry.updates.size === 0)
-          entry.updates = new Map(loadCheckResults(entry.dir).map((r) => [r.id, r]));
+        if (entry.updates.size === 0) {
+          const results = loadCheckResults(entry.dir);
+          entry.updates = new Map(results.map((r) => [r.id, r]));
+          entry.found = new Set(results.filter((r) => r.available).map((r) => r.id));
+        }
       }
       const loaded = loadForCheck(entry.dir);
       if ('report' in loaded) {
@@ -444,14 +450,15 @@ export class Store extends Disposable {
       } else {
         const collection = loaded.collection;
         entry.name = collection.manifest.name || path.basename(entry.dir);
-        // A check's finding is over once the artifact is pinned to the commit it found (after an update).
+        // A check's finding follows the pin: over once the artifact is pinned to the commit it found (an
+        // update), and known again when the pin moves back (undo, roll back, restore).
         const pinned = new Map(
           collection.manifest.artifacts.map((a) => [`${a.type}/${a.name}`, a.resolvedSha]),
         );
         for (const [id, result] of entry.updates) {
-          if (result.available && result.latestSha && pinned.get(id) === result.latestSha) {
-            entry.updates.set(id, { ...result, available: false });
-          }
+          if (!entry.found.has(id) || !result.latestSha || !pinned.has(id)) continue;
+          const available = pinned.get(id) !== result.latestSha;
+          if (available !== result.available) entry.updates.set(id, { ...result, available });
         }
         const available = new Set([...entry.updates.values()].filter((r) => r.available).map((r) => r.id));
         entry.report = checkConsistency(collection, {

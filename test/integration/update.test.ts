@@ -501,6 +501,24 @@ describe('update artifact', function () {
       }
     });
 
+    it('an undone update is known again: the status bar and the tree show it available', async () => {
+      await setSetting('defaultStrategy', 'merge');
+      const s = outdatedCollection('none');
+      await showCollections(api, s.collection);
+      await vscode.commands.executeCommand('artifactKeeper.checkForUpdates', s.collection);
+      await until(api, 'update known', () => /\$\(cloud-download\) 1/.test(api.statusBar().text));
+      script.press = (n) => (n.id === 'update-succeeded' ? 'undo' : undefined);
+      const outcome = await update(s.collection);
+      assert.equal(outcome?.kind, 'updated');
+      await script.notice((n) => n.id === 'rollback-succeeded', 30_000);
+      await until(
+        api,
+        'the update known again after the undo',
+        () => artifact(api.store.find(s.collection)!, 'skill/pdf')?.state === 'update-available',
+      );
+      assert.match(api.statusBar().text, /\$\(cloud-download\) 1/);
+    });
+
     it('checks, shows the update as available, and updates every artifact', async () => {
       await setSetting('defaultStrategy', 'merge');
       const s = outdatedCollection('none');

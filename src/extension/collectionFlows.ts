@@ -164,6 +164,22 @@ export async function createCollectionFlow(
     }));
   if (!target) return undefined;
   const dir = target.fsPath;
+  if (fs.existsSync(path.join(dir, '.claude')) && !fs.existsSync(path.join(dir, 'collection.toml'))) {
+    // Claude Code reads a project's artifacts from .claude/: a collection's skills/ beside it would
+    // never take effect there. Deploying from a collection into a project is its own feature.
+    const yes = await services.prompter.confirm({
+      id: 'confirmProjectCollection',
+      message: t(
+        '{0} is a Claude Code project (it has .claude/). Create a collection here anyway?',
+        path.basename(dir),
+      ),
+      detail: t(
+        'A collection keeps artifacts in skills/, commands/ and agents/ beside collection.toml; Claude Code does not read those in a project. Keep your collection in a folder of its own.',
+      ),
+      confirm: t('Create Here Anyway'),
+    });
+    if (!yes) return undefined;
+  }
   const name = await services.prompter.input({
     id: 'collectionName',
     title: t('Name of the new collection'),

@@ -27,6 +27,7 @@ export type QuestionId =
   | 'snapshotMessage'
   | 'collectionName'
   | 'confirmRestore'
+  | 'confirmProjectCollection'
   | 'confirmRollback';
 
 export interface PickItem<T> {

@@ -566,6 +566,9 @@ export class Store extends Disposable {
     const all = [...this.entries.values()];
     this.setContext('artifactKeeper.collectionCount', all.length);
     this.setContext('artifactKeeper.discovered', this.discovered);
+    // A Claude Code project without a collection: its artifacts live in .claude/, where a collection's
+    // skills/ would never be read; the view then does not offer to create or add into it.
+    this.setContext('artifactKeeper.claudeProject', all.length === 0 && claudeProjectFolder() !== undefined);
     this.setContext(
       'artifactKeeper.busy',
       all.some((e) => e.operation?.mutates === true),
@@ -617,4 +620,14 @@ function changedArtifacts(
     }
   }
   return { artifacts: changed };
+}
+
+/** The first workspace folder that is a Claude Code project (has `.claude/`) without a `collection.toml`. */
+export function claudeProjectFolder(): vscode.WorkspaceFolder | undefined {
+  return vscode.workspace.workspaceFolders?.find(
+    (folder) =>
+      folder.uri.scheme === 'file' &&
+      fs.existsSync(path.join(folder.uri.fsPath, '.claude')) &&
+      !fs.existsSync(path.join(folder.uri.fsPath, 'collection.toml')),
+  );
 }

@@ -234,3 +234,28 @@ restoreSnapshotFromPalette.setupWorkspace = (dir) => {
   });
   fs.rmSync(`${dir}/skills/pdf/reference.md`);
 };
+
+/**
+ * A Claude Code project folder (.claude/, no collection.toml): the view says what it is and offers to open
+ * a collection, not to create one into the project root or to add artifacts where Claude Code never reads.
+ */
+export async function projectFolderWelcome({ page, screenshot, log }) {
+  await page.locator('.activitybar .action-item a[aria-label^="Artifacts"]').first().click();
+  const welcome = page.locator('.welcome-view-content', { hasText: 'Claude Code project' }).first();
+  await welcome.waitFor({ timeout: 60_000 });
+  log('welcome:', (await welcome.innerText()).replace(/\s+/g, ' '));
+  if ((await welcome.locator('a, .monaco-button', { hasText: 'Create Collection' }).count()) > 0)
+    throw new Error('the project folder offers Create Collection');
+  await welcome
+    .locator('.monaco-button', { hasText: 'Open Collection' })
+    .first()
+    .waitFor({ timeout: 10_000 });
+  await settle(page);
+  await screenshot('11-project-folder-welcome');
+}
+projectFolderWelcome.setupWorkspace = (dir) => {
+  fs.mkdirSync(`${dir}/.claude/skills/pdf`, { recursive: true });
+  fs.writeFileSync(`${dir}/.claude/skills/pdf/SKILL.md`, '---\nname: pdf\ndescription: d\n---\n');
+  fs.mkdirSync(`${dir}/.vscode`, { recursive: true });
+  fs.writeFileSync(`${dir}/.vscode/settings.json`, JSON.stringify(BASE_SETTINGS, null, 2));
+};

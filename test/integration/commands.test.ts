@@ -123,6 +123,19 @@ describe('commands', function () {
     );
   });
 
+  it('Create Collection in a Claude Code project (.claude/) asks first, and writes nothing on no', async () => {
+    const project = path.join(tempDir(), 'my-app');
+    fs.mkdirSync(path.join(project, '.claude', 'skills'), { recursive: true });
+    script.answers.set('pickFolder', vscode.Uri.file(project));
+    script.answers.set('collectionName', 'my-app');
+    script.answers.set('confirmProjectCollection', false);
+    const created = await vscode.commands.executeCommand<string>('artifactKeeper.createCollection');
+    assert.equal(created, undefined);
+    assert.deepEqual(fs.readdirSync(project), ['.claude']);
+    const asked = script.questions('confirm').find((q) => q.id === 'confirmProjectCollection');
+    assert.match(String(asked?.text), /my-app is a Claude Code project/);
+  });
+
   it('Show Collection Status lists findings with their fixes and runs the chosen fix', async () => {
     const s = outdatedCollection('separate');
     await showCollections(api, s.collection);

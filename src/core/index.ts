@@ -54,7 +54,8 @@ export { initCollection } from './transfer/init.js';
 
 // The writer lock, journal and history
 /** Who holds the writer lock, if anyone; never waits. */
-export { readWriterLock } from './txn/writerLock.js';
+export { breakWriterLock, readWriterLock } from './txn/writerLock.js';
+export type { WriterLockStatus } from './txn/writerLock.js';
 export { hasJournal, readJournal } from './txn/journal.js';
 export { readHistory } from './store/history.js';
 export type { HistoryEntry } from './store/history.js';

@@ -163,3 +163,50 @@ describe('a closed stdout (`| head`)', () => {
     assert.match(listed.stdout, /piped/);
   });
 });
+
+describe('artifact-keeper status and unlock: who holds the writer lock', () => {
+  it('status shows the holder; unlock says who and needs --force; unlock --force changes only the lock', () => {
+    const dir = copySharedFixture();
+    fs.mkdirSync(path.join(dir, '.artifact-keeper'), { recursive: true });
+    const lockFile = path.join(dir, '.artifact-keeper', 'writer.lock');
+    const holder = {
+      pid: 4242,
+      host: 'laptop-elsewhere',
+      tool: 'artifact-keeper-cli',
+      started: '2026-01-02T03:04:05.000Z',
+    };
+    fs.writeFileSync(lockFile, `${JSON.stringify(holder)}\n`);
+    const status = runCli(['status'], { cwd: dir });
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(
+      status.stdout,
+      /locked by pid 4242 on host laptop-elsewhere since 2026-01-02T03:04:05\.000Z/,
+    );
+    const json = JSON.parse(runCli(['status', '--json'], { cwd: dir }).stdout) as {
+      lock: { host: string; alive: boolean };
+    };
+    assert.deepEqual([json.lock.host, json.lock.alive], ['laptop-elsewhere', true]);
+
+    const update = runCli(['snapshot', '-m', 'blocked'], { cwd: dir });
+    assert.equal(update.code, 5);
+    assert.match(update.stderr, /unlock --force` breaks the lock/);
+
+    const before = treeListing(dir, new Set());
+    const asked = runCli(['unlock'], { cwd: dir });
+    assert.equal(asked.code, 64);
+    assert.match(asked.stdout, /pass --force/);
+    assert.deepEqual(treeListing(dir, new Set()), before, 'unlock without --force changes nothing');
+
+    const broken = runCli(['unlock', '--force'], { cwd: dir });
+    assert.equal(broken.code, 0, broken.stderr);
+    assert.match(broken.stdout, /broke the writer lock: locked by pid 4242 on host laptop-elsewhere/);
+    assert.equal(fs.existsSync(lockFile), false);
+    const after = treeListing(dir, new Set());
+    assert.deepEqual(
+      before.filter((line) => !line.includes('writer.lock')),
+      after,
+      'only the lock changed',
+    );
+    assert.doesNotMatch(runCli(['status'], { cwd: dir }).stdout, /locked by/);
+  });
+});

@@ -17,7 +17,12 @@ import { FaultPlan, withFaults } from '../../src/core/ports/faults.js';
 import { nodeFs } from '../../src/core/ports/fs.js';
 import type { LockHolder } from '../../src/core/base/errors.js';
 import { OWNER_ENV, readPidStart } from '../../src/core/ports/processes.js';
-import { acquireWriterLock, readWriterLock, writerLockPath } from '../../src/core/txn/writerLock.js';
+import {
+  acquireWriterLock,
+  breakWriterLock,
+  readWriterLock,
+  writerLockPath,
+} from '../../src/core/txn/writerLock.js';
 import { tempDir } from './support/collections.js';
 
 // node:test's describe/it return promises that the runner tracks; `void` marks them deliberately unawaited.
@@ -246,17 +251,63 @@ void describe('writer lock', () => {
     assert.equal(err.failure.holder.host, 'some-other-host');
   });
 
-  void it('waits on an empty lock file (holder between create and write), reclaims it after 2 s', async () => {
+  void it('never judges an empty lock file stale by its age; it names the way out, and unlock --force breaks it', async () => {
     const dir = collection();
     await (await acquireWriterLock(dir, { tool: 'test' })).release();
+    // An empty lock: only an older version paused or killed between its create and its write leaves one.
     fs.writeFileSync(writerLockPath(dir), '');
+    const old = new Date(Date.now() - 3_600_000);
+    fs.utimesSync(writerLockPath(dir), old, old);
+    assert.equal(readWriterLock(dir)?.alive, true, 'an hour-old empty lock is still taken as held');
     const err = await expectLocked(dir, 100);
     assert.equal(err.failure.holder.pid, 0);
-    const old = new Date(Date.now() - 3_000);
-    fs.utimesSync(writerLockPath(dir), old, old);
-    assert.equal(readWriterLock(dir)?.alive, false);
-    const lock = await acquireWriterLock(dir, { tool: 'test', waitMs: 0 });
-    await lock.release();
+    assert.match(err.message, /`artifact-keeper unlock --force` breaks the lock$/);
+    const broken = await breakWriterLock(dir);
+    assert.equal(broken?.holder.pid, 0);
+    assert.equal(fs.existsSync(writerLockPath(dir)), false);
+    await (await acquireWriterLock(dir, { tool: 'test', waitMs: 0 })).release();
+  });
+
+  void it('a writer stopped (SIGSTOP) at any moment of taking the lock leaves no lock or a whole one, never an empty one', async (t) => {
+    const dir = collection();
+    const child = spawn(process.execPath, [LOCK_CHILD, 'churn', dir], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    await firstLine(child);
+    let held = 0;
+    let free = 0;
+    try {
+      for (let round = 0; round < 60; round++) {
+        await new Promise((resolve) => setTimeout(resolve, 2 + Math.random() * 8));
+        child.kill('SIGSTOP');
+        const lockFile = writerLockPath(dir);
+        let content: string | undefined;
+        try {
+          content = fs.readFileSync(lockFile, 'utf8');
+        } catch {
+          content = undefined;
+        }
+        if (content === undefined) {
+          free++;
+          // The stopped writer holds nothing yet: a second writer takes the lock; when the first resumes,
+          // its link fails and it waits, so there is never a second holder.
+          const lock = await acquireWriterLock(dir, { tool: 'second', waitMs: 0 });
+          await lock.release();
+        } else {
+          held++;
+          assert.notEqual(content, '', `round ${round}: the lock file is never empty`);
+          assert.equal((JSON.parse(content) as LockHolder).pid, child.pid);
+          assert.equal(readWriterLock(dir)?.alive, true, 'the stopped holder is alive');
+          await expectLocked(dir, 0);
+        }
+        child.kill('SIGCONT');
+      }
+    } finally {
+      child.kill('SIGCONT');
+      await killHard(child);
+    }
+    assert.ok(held > 0 && free > 0, `stopped holding ${held} times, not holding ${free} times`);
+    t.diagnostic(`stopped while holding ${held}, while not holding ${free}`);
   });
 
   void it('reclaims a lock of its own pid that it no longer holds (a failed release)', async () => {

@@ -16,6 +16,7 @@ import {
   snapshotsCommand,
 } from './snapshots.js';
 import { statusCommand } from './status.js';
+import { unlockCommand } from './unlock.js';
 import { updateCommand } from './update.js';
 
 export const COMMANDS: Record<string, CliCommand> = {
@@ -32,4 +33,5 @@ export const COMMANDS: Record<string, CliCommand> = {
   recover: recoverCommand,
   relock: relockCommand,
   history: historyCommand,
+  unlock: unlockCommand,
 };

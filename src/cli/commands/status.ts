@@ -2,7 +2,8 @@
  * `artifact-keeper status`: the consistency report; changes nothing in the collection.
  * Exit 0 clean, 1 modified, 2 inconsistent or interrupted.
  */
-import { checkCollection } from '../../core/index.js';
+import { checkCollection, readWriterLock } from '../../core/index.js';
+import { describe } from './unlock.js';
 import type { CliCommand } from '../main.js';
 import { EXIT } from '../exitCodes.js';
 
@@ -11,9 +12,12 @@ export const statusCommand: CliCommand = {
   usage: 'status [--collection DIR] [--json]',
   async run(ctx) {
     const report = checkCollection(ctx.collectionDir);
+    // Who holds the writer lock, if anyone: a reader never waits for it, but a person wants to know.
+    const lock = readWriterLock(ctx.collectionDir);
     if (ctx.json) {
       ctx.printJson({
         state: report.state,
+        lock: lock ? { ...lock.holder, alive: lock.alive } : null,
         artifacts: report.artifacts.map((a) => ({
           id: a.id,
           state: a.state,
@@ -33,6 +37,10 @@ export const statusCommand: CliCommand = {
         if (a.state !== 'clean') ctx.out(`  ${a.id.padEnd(width)}  ${a.state}`);
       }
       for (const f of report.findings) ctx.out(`  - ${f.message}`);
+      if (lock)
+        ctx.out(
+          `  ${describe(lock.holder)}${lock.alive ? '' : ' (holder gone: the next writer reclaims it)'}`,
+        );
     }
     switch (report.state) {
       case 'clean':

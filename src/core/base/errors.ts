@@ -3,6 +3,7 @@
  * The core never words a message for a person beyond a developer-readable one-liner; the CLI prints
  * that line and the extension translates codes in `userErrors.ts`.
  */
+import * as os from 'node:os';
 import { showName } from './fileNames.js';
 
 export type Failure =
@@ -98,8 +99,14 @@ function describeRaw(f: Failure): string {
       return `${f.dir}: ${f.reason}`;
     case 'collection-exists':
       return `${f.dir}: a collection already exists here`;
-    case 'locked':
-      return `locked by pid ${f.holder.pid} on host ${f.holder.host} since ${f.holder.started} (${f.holder.tool}${f.holder.operation ? `, ${f.holder.operation}` : ''})`;
+    case 'locked': {
+      const held = `locked by pid ${f.holder.pid} on host ${f.holder.host} since ${f.holder.started} (${f.holder.tool}${f.holder.operation ? `, ${f.holder.operation}` : ''})`;
+      // A holder we cannot check (another host, or no name in the lock) may be gone for good: say how out.
+      const unverifiable = f.holder.pid === 0 || f.holder.host !== os.hostname();
+      return unverifiable
+        ? `${held}; if no Artifact Keeper runs there any more, \`artifact-keeper unlock --force\` breaks the lock`
+        : held;
+    }
     case 'git-missing':
       return `git is required but was not found (${f.reason})`;
     case 'git-too-old':

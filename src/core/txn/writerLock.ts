@@ -16,8 +16,6 @@ import { isProcessAlive, readPidStart, stopOrphansOf } from '../ports/processes.
 
 export const WRITER_LOCK_FILE = 'writer.lock';
 
-/** A lock file without a readable holder is the moment between create and write; after this long its writer died. */
-const GARBLED_STALE_MS = 2_000;
 /** The reclaim critical section takes milliseconds; a reclaim file this old belongs to a reclaimer that died. */
 const RECLAIM_STALE_MS = 10_000;
 const POLL_MIN_MS = 50;
@@ -107,7 +105,8 @@ export async function acquireWriterLock(collectionDir: string, options: AcquireO
 
 /**
  * For readers (status, the status bar): who holds the lock and whether they are alive. Never waits. A
- * lock file whose holder has not written its name yet reads as pid 0 on host `unknown`, alive for 2 s.
+ * lock file without a holder's name (an older version's, mid-create or killed) reads as pid 0 on host
+ * `unknown`, alive: only `unlock --force` removes it.
  */
 export function readWriterLock(collectionDir: string): WriterLockStatus | undefined {
   const lockFile = writerLockPath(collectionDir);
@@ -137,11 +136,42 @@ function newHolder(options: AcquireOptions): LockHolder {
 }
 
 /**
- * O_EXCL create. The `Fs` port has no exclusive create, and the lock file is not part of the collection
- * (nothing to undo), so this one call goes to node:fs directly. No fsync: after a power loss the holder
- * is dead anyway, and an empty or missing lock file is handled as stale.
+ * Creates the lock with its content in one atomic step: the holder is written to a temp file, which is
+ * then hard-linked to `writer.lock` (link fails with EEXIST when a lock exists). So a lock file is never
+ * seen empty: a writer paused or killed while creating it (SIGSTOP, a laptop asleep) leaves either no
+ * lock or a whole one, never an empty file that someone could judge stale while its writer still runs.
+ * Where the file system has no hard links, an O_EXCL create then write is the fallback. The lock file
+ * is not part of the collection (nothing to undo), so this goes to node:fs directly; no fsync: after a
+ * power loss the holder is dead anyway.
  */
 async function tryCreate(lockFile: string, holder: LockHolder): Promise<boolean> {
+  const content = serializeHolder(holder);
+  // `.<name>.<pid>.<time+random>.ak-tmp`: the stray sweep's pattern, so a killed creator's temp goes.
+  const unique = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+  const temp = path.join(
+    path.dirname(lockFile),
+    `.${path.basename(lockFile)}.${process.pid}.${unique}.ak-tmp`,
+  );
+  try {
+    await fsp.writeFile(temp, content, { flag: 'wx', mode: 0o644 });
+  } catch (err) {
+    throw ioFailure('write', temp, err);
+  }
+  try {
+    await fsp.link(temp, lockFile);
+    return true;
+  } catch (err) {
+    if (isErrno(err, 'EEXIST')) return false;
+    if (isErrno(err, 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV'))
+      return createExclusive(lockFile, content);
+    throw ioFailure('create', lockFile, err);
+  } finally {
+    await fsp.unlink(temp).catch(() => undefined);
+  }
+}
+
+/** The fallback where hard links are not supported: O_EXCL create, then write. */
+async function createExclusive(lockFile: string, content: string): Promise<boolean> {
   let handle: fsp.FileHandle;
   try {
     handle = await fsp.open(lockFile, 'wx', 0o644);
@@ -150,15 +180,35 @@ async function tryCreate(lockFile: string, holder: LockHolder): Promise<boolean>
     throw ioFailure('create', lockFile, err);
   }
   try {
-    await handle.writeFile(serializeHolder(holder));
+    await handle.writeFile(content);
   } catch (err) {
     await handle.close().catch(() => undefined);
-    // Leave no empty lock behind: it would block everyone for GARBLED_STALE_MS.
     await fsp.unlink(lockFile).catch(() => undefined);
     throw ioFailure('write', lockFile, err);
   }
   await handle.close();
   return true;
+}
+
+/**
+ * Breaks the writer lock whoever holds it: `artifact-keeper unlock --force`, for a lock no check can judge
+ * (held by another host that stopped refreshing it, or an empty lock left by an older version). Changes
+ * nothing but the lock; the caller has made sure no writer runs. Returns the holder it removed, if any.
+ */
+export async function breakWriterLock(
+  collectionDir: string,
+  fs: Fs = nodeFs,
+): Promise<WriterLockStatus | undefined> {
+  const lockFile = writerLockPath(collectionDir);
+  const seen = readLockFileSync(lockFile);
+  if (!seen) return undefined;
+  try {
+    await fs.unlink(lockFile);
+  } catch (err) {
+    if (!isErrno(err, 'ENOENT')) throw ioFailure('unlink', lockFile, err);
+  }
+  await fs.unlink(`${lockFile}.reclaim`).catch(() => undefined);
+  return { holder: seen.holder ?? unknownHolder(seen), alive: !isStale(seen, lockFile) };
 }
 
 function serializeHolder(holder: LockHolder): string {
@@ -214,7 +264,9 @@ function unknownHolder(seen: SeenLock): LockHolder {
  * cannot be checked and counts as alive: waiting is safer than two writers.
  */
 function isStale(seen: SeenLock, lockFile: string): boolean {
-  if (!seen.holder) return Date.now() - seen.mtimeMs > GARBLED_STALE_MS;
+  // A lock without a holder's name is never judged by its age: its writer may be paused right now (an
+  // older version wrote the name after creating the file). `unlock --force` breaks it.
+  if (!seen.holder) return false;
   const holder = seen.holder;
   if (holder.host !== os.hostname()) return false;
   if (holder.pid === process.pid) {

@@ -1,6 +1,6 @@
 /**
  * Child process for the writer-lock tests. `hold DIR`: take the lock, print the holder as JSON, wait to be
- * killed. `orphan DIR`: take the lock, start a git of the snapshot store that waits on its input (as a
+ * killed. `churn DIR`: take and release the lock in a loop until killed. `orphan DIR`: take the lock, start a git of the snapshot store that waits on its input (as a
  * long `git gc` would run on), print its pid, wait to be killed. `race DIR START_AT WAIT_MS HOLD_MS`: at wall-clock START_AT try to take the lock, print
  * `acquired` or `locked`, hold it HOLD_MS, release. Run without arguments it does nothing.
  */
@@ -29,6 +29,14 @@ async function main(): Promise<void> {
     process.stdout.write(`${git.pid}\n`);
     setInterval(() => undefined, 60_000);
     return;
+  }
+  if (mode === 'churn') {
+    // Takes and releases the lock as fast as it can, until killed: the parent stops it at random moments.
+    process.stdout.write('churning\n');
+    for (;;) {
+      const lock = await acquireWriterLock(dir, { tool: 'lock-test', operation: 'churn', waitMs: 60_000 });
+      await lock.release();
+    }
   }
   if (mode === 'hold') {
     const lock = await acquireWriterLock(dir, { tool: 'lock-test', operation: 'hold', waitMs: 0 });

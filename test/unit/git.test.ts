@@ -1,6 +1,8 @@
 /**
  * Tests for src/core/ports/git.ts: the version gate (missing, too old, not git) with nothing written, the
- * scrubbed environment, argument guards, fault injection and the persistent cat-file reader.
+ * scrubbed environment, argument guards, fault injection and the persistent cat-file reader; the upstream
+ * flavour's environment (the user's, minus repository redirections, plus the owner mark), its exit codes as
+ * outcomes, its fault hook and its cancellation.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -16,7 +18,9 @@ import {
   checkGitVersion,
   compareVersions,
   createGit,
+  createUpstreamGit,
   gitEnvironment,
+  upstreamEnvironment,
 } from '../../src/core/ports/git.js';
 import { OWNER_ENV, ownerMark } from '../../src/core/ports/processes.js';
 import { openSnapshotStore } from '../../src/core/store/snapshots.js';
@@ -158,6 +162,54 @@ void describe('the git port', () => {
       fault.calls.map((c) => c.path),
       ['init --bare --quiet', 'count-objects', 'count-objects'],
     );
+  });
+
+  void it('upstream access keeps the user’s environment but no repository redirection, and carries the owner mark', () => {
+    const repo = path.join(tempDir(), 'w.git');
+    const decoy = tempDir();
+    const env = {
+      ...process.env,
+      GIT_DIR: decoy,
+      GIT_WORK_TREE: decoy,
+      GIT_OBJECT_DIRECTORY: path.join(decoy, 'objects'),
+      GIT_SSH_COMMAND: 'ssh -i key',
+      EDITOR: 'vim',
+    };
+    const upstream = upstreamEnvironment({ gitDir: repo, env });
+    assert.equal(upstream.GIT_DIR, repo);
+    assert.equal(upstream.GIT_WORK_TREE, undefined);
+    assert.equal(upstream.GIT_OBJECT_DIRECTORY, undefined);
+    // Credentials and ssh setup keep working for upstreams, unlike the scrubbed environment above.
+    assert.equal(upstream.GIT_SSH_COMMAND, 'ssh -i key');
+    assert.equal(upstream.EDITOR, 'vim');
+    assert.equal(upstream.GIT_ALLOW_PROTOCOL, 'file:git:http:https:ssh');
+    assert.equal(upstream.LC_ALL, 'C');
+    assert.equal(upstream[OWNER_ENV], ownerMark());
+  });
+
+  void it('upstream commands report exit codes as outcomes, meet the fault hook and cancel', async () => {
+    const gitDir = path.join(tempDir(), 'w.git');
+    const fault = new FaultPlan([{ op: 'git', nth: 1, errno: 'EIO', pathIncludes: 'fetch' }]);
+    const git = createUpstreamGit({ gitDir, fault });
+    assert.equal((await git.exec(['init', '--quiet', '--bare'])).exitCode, 0);
+    const missing = await git.exec(['rev-parse', '--verify', '--quiet', 'HEAD']);
+    assert.notEqual(missing.exitCode, 0);
+    const faulted = await codeOf(git.exec(['fetch', '--', 'origin']));
+    assert.equal(faulted.failure.code, 'git-failed');
+    assert.match(faulted.message, /EIO/);
+    assert.deepEqual(
+      fault.calls.map((c) => c.path),
+      ['init --quiet --bare', 'rev-parse --verify --quiet HEAD', 'fetch -- origin'],
+    );
+    const noGit = createUpstreamGit({ gitDir, binary: path.join(tempDir(), 'no-such-git') });
+    assert.equal((await codeOf(noGit.exec(['version']))).failure.code, 'git-missing');
+    const controller = new AbortController();
+    const slow = createUpstreamGit({ gitDir, binary: path.join(fakeGit('sleep 30'), 'git') });
+    const started = Date.now();
+    const running = codeOf(slow.exec(['fetch'], { signal: controller.signal }));
+    setTimeout(() => controller.abort(), 100);
+    assert.equal((await running).failure.code, 'cancelled');
+    assert.ok(Date.now() - started < 10_000, 'the sleeping child was killed with its process group');
   });
 
   void it('guards ids and ref names so user text never becomes an option', () => {

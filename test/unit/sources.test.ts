@@ -3,6 +3,8 @@
  * paths, resolving every kind of ref with ls-remote, fetching a folder or a single file (shallow, partial
  * where allowed, with exec bits and symlinks), the fallbacks for servers that refuse a sha, unreachable and
  * vanishing upstreams, cancellation, injection attempts, and that no temp folder is ever left behind.
+ * Also that every git process of a resolve or fetch goes through the git port: its fault hook fires
+ * (in-process and through the CLI's ARTIFACT_KEEPER_FAULT) and each git child carries the owner mark.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,10 +28,13 @@ import type {
   RemoteSource,
   ResolvedSource,
 } from '../../src/core/sources/sources.js';
+import { FaultPlan } from '../../src/core/ports/faults.js';
+import { OWNER_ENV, ownerMark } from '../../src/core/ports/processes.js';
 import { makeWorkspace } from '../../src/core/ports/tempSpace.js';
 import { PATH_MAX } from '../../src/core/model/artifact.js';
 import { entryProblem, validateArtifact } from '../../src/core/model/validate.js';
 import type { EntryKind } from '../../src/core/model/validate.js';
+import { runCli, tempDir, treeListing } from './support/collections.js';
 import { makeUpstream, serveUpstreams, upstreamTempDir } from './support/upstream.js';
 import type { GitDaemon, Upstream } from './support/upstream.js';
 
@@ -913,5 +918,108 @@ void describe('entryProblem', () => {
     );
     assert.equal(problems.length, 1, problems.join('; '));
     assert.match(problems[0] ?? '', /is too long/);
+  });
+});
+
+void describe('git through the git port', () => {
+  void it('a git rule of a fault plan fails a resolve and a fetch with its errno, leaving nothing behind', async () => {
+    const source = gitSource(up.dir, 'skills/pdf', 'v1');
+    const listing = new FaultPlan([{ op: 'git', nth: 1, errno: 'EIO', pathIncludes: 'ls-remote' }]);
+    await rejectsWith(resolveSource(source, { faults: listing }), 'git-failed', /EIO: injected fault/);
+    assert.equal(listing.fired?.pathIncludes, 'ls-remote');
+
+    const resolved = await resolveSource(source);
+    const workDir = path.join(root, 'faulted-fetch');
+    const fetching = new FaultPlan([{ op: 'git', nth: 1, errno: 'ENOSPC', pathIncludes: 'fetch' }]);
+    await rejectsWith(
+      fetchSource(source, resolved, { workDir, faults: fetching }),
+      'git-failed',
+      /ENOSPC: injected fault/,
+    );
+    assert.deepEqual(
+      fetching.calls.map((call) => call.path.split(' ')[0]),
+      ['init', 'fetch'],
+      'the workspace repository was made, then its fetch failed before git started',
+    );
+    emptyDir(workDir);
+
+    // A plan whose rule matches nothing sees every git process of a fetch, none with a leading option.
+    const counting = new FaultPlan([]);
+    await (await fetchSource(source, resolved, { workDir, faults: counting })).dispose();
+    assert.deepEqual(
+      counting.calls.map((call) => call.path.split(' ')[0]),
+      ['init', 'fetch', 'ls-tree', 'ls-tree', 'read-tree'],
+    );
+    emptyDir(workDir);
+  });
+
+  void it('ARTIFACT_KEEPER_FAULT=git:1:EIO:fetch makes `add` from a local git upstream exit 4, writing nothing', () => {
+    const dir = path.join(tempDir('ak-sources-fault-'), 'collection');
+    fs.mkdirSync(dir);
+    const init = runCli(['init', '--collection', dir]);
+    assert.equal(init.code, 0, init.stderr);
+    const before = treeListing(dir);
+    const add = runCli(['add', `${up.dir}#skills/pdf@v1`, '--collection', dir], {
+      env: { ARTIFACT_KEEPER_FAULT: 'git:1:EIO:fetch' },
+    });
+    assert.equal(add.code, 4, add.stderr);
+    assert.match(add.stderr.trim(), /^artifact-keeper: git fetch failed: EIO: injected fault/);
+    assert.equal(add.stderr.trim().split('\n').length, 1, add.stderr);
+    assert.deepEqual(treeListing(dir), before, 'nothing was written');
+    emptyDir(path.join(dir, '.artifact-keeper', 'tmp'));
+
+    const clean = runCli(['add', `${up.dir}#skills/pdf@v1`, '--collection', dir]);
+    assert.equal(clean.code, 0, `without the fault the same add succeeds: ${clean.stderr}`);
+  });
+
+  void it('starts every git child with the owner mark (read from /proc/<pid>/environ as it runs)', async (t) => {
+    if (!fs.existsSync('/proc/self/environ')) {
+      t.skip('no /proc on this system');
+      return;
+    }
+    // A `git` first on PATH that records its own environment, then becomes the real git (same pid).
+    const realGit = spawnSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).stdout.trim();
+    const bin = path.join(root, 'recording-bin');
+    const log = path.join(root, 'recording.log');
+    fs.mkdirSync(bin, { recursive: true });
+    fs.writeFileSync(
+      path.join(bin, 'git'),
+      [
+        '#!/bin/sh',
+        `mark=$(tr '\\0' '\\n' < /proc/$$/environ | grep '^${OWNER_ENV}=')`,
+        `printf '%s\\t%s\\n' "$mark" "$*" >> '${log}'`,
+        `exec '${realGit}' "$@"`,
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    const savedPath = process.env.PATH;
+    process.env.PATH = `${bin}${path.delimiter}${savedPath ?? ''}`;
+    try {
+      const source = gitSource(up.dir, 'skills/pdf', 'v1');
+      const fetched = await fetchSource(source, await resolveSource(source), {
+        workDir: path.join(root, 'recorded'),
+      });
+      await fetched.dispose();
+    } finally {
+      process.env.PATH = savedPath;
+    }
+    const runs = fs
+      .readFileSync(log, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => {
+        const [mark = '', args = ''] = line.split('\t');
+        const command = args.split(' ').find((arg, i, all) => !arg.startsWith('-') && all[i - 1] !== '-c');
+        return { mark, command };
+      });
+    const commands = runs.map((run) => run.command);
+    for (const expected of ['ls-remote', 'init', 'fetch', 'ls-tree', 'read-tree'])
+      assert.ok(commands.includes(expected), `git ${expected} ran through PATH (${commands.join(', ')})`);
+    assert.deepEqual(
+      runs.filter((run) => run.mark !== `${OWNER_ENV}=${ownerMark()}`),
+      [],
+      "every git child carries this process's owner mark",
+    );
   });
 });

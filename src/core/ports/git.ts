@@ -1,17 +1,27 @@
 /**
- * The git port: every git process the core starts goes through here, with a scrubbed environment,
- * hooks/autocrlf/auto-gc switched off, and user strings never in option position. Ordinary commands
- * run through simple-git; plumbing fed on stdin (or with binary output) runs through child_process.spawn.
+ * The git port: every git process the core starts goes through here, with the owner mark of processes.ts,
+ * the fault hook of faults.ts, hooks/autocrlf/auto-gc switched off, and user strings never in option
+ * position. Two environments: our own repositories (the snapshot store, `createGit`) get a scrubbed one
+ * and a fixed identity; upstream access (`createUpstreamGit`) keeps the user's (credentials, proxies, ssh
+ * setup), restricted to safe transports, and runs cancellable in a process group of its own.
+ * Ordinary commands run through simple-git; plumbing fed on stdin (or with binary output) and every
+ * upstream command run through gitProcess.ts.
  */
 import { spawn } from 'node:child_process';
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import * as nodeFs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { simpleGit } from 'simple-git';
 import type { SimpleGit } from 'simple-git';
 import { CoreError, firstLine } from '../base/errors.js';
 import type { FaultPlan } from './faults.js';
+import { BatchObjectReader } from './gitObjectReader.js';
+import type { ObjectReader } from './gitObjectReader.js';
+import { runGitProcess } from './gitProcess.js';
+import type { GitProcessResult } from './gitProcess.js';
 import { OWNER_ENV, ownerMark } from './processes.js';
+
+export type { CatFileObject, ObjectReader } from './gitObjectReader.js';
 
 export const GIT_MIN_VERSION = '2.30.0';
 
@@ -57,18 +67,6 @@ export interface GitResult {
   stdout: Buffer;
   stderr: string;
   exitCode: number;
-}
-
-export interface CatFileObject {
-  type: string;
-  data: Buffer;
-}
-
-/** A long-lived `git cat-file --batch`: one process answers any number of reads, in order. */
-export interface ObjectReader {
-  /** The object, or undefined when the repository does not have it. */
-  read(sha: string): Promise<CatFileObject | undefined>;
-  close(): void;
 }
 
 export interface Git {
@@ -117,13 +115,7 @@ export function createGit(options: CreateGitOptions): Git {
   const configArgs = GIT_CONFIG_ARGS.flatMap((c) => ['-c', c]);
   let simple: SimpleGit | undefined;
 
-  const hitFault = (args: readonly string[]): void => {
-    try {
-      options.fault?.hit('git', args.join(' '));
-    } catch (err) {
-      throw gitFailed(args, err);
-    }
-  };
+  const hitFault = (args: readonly string[]): void => injectFault(options.fault, args);
 
   const simpleClient = (): SimpleGit => {
     // simple-git insists that its base folder exists; git itself finds the repository through GIT_DIR.
@@ -157,7 +149,9 @@ export function createGit(options: CreateGitOptions): Git {
     async pipe(args, pipeOptions = {}) {
       hitFault(args);
       const env = pipeOptions.env ? { ...baseEnv, ...pipeOptions.env } : baseEnv;
-      const result = await spawnGit(binary, [...configArgs, ...args], env, pipeOptions.input);
+      const result = signalNoted(
+        await runGitProcess(binary, [...configArgs, ...args], { env, input: pipeOptions.input }),
+      );
       const ok = pipeOptions.okExitCodes ?? [0];
       if (!ok.includes(result.exitCode)) {
         throw new CoreError({
@@ -172,9 +166,143 @@ export function createGit(options: CreateGitOptions): Git {
     openObjectReader() {
       const args = ['cat-file', '--batch'];
       hitFault(args);
-      return new BatchObjectReader(spawn(binary, [...configArgs, ...args], { env: baseEnv }));
+      const reader = new BatchObjectReader(spawn(binary, [...configArgs, ...args], { env: baseEnv }));
+      // The reader takes ids on stdin, a line each: guarded like every id the port hands to git.
+      return { read: (sha) => reader.read(assertObjectId(sha)), close: () => reader.close() };
     },
   };
+}
+
+/** Config for every upstream git process: no code from the user's config runs, no bytes are rewritten. */
+export const UPSTREAM_CONFIG_ARGS: readonly string[] = [
+  'core.hooksPath=/dev/null',
+  'core.fsmonitor=false',
+  'core.autocrlf=false',
+  'core.symlinks=true',
+  'gc.auto=0',
+  'maintenance.auto=false',
+  'fetch.recurseSubmodules=false',
+  'protocol.ext.allow=never',
+];
+
+export interface CreateUpstreamGitOptions {
+  /**
+   * The repository (`GIT_DIR`): a fetch workspace's, or one that does not exist for commands that need
+   * none (ls-remote), so that git never discovers a repository around its working folder.
+   */
+  gitDir: string;
+  /** Test hook: a 'git' rule makes the n-th git process fail before it starts. */
+  fault?: FaultPlan | undefined;
+  /** Base environment (default `process.env`). */
+  env?: NodeJS.ProcessEnv;
+  /** The git executable (default `git`, looked up on PATH). */
+  binary?: string;
+}
+
+export interface UpstreamExecOptions {
+  /** A work tree for this call (`GIT_WORK_TREE`, and git's working folder); default none, in os.tmpdir(). */
+  workTree?: string | undefined;
+  /** Aborting kills git's whole process group; the call rejects with `cancelled` once git has exited. */
+  signal?: AbortSignal | undefined;
+}
+
+/** The port for a repository that talks to an upstream (a fetch workspace), or for ls-remote. */
+export interface UpstreamGit {
+  readonly gitDir: string;
+  /**
+   * One command. Its exit code is an outcome, not an exception: the caller tells an unreachable upstream
+   * from a full disk by git's words. Rejects with CoreError `cancelled`, `git-missing` (no git on PATH) or
+   * `git-failed` (git could not start, or an injected fault).
+   */
+  exec(args: readonly string[], options?: UpstreamExecOptions): Promise<GitResult>;
+}
+
+/** Variables a calling git (a hook) may have set that would point our commands at another repository. */
+const REPOSITORY_ENV = [
+  'GIT_DIR',
+  'GIT_WORK_TREE',
+  'GIT_INDEX_FILE',
+  'GIT_OBJECT_DIRECTORY',
+  'GIT_ALTERNATE_OBJECT_DIRECTORIES',
+  'GIT_COMMON_DIR',
+  'GIT_NAMESPACE',
+  'GIT_PREFIX',
+  'GIT_QUARANTINE_PATH',
+  'GIT_SHALLOW_FILE',
+  'GIT_CEILING_DIRECTORIES',
+];
+
+/**
+ * Environment for upstream access: the user's (credentials, proxies, ssh setup keep working) minus
+ * repository redirections, plus: only the file/git/http(s)/ssh transports (no ext::, fd::), no terminal
+ * prompts, literal pathspecs, and C-locale messages (callers match on them).
+ */
+export function upstreamEnvironment(
+  options: Pick<CreateUpstreamGitOptions, 'gitDir' | 'env'>,
+): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...(options.env ?? process.env) };
+  for (const key of REPOSITORY_ENV) delete env[key];
+  env.GIT_ALLOW_PROTOCOL = 'file:git:http:https:ssh';
+  env.GIT_PROTOCOL_FROM_USER = '0';
+  env.GIT_TERMINAL_PROMPT = '0';
+  env.GIT_LITERAL_PATHSPECS = '1';
+  env.LC_ALL = 'C';
+  env.LANGUAGE = 'C';
+  // So that a killed writer's git children can be found and stopped before its lock passes on.
+  env[OWNER_ENV] = ownerMark();
+  env.GIT_DIR = options.gitDir;
+  return env;
+}
+
+/**
+ * Builds the upstream port for one repository. Not simple-git: upstream access needs the user's
+ * environment (askpass, ssh command, EDITOR) passed through, which simple-git refuses to run with, and
+ * cancellation must kill git's whole process group and wait for it before the caller removes its folders.
+ */
+export function createUpstreamGit(options: CreateUpstreamGitOptions): UpstreamGit {
+  const binary = options.binary ?? 'git';
+  const baseEnv = upstreamEnvironment(options);
+  const configArgs = UPSTREAM_CONFIG_ARGS.flatMap((c) => ['-c', c]);
+  return {
+    gitDir: options.gitDir,
+    async exec(args, execOptions = {}) {
+      injectFault(options.fault, args);
+      const { workTree, signal } = execOptions;
+      const env = workTree === undefined ? baseEnv : { ...baseEnv, GIT_WORK_TREE: workTree };
+      try {
+        const { stdout, stderr, exitCode } = await runGitProcess(binary, [...configArgs, ...args], {
+          env,
+          cwd: workTree ?? os.tmpdir(),
+          signal,
+          ownProcessGroup: true,
+        });
+        return { stdout, stderr, exitCode };
+      } catch (err) {
+        if (err instanceof CoreError) throw err;
+        const startError = err as NodeJS.ErrnoException;
+        throw startError.code === 'ENOENT'
+          ? new CoreError({ code: 'git-missing', reason: 'no git executable on PATH' }, { cause: err })
+          : new CoreError(
+              { code: 'git-failed', command: args[0] ?? 'git', reason: startError.message },
+              { cause: err },
+            );
+      }
+    },
+  };
+}
+
+/** Our own repositories' commands: a git killed without a word says by which signal. */
+function signalNoted({ stdout, stderr, exitCode, signal }: GitProcessResult): GitResult {
+  return { stdout, stderr: stderr || (signal ? `killed by ${signal}` : ''), exitCode };
+}
+
+/** The fault hook of every git process: a 'git' rule of the plan fails it before it starts. */
+function injectFault(fault: FaultPlan | undefined, args: readonly string[]): void {
+  try {
+    fault?.hit('git', args.join(' '));
+  } catch (err) {
+    throw gitFailed(args, err);
+  }
 }
 
 /**
@@ -200,7 +328,7 @@ async function probeGitVersion(options: { env?: NodeJS.ProcessEnv; binary?: stri
   const env = { ...(options.env ?? process.env) };
   let result: GitResult;
   try {
-    result = await spawnGit(options.binary ?? 'git', ['--version'], env, undefined);
+    result = signalNoted(await runGitProcess(options.binary ?? 'git', ['--version'], { env }));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? '';
     throw new CoreError(
@@ -306,117 +434,4 @@ function existingAncestor(dir: string): string {
     current = parent;
   }
   return current;
-}
-
-/** Rejects only when the process cannot start (ENOENT …); a non-zero exit is reported in the result. */
-function spawnGit(
-  binary: string,
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  input: string | Uint8Array | undefined,
-): Promise<GitResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(binary, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
-    child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
-    child.on('error', reject);
-    // EPIPE when git exits early (bad input); the exit code then tells the story.
-    child.stdin.on('error', () => undefined);
-    child.on('close', (code, signal) => {
-      resolve({
-        stdout: Buffer.concat(out),
-        stderr: Buffer.concat(err).toString('utf8') || (signal ? `killed by ${signal}` : ''),
-        exitCode: code ?? 128,
-      });
-    });
-    if (input !== undefined) child.stdin.end(input);
-    else child.stdin.end();
-  });
-}
-
-interface PendingRead {
-  sha: string;
-  resolve: (value: CatFileObject | undefined) => void;
-  reject: (err: unknown) => void;
-}
-
-/** Parses `<sha> <type> <size>\n<bytes>\n` / `<sha> missing\n` answers in request order. */
-class BatchObjectReader implements ObjectReader {
-  private readonly pending: PendingRead[] = [];
-  private buffer: Buffer = Buffer.alloc(0);
-  private failure: Error | undefined;
-  private closed = false;
-  private stderr = '';
-
-  constructor(private readonly child: ChildProcessWithoutNullStreams) {
-    child.stdout.on('data', (chunk: Buffer) => {
-      this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
-      this.drain();
-    });
-    child.stderr.on('data', (chunk: Buffer) => (this.stderr += chunk.toString('utf8')));
-    child.stdin.on('error', () => undefined);
-    child.on('error', (err) => this.fail(err));
-    child.on('close', () =>
-      this.fail(
-        new CoreError({
-          code: 'git-failed',
-          command: 'cat-file',
-          reason: firstLine(this.stderr) || 'cat-file exited',
-        }),
-      ),
-    );
-  }
-
-  read(sha: string): Promise<CatFileObject | undefined> {
-    assertObjectId(sha);
-    if (this.failure) return Promise.reject(this.failure);
-    if (this.closed) return Promise.reject(new Error('object reader is closed'));
-    return new Promise((resolve, reject) => {
-      this.pending.push({ sha, resolve, reject });
-      this.child.stdin.write(`${sha}\n`);
-    });
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.child.stdin.end();
-  }
-
-  private drain(): void {
-    for (;;) {
-      const head = this.pending[0];
-      if (!head) return;
-      const eol = this.buffer.indexOf(0x0a);
-      if (eol < 0) return;
-      const header = this.buffer.subarray(0, eol).toString('utf8');
-      const parts = header.split(' ');
-      if (parts[1] === 'missing') {
-        this.buffer = this.buffer.subarray(eol + 1);
-        this.pending.shift();
-        head.resolve(undefined);
-        continue;
-      }
-      const size = Number(parts[2]);
-      if (parts.length !== 3 || !Number.isInteger(size)) {
-        this.fail(
-          new CoreError({ code: 'git-failed', command: 'cat-file', reason: `unexpected answer "${header}"` }),
-        );
-        return;
-      }
-      if (this.buffer.length < eol + 1 + size + 1) return;
-      const data = Buffer.from(this.buffer.subarray(eol + 1, eol + 1 + size));
-      this.buffer = this.buffer.subarray(eol + 1 + size + 1);
-      this.pending.shift();
-      head.resolve({ type: parts[1] ?? '', data });
-    }
-  }
-
-  private fail(err: Error): void {
-    if (this.failure) return;
-    this.failure = err;
-    for (const request of this.pending.splice(0)) request.reject(err);
-  }
 }

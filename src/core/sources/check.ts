@@ -53,6 +53,7 @@ export async function checkUpdates(
         const resolved = await resolveSource(source, {
           signal: opts.signal,
           logger: opts.logger,
+          faults: opts.faults,
           workDir: tmpDir(dir),
         });
         result.latestSha = resolved.sha;
@@ -67,6 +68,7 @@ export async function checkUpdates(
           workDir: tmpDir(dir),
           signal: opts.signal,
           logger: opts.logger,
+          faults: opts.faults,
         });
         try {
           const upstream = readTree(fetched.root, !fetched.isFile).tree;

@@ -79,6 +79,7 @@ export async function addFromSource(
     workDir: tmpDir(dir),
     signal: opts.signal,
     logger: opts.logger,
+    faults: opts.faults,
     artifact: { name, type: givenType },
   };
   let resolved: ResolvedSource | undefined;

@@ -17,7 +17,7 @@ export interface OperationOptions {
   signal?: AbortSignal;
   /** How long a second writer waits for the lock before `locked` (default 3000 ms). */
   lockWaitMs?: number;
-  /** Fault injection for the snapshot store's git processes (tests and the crash campaign only). */
+  /** Fault injection for the operation's git processes, the snapshot store's and the upstream fetches' (tests and campaigns only). */
   faults?: FaultPlan;
 }
 

@@ -169,6 +169,7 @@ export async function prepareUpdate(
       const resolved = await resolveSource(source, {
         signal: opts.signal,
         logger: opts.logger,
+        faults: opts.faults,
         workDir: tmpDir(dir),
       });
       const lockEntry = getEntry(collection.lock, entry);
@@ -187,6 +188,7 @@ export async function prepareUpdate(
           workDir: tmpDir(dir),
           signal: opts.signal,
           logger: opts.logger,
+          faults: opts.faults,
           artifact: entry,
         });
         fetchedAll.push(fetched);
@@ -286,7 +288,13 @@ async function loadBase(
     const fetched = await fetchSource(
       source,
       { sha: currentSha, ref: currentSha, versionSpec: currentSha },
-      { workDir: tmpDir(dir), signal: opts.signal, logger: opts.logger, artifact: entry },
+      {
+        workDir: tmpDir(dir),
+        signal: opts.signal,
+        logger: opts.logger,
+        faults: opts.faults,
+        artifact: entry,
+      },
     );
     fetchedAll.push(fetched);
     const read = readTree(fetched.root, !fetched.isFile).tree;

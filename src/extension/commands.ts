@@ -7,7 +7,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { readHistory } from '../core/index.js';
-import type { ArtifactReport } from '../core/index.js';
+import type { ArtifactReport, Strategy } from '../core/index.js';
 import {
   addFlow,
   checkFlow,
@@ -38,6 +38,7 @@ import type { ErrorAction } from './userErrors.js';
 export type CommandId =
   | 'artifactKeeper.refresh'
   | 'artifactKeeper.updateArtifact'
+  | 'artifactKeeper.updateArtifactWith'
   | 'artifactKeeper.updateAll'
   | 'artifactKeeper.checkForUpdates'
   | 'artifactKeeper.showDiff'
@@ -134,6 +135,21 @@ export function commandTable(services: Services): Record<CommandId, Handler> {
         ids = [picked.id];
       }
       return updateFlow(services, collection, ids);
+    },
+    'artifactKeeper.updateArtifactWith': async (...args) => {
+      // "Update with…": the strategy for this one update, as git's pull options are; the setting stays the default.
+      const target = resolveTarget(services, args);
+      const collection = await collectionFor(services, target);
+      if (!collection) return undefined;
+      let ids = target.artifacts;
+      if (ids.length === 0) {
+        const picked = await artifactFor(services, target, collection, (a) => Boolean(a.resolvedSha));
+        if (!picked) return undefined;
+        ids = [picked.id];
+      }
+      const strategy = await pickStrategy(services, collection);
+      if (!strategy) return undefined;
+      return updateFlow(services, collection, ids, strategy);
     },
     'artifactKeeper.updateAll': async (...args) => {
       const collection = await collectionFor(services, resolveTarget(services, args));
@@ -293,4 +309,41 @@ export function showError(services: Services, err: unknown, retry?: () => void):
         }
       }
     });
+}
+
+/** The strategy for one update, the configured default first. */
+async function pickStrategy(services: Services, collection: CollectionModel): Promise<Strategy | undefined> {
+  const fallback = services.config.get('defaultStrategy', collection.uri);
+  const items: { value: Strategy; label: string; detail: string }[] = [
+    {
+      value: 'merge',
+      label: t('$(git-merge) Merge'),
+      detail: t('Three-way merge against the last applied upstream; conflicts open in the merge editor.'),
+    },
+    {
+      value: 'prompt',
+      label: t('$(list-selection) Choose per file'),
+      detail: t('A diff and a choice for each file upstream changed.'),
+    },
+    {
+      value: 'overwrite',
+      label: t('$(cloud-download) Take upstream'),
+      detail: t("Upstream's version of every file it has, after a preview; files only you have stay."),
+    },
+    {
+      value: 'keep',
+      label: t('$(account) Keep mine'),
+      detail: t('Keep every local file.'),
+    },
+  ];
+  items.sort((a, b) => Number(b.value === fallback) - Number(a.value === fallback));
+  return services.prompter.pick({
+    id: 'pickStrategy',
+    title: t('Update with…'),
+    placeholder: t('How should this update combine upstream with your files? (default: {0})', fallback),
+    items: items.map((item) => ({
+      ...item,
+      ...(item.value === fallback ? { description: t('default') } : {}),
+    })),
+  });
 }

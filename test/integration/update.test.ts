@@ -239,6 +239,29 @@ describe('update artifact', function () {
       assert.equal(read(s.collection, SKILL), skillMd('Use the pdf tool.', 'Merged after reopening.'));
     });
 
+    it('"Update Artifact With…" takes the strategy for this update only: overwrite, with its preview', async () => {
+      const s = outdatedCollection('conflict');
+      await showCollections(api, s.collection);
+      let offered: unknown[] = [];
+      script.answers.set('pickStrategy', (items) => {
+        offered = items.map((i) => i.value);
+        return items.find((i) => i.value === 'overwrite')?.value;
+      });
+      const outcome = await vscode.commands.executeCommand<UpdateOutcome>(
+        'artifactKeeper.updateArtifactWith',
+        {
+          collection: s.collection,
+          artifact: ['skill/pdf'],
+        },
+      );
+      assert.equal(outcome?.kind, 'updated', JSON.stringify(outcome));
+      assert.deepEqual(offered, ['merge', 'prompt', 'overwrite', 'keep'], 'the default (merge) first');
+      assert.equal(script.questions('review').length, 1, 'the overwrite preview was shown');
+      assert.equal(script.questions('merge').length, 0);
+      assert.equal(read(s.collection, SKILL), V2[SKILL]);
+      assert.equal(vscode.workspace.getConfiguration('artifactKeeper').get('defaultStrategy'), 'merge');
+    });
+
     it('keeps waiting while markers remain, and undoes everything when the merge is cancelled', async () => {
       const s = outdatedCollection('conflict');
       await showCollections(api, s.collection);

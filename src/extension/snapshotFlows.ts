@@ -26,6 +26,56 @@ export type RestoreOutcome =
   | { kind: 'cancelled' }
   | { kind: 'unchanged' };
 
+const SHOW_SAFETY = '\u0000show-safety';
+
+/**
+ * The snapshot to restore: each one leads with its reason and age (the id after them), newest first. The
+ * safety snapshots restores take sit behind a last item that shows them too: they are undo points of a
+ * restore, rarely what a person looks for.
+ */
+async function pickSnapshot(
+  services: Services,
+  collection: CollectionModel,
+  snapshots: Awaited<ReturnType<typeof listSnapshots>>,
+): Promise<string | undefined> {
+  const isSafety = (s: (typeof snapshots)[number]): boolean => s.trigger === 'restore';
+  const safety = snapshots.filter(isSafety).length;
+  let showSafety = safety === snapshots.length;
+  for (;;) {
+    const shown = snapshots.filter((s) => showSafety || !isSafety(s));
+    const items = shown.map((s) => ({
+      label: `${s.pinned ? '$(pinned) ' : ''}${isSafety(s) ? '$(history) ' : ''}${s.reason}`,
+      description: `${age(s.time)} · ${s.id}`,
+      detail: [
+        s.artifacts.length > 0
+          ? t('Artifacts: {0}', s.artifacts.map(shortName).join(', '))
+          : t('Whole collection'),
+        t('taken by {0} ({1})', s.tool, s.trigger),
+        s.pinned ? t('pinned') : undefined,
+      ]
+        .filter(Boolean)
+        .join(' · '),
+      value: s.id,
+    }));
+    if (!showSafety && safety > 0) {
+      items.push({
+        label: t('$(eye) Show {0} safety snapshot(s) taken before restores', safety),
+        description: '',
+        detail: '',
+        value: SHOW_SAFETY,
+      });
+    }
+    const picked = await services.prompter.pick({
+      id: 'pickSnapshot',
+      title: t('Restore a snapshot of {0}', collection.name),
+      placeholder: t('The newest snapshot is first'),
+      items,
+    });
+    if (picked !== SHOW_SAFETY) return picked;
+    showSafety = true;
+  }
+}
+
 /** Palette "Restore snapshot" (or a given snapshot): pick, preview, confirm, restore. */
 export async function restoreFlow(
   services: Services,
@@ -45,25 +95,7 @@ export async function restoreFlow(
       });
       return { kind: 'cancelled' };
     }
-    id = await prompter.pick({
-      id: 'pickSnapshot',
-      title: t('Restore a snapshot of {0}', collection.name),
-      placeholder: t('The newest snapshot is first'),
-      items: snapshots.map((s) => ({
-        label: `${s.pinned ? '$(pinned) ' : ''}${s.id}`,
-        description: `${age(s.time)} · ${s.reason}`,
-        detail: [
-          s.artifacts.length > 0
-            ? t('Artifacts: {0}', s.artifacts.map(shortName).join(', '))
-            : t('Whole collection'),
-          t('taken by {0} ({1})', s.tool, s.trigger),
-          s.pinned ? t('pinned') : undefined,
-        ]
-          .filter(Boolean)
-          .join(' · '),
-        value: s.id,
-      })),
-    });
+    id = await pickSnapshot(services, collection, snapshots);
     if (!id) return { kind: 'cancelled' };
   }
   const changes = await diffSnapshot(collection.dir, id, 'working', services.store.readOptions());

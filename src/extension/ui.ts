@@ -98,6 +98,10 @@ export async function showChanges(
   log: vscode.LogOutputChannel,
 ): Promise<void> {
   if (entries.length === 0) return;
+  // The artifacts' own files first; the bookkeeping (collection.toml, collection.lock) after them.
+  const bookkeeping = (e: ChangeEntry): number =>
+    ['collection.toml', 'collection.lock'].includes(path.basename(e.label.path)) ? 1 : 0;
+  entries = [...entries].sort((a, b) => bookkeeping(a) - bookkeeping(b));
   try {
     await vscode.commands.executeCommand(
       'vscode.changes',

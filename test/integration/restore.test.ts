@@ -64,8 +64,9 @@ describe('snapshots: take, restore, roll back, history', function () {
     assert.equal(outcome?.kind, 'restored');
     const mine = offered.find((i) => i.value === id);
     assert.ok(mine);
-    assert.match(String(mine.description), /before my experiment/);
+    assert.match(mine.label, /^before my experiment$/, 'the reason leads');
     assert.match(String(mine.description), /ago|now/);
+    assert.match(String(mine.description), new RegExp(id));
     const confirm = script.questions('confirm')[0];
     assert.equal(confirm?.text, `Restore snapshot ${id} of test-collection?`);
     assert.match(String(confirm?.detail), /^2 file\(s\) change\. A safety snapshot is taken first/);
@@ -84,6 +85,39 @@ describe('snapshots: take, restore, roll back, history', function () {
     // Undo Restore brings the edits back.
     await vscode.commands.executeCommand('artifactKeeper.rollback', s.collection, outcome?.safetySnapshot);
     assert.equal(read(s.collection, 'skills/pdf/SKILL.md'), 'experiment\n');
+  });
+
+  it('hides the safety snapshots of restores behind a last item that shows them', async () => {
+    const s = outdatedCollection('none');
+    await showCollections(api, s.collection);
+    script.answers.set('snapshotMessage', 'mine');
+    const id = await vscode.commands.executeCommand<string>('artifactKeeper.takeSnapshot', s.collection);
+    writeFiles(s.collection, { 'skills/pdf/SKILL.md': 'edited\n' });
+    script.answers.set('pickSnapshot', (items) => items.find((i) => i.value === id)?.value);
+    script.answers.set('confirmRestore', true);
+    const restored = await vscode.commands.executeCommand<{ kind: string; safetySnapshot: string }>(
+      'artifactKeeper.restoreSnapshot',
+      s.collection,
+    );
+    assert.equal(restored?.kind, 'restored');
+    const rounds: PickItem<unknown>[][] = [];
+    script.answers.set('pickSnapshot', (items) => {
+      rounds.push(items);
+      return rounds.length === 1 ? items[items.length - 1]?.value : undefined;
+    });
+    const outcome = await vscode.commands.executeCommand<{ kind: string }>(
+      'artifactKeeper.restoreSnapshot',
+      s.collection,
+    );
+    assert.equal(outcome?.kind, 'cancelled');
+    assert.equal(rounds.length, 2);
+    const [first, second] = rounds as [PickItem<unknown>[], PickItem<unknown>[]];
+    assert.ok(!first.some((i) => i.value === restored?.safetySnapshot), 'the safety snapshot is hidden');
+    assert.match(first[first.length - 1]!.label, /Show 1 safety snapshot/);
+    assert.ok(
+      second.some((i) => i.value === restored?.safetySnapshot),
+      'and shown on request',
+    );
   });
 
   it('declines to restore when the person does not confirm', async () => {

@@ -9,13 +9,13 @@ import { artifactId } from '../model/artifact.js';
 import { readTree, treeDigest } from '../model/artifactTree.js';
 import { STATE_DIR } from '../base/changes.js';
 import { loadCollection } from '../model/collection.js';
+import { throwIfAborted } from '../base/abort.js';
 import { CoreError } from '../base/errors.js';
 import { getEntry } from '../model/lock.js';
 import type { OperationOptions } from '../transfer/operations.js';
 import { storeOptions } from '../transfer/operations.js';
 import { openSnapshotStore } from '../store/snapshots.js';
 import { fetchSource, resolveSource, sourceFromUpstream } from './sources.js';
-import { throwIfAborted } from '../transfer/update.js';
 import { releaseTmpDir, sweepStaleTemp, tmpDir } from '../ports/tempSpace.js';
 
 export interface CheckResult {

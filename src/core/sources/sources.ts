@@ -20,6 +20,7 @@ import { artifactId } from '../model/artifact.js';
 import type { ArtifactType } from '../model/artifact.js';
 import { STATE_DIR, silentLogger } from '../base/changes.js';
 import type { Logger } from '../base/changes.js';
+import { throwIfAborted } from '../base/abort.js';
 import { CoreError, ioFailure } from '../base/errors.js';
 import { parseLsTree } from '../ports/git.js';
 import { OWNER_ENV, ownerMark } from '../ports/processes.js';
@@ -915,10 +916,6 @@ function killTree(child: ChildProcess, signal: NodeJS.Signals): void {
   } catch {
     // Already gone.
   }
-}
-
-function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new CoreError({ code: 'cancelled' });
 }
 
 /** The most telling line of git's stderr: the first `fatal:`/`error:` line that is not boilerplate. */

@@ -16,6 +16,7 @@ import {
 import type { ArtifactType } from '../model/artifact.js';
 import { ancestors, changesForArtifact, readTree, resultHash } from '../model/artifactTree.js';
 import { collectionWrites, loadCollection, preflightCollection } from '../model/collection.js';
+import { throwIfAborted } from '../base/abort.js';
 import { CoreError } from '../base/errors.js';
 import { addArtifact, findEntry } from '../model/manifest.js';
 import { setEntry } from '../model/lock.js';
@@ -34,7 +35,6 @@ import {
 import type { FetchedSource, ResolvedSource } from '../sources/sources.js';
 import { naiveUtcNow } from '../base/time.js';
 import { applyChanges, newTxId, withWriter } from '../txn/transaction.js';
-import { throwIfAborted } from './update.js';
 import { releaseTmpDir, sweepStaleTemp, tmpDir } from '../ports/tempSpace.js';
 import { validateArtifact } from '../model/validate.js';
 

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { artifactId, LAYOUT, parseArtifactRef } from '../model/artifact.js';
 import type { ArtifactType } from '../model/artifact.js';
 import { changesForArtifact, readTree, resultHash, treeDigest } from '../model/artifactTree.js';
+import { throwIfAborted } from '../base/abort.js';
 import type { FileChange } from '../base/changes.js';
 import {
   collectionWrites,
@@ -542,8 +543,4 @@ async function updateLocked(
   } finally {
     await plan.dispose();
   }
-}
-
-export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new CoreError({ code: 'cancelled' });
 }

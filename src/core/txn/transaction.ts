@@ -14,6 +14,7 @@
 import { randomInt } from 'node:crypto';
 import * as fsSync from 'node:fs';
 import * as path from 'node:path';
+import { throwIfAborted } from '../base/abort.js';
 import { silentLogger, STATE_DIR } from '../base/changes.js';
 import type { FileChange, Logger } from '../base/changes.js';
 import { CoreError, ioFailure, isCoreError } from '../base/errors.js';
@@ -805,10 +806,6 @@ async function guard<T>(op: string, target: string, work: () => Promise<T>): Pro
   } catch (err) {
     throw toCoreError(err, { op, path: target });
   }
-}
-
-function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new CoreError({ code: 'cancelled' });
 }
 
 function toCoreError(err: unknown, step: { op: string; path: string }): CoreError {

@@ -10,7 +10,7 @@ export const statusCommand: CliCommand = {
   summary: 'report whether manifest, lock and files agree (changes nothing)',
   usage: 'status [--collection DIR] [--json]',
   async run(ctx) {
-    const report = checkCollection(ctx.collectionDir);
+    const report = await checkCollection(ctx.collectionDir, { fs: ctx.fs });
     if (ctx.json) {
       ctx.printJson({
         state: report.state,

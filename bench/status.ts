@@ -18,11 +18,12 @@ import {
   goal,
   median,
   medianOf,
+  medianOfAsync,
   ratio,
   reps,
   runCli,
   sleep,
-  time,
+  timeAsync,
   versus,
 } from './util.js';
 import type { Row } from './util.js';
@@ -53,21 +54,24 @@ export async function benchStatus(dir: string): Promise<string[]> {
   };
 
   // In-process, nothing edited yet.
-  const cold = medianOf(
+  // checkCollection is async since its caches are written through the Fs port: each run includes the write.
+  const cold = await medianOfAsync(
     inProcess,
-    () => expect(checkCollection(dir), 'clean', total, 'status cold'),
+    async () => expect(await checkCollection(dir), 'clean', total, 'status cold'),
     dropCache,
   );
-  const warm = medianOf(inProcess, () => expect(checkCollection(dir), 'clean', 0, 'status warm'));
+  const warm = await medianOfAsync(inProcess, async () =>
+    expect(await checkCollection(dir), 'clean', 0, 'status warm'),
+  );
   const load = medianOf(inProcess, () => loadCollection(dir));
   const loaded = loadCollection(dir);
   const checkOnly = medianOf(inProcess, () =>
     expect(checkConsistency(loaded), 'clean', 0, 'checkConsistency warm'),
   );
   const memoryCache = loadStatCache(dir);
-  const warmMemory = medianOf(inProcess, () =>
+  const warmMemory = await medianOfAsync(inProcess, async () =>
     expect(
-      checkCollection(dir, { cache: memoryCache, persist: false }),
+      await checkCollection(dir, { cache: memoryCache, persist: false }),
       'clean',
       0,
       'status warm (in-memory cache)',
@@ -103,19 +107,27 @@ export async function benchStatus(dir: string): Promise<string[]> {
   const later = (): number => Date.now() + RACY_WINDOW_MS;
   const warmState = (): string => (edits > 0 ? 'modified' : 'clean');
 
-  const full1 = pairs(inProcess, edit, [
-    () => expect(checkCollection(dir), warmState(), 0, 'status warm (paired)'),
-    () => expect(checkCollection(dir, { now: later }), 'modified', 1, 'status after one edit'),
+  const full1 = await pairs(inProcess, edit, [
+    async () => expect(await checkCollection(dir), warmState(), 0, 'status warm (paired)'),
+    async () => expect(await checkCollection(dir, { now: later }), 'modified', 1, 'status after one edit'),
   ]);
-  const only1 = pairs(inProcess, edit, [
-    () => expect(checkConsistency(loaded), warmState(), 0, 'checkConsistency warm (paired)'),
-    () => expect(checkConsistency(loaded, { now: later }), 'modified', 1, 'checkConsistency after one edit'),
+  // checkConsistency writes its cache in the background: persist off, so the pairs time the check alone.
+  const only1 = await pairs(inProcess, edit, [
+    async () =>
+      expect(checkConsistency(loaded, { persist: false }), warmState(), 0, 'checkConsistency warm (paired)'),
+    async () =>
+      expect(
+        checkConsistency(loaded, { now: later, persist: false }),
+        'modified',
+        1,
+        'checkConsistency after one edit',
+      ),
   ]);
   const oneHash = medianOf(inProcess, () => contentHash(skillDir));
   const cli1 = { warm: [] as number[], edited: [] as number[] };
   for (let i = 0; i < viaCli; i++) {
     await sleep(RACY_WINDOW_MS);
-    checkCollection(dir); // re-hashes the last edit outside the racy window, so the cache is trusted again
+    await checkCollection(dir); // re-hashes the last edit outside the racy window, so the cache is trusted again
     cli1.warm.push(runCli(['status', '--collection', dir], [0, 1]).ms);
     edit();
     cli1.edited.push(runCli(['status', '--collection', dir], [0, 1]).ms);
@@ -211,16 +223,16 @@ export async function benchStatus(dir: string): Promise<string[]> {
 }
 
 /** `n` times: time `warm`, apply `edit` (untimed), time `edited`. */
-function pairs(
+async function pairs(
   n: number,
   edit: () => void,
-  [warm, edited]: [() => void, () => void],
-): { warm: number[]; edited: number[] } {
+  [warm, edited]: [() => Promise<void>, () => Promise<void>],
+): Promise<{ warm: number[]; edited: number[] }> {
   const result = { warm: [] as number[], edited: [] as number[] };
   for (let i = 0; i < n; i++) {
-    result.warm.push(time(warm));
+    result.warm.push(await timeAsync(warm));
     edit();
-    result.edited.push(time(edited));
+    result.edited.push(await timeAsync(edited));
   }
   return result;
 }

@@ -44,6 +44,20 @@ export function median(runs: readonly number[]): number {
     : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
+/** `medianOf` for async work: each run is timed until its promise settles. */
+export async function medianOfAsync(
+  n: number,
+  fn: () => Promise<unknown>,
+  before?: () => void,
+): Promise<{ ms: number; runs: number[] }> {
+  const runs: number[] = [];
+  for (let i = 0; i < n; i++) {
+    before?.();
+    runs.push(await timeAsync(fn));
+  }
+  return { ms: median(runs), runs };
+}
+
 /** Runs `fn` `n` times (with `before` run untimed ahead of each) and returns the median milliseconds. */
 export function medianOf(n: number, fn: () => unknown, before?: () => void): { ms: number; runs: number[] } {
   const runs: number[] = [];

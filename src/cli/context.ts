@@ -1,10 +1,11 @@
 /**
  * What every CLI command receives: parsed arguments, the collection folder, output helpers, and the
- * IO ports (with faults injected from ARTIFACT_KEEPER_FAULT for the crash and fault campaigns).
+ * IO ports (with faults injected from ARTIFACT_KEEPER_FAULT for the crash and fault campaigns, and the
+ * clock pinned by ARTIFACT_KEEPER_NOW). The CLI's root is the only place that reads them.
  */
 import * as path from 'node:path';
-import { FaultPlan, nodeFs, parseFaultSpec, printable, withFaults } from '../core/index.js';
-import type { Fs } from '../core/index.js';
+import { clockFromEnv, FaultPlan, nodeFs, parseFaultSpec, printable, withFaults } from '../core/index.js';
+import type { Clock, Fs } from '../core/index.js';
 import type { ParsedArgs } from './args.js';
 
 export interface CliContext {
@@ -13,6 +14,8 @@ export interface CliContext {
   json: boolean;
   fs: Fs;
   faults: FaultPlan | undefined;
+  /** The clock every operation records with: ARTIFACT_KEEPER_NOW pins it (the crash campaign does). */
+  clock: Clock;
   out(line: string): void;
   err(line: string): void;
   printJson(value: unknown): void;
@@ -51,6 +54,7 @@ export function createContext(args: ParsedArgs): CliContext {
     json: args.flags.get('json') === true,
     fs: faults ? withFaults(nodeFs, faults) : nodeFs,
     faults,
+    clock: clockFromEnv(process.env),
     // Human output is one printable line per call: file and artifact names may hold newlines, terminal
     // escapes or bytes that are not UTF-8 (machine output goes through printJson).
     out: (line) => write(process.stdout, `${printable(line)}\n`),

@@ -21,6 +21,9 @@ export type { FileChange, Logger } from './base/changes.js';
 export { nodeFs } from './ports/fs.js';
 export type { Fs } from './ports/fs.js';
 export { FaultPlan, parseFaultSpec, withFaults } from './ports/faults.js';
+/** The clock port: operations take a `Clock` (default: the system clock); roots build it from their environment. */
+export { clockFromEnv, fixedClock, systemClock } from './base/time.js';
+export type { Clock } from './base/time.js';
 export type { FaultRule } from './ports/faults.js';
 
 // Reading a collection
@@ -50,7 +53,9 @@ export type {
   FindingCode,
   StatCache,
 } from './status/consistency.js';
+/** Creates an empty collection through the transaction engine; refuses one inside another (`collection-exists`). */
 export { initCollection } from './transfer/init.js';
+export type { InitOptions } from './transfer/init.js';
 
 // The writer lock, journal and history
 /** Who holds the writer lock, if anyone; never waits. */

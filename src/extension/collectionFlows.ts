@@ -10,7 +10,6 @@ import {
   addFromSource,
   checkUpdates,
   initCollection,
-  nodeFs,
   prepareUpdate,
   readUpstreamFile,
 } from '../core/index.js';
@@ -190,7 +189,7 @@ export async function createCollectionFlow(
         : t('Use letters, digits, ".", "_" and "-"'),
   });
   if (!name) return undefined;
-  await initCollection(dir, { name: name.trim(), fs: nodeFs });
+  await initCollection(dir, { ...services.store.operationOptions(), name: name.trim() });
   services.log.info(`[Collections] created ${name} in ${dir}`);
   await showCollection(services, dir);
   void services.prompter.notify({

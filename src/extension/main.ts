@@ -4,6 +4,7 @@
  * consistency check runs after `activate` has returned.
  */
 import * as vscode from 'vscode';
+import { clockFromEnv } from '../core/index.js';
 import type { ArtifactKeeperApi } from './api.js';
 import { registerCommands } from './commands.js';
 import { Config, changed } from './config.js';
@@ -23,7 +24,8 @@ export function activate(context: vscode.ExtensionContext): ArtifactKeeperApi {
   context.subscriptions.push(log);
   try {
     const config = new Config();
-    const store = new Store(config, log);
+    // The only place the extension reads the clock's pin: the e2e tests set ARTIFACT_KEEPER_NOW.
+    const store = new Store(config, log, clockFromEnv(process.env));
     const completions = new MergeCompletions();
     const prompter = new SwitchablePrompter(new VsCodePrompter(completions));
     const content = new SnapshotContentProvider(() => store.readOptions());

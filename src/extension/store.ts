@@ -18,10 +18,12 @@ import {
   nodeFs,
   parseFaultSpec,
   readWriterLock,
+  systemClock,
   withFaults,
 } from '../core/index.js';
 import type {
   CheckResult,
+  Clock,
   ConsistencyReport,
   LockHolder,
   OperationOptions,
@@ -161,6 +163,8 @@ export class Store extends Disposable {
   constructor(
     private readonly config: Config,
     private readonly log: vscode.LogOutputChannel,
+    /** What every operation records its times with (the composition root builds it). */
+    private readonly clock: Clock = systemClock,
   ) {
     super();
     this.register(vscode.workspace.onDidChangeWorkspaceFolders(() => void this.discover()));
@@ -229,6 +233,7 @@ export class Store extends Disposable {
       fs: fsPort,
       logger: this.log,
       tool: TOOL,
+      clock: this.clock,
       ...(signal ? { signal } : {}),
       ...(this.faults ? { faults: this.faults } : {}),
     };

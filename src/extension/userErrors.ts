@@ -154,7 +154,10 @@ export function fromFailure(f: Failure): UserError {
       );
     }
     case 'collection-exists': {
-      const reason = t('{0} already holds a collection', f.dir);
+      const reason =
+        f.nestedIn === undefined
+          ? t('{0} already holds a collection', f.dir)
+          : t('{0} is inside the collection {1}', f.dir, f.nestedIn);
       return make(reason, t('{0}. Open it instead.', reason), 'info', []);
     }
     case 'locked': {

@@ -13,6 +13,7 @@ import { addFromSource } from '../../src/core/transfer/add.js';
 import { silentLogger } from '../../src/core/base/changes.js';
 import { loadCollection } from '../../src/core/model/collection.js';
 import { nodeFs } from '../../src/core/ports/fs.js';
+import { fixedClock } from '../../src/core/base/time.js';
 import { initCollection } from '../../src/core/transfer/init.js';
 import { serializeLock, setEntry } from '../../src/core/model/lock.js';
 import { serializeManifest, setArtifactFields } from '../../src/core/model/manifest.js';
@@ -32,6 +33,8 @@ export const OUT_CLI = path.join(REPO_ROOT, 'out/src/cli/main.js');
 
 /** Every run pins the clock: an uninterrupted run's after-tree is then byte-exact and reproducible. */
 export const PINNED_NOW = '2025-06-01T12:00:00.000Z';
+/** The same pin for operations run in this process: the core takes its clock in the options. */
+export const PINNED_CLOCK = fixedClock(new Date(PINNED_NOW));
 
 export type Size = 'tiny' | 'small' | 'large';
 
@@ -226,7 +229,7 @@ function mergeSynthetic(from: string, dir: string): void {
   fs.rmSync(from, { recursive: true, force: true });
 }
 
-const setupOptions = { fs: nodeFs, logger: silentLogger, tool: 'torture-setup' };
+const setupOptions = { fs: nodeFs, logger: silentLogger, tool: 'torture-setup', clock: PINNED_CLOCK };
 
 /**
  * Builds everything in `root` (which must exist and be empty). `log` gets one line per setup step.
@@ -243,106 +246,99 @@ export async function buildFixture(
   const sizes = SIZES[size];
   const started = performance.now();
   const elapsed = (): string => `${((performance.now() - started) / 1000).toFixed(1)} s`;
-  // The core reads the pinned clock from the environment, in this process as in the CLI.
-  const previousNow = process.env.ARTIFACT_KEEPER_NOW;
-  process.env.ARTIFACT_KEEPER_NOW = PINNED_NOW;
-  try {
-    const dir = path.join(root, 'collection');
-    const upstream = path.join(root, 'upstream', 'kit');
-    fs.mkdirSync(dir, { recursive: true });
-    await initCollection(dir, { name: 'torture', fs: nodeFs });
-    buildUpstream(upstream, sizes.upstreamSkills, sizes.upstreamCommands);
-    const sources = [
-      ...Array.from(
-        { length: sizes.upstreamSkills },
-        (_, i) => `${upstream}#skills/up-${String(i).padStart(2, '0')}@v1`,
-      ),
-      ...Array.from(
-        { length: sizes.upstreamCommands },
-        (_, i) => `${upstream}#commands/upcmd-${String(i).padStart(2, '0')}.md@v1`,
-      ),
-    ];
-    for (const source of sources) await addFromSource(dir, source, { cwd: root }, setupOptions);
-    for (let i = 0; i < sizes.upstreamSkills; i += 2) {
-      const skill = path.join(dir, `skills/up-${String(i).padStart(2, '0')}`);
-      fs.appendFileSync(path.join(skill, 'SKILL.md'), `Local note ${i}: our own addition.\n`);
-      fs.writeFileSync(path.join(skill, 'local.md'), `# Local file ${i}\n`);
-    }
-    for (let i = 0; i < sizes.upstreamCommands; i += 2) {
-      fs.appendFileSync(path.join(dir, `commands/upcmd-${String(i).padStart(2, '0')}.md`), 'Local footer.\n');
-    }
-    log(`added ${sources.length} upstream artifacts at v1 (${elapsed()})`);
-
-    // What `import` brings in: an export of the collection as it is now, before the synthetic files.
-    const small = await takeSnapshot(dir, { message: 'import source', trigger: 'user' }, setupOptions);
-    const tarball = path.join(root, 'import-source.tar.gz');
-    await exportSnapshotFile(dir, small.id, tarball, setupOptions);
-
-    const generatedDir = path.join(root, 'generated');
-    fs.mkdirSync(generatedDir);
-    generateCollection(generatedDir, {
-      skills: sizes.skills,
-      commands: sizes.commands,
-      agents: sizes.agents,
-      seed: 7,
-    });
-    mergeSynthetic(generatedDir, dir);
-    // Dotfiles setups: one synthetic skill folder is a symlink to a folder outside the collection.
-    const dotfiles = path.join(root, 'dotfiles');
-    const [linked, unlinked] = syntheticSkills(dir);
-    moveToDotfiles(dir, linked, dotfiles);
-    // A file of the collection's own (no artifact's, so every lock hash holds) that becomes a folder.
-    fs.writeFileSync(path.join(dir, RETYPED), '# Notes\n');
-    const pristineDir = path.join(root, 'pristine');
-    fs.cpSync(dir, pristineDir, {
-      recursive: true,
-      filter: (src) => !(path.basename(src) === '.artifact-keeper' && path.dirname(src) === dir),
-    });
-    const pristine = listTree(dir);
-    log(`collection of ${pristine.size} files and folders (${elapsed()})`);
-
-    // The restore target: the after-state of an overwrite update, pinned so retention never prunes it.
-    await updateArtifacts(dir, 'all', { strategy: 'overwrite', to: 'v2' }, setupOptions);
-    // Type changes for restore to undo: the linked skill a real folder again (symlink → folder), another
-    // one moved to the dotfiles (folder → symlink), the notes file a folder (file → folder).
-    fs.rmSync(path.join(dir, linked));
-    fs.cpSync(path.join(dotfiles, path.basename(linked)), path.join(dir, linked), { recursive: true });
-    moveToDotfiles(dir, unlinked, dotfiles);
-    fs.rmSync(path.join(dir, RETYPED));
-    fs.mkdirSync(path.join(dir, RETYPED));
-    fs.writeFileSync(path.join(dir, RETYPED, 'was-a-file.md'), '# Notes\n');
-    const target = await takeSnapshot(
-      dir,
-      { message: 'restore target', trigger: 'user', pinned: true },
-      setupOptions,
-    );
-    resetTo(dir, listTree(dir), pristine, pristineDir);
-    log(`restore target ${target.id} pinned (${elapsed()})`);
-    const outside = listTree(dotfiles, new Set());
-
-    const run = (args: string[], extraEnv: Record<string, string> = {}): CliRun =>
-      runCliSync(cli, dir, args, extraEnv);
-    const fixture: Fixture = {
-      root,
-      dir,
-      size,
-      files: pristine.size,
-      upstream,
-      pristineDir,
-      pristine,
-      dotfiles,
-      outside,
-      restoreId: target.id,
-      tarball,
-      cli,
-      args: (kind) => commandArgs(fixture, kind),
-      run,
-    };
-    return fixture;
-  } finally {
-    if (previousNow === undefined) delete process.env.ARTIFACT_KEEPER_NOW;
-    else process.env.ARTIFACT_KEEPER_NOW = previousNow;
+  // The clock is pinned through the options here (setupOptions), and through the environment for the CLI.
+  const dir = path.join(root, 'collection');
+  const upstream = path.join(root, 'upstream', 'kit');
+  fs.mkdirSync(dir, { recursive: true });
+  await initCollection(dir, { ...setupOptions, name: 'torture' });
+  buildUpstream(upstream, sizes.upstreamSkills, sizes.upstreamCommands);
+  const sources = [
+    ...Array.from(
+      { length: sizes.upstreamSkills },
+      (_, i) => `${upstream}#skills/up-${String(i).padStart(2, '0')}@v1`,
+    ),
+    ...Array.from(
+      { length: sizes.upstreamCommands },
+      (_, i) => `${upstream}#commands/upcmd-${String(i).padStart(2, '0')}.md@v1`,
+    ),
+  ];
+  for (const source of sources) await addFromSource(dir, source, { cwd: root }, setupOptions);
+  for (let i = 0; i < sizes.upstreamSkills; i += 2) {
+    const skill = path.join(dir, `skills/up-${String(i).padStart(2, '0')}`);
+    fs.appendFileSync(path.join(skill, 'SKILL.md'), `Local note ${i}: our own addition.\n`);
+    fs.writeFileSync(path.join(skill, 'local.md'), `# Local file ${i}\n`);
   }
+  for (let i = 0; i < sizes.upstreamCommands; i += 2) {
+    fs.appendFileSync(path.join(dir, `commands/upcmd-${String(i).padStart(2, '0')}.md`), 'Local footer.\n');
+  }
+  log(`added ${sources.length} upstream artifacts at v1 (${elapsed()})`);
+
+  // What `import` brings in: an export of the collection as it is now, before the synthetic files.
+  const small = await takeSnapshot(dir, { message: 'import source', trigger: 'user' }, setupOptions);
+  const tarball = path.join(root, 'import-source.tar.gz');
+  await exportSnapshotFile(dir, small.id, tarball, setupOptions);
+
+  const generatedDir = path.join(root, 'generated');
+  fs.mkdirSync(generatedDir);
+  generateCollection(generatedDir, {
+    skills: sizes.skills,
+    commands: sizes.commands,
+    agents: sizes.agents,
+    seed: 7,
+  });
+  mergeSynthetic(generatedDir, dir);
+  // Dotfiles setups: one synthetic skill folder is a symlink to a folder outside the collection.
+  const dotfiles = path.join(root, 'dotfiles');
+  const [linked, unlinked] = syntheticSkills(dir);
+  moveToDotfiles(dir, linked, dotfiles);
+  // A file of the collection's own (no artifact's, so every lock hash holds) that becomes a folder.
+  fs.writeFileSync(path.join(dir, RETYPED), '# Notes\n');
+  const pristineDir = path.join(root, 'pristine');
+  fs.cpSync(dir, pristineDir, {
+    recursive: true,
+    filter: (src) => !(path.basename(src) === '.artifact-keeper' && path.dirname(src) === dir),
+  });
+  const pristine = listTree(dir);
+  log(`collection of ${pristine.size} files and folders (${elapsed()})`);
+
+  // The restore target: the after-state of an overwrite update, pinned so retention never prunes it.
+  await updateArtifacts(dir, 'all', { strategy: 'overwrite', to: 'v2' }, setupOptions);
+  // Type changes for restore to undo: the linked skill a real folder again (symlink → folder), another
+  // one moved to the dotfiles (folder → symlink), the notes file a folder (file → folder).
+  fs.rmSync(path.join(dir, linked));
+  fs.cpSync(path.join(dotfiles, path.basename(linked)), path.join(dir, linked), { recursive: true });
+  moveToDotfiles(dir, unlinked, dotfiles);
+  fs.rmSync(path.join(dir, RETYPED));
+  fs.mkdirSync(path.join(dir, RETYPED));
+  fs.writeFileSync(path.join(dir, RETYPED, 'was-a-file.md'), '# Notes\n');
+  const target = await takeSnapshot(
+    dir,
+    { message: 'restore target', trigger: 'user', pinned: true },
+    setupOptions,
+  );
+  resetTo(dir, listTree(dir), pristine, pristineDir);
+  log(`restore target ${target.id} pinned (${elapsed()})`);
+  const outside = listTree(dotfiles, new Set());
+
+  const run = (args: string[], extraEnv: Record<string, string> = {}): CliRun =>
+    runCliSync(cli, dir, args, extraEnv);
+  const fixture: Fixture = {
+    root,
+    dir,
+    size,
+    files: pristine.size,
+    upstream,
+    pristineDir,
+    pristine,
+    dotfiles,
+    outside,
+    restoreId: target.id,
+    tarball,
+    cli,
+    args: (kind) => commandArgs(fixture, kind),
+    run,
+  };
+  return fixture;
 }
 
 /** The collection's own notes: a file before, a folder in the restore target. */

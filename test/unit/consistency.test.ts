@@ -17,13 +17,13 @@ function removeLockEntry(dir: string, key: string): void {
 }
 
 describe('consistency report', () => {
-  it('reads the SkillMeat-written collection as clean and rewrites nothing', () => {
+  it('reads the SkillMeat-written collection as clean and rewrites nothing', async () => {
     const dir = copySharedFixture();
     const before = [
       fs.readFileSync(path.join(dir, 'collection.toml')),
       fs.readFileSync(path.join(dir, 'collection.lock')),
     ];
-    const report = checkCollection(dir);
+    const report = await checkCollection(dir);
     assert.equal(report.state, 'clean');
     assert.deepEqual(report.findings, []);
     assert.deepEqual(
@@ -39,14 +39,14 @@ describe('consistency report', () => {
     );
   });
 
-  it('re-checks incrementally: warm re-hashes nothing, an edit re-hashes only its artifact', () => {
+  it('re-checks incrementally: warm re-hashes nothing, an edit re-hashes only its artifact', async () => {
     const dir = copySharedFixture();
     // Pretend the first check ran long ago so no stamp is racy.
     const cache = emptyStatCache();
-    assert.equal(checkCollection(dir, { cache, now: () => Date.now() + 60_000 }).rehashed, 4);
-    assert.equal(checkCollection(dir, { cache }).rehashed, 0);
+    assert.equal((await checkCollection(dir, { cache, now: () => Date.now() + 60_000 })).rehashed, 4);
+    assert.equal((await checkCollection(dir, { cache })).rehashed, 0);
     fs.appendFileSync(path.join(dir, 'skills/pdf-tools/ref/usage.md'), 'local edit\n');
-    const afterEdit = checkCollection(dir, { cache, now: () => Date.now() + 60_000 });
+    const afterEdit = await checkCollection(dir, { cache, now: () => Date.now() + 60_000 });
     assert.equal(afterEdit.rehashed, 1);
     assert.equal(afterEdit.state, 'modified');
     assert.deepEqual(
@@ -54,13 +54,13 @@ describe('consistency report', () => {
       ['content-modified skill/pdf-tools'],
     );
     // And from the persisted cache, in a fresh process's view:
-    assert.equal(checkCollection(dir).rehashed, 0);
+    assert.equal((await checkCollection(dir)).rehashed, 0);
   });
 
-  it('sees an edit that keeps size and mtime (ctime and inode still move)', () => {
+  it('sees an edit that keeps size and mtime (ctime and inode still move)', async () => {
     const dir = copySharedFixture();
     const cache = emptyStatCache();
-    checkCollection(dir, { cache, now: () => Date.now() + 60_000 });
+    await checkCollection(dir, { cache, now: () => Date.now() + 60_000 });
     const file = path.join(dir, 'commands/review.md');
     const st = fs.statSync(file);
     const text = fs.readFileSync(file, 'utf8');
@@ -69,22 +69,22 @@ describe('consistency report', () => {
       text.replace(/[a-z]/, (c) => (c === 'a' ? 'b' : 'a')),
     );
     fs.utimesSync(file, st.atime, st.mtime);
-    assert.equal(checkCollection(dir, { cache }).state, 'modified');
+    assert.equal((await checkCollection(dir, { cache })).state, 'modified');
   });
 
-  it('sees a file added to a sub-folder of a cached skill', () => {
+  it('sees a file added to a sub-folder of a cached skill', async () => {
     const dir = copySharedFixture();
     const cache = emptyStatCache();
-    checkCollection(dir, { cache, now: () => Date.now() + 60_000 });
+    await checkCollection(dir, { cache, now: () => Date.now() + 60_000 });
     fs.writeFileSync(path.join(dir, 'skills/café-notes/deep/a/new.md'), 'new');
-    const report = checkCollection(dir, { cache });
+    const report = await checkCollection(dir, { cache });
     assert.equal(report.artifacts.find((a) => a.id === 'skill/café-notes')?.state, 'modified');
   });
 
-  it('reports structural problems as inconsistent', () => {
+  it('reports structural problems as inconsistent', async () => {
     const unlocked = copySharedFixture();
     removeLockEntry(unlocked, 'review::command');
-    const r1 = checkCollection(unlocked);
+    const r1 = await checkCollection(unlocked);
     assert.equal(r1.state, 'inconsistent');
     assert.deepEqual(
       r1.findings.map((f) => f.code),
@@ -94,7 +94,7 @@ describe('consistency report', () => {
 
     const missing = copySharedFixture();
     fs.rmSync(path.join(missing, 'agents/planner.md'));
-    const r2 = checkCollection(missing);
+    const r2 = await checkCollection(missing);
     assert.equal(r2.state, 'inconsistent');
     assert.equal(r2.artifacts.find((a) => a.id === 'agent/planner')?.state, 'missing');
 
@@ -105,7 +105,7 @@ describe('consistency report', () => {
         'a'.repeat(64) +
         '"\nfetched = "2026-01-01T00:00:00.000000"\n',
     );
-    const r3 = checkCollection(orphan);
+    const r3 = await checkCollection(orphan);
     assert.equal(r3.state, 'inconsistent');
     assert.deepEqual(r3.artifacts.at(-1), {
       id: 'skill/ghost',
@@ -121,7 +121,7 @@ describe('consistency report', () => {
       path.join(noSkillMd, 'skills/pdf-tools/SKILL.md'),
       path.join(noSkillMd, 'skills/pdf-tools/README.md'),
     );
-    const r4 = checkCollection(noSkillMd);
+    const r4 = await checkCollection(noSkillMd);
     assert.equal(r4.state, 'inconsistent');
     assert.ok(r4.findings.some((f) => f.code === 'skill-md-missing' && f.artifact === 'skill/pdf-tools'));
 
@@ -131,19 +131,19 @@ describe('consistency report', () => {
       lockFile,
       fs.readFileSync(lockFile, 'utf8').replace(/resolved_sha = "3f2a/, 'resolved_sha = "0000'),
     );
-    assert.ok(checkCollection(mismatch).findings.some((f) => f.code === 'lock-mismatch'));
+    assert.ok((await checkCollection(mismatch)).findings.some((f) => f.code === 'lock-mismatch'));
   });
 
-  it('reports interrupted when a journal is present', () => {
+  it('reports interrupted when a journal is present', async () => {
     const dir = copySharedFixture();
     fs.mkdirSync(path.join(dir, '.artifact-keeper'), { recursive: true });
     fs.writeFileSync(path.join(dir, '.artifact-keeper/journal.json'), '{}');
-    assert.equal(checkCollection(dir).state, 'interrupted');
+    assert.equal((await checkCollection(dir)).state, 'interrupted');
   });
 
-  it('marks update-available and conflicted artifacts from outside knowledge', () => {
+  it('marks update-available and conflicted artifacts from outside knowledge', async () => {
     const dir = copySharedFixture();
-    const report = checkCollection(dir, {
+    const report = await checkCollection(dir, {
       updatesAvailable: new Set(['skill/pdf-tools']),
       conflicted: new Set(['agent/planner']),
     });
@@ -152,7 +152,7 @@ describe('consistency report', () => {
     assert.equal(report.state, 'modified');
   });
 
-  it('reads an artifact with a name that is not UTF-8 as modified, warm from the cache, and clean once relocked', () => {
+  it('reads an artifact with a name that is not UTF-8 as modified, warm from the cache, and clean once relocked', async () => {
     const dir = copySharedFixture();
     const skill = path.join(dir, 'skills/pdf-tools');
     const rawFile = path.join(skill, 'bad\uDCFF\uDCFE.md');
@@ -160,7 +160,7 @@ describe('consistency report', () => {
     fs.mkdirSync(nameBytes(path.join(skill, 'raw\uDC80')));
     fs.writeFileSync(nameBytes(path.join(skill, 'raw\uDC80/inside.md')), 'inside\n');
     const cache = emptyStatCache();
-    const cold = checkCollection(dir, { cache, now: () => Date.now() + 60_000 });
+    const cold = await checkCollection(dir, { cache, now: () => Date.now() + 60_000 });
     assert.equal(cold.state, 'modified');
     assert.deepEqual(
       cold.findings.map((f) => `${f.code} ${f.artifact}`),
@@ -168,12 +168,12 @@ describe('consistency report', () => {
     );
     assert.equal(cold.artifacts.find((a) => a.id === 'skill/pdf-tools')?.currentHash, contentHash(skill));
     // The persisted cache keeps the raw names (JSON escapes them), so a fresh check re-hashes nothing.
-    const warm = checkCollection(dir);
+    const warm = await checkCollection(dir);
     assert.equal(warm.rehashed, 0);
     assert.equal(warm.state, 'modified');
     // An edit of the raw-named file is seen through its real bytes.
     fs.appendFileSync(nameBytes(rawFile), 'edited\n');
-    assert.equal(checkCollection(dir, { cache, now: () => Date.now() + 60_000 }).rehashed, 1);
+    assert.equal((await checkCollection(dir, { cache, now: () => Date.now() + 60_000 })).rehashed, 1);
     // Our own lock can record such content: relock, and the artifact is clean.
     const relock = runCli(['relock', 'skill/pdf-tools', '--collection', dir]);
     assert.equal(relock.code, 0, relock.stderr);
@@ -181,21 +181,25 @@ describe('consistency report', () => {
     const status = runCli(['status', '--collection', dir]);
     assert.equal(status.code, 0, status.stdout + status.stderr);
     fs.rmSync(nameBytes(rawFile));
-    assert.equal(checkCollection(dir).state, 'modified');
+    assert.equal((await checkCollection(dir)).state, 'modified');
   });
 
-  it('reads awkward UTF-8 names (newline, tab, CR, backslash, leading dash) like any other file', () => {
+  it('reads awkward UTF-8 names (newline, tab, CR, backslash, leading dash) like any other file', async () => {
     const dir = copySharedFixture();
     const awkward = ['new\nline.md', 'tab\t.md', 'cr\r', 'back\\slash.md', '-dash.md'];
     const cache = emptyStatCache();
     for (const name of awkward) fs.writeFileSync(path.join(dir, 'skills/café-notes', name), name);
-    const report = checkCollection(dir, { cache, now: () => Date.now() + 60_000 });
+    const report = await checkCollection(dir, { cache, now: () => Date.now() + 60_000 });
     assert.deepEqual(
       report.findings.map((f) => `${f.code} ${f.artifact}`),
       ['content-modified skill/café-notes'],
     );
-    assert.equal(checkCollection(dir, { cache }).rehashed, 0, 'the cache finds every one of them again');
+    assert.equal(
+      (await checkCollection(dir, { cache })).rehashed,
+      0,
+      'the cache finds every one of them again',
+    );
     for (const name of awkward) fs.rmSync(path.join(dir, 'skills/café-notes', name));
-    assert.equal(checkCollection(dir, { cache }).state, 'clean');
+    assert.equal((await checkCollection(dir, { cache })).state, 'clean');
   });
 });

@@ -21,7 +21,7 @@ import { FaultPlan, withFaults } from '../../src/core/ports/faults.js';
 import { nodeFs } from '../../src/core/ports/fs.js';
 import { restoreSnapshot, takeSnapshot } from '../../src/core/transfer/restore.js';
 import { updateArtifacts } from '../../src/core/transfer/update.js';
-import { buildFixture, OUT_CLI, PINNED_NOW, resetFixture } from '../torture/fixture.js';
+import { buildFixture, OUT_CLI, PINNED_CLOCK, resetFixture } from '../torture/fixture.js';
 import type { CliRun, Fixture } from '../torture/fixture.js';
 import { leftovers, listTree, sameListing, describeDiff } from '../torture/tree.js';
 import type { Listing } from '../torture/tree.js';
@@ -69,18 +69,16 @@ const argsOf = (fx: Fixture, operation: Operation): string[] =>
 /** Runs the operation in-process with a plan that never fires and records every IO call in order. */
 async function enumerate(fx: Fixture, operation: Operation): Promise<Enumerated> {
   resetFixture(fx);
-  const previous = process.env.ARTIFACT_KEEPER_NOW;
-  process.env.ARTIFACT_KEEPER_NOW = PINNED_NOW;
   const plan = new FaultPlan([]);
-  const opts = { fs: withFaults(nodeFs, plan), logger: silentLogger, tool: 'faults-test', faults: plan };
-  try {
-    if (operation === 'update')
-      await updateArtifacts(fx.dir, 'all', { strategy: 'overwrite', to: 'v2' }, opts);
-    else await restoreSnapshot(fx.dir, fx.restoreId, opts);
-  } finally {
-    if (previous === undefined) delete process.env.ARTIFACT_KEEPER_NOW;
-    else process.env.ARTIFACT_KEEPER_NOW = previous;
-  }
+  const opts = {
+    fs: withFaults(nodeFs, plan),
+    logger: silentLogger,
+    tool: 'faults-test',
+    faults: plan,
+    clock: PINNED_CLOCK,
+  };
+  if (operation === 'update') await updateArtifacts(fx.dir, 'all', { strategy: 'overwrite', to: 'v2' }, opts);
+  else await restoreSnapshot(fx.dir, fx.restoreId, opts);
   const after = listTree(fx.dir);
   resetFixture(fx);
   const sites = plan.calls.map((call, index): Site => {

@@ -28,6 +28,7 @@ export const addCommand: CliCommand = {
         logger: cliLogger(),
         tool: TOOL,
         signal: ctx.signal,
+        clock: ctx.clock,
         ...(ctx.faults ? { faults: ctx.faults } : {}),
       },
     );

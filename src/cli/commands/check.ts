@@ -15,6 +15,7 @@ export const checkCommand: CliCommand = {
       fs: ctx.fs,
       logger: cliLogger(),
       signal: ctx.signal,
+      clock: ctx.clock,
       ...(ctx.faults ? { faults: ctx.faults } : {}),
     });
     if (ctx.json) ctx.printJson({ results });

@@ -1,11 +1,12 @@
 /**
  * `artifact-keeper init [--name N]`: a new, empty collection in SkillMeat's layout.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { initCollection } from '../../core/index.js';
 import type { CliCommand } from '../main.js';
 import { EXIT } from '../exitCodes.js';
+import { TOOL } from '../context.js';
+import { cliLogger } from '../logger.js';
 
 export const initCommand: CliCommand = {
   summary:
@@ -14,8 +15,16 @@ export const initCommand: CliCommand = {
   flags: { name: { value: true } },
   async run(ctx) {
     const name = ctx.flag('name') ?? (path.basename(ctx.collectionDir) || 'default');
-    fs.mkdirSync(ctx.collectionDir, { recursive: true });
-    await initCollection(ctx.collectionDir, { name, fs: ctx.fs });
+    // initCollection makes the folder, once it knows no collection holds or encloses it.
+    await initCollection(ctx.collectionDir, {
+      name,
+      fs: ctx.fs,
+      logger: cliLogger(),
+      tool: TOOL,
+      clock: ctx.clock,
+      signal: ctx.signal,
+      ...(ctx.faults ? { faults: ctx.faults } : {}),
+    });
     if (ctx.json) ctx.printJson({ collection: ctx.collectionDir, name });
     else ctx.out(`created collection "${name}" in ${ctx.collectionDir}`);
     return EXIT.ok;

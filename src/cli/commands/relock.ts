@@ -17,8 +17,8 @@ export const relockCommand: CliCommand = {
     if (all === ctx.args.positionals.length > 0)
       throw new UsageError('name the artifacts, or pass --all-modified');
     const ids = all
-      ? checkCollection(ctx.collectionDir)
-          .artifacts.filter((a) => a.state === 'modified')
+      ? (await checkCollection(ctx.collectionDir, { fs: ctx.fs })).artifacts
+          .filter((a) => a.state === 'modified')
           .map((a) => a.id)
       : ctx.args.positionals;
     const result = await relockArtifacts(ctx.collectionDir, ids, {
@@ -26,6 +26,7 @@ export const relockCommand: CliCommand = {
       logger: cliLogger(),
       tool: TOOL,
       signal: ctx.signal,
+      clock: ctx.clock,
       ...(ctx.faults ? { faults: ctx.faults } : {}),
     });
     if (ctx.json) ctx.printJson(result);

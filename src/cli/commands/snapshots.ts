@@ -23,6 +23,7 @@ const ops = (ctx: CliContext) => ({
   logger: cliLogger(),
   tool: TOOL,
   signal: ctx.signal,
+  clock: ctx.clock,
   ...(ctx.faults ? { faults: ctx.faults } : {}),
 });
 

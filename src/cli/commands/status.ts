@@ -11,7 +11,7 @@ export const statusCommand: CliCommand = {
   summary: 'report whether manifest, lock and files agree (changes nothing)',
   usage: 'status [--collection DIR] [--json]',
   async run(ctx) {
-    const report = checkCollection(ctx.collectionDir);
+    const report = await checkCollection(ctx.collectionDir, { fs: ctx.fs });
     // Who holds the writer lock, if anyone: a reader never waits for it, but a person wants to know.
     const lock = readWriterLock(ctx.collectionDir);
     if (ctx.json) {

@@ -61,6 +61,7 @@ export const updateCommand: CliCommand = {
         logger: cliLogger(),
         tool: TOOL,
         signal: ctx.signal,
+        clock: ctx.clock,
         ...(ctx.faults ? { faults: ctx.faults } : {}),
       },
     );

@@ -17,7 +17,8 @@ export type Failure =
   | { code: 'artifact-exists'; artifact: string }
   | { code: 'artifact-ambiguous'; artifact: string; candidates: string[] }
   | { code: 'not-a-collection'; dir: string; reason: string }
-  | { code: 'collection-exists'; dir: string }
+  /** `nestedIn`: the collection found above `dir` (init refuses a collection inside another). */
+  | { code: 'collection-exists'; dir: string; nestedIn?: string }
   | { code: 'locked'; holder: LockHolder; lockFile: string }
   | { code: 'git-missing'; reason: string }
   | { code: 'git-too-old'; version: string }
@@ -98,7 +99,9 @@ function describeRaw(f: Failure): string {
     case 'not-a-collection':
       return `${f.dir}: ${f.reason}`;
     case 'collection-exists':
-      return `${f.dir}: a collection already exists here`;
+      return f.nestedIn === undefined
+        ? `${f.dir}: a collection already exists here`
+        : `${f.dir}: inside the collection ${f.nestedIn}; refusing to create a collection within another`;
     case 'locked': {
       const held = `locked by pid ${f.holder.pid} on host ${f.holder.host} since ${f.holder.started} (${f.holder.tool}${f.holder.operation ? `, ${f.holder.operation}` : ''})`;
       // A holder we cannot check (another host, or no name in the lock) may be gone for good: say how out.

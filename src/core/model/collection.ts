@@ -1,6 +1,7 @@
 /**
  * Loads a collection folder: `collection.toml` and `collection.lock` parsed into their typed views,
- * with the exact bytes kept so an unchanged document is never rewritten. Pure reading; no writes.
+ * with the exact bytes kept so an unchanged document is never rewritten. `loadCollection` is pure
+ * reading; `loadCollectionCaching` also writes the parse cache back (derived data, through the Fs port).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -12,6 +13,8 @@ import type { Lock } from './lock.js';
 import { MANIFEST_FILE, parseManifest, serializeManifest, touchCollection } from './manifest.js';
 import type { Manifest } from './manifest.js';
 import { openParseCache } from './parseCache.js';
+import type { ParseCache } from './parseCache.js';
+import type { Fs } from '../ports/fs.js';
 
 export interface Collection {
   dir: string;
@@ -32,10 +35,10 @@ export function lockPath(dir: string): string {
 
 export interface LoadOptions {
   /**
-   * Write newly parsed documents to the parse cache (default true; it is only ever written inside an
-   * existing `.artifact-keeper/`). Off while a transaction is interrupted: then reading changes nothing.
+   * The parse cache to read through; whoever opened it decides whether to save it. Default: one opened
+   * for this load and never saved.
    */
-  saveParseCache?: boolean;
+  parseCache?: ParseCache;
 }
 
 /** Throws `not-a-collection`, `toml-invalid`, `manifest-invalid`, `lock-invalid` or `lock-version-unsupported`. */
@@ -58,11 +61,22 @@ export function loadCollection(dir: string, options: LoadOptions = {}): Collecti
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioFailure('read', lockPath(root), err);
   }
-  const cache = openParseCache(root);
+  const cache = options.parseCache ?? openParseCache(root);
   const manifest = parseManifest(manifestBytes, manifestFile, cache.parse, root);
   const lock = parseLock(lockBytes, lockPath(root), cache.parse);
-  if (options.saveParseCache !== false) cache.save();
   return { dir: root, manifest, lock, manifestBytes, lockBytes };
+}
+
+/**
+ * `loadCollection`, then newly parsed documents written to the parse cache through `fs` (only inside
+ * an existing `.artifact-keeper/`; best effort, a failed write only leaves the cache cold). Throws what
+ * `loadCollection` throws (and then writes nothing).
+ */
+export async function loadCollectionCaching(dir: string, fs: Fs): Promise<Collection> {
+  const parseCache = openParseCache(path.resolve(dir));
+  const collection = loadCollection(dir, { parseCache });
+  await parseCache.save(fs);
+  return collection;
 }
 
 /**
@@ -116,13 +130,14 @@ export function collectionWrites(collection: Collection, now: string): FileChang
  * journal of an interrupted transaction is there, or appears while we read: manifest and lock may then be
  * mid-transaction, and the writer takes the lock and recovers before it loads them.
  */
-export function preflightCollection(
+export async function preflightCollection(
   dir: string,
+  fs: Fs,
   check: (collection: Collection) => void = () => undefined,
-): Collection | undefined {
+): Promise<Collection | undefined> {
   if (hasJournal(dir)) return undefined;
   try {
-    const collection = loadCollection(dir);
+    const collection = await loadCollectionCaching(dir, fs);
     check(collection);
     return collection;
   } catch (err) {

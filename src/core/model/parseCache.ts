@@ -3,11 +3,14 @@
  * `.artifact-keeper/parse-cache.json`. Parsing a 2,000-artifact manifest and lock with @iarna/toml
  * costs more than a whole warm status; reading the same tree back as JSON costs a tenth of it. Only
  * documents that JSON keeps exactly (no dates, no big integers, no NaN or infinities) are cached.
+ * Written through the Fs port atomically (a crash never leaves a torn cache, and faults reach it).
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { STATE_DIR } from '../base/changes.js';
+import { writeFileAtomic } from '../ports/fs.js';
+import type { Fs } from '../ports/fs.js';
 import { parseToml } from './toml.js';
 import type { TomlTable } from './toml.js';
 
@@ -21,8 +24,11 @@ interface CacheFile {
 
 export interface ParseCache {
   parse(bytes: Uint8Array | string, file: string): TomlTable;
-  /** Writes the cache back if it changed (best effort; a read-only collection just stays cold). */
-  save(): void;
+  /**
+   * Writes the cache back if it changed, only into an existing `.artifact-keeper/`. Best effort: never
+   * rejects (a read-only collection just stays cold).
+   */
+  save(fs: Fs): Promise<void>;
 }
 
 export function openParseCache(collectionDir: string): ParseCache {
@@ -57,15 +63,15 @@ export function openParseCache(collectionDir: string): ParseCache {
       }
       return doc;
     },
-    save() {
+    async save(fsPort) {
       if (!dirty || !cache || !fs.existsSync(stateDir)) return;
+      const text = JSON.stringify(cache);
+      dirty = false;
       try {
-        const temp = `${cacheFile}.${process.pid}.ak-tmp`;
-        fs.writeFileSync(temp, JSON.stringify(cache));
-        fs.renameSync(temp, cacheFile);
-        dirty = false;
+        await writeFileAtomic(fsPort, cacheFile, text);
       } catch {
-        // Best effort.
+        // Best effort; a later save tries again.
+        dirty = true;
       }
     },
   };

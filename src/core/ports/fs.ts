@@ -67,10 +67,7 @@ export async function writeFileAtomic(
   mode?: number,
 ): Promise<void> {
   const dir = path.dirname(file);
-  const temp = path.join(
-    dir,
-    `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.ak-tmp`,
-  );
+  const temp = path.join(dir, atomicTempName(path.basename(file)));
   try {
     await fs.writeFile(temp, data, mode);
     await fs.fsync(temp);
@@ -81,6 +78,24 @@ export async function writeFileAtomic(
   }
   await fs.fsync(dir);
 }
+
+/**
+ * The temp name writeFileAtomic writes `name` through: `.<name>.<pid>.<8 hex>.ak-tmp`. Hidden, so a
+ * walk skips it; carrying the writer's pid, so a sweep can tell a temp still being written by a live
+ * process (a reader saving its cache) from one a dead process left (see `atomicTempOwner`).
+ */
+export function atomicTempName(name: string): string {
+  return `.${name}.${process.pid}.${randomBytes(4).toString('hex')}.ak-tmp`;
+}
+
+/** The pid in a temp name of writeFileAtomic (`atomicTempName`), or undefined for any other name. */
+export function atomicTempOwner(name: string): number | undefined {
+  const match = ATOMIC_TEMP.exec(name);
+  const pid = Number(match?.[1]);
+  return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+const ATOMIC_TEMP = /^\..+\.(\d+)\.[0-9a-z]+\.ak-tmp$/;
 
 export function isErrno(err: unknown, ...codes: string[]): boolean {
   return typeof err === 'object' && err !== null && codes.includes((err as NodeJS.ErrnoException).code ?? '');

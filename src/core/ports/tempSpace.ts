@@ -9,6 +9,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { STATE_DIR } from '../base/changes.js';
 import { ioFailure } from '../base/errors.js';
+import { atomicTempOwner } from './fs.js';
 
 export function tmpRoot(collectionDir: string): string {
   return path.join(collectionDir, STATE_DIR, 'tmp');
@@ -31,8 +32,9 @@ export function releaseTmpDir(collectionDir: string): void {
 
 /**
  * Removes the temp folders of processes that no longer run (a killed CLI, a crashed window), the temp
- * files they left beside our state files (`<file>.<pid>-<random>.tmp`, `<file>.<pid>.ak-tmp`) and the
- * snapshot store's work folders (`import-<pid>-<hex>`, `tmp-hash-<pid>-<hex>`, `snapshots.git.init-…`).
+ * files left beside our state files (writeFileAtomic's `.<file>.<pid>.<hex>.ak-tmp` when abandoned, see
+ * isAbandonedTemp; `<file>.<pid>-<random>.tmp` of dead processes) and the snapshot store's work folders
+ * (`import-<pid>-<hex>`, `tmp-hash-<pid>-<hex>`, `snapshots.git.init-…`).
  */
 export function sweepStaleTemp(collectionDir: string): void {
   sweepStaleStateFiles(collectionDir);
@@ -191,6 +193,28 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** A temp of writeFileAtomic older than this is a leftover even if its pid is alive (a reused pid): a write takes milliseconds. */
+export const STRAY_TEMP_AGE_MS = 60_000;
+
+/**
+ * Whether a temp file of writeFileAtomic (named by `atomicTempName`) is abandoned: its writer is gone,
+ * or it is older than any write takes. One still being written by a live process — a reader saving its
+ * parse, stat or check cache while a writer recovers — is not: removing it would fail that save. A
+ * name that does not carry a pid (an older version's) counts as abandoned only once old. Never throws.
+ */
+export function isAbandonedTemp(file: string): boolean {
+  let mtimeMs: number;
+  try {
+    mtimeMs = fs.lstatSync(file).mtimeMs;
+  } catch {
+    return false; // already gone
+  }
+  // File times come from the file system's clock, so they compare with the machine's, never a pinned one.
+  if (Date.now() - mtimeMs > STRAY_TEMP_AGE_MS) return true;
+  const pid = atomicTempOwner(path.basename(file));
+  return pid !== undefined && !isAlive(pid);
+}
+
 const STATE_TEMP = /\.(\d+)(?:[-.][0-9a-z]+)?\.(?:ak-)?tmp$/;
 /** Work folders of the snapshot store beside its repository: `<kind>-<pid>-<hex>` (import, hashing, init). */
 const STATE_TEMP_DIR = /^(?:import|tmp-hash|snapshots\.git\.init)-(\d+)-[0-9a-f]+$/;
@@ -204,6 +228,10 @@ function sweepStaleStateFiles(collectionDir: string): void {
     return;
   }
   for (const name of names) {
+    if (name.endsWith('.ak-tmp')) {
+      if (isAbandonedTemp(path.join(stateDir, name))) fs.rmSync(path.join(stateDir, name), { force: true });
+      continue;
+    }
     const match = STATE_TEMP.exec(name) ?? STATE_TEMP_DIR.exec(name);
     if (!match) continue;
     const pid = Number(match[1]);

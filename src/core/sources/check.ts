@@ -1,22 +1,25 @@
 /**
  * `check`: which artifacts have an update, judged by commit and then by content (a new upstream commit
  * that leaves the artifact's files as they were is no update), never by version strings. An unreachable
- * upstream is reported as an error, never as "up to date". Writes only `.artifact-keeper/check.json`.
+ * upstream is reported as an error, never as "up to date". Writes only derived data: the parse cache and
+ * `.artifact-keeper/check.json`, atomically through the Fs port.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { artifactId } from '../model/artifact.js';
 import { readTree, treeDigest } from '../model/artifactTree.js';
 import { STATE_DIR } from '../base/changes.js';
-import { loadCollection } from '../model/collection.js';
+import { loadCollectionCaching } from '../model/collection.js';
+import { throwIfAborted } from '../base/abort.js';
 import { CoreError } from '../base/errors.js';
 import { getEntry } from '../model/lock.js';
 import type { OperationOptions } from '../transfer/operations.js';
 import { storeOptions } from '../transfer/operations.js';
 import { openSnapshotStore } from '../store/snapshots.js';
 import { fetchSource, resolveSource, sourceFromUpstream } from './sources.js';
-import { throwIfAborted } from '../transfer/update.js';
 import { releaseTmpDir, sweepStaleTemp, tmpDir } from '../ports/tempSpace.js';
+import { writeFileAtomic } from '../ports/fs.js';
+import type { Fs } from '../ports/fs.js';
 
 export interface CheckResult {
   id: string;
@@ -33,10 +36,10 @@ const CHECK_FILE = 'check.json';
 
 export async function checkUpdates(
   collectionDir: string,
-  opts: Pick<OperationOptions, 'fs' | 'logger' | 'signal' | 'faults'>,
+  opts: Pick<OperationOptions, 'fs' | 'logger' | 'signal' | 'faults' | 'clock'>,
 ): Promise<CheckResult[]> {
   const dir = path.resolve(collectionDir);
-  const collection = loadCollection(dir);
+  const collection = await loadCollectionCaching(dir, opts.fs);
   sweepStaleTemp(dir);
   const results: CheckResult[] = [];
   const store = await openSnapshotStore(dir, storeOptions(opts));
@@ -89,7 +92,7 @@ export async function checkUpdates(
     store.close();
     releaseTmpDir(dir);
   }
-  saveCheckResults(dir, results);
+  await saveCheckResults(opts.fs, dir, results);
   return results;
 }
 
@@ -104,10 +107,11 @@ export function loadCheckResults(collectionDir: string): CheckResult[] {
   }
 }
 
-function saveCheckResults(dir: string, results: CheckResult[]): void {
+/** Atomically through the Fs port: a reader of check.json sees the last check whole, or the one before. */
+async function saveCheckResults(fsPort: Fs, dir: string, results: CheckResult[]): Promise<void> {
   try {
-    fs.mkdirSync(path.join(dir, STATE_DIR), { recursive: true });
-    fs.writeFileSync(path.join(dir, STATE_DIR, CHECK_FILE), JSON.stringify(results));
+    await fsPort.mkdir(path.join(dir, STATE_DIR));
+    await writeFileAtomic(fsPort, path.join(dir, STATE_DIR, CHECK_FILE), JSON.stringify(results));
   } catch {
     // Best effort: a read-only collection can still be checked.
   }

@@ -14,7 +14,7 @@ import type { EntryKind } from '../model/validate.js';
 import { contentLabel } from './contentShape.js';
 import type { ArtifactHint, FetchedContent, Shape } from './contentShape.js';
 import type { FolderSource, PathKind } from './sourceSpec.js';
-import { throwIfAborted } from './upstreamGit.js';
+import { throwIfAborted } from '../base/abort.js';
 
 /** A local git repository (work tree with `.git`, or bare: HEAD + objects + refs), folder, file, or nothing. */
 export function probePath(absolutePath: string): PathKind {

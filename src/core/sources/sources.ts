@@ -18,7 +18,8 @@ import type { LocalInspection } from './localFolder.js';
 import type { ResolvedSource } from './resolve.js';
 import { assertSafeSource, displaySource, parseSourceSpec } from './sourceSpec.js';
 import type { FolderSource, RemoteSource, Source } from './sourceSpec.js';
-import { runContext, throwIfAborted } from './upstreamGit.js';
+import { throwIfAborted } from '../base/abort.js';
+import { runContext } from './upstreamGit.js';
 import type { SourceOptions } from './upstreamGit.js';
 import { FULL_SHA } from './workspaceRepo.js';
 

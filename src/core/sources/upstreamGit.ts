@@ -5,6 +5,7 @@
  * (ports/git.ts), so it carries the owner mark, meets the fault hook and is cancellable with its whole
  * process group. Credentials in URLs never reach a log line or a message.
  */
+import { throwIfAborted } from '../base/abort.js';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -83,10 +84,6 @@ export async function runGit(
     stdoutBytes: result.stdout,
     stderr: result.stderr,
   };
-}
-
-export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new CoreError({ code: 'cancelled' });
 }
 
 /** The most telling line of git's stderr: the first `fatal:`/`error:` line that is not boilerplate. */

@@ -2,12 +2,17 @@
  * The consistency report of DESIGN §6: do manifest, lock and files agree? Re-checks are incremental:
  * a stat cache (size, mtime, ctime, inode of every file and folder) lets an unchanged artifact skip
  * re-hashing, and an edit re-hashes only its own artifact. Reading never blocks on the writer lock.
+ * The stat and parse caches are derived data, written atomically through the Fs port, best effort.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { artifactId, isArtifactType, lockKey, parseLockKey } from '../model/artifact.js';
 import { STATE_DIR } from '../base/changes.js';
 import { loadCollection } from '../model/collection.js';
+import { openParseCache } from '../model/parseCache.js';
+import { nodeFs, writeFileAtomic } from '../ports/fs.js';
+import type { Fs } from '../ports/fs.js';
+import { ensureStateDir } from '../txn/writerLock.js';
 import type { Collection } from '../model/collection.js';
 import { CoreError } from '../base/errors.js';
 import { fsPath } from '../base/fileNames.js';
@@ -67,7 +72,12 @@ export interface CheckOptions {
   cache?: StatCache;
   /** Write the cache back to `.artifact-keeper/status-cache.json` (best effort). Default true. */
   persist?: boolean;
-  /** Time source for the racy-stat rule (tests). */
+  /** Where the caches are written (default: node's file system). */
+  fs?: Fs;
+  /**
+   * Time source for the racy-stat rule (tests). It compares with file stamps, which come from the file
+   * system's clock: the machine's, never an operation's (possibly pinned) `Clock`.
+   */
   now?: () => number;
 }
 
@@ -110,30 +120,30 @@ export function loadStatCache(dir: string): StatCache {
   return emptyStatCache();
 }
 
-export function saveStatCache(dir: string, cache: StatCache): void {
-  const stateDir = path.join(dir, STATE_DIR);
+/** Writes the stat cache atomically through `fsPort`, creating `.artifact-keeper/` if needed. Never rejects. */
+export async function saveStatCache(fsPort: Fs, dir: string, cache: StatCache): Promise<void> {
   try {
-    if (!fs.existsSync(stateDir)) {
-      fs.mkdirSync(stateDir);
-      fs.writeFileSync(path.join(stateDir, '.gitignore'), '*\n');
-    }
-    const target = path.join(stateDir, CACHE_FILE);
-    const temp = `${target}.${process.pid}.ak-tmp`;
-    fs.writeFileSync(temp, JSON.stringify(cache));
-    fs.renameSync(temp, target);
+    const stateDir = await ensureStateDir(fsPort, dir);
+    await writeFileAtomic(fsPort, path.join(stateDir, CACHE_FILE), JSON.stringify(cache));
   } catch {
     // Best effort: a read-only collection is still checked, just never warm.
   }
 }
 
 /**
- * Loads the collection and checks it. Throws what `loadCollection` throws, except while a transaction is
- * interrupted: see loadForCheck.
+ * Loads the collection and checks it, and writes both caches back before it returns. Throws what
+ * `loadCollection` throws, except while a transaction is interrupted: see loadForCheck.
  */
-export function checkCollection(dir: string, options: CheckOptions = {}): ConsistencyReport {
-  const loaded = loadForCheck(dir);
+export async function checkCollection(dir: string, options: CheckOptions = {}): Promise<ConsistencyReport> {
+  const loaded = loadForCheck(dir, options.fs);
+  await loaded.cacheSaved;
   if ('report' in loaded) return loaded.report;
-  return checkConsistency(loaded.collection, loaded.interrupted ? { ...options, persist: false } : options);
+  const checked = checkAndPersist(
+    loaded.collection,
+    loaded.interrupted ? { ...options, persist: false } : options,
+  );
+  await checked.cacheSaved;
+  return checked.report;
 }
 
 /**
@@ -144,14 +154,20 @@ export function checkCollection(dir: string, options: CheckOptions = {}): Consis
  */
 export function loadForCheck(
   dir: string,
-): { collection: Collection; interrupted: boolean } | { report: ConsistencyReport; cause: CoreError } {
+  fsPort: Fs = nodeFs,
+): ({ collection: Collection; interrupted: boolean } | { report: ConsistencyReport; cause: CoreError }) & {
+  /** The parse cache's write, begun in the background (never rejects): `checkCollection` awaits it. */
+  cacheSaved: Promise<void>;
+} {
   const interrupted = hasJournal(dir);
+  const parseCache = openParseCache(path.resolve(dir));
   try {
-    return { collection: loadCollection(dir, { saveParseCache: !interrupted }), interrupted };
+    const collection = loadCollection(dir, { parseCache });
+    return { collection, interrupted, cacheSaved: interrupted ? Promise.resolve() : parseCache.save(fsPort) };
   } catch (err) {
     // Looked for again after a failure: a writer may have begun between our look and our read.
     if (err instanceof CoreError && (interrupted || hasJournal(dir)))
-      return { report: interruptedReport(err), cause: err };
+      return { report: interruptedReport(err), cause: err, cacheSaved: Promise.resolve() };
     throw err;
   }
 }
@@ -167,7 +183,18 @@ export function interruptedReport(cause: CoreError): ConsistencyReport {
   };
 }
 
+/**
+ * Checks a loaded collection. When the stat cache changed and `persist` is on, its write begins in the
+ * background (the extension keeps the cache in memory anyway); `checkCollection` awaits it instead.
+ */
 export function checkConsistency(collection: Collection, options: CheckOptions = {}): ConsistencyReport {
+  return checkAndPersist(collection, options).report;
+}
+
+function checkAndPersist(
+  collection: Collection,
+  options: CheckOptions,
+): { report: ConsistencyReport; cacheSaved: Promise<void> } {
   const now = options.now ?? Date.now;
   const cache = options.cache ?? loadStatCache(collection.dir);
   const startedAt = now();
@@ -280,8 +307,11 @@ export function checkConsistency(collection: Collection, options: CheckOptions =
       message: 'an interrupted transaction was found; run recover',
     });
   }
-  if (dirty && options.persist !== false) saveStatCache(collection.dir, cache);
-  return { state: stateOf(findings), artifacts, findings, rehashed };
+  const cacheSaved =
+    dirty && options.persist !== false
+      ? saveStatCache(options.fs ?? nodeFs, collection.dir, cache)
+      : Promise.resolve();
+  return { report: { state: stateOf(findings), artifacts, findings, rehashed }, cacheSaved };
 
   function flag(report: ArtifactReport, state: ArtifactState, finding: Finding): void {
     report.state = state;

@@ -15,13 +15,14 @@ import {
 } from '../model/artifact.js';
 import type { ArtifactType } from '../model/artifact.js';
 import { ancestors, changesForArtifact, readTree, resultHash } from '../model/artifactTree.js';
-import { collectionWrites, loadCollection, preflightCollection } from '../model/collection.js';
+import { collectionWrites, loadCollectionCaching, preflightCollection } from '../model/collection.js';
+import { throwIfAborted } from '../base/abort.js';
 import { CoreError } from '../base/errors.js';
 import { addArtifact, findEntry } from '../model/manifest.js';
 import { setEntry } from '../model/lock.js';
 import type { OperationOptions } from './operations.js';
 import type { Tree } from './plan.js';
-import { storeOptions } from './operations.js';
+import { clockOf, storeOptions, transactionOptions, writerOptions } from './operations.js';
 import { openSnapshotStore } from '../store/snapshots.js';
 import {
   deriveName,
@@ -34,7 +35,6 @@ import {
 import type { FetchedSource, ResolvedSource } from '../sources/sources.js';
 import { naiveUtcNow } from '../base/time.js';
 import { applyChanges, newTxId, withWriter } from '../txn/transaction.js';
-import { throwIfAborted } from './update.js';
 import { releaseTmpDir, sweepStaleTemp, tmpDir } from '../ports/tempSpace.js';
 import { validateArtifact } from '../model/validate.js';
 
@@ -62,7 +62,7 @@ export async function addFromSource(
   const dir = path.resolve(collectionDir);
   // A malformed collection is refused before anything is fetched or created; with the journal of an
   // interrupted transaction present, the manifest may be mid-rename: the writer lock recovers it first.
-  preflightCollection(dir);
+  await preflightCollection(dir, opts.fs);
   if (options.type !== undefined && !isArtifactType(options.type)) {
     throw new CoreError({
       code: 'source-invalid',
@@ -115,92 +115,88 @@ export async function addFromSource(
       throw new CoreError({ code: 'validation-failed', artifact: id, reason: problems.join('; ') });
     throwIfAborted(opts.signal);
 
-    return await withWriter(
-      dir,
-      { tool: opts.tool, operation: 'add', fs: opts.fs, logger: opts.logger, waitMs: opts.lockWaitMs },
-      async () => {
-        const collection = loadCollection(dir);
-        if (findEntry(collection.manifest, { name, type }))
-          throw new CoreError({ code: 'artifact-exists', artifact: id });
-        if (fs.existsSync(path.join(dir, relPath))) {
-          throw new CoreError({
-            code: 'artifact-path-invalid',
-            artifact: id,
-            path: relPath,
-            reason: 'already exists on disk',
+    return await withWriter(dir, writerOptions(opts, 'add'), async () => {
+      const collection = await loadCollectionCaching(dir, opts.fs);
+      if (findEntry(collection.manifest, { name, type }))
+        throw new CoreError({ code: 'artifact-exists', artifact: id });
+      if (fs.existsSync(path.join(dir, relPath))) {
+        throw new CoreError({
+          code: 'artifact-path-invalid',
+          artifact: id,
+          path: relPath,
+          reason: 'already exists on disk',
+        });
+      }
+      const missing = [...ancestors(relPath), ...(isFolder ? [relPath] : [])].filter(
+        (rel) => !fs.existsSync(path.join(dir, rel)),
+      );
+      const changes = changesForArtifact(relPath, isFolder, new Map(), tree, [], missing);
+      const now = naiveUtcNow(clockOf(opts).now());
+      const upstream =
+        source.kind === 'folder' || !resolved ? undefined : upstreamString(source, resolved.sha);
+      const version = resolved?.resolvedVersion;
+      addArtifact(
+        collection.manifest,
+        { name, type },
+        {
+          path: relPath,
+          // SkillMeat knows only local | github | marketplace: a non-GitHub git upstream is tracked by us
+          // through `upstream`, while SkillMeat treats the artifact as local instead of misreading the URL.
+          origin: source.kind === 'github' ? 'github' : 'local',
+          added: now,
+          upstream,
+          version_spec: resolved?.versionSpec,
+          resolved_sha: resolved?.sha,
+          resolved_version: version,
+        },
+      );
+      setEntry(
+        collection.lock,
+        { name, type },
+        {
+          content_hash: resultHash(tree, isFolder, path.join(dir, relPath)),
+          fetched: now,
+          upstream,
+          resolved_sha: resolved?.sha,
+          resolved_version: version,
+        },
+      );
+      changes.push(...collectionWrites(collection, now));
+      const store = await openSnapshotStore(dir, storeOptions(opts));
+      try {
+        const pre = await store.create({ reason: `before adding ${id}`, trigger: 'add', artifacts: [id] });
+        if (resolved && upstream) {
+          await store.storeUpstream(type, name, tree, {
+            resolved_sha: resolved.sha,
+            ...(version ? { resolved_version: version } : {}),
+            source: upstream,
           });
         }
-        const missing = [...ancestors(relPath), ...(isFolder ? [relPath] : [])].filter(
-          (rel) => !fs.existsSync(path.join(dir, rel)),
-        );
-        const changes = changesForArtifact(relPath, isFolder, new Map(), tree, [], missing);
-        const now = naiveUtcNow();
-        const upstream =
-          source.kind === 'folder' || !resolved ? undefined : upstreamString(source, resolved.sha);
-        const version = resolved?.resolvedVersion;
-        addArtifact(
-          collection.manifest,
-          { name, type },
+        const txId = newTxId(clockOf(opts).now().getTime());
+        await applyChanges(
+          dir,
           {
-            path: relPath,
-            // SkillMeat knows only local | github | marketplace: a non-GitHub git upstream is tracked by us
-            // through `upstream`, while SkillMeat treats the artifact as local instead of misreading the URL.
-            origin: source.kind === 'github' ? 'github' : 'local',
-            added: now,
-            upstream,
-            version_spec: resolved?.versionSpec,
-            resolved_sha: resolved?.sha,
-            resolved_version: version,
-          },
-        );
-        setEntry(
-          collection.lock,
-          { name, type },
-          {
-            content_hash: resultHash(tree, isFolder, path.join(dir, relPath)),
-            fetched: now,
-            upstream,
-            resolved_sha: resolved?.sha,
-            resolved_version: version,
-          },
-        );
-        changes.push(...collectionWrites(collection, now));
-        const store = await openSnapshotStore(dir, storeOptions(opts));
-        try {
-          const pre = await store.create({ reason: `before adding ${id}`, trigger: 'add', artifacts: [id] });
-          if (resolved && upstream) {
-            await store.storeUpstream(type, name, tree, {
-              resolved_sha: resolved.sha,
-              ...(version ? { resolved_version: version } : {}),
-              source: upstream,
-            });
-          }
-          const txId = newTxId();
-          await applyChanges(
-            dir,
-            {
-              txId,
-              kind: 'add',
-              description: `add ${id}`,
-              artifacts: [id],
-              preSnapshot: pre.id,
-              changes,
-              tool: opts.tool,
-            },
-            { fs: opts.fs, logger: opts.logger, ...(opts.signal ? { signal: opts.signal } : {}) },
-          );
-          return {
-            id,
-            path: relPath,
-            ...(resolved ? { sha: resolved.sha } : {}),
-            ...(version ? { version } : {}),
             txId,
-          };
-        } finally {
-          store.close();
-        }
-      },
-    );
+            kind: 'add',
+            description: `add ${id}`,
+            artifacts: [id],
+            preSnapshot: pre.id,
+            changes,
+            tool: opts.tool,
+          },
+          transactionOptions(opts),
+        );
+        return {
+          id,
+          path: relPath,
+          ...(resolved ? { sha: resolved.sha } : {}),
+          ...(version ? { version } : {}),
+          txId,
+        };
+      } finally {
+        store.close();
+      }
+    });
   } finally {
     await fetched?.dispose();
     releaseTmpDir(dir);

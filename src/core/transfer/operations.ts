@@ -7,6 +7,9 @@ import type { Fs } from '../ports/fs.js';
 import type { FaultPlan } from '../ports/faults.js';
 import type { SnapshotStoreOptions } from '../store/snapshots.js';
 import type { Logger } from '../base/changes.js';
+import { systemClock } from '../base/time.js';
+import type { Clock } from '../base/time.js';
+import type { TransactionOptions, WithWriterOptions } from '../txn/transaction.js';
 import type { Decision, FilePlan, Strategy } from './plan.js';
 
 export interface OperationOptions {
@@ -19,11 +22,50 @@ export interface OperationOptions {
   lockWaitMs?: number;
   /** Fault injection for the operation's git processes, the snapshot store's and the upstream fetches' (tests and campaigns only). */
   faults?: FaultPlan;
+  /**
+   * Every time the operation records (lock, manifest, journal, history, snapshots). Default: the system
+   * clock. The composition roots build it (`clockFromEnv`); the core never reads the environment.
+   */
+  clock?: Clock;
 }
 
-/** The snapshot store's options for an operation: its fs, logger, and git fault plan if any. */
-export function storeOptions(opts: Pick<OperationOptions, 'fs' | 'logger' | 'faults'>): SnapshotStoreOptions {
-  return { fs: opts.fs, logger: opts.logger, ...(opts.faults ? { git: { fault: opts.faults } } : {}) };
+/** The operation's clock: the one it was given, else the machine's. */
+export function clockOf(opts: Pick<OperationOptions, 'clock'>): Clock {
+  return opts.clock ?? systemClock;
+}
+
+/** The snapshot store's options for an operation: its fs, logger, clock, and git fault plan if any. */
+export function storeOptions(
+  opts: Pick<OperationOptions, 'fs' | 'logger' | 'faults' | 'clock'>,
+): SnapshotStoreOptions {
+  return {
+    fs: opts.fs,
+    logger: opts.logger,
+    clock: clockOf(opts),
+    ...(opts.faults ? { git: { fault: opts.faults } } : {}),
+  };
+}
+
+/** `withWriter`'s options for an operation named `operation` (shown to whoever is kept waiting). */
+export function writerOptions(opts: OperationOptions, operation: string): WithWriterOptions {
+  return {
+    tool: opts.tool,
+    operation,
+    fs: opts.fs,
+    logger: opts.logger,
+    clock: clockOf(opts),
+    ...(opts.lockWaitMs !== undefined ? { waitMs: opts.lockWaitMs } : {}),
+  };
+}
+
+/** `applyChanges`' options for an operation. */
+export function transactionOptions(opts: OperationOptions): TransactionOptions {
+  return {
+    fs: opts.fs,
+    logger: opts.logger,
+    clock: clockOf(opts),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  };
 }
 
 export interface ArtifactUpdatePlan {

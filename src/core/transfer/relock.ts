@@ -5,12 +5,12 @@
  */
 import * as path from 'node:path';
 import { artifactId } from '../model/artifact.js';
-import { loadCollection, preflightCollection } from '../model/collection.js';
+import { loadCollectionCaching, preflightCollection } from '../model/collection.js';
 import { CoreError } from '../base/errors.js';
 import { contentHash } from '../model/hash.js';
 import { getEntry, LOCK_FILE, serializeLock, setEntry } from '../model/lock.js';
 import type { OperationOptions } from './operations.js';
-import { storeOptions } from './operations.js';
+import { clockOf, storeOptions, transactionOptions, writerOptions } from './operations.js';
 import { openSnapshotStore } from '../store/snapshots.js';
 import { naiveUtcNow } from '../base/time.js';
 import { applyChanges, newTxId, withWriter } from '../txn/transaction.js';
@@ -22,84 +22,74 @@ export interface RelockResult {
   preSnapshot: string;
 }
 
-export function relockArtifacts(
+export async function relockArtifacts(
   collectionDir: string,
   refs: readonly string[],
   opts: OperationOptions,
 ): Promise<RelockResult> {
   const dir = path.resolve(collectionDir);
   // Refused before the writer lock creates anything; an interrupted transaction is recovered first.
-  preflightCollection(dir, (collection) => void selectArtifacts(collection, refs));
-  return withWriter(
-    dir,
-    {
-      tool: opts.tool,
-      operation: 'relock',
-      fs: opts.fs,
-      logger: opts.logger,
-      ...(opts.lockWaitMs !== undefined ? { waitMs: opts.lockWaitMs } : {}),
-    },
-    async () => {
-      const collection = loadCollection(dir);
-      const entries = selectArtifacts(collection, refs);
-      const now = naiveUtcNow();
-      const relocked: string[] = [];
-      for (const entry of entries) {
-        let hash: string;
-        try {
-          hash = contentHash(path.join(dir, entry.path));
-        } catch {
-          throw new CoreError({
-            code: 'artifact-path-invalid',
-            artifact: artifactId(entry),
-            path: entry.path,
-            reason: 'does not exist',
-          });
-        }
-        const locked = getEntry(collection.lock, entry);
-        if (locked?.contentHash === hash) continue;
-        setEntry(collection.lock, entry, {
-          content_hash: hash,
-          fetched: now,
-          upstream: locked?.upstream ?? entry.upstream,
-          resolved_sha: locked?.resolvedSha ?? entry.resolvedSha,
-          resolved_version: locked?.resolvedVersion ?? entry.resolvedVersion,
-        });
-        relocked.push(artifactId(entry));
-      }
-      if (relocked.length === 0) return { relocked, txId: '', preSnapshot: '' };
-      const store = await openSnapshotStore(dir, storeOptions(opts));
+  await preflightCollection(dir, opts.fs, (collection) => void selectArtifacts(collection, refs));
+  return withWriter(dir, writerOptions(opts, 'relock'), async () => {
+    const collection = await loadCollectionCaching(dir, opts.fs);
+    const entries = selectArtifacts(collection, refs);
+    const now = naiveUtcNow(clockOf(opts).now());
+    const relocked: string[] = [];
+    for (const entry of entries) {
+      let hash: string;
       try {
-        const pre = await store.create({
-          reason: `before re-locking ${relocked.join(', ')}`,
-          trigger: 'relock',
-          artifacts: relocked,
+        hash = contentHash(path.join(dir, entry.path));
+      } catch {
+        throw new CoreError({
+          code: 'artifact-path-invalid',
+          artifact: artifactId(entry),
+          path: entry.path,
+          reason: 'does not exist',
         });
-        const txId = newTxId();
-        await applyChanges(
-          dir,
-          {
-            txId,
-            kind: 'relock',
-            description: `re-lock ${relocked.join(', ')}`,
-            artifacts: relocked,
-            preSnapshot: pre.id,
-            changes: [
-              {
-                kind: 'write',
-                rel: LOCK_FILE,
-                data: Buffer.from(serializeLock(collection.lock)),
-                mode: 0o644,
-              },
-            ],
-            tool: opts.tool,
-          },
-          { fs: opts.fs, logger: opts.logger, ...(opts.signal ? { signal: opts.signal } : {}) },
-        );
-        return { relocked, txId, preSnapshot: pre.id };
-      } finally {
-        store.close();
       }
-    },
-  );
+      const locked = getEntry(collection.lock, entry);
+      if (locked?.contentHash === hash) continue;
+      setEntry(collection.lock, entry, {
+        content_hash: hash,
+        fetched: now,
+        upstream: locked?.upstream ?? entry.upstream,
+        resolved_sha: locked?.resolvedSha ?? entry.resolvedSha,
+        resolved_version: locked?.resolvedVersion ?? entry.resolvedVersion,
+      });
+      relocked.push(artifactId(entry));
+    }
+    if (relocked.length === 0) return { relocked, txId: '', preSnapshot: '' };
+    const store = await openSnapshotStore(dir, storeOptions(opts));
+    try {
+      const pre = await store.create({
+        reason: `before re-locking ${relocked.join(', ')}`,
+        trigger: 'relock',
+        artifacts: relocked,
+      });
+      const txId = newTxId(clockOf(opts).now().getTime());
+      await applyChanges(
+        dir,
+        {
+          txId,
+          kind: 'relock',
+          description: `re-lock ${relocked.join(', ')}`,
+          artifacts: relocked,
+          preSnapshot: pre.id,
+          changes: [
+            {
+              kind: 'write',
+              rel: LOCK_FILE,
+              data: Buffer.from(serializeLock(collection.lock)),
+              mode: 0o644,
+            },
+          ],
+          tool: opts.tool,
+        },
+        transactionOptions(opts),
+      );
+      return { relocked, txId, preSnapshot: pre.id };
+    } finally {
+      store.close();
+    }
+  });
 }

@@ -16,7 +16,7 @@ import {
   importSkillmeatSnapshots,
   prepareImport,
 } from '../store/snapshotArchive.js';
-import { storeOptions } from './operations.js';
+import { clockOf, storeOptions, transactionOptions, writerOptions } from './operations.js';
 import { openSnapshotStore } from '../store/snapshots.js';
 import type { SnapshotInfo, SnapshotStore } from '../store/snapshots.js';
 import { applyChanges, newTxId, withWriter } from '../txn/transaction.js';
@@ -29,7 +29,7 @@ export interface Retention {
 
 export const DEFAULT_RETENTION: Retention = { keep: 20, maxAgeDays: 30 };
 
-type ReadOptions = Pick<OperationOptions, 'fs' | 'logger' | 'faults'>;
+type ReadOptions = Pick<OperationOptions, 'fs' | 'logger' | 'faults' | 'clock'>;
 
 async function withStore<T>(
   dir: string,
@@ -50,17 +50,7 @@ function writer<T>(
   operation: string,
   fn: (store: SnapshotStore) => Promise<T>,
 ): Promise<T> {
-  return withWriter(
-    path.resolve(dir),
-    {
-      tool: opts.tool,
-      operation,
-      fs: opts.fs,
-      logger: opts.logger,
-      ...(opts.lockWaitMs !== undefined ? { waitMs: opts.lockWaitMs } : {}),
-    },
-    () => withStore(dir, opts, fn),
-  );
+  return withWriter(path.resolve(dir), writerOptions(opts, operation), () => withStore(dir, opts, fn));
 }
 
 /** Takes a snapshot, then applies retention. */
@@ -124,7 +114,7 @@ export async function restoreSnapshot(
       artifacts: [],
     });
     const changes = await store.planRestore(target.id);
-    const txId = newTxId();
+    const txId = newTxId(clockOf(opts).now().getTime());
     if (changes.length > 0) {
       await applyChanges(
         path.resolve(dir),
@@ -137,7 +127,7 @@ export async function restoreSnapshot(
           changes,
           tool: opts.tool,
         },
-        { fs: opts.fs, logger: opts.logger, ...(opts.signal ? { signal: opts.signal } : {}) },
+        transactionOptions(opts),
       );
     }
     return { restored: target, safety, txId, changed: changes.length };
@@ -154,17 +144,7 @@ export async function recoverCollection(dir: string, opts: OperationOptions): Pr
       throw new CoreError({ code: 'not-a-collection', dir: root, reason: 'no such folder' });
     return 'none';
   }
-  return withWriter(
-    root,
-    {
-      tool: opts.tool,
-      operation: 'recover',
-      fs: opts.fs,
-      logger: opts.logger,
-      ...(opts.lockWaitMs !== undefined ? { waitMs: opts.lockWaitMs } : {}),
-    },
-    async (ctx) => ctx.recovered,
-  );
+  return withWriter(root, writerOptions(opts, 'recover'), async (ctx) => ctx.recovered);
 }
 
 export function diffSnapshot(dir: string, id: string, against: 'working' | string, opts: ReadOptions) {

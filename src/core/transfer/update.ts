@@ -9,14 +9,16 @@ import * as path from 'node:path';
 import { artifactId, LAYOUT, parseArtifactRef } from '../model/artifact.js';
 import type { ArtifactType } from '../model/artifact.js';
 import { changesForArtifact, readTree, resultHash, treeDigest } from '../model/artifactTree.js';
+import { throwIfAborted } from '../base/abort.js';
 import type { FileChange } from '../base/changes.js';
 import {
   collectionWrites,
   isUnchangedOnDisk,
-  loadCollection,
+  loadCollectionCaching,
   preflightCollection,
 } from '../model/collection.js';
 import type { Collection } from '../model/collection.js';
+import type { Fs } from '../ports/fs.js';
 import { CoreError } from '../base/errors.js';
 import { getEntry, setEntry } from '../model/lock.js';
 import { setArtifactFields } from '../model/manifest.js';
@@ -32,7 +34,7 @@ import { classify, resultTree } from './plan.js';
 import type { Conflict, Strategy, Tree } from './plan.js';
 import { resolveUpdate } from './resolve.js';
 import type { Resolver } from './resolve.js';
-import { storeOptions } from './operations.js';
+import { clockOf, storeOptions, transactionOptions, writerOptions } from './operations.js';
 import { openSnapshotStore } from '../store/snapshots.js';
 import type { UpstreamMeta } from '../store/snapshots.js';
 import { fetchSource, resolveSource, sourceFromUpstream, upstreamString } from '../sources/sources.js';
@@ -67,10 +69,10 @@ interface InternalPlan extends UpdatePlan {
  * parsed from (parsing a 2,000-artifact manifest costs more than the rest of an update), else a fresh
  * load. The model is handed out once, because applying edits it.
  */
-function collectionForApply(plan: InternalPlan): Collection {
+async function collectionForApply(plan: InternalPlan, fs: Fs): Promise<Collection> {
   const parsed = plan.collection;
   plan.collection = undefined;
-  return parsed && isUnchangedOnDisk(parsed) ? parsed : loadCollection(plan.collectionDir);
+  return parsed && isUnchangedOnDisk(parsed) ? parsed : loadCollectionCaching(plan.collectionDir, fs);
 }
 
 /** The artifacts an update of `refs` works on; each must have an upstream (else `upstream-invalid`). */
@@ -148,9 +150,10 @@ export async function prepareUpdate(
   // An interrupted transaction is recovered before anything is read: a plan of half-applied files
   // would only be refused as stale at apply time.
   if (!internalOptions.locked && hasJournal(dir))
-    await withWriter(dir, writerOptions(opts), async () => undefined);
+    await withWriter(dir, writerOptions(opts, 'update'), async () => undefined);
   const checked = internalOptions.checked;
-  const collection = checked && isUnchangedOnDisk(checked) ? checked : loadCollection(dir);
+  const collection =
+    checked && isUnchangedOnDisk(checked) ? checked : await loadCollectionCaching(dir, opts.fs);
   const entries = selectForUpdate(collection, refs);
   sweepStaleTemp(dir);
   const internals = new Map<string, ArtifactInternals>();
@@ -317,17 +320,9 @@ export async function applyUpdate(
   decisions: ReadonlyMap<string, ArtifactDecisions>,
   opts: OperationOptions,
 ): Promise<UpdateResult> {
-  return withWriter(plan.collectionDir, writerOptions(opts), () => applyUpdateLocked(plan, decisions, opts));
-}
-
-function writerOptions(opts: OperationOptions): Parameters<typeof withWriter>[1] {
-  return {
-    tool: opts.tool,
-    operation: 'update',
-    fs: opts.fs,
-    logger: opts.logger,
-    ...(opts.lockWaitMs !== undefined ? { waitMs: opts.lockWaitMs } : {}),
-  };
+  return withWriter(plan.collectionDir, writerOptions(opts, 'update'), () =>
+    applyUpdateLocked(plan, decisions, opts),
+  );
 }
 
 /** `applyUpdate` for a caller that already holds the writer lock. */
@@ -338,11 +333,11 @@ async function applyUpdateLocked(
 ): Promise<UpdateResult> {
   const internal = plan as InternalPlan;
   const dir = plan.collectionDir;
-  const collection = collectionForApply(internal);
+  const collection = await collectionForApply(internal, opts.fs);
   const changes: FileChange[] = [];
   const updated: UpdateResult['updated'] = [];
   const skipped: string[] = [];
-  const now = naiveUtcNow();
+  const now = naiveUtcNow(clockOf(opts).now());
   const toStore: { entry: ArtifactEntry; tree: Tree; meta: UpstreamMeta }[] = [];
   for (const artifact of plan.artifacts) {
     const inner = internal.internals.get(artifact.id);
@@ -425,7 +420,7 @@ async function applyUpdateLocked(
     for (const item of toStore)
       await store.storeUpstream(item.entry.type, item.entry.name, item.tree, item.meta);
     changes.push(...collectionWrites(collection, now));
-    const txId = newTxId();
+    const txId = newTxId(clockOf(opts).now().getTime());
     throwIfAborted(opts.signal);
     await applyChanges(
       dir,
@@ -438,7 +433,7 @@ async function applyUpdateLocked(
         changes,
         tool: opts.tool,
       },
-      { fs: opts.fs, logger: opts.logger, ...(opts.signal ? { signal: opts.signal } : {}) },
+      transactionOptions(opts),
     );
     return { txId, preSnapshot: pre.id, updated, skipped };
   } finally {
@@ -475,10 +470,10 @@ export async function updateArtifacts(
   // Manifest, lock and selection are checked read-only first, so bad input is refused before the lock
   // creates anything; the parsed model is handed on, so an update still parses once. With a journal
   // there is nothing to check yet: the lock's recovery comes first.
-  const checked = preflightCollection(dir, (collection) => selectForUpdate(collection, refs));
+  const checked = await preflightCollection(dir, opts.fs, (collection) => selectForUpdate(collection, refs));
   // One-shot: the whole run holds the writer lock (recovering first), so no other writer can make the
   // plan stale between fetching and applying. The extension's interactive flow holds it only to apply.
-  return withWriter(dir, writerOptions(opts), () => updateLocked(dir, refs, run, opts, checked));
+  return withWriter(dir, writerOptions(opts, 'update'), () => updateLocked(dir, refs, run, opts, checked));
 }
 
 async function updateLocked(
@@ -508,8 +503,4 @@ async function updateLocked(
   } finally {
     await plan.dispose();
   }
-}
-
-export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new CoreError({ code: 'cancelled' });
 }

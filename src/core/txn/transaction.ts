@@ -14,10 +14,13 @@
 import { randomInt } from 'node:crypto';
 import * as fsSync from 'node:fs';
 import * as path from 'node:path';
+import { throwIfAborted } from '../base/abort.js';
 import { silentLogger, STATE_DIR } from '../base/changes.js';
 import type { FileChange, Logger } from '../base/changes.js';
 import { CoreError, ioFailure, isCoreError } from '../base/errors.js';
 import type { LockHolder } from '../base/errors.js';
+import { systemClock } from '../base/time.js';
+import type { Clock } from '../base/time.js';
 import { fsPath } from '../base/fileNames.js';
 import { isErrno, nodeFs } from '../ports/fs.js';
 import type { Fs } from '../ports/fs.js';
@@ -37,7 +40,7 @@ import {
 import type { Journal, JournalOp, TxnPaths } from './journal.js';
 import { LOCK_FILE } from '../model/lock.js';
 import { acquireWriterLock } from './writerLock.js';
-import { sweepGitLeftovers, sweepStaleTemp } from '../ports/tempSpace.js';
+import { isAbandonedTemp, sweepGitLeftovers, sweepStaleTemp } from '../ports/tempSpace.js';
 
 export interface TransactionSpec {
   txId: string;
@@ -57,6 +60,8 @@ export interface TransactionOptions {
   logger?: Logger;
   /** Checked between steps; once the commit point is passed, cancelling has no effect. */
   signal?: AbortSignal;
+  /** The times written into the journal and the history (default: the system clock). */
+  clock?: Clock;
 }
 
 export interface ApplyResult {
@@ -93,7 +98,7 @@ export class UndoFailedError extends CoreError {
  * A short id that sorts by time: `t`, the milliseconds in base 36 (padded to 9 digits, which lasts until
  * the year 5188), and 4 random base-36 digits so two transactions in the same millisecond differ.
  */
-export function newTxId(now: number = Date.now()): string {
+export function newTxId(now: number = systemClock.now().getTime()): string {
   return `t${now.toString(36).padStart(9, '0')}${randomInt(36 ** 4)
     .toString(36)
     .padStart(4, '0')}`;
@@ -114,6 +119,7 @@ export async function applyChanges(
   const fs = options.fs ?? nodeFs;
   const logger = options.logger ?? silentLogger;
   const signal = options.signal;
+  const clock = options.clock ?? systemClock;
   // Overwriting another transaction's journal would lose the only record of how to undo it.
   if (hasJournal(root)) throw new CoreError({ code: 'interrupted', journal: journalPath(root) });
   const ops = planOps(root, spec.changes);
@@ -128,7 +134,7 @@ export async function applyChanges(
     ...(spec.preSnapshot !== undefined ? { preSnapshot: spec.preSnapshot } : {}),
     tool: spec.tool,
     pid: process.pid,
-    started: new Date().toISOString(),
+    started: clock.now().toISOString(),
     state: 'applying',
     ops,
   };
@@ -221,7 +227,8 @@ export async function applyChanges(
 
   logger.debug(`${tag} committed`);
   const finished = lockOp ? journal : { ...journal, state: 'committed' as const };
-  const cleanupPending = (await finishCommit(fs, root, finished, paths, 'committed', logger)) !== undefined;
+  const cleanupPending =
+    (await finishCommit({ fs, root, logger, clock }, finished, paths, 'committed')) !== undefined;
   logger.trace(`${tag} ${spec.kind} done${cleanupPending ? ' (cleanup left for recovery)' : ''}`);
   return { txId: spec.txId, cleanupPending };
 
@@ -236,7 +243,7 @@ export async function applyChanges(
         logger.warn(`${tag} could not mark the journal rolling-back: ${messageOf(stateErr)}`);
       }
       try {
-        await undoOps(fs, root, paths, ops.slice(0, lastStarted + 1).reverse(), logger);
+        await undoOps({ fs, root, logger, clock }, paths, ops.slice(0, lastStarted + 1).reverse());
       } catch (undoErr) {
         const failure = new UndoFailedError(journalPath(root), original, toCoreError(undoErr, step));
         logger.error(`${tag} ${failure.message}`);
@@ -266,6 +273,7 @@ export async function recoverJournal(
   const root = path.resolve(collectionDir);
   const fs = options.fs ?? nodeFs;
   const logger = options.logger ?? silentLogger;
+  const clock = options.clock ?? systemClock;
   const journal = readJournal(root);
   let outcome: RecoveryOutcome = 'none';
   if (journal) {
@@ -273,7 +281,7 @@ export async function recoverJournal(
     const tag = `[Recover] ${journal.txId}`;
     if (passedCommitPoint(root, journal, paths)) {
       logger.info(`${tag} ${journal.kind} had committed; finishing it`);
-      const failed = await finishCommit(fs, root, journal, paths, 'recovered', logger);
+      const failed = await finishCommit({ fs, root, logger, clock }, journal, paths, 'recovered');
       if (failed !== undefined) throw toCoreError(failed, { op: 'finish', path: journalPath(root) });
       outcome = 'rolled-forward';
     } else {
@@ -283,7 +291,7 @@ export async function recoverJournal(
           writeJournal(fs, root, { ...journal, state: 'rolling-back' }),
         );
       }
-      await undoOps(fs, root, paths, [...journal.ops].reverse(), logger);
+      await undoOps({ fs, root, logger, clock }, paths, [...journal.ops].reverse());
       await guard('remove', paths.dir, () => removeWorkArea(fs, root, paths.dir, true));
       outcome = 'rolled-back';
     }
@@ -325,6 +333,7 @@ export async function withWriter<T>(
   try {
     const recovered = await recoverJournal(collectionDir, {
       ...(options.fs !== undefined ? { fs: options.fs } : {}),
+      ...(options.clock !== undefined ? { clock: options.clock } : {}),
       logger,
     });
     sweepStaleTemp(collectionDir);
@@ -454,18 +463,21 @@ async function applyOp(
  * Undoes `ops` (given newest first). Each step looks at the disk rather than trusting memory, so it is
  * safe to repeat after a crash at any point, including a crash inside an earlier undo. Throws CoreError.
  */
-async function undoOps(
-  fs: Fs,
-  root: string,
-  paths: TxnPaths,
-  ops: JournalOp[],
-  logger: Logger,
-): Promise<void> {
+/** What the undo and the finishing steps work with: the collection's root and the operation's ports. */
+interface Engine {
+  fs: Fs;
+  root: string;
+  logger: Logger;
+  clock: Clock;
+}
+
+async function undoOps(engine: Engine, paths: TxnPaths, ops: JournalOp[]): Promise<void> {
+  const { fs, root, logger } = engine;
   const touchedDirs = new Set<string>();
   const step = (op: string, target: string, work: () => Promise<void>): Promise<void> =>
     guard(op, target, work);
   const aside = path.join(root, STATE_DIR, 'displaced', path.basename(paths.dir));
-  const room = { fs, root, ours: stagedInodes(ops), aside, logger };
+  const room: Room = { ...engine, ours: stagedInodes(ops), aside };
   for (const op of ops) {
     const target = targetPath(root, op.rel);
     touchedDirs.add(path.dirname(target));
@@ -513,14 +525,11 @@ async function undoOps(
   }
 }
 
-interface Room {
-  fs: Fs;
-  root: string;
+interface Room extends Engine {
   /** Inodes of this transaction's staged files: what it may remove again. */
   ours: Set<number>;
   /** Where anything else in the way is moved to: `.artifact-keeper/displaced/<txId>/`, outside the work area, which goes. */
   aside: string;
-  logger: Logger;
 }
 
 function stagedInodes(ops: JournalOp[]): Set<number> {
@@ -587,6 +596,8 @@ async function moveOff(
     return;
   }
   const rel = path.relative(room.root, target).split(path.sep).join('/');
+  // The machine's clock, not the operation's: the stamp only keeps two displacements of one path apart,
+  // which a pinned clock would not.
   const aside = path.join(room.aside, `${Date.now().toString(36)}-${rel.replaceAll('/', '%')}`);
   room.logger.warn(`[Txn] undo moves ${rel} out of the way, to ${aside}: this transaction did not write it`);
   await step('mkdir', room.aside, () => room.fs.mkdir(room.aside));
@@ -599,13 +610,12 @@ async function moveOff(
  * the transaction, which has already happened, and recovery repeats whatever is missing.
  */
 async function finishCommit(
-  fs: Fs,
-  root: string,
+  engine: Engine,
   journal: Journal,
   paths: TxnPaths,
   outcome: HistoryOutcome,
-  logger: Logger,
 ): Promise<unknown> {
+  const { fs, root, logger } = engine;
   const tag = `[Txn] ${journal.txId}`;
   try {
     // Until this sync the commit rename itself may not survive a power loss.
@@ -620,7 +630,7 @@ async function finishCommit(
         description: journal.description,
         artifacts: journal.artifacts,
         ...(journal.preSnapshot !== undefined ? { preSnapshot: journal.preSnapshot } : {}),
-        time: new Date().toISOString(),
+        time: engine.clock.now().toISOString(),
         tool: journal.tool,
         outcome,
       },
@@ -659,8 +669,6 @@ function passedCommitPoint(root: string, journal: Journal, paths: TxnPaths): boo
   return !exists(paths.stage(lockOp.n)) && exists(targetPath(root, lockOp.rel));
 }
 
-/** Temp files of writeFileAtomic older than this are leftovers even if their pid is alive again. */
-const STRAY_TEMP_AGE_MS = 60_000;
 /** Only the writer writes these, and recovery runs as the writer: their temps are always leftovers. */
 const WRITER_TEMPS = [`.${JOURNAL_FILE}.`, `.${HISTORY_FILE}.`];
 
@@ -703,28 +711,10 @@ async function removeStrayFiles(
   for (const name of listDir(stateDir)) {
     if (!name.endsWith('.ak-tmp')) continue;
     const file = path.join(stateDir, name);
-    if (!WRITER_TEMPS.some((prefix) => name.startsWith(prefix)) && !isAbandonedTemp(name, file)) continue;
+    if (!WRITER_TEMPS.some((prefix) => name.startsWith(prefix)) && !isAbandonedTemp(file)) continue;
     logger.debug(`[Recover] removing stray temp ${STATE_DIR}/${name}`);
     at('unlink', file);
     await ignoreErrno(fs.unlink(file), 'ENOENT');
-  }
-}
-
-/** writeFileAtomic names temps `.<name>.<pid>.<time36>.ak-tmp`. */
-function isAbandonedTemp(name: string, file: string): boolean {
-  const parts = name.split('.');
-  const pid = Number(parts[parts.length - 3]);
-  try {
-    if (Date.now() - fsSync.lstatSync(file).mtimeMs > STRAY_TEMP_AGE_MS) return true;
-  } catch {
-    return false;
-  }
-  if (!Number.isInteger(pid) || pid <= 0) return true;
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (err) {
-    return isErrno(err, 'ESRCH');
   }
 }
 
@@ -805,10 +795,6 @@ async function guard<T>(op: string, target: string, work: () => Promise<T>): Pro
   } catch (err) {
     throw toCoreError(err, { op, path: target });
   }
-}
-
-function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new CoreError({ code: 'cancelled' });
 }
 
 function toCoreError(err: unknown, step: { op: string; path: string }): CoreError {

@@ -33,7 +33,7 @@ import { choiceDecision, classify, decide, resultTree, touchedUpstream } from '.
 import type { Conflict, Decided, Decision, Strategy, Tree } from './plan.js';
 import { storeOptions } from './operations.js';
 import { openSnapshotStore } from '../store/snapshots.js';
-import type { UpstreamMeta } from '../store/snapshots.js';
+import type { UpstreamMeta } from '../store/baseRefs.js';
 import { fetchSource, resolveSource, sourceFromUpstream, upstreamString } from '../sources/sources.js';
 import type { FetchedSource, RemoteSource, ResolvedSource } from '../sources/sources.js';
 import { naiveUtcNow } from '../base/time.js';

@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import { silentLogger } from '../src/core/base/changes.js';
 import { nodeFs } from '../src/core/ports/fs.js';
 import { restoreSnapshot } from '../src/core/transfer/restore.js';
-import { openSnapshotStore, RACY_WINDOW_MS } from '../src/core/store/snapshots.js';
+import { openSnapshotStore } from '../src/core/store/snapshots.js';
+import { RACY_WINDOW_MS } from '../src/core/store/statIndex.js';
 import { applyChanges, newTxId } from '../src/core/txn/transaction.js';
 import {
   copyCollection,

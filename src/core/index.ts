@@ -130,5 +130,6 @@ export {
   takeSnapshot,
 } from './transfer/restore.js';
 export type { RestoreResult, Retention } from './transfer/restore.js';
-export type { SnapshotDiffEntry, SnapshotInfo } from './store/snapshots.js';
+export type { SnapshotInfo } from './store/snapshotRefs.js';
+export type { SnapshotDiffEntry } from './store/treeDiff.js';
 export { readUpstreamFile } from './store/upstreamFiles.js';

@@ -14,12 +14,8 @@ import { silentLogger } from '../../src/core/base/changes.js';
 import { CoreError } from '../../src/core/base/errors.js';
 import { nameBytes } from '../../src/core/base/fileNames.js';
 import { nodeFs } from '../../src/core/ports/fs.js';
-import {
-  EXPORT_META_FILE,
-  exportSnapshot,
-  importSkillmeatSnapshots,
-  importSnapshot,
-} from '../../src/core/store/snapshotArchive.js';
+import { EXPORT_META_FILE, exportSnapshot, importSnapshot } from '../../src/core/store/snapshotArchive.js';
+import { importSkillmeatSnapshots } from '../../src/core/store/skillmeatSnapshots.js';
 import { openSnapshotStore } from '../../src/core/store/snapshots.js';
 import type { SnapshotStore } from '../../src/core/store/snapshots.js';
 import { serializeToml } from '../../src/core/model/toml.js';

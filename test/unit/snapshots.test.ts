@@ -15,13 +15,10 @@ import { CoreError } from '../../src/core/base/errors.js';
 import { FaultPlan, withFaults } from '../../src/core/ports/faults.js';
 import { nodeFs } from '../../src/core/ports/fs.js';
 import { nameBytes } from '../../src/core/base/fileNames.js';
-import {
-  EMPTY_TREE,
-  RACY_WINDOW_MS,
-  openSnapshotStore,
-  planTreeChanges,
-  quoteForStdinPaths,
-} from '../../src/core/store/snapshots.js';
+import { EMPTY_TREE, quoteForStdinPaths } from '../../src/core/store/gitObjects.js';
+import { openSnapshotStore } from '../../src/core/store/snapshots.js';
+import { RACY_WINDOW_MS } from '../../src/core/store/statIndex.js';
+import { planTreeChanges } from '../../src/core/store/treeDiff.js';
 import type { SnapshotStore, SnapshotStoreOptions } from '../../src/core/store/snapshots.js';
 import { applyChanges } from '../../src/core/txn/transaction.js';
 import { comparePaths } from '../../src/core/ports/walk.js';

@@ -11,7 +11,15 @@ import { createHash } from 'node:crypto';
 import { decodeName, fsPath, nameBytes } from '../base/fileNames.js';
 import { updateWithPath } from './hash.js';
 import { comparePaths, walkSync } from '../ports/walk.js';
-import type { Tree, TreeFile } from '../transfer/plan.js';
+
+export interface TreeFile {
+  data: Buffer;
+  /** 0o644 or 0o755 for files; 0o120000 marks a symlink whose target is `data`. */
+  mode: number;
+}
+
+/** An artifact's files by POSIX path relative to the artifact (a single-file artifact: its file name). */
+export type Tree = Map<string, TreeFile>;
 
 export const SYMLINK_MODE = 0o120000;
 const SKIP_GIT = new Set(['.git']);

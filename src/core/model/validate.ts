@@ -7,7 +7,7 @@
 import * as path from 'node:path';
 import { NAME_MAX, PATH_MAX } from './artifact.js';
 import type { ArtifactType } from './artifact.js';
-import type { Tree } from '../transfer/plan.js';
+import type { Tree } from './artifactTree.js';
 
 /** What an upstream entry is: git's modes, or what lstat says of a local folder's entry. */
 export type EntryKind =

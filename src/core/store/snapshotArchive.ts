@@ -1,29 +1,26 @@
 /**
- * One snapshot as a portable `.tar.gz` (the collection under `collection/` plus a metadata file), and
- * import of such archives and of SkillMeat's own snapshot tarballs. An archive is read and vetted in full
- * before anything is written; extraction goes to a temp folder under `.artifact-keeper/`, always removed.
+ * One snapshot as our portable `.tar.gz` (the collection under `collection/` plus a metadata file): export,
+ * and import of such archives and of SkillMeat's own snapshot tarballs, told apart by that metadata file.
+ * An archive is read and vetted in full before anything is written (archiveImport.ts).
  */
-import { randomBytes } from 'node:crypto';
-import * as nodeFs from 'node:fs';
 import * as path from 'node:path';
-import { Header, list, Pack, ReadEntry } from 'tar';
+import { Header, Pack, ReadEntry } from 'tar';
+import type { Logger } from '../base/changes.js';
 import { CoreError } from '../base/errors.js';
 import { decodeName, isRawName, showName } from '../base/fileNames.js';
+import { ancestors } from '../model/artifactTree.js';
 import { writeFileAtomic } from '../ports/fs.js';
-import { parseToml } from '../model/toml.js';
-import type { TomlValue } from '../model/toml.js';
 import { comparePaths } from '../ports/walk.js';
-import type { Logger } from '../base/changes.js';
-import { ancestorsOf, io } from './snapshots.js';
-import type { SnapshotInfo, SnapshotStore } from './snapshots.js';
+import { collectionEntries, importPrepared, readArchive } from './archiveImport.js';
+import type { ArchiveEntry, PreparedImport } from './archiveImport.js';
+import { io } from './gitObjects.js';
+import { prepareSkillmeatArchive, readSkillmeatIndex } from './skillmeatSnapshots.js';
+import type { SnapshotInfo } from './snapshotRefs.js';
+import type { SnapshotStore } from './snapshots.js';
 
 export const EXPORT_META_FILE = 'artifact-keeper-snapshot.json';
 export const EXPORT_ROOT = 'collection';
 export const EXPORT_FORMAT = 'artifact-keeper-snapshot';
-export const SKILLMEAT_INDEX = 'snapshots.toml';
-/** An archive larger than this once unpacked is refused: Claude artifacts are text, not media libraries. */
-export const MAX_ARCHIVE_BYTES = 512 * 1024 * 1024;
-export const MAX_ARCHIVE_ENTRIES = 200_000;
 
 /** The metadata file of an export. */
 export interface ExportMetadata {
@@ -76,7 +73,7 @@ export async function exportSnapshot(store: SnapshotStore, id: string, file: str
   };
   const dirs = new Set<string>();
   for (const [rel, entry] of tree) {
-    for (const parent of ancestorsOf(rel)) dirs.add(parent);
+    for (const parent of ancestors(rel)) dirs.add(parent);
     if (entry.kind === 'dir') dirs.add(rel);
   }
   const paths = [
@@ -150,16 +147,6 @@ export async function exportSnapshot(store: SnapshotStore, id: string, file: str
   return { file, files, bytes: bytes.length };
 }
 
-/** An archive read and vetted in full, ready to become a snapshot: all of an import but the writing. */
-export interface PreparedImport {
-  file: string;
-  content: Map<string, ArchiveEntry>;
-  options: Parameters<SnapshotStore['createFromFolder']>[1];
-  /** The tree our export recorded, to warn when the imported content differs. */
-  exportedTree?: string;
-  exportedId?: string;
-}
-
 /**
  * Reads and vets an archive without writing anything: one of our exports, or a SkillMeat snapshot tarball
  * (its `snapshots.toml` beside it supplies message and time). Throws `snapshot-invalid` naming the file,
@@ -177,212 +164,9 @@ export async function prepareImport(file: string, logger: Logger): Promise<Prepa
   );
 }
 
-/** Turns a prepared archive into a new snapshot (trigger `import`) without touching the collection. */
-export async function importPrepared(store: SnapshotStore, prepared: PreparedImport): Promise<SnapshotInfo> {
-  const info = await extractAndSnapshot(store, prepared.file, prepared.content, prepared.options);
-  if (prepared.exportedTree && prepared.exportedTree !== info.tree) {
-    store.logger.warn(
-      `[Snapshots] ${path.basename(prepared.file)}: content differs from the exported snapshot ${prepared.exportedId ?? ''} (tree ${info.tree})`,
-    );
-  }
-  return info;
-}
-
 /** `prepareImport` then `importPrepared`; nothing is written when the archive is refused. */
 export async function importSnapshot(store: SnapshotStore, file: string): Promise<SnapshotInfo> {
   return importPrepared(store, await prepareImport(file, store.logger));
-}
-
-/**
- * Checks that `dir` (or the toml file itself) is a SkillMeat snapshot folder, without writing anything.
- * Throws `snapshot-invalid`.
- */
-export function checkSkillmeatFolder(dir: string, logger: Logger): void {
-  const folder = dir.endsWith('.toml') ? path.dirname(dir) : dir;
-  if (!nodeFs.existsSync(path.join(folder, SKILLMEAT_INDEX))) {
-    throw new CoreError({
-      code: 'snapshot-invalid',
-      file: folder,
-      reason: `no ${SKILLMEAT_INDEX} here (not a SkillMeat snapshot folder)`,
-    });
-  }
-  readSkillmeatIndex(folder, logger);
-}
-
-/**
- * Imports every snapshot listed in a SkillMeat `snapshots.toml` (`dir` is
- * `~/.skillmeat/snapshots/<collection>/` or the toml file itself), oldest first, skipping ones imported
- * before. Snapshots keep SkillMeat's time, so they sort into history where they belong.
- */
-export async function importSkillmeatSnapshots(store: SnapshotStore, dir: string): Promise<SnapshotInfo[]> {
-  checkSkillmeatFolder(dir, store.logger);
-  const folder = dir.endsWith('.toml') ? path.dirname(dir) : dir;
-  const listed = readSkillmeatIndex(folder, store.logger).sort(
-    (a, b) => (a.time?.getTime() ?? 0) - (b.time?.getTime() ?? 0),
-  );
-  const already = new Set(
-    (await store.list())
-      .filter((s) => s.origin?.kind === 'skillmeat')
-      .map((s) => `${s.origin?.collection ?? ''}\0${s.origin?.id ?? ''}`),
-  );
-  const imported: SnapshotInfo[] = [];
-  for (const item of listed) {
-    if (already.has(`${item.collection}\0${item.id}`)) continue;
-    const tarball = [path.join(folder, `${item.id}.tar.gz`), item.tarballPath].find(
-      (p) => p && nodeFs.existsSync(p),
-    );
-    if (!tarball) {
-      store.logger.warn(`[Snapshots] SkillMeat snapshot ${item.id}: its tarball is missing, skipped`);
-      continue;
-    }
-    imported.push(
-      await importPrepared(store, prepareSkillmeatArchive(tarball, await readArchive(tarball), item)),
-    );
-  }
-  return imported;
-}
-
-// ---- reading and vetting archives -----------------------------------------------------------------
-
-type EntryKind = 'file' | 'dir' | 'symlink';
-
-interface ArchiveEntry {
-  /** Normalized path in the archive (no leading `./`, no trailing `/`). */
-  path: string;
-  kind: EntryKind;
-  mode: number;
-  data: Buffer;
-  linkpath?: string;
-}
-
-/** Reads the whole archive into memory, refusing anything unsafe before a byte is written anywhere. */
-async function readArchive(file: string): Promise<Map<string, ArchiveEntry>> {
-  const entries = new Map<string, ArchiveEntry>();
-  let total = 0;
-  let problem: CoreError | undefined;
-  const refuse = (entryPath: string, reason: string): void => {
-    problem ??= new CoreError({ code: 'snapshot-invalid', file, reason: `entry "${entryPath}": ${reason}` });
-  };
-  if (!nodeFs.statSync(file, { throwIfNoEntry: false })?.isFile())
-    throw new CoreError({ code: 'snapshot-invalid', file, reason: 'no such file' });
-  try {
-    await list({
-      file,
-      strict: true,
-      onReadEntry: (entry) => {
-        const raw = entry.path;
-        const kind = kindOf(entry.type);
-        if (typeof kind !== 'string') return refuse(raw, kind.reason);
-        const normalized = normalizeEntryPath(raw);
-        if (typeof normalized !== 'string') return refuse(raw, normalized.reason);
-        if (normalized === '') return; // the archive's own `./`
-        if (entries.size >= MAX_ARCHIVE_ENTRIES)
-          return refuse(raw, `more than ${MAX_ARCHIVE_ENTRIES} entries`);
-        const chunks: Buffer[] = [];
-        entry.on('data', (chunk: Buffer) => {
-          total += chunk.length;
-          if (total > MAX_ARCHIVE_BYTES)
-            refuse(raw, `the archive unpacks to more than ${MAX_ARCHIVE_BYTES} bytes`);
-          else chunks.push(chunk);
-        });
-        entry.on('end', () => {
-          entries.set(normalized, {
-            path: normalized,
-            kind,
-            mode: entry.mode ?? 0o644,
-            data: Buffer.concat(chunks),
-            ...(kind === 'symlink' ? { linkpath: entry.linkpath ?? '' } : {}),
-          });
-        });
-      },
-    });
-  } catch (err) {
-    if (err instanceof CoreError) throw err;
-    throw new CoreError(
-      { code: 'snapshot-invalid', file, reason: `not a readable .tar.gz: ${(err as Error).message}` },
-      { cause: err },
-    );
-  }
-  if (problem) throw problem;
-  return entries;
-}
-
-function kindOf(type: string): EntryKind | { reason: string } {
-  switch (type) {
-    case 'File':
-    case 'OldFile':
-    case 'ContiguousFile':
-      return 'file';
-    case 'Directory':
-    case 'GNUDumpDir':
-      return 'dir';
-    case 'SymbolicLink':
-      return 'symlink';
-    case 'Link':
-      return { reason: 'hard links are not accepted' };
-    case 'CharacterDevice':
-    case 'BlockDevice':
-      return { reason: 'device files are not accepted' };
-    case 'FIFO':
-      return { reason: 'named pipes are not accepted' };
-    default:
-      return { reason: `unsupported entry type ${type}` };
-  }
-}
-
-function normalizeEntryPath(raw: string): string | { reason: string } {
-  if (raw.includes('\0')) return { reason: 'NUL in path' };
-  if (raw.startsWith('/') || /^[A-Za-z]:/.test(raw) || raw.startsWith('\\'))
-    return { reason: 'absolute path' };
-  const parts = raw.split(process.platform === 'win32' ? /[\\/]/ : '/').filter((p) => p !== '' && p !== '.');
-  if (parts.includes('..')) return { reason: 'path with ".." leaves the archive' };
-  return parts.join('/');
-}
-
-/**
- * Checks the entries below `root` as a collection: symlinks stay inside it, nothing sits below a file or
- * symlink, and returns them relative to `root`.
- */
-function collectionEntries(
-  file: string,
-  entries: Map<string, ArchiveEntry>,
-  root: string,
-): Map<string, ArchiveEntry> {
-  const out = new Map<string, ArchiveEntry>();
-  const prefix = `${root}/`;
-  for (const [entryPath, entry] of entries) {
-    if (entryPath === root) {
-      if (entry.kind !== 'dir') throw invalid(file, entryPath, `"${root}" is not a folder`);
-      continue;
-    }
-    if (!entryPath.startsWith(prefix)) throw invalid(file, entryPath, `outside "${root}/"`);
-    out.set(entryPath.slice(prefix.length), entry);
-  }
-  for (const [rel, entry] of out) {
-    for (const parent of ancestorsOf(rel)) {
-      const above = out.get(parent);
-      if (above && above.kind !== 'dir')
-        throw invalid(
-          file,
-          entry.path,
-          `below ${above.kind === 'symlink' ? 'a symlink' : 'a file'} "${above.path}"`,
-        );
-    }
-    if (entry.kind === 'symlink') {
-      const target = entry.linkpath ?? '';
-      if (target === '' || target.startsWith('/') || /^[A-Za-z]:/.test(target) || target.includes('\0')) {
-        throw invalid(file, entry.path, `symlink to "${target}" leaves the collection`);
-      }
-      const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(rel), target));
-      if (resolved === '..' || resolved.startsWith('../'))
-        throw invalid(file, entry.path, `symlink to "${target}" leaves the collection`);
-    }
-  }
-  return out;
-}
-
-function invalid(file: string, entryPath: string, reason: string): CoreError {
-  return new CoreError({ code: 'snapshot-invalid', file, reason: `entry "${entryPath}": ${reason}` });
 }
 
 // ---- importing ------------------------------------------------------------------------------------
@@ -421,118 +205,4 @@ function prepareExport(file: string, entries: Map<string, ArchiveEntry>): Prepar
     ...(meta.snapshot.tree ? { exportedTree: meta.snapshot.tree } : {}),
     exportedId: meta.snapshot.id,
   };
-}
-
-interface SkillmeatListing {
-  id: string;
-  collection: string;
-  message?: string;
-  time?: Date;
-  artifactCount?: number;
-  tarballPath?: string;
-}
-
-function prepareSkillmeatArchive(
-  file: string,
-  entries: Map<string, ArchiveEntry>,
-  listing: SkillmeatListing,
-): PreparedImport {
-  // SkillMeat's tarfile.add(collection_path, arcname=collection_name): one folder at the top.
-  const tops = new Set([...entries.keys()].map((p) => p.split('/', 1)[0] as string));
-  const [top] = tops;
-  if (tops.size !== 1 || top === undefined) {
-    throw new CoreError({
-      code: 'snapshot-invalid',
-      file,
-      reason: `expected one collection folder at the top, found ${tops.size === 0 ? 'nothing' : [...tops].slice(0, 3).join(', ')}`,
-    });
-  }
-  const content = collectionEntries(file, entries, top);
-  const count = listing.artifactCount !== undefined ? ` (${listing.artifactCount} artifacts)` : '';
-  return {
-    file,
-    content,
-    options: {
-      reason: `SkillMeat snapshot ${listing.id}${listing.message ? `: ${listing.message}` : ''}${count}`,
-      trigger: 'import',
-      artifacts: [],
-      origin: {
-        kind: 'skillmeat',
-        id: listing.id,
-        file: path.basename(file),
-        collection: listing.collection || top,
-      },
-      ...(listing.time ? { time: listing.time } : {}),
-    },
-  };
-}
-
-async function extractAndSnapshot(
-  store: SnapshotStore,
-  file: string,
-  content: Map<string, ArchiveEntry>,
-  options: Parameters<SnapshotStore['createFromFolder']>[1],
-): Promise<SnapshotInfo> {
-  const fs = store.fs;
-  const temp = path.join(store.stateDir, `import-${process.pid}-${randomBytes(4).toString('hex')}`);
-  const root = path.join(temp, 'collection');
-  try {
-    await io('mkdir', root, () => fs.mkdir(root));
-    for (const rel of [...content.keys()].sort(comparePaths)) {
-      const entry = content.get(rel) as ArchiveEntry;
-      const abs = path.join(root, ...rel.split('/'));
-      await io('extract', abs, async () => {
-        if (entry.kind === 'dir') return fs.mkdir(abs);
-        await fs.mkdir(path.dirname(abs));
-        if (entry.kind === 'symlink') await fs.symlink(entry.linkpath ?? '', abs);
-        else await fs.writeFile(abs, entry.data, entry.mode & 0o111 ? 0o755 : 0o644);
-      });
-    }
-    const info = await store.createFromFolder(root, options);
-    store.logger.info(`[Snapshots] imported ${path.basename(file)} as ${info.id}`);
-    return info;
-  } finally {
-    await fs.rm(temp).catch((err: unknown) => {
-      store.logger.warn(`[Snapshots] could not remove ${temp}: ${(err as Error).message}`);
-    });
-  }
-}
-
-/** SkillMeat's `snapshots.toml`: `[[snapshots]]` with id, timestamp (naive UTC), message, artifact_count, tarball_path. */
-function readSkillmeatIndex(folder: string, logger: Logger): SkillmeatListing[] {
-  const file = path.join(folder, SKILLMEAT_INDEX);
-  if (!nodeFs.existsSync(file)) return [];
-  const table = parseToml(nodeFs.readFileSync(file), file);
-  const rows = Array.isArray(table.snapshots) ? table.snapshots : [];
-  const out: SkillmeatListing[] = [];
-  for (const row of rows) {
-    if (typeof row !== 'object' || row === null || Array.isArray(row) || row instanceof Date) continue;
-    const id = row.id;
-    if (typeof id !== 'string' || !/^[A-Za-z0-9._-]+$/.test(id) || id.startsWith('.')) {
-      logger.warn(`[Snapshots] ${file}: skipping a snapshot with an unusable id`);
-      continue;
-    }
-    const time = parseSkillmeatTime(row.timestamp);
-    const collection = typeof row.collection_name === 'string' ? row.collection_name : path.basename(folder);
-    out.push({
-      id,
-      collection,
-      ...(typeof row.message === 'string' ? { message: row.message } : {}),
-      ...(time ? { time } : {}),
-      ...(typeof row.artifact_count === 'number' ? { artifactCount: row.artifact_count } : {}),
-      ...(typeof row.tarball_path === 'string' ? { tarballPath: row.tarball_path } : {}),
-    });
-  }
-  return out;
-}
-
-/** SkillMeat writes `datetime.utcnow().isoformat()`: naive UTC, microseconds. */
-function parseSkillmeatTime(value: TomlValue | undefined): Date | undefined {
-  if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : value;
-  if (typeof value !== 'string') return undefined;
-  const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})?$/.exec(value.trim());
-  if (!m) return undefined;
-  const fraction = (m[2] ?? '.0').slice(0, 4);
-  const date = new Date(`${m[1]}${fraction}${m[3] ?? 'Z'}`);
-  return Number.isNaN(date.getTime()) ? undefined : date;
 }

@@ -5,15 +5,10 @@
  */
 import { isBinary, mergeBytes } from '../merge/merge.js';
 import type { MergeLabels } from '../merge/merge.js';
+import type { Tree, TreeFile } from '../model/artifactTree.js';
 
-export interface TreeFile {
-  data: Buffer;
-  /** 0o644 or 0o755 for files; 0o120000 marks a symlink whose target is `data`. */
-  mode: number;
-}
-
-/** An artifact's files by POSIX path relative to the artifact (a single-file artifact: its file name). */
-export type Tree = Map<string, TreeFile>;
+// Defined with the model (below both the store and the planner); planned here.
+export type { Tree, TreeFile } from '../model/artifactTree.js';
 
 export type FileStatus =
   | 'unchanged'

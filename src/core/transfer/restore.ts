@@ -9,16 +9,13 @@ import { STATE_DIR } from '../base/changes.js';
 import { CoreError } from '../base/errors.js';
 import { hasJournal } from '../txn/journal.js';
 import type { OperationOptions } from './operations.js';
-import {
-  checkSkillmeatFolder,
-  exportSnapshot,
-  importPrepared,
-  importSkillmeatSnapshots,
-  prepareImport,
-} from '../store/snapshotArchive.js';
+import { importPrepared } from '../store/archiveImport.js';
+import { exportSnapshot, prepareImport } from '../store/snapshotArchive.js';
+import { checkSkillmeatFolder, importSkillmeatSnapshots } from '../store/skillmeatSnapshots.js';
 import { clockOf, storeOptions, transactionOptions, writerOptions } from './operations.js';
 import { openSnapshotStore } from '../store/snapshots.js';
-import type { SnapshotInfo, SnapshotStore } from '../store/snapshots.js';
+import type { SnapshotStore } from '../store/snapshots.js';
+import type { SnapshotInfo } from '../store/snapshotRefs.js';
 import { applyChanges, newTxId, withWriter } from '../txn/transaction.js';
 import type { RecoveryOutcome } from '../txn/transaction.js';
 

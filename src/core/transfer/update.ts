@@ -36,7 +36,7 @@ import { resolveUpdate } from './resolve.js';
 import type { Resolver } from './resolve.js';
 import { clockOf, storeOptions, transactionOptions, writerOptions } from './operations.js';
 import { openSnapshotStore } from '../store/snapshots.js';
-import type { UpstreamMeta } from '../store/snapshots.js';
+import type { UpstreamMeta } from '../store/baseRefs.js';
 import { fetchSource, resolveSource, sourceFromUpstream, upstreamString } from '../sources/sources.js';
 import type { FetchedSource, RemoteSource, ResolvedSource } from '../sources/sources.js';
 import { naiveUtcNow } from '../base/time.js';

@@ -1,0 +1,135 @@
+/**
+ * Stored bases: the upstream content of every applied update as the history of
+ * `refs/upstream/<type>/<name>`, each commit's message holding the upstream's resolved sha and version as
+ * JSON, so a later update has its true three-way base offline. (DESIGN wants deployed bases here too.)
+ */
+import type { Logger } from '../base/changes.js';
+import { CoreError } from '../base/errors.js';
+import type { Clock } from '../base/time.js';
+import { isArtifactType } from '../model/artifact.js';
+import type { Tree } from '../model/artifactTree.js';
+import { assertRefName, isObjectId } from '../ports/git.js';
+import type { Git } from '../ports/git.js';
+import { commitObject, ZERO_SHA } from './gitObjects.js';
+import type { GitObject, GitObjects } from './gitObjects.js';
+import { scanContent, scanPath } from './treeScan.js';
+import { writeTrees } from './trees.js';
+import type { StoredTrees } from './trees.js';
+
+const UPSTREAM_REFS = 'refs/upstream/';
+
+/** The message JSON of an upstream commit, in SkillMeat's snake_case like the lock. */
+export interface UpstreamMeta {
+  resolved_sha: string;
+  resolved_version?: string;
+  source?: string;
+  time?: string;
+}
+
+export interface UpstreamRecord {
+  commit: string;
+  tree: string;
+  meta: UpstreamMeta;
+}
+
+/** The upstream refs of one repository. */
+export class BaseRefs {
+  constructor(
+    private readonly git: Git,
+    private readonly objects: GitObjects,
+    private readonly trees: StoredTrees,
+    private readonly logger: Logger,
+    private readonly clock: Clock,
+  ) {}
+
+  /**
+   * Records `content` (a folder or file path, or a Tree) as the next commit of `ref`, the upstream ref of
+   * `type`/`name`, in an existing repository. Storing the same tree and sha again is a no-op.
+   */
+  async storeUpstream(
+    ref: string,
+    type: string,
+    name: string,
+    content: string | Tree,
+    meta: UpstreamMeta,
+  ): Promise<UpstreamRecord> {
+    const state = typeof content === 'string' ? await scanPath(this.objects, content) : scanContent(content);
+    const previous = (await this.upstreamHistory(ref))[0];
+    const fullMeta: UpstreamMeta = { ...meta, time: meta.time ?? this.clock.now().toISOString() };
+    const message = `upstream ${type}/${name} ${meta.resolved_version ?? meta.resolved_sha}\n\n${JSON.stringify(fullMeta)}\n`;
+    let commit: GitObject | undefined;
+    const { root } = await writeTrees(this.objects, state, undefined, (tree) => {
+      if (previous && previous.tree === tree && previous.meta.resolved_sha === meta.resolved_sha) return [];
+      commit = commitObject(
+        tree,
+        previous?.commit,
+        message,
+        new Date(fullMeta.time ?? this.clock.now().getTime()),
+      );
+      return [commit];
+    });
+    if (!commit) return previous as UpstreamRecord;
+    await this.git.pipe(['update-ref', '--stdin'], {
+      input: `update ${ref} ${commit.sha} ${previous?.commit ?? ZERO_SHA}\n`,
+    });
+    return { commit: commit.sha, tree: root, meta: fullMeta };
+  }
+
+  /**
+   * The stored upstream content of an artifact at `resolvedSha` (or the newest stored one), or undefined
+   * when none was stored. Paths are relative to the artifact (a single file: its upstream file name).
+   */
+  async readUpstream(type: string, name: string, resolvedSha?: string): Promise<Tree | undefined> {
+    const history = await this.upstreamHistory(upstreamRef(type, name));
+    const record =
+      resolvedSha === undefined ? history[0] : history.find((r) => r.meta.resolved_sha === resolvedSha);
+    if (!record) return undefined;
+    const { entries } = await this.trees.loadTree(record.tree);
+    const out: Tree = new Map();
+    for (const [rel, entry] of entries) {
+      if (entry.kind === 'dir') continue;
+      const mode = entry.kind === 'symlink' ? 0o120000 : entry.mode === '100755' ? 0o755 : 0o644;
+      out.set(rel, { data: await this.objects.readBlob(entry.sha), mode });
+    }
+    return out;
+  }
+
+  /** Every upstream stored under `ref`, newest first. */
+  async upstreamHistory(ref: string): Promise<UpstreamRecord[]> {
+    const head = (await this.git.run(['for-each-ref', '--format=%(objectname)', ref])).trim();
+    if (!isObjectId(head)) return [];
+    const out = await this.git.run(['log', '--no-color', '--format=%H%x1f%T%x1f%B%x1e', head]);
+    const records: UpstreamRecord[] = [];
+    for (const chunk of out.split('\x1e')) {
+      const [commit, tree, body] = chunk.replace(/^\n/, '').split('\x1f');
+      if (!commit || !tree || !isObjectId(commit.trim())) continue;
+      const json = body?.slice(body.indexOf('\n\n') + 2) ?? '';
+      try {
+        const meta = JSON.parse(json) as UpstreamMeta;
+        if (typeof meta.resolved_sha === 'string') records.push({ commit: commit.trim(), tree, meta });
+      } catch {
+        this.logger.warn(`[Snapshots] ${ref}: commit ${commit} has no upstream metadata`);
+      }
+    }
+    return records;
+  }
+}
+
+/**
+ * `refs/upstream/<type>/<name>`; the name is percent-encoded outside [A-Za-z0-9_-] so any artifact name
+ * (spaces, dots, unicode) makes a valid, unambiguous ref.
+ */
+export function upstreamRef(type: string, name: string): string {
+  if (!isArtifactType(type))
+    throw new CoreError({
+      code: 'artifact-name-invalid',
+      name: `${type}/${name}`,
+      reason: `unknown type "${type}"`,
+    });
+  if (name.length === 0) throw new CoreError({ code: 'artifact-name-invalid', name, reason: 'empty name' });
+  const encoded = Array.from(Buffer.from(name, 'utf8'), (byte) => {
+    const ch = String.fromCharCode(byte);
+    return /[A-Za-z0-9_-]/.test(ch) ? ch : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }).join('');
+  return assertRefName(`${UPSTREAM_REFS}${type}/${encoded}`);
+}

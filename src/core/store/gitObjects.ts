@@ -1,0 +1,264 @@
+/**
+ * Git objects as the snapshot store makes and reads them: ids, commits and packs built in JS, written
+ * through one git process that verifies them (`--strict`, minus fsck's checkout-only checks), and read back
+ * through one long-lived `cat-file --batch`. Knows nothing of snapshots, folders or refs. Also `io`, which
+ * every write of the store goes through.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import * as path from 'node:path';
+import { deflateSync } from 'node:zlib';
+import { CoreError, ioFailure } from '../base/errors.js';
+import { decodeName, isRawName } from '../base/fileNames.js';
+import type { Fs } from '../ports/fs.js';
+import { assertObjectId, compareVersions, isObjectId, SNAPSHOT_IDENTITY } from '../ports/git.js';
+import type { Git, ObjectReader } from '../ports/git.js';
+
+export const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
+export const ZERO_SHA = '0'.repeat(40);
+
+export type GitMode = '100644' | '100755' | '120000' | '040000';
+
+/** A loose object as git stores it: its id is sha1("<type> <length>\0" + data). */
+export interface GitObject {
+  type: 'blob' | 'tree' | 'commit';
+  data: Buffer;
+  sha: string;
+}
+
+/** Reading and writing the objects of one repository; the `cat-file` process lives until `close`. */
+export class GitObjects {
+  private reader: ObjectReader | undefined;
+
+  constructor(
+    private readonly git: Git,
+    /** The `--strict=…` argument of the object writes, for this git version (see strictFsck). */
+    private readonly strict: string,
+    private readonly fs: Fs,
+    /** Where blobs from memory are staged for `hash-object` (`.artifact-keeper/`). */
+    private readonly stateDir: string,
+  ) {}
+
+  /** A blob's bytes, through one long-lived `cat-file --batch`. Throws `git-failed` when the object is missing. */
+  async readBlob(sha: string): Promise<Buffer> {
+    assertObjectId(sha);
+    this.reader ??= this.git.openObjectReader();
+    const object = await this.reader.read(sha);
+    if (!object || object.type !== 'blob') {
+      throw new CoreError({
+        code: 'git-failed',
+        command: 'cat-file',
+        reason: `no blob ${sha} in the snapshot repository`,
+      });
+    }
+    return object.data;
+  }
+
+  /** One tree object's entries by name (modes as diff-tree prints them: `040000` for folders). */
+  async readTreeEntries(tree: string): Promise<Map<string, { mode: string; sha: string }>> {
+    this.reader ??= this.git.openObjectReader();
+    const object = await this.reader.read(tree);
+    if (!object || object.type !== 'tree') {
+      throw new CoreError({
+        code: 'git-failed',
+        command: 'cat-file',
+        reason: `no tree ${tree} in the snapshot repository`,
+      });
+    }
+    const entries = new Map<string, { mode: string; sha: string }>();
+    const data = object.data;
+    let at = 0;
+    while (at < data.length) {
+      const space = data.indexOf(0x20, at);
+      const nul = data.indexOf(0, space);
+      if (space < 0 || nul < 0 || nul + 21 > data.length) {
+        throw new CoreError({ code: 'git-failed', command: 'cat-file', reason: `tree ${tree} is malformed` });
+      }
+      const mode = data.toString('latin1', at, space).padStart(6, '0');
+      const name = decodeName(data, space + 1, nul);
+      entries.set(name, { mode, sha: data.toString('hex', nul + 1, nul + 21) });
+      at = nul + 21;
+    }
+    return entries;
+  }
+
+  /**
+   * Writes blobs with one `git hash-object -w --stdin-paths`: a string is a file to read, a Buffer is
+   * content (a symlink target, an in-memory file), staged in a temp folder under `.artifact-keeper/`.
+   */
+  async hashObjects(items: readonly (string | Buffer)[]): Promise<string[]> {
+    if (items.length === 0) return [];
+    let temp: string | undefined;
+    try {
+      const paths: string[] = [];
+      for (const [i, item] of items.entries()) {
+        if (typeof item === 'string') {
+          paths.push(item);
+          continue;
+        }
+        if (!temp) {
+          temp = path.join(this.stateDir, `tmp-hash-${process.pid}-${randomBytes(4).toString('hex')}`);
+          const dir = temp;
+          await io('mkdir', dir, () => this.fs.mkdir(dir));
+        }
+        const file = path.join(temp, String(i));
+        await io('write', file, () => this.fs.writeFile(file, item));
+        paths.push(file);
+      }
+      const args = ['hash-object', '-w', '--no-filters', '--stdin-paths'];
+      const result = await this.git.pipe(args, {
+        input: paths.map((p) => `${quoteForStdinPaths(p)}\n`).join(''),
+      });
+      const shas = result.stdout.toString('utf8').split('\n').filter(Boolean);
+      if (shas.length !== items.length || !shas.every(isObjectId)) {
+        throw new CoreError({
+          code: 'git-failed',
+          command: 'hash-object',
+          reason: `expected ${items.length} ids, got ${shas.length}`,
+        });
+      }
+      return shas;
+    } finally {
+      if (temp) await this.fs.rm(temp).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Writes objects made in JS through git, which verifies them (format, links) before keeping any: a few
+   * as loose objects, many as one pack (as git itself does with `transfer.unpackLimit`), which is far
+   * faster than thousands of loose files for a first snapshot.
+   */
+  async writeObjects(all: readonly GitObject[]): Promise<void> {
+    // Files with the same content are one blob: a pack must hold each object once (index-pack refuses a
+    // pack with an object twice; many artifacts added from one source share every file).
+    const seen = new Set<string>();
+    const objects = all.filter((object) => !seen.has(object.sha) && seen.add(object.sha));
+    if (objects.length === 0) return;
+    const args =
+      objects.length < UNPACK_LIMIT
+        ? ['unpack-objects', '-q', this.strict]
+        : ['index-pack', '--stdin', this.strict];
+    await this.git.pipe(args, { input: packObjects(objects) });
+  }
+
+  /** Ends the `cat-file` process. The store can still be used afterwards (it starts a new one). */
+  close(): void {
+    this.reader?.close();
+    this.reader = undefined;
+  }
+}
+
+/** Runs an Fs port call, turning a Node error into CoreError `io-failed` (a CoreError passes through). */
+export async function io<T>(op: string, target: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw err instanceof CoreError ? err : ioFailure(op, target, err);
+  }
+}
+
+/** Fewer objects than this are written loose, more as a pack (git's default `transfer.unpackLimit`). */
+const UNPACK_LIMIT = 100;
+
+/**
+ * fsck checks that protect a git checkout — `.git`-like names (`.GIT`, `git~1`), the contents of
+ * `.gitmodules` and `.gitattributes` — and mean nothing to a store whose trees we restore ourselves: left
+ * on, one such file in a collection would make every snapshot, and so every update, fail. Every other
+ * check (object format, links, sorting, duplicates) stays strict. An id a git does not know is fatal
+ * there, so each list starts at the version that has it (the `.gitattributes` checks came with 2.39.1;
+ * older gits backported them, and there a `.gitattributes` with a line over 2 KiB still fails a snapshot).
+ */
+const CHECKOUT_ONLY_FSCK: readonly (readonly [since: string, ids: readonly string[]])[] = [
+  [
+    '2.30.0',
+    [
+      'hasDot',
+      'hasDotdot',
+      'hasDotgit',
+      'fullPathname',
+      'gitmodulesName',
+      'gitmodulesUrl',
+      'gitmodulesPath',
+      'gitmodulesUpdate',
+      'gitmodulesSymlink',
+      'gitmodulesBlob',
+      'gitmodulesLarge',
+    ],
+  ],
+  ['2.39.1', ['gitattributesLarge', 'gitattributesLineLength', 'gitattributesBlob']],
+];
+
+export function strictFsck(gitVersion: string): string {
+  const ids = CHECKOUT_ONLY_FSCK.filter(([since]) => compareVersions(gitVersion, since) >= 0).flatMap(
+    ([, list]) => list,
+  );
+  return `--strict=${ids.map((id) => `${id}=ignore`).join(',')}`;
+}
+
+export function objectId(type: GitObject['type'], data: Buffer): string {
+  return createHash('sha1').update(`${type} ${data.length}\0`).update(data).digest('hex');
+}
+
+export function gitObject(type: GitObject['type'], data: Buffer): GitObject {
+  return { type, data, sha: objectId(type, data) };
+}
+
+/** A commit as `git commit-tree` writes it, by the fixed snapshot identity at `time` (UTC). */
+export function commitObject(
+  tree: string,
+  parent: string | undefined,
+  message: string,
+  time: Date,
+): GitObject {
+  const ident = `${SNAPSHOT_IDENTITY.name} <${SNAPSHOT_IDENTITY.email}> ${Math.floor(time.getTime() / 1000)} +0000`;
+  const parentLine = parent ? `parent ${assertObjectId(parent)}\n` : '';
+  const text = `tree ${assertObjectId(tree)}\n${parentLine}author ${ident}\ncommitter ${ident}\n\n${message}`;
+  return gitObject('commit', Buffer.from(text, 'utf8'));
+}
+
+const PACK_TYPES: Record<GitObject['type'], number> = { commit: 1, tree: 2, blob: 3 };
+
+/** A version 2 pack of whole (undeltified) objects, as `git unpack-objects` reads it. */
+function packObjects(objects: readonly GitObject[]): Buffer {
+  const header = Buffer.alloc(12);
+  header.write('PACK', 0, 'latin1');
+  header.writeUInt32BE(2, 4);
+  header.writeUInt32BE(objects.length, 8);
+  const parts: Buffer[] = [header];
+  for (const object of objects) {
+    // Type and size: 3 type bits and 4 size bits, then 7 size bits per byte while the high bit is set.
+    let size = object.data.length;
+    const bytes: number[] = [];
+    let byte = (PACK_TYPES[object.type] << 4) | (size & 0x0f);
+    size = Math.floor(size / 16);
+    while (size > 0) {
+      bytes.push(byte | 0x80);
+      byte = size & 0x7f;
+      size = Math.floor(size / 128);
+    }
+    bytes.push(byte);
+    parts.push(Buffer.from(bytes), deflateSync(object.data, { level: 1 }));
+  }
+  const body = Buffer.concat(parts);
+  return Buffer.concat([body, createHash('sha1').update(body).digest()]);
+}
+
+export function gitModeOf(statMode: number): GitMode {
+  if ((statMode & 0o170000) === 0o120000) return '120000';
+  return statMode & 0o111 ? '100755' : '100644';
+}
+
+/**
+ * `hash-object --stdin-paths` reads one path per line and C-unquotes a line starting with '"': quote
+ * the paths a bare line cannot carry (newline, CR at the end, a leading quote, bytes that are not
+ * UTF-8, which go as octal escapes).
+ */
+export function quoteForStdinPaths(p: string): string {
+  if (!isRawName(p) && !p.startsWith('"') && !/[\x00-\x1f]/.test(p)) return p;
+  const named: Record<string, string> = { '\\': '\\\\', '"': '\\"', '\n': '\\n', '\t': '\\t', '\r': '\\r' };
+  const octal = (byte: number): string => `\\${byte.toString(8).padStart(3, '0')}`;
+  const escaped = p.replace(/[\\"\x00-\x1f]|[\uDC80-\uDCFF]/gu, (ch) => {
+    const unit = ch.charCodeAt(0);
+    return named[ch] ?? octal(unit >= 0xdc80 ? unit - 0xdc00 : unit);
+  });
+  return `"${escaped}"`;
+}

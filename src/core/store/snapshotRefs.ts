@@ -1,0 +1,232 @@
+/**
+ * Which snapshots exist: `refs/snapshots/<id>` (and `refs/pins/<id>` for pinned ones), each a root commit
+ * whose message carries the snapshot's metadata as JSON after a summary line. Ids, that metadata, the
+ * refs and their order live here; the trees the commits point at are built elsewhere.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from '../base/changes.js';
+import { CoreError } from '../base/errors.js';
+import { assertObjectId, assertRefName } from '../ports/git.js';
+import type { Git } from '../ports/git.js';
+import { commitObject } from './gitObjects.js';
+import type { GitObject, GitObjects } from './gitObjects.js';
+
+const SNAPSHOT_REFS = 'refs/snapshots/';
+const PIN_REFS = 'refs/pins/';
+const SNAPSHOT_ID = /^s[0-9a-z]{9,}$/;
+
+export type SnapshotTrigger =
+  | 'user'
+  | 'update'
+  | 'restore'
+  | 'add'
+  | 'remove'
+  | 'import'
+  | 'recover'
+  // Forward compatible: a newer tool's trigger still reads.
+  | (string & {});
+
+/** Where an imported snapshot came from. */
+export interface SnapshotOrigin {
+  kind: 'export' | 'skillmeat';
+  /** The id in the source (our snapshot id, or SkillMeat's timestamp id). */
+  id: string;
+  /** The source archive's file name. */
+  file: string;
+  /** SkillMeat's collection name, for SkillMeat imports. */
+  collection?: string;
+}
+
+export interface SnapshotInfo {
+  /** `s` + 9 base36 digits of epoch milliseconds + 3 random base36: short, unique, sorts by time. */
+  id: string;
+  commit: string;
+  tree: string;
+  reason: string;
+  trigger: SnapshotTrigger;
+  /** `type/name` ids of the artifacts the operation that took it was about to touch. */
+  artifacts: string[];
+  /** ISO-8601 UTC. */
+  time: string;
+  /** Current state (the `refs/pins/<id>` ref), not the value at creation time. */
+  pinned: boolean;
+  /** `artifact-keeper <version>` that took it. */
+  tool: string;
+  txId?: string;
+  origin?: SnapshotOrigin;
+}
+
+export interface CreateSnapshotOptions {
+  reason: string;
+  trigger: SnapshotTrigger;
+  artifacts?: readonly string[];
+  pinned?: boolean;
+  txId?: string;
+}
+
+export interface SnapshotMeta {
+  id: string;
+  reason: string;
+  trigger: string;
+  artifacts: string[];
+  time: string;
+  tool: string;
+  pinned: boolean;
+  txId?: string;
+  origin?: SnapshotOrigin;
+}
+
+/** The snapshot refs of one repository. */
+export class SnapshotRefs {
+  constructor(
+    private readonly git: Git,
+    private readonly objects: GitObjects,
+    private readonly logger: Logger,
+    /** Recorded in every snapshot, e.g. `artifact-keeper 0.1.0`. */
+    private readonly tool: string,
+  ) {}
+
+  /** All snapshots, newest first. */
+  async list(): Promise<SnapshotInfo[]> {
+    const out = await this.git.run([
+      'for-each-ref',
+      '--format=%(refname)%00%(objectname)%00%(tree)%00%(contents)%00%00',
+      SNAPSHOT_REFS,
+      PIN_REFS,
+    ]);
+    const pinned = new Set<string>();
+    const snapshots: SnapshotInfo[] = [];
+    for (const record of out.split('\0\0\n')) {
+      const [refname, commit, tree, contents] = record.replace(/^\n/, '').split('\0');
+      if (!refname || !commit) continue;
+      if (refname.startsWith(PIN_REFS)) {
+        pinned.add(refname.slice(PIN_REFS.length));
+        continue;
+      }
+      const id = refname.slice(SNAPSHOT_REFS.length);
+      const meta = parseSnapshotMessage(contents ?? '');
+      if (!meta || meta.id !== id || !tree) {
+        this.logger.warn(`[Snapshots] ignoring ${refname}: its commit message is not snapshot metadata`);
+        continue;
+      }
+      snapshots.push(toInfo(meta, commit, tree));
+    }
+    for (const info of snapshots) info.pinned = pinned.has(info.id);
+    return snapshots.sort(newestFirst);
+  }
+
+  /** The metadata and commit object of a new snapshot of `tree` (an id is drawn here). */
+  prepareSnapshot(
+    tree: string,
+    fields: Omit<SnapshotMeta, 'id' | 'time' | 'tool'>,
+    time: Date,
+  ): { meta: SnapshotMeta; commit: GitObject } {
+    const meta: SnapshotMeta = {
+      id: newSnapshotId(time),
+      time: time.toISOString(),
+      tool: this.tool,
+      ...fields,
+    };
+    // Each snapshot is a root commit. Chaining it to the previous one would keep every pruned snapshot
+    // reachable through its successors, and `gc` could then never free anything: retention wins.
+    const commit = commitObject(tree, undefined, `${summaryLine(meta)}\n\n${JSON.stringify(meta)}\n`, time);
+    return { meta, commit };
+  }
+
+  /** Creates the snapshot's ref (and pin) for a written commit; a clash of ids draws a new one. */
+  async publishSnapshot(
+    prepared: { meta: SnapshotMeta; commit: GitObject },
+    tree: string,
+  ): Promise<SnapshotInfo> {
+    for (let attempt = 0; ; attempt++) {
+      const { meta, commit } = prepared;
+      // `create` refuses an existing ref: two snapshots in the same millisecond with the same suffix.
+      let input = `create ${assertRefName(`${SNAPSHOT_REFS}${meta.id}`)} ${commit.sha}\n`;
+      if (meta.pinned) input += `create ${assertRefName(`${PIN_REFS}${meta.id}`)} ${commit.sha}\n`;
+      const result = await this.git.pipe(['update-ref', '--stdin'], { input, okExitCodes: [0, 128] });
+      if (result.exitCode === 0) return toInfo(meta, commit.sha, tree);
+      if (attempt >= 3) {
+        throw new CoreError({
+          code: 'git-failed',
+          command: 'update-ref',
+          reason: result.stderr.split('\n', 1)[0] ?? '',
+        });
+      }
+      const { id: _id, time, tool: _tool, ...fields } = meta;
+      prepared = this.prepareSnapshot(tree, fields, new Date(time));
+      await this.objects.writeObjects([prepared.commit]);
+    }
+  }
+
+  /** Pins (never pruned) or unpins a snapshot; stored as the ref `refs/pins/<id>`. */
+  async setPinned(info: SnapshotInfo, pinned: boolean): Promise<void> {
+    const ref = assertRefName(`${PIN_REFS}${info.id}`);
+    if (pinned) await this.git.run(['update-ref', ref, assertObjectId(info.commit)]);
+    else await this.git.run(['update-ref', '-d', ref]);
+  }
+
+  /** Deletes the refs of snapshots in one `update-ref` (retention never passes a pinned one). */
+  async deleteSnapshots(doomed: readonly SnapshotInfo[]): Promise<void> {
+    const input = doomed
+      .map((s) => `delete ${assertRefName(`${SNAPSHOT_REFS}${s.id}`)} ${s.commit}\n`)
+      .join('');
+    await this.git.pipe(['update-ref', '--stdin'], { input });
+  }
+}
+
+function newestFirst(a: SnapshotInfo, b: SnapshotInfo): number {
+  return b.time.localeCompare(a.time) || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+}
+
+/** `s` + 9 base36 digits of epoch ms + 3 random base36 digits. */
+export function newSnapshotId(time: Date = new Date()): string {
+  const random = Array.from(randomBytes(3), (b) => (b % 36).toString(36)).join('');
+  return `s${Math.max(0, time.getTime()).toString(36).padStart(9, '0')}${random}`;
+}
+
+function summaryLine(meta: SnapshotMeta): string {
+  const text = `${meta.trigger}: ${meta.reason}`.replace(/\s+/g, ' ').trim();
+  return text.length > 100 ? `${text.slice(0, 99)}…` : text;
+}
+
+/** The JSON after the summary line, or undefined when the message is not ours. */
+function parseSnapshotMessage(message: string): SnapshotMeta | undefined {
+  const at = message.indexOf('\n\n');
+  if (at < 0) return undefined;
+  try {
+    const meta = JSON.parse(message.slice(at + 2)) as Partial<SnapshotMeta>;
+    if (typeof meta.id !== 'string' || !SNAPSHOT_ID.test(meta.id) || typeof meta.time !== 'string')
+      return undefined;
+    return {
+      id: meta.id,
+      reason: typeof meta.reason === 'string' ? meta.reason : '',
+      trigger: typeof meta.trigger === 'string' ? meta.trigger : 'user',
+      artifacts: Array.isArray(meta.artifacts)
+        ? meta.artifacts.filter((a): a is string => typeof a === 'string')
+        : [],
+      time: meta.time,
+      tool: typeof meta.tool === 'string' ? meta.tool : '',
+      pinned: meta.pinned === true,
+      ...(typeof meta.txId === 'string' ? { txId: meta.txId } : {}),
+      ...(meta.origin && typeof meta.origin === 'object' ? { origin: meta.origin } : {}),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+function toInfo(meta: SnapshotMeta, commit: string, tree: string): SnapshotInfo {
+  return {
+    id: meta.id,
+    commit,
+    tree,
+    reason: meta.reason,
+    trigger: meta.trigger,
+    artifacts: meta.artifacts,
+    time: meta.time,
+    pinned: meta.pinned,
+    tool: meta.tool,
+    ...(meta.txId ? { txId: meta.txId } : {}),
+    ...(meta.origin ? { origin: meta.origin } : {}),
+  };
+}

@@ -1,0 +1,353 @@
+/**
+ * Scanning a folder into tree entries: the walk (every `.git` skipped, `.artifact-keeper` at the top),
+ * trusting the stat index for files and folders whose stat did not change, hashing only the others.
+ * Reads the folder, never writes it; blobs it hashes go to the repository with the trees.
+ */
+import * as nodeFs from 'node:fs';
+import * as path from 'node:path';
+import { STATE_DIR } from '../base/changes.js';
+import type { Logger } from '../base/changes.js';
+import { CoreError } from '../base/errors.js';
+import { fsPath, readDirSync } from '../base/fileNames.js';
+import { ancestors } from '../model/artifactTree.js';
+import type { Tree } from '../model/artifactTree.js';
+import { isErrno } from '../ports/fs.js';
+import { gitModeOf, gitObject } from './gitObjects.js';
+import type { GitMode, GitObject, GitObjects } from './gitObjects.js';
+import { RACY_WINDOW_MS } from './statIndex.js';
+import type { DirStamp, IndexedFile, StatIndex, StatIndexFile } from './statIndex.js';
+import { assertSafeRel, buildTrees, parentOf, writeTrees } from './trees.js';
+import type { FolderState, ScannedFile } from './trees.js';
+
+/** What the last scan cost: for logs, the benchmark and the incremental tests. */
+export interface ScanStats {
+  files: number;
+  hashed: number;
+  /** Folders listed; the others were known unchanged from the stat index. */
+  readdirs: number;
+  treesWritten: number;
+  ms: number;
+}
+
+export interface ScanResult extends FolderState {
+  hashed: number;
+  /** Folders actually listed (the others were known unchanged from the index). */
+  readdirs: number;
+  /** What the stat index should hold after this scan (unchanged records are the index's own objects). */
+  records: Map<string, IndexedFile>;
+  /** Stamps of every folder, the root ('') included. */
+  dirStamps: Map<string, DirStamp>;
+}
+
+/**
+ * Changed files up to this total size are read and hashed in JS and written with the trees by one git
+ * process; beyond it (a huge first snapshot) git reads them itself, keeping memory bounded.
+ */
+const JS_HASH_MAX_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Scans of the collection itself, through its stat index, in a repository that exists. Remembers what
+ * the last one cost.
+ */
+export class CollectionScanner {
+  /** Cost of the most recent scan of the collection (create, planRestore, diff against 'working'). */
+  lastScan: ScanStats | undefined;
+
+  constructor(
+    private readonly collectionDir: string,
+    private readonly objects: GitObjects,
+    private readonly statIndex: StatIndexFile,
+    private readonly logger: Logger,
+  ) {}
+
+  /**
+   * The collection as it is now with every folder's tree id, computed without writing anything (a huge
+   * set of changed files is the exception: git hashes those into the repository itself).
+   */
+  async collectionState(): Promise<FolderState & { root: string; dirShas: Record<string, string> }> {
+    const started = performance.now();
+    const index = this.statIndex.loadIndex();
+    const state = await scanFolder(this.objects, this.collectionDir, true, index);
+    const built = buildTrees(state, index);
+    this.lastScan = {
+      files: state.files.size,
+      hashed: state.hashed,
+      readdirs: state.readdirs,
+      treesWritten: 0,
+      ms: performance.now() - started,
+    };
+    return { ...state, root: built.root, dirShas: built.dirShas };
+  }
+
+  /**
+   * Scans the collection and writes its changed blobs and folder trees (plus `extra` objects made from
+   * the root tree id): the tree id of the collection as it is now. If the stat index points at objects
+   * that are gone (git checks every link it writes), it starts over without the index: a snapshot is
+   * never built on missing objects.
+   */
+  async collectionTree(extra?: (root: string) => GitObject[]): Promise<{
+    state: ScanResult;
+    root: string;
+    treesWritten: number;
+    dirShas: Record<string, string>;
+  }> {
+    const started = performance.now();
+    const index = this.statIndex.loadIndex();
+    let result: { state: ScanResult; root: string; treesWritten: number; dirShas: Record<string, string> };
+    try {
+      const state = await scanFolder(this.objects, this.collectionDir, true, index);
+      result = { state, ...(await writeTrees(this.objects, state, index, extra)) };
+    } catch (err) {
+      // Only git refusing the objects qualifies, not an injected fault (which carries its errno as cause).
+      const refused = err instanceof CoreError && err.code === 'git-failed' && err.cause === undefined;
+      if (!index || !refused) throw err;
+      // revalidateIndex after gc is the first line of defence; this is the last.
+      this.logger.warn(
+        `[Snapshots] the stat index points at missing objects; hashing everything (${err.message})`,
+      );
+      const state = await scanFolder(this.objects, this.collectionDir, true, undefined);
+      result = { state, ...(await writeTrees(this.objects, state, undefined, extra)) };
+    }
+    this.lastScan = {
+      files: result.state.files.size,
+      hashed: result.state.hashed,
+      readdirs: result.state.readdirs,
+      treesWritten: result.treesWritten,
+      ms: performance.now() - started,
+    };
+    return result;
+  }
+}
+
+/**
+ * Walks `root` (skipping every `.git`, and `.artifact-keeper` at the top) and finds each file's blob:
+ * from the stat index when its stat is unchanged and not racy, else by hashing it. A few changed files
+ * are hashed here and left `pending` (written with the trees); many go through `git hash-object`.
+ */
+export async function scanFolder(
+  objects: GitObjects,
+  root: string,
+  skipStateDir: boolean,
+  index: StatIndex | undefined,
+): Promise<ScanResult> {
+  const files = new Map<string, ScannedFile>();
+  const records = new Map<string, IndexedFile>();
+  const toHash: { rel: string; record: IndexedFile; isSymlink: boolean }[] = [];
+  const trustedBefore = (index?.writtenAt ?? 0) - RACY_WINDOW_MS;
+  const walked = walkFolder(root, skipStateDir, index, (rel, st, isSymlink) => {
+    const record = index?.files.get(rel);
+    // ctime too: tools that restore an old mtime (tar, rsync -t) still move ctime.
+    if (
+      record &&
+      record.size === st.size &&
+      record.mtimeMs === st.mtimeMs &&
+      record.ctimeMs === st.ctimeMs &&
+      record.ino === st.ino &&
+      record.mode === st.mode &&
+      Math.max(st.mtimeMs, st.ctimeMs) < trustedBefore
+    ) {
+      record.entry ??= {
+        mode: gitModeOf(record.mode),
+        sha: record.sha,
+        kind: isSymlink ? 'symlink' : 'file',
+      };
+      files.set(rel, record.entry);
+      records.set(rel, record);
+    } else {
+      const fresh = {
+        size: st.size,
+        mtimeMs: st.mtimeMs,
+        ctimeMs: st.ctimeMs,
+        ino: st.ino,
+        mode: st.mode,
+        sha: '',
+      };
+      toHash.push({ rel, record: fresh, isSymlink });
+    }
+  });
+  const pending: GitObject[] = [];
+  const bytes = toHash.reduce((sum, { record }) => sum + record.size, 0);
+  if (toHash.length > 0 && bytes <= JS_HASH_MAX_BYTES) {
+    for (const { rel, record, isSymlink } of toHash) {
+      const abs = fsPath(absolutePath(root, rel));
+      const blob = gitObject(
+        'blob',
+        isSymlink ? nodeFs.readlinkSync(abs, { encoding: 'buffer' }) : nodeFs.readFileSync(abs),
+      );
+      record.sha = blob.sha;
+      files.set(rel, { mode: gitModeOf(record.mode), sha: blob.sha, kind: isSymlink ? 'symlink' : 'file' });
+      records.set(rel, record);
+      pending.push(blob);
+    }
+  } else if (toHash.length > 0) {
+    const shas = await objects.hashObjects(
+      toHash.map(({ rel, isSymlink }) => {
+        const abs = absolutePath(root, rel);
+        return isSymlink ? nodeFs.readlinkSync(fsPath(abs), { encoding: 'buffer' }) : abs;
+      }),
+    );
+    toHash.forEach(({ rel, record, isSymlink }, i) => {
+      record.sha = shas[i] as string;
+      files.set(rel, {
+        mode: gitModeOf(record.mode),
+        sha: record.sha,
+        kind: isSymlink ? 'symlink' : 'file',
+      });
+      records.set(rel, record);
+    });
+  }
+  const dirs = new Set(walked.dirStamps.keys());
+  dirs.delete('');
+  return {
+    files,
+    dirs,
+    pending,
+    hashed: toHash.length,
+    readdirs: walked.readdirs,
+    records,
+    dirStamps: walked.dirStamps,
+  };
+}
+
+/** A folder (like a collection) or a single file (a tree holding just it, under its base name). */
+export async function scanPath(objects: GitObjects, source: string): Promise<FolderState> {
+  const abs = path.resolve(source);
+  const target = fsPath(abs);
+  const st = nodeFs.lstatSync(target);
+  if (st.isDirectory()) return scanFolder(objects, abs, false, undefined);
+  const blob = gitObject(
+    'blob',
+    st.isSymbolicLink() ? nodeFs.readlinkSync(target, { encoding: 'buffer' }) : nodeFs.readFileSync(target),
+  );
+  const mode = gitModeOf(st.mode);
+  return {
+    files: new Map([
+      [path.basename(abs), { mode, sha: blob.sha, kind: mode === '120000' ? 'symlink' : 'file' }],
+    ]),
+    dirs: new Set(),
+    pending: [blob],
+  };
+}
+
+/** An in-memory tree (an upstream file or folder) as tree entries; its blobs are left pending. */
+export function scanContent(content: Tree): FolderState {
+  const files = new Map<string, ScannedFile>();
+  const dirs = new Set<string>();
+  const pending: GitObject[] = [];
+  for (const [rel, file] of content) {
+    assertSafeRel(rel, 'upstream tree');
+    const blob = gitObject('blob', file.data);
+    const mode: GitMode = file.mode === 0o120000 ? '120000' : file.mode & 0o111 ? '100755' : '100644';
+    files.set(rel, { mode, sha: blob.sha, kind: mode === '120000' ? 'symlink' : 'file' });
+    for (const parent of ancestors(rel)) dirs.add(parent);
+    pending.push(blob);
+  }
+  return { files, dirs, pending };
+}
+
+// ---- walking --------------------------------------------------------------------------------------
+
+const NO_CHILDREN = { files: [] as string[], dirs: [] as string[] };
+const childrenCache = new WeakMap<StatIndex, Map<string, { files: string[]; dirs: string[] }>>();
+
+function childrenOf(index: StatIndex): Map<string, { files: string[]; dirs: string[] }> {
+  let map = childrenCache.get(index);
+  if (map) return map;
+  map = new Map();
+  const entry = (dir: string): { files: string[]; dirs: string[] } => {
+    let found = map?.get(dir);
+    if (!found) {
+      found = { files: [], dirs: [] };
+      map?.set(dir, found);
+    }
+    return found;
+  };
+  for (const rel of index.files.keys()) entry(parentOf(rel)).files.push(rel);
+  for (const rel of index.dirs.keys()) if (rel !== '') entry(parentOf(rel)).dirs.push(rel);
+  childrenCache.set(index, map);
+  return map;
+}
+
+/**
+ * Walks `root` as walkSync does with keepSymlinks (each file and symlink with its stat, to `onFile`; `.git`
+ * skipped at any depth, `.artifact-keeper` at the top), returning every folder's stamps. A folder whose stamps match the
+ * index, outside the racy window, is not read again: creating, removing or renaming an entry always
+ * moves its folder's mtime, so its entries are the index's (git's untracked cache rests on the same rule).
+ * Unsorted: the callers key everything by path.
+ */
+function walkFolder(
+  root: string,
+  skipStateDir: boolean,
+  index: StatIndex | undefined,
+  onFile: (rel: string, st: nodeFs.Stats, isSymlink: boolean) => void,
+): { dirStamps: Map<string, DirStamp>; readdirs: number } {
+  const dirStamps = new Map<string, DirStamp>();
+  const children = index ? childrenOf(index) : undefined;
+  const trustedBefore = (index?.writtenAt ?? 0) - RACY_WINDOW_MS;
+  let readdirs = 0;
+  const visit = (abs: string, rel: string, st: nodeFs.Stats): void => {
+    dirStamps.set(rel, { mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino });
+    const known = index?.dirs.get(rel);
+    if (
+      known &&
+      known.mtimeMs === st.mtimeMs &&
+      known.ctimeMs === st.ctimeMs &&
+      known.ino === st.ino &&
+      Math.max(st.mtimeMs, st.ctimeMs) < trustedBefore
+    ) {
+      const kids = children?.get(rel) ?? NO_CHILDREN;
+      const found: [string, nodeFs.Stats][] = [];
+      const subdirs: [string, string, nodeFs.Stats][] = [];
+      let intact = true;
+      for (const fileRel of kids.files) {
+        const fst = lstatOrUndefined(absolutePath(root, fileRel));
+        if (!fst || !(fst.isFile() || fst.isSymbolicLink())) {
+          intact = false;
+          break;
+        }
+        found.push([fileRel, fst]);
+      }
+      for (const dirRel of intact ? kids.dirs : []) {
+        const dirAbs = absolutePath(root, dirRel);
+        const dst = lstatOrUndefined(dirAbs);
+        if (!dst?.isDirectory()) {
+          intact = false;
+          break;
+        }
+        subdirs.push([dirAbs, dirRel, dst]);
+      }
+      // Only a folder touched within its mtime tick can get here with a changed entry; list it then.
+      if (intact) {
+        for (const [fileRel, fst] of found) onFile(fileRel, fst, fst.isSymbolicLink());
+        for (const [dirAbs, dirRel, dst] of subdirs) visit(dirAbs, dirRel, dst);
+        return;
+      }
+    }
+    readdirs++;
+    for (const entry of readDirSync(abs)) {
+      const name = entry.name;
+      if (name === '.git' || (skipStateDir && rel === '' && name === STATE_DIR)) continue;
+      const childRel = rel ? `${rel}/${name}` : name;
+      const childAbs = path.join(abs, name);
+      if (entry.isDirectory()) visit(childAbs, childRel, nodeFs.lstatSync(fsPath(childAbs)));
+      else if (entry.isFile() || entry.isSymbolicLink()) {
+        onFile(childRel, nodeFs.lstatSync(fsPath(childAbs)), entry.isSymbolicLink());
+      }
+    }
+  };
+  visit(root, '', nodeFs.statSync(root));
+  return { dirStamps, readdirs };
+}
+
+function lstatOrUndefined(abs: string): nodeFs.Stats | undefined {
+  try {
+    return nodeFs.lstatSync(fsPath(abs));
+  } catch (err) {
+    if (isErrno(err, 'ENOENT', 'ENOTDIR')) return undefined;
+    throw err;
+  }
+}
+
+function absolutePath(root: string, rel: string): string {
+  return path.sep === '/' ? `${root}/${rel}` : path.join(root, rel);
+}

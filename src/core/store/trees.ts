@@ -1,0 +1,252 @@
+/**
+ * Trees as the snapshot store holds them: entries by path (files, symlinks, empty folders), the state of a
+ * folder as blob ids, building git tree objects from such a state (only the folders that changed), and
+ * reading stored trees back. Paths are checked on the way in and out: none may leave the collection.
+ */
+import { STATE_DIR } from '../base/changes.js';
+import type { Logger } from '../base/changes.js';
+import { CoreError } from '../base/errors.js';
+import { decodeName, nameBytes, showName } from '../base/fileNames.js';
+import { assertObjectId, isObjectId, parseLsTree } from '../ports/git.js';
+import type { Git } from '../ports/git.js';
+import { EMPTY_TREE, gitModeOf, objectId } from './gitObjects.js';
+import type { GitMode, GitObject, GitObjects } from './gitObjects.js';
+
+export type TreeEntryKind = 'file' | 'symlink' | 'dir';
+
+export interface TreeEntry {
+  mode: GitMode;
+  sha: string;
+  kind: TreeEntryKind;
+}
+
+/** rel (POSIX) → entry; `dir` entries only for empty folders (others are implied by their files). */
+export type SnapshotTree = Map<string, TreeEntry>;
+
+export interface ScannedFile {
+  mode: GitMode;
+  sha: string;
+  kind: 'file' | 'symlink';
+}
+
+export interface FolderState {
+  files: Map<string, ScannedFile>;
+  /** Every folder (not the root), empty or not. */
+  dirs: Set<string>;
+  /** Blobs hashed in JS that the repository does not have yet: written with the trees. */
+  pending?: GitObject[];
+}
+
+interface LoadedTree extends FolderState {
+  entries: SnapshotTree;
+}
+
+const NUL = Buffer.from([0]);
+
+interface BuiltEntry {
+  name: Buffer;
+  /** Git's sort key: the name, with a '/' after a folder's. */
+  key: Buffer;
+  mode: GitMode;
+  sha: string;
+}
+
+interface BuiltTree {
+  rel: string;
+  sha: string;
+  body: Buffer;
+}
+
+/** What the previous snapshot left in the stat index: file records and each folder's tree id (a StatIndex). */
+export interface TreeBasis {
+  files: ReadonlyMap<string, { sha: string; mode: number }>;
+  dirs: ReadonlyMap<string, { tree: string }>;
+}
+
+/**
+ * The tree objects of the folders that differ from `basis` (an entry changed, appeared or went; and their
+ * ancestors), children before parents, the root last; clean folders keep their recorded id. Without a
+ * basis every folder is built. Ids are git's: sha1("tree <len>\0" + body). `state.dirs` lists every folder.
+ */
+export function buildTrees(
+  state: FolderState,
+  basis?: TreeBasis,
+): { root: string; trees: BuiltTree[]; dirShas: Record<string, string> } {
+  const dirty = new Set<string>();
+  const markDirty = (dir: string): void => {
+    for (let d = dir; !dirty.has(d); d = parentOf(d)) {
+      dirty.add(d);
+      if (d === '') break;
+    }
+  };
+  if (!basis) {
+    for (const dir of state.dirs) dirty.add(dir);
+    dirty.add('');
+  } else {
+    for (const [rel, file] of state.files) {
+      const before = basis.files.get(rel);
+      if (!before || before.sha !== file.sha || gitModeOf(before.mode) !== file.mode)
+        markDirty(parentOf(rel));
+    }
+    for (const rel of basis.files.keys()) if (!state.files.has(rel)) markDirty(parentOf(rel));
+    for (const dir of state.dirs) if (!basis.dirs.has(dir)) markDirty(dir);
+    for (const dir of basis.dirs.keys()) if (dir !== '' && !state.dirs.has(dir)) markDirty(parentOf(dir));
+    if (!basis.dirs.has('')) markDirty('');
+  }
+  const children = new Map<string, BuiltEntry[]>();
+  for (const dir of dirty) children.set(dir, []);
+  for (const [rel, file] of state.files) {
+    const list = children.get(parentOf(rel));
+    if (list) {
+      const name = nameBytes(baseOf(rel));
+      list.push({ name, key: name, mode: file.mode, sha: file.sha });
+    }
+  }
+  const subdirs = new Map<string, string[]>();
+  for (const dir of state.dirs) {
+    const parent = parentOf(dir);
+    if (!dirty.has(parent)) continue;
+    const list = subdirs.get(parent);
+    if (list) list.push(dir);
+    else subdirs.set(parent, [dir]);
+  }
+  const computed = new Map<string, string>();
+  const trees: BuiltTree[] = [];
+  // Deepest first so every subfolder's id is known before its parent's; the root ('', depth 0) last.
+  const order = [...dirty].sort((a, b) => (a === '' ? 1 : b === '' ? -1 : depth(b) - depth(a)));
+  for (const dir of order) {
+    const entries = children.get(dir) as BuiltEntry[];
+    for (const sub of subdirs.get(dir) ?? []) {
+      const sha = computed.get(sub) ?? basis?.dirs.get(sub)?.tree;
+      if (sha === undefined) throw new Error(`no tree id for ${sub}`);
+      const key = nameBytes(`${baseOf(sub)}/`);
+      entries.push({ name: key.subarray(0, key.length - 1), key, mode: '040000', sha });
+    }
+    if (entries.length === 0) {
+      computed.set(dir, EMPTY_TREE);
+      continue;
+    }
+    entries.sort(compareTreeEntries);
+    const body = Buffer.concat(
+      entries.flatMap((e) => [
+        Buffer.from(`${e.mode === '040000' ? '40000' : e.mode} `),
+        e.name,
+        NUL,
+        Buffer.from(e.sha, 'hex'),
+      ]),
+    );
+    const sha = objectId('tree', body);
+    computed.set(dir, sha);
+    trees.push({ rel: dir, sha, body });
+  }
+  const dirShas: Record<string, string> = {};
+  for (const dir of state.dirs) dirShas[dir] = computed.get(dir) ?? (basis?.dirs.get(dir)?.tree as string);
+  const root = computed.get('') ?? (basis?.dirs.get('')?.tree as string);
+  dirShas[''] = root;
+  return { root, trees, dirShas };
+}
+
+/**
+ * Builds the tree objects of the folders that changed since `basis` (all of them without one) in JS,
+ * and writes them, the state's pending blobs and `extra` objects (a commit of the root) with one
+ * `git unpack-objects --strict`, which checks every object and that every link resolves.
+ */
+export async function writeTrees(
+  objects: GitObjects,
+  state: FolderState,
+  basis: TreeBasis | undefined,
+  extra?: (root: string) => GitObject[],
+): Promise<{ root: string; treesWritten: number; dirShas: Record<string, string> }> {
+  const built = buildTrees(state, basis);
+  const seen = new Set<string>([EMPTY_TREE]);
+  const trees = built.trees.filter((tree) => !seen.has(tree.sha) && seen.add(tree.sha));
+  await objects.writeObjects([
+    ...(state.pending ?? []),
+    ...trees.map((tree): GitObject => ({ type: 'tree', data: tree.body, sha: tree.sha })),
+    ...(extra?.(built.root) ?? []),
+  ]);
+  return { root: built.root, treesWritten: trees.length, dirShas: built.dirShas };
+}
+
+/** Git's order: bytes of the name, a folder compared as if its name ended in '/'. */
+function compareTreeEntries(a: BuiltEntry, b: BuiltEntry): number {
+  return Buffer.compare(a.key, b.key);
+}
+
+/** Stored trees read with `ls-tree`, the last few cached: restore previews diff the same snapshot often. */
+export class StoredTrees {
+  private readonly treeCache = new Map<string, Promise<LoadedTree>>();
+
+  constructor(
+    private readonly git: Git,
+    private readonly logger: Logger,
+  ) {}
+
+  async loadTree(tree: string): Promise<LoadedTree> {
+    let pending = this.treeCache.get(tree);
+    if (!pending) {
+      pending = this.readLsTree(tree);
+      this.treeCache.set(tree, pending);
+      pending.catch(() => this.treeCache.delete(tree));
+      // A few recent trees are enough: restore previews diff the same snapshot several times.
+      while (this.treeCache.size > 4) this.treeCache.delete(this.treeCache.keys().next().value as string);
+    }
+    return pending;
+  }
+
+  private async readLsTree(tree: string): Promise<LoadedTree> {
+    const result = await this.git.pipe(['ls-tree', '-r', '-t', '-z', assertObjectId(tree)]);
+    const files = new Map<string, ScannedFile>();
+    const dirs = new Set<string>();
+    const entries: SnapshotTree = new Map();
+    for (const { mode, type, oid: sha, path: bytes } of parseLsTree(result.stdout)) {
+      const rel = decodeName(bytes);
+      assertSafeRel(rel, `tree ${tree}`);
+      if (!sha || !isObjectId(sha)) continue;
+      if (type === 'tree') {
+        dirs.add(rel);
+        if (sha === EMPTY_TREE) entries.set(rel, { mode: '040000', sha, kind: 'dir' });
+      } else if (type === 'blob' && (mode === '100644' || mode === '100755' || mode === '120000')) {
+        const kind = mode === '120000' ? 'symlink' : 'file';
+        files.set(rel, { mode, sha, kind });
+        entries.set(rel, { mode, sha, kind });
+      } else {
+        this.logger.warn(`[Snapshots] tree ${tree}: skipping ${rel} (${mode} ${type})`);
+      }
+    }
+    return { files, dirs, entries };
+  }
+
+  /** Forgets every cached tree (after gc, which may have pruned them). */
+  clear(): void {
+    this.treeCache.clear();
+  }
+}
+
+/** Refuses a path that could leave the collection or touch what snapshots never hold. */
+export function assertSafeRel(rel: string, where: string): void {
+  const parts = rel.split('/');
+  const bad =
+    rel.length === 0 ||
+    rel.startsWith('/') ||
+    rel.includes('\0') ||
+    parts.some((p) => p === '' || p === '.' || p === '..' || p === '.git') ||
+    parts[0] === STATE_DIR;
+  if (bad)
+    throw new CoreError({ code: 'snapshot-invalid', file: where, reason: `unsafe path "${showName(rel)}"` });
+}
+
+export function parentOf(rel: string): string {
+  const i = rel.lastIndexOf('/');
+  return i < 0 ? '' : rel.slice(0, i);
+}
+
+export function baseOf(rel: string): string {
+  return rel.slice(rel.lastIndexOf('/') + 1);
+}
+
+function depth(rel: string): number {
+  let n = 0;
+  for (let i = 0; i < rel.length; i++) if (rel.charCodeAt(i) === 47) n++;
+  return n;
+}

@@ -4,6 +4,8 @@
  * refs and their order live here; the trees the commits point at are built elsewhere.
  */
 import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Logger } from '../base/changes.js';
 import { CoreError } from '../base/errors.js';
 import { assertObjectId, assertRefName } from '../ports/git.js';
@@ -86,6 +88,32 @@ export class SnapshotRefs {
     private readonly tool: string,
   ) {}
 
+  /**
+   * The newest snapshot id, read from the refs on disk (loose and packed; a sync read, as drawing an id
+   * is): ids are never drawn below it.
+   */
+  newestId(): string | undefined {
+    const gitDir = this.git.gitDir;
+    let newest: string | undefined;
+    const consider = (id: string): void => {
+      if (SEQUENCE.test(id) && (newest === undefined || id > newest)) newest = id;
+    };
+    try {
+      for (const name of fs.readdirSync(path.join(gitDir, SNAPSHOT_REFS))) consider(name);
+    } catch {
+      // No loose snapshot refs yet.
+    }
+    try {
+      for (const line of fs.readFileSync(path.join(gitDir, 'packed-refs'), 'utf8').split('\n')) {
+        const at = line.indexOf(` ${SNAPSHOT_REFS}`);
+        if (at >= 0) consider(line.slice(at + 1 + SNAPSHOT_REFS.length));
+      }
+    } catch {
+      // No packed refs.
+    }
+    return newest;
+  }
+
   /** All snapshots, newest first. */
   async list(): Promise<SnapshotInfo[]> {
     const out = await this.git.run([
@@ -122,7 +150,7 @@ export class SnapshotRefs {
     time: Date,
   ): { meta: SnapshotMeta; commit: GitObject } {
     const meta: SnapshotMeta = {
-      id: newSnapshotId(time),
+      id: newSnapshotId(time, this.newestId()),
       time: time.toISOString(),
       tool: this.tool,
       ...fields,
@@ -174,15 +202,24 @@ export class SnapshotRefs {
   }
 }
 
+/** Creation order, newest first: ids are drawn in increasing order (`newSnapshotId`), whatever the clock did. */
 function newestFirst(a: SnapshotInfo, b: SnapshotInfo): number {
-  return b.time.localeCompare(a.time) || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+  return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
 }
 
-/** `s` + 9 base36 digits of epoch ms + 3 random base36 digits. */
-export function newSnapshotId(time: Date = new Date()): string {
+/**
+ * `s` + 9 base36 digits + 3 random base36 digits. The 9 digits are the clock's epoch ms, but never less
+ * than one past the newest id in the store: ids then sort in creation order even when the clock jumps
+ * backwards (NTP, a VM resumed, a wrong laptop clock) or is pinned, so "latest" and retention stay right
+ * (DESIGN §4). The snapshot's `time` stays the clock's, for people.
+ */
+export function newSnapshotId(time: Date = new Date(), newest?: string): string {
   const random = Array.from(randomBytes(3), (b) => (b % 36).toString(36)).join('');
-  return `s${Math.max(0, time.getTime()).toString(36).padStart(9, '0')}${random}`;
+  const floor = newest && SEQUENCE.test(newest) ? Number.parseInt(newest.slice(1, 10), 36) + 1 : 0;
+  return `s${Math.max(0, time.getTime(), floor).toString(36).padStart(9, '0')}${random}`;
 }
+
+const SEQUENCE = /^s[0-9a-z]{9}/;
 
 function summaryLine(meta: SnapshotMeta): string {
   const text = `${meta.trigger}: ${meta.reason}`.replace(/\s+/g, ' ').trim();

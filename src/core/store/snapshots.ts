@@ -320,9 +320,10 @@ export class SnapshotStore {
       // The snapshots' times come from the clock, so their age is measured on it too.
       const now = (options.now ?? this.clock.now()).getTime();
       const all = await this.list();
-      const doomed = all.filter(
-        (s, i) => i !== 0 && i >= keep && !s.pinned && now - Date.parse(s.time) >= maxAgeMs,
-      );
+      // `all` is in creation order, so "the newest" holds whatever the clock did; an age keeps a snapshot
+      // only when a maximum age is set at all (0: exactly the newest `keep`).
+      const young = (s: SnapshotInfo): boolean => maxAgeMs > 0 && now - Date.parse(s.time) < maxAgeMs;
+      const doomed = all.filter((s, i) => i !== 0 && i >= keep && !s.pinned && !young(s));
       if (doomed.length > 0) await this.refs.deleteSnapshots(doomed);
       if (doomed.length > 0 || options.gc) {
         await this.git.run([

@@ -155,6 +155,8 @@ async function tryCreate(lockFile: string, holder: LockHolder): Promise<boolean>
   try {
     await fsp.writeFile(temp, content, { flag: 'wx', mode: 0o644 });
   } catch (err) {
+    // A full disk can leave the temp created but empty: it goes with the failure.
+    await fsp.unlink(temp).catch(() => undefined);
     throw ioFailure('write', temp, err);
   }
   try {

@@ -1,14 +1,11 @@
 /**
- * The update transaction (DESIGN §5): prepare a plan (resolve and fetch upstream, classify every file
- * against the true base, no writes, no lock), decide per file (strategy, prompt, merge editor), then
- * apply under the writer lock: refuse a stale plan, snapshot, validate, and commit atomically.
+ * The update transaction (DESIGN §5): a plan from `prepare.ts` (no writes, no lock), resolved per file by
+ * `resolve.ts` (the strategy, then a Resolver: the CLI's prompt, the extension's editors), then applied
+ * here under the writer lock: refuse a stale plan, snapshot, validate, and commit atomically.
  */
-import { createHash } from 'node:crypto';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { artifactId, LAYOUT, parseArtifactRef } from '../model/artifact.js';
 import type { ArtifactType } from '../model/artifact.js';
-import { changesForArtifact, readTree, resultHash, treeDigest } from '../model/artifactTree.js';
+import { changesForArtifact, readTree, resultHash } from '../model/artifactTree.js';
 import { throwIfAborted } from '../base/abort.js';
 import type { FileChange } from '../base/changes.js';
 import {
@@ -20,50 +17,25 @@ import {
 import type { Collection } from '../model/collection.js';
 import type { Fs } from '../ports/fs.js';
 import { CoreError } from '../base/errors.js';
-import { getEntry, setEntry } from '../model/lock.js';
+import { setEntry } from '../model/lock.js';
 import { setArtifactFields } from '../model/manifest.js';
 import type { ArtifactEntry } from '../model/manifest.js';
-import type {
-  ArtifactDecisions,
-  ArtifactUpdatePlan,
-  OperationOptions,
-  UpdatePlan,
-  UpdateResult,
-} from './operations.js';
-import { classify, resultTree } from './plan.js';
+import type { ArtifactDecisions, OperationOptions, UpdatePlan, UpdateResult } from './operations.js';
+import { resultTree } from './plan.js';
 import type { Conflict, Strategy, Tree } from './plan.js';
 import { resolveUpdate } from './resolve.js';
 import type { Resolver } from './resolve.js';
 import { clockOf, storeOptions, transactionOptions, writerOptions } from './operations.js';
 import { openSnapshotStore } from '../store/snapshots.js';
 import type { UpstreamMeta } from '../store/baseRefs.js';
-import { fetchSource, resolveSource, sourceFromUpstream, upstreamString } from '../sources/sources.js';
-import type { FetchedSource, RemoteSource, ResolvedSource } from '../sources/sources.js';
+import { upstreamString } from '../sources/sources.js';
 import { naiveUtcNow } from '../base/time.js';
 import { applyChanges, newTxId, withWriter } from '../txn/transaction.js';
 import { validateArtifact } from '../model/validate.js';
-import { hasJournal } from '../txn/journal.js';
-import { releaseTmpDir, sweepStaleTemp, tmpDir } from '../ports/tempSpace.js';
+import { prepareUpdate, selectForUpdate, singleFileTree, inputsDigest } from './prepare.js';
+import type { InternalPlan } from './prepare.js';
 
-interface ArtifactInternals {
-  entry: ArtifactEntry;
-  source: RemoteSource;
-  resolved: ResolvedSource;
-  fetched?: FetchedSource;
-  base?: Tree;
-  mine: Tree;
-  upstream: Tree;
-  keptDirs: string[];
-  /** Digest of the inputs this artifact's plan was made from. */
-  inputs: string;
-}
-
-interface InternalPlan extends UpdatePlan {
-  internals: Map<string, ArtifactInternals>;
-  /** The collection as parsed for the plan; handed to apply once, while its files are unchanged. */
-  collection: Collection | undefined;
-}
-
+export { prepareUpdate, selectArtifacts } from './prepare.js';
 /**
  * The collection to apply to: the plan's parsed model when manifest and lock still hold the bytes it was
  * parsed from (parsing a 2,000-artifact manifest costs more than the rest of an update), else a fresh
@@ -73,240 +45,6 @@ async function collectionForApply(plan: InternalPlan, fs: Fs): Promise<Collectio
   const parsed = plan.collection;
   plan.collection = undefined;
   return parsed && isUnchangedOnDisk(parsed) ? parsed : loadCollectionCaching(plan.collectionDir, fs);
-}
-
-/** The artifacts an update of `refs` works on; each must have an upstream (else `upstream-invalid`). */
-function selectForUpdate(collection: Collection, refs: readonly string[] | 'all'): ArtifactEntry[] {
-  const entries = selectArtifacts(collection, refs);
-  const local = entries.find((entry) => !entry.upstream);
-  if (local) {
-    throw new CoreError({
-      code: 'upstream-invalid',
-      artifact: artifactId(local),
-      reason: 'it has no upstream (origin local)',
-    });
-  }
-  return entries;
-}
-
-/** Finds manifest entries by `type/name` or `name` (ambiguous across types → error). */
-export function selectArtifacts(collection: Collection, refs: readonly string[] | 'all'): ArtifactEntry[] {
-  if (refs === 'all') return collection.manifest.artifacts.filter((a) => a.upstream);
-  return refs.map((text) => {
-    const ref = parseArtifactRef(text);
-    const matches = collection.manifest.artifacts.filter(
-      (a) =>
-        (a.name === ref.name || a.name === ref.name.replace(/\.(md|txt|json|ya?ml)$/, '')) &&
-        (!ref.type || a.type === ref.type),
-    );
-    if (matches.length === 0) throw new CoreError({ code: 'artifact-not-found', artifact: text });
-    if (matches.length > 1) {
-      throw new CoreError({
-        code: 'artifact-ambiguous',
-        artifact: text,
-        candidates: matches.map((m) => artifactId(m)),
-      });
-    }
-    return matches[0] as ArtifactEntry;
-  });
-}
-
-function isFolderArtifact(collectionDir: string, entry: ArtifactEntry): boolean {
-  const st = fs.statSync(path.join(collectionDir, entry.path), { throwIfNoEntry: false });
-  if (st) return st.isDirectory();
-  return LAYOUT[entry.type].shape === 'dir';
-}
-
-/** Re-keys a single-file tree to the local file's name, so base, mine and upstream line up. */
-function singleFileTree(tree: Tree, name: string): Tree {
-  const only = [...tree.values()][0];
-  return only ? new Map([[name, only]]) : new Map();
-}
-
-function inputsDigest(collection: Collection, entry: ArtifactEntry, mine: Tree): string {
-  const lockEntry = getEntry(collection.lock, entry);
-  return createHash('sha256')
-    .update(JSON.stringify([entry.raw, lockEntry?.raw ?? null]))
-    .update(treeDigest(mine))
-    .digest('hex');
-}
-
-/**
- * Resolves and fetches every selected artifact's upstream and plans each file. Writes nothing to the
- * collection (only a temp workspace under `.artifact-keeper/tmp`, removed by `dispose`) and takes no
- * lock. Throws what loading, resolving and fetching throw; the workspace never leaks.
- */
-export async function prepareUpdate(
-  collectionDir: string,
-  refs: readonly string[] | 'all',
-  strategy: Strategy,
-  opts: OperationOptions,
-  /** A new version spec for these artifacts (`--to v2`): resolved instead of the manifest's, and recorded. */
-  to?: string,
-  /** `locked`: the caller holds the writer lock; `checked`: its preflight load, used if still current. */
-  internalOptions: { locked?: boolean; checked?: Collection } = {},
-): Promise<UpdatePlan> {
-  const dir = path.resolve(collectionDir);
-  // An interrupted transaction is recovered before anything is read: a plan of half-applied files
-  // would only be refused as stale at apply time.
-  if (!internalOptions.locked && hasJournal(dir))
-    await withWriter(dir, writerOptions(opts, 'update'), async () => undefined);
-  const checked = internalOptions.checked;
-  const collection =
-    checked && isUnchangedOnDisk(checked) ? checked : await loadCollectionCaching(dir, opts.fs);
-  const entries = selectForUpdate(collection, refs);
-  sweepStaleTemp(dir);
-  const internals = new Map<string, ArtifactInternals>();
-  const artifacts: ArtifactUpdatePlan[] = [];
-  const fetchedAll: FetchedSource[] = [];
-  const dispose = async (): Promise<void> => {
-    await Promise.all(fetchedAll.map((f) => f.dispose().catch(() => undefined)));
-    releaseTmpDir(dir);
-  };
-  const store = await openSnapshotStore(dir, storeOptions(opts));
-  try {
-    for (const entry of entries) {
-      const id = artifactId(entry);
-      throwIfAborted(opts.signal);
-      const source = sourceFromUpstream(entry.upstream as string, to ?? entry.versionSpec);
-      const resolved = await resolveSource(source, {
-        signal: opts.signal,
-        logger: opts.logger,
-        faults: opts.faults,
-        workDir: tmpDir(dir),
-      });
-      const lockEntry = getEntry(collection.lock, entry);
-      const currentSha = lockEntry?.resolvedSha ?? entry.resolvedSha;
-      const localRoot = path.join(dir, entry.path);
-      const isFolder = isFolderArtifact(dir, entry);
-      const local = readTree(localRoot, isFolder);
-      const fileName = path.basename(entry.path);
-      const mine = isFolder ? local.tree : singleFileTree(local.tree, fileName);
-      const upToDate = resolved.sha === currentSha;
-      let fetched: FetchedSource | undefined;
-      let upstream: Tree = new Map();
-      let base: Tree | undefined;
-      if (!upToDate) {
-        fetched = await fetchSource(source, resolved, {
-          workDir: tmpDir(dir),
-          signal: opts.signal,
-          logger: opts.logger,
-          faults: opts.faults,
-          artifact: entry,
-        });
-        fetchedAll.push(fetched);
-        if (fetched.isFile === isFolder) {
-          throw new CoreError({
-            code: 'upstream-invalid',
-            artifact: id,
-            reason: `upstream is a ${fetched.isFile ? 'file' : 'folder'} but the collection holds a ${isFolder ? 'folder' : 'file'}`,
-          });
-        }
-        const read = readTree(fetched.root, !fetched.isFile).tree;
-        upstream = isFolder ? read : singleFileTree(read, fileName);
-        base = await loadBase(store, entry, source, currentSha, isFolder, fileName, dir, opts, fetchedAll);
-      }
-      const files = upToDate ? [] : classify(base, mine, upstream);
-      const plan: ArtifactUpdatePlan = {
-        id,
-        name: entry.name,
-        type: entry.type,
-        isFolder,
-        from: {
-          ...(currentSha ? { sha: currentSha } : {}),
-          ...(entry.resolvedVersion ? { version: entry.resolvedVersion } : {}),
-        },
-        to: { sha: resolved.sha, ...(resolved.resolvedVersion ? { version: resolved.resolvedVersion } : {}) },
-        upToDate,
-        baseKnown: base !== undefined,
-        files,
-        upstreamRoot: fetched?.root ?? '',
-        localRoot,
-      };
-      artifacts.push(plan);
-      internals.set(id, {
-        entry,
-        source,
-        resolved,
-        ...(fetched ? { fetched } : {}),
-        ...(base ? { base } : {}),
-        mine,
-        upstream,
-        keptDirs: local.keptDirs,
-        inputs: inputsDigest(collection, entry, mine),
-      });
-    }
-  } catch (err) {
-    await dispose();
-    throw err;
-  } finally {
-    store.close();
-  }
-  const fingerprint = createHash('sha256')
-    .update(strategy)
-    .update(
-      JSON.stringify(
-        [...internals].map(([id, i]) => [
-          id,
-          i.inputs,
-          i.resolved.sha,
-          treeDigest(i.base),
-          treeDigest(i.upstream),
-        ]),
-      ),
-    )
-    .digest('hex');
-  const plan: InternalPlan = {
-    collectionDir: dir,
-    strategy,
-    artifacts,
-    fingerprint,
-    dispose,
-    internals,
-    collection,
-  };
-  return plan;
-}
-
-/**
- * The true three-way base: the upstream tree last applied, kept in the snapshot repository under
- * refs/upstream/<type>/<name>. A collection made elsewhere (SkillMeat) has none yet; then the commit
- * the lock pins is fetched from upstream once. No base at all: every difference is a both-sides change.
- */
-async function loadBase(
-  store: Awaited<ReturnType<typeof openSnapshotStore>>,
-  entry: ArtifactEntry,
-  source: RemoteSource,
-  currentSha: string | undefined,
-  isFolder: boolean,
-  fileName: string,
-  dir: string,
-  opts: OperationOptions,
-  fetchedAll: FetchedSource[],
-): Promise<Tree | undefined> {
-  if (!currentSha) return undefined;
-  const stored = await store.readUpstream(entry.type, entry.name, currentSha);
-  if (stored) return isFolder ? stored : singleFileTree(stored, fileName);
-  try {
-    const fetched = await fetchSource(
-      source,
-      { sha: currentSha, ref: currentSha, versionSpec: currentSha },
-      {
-        workDir: tmpDir(dir),
-        signal: opts.signal,
-        logger: opts.logger,
-        faults: opts.faults,
-        artifact: entry,
-      },
-    );
-    fetchedAll.push(fetched);
-    const read = readTree(fetched.root, !fetched.isFile).tree;
-    return isFolder ? read : singleFileTree(read, fileName);
-  } catch (err) {
-    if (err instanceof CoreError && err.failure.code === 'cancelled') throw err;
-    opts.logger.warn(`[Update] no base for ${artifactId(entry)} at ${currentSha}: ${(err as Error).message}`);
-    return undefined;
-  }
 }
 
 /**

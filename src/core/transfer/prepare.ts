@@ -1,0 +1,279 @@
+/**
+ * The prepare step of an update (DESIGN §5 steps 4–5): resolve and fetch each upstream into a temp
+ * workspace, read the true base, classify every file against it and fingerprint the inputs. No writes to
+ * the collection, no lock; `update.ts` resolves and applies the plan.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { artifactId, LAYOUT, parseArtifactRef } from '../model/artifact.js';
+import { readTree, treeDigest } from '../model/artifactTree.js';
+import { throwIfAborted } from '../base/abort.js';
+import { isUnchangedOnDisk, loadCollectionCaching } from '../model/collection.js';
+import type { Collection } from '../model/collection.js';
+import { CoreError } from '../base/errors.js';
+import { getEntry } from '../model/lock.js';
+import type { ArtifactEntry } from '../model/manifest.js';
+import type { ArtifactUpdatePlan, OperationOptions, UpdatePlan } from './operations.js';
+import { classify } from './plan.js';
+import type { Strategy, Tree } from './plan.js';
+import { storeOptions, writerOptions } from './operations.js';
+import { openSnapshotStore } from '../store/snapshots.js';
+import { fetchSource, resolveSource, sourceFromUpstream } from '../sources/sources.js';
+import type { FetchedSource, RemoteSource, ResolvedSource } from '../sources/sources.js';
+import { withWriter } from '../txn/transaction.js';
+import { hasJournal } from '../txn/journal.js';
+import { releaseTmpDir, sweepStaleTemp, tmpDir } from '../ports/tempSpace.js';
+
+export interface ArtifactInternals {
+  entry: ArtifactEntry;
+  source: RemoteSource;
+  resolved: ResolvedSource;
+  fetched?: FetchedSource;
+  base?: Tree;
+  mine: Tree;
+  upstream: Tree;
+  keptDirs: string[];
+  /** Digest of the inputs this artifact's plan was made from. */
+  inputs: string;
+}
+
+export interface InternalPlan extends UpdatePlan {
+  internals: Map<string, ArtifactInternals>;
+  /** The collection as parsed for the plan; handed to apply once, while its files are unchanged. */
+  collection: Collection | undefined;
+}
+
+/** The artifacts an update of `refs` works on; each must have an upstream (else `upstream-invalid`). */
+export function selectForUpdate(collection: Collection, refs: readonly string[] | 'all'): ArtifactEntry[] {
+  const entries = selectArtifacts(collection, refs);
+  const local = entries.find((entry) => !entry.upstream);
+  if (local) {
+    throw new CoreError({
+      code: 'upstream-invalid',
+      artifact: artifactId(local),
+      reason: 'it has no upstream (origin local)',
+    });
+  }
+  return entries;
+}
+
+/** Finds manifest entries by `type/name` or `name` (ambiguous across types → error). */
+export function selectArtifacts(collection: Collection, refs: readonly string[] | 'all'): ArtifactEntry[] {
+  if (refs === 'all') return collection.manifest.artifacts.filter((a) => a.upstream);
+  return refs.map((text) => {
+    const ref = parseArtifactRef(text);
+    const matches = collection.manifest.artifacts.filter(
+      (a) =>
+        (a.name === ref.name || a.name === ref.name.replace(/\.(md|txt|json|ya?ml)$/, '')) &&
+        (!ref.type || a.type === ref.type),
+    );
+    if (matches.length === 0) throw new CoreError({ code: 'artifact-not-found', artifact: text });
+    if (matches.length > 1) {
+      throw new CoreError({
+        code: 'artifact-ambiguous',
+        artifact: text,
+        candidates: matches.map((m) => artifactId(m)),
+      });
+    }
+    return matches[0] as ArtifactEntry;
+  });
+}
+
+export function isFolderArtifact(collectionDir: string, entry: ArtifactEntry): boolean {
+  const st = fs.statSync(path.join(collectionDir, entry.path), { throwIfNoEntry: false });
+  if (st) return st.isDirectory();
+  return LAYOUT[entry.type].shape === 'dir';
+}
+
+/** Re-keys a single-file tree to the local file's name, so base, mine and upstream line up. */
+export function singleFileTree(tree: Tree, name: string): Tree {
+  const only = [...tree.values()][0];
+  return only ? new Map([[name, only]]) : new Map();
+}
+
+export function inputsDigest(collection: Collection, entry: ArtifactEntry, mine: Tree): string {
+  const lockEntry = getEntry(collection.lock, entry);
+  return createHash('sha256')
+    .update(JSON.stringify([entry.raw, lockEntry?.raw ?? null]))
+    .update(treeDigest(mine))
+    .digest('hex');
+}
+
+/**
+ * Resolves and fetches every selected artifact's upstream and plans each file. Writes nothing to the
+ * collection (only a temp workspace under `.artifact-keeper/tmp`, removed by `dispose`) and takes no
+ * lock. Throws what loading, resolving and fetching throw; the workspace never leaks.
+ */
+export async function prepareUpdate(
+  collectionDir: string,
+  refs: readonly string[] | 'all',
+  strategy: Strategy,
+  opts: OperationOptions,
+  /** A new version spec for these artifacts (`--to v2`): resolved instead of the manifest's, and recorded. */
+  to?: string,
+  /** `locked`: the caller holds the writer lock; `checked`: its preflight load, used if still current. */
+  internalOptions: { locked?: boolean; checked?: Collection } = {},
+): Promise<UpdatePlan> {
+  const dir = path.resolve(collectionDir);
+  // An interrupted transaction is recovered before anything is read: a plan of half-applied files
+  // would only be refused as stale at apply time.
+  if (!internalOptions.locked && hasJournal(dir))
+    await withWriter(dir, writerOptions(opts, 'update'), async () => undefined);
+  const checked = internalOptions.checked;
+  const collection =
+    checked && isUnchangedOnDisk(checked) ? checked : await loadCollectionCaching(dir, opts.fs);
+  const entries = selectForUpdate(collection, refs);
+  sweepStaleTemp(dir);
+  const internals = new Map<string, ArtifactInternals>();
+  const artifacts: ArtifactUpdatePlan[] = [];
+  const fetchedAll: FetchedSource[] = [];
+  const dispose = async (): Promise<void> => {
+    await Promise.all(fetchedAll.map((f) => f.dispose().catch(() => undefined)));
+    releaseTmpDir(dir);
+  };
+  const store = await openSnapshotStore(dir, storeOptions(opts));
+  try {
+    for (const entry of entries) {
+      const id = artifactId(entry);
+      throwIfAborted(opts.signal);
+      const source = sourceFromUpstream(entry.upstream as string, to ?? entry.versionSpec);
+      const resolved = await resolveSource(source, {
+        signal: opts.signal,
+        logger: opts.logger,
+        faults: opts.faults,
+        workDir: tmpDir(dir),
+      });
+      const lockEntry = getEntry(collection.lock, entry);
+      const currentSha = lockEntry?.resolvedSha ?? entry.resolvedSha;
+      const localRoot = path.join(dir, entry.path);
+      const isFolder = isFolderArtifact(dir, entry);
+      const local = readTree(localRoot, isFolder);
+      const fileName = path.basename(entry.path);
+      const mine = isFolder ? local.tree : singleFileTree(local.tree, fileName);
+      const upToDate = resolved.sha === currentSha;
+      let fetched: FetchedSource | undefined;
+      let upstream: Tree = new Map();
+      let base: Tree | undefined;
+      if (!upToDate) {
+        fetched = await fetchSource(source, resolved, {
+          workDir: tmpDir(dir),
+          signal: opts.signal,
+          logger: opts.logger,
+          faults: opts.faults,
+          artifact: entry,
+        });
+        fetchedAll.push(fetched);
+        if (fetched.isFile === isFolder) {
+          throw new CoreError({
+            code: 'upstream-invalid',
+            artifact: id,
+            reason: `upstream is a ${fetched.isFile ? 'file' : 'folder'} but the collection holds a ${isFolder ? 'folder' : 'file'}`,
+          });
+        }
+        const read = readTree(fetched.root, !fetched.isFile).tree;
+        upstream = isFolder ? read : singleFileTree(read, fileName);
+        base = await loadBase(store, entry, source, currentSha, isFolder, fileName, dir, opts, fetchedAll);
+      }
+      const files = upToDate ? [] : classify(base, mine, upstream);
+      const plan: ArtifactUpdatePlan = {
+        id,
+        name: entry.name,
+        type: entry.type,
+        isFolder,
+        from: {
+          ...(currentSha ? { sha: currentSha } : {}),
+          ...(entry.resolvedVersion ? { version: entry.resolvedVersion } : {}),
+        },
+        to: { sha: resolved.sha, ...(resolved.resolvedVersion ? { version: resolved.resolvedVersion } : {}) },
+        upToDate,
+        baseKnown: base !== undefined,
+        files,
+        upstreamRoot: fetched?.root ?? '',
+        localRoot,
+      };
+      artifacts.push(plan);
+      internals.set(id, {
+        entry,
+        source,
+        resolved,
+        ...(fetched ? { fetched } : {}),
+        ...(base ? { base } : {}),
+        mine,
+        upstream,
+        keptDirs: local.keptDirs,
+        inputs: inputsDigest(collection, entry, mine),
+      });
+    }
+  } catch (err) {
+    await dispose();
+    throw err;
+  } finally {
+    store.close();
+  }
+  const fingerprint = createHash('sha256')
+    .update(strategy)
+    .update(
+      JSON.stringify(
+        [...internals].map(([id, i]) => [
+          id,
+          i.inputs,
+          i.resolved.sha,
+          treeDigest(i.base),
+          treeDigest(i.upstream),
+        ]),
+      ),
+    )
+    .digest('hex');
+  const plan: InternalPlan = {
+    collectionDir: dir,
+    strategy,
+    artifacts,
+    fingerprint,
+    dispose,
+    internals,
+    collection,
+  };
+  return plan;
+}
+
+/**
+ * The true three-way base: the upstream tree last applied, kept in the snapshot repository under
+ * refs/upstream/<type>/<name>. A collection made elsewhere (SkillMeat) has none yet; then the commit
+ * the lock pins is fetched from upstream once. No base at all: every difference is a both-sides change.
+ */
+export async function loadBase(
+  store: Awaited<ReturnType<typeof openSnapshotStore>>,
+  entry: ArtifactEntry,
+  source: RemoteSource,
+  currentSha: string | undefined,
+  isFolder: boolean,
+  fileName: string,
+  dir: string,
+  opts: OperationOptions,
+  fetchedAll: FetchedSource[],
+): Promise<Tree | undefined> {
+  if (!currentSha) return undefined;
+  const stored = await store.readUpstream(entry.type, entry.name, currentSha);
+  if (stored) return isFolder ? stored : singleFileTree(stored, fileName);
+  try {
+    const fetched = await fetchSource(
+      source,
+      { sha: currentSha, ref: currentSha, versionSpec: currentSha },
+      {
+        workDir: tmpDir(dir),
+        signal: opts.signal,
+        logger: opts.logger,
+        faults: opts.faults,
+        artifact: entry,
+      },
+    );
+    fetchedAll.push(fetched);
+    const read = readTree(fetched.root, !fetched.isFile).tree;
+    return isFolder ? read : singleFileTree(read, fileName);
+  } catch (err) {
+    if (err instanceof CoreError && err.failure.code === 'cancelled') throw err;
+    opts.logger.warn(`[Update] no base for ${artifactId(entry)} at ${currentSha}: ${(err as Error).message}`);
+    return undefined;
+  }
+}

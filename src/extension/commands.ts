@@ -125,31 +125,16 @@ export function commandTable(services: Services): Record<CommandId, Handler> {
       store.refreshAll();
     },
     'artifactKeeper.updateArtifact': async (...args) => {
-      const target = resolveTarget(services, args);
-      const collection = await collectionFor(services, target);
-      if (!collection) return undefined;
-      let ids = target.artifacts;
-      if (ids.length === 0) {
-        const picked = await artifactFor(services, target, collection, (a) => Boolean(a.resolvedSha));
-        if (!picked) return undefined;
-        ids = [picked.id];
-      }
-      return updateFlow(services, collection, ids);
+      const chosen = await updateTarget(services, args);
+      return chosen && updateFlow(services, chosen.collection, chosen.ids);
     },
     'artifactKeeper.updateArtifactWith': async (...args) => {
       // "Update with…": the strategy for this one update, as git's pull options are; the setting stays the default.
-      const target = resolveTarget(services, args);
-      const collection = await collectionFor(services, target);
-      if (!collection) return undefined;
-      let ids = target.artifacts;
-      if (ids.length === 0) {
-        const picked = await artifactFor(services, target, collection, (a) => Boolean(a.resolvedSha));
-        if (!picked) return undefined;
-        ids = [picked.id];
-      }
-      const strategy = await pickStrategy(services, collection);
+      const chosen = await updateTarget(services, args);
+      if (!chosen) return undefined;
+      const strategy = await pickStrategy(services, chosen.collection);
       if (!strategy) return undefined;
-      return updateFlow(services, collection, ids, strategy);
+      return updateFlow(services, chosen.collection, chosen.ids, strategy);
     },
     'artifactKeeper.updateAll': async (...args) => {
       const collection = await collectionFor(services, resolveTarget(services, args));
@@ -309,6 +294,19 @@ export function showError(services: Services, err: unknown, retry?: () => void):
         }
       }
     });
+}
+
+/** The collection and artifacts an update command acts on: its arguments, or the person's pick. */
+async function updateTarget(
+  services: Services,
+  args: unknown[],
+): Promise<{ collection: CollectionModel; ids: string[] } | undefined> {
+  const target = resolveTarget(services, args);
+  const collection = await collectionFor(services, target);
+  if (!collection) return undefined;
+  if (target.artifacts.length > 0) return { collection, ids: [...target.artifacts] };
+  const picked = await artifactFor(services, target, collection, (a) => Boolean(a.resolvedSha));
+  return picked ? { collection, ids: [picked.id] } : undefined;
 }
 
 /** The strategy for one update, the configured default first. */

@@ -3,6 +3,7 @@
  * and import of such archives and of SkillMeat's own snapshot tarballs, told apart by that metadata file.
  * An archive is read and vetted in full before anything is written (archiveImport.ts).
  */
+import type { SnapshotMeta } from './snapshotRefs.js';
 import * as path from 'node:path';
 import { Header, Pack, ReadEntry } from 'tar';
 import type { Logger } from '../base/changes.js';
@@ -26,14 +27,8 @@ export const EXPORT_FORMAT = 'artifact-keeper-snapshot';
 export interface ExportMetadata {
   format: typeof EXPORT_FORMAT;
   version: 1;
-  snapshot: {
-    id: string;
-    reason: string;
-    trigger: string;
-    artifacts: string[];
-    time: string;
-    tool: string;
-    pinned: boolean;
+  /** The snapshot's metadata as the store keeps it, with the git ids of its tree and commit. */
+  snapshot: Pick<SnapshotMeta, 'id' | 'reason' | 'trigger' | 'artifacts' | 'time' | 'tool' | 'pinned'> & {
     tree: string;
     commit: string;
   };

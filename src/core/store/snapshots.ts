@@ -140,13 +140,7 @@ export class SnapshotStore {
   /** Snapshots the collection as it is now. Cheap when little changed: only files whose stat changed are hashed. */
   create(options: CreateSnapshotOptions): Promise<SnapshotInfo> {
     return this.exclusive(async () => {
-      const fields = {
-        reason: options.reason,
-        trigger: options.trigger,
-        artifacts: [...(options.artifacts ?? [])],
-        pinned: options.pinned ?? false,
-        ...(options.txId ? { txId: options.txId } : {}),
-      };
+      const fields = snapshotFields(options);
       let prepared: { meta: SnapshotMeta; commit: GitObject } | undefined;
       // The commit goes into the same object pack as the blobs and trees: one git process writes them all.
       const { state, root, dirShas } = await this.collectionTree((tree) => {
@@ -178,14 +172,7 @@ export class SnapshotStore {
     return this.exclusive(async () => {
       await this.ensureRepo();
       const state = await scanFolder(this.objects, folder, true, undefined);
-      const fields = {
-        reason: options.reason,
-        trigger: options.trigger,
-        artifacts: [...(options.artifacts ?? [])],
-        pinned: options.pinned ?? false,
-        ...(options.txId ? { txId: options.txId } : {}),
-        ...(options.origin ? { origin: options.origin } : {}),
-      };
+      const fields = { ...snapshotFields(options), ...(options.origin ? { origin: options.origin } : {}) };
       let prepared: { meta: SnapshotMeta; commit: GitObject } | undefined;
       const { root } = await writeTrees(this.objects, state, undefined, (tree) => {
         prepared = this.refs.prepareSnapshot(tree, fields, options.time ?? this.clock.now());
@@ -428,4 +415,15 @@ export class SnapshotStore {
     await this.ensureRepo();
     return this.scanner.collectionTree(extra);
   }
+}
+
+/** The metadata a snapshot records from the options it was taken with. */
+function snapshotFields(options: CreateSnapshotOptions): Omit<SnapshotMeta, 'id' | 'time' | 'tool'> {
+  return {
+    reason: options.reason,
+    trigger: options.trigger,
+    artifacts: [...(options.artifacts ?? [])],
+    pinned: options.pinned ?? false,
+    ...(options.txId ? { txId: options.txId } : {}),
+  };
 }

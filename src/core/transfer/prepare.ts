@@ -156,13 +156,7 @@ export async function prepareUpdate(
       let upstream: Tree = new Map();
       let base: Tree | undefined;
       if (!upToDate) {
-        fetched = await fetchSource(source, resolved, {
-          workDir: tmpDir(dir),
-          signal: opts.signal,
-          logger: opts.logger,
-          faults: opts.faults,
-          artifact: entry,
-        });
+        fetched = await fetchSource(source, resolved, fetchOptions(dir, entry, opts));
         fetchedAll.push(fetched);
         if (fetched.isFile === isFolder) {
           throw new CoreError({
@@ -260,13 +254,7 @@ export async function loadBase(
     const fetched = await fetchSource(
       source,
       { sha: currentSha, ref: currentSha, versionSpec: currentSha },
-      {
-        workDir: tmpDir(dir),
-        signal: opts.signal,
-        logger: opts.logger,
-        faults: opts.faults,
-        artifact: entry,
-      },
+      fetchOptions(dir, entry, opts),
     );
     fetchedAll.push(fetched);
     const read = readTree(fetched.root, !fetched.isFile).tree;
@@ -276,4 +264,19 @@ export async function loadBase(
     opts.logger.warn(`[Update] no base for ${artifactId(entry)} at ${currentSha}: ${(err as Error).message}`);
     return undefined;
   }
+}
+
+/** How an update fetches an artifact: into the collection's temp space, with the operation's ports. */
+function fetchOptions(
+  dir: string,
+  entry: ArtifactEntry,
+  opts: OperationOptions,
+): Parameters<typeof fetchSource>[2] {
+  return {
+    workDir: tmpDir(dir),
+    signal: opts.signal,
+    logger: opts.logger,
+    faults: opts.faults,
+    artifact: entry,
+  };
 }

@@ -269,11 +269,12 @@ void describe('IO faults through ARTIFACT_KEEPER_FAULT', () => {
   }
 
   void it('snapshot: git failing while taking it gives exit 4, one line, no new snapshot; failing in retention, a warning', async () => {
+    // The same clock and retention as the CLI runs below, so retention prunes (and runs its git) in both.
     const plan = new FaultPlan([]);
     await takeSnapshot(
       fx.dir,
-      { message: 'count', retention: { keep: 20, maxAgeDays: 30 } },
-      { fs: nodeFs, logger: silentLogger, tool: 'faults-test', faults: plan },
+      { message: 'count', retention: { keep: 3, maxAgeDays: 0 } },
+      { fs: nodeFs, logger: silentLogger, tool: 'faults-test', faults: plan, clock: PINNED_CLOCK },
     );
     const gitCalls = plan.calls.filter((c) => c.op === 'git');
     // The snapshot exists once its ref is created; what follows is retention (list, prune, gc).
@@ -285,7 +286,9 @@ void describe('IO faults through ARTIFACT_KEEPER_FAULT', () => {
     for (let nth = 1; nth <= gitCalls.length; nth++) {
       resetFixture(fx);
       const before = ids(fx.run(['snapshots', '--json']).stdout);
-      const run = fx.run(['snapshot', '-m', 'faulted'], { ARTIFACT_KEEPER_FAULT: `git:${nth}:EIO` });
+      const run = fx.run(['snapshot', '-m', 'faulted', '--keep', '3', '--max-age-days', '0'], {
+        ARTIFACT_KEEPER_FAULT: `git:${nth}:EIO`,
+      });
       const where = `snapshot git:${nth}:EIO (${gitCalls[nth - 1]?.path.split(' ')[0] ?? '?'})`;
       const lines = messageLines(run.stderr);
       const added = ids(fx.run(['snapshots', '--json']).stdout).filter((id) => !before.includes(id));

@@ -143,14 +143,19 @@ export class SnapshotRefs {
     return snapshots.sort(newestFirst);
   }
 
-  /** The metadata and commit object of a new snapshot of `tree` (an id is drawn here). */
+  /**
+   * The metadata and commit object of a new snapshot of `tree` (an id is drawn here). A snapshot taken now
+   * gets an id above every other (creation order); one imported from history (`taken: 'then'`, with
+   * its own old time) sorts by that time, below what was taken since.
+   */
   prepareSnapshot(
     tree: string,
     fields: Omit<SnapshotMeta, 'id' | 'time' | 'tool'>,
     time: Date,
+    taken: 'now' | 'then' = 'now',
   ): { meta: SnapshotMeta; commit: GitObject } {
     const meta: SnapshotMeta = {
-      id: newSnapshotId(time, this.newestId()),
+      id: newSnapshotId(time, taken === 'now' ? this.newestId() : undefined),
       time: time.toISOString(),
       tool: this.tool,
       ...fields,

@@ -175,7 +175,12 @@ export class SnapshotStore {
       const fields = { ...snapshotFields(options), ...(options.origin ? { origin: options.origin } : {}) };
       let prepared: { meta: SnapshotMeta; commit: GitObject } | undefined;
       const { root } = await writeTrees(this.objects, state, undefined, (tree) => {
-        prepared = this.refs.prepareSnapshot(tree, fields, options.time ?? this.clock.now());
+        prepared = this.refs.prepareSnapshot(
+          tree,
+          fields,
+          options.time ?? this.clock.now(),
+          options.time ? 'then' : 'now',
+        );
         return [prepared.commit];
       });
       return this.refs.publishSnapshot(prepared as { meta: SnapshotMeta; commit: GitObject }, root);

@@ -14,7 +14,7 @@ export {
   parseArtifactRef,
 } from './model/artifact.js';
 export type { ArtifactKey, ArtifactType } from './model/artifact.js';
-export { CoreError, describeFailure, isCoreError, printable } from './base/errors.js';
+export { CoreError, describeFailure, describeLockHolder, isCoreError, printable } from './base/errors.js';
 export type { Failure, FailureCode, LockHolder } from './base/errors.js';
 export { STATE_DIR, silentLogger } from './base/changes.js';
 export type { FileChange, Logger } from './base/changes.js';

@@ -208,10 +208,8 @@ export function commandTable(services: Services): Record<CommandId, Handler> {
       for (const session of services.sessions) await session.reopen();
     },
     'artifactKeeper.completeMerge': async () => {
-      const finished = await services.completions.complete();
-      // Not one of ours (or no merge editor in front): VS Code's own Complete Merge is all there is to do.
-      if (!finished) return vscode.commands.executeCommand('mergeEditor.acceptMerge');
-      return finished;
+      // Without a merge editor in front there is nothing to complete (undefined).
+      return services.completions.complete();
     },
     'artifactKeeper.openCollection': async (...args) =>
       openCollectionFlow(services, args[0] instanceof vscode.Uri ? args[0] : undefined),

@@ -2,8 +2,7 @@
  * `artifact-keeper status`: the consistency report; changes nothing in the collection.
  * Exit 0 clean, 1 modified, 2 inconsistent or interrupted.
  */
-import { checkCollection, readWriterLock } from '../../core/index.js';
-import { describe } from './unlock.js';
+import { checkCollection, describeLockHolder, readWriterLock } from '../../core/index.js';
 import type { CliCommand } from '../main.js';
 import { EXIT } from '../exitCodes.js';
 
@@ -39,7 +38,7 @@ export const statusCommand: CliCommand = {
       for (const f of report.findings) ctx.out(`  - ${f.message}`);
       if (lock)
         ctx.out(
-          `  ${describe(lock.holder)}${lock.alive ? '' : ' (holder gone: the next writer reclaims it)'}`,
+          `  ${describeLockHolder(lock.holder)}${lock.alive ? '' : ' (holder gone: the next writer reclaims it)'}`,
         );
     }
     switch (report.state) {

@@ -4,8 +4,7 @@
  * holder's name (left by an older version). It snapshots nothing and changes only the lock; without
  * --force it only says who holds the lock.
  */
-import { breakWriterLock, readWriterLock } from '../../core/index.js';
-import type { LockHolder } from '../../core/index.js';
+import { breakWriterLock, describeLockHolder as describe, readWriterLock } from '../../core/index.js';
 import type { CliCommand } from '../main.js';
 import { EXIT } from '../exitCodes.js';
 
@@ -30,7 +29,3 @@ export const unlockCommand: CliCommand = {
     return EXIT.ok;
   },
 };
-
-export function describe(holder: LockHolder): string {
-  return `locked by pid ${holder.pid} on host ${holder.host} since ${holder.started} (${holder.tool}${holder.operation ? `, ${holder.operation}` : ''})`;
-}

@@ -73,6 +73,11 @@ export function isCoreError<C extends FailureCode>(
  * printable: names, paths and reasons come from hostile input (a manifest, an upstream, an archive), so
  * control characters are escaped here, the one place every message passes through.
  */
+/** "locked by pid P on host H since T (tool, operation)": the one wording of a writer-lock holder. */
+export function describeLockHolder(holder: LockHolder): string {
+  return `locked by pid ${holder.pid} on host ${holder.host} since ${holder.started} (${holder.tool}${holder.operation ? `, ${holder.operation}` : ''})`;
+}
+
 export function describeFailure(f: Failure): string {
   return printable(describeRaw(f));
 }
@@ -103,7 +108,7 @@ function describeRaw(f: Failure): string {
         ? `${f.dir}: a collection already exists here`
         : `${f.dir}: inside the collection ${f.nestedIn}; refusing to create a collection within another`;
     case 'locked': {
-      const held = `locked by pid ${f.holder.pid} on host ${f.holder.host} since ${f.holder.started} (${f.holder.tool}${f.holder.operation ? `, ${f.holder.operation}` : ''})`;
+      const held = describeLockHolder(f.holder);
       // A holder we cannot check (another host, or no name in the lock) may be gone for good: say how out.
       const unverifiable = f.holder.pid === 0 || f.holder.host !== os.hostname();
       return unverifiable

@@ -71,6 +71,17 @@ function output(child: ChildProcess): Promise<{ code: number | null; stdout: str
 
 type LockedError = CoreError & { failure: Extract<Failure, { code: 'locked' }> };
 
+/** Waits until the kernel reports the child stopped (state `T` in /proc/<pid>/stat). */
+async function stopped(child: ChildProcess): Promise<void> {
+  for (let i = 0; i < 2000; i++) {
+    const stat = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    if (state === 'T' || state === 't') return;
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  throw new Error(`child ${child.pid} did not stop`);
+}
+
 async function expectLocked(dir: string, waitMs: number): Promise<LockedError> {
   const err = await acquireWriterLock(dir, { tool: 'test', waitMs }).then(
     () => assert.fail('acquired a held lock'),
@@ -280,6 +291,8 @@ void describe('writer lock', () => {
       for (let round = 0; round < 60; round++) {
         await new Promise((resolve) => setTimeout(resolve, 2 + Math.random() * 8));
         child.kill('SIGSTOP');
+        // kill() returns before the child has stopped: on another core it can run on for a moment.
+        await stopped(child);
         const lockFile = writerLockPath(dir);
         let content: string | undefined;
         try {

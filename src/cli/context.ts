@@ -5,8 +5,9 @@
  */
 import * as path from 'node:path';
 import { clockFromEnv, FaultPlan, nodeFs, parseFaultSpec, printable, withFaults } from '../core/index.js';
-import type { Clock, Fs } from '../core/index.js';
+import type { Clock, Fs, OperationOptions } from '../core/index.js';
 import type { ParsedArgs } from './args.js';
+import { cliLogger } from './logger.js';
 
 export interface CliContext {
   args: ParsedArgs;
@@ -63,5 +64,17 @@ export function createContext(args: ParsedArgs): CliContext {
     flag,
     has: (name) => args.flags.has(name),
     isTerminal: Boolean(process.stdin.isTTY && process.stdout.isTTY),
+  };
+}
+
+/** The options every mutating core operation takes, from the command's context. */
+export function operationOptions(ctx: CliContext): OperationOptions {
+  return {
+    fs: ctx.fs,
+    logger: cliLogger(),
+    tool: TOOL,
+    signal: ctx.signal,
+    clock: ctx.clock,
+    ...(ctx.faults ? { faults: ctx.faults } : {}),
   };
 }

@@ -37,6 +37,7 @@ export function exitCodeFor(code: FailureCode): number {
     case 'validation-failed':
     case 'plan-stale':
     case 'collection-exists':
+    case 'not-conflicted':
       return EXIT.data;
     case 'not-a-collection':
       return EXIT.noInput;
@@ -47,6 +48,8 @@ export function exitCodeFor(code: FailureCode): number {
     case 'locked':
       return EXIT.locked;
     case 'conflicts':
+    case 'conflicted':
+    case 'conflicts-remain':
       return EXIT.conflicts;
     case 'interrupted':
       return EXIT.inconsistent;

@@ -97,11 +97,24 @@ export { isBinary, mergeText } from './merge/merge.js';
  * the extension's editors) → apply (lock, stale check, snapshot, atomic commit).
  */
 export { applyUpdate, prepareUpdate, updateArtifacts } from './transfer/update.js';
-export { decideUpdate, resolveUpdate } from './transfer/resolve.js';
+export { decideUpdate, leaveConflicts, resolveUpdate } from './transfer/resolve.js';
+/** Conflicts committed as git leaves them: `resolve` finishes an artifact, `update --abort` backs it out. */
+export {
+  abortConflicts,
+  conflictSides,
+  preMergeSnapshot,
+  remainingConflicts,
+  resolveConflicts,
+} from './transfer/conflicts.js';
+export type { ConflictOperationResult, ConflictSides, RemainingConflicts } from './transfer/conflicts.js';
 export type { ConflictAnswer, QuestionAt, ResolvedUpdate, Resolver } from './transfer/resolve.js';
-export type { UpdateRunOptions, UpdateRunResult } from './transfer/update.js';
+export { outcomesOf } from './transfer/update.js';
+export type { ApplyOptions, UpdateRunOptions, UpdateRunResult } from './transfer/update.js';
 export type {
   ArtifactDecisions,
+  ArtifactOutcome,
+  ConflictFile,
+  OutcomeKind,
   ArtifactUpdatePlan,
   OperationOptions,
   UpdatePlan,

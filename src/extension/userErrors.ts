@@ -243,6 +243,23 @@ export function fromFailure(f: Failure): UserError {
       const reason = t('{0} conflict(s) are unresolved', f.conflicts.length);
       return make(reason, t('Nothing was changed: {0}.', reason), 'warning', []);
     }
+    case 'conflicted': {
+      const reason = t('{0} has unresolved conflicts', f.artifact);
+      return make(
+        reason,
+        t('{0}: resolve them in the merge editor, or abort the merge, first.', reason),
+        'warning',
+        [],
+      );
+    }
+    case 'not-conflicted': {
+      const reason = t('{0} has no conflicts to resolve', f.artifact);
+      return make(reason, t('{0}.', reason), 'info', []);
+    }
+    case 'conflicts-remain': {
+      const reason = t('{0} still has conflicts in {1}', f.artifact, f.files.join(', '));
+      return make(reason, t('{0}. Resolve them, then mark the artifact resolved.', reason), 'warning', []);
+    }
     case 'validation-failed': {
       const reason = t('the result for {0} would be invalid ({1})', f.artifact, f.reason);
       return make(reason, t('Nothing was changed: {0}.', reason), 'error', [{ kind: 'showLog' }]);

@@ -20,6 +20,11 @@ export type ConcurrentOp = 'snapshot' | 'restore' | 'update' | 'add';
 
 export interface ConcurrencyOptions {
   seconds: number;
+  /**
+   * Keep the writers going past `seconds` (up to four times as long) until this many transactions have
+   * committed: on a loaded machine 15 s can hold too few commands to prove contention.
+   */
+  minCommits?: number;
   seed: number;
   cli: string;
   size?: Size;
@@ -139,6 +144,7 @@ export async function runConcurrency(options: ConcurrencyOptions): Promise<Concu
     const ops: OpRecord[] = [];
     const runStart = performance.now();
     const deadline = runStart + options.seconds * 1000;
+    const hardDeadline = runStart + options.seconds * 4000;
     log(
       `concurrency: ${workers} workers for ${options.seconds} s on the ${size} collection (${fixture.files} files), seed ${options.seed}`,
     );
@@ -147,7 +153,8 @@ export async function runConcurrency(options: ConcurrencyOptions): Promise<Concu
       const random = rng((options.seed * 7919 + w) >>> 0);
       const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T;
       let added = 0;
-      while (performance.now() < deadline) {
+      const enough = (): boolean => ops.filter((o) => o.txId).length >= (options.minCommits ?? 0);
+      while (performance.now() < deadline || (!enough() && performance.now() < hardDeadline)) {
         const roll = random();
         const op: ConcurrentOp =
           roll < 0.2 ? 'snapshot' : roll < 0.35 ? 'restore' : roll < 0.75 ? 'update' : 'add';

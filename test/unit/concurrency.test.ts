@@ -18,7 +18,14 @@ const SECONDS = 15;
 void describe('four concurrent writers on one collection', () => {
   let report: ConcurrencyReport;
   before(async () => {
-    report = await runConcurrency({ seconds: SECONDS, seed: 4242, cli: OUT_CLI, size: 'small', workers: 4 });
+    report = await runConcurrency({
+      seconds: SECONDS,
+      minCommits: 6,
+      seed: 4242,
+      cli: OUT_CLI,
+      size: 'small',
+      workers: 4,
+    });
   });
 
   void it(`${SECONDS} s of random snapshot/restore/update/add: no lost update, no corruption, losers exit 5`, (t) => {

@@ -149,7 +149,7 @@ describe('consistency report', () => {
     });
     assert.equal(report.artifacts.find((a) => a.id === 'skill/pdf-tools')?.state, 'update-available');
     assert.equal(report.artifacts.find((a) => a.id === 'agent/planner')?.state, 'conflicted');
-    assert.equal(report.state, 'modified');
+    assert.equal(report.state, 'conflicted', 'a conflict outranks an edit: status exits 2');
   });
 
   it('reads an artifact with a name that is not UTF-8 as modified, warm from the cache, and clean once relocked', async () => {

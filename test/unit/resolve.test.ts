@@ -46,6 +46,8 @@ function planOf(strategy: Strategy, ...artifacts: ArtifactUpdatePlan[]): UpdateP
     strategy,
     artifacts,
     fingerprint: '',
+    failed: [],
+    selected: artifacts.map((a) => a.id),
     dispose: async () => undefined,
   };
 }

@@ -118,12 +118,23 @@ describe('update', () => {
     assert.equal(history.history[0]?.kind, 'update');
   });
 
-  it('merge: an overlapping edit gives exit 3 and leaves every byte as it was', () => {
+  it('merge --on-conflict abort: an overlapping edit gives exit 3 and leaves every byte as it was', () => {
     const { dir } = setup();
     const file = path.join(dir, 'skills/pdf/SKILL.md');
     fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('Step one.', 'Step one, my way.'));
     const before = treeListing(dir);
-    const r = runCli(['update', 'skill/pdf', '--to', 'v2', '--strategy', 'merge', '--collection', dir]);
+    const r = runCli([
+      'update',
+      'skill/pdf',
+      '--to',
+      'v2',
+      '--strategy',
+      'merge',
+      '--on-conflict',
+      'abort',
+      '--collection',
+      dir,
+    ]);
     assert.equal(r.code, 3, r.stderr + r.stdout);
     assert.match(r.stderr, /conflict.*skill\/pdf:SKILL\.md/);
     assert.deepEqual(treeListing(dir), before);
@@ -139,7 +150,7 @@ describe('update', () => {
     assert.equal(runCli(['status', '--collection', dir]).code, 0);
   });
 
-  it('overwrite takes upstream, keep re-locks local edits; both leave status clean', () => {
+  it('overwrite takes upstream (status clean); keep changes no byte and fetches nothing', () => {
     const { dir } = setup();
     fs.appendFileSync(path.join(dir, 'skills/pdf/SKILL.md'), 'local\n');
     assert.equal(
@@ -151,7 +162,9 @@ describe('update', () => {
 
     const other = setup();
     fs.appendFileSync(path.join(other.dir, 'commands/review.md'), 'local\n');
-    const kept = read(other.dir, 'commands/review.md');
+    const before = treeListing(other.dir);
+    // Nothing is fetched: an upstream that is gone does not matter to keep.
+    fs.renameSync(other.up.dir, `${other.up.dir}.gone`);
     const r = runCli([
       'update',
       'command/review',
@@ -163,11 +176,29 @@ describe('update', () => {
       other.dir,
     ]);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(read(other.dir, 'commands/review.md'), kept);
-    assert.equal(
-      runCli(['status', '--collection', other.dir]).code,
-      0,
-      'keep records the local content as the new baseline',
+    assert.match(r.stdout, /kept local command\/review \(nothing fetched, nothing written\)/);
+    assert.deepEqual(treeListing(other.dir), before, 'files, manifest and lock byte-identical');
+    assert.equal(runCli(['status', '--collection', other.dir]).code, 1, 'the local edit is still an edit');
+    // The upstream change is not lost: a later merge still sees it as upstream's.
+    fs.renameSync(`${other.up.dir}.gone`, other.up.dir);
+    const plan = runCli([
+      'update',
+      'command/review',
+      '--to',
+      'v2',
+      '--dry-run',
+      '--json',
+      '--collection',
+      other.dir,
+    ]);
+    assert.equal(plan.code, 0, plan.stderr + plan.stdout);
+    const json = JSON.parse(plan.stdout) as {
+      artifacts: { upToDate: boolean; files: { status: string }[] }[];
+    };
+    assert.equal(json.artifacts[0]?.upToDate, false);
+    assert.deepEqual(
+      json.artifacts[0]?.files.map((f) => f.status),
+      ['both-modified'],
     );
   });
 

@@ -6,6 +6,7 @@ import { addCommand } from './add.js';
 import { checkCommand } from './check.js';
 import { initCommand } from './init.js';
 import { relockCommand } from './relock.js';
+import { resolveCommand } from './resolve.js';
 import {
   exportCommand,
   historyCommand,
@@ -24,6 +25,7 @@ export const COMMANDS: Record<string, CliCommand> = {
   status: statusCommand,
   check: checkCommand,
   update: updateCommand,
+  resolve: resolveCommand,
   add: addCommand,
   snapshot: snapshotCommand,
   snapshots: snapshotsCommand,

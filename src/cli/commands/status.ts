@@ -46,6 +46,7 @@ export const statusCommand: CliCommand = {
         return EXIT.ok;
       case 'modified':
         return EXIT.modified;
+      case 'conflicted':
       case 'inconsistent':
       case 'interrupted':
         return EXIT.inconsistent;

@@ -1,16 +1,25 @@
 /**
- * `artifact-keeper update ID…|--all --strategy overwrite|merge|keep|prompt [--dry-run]`.
- * Exit 0 done, 3 conflicts (nothing written), 4 failed and undone, 5 locked.
+ * `artifact-keeper update ID…|--all --strategy overwrite|merge|keep|prompt [--auto-resolve abort|ours|theirs]
+ * [--on-conflict markers|abort] [--dry-run]` and `update --abort ID…`.
+ * Exit 0 done, 3 committed with conflicts (or aborted), 4 failed and undone, 5 locked; `--all` exits
+ * with its worst artifact's outcome.
  */
 import * as readline from 'node:readline/promises';
-import { STRATEGIES, updateArtifacts } from '../../core/index.js';
-import type { ArtifactUpdatePlan, FilePlan, PromptChoice, Strategy, Resolver } from '../../core/index.js';
+import { abortConflicts, STRATEGIES, updateArtifacts } from '../../core/index.js';
+import type {
+  ArtifactOutcome,
+  ArtifactUpdatePlan,
+  FilePlan,
+  PromptChoice,
+  Strategy,
+  Resolver,
+  UpdateRunResult,
+} from '../../core/index.js';
 import { UsageError } from '../args.js';
-import { TOOL } from '../context.js';
+import { operationOptions } from '../context.js';
 import type { CliContext } from '../context.js';
 import type { CliCommand } from '../main.js';
 import { EXIT } from '../exitCodes.js';
-import { cliLogger } from '../logger.js';
 
 const SHOWN: Record<string, string> = {
   'upstream-modified': 'M upstream',
@@ -26,94 +35,195 @@ const SHOWN: Record<string, string> = {
   'removed-locally-modified-upstream': 'D local, M upstream',
 };
 
+type AutoResolve = 'abort' | 'ours' | 'theirs';
+const AUTO_RESOLVE: readonly AutoResolve[] = ['abort', 'ours', 'theirs'];
+
 export const updateCommand: CliCommand = {
-  summary: 'update artifacts from upstream (snapshot first; all or nothing)',
+  summary: 'update artifacts from upstream (snapshot first; conflicts left as git leaves them)',
   usage:
-    'update ID…|--all [--strategy overwrite|merge|keep|prompt] [--to REF] [--dry-run] [--collection DIR] [--json]',
+    'update ID…|--all [--strategy overwrite|merge|keep|prompt] [--auto-resolve abort|ours|theirs] [--on-conflict markers|abort] [--to REF] [--dry-run] | update --abort ID… [--collection DIR] [--json]',
   flags: {
     all: { value: false },
     strategy: { value: true, short: 's' },
     to: { value: true },
     'dry-run': { value: false },
+    'auto-resolve': { value: true },
+    'on-conflict': { value: true },
+    abort: { value: false },
   },
   async run(ctx) {
     const all = ctx.has('all');
     const ids = ctx.args.positionals;
+    if (ctx.has('abort')) return abortUpdate(ctx, ids, all);
     if (all === ids.length > 0) throw new UsageError('name the artifacts to update, or pass --all');
-    const strategy = (ctx.flag('strategy') ?? 'merge') as Strategy;
-    if (!STRATEGIES.includes(strategy))
-      throw new UsageError(`unknown strategy "${strategy}" (overwrite, merge, keep, prompt)`);
-    if (strategy === 'prompt' && !ctx.isTerminal)
-      throw new UsageError('--strategy prompt needs a terminal; use merge, overwrite or keep');
+    const asked = (ctx.flag('strategy') ?? 'merge') as Strategy;
+    if (!STRATEGIES.includes(asked))
+      throw new UsageError(`unknown strategy "${asked}" (overwrite, merge, keep, prompt)`);
+    const auto = ctx.flag('auto-resolve') as AutoResolve | undefined;
+    if (auto !== undefined && !AUTO_RESOLVE.includes(auto))
+      throw new UsageError(`unknown --auto-resolve "${auto}" (abort, ours, theirs)`);
+    if (auto !== undefined && asked !== 'prompt')
+      throw new UsageError('--auto-resolve answers the prompt strategy: use it with --strategy prompt');
+    if (asked === 'prompt' && !ctx.isTerminal && auto === undefined)
+      throw new UsageError(
+        '--strategy prompt needs a terminal; without one, pass --auto-resolve abort|ours|theirs',
+      );
+    const onConflict = ctx.flag('on-conflict') ?? 'markers';
+    if (onConflict !== 'markers' && onConflict !== 'abort')
+      throw new UsageError(`unknown --on-conflict "${onConflict}" (markers, abort)`);
     const dryRun = ctx.has('dry-run');
-    const resolver = strategy === 'prompt' ? terminalResolver(ctx) : undefined;
-    const outcome = await updateArtifacts(
-      ctx.collectionDir,
-      all ? 'all' : ids,
-      {
-        strategy,
-        dryRun,
-        ...(resolver ? { resolver } : {}),
-        ...(ctx.flag('to') ? { to: ctx.flag('to') as string } : {}),
-      },
-      {
-        fs: ctx.fs,
-        logger: cliLogger(),
-        tool: TOOL,
-        signal: ctx.signal,
-        clock: ctx.clock,
-        ...(ctx.faults ? { faults: ctx.faults } : {}),
-      },
-    );
-    const artifacts = outcome.plan.artifacts.map((a) => ({
+    // ours = every artifact unchanged (as keep), theirs = as overwrite; abort refuses at the first question.
+    const strategy: Strategy = auto === 'ours' ? 'keep' : auto === 'theirs' ? 'overwrite' : asked;
+    const answers = { aborted: 0 };
+    const resolver =
+      strategy !== 'prompt'
+        ? undefined
+        : auto === 'abort'
+          ? abortingResolver(answers)
+          : terminalResolver(ctx);
+    let outcome: UpdateRunResult;
+    try {
+      outcome = await updateArtifacts(
+        ctx.collectionDir,
+        all ? 'all' : ids,
+        {
+          strategy,
+          dryRun,
+          onConflict,
+          ...(resolver ? { resolver } : {}),
+          ...(ctx.flag('to') ? { to: ctx.flag('to') as string } : {}),
+        },
+        operationOptions(ctx),
+      );
+    } catch (err) {
+      if (answers.aborted > 0) {
+        ctx.err('artifact-keeper: a file needs an answer and --auto-resolve is abort: nothing written');
+        return EXIT.conflicts;
+      }
+      throw err;
+    }
+    if (ctx.json) printJson(ctx, outcome, strategy, dryRun);
+    else printText(ctx, outcome, dryRun);
+    return exitCode(outcome);
+  },
+};
+
+/** `--all`'s worst outcome: a failure (4) over a conflict (3) over everything else (0). */
+function exitCode(outcome: UpdateRunResult): number {
+  const kinds = new Set(outcome.outcomes.map((o) => o.outcome));
+  if (kinds.has('failed')) return EXIT.failedAndUndone;
+  if (kinds.has('conflicted') || outcome.conflicts.length > 0) return EXIT.conflicts;
+  return EXIT.ok;
+}
+
+function printJson(ctx: CliContext, outcome: UpdateRunResult, strategy: Strategy, dryRun: boolean): void {
+  ctx.printJson({
+    dryRun,
+    strategy,
+    artifacts: outcome.plan.artifacts.map((a) => ({
       id: a.id,
       from: a.from,
       to: a.to,
       upToDate: a.upToDate,
+      ...(a.kept ? { kept: true } : {}),
       baseKnown: a.baseKnown,
       files: a.files
         .filter((f) => f.status !== 'unchanged')
         .map((f) => ({ path: f.rel, status: f.status, binary: f.binary })),
-    }));
-    if (ctx.json) {
-      ctx.printJson({
-        dryRun,
-        strategy,
-        artifacts,
-        conflicts: outcome.conflicts.map((c) => ({
-          artifact: c.artifact,
-          path: c.conflict.rel,
-          status: c.conflict.status,
-        })),
-        ...(outcome.result
-          ? {
-              txId: outcome.result.txId,
-              preSnapshot: outcome.result.preSnapshot,
-              updated: outcome.result.updated,
-            }
-          : {}),
-      });
-    } else {
-      for (const a of outcome.plan.artifacts) printArtifact(ctx, a);
-      for (const c of outcome.conflicts)
-        ctx.out(`  conflict: ${c.artifact} ${c.conflict.rel} (${c.conflict.status})`);
-      if (dryRun)
-        ctx.out(
-          outcome.conflicts.length > 0
-            ? 'dry run: conflicts, a real run would write nothing (exit 3)'
-            : 'dry run: nothing written',
-        );
-      else if (outcome.result && outcome.result.updated.length > 0) {
-        for (const u of outcome.result.updated)
-          ctx.out(`updated ${u.id} to ${u.version ?? u.sha?.slice(0, 12)}`);
-        ctx.out(
-          `snapshot before the update: ${outcome.result.preSnapshot} (undo: artifact-keeper restore ${outcome.result.preSnapshot})`,
-        );
-      } else ctx.out('nothing to update');
+    })),
+    outcomes: outcome.outcomes,
+    conflicts: outcome.conflicts.map((c) => ({
+      artifact: c.artifact,
+      path: c.conflict.rel,
+      status: c.conflict.status,
+      conflicts: c.conflict.conflicts,
+    })),
+    ...(outcome.result
+      ? {
+          txId: outcome.result.txId,
+          preSnapshot: outcome.result.preSnapshot,
+          updated: outcome.result.updated,
+        }
+      : {}),
+  });
+}
+
+function printText(ctx: CliContext, outcome: UpdateRunResult, dryRun: boolean): void {
+  for (const a of outcome.plan.artifacts) if (!a.kept) printArtifact(ctx, a);
+  if (dryRun) {
+    for (const c of outcome.conflicts)
+      ctx.out(`  conflict: ${c.artifact} ${c.conflict.rel} (${c.conflict.status})`);
+    ctx.out(
+      outcome.conflicts.length > 0
+        ? 'dry run: nothing written; a real run would leave these conflicts to resolve (exit 3)'
+        : 'dry run: nothing written',
+    );
+    return;
+  }
+  for (const o of outcome.outcomes) ctx.out(outcomeLine(o));
+  const result = outcome.result;
+  if (result && result.updated.length > 0)
+    ctx.out(
+      `snapshot before the update: ${result.preSnapshot} (undo: artifact-keeper restore ${result.preSnapshot})`,
+    );
+  if (outcome.outcomes.length > 1) ctx.out(summary(outcome.outcomes));
+  if (outcome.outcomes.some((o) => o.outcome === 'conflicted'))
+    ctx.out(
+      'edit the conflicts away, then `artifact-keeper resolve ID`; or back out with `artifact-keeper update --abort ID`',
+    );
+}
+
+function outcomeLine(o: ArtifactOutcome): string {
+  switch (o.outcome) {
+    case 'updated':
+      return `updated ${o.id} to ${o.to ?? '?'}`;
+    case 'conflicted': {
+      if (!o.files) return `conflicted ${o.id}: ${o.reason ?? 'unresolved conflicts'}`;
+      const files = o.files;
+      const hunks = files.reduce((n, f) => n + f.conflicts, 0);
+      const where = files
+        .map((f) => (f.upstreamCopy ? `${f.path} (upstream's copy: ${f.upstreamCopy})` : f.path))
+        .join(', ');
+      return `conflicted ${o.id} at ${o.to ?? '?'}: ${hunks} conflict(s) in ${files.length} file(s): ${where}`;
     }
-    return outcome.conflicts.length > 0 ? EXIT.conflicts : EXIT.ok;
-  },
-};
+    case 'kept':
+      return `kept local ${o.id} (nothing fetched, nothing written)`;
+    case 'skipped':
+      return `skipped ${o.id}`;
+    case 'up-to-date':
+      return `${o.id}: up to date${o.to ? ` (${o.to})` : ''}`;
+    case 'failed':
+      return `failed ${o.id}: ${o.reason ?? 'unknown'} (nothing of it written)`;
+  }
+}
+
+function summary(outcomes: readonly ArtifactOutcome[]): string {
+  const order: ArtifactOutcome['outcome'][] = [
+    'updated',
+    'conflicted',
+    'kept',
+    'skipped',
+    'up-to-date',
+    'failed',
+  ];
+  const counts = order
+    .map((kind) => [kind, outcomes.filter((o) => o.outcome === kind).length] as const)
+    .filter(([, n]) => n > 0)
+    .map(([kind, n]) => `${n} ${kind}`);
+  return `${outcomes.length} artifact(s): ${counts.join(', ')}`;
+}
+
+/** `update --abort ID…`: back conflicted artifacts out to before the update that left them conflicted. */
+async function abortUpdate(ctx: CliContext, ids: readonly string[], all: boolean): Promise<number> {
+  if (all || ids.length === 0) throw new UsageError('update --abort takes the conflicted artifacts by name');
+  const result = await abortConflicts(ctx.collectionDir, ids, operationOptions(ctx));
+  if (ctx.json) ctx.printJson(result);
+  else
+    ctx.out(
+      `aborted the update of ${result.artifacts.join(', ')}: back as before it (undo: artifact-keeper restore ${result.preSnapshot})`,
+    );
+  return EXIT.ok;
+}
 
 function printArtifact(ctx: CliContext, a: ArtifactUpdatePlan): void {
   if (a.upToDate) {
@@ -156,6 +266,16 @@ function terminalResolver(ctx: CliContext): Resolver {
         e: 'merge',
         s: 'skip-artifact',
       });
+    },
+  };
+}
+
+/** `--auto-resolve abort`: the first question the prompt would ask cancels the whole update. */
+function abortingResolver(answers: { aborted: number }): Resolver {
+  return {
+    async chooseFile() {
+      answers.aborted++;
+      return 'cancel';
     },
   };
 }

@@ -31,6 +31,12 @@ export type Failure =
   | { code: 'upstream-invalid'; artifact: string; reason: string }
   | { code: 'plan-stale'; artifact?: string; reason: string }
   | { code: 'conflicts'; conflicts: { artifact: string; path: string }[] }
+  /** The artifact is conflicted (an update committed with conflicts) and the operation needs it resolved. */
+  | { code: 'conflicted'; artifact: string; reason: string }
+  /** `resolve` / `update --abort` of an artifact that no update left conflicted. */
+  | { code: 'not-conflicted'; artifact: string }
+  /** `resolve` found conflict markers or `<file>.upstream` copies left in the artifact. */
+  | { code: 'conflicts-remain'; artifact: string; files: string[] }
   | { code: 'validation-failed'; artifact: string; reason: string }
   | { code: 'interrupted'; journal: string }
   | { code: 'cancelled' };
@@ -137,6 +143,12 @@ function describeRaw(f: Failure): string {
       return `${f.artifact ? `artifact ${f.artifact}: ` : ''}the plan is stale: ${f.reason}`;
     case 'conflicts':
       return `${f.conflicts.length} conflict(s): ${f.conflicts.map((c) => `${c.artifact}:${c.path}`).join(', ')}`;
+    case 'conflicted':
+      return `artifact ${f.artifact} has unresolved conflicts: ${f.reason}`;
+    case 'not-conflicted':
+      return `artifact ${f.artifact} is not conflicted: no update left conflicts in it`;
+    case 'conflicts-remain':
+      return `artifact ${f.artifact} still has conflicts: ${f.files.join(', ')}; edit them away, then run resolve again`;
     case 'validation-failed':
       return `artifact ${f.artifact}: ${f.reason}`;
     case 'interrupted':

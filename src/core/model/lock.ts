@@ -23,6 +23,11 @@ export interface LockEntry {
   upstream?: string;
   resolvedSha?: string;
   resolvedVersion?: string;
+  /**
+   * An update committed with conflicts left in the files (markers, `<file>.upstream`): `conflicted =
+   * true` until `resolve` or `update --abort`. SkillMeat ignores the key and still reads the entry.
+   */
+  conflicted?: boolean;
   raw: TomlTable;
 }
 
@@ -32,7 +37,14 @@ export interface Lock {
   entries: Map<string, LockEntry>;
 }
 
-const ENTRY_KEY_ORDER = ['content_hash', 'fetched', 'upstream', 'resolved_sha', 'resolved_version'];
+const ENTRY_KEY_ORDER = [
+  'content_hash',
+  'fetched',
+  'upstream',
+  'resolved_sha',
+  'resolved_version',
+  'conflicted',
+];
 
 export function emptyLock(): Lock {
   return { raw: { lock: { version: LOCK_VERSION, entries: {} } }, version: LOCK_VERSION, entries: new Map() };
@@ -91,6 +103,7 @@ export function parseLock(
       ...opt('upstream', str('upstream')),
       ...opt('resolvedSha', str('resolved_sha')),
       ...opt('resolvedVersion', str('resolved_version')),
+      ...(table.conflicted === true ? { conflicted: true } : {}),
       raw: table,
     });
   }
@@ -111,6 +124,8 @@ export interface LockFields {
   upstream?: string | undefined;
   resolved_sha?: string | undefined;
   resolved_version?: string | undefined;
+  /** `true` marks the entry conflicted; anything else removes the key. */
+  conflicted?: true | undefined;
 }
 
 /** Creates or updates an entry; `undefined` optional fields are removed, as SkillMeat omits nulls. */
@@ -119,7 +134,10 @@ export function setEntry(lock: Lock, key: ArtifactKey, fields: LockFields): Lock
   const k = lockKey(key);
   const raw = (entriesTable[k] as TomlTable | undefined) ?? {};
   const before = new Set(Object.keys(raw));
-  for (const [field, value] of Object.entries(fields) as [string, string | undefined][]) {
+  for (const [field, value] of Object.entries({ conflicted: undefined, ...fields }) as [
+    string,
+    string | true | undefined,
+  ][]) {
     if (value === undefined) delete raw[field];
     else raw[field] = value;
   }
@@ -135,6 +153,7 @@ export function setEntry(lock: Lock, key: ArtifactKey, fields: LockFields): Lock
     ...opt('upstream', fields.upstream),
     ...opt('resolvedSha', fields.resolved_sha),
     ...opt('resolvedVersion', fields.resolved_version),
+    ...(fields.conflicted ? { conflicted: true } : {}),
     raw: ordered,
   };
   lock.entries.set(k, entry);

@@ -76,6 +76,8 @@ export function validateArtifact(
   tree: Tree,
   isFolder: boolean,
   installRoot?: string,
+  /** Files committed with conflict markers: their content is checked only once resolved. */
+  conflicted: ReadonlySet<string> = new Set(),
 ): string[] {
   const problems: string[] = [];
   for (const [rel, file] of tree) {
@@ -105,7 +107,7 @@ export function validateArtifact(
     if (!skillMd) problems.push('SKILL.md is missing');
     else if (skillMd.mode === 0o120000) problems.push('SKILL.md is a symlink');
     else if (skillMd.data.length === 0) problems.push('SKILL.md is empty');
-    else {
+    else if (!conflicted.has('SKILL.md') && !conflicted.has('skill.md')) {
       const problem = frontmatterProblem(skillMd.data.toString('utf8'));
       if (problem) problems.push(`SKILL.md: ${problem}`);
     }

@@ -21,7 +21,7 @@ import { hasJournal } from '../txn/journal.js';
 import type { ArtifactEntry } from '../model/manifest.js';
 import { walkSync } from '../ports/walk.js';
 
-export type CollectionState = 'clean' | 'modified' | 'inconsistent' | 'interrupted';
+export type CollectionState = 'clean' | 'modified' | 'conflicted' | 'inconsistent' | 'interrupted';
 export type ArtifactState =
   'clean' | 'modified' | 'update-available' | 'conflicted' | 'missing' | 'unlocked' | 'orphaned';
 
@@ -261,11 +261,13 @@ function checkAndPersist(
         message: `${id}: collection.toml pins ${entry.resolvedSha.slice(0, 12)} but collection.lock ${locked.resolvedSha.slice(0, 12)}`,
       });
     }
-    if (options.conflicted?.has(id)) {
+    if (locked.conflicted || options.conflicted?.has(id)) {
       flag(report, 'conflicted', {
         code: 'conflicted',
         artifact: id,
-        message: `${id} has an unresolved merge`,
+        message: locked.conflicted
+          ? `${id} has conflicts left by an update; resolve them, then \`resolve ${id}\` (or \`update --abort ${id}\`)`
+          : `${id} has an unresolved merge`,
       });
     } else if (measured.hash !== locked.contentHash) {
       flag(report, 'modified', { code: 'content-modified', artifact: id, message: `${id} has local edits` });
@@ -323,6 +325,7 @@ function stateOf(findings: readonly Finding[]): CollectionState {
   if (findings.some((f) => f.code === 'journal-present')) return 'interrupted';
   const structural = findings.some((f) => f.code !== 'content-modified' && f.code !== 'conflicted');
   if (structural) return 'inconsistent';
+  if (findings.some((f) => f.code === 'conflicted')) return 'conflicted';
   return findings.length > 0 ? 'modified' : 'clean';
 }
 

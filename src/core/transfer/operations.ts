@@ -11,6 +11,7 @@ import { systemClock } from '../base/time.js';
 import type { Clock } from '../base/time.js';
 import type { TransactionOptions, WithWriterOptions } from '../txn/transaction.js';
 import type { Decision, FilePlan, Strategy } from './plan.js';
+import type { CoreError } from '../base/errors.js';
 
 export interface OperationOptions {
   fs: Fs;
@@ -77,6 +78,8 @@ export interface ArtifactUpdatePlan {
   from: { sha?: string; version?: string };
   to: { sha?: string; version?: string };
   upToDate: boolean;
+  /** `keep`: the artifact stays as it is; its upstream was neither resolved nor fetched. */
+  kept?: boolean;
   /** False when no stored or fetchable base existed: every difference is then a both-sides change. */
   baseKnown: boolean;
   files: FilePlan[];
@@ -92,14 +95,48 @@ export interface UpdatePlan {
   artifacts: ArtifactUpdatePlan[];
   /** Hash of every input (lock entry, local content, base, upstream); apply refuses a stale plan. */
   fingerprint: string;
+  /** `update --all`: artifacts whose upstream could not be resolved or fetched (the others go on). */
+  failed: { id: string; error: CoreError }[];
+  /** Every selected artifact in manifest order: those planned and those that failed. */
+  selected: string[];
   dispose(): Promise<void>;
 }
 
 export type ArtifactDecisions = Map<string, Decision> | 'skip';
 
+/** A conflict committed into an artifact's files: `path` holds markers, or upstream's copy is beside it. */
+export interface ConflictFile {
+  path: string;
+  /** Conflicting hunks (1 for a whole-file conflict). */
+  conflicts: number;
+  /** Where upstream's version was written (`<path>.upstream`) when the file cannot carry markers. */
+  upstreamCopy?: string;
+}
+
 export interface UpdateResult {
   txId: string;
   preSnapshot: string;
+  /** Every artifact the transaction changed, conflicted ones included. */
   updated: { id: string; sha?: string; version?: string }[];
+  /** Committed with conflicts left in the files (the lock entry says `conflicted = true`). */
+  conflicted: { id: string; files: ConflictFile[] }[];
+  /** Skipped by the resolver (a prompt's "skip artifact", `--auto-resolve ours`). */
   skipped: string[];
+  /** `keep`: nothing fetched, nothing written. */
+  kept: string[];
+  /** `update --all`: refused before the transaction (validation); nothing of theirs was written. */
+  failed: { id: string; error: CoreError }[];
+}
+
+/** What happened to one artifact of an update, for the per-artifact summary of `update --all`. */
+export type OutcomeKind = 'updated' | 'conflicted' | 'kept' | 'skipped' | 'up-to-date' | 'failed';
+
+export interface ArtifactOutcome {
+  id: string;
+  outcome: OutcomeKind;
+  /** updated/conflicted: the new version or sha; up-to-date: the current one. */
+  to?: string;
+  files?: ConflictFile[];
+  /** failed: the one-line reason. */
+  reason?: string;
 }

@@ -65,12 +65,17 @@ export interface FilePlan {
 export type Strategy = 'overwrite' | 'merge' | 'keep' | 'prompt';
 export const STRATEGIES: readonly Strategy[] = ['overwrite', 'merge', 'keep', 'prompt'];
 
-/** What happens to one file. `content` carries a resolved merge (from the merge or from the user). */
+/**
+ * What happens to one file. `content` carries a resolved merge (from the merge or from the user);
+ * `conflict` is a conflict committed as git leaves one (DESIGN §5 step 6): the text with markers, or
+ * the local file kept and upstream's version written beside it as `<file>.upstream`.
+ */
 export type Decision =
   | { kind: 'mine' }
   | { kind: 'upstream' }
   | { kind: 'content'; data: Buffer; mode: number }
-  | { kind: 'delete' };
+  | { kind: 'delete' }
+  | { kind: 'conflict'; markers?: TreeFile; upstreamCopy?: TreeFile; conflicts: number };
 
 export interface Conflict {
   rel: string;
@@ -84,7 +89,11 @@ export interface Conflict {
 /** The user's choice for a file under the `prompt` strategy. */
 export type PromptChoice = 'upstream' | 'mine' | 'merge' | 'skip-artifact';
 
-export const LABELS: MergeLabels = { mine: 'mine', base: 'base', upstream: 'upstream' };
+/** The marker labels, as git's: `<<<<<<< local`, `||||||| base`, `=======`, `>>>>>>> upstream`. */
+export const LABELS: MergeLabels = { mine: 'local', base: 'base', upstream: 'upstream' };
+
+/** The suffix of upstream's version of a file that conflicts and cannot carry markers (binary, deleted). */
+export const UPSTREAM_COPY_SUFFIX = '.upstream';
 
 function sameFile(a: TreeFile | undefined, b: TreeFile | undefined): boolean {
   if (!a || !b) return a === b;
@@ -231,8 +240,32 @@ export function contentDecision(plan: FilePlan, data: Uint8Array): Decision {
   return { kind: 'content', data: Buffer.from(data), mode };
 }
 
-/** The artifact's final files after the decisions. Throws if a file has no decision. */
-export function resultTree(files: readonly FilePlan[], decisions: ReadonlyMap<string, Decision>): Tree {
+/**
+ * A conflict no one resolved, as it is committed: a text conflict is the file with markers (mode by the
+ * merge's rule); anything else keeps the local file (or its absence) and, when upstream has a version,
+ * writes it beside as `<file>.upstream`. `resolve` refuses while markers or such copies remain.
+ */
+export function conflictDecision(plan: FilePlan, conflict: Conflict): Decision {
+  if (conflict.proposal) {
+    const { mode } = contentDecision(plan, conflict.proposal) as { mode: number };
+    return { kind: 'conflict', markers: { data: conflict.proposal, mode }, conflicts: conflict.conflicts };
+  }
+  return {
+    kind: 'conflict',
+    ...(plan.upstream ? { upstreamCopy: plan.upstream } : {}),
+    conflicts: conflict.conflicts,
+  };
+}
+
+/**
+ * The artifact's final files after the decisions. Throws if a file has no decision. `copies`, when
+ * given, receives where each conflict's upstream copy went (file → `<file>.upstream`).
+ */
+export function resultTree(
+  files: readonly FilePlan[],
+  decisions: ReadonlyMap<string, Decision>,
+  copies?: Map<string, string>,
+): Tree {
   const result: Tree = new Map();
   for (const file of files) {
     const decision = decisions.get(file.rel);
@@ -249,7 +282,26 @@ export function resultTree(files: readonly FilePlan[], decisions: ReadonlyMap<st
         break;
       case 'delete':
         break;
+      case 'conflict':
+        if (decision.markers) result.set(file.rel, decision.markers);
+        else if (file.mine) result.set(file.rel, file.mine);
+        break;
     }
   }
+  // Upstream copies last, at a name no other file of the result takes.
+  for (const file of files) {
+    const decision = decisions.get(file.rel);
+    if (decision?.kind !== 'conflict' || !decision.upstreamCopy) continue;
+    const name = upstreamCopyName(file.rel, result);
+    result.set(name, decision.upstreamCopy);
+    copies?.set(file.rel, name);
+  }
   return result;
+}
+
+/** `<file>.upstream`, or `<file>.upstream.2`… when the artifact already has a file of that name. */
+export function upstreamCopyName(rel: string, taken: ReadonlyMap<string, unknown>): string {
+  let name = `${rel}${UPSTREAM_COPY_SUFFIX}`;
+  for (let n = 2; taken.has(name); n++) name = `${rel}${UPSTREAM_COPY_SUFFIX}.${n}`;
+  return name;
 }

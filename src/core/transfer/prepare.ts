@@ -112,8 +112,12 @@ export async function prepareUpdate(
   opts: OperationOptions,
   /** A new version spec for these artifacts (`--to v2`): resolved instead of the manifest's, and recorded. */
   to?: string,
-  /** `locked`: the caller holds the writer lock; `checked`: its preflight load, used if still current. */
-  internalOptions: { locked?: boolean; checked?: Collection } = {},
+  /**
+   * `locked`: the caller holds the writer lock; `checked`: its preflight load, used if still current;
+   * `keepGoing` (`update --all`): an artifact that cannot be resolved or fetched, or is conflicted, goes
+   * to `failed` and the others are planned.
+   */
+  internalOptions: { locked?: boolean; checked?: Collection; keepGoing?: boolean } = {},
 ): Promise<UpdatePlan> {
   const dir = path.resolve(collectionDir);
   // An interrupted transaction is recovered before anything is read: a plan of half-applied files
@@ -127,6 +131,7 @@ export async function prepareUpdate(
   sweepStaleTemp(dir);
   const internals = new Map<string, ArtifactInternals>();
   const artifacts: ArtifactUpdatePlan[] = [];
+  const failed: UpdatePlan['failed'] = [];
   const fetchedAll: FetchedSource[] = [];
   const dispose = async (): Promise<void> => {
     await Promise.all(fetchedAll.map((f) => f.dispose().catch(() => undefined)));
@@ -137,67 +142,16 @@ export async function prepareUpdate(
     for (const entry of entries) {
       const id = artifactId(entry);
       throwIfAborted(opts.signal);
-      const source = sourceFromUpstream(entry.upstream as string, to ?? entry.versionSpec);
-      const resolved = await resolveSource(source, {
-        signal: opts.signal,
-        logger: opts.logger,
-        faults: opts.faults,
-        workDir: tmpDir(dir),
-      });
-      const lockEntry = getEntry(collection.lock, entry);
-      const currentSha = lockEntry?.resolvedSha ?? entry.resolvedSha;
-      const localRoot = path.join(dir, entry.path);
-      const isFolder = isFolderArtifact(dir, entry);
-      const local = readTree(localRoot, isFolder);
-      const fileName = path.basename(entry.path);
-      const mine = isFolder ? local.tree : singleFileTree(local.tree, fileName);
-      const upToDate = resolved.sha === currentSha;
-      let fetched: FetchedSource | undefined;
-      let upstream: Tree = new Map();
-      let base: Tree | undefined;
-      if (!upToDate) {
-        fetched = await fetchSource(source, resolved, fetchOptions(dir, entry, opts));
-        fetchedAll.push(fetched);
-        if (fetched.isFile === isFolder) {
-          throw new CoreError({
-            code: 'upstream-invalid',
-            artifact: id,
-            reason: `upstream is a ${fetched.isFile ? 'file' : 'folder'} but the collection holds a ${isFolder ? 'folder' : 'file'}`,
-          });
-        }
-        const read = readTree(fetched.root, !fetched.isFile).tree;
-        upstream = isFolder ? read : singleFileTree(read, fileName);
-        base = await loadBase(store, entry, source, currentSha, isFolder, fileName, dir, opts, fetchedAll);
+      try {
+        const planned = await planArtifact(dir, collection, entry, strategy, opts, to, store, fetchedAll);
+        artifacts.push(planned.plan);
+        internals.set(id, planned.internals);
+      } catch (err) {
+        if (!internalOptions.keepGoing || !(err instanceof CoreError) || err.failure.code === 'cancelled')
+          throw err;
+        opts.logger.warn(`[Update] ${id}: ${err.message}`);
+        failed.push({ id, error: err });
       }
-      const files = upToDate ? [] : classify(base, mine, upstream);
-      const plan: ArtifactUpdatePlan = {
-        id,
-        name: entry.name,
-        type: entry.type,
-        isFolder,
-        from: {
-          ...(currentSha ? { sha: currentSha } : {}),
-          ...(entry.resolvedVersion ? { version: entry.resolvedVersion } : {}),
-        },
-        to: { sha: resolved.sha, ...(resolved.resolvedVersion ? { version: resolved.resolvedVersion } : {}) },
-        upToDate,
-        baseKnown: base !== undefined,
-        files,
-        upstreamRoot: fetched?.root ?? '',
-        localRoot,
-      };
-      artifacts.push(plan);
-      internals.set(id, {
-        entry,
-        source,
-        resolved,
-        ...(fetched ? { fetched } : {}),
-        ...(base ? { base } : {}),
-        mine,
-        upstream,
-        keptDirs: local.keptDirs,
-        inputs: inputsDigest(collection, entry, mine),
-      });
     }
   } catch (err) {
     await dispose();
@@ -224,11 +178,128 @@ export async function prepareUpdate(
     strategy,
     artifacts,
     fingerprint,
+    failed,
+    selected: entries.map((e) => artifactId(e)),
     dispose,
     internals,
     collection,
   };
   return plan;
+}
+
+/** Plans one artifact: resolve, fetch, read the base, classify (DESIGN §5 steps 4–5). */
+async function planArtifact(
+  dir: string,
+  collection: Collection,
+  entry: ArtifactEntry,
+  strategy: Strategy,
+  opts: OperationOptions,
+  to: string | undefined,
+  store: Awaited<ReturnType<typeof openSnapshotStore>>,
+  fetchedAll: FetchedSource[],
+): Promise<{ plan: ArtifactUpdatePlan; internals: ArtifactInternals }> {
+  const id = artifactId(entry);
+  const lockEntry = getEntry(collection.lock, entry);
+  const source = sourceFromUpstream(entry.upstream as string, to ?? entry.versionSpec);
+  const currentSha = lockEntry?.resolvedSha ?? entry.resolvedSha;
+  const localRoot = path.join(dir, entry.path);
+  const isFolder = isFolderArtifact(dir, entry);
+  const local = readTree(localRoot, isFolder);
+  const fileName = path.basename(entry.path);
+  const mine = isFolder ? local.tree : singleFileTree(local.tree, fileName);
+  const from = {
+    ...(currentSha ? { sha: currentSha } : {}),
+    ...(entry.resolvedVersion ? { version: entry.resolvedVersion } : {}),
+  };
+  if (strategy === 'keep') {
+    // Keep is a skip: nothing resolved, nothing fetched, and nothing for the apply to write.
+    return {
+      plan: {
+        id,
+        name: entry.name,
+        type: entry.type,
+        isFolder,
+        from,
+        to: from,
+        upToDate: false,
+        kept: true,
+        baseKnown: false,
+        files: [],
+        upstreamRoot: '',
+        localRoot,
+      },
+      internals: {
+        entry,
+        source,
+        resolved: {
+          sha: currentSha ?? '',
+          ref: currentSha ?? '',
+          versionSpec: entry.versionSpec ?? 'latest',
+        },
+        mine,
+        upstream: new Map(),
+        keptDirs: local.keptDirs,
+        inputs: inputsDigest(collection, entry, mine),
+      },
+    };
+  }
+  if (lockEntry?.conflicted) {
+    throw new CoreError({
+      code: 'conflicted',
+      artifact: id,
+      reason: 'a merge is unfinished; `resolve` it or `update --abort` it first',
+    });
+  }
+  const resolved = await resolveSource(source, {
+    signal: opts.signal,
+    logger: opts.logger,
+    faults: opts.faults,
+    workDir: tmpDir(dir),
+  });
+  const upToDate = resolved.sha === currentSha;
+  let fetched: FetchedSource | undefined;
+  let upstream: Tree = new Map();
+  let base: Tree | undefined;
+  if (!upToDate) {
+    fetched = await fetchSource(source, resolved, fetchOptions(dir, entry, opts));
+    fetchedAll.push(fetched);
+    if (fetched.isFile === isFolder) {
+      throw new CoreError({
+        code: 'upstream-invalid',
+        artifact: id,
+        reason: `upstream is a ${fetched.isFile ? 'file' : 'folder'} but the collection holds a ${isFolder ? 'folder' : 'file'}`,
+      });
+    }
+    const read = readTree(fetched.root, !fetched.isFile).tree;
+    upstream = isFolder ? read : singleFileTree(read, fileName);
+    base = await loadBase(store, entry, source, currentSha, isFolder, fileName, dir, opts, fetchedAll);
+  }
+  return {
+    plan: {
+      id,
+      name: entry.name,
+      type: entry.type,
+      isFolder,
+      from,
+      to: { sha: resolved.sha, ...(resolved.resolvedVersion ? { version: resolved.resolvedVersion } : {}) },
+      upToDate,
+      baseKnown: base !== undefined,
+      files: upToDate ? [] : classify(base, mine, upstream),
+      upstreamRoot: fetched?.root ?? '',
+      localRoot,
+    },
+    internals: {
+      entry,
+      source,
+      resolved,
+      ...(fetched ? { fetched } : {}),
+      ...(base ? { base } : {}),
+      mine,
+      upstream,
+      keptDirs: local.keptDirs,
+      inputs: inputsDigest(collection, entry, mine),
+    },
+  };
 }
 
 /**

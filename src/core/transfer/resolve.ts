@@ -7,7 +7,7 @@
  * `plan.ts`, so every front end decides the same file the same way.
  */
 import type { ArtifactDecisions, ArtifactUpdatePlan, UpdatePlan } from './operations.js';
-import { choiceDecision, contentDecision, decide, touchedUpstream } from './plan.js';
+import { choiceDecision, conflictDecision, contentDecision, decide, touchedUpstream } from './plan.js';
 import type { Conflict, Decision, FilePlan, PromptChoice, Strategy } from './plan.js';
 
 /** Where a question stands among its kind, for "2 of 5" in a prompt. */
@@ -71,6 +71,10 @@ export async function resolveUpdate(
   const resolved: ResolvedUpdate = { strategy: plan.strategy, decisions: new Map(), unresolved: [] };
   for (const artifact of plan.artifacts) {
     if (artifact.upToDate) continue;
+    if (artifact.kept) {
+      resolved.decisions.set(artifact.id, 'skip');
+      continue;
+    }
     const decided = auto.get(artifact.id);
     if (!decided) continue;
     const files = new Map(decided.decisions);
@@ -144,4 +148,20 @@ async function settleConflicts(
     files.set(conflict.rel, decision);
   }
   return 'ok';
+}
+
+/**
+ * Leaves every conflict no one resolved in the files, as git does (DESIGN §5 step 6): markers in a text
+ * file, else the local file kept and upstream's version beside it as `<file>.upstream`. After this every
+ * file of every artifact has a decision and `unresolved` is empty; the apply marks those artifacts
+ * conflicted.
+ */
+export function leaveConflicts(plan: UpdatePlan, resolved: ResolvedUpdate): void {
+  for (const { artifact, conflict } of resolved.unresolved) {
+    const decisions = resolved.decisions.get(artifact);
+    const file = plan.artifacts.find((a) => a.id === artifact)?.files.find((f) => f.rel === conflict.rel);
+    if (!decisions || decisions === 'skip' || !file) continue;
+    decisions.set(conflict.rel, conflictDecision(file, conflict));
+  }
+  resolved.unresolved = [];
 }

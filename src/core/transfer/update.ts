@@ -20,10 +20,17 @@ import { CoreError } from '../base/errors.js';
 import { setEntry } from '../model/lock.js';
 import { setArtifactFields } from '../model/manifest.js';
 import type { ArtifactEntry } from '../model/manifest.js';
-import type { ArtifactDecisions, OperationOptions, UpdatePlan, UpdateResult } from './operations.js';
+import type {
+  ArtifactDecisions,
+  ArtifactOutcome,
+  ConflictFile,
+  OperationOptions,
+  UpdatePlan,
+  UpdateResult,
+} from './operations.js';
 import { resultTree } from './plan.js';
-import type { Conflict, Strategy, Tree } from './plan.js';
-import { resolveUpdate } from './resolve.js';
+import type { Conflict, Decision, Strategy, Tree } from './plan.js';
+import { leaveConflicts, resolveUpdate } from './resolve.js';
 import type { Resolver } from './resolve.js';
 import { clockOf, storeOptions, transactionOptions, writerOptions } from './operations.js';
 import { openSnapshotStore } from '../store/snapshots.js';
@@ -57,10 +64,19 @@ export async function applyUpdate(
   plan: UpdatePlan,
   decisions: ReadonlyMap<string, ArtifactDecisions>,
   opts: OperationOptions,
+  apply: ApplyOptions = {},
 ): Promise<UpdateResult> {
   return withWriter(plan.collectionDir, writerOptions(opts, 'update'), () =>
-    applyUpdateLocked(plan, decisions, opts),
+    applyUpdateLocked(plan, decisions, opts, apply),
   );
+}
+
+export interface ApplyOptions {
+  /**
+   * `update --all`: an artifact whose result fails validation is reported `failed` and left out; the
+   * others still commit. Without it one invalid result refuses the whole update.
+   */
+  keepGoing?: boolean;
 }
 
 /** `applyUpdate` for a caller that already holds the writer lock. */
@@ -68,21 +84,33 @@ async function applyUpdateLocked(
   plan: UpdatePlan,
   decisions: ReadonlyMap<string, ArtifactDecisions>,
   opts: OperationOptions,
+  apply: ApplyOptions,
 ): Promise<UpdateResult> {
   const internal = plan as InternalPlan;
   const dir = plan.collectionDir;
   const collection = await collectionForApply(internal, opts.fs);
   const changes: FileChange[] = [];
-  const updated: UpdateResult['updated'] = [];
-  const skipped: string[] = [];
+  const outcome: UpdateResult = {
+    txId: '',
+    preSnapshot: '',
+    updated: [],
+    conflicted: [],
+    skipped: [],
+    kept: [],
+    failed: [],
+  };
   const now = naiveUtcNow(clockOf(opts).now());
   const toStore: { entry: ArtifactEntry; tree: Tree; meta: UpstreamMeta }[] = [];
   for (const artifact of plan.artifacts) {
     const inner = internal.internals.get(artifact.id);
     if (!inner) throw new Error(`plan has no internals for ${artifact.id}`);
     const chosen = decisions.get(artifact.id);
+    if (artifact.kept) {
+      outcome.kept.push(artifact.id);
+      continue;
+    }
     if (artifact.upToDate || chosen === 'skip' || chosen === undefined) {
-      if (!artifact.upToDate) skipped.push(artifact.id);
+      if (!artifact.upToDate) outcome.skipped.push(artifact.id);
       continue;
     }
     const entry = collection.manifest.artifacts.find(
@@ -103,15 +131,26 @@ async function applyUpdateLocked(
         reason: 'its files, manifest entry or lock entry changed since the plan was made',
       });
     }
-    const result = resultTree(artifact.files, chosen);
+    const copies = new Map<string, string>();
+    const result = resultTree(artifact.files, chosen, copies);
+    const conflictFiles = committedConflicts(chosen, copies);
     const installRoot = artifact.isFolder ? artifact.localRoot : path.dirname(artifact.localRoot);
-    const problems = validateArtifact(entry.type as ArtifactType, result, artifact.isFolder, installRoot);
+    const problems = validateArtifact(
+      entry.type as ArtifactType,
+      result,
+      artifact.isFolder,
+      installRoot,
+      new Set(conflictFiles.map((c) => c.path)),
+    );
     if (problems.length > 0) {
-      throw new CoreError({
+      const error = new CoreError({
         code: 'validation-failed',
         artifact: artifact.id,
         reason: problems.join('; '),
       });
+      if (!apply.keepGoing) throw error;
+      outcome.failed.push({ id: artifact.id, error });
+      continue;
     }
     changes.push(...changesForArtifact(entry.path, artifact.isFolder, mine, result, mineNow.keptDirs));
     const upstream = upstreamString(inner.source, inner.resolved.sha);
@@ -131,6 +170,7 @@ async function applyUpdateLocked(
       upstream,
       resolved_sha: inner.resolved.sha,
       resolved_version: version,
+      ...(conflictFiles.length > 0 ? { conflicted: true as const } : {}),
     });
     toStore.push({
       entry,
@@ -141,13 +181,14 @@ async function applyUpdateLocked(
         source: upstream,
       },
     });
-    updated.push({ id: artifact.id, sha: inner.resolved.sha, ...(version ? { version } : {}) });
+    outcome.updated.push({ id: artifact.id, sha: inner.resolved.sha, ...(version ? { version } : {}) });
+    if (conflictFiles.length > 0) outcome.conflicted.push({ id: artifact.id, files: conflictFiles });
   }
-  if (updated.length === 0) return { txId: '', preSnapshot: '', updated, skipped };
+  if (outcome.updated.length === 0) return outcome;
   throwIfAborted(opts.signal);
   const store = await openSnapshotStore(dir, storeOptions(opts));
   try {
-    const ids = updated.map((u) => u.id);
+    const ids = outcome.updated.map((u) => u.id);
     const pre = await store.create({
       reason: `before update of ${ids.join(', ')}`,
       trigger: 'update',
@@ -173,10 +214,24 @@ async function applyUpdateLocked(
       },
       transactionOptions(opts),
     );
-    return { txId, preSnapshot: pre.id, updated, skipped };
+    return { ...outcome, txId, preSnapshot: pre.id };
   } finally {
     store.close();
   }
+}
+
+/** The conflicts an artifact's decisions commit, in path order. */
+function committedConflicts(
+  decisions: ReadonlyMap<string, Decision>,
+  copies: Map<string, string>,
+): ConflictFile[] {
+  const files: ConflictFile[] = [];
+  for (const [rel, decision] of [...decisions].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    if (decision.kind !== 'conflict') continue;
+    const copy = copies.get(rel);
+    files.push({ path: rel, conflicts: decision.conflicts, ...(copy ? { upstreamCopy: copy } : {}) });
+  }
+  return files;
 }
 
 export interface UpdateRunOptions {
@@ -185,18 +240,28 @@ export interface UpdateRunOptions {
   dryRun?: boolean;
   /** Answers what the strategy cannot decide alone (the terminal prompt); without it conflicts stay. */
   resolver?: Resolver;
+  /**
+   * What an unresolved conflict does: `markers` (default) commits it as git does (markers, `.upstream`
+   * copies, the lock entry `conflicted`); `abort` refuses the whole update and writes nothing.
+   */
+  onConflict?: 'markers' | 'abort';
 }
 
 export interface UpdateRunResult {
   plan: UpdatePlan;
   result?: UpdateResult;
+  /** The conflicts no one resolved: committed with markers, or (dry run, `abort`) why nothing was written. */
   conflicts: { artifact: string; conflict: Conflict }[];
+  /** One line per selected artifact, in the plan's order. */
+  outcomes: ArtifactOutcome[];
 }
 
 /**
  * The CLI's one-shot update: prepare, resolve (`resolve.ts`: the strategy, then the resolver under
- * `prompt` or for conflicts), then apply. Unresolved conflicts throw `conflicts` before anything is written. `dryRun` stops after
- * the same checks, with the plan. The plan's workspace is always disposed.
+ * `prompt` or for conflicts), then apply; conflicts no one resolved are committed with markers unless
+ * `onConflict` is `abort`. `update --all` keeps going past an artifact that fails or conflicts; the
+ * outcomes say what happened to each. `dryRun` stops after the same checks, with the plan. The plan's
+ * workspace is always disposed.
  */
 export async function updateArtifacts(
   collectionDir: string,
@@ -221,24 +286,54 @@ async function updateLocked(
   opts: OperationOptions,
   checked: Collection | undefined,
 ): Promise<UpdateRunResult> {
+  const keepGoing = refs === 'all';
   const plan = await prepareUpdate(collectionDir, refs, run.strategy, opts, run.to, {
     locked: true,
+    keepGoing,
     ...(checked ? { checked } : {}),
   });
   try {
     const resolved = await resolveUpdate(plan, run.resolver);
     if (resolved === 'cancelled') throw new CoreError({ code: 'cancelled' });
-    const { decisions, unresolved } = resolved;
-    if (unresolved.length > 0 && !run.dryRun) {
+    const conflicts = [...resolved.unresolved];
+    if (conflicts.length > 0 && run.onConflict === 'abort' && !run.dryRun) {
       throw new CoreError({
         code: 'conflicts',
-        conflicts: unresolved.map((u) => ({ artifact: u.artifact, path: u.conflict.rel })),
+        conflicts: conflicts.map((u) => ({ artifact: u.artifact, path: u.conflict.rel })),
       });
     }
-    if (run.dryRun) return { plan, conflicts: unresolved };
-    const result = await applyUpdateLocked(plan, decisions, opts);
-    return { plan, result, conflicts: [] };
+    if (run.dryRun) return { plan, conflicts, outcomes: outcomesOf(plan) };
+    leaveConflicts(plan, resolved);
+    const result = await applyUpdateLocked(plan, resolved.decisions, opts, { keepGoing });
+    return { plan, result, conflicts, outcomes: outcomesOf(plan, result) };
   } finally {
     await plan.dispose();
   }
+}
+
+/** One outcome per selected artifact, in manifest order: planned or failed before it had a plan. */
+export function outcomesOf(plan: UpdatePlan, result?: UpdateResult): ArtifactOutcome[] {
+  const failed = new Map<string, CoreError>([
+    ...plan.failed.map((f) => [f.id, f.error] as const),
+    ...(result?.failed ?? []).map((f) => [f.id, f.error] as const),
+  ]);
+  const planned = new Map(plan.artifacts.map((a) => [a.id, a]));
+  const conflicted = new Map((result?.conflicted ?? []).map((c) => [c.id, c.files]));
+  const updated = new Set((result?.updated ?? []).map((u) => u.id));
+  return plan.selected.map((id): ArtifactOutcome => {
+    const error = failed.get(id);
+    // Still conflicted from an earlier update: a conflict to finish, not a failure.
+    if (error?.failure.code === 'conflicted') return { id, outcome: 'conflicted', reason: error.message };
+    if (error) return { id, outcome: 'failed', reason: error.message };
+    const a = planned.get(id);
+    const to = a?.to.version ?? a?.to.sha?.slice(0, 12);
+    const at = to ? { to } : {};
+    if (!a) return { id, outcome: 'skipped' };
+    if (a.kept) return { id, outcome: 'kept' };
+    if (a.upToDate) return { id, outcome: 'up-to-date', ...at };
+    const files = conflicted.get(id);
+    if (files) return { id, outcome: 'conflicted', files, ...at };
+    if (updated.has(id)) return { id, outcome: 'updated', ...at };
+    return { id, outcome: 'skipped' };
+  });
 }

@@ -329,7 +329,7 @@ async function pickStrategy(services: Services, collection: CollectionModel): Pr
     {
       value: 'keep',
       label: t('$(account) Keep mine'),
-      detail: t('Keep every local file.'),
+      detail: t('Skip this update: nothing is fetched or changed.'),
     },
   ];
   items.sort((a, b) => Number(b.value === fallback) - Number(a.value === fallback));

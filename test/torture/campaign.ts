@@ -9,7 +9,7 @@
  *                             group; the last line counts both
  *   --trials N --seed S       how many, and the seed to replay (default: a random seed, printed)
  *   --size small|large        ≈ 300 or ≈ 11,000 files (default large)
- *   --kinds a,b               only these commands (update-overwrite, update-merge, update-keep, restore,
+ *   --kinds a,b               only these commands (update-overwrite, update-merge, relock, restore,
  *                             add, import, snapshot)
  *   --journal-share X         share of transactional kills timed from the journal (default 0.5)
  *   --group-kills X           share of kills sent to the CLI's process group, git children included

@@ -51,12 +51,12 @@ export const SIZES: Record<
 };
 
 export type CommandKind =
-  'update-overwrite' | 'update-merge' | 'update-keep' | 'restore' | 'add' | 'import' | 'snapshot';
+  'update-overwrite' | 'update-merge' | 'relock' | 'restore' | 'add' | 'import' | 'snapshot';
 
 export const COMMAND_KINDS: readonly CommandKind[] = [
   'update-overwrite',
   'update-merge',
-  'update-keep',
+  'relock',
   'restore',
   'add',
   'import',
@@ -371,8 +371,10 @@ export function commandArgs(
   switch (kind) {
     case 'update-overwrite':
     case 'update-merge':
-    case 'update-keep':
       return ['update', '--all', '--strategy', kind.slice('update-'.length), '--to', 'v2'];
+    case 'relock':
+      // `update --strategy keep` writes nothing now; relock is the other transaction over local edits.
+      return ['relock', '--all-modified'];
     case 'restore':
       return ['restore', fixture.restoreId];
     case 'add':

@@ -48,6 +48,13 @@ export async function relockArtifacts(
         });
       }
       const locked = getEntry(collection.lock, entry);
+      // Accepting files that may still hold markers is `resolve`'s job: it checks for them first.
+      if (locked?.conflicted)
+        throw new CoreError({
+          code: 'conflicted',
+          artifact: artifactId(entry),
+          reason: 'finish it with `resolve` (it checks for markers first) or `update --abort`',
+        });
       if (locked?.contentHash === hash) continue;
       setEntry(collection.lock, entry, {
         content_hash: hash,

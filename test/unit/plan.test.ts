@@ -112,7 +112,7 @@ describe('strategies', () => {
     const { conflicts } = decide(files, 'merge');
     assert.equal(conflicts.length, 1);
     const proposal = conflicts[0]?.proposal?.toString() ?? '';
-    assert.equal(proposal, '<<<<<<< mine\nmine\n||||||| base\nline\n=======\ntheirs\n>>>>>>> upstream\n');
+    assert.equal(proposal, '<<<<<<< local\nmine\n||||||| base\nline\n=======\ntheirs\n>>>>>>> upstream\n');
   });
 
   it('merge conflicts on delete/modify and on binary changes on both sides', () => {

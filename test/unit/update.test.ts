@@ -191,7 +191,7 @@ describe('update', () => {
       '--collection',
       other.dir,
     ]);
-    assert.equal(plan.code, 0, plan.stderr + plan.stdout);
+    assert.equal(plan.code, 3, 'the dry run shows the conflict a merge would leave');
     const json = JSON.parse(plan.stdout) as {
       artifacts: { upToDate: boolean; files: { status: string }[] }[];
     };
@@ -345,7 +345,7 @@ describe('file names that are not UTF-8, and awkward UTF-8 names', () => {
     assert.equal(get(dir, 'skills/pdf/mine\uDCFE.md'), 'a local file\n');
   });
 
-  it('a conflict in a raw-named file is reported as a conflict (exit 3), nothing written', () => {
+  it('a conflict in a raw-named file is reported as a conflict (exit 3); with --on-conflict abort nothing is written', () => {
     const up = makeUpstream(path.join(upstreamTempDir(), 'kit'), [
       { files: { 'skills/pdf/SKILL.md': SKILL_V1 } },
     ]);
@@ -358,7 +358,7 @@ describe('file names that are not UTF-8, and awkward UTF-8 names', () => {
     assert.equal(runCli(['add', `${up.url}#skills/pdf@v1`, '--collection', dir]).code, 0);
     put(dir, RAW, 'line 1 mine\nline 2\n');
     const before = treeListing(dir);
-    const update = runCli([...MERGE_TO_V2, '--json', '--collection', dir]);
+    const update = runCli([...MERGE_TO_V2, '--on-conflict', 'abort', '--json', '--collection', dir]);
     assert.equal(update.code, 3, update.stderr + update.stdout);
     const result = JSON.parse(update.stdout) as { error: { conflicts: { path: string }[] } };
     assert.deepEqual(
@@ -368,11 +368,19 @@ describe('file names that are not UTF-8, and awkward UTF-8 names', () => {
     assert.deepEqual(treeListing(dir), before);
     assert.equal(get(dir, RAW), 'line 1 mine\nline 2\n');
     // A person reads the bytes as \xNN, never as U+FFFD; every message stays one line.
-    const human = runCli([...MERGE_TO_V2, '--collection', dir]);
+    const human = runCli([...MERGE_TO_V2, '--on-conflict', 'abort', '--collection', dir]);
     assert.equal(human.code, 3);
     const printed = human.stdout + human.stderr;
     assert.match(printed, /bad\\xff\\xfe\.md/);
     assert.ok(!printed.includes('\uFFFD'), printed);
     assert.deepEqual(treeListing(dir), before);
+    // Committed with markers, the raw name is kept byte for byte and named the same way.
+    const committed = runCli([...MERGE_TO_V2, '--collection', dir]);
+    assert.equal(committed.code, 3);
+    assert.match(
+      committed.stdout,
+      /conflicted skill\/pdf at v2: 1 conflict\(s\) in 1 file\(s\): bad\\xff\\xfe\.md/,
+    );
+    assert.match(get(dir, RAW) ?? '', /^<<<<<<< local\nline 1 mine\n/);
   });
 });

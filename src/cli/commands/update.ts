@@ -161,6 +161,9 @@ function printText(ctx: CliContext, outcome: UpdateRunResult, dryRun: boolean): 
     return;
   }
   for (const o of outcome.outcomes) ctx.out(outcomeLine(o));
+  // Failures also go where errors go, one line each, for scripts that read stderr.
+  for (const o of outcome.outcomes)
+    if (o.outcome === 'failed') ctx.err(`artifact-keeper: ${o.reason ?? `${o.id} failed`}`);
   const result = outcome.result;
   if (result && result.updated.length > 0)
     ctx.out(

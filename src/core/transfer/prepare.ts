@@ -147,8 +147,7 @@ export async function prepareUpdate(
         artifacts.push(planned.plan);
         internals.set(id, planned.internals);
       } catch (err) {
-        if (!internalOptions.keepGoing || !(err instanceof CoreError) || err.failure.code === 'cancelled')
-          throw err;
+        if (!internalOptions.keepGoing || !isArtifactFailure(err)) throw err;
         opts.logger.warn(`[Update] ${id}: ${err.message}`);
         failed.push({ id, error: err });
       }
@@ -185,6 +184,24 @@ export async function prepareUpdate(
     collection,
   };
   return plan;
+}
+
+/**
+ * A failure that belongs to one artifact (its upstream, its content, its unfinished merge): `update
+ * --all` reports it and goes on. Anything else — a full disk, a permission, git failing locally,
+ * cancellation — would fail the others too, and stops the whole update with nothing written.
+ */
+export function isArtifactFailure(err: unknown): err is CoreError {
+  return (
+    err instanceof CoreError &&
+    [
+      'upstream-unreachable',
+      'upstream-invalid',
+      'source-invalid',
+      'validation-failed',
+      'conflicted',
+    ].includes(err.failure.code)
+  );
 }
 
 /** Plans one artifact: resolve, fetch, read the base, classify (DESIGN §5 steps 4–5). */

@@ -34,7 +34,10 @@ export { MANIFEST_FILE } from './model/manifest.js';
 export type { ArtifactEntry, Manifest } from './model/manifest.js';
 export { LOCK_FILE } from './model/lock.js';
 export type { Lock, LockEntry } from './model/lock.js';
+/** The content hash we lock (SkillMeat's §2.1 over a folder's files without noise); does IO. */
 export { contentHash } from './model/hash.js';
+/** Noise files (`.DS_Store`, swap files, `*~`, `.git`, `__pycache__`): never edits, never copied. Pure. */
+export { isNoiseName, isNoisePath } from './base/noise.js';
 /** The consistency report of DESIGN §6; incremental through a stat cache; never blocks on the writer lock. */
 export {
   checkCollection,

@@ -10,6 +10,7 @@ import {
   addFromSource,
   checkUpdates,
   initCollection,
+  isNoiseName,
   prepareUpdate,
   readUpstreamFile,
 } from '../core/index.js';
@@ -376,9 +377,11 @@ async function pinnedDiff(
   return entries;
 }
 
+/** An artifact folder's files, noise left out (it is never an edit, so never a difference either). */
 function listFiles(root: string, prefix = ''): string[] {
   const out: string[] = [];
   for (const entry of fs.readdirSync(path.join(root, prefix), { withFileTypes: true })) {
+    if (isNoiseName(entry.name)) continue;
     const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
     if (entry.isDirectory()) out.push(...listFiles(root, rel));
     else if (entry.isFile()) out.push(rel);

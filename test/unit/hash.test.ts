@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { nameBytes } from '../../src/core/base/fileNames.js';
-import { contentHash } from '../../src/core/model/hash.js';
+import { contentHash, skillMeatHash } from '../../src/core/model/hash.js';
 import { comparePaths, walkSync } from '../../src/core/ports/walk.js';
 import { SHARED_FIXTURES, tempDir, writeTree } from './support/collections.js';
 
@@ -113,10 +113,45 @@ describe('content hash', () => {
       'a/b/c/d/e/f/g.md': 'deep',
       'a/b/c/d/e/f.md': 'less deep',
     });
-    assert.equal(contentHash(dir), pythonHash(dir));
-    const withoutEmpty = contentHash(dir);
+    assert.equal(skillMeatHash(dir), pythonHash(dir));
+    const withoutEmpty = skillMeatHash(dir);
     fs.mkdirSync(path.join(dir, 'another-empty'));
-    assert.equal(contentHash(dir), withoutEmpty, 'empty folders do not count');
+    assert.equal(skillMeatHash(dir), withoutEmpty, 'empty folders do not count');
+    // The hash we lock is the same algorithm without the noise file.
+    const withNoise = contentHash(dir);
+    fs.rmSync(path.join(dir, '.DS_Store'));
+    assert.equal(withNoise, pythonHash(dir));
+    assert.equal(contentHash(dir), withNoise);
+  });
+
+  it('leaves noise out of the hash we lock: any path component, never a substring', () => {
+    const dir = tempDir();
+    const content = {
+      'SKILL.md': '---\nname: x\n---\n',
+      'my.git.md': 'not noise',
+      'a~b': 'not noise',
+      'x.swp.md': 'not noise',
+      'ref/__pycache__.md': 'not noise',
+    };
+    writeTree(dir, content);
+    const clean = contentHash(dir);
+    assert.equal(clean, pythonHash(dir), "with no noise, the hash is SkillMeat's");
+    writeTree(dir, {
+      '.DS_Store': 'mac',
+      'ref/Thumbs.db': 'windows',
+      '.SKILL.md.swp': 'vim',
+      'ref/.x.swo': 'vim again',
+      'notes~': 'emacs',
+      '__pycache__/a.pyc': 'python',
+      'ref/deep/__pycache__/b.pyc': 'python',
+      '.git/config': '[core]\n',
+      'vendor/.git': 'gitdir: ../elsewhere\n',
+    });
+    assert.equal(contentHash(dir), clean);
+    assert.notEqual(skillMeatHash(dir), clean, 'SkillMeat hashes the noise too');
+    assert.equal(skillMeatHash(dir), pythonHash(dir));
+    // A single-file artifact is its bytes whatever its name.
+    assert.equal(contentHash(path.join(dir, 'notes~')), createHash('sha256').update('emacs').digest('hex'));
   });
 
   it('hashes a single-file artifact as its bytes, and links like Python (file links followed, folder links not)', () => {

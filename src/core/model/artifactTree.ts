@@ -1,14 +1,16 @@
 /**
  * Reading an artifact's files into a `Tree` (what the planner compares) and turning a result tree into
- * the `FileChange`s that make the collection hold it. `.git` entries inside an artifact are never read,
- * planned or touched. Names that are not UTF-8 (and symlink targets) are in the lossless string form of
- * fileNames.ts, so they read, compare, hash and write back byte for byte.
+ * the `FileChange`s that make the collection hold it. Noise (base/noise.ts: `.DS_Store`, swap files,
+ * `.git`, `__pycache__`…) inside an artifact folder is never read, planned, hashed or touched: it stays
+ * where it is, and so do the folders holding it. Names that are not UTF-8 (and symlink targets) are in
+ * the lossless string form of fileNames.ts, so they read, compare, hash and write back byte for byte.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { FileChange } from '../base/changes.js';
 import { createHash } from 'node:crypto';
 import { decodeName, fsPath, nameBytes } from '../base/fileNames.js';
+import { isNoiseName, isNoisePath } from '../base/noise.js';
 import { updateWithPath } from './hash.js';
 import { comparePaths, walkSync } from '../ports/walk.js';
 
@@ -22,9 +24,11 @@ export interface TreeFile {
 export type Tree = Map<string, TreeFile>;
 
 export const SYMLINK_MODE = 0o120000;
-const SKIP_GIT = new Set(['.git']);
 
-/** A folder's files (or one file, keyed by its name) with modes; symlinks kept as links. */
+/**
+ * A folder's files without noise (or one file, keyed by its name, whatever its name) with modes; symlinks
+ * kept as links. `keptDirs`: folders an update must not remove (empty ones, and those holding noise).
+ */
 export function readTree(target: string, isFolder: boolean): { tree: Tree; keptDirs: string[] } {
   const tree: Tree = new Map();
   if (!isFolder) {
@@ -33,7 +37,7 @@ export function readTree(target: string, isFolder: boolean): { tree: Tree; keptD
     return { tree, keptDirs: [] };
   }
   if (!fs.existsSync(fsPath(target))) return { tree, keptDirs: [] };
-  const walked = walkSync(target, { skipNames: SKIP_GIT, keepSymlinks: true });
+  const walked = walkSync(target, { skipName: isNoiseName, keepSymlinks: true });
   for (const file of walked.files) {
     const abs = path.join(target, file.rel);
     tree.set(file.rel, readEntry(abs, fs.lstatSync(fsPath(abs))));
@@ -43,16 +47,9 @@ export function readTree(target: string, isFolder: boolean): { tree: Tree; keptD
   const emptyDirs = walked.dirs
     .map((d) => d.rel)
     .filter((rel) => !nonEmpty.has(rel) && !walked.dirs.some((o) => o.rel.startsWith(`${rel}/`)));
-  // Folders holding a nested repository's .git are never ours to remove.
-  const gitHolders = ['', ...walked.dirs.map((d) => d.rel)].filter((rel) =>
-    fs.existsSync(fsPath(path.join(target, rel, '.git'))),
-  );
+  // Noise stays where it is (a nested repository's .git, a .DS_Store), so the folders holding it do too.
   const keptDirs = new Set(emptyDirs);
-  for (const rel of gitHolders) {
-    if (rel === '') continue;
-    keptDirs.add(rel);
-    for (const dir of ancestors(rel)) keptDirs.add(dir);
-  }
+  for (const rel of walked.skipped) for (const dir of ancestors(rel)) keptDirs.add(dir);
   return { tree, keptDirs: [...keptDirs] };
 }
 
@@ -83,12 +80,17 @@ export function treeDigest(tree: Tree | undefined): string {
   return hash.digest('hex');
 }
 
+/** A folder's tree without noise paths (a base stored before noise was left out, say). */
+export function withoutNoise(tree: Tree): Tree {
+  return new Map([...tree].filter(([rel]) => !isNoisePath(rel)));
+}
+
 /**
- * SkillMeat's content hash of the artifact as it will be after the change: the result files in Python
- * order, symlinks to files read through (links to folders and dangling links skipped, as `is_file()`
- * does), plus any `.git` files left in place on disk.
+ * The content hash we lock for the artifact as it will be after the change (model/hash.ts
+ * `contentHash`): the result files without noise in Python order, symlinks to files read through
+ * (links to folders and dangling links skipped, as `is_file()` does). Noise left on disk never counts.
  */
-export function resultHash(result: Tree, isFolder: boolean, localRoot: string): string {
+export function resultHash(result: Tree, isFolder: boolean): string {
   const hash = createHash('sha256');
   if (!isFolder) {
     const only = [...result.values()][0];
@@ -99,21 +101,15 @@ export function resultHash(result: Tree, isFolder: boolean, localRoot: string): 
     );
     return hash.digest('hex');
   }
-  const entries = new Map<string, Buffer | string>();
+  const entries = new Map<string, Buffer>();
   for (const [rel, file] of result) {
+    if (isNoisePath(rel)) continue;
     const data = resolveLink(result, rel, file);
     if (data) entries.set(rel, data);
   }
-  if (fs.existsSync(localRoot)) {
-    const walked = walkSync(localRoot);
-    for (const file of walked.files) {
-      if (file.rel.split('/').includes('.git')) entries.set(file.rel, path.join(localRoot, file.rel));
-    }
-  }
   for (const rel of [...entries.keys()].sort(comparePaths)) {
     updateWithPath(hash, rel);
-    const value = entries.get(rel) as Buffer | string;
-    hash.update(typeof value === 'string' ? fs.readFileSync(fsPath(value)) : value);
+    hash.update(entries.get(rel) as Buffer);
   }
   return hash.digest('hex');
 }
@@ -130,7 +126,7 @@ function resolveLink(result: Tree, rel: string, file: TreeFile, depth = 0): Buff
  * The changes that turn the artifact at `artifactRel` (collection-relative) from `before` into `after`:
  * deletions, then folders removed (deepest first), folders created (shallowest first), then writes.
  * Folders that held only files now deleted are removed; `keptDirs` (empty folders we found, folders
- * holding a `.git`) stay.
+ * holding noise) stay.
  */
 export function changesForArtifact(
   artifactRel: string,

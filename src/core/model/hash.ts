@@ -3,6 +3,10 @@
  * a folder of every regular file in Python path order, its relative POSIX path (UTF-8) then its bytes,
  * fed to one hasher with nothing between. Files are read in fixed-size chunks, never whole.
  *
+ * The hash we write and compare (`contentHash`) runs that algorithm over a folder's files minus noise
+ * (base/noise.ts), so it equals SkillMeat's whenever there is no noise; `skillMeatHash` runs it over
+ * every file, as SkillMeat does, so a SkillMeat lock that hashed a `.DS_Store` can still be recognised.
+ *
  * A path that is not UTF-8 is hashed as its raw bytes (`os.fsencode`), in the order of its `os.fsdecode`
  * string. SkillMeat itself cannot hash such a folder (`str.encode('utf-8')` raises on the escaped bytes),
  * so no SkillMeat lock matches it and the artifact reads `modified`; a lock we write matches it exactly.
@@ -12,6 +16,7 @@ import type { Hash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fsPath, isRawName, nameBytes } from '../base/fileNames.js';
+import { isNoiseName, isNoisePath } from '../base/noise.js';
 import { walkSync } from '../ports/walk.js';
 import type { WalkedFile } from '../ports/walk.js';
 
@@ -49,11 +54,26 @@ export function hashFolderFiles(root: string, files: readonly WalkedFile[]): str
   return hash.digest('hex');
 }
 
-/** The content hash of an artifact at `target`: a file or a folder. Throws ENOENT when absent. */
+/**
+ * The content hash we lock for an artifact at `target`: a file's bytes, or §2.1 over a folder's files
+ * without noise (never entering `.git` or `__pycache__`). Throws ENOENT when absent.
+ */
 export function contentHash(target: string): string {
+  const st = fs.statSync(fsPath(target));
+  if (st.isDirectory()) return hashFolderFiles(target, walkSync(target, { skipName: isNoiseName }).files);
+  return hashFile(target);
+}
+
+/** SkillMeat's own hash of `target` (§2.1 over every file, noise included). Throws ENOENT when absent. */
+export function skillMeatHash(target: string): string {
   const st = fs.statSync(fsPath(target));
   if (st.isDirectory()) return hashFolderFiles(target, walkSync(target).files);
   return hashFile(target);
+}
+
+/** A folder's walked files without noise: what `contentHash` hashes. */
+export function contentFiles<T extends { rel: string }>(files: readonly T[]): T[] {
+  return files.filter((file) => !isNoisePath(file.rel));
 }
 
 /** The same hash over in-memory content, for staged trees: `files` maps POSIX rel path → bytes. */

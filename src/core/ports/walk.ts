@@ -29,11 +29,15 @@ export interface WalkResult {
   files: WalkedFile[];
   /** Every folder below the root (not the root itself), including empty ones. */
   dirs: WalkedDir[];
+  /** Entries left out by `skipName` (files, links and folders, not entered), in walk order. */
+  skipped: string[];
 }
 
 export interface WalkOptions {
   /** Names skipped at any depth (e.g. `.git` for snapshots). */
   skipNames?: ReadonlySet<string>;
+  /** Names skipped at any depth by a rule (noise); what it skips is listed in `skipped`. */
+  skipName?: (name: string) => boolean;
   /** Relative paths skipped (e.g. `.artifact-keeper` at the collection root). */
   skipPaths?: ReadonlySet<string>;
   /** Keep symlinks as links (snapshots) instead of following links to files (hashing). */
@@ -44,6 +48,7 @@ export interface WalkOptions {
 export function walkSync(root: string, options: WalkOptions = {}): WalkResult {
   const files: WalkedFile[] = [];
   const dirs: WalkedDir[] = [];
+  const skipped: string[] = [];
   const visit = (absDir: string, relDir: string): void => {
     let entries: fs.Dirent[];
     try {
@@ -57,6 +62,10 @@ export function walkSync(root: string, options: WalkOptions = {}): WalkResult {
       if (options.skipNames?.has(name)) continue;
       const rel = relDir ? `${relDir}/${name}` : name;
       if (options.skipPaths?.has(rel)) continue;
+      if (options.skipName?.(name)) {
+        skipped.push(rel);
+        continue;
+      }
       const abs = path.join(absDir, name);
       const target = fsPath(abs);
       if (entry.isDirectory()) {
@@ -84,7 +93,7 @@ export function walkSync(root: string, options: WalkOptions = {}): WalkResult {
   visit(root, '');
   files.sort((a, b) => comparePaths(a.rel, b.rel));
   dirs.sort((a, b) => comparePaths(a.rel, b.rel));
-  return { files, dirs };
+  return { files, dirs, skipped };
 }
 
 function fileOf(rel: string, st: fs.Stats, isSymlink: boolean): WalkedFile {

@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { artifactId } from '../model/artifact.js';
-import { readTree, treeDigest } from '../model/artifactTree.js';
+import { readTree, treeDigest, withoutNoise } from '../model/artifactTree.js';
 import { STATE_DIR } from '../base/changes.js';
 import { loadCollectionCaching } from '../model/collection.js';
 import { throwIfAborted } from '../base/abort.js';
@@ -78,7 +78,8 @@ export async function checkUpdates(
           const comparable = fetched.isFile
             ? new Map([...upstream.values()].map((f) => [[...base.keys()][0] ?? '', f]))
             : upstream;
-          result.available = treeDigest(comparable) !== treeDigest(base);
+          result.available =
+            treeDigest(comparable) !== treeDigest(fetched.isFile ? base : withoutNoise(base));
         } finally {
           await fetched.dispose();
         }

@@ -9,6 +9,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { STATE_DIR } from '../base/changes.js';
 import { CoreError, ioFailure } from '../base/errors.js';
+import { isNoiseName } from '../base/noise.js';
 import { entryProblem } from '../model/validate.js';
 import type { EntryKind } from '../model/validate.js';
 import { contentLabel } from './contentShape.js';
@@ -39,8 +40,13 @@ export interface LocalInspection {
   stat: fs.Stats;
 }
 
-/** Names a local folder's copy leaves out: its repository, and our state folder (temp workspaces). */
-const SKIPPED_LOCAL = new Set(['.git', STATE_DIR]);
+/**
+ * Names a local folder's copy leaves out below its root: noise (its repository, `.DS_Store`,
+ * `__pycache__`…, never part of an artifact) and our state folder (temp workspaces).
+ */
+function isSkippedLocal(name: string): boolean {
+  return name === STATE_DIR || isNoiseName(name);
+}
 
 /**
  * Looks at a local source before anything is written: it must exist, and every entry of a folder (walked
@@ -88,7 +94,7 @@ export async function inspectLocal(
       throw ioFailure('read', dir, err);
     }
     throwIfAborted(options.signal);
-    const kept = entries.filter((entry) => !SKIPPED_LOCAL.has(entry.name));
+    const kept = entries.filter((entry) => !isSkippedLocal(entry.name));
     if (rel === '') for (const entry of kept) if (entry.isFile()) topFiles.add(entry.name);
     const folders: string[] = [];
     for (const entry of kept) {
@@ -115,7 +121,7 @@ function kindOfDirent(entry: fs.Dirent): EntryKind {
   return 'special file';
 }
 
-/** Copies an inspected local folder (without `.git` and our state folder) or a single file into the workspace. */
+/** Copies an inspected local folder (without noise and our state folder) or a single file into the workspace. */
 export async function copyLocal(
   source: FolderSource,
   inspected: LocalInspection,
@@ -138,7 +144,7 @@ export async function copyLocal(
       errorOnExist: true,
       force: false,
       // The workspace may live inside the source (adding a collection's own folder); never copy it into itself.
-      filter: (from) => !SKIPPED_LOCAL.has(path.basename(from)) && from !== workspace,
+      filter: (from) => from === source.path || (!isSkippedLocal(path.basename(from)) && from !== workspace),
     });
   } catch (err) {
     throw ioFailure(`copy ${source.path} to`, contentDir, err);

@@ -3,6 +3,10 @@
  * a stat cache (size, mtime, ctime, inode of every file and folder) lets an unchanged artifact skip
  * re-hashing, and an edit re-hashes only its own artifact. Reading never blocks on the writer lock.
  * The stat and parse caches are derived data, written atomically through the Fs port, best effort.
+ *
+ * Noise (base/noise.ts) is never an edit: a folder is `clean` when its files without noise hash to the
+ * lock's `content_hash` (what we write), or all its files do (what SkillMeat wrote, had it hashed a
+ * `.DS_Store`). Noise coming or going re-hashes nothing while the other files' stamps stay.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -16,7 +20,8 @@ import { ensureStateDir } from '../txn/writerLock.js';
 import type { Collection } from '../model/collection.js';
 import { CoreError } from '../base/errors.js';
 import { fsPath } from '../base/fileNames.js';
-import { hashFile, hashFolderFiles } from '../model/hash.js';
+import { contentFiles, hashFile, hashFolderFiles } from '../model/hash.js';
+import { isNoisePath } from '../base/noise.js';
 import { hasJournal } from '../txn/journal.js';
 import type { ArtifactEntry } from '../model/manifest.js';
 import { walkSync } from '../ports/walk.js';
@@ -82,7 +87,8 @@ export interface CheckOptions {
 }
 
 const CACHE_FILE = 'status-cache.json';
-const CACHE_VERSION = 1;
+/** 2: `hash` leaves noise out, `skillMeatHash` added. */
+const CACHE_VERSION = 2;
 /** A stat seen within this window of the cache write can hide an edit in the same mtime tick. */
 const RACY_MS = 2000;
 
@@ -95,7 +101,11 @@ type DirStamp = [string, number, number];
 
 interface CachedArtifact {
   path: string;
+  /** The content hash, noise left out: what a lock we write holds. */
   hash: string;
+  /** SkillMeat's hash of every file, noise included; only for a folder with noise whose lock needed it. */
+  skillMeatHash?: string;
+  /** Every file walked, noise included. */
   files: FileStamp[];
   dirs: DirStamp[];
   racy: boolean;
@@ -231,11 +241,9 @@ function checkAndPersist(
         });
       continue;
     }
-    const measured = measureArtifact(collection.dir, entry, cache, startedAt);
-    if (measured.rehashed) {
-      rehashed++;
-      dirty = true;
-    }
+    const measured = measureArtifact(collection.dir, entry, cache, startedAt, locked?.contentHash);
+    if (measured.rehashed) rehashed++;
+    if (measured.cacheChanged) dirty = true;
     if (measured.kind === 'missing') {
       flag(report, 'missing', {
         code: 'files-missing',
@@ -244,7 +252,8 @@ function checkAndPersist(
       });
       continue;
     }
-    report.currentHash = measured.hash;
+    const matchesSkillMeat = !!locked && measured.skillMeatHash === locked.contentHash;
+    report.currentHash = matchesSkillMeat ? (measured.skillMeatHash as string) : measured.hash;
     if (measured.shapeProblem) findings.push({ ...measured.shapeProblem, artifact: id });
     if (!locked) {
       flag(report, 'unlocked', {
@@ -269,7 +278,7 @@ function checkAndPersist(
           ? `${id} has conflicts left by an update; resolve them, then \`resolve ${id}\` (or \`update --abort ${id}\`)`
           : `${id} has an unresolved merge`,
       });
-    } else if (measured.hash !== locked.contentHash) {
+    } else if (measured.hash !== locked.contentHash && !matchesSkillMeat) {
       flag(report, 'modified', { code: 'content-modified', artifact: id, message: `${id} has local edits` });
     } else if (options.updatesAvailable?.has(id)) {
       report.state = 'update-available';
@@ -331,12 +340,24 @@ function stateOf(findings: readonly Finding[]): CollectionState {
 
 interface Measured {
   kind: 'file' | 'dir' | 'missing';
+  /** The content hash, noise left out. */
   hash?: string;
+  /** SkillMeat's hash with noise, when the folder has noise and `hash` is not the lock's. */
+  skillMeatHash?: string;
+  /** File contents were read (the report's `rehashed` count). */
   rehashed: boolean;
+  /** The artifact's cache entry was rewritten. */
+  cacheChanged: boolean;
   shapeProblem?: Omit<Finding, 'artifact'>;
 }
 
-function measureArtifact(root: string, entry: ArtifactEntry, cache: StatCache, startedAt: number): Measured {
+function measureArtifact(
+  root: string,
+  entry: ArtifactEntry,
+  cache: StatCache,
+  startedAt: number,
+  lockedHash: string | undefined,
+): Measured {
   const key = lockKey(entry);
   const target = path.join(root, entry.path);
   let st: fs.Stats;
@@ -344,37 +365,90 @@ function measureArtifact(root: string, entry: ArtifactEntry, cache: StatCache, s
     st = fs.statSync(target);
   } catch {
     delete cache.artifacts[key];
-    return { kind: 'missing', rehashed: false };
+    return { kind: 'missing', rehashed: false, cacheChanged: false };
   }
   const kind = st.isDirectory() ? 'dir' : 'file';
   const shapeProblem = shapeOf(entry, target, kind);
+  const shape = shapeProblem ? { shapeProblem } : {};
   const cached = cache.artifacts[key];
-  if (
-    cached &&
-    cached.path === entry.path &&
-    !cached.racy &&
-    stampsMatch(root, entry.path, kind, cached, st)
-  ) {
-    return { kind, hash: cached.hash, rehashed: false, ...(shapeProblem ? { shapeProblem } : {}) };
+  // Stamps seen within the racy window of their check may hide a later edit: never trusted.
+  const trusted = cached && cached.path === entry.path && !cached.racy ? cached : undefined;
+  if (trusted && stampsMatch(root, entry.path, kind, trusted, st)) {
+    const settled =
+      kind === 'file' ||
+      lockedHash === undefined ||
+      lockedHash === trusted.hash ||
+      trusted.skillMeatHash !== undefined ||
+      !trusted.files.some(([rel]) => isNoisePath(rel));
+    if (settled) {
+      const skillMeat = trusted.skillMeatHash !== undefined ? { skillMeatHash: trusted.skillMeatHash } : {};
+      return { kind, hash: trusted.hash, ...skillMeat, rehashed: false, cacheChanged: false, ...shape };
+    }
+    // Unchanged, but a noisy folder whose lock may be SkillMeat's hash with the noise: measured below.
   }
-  let hash: string;
-  let files: FileStamp[];
-  let dirs: DirStamp[];
-  if (kind === 'dir') {
-    const walked = walkSync(target);
-    hash = hashFolderFiles(target, walked.files);
-    files = walked.files.map((f) => [f.rel, f.size, f.mtimeMs, f.ctimeMs, f.ino]);
-    dirs = [['', st.mtimeMs, st.ino], ...walked.dirs.map((d): DirStamp => [d.rel, d.mtimeMs, d.ino])];
-  } else {
-    hash = hashFile(target);
-    files = [['', st.size, st.mtimeMs, st.ctimeMs, st.ino]];
-    dirs = [];
+  let measured: Omit<CachedArtifact, 'path' | 'racy'>;
+  let rehashed: boolean;
+  if (kind === 'dir') ({ measured, rehashed } = measureFolder(target, st, trusted, lockedHash));
+  else {
+    measured = { hash: hashFile(target), files: [['', st.size, st.mtimeMs, st.ctimeMs, st.ino]], dirs: [] };
+    rehashed = true;
   }
   const racy =
-    files.some(([, , mtime, ctime]) => mtime >= startedAt - RACY_MS || ctime >= startedAt - RACY_MS) ||
-    dirs.some(([, mtime]) => mtime >= startedAt - RACY_MS);
-  cache.artifacts[key] = { path: entry.path, hash, files, dirs, racy };
-  return { kind, hash, rehashed: true, ...(shapeProblem ? { shapeProblem } : {}) };
+    measured.files.some(
+      ([, , mtime, ctime]) => mtime >= startedAt - RACY_MS || ctime >= startedAt - RACY_MS,
+    ) || measured.dirs.some(([, mtime]) => mtime >= startedAt - RACY_MS);
+  cache.artifacts[key] = { path: entry.path, ...measured, racy };
+  const skillMeat = measured.skillMeatHash !== undefined ? { skillMeatHash: measured.skillMeatHash } : {};
+  return { kind, hash: measured.hash, ...skillMeat, rehashed, cacheChanged: true, ...shape };
+}
+
+/**
+ * Walks a folder and hashes what its stamps do not vouch for: the files without noise unless their
+ * stamps are the trusted entry's (noise came or went), and, only when the folder has noise and that
+ * hash is not the lock's, every file as SkillMeat does (unless every stamp is the trusted entry's).
+ */
+function measureFolder(
+  target: string,
+  st: fs.Stats,
+  trusted: CachedArtifact | undefined,
+  lockedHash: string | undefined,
+): { measured: Omit<CachedArtifact, 'path' | 'racy'>; rehashed: boolean } {
+  const walked = walkSync(target);
+  const files = walked.files.map((f): FileStamp => [f.rel, f.size, f.mtimeMs, f.ctimeMs, f.ino]);
+  const dirs = [
+    ['', st.mtimeMs, st.ino] as DirStamp,
+    ...walked.dirs.map((d): DirStamp => [d.rel, d.mtimeMs, d.ino]),
+  ];
+  const content = contentFiles(walked.files);
+  let rehashed = false;
+  let hash: string;
+  if (trusted && sameStamps(contentStamps(trusted.files), contentStamps(files))) hash = trusted.hash;
+  else {
+    hash = hashFolderFiles(target, content);
+    rehashed = true;
+  }
+  let skillMeatHash: string | undefined;
+  if (content.length !== walked.files.length && lockedHash !== undefined && lockedHash !== hash) {
+    if (!rehashed && trusted?.skillMeatHash !== undefined && sameStamps(trusted.files, files))
+      skillMeatHash = trusted.skillMeatHash;
+    else {
+      skillMeatHash = hashFolderFiles(target, walked.files);
+      rehashed = true;
+    }
+  }
+  return {
+    measured: { hash, ...(skillMeatHash !== undefined ? { skillMeatHash } : {}), files, dirs },
+    rehashed,
+  };
+}
+
+/** The stamps of the files `contentHash` hashes (noise left out). */
+function contentStamps(stamps: readonly FileStamp[]): FileStamp[] {
+  return stamps.filter(([rel]) => !isNoisePath(rel));
+}
+
+function sameStamps(a: readonly FileStamp[], b: readonly FileStamp[]): boolean {
+  return a.length === b.length && a.every((stamp, i) => stamp.every((value, j) => value === b[i]?.[j]));
 }
 
 function stampsMatch(

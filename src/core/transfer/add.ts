@@ -154,7 +154,7 @@ export async function addFromSource(
         collection.lock,
         { name, type },
         {
-          content_hash: resultHash(tree, isFolder, path.join(dir, relPath)),
+          content_hash: resultHash(tree, isFolder),
           fetched: now,
           upstream,
           resolved_sha: resolved?.sha,

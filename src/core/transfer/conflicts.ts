@@ -18,6 +18,7 @@ import { MANIFEST_FILE, parseManifest, findEntry, setArtifactFields } from '../m
 import type { ArtifactEntry } from '../model/manifest.js';
 import { validateArtifact } from '../model/validate.js';
 import { isBinary } from '../merge/merge.js';
+import { isNoisePath } from '../base/noise.js';
 import { naiveUtcNow } from '../base/time.js';
 import { readHistory } from '../store/history.js';
 import { openSnapshotStore } from '../store/snapshots.js';
@@ -109,7 +110,7 @@ export async function resolveConflicts(
         throw new CoreError({ code: 'validation-failed', artifact: id, reason: problems.join('; ') });
       const locked = getEntry(collection.lock, entry);
       setEntry(collection.lock, entry, {
-        content_hash: resultHash(tree, isFolder, root),
+        content_hash: resultHash(tree, isFolder),
         fetched: locked?.fetched ?? now,
         upstream: locked?.upstream ?? entry.upstream,
         resolved_sha: locked?.resolvedSha ?? entry.resolvedSha,
@@ -200,7 +201,8 @@ async function backOut(
       : rel === entry.path
         ? path.basename(rel)
         : undefined;
-    if (inside === undefined) continue;
+    // Noise is never the artifact's: what is on disk now stays (the snapshot's copy is not put back).
+    if (inside === undefined || (isFolder && isNoisePath(inside))) continue;
     const mode = at.mode === '120000' ? SYMLINK_MODE : at.mode === '100755' ? 0o755 : 0o644;
     target.set(inside, { data: await store.readBlob(at.sha), mode });
   }

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { artifactId, LAYOUT, parseArtifactRef } from '../model/artifact.js';
-import { readTree, treeDigest } from '../model/artifactTree.js';
+import { readTree, treeDigest, withoutNoise } from '../model/artifactTree.js';
 import { throwIfAborted } from '../base/abort.js';
 import { isUnchangedOnDisk, loadCollectionCaching } from '../model/collection.js';
 import type { Collection } from '../model/collection.js';
@@ -337,7 +337,8 @@ export async function loadBase(
 ): Promise<Tree | undefined> {
   if (!currentSha) return undefined;
   const stored = await store.readUpstream(entry.type, entry.name, currentSha);
-  if (stored) return isFolder ? stored : singleFileTree(stored, fileName);
+  // A base stored before noise was left out may still hold some: it must not look like an upstream deletion.
+  if (stored) return isFolder ? withoutNoise(stored) : singleFileTree(stored, fileName);
   try {
     const fetched = await fetchSource(
       source,

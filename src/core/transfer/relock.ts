@@ -1,13 +1,13 @@
 /**
  * Re-locking local edits: accept an artifact's current files as its locked content (the lock's
- * `content_hash` becomes the files' hash), so a deliberately edited artifact reads `clean` again.
+ * `content_hash` becomes the files' hash, noise left out), so a deliberately edited artifact reads `clean` again.
  * Upstream pins are untouched. A snapshot comes first, as for every change, so it can be undone.
  */
 import * as path from 'node:path';
 import { artifactId } from '../model/artifact.js';
 import { loadCollectionCaching, preflightCollection } from '../model/collection.js';
 import { CoreError } from '../base/errors.js';
-import { contentHash } from '../model/hash.js';
+import { contentHash, skillMeatHash } from '../model/hash.js';
 import { getEntry, LOCK_FILE, serializeLock, setEntry } from '../model/lock.js';
 import type { OperationOptions } from './operations.js';
 import { clockOf, storeOptions, transactionOptions, writerOptions } from './operations.js';
@@ -56,6 +56,8 @@ export async function relockArtifacts(
           reason: 'finish it with `resolve` (it checks for markers first) or `update --abort`',
         });
       if (locked?.contentHash === hash) continue;
+      // A clean artifact is left alone, even when its SkillMeat-written hash counted a noise file.
+      if (locked && locked.contentHash === skillMeatHash(path.join(dir, entry.path))) continue;
       setEntry(collection.lock, entry, {
         content_hash: hash,
         fetched: now,

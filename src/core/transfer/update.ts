@@ -165,7 +165,7 @@ async function applyUpdateLocked(
       last_updated: now,
     });
     setEntry(collection.lock, entry, {
-      content_hash: resultHash(result, artifact.isFolder, artifact.localRoot),
+      content_hash: resultHash(result, artifact.isFolder),
       fetched: now,
       upstream,
       resolved_sha: inner.resolved.sha,

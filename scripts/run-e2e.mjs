@@ -7,6 +7,9 @@
 // and passes unless it throws. A module may export `setupWorkspace(dir, scenarioName)` to fill the
 // scenario's fresh workspace folder before the server starts, or a scenario may carry its own
 // `fn.setupWorkspace`. Each scenario gets its own server, workspace and browser profile.
+// A scenario marked `fn.fromVsix = true` runs against the extension *installed* from a .vsix into the
+// server's fresh extensions folder (no extensionDevelopmentPath): env E2E_VSIX names the file, else the
+// current dist/ is packaged once with vsce into a temp file (no rebuild, so it is the build under test).
 //
 // Usage: node scripts/run-e2e.mjs [--workspace DIR] [--grep TEXT] [test/e2e/x.e2e.mjs ...]
 //   --workspace DIR / env E2E_WORKSPACE: open this folder for every scenario (no setupWorkspace, not copied)
@@ -14,6 +17,7 @@
 //   env E2E_TIMEOUT_MS: per scenario (default 120000); VERBOSE=1, VSCODE_SERVER_LOG=1, HEADED=1
 // Screenshots go to test/e2e/screenshots/ (<scenario>.error.png on failure). Closes with
 // `e2e: N passed, N failed` and exits 1 if any failed or none ran.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -78,8 +82,32 @@ for (const file of files) {
     if (typeof fn !== 'function' || name === 'setupWorkspace') continue;
     const full = `${path.basename(file, '.e2e.mjs')} › ${name}`;
     if (grep && !full.includes(grep)) continue;
-    scenarios.push({ full, name, fn, setup: fn.setupWorkspace || mod.setupWorkspace });
+    scenarios.push({
+      full,
+      name,
+      fn,
+      setup: fn.setupWorkspace || mod.setupWorkspace,
+      fromVsix: fn.fromVsix === true,
+    });
   }
+}
+
+let packagedVsix;
+/** The .vsix a `fromVsix` scenario installs: E2E_VSIX, or dist/ packaged once (vsce, no prepublish build). */
+function vsixUnderTest() {
+  if (process.env.E2E_VSIX) return path.resolve(process.env.E2E_VSIX);
+  if (packagedVsix) return packagedVsix;
+  const dir = fs.mkdtempSync(path.join(process.env.TMPDIR || os.tmpdir(), 'ak-e2e-vsix-'));
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  const out = path.join(dir, 'artifact-keeper.vsix');
+  // prettier-ignore
+  const run = spawnSync(process.execPath, [
+    path.join(REPO_ROOT, 'node_modules/@vscode/vsce/vsce'), 'package',
+    '--no-dependencies', '--allow-missing-repository', '--no-rewrite-relative-links', '--out', out,
+  ], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 120_000 });
+  if (run.status !== 0) throw new Error(`vsce package failed (${run.status}):\n${run.stdout}${run.stderr}`);
+  packagedVsix = out;
+  return out;
 }
 
 fs.mkdirSync(SHOTS, { recursive: true });
@@ -99,8 +127,12 @@ for (const sc of scenarios) {
       workspace = fs.mkdtempSync(path.join(process.env.TMPDIR || os.tmpdir(), 'ak-e2e-workspace-'));
       if (sc.setup) await sc.setup(workspace, sc.name);
     }
-    server = await startServer({ workspace });
-    wb = await openWorkbench({ url: server.url, folder: workspace, extensionDevelopmentPath: REPO_ROOT });
+    server = await startServer({ workspace, extensions: sc.fromVsix ? [vsixUnderTest()] : [] });
+    wb = await openWorkbench({
+      url: server.url,
+      folder: workspace,
+      extensionDevelopmentPath: sc.fromVsix ? undefined : REPO_ROOT,
+    });
     const { page } = wb;
     await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
     const screenshot = async (name) => {

@@ -7,7 +7,7 @@
 //     otherwise the extension host and file watcher outlive it;
 //   - HOME, TMPDIR, server data, user data and extensions all live in a fresh temp run folder whose
 //     folders exist before the server starts (a missing parent makes it load no extension, silently).
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -88,6 +88,8 @@ function tail(file, lines = 60) {
  * @param {number} [opts.port] default: a free port
  * @param {number} [opts.startTimeoutMs] default 60 s
  * @param {boolean} [opts.echoLog] also copy the server's output to this process's stderr (default: env VSCODE_SERVER_LOG=1)
+ * @param {string[]} [opts.extensions] .vsix files installed into the run's fresh extensions folder before the
+ *   server starts (the server's own `--install-extension`, as a user's `code --install-extension`)
  * @returns {Promise<{url: string, port: number, pid: number, workspace?: string, runDir: string,
  *   logFile: string, logTail: (n?: number) => string, stop: () => Promise<void>}>}
  */
@@ -98,6 +100,7 @@ export async function startServer({
   port,
   startTimeoutMs = 60_000,
   echoLog = process.env.VSCODE_SERVER_LOG === '1',
+  extensions = [],
 } = {}) {
   if (!fs.existsSync(SERVER_MAIN)) {
     throw new Error(
@@ -111,6 +114,25 @@ export async function startServer({
     ['home', 'tmp', 'server', 'user', 'ext'].map((d) => [d, path.join(runDir, d)]),
   );
   for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
+  const serverEnv = { ...process.env, HOME: dirs.home, TMPDIR: dirs.tmp, ...env };
+  for (const vsix of extensions) {
+    // prettier-ignore
+    const install = spawnSync(process.env.NODE_BIN || process.execPath, [
+      SERVER_MAIN,
+      '--install-extension', path.resolve(vsix),
+      '--extensions-dir', dirs.ext,
+      '--server-data-dir', dirs.server,
+      '--user-data-dir', dirs.user,
+      '--accept-server-license-terms',
+    ], { env: serverEnv, encoding: 'utf8', timeout: 120_000 });
+    if (install.status !== 0 || !/successfully installed/.test(install.stdout)) {
+      fs.rmSync(runDir, { recursive: true, force: true });
+      pendingDirs.delete(runDir);
+      throw new Error(
+        `installing ${vsix} failed (${install.status ?? install.signal}):\n${install.stdout}${install.stderr}`,
+      );
+    }
+  }
   port ??= await freePort();
   const logFile = path.join(runDir, 'server.log');
   const logFd = fs.openSync(logFile, 'a');
@@ -133,7 +155,7 @@ export async function startServer({
   const child = spawn(process.env.NODE_BIN || process.execPath, args, {
     detached: true, // setsid: the server leads a process group that stop() kills whole
     stdio: ['ignore', echoLog ? 'pipe' : logFd, echoLog ? 'pipe' : logFd],
-    env: { ...process.env, HOME: dirs.home, TMPDIR: dirs.tmp, ...env },
+    env: serverEnv,
   });
   if (echoLog) {
     for (const s of [child.stdout, child.stderr]) {

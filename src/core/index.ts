@@ -129,6 +129,7 @@ export type { RelockResult } from './transfer/relock.js';
 export type { AddOptions, AddResult } from './transfer/add.js';
 export { checkUpdates, loadCheckResults } from './sources/check.js';
 export type { CheckResult } from './sources/check.js';
+export type { PinnedInfo } from './sources/pins.js';
 export { parseSource, displaySource } from './sources/sources.js';
 
 // Snapshots

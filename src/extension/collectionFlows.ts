@@ -20,7 +20,7 @@ import type { Services } from './services.js';
 import { toSnapshotUri } from './snapshotContent.js';
 import type { CollectionModel } from './store.js';
 import { collectionSummary } from './tree.js';
-import { shortName, showChanges, versionText } from './ui.js';
+import { pinnedHint, shortName, showChanges, versionText } from './ui.js';
 import type { ChangeEntry } from './ui.js';
 import { describeHolder } from './userErrors.js';
 
@@ -74,11 +74,17 @@ export async function checkFlow(
               ? t('Everything is up to date ({0} checked).', checked)
               : t('No updates among the {0} upstream(s) checked.', checked);
   const failure = failed.length > 0 ? ` ${t('{0} upstream(s) could not be checked.', failed.length)}` : '';
+  // Pins with something newer upstream are no update, but worth a mention: "Pinned: pdf (v1.2.0 available)."
+  const pins = all.flatMap((r) => {
+    const hint = r.available || r.error ? undefined : pinnedHint(r.pinned);
+    return hint ? [`${shortName(r.id)} (${hint})`] : [];
+  });
+  const pinned = pins.length > 0 ? ` ${t('Pinned: {0}.', pins.join(', '))}` : '';
   void services.prompter
     .notify({
       id: 'check-done',
       severity: failed.length > 0 ? 'warning' : 'info',
-      message: `${message}${failure}`,
+      message: `${message}${pinned}${failure}`,
       actions: [
         ...(available.length > 0 && collections.length === 1
           ? [{ id: 'updateAll', title: t('Update All') }]

@@ -8,6 +8,7 @@ import * as vscode from 'vscode';
 import type { ArtifactReport, ArtifactState } from '../core/index.js';
 import { Disposable } from './disposable.js';
 import type { CollectionModel, Store } from './store.js';
+import { pinnedAt, pinnedHint } from './ui.js';
 import { toUserError } from './userErrors.js';
 
 export const VIEW_ID = 'artifactKeeper.collection';
@@ -286,6 +287,12 @@ export class ArtifactTree extends Disposable implements vscode.TreeDataProvider<
     if (report.state === 'update-available' && check?.latestVersion)
       state = t('update to {0}', check.latestVersion);
     else if (report.state === 'modified' && check?.available) state = t('modified, update available');
+    // A pin with something newer upstream is no update: a hint beside the state, in place of "clean".
+    const hint = check && !check.available ? pinnedHint(check.pinned) : undefined;
+    if (hint) {
+      const pinned = t('pinned ({0})', hint);
+      state = report.state === 'clean' ? pinned : `${state} · ${pinned}`;
+    }
     // A check that failed never reads as "clean, nothing new": it says so, with a warning icon.
     if (check?.error) state = t('{0}, check failed', state);
     item.description = [version, state].filter(Boolean).join(' · ');
@@ -315,6 +322,7 @@ export class ArtifactTree extends Disposable implements vscode.TreeDataProvider<
       check?.available
         ? t('Update available: {0}', check.latestVersion ?? check.latestSha?.slice(0, 12) ?? '?')
         : undefined,
+      check?.pinned && hint ? t('Pinned at {0}; upstream has {1}', pinnedAt(check.pinned), hint) : undefined,
       check?.error ? t('Last check failed: {0}', check.error) : undefined,
       report.lockedHash && report.currentHash && report.lockedHash !== report.currentHash
         ? t(

@@ -4,7 +4,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { ArtifactReport } from '../core/index.js';
+import type { ArtifactReport, PinnedInfo } from '../core/index.js';
 import { ExtensionError } from './extensionError.js';
 import type { Services } from './services.js';
 import type { CollectionModel } from './store.js';
@@ -20,6 +20,21 @@ export function shortName(id: string): string {
 export function versionText(version: string | undefined, sha: string | undefined): string {
   if (version) return version.startsWith('v') || !/^\d/.test(version) ? version : `v${version}`;
   return sha ? sha.slice(0, 7) : t('unknown version');
+}
+
+/**
+ * What a pinned spec misses, short: `v1.2.0 available` (newer version tags) or `main at def5678` (a commit
+ * pin whose default branch moved); undefined when the pin is the newest there is.
+ */
+export function pinnedHint(pin: PinnedInfo | undefined): string | undefined {
+  if (pin?.newest) return t('{0} available', pin.newest);
+  if (pin?.defaultBranch) return t('{0} at {1}', pin.defaultBranch.name, pin.defaultBranch.sha.slice(0, 7));
+  return undefined;
+}
+
+/** `v1.0.0`, or a commit pin's short sha (with its version tag). */
+export function pinnedAt(pin: PinnedInfo): string {
+  return pin.kind === 'commit' ? pin.at.slice(0, 7) + (pin.tag ? ` (${pin.tag})` : '') : pin.at;
 }
 
 const relative = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });

@@ -7,7 +7,18 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { ArtifactKeeperApi } from '../../src/extension/api.js';
 import type { UpdateOutcome } from '../../src/extension/updateFlow.js';
-import { holdWriterLock, outdatedCollection, read, removeTempDirs, skillMd, V2 } from './support/fixtures.js';
+import {
+  cliOk,
+  holdWriterLock,
+  makeCollection,
+  makeUpstream,
+  outdatedCollection,
+  read,
+  removeTempDirs,
+  skillMd,
+  V1,
+  V2,
+} from './support/fixtures.js';
 import {
   artifact,
   closeAllEditors,
@@ -522,6 +533,33 @@ describe('update artifact', function () {
       } finally {
         fs.renameSync(`${s.upstream.dir}-gone`, s.upstream.dir);
       }
+    });
+
+    it('a pin with a newer tag upstream is no update: the tree and the check message show the hint', async () => {
+      const upstream = makeUpstream(V1);
+      const collection = makeCollection();
+      cliOk(['add', `${upstream.dir}#skills/pdf@v1.0.0`, '--collection', collection]);
+      upstream.commit(V2, 'second version', 'v2.0.0');
+      await showCollections(api, collection);
+      const results = await vscode.commands.executeCommand<{ id: string; available: boolean }[]>(
+        'artifactKeeper.checkForUpdates',
+        collection,
+      );
+      assert.deepEqual(
+        results?.map((r) => [r.id, r.available]),
+        [['skill/pdf', false]],
+      );
+      const notice = await script.notice((n) => n.id === 'check-done');
+      assert.equal(notice.message, 'Everything is up to date (1 checked). Pinned: pdf (v2.0.0 available).');
+      const group = api.tree
+        .getChildren(api.tree.getChildren().find((e) => e.dir === collection))
+        .find((g) => g.kind === 'group' && g.type === 'skill');
+      const item = await until(api, 'the pin hint in the tree', () => {
+        const found = api.tree.getTreeItem(api.tree.getChildren(group)[0]!);
+        return /pinned/.test(String(found.description)) ? found : undefined;
+      });
+      assert.equal(item.description, 'v1.0.0 · pinned (v2.0.0 available)');
+      assert.doesNotMatch(api.statusBar().text, /cloud-download/);
     });
 
     it('an undone update is known again: the status bar and the tree show it available', async () => {

@@ -1,8 +1,9 @@
 /**
  * `check`: which artifacts have an update, judged by commit and then by content (a new upstream commit
  * that leaves the artifact's files as they were is no update), never by version strings. An unreachable
- * upstream is reported as an error, never as "up to date". Writes only derived data: the parse cache and
- * `.artifact-keeper/check.json`, atomically through the Fs port.
+ * upstream is reported as an error, never as "up to date". A spec pinned to a tag or a commit is told
+ * what upstream has beyond it (pins.ts, from the same ls-remote), which is never an update. Writes only
+ * derived data: the parse cache and `.artifact-keeper/check.json`, atomically through the Fs port.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -16,7 +17,10 @@ import { getEntry } from '../model/lock.js';
 import type { OperationOptions } from '../transfer/operations.js';
 import { storeOptions } from '../transfer/operations.js';
 import { openSnapshotStore } from '../store/snapshots.js';
-import { fetchSource, resolveSource, sourceFromUpstream } from './sources.js';
+import { fetchSource, sourceFromUpstream } from './sources.js';
+import { resolveSourceWithRefs } from './resolve.js';
+import { pinnedInfo } from './pins.js';
+import type { PinnedInfo } from './pins.js';
 import { releaseTmpDir, sweepStaleTemp, tmpDir } from '../ports/tempSpace.js';
 import { writeFileAtomic } from '../ports/fs.js';
 import type { Fs } from '../ports/fs.js';
@@ -30,6 +34,11 @@ export interface CheckResult {
   /** Set when the upstream could not be reached or read; `available` is then false but unknown. */
   error?: string;
   errorCode?: string;
+  /**
+   * Set when the version spec pins a tag or a commit: what upstream has beyond the pin (newer version
+   * tags, the default branch). Never counts as an update: `available` stays about the pinned ref itself.
+   */
+  pinned?: PinnedInfo;
 }
 
 const CHECK_FILE = 'check.json';
@@ -53,12 +62,14 @@ export async function checkUpdates(
       results.push(result);
       try {
         const source = sourceFromUpstream(entry.upstream, entry.versionSpec);
-        const resolved = await resolveSource(source, {
+        const { resolved, refs } = await resolveSourceWithRefs(source, {
           signal: opts.signal,
           logger: opts.logger,
           faults: opts.faults,
           workDir: tmpDir(dir),
         });
+        const pinned = pinnedInfo(resolved, refs);
+        if (pinned) result.pinned = pinned;
         result.latestSha = resolved.sha;
         if (resolved.resolvedVersion) result.latestVersion = resolved.resolvedVersion;
         if (resolved.sha === currentSha) continue;

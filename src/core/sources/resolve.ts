@@ -14,6 +14,7 @@ import type { RemoteSource } from './sourceSpec.js';
 import { runContext, runGit, unreachable } from './upstreamGit.js';
 import type { RunContext, SourceOptions } from './upstreamGit.js';
 import { ALL_REFS, FETCH_FLAGS, FULL_SHA, NOT_SERVED, initWorkspaceRepo } from './workspaceRepo.js';
+import type { UpstreamRefs } from './pins.js';
 
 export interface ResolvedSource {
   /** Full 40-hex commit id. */
@@ -43,11 +44,33 @@ export async function resolveSource(
   source: RemoteSource,
   options: ResolveOptions = {},
 ): Promise<ResolvedSource> {
+  return (await resolveSourceWithRefs(source, options)).resolved;
+}
+
+/**
+ * resolveSource, plus the upstream's tags and default branch from the same `ls-remote` (no further
+ * remote call), for telling what a pinned spec misses (pins.ts). Same IO and failures as resolveSource.
+ */
+export async function resolveSourceWithRefs(
+  source: RemoteSource,
+  options: ResolveOptions = {},
+): Promise<{ resolved: ResolvedSource; refs: UpstreamRefs }> {
   assertSafeSource(source);
   const logger = options.logger ?? silentLogger;
   const ctx = runContext(options, logger);
   const started = Date.now();
   const listing = await listRemote(source, ctx);
+  const resolved = await resolveFromListing(source, listing, { ...options, ...ctx, started });
+  return { resolved, refs: upstreamRefs(listing) };
+}
+
+async function resolveFromListing(
+  source: RemoteSource,
+  listing: RemoteListing,
+  options: ResolveOptions & RunContext & { started: number },
+): Promise<ResolvedSource> {
+  const { logger, started } = options;
+  const ctx = runContext(options, logger);
   const spec = source.ref;
   const result = (sha: string, ref: string): ResolvedSource => {
     const resolved: ResolvedSource = { sha, ref, versionSpec: spec };
@@ -97,6 +120,21 @@ interface RemoteListing {
   peeled: Map<string, string>;
   /** The branch HEAD points to, when the remote says (`ref: refs/heads/main	HEAD`). */
   headTarget?: string;
+}
+
+/** Tags peeled to their commits, and the default branch. */
+function upstreamRefs(listing: RemoteListing): UpstreamRefs {
+  const tags = new Map<string, string>();
+  for (const [name, sha] of listing.refs) {
+    if (name.startsWith('refs/tags/'))
+      tags.set(name.slice('refs/tags/'.length), listing.peeled.get(name) ?? sha);
+  }
+  const refs: UpstreamRefs = { tags };
+  const head = listing.refs.get('HEAD');
+  if (head) refs.headSha = head;
+  if (listing.headTarget?.startsWith('refs/heads/'))
+    refs.headBranch = listing.headTarget.slice('refs/heads/'.length);
+  return refs;
 }
 
 async function listRemote(source: RemoteSource, ctx: RunContext): Promise<RemoteListing> {

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { loadCollection } from '../../src/core/model/collection.js';
@@ -217,6 +218,28 @@ describe('update', () => {
       'upstream-modified scripts/run.sh',
     ]);
     assert.deepEqual(treeListing(dir), before);
+  });
+
+  it('--dry-run takes no lock and writes nothing anywhere: no state folder made, a held lock does not stop it', () => {
+    const { dir } = setup();
+    fs.rmSync(path.join(dir, '.artifact-keeper'), { recursive: true, force: true });
+    const before = treeListing(dir, new Set());
+    const fresh = runCli(['update', '--all', '--to', 'v2', '--dry-run', '--collection', dir]);
+    assert.equal(fresh.code, 0, fresh.stderr);
+    assert.deepEqual(treeListing(dir, new Set()), before, 'not even .artifact-keeper/ appears');
+    // Another writer holds the lock (this test process, alive): a dry run reads on regardless.
+    fs.mkdirSync(path.join(dir, '.artifact-keeper'));
+    const lock = path.join(dir, '.artifact-keeper', 'writer.lock');
+    const holder = { pid: process.pid, host: os.hostname(), tool: 'test', started: new Date().toISOString() };
+    fs.writeFileSync(lock, JSON.stringify(holder));
+    // Derived caches may be refreshed inside an existing state folder (ARCHITECTURE); nothing else changes.
+    const state = (): string[] => treeListing(dir, new Set()).filter((l) => !/-cache\.json /.test(l));
+    const held = state();
+    const locked = runCli(['update', '--all', '--to', 'v2', '--dry-run', '--json', '--collection', dir]);
+    assert.equal(locked.code, 0, locked.stderr);
+    assert.deepEqual(state(), held);
+    const real = runCli(['update', '--all', '--to', 'v2', '--collection', dir]);
+    assert.equal(real.code, 5, 'a real update waits for the lock and gives up');
   });
 
   it('check: exit 10 when upstream has a newer commit for the spec, 0 when up to date, 69 when unreachable', () => {

@@ -117,7 +117,7 @@ export async function prepareUpdate(
    * `keepGoing` (`update --all`): an artifact that cannot be resolved or fetched, or is conflicted, goes
    * to `failed` and the others are planned.
    */
-  internalOptions: { locked?: boolean; checked?: Collection; keepGoing?: boolean } = {},
+  internalOptions: { locked?: boolean; checked?: Collection; keepGoing?: boolean; workDir?: string } = {},
 ): Promise<UpdatePlan> {
   const dir = path.resolve(collectionDir);
   // An interrupted transaction is recovered before anything is read: a plan of half-applied files
@@ -128,14 +128,16 @@ export async function prepareUpdate(
   const collection =
     checked && isUnchangedOnDisk(checked) ? checked : await loadCollectionCaching(dir, opts.fs);
   const entries = selectForUpdate(collection, refs);
-  sweepStaleTemp(dir);
+  // A dry run brings its own workspace outside the collection: it writes nothing there, not even temp.
+  const work = internalOptions.workDir ?? tmpDir(dir);
+  if (!internalOptions.workDir) sweepStaleTemp(dir);
   const internals = new Map<string, ArtifactInternals>();
   const artifacts: ArtifactUpdatePlan[] = [];
   const failed: UpdatePlan['failed'] = [];
   const fetchedAll: FetchedSource[] = [];
   const dispose = async (): Promise<void> => {
     await Promise.all(fetchedAll.map((f) => f.dispose().catch(() => undefined)));
-    releaseTmpDir(dir);
+    if (!internalOptions.workDir) releaseTmpDir(dir);
   };
   const store = await openSnapshotStore(dir, storeOptions(opts));
   try {
@@ -143,7 +145,17 @@ export async function prepareUpdate(
       const id = artifactId(entry);
       throwIfAborted(opts.signal);
       try {
-        const planned = await planArtifact(dir, collection, entry, strategy, opts, to, store, fetchedAll);
+        const planned = await planArtifact(
+          dir,
+          work,
+          collection,
+          entry,
+          strategy,
+          opts,
+          to,
+          store,
+          fetchedAll,
+        );
         artifacts.push(planned.plan);
         internals.set(id, planned.internals);
       } catch (err) {
@@ -207,6 +219,7 @@ export function isArtifactFailure(err: unknown): err is CoreError {
 /** Plans one artifact: resolve, fetch, read the base, classify (DESIGN §5 steps 4–5). */
 async function planArtifact(
   dir: string,
+  work: string,
   collection: Collection,
   entry: ArtifactEntry,
   strategy: Strategy,
@@ -271,14 +284,14 @@ async function planArtifact(
     signal: opts.signal,
     logger: opts.logger,
     faults: opts.faults,
-    workDir: tmpDir(dir),
+    workDir: work,
   });
   const upToDate = resolved.sha === currentSha;
   let fetched: FetchedSource | undefined;
   let upstream: Tree = new Map();
   let base: Tree | undefined;
   if (!upToDate) {
-    fetched = await fetchSource(source, resolved, fetchOptions(dir, entry, opts));
+    fetched = await fetchSource(source, resolved, fetchOptions(work, entry, opts));
     fetchedAll.push(fetched);
     if (fetched.isFile === isFolder) {
       throw new CoreError({
@@ -289,7 +302,7 @@ async function planArtifact(
     }
     const read = readTree(fetched.root, !fetched.isFile).tree;
     upstream = isFolder ? read : singleFileTree(read, fileName);
-    base = await loadBase(store, entry, source, currentSha, isFolder, fileName, dir, opts, fetchedAll);
+    base = await loadBase(store, entry, source, currentSha, isFolder, fileName, work, opts, fetchedAll);
   }
   return {
     plan: {
@@ -331,7 +344,8 @@ export async function loadBase(
   currentSha: string | undefined,
   isFolder: boolean,
   fileName: string,
-  dir: string,
+  /** Where a fetch works (the collection's temp space, or a dry run's own). */
+  work: string,
   opts: OperationOptions,
   fetchedAll: FetchedSource[],
 ): Promise<Tree | undefined> {
@@ -343,7 +357,7 @@ export async function loadBase(
     const fetched = await fetchSource(
       source,
       { sha: currentSha, ref: currentSha, versionSpec: currentSha },
-      fetchOptions(dir, entry, opts),
+      fetchOptions(work, entry, opts),
     );
     fetchedAll.push(fetched);
     const read = readTree(fetched.root, !fetched.isFile).tree;
@@ -355,14 +369,14 @@ export async function loadBase(
   }
 }
 
-/** How an update fetches an artifact: into the collection's temp space, with the operation's ports. */
+/** How an update fetches an artifact: into `work` (normally the collection's temp space), with the operation's ports. */
 function fetchOptions(
-  dir: string,
+  work: string,
   entry: ArtifactEntry,
   opts: OperationOptions,
 ): Parameters<typeof fetchSource>[2] {
   return {
-    workDir: tmpDir(dir),
+    workDir: work,
     signal: opts.signal,
     logger: opts.logger,
     faults: opts.faults,

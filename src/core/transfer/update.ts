@@ -3,7 +3,10 @@
  * `resolve.ts` (the strategy, then a Resolver: the CLI's prompt, the extension's editors), then applied
  * here under the writer lock: refuse a stale plan, snapshot, validate, and commit atomically.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import { hasJournal, journalPath } from '../txn/journal.js';
 import type { ArtifactType } from '../model/artifact.js';
 import { changesForArtifact, readTree, resultHash } from '../model/artifactTree.js';
 import { throwIfAborted } from '../base/abort.js';
@@ -274,6 +277,7 @@ export async function updateArtifacts(
   // creates anything; the parsed model is handed on, so an update still parses once. With a journal
   // there is nothing to check yet: the lock's recovery comes first.
   const checked = await preflightCollection(dir, opts.fs, (collection) => selectForUpdate(collection, refs));
+  if (run.dryRun) return dryRun(dir, refs, run, opts, checked);
   // One-shot: the whole run holds the writer lock (recovering first), so no other writer can make the
   // plan stale between fetching and applying. The extension's interactive flow holds it only to apply.
   return withWriter(dir, writerOptions(opts, 'update'), () => updateLocked(dir, refs, run, opts, checked));
@@ -296,18 +300,50 @@ async function updateLocked(
     const resolved = await resolveUpdate(plan, run.resolver);
     if (resolved === 'cancelled') throw new CoreError({ code: 'cancelled' });
     const conflicts = [...resolved.unresolved];
-    if (conflicts.length > 0 && run.onConflict === 'abort' && !run.dryRun) {
+    if (conflicts.length > 0 && run.onConflict === 'abort') {
       throw new CoreError({
         code: 'conflicts',
         conflicts: conflicts.map((u) => ({ artifact: u.artifact, path: u.conflict.rel })),
       });
     }
-    if (run.dryRun) return { plan, conflicts, outcomes: outcomesOf(plan) };
     leaveConflicts(plan, resolved);
     const result = await applyUpdateLocked(plan, resolved.decisions, opts, { keepGoing });
     return { plan, result, conflicts, outcomes: outcomesOf(plan, result) };
   } finally {
     await plan.dispose();
+  }
+}
+
+/**
+ * `--dry-run` writes nothing, anywhere in the collection: no writer lock (so no `.artifact-keeper/`), and
+ * upstreams are fetched into a temp folder of the system's, removed afterwards. An interrupted
+ * transaction is not recovered (that would write): it is reported as `interrupted`.
+ */
+async function dryRun(
+  dir: string,
+  refs: readonly string[] | 'all',
+  run: UpdateRunOptions,
+  opts: OperationOptions,
+  checked: Collection | undefined,
+): Promise<UpdateRunResult> {
+  if (hasJournal(dir)) throw new CoreError({ code: 'interrupted', journal: journalPath(dir) });
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ak-dry-run-'));
+  try {
+    const plan = await prepareUpdate(dir, refs, run.strategy, opts, run.to, {
+      locked: true,
+      keepGoing: refs === 'all',
+      workDir,
+      ...(checked ? { checked } : {}),
+    });
+    try {
+      const resolved = await resolveUpdate(plan, run.resolver);
+      if (resolved === 'cancelled') throw new CoreError({ code: 'cancelled' });
+      return { plan, conflicts: [...resolved.unresolved], outcomes: outcomesOf(plan) };
+    } finally {
+      await plan.dispose();
+    }
+  } finally {
+    fs.rmSync(workDir, { recursive: true, force: true });
   }
 }
 

@@ -52,6 +52,7 @@ export function exitCodeFor(code: FailureCode): number {
     case 'conflicts-remain':
       return EXIT.conflicts;
     case 'interrupted':
+    case 'repair-impossible':
       return EXIT.inconsistent;
     case 'io-failed':
     case 'git-failed':

@@ -125,6 +125,8 @@ export type {
 } from './transfer/operations.js';
 export { addFromSource } from './transfer/add.js';
 export { relockArtifacts } from './transfer/relock.js';
+export { repairCollection } from './transfer/repair.js';
+export type { RepairResult } from './transfer/repair.js';
 export type { RelockResult } from './transfer/relock.js';
 export type { AddOptions, AddResult } from './transfer/add.js';
 export { checkUpdates, loadCheckResults } from './sources/check.js';

@@ -252,6 +252,10 @@ export function fromFailure(f: Failure): UserError {
         [],
       );
     }
+    case 'repair-impossible': {
+      const reason = t('the collection cannot be repaired ({0})', f.reason);
+      return make(reason, t('{0}. Nothing was changed.', reason), 'error', [{ kind: 'showLog' }]);
+    }
     case 'not-conflicted': {
       const reason = t('{0} has no conflicts to resolve', f.artifact);
       return make(reason, t('{0}.', reason), 'info', []);

@@ -6,6 +6,7 @@ import { addCommand } from './add.js';
 import { checkCommand } from './check.js';
 import { initCommand } from './init.js';
 import { relockCommand } from './relock.js';
+import { repairCommand } from './repair.js';
 import { resolveCommand } from './resolve.js';
 import {
   exportCommand,
@@ -34,6 +35,7 @@ export const COMMANDS: Record<string, CliCommand> = {
   import: importCommand,
   recover: recoverCommand,
   relock: relockCommand,
+  repair: repairCommand,
   history: historyCommand,
   unlock: unlockCommand,
 };

@@ -33,6 +33,8 @@ export type Failure =
   | { code: 'conflicts'; conflicts: { artifact: string; path: string }[] }
   /** The artifact is conflicted (an update committed with conflicts) and the operation needs it resolved. */
   | { code: 'conflicted'; artifact: string; reason: string }
+  /** `repair` cannot bring manifest and lock back (markers that do not pair up, a side that is not TOML). */
+  | { code: 'repair-impossible'; reason: string }
   /** `resolve` / `update --abort` of an artifact that no update left conflicted. */
   | { code: 'not-conflicted'; artifact: string }
   /** `resolve` found conflict markers or `<file>.upstream` copies left in the artifact. */
@@ -145,6 +147,8 @@ function describeRaw(f: Failure): string {
       return `${f.conflicts.length} conflict(s): ${f.conflicts.map((c) => `${c.artifact}:${c.path}`).join(', ')}`;
     case 'conflicted':
       return `artifact ${f.artifact} has unresolved conflicts: ${f.reason}`;
+    case 'repair-impossible':
+      return `cannot repair: ${f.reason}`;
     case 'not-conflicted':
       return `artifact ${f.artifact} is not conflicted: no update left conflicts in it`;
     case 'conflicts-remain':

@@ -3,6 +3,8 @@
  * Serialising follows tomli_w (the writer SkillMeat uses) rule for rule, so a document SkillMeat wrote
  * comes back byte-identical and a document we write looks like one SkillMeat wrote.
  */
+import * as path from 'node:path';
+import { firstMarkerLine } from './gitMarkers.js';
 import * as TOML from '@iarna/toml';
 import { CoreError, firstLine } from '../base/errors.js';
 
@@ -30,6 +32,20 @@ export function parseToml(bytes: Uint8Array | string, file: string): TomlTable {
       // A document nested thousands of levels deep overflows the parser's stack.
       throw new CoreError(
         { code: 'toml-invalid', file, line: 1, column: 1, reason: 'nested too deeply' },
+        { cause: err },
+      );
+    }
+    const marker = firstMarkerLine(text);
+    if (marker !== undefined) {
+      // A git merge left its markers here: say so, and name the way out.
+      throw new CoreError(
+        {
+          code: 'toml-invalid',
+          file,
+          line: marker,
+          column: 1,
+          reason: `git conflict markers in ${path.basename(file)} line ${marker}: resolve them, or run \`artifact-keeper repair\``,
+        },
         { cause: err },
       );
     }

@@ -242,6 +242,27 @@ describe('update', () => {
     assert.equal(real.code, 5, 'a real update waits for the lock and gives up');
   });
 
+  it('warns when upstream files are git LFS pointers, on add and on update, and still applies', () => {
+    const pointer = `version https://git-lfs.github.com/spec/v1\noid sha256:${'ab'.repeat(32)}\nsize 123456\n`;
+    const up = makeUpstream(path.join(upstreamTempDir(), 'lfs'), [
+      { files: { 'skills/img/SKILL.md': SKILL_V1, 'skills/img/logo.png': pointer }, tag: 'v1' },
+      { files: { 'skills/img/SKILL.md': SKILL_V2, 'skills/img/model.bin': pointer }, tag: 'v2' },
+    ]);
+    const dir = path.join(tempDir(), 'collection');
+    assert.equal(runCli(['init', '--collection', dir]).code, 0);
+    const add = runCli(['add', `${up.url}#skills/img@v1`, '--json', '--collection', dir]);
+    assert.equal(add.code, 0, add.stderr);
+    assert.match(
+      add.stderr,
+      /skill\/img: 1 file\(s\) from upstream are git LFS pointers, not their content \(logo\.png\)/,
+    );
+    assert.deepEqual((JSON.parse(add.stdout) as { warnings?: string[] }).warnings?.length, 1);
+    const update = runCli(['update', 'skill/img', '--to', 'v2', '--collection', dir]);
+    assert.equal(update.code, 0, update.stderr);
+    assert.match(update.stderr, /2 file\(s\) from upstream are git LFS pointers.*\(logo\.png, model\.bin\)/);
+    assert.equal(read(dir, 'skills/img/model.bin'), pointer);
+  });
+
   it('check: exit 10 when upstream has a newer commit for the spec, 0 when up to date, 69 when unreachable', () => {
     const { dir, up } = setup();
     assert.equal(runCli(['check', '--collection', dir]).code, 0, 'pinned at v1: nothing new');

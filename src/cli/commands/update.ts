@@ -126,6 +126,7 @@ function printJson(ctx: CliContext, outcome: UpdateRunResult, strategy: Strategy
       to: a.to,
       upToDate: a.upToDate,
       ...(a.kept ? { kept: true } : {}),
+      ...(a.warnings ? { warnings: a.warnings } : {}),
       baseKnown: a.baseKnown,
       files: a.files
         .filter((f) => f.status !== 'unchanged')

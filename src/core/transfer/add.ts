@@ -15,6 +15,7 @@ import {
 } from '../model/artifact.js';
 import type { ArtifactType } from '../model/artifact.js';
 import { ancestors, changesForArtifact, readTree, resultHash } from '../model/artifactTree.js';
+import { lfsWarning } from '../model/lfsPointers.js';
 import { collectionWrites, loadCollectionCaching, preflightCollection } from '../model/collection.js';
 import { throwIfAborted } from '../base/abort.js';
 import { CoreError } from '../base/errors.js';
@@ -51,6 +52,8 @@ export interface AddResult {
   sha?: string;
   version?: string;
   txId: string;
+  /** What a person should know (upstream files that are git LFS pointers). */
+  warnings?: string[];
 }
 
 export async function addFromSource(
@@ -113,6 +116,8 @@ export async function addFromSource(
     const problems = validateArtifact(type, tree, isFolder, installRoot);
     if (problems.length > 0)
       throw new CoreError({ code: 'validation-failed', artifact: id, reason: problems.join('; ') });
+    const lfs = lfsWarning(id, tree);
+    if (lfs) opts.logger.warn(`[Add] ${lfs}`);
     throwIfAborted(opts.signal);
 
     return await withWriter(dir, writerOptions(opts, 'add'), async () => {
@@ -192,6 +197,7 @@ export async function addFromSource(
           ...(resolved ? { sha: resolved.sha } : {}),
           ...(version ? { version } : {}),
           txId,
+          ...(lfs ? { warnings: [lfs] } : {}),
         };
       } finally {
         store.close();

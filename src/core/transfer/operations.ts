@@ -80,6 +80,8 @@ export interface ArtifactUpdatePlan {
   upToDate: boolean;
   /** `keep`: the artifact stays as it is; its upstream was neither resolved nor fetched. */
   kept?: boolean;
+  /** What a person should know before applying (upstream files that are git LFS pointers). */
+  warnings?: string[];
   /** False when no stored or fetchable base existed: every difference is then a both-sides change. */
   baseKnown: boolean;
   files: FilePlan[];

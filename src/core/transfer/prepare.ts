@@ -16,6 +16,7 @@ import { getEntry } from '../model/lock.js';
 import type { ArtifactEntry } from '../model/manifest.js';
 import type { ArtifactUpdatePlan, OperationOptions, UpdatePlan } from './operations.js';
 import { classify } from './plan.js';
+import { lfsWarning } from '../model/lfsPointers.js';
 import type { Strategy, Tree } from './plan.js';
 import { storeOptions, writerOptions } from './operations.js';
 import { openSnapshotStore } from '../store/snapshots.js';
@@ -304,6 +305,8 @@ async function planArtifact(
     upstream = isFolder ? read : singleFileTree(read, fileName);
     base = await loadBase(store, entry, source, currentSha, isFolder, fileName, work, opts, fetchedAll);
   }
+  const lfs = upToDate ? undefined : lfsWarning(id, upstream);
+  if (lfs) opts.logger.warn(`[Update] ${lfs}`);
   return {
     plan: {
       id,
@@ -313,6 +316,7 @@ async function planArtifact(
       from,
       to: { sha: resolved.sha, ...(resolved.resolvedVersion ? { version: resolved.resolvedVersion } : {}) },
       upToDate,
+      ...(lfs ? { warnings: [lfs] } : {}),
       baseKnown: base !== undefined,
       files: upToDate ? [] : classify(base, mine, upstream),
       upstreamRoot: fetched?.root ?? '',

@@ -152,7 +152,7 @@ export async function updateAllSummary({ page, runCommand, screenshot, log }) {
   await openArtifactsView(page);
   await statusItem(page, /1 modified/);
   await runCommand('Artifact Keeper: Update All');
-  const summary = toast(page, /^Update all: /);
+  const summary = toast(page, /Update all: /);
   await summary.waitFor({ timeout: 60_000 });
   const text = await summary.locator('.notification-list-item-message').innerText();
   log('notification:', text);

@@ -17,6 +17,7 @@ import {
   openCollectionFlow,
   statusFlow,
 } from './collectionFlows.js';
+import { abortUpdateFlow, conflictedIds, markResolvedFlow, resolveConflictsFlow } from './conflictFlow.js';
 import { ExtensionError } from './extensionError.js';
 import type { Services } from './services.js';
 import {
@@ -51,6 +52,8 @@ export type CommandId =
   | 'artifactKeeper.rollback'
   | 'artifactKeeper.showChanges'
   | 'artifactKeeper.resolveConflicts'
+  | 'artifactKeeper.markResolved'
+  | 'artifactKeeper.abortUpdate'
   | 'artifactKeeper.completeMerge'
   | 'artifactKeeper.openCollection'
   | 'artifactKeeper.createCollection'
@@ -204,8 +207,17 @@ export function commandTable(services: Services): Record<CommandId, Handler> {
         t('Changes since snapshot {0}', snapshotId),
       );
     },
-    'artifactKeeper.resolveConflicts': async () => {
-      for (const session of services.sessions) await session.reopen();
+    'artifactKeeper.resolveConflicts': async (...args) => {
+      const chosen = await conflictTarget(services, args);
+      return chosen && resolveConflictsFlow(services, chosen.collection, chosen.ids);
+    },
+    'artifactKeeper.markResolved': async (...args) => {
+      const chosen = await conflictTarget(services, args);
+      return chosen && markResolvedFlow(services, chosen.collection, chosen.ids);
+    },
+    'artifactKeeper.abortUpdate': async (...args) => {
+      const chosen = await conflictTarget(services, args);
+      return chosen && abortUpdateFlow(services, chosen.collection, chosen.ids);
     },
     'artifactKeeper.completeMerge': async () => {
       // Without a merge editor in front there is nothing to complete (undefined).
@@ -304,6 +316,32 @@ async function updateTarget(
   if (!collection) return undefined;
   if (target.artifacts.length > 0) return { collection, ids: [...target.artifacts] };
   const picked = await artifactFor(services, target, collection, (a) => Boolean(a.resolvedSha));
+  return picked ? { collection, ids: [picked.id] } : undefined;
+}
+
+/**
+ * The conflicted artifacts a conflict command acts on: its arguments, else the collection's conflicted
+ * artifacts (the first collection that has any, when none is named), else the person's pick.
+ */
+async function conflictTarget(
+  services: Services,
+  args: unknown[],
+): Promise<{ collection: CollectionModel; ids: string[] } | undefined> {
+  const target = resolveTarget(services, args);
+  const collection =
+    target.collection ??
+    services.store.collections.find((c) => conflictedIds(c).length > 0) ??
+    (await collectionFor(services, target));
+  if (!collection) return undefined;
+  if (target.artifacts.length > 0) {
+    const ids = target.artifacts.map(
+      (ref) => collection.report?.artifacts.find((a) => a.id === ref || a.name === ref)?.id ?? ref,
+    );
+    return { collection, ids };
+  }
+  const conflicted = conflictedIds(collection);
+  if (conflicted.length <= 1) return { collection, ids: conflicted };
+  const picked = await artifactFor(services, target, collection, (a) => a.state === 'conflicted');
   return picked ? { collection, ids: [picked.id] } : undefined;
 }
 

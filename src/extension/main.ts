@@ -29,7 +29,7 @@ export function activate(context: vscode.ExtensionContext): ArtifactKeeperApi {
     const completions = new MergeCompletions();
     const prompter = new SwitchablePrompter(new VsCodePrompter(completions));
     const content = new SnapshotContentProvider(() => store.readOptions());
-    const services: Services = { store, prompter, config, log, content, completions, sessions: new Set() };
+    const services: Services = { store, prompter, config, log, content, completions, merges: new Map() };
     const tree = new ArtifactTree(store);
     const status = new StatusIndicator(store);
     context.subscriptions.push(

@@ -28,7 +28,8 @@ export type QuestionId =
   | 'collectionName'
   | 'confirmRestore'
   | 'confirmProjectCollection'
-  | 'confirmRollback';
+  | 'confirmRollback'
+  | 'pickConflictSide';
 
 export interface PickItem<T> {
   label: string;
@@ -95,7 +96,7 @@ export interface FileQuestion {
 export interface MergeQuestion {
   artifact: string;
   rel: string;
-  /** The merge result file (a temp file holding the conflict-marker proposal). */
+  /** The merge result file (a temp file seeded with the file's conflict markers). */
   output: vscode.Uri;
   /** Where the person resolves: VS Code's merge editor, or (its fallback) the file with conflict markers. */
   editor: 'merge' | 'text';

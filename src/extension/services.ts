@@ -2,6 +2,7 @@
  * What the flows and commands are built from, assembled once in `main.ts` and passed in explicitly.
  */
 import type * as vscode from 'vscode';
+import type { OpenMerge } from './conflictFlow.js';
 import type { Config } from './config.js';
 import type { MergeCompletions } from './mergeCompletion.js';
 import type { Prompter } from './prompter.js';
@@ -16,6 +17,6 @@ export interface Services {
   content: SnapshotContentProvider;
   /** Our Complete Merge: the only way a merge editor's result counts as resolved. */
   completions: MergeCompletions;
-  /** Update sessions waiting on the user (merge editors open), so a closed merge editor can be reopened. */
-  sessions: Set<{ collectionDir: string; reopen(): Promise<void> }>;
+  /** Conflict walks running (by collection folder and artifact id), so a second request reveals the first. */
+  merges: Map<string, OpenMerge>;
 }

@@ -1,19 +1,22 @@
 /**
  * Read-only contents under the `artifact-snapshot:` scheme, so any version can be opened in a diff or
  * merge editor: a file of a snapshot, a file of an upstream tree the snapshot store keeps, a side (base,
- * mine, upstream, result) of a pending update plan, or nothing (the empty side of an added file).
+ * mine, upstream, result) of a pending update plan, a side (base, local, upstream) of a file a committed
+ * update left conflicted, or nothing (the empty side of an added file).
  * One `toSnapshotUri`/`fromSnapshotUri` pair encodes them; the path ends with the file's name so the
  * editor picks the right language.
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { readSnapshotFile, readUpstreamFile } from '../core/index.js';
+import { conflictSides, readSnapshotFile, readUpstreamFile } from '../core/index.js';
 import type { OperationOptions } from '../core/index.js';
 import { Disposable } from './disposable.js';
 
 export const SNAPSHOT_SCHEME = 'artifact-snapshot';
 
 export type PlanSide = 'base' | 'mine' | 'upstream' | 'result';
+
+export type ConflictSide = 'base' | 'local' | 'upstream';
 
 export type SnapshotRef =
   /** A file of snapshot `snapshotId`; `rel` is relative to the collection. */
@@ -22,6 +25,8 @@ export type SnapshotRef =
   | { kind: 'upstream'; dir: string; type: string; name: string; rel: string; sha?: string }
   /** A side of a pending update plan registered by the update flow; `rel` is relative to the artifact. */
   | { kind: 'plan'; plan: string; artifact: string; rel: string; side: PlanSide }
+  /** A side of a file a committed update left conflicted (`conflictSides`); `rel` is relative to the artifact. */
+  | { kind: 'conflict'; dir: string; artifact: string; rel: string; side: ConflictSide }
   | { kind: 'empty'; rel: string };
 
 /** Serves the sides of one pending plan: undefined when the file does not exist on that side. */
@@ -84,6 +89,8 @@ export class SnapshotContentProvider extends Disposable implements vscode.TextDo
         return readUpstreamFile(ref.dir, ref.type, ref.name, ref.rel, ref.sha, this.readOptions());
       case 'plan':
         return this.plans.get(ref.plan)?.(ref.artifact, ref.rel, ref.side);
+      case 'conflict':
+        return (await conflictSides(ref.dir, ref.artifact, ref.rel, this.readOptions()))?.[ref.side];
       case 'empty':
         return undefined;
     }

@@ -12,7 +12,7 @@ export type StatusView =
   | { kind: 'hidden' }
   | { kind: 'checking' }
   | { kind: 'busy'; collection: string; title: string; step?: string; background: boolean }
-  /** An update waits for merges that are not completed: the one thing the person must do now. */
+  /** An update left conflicts in the files (markers, upstream copies): the one thing to finish now. */
   | { kind: 'conflicted'; collection: string; artifacts: string[] }
   | { kind: 'locked'; collection: string; holder: LockHolder }
   | { kind: 'interrupted'; collection: string }
@@ -35,10 +35,6 @@ const t = vscode.l10n.t;
 /** The most urgent state over all collections: an operation, then a foreign lock, then damage, then edits. */
 export function statusOf(collections: readonly CollectionModel[], discovered: boolean): StatusView {
   if (collections.length === 0 || !discovered) return { kind: 'hidden' };
-  const conflicted = collections.find((c) => c.operation && c.conflicted.size > 0);
-  if (conflicted) {
-    return { kind: 'conflicted', collection: conflicted.name, artifacts: [...conflicted.conflicted] };
-  }
   const busy = collections.find((c) => c.operation);
   if (busy?.operation) {
     return {
@@ -56,6 +52,11 @@ export function statusOf(collections: readonly CollectionModel[], discovered: bo
   if (interrupted) return { kind: 'interrupted', collection: interrupted.name };
   const unreadable = collections.find((c) => !c.report);
   if (unreadable) return { kind: 'unreadable', collection: unreadable.name };
+  const conflicted = collections.find((c) => c.report?.artifacts.some((a) => a.state === 'conflicted'));
+  if (conflicted?.report) {
+    const ids = conflicted.report.artifacts.filter((a) => a.state === 'conflicted').map((a) => a.id);
+    return { kind: 'conflicted', collection: conflicted.name, artifacts: ids };
+  }
   const inconsistent = collections.find((c) => c.report?.state === 'inconsistent');
   if (inconsistent?.report) {
     return {
@@ -111,11 +112,14 @@ export function render(view: StatusView): RenderedStatus {
           [
             `**${view.collection}**`,
             t(
-              'The update of {0} waits until its merge is completed. Nothing is applied before Complete Merge.',
+              'The update of {0} left conflicts in its files (conflict markers, or upstream copies beside them). Resolve them in the merge editor, or abort the update.',
               names,
             ),
           ],
-          [link(t('Reopen merge editor'), 'artifactKeeper.resolveConflicts')],
+          [
+            link(t('Resolve conflicts'), 'artifactKeeper.resolveConflicts'),
+            link(t('Abort update'), 'artifactKeeper.abortUpdate'),
+          ],
         ),
         background: 'warning',
         visible: true,
@@ -273,6 +277,7 @@ function accessibleLabel(status: RenderedStatus): string {
 
 const COMMAND_LINKS = [
   'artifactKeeper.resolveConflicts',
+  'artifactKeeper.abortUpdate',
   'artifactKeeper.showStatus',
   'artifactKeeper.showLog',
   'artifactKeeper.refresh',

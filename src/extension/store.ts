@@ -12,6 +12,7 @@ import * as vscode from 'vscode';
 import {
   checkConsistency,
   FaultPlan,
+  remainingConflicts,
   loadCheckResults,
   loadForCheck,
   loadStatCache,
@@ -24,9 +25,11 @@ import {
 import type {
   CheckResult,
   Clock,
+  Collection,
   ConsistencyReport,
   LockHolder,
   OperationOptions,
+  RemainingConflicts,
   StatCache,
 } from '../core/index.js';
 import type { Config } from './config.js';
@@ -45,6 +48,8 @@ export type Activity =
   | { kind: 'idle' }
   | { kind: 'checking' }
   | { kind: 'updating'; artifacts: string[] }
+  /** Re-locking or backing out artifacts an update left conflicted. */
+  | { kind: 'resolving'; artifacts: string[] }
   | { kind: 'restoring'; snapshotId: string }
   | { kind: 'recovering' }
   | { kind: 'snapshotting' }
@@ -80,6 +85,8 @@ export interface CollectionModel {
   /** The last check's result per artifact id. */
   readonly updates: ReadonlyMap<string, CheckResult>;
   readonly conflicted: ReadonlySet<string>;
+  /** What keeps each conflicted artifact (report state `conflicted`) conflicted: marker files, upstream copies. */
+  readonly conflicts: ReadonlyMap<string, RemainingConflicts>;
   readonly checked: boolean;
 }
 
@@ -116,6 +123,7 @@ class CollectionEntry implements CollectionModel {
   /** The artifacts the last check found behind upstream: what `updates` derives availability from. */
   found = new Set<string>();
   conflicted = new Set<string>();
+  conflicts = new Map<string, RemainingConflicts>();
   checked = false;
   cache: StatCache | undefined;
   controller: AbortController | undefined;
@@ -450,6 +458,7 @@ export class Store extends Disposable {
         // Mid-transaction the collection is shown interrupted (with Recover), not unreadable, as
         // `artifact-keeper status` reports it.
         entry.report = loaded.report;
+        entry.conflicts = new Map();
         entry.error = undefined;
         this.log.warn(`[Store] ${entry.dir} cannot be read: ${loaded.cause.message}`);
       } else {
@@ -472,6 +481,7 @@ export class Store extends Disposable {
           conflicted: entry.conflicted,
           persist: trusted && !loaded.interrupted,
         });
+        entry.conflicts = conflictsOf(entry.dir, collection, entry.report);
         entry.error = undefined;
       }
     } catch (err) {
@@ -580,7 +590,7 @@ export class Store extends Disposable {
     );
     this.setContext(
       'artifactKeeper.conflicted',
-      all.some((e) => e.conflicted.size > 0),
+      all.some((e) => e.conflicted.size > 0 || e.conflicts.size > 0),
     );
     this.setContext(
       'artifactKeeper.interrupted',
@@ -593,6 +603,28 @@ export class Store extends Disposable {
     this.contextKeys.set(key, value);
     void vscode.commands.executeCommand('setContext', key, value);
   }
+}
+
+/** The files still conflicted in each artifact the report calls `conflicted` (a read; a failure counts as none). */
+function conflictsOf(
+  dir: string,
+  collection: Collection,
+  report: ConsistencyReport,
+): Map<string, RemainingConflicts> {
+  const conflicts = new Map<string, RemainingConflicts>();
+  for (const artifact of report.artifacts) {
+    if (artifact.state !== 'conflicted') continue;
+    const entry = collection.manifest.artifacts.find((a) => `${a.type}/${a.name}` === artifact.id);
+    try {
+      conflicts.set(
+        artifact.id,
+        entry ? remainingConflicts(dir, entry) : { markers: [], upstreamCopies: [] },
+      );
+    } catch {
+      conflicts.set(artifact.id, { markers: [], upstreamCopies: [] });
+    }
+  }
+  return conflicts;
 }
 
 /** The first path segment of every artifact (its folder, or the file for a root-level artifact). */

@@ -113,9 +113,11 @@ export function collectionSummary(collection: CollectionModel): string {
   if (!report) return t('cannot be read');
   if (report.state === 'interrupted') return t('interrupted: recover');
   if (report.state === 'inconsistent') return t('inconsistent');
-  const modified = report.artifacts.filter((a) => a.state === 'modified' || a.state === 'conflicted').length;
+  const modified = report.artifacts.filter((a) => a.state === 'modified').length;
+  const conflicted = report.artifacts.filter((a) => a.state === 'conflicted').length;
   const updates = [...collection.updates.values()].filter((u) => u.available).length;
   const parts = [
+    conflicted > 0 ? t('{0} conflicted', conflicted) : undefined,
     modified > 0 ? t('{0} modified', modified) : undefined,
     updates > 0 ? (updates === 1 ? t('1 update') : t('{0} updates', updates)) : undefined,
   ].filter(Boolean);
@@ -293,6 +295,15 @@ export class ArtifactTree extends Disposable implements vscode.TreeDataProvider<
       const pinned = t('pinned ({0})', hint);
       state = report.state === 'clean' ? pinned : `${state} · ${pinned}`;
     }
+    const conflicts = collection.conflicts.get(report.id);
+    const conflictFiles = conflicts ? [...conflicts.markers, ...conflicts.upstreamCopies] : [];
+    if (report.state === 'conflicted')
+      state =
+        conflictFiles.length === 0
+          ? t('conflicted, none left: mark resolved')
+          : conflictFiles.length === 1
+            ? t('conflicted (1 file)')
+            : t('conflicted ({0} files)', conflictFiles.length);
     // A check that failed never reads as "clean, nothing new": it says so, with a warning icon.
     if (check?.error) state = t('{0}, check failed', state);
     item.description = [version, state].filter(Boolean).join(' · ');
@@ -324,6 +335,7 @@ export class ArtifactTree extends Disposable implements vscode.TreeDataProvider<
         : undefined,
       check?.pinned && hint ? t('Pinned at {0}; upstream has {1}', pinnedAt(check.pinned), hint) : undefined,
       check?.error ? t('Last check failed: {0}', check.error) : undefined,
+      ...conflictFiles.map((rel) => t('Conflict: `{0}`', rel)),
       report.lockedHash && report.currentHash && report.lockedHash !== report.currentHash
         ? t(
             'Locked hash `{0}…`, files hash `{1}…`',

@@ -2,19 +2,24 @@
  * "Update artifact" as one background task (DESIGN §8): prepare the plan (fetch, classify; nothing
  * written), resolve it through the core's decide loop with this window as the resolver
  * (`updateSession.ts`: a multi-file diff preview for `overwrite`, a diff and a choice per file for
- * `prompt`, the merge editor for conflicts), then apply it atomically (the core snapshots first). Cancelling anywhere before the apply leaves every byte as it was;
- * a failure is undone and reported with [Show log] [Retry] (and [Roll back] when the undo needs a hand).
+ * `prompt`), then apply it atomically (the core snapshots first). Conflicts are committed as git leaves
+ * them and opened afterwards in the merge editor (`conflictFlow.ts`). "Update all" goes on past an
+ * artifact that conflicts or fails and ends with one summary. Cancelling anywhere before the apply leaves
+ * every byte as it was; a failure is undone and reported with [Show log] [Retry] (and [Roll back] when
+ * the undo needs a hand).
  */
 import * as vscode from 'vscode';
 import {
   applyUpdate,
   CoreError,
+  leaveConflicts,
   listSnapshots,
+  outcomesOf,
   prepareUpdate,
   pruneSnapshots,
   resolveUpdate,
 } from '../core/index.js';
-import type { Strategy, UpdateResult } from '../core/index.js';
+import type { ArtifactOutcome, ConflictFile, Strategy, UpdateResult } from '../core/index.js';
 import { ExtensionError } from './extensionError.js';
 import type { Services } from './services.js';
 import { retentionOf, rollbackCommand, rollbackFlow } from './snapshotFlows.js';
@@ -26,7 +31,16 @@ import { UpdateSession } from './updateSession.js';
 const t = vscode.l10n.t;
 
 export type UpdateOutcome =
-  | { kind: 'updated'; result: UpdateResult; message: string }
+  /** `conflicted`: artifacts committed with conflicts; `outcomes`: one line per artifact selected. */
+  | {
+      kind: 'updated';
+      result: UpdateResult;
+      message: string;
+      conflicted: { id: string; files: ConflictFile[] }[];
+      outcomes: ArtifactOutcome[];
+    }
+  /** Update all that changed nothing, with artifacts that failed or were still conflicted. */
+  | { kind: 'summary'; message: string; outcomes: ArtifactOutcome[] }
   | { kind: 'up-to-date'; message: string }
   | { kind: 'skipped' }
   | { kind: 'cancelled' }
@@ -61,7 +75,11 @@ export async function updateFlow(
       },
       (ctx) => updateWork(services, collection, refs, strategy, ctx),
     );
-    if (outcome.kind === 'updated') {
+    if (refs === 'all' && (outcome.kind === 'updated' || outcome.kind === 'summary')) {
+      notifySummary(services, collection, outcome, label);
+    } else if (outcome.kind === 'updated' && outcome.conflicted.length > 0) {
+      notifyConflicts(services, collection, outcome.conflicted, outcome.message);
+    } else if (outcome.kind === 'updated') {
       const pre = outcome.result.preSnapshot;
       void prompter
         .notify({
@@ -106,10 +124,23 @@ async function updateWork(
   ctx: RunContext,
 ): Promise<Exclude<UpdateOutcome, { kind: 'failed' | 'cancelled' }>> {
   ctx.report(t('Fetching upstream…'));
-  const plan = await prepareUpdate(collection.dir, refs === 'all' ? 'all' : [...refs], strategy, ctx.options);
+  // Update all goes on past an artifact that cannot be fetched, is still conflicted or fails validation.
+  const keepGoing = refs === 'all';
+  const plan = await prepareUpdate(
+    collection.dir,
+    refs === 'all' ? 'all' : [...refs],
+    strategy,
+    ctx.options,
+    undefined,
+    { keepGoing },
+  );
   const session = new UpdateSession(services, collection, plan);
   try {
     const pending = plan.artifacts.filter((a) => !a.upToDate);
+    if (pending.length === 0 && plan.failed.length > 0) {
+      const outcomes = outcomesOf(plan);
+      return { kind: 'summary', outcomes, message: summaryMessage(outcomes) };
+    }
     if (pending.length === 0) {
       const versions = plan.artifacts
         .map((a) => `${shortName(a.id)} ${versionText(a.to.version, a.to.sha)}`)
@@ -125,17 +156,127 @@ async function updateWork(
     // The core's one decide loop; this window only answers its questions through its editors.
     const resolved = await resolveUpdate(plan, session.resolver(ctx));
     if (resolved === 'cancelled' || ctx.signal.aborted) throw new CoreError({ code: 'cancelled' });
+    // Conflicts no one resolved are committed as git leaves them (markers, upstream copies).
+    leaveConflicts(plan, resolved);
     ctx.report(t('Applying…'));
-    const result = await applyUpdate(plan, resolved.decisions, ctx.options);
-    if (result.updated.length === 0) return { kind: 'skipped' };
+    const result = await applyUpdate(plan, resolved.decisions, ctx.options, { keepGoing });
+    const outcomes = outcomesOf(plan, result);
+    if (result.updated.length === 0) {
+      return keepGoing && outcomes.some((o) => o.outcome === 'failed' || o.outcome === 'conflicted')
+        ? { kind: 'summary', outcomes, message: summaryMessage(outcomes) }
+        : { kind: 'skipped' };
+    }
     await prune(services, collection, ctx);
-    const parts = result.updated.map((u) => t('{0} to {1}', shortName(u.id), versionText(u.version, u.sha)));
-    return { kind: 'updated', result, message: t('Updated {0}', parts.join(', ')) };
+    const conflicts = new Map(result.conflicted.map((c) => [c.id, c.files]));
+    const parts = result.updated.map((u) => {
+      const to = t('{0} to {1}', shortName(u.id), versionText(u.version, u.sha));
+      const files = conflicts.get(u.id);
+      if (!files) return to;
+      return t(
+        '{0} with {1} in {2}',
+        to,
+        files.length === 1 ? t('1 conflict') : t('{0} conflicts', files.length),
+        files.map((f) => f.path).join(', '),
+      );
+    });
+    return {
+      kind: 'updated',
+      result,
+      conflicted: result.conflicted,
+      outcomes,
+      message: keepGoing ? summaryMessage(outcomes) : t('Updated {0}', parts.join(', ')),
+    };
   } finally {
-    ctx.setConflicted([]);
-    await session.dispose();
+    session.dispose();
     await plan.dispose();
   }
+}
+
+/** "Update all: 3 updated, 1 conflicted (pdf), 1 failed (helper)". */
+export function summaryMessage(outcomes: readonly ArtifactOutcome[]): string {
+  const named = (kind: ArtifactOutcome['outcome']): string =>
+    outcomes
+      .filter((o) => o.outcome === kind)
+      .map((o) => shortName(o.id))
+      .join(', ');
+  const count = (kind: ArtifactOutcome['outcome']): number =>
+    outcomes.filter((o) => o.outcome === kind).length;
+  const parts = [
+    count('updated') > 0 ? t('{0} updated', count('updated')) : undefined,
+    count('conflicted') > 0 ? t('{0} conflicted ({1})', count('conflicted'), named('conflicted')) : undefined,
+    count('failed') > 0 ? t('{0} failed ({1})', count('failed'), named('failed')) : undefined,
+    count('kept') > 0 ? t('{0} kept', count('kept')) : undefined,
+    count('skipped') > 0 ? t('{0} skipped', count('skipped')) : undefined,
+    count('up-to-date') > 0 ? t('{0} up to date', count('up-to-date')) : undefined,
+  ].filter(Boolean);
+  return t('Update all: {0}', parts.join(', '));
+}
+
+/**
+ * After an update that committed conflicts: "Updated pdf to v2 with 2 conflicts in SKILL.md, logo.png"
+ * with [Resolve in Merge Editor] [Abort Update], and the merge editor opens on the first file at once.
+ */
+function notifyConflicts(
+  services: Services,
+  collection: CollectionModel,
+  conflicted: readonly { id: string }[],
+  message: string,
+): void {
+  const target = { collection: collection.dir, artifact: conflicted.map((c) => c.id) };
+  void services.prompter
+    .notify({
+      id: 'update-conflicted',
+      severity: 'warning',
+      message,
+      actions: [
+        { id: 'resolve', title: t('Resolve in Merge Editor') },
+        { id: 'abort', title: t('Abort Update') },
+      ],
+    })
+    .then((action) => {
+      if (action === 'resolve')
+        void vscode.commands.executeCommand('artifactKeeper.resolveConflicts', target);
+      if (action === 'abort') void vscode.commands.executeCommand('artifactKeeper.abortUpdate', target);
+    });
+  void vscode.commands.executeCommand('artifactKeeper.resolveConflicts', target);
+}
+
+/** Update all's one notification: what happened to each artifact, with what to do next. */
+function notifySummary(
+  services: Services,
+  collection: CollectionModel,
+  outcome: Extract<UpdateOutcome, { kind: 'updated' | 'summary' }>,
+  label: string,
+): void {
+  const conflicted = outcome.outcomes.filter((o) => o.outcome === 'conflicted').map((o) => o.id);
+  const failed = outcome.outcomes.some((o) => o.outcome === 'failed');
+  const pre = outcome.kind === 'updated' ? outcome.result.preSnapshot : undefined;
+  const notice = {
+    id: 'update-all-summary',
+    severity: conflicted.length > 0 || failed ? ('warning' as const) : ('info' as const),
+    message: outcome.message,
+    actions: [
+      ...(conflicted.length > 0 ? [{ id: 'resolve', title: t('Resolve Conflicts') }] : []),
+      ...(failed ? [{ id: 'showLog', title: t('Show Log') }] : []),
+      ...(pre ? [{ id: 'undo', title: t('Undo Update') }] : []),
+    ],
+  };
+  for (const o of outcome.outcomes.filter((x) => x.outcome === 'failed'))
+    services.log.warn(`[Update] ${o.id} failed: ${o.reason ?? 'unknown reason'}`);
+  const ask = (): void =>
+    void services.prompter.notify(notice).then((action) => {
+      if (action === 'resolve')
+        void vscode.commands.executeCommand('artifactKeeper.resolveConflicts', {
+          collection: collection.dir,
+          artifact: conflicted,
+        });
+      if (action === 'showLog') {
+        services.log.show(true);
+        ask();
+      }
+      if (action === 'undo') void rollbackCommand(collection, pre, label);
+    });
+  ask();
 }
 
 /** Retention after a successful update; a failure here never fails the update. */

@@ -1,19 +1,15 @@
 /**
  * One update's window-side state, as the core's `Resolver` (DESIGN §3, §8): the plan's sides served
- * read-only under `artifact-snapshot:`, a diff editor and a choice per file for `prompt`, the merge editor
- * (completed only through our Complete Merge) or a choice per conflict, the multi-file preview before an
- * `overwrite`. It answers questions; the core's `resolveUpdate` decides.
+ * read-only under `artifact-snapshot:`, a diff editor and a choice per file for `prompt`, the multi-file
+ * preview before an `overwrite`. It answers questions; the core's `resolveUpdate` decides. Conflicts are
+ * not asked here: the update commits them (markers, upstream copies) and `conflictFlow.ts` takes over.
  */
 import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { hasLocalEdit } from '../core/index.js';
 import type {
   ArtifactUpdatePlan,
-  Conflict,
-  ConflictAnswer,
   Decision,
   FilePlan,
   PromptChoice,
@@ -23,8 +19,6 @@ import type {
   UpdatePlan,
 } from '../core/index.js';
 import { raceAbort } from './events.js';
-import { isMergeTabFor, mergeTabOpen } from './mergeCompletion.js';
-import { hasConflictMarkers } from './prompter.js';
 import type { Services } from './services.js';
 import { toSnapshotUri } from './snapshotContent.js';
 import type { PlanSide } from './snapshotContent.js';
@@ -71,8 +65,8 @@ function cancellable<T>(ctx: RunContext, answer: Promise<T>): Promise<T | 'cance
 }
 
 /**
- * One update's UI state: the plan's sides served under `artifact-snapshot:`, the decisions made so far
- * (the preview's "result" side), and the temp files the merge editor writes its results to.
+ * One update's UI state: the plan's sides served under `artifact-snapshot:` and the decisions made so far
+ * (the preview's "result" side).
  */
 export class UpdateSession {
   readonly key = randomBytes(6).toString('hex');
@@ -80,14 +74,6 @@ export class UpdateSession {
   /** What the resolve step decided, once it reaches the review (the preview's "result" side). */
   private resolved: ResolvedUpdate | undefined;
   private readonly registration: vscode.Disposable;
-  private tempDir: string | undefined;
-  private readonly merges = new Map<
-    string,
-    { artifact: ArtifactUpdatePlan; file: FilePlan; output: vscode.Uri }
-  >();
-  private readonly outputs: vscode.Uri[] = [];
-  /** Set while a merge waits to be reopened after its editor closed without Complete Merge. */
-  private reopenWaiter: (() => void) | undefined;
 
   constructor(
     private readonly services: Services,
@@ -98,7 +84,6 @@ export class UpdateSession {
     this.registration = services.content.registerPlan(this.key, (artifact, rel, side) =>
       this.read(artifact, rel, side),
     );
-    services.sessions.add(this);
   }
 
   private read(artifactId: string, rel: string, side: PlanSide): Uint8Array | undefined {
@@ -129,15 +114,12 @@ export class UpdateSession {
 
   /**
    * This window as the core's `Resolver` (`resolveUpdate` in the core decides; this only asks): a diff
-   * editor and a choice per file for `prompt`, the merge editor (or a choice, for binary files and files
-   * deleted on one side) per conflict, the multi-file preview before an `overwrite`.
+   * editor and a choice per file for `prompt`, the multi-file preview before an `overwrite`. It answers no
+   * conflict: the update commits them as git does, and `conflictFlow.ts` opens them afterwards.
    */
   resolver(ctx: RunContext): Resolver {
     return {
       chooseFile: (artifact, file, at) => this.chooseFile(artifact, file, at, ctx),
-      beginConflicts: (artifact) => ctx.setConflicted([artifact.id]),
-      resolveConflict: (artifact, conflict, file, at) =>
-        this.resolveConflict(artifact, conflict, file, at, ctx),
       review: (update) => this.review(update, ctx),
     };
   }
@@ -176,72 +158,6 @@ export class UpdateSession {
       }),
     );
     return ctx.signal.aborted ? 'cancel' : choice;
-  }
-
-  /** A conflict: a text one in the merge editor, the rest (binary, deleted on one side) as a choice. */
-  private async resolveConflict(
-    artifact: ArtifactUpdatePlan,
-    conflict: Conflict,
-    file: FilePlan,
-    at: QuestionAt,
-    ctx: RunContext,
-  ): Promise<ConflictAnswer> {
-    const name = `${shortName(artifact.id)}/${conflict.rel}`;
-    if (conflict.binary || !conflict.proposal) {
-      ctx.report(t('Choose a version of {0} ({1} of {2} conflicts)', name, at.index, at.total));
-      const choice = await this.askFile(artifact, file, at, false, ctx);
-      if (choice === 'cancel' || choice === 'merge') return 'cancel';
-      if (choice === 'skip-artifact') return 'skip-artifact';
-      return { kind: 'take', side: choice };
-    }
-    let output = this.writeProposal(artifact, conflict, 0);
-    this.merges.set(`${artifact.id}\n${conflict.rel}`, { artifact, file, output });
-    ctx.report(
-      t(
-        'Resolve the conflicts in {0}, then Complete Merge (✓ in the editor title) ({1} of {2})',
-        name,
-        at.index,
-        at.total,
-      ),
-    );
-    for (let attempt = 1; ; attempt++) {
-      const editor = await this.openMerge(artifact, file, output);
-      const answer = await cancellable(
-        ctx,
-        this.services.prompter.awaitMerge({
-          artifact: artifact.id,
-          rel: conflict.rel,
-          output,
-          editor,
-          conflicts: conflict.conflicts,
-          signal: ctx.signal,
-        }),
-      );
-      if (answer === 'cancel' || ctx.signal.aborted) return 'cancel';
-      if (answer === 'closed') {
-        // Whatever the editor saved is not used (it holds the base text where conflicts were not
-        // handled): the artifact stays conflicted, nothing is applied, until a Complete Merge.
-        this.services.log.info(`[Update] the merge of ${name} was closed without Complete Merge`);
-        if ((await this.untilReopened(name, ctx)) === 'cancel') return 'cancel';
-        // The reopened editor starts from the conflict again, its conflicts unhandled, not from
-        // whatever the closed one left in its result (a new file: no editor holds a stale copy).
-        output = this.writeProposal(artifact, conflict, attempt);
-        this.merges.set(`${artifact.id}\n${conflict.rel}`, { artifact, file, output });
-        continue;
-      }
-      const data = fs.readFileSync(output.fsPath);
-      if (hasConflictMarkers(data.toString('utf8'))) {
-        void this.services.prompter.notify({
-          id: 'merge-unresolved',
-          severity: 'warning',
-          message: t('{0} still has conflict markers. Resolve them, then complete the merge.', name),
-          actions: [],
-        });
-        continue;
-      }
-      this.merges.delete(`${artifact.id}\n${conflict.rel}`);
-      return { kind: 'content', data };
-    }
   }
 
   /** `overwrite`: every file that changes, in one multi-file diff, then Apply or Cancel. */
@@ -320,109 +236,7 @@ export class UpdateSession {
     );
   }
 
-  /** The conflict-marker proposal as a merge result file; each attempt gets its own (same file name). */
-  private writeProposal(artifact: ArtifactUpdatePlan, conflict: Conflict, attempt: number): vscode.Uri {
-    this.tempDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'artifact-keeper-merge-'));
-    const folder = attempt === 0 ? this.tempDir : path.join(this.tempDir, `attempt-${attempt}`);
-    const file = path.join(folder, shortName(artifact.id), ...conflict.rel.split('/'));
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, conflict.proposal ?? Buffer.alloc(0));
-    const uri = vscode.Uri.file(file);
-    this.outputs.push(uri);
-    return uri;
-  }
-
-  /** VS Code's merge editor (base / mine / upstream / result); the result file with markers where it is missing. */
-  private async openMerge(
-    artifact: ArtifactUpdatePlan,
-    file: FilePlan,
-    output: vscode.Uri,
-  ): Promise<'merge' | 'text'> {
-    const version = versionText(artifact.to.version, artifact.to.sha);
-    try {
-      await vscode.commands.executeCommand('_open.mergeEditor', {
-        base: this.uri(artifact, file, 'base'),
-        input1: {
-          uri: this.uri(artifact, file, 'mine'),
-          title: t('Mine'),
-          description: t('in the collection'),
-        },
-        input2: { uri: this.uri(artifact, file, 'upstream'), title: t('Upstream'), description: version },
-        output,
-      });
-      return 'merge';
-    } catch (err) {
-      this.services.log.warn(
-        `[Update] the merge editor could not open (${String(err)}); opening the file with conflict markers`,
-      );
-      await vscode.commands.executeCommand('vscode.open', output);
-      return 'text';
-    }
-  }
-
-  /**
-   * After a merge editor closed without Complete Merge: waits until the person reopens it (the
-   * notification, the tree, the status bar) or cancels the update. A dismissed notification keeps waiting:
-   * the tree and the status bar still offer the reopen, the progress notification the cancel.
-   */
-  private async untilReopened(name: string, ctx: RunContext): Promise<'reopen' | 'cancel'> {
-    const reopened = new Promise<'reopen'>((resolve) => (this.reopenWaiter = () => resolve('reopen')));
-    const asked = this.services.prompter
-      .notify({
-        id: 'merge-closed',
-        severity: 'warning',
-        message: t(
-          'The merge of {0} was closed without Complete Merge. Nothing was applied; the update waits until the merge is completed.',
-          name,
-        ),
-        actions: [
-          { id: 'reopen', title: t('Reopen Merge Editor') },
-          { id: 'cancel', title: t('Cancel Update') },
-        ],
-      })
-      .then((action) =>
-        action === 'cancel' ? ('cancel' as const) : action === 'reopen' ? 'reopen' : reopened,
-      );
-    try {
-      return await cancellable(ctx, Promise.race([reopened, asked]));
-    } finally {
-      this.reopenWaiter = undefined;
-    }
-  }
-
-  /**
-   * "Reopen Merge Editor" (tree, status bar, palette): wakes a merge waiting after a close, or brings the
-   * open merge editors of this update to the front.
-   */
-  async reopen(): Promise<void> {
-    if (this.reopenWaiter) {
-      this.reopenWaiter();
-      return;
-    }
-    for (const { artifact, file, output } of this.merges.values()) {
-      if (mergeTabOpen(output)) await this.openMerge(artifact, file, output);
-    }
-  }
-
-  async dispose(): Promise<void> {
-    this.services.sessions.delete(this);
+  dispose(): void {
     this.registration.dispose();
-    const dir = this.tempDir;
-    if (!dir) return;
-    // Merge results that are still open: save (so closing asks nothing), close, then remove the files.
-    const inTemp = (uri: vscode.Uri | undefined): boolean =>
-      uri?.scheme === 'file' && uri.fsPath.startsWith(dir + path.sep);
-    for (const document of vscode.workspace.textDocuments) {
-      if (inTemp(document.uri) && document.isDirty) await document.save().then(undefined, () => false);
-    }
-    const tabs = vscode.window.tabGroups.all
-      .flatMap((group) => group.tabs)
-      .filter((tab) =>
-        tab.input instanceof vscode.TabInputText
-          ? inTemp(tab.input.uri)
-          : this.outputs.some((output) => isMergeTabFor(tab, output)),
-      );
-    if (tabs.length > 0) await vscode.window.tabGroups.close(tabs, true).then(undefined, () => false);
-    fs.rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -1,5 +1,6 @@
 // Artifact Keeper as a person uses it, in a real workbench (code-server + Chromium): the Artifacts view,
-// the inline "Update artifact" through the merge editor and the overwrite preview, a failing update
+// the inline "Update artifact" committing a conflict resolved in the merge editor, Update All's summary,
+// the overwrite preview, a failing update
 // rolled back from its notification, and "Restore snapshot" from the palette. Screenshots go to
 // test/e2e/screenshots/.
 import fs from 'node:fs';
@@ -66,10 +67,12 @@ function filesOf(dir) {
 }
 
 /**
- * Inline Update on an outdated skill with a conflicting local edit → merge editor. Closing its tab with the
- * X ("Save with Conflicts" in VS Code's dialog, the worst case: the result then holds the base text) must
- * apply nothing: the artifact stays conflicted, the status bar and a notification offer the reopen. Then
- * Reopen → Accept Upstream → our Complete Merge (✓ in the editor title) → updated, clean.
+ * Inline Update on an outdated skill with a conflicting local edit: the update commits the conflict as
+ * git leaves it (markers in SKILL.md, pdf conflicted) and the merge editor opens on it. Closing its tab
+ * with the X ("Save with Conflicts" in VS Code's dialog, the worst case: the temp result then holds the
+ * base text) writes nothing: the real file keeps its markers, the status bar and a notification offer the
+ * reopen. Then Reopen → Accept Upstream → our Complete Merge (✓ in the editor title) → written, resolved,
+ * clean.
  */
 export async function updateThroughMergeEditor({ page, workspace, screenshot, log }) {
   await openArtifactsView(page);
@@ -77,14 +80,21 @@ export async function updateThroughMergeEditor({ page, workspace, screenshot, lo
   await statusItem(page, /1 modified/);
   await settle(page);
   await screenshot('1-artifacts-view');
-  const before = filesOf(workspace);
   await clickInline(page, 'pdf', 'Update Artifact');
+  const committed = toast(page, /Updated pdf to .* with 1 conflict in SKILL\.md/);
+  await committed.waitFor({ timeout: 60_000 });
+  log('notification:', await committed.locator('.notification-list-item-message').innerText());
   const merge = page.locator('.merge-editor').first();
   await merge.waitFor({ timeout: 60_000 });
+  const SKILL = `${workspace}/skills/pdf/SKILL.md`;
+  if (!/^<{7} local$/m.test(fs.readFileSync(SKILL, 'utf8')))
+    throw new Error('the update did not commit SKILL.md with conflict markers');
+  await statusItem(page, /Merge conflicts: pdf/);
   await settle(page, 1500);
   await screenshot('2-merge-editor');
 
-  // The regression: close the merge editor's tab with its X, without Complete Merge.
+  // Close the merge editor's tab with its X, without Complete Merge: nothing may be written.
+  const withMarkers = fs.readFileSync(SKILL, 'utf8');
   const tab = page.locator('.tabs-container .tab.active').first();
   await tab.hover();
   await tab.locator('.tab-actions .action-label').first().click();
@@ -103,16 +113,12 @@ export async function updateThroughMergeEditor({ page, workspace, screenshot, lo
   log('notification:', await closed.locator('.notification-list-item-message').innerText());
   await statusItem(page, /Merge conflicts: pdf/);
   await row(page, 'pdf')
-    .locator('.label-description', { hasText: 'conflicted' })
+    .locator('.label-description', { hasText: 'conflicted (1 file)' })
     .waitFor({ timeout: 30_000 });
-  const after = filesOf(workspace);
-  for (const rel of new Set([...Object.keys(before), ...Object.keys(after)])) {
-    if (before[rel] !== after[rel]) throw new Error(`closing the merge editor wrote ${rel}`);
-  }
-  if (!before['skills/pdf/SKILL.md'].includes('My own notes'))
-    throw new Error('the local edit is not in SKILL.md before the update');
+  if (fs.readFileSync(SKILL, 'utf8') !== withMarkers)
+    throw new Error('closing the merge editor wrote SKILL.md');
   await settle(page);
-  await screenshot('2a-merge-closed-nothing-applied');
+  await screenshot('2a-merge-closed-nothing-written');
 
   // Reopen from the notification, resolve as a person, complete through our button.
   await closed.locator('.monaco-button', { hasText: 'Reopen Merge Editor' }).click();
@@ -122,17 +128,41 @@ export async function updateThroughMergeEditor({ page, workspace, screenshot, lo
   await settle(page);
   await screenshot('2b-merge-resolved');
   await page.locator('.editor-actions .action-label[aria-label^="Complete Merge"]').first().click();
-  const done = toast(page, /Updated pdf to/);
+  const done = toast(page, /All conflicts in pdf resolved/);
   await done.waitFor({ timeout: 60_000 });
   log('notification:', await done.locator('.notification-list-item-message').innerText());
-  await statusItem(page, /Artifacts/);
   await page.locator('.statusbar-item .codicon-check').first().waitFor({ timeout: 30_000 });
-  const skill = fs.readFileSync(`${workspace}/skills/pdf/SKILL.md`, 'utf8');
-  if (!skill.includes('Version two notes')) throw new Error(`the completed merge was not applied: ${skill}`);
+  const skill = fs.readFileSync(SKILL, 'utf8');
+  if (!skill.includes('Version two notes') || /^<{7}/m.test(skill))
+    throw new Error(`the completed merge was not written: ${skill}`);
   await settle(page);
   await screenshot('3-updated-status-clean');
 }
 updateThroughMergeEditor.setupWorkspace = (dir) =>
+  buildSample(dir, upstreamOf(dir), {
+    edit: 'conflict',
+    settings: { ...BASE_SETTINGS, 'artifactKeeper.defaultStrategy': 'merge' },
+  });
+
+/**
+ * Palette → Update All with one conflicting artifact: the others update, the conflicted one is committed
+ * with markers, and one summary notification says what happened to each, with [Resolve Conflicts].
+ */
+export async function updateAllSummary({ page, runCommand, screenshot, log }) {
+  await openArtifactsView(page);
+  await statusItem(page, /1 modified/);
+  await runCommand('Artifact Keeper: Update All');
+  const summary = toast(page, /Update all: /);
+  await summary.waitFor({ timeout: 60_000 });
+  const text = await summary.locator('.notification-list-item-message').innerText();
+  log('notification:', text);
+  if (!/conflicted \(pdf\)/.test(text)) throw new Error(`the summary does not name pdf conflicted: ${text}`);
+  await summary.locator('.monaco-button', { hasText: 'Resolve Conflicts' }).waitFor({ timeout: 10_000 });
+  await statusItem(page, /Merge conflicts: pdf/);
+  await settle(page);
+  await screenshot('12-update-all-summary');
+}
+updateAllSummary.setupWorkspace = (dir) =>
   buildSample(dir, upstreamOf(dir), {
     edit: 'conflict',
     settings: { ...BASE_SETTINGS, 'artifactKeeper.defaultStrategy': 'merge' },

@@ -5,7 +5,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { ArtifactKeeperApi } from '../../src/extension/api.js';
-import type { MergeAnswer } from '../../src/extension/prompter.js';
 import { makeUpstream, outdatedCollection, removeTempDirs, tempDir, writeFiles } from './support/fixtures.js';
 import {
   artifact,
@@ -175,12 +174,13 @@ describe('commands', function () {
     await showCollections(api, s.collection);
     await vscode.workspace
       .getConfiguration('artifactKeeper')
-      .update('defaultStrategy', 'merge', vscode.ConfigurationTarget.Global);
+      .update('defaultStrategy', 'overwrite', vscode.ConfigurationTarget.Global);
     let release!: () => void;
     let asked!: () => void;
     const merging = new Promise<void>((resolve) => (asked = resolve));
-    const waiting = new Promise<MergeAnswer>((resolve) => (release = () => resolve('cancel')));
-    script.merge = () => {
+    const waiting = new Promise<'apply' | 'cancel'>((resolve) => (release = () => resolve('cancel')));
+    // The update waits on its preview (overwrite) while the second command comes in.
+    script.review = () => {
       asked();
       return waiting;
     };

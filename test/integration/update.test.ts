@@ -1,5 +1,6 @@
 // "Update artifact" end to end in the real extension host, per strategy: overwrite (preview, Apply /
-// Cancel), merge (clean, and a conflict resolved through the merge editor), prompt (a choice per file),
+// Cancel), merge (clean; a conflict committed with markers, then resolved in the merge editor, closed,
+// reopened, aborted, marked resolved, or left by the CLI), update all's summary, prompt (a choice per file),
 // keep; success and its Undo; failure → undo → notification; auto-undo off → Roll Back; two writers.
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
@@ -7,9 +8,12 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { ArtifactKeeperApi } from '../../src/extension/api.js';
 import type { UpdateOutcome } from '../../src/extension/updateFlow.js';
+import type { ConflictWalkOutcome } from '../../src/extension/conflictFlow.js';
 import {
+  cli,
   cliOk,
   holdWriterLock,
+  lockEntry,
   makeCollection,
   makeUpstream,
   outdatedCollection,
@@ -18,6 +22,7 @@ import {
   skillMd,
   V1,
   V2,
+  writeFiles,
 } from './support/fixtures.js';
 import {
   artifact,
@@ -26,10 +31,12 @@ import {
   hideCollections,
   installScript,
   mergeTab,
+  mergeTabOf,
   resolveInMergeEditor,
   setSetting,
   showCollections,
   until,
+  untilMergeTab,
 } from './support/harness.js';
 import { reportFailure } from './support/harness.js';
 import type { ScriptedPrompter } from './support/scriptedPrompter.js';
@@ -141,115 +148,6 @@ describe('update artifact', function () {
       await until(api, 'clean', () => api.store.find(s.collection)?.report?.state === 'clean');
     });
 
-    it('opens a conflict in the merge editor and resumes when the result is completed', async () => {
-      const s = outdatedCollection('conflict');
-      await showCollections(api, s.collection);
-      let conflictedWhileWaiting = false;
-      let starting = '';
-      script.merge = async (question) => {
-        assert.equal(question.editor, 'merge');
-        conflictedWhileWaiting = artifact(api.store.find(s.collection)!, 'skill/pdf')?.state === 'conflicted';
-        starting = await resolveInMergeEditor(
-          question.output,
-          skillMd('Use the pdf tool.', 'My own notes, and version two notes.'),
-        );
-        return 'completed';
-      };
-      const outcome = await update(s.collection);
-      assert.equal(outcome?.kind, 'updated', JSON.stringify(outcome));
-      assert.equal(
-        starting,
-        skillMd('Use the pdf tool.', 'Version one notes.'),
-        'the merge editor starts from base in the conflict',
-      );
-      assert.ok(conflictedWhileWaiting, 'the artifact showed as conflicted while the merge waited');
-      assert.equal(
-        read(s.collection, SKILL),
-        skillMd('Use the pdf tool.', 'My own notes, and version two notes.'),
-      );
-      assert.equal(read(s.collection, 'skills/pdf/reference.md'), V2['skills/pdf/reference.md']);
-      await until(api, 'clean', () => api.store.find(s.collection)?.report?.state === 'clean');
-    });
-
-    it('a merge editor closed without Complete Merge applies nothing: the artifact stays conflicted until the merge is reopened and completed', async () => {
-      const s = outdatedCollection('conflict');
-      await showCollections(api, s.collection);
-      const before = snapshotFiles(s.collection);
-      let rounds = 0;
-      let whileClosed: { files: unknown; state: string | undefined; status: string } | undefined;
-      script.press = (notice) => {
-        if (notice.id !== 'merge-closed') return undefined;
-        whileClosed = {
-          files: snapshotFiles(s.collection),
-          state: artifact(api.store.find(s.collection)!, 'skill/pdf')?.state,
-          status: api.statusBar().text,
-        };
-        return 'reopen';
-      };
-      script.merge = async (question) => {
-        rounds++;
-        if (rounds === 1) {
-          // The person saves what the merge editor starts from (the base text in the conflict: both
-          // sides' edits gone) and closes the tab with its X: nothing of it may be applied.
-          await resolveInMergeEditor(question.output, skillMd('Use the pdf tool.', 'Version one notes.'));
-          return 'closed';
-        }
-        assert.ok(mergeTab(question.output), 'the merge editor was reopened');
-        await resolveInMergeEditor(question.output, skillMd('Use the pdf tool.', 'Mine and version two.'));
-        return 'completed';
-      };
-      const outcome = await update(s.collection);
-      assert.equal(outcome?.kind, 'updated', JSON.stringify(outcome));
-      assert.equal(rounds, 2);
-      assert.ok(whileClosed, 'the close was reported with a notification');
-      assert.deepEqual(whileClosed.files, before, 'nothing was written when the editor closed');
-      assert.equal(whileClosed.state, 'conflicted');
-      assert.match(whileClosed.status, /Merge conflicts: pdf/);
-      const notice = script.notices.find((n) => n.id === 'merge-closed');
-      assert.deepEqual(
-        notice?.actions.map((a) => a.id),
-        ['reopen', 'cancel'],
-      );
-      assert.equal(read(s.collection, SKILL), skillMd('Use the pdf tool.', 'Mine and version two.'));
-      await until(api, 'clean', () => api.store.find(s.collection)?.report?.state === 'clean');
-    });
-
-    it('"Cancel Update" after a merge editor closed without Complete Merge writes nothing', async () => {
-      const s = outdatedCollection('conflict');
-      await showCollections(api, s.collection);
-      const before = snapshotFiles(s.collection);
-      script.press = (notice) => (notice.id === 'merge-closed' ? 'cancel' : undefined);
-      script.merge = async (question) => {
-        await resolveInMergeEditor(question.output, skillMd('Use the pdf tool.', 'Version one notes.'));
-        return 'closed';
-      };
-      const outcome = await update(s.collection);
-      assert.equal(outcome?.kind, 'cancelled');
-      assert.deepEqual(snapshotFiles(s.collection), before);
-      assert.equal(artifact(api.store.find(s.collection)!, 'skill/pdf')?.state, 'modified');
-    });
-
-    it('"Reopen Merge Editor" in the tree wakes a merge waiting after a close', async () => {
-      const s = outdatedCollection('conflict');
-      await showCollections(api, s.collection);
-      let rounds = 0;
-      script.press = (notice) => {
-        // The person dismisses the notification, then uses the tree's inline action.
-        if (notice.id === 'merge-closed')
-          setTimeout(() => void vscode.commands.executeCommand('artifactKeeper.resolveConflicts'), 100);
-        return undefined;
-      };
-      script.merge = async (question) => {
-        rounds++;
-        await resolveInMergeEditor(question.output, skillMd('Use the pdf tool.', 'Merged after reopening.'));
-        return rounds === 1 ? 'closed' : 'completed';
-      };
-      const outcome = await update(s.collection);
-      assert.equal(outcome?.kind, 'updated', JSON.stringify(outcome));
-      assert.equal(rounds, 2);
-      assert.equal(read(s.collection, SKILL), skillMd('Use the pdf tool.', 'Merged after reopening.'));
-    });
-
     it('"Update Artifact With…" takes the strategy for this update only: overwrite, with its preview', async () => {
       const s = outdatedCollection('conflict');
       await showCollections(api, s.collection);
@@ -273,15 +171,112 @@ describe('update artifact', function () {
       assert.equal(vscode.workspace.getConfiguration('artifactKeeper').get('defaultStrategy'), 'merge');
     });
 
-    it('keeps waiting while markers remain, and undoes everything when the merge is cancelled', async () => {
+    it('an overlapping edit commits with markers and conflicted; the merge editor opens; Complete Merge writes the file and resolves', async () => {
       const s = outdatedCollection('conflict');
       await showCollections(api, s.collection);
-      const before = snapshotFiles(s.collection);
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let starting = '';
+      script.merge = async (question) => {
+        assert.equal(question.editor, 'merge');
+        assert.ok(!question.output.fsPath.startsWith(s.collection), 'the result is a temp file');
+        await gate;
+        starting = await resolveInMergeEditor(
+          question.output,
+          skillMd('Use the pdf tool.', 'My own notes, and version two notes.'),
+        );
+        return 'completed';
+      };
+      const outcome = await update(s.collection);
+      assert.equal(outcome?.kind, 'updated', JSON.stringify(outcome));
+      assert.deepEqual(outcome.kind === 'updated' ? outcome.conflicted.map((c) => c.id) : [], ['skill/pdf']);
+      // Committed as git leaves it: markers in the file, the lock entry conflicted, upstream's other files in.
+      assert.match(read(s.collection, SKILL), /^<{7} local$/m);
+      assert.match(read(s.collection, SKILL), /^>{7} upstream$/m);
+      assert.match(lockEntry(s.collection, 'pdf'), /conflicted = true/);
+      assert.equal(read(s.collection, 'skills/pdf/reference.md'), V2['skills/pdf/reference.md']);
+      const notice = await script.notice((n) => n.id === 'update-conflicted');
+      assert.match(notice.message, /^Updated pdf to \S+ with 1 conflict in SKILL\.md$/);
+      assert.deepEqual(
+        notice.actions.map((a) => a.title),
+        ['Resolve in Merge Editor', 'Abort Update'],
+      );
+      await until(
+        api,
+        'conflicted',
+        () => artifact(api.store.find(s.collection)!, 'skill/pdf')?.state === 'conflicted',
+      );
+      assert.match(api.statusBar().text, /Merge conflicts: pdf/);
+      release();
+      await until(api, 'clean', () => api.store.find(s.collection)?.report?.state === 'clean');
+      assert.equal(
+        starting,
+        skillMd('Use the pdf tool.', 'Version one notes.'),
+        'the merge editor starts from base in the conflict',
+      );
+      assert.equal(
+        read(s.collection, SKILL),
+        skillMd('Use the pdf tool.', 'My own notes, and version two notes.'),
+      );
+      assert.doesNotMatch(lockEntry(s.collection, 'pdf'), /conflicted/);
+      await script.notice((n) => n.id === 'conflicts-resolved');
+    });
+
+    it('a merge editor closed without Complete Merge changes nothing: markers stay, the artifact stays conflicted, Resolve Conflicts reopens it', async () => {
+      const s = outdatedCollection('conflict');
+      await showCollections(api, s.collection);
       let rounds = 0;
       script.merge = async (question) => {
         rounds++;
         if (rounds === 1) {
-          // Completed with conflict markers typed back in: the flow refuses it and reopens the editor.
+          // The person saves what the merge editor starts from (the base text in the conflict: both
+          // sides' edits gone) and closes the tab with its X: nothing of it may be written.
+          await resolveInMergeEditor(question.output, skillMd('Use the pdf tool.', 'Version one notes.'));
+          return 'closed';
+        }
+        assert.ok(mergeTab(question.output), 'the merge editor was reopened');
+        await resolveInMergeEditor(question.output, skillMd('Use the pdf tool.', 'Mine and version two.'));
+        return 'completed';
+      };
+      await update(s.collection);
+      const closed = await script.notice((n) => n.id === 'merge-closed');
+      assert.deepEqual(
+        closed.actions.map((a) => a.id),
+        ['reopen', 'abort'],
+      );
+      const withMarkers = read(s.collection, SKILL);
+      assert.match(withMarkers, /^<{7} local$/m, 'the real file keeps its markers');
+      assert.match(lockEntry(s.collection, 'pdf'), /conflicted = true/);
+      const model = await until(api, 'conflicted', () =>
+        artifact(api.store.find(s.collection)!, 'skill/pdf')?.state === 'conflicted'
+          ? api.store.find(s.collection)
+          : undefined,
+      );
+      assert.match(api.statusBar().text, /Merge conflicts: pdf/);
+      const group = api.tree
+        .getChildren(api.tree.getChildren().find((e) => e.dir === s.collection))
+        .find((g) => g.kind === 'group' && g.type === 'skill');
+      const item = api.tree.getTreeItem(api.tree.getChildren(group)[0]!);
+      assert.match(String(item.description), /conflicted \(1 file\)/);
+      assert.equal(model?.report?.state, 'conflicted');
+
+      const outcomes = await vscode.commands.executeCommand<ConflictWalkOutcome[]>(
+        'artifactKeeper.resolveConflicts',
+        { collection: s.collection, artifact: 'skill/pdf' },
+      );
+      assert.deepEqual(outcomes, [{ id: 'skill/pdf', outcome: 'resolved' }]);
+      assert.equal(rounds, 2);
+      assert.equal(read(s.collection, SKILL), skillMd('Use the pdf tool.', 'Mine and version two.'));
+      await until(api, 'clean', () => api.store.find(s.collection)?.report?.state === 'clean');
+    });
+
+    it('Complete Merge with markers left writes nothing and reopens the merge editor', async () => {
+      const s = outdatedCollection('conflict');
+      await showCollections(api, s.collection);
+      let rounds = 0;
+      script.merge = async (question) => {
+        rounds++;
+        if (rounds === 1) {
           await resolveInMergeEditor(
             question.output,
             '<<<<<<< mine\nmine\n=======\ntheirs\n>>>>>>> upstream\n',
@@ -289,33 +284,126 @@ describe('update artifact', function () {
           return 'completed';
         }
         assert.ok(mergeTab(question.output), 'the merge editor was reopened');
-        return 'cancel';
+        return 'closed';
       };
-      const outcome = await update(s.collection);
-      assert.equal(outcome?.kind, 'cancelled');
+      await update(s.collection);
+      await script.notice((n) => n.id === 'merge-closed');
       assert.equal(rounds, 2);
       assert.ok(
         script.notices.some(
           (n) => n.id === 'merge-unresolved' && /still has conflict markers/.test(n.message),
         ),
       );
-      assert.deepEqual(snapshotFiles(s.collection), before);
+      assert.match(read(s.collection, SKILL), /^<{7} local$/m);
     });
 
-    it("the progress notification's Cancel (store.cancel) ends a waiting merge and writes nothing", async () => {
+    it('Abort Update, while the merge editor is open, puts back the bytes from before the update', async () => {
       const s = outdatedCollection('conflict');
-      const [model] = await showCollections(api, s.collection);
+      await showCollections(api, s.collection);
       const before = snapshotFiles(s.collection);
-      script.merge = () => {
-        // The person leaves the merge editor open and presses Cancel on the progress notification.
-        setTimeout(() => api.store.cancel(model!), 200);
-        return new Promise(() => undefined);
+      let opened!: () => void;
+      const waiting = new Promise<void>((resolve) => (opened = resolve));
+      script.merge = (question) =>
+        new Promise((resolve) => {
+          opened();
+          question.signal.addEventListener('abort', () => resolve('cancel'));
+        });
+      await update(s.collection);
+      await waiting;
+      await vscode.commands.executeCommand('artifactKeeper.abortUpdate', {
+        collection: s.collection,
+        artifact: 'skill/pdf',
+      });
+      // Everything as before the update, but the manifest's own `updated` stamp (the abort is a change too).
+      const unstamped = (files: Record<string, string>): Record<string, string> => ({
+        ...files,
+        'collection.toml': (files['collection.toml'] ?? '').replace(/^updated = .*$/m, ''),
+      });
+      assert.deepEqual(unstamped(snapshotFiles(s.collection)), unstamped(before));
+      assert.doesNotMatch(lockEntry(s.collection, 'pdf'), /conflicted/);
+      await script.notice((n) => n.id === 'update-aborted');
+      await until(
+        api,
+        'modified',
+        () => artifact(api.store.find(s.collection)!, 'skill/pdf')?.state === 'modified',
+      );
+      assert.ok(
+        !vscode.window.tabGroups.all.some((g) => g.tabs.some((tab) => mergeTabOf(tab))),
+        'the merge editor closed',
+      );
+    });
+
+    it('a conflict the CLI left (no update session: as after a window reload) opens in the merge editor too', async () => {
+      const s = outdatedCollection('conflict');
+      await showCollections(api, s.collection);
+      const updated = cli(['update', 'pdf', '--strategy', 'merge', '--collection', s.collection]);
+      assert.equal(updated.status, 3, updated.stderr + updated.stdout);
+      await until(
+        api,
+        'conflicted',
+        () => artifact(api.store.find(s.collection)!, 'skill/pdf')?.state === 'conflicted',
+      );
+      assert.match(api.statusBar().text, /Merge conflicts: pdf/);
+      let sides: string[] = [];
+      script.merge = async (question) => {
+        const tab = mergeTab(question.output) ?? (await untilMergeTab(question.output));
+        const input = tab.input as { base: vscode.Uri; input1: vscode.Uri; input2: vscode.Uri };
+        sides = await Promise.all(
+          [input.base, input.input1, input.input2].map(async (uri) =>
+            (await vscode.workspace.openTextDocument(uri)).getText(),
+          ),
+        );
+        await resolveInMergeEditor(question.output, skillMd('Use the pdf tool.', 'Resolved after a reload.'));
+        return 'completed';
       };
-      const outcome = await update(s.collection);
-      assert.equal(outcome?.kind, 'cancelled');
-      assert.deepEqual(snapshotFiles(s.collection), before);
-      assert.equal(api.store.find(s.collection)?.activity.kind, 'idle');
-      assert.equal(artifact(api.store.find(s.collection)!, 'skill/pdf')?.state, 'modified');
+      await vscode.commands.executeCommand('artifactKeeper.resolveConflicts');
+      assert.deepEqual(sides, [
+        skillMd('Use the pdf tool.', 'Version one notes.'),
+        skillMd('Use the pdf tool.', 'My own notes about PDFs.'),
+        V2[SKILL],
+      ]);
+      assert.equal(read(s.collection, SKILL), skillMd('Use the pdf tool.', 'Resolved after a reload.'));
+      await until(api, 'clean', () => api.store.find(s.collection)?.report?.state === 'clean');
+    });
+
+    it('Mark Resolved refuses while markers remain, and re-locks once they are edited away by hand', async () => {
+      const s = outdatedCollection('conflict');
+      await showCollections(api, s.collection);
+      script.merge = async () => 'closed';
+      await update(s.collection);
+      await script.notice((n) => n.id === 'merge-closed');
+      await vscode.commands.executeCommand('artifactKeeper.markResolved', {
+        collection: s.collection,
+        artifact: 'skill/pdf',
+      });
+      const refused = await script.notice((n) => n.id === 'error');
+      assert.match(refused.message, /skill\/pdf still has conflicts in SKILL\.md \(markers\)/);
+      writeFiles(s.collection, { [SKILL]: skillMd('Use the pdf tool.', 'Edited by hand.') });
+      await vscode.commands.executeCommand('artifactKeeper.markResolved', {
+        collection: s.collection,
+        artifact: 'skill/pdf',
+      });
+      await until(api, 'clean', () => api.store.find(s.collection)?.report?.state === 'clean');
+      assert.equal(read(s.collection, SKILL), skillMd('Use the pdf tool.', 'Edited by hand.'));
+    });
+
+    it('Update all goes on past a conflict and ends with one summary: [Resolve Conflicts]', async () => {
+      const s = outdatedCollection('conflict');
+      await showCollections(api, s.collection);
+      script.merge = async () => 'closed';
+      const outcome = await vscode.commands.executeCommand<UpdateOutcome>(
+        'artifactKeeper.updateAll',
+        s.collection,
+      );
+      assert.equal(outcome?.kind, 'updated', JSON.stringify(outcome));
+      const notice = await script.notice((n) => n.id === 'update-all-summary');
+      assert.equal(notice.message, 'Update all: 1 updated, 1 conflicted (pdf)');
+      assert.deepEqual(
+        notice.actions.map((a) => a.title),
+        ['Resolve Conflicts', 'Undo Update'],
+      );
+      assert.equal(script.questions('merge').length, 0, 'update all opens no merge editor by itself');
+      assert.match(lockEntry(s.collection, 'pdf'), /conflicted = true/);
     });
   });
 
@@ -342,7 +430,7 @@ describe('update artifact', function () {
       assert.equal(read(s.collection, 'skills/pdf/scripts/extract.sh'), V2['skills/pdf/scripts/extract.sh']);
     });
 
-    it('"merge" on a conflicting file goes through the merge editor; "skip artifact" leaves it alone', async () => {
+    it('"merge" on a conflicting file commits its conflict for the merge editor; "skip artifact" leaves it alone', async () => {
       const s = outdatedCollection('conflict');
       await showCollections(api, s.collection);
       const before = snapshotFiles(s.collection);
@@ -358,24 +446,26 @@ describe('update artifact', function () {
       };
       const merged = await update(s.collection);
       assert.equal(merged?.kind, 'updated', JSON.stringify(merged));
+      await until(api, 'clean', () => api.store.find(s.collection)?.report?.state === 'clean');
       assert.equal(read(s.collection, SKILL), skillMd('Use the pdf tool.', 'Merged notes.'));
     });
   });
 
   describe('keep', () => {
-    it('keeps every local file and moves the pin to upstream', async () => {
+    it('keeps every local file and writes nothing: the artifact stays where it was (DESIGN §5 step 6)', async () => {
       await setSetting('defaultStrategy', 'keep');
       const s = outdatedCollection('conflict');
       await showCollections(api, s.collection);
-      const skillBefore = read(s.collection, SKILL);
+      const before = snapshotFiles(s.collection);
       const outcome = await update(s.collection);
-      assert.equal(outcome?.kind, 'updated', JSON.stringify(outcome));
-      assert.equal(read(s.collection, SKILL), skillBefore);
-      assert.equal(fs.existsSync(path.join(s.collection, 'skills/pdf/scripts/extract.sh')), false);
-      const model = await until(api, 'clean', () =>
-        api.store.find(s.collection)?.report?.state === 'clean' ? api.store.find(s.collection) : undefined,
+      assert.equal(outcome?.kind, 'skipped', JSON.stringify(outcome));
+      assert.deepEqual(snapshotFiles(s.collection), before);
+      const model = await until(api, 'modified', () =>
+        artifact(api.store.find(s.collection)!, 'skill/pdf')?.state === 'modified'
+          ? api.store.find(s.collection)
+          : undefined,
       );
-      assert.equal(artifact(model, 'skill/pdf')?.resolvedSha, s.v2);
+      assert.equal(artifact(model!, 'skill/pdf')?.resolvedSha, s.v1);
     });
   });
 

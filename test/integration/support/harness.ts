@@ -100,22 +100,32 @@ export async function setSetting(key: string, value: unknown): Promise<void> {
 }
 
 /** The merge editor's tab for a result file (its tab input is not in the stable API; duck-typed). */
+/** The result file of a merge editor tab (undefined: not a merge editor). */
+export function mergeTabOf(tab: vscode.Tab): vscode.Uri | undefined {
+  const input = tab.input as { result?: unknown; input1?: unknown } | undefined;
+  if (input && typeof input === 'object' && 'input1' in input && input.result instanceof vscode.Uri)
+    return input.result;
+  return undefined;
+}
+
 export function mergeTab(output: vscode.Uri): vscode.Tab | undefined {
   for (const group of vscode.window.tabGroups.all) {
     for (const tab of group.tabs) {
-      const input = tab.input as { result?: unknown; input1?: unknown } | undefined;
-      if (
-        input &&
-        typeof input === 'object' &&
-        'input1' in input &&
-        input.result instanceof vscode.Uri &&
-        input.result.toString() === output.toString()
-      ) {
-        return tab;
-      }
+      if (mergeTabOf(tab)?.toString() === output.toString()) return tab;
     }
   }
   return undefined;
+}
+
+/** Resolves with the merge editor's tab for `output` once it is open. */
+export async function untilMergeTab(output: vscode.Uri): Promise<vscode.Tab> {
+  const start = Date.now();
+  for (;;) {
+    const tab = mergeTab(output);
+    if (tab) return tab;
+    if (Date.now() - start > 20_000) throw new Error('the merge editor did not open');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 /** Resolves when `predicate` holds for the document, re-checked on every change of it. */

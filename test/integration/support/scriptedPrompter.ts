@@ -34,7 +34,7 @@ export class ScriptedPrompter implements Prompter {
   readonly notices: Notice[] = [];
   /** Answers by question id: for picks a function choosing among the items; for inputs a string; for confirms a boolean. */
   readonly answers = new Map<QuestionId, PickAnswer | string | boolean | vscode.Uri | undefined>();
-  review: (question: ReviewQuestion) => 'apply' | 'cancel' = () => 'apply';
+  review: (question: ReviewQuestion) => 'apply' | 'cancel' | Promise<'apply' | 'cancel'> = () => 'apply';
   choose: (question: FileQuestion) => PromptChoice | 'cancel' = () => 'upstream';
   merge: (question: MergeQuestion) => Promise<MergeAnswer> = async () => 'cancel';
   /** Which button of a notification to press (undefined: dismiss). */

@@ -13,7 +13,7 @@ export async function installedVsixShowsCollection({ page, screenshot, runComman
   await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
   const title = await page.title();
   if (title.includes('[Extension Development Host]')) throw new Error(`a development host: ${title}`);
-  await page.locator('.activitybar .action-item a[aria-label^="Artifacts"]').first().click();
+  await page.locator('.activitybar .action-item a[aria-label^="Artifact Keeper"]').first().click();
   for (const label of ['my-artifacts', 'pdf', 'docx', 'review', 'helper']) {
     await page
       .locator('.sidebar .monaco-list-row', {

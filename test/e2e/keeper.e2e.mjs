@@ -17,7 +17,7 @@ const BASE_SETTINGS = {
 };
 
 async function openArtifactsView(page) {
-  await page.locator('.activitybar .action-item a[aria-label^="Artifacts"]').first().click();
+  await page.locator('.activitybar .action-item a[aria-label^="Artifact Keeper"]').first().click();
   // The view's own header is hidden while it is the container's only view: wait for its tree instead.
   await page.locator('.sidebar .monaco-list-row').first().waitFor({ timeout: 30_000 });
 }
@@ -270,7 +270,7 @@ restoreSnapshotFromPalette.setupWorkspace = (dir) => {
  * a collection, not to create one into the project root or to add artifacts where Claude Code never reads.
  */
 export async function projectFolderWelcome({ page, screenshot, log }) {
-  await page.locator('.activitybar .action-item a[aria-label^="Artifacts"]').first().click();
+  await page.locator('.activitybar .action-item a[aria-label^="Artifact Keeper"]').first().click();
   const welcome = page.locator('.welcome-view-content', { hasText: 'Claude Code project' }).first();
   await welcome.waitFor({ timeout: 60_000 });
   log('welcome:', (await welcome.innerText()).replace(/\s+/g, ' '));

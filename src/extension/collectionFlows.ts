@@ -456,6 +456,11 @@ export async function statusFlow(services: Services): Promise<void> {
           );
           break;
         case 'content-modified':
+          fix(
+            `$(check) ${finding.message}`,
+            t('Keep my edits (re-lock)'),
+            command('artifactKeeper.keepEdits', target),
+          );
           if (artifact?.resolvedSha)
             fix(
               `$(diff) ${finding.message}`,

@@ -18,6 +18,7 @@ import {
   statusFlow,
 } from './collectionFlows.js';
 import { abortUpdateFlow, conflictedIds, markResolvedFlow, resolveConflictsFlow } from './conflictFlow.js';
+import { keepEditsFlow } from './editFlows.js';
 import { ExtensionError } from './extensionError.js';
 import type { Services } from './services.js';
 import {
@@ -53,6 +54,7 @@ export type CommandId =
   | 'artifactKeeper.showChanges'
   | 'artifactKeeper.resolveConflicts'
   | 'artifactKeeper.markResolved'
+  | 'artifactKeeper.keepEdits'
   | 'artifactKeeper.abortUpdate'
   | 'artifactKeeper.completeMerge'
   | 'artifactKeeper.openCollection'
@@ -210,6 +212,13 @@ export function commandTable(services: Services): Record<CommandId, Handler> {
     'artifactKeeper.resolveConflicts': async (...args) => {
       const chosen = await conflictTarget(services, args);
       return chosen && resolveConflictsFlow(services, chosen.collection, chosen.ids);
+    },
+    'artifactKeeper.keepEdits': async (...args) => {
+      const target = resolveTarget(services, args);
+      const collection = await collectionFor(services, target);
+      if (!collection) return undefined;
+      const artifact = await artifactFor(services, target, collection, (a) => a.state === 'modified');
+      return artifact ? keepEditsFlow(services, collection, artifact.id) : undefined;
     },
     'artifactKeeper.markResolved': async (...args) => {
       const chosen = await conflictTarget(services, args);

@@ -50,6 +50,8 @@ export type Activity =
   | { kind: 'updating'; artifacts: string[] }
   /** Re-locking or backing out artifacts an update left conflicted. */
   | { kind: 'resolving'; artifacts: string[] }
+  /** Accepting an artifact's local edits as its locked content. */
+  | { kind: 'relocking'; artifacts: string[] }
   | { kind: 'restoring'; snapshotId: string }
   | { kind: 'recovering' }
   | { kind: 'snapshotting' }

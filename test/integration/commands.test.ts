@@ -154,6 +154,31 @@ describe('commands', function () {
     );
   });
 
+  it('Keep My Edits, the status fix for local edits: the lock takes the files, the artifact reads clean, undoable', async () => {
+    const s = outdatedCollection('separate');
+    await showCollections(api, s.collection);
+    assert.equal(artifact(api.store.find(s.collection)!, 'skill/pdf')?.state, 'modified');
+    const edited = fs.readFileSync(path.join(s.collection, 'skills/pdf/SKILL.md'), 'utf8');
+    script.answers.set(
+      'pickFix',
+      (items) => items.find((i) => i.description === 'Keep my edits (re-lock)')?.value,
+    );
+    await vscode.commands.executeCommand('artifactKeeper.showStatus');
+    await until(
+      api,
+      'pdf reads clean',
+      () => artifact(api.store.find(s.collection)!, 'skill/pdf')?.state === 'clean',
+    );
+    assert.equal(
+      fs.readFileSync(path.join(s.collection, 'skills/pdf/SKILL.md'), 'utf8'),
+      edited,
+      'no file touched',
+    );
+    const history = fs.readFileSync(path.join(s.collection, '.artifact-keeper', 'history.jsonl'), 'utf8');
+    assert.match(history.trim().split('\n').pop() ?? '', /"kind":"relock"/);
+    await script.notice((n) => /your edits are now its locked content/.test(n.message));
+  });
+
   it('Refresh re-reads the collections', async () => {
     const s = outdatedCollection('none');
     await showCollections(api, s.collection);

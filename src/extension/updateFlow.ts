@@ -6,18 +6,11 @@
  * a failure is undone and reported with [Show log] [Retry] (and [Roll back] when the undo needs a hand).
  */
 import * as vscode from 'vscode';
-import {
-  applyUpdate,
-  CoreError,
-  listSnapshots,
-  prepareUpdate,
-  pruneSnapshots,
-  resolveUpdate,
-} from '../core/index.js';
+import { applyUpdate, CoreError, listSnapshots, prepareUpdate, resolveUpdate } from '../core/index.js';
 import type { Strategy, UpdateResult } from '../core/index.js';
 import { ExtensionError } from './extensionError.js';
 import type { Services } from './services.js';
-import { retentionOf, rollbackCommand, rollbackFlow } from './snapshotFlows.js';
+import { rollbackCommand, rollbackFlow } from './snapshotFlows.js';
 import type { CollectionModel, RunContext } from './store.js';
 import { shortName, versionText } from './ui.js';
 import { isCancellation, toUserError } from './userErrors.js';
@@ -63,6 +56,7 @@ export async function updateFlow(
     );
     if (outcome.kind === 'updated') {
       const pre = outcome.result.preSnapshot;
+      const txId = outcome.result.txId;
       void prompter
         .notify({
           id: 'update-succeeded',
@@ -74,7 +68,9 @@ export async function updateFlow(
           ],
         })
         .then((action) => {
-          if (action === 'undo') void rollbackCommand(collection, pre, label);
+          // The core's undo, as the palette's "Undo Last Change": only while this update is the last change.
+          if (action === 'undo')
+            void vscode.commands.executeCommand('artifactKeeper.undo', collection.dir, txId);
           if (action === 'changes')
             void vscode.commands.executeCommand('artifactKeeper.showChanges', collection.dir, pre);
         });
@@ -127,23 +123,14 @@ async function updateWork(
     if (resolved === 'cancelled' || ctx.signal.aborted) throw new CoreError({ code: 'cancelled' });
     ctx.report(t('Applying…'));
     const result = await applyUpdate(plan, resolved.decisions, ctx.options);
+    // Retention ran in the core, after the commit (the store passes the collection's settings).
     if (result.updated.length === 0) return { kind: 'skipped' };
-    await prune(services, collection, ctx);
     const parts = result.updated.map((u) => t('{0} to {1}', shortName(u.id), versionText(u.version, u.sha)));
     return { kind: 'updated', result, message: t('Updated {0}', parts.join(', ')) };
   } finally {
     ctx.setConflicted([]);
     await session.dispose();
     await plan.dispose();
-  }
-}
-
-/** Retention after a successful update; a failure here never fails the update. */
-async function prune(services: Services, collection: CollectionModel, ctx: RunContext): Promise<void> {
-  try {
-    await pruneSnapshots(collection.dir, retentionOf(services, collection), ctx.options);
-  } catch (err) {
-    services.log.warn(`[Update] pruning snapshots of ${collection.name} failed: ${String(err)}`);
   }
 }
 

@@ -16,6 +16,7 @@ import {
   snapshotsCommand,
 } from './snapshots.js';
 import { statusCommand } from './status.js';
+import { undoCommand } from './undo.js';
 import { unlockCommand } from './unlock.js';
 import { updateCommand } from './update.js';
 
@@ -28,6 +29,7 @@ export const COMMANDS: Record<string, CliCommand> = {
   snapshot: snapshotCommand,
   snapshots: snapshotsCommand,
   restore: restoreCommand,
+  undo: undoCommand,
   export: exportCommand,
   import: importCommand,
   recover: recoverCommand,

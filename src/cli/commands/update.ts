@@ -36,6 +36,7 @@ export const updateCommand: CliCommand = {
     to: { value: true },
     'dry-run': { value: false },
   },
+  retention: true,
   async run(ctx) {
     const all = ctx.has('all');
     const ids = ctx.args.positionals;
@@ -62,6 +63,7 @@ export const updateCommand: CliCommand = {
         tool: TOOL,
         signal: ctx.signal,
         clock: ctx.clock,
+        retention: ctx.retention,
         ...(ctx.faults ? { faults: ctx.faults } : {}),
       },
     );

@@ -11,6 +11,7 @@ import { systemClock } from '../base/time.js';
 import type { Clock } from '../base/time.js';
 import type { TransactionOptions, WithWriterOptions } from '../txn/transaction.js';
 import type { Decision, FilePlan, Strategy } from './plan.js';
+import type { Retention } from './retention.js';
 
 export interface OperationOptions {
   fs: Fs;
@@ -27,6 +28,11 @@ export interface OperationOptions {
    * clock. The composition roots build it (`clockFromEnv`); the core never reads the environment.
    */
   clock?: Clock;
+  /**
+   * Retention after every snapshot-creating operation (retention.ts): the CLI's `--keep`/`--max-age-days`,
+   * the extension's `artifactKeeper.retention.*` settings. Default: keep the newest 20, no age rule.
+   */
+  retention?: Retention;
 }
 
 /** The operation's clock: the one it was given, else the machine's. */

@@ -4,8 +4,17 @@
  * clock pinned by ARTIFACT_KEEPER_NOW). The CLI's root is the only place that reads them.
  */
 import * as path from 'node:path';
-import { clockFromEnv, FaultPlan, nodeFs, parseFaultSpec, printable, withFaults } from '../core/index.js';
-import type { Clock, Fs, OperationOptions } from '../core/index.js';
+import {
+  clockFromEnv,
+  DEFAULT_RETENTION,
+  FaultPlan,
+  nodeFs,
+  parseFaultSpec,
+  printable,
+  withFaults,
+} from '../core/index.js';
+import type { Clock, Fs, OperationOptions, Retention } from '../core/index.js';
+import { UsageError } from './args.js';
 import type { ParsedArgs } from './args.js';
 import { cliLogger } from './logger.js';
 
@@ -17,6 +26,11 @@ export interface CliContext {
   faults: FaultPlan | undefined;
   /** The clock every operation records with: ARTIFACT_KEEPER_NOW pins it (the crash campaign does). */
   clock: Clock;
+  /**
+   * Retention after a snapshot-creating command: `--keep N` (default 20) and `--max-age-days D` (default
+   * none), for the commands that take them (`retention: true` in the table).
+   */
+  retention: Retention;
   out(line: string): void;
   err(line: string): void;
   printJson(value: unknown): void;
@@ -32,6 +46,17 @@ export const TOOL = 'artifact-keeper-cli';
 /** Writes unless the reader has gone (see `ignoreClosedOutput` in main.ts): then the text is dropped. */
 function write(stream: NodeJS.WriteStream, text: string): void {
   if (!stream.destroyed) stream.write(text);
+}
+
+/** `--keep N` (a whole number ≥ 1) and `--max-age-days D` (≥ 0; 0 or absent: no age rule). Throws UsageError. */
+function retentionFrom(keepText: string | undefined, ageText: string | undefined): Retention {
+  const keep = keepText === undefined ? DEFAULT_RETENTION.keep : Number(keepText);
+  if (!Number.isInteger(keep) || keep < 1) throw new UsageError('--keep takes a whole number ≥ 1');
+  if (ageText === undefined) return { keep };
+  const maxAgeDays = Number(ageText);
+  if (ageText.trim() === '' || !Number.isFinite(maxAgeDays) || maxAgeDays < 0)
+    throw new UsageError('--max-age-days takes a number ≥ 0');
+  return maxAgeDays > 0 ? { keep, maxAgeDays } : { keep };
 }
 
 export function createContext(args: ParsedArgs): CliContext {
@@ -56,6 +81,7 @@ export function createContext(args: ParsedArgs): CliContext {
     fs: faults ? withFaults(nodeFs, faults) : nodeFs,
     faults,
     clock: clockFromEnv(process.env),
+    retention: retentionFrom(flag('keep'), flag('max-age-days')),
     // Human output is one printable line per call: file and artifact names may hold newlines, terminal
     // escapes or bytes that are not UTF-8 (machine output goes through printJson).
     out: (line) => write(process.stdout, `${printable(line)}\n`),
@@ -75,6 +101,7 @@ export function operationOptions(ctx: CliContext): OperationOptions {
     tool: TOOL,
     signal: ctx.signal,
     clock: ctx.clock,
+    retention: ctx.retention,
     ...(ctx.faults ? { faults: ctx.faults } : {}),
   };
 }

@@ -44,6 +44,7 @@ export function exitCodeFor(code: FailureCode): number {
     case 'git-missing':
     case 'git-too-old':
     case 'upstream-unreachable':
+    case 'undo-unavailable':
       return EXIT.unavailable;
     case 'locked':
       return EXIT.locked;

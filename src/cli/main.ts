@@ -14,7 +14,20 @@ export interface CliCommand {
   summary: string;
   usage: string;
   flags?: Record<string, FlagSpec>;
+  /** The command creates a snapshot: it takes `--keep N` and `--max-age-days D` for the retention after it. */
+  retention?: boolean;
   run(ctx: CliContext): Promise<number>;
+}
+
+/** Retention after a snapshot-creating command (DESIGN §4); parsed into `ctx.retention`. */
+const RETENTION_FLAGS: Record<string, FlagSpec> = {
+  keep: { value: true },
+  'max-age-days': { value: true },
+};
+const RETENTION_USAGE = ' [--keep N] [--max-age-days D]';
+
+function usageOf(command: CliCommand): string {
+  return `${command.usage}${command.retention ? RETENTION_USAGE : ''}`;
 }
 
 const GLOBAL_FLAGS: Record<string, FlagSpec> = {
@@ -53,16 +66,20 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   let ctx: CliContext;
   try {
-    const args = parseArgs(rest, { ...GLOBAL_FLAGS, ...command.flags });
+    const args = parseArgs(rest, {
+      ...GLOBAL_FLAGS,
+      ...(command.retention ? RETENTION_FLAGS : {}),
+      ...command.flags,
+    });
     if (args.flags.get('help')) {
-      process.stdout.write(`usage: artifact-keeper ${command.usage}\n${command.summary}\n`);
+      process.stdout.write(`usage: artifact-keeper ${usageOf(command)}\n${command.summary}\n`);
       return EXIT.ok;
     }
     ctx = createContext(args);
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(
-        `artifact-keeper ${name}: ${printable(err.message)}\nusage: artifact-keeper ${command.usage}\n`,
+        `artifact-keeper ${name}: ${printable(err.message)}\nusage: artifact-keeper ${usageOf(command)}\n`,
       );
       return EXIT.usage;
     }
@@ -73,7 +90,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (err) {
     if (err instanceof UsageError) {
       ctx.err(`artifact-keeper ${name}: ${printable(err.message)}`);
-      ctx.err(`usage: artifact-keeper ${command.usage}`);
+      ctx.err(`usage: artifact-keeper ${usageOf(command)}`);
       return EXIT.usage;
     }
     if (err instanceof CoreError) {

@@ -135,8 +135,18 @@ export type { PinnedInfo } from './sources/pins.js';
 export { parseSource, displaySource } from './sources/sources.js';
 
 // Snapshots
+/**
+ * Retention after every snapshot-creating operation (`OperationOptions.retention`; default: the newest
+ * 20, no age rule). A failure of it is logged, never thrown: the operation before it has committed.
+ */
+export { DEFAULT_RETENTION, retentionOf } from './transfer/retention.js';
+export type { Retention } from './transfer/retention.js';
+/**
+ * `undoLastChange` restores the last history entry's pre-snapshot (itself a transaction, kind `undo`);
+ * throws `undo-unavailable` before writing anything. `describeChange` words a history entry.
+ */
 export {
-  DEFAULT_RETENTION,
+  describeChange,
   diffSnapshot,
   exportSnapshotFile,
   importSnapshotFile,
@@ -147,8 +157,10 @@ export {
   restoreSnapshot,
   setSnapshotPinned,
   takeSnapshot,
+  undoLastChange,
 } from './transfer/restore.js';
-export type { RestoreResult, Retention } from './transfer/restore.js';
+export type { RestoreResult, UndoResult } from './transfer/restore.js';
+export { isSafetySnapshot } from './store/snapshotRefs.js';
 export type { SnapshotInfo } from './store/snapshotRefs.js';
 export type { SnapshotDiffEntry } from './store/treeDiff.js';
 export { readUpstreamFile } from './store/upstreamFiles.js';

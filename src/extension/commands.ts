@@ -29,6 +29,7 @@ import {
   rollbackLastUpdateFlow,
   showSnapshotChanges,
   takeSnapshotFlow,
+  undoFlow,
 } from './snapshotFlows.js';
 import type { CollectionModel } from './store.js';
 import type { TreeElement } from './tree.js';
@@ -51,6 +52,7 @@ export type CommandId =
   | 'artifactKeeper.restoreSnapshot'
   | 'artifactKeeper.recover'
   | 'artifactKeeper.rollback'
+  | 'artifactKeeper.undo'
   | 'artifactKeeper.showChanges'
   | 'artifactKeeper.resolveConflicts'
   | 'artifactKeeper.markResolved'
@@ -195,6 +197,12 @@ export function commandTable(services: Services): Record<CommandId, Handler> {
       if (snapshotId) return rollbackFlow(services, collection, snapshotId, label);
       if (args.length > 1) return rollbackFlow(services, collection, undefined, label);
       return rollbackLastUpdateFlow(services, collection);
+    },
+    /** (collection?, txId?): with a txId, only while that transaction is still the last ("Undo Update"). */
+    'artifactKeeper.undo': async (...args) => {
+      const collection = await collectionFor(services, resolveTarget(services, args));
+      if (!collection) return undefined;
+      return undoFlow(services, collection, typeof args[1] === 'string' ? args[1] : undefined);
     },
     'artifactKeeper.showChanges': async (...args) => {
       const collection = await collectionFor(services, resolveTarget(services, args));

@@ -5,12 +5,13 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { Strategy } from '../core/index.js';
+import type { Retention, Strategy } from '../core/index.js';
 
 export interface Settings {
   defaultStrategy: Strategy;
   autoUndo: boolean;
   'retention.keep': number;
+  /** 0: no age rule (exactly the newest `retention.keep`). */
   'retention.maxAgeDays': number;
   /** Minutes; 0 turns the background check off. */
   checkInterval: number;
@@ -21,7 +22,7 @@ const DEFAULTS: Settings = {
   defaultStrategy: 'merge',
   autoUndo: true,
   'retention.keep': 20,
-  'retention.maxAgeDays': 30,
+  'retention.maxAgeDays': 0,
   checkInterval: 60,
   extraCollections: [],
 };
@@ -31,6 +32,16 @@ export const SECTION = 'artifactKeeper';
 export class Config {
   get<K extends keyof Settings>(key: K, scope?: vscode.Uri): Settings[K] {
     return vscode.workspace.getConfiguration(SECTION, scope).get<Settings[K]>(key, DEFAULTS[key]);
+  }
+
+  /** The retention every snapshot-creating operation on the collection at `scope` applies, as the core takes it. */
+  retention(scope?: vscode.Uri): Retention {
+    const keep = this.get('retention.keep', scope);
+    const maxAgeDays = this.get('retention.maxAgeDays', scope);
+    return {
+      keep: Number.isInteger(keep) && keep >= 1 ? keep : DEFAULTS['retention.keep'],
+      ...(typeof maxAgeDays === 'number' && maxAgeDays > 0 ? { maxAgeDays } : {}),
+    };
   }
 
   /** Extra collection folders from the setting, absolute, with `~` expanded. */

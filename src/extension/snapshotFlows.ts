@@ -1,17 +1,22 @@
 /**
  * Snapshots from the UI: "Restore snapshot" (pick with age, reason, artifacts and pin → diff preview →
- * confirm → restore, itself undoable through the safety snapshot the core takes first), one-click roll
- * back of an update, "Take snapshot", "Recover", the history, and "Show changes" since a snapshot.
+ * confirm → restore, itself undoable through the safety snapshot the core takes first), "Undo Last
+ * Change" (the core's undo, also behind "Undo Update"), one-click roll back, "Take snapshot", "Recover",
+ * the history, and "Show changes" since a snapshot.
  */
 import * as vscode from 'vscode';
 import {
+  describeChange,
   diffSnapshot,
+  isSafetySnapshot,
   listSnapshots,
   readHistory,
   recoverCollection,
   restoreSnapshot,
   takeSnapshot,
+  undoLastChange,
 } from '../core/index.js';
+import type { UndoResult } from '../core/index.js';
 import { ExtensionError } from './extensionError.js';
 import type { Services } from './services.js';
 import { toSnapshotUri, workingUri } from './snapshotContent.js';
@@ -38,7 +43,8 @@ async function pickSnapshot(
   collection: CollectionModel,
   snapshots: Awaited<ReturnType<typeof listSnapshots>>,
 ): Promise<string | undefined> {
-  const isSafety = (s: (typeof snapshots)[number]): boolean => s.trigger === 'restore';
+  // The core's definition, the one `restore latest` skips too.
+  const isSafety = (s: (typeof snapshots)[number]): boolean => isSafetySnapshot(s);
   const safety = snapshots.filter(isSafety).length;
   let showSafety = safety === snapshots.length;
   for (;;) {
@@ -280,15 +286,44 @@ export async function showSnapshotChanges(
   return entries.length;
 }
 
-/** The retention settings of a collection, as the core takes them. */
-export function retentionOf(
+/**
+ * Palette "Undo Last Change", and "Undo Update" after an update (`expectTxId`: only while that update is
+ * still the last change): the core's undo, without a question — it is itself undone the same way.
+ * Shows "Undid …" with [Show Changes] (what the undo changed: its safety snapshot ↔ now).
+ */
+export async function undoFlow(
   services: Services,
   collection: CollectionModel,
-): { keep: number; maxAgeDays: number } {
-  return {
-    keep: services.config.get('retention.keep', collection.uri),
-    maxAgeDays: services.config.get('retention.maxAgeDays', collection.uri),
-  };
+  expectTxId?: string,
+): Promise<UndoResult> {
+  const last = readHistory(collection.dir)[0];
+  const result = await services.store.run(
+    collection,
+    {
+      activity: { kind: 'restoring', snapshotId: last?.preSnapshot ?? '' },
+      mutates: true,
+      progress: 'notification',
+      title: last ? t('Undoing {0}', describeChange(last)) : t('Undoing the last change'),
+    },
+    (ctx) => undoLastChange(collection.dir, ctx.options, expectTxId ? { expectTxId } : {}),
+  );
+  const change = describeChange(result.undone);
+  const safety = result.safety.id;
+  void services.prompter
+    .notify({
+      id: 'undo-succeeded',
+      severity: 'info',
+      message:
+        result.changed > 0
+          ? t('Undid {0}: restored snapshot {1}. Undo again to re-apply it.', change, result.restored.id)
+          : t('Nothing to undo: {0} already matches the state before {1}.', collection.name, change),
+      actions: result.changed > 0 ? [{ id: 'changes', title: t('Show Changes') }] : [],
+    })
+    .then((action) => {
+      if (action === 'changes')
+        void vscode.commands.executeCommand('artifactKeeper.showChanges', collection.dir, safety);
+    });
+  return result;
 }
 
 /** Palette "Take snapshot". */
@@ -317,7 +352,6 @@ export async function takeSnapshotFlow(
         {
           ...(message.trim() ? { message: message.trim() } : {}),
           trigger: 'manual',
-          retention: retentionOf(services, collection),
         },
         ctx.options,
       ),

@@ -237,13 +237,15 @@ export class Store extends Disposable {
     return { fs: nodeFs, logger: this.log };
   }
 
-  operationOptions(signal?: AbortSignal): OperationOptions {
+  /** The options of a mutating operation; `scope` (the collection's folder) picks its retention settings. */
+  operationOptions(signal?: AbortSignal, scope?: vscode.Uri): OperationOptions {
     const fsPort = this.faults ? withFaults(nodeFs, this.faults) : nodeFs;
     return {
       fs: fsPort,
       logger: this.log,
       tool: TOOL,
       clock: this.clock,
+      retention: this.config.retention(scope),
       ...(signal ? { signal } : {}),
       ...(this.faults ? { faults: this.faults } : {}),
     };
@@ -362,7 +364,7 @@ export class Store extends Disposable {
     let error: unknown;
     const ctx: RunContext = {
       signal: controller.signal,
-      options: this.operationOptions(controller.signal),
+      options: this.operationOptions(controller.signal, entry.uri),
       report: (step) => {
         entry.step = step;
         this.log.debug(`[Store][run] ${operation.activity.kind} on ${entry.name}: ${step}`);

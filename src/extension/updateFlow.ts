@@ -16,13 +16,12 @@ import {
   listSnapshots,
   outcomesOf,
   prepareUpdate,
-  pruneSnapshots,
   resolveUpdate,
 } from '../core/index.js';
 import type { ArtifactOutcome, ConflictFile, Strategy, UpdateResult } from '../core/index.js';
 import { ExtensionError } from './extensionError.js';
 import type { Services } from './services.js';
-import { retentionOf, rollbackCommand, rollbackFlow } from './snapshotFlows.js';
+import { rollbackCommand, rollbackFlow } from './snapshotFlows.js';
 import type { CollectionModel, RunContext } from './store.js';
 import { shortName, versionText } from './ui.js';
 import { isCancellation, toUserError } from './userErrors.js';
@@ -81,6 +80,7 @@ export async function updateFlow(
       notifyConflicts(services, collection, outcome.conflicted, outcome.message);
     } else if (outcome.kind === 'updated') {
       const pre = outcome.result.preSnapshot;
+      const txId = outcome.result.txId;
       void prompter
         .notify({
           id: 'update-succeeded',
@@ -92,7 +92,9 @@ export async function updateFlow(
           ],
         })
         .then((action) => {
-          if (action === 'undo') void rollbackCommand(collection, pre, label);
+          // The core's undo, as the palette's "Undo Last Change": only while this update is the last change.
+          if (action === 'undo')
+            void vscode.commands.executeCommand('artifactKeeper.undo', collection.dir, txId);
           if (action === 'changes')
             void vscode.commands.executeCommand('artifactKeeper.showChanges', collection.dir, pre);
         });
@@ -166,7 +168,7 @@ async function updateWork(
         ? { kind: 'summary', outcomes, message: summaryMessage(outcomes) }
         : { kind: 'skipped' };
     }
-    await prune(services, collection, ctx);
+    // Retention ran in the core, after the commit (the store passes the collection's settings).
     const conflicts = new Map(result.conflicted.map((c) => [c.id, c.files]));
     const parts = result.updated.map((u) => {
       const to = t('{0} to {1}', shortName(u.id), versionText(u.version, u.sha));
@@ -277,15 +279,6 @@ function notifySummary(
       if (action === 'undo') void rollbackCommand(collection, pre, label);
     });
   ask();
-}
-
-/** Retention after a successful update; a failure here never fails the update. */
-async function prune(services: Services, collection: CollectionModel, ctx: RunContext): Promise<void> {
-  try {
-    await pruneSnapshots(collection.dir, retentionOf(services, collection), ctx.options);
-  } catch (err) {
-    services.log.warn(`[Update] pruning snapshots of ${collection.name} failed: ${String(err)}`);
-  }
 }
 
 /**

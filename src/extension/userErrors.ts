@@ -277,6 +277,29 @@ export function fromFailure(f: Failure): UserError {
         [{ kind: 'recover' }],
       );
     }
+    case 'undo-unavailable': {
+      const change = f.change ?? t('the last change');
+      const reason =
+        f.reason === 'no-history'
+          ? t('there is nothing to undo')
+          : f.reason === 'no-snapshot'
+            ? t('{0} cannot be undone: no snapshot was taken before it', change)
+            : f.reason === 'snapshot-pruned'
+              ? t('{0} cannot be undone: its snapshot {1} was pruned', change, f.snapshotId ?? '')
+              : t('{0} is no longer the last change', change);
+      const message =
+        f.reason === 'no-history'
+          ? t('There is nothing to undo: no change has been recorded yet.')
+          : f.reason === 'not-last'
+            ? t(
+                '{0} is no longer the last change, so Undo would revert a later one. Restore a snapshot instead.',
+                change,
+              )
+            : t('{0}. Restore another snapshot instead.', reason.charAt(0).toUpperCase() + reason.slice(1));
+      return make(reason, message, f.reason === 'no-history' ? 'info' : 'warning', [
+        ...(f.reason === 'no-history' ? [] : [{ kind: 'restore' as const }]),
+      ]);
+    }
     case 'cancelled':
       return make(t('cancelled'), t('Cancelled. Nothing was changed.'), 'none', []);
   }

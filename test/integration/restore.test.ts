@@ -2,6 +2,7 @@
 // restore with a safety snapshot, and undo of the restore; "Take snapshot"; history and rollback.
 import { strict as assert } from 'node:assert';
 import * as vscode from 'vscode';
+import { listSnapshots, nodeFs, silentLogger } from '../../src/core/index.js';
 import type { ArtifactKeeperApi } from '../../src/extension/api.js';
 import type { PickItem } from '../../src/extension/prompter.js';
 import { outdatedCollection, read, removeTempDirs, writeFiles } from './support/fixtures.js';
@@ -162,6 +163,52 @@ describe('snapshots: take, restore, roll back, history', function () {
       (await script.notice((n) => n.id === 'rollback-succeeded')).message,
       /^Rolled back pdf to snapshot \S+\.$/,
     );
+  });
+
+  it('Undo Last Change undoes the last update without a question, and again re-applies it (retention from the settings)', async () => {
+    await setSetting('defaultStrategy', 'merge');
+    await setSetting('retention.keep', 1);
+    try {
+      const s = outdatedCollection('none');
+      await showCollections(api, s.collection);
+      const before = read(s.collection, 'skills/pdf/SKILL.md');
+      const updated = await vscode.commands.executeCommand<{ kind: string }>(
+        'artifactKeeper.updateArtifact',
+        { collection: s.collection, artifact: 'skill/pdf' },
+      );
+      assert.equal(updated?.kind, 'updated');
+      const after = read(s.collection, 'skills/pdf/SKILL.md');
+      assert.notEqual(after, before);
+      // Retention ran after the update with the setting: one unpinned snapshot, the update's own.
+      const listed = await listSnapshots(s.collection, { fs: nodeFs, logger: silentLogger });
+      assert.equal(listed.filter((x) => !x.pinned).length, 1, 'artifactKeeper.retention.keep = 1');
+
+      const undone = await vscode.commands.executeCommand<{ changed: number; undone: { kind: string } }>(
+        'artifactKeeper.undo',
+        s.collection,
+      );
+      assert.equal(undone?.undone.kind, 'update');
+      assert.equal(read(s.collection, 'skills/pdf/SKILL.md'), before);
+      assert.deepEqual(script.questions('confirm'), [], 'no confirmation: the undo is undone the same way');
+      const notice = await script.notice((n) => n.id === 'undo-succeeded');
+      assert.match(
+        notice.message,
+        /^Undid update of skill\/pdf: restored snapshot \S+\. Undo again to re-apply it\.$/,
+      );
+      assert.deepEqual(
+        notice.actions.map((a) => a.title),
+        ['Show Changes'],
+      );
+
+      const redone = await vscode.commands.executeCommand<{ undone: { kind: string } }>(
+        'artifactKeeper.undo',
+        s.collection,
+      );
+      assert.equal(redone?.undone.kind, 'undo');
+      assert.equal(read(s.collection, 'skills/pdf/SKILL.md'), after, 'undo twice: the update is back');
+    } finally {
+      await setSetting('retention.keep', undefined);
+    }
   });
 
   it('says when a snapshot matches the collection already', async () => {

@@ -119,8 +119,15 @@ describe('update artifact', function () {
       const before = snapshotFiles(s.collection);
       script.press = (n) => (n.id === 'update-succeeded' ? 'undo' : undefined);
       await update(s.collection);
-      const rolled = await script.notice((n) => n.id === 'rollback-succeeded', 30_000);
-      assert.match(rolled.message, /^Rolled back pdf to snapshot \S+\.$/);
+      const undone = await script.notice((n) => n.id === 'undo-succeeded', 30_000);
+      assert.match(
+        undone.message,
+        /^Undid update of skill\/pdf: restored snapshot \S+\. Undo again to re-apply it\.$/,
+      );
+      assert.deepEqual(
+        undone.actions.map((a) => a.title),
+        ['Show Changes'],
+      );
       assert.deepEqual(snapshotFiles(s.collection), before);
       await until(
         api,
@@ -661,7 +668,7 @@ describe('update artifact', function () {
       script.press = (n) => (n.id === 'update-succeeded' ? 'undo' : undefined);
       const outcome = await update(s.collection);
       assert.equal(outcome?.kind, 'updated');
-      await script.notice((n) => n.id === 'rollback-succeeded', 30_000);
+      await script.notice((n) => n.id === 'undo-succeeded', 30_000);
       await until(
         api,
         'the update known again after the undo',

@@ -273,8 +273,15 @@ void describe('IO faults through ARTIFACT_KEEPER_FAULT', () => {
     const plan = new FaultPlan([]);
     await takeSnapshot(
       fx.dir,
-      { message: 'count', retention: { keep: 3, maxAgeDays: 0 } },
-      { fs: nodeFs, logger: silentLogger, tool: 'faults-test', faults: plan, clock: PINNED_CLOCK },
+      { message: 'count' },
+      {
+        fs: nodeFs,
+        logger: silentLogger,
+        tool: 'faults-test',
+        faults: plan,
+        clock: PINNED_CLOCK,
+        retention: { keep: 3 },
+      },
     );
     const gitCalls = plan.calls.filter((c) => c.op === 'git');
     // The snapshot exists once its ref is created; what follows is retention (list, prune, gc).

@@ -14,6 +14,7 @@ export const addCommand: CliCommand = {
   usage:
     'add SOURCE [--type skill|command|agent|hook|workflow|composite] [--name NAME] [--collection DIR] [--json]',
   flags: { type: { value: true, short: 't' }, name: { value: true, short: 'n' } },
+  retention: true,
   async run(ctx) {
     const [source, ...extra] = ctx.args.positionals;
     if (!source || extra.length > 0) throw new UsageError('give exactly one SOURCE');
@@ -29,6 +30,7 @@ export const addCommand: CliCommand = {
         tool: TOOL,
         signal: ctx.signal,
         clock: ctx.clock,
+        retention: ctx.retention,
         ...(ctx.faults ? { faults: ctx.faults } : {}),
       },
     );

@@ -18,6 +18,7 @@ import {
   snapshotsCommand,
 } from './snapshots.js';
 import { statusCommand } from './status.js';
+import { undoCommand } from './undo.js';
 import { unlockCommand } from './unlock.js';
 import { updateCommand } from './update.js';
 
@@ -31,6 +32,7 @@ export const COMMANDS: Record<string, CliCommand> = {
   snapshot: snapshotCommand,
   snapshots: snapshotsCommand,
   restore: restoreCommand,
+  undo: undoCommand,
   export: exportCommand,
   import: importCommand,
   recover: recoverCommand,

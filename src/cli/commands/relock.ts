@@ -12,6 +12,7 @@ export const relockCommand: CliCommand = {
   summary: "accept local edits: the lock records the artifacts' current content (snapshot first)",
   usage: 'relock ID…|--all-modified [--collection DIR] [--json]',
   flags: { 'all-modified': { value: false } },
+  retention: true,
   async run(ctx) {
     const all = ctx.has('all-modified');
     if (all === ctx.args.positionals.length > 0)
@@ -27,6 +28,7 @@ export const relockCommand: CliCommand = {
       tool: TOOL,
       signal: ctx.signal,
       clock: ctx.clock,
+      retention: ctx.retention,
       ...(ctx.faults ? { faults: ctx.faults } : {}),
     });
     if (ctx.json) ctx.printJson(result);

@@ -12,6 +12,7 @@ export const repairCommand: CliCommand = {
   summary: 'bring a git-merged or hand-edited manifest and lock back to consistent (snapshot first)',
   usage: 'repair [--collection DIR] [--json]',
   flags: {},
+  retention: true,
   async run(ctx) {
     const result = await repairCollection(ctx.collectionDir, operationOptions(ctx));
     if (ctx.json) ctx.printJson(result);

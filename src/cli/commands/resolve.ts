@@ -12,6 +12,7 @@ export const resolveCommand: CliCommand = {
   summary: 'mark conflicted artifacts resolved once no conflict marker or .upstream copy is left',
   usage: 'resolve ID… [--collection DIR] [--json]',
   flags: {},
+  retention: true,
   async run(ctx) {
     const ids = ctx.args.positionals;
     if (ids.length === 0) throw new UsageError('name the conflicted artifacts to resolve');

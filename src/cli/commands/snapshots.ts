@@ -18,32 +18,25 @@ import type { CliCommand } from '../main.js';
 import { EXIT } from '../exitCodes.js';
 import { cliLogger } from '../logger.js';
 
-const ops = (ctx: CliContext) => ({
+/** The operation options of a command; `retention` is the default unless the command takes the flags. */
+export const ops = (ctx: CliContext) => ({
   fs: ctx.fs,
   logger: cliLogger(),
   tool: TOOL,
   signal: ctx.signal,
   clock: ctx.clock,
+  retention: ctx.retention,
   ...(ctx.faults ? { faults: ctx.faults } : {}),
 });
 
-function retentionFrom(ctx: CliContext): { keep: number; maxAgeDays: number } {
-  const keep = Number(ctx.flag('keep') ?? 20);
-  const maxAgeDays = Number(ctx.flag('max-age-days') ?? 30);
-  if (!Number.isInteger(keep) || keep < 1) throw new UsageError('--keep takes a whole number ≥ 1');
-  if (!Number.isFinite(maxAgeDays) || maxAgeDays < 0)
-    throw new UsageError('--max-age-days takes a number ≥ 0');
-  return { keep, maxAgeDays };
-}
-
 export const snapshotCommand: CliCommand = {
-  summary: 'snapshot the collection now (then apply retention: newest N + younger than D days, pinned kept)',
-  usage: 'snapshot [-m TEXT] [--pin] [--keep N] [--max-age-days D] [--collection DIR] [--json]',
+  summary:
+    'snapshot the collection now (then retention: the newest N unpinned, + younger than D days if set)',
+  usage: 'snapshot [-m TEXT] [--pin] [--collection DIR] [--json]',
+  retention: true,
   flags: {
     message: { value: true, short: 'm' },
     pin: { value: false },
-    keep: { value: true },
-    'max-age-days': { value: true },
   },
   async run(ctx) {
     const message = ctx.flag('message');
@@ -53,7 +46,6 @@ export const snapshotCommand: CliCommand = {
         ...(message ? { message } : {}),
         trigger: 'user',
         pinned: ctx.has('pin'),
-        retention: retentionFrom(ctx),
       },
       ops(ctx),
     );
@@ -82,8 +74,10 @@ export const snapshotsCommand: CliCommand = {
 };
 
 export const restoreCommand: CliCommand = {
-  summary: 'restore a snapshot (a safety snapshot is taken first, so this can be undone too)',
+  summary:
+    'restore a snapshot; latest = the newest that is not a safety snapshot (one is taken first: undo works)',
   usage: 'restore ID|latest [--collection DIR] [--json]',
+  retention: true,
   async run(ctx) {
     const [id, ...extra] = ctx.args.positionals;
     if (!id || extra.length > 0) throw new UsageError('give one snapshot id, or latest');
@@ -91,7 +85,10 @@ export const restoreCommand: CliCommand = {
     if (ctx.json) ctx.printJson(result);
     else {
       ctx.out(`restored ${result.restored.id} (${result.changed} change${result.changed === 1 ? '' : 's'})`);
-      ctx.out(`safety snapshot: ${result.safety.id} (undo: artifact-keeper restore ${result.safety.id})`);
+      // Without changes there is no transaction, so `undo` would undo the one before: name the snapshot.
+      ctx.out(
+        `safety snapshot: ${result.safety.id} (undo: ${result.changed > 0 ? 'artifact-keeper undo' : `artifact-keeper restore ${result.safety.id}`})`,
+      );
     }
     return EXIT.ok;
   },
@@ -113,6 +110,7 @@ export const exportCommand: CliCommand = {
 export const importCommand: CliCommand = {
   summary: "import a snapshot .tar.gz (ours or SkillMeat's), or a SkillMeat snapshots folder",
   usage: 'import FILE|DIR [--collection DIR] [--json]',
+  retention: true,
   async run(ctx) {
     const [file, ...extra] = ctx.args.positionals;
     if (!file || extra.length > 0) throw new UsageError('give one file or folder');

@@ -51,6 +51,7 @@ export const updateCommand: CliCommand = {
     'on-conflict': { value: true },
     abort: { value: false },
   },
+  retention: true,
   async run(ctx) {
     const all = ctx.has('all');
     const ids = ctx.args.positionals;

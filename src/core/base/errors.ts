@@ -41,6 +41,18 @@ export type Failure =
   | { code: 'conflicts-remain'; artifact: string; files: string[] }
   | { code: 'validation-failed'; artifact: string; reason: string }
   | { code: 'interrupted'; journal: string }
+  /**
+   * `undo` cannot run: the history is empty, the last transaction has no pre-snapshot (init) or it was
+   * pruned, or (`not-last`) the transaction asked for is no longer the last one.
+   */
+  | {
+      code: 'undo-unavailable';
+      reason: 'no-history' | 'no-snapshot' | 'snapshot-pruned' | 'not-last';
+      /** The last transaction, as `describeChange` words it, and its id. */
+      change?: string;
+      txId?: string;
+      snapshotId?: string;
+    }
   | { code: 'cancelled' };
 
 export type FailureCode = Failure['code'];
@@ -157,6 +169,14 @@ function describeRaw(f: Failure): string {
       return `artifact ${f.artifact}: ${f.reason}`;
     case 'interrupted':
       return `an interrupted transaction must be recovered first (${f.journal})`;
+    case 'undo-unavailable': {
+      if (f.reason === 'no-history') return 'nothing to undo: the history of this collection is empty';
+      const what = `cannot undo ${f.change ?? 'the last change'}${f.txId ? ` (tx ${f.txId})` : ''}`;
+      if (f.reason === 'no-snapshot') return `${what}: no snapshot was taken before it`;
+      if (f.reason === 'snapshot-pruned')
+        return `${what}: its snapshot ${f.snapshotId ?? ''} was pruned by retention`;
+      return `${what}: it is no longer the last change (see artifact-keeper history)`;
+    }
     case 'cancelled':
       return 'cancelled';
   }

@@ -28,6 +28,14 @@ export type SnapshotTrigger =
   // Forward compatible: a newer tool's trigger still reads.
   | (string & {});
 
+/**
+ * A safety snapshot: the state just before a restore (or an undo, which is a restore), taken so that it can
+ * itself be undone. It is never "latest", so `restore latest` run twice restores the same snapshot.
+ */
+export function isSafetySnapshot(info: Pick<SnapshotInfo, 'trigger'>): boolean {
+  return info.trigger === 'restore';
+}
+
 /** Where an imported snapshot came from. */
 export interface SnapshotOrigin {
   kind: 'export' | 'skillmeat';

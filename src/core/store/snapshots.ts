@@ -26,7 +26,7 @@ import { BaseRefs, upstreamRef } from './baseRefs.js';
 import type { UpstreamMeta, UpstreamRecord } from './baseRefs.js';
 import { GitObjects, io, strictFsck } from './gitObjects.js';
 import type { GitObject } from './gitObjects.js';
-import { SnapshotRefs } from './snapshotRefs.js';
+import { isSafetySnapshot, SnapshotRefs } from './snapshotRefs.js';
 import type { CreateSnapshotOptions, SnapshotInfo, SnapshotMeta, SnapshotOrigin } from './snapshotRefs.js';
 import { SNAPSHOT_INDEX_FILE, StatIndexFile } from './statIndex.js';
 import {
@@ -46,8 +46,12 @@ import type { FolderState, SnapshotTree } from './trees.js';
 export const SNAPSHOT_REPO = 'snapshots.git';
 
 export interface PruneOptions {
+  /** The newest unpinned snapshots to keep (default 20); the newest of all is kept whatever this says. */
   keep?: number;
+  /** Also keep snapshots younger than this many days; unset or 0 (the default): no age rule. */
   maxAgeDays?: number;
+  /** Ids never pruned by this run (the snapshots the operation that runs retention just took). */
+  protect?: readonly string[];
   now?: Date;
   /** Run `git gc --prune=now` even when no snapshot was removed (default: only when some were). */
   gc?: boolean;
@@ -193,11 +197,16 @@ export class SnapshotStore {
     return this.refs.list();
   }
 
-  /** 'latest', an id, or a unique id prefix → the snapshot. Throws `snapshot-not-found` (also when ambiguous). */
+  /**
+   * 'latest', an id, or a unique id prefix → the snapshot. 'latest' is the newest snapshot in creation
+   * order that is not a restore's safety snapshot (`isSafetySnapshot`): otherwise a second `restore latest`
+   * would restore the first one's safety snapshot and flip the collection back. Throws `snapshot-not-found`
+   * (also when ambiguous).
+   */
   async resolve(idOrLatest: string): Promise<SnapshotInfo> {
     const all = await this.list();
     if (idOrLatest === 'latest') {
-      const newest = all[0];
+      const newest = all.find((s) => !isSafetySnapshot(s));
       if (!newest) throw new CoreError({ code: 'snapshot-not-found', snapshotId: idOrLatest });
       return newest;
     }
@@ -301,21 +310,29 @@ export class SnapshotStore {
   }
 
   /**
-   * Retention: keeps the newest `keep` (20), anything younger than `maxAgeDays` (30), always the newest,
-   * never a pinned one; deletes the other refs, then `git gc --prune=now`. Returns the removed ids.
+   * Retention: keeps the newest `keep` (20), anything younger than `maxAgeDays` when set, always the
+   * newest and the `protect`ed, never a pinned one; deletes the other refs, then `git gc --prune=now`.
+   * "Newest" is creation order (the ids), never the clock. Returns the removed ids.
    */
   prune(options: PruneOptions = {}): Promise<string[]> {
     return this.exclusive(async () => {
       if (!this.repoExists()) return [];
       const keep = options.keep ?? 20;
-      const maxAgeMs = (options.maxAgeDays ?? 30) * 86_400_000;
+      const maxAgeMs = (options.maxAgeDays ?? 0) * 86_400_000;
+      const protect = new Set(options.protect ?? []);
       // The snapshots' times come from the clock, so their age is measured on it too.
       const now = (options.now ?? this.clock.now()).getTime();
       const all = await this.list();
       // `all` is in creation order, so "the newest" holds whatever the clock did; an age keeps a snapshot
       // only when a maximum age is set at all (0: exactly the newest `keep`).
       const young = (s: SnapshotInfo): boolean => maxAgeMs > 0 && now - Date.parse(s.time) < maxAgeMs;
-      const doomed = all.filter((s, i) => i !== 0 && i >= keep && !s.pinned && !young(s));
+      // `keep` counts unpinned snapshots only: `--keep 3` means exactly the 3 newest unpinned ones.
+      let unpinnedSeen = 0;
+      const doomed = all.filter((s, i) => {
+        if (s.pinned) return false;
+        unpinnedSeen++;
+        return i !== 0 && unpinnedSeen > keep && !young(s) && !protect.has(s.id);
+      });
       if (doomed.length > 0) await this.refs.deleteSnapshots(doomed);
       if (doomed.length > 0 || options.gc) {
         await this.git.run([

@@ -25,6 +25,7 @@ import type { OperationOptions } from './operations.js';
 import type { Tree } from './plan.js';
 import { clockOf, storeOptions, transactionOptions, writerOptions } from './operations.js';
 import { openSnapshotStore } from '../store/snapshots.js';
+import { applyRetention } from './retention.js';
 import {
   deriveName,
   fetchSource,
@@ -191,6 +192,7 @@ export async function addFromSource(
           },
           transactionOptions(opts),
         );
+        await applyRetention(store, opts, [pre.id]);
         return {
           id,
           path: relPath,

@@ -26,6 +26,7 @@ import type { SnapshotStore } from '../store/snapshots.js';
 import { applyChanges, newTxId, withWriter } from '../txn/transaction.js';
 import type { OperationOptions } from './operations.js';
 import { clockOf, storeOptions, transactionOptions, writerOptions } from './operations.js';
+import { applyRetention } from './retention.js';
 import { isFolderArtifact, selectArtifacts } from './prepare.js';
 import { LABELS, UPSTREAM_COPY_SUFFIX } from './plan.js';
 
@@ -260,6 +261,7 @@ async function commit(
       },
       transactionOptions(opts),
     );
+    await applyRetention(store, opts, [pre.id]); // after the commit; never throws
     return { artifacts: ids, txId, preSnapshot: pre.id };
   } finally {
     store.close();

@@ -12,6 +12,7 @@ import type { Clock } from '../base/time.js';
 import type { TransactionOptions, WithWriterOptions } from '../txn/transaction.js';
 import type { Decision, FilePlan, Strategy } from './plan.js';
 import type { CoreError } from '../base/errors.js';
+import type { Retention } from './retention.js';
 
 export interface OperationOptions {
   fs: Fs;
@@ -28,6 +29,11 @@ export interface OperationOptions {
    * clock. The composition roots build it (`clockFromEnv`); the core never reads the environment.
    */
   clock?: Clock;
+  /**
+   * Retention after every snapshot-creating operation (retention.ts): the CLI's `--keep`/`--max-age-days`,
+   * the extension's `artifactKeeper.retention.*` settings. Default: keep the newest 20, no age rule.
+   */
+  retention?: Retention;
 }
 
 /** The operation's clock: the one it was given, else the machine's. */

@@ -12,6 +12,7 @@ import { getEntry, LOCK_FILE, serializeLock, setEntry } from '../model/lock.js';
 import type { OperationOptions } from './operations.js';
 import { clockOf, storeOptions, transactionOptions, writerOptions } from './operations.js';
 import { openSnapshotStore } from '../store/snapshots.js';
+import { applyRetention } from './retention.js';
 import { naiveUtcNow } from '../base/time.js';
 import { applyChanges, newTxId, withWriter } from '../txn/transaction.js';
 import { selectArtifacts } from './update.js';
@@ -96,6 +97,7 @@ export async function relockArtifacts(
         },
         transactionOptions(opts),
       );
+      await applyRetention(store, opts, [pre.id]);
       return { relocked, txId, preSnapshot: pre.id };
     } finally {
       store.close();

@@ -29,6 +29,7 @@ import { openSnapshotStore } from '../store/snapshots.js';
 import { applyChanges, newTxId, withWriter } from '../txn/transaction.js';
 import type { OperationOptions } from './operations.js';
 import { clockOf, storeOptions, transactionOptions, writerOptions } from './operations.js';
+import { applyRetention } from './retention.js';
 
 export interface RepairResult {
   /** What was changed, one line each ("merged the git conflict in collection.lock: both sides kept"). */
@@ -218,6 +219,7 @@ export async function repairCollection(dir: string, opts: OperationOptions): Pro
         },
         transactionOptions(opts),
       );
+      await applyRetention(store, opts, [pre.id]); // after the commit; never throws
       return { repaired, remaining, txId, preSnapshot: pre.id };
     } finally {
       store.close();

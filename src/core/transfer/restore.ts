@@ -1,13 +1,17 @@
 /**
  * Snapshot operations for the CLI and the extension: take, list, restore (itself undoable: a safety
- * snapshot first, then an atomic transaction that touches only what differs), diff, pin, prune, export
- * and import, and recovery of an interrupted transaction. Every mutating one holds the writer lock.
+ * snapshot first, then an atomic transaction that touches only what differs), undo of the last committed
+ * transaction (a restore of its pre-snapshot), diff, pin, prune, export and import, and recovery of an
+ * interrupted transaction. Every mutating one holds the writer lock; every one that creates a snapshot
+ * applies retention after its commit (retention.ts).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { STATE_DIR } from '../base/changes.js';
 import { CoreError } from '../base/errors.js';
 import { hasJournal } from '../txn/journal.js';
+import { readHistory } from '../store/history.js';
+import type { HistoryEntry } from '../store/history.js';
 import type { OperationOptions } from './operations.js';
 import { importPrepared } from '../store/archiveImport.js';
 import { exportSnapshot, prepareImport } from '../store/snapshotArchive.js';
@@ -16,15 +20,10 @@ import { clockOf, storeOptions, transactionOptions, writerOptions } from './oper
 import { openSnapshotStore } from '../store/snapshots.js';
 import type { SnapshotStore } from '../store/snapshots.js';
 import type { SnapshotInfo } from '../store/snapshotRefs.js';
+import { applyRetention, retentionOf } from './retention.js';
+import type { Retention } from './retention.js';
 import { applyChanges, newTxId, withWriter } from '../txn/transaction.js';
 import type { RecoveryOutcome } from '../txn/transaction.js';
-
-export interface Retention {
-  keep: number;
-  maxAgeDays: number;
-}
-
-export const DEFAULT_RETENTION: Retention = { keep: 20, maxAgeDays: 30 };
 
 type ReadOptions = Pick<OperationOptions, 'fs' | 'logger' | 'faults' | 'clock'>;
 
@@ -50,10 +49,10 @@ function writer<T>(
   return withWriter(path.resolve(dir), writerOptions(opts, operation), () => withStore(dir, opts, fn));
 }
 
-/** Takes a snapshot, then applies retention. */
+/** Takes a snapshot, then applies the operation's retention (`opts.retention`). */
 export function takeSnapshot(
   dir: string,
-  options: { message?: string; trigger?: string; pinned?: boolean; retention?: Retention },
+  options: { message?: string; trigger?: string; pinned?: boolean },
   opts: OperationOptions,
 ): Promise<SnapshotInfo> {
   return writer(dir, opts, 'snapshot', async (store) => {
@@ -64,17 +63,9 @@ export function takeSnapshot(
       ...(options.pinned ? { pinned: true } : {}),
     });
     // Retention is housekeeping: the snapshot exists either way, so a failed prune only warns.
-    try {
-      await store.prune({ ...toPrune(options.retention ?? DEFAULT_RETENTION) });
-    } catch (err) {
-      opts.logger.warn(`[Snapshots] retention after ${info.id} failed: ${(err as Error).message}`);
-    }
+    await applyRetention(store, opts, [info.id]);
     return info;
   });
-}
-
-function toPrune(retention: Retention): { keep: number; maxAgeDays: number } {
-  return { keep: retention.keep, maxAgeDays: retention.maxAgeDays };
 }
 
 export function listSnapshots(dir: string, opts: ReadOptions): Promise<SnapshotInfo[]> {
@@ -89,10 +80,11 @@ export interface RestoreResult {
 }
 
 /**
- * Restores `idOrLatest` ('latest' = the newest snapshot before this restore). A safety snapshot is taken
- * first so the restore can itself be undone; only files that differ are written, staged beside their
- * targets and renamed; files absent from the snapshot are removed only after their replacements are
- * staged. Throws `snapshot-not-found` before anything is written.
+ * Restores `idOrLatest` ('latest' = the newest snapshot that is not a restore's safety snapshot, so
+ * running it twice changes nothing the second time). A safety snapshot is taken first so the restore can
+ * itself be undone; only files that differ are written, staged beside their targets and renamed; files
+ * absent from the snapshot are removed only after their replacements are staged. Throws
+ * `snapshot-not-found` before anything is written.
  */
 export async function restoreSnapshot(
   dir: string,
@@ -105,30 +97,125 @@ export async function restoreSnapshot(
   if (!hasJournal(path.resolve(dir))) await withStore(dir, opts, (store) => store.resolve(idOrLatest));
   return writer(dir, opts, 'restore', async (store) => {
     const target = await store.resolve(idOrLatest);
-    const safety = await store.create({
-      reason: `before restoring ${target.id}`,
-      trigger: 'restore',
-      artifacts: [],
+    return restoreLocked(dir, store, target, opts, {
+      kind: 'restore',
+      description: `restore ${target.id}`,
+      artifacts: target.artifacts,
+      safetyReason: `before restoring ${target.id}`,
     });
-    const changes = await store.planRestore(target.id);
-    const txId = newTxId(clockOf(opts).now().getTime());
-    if (changes.length > 0) {
-      await applyChanges(
-        path.resolve(dir),
-        {
-          txId,
-          kind: 'restore',
-          description: `restore ${target.id}`,
-          artifacts: target.artifacts,
-          preSnapshot: safety.id,
-          changes,
-          tool: opts.tool,
-        },
-        transactionOptions(opts),
-      );
-    }
-    return { restored: target, safety, txId, changed: changes.length };
   });
+}
+
+/**
+ * The restore machinery, under the writer lock: safety snapshot, plan, one transaction (recorded in the
+ * history as `kind`, with the safety snapshot as its pre-snapshot), then retention.
+ */
+async function restoreLocked(
+  dir: string,
+  store: SnapshotStore,
+  target: SnapshotInfo,
+  opts: OperationOptions,
+  spec: { kind: string; description: string; artifacts: string[]; safetyReason: string },
+): Promise<RestoreResult> {
+  const safety = await store.create({ reason: spec.safetyReason, trigger: 'restore', artifacts: [] });
+  const changes = await store.planRestore(target.id);
+  const txId = newTxId(clockOf(opts).now().getTime());
+  if (changes.length > 0) {
+    await applyChanges(
+      path.resolve(dir),
+      {
+        txId,
+        kind: spec.kind,
+        description: spec.description,
+        artifacts: spec.artifacts,
+        preSnapshot: safety.id,
+        changes,
+        tool: opts.tool,
+      },
+      transactionOptions(opts),
+    );
+  }
+  await applyRetention(store, opts, [safety.id]);
+  return { restored: target, safety, txId, changed: changes.length };
+}
+
+/**
+ * What a history entry changed, for people: "update of skill/pdf", or its description when it names no
+ * artifact or is itself an undo ("restore s…", "undo update of skill/pdf").
+ */
+export function describeChange(entry: Pick<HistoryEntry, 'kind' | 'description' | 'artifacts'>): string {
+  if (entry.kind === 'undo' || entry.artifacts.length === 0) return entry.description;
+  return `${entry.kind} of ${entry.artifacts.join(', ')}`;
+}
+
+export interface UndoResult extends RestoreResult {
+  /** The transaction undone: the newest entry of the history when the undo started. */
+  undone: HistoryEntry;
+}
+
+/**
+ * Undoes the last committed transaction in the history (update, restore, add, relock, undo…) by restoring
+ * its pre-snapshot with the restore machinery: a safety snapshot first, and the undo is itself a
+ * transaction (history kind `undo`), so running `undo` again re-applies what was undone — `git revert` of
+ * a revert, not a walk back through the history (ARCHITECTURE.md). `expectTxId`: undo only if that
+ * transaction is still the last (the extension's "Undo Update" button). Throws `undo-unavailable`
+ * (empty history, no pre-snapshot, pre-snapshot pruned, not the last) before anything is written.
+ */
+export async function undoLastChange(
+  dir: string,
+  opts: OperationOptions,
+  options: { expectTxId?: string } = {},
+): Promise<UndoResult> {
+  const root = path.resolve(dir);
+  // Refused read-only first, like restore: an empty history or a pruned snapshot writes nothing, not even
+  // `.artifact-keeper/`. Checked again under the lock (recovery may finish a transaction; another writer
+  // may have committed or pruned meanwhile).
+  if (!hasJournal(root)) await withStore(root, opts, (store) => undoTarget(root, store, options));
+  return writer(root, opts, 'undo', async (store) => {
+    const { entry, target } = await undoTarget(root, store, options);
+    const label = describeChange(entry);
+    const result = await restoreLocked(root, store, target, opts, {
+      kind: 'undo',
+      description: undoDescription(entry, label),
+      artifacts: entry.artifacts,
+      safetyReason: `before undoing ${label} (${entry.txId})`,
+    });
+    return { ...result, undone: entry };
+  });
+}
+
+/**
+ * The history description of an undo: "undo update of skill/pdf"; undoing that re-applies the update, so
+ * it reads "redo update of skill/pdf", and undoing the redo "undo …" again (not "undo undo undo …").
+ */
+function undoDescription(entry: HistoryEntry, label: string): string {
+  if (entry.kind === 'undo' && label.startsWith('undo ')) return `redo ${label.slice(5)}`;
+  if (entry.kind === 'undo' && label.startsWith('redo ')) return `undo ${label.slice(5)}`;
+  return `undo ${label}`;
+}
+
+async function undoTarget(
+  root: string,
+  store: SnapshotStore,
+  options: { expectTxId?: string },
+): Promise<{ entry: HistoryEntry; target: SnapshotInfo }> {
+  const [entry] = readHistory(root);
+  if (!entry) throw new CoreError({ code: 'undo-unavailable', reason: 'no-history' });
+  const change = describeChange(entry);
+  const about = { change, txId: entry.txId };
+  if (options.expectTxId !== undefined && options.expectTxId !== entry.txId)
+    throw new CoreError({ code: 'undo-unavailable', reason: 'not-last', ...about });
+  if (!entry.preSnapshot) throw new CoreError({ code: 'undo-unavailable', reason: 'no-snapshot', ...about });
+  const target = (await store.list()).find((s) => s.id === entry.preSnapshot);
+  if (!target) {
+    throw new CoreError({
+      code: 'undo-unavailable',
+      reason: 'snapshot-pruned',
+      ...about,
+      snapshotId: entry.preSnapshot,
+    });
+  }
+  return { entry, target };
 }
 
 /** Undoes (or finishes, past its commit point) an interrupted transaction. */
@@ -180,8 +267,10 @@ export function setSnapshotPinned(
   });
 }
 
+/** Retention on its own, with `retention` (not `opts.retention`); throws when it fails. */
 export function pruneSnapshots(dir: string, retention: Retention, opts: OperationOptions): Promise<string[]> {
-  return writer(dir, opts, 'prune', (store) => store.prune(toPrune(retention)));
+  const { keep, maxAgeDays } = retentionOf({ retention });
+  return writer(dir, opts, 'prune', (store) => store.prune({ keep, maxAgeDays: maxAgeDays ?? 0 }));
 }
 
 export function exportSnapshotFile(
@@ -207,10 +296,23 @@ export async function importSnapshotFile(
   opts: OperationOptions,
 ): Promise<SnapshotInfo[]> {
   const resolved = path.resolve(file);
+  // The imported snapshots are spared by this import's retention: they sort by their own (older) time.
+  const retained = async (imported: SnapshotInfo[], store: SnapshotStore): Promise<SnapshotInfo[]> => {
+    await applyRetention(
+      store,
+      opts,
+      imported.map((s) => s.id),
+    );
+    return imported;
+  };
   if (!resolved.endsWith('.tar.gz') && !resolved.endsWith('.tgz')) {
     checkSkillmeatFolder(resolved, opts.logger);
-    return writer(dir, opts, 'import', (store) => importSkillmeatSnapshots(store, resolved));
+    return writer(dir, opts, 'import', async (store) =>
+      retained(await importSkillmeatSnapshots(store, resolved), store),
+    );
   }
   const prepared = await prepareImport(resolved, opts.logger);
-  return writer(dir, opts, 'import', async (store) => [await importPrepared(store, prepared)]);
+  return writer(dir, opts, 'import', async (store) =>
+    retained([await importPrepared(store, prepared)], store),
+  );
 }

@@ -37,6 +37,7 @@ import { leaveConflicts, resolveUpdate } from './resolve.js';
 import type { Resolver } from './resolve.js';
 import { clockOf, storeOptions, transactionOptions, writerOptions } from './operations.js';
 import { openSnapshotStore } from '../store/snapshots.js';
+import { applyRetention } from './retention.js';
 import type { UpstreamMeta } from '../store/baseRefs.js';
 import { upstreamString } from '../sources/sources.js';
 import { naiveUtcNow } from '../base/time.js';
@@ -217,6 +218,7 @@ async function applyUpdateLocked(
       },
       transactionOptions(opts),
     );
+    await applyRetention(store, opts, [pre.id]); // after the commit; never throws
     return { ...outcome, txId, preSnapshot: pre.id };
   } finally {
     store.close();

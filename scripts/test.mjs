@@ -113,6 +113,14 @@ if (suites.includes('integration')) {
     ['scripts/run-integration-tests.mjs'],
     lastTally(/^integration: (\d+) passed, (\d+) failed/gm),
   );
+  // Workspace trust on, the workspace untrusted: collections are read-only (untrusted.test.ts).
+  await suite(
+    'integration-untrusted',
+    process.execPath,
+    ['scripts/run-integration-tests.mjs', '--trust'],
+    lastTally(/^integration: (\d+) passed, (\d+) failed/gm),
+    { INTEGRATION_GREP: 'untrusted workspace' },
+  );
 }
 if (suites.includes('e2e')) {
   await suite(

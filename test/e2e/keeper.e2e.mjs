@@ -90,6 +90,14 @@ export async function updateThroughMergeEditor({ page, workspace, screenshot, lo
   if (!/^<{7} local$/m.test(fs.readFileSync(SKILL, 'utf8')))
     throw new Error('the update did not commit SKILL.md with conflict markers');
   await statusItem(page, /Merge conflicts: pdf/);
+  // The editor opens before its models load: wait until its panes show text, then take the picture.
+  await page.waitForFunction(
+    () =>
+      [...document.querySelectorAll('.merge-editor .view-line')].filter((line) => line.textContent.trim())
+        .length >= 3,
+    null,
+    { timeout: 30_000 },
+  );
   await settle(page, 1500);
   await screenshot('2-merge-editor');
 

@@ -187,6 +187,9 @@ export async function runConcurrency(options: ConcurrencyOptions): Promise<Concu
             ];
             break;
         }
+        // Retention would prune snapshots the workers still name (default: the newest 20), by design; the
+        // check here is that none is lost, so every command keeps them all.
+        args.push('--keep', '100000');
         const opStarted = performance.now();
         const result = await runCli(options.cli, dir, args);
         const record: OpRecord = {

@@ -8,7 +8,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { STATE_DIR } from '../src/core/base/changes.js';
 import { loadCollection } from '../src/core/model/collection.js';
-import { checkCollection, checkConsistency, loadStatCache } from '../src/core/status/consistency.js';
+import { checkCollection, checkConsistency } from '../src/core/status/consistency.js';
+import { loadStatCache } from '../src/core/status/statCache.js';
 import type { ConsistencyReport } from '../src/core/status/consistency.js';
 import { contentHash } from '../src/core/model/hash.js';
 import {

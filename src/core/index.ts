@@ -39,13 +39,9 @@ export { contentHash } from './model/hash.js';
 /** Noise files (`.DS_Store`, swap files, `*~`, `.git`, `__pycache__`): never edits, never copied. Pure. */
 export { isNoiseName, isNoisePath } from './base/noise.js';
 /** The consistency report of DESIGN §6; incremental through a stat cache; never blocks on the writer lock. */
-export {
-  checkCollection,
-  checkConsistency,
-  emptyStatCache,
-  loadForCheck,
-  loadStatCache,
-} from './status/consistency.js';
+export { checkCollection, checkConsistency, loadForCheck } from './status/consistency.js';
+export { emptyStatCache, loadStatCache } from './status/statCache.js';
+export type { StatCache } from './status/statCache.js';
 export type {
   ArtifactReport,
   ArtifactState,
@@ -54,7 +50,6 @@ export type {
   ConsistencyReport,
   Finding,
   FindingCode,
-  StatCache,
 } from './status/consistency.js';
 /** Creates an empty collection through the transaction engine; refuses one inside another (`collection-exists`). */
 export { initCollection } from './transfer/init.js';

@@ -5,17 +5,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { ArtifactKeeperApi } from '../../src/extension/api.js';
-import { makeUpstream, outdatedCollection, removeTempDirs, tempDir, writeFiles } from './support/fixtures.js';
-import {
-  artifact,
-  closeAllEditors,
-  getApi,
-  hideCollections,
-  installScript,
-  showCollections,
-  until,
-} from './support/harness.js';
-import { reportFailure } from './support/harness.js';
+import { makeUpstream, outdatedCollection, tempDir, writeFiles } from './support/fixtures.js';
+import { artifact, showCollections, until } from './support/harness.js';
+import { useScriptedHarness } from './support/harness.js';
 import type { ScriptedPrompter } from './support/scriptedPrompter.js';
 
 describe('commands', function () {
@@ -23,17 +15,9 @@ describe('commands', function () {
   let api: ArtifactKeeperApi;
   let script: ScriptedPrompter;
 
-  before(async () => {
-    api = await getApi();
-  });
-  beforeEach(() => {
-    script = installScript(api);
-  });
-  afterEach(async function () {
-    reportFailure(this.currentTest, script, api);
-    await closeAllEditors();
-    await hideCollections(api);
-    removeTempDirs();
+  useScriptedHarness((a, s) => {
+    api = a;
+    script = s;
   });
 
   it('Show Diff Against Upstream: incoming and local changes of an outdated artifact', async () => {

@@ -5,17 +5,9 @@ import * as vscode from 'vscode';
 import { listSnapshots, nodeFs, silentLogger } from '../../src/core/index.js';
 import type { ArtifactKeeperApi } from '../../src/extension/api.js';
 import type { PickItem } from '../../src/extension/prompter.js';
-import { outdatedCollection, read, removeTempDirs, writeFiles } from './support/fixtures.js';
-import {
-  closeAllEditors,
-  getApi,
-  hideCollections,
-  installScript,
-  setSetting,
-  showCollections,
-  until,
-} from './support/harness.js';
-import { reportFailure } from './support/harness.js';
+import { outdatedCollection, read, writeFiles } from './support/fixtures.js';
+import { setSetting, showCollections, until } from './support/harness.js';
+import { useScriptedHarness } from './support/harness.js';
 import type { ScriptedPrompter } from './support/scriptedPrompter.js';
 
 describe('snapshots: take, restore, roll back, history', function () {
@@ -23,19 +15,15 @@ describe('snapshots: take, restore, roll back, history', function () {
   let api: ArtifactKeeperApi;
   let script: ScriptedPrompter;
 
-  before(async () => {
-    api = await getApi();
-  });
-  beforeEach(() => {
-    script = installScript(api);
-  });
-  afterEach(async function () {
-    reportFailure(this.currentTest, script, api);
-    await setSetting('defaultStrategy', undefined);
-    await closeAllEditors();
-    await hideCollections(api);
-    removeTempDirs();
-  });
+  useScriptedHarness(
+    (a, s) => {
+      api = a;
+      script = s;
+    },
+    async () => {
+      await setSetting('defaultStrategy', undefined);
+    },
+  );
 
   it('takes a snapshot, then restores it after edits: pick → preview → confirm → restored, undoable', async () => {
     const s = outdatedCollection('none');

@@ -18,7 +18,6 @@ import {
   makeUpstream,
   outdatedCollection,
   read,
-  removeTempDirs,
   skillMd,
   V1,
   V2,
@@ -26,10 +25,6 @@ import {
 } from './support/fixtures.js';
 import {
   artifact,
-  closeAllEditors,
-  getApi,
-  hideCollections,
-  installScript,
   mergeTab,
   mergeTabOf,
   resolveInMergeEditor,
@@ -38,7 +33,7 @@ import {
   until,
   untilMergeTab,
 } from './support/harness.js';
-import { reportFailure } from './support/harness.js';
+import { useScriptedHarness } from './support/harness.js';
 import type { ScriptedPrompter } from './support/scriptedPrompter.js';
 
 const SKILL = 'skills/pdf/SKILL.md';
@@ -55,21 +50,17 @@ describe('update artifact', function () {
   let api: ArtifactKeeperApi;
   let script: ScriptedPrompter;
 
-  before(async () => {
-    api = await getApi();
-  });
-  beforeEach(() => {
-    script = installScript(api);
-  });
-  afterEach(async function () {
-    reportFailure(this.currentTest, script, api);
-    api.setFaultSpec(undefined);
-    await setSetting('defaultStrategy', undefined);
-    await setSetting('autoUndo', undefined);
-    await closeAllEditors();
-    await hideCollections(api);
-    removeTempDirs();
-  });
+  useScriptedHarness(
+    (a, s) => {
+      api = a;
+      script = s;
+    },
+    async (a) => {
+      a.setFaultSpec(undefined);
+      await setSetting('defaultStrategy', undefined);
+      await setSetting('autoUndo', undefined);
+    },
+  );
 
   describe('overwrite', () => {
     beforeEach(() => setSetting('defaultStrategy', 'overwrite'));

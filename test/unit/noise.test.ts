@@ -11,7 +11,8 @@ import { describe, it } from 'node:test';
 import { isNoisePath } from '../../src/core/base/noise.js';
 import { loadCollection } from '../../src/core/model/collection.js';
 import { contentHash, skillMeatHash } from '../../src/core/model/hash.js';
-import { checkCollection, emptyStatCache } from '../../src/core/status/consistency.js';
+import { checkCollection } from '../../src/core/status/consistency.js';
+import { emptyStatCache } from '../../src/core/status/statCache.js';
 import { copySharedFixture, runCli, tempDir, writeTree } from './support/collections.js';
 import { commitUpstream, makeUpstream, upstreamTempDir } from './support/upstream.js';
 

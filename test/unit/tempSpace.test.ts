@@ -14,7 +14,7 @@ import { openParseCache } from '../../src/core/model/parseCache.js';
 import { FaultPlan, withFaults } from '../../src/core/ports/faults.js';
 import { atomicTempName, atomicTempOwner, nodeFs } from '../../src/core/ports/fs.js';
 import { isAbandonedTemp, STRAY_TEMP_AGE_MS, sweepStaleTemp } from '../../src/core/ports/tempSpace.js';
-import { emptyStatCache, saveStatCache } from '../../src/core/status/consistency.js';
+import { emptyStatCache, saveStatCache } from '../../src/core/status/statCache.js';
 import { recoverJournal } from '../../src/core/txn/transaction.js';
 import { copySharedFixture } from './support/collections.js';
 

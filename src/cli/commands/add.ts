@@ -3,10 +3,9 @@
  */
 import { addFromSource } from '../../core/index.js';
 import { UsageError } from '../args.js';
-import { TOOL } from '../context.js';
+import { operationOptions } from '../context.js';
 import type { CliCommand } from '../main.js';
 import { EXIT } from '../exitCodes.js';
-import { cliLogger } from '../logger.js';
 
 export const addCommand: CliCommand = {
   summary:
@@ -24,15 +23,7 @@ export const addCommand: CliCommand = {
       ctx.collectionDir,
       source,
       { ...(type ? { type } : {}), ...(name ? { name } : {}), cwd: process.cwd() },
-      {
-        fs: ctx.fs,
-        logger: cliLogger(),
-        tool: TOOL,
-        signal: ctx.signal,
-        clock: ctx.clock,
-        retention: ctx.retention,
-        ...(ctx.faults ? { faults: ctx.faults } : {}),
-      },
+      operationOptions(ctx),
     );
     if (ctx.json) ctx.printJson(result);
     else

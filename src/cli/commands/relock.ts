@@ -3,10 +3,9 @@
  */
 import { checkCollection, relockArtifacts } from '../../core/index.js';
 import { UsageError } from '../args.js';
-import { TOOL } from '../context.js';
+import { operationOptions } from '../context.js';
 import type { CliCommand } from '../main.js';
 import { EXIT } from '../exitCodes.js';
-import { cliLogger } from '../logger.js';
 
 export const relockCommand: CliCommand = {
   summary: "accept local edits: the lock records the artifacts' current content (snapshot first)",
@@ -22,15 +21,7 @@ export const relockCommand: CliCommand = {
           .filter((a) => a.state === 'modified')
           .map((a) => a.id)
       : ctx.args.positionals;
-    const result = await relockArtifacts(ctx.collectionDir, ids, {
-      fs: ctx.fs,
-      logger: cliLogger(),
-      tool: TOOL,
-      signal: ctx.signal,
-      clock: ctx.clock,
-      retention: ctx.retention,
-      ...(ctx.faults ? { faults: ctx.faults } : {}),
-    });
+    const result = await relockArtifacts(ctx.collectionDir, ids, operationOptions(ctx));
     if (ctx.json) ctx.printJson(result);
     else if (result.relocked.length === 0) ctx.out('nothing to re-lock');
     else

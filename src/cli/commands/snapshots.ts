@@ -12,22 +12,9 @@ import {
   takeSnapshot,
 } from '../../core/index.js';
 import { UsageError } from '../args.js';
-import { TOOL } from '../context.js';
-import type { CliContext } from '../context.js';
+import { operationOptions } from '../context.js';
 import type { CliCommand } from '../main.js';
 import { EXIT } from '../exitCodes.js';
-import { cliLogger } from '../logger.js';
-
-/** The operation options of a command; `retention` is the default unless the command takes the flags. */
-export const ops = (ctx: CliContext) => ({
-  fs: ctx.fs,
-  logger: cliLogger(),
-  tool: TOOL,
-  signal: ctx.signal,
-  clock: ctx.clock,
-  retention: ctx.retention,
-  ...(ctx.faults ? { faults: ctx.faults } : {}),
-});
 
 export const snapshotCommand: CliCommand = {
   summary:
@@ -47,7 +34,7 @@ export const snapshotCommand: CliCommand = {
         trigger: 'user',
         pinned: ctx.has('pin'),
       },
-      ops(ctx),
+      operationOptions(ctx),
     );
     if (ctx.json) ctx.printJson(info);
     else ctx.out(`snapshot ${info.id}${info.pinned ? ' (pinned)' : ''}: ${info.reason}`);
@@ -59,7 +46,7 @@ export const snapshotsCommand: CliCommand = {
   summary: 'list snapshots, newest first',
   usage: 'snapshots [--collection DIR] [--json]',
   async run(ctx) {
-    const list = await listSnapshots(ctx.collectionDir, ops(ctx));
+    const list = await listSnapshots(ctx.collectionDir, operationOptions(ctx));
     if (ctx.json) ctx.printJson({ snapshots: list });
     else {
       for (const s of list) {
@@ -81,7 +68,7 @@ export const restoreCommand: CliCommand = {
   async run(ctx) {
     const [id, ...extra] = ctx.args.positionals;
     if (!id || extra.length > 0) throw new UsageError('give one snapshot id, or latest');
-    const result = await restoreSnapshot(ctx.collectionDir, id, ops(ctx));
+    const result = await restoreSnapshot(ctx.collectionDir, id, operationOptions(ctx));
     if (ctx.json) ctx.printJson(result);
     else {
       ctx.out(`restored ${result.restored.id} (${result.changed} change${result.changed === 1 ? '' : 's'})`);
@@ -100,7 +87,7 @@ export const exportCommand: CliCommand = {
   async run(ctx) {
     const [id, file, ...extra] = ctx.args.positionals;
     if (!id || !file || extra.length > 0) throw new UsageError('give a snapshot id and a file');
-    const info = await exportSnapshotFile(ctx.collectionDir, id, file, ops(ctx));
+    const info = await exportSnapshotFile(ctx.collectionDir, id, file, operationOptions(ctx));
     if (ctx.json) ctx.printJson({ snapshot: info.id, file });
     else ctx.out(`exported ${info.id} to ${file}`);
     return EXIT.ok;
@@ -114,7 +101,7 @@ export const importCommand: CliCommand = {
   async run(ctx) {
     const [file, ...extra] = ctx.args.positionals;
     if (!file || extra.length > 0) throw new UsageError('give one file or folder');
-    const imported = await importSnapshotFile(ctx.collectionDir, file, ops(ctx));
+    const imported = await importSnapshotFile(ctx.collectionDir, file, operationOptions(ctx));
     if (ctx.json) ctx.printJson({ imported });
     else for (const s of imported) ctx.out(`imported ${s.id}: ${s.reason}`);
     return EXIT.ok;
@@ -125,7 +112,7 @@ export const recoverCommand: CliCommand = {
   summary: 'undo (or finish, past its commit point) an interrupted transaction',
   usage: 'recover [--collection DIR] [--json]',
   async run(ctx) {
-    const outcome = await recoverCollection(ctx.collectionDir, ops(ctx));
+    const outcome = await recoverCollection(ctx.collectionDir, operationOptions(ctx));
     if (ctx.json) ctx.printJson({ outcome });
     else
       ctx.out(

@@ -7,7 +7,7 @@ import { describeChange, undoLastChange } from '../../core/index.js';
 import { UsageError } from '../args.js';
 import type { CliCommand } from '../main.js';
 import { EXIT } from '../exitCodes.js';
-import { ops } from './snapshots.js';
+import { operationOptions } from '../context.js';
 
 export const undoCommand: CliCommand = {
   summary: 'undo the last change in the history (restores its pre-snapshot; undo again re-applies it)',
@@ -15,7 +15,7 @@ export const undoCommand: CliCommand = {
   retention: true,
   async run(ctx) {
     if (ctx.args.positionals.length > 0) throw new UsageError('undo takes no arguments');
-    const result = await undoLastChange(ctx.collectionDir, ops(ctx));
+    const result = await undoLastChange(ctx.collectionDir, operationOptions(ctx));
     const undone = result.undone;
     if (ctx.json) {
       ctx.printJson({

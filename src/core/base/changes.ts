@@ -7,13 +7,21 @@ export type FileData = Uint8Array | (() => Promise<Uint8Array>);
 
 export type FileChange =
   /** Create or replace a regular file (mode 0o644 or 0o755) or a symlink (`symlinkTarget`). */
-  | { kind: 'write'; rel: string; data: FileData; mode: number; symlinkTarget?: string }
-  /** Remove a file or symlink. */
-  | { kind: 'delete'; rel: string }
-  /** Create a folder (its parents must exist or be created by earlier changes). */
-  | { kind: 'mkdir'; rel: string }
-  /** Remove a folder that the earlier changes have emptied. */
-  | { kind: 'rmdir'; rel: string };
+  (
+    | { kind: 'write'; rel: string; data: FileData; mode: number; symlinkTarget?: string }
+    /** Remove a file or symlink. */
+    | { kind: 'delete'; rel: string }
+    /** Create a folder (its parents must exist or be created by earlier changes). */
+    | { kind: 'mkdir'; rel: string }
+    /** Remove a folder that the earlier changes have emptied. */
+    | { kind: 'rmdir'; rel: string }
+  ) & {
+    /**
+     * The absolute path of another folder `rel` is inside, changed by the same transaction (a project's
+     * profile root); default: the collection. It must be a real path on the collection's file system.
+     */
+    root?: string;
+  };
 
 export interface Logger {
   trace(message: string, ...args: unknown[]): void;

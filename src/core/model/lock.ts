@@ -6,11 +6,17 @@
 import { lockKey, parseLockKey } from './artifact.js';
 import type { ArtifactKey } from './artifact.js';
 import { CoreError } from '../base/errors.js';
-import { lineOfKey, reorder } from './manifest.js';
+import { lineOfKey, MANIFEST_FILE, reorder } from './manifest.js';
 import { isTable, parseToml, serializeToml } from './toml.js';
 import type { TomlTable } from './toml.js';
 
 export const LOCK_FILE = 'collection.lock';
+
+/**
+ * The collection's two documents. Dotfiles setups may make either a symlink to a file elsewhere: the
+ * snapshot store keeps the content behind the link and the transaction engine writes through it.
+ */
+export const LINKED_DOCUMENTS: ReadonlySet<string> = new Set([MANIFEST_FILE, LOCK_FILE]);
 export const LOCK_VERSION = '1.0.0';
 
 export interface LockEntry {

@@ -10,6 +10,7 @@ import type { Logger } from '../base/changes.js';
 import { CoreError } from '../base/errors.js';
 import { fsPath, readDirSync } from '../base/fileNames.js';
 import { ancestors } from '../model/artifactTree.js';
+import { LINKED_DOCUMENTS } from '../model/lock.js';
 import type { Tree } from '../model/artifactTree.js';
 import { isErrno } from '../ports/fs.js';
 import { gitModeOf, gitObject } from './gitObjects.js';
@@ -285,6 +286,15 @@ function walkFolder(
   const children = index ? childrenOf(index) : undefined;
   const trustedBefore = (index?.writtenAt ?? 0) - RACY_WINDOW_MS;
   let readdirs = 0;
+  // A collection's symlinked manifest or lock (dotfiles) is kept as the file behind the link, so a
+  // restore puts its content back (through the link) rather than a link to content that moved on.
+  const report = (rel: string, st: nodeFs.Stats): void => {
+    if (skipStateDir && st.isSymbolicLink() && LINKED_DOCUMENTS.has(rel)) {
+      const behind = statOrUndefined(absolutePath(root, rel));
+      if (behind?.isFile()) return onFile(rel, behind, false);
+    }
+    onFile(rel, st, st.isSymbolicLink());
+  };
   const visit = (abs: string, rel: string, st: nodeFs.Stats): void => {
     dirStamps.set(rel, { mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino });
     const known = index?.dirs.get(rel);
@@ -318,7 +328,7 @@ function walkFolder(
       }
       // Only a folder touched within its mtime tick can get here with a changed entry; list it then.
       if (intact) {
-        for (const [fileRel, fst] of found) onFile(fileRel, fst, fst.isSymbolicLink());
+        for (const [fileRel, fst] of found) report(fileRel, fst);
         for (const [dirAbs, dirRel, dst] of subdirs) visit(dirAbs, dirRel, dst);
         return;
       }
@@ -330,13 +340,19 @@ function walkFolder(
       const childRel = rel ? `${rel}/${name}` : name;
       const childAbs = path.join(abs, name);
       if (entry.isDirectory()) visit(childAbs, childRel, nodeFs.lstatSync(fsPath(childAbs)));
-      else if (entry.isFile() || entry.isSymbolicLink()) {
-        onFile(childRel, nodeFs.lstatSync(fsPath(childAbs)), entry.isSymbolicLink());
-      }
+      else if (entry.isFile() || entry.isSymbolicLink()) report(childRel, nodeFs.lstatSync(fsPath(childAbs)));
     }
   };
   visit(root, '', nodeFs.statSync(root));
   return { dirStamps, readdirs };
+}
+
+function statOrUndefined(abs: string): nodeFs.Stats | undefined {
+  try {
+    return nodeFs.statSync(fsPath(abs));
+  } catch {
+    return undefined; // dangling: kept as the link it is
+  }
 }
 
 function lstatOrUndefined(abs: string): nodeFs.Stats | undefined {

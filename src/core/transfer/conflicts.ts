@@ -79,12 +79,7 @@ export async function resolveConflicts(
   refs: readonly string[],
   opts: OperationOptions,
 ): Promise<ConflictOperationResult> {
-  const dir = path.resolve(collectionDir);
-  await preflightCollection(dir, opts.fs, (collection) => void conflictedEntries(collection, refs));
-  return withWriter(dir, writerOptions(opts, 'resolve'), async () => {
-    const collection = await loadCollectionCaching(dir, opts.fs);
-    const entries = conflictedEntries(collection, refs);
-    const now = naiveUtcNow(clockOf(opts).now());
+  return withConflicted(collectionDir, refs, opts, 'resolve', async (dir, collection, entries, now) => {
     for (const entry of entries) {
       const id = artifactId(entry);
       const isFolder = isFolderArtifact(dir, entry);
@@ -133,12 +128,7 @@ export async function abortConflicts(
   refs: readonly string[],
   opts: OperationOptions,
 ): Promise<ConflictOperationResult> {
-  const dir = path.resolve(collectionDir);
-  await preflightCollection(dir, opts.fs, (collection) => void conflictedEntries(collection, refs));
-  return withWriter(dir, writerOptions(opts, 'abort'), async () => {
-    const collection = await loadCollectionCaching(dir, opts.fs);
-    const entries = conflictedEntries(collection, refs);
-    const now = naiveUtcNow(clockOf(opts).now());
+  return withConflicted(collectionDir, refs, opts, 'abort', async (dir, collection, entries, now) => {
     const changes: FileChange[] = [];
     const store = await openSnapshotStore(dir, storeOptions(opts));
     try {
@@ -324,4 +314,23 @@ export async function conflictSides(
   } finally {
     store.close();
   }
+}
+
+/**
+ * Runs `body` under the writer lock with the named artifacts, each of which must be conflicted (checked
+ * read-only before the lock is taken too), the loaded collection and the operation's timestamp.
+ */
+async function withConflicted<R>(
+  collectionDir: string,
+  refs: readonly string[],
+  opts: OperationOptions,
+  operation: 'resolve' | 'abort',
+  body: (dir: string, collection: Collection, entries: ArtifactEntry[], now: string) => Promise<R>,
+): Promise<R> {
+  const dir = path.resolve(collectionDir);
+  await preflightCollection(dir, opts.fs, (collection) => void conflictedEntries(collection, refs));
+  return withWriter(dir, writerOptions(opts, operation), async () => {
+    const collection = await loadCollectionCaching(dir, opts.fs);
+    return body(dir, collection, conflictedEntries(collection, refs), naiveUtcNow(clockOf(opts).now()));
+  });
 }

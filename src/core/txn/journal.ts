@@ -21,17 +21,32 @@ export const JOURNAL_VERSION = 1;
  */
 export type JournalState = 'applying' | 'rolling-back' | 'committed';
 
-export type JournalOp =
-  /**
-   * `existed`: the target was there before, so it was (or will be) moved to `backup/<n>` first.
-   * `stagedIno`: the inode of `stage/<n>`, which a rename keeps: undo removes a target only if it is
-   * still that very file, so a repeated undo never removes what an earlier undo step put back.
-   */
-  | { kind: 'write'; rel: string; n: number; existed: boolean; stagedIno?: number }
+/**
+ * One step of a transaction. `rel` is inside the collection, or, with `root`, inside `roots[root]` of the
+ * journal: another folder the same transaction changes (the target of a symlinked `collection.toml` or
+ * `collection.lock`; a project's profile root).
+ */
+export type JournalOp = (
+  | {
+      kind: 'write';
+      /**
+       * `existed`: the target was there before, so it was (or will be) moved to `backup/<n>` first.
+       * `stagedIno`: the inode of `stage/<n>`, which a rename keeps: undo removes a target only if it is
+       * still that very file, so a repeated undo never removes what an earlier undo step put back.
+       * `commit`: this write is the commit point (the lock's, written through its symlink); without it,
+       * the last write of `collection.lock` in the collection is.
+       */
+      rel: string;
+      n: number;
+      existed: boolean;
+      stagedIno?: number;
+      commit?: boolean;
+    }
   | { kind: 'delete'; rel: string; n: number }
   /** `existed`: the folder was already there, so undo must not remove it. */
   | { kind: 'mkdir'; rel: string; n: number; existed: boolean }
-  | { kind: 'rmdir'; rel: string; n: number };
+  | { kind: 'rmdir'; rel: string; n: number }
+) & { root?: number };
 
 export interface Journal {
   version: number;
@@ -45,6 +60,8 @@ export interface Journal {
   started: string;
   state: JournalState;
   ops: JournalOp[];
+  /** Absolute real paths of the other folders the ops change (`JournalOp.root`), on the collection's file system. */
+  roots?: string[];
 }
 
 export function journalPath(collectionDir: string): string {
@@ -113,11 +130,16 @@ function parseJournal(text: string): Journal {
   if (typeof value.txId !== 'string' || !/^[a-z0-9]+$/.test(value.txId)) throw new Error('bad txId');
   if (!['applying', 'rolling-back', 'committed'].includes(value.state)) throw new Error('bad state');
   if (!Array.isArray(value.ops)) throw new Error('bad ops');
+  const roots = value.roots ?? [];
+  if (!Array.isArray(roots) || roots.some((r) => typeof r !== 'string' || !path.isAbsolute(r)))
+    throw new Error('bad roots');
   for (const op of value.ops) {
     if (!['write', 'delete', 'mkdir', 'rmdir'].includes(op.kind) || typeof op.rel !== 'string') {
       throw new Error(`bad op ${JSON.stringify(op)}`);
     }
     if (typeof op.n !== 'number' || unsafeRelReason(op.rel)) throw new Error(`bad op ${JSON.stringify(op)}`);
+    if (op.root !== undefined && (!Number.isInteger(op.root) || roots[op.root] === undefined))
+      throw new Error(`bad op ${JSON.stringify(op)}`);
   }
   return value;
 }

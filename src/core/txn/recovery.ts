@@ -24,7 +24,7 @@ import {
   toCoreError,
   messageOf,
 } from './diskState.js';
-import { targetPath, findLockOp } from './ops.js';
+import { opTarget, findLockOp } from './ops.js';
 import { undoOps } from './undo.js';
 import type { Engine } from './undo.js';
 export type RecoveryOutcome = 'none' | 'rolled-back' | 'rolled-forward';
@@ -68,7 +68,7 @@ export async function recoverJournal(
           writeJournal(fs, root, { ...journal, state: 'rolling-back' }),
         );
       }
-      await undoOps({ fs, root, logger, clock }, paths, [...journal.ops].reverse());
+      await undoOps({ fs, root, logger, clock }, paths, [...journal.ops].reverse(), journal.roots);
       await guard('remove', paths.dir, () => removeWorkArea(fs, root, paths.dir, true));
       outcome = 'rolled-back';
     }
@@ -92,7 +92,8 @@ export async function finishCommit(
   const tag = `[Txn] ${journal.txId}`;
   try {
     // Until this sync the commit rename itself may not survive a power loss.
-    if (findLockOp(journal.ops)) await fs.fsync(root);
+    const lockOp = findLockOp(journal.ops);
+    if (lockOp) await fs.fsync(path.dirname(opTarget(root, journal.roots, lockOp)));
     if (journal.state !== 'committed') await writeJournal(fs, root, { ...journal, state: 'committed' });
     await appendHistory(
       fs,
@@ -144,7 +145,7 @@ export function passedCommitPoint(root: string, journal: Journal, paths: TxnPath
   if (journal.state === 'rolling-back') return false;
   const lockOp = findLockOp(journal.ops);
   if (!lockOp) return false;
-  return !exists(paths.stage(lockOp.n)) && exists(targetPath(root, lockOp.rel));
+  return !exists(paths.stage(lockOp.n)) && exists(opTarget(root, journal.roots, lockOp));
 }
 
 /** Only the writer writes these, and recovery runs as the writer: their temps are always leftovers. */

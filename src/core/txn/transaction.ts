@@ -22,11 +22,11 @@ import type { LockHolder } from '../base/errors.js';
 import { systemClock } from '../base/time.js';
 import { nodeFs } from '../ports/fs.js';
 import { JOURNAL_VERSION, hasJournal, journalPath, txnPaths, writeJournal } from './journal.js';
-import type { Journal } from './journal.js';
+import type { Journal, JournalOp } from './journal.js';
 import { acquireWriterLock } from './writerLock.js';
 import { sweepGitLeftovers, sweepStaleTemp } from '../ports/tempSpace.js';
 import { readJournalQuietly, toCoreError, messageOf } from './diskState.js';
-import { planOps, findLockOp, applyOp, fsyncDirs, targetPath } from './ops.js';
+import { planOps, findLockOp, applyOp, fsyncDirs, opTarget } from './ops.js';
 import { undoOps } from './undo.js';
 import { recoverJournal, finishCommit, removeWorkArea } from './recovery.js';
 import type { RecoveryOptions, RecoveryOutcome } from './recovery.js';
@@ -108,7 +108,7 @@ export async function applyChanges(
   const clock = options.clock ?? systemClock;
   // Overwriting another transaction's journal would lose the only record of how to undo it.
   if (hasJournal(root)) throw new CoreError({ code: 'interrupted', journal: journalPath(root) });
-  const ops = planOps(root, spec.changes);
+  const { ops, roots } = planOps(root, spec.changes);
   const paths = txnPaths(root, spec.txId);
   const lockOp = findLockOp(ops);
   const journal: Journal = {
@@ -123,6 +123,7 @@ export async function applyChanges(
     started: clock.now().toISOString(),
     state: 'applying',
     ops,
+    ...(roots.length > 0 ? { roots } : {}),
   };
   const tag = `[Txn] ${spec.txId}`;
   logger.trace(`${tag} ${spec.kind} started: ${ops.length} change(s)`);
@@ -147,7 +148,7 @@ export async function applyChanges(
     for (const [n, change] of spec.changes.entries()) {
       if (change.kind !== 'write') continue;
       throwIfAborted(signal);
-      const target = targetPath(root, change.rel);
+      const target = opTarget(root, roots, ops[n] as JournalOp);
       const staged = paths.stage(n);
       if (change.symlinkTarget !== undefined) {
         // A symlink cannot be opened for fsync; the fsync of the stage folder below persists it.
@@ -179,13 +180,13 @@ export async function applyChanges(
     for (const op of ops) {
       throwIfAborted(signal);
       lastStarted = op.n;
-      const target = targetPath(root, op.rel);
+      const target = opTarget(root, roots, op);
       if (op === lockOp) {
         if (op.existed) {
           at('rename', target);
           await fs.rename(target, paths.backup(op.n));
         }
-        await fsyncDirs(fs, [...touchedDirs, root, paths.backupDir], at);
+        await fsyncDirs(fs, [...touchedDirs, path.dirname(target), paths.backupDir], at);
         throwIfAborted(signal);
         at('rename', target);
         await fs.rename(paths.stage(op.n), target);
@@ -229,7 +230,7 @@ export async function applyChanges(
         logger.warn(`${tag} could not mark the journal rolling-back: ${messageOf(stateErr)}`);
       }
       try {
-        await undoOps({ fs, root, logger, clock }, paths, ops.slice(0, lastStarted + 1).reverse());
+        await undoOps({ fs, root, logger, clock }, paths, ops.slice(0, lastStarted + 1).reverse(), roots);
       } catch (undoErr) {
         const failure = new UndoFailedError(journalPath(root), original, toCoreError(undoErr, step));
         logger.error(`${tag} ${failure.message}`);

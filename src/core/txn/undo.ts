@@ -33,7 +33,12 @@ export interface Engine {
  * Undoes `ops` (given newest first). Each step looks at the disk rather than trusting memory, so it is
  * safe to repeat after a crash at any point, including a crash inside an earlier undo. Throws CoreError.
  */
-export async function undoOps(engine: Engine, paths: TxnPaths, ops: JournalOp[]): Promise<void> {
+export async function undoOps(
+  engine: Engine,
+  paths: TxnPaths,
+  ops: JournalOp[],
+  roots: readonly string[] = [],
+): Promise<void> {
   const { fs, root, logger } = engine;
   const touchedDirs = new Set<string>();
   const step = (op: string, target: string, work: () => Promise<void>): Promise<void> =>
@@ -41,13 +46,14 @@ export async function undoOps(engine: Engine, paths: TxnPaths, ops: JournalOp[])
   const aside = path.join(root, STATE_DIR, 'displaced', path.basename(paths.dir));
   const room: Room = { ...engine, ours: stagedInodes(ops), aside };
   for (const op of ops) {
-    const target = targetPath(root, op.rel);
+    const base = op.root === undefined ? root : (roots[op.root] ?? root);
+    const target = targetPath(base, op.rel);
     touchedDirs.add(path.dirname(target));
     switch (op.kind) {
       case 'write':
       case 'delete':
         if (exists(paths.backup(op.n))) {
-          await makeRoom(room, op.rel, step);
+          await makeRoom(room, base, op.rel, step);
           await step('rename', target, () => fs.rename(paths.backup(op.n), target));
         } else if (op.kind === 'write' && !op.existed && isStagedFile(target, op.stagedIno)) {
           // Our staged file was renamed into place (same inode): the new file goes.
@@ -101,7 +107,7 @@ export function stagedInodes(ops: JournalOp[]): Set<number> {
 }
 
 /**
- * Makes `rel` free for a backup to be put back, whatever type changes the transaction made there (a
+ * Makes `rel` (inside `base`: the collection or another root of the transaction) free for a backup to be put back, whatever type changes the transaction made there (a
  * symlinked folder replaced by a real one, a file by a folder, or the other way round): every ancestor
  * must be a real folder (a missing one is made; a symlink or file in the way is moved off, so nothing
  * is ever followed out of the collection), and a folder at `rel` loses what the transaction put in it
@@ -111,21 +117,22 @@ export function stagedInodes(ops: JournalOp[]): Set<number> {
  */
 export async function makeRoom(
   room: Room,
+  base: string,
   rel: string,
   step: (op: string, target: string, work: () => Promise<void>) => Promise<void>,
 ): Promise<void> {
   const segments = rel.split('/');
   for (let depth = 1; depth < segments.length; depth++) {
-    const ancestor = targetPath(room.root, segments.slice(0, depth).join('/'));
+    const ancestor = targetPath(base, segments.slice(0, depth).join('/'));
     const st = lstatQuietly(ancestor);
     if (st?.isDirectory()) continue;
-    if (st) await moveOff(room, ancestor, step);
+    if (st) await moveOff(room, base, ancestor, step);
     await step('mkdir', ancestor, () => room.fs.mkdir(ancestor));
   }
-  const target = targetPath(room.root, rel);
+  const target = targetPath(base, rel);
   if (!lstatQuietly(target)?.isDirectory()) return;
   await clearOurs(room, target, step);
-  if (lstatQuietly(target)) await moveOff(room, target, step);
+  if (lstatQuietly(target)) await moveOff(room, base, target, step);
 }
 
 /** Removes this transaction's staged files and the folders they leave empty, bottom up, from `dir`. */
@@ -148,6 +155,7 @@ export async function clearOurs(
 /** A staged file goes; anything else moves to `displaced/`, kept for the user. */
 export async function moveOff(
   room: Room,
+  base: string,
   target: string,
   step: (op: string, target: string, work: () => Promise<void>) => Promise<void>,
 ): Promise<void> {
@@ -157,7 +165,7 @@ export async function moveOff(
     await step('unlink', target, () => ignoreErrno(room.fs.unlink(target), 'ENOENT'));
     return;
   }
-  const rel = path.relative(room.root, target).split(path.sep).join('/');
+  const rel = path.relative(base, target).split(path.sep).join('/');
   // The machine's clock, not the operation's: the stamp only keeps two displacements of one path apart,
   // which a pinned clock would not.
   const aside = path.join(room.aside, `${Date.now().toString(36)}-${rel.replaceAll('/', '%')}`);

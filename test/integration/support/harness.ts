@@ -8,6 +8,7 @@ import * as vscode from 'vscode';
 import type { ArtifactKeeperApi } from '../../../src/extension/api.js';
 import type { CollectionModel } from '../../../src/extension/store.js';
 import { ScriptedPrompter } from './scriptedPrompter.js';
+import { removeTempDirs } from './fixtures.js';
 
 export const EXTENSION_ID = 'artifact-keeper.artifact-keeper';
 
@@ -185,4 +186,32 @@ export function reportFailure(
     `      questions: ${JSON.stringify(script?.asked.map((a) => `${a.kind}:${a.id ?? ''}:${a.text}`) ?? [])}`,
   );
   if (api) console.log(`      status bar: ${api.statusBar().text}`);
+}
+
+/**
+ * The hooks every scripted suite needs: the API once, a fresh scripted prompter per test, and after
+ * each test a report if it failed, `cleanup` (settings the suite changed), closed editors, no
+ * collections shown and no temp folders left. `bind` receives the API and each test's prompter.
+ */
+export function useScriptedHarness(
+  bind: (api: ArtifactKeeperApi, script: ScriptedPrompter) => void,
+  cleanup?: (api: ArtifactKeeperApi) => Promise<void>,
+): void {
+  let api: ArtifactKeeperApi | undefined;
+  let script: ScriptedPrompter | undefined;
+  before(async () => {
+    api = await getApi();
+  });
+  beforeEach(() => {
+    script = installScript(api as ArtifactKeeperApi);
+    bind(api as ArtifactKeeperApi, script);
+  });
+  afterEach(async function () {
+    reportFailure(this.currentTest, script, api);
+    if (!api) return;
+    await cleanup?.(api);
+    await closeAllEditors();
+    await hideCollections(api);
+    removeTempDirs();
+  });
 }

@@ -1,0 +1,226 @@
+/**
+ * The status check's stat cache: the size, mtime, ctime and inode of every file and folder of each
+ * artifact, so an unchanged artifact skips re-hashing and an edit re-hashes only its own artifact.
+ * Derived data, written atomically through the Fs port, best effort; a torn or missing cache only
+ * costs a re-hash. Noise (base/noise.ts) coming or going re-hashes nothing while the other files'
+ * stamps stay.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { lockKey } from '../model/artifact.js';
+import { STATE_DIR } from '../base/changes.js';
+import { writeFileAtomic } from '../ports/fs.js';
+import type { Fs } from '../ports/fs.js';
+import { ensureStateDir } from '../txn/writerLock.js';
+import { fsPath } from '../base/fileNames.js';
+import { contentFiles, hashFile, hashFolderFiles } from '../model/hash.js';
+import { isNoisePath } from '../base/noise.js';
+import type { ArtifactEntry } from '../model/manifest.js';
+import { walkSync } from '../ports/walk.js';
+
+const CACHE_FILE = 'status-cache.json';
+/** 2: `hash` leaves noise out, `skillMeatHash` added. */
+const CACHE_VERSION = 2;
+/** A stat seen within this window of the cache write can hide an edit in the same mtime tick. */
+const RACY_MS = 2000;
+
+/**
+ * [rel, size, mtimeMs, ctimeMs, ino] for files; [rel, mtimeMs, ino] for folders (mtime moves when entries
+ * do). A rel that is not UTF-8 keeps its escaped bytes through JSON (see fileNames.ts).
+ */
+type FileStamp = [string, number, number, number, number];
+type DirStamp = [string, number, number];
+
+interface CachedArtifact {
+  path: string;
+  /** The content hash, noise left out: what a lock we write holds. */
+  hash: string;
+  /** SkillMeat's hash of every file, noise included; only for a folder with noise whose lock needed it. */
+  skillMeatHash?: string;
+  /** Every file walked, noise included. */
+  files: FileStamp[];
+  dirs: DirStamp[];
+  racy: boolean;
+}
+
+export interface StatCache {
+  version: number;
+  artifacts: Record<string, CachedArtifact>;
+}
+
+export function emptyStatCache(): StatCache {
+  return { version: CACHE_VERSION, artifacts: {} };
+}
+
+export function loadStatCache(dir: string): StatCache {
+  try {
+    const parsed = JSON.parse(fs.readFileSync(path.join(dir, STATE_DIR, CACHE_FILE), 'utf8')) as StatCache;
+    if (parsed.version === CACHE_VERSION && typeof parsed.artifacts === 'object') return parsed;
+  } catch {
+    // A missing or torn cache only costs a re-hash.
+  }
+  return emptyStatCache();
+}
+
+/** Writes the stat cache atomically through `fsPort`, creating `.artifact-keeper/` if needed. Never rejects. */
+export async function saveStatCache(fsPort: Fs, dir: string, cache: StatCache): Promise<void> {
+  try {
+    const stateDir = await ensureStateDir(fsPort, dir);
+    await writeFileAtomic(fsPort, path.join(stateDir, CACHE_FILE), JSON.stringify(cache));
+  } catch {
+    // Best effort: a read-only collection is still checked, just never warm.
+  }
+}
+
+export interface Measured {
+  kind: 'file' | 'dir' | 'missing';
+  /** The content hash, noise left out. */
+  hash?: string;
+  /** SkillMeat's hash with noise, when the folder has noise and `hash` is not the lock's. */
+  skillMeatHash?: string;
+  /** File contents were read (the report's `rehashed` count). */
+  rehashed: boolean;
+  /** The artifact's cache entry was rewritten. */
+  cacheChanged: boolean;
+}
+
+export function measureArtifact(
+  root: string,
+  entry: ArtifactEntry,
+  cache: StatCache,
+  startedAt: number,
+  lockedHash: string | undefined,
+): Measured {
+  const key = lockKey(entry);
+  const target = path.join(root, entry.path);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(target);
+  } catch {
+    delete cache.artifacts[key];
+    return { kind: 'missing', rehashed: false, cacheChanged: false };
+  }
+  const kind = st.isDirectory() ? 'dir' : 'file';
+  const cached = cache.artifacts[key];
+  // Stamps seen within the racy window of their check may hide a later edit: never trusted.
+  const trusted = cached && cached.path === entry.path && !cached.racy ? cached : undefined;
+  if (trusted && stampsMatch(root, entry.path, kind, trusted, st)) {
+    const settled =
+      kind === 'file' ||
+      lockedHash === undefined ||
+      lockedHash === trusted.hash ||
+      trusted.skillMeatHash !== undefined ||
+      !trusted.files.some(([rel]) => isNoisePath(rel));
+    if (settled) {
+      const skillMeat = trusted.skillMeatHash !== undefined ? { skillMeatHash: trusted.skillMeatHash } : {};
+      return { kind, hash: trusted.hash, ...skillMeat, rehashed: false, cacheChanged: false };
+    }
+    // Unchanged, but a noisy folder whose lock may be SkillMeat's hash with the noise: measured below.
+  }
+  let measured: Omit<CachedArtifact, 'path' | 'racy'>;
+  let rehashed: boolean;
+  if (kind === 'dir') ({ measured, rehashed } = measureFolder(target, st, trusted, lockedHash));
+  else {
+    measured = { hash: hashFile(target), files: [['', st.size, st.mtimeMs, st.ctimeMs, st.ino]], dirs: [] };
+    rehashed = true;
+  }
+  const racy =
+    measured.files.some(
+      ([, , mtime, ctime]) => mtime >= startedAt - RACY_MS || ctime >= startedAt - RACY_MS,
+    ) || measured.dirs.some(([, mtime]) => mtime >= startedAt - RACY_MS);
+  cache.artifacts[key] = { path: entry.path, ...measured, racy };
+  const skillMeat = measured.skillMeatHash !== undefined ? { skillMeatHash: measured.skillMeatHash } : {};
+  return { kind, hash: measured.hash, ...skillMeat, rehashed, cacheChanged: true };
+}
+
+/**
+ * Walks a folder and hashes what its stamps do not vouch for: the files without noise unless their
+ * stamps are the trusted entry's (noise came or went), and, only when the folder has noise and that
+ * hash is not the lock's, every file as SkillMeat does (unless every stamp is the trusted entry's).
+ */
+function measureFolder(
+  target: string,
+  st: fs.Stats,
+  trusted: CachedArtifact | undefined,
+  lockedHash: string | undefined,
+): { measured: Omit<CachedArtifact, 'path' | 'racy'>; rehashed: boolean } {
+  const walked = walkSync(target);
+  const files = walked.files.map((f): FileStamp => [f.rel, f.size, f.mtimeMs, f.ctimeMs, f.ino]);
+  const dirs = [
+    ['', st.mtimeMs, st.ino] as DirStamp,
+    ...walked.dirs.map((d): DirStamp => [d.rel, d.mtimeMs, d.ino]),
+  ];
+  const content = contentFiles(walked.files);
+  let rehashed = false;
+  let hash: string;
+  if (trusted && sameStamps(contentStamps(trusted.files), contentStamps(files))) hash = trusted.hash;
+  else {
+    hash = hashFolderFiles(target, content);
+    rehashed = true;
+  }
+  let skillMeatHash: string | undefined;
+  if (content.length !== walked.files.length && lockedHash !== undefined && lockedHash !== hash) {
+    if (!rehashed && trusted?.skillMeatHash !== undefined && sameStamps(trusted.files, files))
+      skillMeatHash = trusted.skillMeatHash;
+    else {
+      skillMeatHash = hashFolderFiles(target, walked.files);
+      rehashed = true;
+    }
+  }
+  return {
+    measured: { hash, ...(skillMeatHash !== undefined ? { skillMeatHash } : {}), files, dirs },
+    rehashed,
+  };
+}
+
+/** The stamps of the files `contentHash` hashes (noise left out). */
+function contentStamps(stamps: readonly FileStamp[]): FileStamp[] {
+  return stamps.filter(([rel]) => !isNoisePath(rel));
+}
+
+function sameStamps(a: readonly FileStamp[], b: readonly FileStamp[]): boolean {
+  return a.length === b.length && a.every((stamp, i) => stamp.every((value, j) => value === b[i]?.[j]));
+}
+
+function stampsMatch(
+  root: string,
+  rel: string,
+  kind: 'file' | 'dir',
+  cached: CachedArtifact,
+  st: fs.Stats,
+): boolean {
+  // Plain concatenation (no path.join) and stat without exceptions: this loop runs for every file.
+  const base = `${path.join(root, rel)}/`;
+  if (kind === 'file') {
+    const stamp = cached.files[0];
+    return cached.dirs.length === 0 && !!stamp && sameFile(stamp, st);
+  }
+  if (cached.dirs.length === 0) return false;
+  for (const [dirRel, mtimeMs, ino] of cached.dirs) {
+    const dst = dirRel === '' ? st : statOrUndefined(base + dirRel);
+    if (!dst || !dst.isDirectory() || dst.mtimeMs !== mtimeMs || dst.ino !== ino) return false;
+  }
+  for (const stamp of cached.files) {
+    const fst = statOrUndefined(base + stamp[0]);
+    if (!fst || !sameFile(stamp, fst)) return false;
+  }
+  return true;
+}
+
+function sameFile(stamp: FileStamp, st: fs.Stats): boolean {
+  return (
+    st.isFile() &&
+    stamp[1] === st.size &&
+    stamp[2] === st.mtimeMs &&
+    stamp[3] === st.ctimeMs &&
+    stamp[4] === st.ino
+  );
+}
+
+function statOrUndefined(file: string): fs.Stats | undefined {
+  try {
+    return fs.statSync(fsPath(file), { throwIfNoEntry: false });
+  } catch {
+    return undefined; // ENOTDIR, EACCES: not the file we stamped
+  }
+}

@@ -17,6 +17,7 @@ import type { Clock, Fs, OperationOptions, Retention } from '../core/index.js';
 import { UsageError } from './args.js';
 import type { ParsedArgs } from './args.js';
 import { cliLogger } from './logger.js';
+import { execPolicy } from './execApproval.js';
 
 export interface CliContext {
   args: ParsedArgs;
@@ -102,6 +103,7 @@ export function operationOptions(ctx: CliContext): OperationOptions {
     signal: ctx.signal,
     clock: ctx.clock,
     retention: ctx.retention,
+    exec: execPolicy(ctx),
     ...(ctx.faults ? { faults: ctx.faults } : {}),
   };
 }

@@ -10,6 +10,7 @@ export const EXIT = {
   conflicts: 3,
   failedAndUndone: 4,
   locked: 5,
+  execNotApproved: 6,
   updatesAvailable: 10,
   usage: 64,
   data: 65,
@@ -48,6 +49,8 @@ export function exitCodeFor(code: FailureCode): number {
       return EXIT.unavailable;
     case 'locked':
       return EXIT.locked;
+    case 'exec-not-approved':
+      return EXIT.execNotApproved;
     case 'conflicts':
     case 'conflicted':
     case 'conflicts-remain':

@@ -159,3 +159,8 @@ export { isSafetySnapshot } from './store/snapshotRefs.js';
 export type { SnapshotInfo } from './store/snapshotRefs.js';
 export type { SnapshotDiffEntry } from './store/treeDiff.js';
 export { readUpstreamFile } from './store/upstreamFiles.js';
+/** The executable surface (DESIGN §11): what a change adds that runs, and the yes it needs. */
+export { artifactFindings, describeFinding, execFingerprint, readApprovals } from './exec/approval.js';
+export type { ExecApproval, ExecFinding, ExecPolicy } from './exec/approval.js';
+export { classifyFile } from './exec/rules.js';
+export type { ExecRule, RuleFinding } from './exec/rules.js';

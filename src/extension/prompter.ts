@@ -81,6 +81,16 @@ export interface ReviewQuestion {
   signal: AbortSignal;
 }
 
+/** Executable changes (DESIGN §11) waiting for a yes before an update or add applies them. */
+export interface ExecQuestion {
+  /** e.g. "pdf: 2 executable changes". */
+  message: string;
+  /** One line per finding: file, line, why. */
+  findings: string[];
+  /** Whether "Show Changes" can open their diffs. */
+  canShow: boolean;
+}
+
 export interface FileQuestion {
   artifact: string;
   rel: string;
@@ -125,6 +135,8 @@ export interface Prompter {
   input(question: InputQuestion): Promise<string | undefined>;
   pickFolder(question: FolderQuestion): Promise<vscode.Uri | undefined>;
   reviewUpdate(question: ReviewQuestion): Promise<'apply' | 'cancel'>;
+  /** A modal before executable changes apply: `apply`, `show` (their diffs, then ask again) or `cancel`. */
+  approveExec(question: ExecQuestion): Promise<'apply' | 'show' | 'cancel'>;
   chooseFile(question: FileQuestion): Promise<PromptChoice | 'cancel'>;
   /**
    * Waits for the person to finish a merge: `completed` (Complete Merge in the merge editor, or the
@@ -213,6 +225,25 @@ export class VsCodePrompter implements Prompter {
       () => undefined,
     );
     return answer === button ? 'apply' : 'cancel';
+  }
+
+  async approveExec(question: ExecQuestion): Promise<'apply' | 'show' | 'cancel'> {
+    const apply = t('Apply Executable Changes');
+    const show = t('Show Changes');
+    const shown = question.findings.slice(0, 12);
+    const more = question.findings.length - shown.length;
+    const detail = [
+      ...shown.map((line) => `• ${line}`),
+      ...(more > 0 ? [t('…and {0} more (in the log)', more)] : []),
+      '',
+      t('These run code on this machine. Nothing is written unless you apply them.'),
+    ].join('\n');
+    const answer = await vscode.window.showWarningMessage(
+      question.message,
+      { modal: true, detail },
+      ...(question.canShow ? [apply, show] : [apply]),
+    );
+    return answer === apply ? 'apply' : answer === show ? 'show' : 'cancel';
   }
 
   async chooseFile(question: FileQuestion): Promise<PromptChoice | 'cancel'> {
@@ -345,6 +376,9 @@ export class SwitchablePrompter implements Prompter {
   }
   reviewUpdate(question: ReviewQuestion): Promise<'apply' | 'cancel'> {
     return this.current.reviewUpdate(question);
+  }
+  approveExec(question: ExecQuestion): Promise<'apply' | 'show' | 'cancel'> {
+    return this.current.approveExec(question);
   }
   chooseFile(question: FileQuestion): Promise<PromptChoice | 'cancel'> {
     return this.current.chooseFile(question);

@@ -21,6 +21,7 @@ import {
 import type { ArtifactOutcome, ConflictFile, Strategy, UpdateResult } from '../core/index.js';
 import { ExtensionError } from './extensionError.js';
 import type { Services } from './services.js';
+import { execPolicy } from './execApproval.js';
 import { rollbackCommand, rollbackFlow } from './snapshotFlows.js';
 import type { CollectionModel, RunContext } from './store.js';
 import { shortName, versionText } from './ui.js';
@@ -161,7 +162,9 @@ async function updateWork(
     // Conflicts no one resolved are committed as git leaves them (markers, upstream copies).
     leaveConflicts(plan, resolved);
     ctx.report(t('Applying…'));
-    const result = await applyUpdate(plan, resolved.decisions, ctx.options, { keepGoing });
+    // Anything that runs needs its yes (DESIGN §11): a modal per artifact, its diffs one click away.
+    const exec = execPolicy(services, (findings) => session.showFindings(findings, resolved));
+    const result = await applyUpdate(plan, resolved.decisions, { ...ctx.options, exec }, { keepGoing });
     const outcomes = outcomesOf(plan, result);
     if (result.updated.length === 0) {
       return keepGoing && outcomes.some((o) => o.outcome === 'failed' || o.outcome === 'conflicted')

@@ -11,6 +11,7 @@ import { hasLocalEdit } from '../core/index.js';
 import type {
   ArtifactUpdatePlan,
   Decision,
+  ExecFinding,
   FilePlan,
   PromptChoice,
   QuestionAt,
@@ -158,6 +159,33 @@ export class UpdateSession {
       }),
     );
     return ctx.signal.aborted ? 'cancel' : choice;
+  }
+
+  /**
+   * The executable changes the approval modal asks about (DESIGN §11), each file as the collection has it
+   * against the update's result, in one multi-file diff.
+   */
+  async showFindings(findings: readonly ExecFinding[], resolved: ResolvedUpdate): Promise<void> {
+    this.resolved ??= resolved;
+    const entries: ChangeEntry[] = [];
+    for (const finding of findings) {
+      const artifact = this.plan.artifacts.find((a) => a.id === finding.artifact);
+      if (!artifact) continue;
+      const root = path.relative(this.collectionDir, artifact.localRoot).split(path.sep).join('/');
+      const rel = artifact.isFolder ? finding.file.slice(root.length + 1) : path.basename(finding.file);
+      const file = artifact.files.find((f) => f.rel === rel);
+      if (!file || entries.some((e) => e.label.fsPath === this.working(artifact, file).fsPath)) continue;
+      entries.push({
+        label: this.working(artifact, file),
+        original: this.uri(artifact, file, 'mine'),
+        modified: this.uri(artifact, file, 'result'),
+      });
+    }
+    await showChanges(
+      t('Executable changes: {0}', findings.map((f) => shortName(f.artifact)).join(', ')),
+      entries,
+      this.services.log,
+    );
   }
 
   /** `overwrite`: every file that changes, in one multi-file diff, then Apply or Cancel. */

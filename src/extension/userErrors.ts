@@ -268,6 +268,14 @@ export function fromFailure(f: Failure): UserError {
       const reason = t('the result for {0} would be invalid ({1})', f.artifact, f.reason);
       return make(reason, t('Nothing was changed: {0}.', reason), 'error', [{ kind: 'showLog' }]);
     }
+    case 'exec-not-approved': {
+      const reason = t(
+        '{0} executable change(s) in {1} were not approved',
+        f.findings.length,
+        f.artifacts.join(', '),
+      );
+      return make(reason, t('Nothing was changed: {0}.', reason), 'warning', [{ kind: 'showLog' }]);
+    }
     case 'interrupted': {
       const reason = t('an interrupted update has to be recovered first');
       return make(

@@ -174,6 +174,7 @@ export async function runConcurrency(options: ConcurrencyOptions): Promise<Concu
               pick(['overwrite', 'merge']),
               '--to',
               pick(['v1', 'v2']),
+              '--allow-exec',
               '--json',
             ];
             break;
@@ -183,6 +184,7 @@ export async function runConcurrency(options: ConcurrencyOptions): Promise<Concu
               `${fixture.upstream}#skills/extra@${pick(['v1', 'v2'])}`,
               '--name',
               `w${w}-extra-${++added}`,
+              '--allow-exec',
               '--json',
             ];
             break;

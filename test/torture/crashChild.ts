@@ -27,7 +27,7 @@ async function main(): Promise<void> {
     dir,
     'all',
     { strategy: 'overwrite', to: 'v2' },
-    { fs: dying, logger: silentLogger, tool: 'crash-child' },
+    { fs: dying, logger: silentLogger, tool: 'crash-child', exec: { allow: true } },
   );
   process.stdout.write('finished without reaching the crash point\n');
 }

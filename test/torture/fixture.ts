@@ -229,7 +229,14 @@ function mergeSynthetic(from: string, dir: string): void {
   fs.rmSync(from, { recursive: true, force: true });
 }
 
-const setupOptions = { fs: nodeFs, logger: silentLogger, tool: 'torture-setup', clock: PINNED_CLOCK };
+// The upstream artifacts carry executable scripts: the campaign judges crashes, not approvals (DESIGN §11).
+const setupOptions = {
+  fs: nodeFs,
+  logger: silentLogger,
+  tool: 'torture-setup',
+  clock: PINNED_CLOCK,
+  exec: { allow: true },
+};
 
 /**
  * Builds everything in `root` (which must exist and be empty). `log` gets one line per setup step.
@@ -371,14 +378,14 @@ export function commandArgs(
   switch (kind) {
     case 'update-overwrite':
     case 'update-merge':
-      return ['update', '--all', '--strategy', kind.slice('update-'.length), '--to', 'v2'];
+      return ['update', '--all', '--strategy', kind.slice('update-'.length), '--to', 'v2', '--allow-exec'];
     case 'relock':
       // `update --strategy keep` writes nothing now; relock is the other transaction over local edits.
       return ['relock', '--all-modified'];
     case 'restore':
       return ['restore', fixture.restoreId];
     case 'add':
-      return ['add', `${fixture.upstream}#skills/extra@v2`];
+      return ['add', `${fixture.upstream}#skills/extra@v2`, '--allow-exec'];
     case 'import':
       return ['import', fixture.tarball];
     case 'snapshot':

@@ -45,7 +45,7 @@ function setup(): { dir: string; up: Upstream } {
   const dir = path.join(tempDir(), 'collection');
   assert.equal(runCli(['init', '--collection', dir]).code, 0);
   for (const spec of [`${up.url}#skills/pdf@v1`, `${up.url}#commands/review.md@v1`]) {
-    const r = runCli(['add', spec, '--collection', dir]);
+    const r = runCli(['add', '--allow-exec', spec, '--collection', dir]);
     assert.equal(r.code, 0, r.stderr);
   }
   return { dir, up };
@@ -62,7 +62,7 @@ function editAll(dir: string): void {
 }
 
 function update(dir: string, ...args: string[]): ReturnType<typeof runCli> {
-  return runCli(['update', ...args, '--collection', dir]);
+  return runCli(['update', '--allow-exec', ...args, '--collection', dir]);
 }
 
 describe('conflicts committed as git leaves them', () => {
@@ -229,7 +229,10 @@ describe('update --all', () => {
     const gone = makeUpstream(path.join(upstreamTempDir(), 'gone'), [
       { files: { 'agents/helper.md': '# helper\n' } },
     ]);
-    assert.equal(runCli(['add', `${gone.url}#agents/helper.md`, '--collection', dir]).code, 0);
+    assert.equal(
+      runCli(['add', '--allow-exec', `${gone.url}#agents/helper.md`, '--collection', dir]).code,
+      0,
+    );
     fs.rmSync(gone.dir, { recursive: true, force: true });
     fs.writeFileSync(at(dir, 'skills/pdf/SKILL.md'), SKILL_V1.replace('Step one.', 'Step one, mine.'));
     const r = update(dir, '--all', '--to', 'v2', '--json');

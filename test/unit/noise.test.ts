@@ -201,7 +201,7 @@ describe('add, update and check: noise is never copied, planned or a conflict', 
     ]);
     const dir = path.join(tempDir(), 'collection');
     assert.equal(runCli(['init', '--collection', dir]).code, 0);
-    const add = runCli(['add', `${up.url}#skills/pdf@v1`, '--collection', dir]);
+    const add = runCli(['add', '--allow-exec', `${up.url}#skills/pdf@v1`, '--collection', dir]);
     assert.equal(add.code, 0, add.stderr);
     return { dir, up };
   }
@@ -228,7 +228,7 @@ describe('add, update and check: noise is never copied, planned or a conflict', 
     const folder = path.join(tempDir(), 'notes');
     writeTree(folder, { 'SKILL.md': '---\nname: notes\n---\nbody\n', 'ref/a.md': 'A\n' });
     addNoise(path.dirname(folder), 'notes');
-    const r = runCli(['add', folder, '--collection', dir]);
+    const r = runCli(['add', '--allow-exec', folder, '--collection', dir]);
     assert.equal(r.code, 0, r.stderr);
     const skill = path.join(dir, 'skills/notes');
     assert.deepEqual(fs.readdirSync(skill).sort(), ['SKILL.md', 'ref']);
@@ -277,13 +277,33 @@ describe('add, update and check: noise is never copied, planned or a conflict', 
       tag: 'v2',
     });
 
-    const dry = runCli(['update', 'skill/pdf', '--to', 'v2', '--dry-run', '--json', '--collection', dir]);
+    const dry = runCli([
+      'update',
+      '--allow-exec',
+      'skill/pdf',
+      '--to',
+      'v2',
+      '--dry-run',
+      '--json',
+      '--collection',
+      dir,
+    ]);
     assert.equal(dry.code, 0, dry.stderr);
     const planned = JSON.stringify(JSON.parse(dry.stdout));
     for (const name of ['.DS_Store', 'swp', 'usage.md~', '__pycache__', 'Thumbs.db', '.git'])
       assert.ok(!planned.includes(name), `${name} is not planned: ${planned}`);
 
-    const r = runCli(['update', 'skill/pdf', '--to', 'v2', '--strategy', 'overwrite', '--collection', dir]);
+    const r = runCli([
+      'update',
+      '--allow-exec',
+      'skill/pdf',
+      '--to',
+      'v2',
+      '--strategy',
+      'overwrite',
+      '--collection',
+      dir,
+    ]);
     assert.equal(r.code, 0, r.stderr + r.stdout);
     assert.equal(read(skill, 'SKILL.md'), SKILL_V2);
     assert.ok(!fs.existsSync(path.join(skill, 'scripts/run.sh')), 'upstream removal applied');
@@ -315,7 +335,17 @@ describe('add, update and check: noise is never copied, planned or a conflict', 
       },
       tag: 'v2',
     });
-    const r = runCli(['update', 'skill/pdf', '--to', 'v2', '--strategy', 'merge', '--collection', dir]);
+    const r = runCli([
+      'update',
+      '--allow-exec',
+      'skill/pdf',
+      '--to',
+      'v2',
+      '--strategy',
+      'merge',
+      '--collection',
+      dir,
+    ]);
     assert.equal(r.code, 0, r.stderr + r.stdout);
     assert.equal(read(skill, '.DS_Store'), 'local finder');
     assert.equal(read(skill, 'SKILL.md'), SKILL_V2);

@@ -135,7 +135,7 @@ function upstream(): Upstream {
 function collectionWith(up: Upstream, ref: string): string {
   const dir = path.join(tempDir(), 'collection');
   assert.equal(runCli(['init', '--collection', dir]).code, 0);
-  const add = runCli(['add', `${up.url}#skills/pdf@${ref}`, '--collection', dir]);
+  const add = runCli(['add', '--allow-exec', `${up.url}#skills/pdf@${ref}`, '--collection', dir]);
   assert.equal(add.code, 0, add.stderr);
   return dir;
 }

@@ -32,16 +32,16 @@ function skillFolder(name: string): string {
 function mergedBranches(): string {
   const dir = path.join(tempDir(), 'collection');
   assert.equal(runCli(['init', '--collection', dir]).code, 0);
-  assert.equal(runCli(['add', skillFolder('base'), '--collection', dir]).code, 0);
+  assert.equal(runCli(['add', '--allow-exec', skillFolder('base'), '--collection', dir]).code, 0);
   git(dir, 'init', '-q', '-b', 'main');
   git(dir, 'add', '-A');
   git(dir, 'commit', '-qm', 'base');
   git(dir, 'checkout', '-q', '-b', 'alice');
-  assert.equal(runCli(['add', skillFolder('alpha'), '--collection', dir]).code, 0);
+  assert.equal(runCli(['add', '--allow-exec', skillFolder('alpha'), '--collection', dir]).code, 0);
   git(dir, 'add', '-A');
   git(dir, 'commit', '-qm', 'alpha');
   git(dir, 'checkout', '-q', 'main');
-  assert.equal(runCli(['add', skillFolder('beta'), '--collection', dir]).code, 0);
+  assert.equal(runCli(['add', '--allow-exec', skillFolder('beta'), '--collection', dir]).code, 0);
   git(dir, 'add', '-A');
   git(dir, 'commit', '-qm', 'beta');
   const merge = git(dir, 'merge', 'alice', '-m', 'merge');
@@ -87,8 +87,8 @@ describe('repair after a git merge', () => {
   it('after markers resolved by hand leave an entry out, repair locks or drops what the files say', () => {
     const dir = path.join(tempDir(), 'collection');
     assert.equal(runCli(['init', '--collection', dir]).code, 0);
-    assert.equal(runCli(['add', skillFolder('one'), '--collection', dir]).code, 0);
-    assert.equal(runCli(['add', skillFolder('two'), '--collection', dir]).code, 0);
+    assert.equal(runCli(['add', '--allow-exec', skillFolder('one'), '--collection', dir]).code, 0);
+    assert.equal(runCli(['add', '--allow-exec', skillFolder('two'), '--collection', dir]).code, 0);
     // A hand resolution kept `two` in the manifest but lost its lock entry, and kept a lock entry for a
     // skill whose files and manifest entry are gone.
     const lockFile = path.join(dir, 'collection.lock');

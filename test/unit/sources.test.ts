@@ -959,7 +959,7 @@ void describe('git through the git port', () => {
     const init = runCli(['init', '--collection', dir]);
     assert.equal(init.code, 0, init.stderr);
     const before = treeListing(dir);
-    const add = runCli(['add', `${up.dir}#skills/pdf@v1`, '--collection', dir], {
+    const add = runCli(['add', '--allow-exec', `${up.dir}#skills/pdf@v1`, '--collection', dir], {
       env: { ARTIFACT_KEEPER_FAULT: 'git:1:EIO:fetch' },
     });
     assert.equal(add.code, 4, add.stderr);
@@ -968,7 +968,7 @@ void describe('git through the git port', () => {
     assert.deepEqual(treeListing(dir), before, 'nothing was written');
     emptyDir(path.join(dir, '.artifact-keeper', 'tmp'));
 
-    const clean = runCli(['add', `${up.dir}#skills/pdf@v1`, '--collection', dir]);
+    const clean = runCli(['add', '--allow-exec', `${up.dir}#skills/pdf@v1`, '--collection', dir]);
     assert.equal(clean.code, 0, `without the fault the same add succeeds: ${clean.stderr}`);
   });
 

@@ -42,7 +42,7 @@ function setup(): { dir: string; up: Upstream } {
   const dir = path.join(tempDir(), 'collection');
   assert.equal(runCli(['init', '--collection', dir]).code, 0);
   const add = (spec: string): void => {
-    const r = runCli(['add', spec, '--collection', dir]);
+    const r = runCli(['add', '--allow-exec', spec, '--collection', dir]);
     assert.equal(r.code, 0, r.stderr);
   };
   add(`${up.url}#skills/pdf@v1`);
@@ -66,7 +66,7 @@ describe('add', () => {
     assert.equal(collection.lock.entries.get('pdf::skill')?.resolvedSha, up.tags.v1);
     assert.equal(collection.lock.entries.get('review::command')?.resolvedSha, up.tags.v1);
     assert.equal(runCli(['status', '--collection', dir]).code, 0);
-    const again = runCli(['add', `${up.url}#skills/pdf@v1`, '--collection', dir]);
+    const again = runCli(['add', '--allow-exec', `${up.url}#skills/pdf@v1`, '--collection', dir]);
     assert.equal(again.code, 65);
     assert.match(again.stderr, /skill\/pdf is already in this collection/);
   });
@@ -77,11 +77,17 @@ describe('add', () => {
     const folder = path.join(tempDir(), 'notes');
     fs.mkdirSync(folder);
     fs.writeFileSync(path.join(folder, 'SKILL.md'), '---\nname: notes\n---\nbody\n');
-    const ok = runCli(['add', folder, '--collection', dir]);
+    const ok = runCli(['add', '--allow-exec', folder, '--collection', dir]);
     assert.equal(ok.code, 0, ok.stderr);
     assert.equal(read(dir, 'skills/notes/SKILL.md'), '---\nname: notes\n---\nbody\n');
     const before = treeListing(dir);
-    const gone = runCli(['add', 'file:///nonexistent/repo.git#skills/x', '--collection', dir]);
+    const gone = runCli([
+      'add',
+      '--allow-exec',
+      'file:///nonexistent/repo.git#skills/x',
+      '--collection',
+      dir,
+    ]);
     assert.equal(gone.code, 69, gone.stderr);
     assert.match(gone.stderr, /unreachable/);
     assert.deepEqual(treeListing(dir), before);
@@ -93,7 +99,17 @@ describe('update', () => {
     const { dir, up } = setup();
     fs.appendFileSync(path.join(dir, 'skills/pdf/SKILL.md'), 'My local note.\n');
     assert.equal(runCli(['status', '--collection', dir]).code, 1);
-    const r = runCli(['update', 'skill/pdf', '--to', 'v2', '--strategy', 'merge', '--collection', dir]);
+    const r = runCli([
+      'update',
+      '--allow-exec',
+      'skill/pdf',
+      '--to',
+      'v2',
+      '--strategy',
+      'merge',
+      '--collection',
+      dir,
+    ]);
     assert.equal(r.code, 0, r.stderr + r.stdout);
     assert.match(r.stdout, /updated skill\/pdf to v2/);
     const skill = read(dir, 'skills/pdf/SKILL.md');
@@ -126,6 +142,7 @@ describe('update', () => {
     const before = treeListing(dir);
     const r = runCli([
       'update',
+      '--allow-exec',
       'skill/pdf',
       '--to',
       'v2',
@@ -145,7 +162,7 @@ describe('update', () => {
     const { dir } = setup();
     const file = path.join(dir, 'commands/review.md');
     fs.writeFileSync(file, '# Review, mine\nLine A\nLine B\nLine C\n');
-    const r = runCli(['update', 'command/review', '--to', 'v2', '--collection', dir]);
+    const r = runCli(['update', '--allow-exec', 'command/review', '--to', 'v2', '--collection', dir]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(read(dir, 'commands/review.md'), '# Review, mine\nLine A\nLine B\nLine C, upstream\n');
     assert.equal(runCli(['status', '--collection', dir]).code, 0);
@@ -155,7 +172,17 @@ describe('update', () => {
     const { dir } = setup();
     fs.appendFileSync(path.join(dir, 'skills/pdf/SKILL.md'), 'local\n');
     assert.equal(
-      runCli(['update', 'skill/pdf', '--to', 'v2', '--strategy', 'overwrite', '--collection', dir]).code,
+      runCli([
+        'update',
+        '--allow-exec',
+        'skill/pdf',
+        '--to',
+        'v2',
+        '--strategy',
+        'overwrite',
+        '--collection',
+        dir,
+      ]).code,
       0,
     );
     assert.equal(read(dir, 'skills/pdf/SKILL.md'), SKILL_V2);
@@ -168,6 +195,7 @@ describe('update', () => {
     fs.renameSync(other.up.dir, `${other.up.dir}.gone`);
     const r = runCli([
       'update',
+      '--allow-exec',
       'command/review',
       '--to',
       'v2',
@@ -184,6 +212,7 @@ describe('update', () => {
     fs.renameSync(`${other.up.dir}.gone`, other.up.dir);
     const plan = runCli([
       'update',
+      '--allow-exec',
       'command/review',
       '--to',
       'v2',
@@ -206,7 +235,17 @@ describe('update', () => {
   it('--dry-run prints what would happen and writes nothing', () => {
     const { dir } = setup();
     const before = treeListing(dir);
-    const r = runCli(['update', '--all', '--to', 'v2', '--dry-run', '--json', '--collection', dir]);
+    const r = runCli([
+      'update',
+      '--allow-exec',
+      '--all',
+      '--to',
+      'v2',
+      '--dry-run',
+      '--json',
+      '--collection',
+      dir,
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const json = JSON.parse(r.stdout) as {
       artifacts: { id: string; files: { path: string; status: string }[] }[];
@@ -224,7 +263,7 @@ describe('update', () => {
     const { dir } = setup();
     fs.rmSync(path.join(dir, '.artifact-keeper'), { recursive: true, force: true });
     const before = treeListing(dir, new Set());
-    const fresh = runCli(['update', '--all', '--to', 'v2', '--dry-run', '--collection', dir]);
+    const fresh = runCli(['update', '--allow-exec', '--all', '--to', 'v2', '--dry-run', '--collection', dir]);
     assert.equal(fresh.code, 0, fresh.stderr);
     assert.deepEqual(treeListing(dir, new Set()), before, 'not even .artifact-keeper/ appears');
     // Another writer holds the lock (this test process, alive): a dry run reads on regardless.
@@ -235,10 +274,20 @@ describe('update', () => {
     // Derived caches may be refreshed inside an existing state folder (ARCHITECTURE); nothing else changes.
     const state = (): string[] => treeListing(dir, new Set()).filter((l) => !/-cache\.json /.test(l));
     const held = state();
-    const locked = runCli(['update', '--all', '--to', 'v2', '--dry-run', '--json', '--collection', dir]);
+    const locked = runCli([
+      'update',
+      '--allow-exec',
+      '--all',
+      '--to',
+      'v2',
+      '--dry-run',
+      '--json',
+      '--collection',
+      dir,
+    ]);
     assert.equal(locked.code, 0, locked.stderr);
     assert.deepEqual(state(), held);
-    const real = runCli(['update', '--all', '--to', 'v2', '--collection', dir]);
+    const real = runCli(['update', '--allow-exec', '--all', '--to', 'v2', '--collection', dir]);
     assert.equal(real.code, 5, 'a real update waits for the lock and gives up');
   });
 
@@ -250,14 +299,14 @@ describe('update', () => {
     ]);
     const dir = path.join(tempDir(), 'collection');
     assert.equal(runCli(['init', '--collection', dir]).code, 0);
-    const add = runCli(['add', `${up.url}#skills/img@v1`, '--json', '--collection', dir]);
+    const add = runCli(['add', '--allow-exec', `${up.url}#skills/img@v1`, '--json', '--collection', dir]);
     assert.equal(add.code, 0, add.stderr);
     assert.match(
       add.stderr,
       /skill\/img: 1 file\(s\) from upstream are git LFS pointers, not their content \(logo\.png\)/,
     );
     assert.deepEqual((JSON.parse(add.stdout) as { warnings?: string[] }).warnings?.length, 1);
-    const update = runCli(['update', 'skill/img', '--to', 'v2', '--collection', dir]);
+    const update = runCli(['update', '--allow-exec', 'skill/img', '--to', 'v2', '--collection', dir]);
     assert.equal(update.code, 0, update.stderr);
     assert.match(update.stderr, /2 file\(s\) from upstream are git LFS pointers.*\(logo\.png, model\.bin\)/);
     assert.equal(read(dir, 'skills/img/model.bin'), pointer);
@@ -284,7 +333,10 @@ describe('update', () => {
       ],
     );
     // A new commit that does not touch the artifact is no update (judged by content, not by commit).
-    assert.equal(runCli(['update', '--all', '--strategy', 'overwrite', '--collection', dir]).code, 0);
+    assert.equal(
+      runCli(['update', '--allow-exec', '--all', '--strategy', 'overwrite', '--collection', dir]).code,
+      0,
+    );
     commitUpstream(up, { files: { 'README.md': 'unrelated\n' } });
     assert.equal(runCli(['check', '--collection', dir]).code, 0);
     fs.rmSync(up.dir, { recursive: true, force: true });
@@ -347,7 +399,7 @@ describe('file names that are not UTF-8, and awkward UTF-8 names', () => {
 
     const dir = path.join(tempDir(), 'collection');
     assert.equal(runCli(['init', '--collection', dir]).code, 0);
-    const add = runCli(['add', `${up.url}#skills/pdf@v1`, '--collection', dir]);
+    const add = runCli(['add', '--allow-exec', `${up.url}#skills/pdf@v1`, '--collection', dir]);
     assert.equal(add.code, 0, add.stderr);
     assert.equal(get(dir, RAW), 'raw v1\n');
     assert.equal(get(dir, RAW_DIR_FILE), 'in a raw folder\n');
@@ -399,7 +451,7 @@ describe('file names that are not UTF-8, and awkward UTF-8 names', () => {
     commitUpstream(up, { tag: 'v2' });
     const dir = path.join(tempDir(), 'collection');
     assert.equal(runCli(['init', '--collection', dir]).code, 0);
-    assert.equal(runCli(['add', `${up.url}#skills/pdf@v1`, '--collection', dir]).code, 0);
+    assert.equal(runCli(['add', '--allow-exec', `${up.url}#skills/pdf@v1`, '--collection', dir]).code, 0);
     put(dir, RAW, 'line 1 mine\nline 2\n');
     const before = treeListing(dir);
     const update = runCli([...MERGE_TO_V2, '--on-conflict', 'abort', '--json', '--collection', dir]);

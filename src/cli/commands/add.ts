@@ -11,8 +11,12 @@ export const addCommand: CliCommand = {
   summary:
     'add an artifact from a git URL, a local repository (#path, @ref), owner/repo/path[@ref], or a folder',
   usage:
-    'add SOURCE [--type skill|command|agent|hook|workflow|composite] [--name NAME] [--collection DIR] [--json]',
-  flags: { type: { value: true, short: 't' }, name: { value: true, short: 'n' } },
+    'add SOURCE [--type skill|command|agent|hook|workflow|composite] [--name NAME] [--allow-exec] [--collection DIR] [--json]',
+  flags: {
+    type: { value: true, short: 't' },
+    name: { value: true, short: 'n' },
+    'allow-exec': { value: false },
+  },
   retention: true,
   async run(ctx) {
     const [source, ...extra] = ctx.args.positionals;

@@ -20,6 +20,7 @@ import { operationOptions } from '../context.js';
 import type { CliContext } from '../context.js';
 import type { CliCommand } from '../main.js';
 import { EXIT } from '../exitCodes.js';
+import { printFindings } from '../execApproval.js';
 
 const SHOWN: Record<string, string> = {
   'upstream-modified': 'M upstream',
@@ -41,7 +42,7 @@ const AUTO_RESOLVE: readonly AutoResolve[] = ['abort', 'ours', 'theirs'];
 export const updateCommand: CliCommand = {
   summary: 'update artifacts from upstream (snapshot first; conflicts left as git leaves them)',
   usage:
-    'update ID…|--all [--strategy overwrite|merge|keep|prompt] [--auto-resolve abort|ours|theirs] [--on-conflict markers|abort] [--to REF] [--dry-run] | update --abort ID… [--collection DIR] [--json]',
+    'update ID…|--all [--strategy overwrite|merge|keep|prompt] [--auto-resolve abort|ours|theirs] [--on-conflict markers|abort] [--allow-exec] [--to REF] [--dry-run] | update --abort ID… [--collection DIR] [--json]',
   flags: {
     all: { value: false },
     strategy: { value: true, short: 's' },
@@ -49,6 +50,7 @@ export const updateCommand: CliCommand = {
     'dry-run': { value: false },
     'auto-resolve': { value: true },
     'on-conflict': { value: true },
+    'allow-exec': { value: false },
     abort: { value: false },
   },
   retention: true,
@@ -109,10 +111,15 @@ export const updateCommand: CliCommand = {
   },
 };
 
-/** `--all`'s worst outcome: a failure (4) over a conflict (3) over everything else (0). */
+/**
+ * `--all`'s worst outcome: a failure (4) over an executable change no one approved (6) over a conflict
+ * (3) over everything else (0).
+ */
 function exitCode(outcome: UpdateRunResult): number {
+  const failed = outcome.outcomes.filter((o) => o.outcome === 'failed');
+  if (failed.some((o) => o.code !== 'exec-not-approved')) return EXIT.failedAndUndone;
+  if (failed.length > 0) return EXIT.execNotApproved;
   const kinds = new Set(outcome.outcomes.map((o) => o.outcome));
-  if (kinds.has('failed')) return EXIT.failedAndUndone;
   if (kinds.has('conflicted') || outcome.conflicts.length > 0) return EXIT.conflicts;
   return EXIT.ok;
 }
@@ -134,6 +141,7 @@ function printJson(ctx: CliContext, outcome: UpdateRunResult, strategy: Strategy
         .map((f) => ({ path: f.rel, status: f.status, binary: f.binary })),
     })),
     outcomes: outcome.outcomes,
+    ...(outcome.findings ? { executable: outcome.findings } : {}),
     conflicts: outcome.conflicts.map((c) => ({
       artifact: c.artifact,
       path: c.conflict.rel,
@@ -153,6 +161,7 @@ function printJson(ctx: CliContext, outcome: UpdateRunResult, strategy: Strategy
 function printText(ctx: CliContext, outcome: UpdateRunResult, dryRun: boolean): void {
   for (const a of outcome.plan.artifacts) if (!a.kept) printArtifact(ctx, a);
   if (dryRun) {
+    printFindings(ctx, outcome.findings ?? [], (line) => ctx.out(line));
     for (const c of outcome.conflicts)
       ctx.out(`  conflict: ${c.artifact} ${c.conflict.rel} (${c.conflict.status})`);
     ctx.out(

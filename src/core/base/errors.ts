@@ -40,6 +40,8 @@ export type Failure =
   /** `resolve` found conflict markers or `<file>.upstream` copies left in the artifact. */
   | { code: 'conflicts-remain'; artifact: string; files: string[] }
   | { code: 'validation-failed'; artifact: string; reason: string }
+  /** The change adds or alters something that runs (DESIGN §11) and no one said yes; nothing was written. */
+  | { code: 'exec-not-approved'; artifacts: string[]; findings: string[] }
   | { code: 'interrupted'; journal: string }
   /**
    * `undo` cannot run: the history is empty, the last transaction has no pre-snapshot (init) or it was
@@ -167,6 +169,8 @@ function describeRaw(f: Failure): string {
       return `artifact ${f.artifact} still has conflicts: ${f.files.join(', ')}; edit them away, then run resolve again`;
     case 'validation-failed':
       return `artifact ${f.artifact}: ${f.reason}`;
+    case 'exec-not-approved':
+      return `${f.findings.length} executable change(s) in ${f.artifacts.join(', ')} not approved (${f.findings[0] ?? ''}${f.findings.length > 1 ? `, and ${f.findings.length - 1} more` : ''}): review them, then re-run with --allow-exec`;
     case 'interrupted':
       return `an interrupted transaction must be recovered first (${f.journal})`;
     case 'undo-unavailable': {

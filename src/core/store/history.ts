@@ -26,6 +26,19 @@ export interface HistoryEntry {
   time: string;
   tool: string;
   outcome: HistoryOutcome;
+  /** The yes given for executable changes this transaction applied (DESIGN §11, exec/approval.ts). */
+  approvals?: RecordedApproval[];
+}
+
+/** An approval of executable changes as the history keeps it. */
+export interface RecordedApproval {
+  fingerprint: string;
+  /** ISO 8601. */
+  at: string;
+  by: string;
+  how: 'allow-exec' | 'interactive' | 'earlier';
+  /** One line per finding, as printed. */
+  findings: string[];
 }
 
 export function historyPath(collectionDir: string): string {
@@ -107,6 +120,6 @@ function parseEntry(line: string): HistoryEntry | undefined {
 
 function serializeEntry(entry: HistoryEntry): string {
   // A fixed key order keeps the file diffable and the output deterministic.
-  const { txId, kind, description, artifacts, preSnapshot, time, tool, outcome } = entry;
-  return JSON.stringify({ txId, kind, description, artifacts, preSnapshot, time, tool, outcome });
+  const { txId, kind, description, artifacts, preSnapshot, time, tool, outcome, approvals } = entry;
+  return JSON.stringify({ txId, kind, description, artifacts, preSnapshot, time, tool, outcome, approvals });
 }

@@ -37,6 +37,7 @@ import {
 import type { FetchedSource, ResolvedSource } from '../sources/sources.js';
 import { naiveUtcNow } from '../base/time.js';
 import { applyChanges, newTxId, withWriter } from '../txn/transaction.js';
+import { approveFindings, artifactFindings } from '../exec/approval.js';
 import { releaseTmpDir, sweepStaleTemp, tmpDir } from '../ports/tempSpace.js';
 import { validateArtifact } from '../model/validate.js';
 
@@ -137,6 +138,9 @@ export async function addFromSource(
         (rel) => !fs.existsSync(path.join(dir, rel)),
       );
       const changes = changesForArtifact(relPath, isFolder, new Map(), tree, [], missing);
+      // Anything that runs needs its yes first (DESIGN §11): nothing is written without it.
+      const findings = artifactFindings(id, relPath, isFolder, new Map(), tree);
+      const approval = await approveFindings(dir, findings, opts.exec, opts.fs, clockOf(opts).now());
       const now = naiveUtcNow(clockOf(opts).now());
       const upstream =
         source.kind === 'folder' || !resolved ? undefined : upstreamString(source, resolved.sha);
@@ -189,6 +193,7 @@ export async function addFromSource(
             preSnapshot: pre.id,
             changes,
             tool: opts.tool,
+            ...(approval ? { approvals: [approval] } : {}),
           },
           transactionOptions(opts),
         );

@@ -11,8 +11,9 @@ import { systemClock } from '../base/time.js';
 import type { Clock } from '../base/time.js';
 import type { TransactionOptions, WithWriterOptions } from '../txn/transaction.js';
 import type { Decision, FilePlan, Strategy } from './plan.js';
-import type { CoreError } from '../base/errors.js';
+import type { CoreError, FailureCode } from '../base/errors.js';
 import type { Retention } from './retention.js';
+import type { ExecPolicy } from '../exec/approval.js';
 
 export interface OperationOptions {
   fs: Fs;
@@ -34,6 +35,8 @@ export interface OperationOptions {
    * the extension's `artifactKeeper.retention.*` settings. Default: keep the newest 20, no age rule.
    */
   retention?: Retention;
+  /** How executable changes get their yes (DESIGN §11); without it, an operation that has any refuses. */
+  exec?: ExecPolicy;
 }
 
 /** The operation's clock: the one it was given, else the machine's. */
@@ -147,4 +150,6 @@ export interface ArtifactOutcome {
   files?: ConflictFile[];
   /** failed: the one-line reason. */
   reason?: string;
+  /** failed: what kind of failure (`exec-not-approved` makes `update --all` exit 6). */
+  code?: FailureCode;
 }

@@ -19,7 +19,9 @@ import {
 } from '../model/collection.js';
 import type { Collection } from '../model/collection.js';
 import type { Fs } from '../ports/fs.js';
-import { CoreError } from '../base/errors.js';
+import { CoreError, isCoreError } from '../base/errors.js';
+import { approveFindings, artifactFindings } from '../exec/approval.js';
+import type { ExecApproval, ExecFinding } from '../exec/approval.js';
 import { setEntry } from '../model/lock.js';
 import { setArtifactFields } from '../model/manifest.js';
 import type { ArtifactEntry } from '../model/manifest.js';
@@ -31,10 +33,10 @@ import type {
   UpdatePlan,
   UpdateResult,
 } from './operations.js';
-import { resultTree } from './plan.js';
+import { conflictDecision, resultTree } from './plan.js';
 import type { Conflict, Decision, Strategy, Tree } from './plan.js';
 import { leaveConflicts, resolveUpdate } from './resolve.js';
-import type { Resolver } from './resolve.js';
+import type { ResolvedUpdate, Resolver } from './resolve.js';
 import { clockOf, storeOptions, transactionOptions, writerOptions } from './operations.js';
 import { openSnapshotStore } from '../store/snapshots.js';
 import { applyRetention } from './retention.js';
@@ -105,6 +107,7 @@ async function applyUpdateLocked(
   };
   const now = naiveUtcNow(clockOf(opts).now());
   const toStore: { entry: ArtifactEntry; tree: Tree; meta: UpstreamMeta }[] = [];
+  const approvals: ExecApproval[] = [];
   for (const artifact of plan.artifacts) {
     const inner = internal.internals.get(artifact.id);
     if (!inner) throw new Error(`plan has no internals for ${artifact.id}`);
@@ -153,6 +156,16 @@ async function applyUpdateLocked(
         reason: problems.join('; '),
       });
       if (!apply.keepGoing) throw error;
+      outcome.failed.push({ id: artifact.id, error });
+      continue;
+    }
+    // Anything that runs needs its yes before the artifact counts (DESIGN §11); --all goes on without it.
+    const found = artifactFindings(artifact.id, entry.path, artifact.isFolder, mine, result);
+    try {
+      const approval = await approveFindings(dir, found, opts.exec, opts.fs, clockOf(opts).now());
+      if (approval) approvals.push(approval);
+    } catch (error) {
+      if (!apply.keepGoing || !isCoreError(error, 'exec-not-approved')) throw error;
       outcome.failed.push({ id: artifact.id, error });
       continue;
     }
@@ -215,6 +228,7 @@ async function applyUpdateLocked(
         preSnapshot: pre.id,
         changes,
         tool: opts.tool,
+        approvals,
       },
       transactionOptions(opts),
     );
@@ -259,6 +273,8 @@ export interface UpdateRunResult {
   conflicts: { artifact: string; conflict: Conflict }[];
   /** One line per selected artifact, in the plan's order. */
   outcomes: ArtifactOutcome[];
+  /** Dry run: what the plan adds that runs (DESIGN §11), which applying it would need approved. */
+  findings?: ExecFinding[];
 }
 
 /**
@@ -340,13 +356,34 @@ async function dryRun(
     try {
       const resolved = await resolveUpdate(plan, run.resolver);
       if (resolved === 'cancelled') throw new CoreError({ code: 'cancelled' });
-      return { plan, conflicts: [...resolved.unresolved], outcomes: outcomesOf(plan) };
+      const findings = planFindings(plan, resolved);
+      return { plan, conflicts: [...resolved.unresolved], outcomes: outcomesOf(plan), findings };
     } finally {
       await plan.dispose();
     }
   } finally {
     fs.rmSync(workDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * What applying the resolution would add that runs, artifact by artifact (the dry run's findings), its
+ * unresolved conflicts committed as the real run would (markers, upstream copies).
+ */
+function planFindings(plan: UpdatePlan, resolved: ResolvedUpdate): ExecFinding[] {
+  const internal = plan as InternalPlan;
+  return plan.artifacts.flatMap((artifact) => {
+    const chosen = resolved.decisions.get(artifact.id);
+    const inner = internal.internals.get(artifact.id);
+    if (artifact.upToDate || artifact.kept || chosen === 'skip' || chosen === undefined || !inner) return [];
+    const decisions = new Map(chosen);
+    for (const { artifact: id, conflict } of resolved.unresolved) {
+      const file = id === artifact.id ? artifact.files.find((f) => f.rel === conflict.rel) : undefined;
+      if (file) decisions.set(conflict.rel, conflictDecision(file, conflict));
+    }
+    const result = resultTree(artifact.files, decisions, new Map());
+    return artifactFindings(artifact.id, inner.entry.path, artifact.isFolder, inner.mine, result);
+  });
 }
 
 /** One outcome per selected artifact, in manifest order: planned or failed before it had a plan. */
@@ -362,7 +399,7 @@ export function outcomesOf(plan: UpdatePlan, result?: UpdateResult): ArtifactOut
     const error = failed.get(id);
     // Still conflicted from an earlier update: a conflict to finish, not a failure.
     if (error?.failure.code === 'conflicted') return { id, outcome: 'conflicted', reason: error.message };
-    if (error) return { id, outcome: 'failed', reason: error.message };
+    if (error) return { id, outcome: 'failed', reason: error.message, code: error.failure.code };
     const a = planned.get(id);
     const to = a?.to.version ?? a?.to.sha?.slice(0, 12);
     const at = to ? { to } : {};

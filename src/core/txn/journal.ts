@@ -9,6 +9,7 @@ import { STATE_DIR } from '../base/changes.js';
 import { CoreError, ioFailure } from '../base/errors.js';
 import { isErrno, writeFileAtomic } from '../ports/fs.js';
 import type { Fs } from '../ports/fs.js';
+import type { RecordedApproval } from '../store/history.js';
 
 export const JOURNAL_FILE = 'journal.json';
 export const TXN_DIR = 'txn';
@@ -60,6 +61,8 @@ export interface Journal {
   started: string;
   state: JournalState;
   ops: JournalOp[];
+  /** Approvals of executable changes, carried into the history entry. */
+  approvals?: RecordedApproval[];
   /** Absolute real paths of the other folders the ops change (`JournalOp.root`), on the collection's file system. */
   roots?: string[];
 }

@@ -107,6 +107,7 @@ export async function finishCommit(
         time: engine.clock.now().toISOString(),
         tool: journal.tool,
         outcome,
+        ...(journal.approvals ? { approvals: journal.approvals } : {}),
       },
       logger,
     );
@@ -149,7 +150,7 @@ export function passedCommitPoint(root: string, journal: Journal, paths: TxnPath
 }
 
 /** Only the writer writes these, and recovery runs as the writer: their temps are always leftovers. */
-export const WRITER_TEMPS = [`.${JOURNAL_FILE}.`, `.${HISTORY_FILE}.`];
+export const WRITER_TEMPS = [`.${JOURNAL_FILE}.`, `.${HISTORY_FILE}.`, '.approvals.json.'];
 
 /**
  * Removes `txn/*` folders no journal names and `*.ak-tmp` leftovers in the collection root (only the writer

@@ -23,6 +23,7 @@ import { systemClock } from '../base/time.js';
 import { nodeFs } from '../ports/fs.js';
 import { JOURNAL_VERSION, hasJournal, journalPath, txnPaths, writeJournal } from './journal.js';
 import type { Journal, JournalOp } from './journal.js';
+import type { RecordedApproval } from '../store/history.js';
 import { acquireWriterLock } from './writerLock.js';
 import { sweepGitLeftovers, sweepStaleTemp } from '../ports/tempSpace.js';
 import { readJournalQuietly, toCoreError, messageOf } from './diskState.js';
@@ -45,6 +46,8 @@ export interface TransactionSpec {
   /** Applied in order; a write of `collection.lock`, if present, must be the last change. */
   changes: FileChange[];
   tool: string;
+  /** Approvals of the executable changes among `changes` (exec/approval.ts), for the history. */
+  approvals?: RecordedApproval[];
 }
 
 export interface TransactionOptions extends RecoveryOptions {
@@ -118,6 +121,7 @@ export async function applyChanges(
     description: spec.description,
     artifacts: spec.artifacts,
     ...(spec.preSnapshot !== undefined ? { preSnapshot: spec.preSnapshot } : {}),
+    ...(spec.approvals && spec.approvals.length > 0 ? { approvals: spec.approvals } : {}),
     tool: spec.tool,
     pid: process.pid,
     started: clock.now().toISOString(),

@@ -17,11 +17,12 @@ import type {
   Prompter,
   QuestionId,
   ReviewQuestion,
+  ExecQuestion,
 } from '../../../src/extension/prompter.js';
 import type { PromptChoice } from '../../../src/core/index.js';
 
 export interface Asked {
-  kind: 'pick' | 'confirm' | 'input' | 'folder' | 'review' | 'choose' | 'merge';
+  kind: 'pick' | 'confirm' | 'input' | 'folder' | 'review' | 'choose' | 'merge' | 'exec';
   id?: QuestionId;
   text: string;
   detail?: unknown;
@@ -35,6 +36,12 @@ export class ScriptedPrompter implements Prompter {
   /** Answers by question id: for picks a function choosing among the items; for inputs a string; for confirms a boolean. */
   readonly answers = new Map<QuestionId, PickAnswer | string | boolean | vscode.Uri | undefined>();
   review: (question: ReviewQuestion) => 'apply' | 'cancel' | Promise<'apply' | 'cancel'> = () => 'apply';
+  /**
+   * The answer to the executable-changes modal. Default `apply`, as a person who read it would for the
+   * fixtures' upstream v2 (it adds scripts/extract.sh); every question is still recorded in `asked`, and
+   * the tests of the modal itself answer `cancel` or `show`.
+   */
+  exec: (question: ExecQuestion) => 'apply' | 'show' | 'cancel' = () => 'apply';
   choose: (question: FileQuestion) => PromptChoice | 'cancel' = () => 'upstream';
   merge: (question: MergeQuestion) => Promise<MergeAnswer> = async () => 'cancel';
   /** Which button of a notification to press (undefined: dismiss). */
@@ -68,6 +75,11 @@ export class ScriptedPrompter implements Prompter {
     this.asked.push({ kind: 'folder', id: question.id, text: question.title });
     const answer = this.answers.get(question.id);
     return typeof answer === 'object' ? answer : undefined;
+  }
+
+  async approveExec(question: ExecQuestion): Promise<'apply' | 'show' | 'cancel'> {
+    this.asked.push({ kind: 'exec', text: question.message, detail: question.findings });
+    return this.exec(question);
   }
 
   async reviewUpdate(question: ReviewQuestion): Promise<'apply' | 'cancel'> {

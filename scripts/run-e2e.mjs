@@ -7,7 +7,8 @@
 // and passes unless it throws. A module may export `setupWorkspace(dir, scenarioName)` to fill the
 // scenario's fresh workspace folder before the server starts, or a scenario may carry its own
 // `fn.setupWorkspace`. Each scenario gets its own server, workspace and browser profile.
-// A scenario marked `fn.fromVsix = true` runs against the extension *installed* from a .vsix into the
+// A scenario marked `fn.modalDialogs = true` gets a server without the test driver, which refuses modal
+// dialogs. A scenario marked `fn.fromVsix = true` runs against the extension *installed* from a .vsix into the
 // server's fresh extensions folder (no extensionDevelopmentPath): env E2E_VSIX names the file, else the
 // current dist/ is packaged once with vsce into a temp file (no rebuild, so it is the build under test).
 //
@@ -88,6 +89,7 @@ for (const file of files) {
       fn,
       setup: fn.setupWorkspace || mod.setupWorkspace,
       fromVsix: fn.fromVsix === true,
+      modalDialogs: fn.modalDialogs === true,
     });
   }
 }
@@ -127,7 +129,11 @@ for (const sc of scenarios) {
       workspace = fs.mkdtempSync(path.join(process.env.TMPDIR || os.tmpdir(), 'ak-e2e-workspace-'));
       if (sc.setup) await sc.setup(workspace, sc.name);
     }
-    server = await startServer({ workspace, extensions: sc.fromVsix ? [vsixUnderTest()] : [] });
+    server = await startServer({
+      workspace,
+      extensions: sc.fromVsix ? [vsixUnderTest()] : [],
+      smokeTestDriver: !sc.modalDialogs,
+    });
     wb = await openWorkbench({
       url: server.url,
       folder: workspace,

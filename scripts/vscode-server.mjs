@@ -101,6 +101,7 @@ export async function startServer({
   startTimeoutMs = 60_000,
   echoLog = process.env.VSCODE_SERVER_LOG === '1',
   extensions = [],
+  smokeTestDriver = true,
 } = {}) {
   if (!fs.existsSync(SERVER_MAIN)) {
     throw new Error(
@@ -144,7 +145,9 @@ export async function startServer({
     '--port', String(port),
     '--without-connection-token',
     '--accept-server-license-terms',
-    '--enable-smoke-test-driver',
+    // The test driver runs integration tests (extensionTestsPath) and refuses modal dialogs: a scenario
+    // that drives a modal starts without it.
+    ...(smokeTestDriver ? ['--enable-smoke-test-driver'] : []),
     '--disable-telemetry',
     '--server-data-dir', dirs.server,
     '--user-data-dir', dirs.user,

@@ -17,6 +17,7 @@ import {
 import type { ArtifactReport, CheckResult } from '../core/index.js';
 import { ExtensionError } from './extensionError.js';
 import type { Services } from './services.js';
+import { execPolicy } from './execApproval.js';
 import { toSnapshotUri } from './snapshotContent.js';
 import type { CollectionModel } from './store.js';
 import { collectionSummary } from './tree.js';
@@ -136,7 +137,8 @@ export async function addFlow(services: Services, collection: CollectionModel): 
         collection.dir,
         source.trim(),
         { ...(type ? { type } : {}), cwd: collection.dir },
-        ctx.options,
+        // What the new artifact runs needs its yes (DESIGN §11), as an update's does.
+        { ...ctx.options, exec: execPolicy(services) },
       ),
   );
   void services.prompter

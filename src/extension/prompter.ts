@@ -241,7 +241,8 @@ export class VsCodePrompter implements Prompter {
     const answer = await vscode.window.showWarningMessage(
       question.message,
       { modal: true, detail },
-      ...(question.canShow ? [apply, show] : [apply]),
+      // Show Changes first: the default button (Enter) never applies code unseen.
+      ...(question.canShow ? [show, apply] : [apply]),
     );
     return answer === apply ? 'apply' : answer === show ? 'show' : 'cancel';
   }

@@ -151,9 +151,12 @@ describe('status: store, tree and status bar', function () {
     const { collection } = outdatedCollection('none');
     const before = fs.readFileSync(path.join(collection, 'collection.lock'), 'utf8');
     // The CLI's update fails at the commit point and its undo fails too: a journal is left behind.
-    const failed = cli(['update', 'pdf', '--strategy', 'overwrite', '--collection', collection], {
-      ARTIFACT_KEEPER_FAULT: INTERRUPT_FAULT,
-    });
+    const failed = cli(
+      ['update', 'pdf', '--strategy', 'overwrite', '--allow-exec', '--collection', collection],
+      {
+        ARTIFACT_KEEPER_FAULT: INTERRUPT_FAULT,
+      },
+    );
     assert.notEqual(failed.status, 0, failed.stdout);
     await showCollections(api, collection);
     assert.equal(api.store.find(collection)?.report?.state, 'interrupted');

@@ -334,7 +334,15 @@ describe('update artifact', function () {
     it('a conflict the CLI left (no update session: as after a window reload) opens in the merge editor too', async () => {
       const s = outdatedCollection('conflict');
       await showCollections(api, s.collection);
-      const updated = cli(['update', 'pdf', '--strategy', 'merge', '--collection', s.collection]);
+      const updated = cli([
+        'update',
+        'pdf',
+        '--strategy',
+        'merge',
+        '--allow-exec',
+        '--collection',
+        s.collection,
+      ]);
       assert.equal(updated.status, 3, updated.stderr + updated.stdout);
       await until(
         api,
@@ -464,6 +472,60 @@ describe('update artifact', function () {
           : undefined,
       );
       assert.equal(artifact(model!, 'skill/pdf')?.resolvedSha, s.v1);
+    });
+  });
+
+  describe('executable changes (v2 adds scripts/extract.sh)', () => {
+    beforeEach(() => setSetting('defaultStrategy', 'merge'));
+
+    it('asks in a modal naming each finding; No writes nothing and says why', async () => {
+      const s = outdatedCollection('none');
+      await showCollections(api, s.collection);
+      const before = snapshotFiles(s.collection);
+      script.exec = () => 'cancel';
+      const outcome = await update(s.collection);
+      assert.equal(outcome?.kind, 'failed', JSON.stringify(outcome));
+      const asked = script.asked.filter((a) => a.kind === 'exec');
+      assert.equal(asked.length, 1);
+      assert.match(asked[0]?.text ?? '', /^pdf: \d+ executable change\(s\)\. Apply them\?$/);
+      const findings = (asked[0]?.detail ?? []) as string[];
+      assert.ok(
+        findings.some((line) => /skills\/pdf\/scripts\/extract\.sh.*\[skill-script\]/.test(line)),
+        findings.join('\n'),
+      );
+      assert.ok(
+        findings.some((line) => /extract\.sh:1: starts with a shebang/.test(line)),
+        findings.join('\n'),
+      );
+      assert.deepEqual(snapshotFiles(s.collection), before, 'nothing written');
+      const notice = await script.notice((n) => n.id === 'update-failed');
+      assert.match(notice.message, /not approved/);
+    });
+
+    it('Show Changes opens their diff, then Apply writes them and the history records the approval', async () => {
+      const s = outdatedCollection('none');
+      await showCollections(api, s.collection);
+      const answers: ('show' | 'apply')[] = ['show', 'apply'];
+      script.exec = () => answers.shift() ?? 'apply';
+      const outcome = await update(s.collection);
+      assert.equal(outcome?.kind, 'updated', JSON.stringify(outcome));
+      assert.equal(script.asked.filter((a) => a.kind === 'exec').length, 2, 'asked again after the diff');
+      const tabs = vscode.window.tabGroups.all.flatMap((g) => g.tabs).map((tab) => tab.label);
+      assert.ok(
+        tabs.some((label) => /^Executable changes: pdf/.test(label)),
+        tabs.join(', '),
+      );
+      assert.equal(read(s.collection, 'skills/pdf/scripts/extract.sh'), V2['skills/pdf/scripts/extract.sh']);
+      const history = fs
+        .readFileSync(path.join(s.collection, '.artifact-keeper', 'history.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map(
+          (line) => JSON.parse(line) as { kind: string; approvals?: { how: string; findings: string[] }[] },
+        );
+      const last = history[history.length - 1];
+      assert.equal(last?.kind, 'update');
+      assert.equal(last?.approvals?.[0]?.how, 'interactive');
     });
   });
 

@@ -138,6 +138,26 @@ void describe('executable changes need a yes', () => {
     assert.equal(runCli(['status', '--collection', dir]).code, 0);
   });
 
+  void it('check --json names what an available update would bring that runs', () => {
+    const up = makeUpstream(path.join(upstreamTempDir(), 'kit'), [
+      { files: { 'skills/pdf/SKILL.md': SKILL('Step one.') }, tag: 'v1' },
+    ]);
+    const dir = path.join(tempDir(), 'collection');
+    assert.equal(runCli(['init', '--collection', dir]).code, 0);
+    assert.equal(runCli(['add', `${up.url}#skills/pdf`, '--collection', dir]).code, 0);
+    commitUpstream(up, { files: { 'skills/pdf/hooks/pre.sh': { content: HOOK, executable: true } } });
+    const json = runCli(['check', '--json', '--collection', dir]);
+    assert.equal(json.code, 10, json.stderr);
+    const [result] = (
+      JSON.parse(json.stdout) as { results: { executable?: { file: string; rule: string }[] }[] }
+    ).results;
+    assert.ok(
+      result?.executable?.some((f) => f.file === 'skills/pdf/hooks/pre.sh' && f.rule === 'fetch-and-run'),
+    );
+    const text = runCli(['check', '--collection', dir]);
+    assert.match(text.stdout, /update available .*\(\d+ executable change\(s\): update needs --allow-exec\)/);
+  });
+
   void it('add of an artifact with a script needs the yes too', () => {
     const { dir, up } = setup();
     const spec = `${up.url}#skills/pdf@v2`;

@@ -26,7 +26,9 @@ export const checkCommand: CliCommand = {
         const current = r.currentSha?.slice(0, 12) ?? 'unknown';
         if (r.error) ctx.out(`${r.id}: error: ${r.error}`);
         else if (r.available)
-          ctx.out(`${r.id}: update available ${current} -> ${r.latestVersion ?? r.latestSha?.slice(0, 12)}`);
+          ctx.out(
+            `${r.id}: update available ${current} -> ${r.latestVersion ?? r.latestSha?.slice(0, 12)}${r.executable ? ` (${r.executable.length} executable change(s): update needs --allow-exec)` : ''}`,
+          );
         else if (r.pinned) ctx.out(`${r.id}: ${pinnedLine(r.pinned)}`);
         else ctx.out(`${r.id}: up to date`);
       }

@@ -18,6 +18,8 @@ import type { OperationOptions } from '../transfer/operations.js';
 import { storeOptions } from '../transfer/operations.js';
 import { openSnapshotStore } from '../store/snapshots.js';
 import { fetchSource, sourceFromUpstream } from './sources.js';
+import { artifactFindings } from '../exec/approval.js';
+import type { ExecFinding } from '../exec/approval.js';
 import { resolveSourceWithRefs } from './resolve.js';
 import { pinnedInfo } from './pins.js';
 import type { PinnedInfo } from './pins.js';
@@ -39,6 +41,8 @@ export interface CheckResult {
    * tags, the default branch). Never counts as an update: `available` stays about the pinned ref itself.
    */
   pinned?: PinnedInfo;
+  /** What the update brings that runs (DESIGN §11), upstream's change against the stored base. */
+  executable?: ExecFinding[];
 }
 
 const CHECK_FILE = 'check.json';
@@ -91,6 +95,8 @@ export async function checkUpdates(
             : upstream;
           result.available =
             treeDigest(comparable) !== treeDigest(fetched.isFile ? base : withoutNoise(base));
+          const executable = artifactFindings(id, entry.path, !fetched.isFile, base, comparable);
+          if (result.available && executable.length > 0) result.executable = executable;
         } finally {
           await fetched.dispose();
         }

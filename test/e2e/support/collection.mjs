@@ -57,7 +57,6 @@ export const UPSTREAM_V1 = {
 export const UPSTREAM_V2 = {
   'skills/pdf/SKILL.md': PDF('Use the pdf tool.', 'Version two notes: page ranges are now supported.'),
   'skills/pdf/reference.md': 'Reference, version two.\n',
-  'skills/pdf/scripts/extract.sh': '#!/bin/sh\necho extract\n',
   'skills/docx/SKILL.md': DOCX('Version two: tables are supported.'),
 };
 
@@ -107,7 +106,7 @@ export function buildSample(
     'agents/helper.md',
     ...extraSources,
   ]) {
-    cli('add', `${upstreamDir}#${source}`, '--collection', collectionDir);
+    cli('add', `${upstreamDir}#${source}`, '--allow-exec', '--collection', collectionDir);
   }
   if (snapshotMessage) cli('snapshot', '-m', snapshotMessage, '--collection', collectionDir);
   writeFiles(collectionDir, EDITS[edit]);

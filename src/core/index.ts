@@ -125,6 +125,9 @@ export type {
 } from './transfer/operations.js';
 export { addFromSource } from './transfer/add.js';
 export { relockArtifacts } from './transfer/relock.js';
+/** Quick fixes: put an artifact back to its locked content (discard edits, reinstall), or remove it. */
+export { discardArtifacts, removeArtifacts } from './transfer/fixes.js';
+export type { DiscardResult, LockedSource, RemoveResult } from './transfer/fixes.js';
 export { repairCollection } from './transfer/repair.js';
 export type { RepairResult } from './transfer/repair.js';
 export type { RelockResult } from './transfer/relock.js';

@@ -40,6 +40,8 @@ export type Failure =
   /** `resolve` found conflict markers or `<file>.upstream` copies left in the artifact. */
   | { code: 'conflicts-remain'; artifact: string; files: string[] }
   | { code: 'validation-failed'; artifact: string; reason: string }
+  /** `discard`/`reinstall`: neither the stored upstream base nor any snapshot holds the lock's content. */
+  | { code: 'locked-content-unavailable'; artifact: string; reason: string }
   | { code: 'interrupted'; journal: string }
   /**
    * `undo` cannot run: the history is empty, the last transaction has no pre-snapshot (init) or it was
@@ -167,6 +169,8 @@ function describeRaw(f: Failure): string {
       return `artifact ${f.artifact} still has conflicts: ${f.files.join(', ')}; edit them away, then run resolve again`;
     case 'validation-failed':
       return `artifact ${f.artifact}: ${f.reason}`;
+    case 'locked-content-unavailable':
+      return `cannot put ${f.artifact} back to its locked content: ${f.reason}`;
     case 'interrupted':
       return `an interrupted transaction must be recovered first (${f.journal})`;
     case 'undo-unavailable': {

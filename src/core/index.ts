@@ -167,3 +167,6 @@ export { isSafetySnapshot } from './store/snapshotRefs.js';
 export type { SnapshotInfo } from './store/snapshotRefs.js';
 export type { SnapshotDiffEntry } from './store/treeDiff.js';
 export { readUpstreamFile } from './store/upstreamFiles.js';
+/** The snapshots holding other versions of one file, newest first, one entry per run of equal versions. */
+export { snapshotFileHistory } from './transfer/fileHistory.js';
+export type { FileVersion } from './transfer/fileHistory.js';

@@ -26,7 +26,7 @@ import {
 import type { Tree } from '../model/artifactTree.js';
 import { collectionWrites, loadCollectionCaching, preflightCollection } from '../model/collection.js';
 import type { Collection } from '../model/collection.js';
-import { contentHash } from '../model/hash.js';
+import { contentHash, skillMeatHash } from '../model/hash.js';
 import { deleteEntry, getEntry } from '../model/lock.js';
 import type { LockEntry } from '../model/lock.js';
 import { removeArtifact } from '../model/manifest.js';
@@ -83,7 +83,8 @@ export async function discardArtifacts(
       const unchanged: string[] = [];
       for (const { entry, locked } of entries) {
         const id = artifactId(entry);
-        if (currentHash(dir, entry) === locked.contentHash) {
+        // Clean already, by our hash or by SkillMeat's (a SkillMeat lock may have counted a noise file).
+        if (currentHashes(dir, entry).includes(locked.contentHash)) {
           unchanged.push(id);
           continue;
         }
@@ -229,11 +230,12 @@ function unique(entries: ArtifactEntry[]): ArtifactEntry[] {
   return [...new Map(entries.map((e) => [artifactId(e), e])).values()];
 }
 
-function currentHash(dir: string, entry: ArtifactEntry): string | undefined {
+function currentHashes(dir: string, entry: ArtifactEntry): string[] {
   try {
-    return contentHash(path.join(dir, entry.path));
+    const target = path.join(dir, entry.path);
+    return [contentHash(target), skillMeatHash(target)];
   } catch {
-    return undefined;
+    return [];
   }
 }
 

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
+import { skillMeatHash } from '../../src/core/model/hash.js';
 import { runCli, tempDir, treeListing } from './support/collections.js';
 import { makeUpstream, upstreamTempDir } from './support/upstream.js';
 
@@ -115,6 +116,21 @@ describe('discard', () => {
     );
   });
 
+  it('leaves alone an artifact that matches a SkillMeat-written lock hash counting a noise file', () => {
+    const dir = setup();
+    fs.writeFileSync(path.join(dir, 'skills/pdf/.DS_Store'), 'noise');
+    const lockFile = path.join(dir, 'collection.lock');
+    const lock = fs.readFileSync(lockFile, 'utf8');
+    const ours = /\[lock\.entries\."pdf::skill"\][^[]*content_hash = "([0-9a-f]{64})"/.exec(
+      lock,
+    )?.[1] as string;
+    assert.ok(ours);
+    fs.writeFileSync(lockFile, lock.replace(ours, skillMeatHash(path.join(dir, 'skills/pdf'))));
+    const before = treeListing(dir);
+    assert.equal(ok(['discard', 'skill/pdf'], dir), 'skill/pdf already holds its locked content\n');
+    assert.deepEqual(treeListing(dir), before);
+  });
+
   it('refuses an unknown artifact (exit 65) and a call without one (usage)', () => {
     const dir = setup();
     const before = treeListing(dir);
@@ -139,6 +155,20 @@ describe('remove', () => {
     assert.match(fs.readFileSync(path.join(dir, 'collection.lock'), 'utf8'), /review::command/);
     assert.equal(runCli(['status', '--collection', dir]).code, 0, 'consistent after');
     assert.equal(lastKind(dir), 'remove');
+    ok(['undo'], dir);
+    assert.deepEqual(treeListing(dir), before);
+  });
+
+  it('keeps a folder holding a nested .git, with that repository, and says so; undo restores the rest', () => {
+    const dir = setup();
+    fs.mkdirSync(path.join(dir, 'skills/pdf/vendor/.git'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'skills/pdf/vendor/.git/HEAD'), 'ref: refs/heads/main\n');
+    const before = treeListing(dir);
+    const out = ok(['remove', 'skill/pdf'], dir);
+    assert.match(out, /^kept skills\/pdf: it holds a nested \.git$/m);
+    assert.ok(fs.existsSync(path.join(dir, 'skills/pdf/vendor/.git/HEAD')), 'the repository stays');
+    assert.equal(fs.existsSync(path.join(dir, 'skills/pdf/SKILL.md')), false);
+    assert.equal(fs.existsSync(path.join(dir, 'skills/pdf/ref')), false);
     ok(['undo'], dir);
     assert.deepEqual(treeListing(dir), before);
   });

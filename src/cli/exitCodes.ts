@@ -46,6 +46,7 @@ export function exitCodeFor(code: FailureCode): number {
     case 'git-too-old':
     case 'upstream-unreachable':
     case 'undo-unavailable':
+    case 'locked-content-unavailable':
       return EXIT.unavailable;
     case 'locked':
       return EXIT.locked;

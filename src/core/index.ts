@@ -120,6 +120,9 @@ export type {
 } from './transfer/operations.js';
 export { addFromSource } from './transfer/add.js';
 export { relockArtifacts } from './transfer/relock.js';
+/** Quick fixes: put an artifact back to its locked content (discard edits, reinstall), or remove it. */
+export { discardArtifacts, removeArtifacts } from './transfer/fixes.js';
+export type { DiscardResult, LockedSource, RemoveResult } from './transfer/fixes.js';
 export { repairCollection } from './transfer/repair.js';
 export type { RepairResult } from './transfer/repair.js';
 export type { RelockResult } from './transfer/relock.js';
@@ -164,3 +167,6 @@ export { artifactFindings, describeFinding, execFingerprint, readApprovals } fro
 export type { ExecApproval, ExecFinding, ExecPolicy } from './exec/approval.js';
 export { classifyFile } from './exec/rules.js';
 export type { ExecRule, RuleFinding } from './exec/rules.js';
+/** The snapshots holding other versions of one file, newest first, one entry per run of equal versions. */
+export { snapshotFileHistory } from './transfer/fileHistory.js';
+export type { FileVersion } from './transfer/fileHistory.js';

@@ -21,7 +21,7 @@ import { execPolicy } from './execApproval.js';
 import { toSnapshotUri } from './snapshotContent.js';
 import type { CollectionModel } from './store.js';
 import { collectionSummary } from './tree.js';
-import { pinnedHint, shortName, showChanges, versionText } from './ui.js';
+import { pinnedHint, shortName, showChanges, titled, versionText } from './ui.js';
 import type { ChangeEntry } from './ui.js';
 import { describeHolder } from './userErrors.js';
 
@@ -282,6 +282,7 @@ export async function diffFlow(
   artifact: ArtifactReport,
 ): Promise<number> {
   if (!artifact.resolvedSha) throw new ExtensionError({ code: 'no-upstream', artifact: artifact.id });
+  let upstreamVersion = versionText(artifact.version, artifact.resolvedSha);
   const entries = await services.store.run(
     collection,
     {
@@ -295,6 +296,7 @@ export async function diffFlow(
       try {
         const planned = plan.artifacts[0];
         if (planned && !planned.upToDate) {
+          upstreamVersion = versionText(planned.to.version, planned.to.sha);
           const key = `diff-${artifact.id}-${Date.now()}`;
           const files = new Map(planned.files.map((f) => [f.rel, f]));
           services.content
@@ -338,7 +340,12 @@ export async function diffFlow(
     });
     return 0;
   }
-  await showChanges(t('{0}: upstream ↔ working', artifact.id), entries, services.log);
+  const sides = t('{0} ↔ local', upstreamVersion);
+  await showChanges(
+    t('{0} ({1})', shortName(artifact.id), sides),
+    titled(collection, entries, sides),
+    services.log,
+  );
   return entries.length;
 }
 
@@ -471,6 +478,11 @@ export async function statusFlow(services: Services): Promise<void> {
             );
           fix(
             `$(discard) ${finding.message}`,
+            t('Discard local changes'),
+            command('artifactKeeper.discardChanges', target),
+          );
+          fix(
+            `$(discard) ${finding.message}`,
             t('Restore a snapshot…'),
             command('artifactKeeper.restoreSnapshot', collection.dir),
           );
@@ -480,6 +492,23 @@ export async function statusFlow(services: Services): Promise<void> {
             `$(git-merge) ${finding.message}`,
             t('Reopen merge editor'),
             command('artifactKeeper.resolveConflicts'),
+          );
+          break;
+        case 'files-missing':
+          fix(
+            `$(cloud-download) ${finding.message}`,
+            t('Reinstall from the locked content'),
+            command('artifactKeeper.reinstall', target),
+          );
+          fix(
+            `$(trash) ${finding.message}`,
+            t('Remove from collection'),
+            command('artifactKeeper.removeArtifact', target),
+          );
+          fix(
+            `$(discard) ${finding.message}`,
+            t('Restore a snapshot…'),
+            command('artifactKeeper.restoreSnapshot', collection.dir),
           );
           break;
         default:

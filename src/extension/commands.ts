@@ -18,7 +18,8 @@ import {
   statusFlow,
 } from './collectionFlows.js';
 import { abortUpdateFlow, conflictedIds, markResolvedFlow, resolveConflictsFlow } from './conflictFlow.js';
-import { keepEditsFlow } from './editFlows.js';
+import { discardFlow, keepEditsFlow, removeFlow } from './editFlows.js';
+import { fileHistoryFlow } from './fileHistory.js';
 import { ExtensionError } from './extensionError.js';
 import type { Services } from './services.js';
 import {
@@ -57,6 +58,10 @@ export type CommandId =
   | 'artifactKeeper.resolveConflicts'
   | 'artifactKeeper.markResolved'
   | 'artifactKeeper.keepEdits'
+  | 'artifactKeeper.discardChanges'
+  | 'artifactKeeper.reinstall'
+  | 'artifactKeeper.removeArtifact'
+  | 'artifactKeeper.showFileHistory'
   | 'artifactKeeper.abortUpdate'
   | 'artifactKeeper.completeMerge'
   | 'artifactKeeper.openCollection'
@@ -210,12 +215,7 @@ export function commandTable(services: Services): Record<CommandId, Handler> {
       const snapshotId = typeof args[1] === 'string' ? args[1] : lastUpdateSnapshot(collection);
       if (!snapshotId)
         throw new ExtensionError({ code: 'nothing-to-roll-back', collection: collection.name });
-      return showSnapshotChanges(
-        services,
-        collection,
-        snapshotId,
-        t('Changes since snapshot {0}', snapshotId),
-      );
+      return showSnapshotChanges(services, collection, snapshotId);
     },
     'artifactKeeper.resolveConflicts': async (...args) => {
       const chosen = await conflictTarget(services, args);
@@ -227,6 +227,32 @@ export function commandTable(services: Services): Record<CommandId, Handler> {
       if (!collection) return undefined;
       const artifact = await artifactFor(services, target, collection, (a) => a.state === 'modified');
       return artifact ? keepEditsFlow(services, collection, artifact.id) : undefined;
+    },
+    'artifactKeeper.discardChanges': async (...args) => {
+      const target = resolveTarget(services, args);
+      const collection = await collectionFor(services, target);
+      if (!collection) return undefined;
+      const artifact = await artifactFor(services, target, collection, (a) => a.state === 'modified');
+      return artifact ? discardFlow(services, collection, artifact.id, 'discard') : undefined;
+    },
+    'artifactKeeper.reinstall': async (...args) => {
+      const target = resolveTarget(services, args);
+      const collection = await collectionFor(services, target);
+      if (!collection) return undefined;
+      const artifact = await artifactFor(services, target, collection, (a) => a.state === 'missing');
+      return artifact ? discardFlow(services, collection, artifact.id, 'reinstall') : undefined;
+    },
+    'artifactKeeper.removeArtifact': async (...args) => {
+      const target = resolveTarget(services, args);
+      const collection = await collectionFor(services, target);
+      if (!collection) return undefined;
+      const artifact = await artifactFor(services, target, collection);
+      return artifact ? removeFlow(services, collection, artifact.id) : undefined;
+    },
+    /** (uri?): a file of an artifact; without one, the active editor's file. */
+    'artifactKeeper.showFileHistory': async (...args) => {
+      const uri = args[0] instanceof vscode.Uri ? args[0] : vscode.window.activeTextEditor?.document.uri;
+      return fileHistoryFlow(services, uri);
     },
     'artifactKeeper.markResolved': async (...args) => {
       const chosen = await conflictTarget(services, args);

@@ -29,6 +29,9 @@ export type QuestionId =
   | 'confirmRestore'
   | 'confirmProjectCollection'
   | 'confirmRollback'
+  | 'confirmDiscard'
+  | 'confirmRemove'
+  | 'pickFileSnapshot'
   | 'pickConflictSide';
 
 export interface PickItem<T> {
@@ -53,6 +56,8 @@ export interface ConfirmQuestion {
   detail?: string;
   /** The button that means yes. */
   confirm: string;
+  /** A modal warning (VS Code adds its one Cancel): for destructive fixes, where nothing else is on screen to keep usable. */
+  modal?: boolean;
 }
 
 export interface InputQuestion {
@@ -180,6 +185,14 @@ export class VsCodePrompter implements Prompter {
    * follows stays usable while the person decides (and VS Code's test driver refuses modal dialogs).
    */
   async confirm(question: ConfirmQuestion): Promise<boolean> {
+    if (question.modal) {
+      const answer = await vscode.window.showWarningMessage(
+        question.message,
+        { modal: true, ...(question.detail ? { detail: question.detail } : {}) },
+        question.confirm,
+      );
+      return answer === question.confirm;
+    }
     const text = question.detail ? `${question.message} ${question.detail}` : question.message;
     const answer = await vscode.window.showWarningMessage(text, question.confirm, t('Cancel'));
     return answer === question.confirm;

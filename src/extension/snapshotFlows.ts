@@ -21,7 +21,7 @@ import { ExtensionError } from './extensionError.js';
 import type { Services } from './services.js';
 import { toSnapshotUri, workingUri } from './snapshotContent.js';
 import type { CollectionModel } from './store.js';
-import { age, shortName, showChanges } from './ui.js';
+import { age, shortName, showChanges, snapshotTime, titled } from './ui.js';
 import type { ChangeEntry } from './ui.js';
 
 const t = vscode.l10n.t;
@@ -128,7 +128,15 @@ export async function restoreFlow(
       modified: change.status === 'added' ? empty : snapshot,
     };
   });
-  await showChanges(t('Restore snapshot {0}: now ↔ after the restore', id), entries, services.log);
+  const restoreTarget = (await listSnapshots(collection.dir, services.store.readOptions())).find(
+    (s) => s.id === id,
+  );
+  const restoreSides = t('now ↔ snapshot {0}', restoreTarget ? snapshotTime(restoreTarget.time) : id);
+  await showChanges(
+    t('Restore {0} ({1})', collection.name, restoreSides),
+    titled(collection, entries, restoreSides),
+    services.log,
+  );
   const confirmed = await prompter.confirm({
     id: 'confirmRestore',
     message: t('Restore snapshot {0} of {1}?', id, collection.name),
@@ -257,7 +265,8 @@ export async function showSnapshotChanges(
   services: Services,
   collection: CollectionModel,
   snapshotId: string,
-  title: string,
+  /** The multi-file diff editor's title; default `<collection> (snapshot <time> ↔ now)`. */
+  title?: string,
 ): Promise<number> {
   const changes = await diffSnapshot(collection.dir, snapshotId, 'working', services.store.readOptions());
   if (changes.length === 0) {
@@ -282,7 +291,15 @@ export async function showSnapshotChanges(
       modified: change.status === 'deleted' ? empty : working,
     };
   });
-  await showChanges(title, entries, services.log);
+  const info = (await listSnapshots(collection.dir, services.store.readOptions())).find(
+    (s) => s.id === snapshotId,
+  );
+  const sides = t('snapshot {0} ↔ now', info ? snapshotTime(info.time) : snapshotId);
+  await showChanges(
+    title ?? t('{0} ({1})', collection.name, sides),
+    titled(collection, entries, sides),
+    services.log,
+  );
   return entries.length;
 }
 

@@ -52,6 +52,8 @@ export type Activity =
   | { kind: 'resolving'; artifacts: string[] }
   /** Accepting an artifact's local edits as its locked content. */
   | { kind: 'relocking'; artifacts: string[] }
+  /** Putting artifacts back to their locked content (discard, reinstall) or removing them. */
+  | { kind: 'fixing'; artifacts: string[] }
   | { kind: 'restoring'; snapshotId: string }
   | { kind: 'recovering' }
   | { kind: 'snapshotting' }

@@ -37,6 +37,25 @@ export function pinnedAt(pin: PinnedInfo): string {
   return pin.kind === 'commit' ? pin.at.slice(0, 7) + (pin.tag ? ` (${pin.tag})` : '') : pin.at;
 }
 
+/** A snapshot's time for titles and picks, local and to the minute: `2026-12-04 10:12`. */
+export function snapshotTime(time: string | number | Date): string {
+  const d = new Date(time);
+  if (Number.isNaN(d.getTime())) return String(time);
+  const two = (n: number): string => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}`;
+}
+
+/**
+ * A collection file as people name it in titles: `pdf/SKILL.md` for a file of the folder artifact
+ * `skill/pdf`, `review.md` for the single-file `command/review`, else the collection-relative path.
+ */
+export function fileLabel(collection: CollectionModel, rel: string): string {
+  const owner = collection.report?.artifacts.find((a) => rel === a.path || rel.startsWith(`${a.path}/`));
+  if (!owner) return rel;
+  if (rel === owner.path) return path.posix.basename(rel);
+  return `${owner.name}/${rel.slice(owner.path.length + 1)}`;
+}
+
 const relative = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
 
 /** "5 minutes ago", "yesterday", … */
@@ -101,6 +120,23 @@ export interface ChangeEntry {
   label: vscode.Uri;
   original: vscode.Uri;
   modified: vscode.Uri;
+  /** The title of this file's own diff editor (the fallback), e.g. `pdf/SKILL.md (v1.2.0 ↔ local)`. */
+  title?: string;
+}
+
+/**
+ * The entries with their own diff titles, `pdf/SKILL.md (v1.2.0 ↔ local)`: the file as people name it
+ * (fileLabel) and the two sides, left first. Never a temp path or a raw hash.
+ */
+export function titled(
+  collection: CollectionModel,
+  entries: readonly ChangeEntry[],
+  sides: string,
+): ChangeEntry[] {
+  return entries.map((entry) => {
+    const rel = path.relative(collection.dir, entry.label.fsPath).split(path.sep).join('/');
+    return { ...entry, title: `${fileLabel(collection, rel)} (${sides})` };
+  });
 }
 
 /**
@@ -132,7 +168,7 @@ export async function showChanges(
       'vscode.diff',
       entry.original,
       entry.modified,
-      `${title}: ${path.basename(entry.label.path)}`,
+      entry.title ?? `${title}: ${path.basename(entry.label.path)}`,
       {
         preview: false,
       },

@@ -206,6 +206,11 @@ export class UpdateSession {
           label: this.working(artifact, file),
           original: this.uri(artifact, file, 'mine'),
           modified: this.uri(artifact, file, 'result'),
+          title: t(
+            '{0} (local ↔ {1})',
+            `${shortName(artifact.id)}/${file.rel}`,
+            versionText(artifact.to.version, artifact.to.sha),
+          ),
         });
       }
     }
@@ -250,11 +255,15 @@ export class UpdateSession {
     left: PlanSide,
     right: PlanSide,
   ): Promise<void> {
-    const title = t(
-      '{0}: mine ↔ upstream {1}',
-      `${shortName(artifact.id)}/${file.rel}`,
-      versionText(artifact.to.version, artifact.to.sha),
-    );
+    const side = (which: PlanSide): string =>
+      which === 'upstream'
+        ? versionText(artifact.to.version, artifact.to.sha)
+        : which === 'base'
+          ? versionText(artifact.from.version, artifact.from.sha)
+          : which === 'mine'
+            ? t('local')
+            : t('result');
+    const title = t('{0} ({1} ↔ {2})', `${shortName(artifact.id)}/${file.rel}`, side(left), side(right));
     await vscode.commands.executeCommand(
       'vscode.diff',
       this.uri(artifact, file, left),

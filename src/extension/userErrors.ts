@@ -256,6 +256,10 @@ export function fromFailure(f: Failure): UserError {
       const reason = t('the collection cannot be repaired ({0})', f.reason);
       return make(reason, t('{0}. Nothing was changed.', reason), 'error', [{ kind: 'showLog' }]);
     }
+    case 'locked-content-unavailable': {
+      const reason = t('{0} cannot be put back to its locked content ({1})', f.artifact, f.reason);
+      return make(reason, t('{0}. Nothing was changed.', reason), 'warning', [{ kind: 'showLog' }]);
+    }
     case 'not-conflicted': {
       const reason = t('{0} has no conflicts to resolve', f.artifact);
       return make(reason, t('{0}.', reason), 'info', []);

@@ -335,3 +335,35 @@ projectFolderWelcome.setupWorkspace = (dir) => {
   fs.mkdirSync(`${dir}/.vscode`, { recursive: true });
   fs.writeFileSync(`${dir}/.vscode/settings.json`, JSON.stringify(BASE_SETTINGS, null, 2));
 };
+
+/**
+ * Show Snapshot History of File: the skill's SKILL.md open in an editor (a click on its row), the palette
+ * command, the pick of the snapshots holding other versions, and the diff it opens, titled with the file,
+ * the snapshot's time and "now".
+ */
+export async function fileHistory({ page, runCommand, screenshot, log }) {
+  await openArtifactsView(page);
+  await row(page, 'pdf').click();
+  await page.locator('.tab', { hasText: 'SKILL.md' }).first().waitFor({ timeout: 30_000 });
+  await runCommand('Artifact Keeper: Show Snapshot History of File');
+  const pick = page
+    .locator('.quick-input-widget .monaco-list-row', { hasText: 'before experiments' })
+    .first();
+  await pick.waitFor({ timeout: 30_000 });
+  await pick.click();
+  const tab = page
+    .locator('.tab', { hasText: /SKILL\.md \(snapshot \d{4}-\d\d-\d\d \d\d:\d\d ↔ now\)/ })
+    .first();
+  await tab.waitFor({ timeout: 30_000 });
+  log('diff tab:', await tab.innerText());
+  await page.locator('.monaco-diff-editor').first().waitFor({ timeout: 30_000 });
+  await settle(page, 1500);
+  await screenshot('14-file-history');
+}
+fileHistory.setupWorkspace = (dir) => {
+  buildSample(dir, upstreamOf(dir), {
+    edit: 'separate',
+    settings: BASE_SETTINGS,
+    snapshotMessage: 'before experiments',
+  });
+};

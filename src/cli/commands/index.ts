@@ -4,6 +4,7 @@
 import type { CliCommand } from '../main.js';
 import { addCommand } from './add.js';
 import { checkCommand } from './check.js';
+import { discardCommand, reinstallCommand, removeCommand } from './fixes.js';
 import { initCommand } from './init.js';
 import { relockCommand } from './relock.js';
 import { repairCommand } from './repair.js';
@@ -37,6 +38,9 @@ export const COMMANDS: Record<string, CliCommand> = {
   import: importCommand,
   recover: recoverCommand,
   relock: relockCommand,
+  discard: discardCommand,
+  reinstall: reinstallCommand,
+  remove: removeCommand,
   repair: repairCommand,
   history: historyCommand,
   unlock: unlockCommand,

@@ -42,6 +42,8 @@ export type Failure =
   | { code: 'validation-failed'; artifact: string; reason: string }
   /** The change adds or alters something that runs (DESIGN §11) and no one said yes; nothing was written. */
   | { code: 'exec-not-approved'; artifacts: string[]; findings: string[] }
+  /** `discard`/`reinstall`: neither the stored upstream base nor any snapshot holds the lock's content. */
+  | { code: 'locked-content-unavailable'; artifact: string; reason: string }
   | { code: 'interrupted'; journal: string }
   /**
    * `undo` cannot run: the history is empty, the last transaction has no pre-snapshot (init) or it was
@@ -171,6 +173,8 @@ function describeRaw(f: Failure): string {
       return `artifact ${f.artifact}: ${f.reason}`;
     case 'exec-not-approved':
       return `${f.findings.length} executable change(s) in ${f.artifacts.join(', ')} not approved (${f.findings[0] ?? ''}${f.findings.length > 1 ? `, and ${f.findings.length - 1} more` : ''}): review them, then re-run with --allow-exec`;
+    case 'locked-content-unavailable':
+      return `cannot put ${f.artifact} back to its locked content: ${f.reason}`;
     case 'interrupted':
       return `an interrupted transaction must be recovered first (${f.journal})`;
     case 'undo-unavailable': {

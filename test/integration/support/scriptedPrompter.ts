@@ -26,6 +26,8 @@ export interface Asked {
   id?: QuestionId;
   text: string;
   detail?: unknown;
+  /** A confirmation asked as a modal dialog. */
+  modal?: boolean;
 }
 
 type PickAnswer = (items: PickItem<unknown>[]) => unknown;
@@ -61,7 +63,13 @@ export class ScriptedPrompter implements Prompter {
   }
 
   async confirm(question: ConfirmQuestion): Promise<boolean> {
-    this.asked.push({ kind: 'confirm', id: question.id, text: question.message, detail: question.detail });
+    this.asked.push({
+      kind: 'confirm',
+      id: question.id,
+      text: question.message,
+      detail: question.detail,
+      ...(question.modal ? { modal: true } : {}),
+    });
     return this.answers.get(question.id) === true;
   }
 

@@ -4,6 +4,7 @@
 import type { CliCommand } from '../main.js';
 import { addCommand } from './add.js';
 import { checkCommand } from './check.js';
+import { driftCommand } from './drift.js';
 import { initCommand } from './init.js';
 import { relockCommand } from './relock.js';
 import { repairCommand } from './repair.js';
@@ -39,5 +40,6 @@ export const COMMANDS: Record<string, CliCommand> = {
   relock: relockCommand,
   repair: repairCommand,
   history: historyCommand,
+  drift: driftCommand,
   unlock: unlockCommand,
 };

@@ -2,8 +2,10 @@
  * What the project commands (`drift`, `status --project`) share: the profile root from `--project` and
  * `--profile`, its tracking file, and the collection found for it (DESIGN §7).
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
+  CoreError,
   discoverCollection,
   parseProfile,
   projectProfileRoot,
@@ -34,7 +36,14 @@ export function openProject(ctx: CliContext, project: string): OpenedProject {
     throw new UsageError(
       `unknown profile "${profileText}" (one of ${Object.keys(PROFILES).join(', ')}, or its folder)`,
     );
-  const root = projectProfileRoot(path.resolve(project), profile);
+  const projectDir = path.resolve(project);
+  if (!fs.statSync(projectDir, { throwIfNoEntry: false })?.isDirectory())
+    throw new CoreError({
+      code: 'not-a-collection',
+      dir: projectDir,
+      reason: 'no such project folder (--project)',
+    });
+  const root = projectProfileRoot(projectDir, profile);
   const tracking = readTrackingFile(root);
   const explicit = ctx.has('collection') ? ctx.collectionDir : undefined;
   const collection = discoverCollection({

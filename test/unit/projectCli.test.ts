@@ -83,6 +83,11 @@ describe('drift and status --project (CLI)', () => {
   it('refuses bad usage (64), bad data (65) and a missing collection (66), writing nothing', () => {
     const setup = makeProjectSetup();
     assert.equal(runCli(['drift'], { env: { HOME: setup.home } }).code, 64);
+    const noProject = runCli(['drift', '--project', path.join(setup.project, 'nope')], {
+      env: { HOME: setup.home },
+    });
+    assert.equal(noProject.code, 66);
+    assert.match(noProject.stderr, /app\/nope: no such project folder \(--project\)\n$/);
     const badProfile = drift(setup, ['--profile', 'vim']);
     assert.equal(badProfile.code, 64);
     assert.match(badProfile.stderr, /unknown profile "vim"/);

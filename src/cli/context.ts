@@ -3,6 +3,7 @@
  * IO ports (with faults injected from ARTIFACT_KEEPER_FAULT for the crash and fault campaigns, and the
  * clock pinned by ARTIFACT_KEEPER_NOW). The CLI's root is the only place that reads them.
  */
+import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   clockFromEnv,
@@ -22,6 +23,8 @@ import { execPolicy } from './execApproval.js';
 export interface CliContext {
   args: ParsedArgs;
   collectionDir: string;
+  /** The home folder (`~`): SkillMeat's config and collections, the user-scope profile root. */
+  home: string;
   json: boolean;
   fs: Fs;
   faults: FaultPlan | undefined;
@@ -78,6 +81,7 @@ export function createContext(args: ParsedArgs): CliContext {
     signal: controller.signal,
     args,
     collectionDir: path.resolve(flag('collection') ?? process.cwd()),
+    home: os.homedir(),
     json: args.flags.get('json') === true,
     fs: faults ? withFaults(nodeFs, faults) : nodeFs,
     faults,

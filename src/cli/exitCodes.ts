@@ -25,6 +25,7 @@ export function exitCodeFor(code: FailureCode): number {
     case 'toml-invalid':
     case 'manifest-invalid':
     case 'lock-invalid':
+    case 'tracking-invalid':
     case 'lock-version-unsupported':
     case 'artifact-name-invalid':
     case 'artifact-path-invalid':

@@ -170,3 +170,48 @@ export type { ExecRule, RuleFinding } from './exec/rules.js';
 /** The snapshots holding other versions of one file, newest first, one entry per run of equal versions. */
 export { snapshotFileHistory } from './transfer/fileHistory.js';
 export type { FileVersion } from './transfer/fileHistory.js';
+
+// Projects (DESIGN §10): profiles, the tracking file, drift; reads only for now
+/** Profile roots (`.claude`, `.codex`, `.gemini`, `.cursor`, user `~/.claude`) and deploy paths per type. Pure. */
+export {
+  DEFAULT_PROFILE,
+  DEPLOY_FOLDERS,
+  PROFILES,
+  deployPath,
+  deployShape,
+  isDeployable,
+  parseProfile,
+  projectProfileRoot,
+  userProfileRoot,
+} from './projects/profiles.js';
+export type { ProfileId, ProfileRoot } from './projects/profiles.js';
+/**
+ * `.skillmeat-deployed.toml` read and written as SkillMeat does (unknown keys kept); throws
+ * `toml-invalid` or `tracking-invalid` (file:line, artifact) for a malformed file or an escaping path.
+ */
+export {
+  TRACKING_FILE,
+  artifactPathProblem,
+  deployedLocation,
+  emptyTrackingFile,
+  findRecord,
+  localNaiveTime,
+  parseTrackingFile,
+  readTrackingFile,
+  removeRecord,
+  serializeTrackingFile,
+  setRecord,
+  trackingFilePath,
+} from './projects/trackingFile.js';
+export type { DeploymentRecord, RecordFields, TrackingFile } from './projects/trackingFile.js';
+/** Drift of a profile root against a collection (in-sync … not-deployed); reads only. */
+export { DRIFT_STATES, checkDrift, isDrift } from './projects/drift.js';
+export type { DriftEntry, DriftOptions, DriftReport, DriftState } from './projects/drift.js';
+/** The collection of a project: --collection, the tracking file, SkillMeat's config, the current folder. */
+export {
+  activeSkillMeatCollection,
+  discoverCollection,
+  fromCollectionDir,
+  skillMeatCollectionDir,
+} from './projects/discover.js';
+export type { CollectionSource, DiscoverOptions, DiscoveredCollection } from './projects/discover.js';

@@ -94,7 +94,8 @@ export function fromFailure(f: Failure): UserError {
       ]);
     }
     case 'manifest-invalid':
-    case 'lock-invalid': {
+    case 'lock-invalid':
+    case 'tracking-invalid': {
       const where =
         f.line !== undefined ? t('{0} line {1}', path.basename(f.file), f.line) : path.basename(f.file);
       const reason = f.artifact

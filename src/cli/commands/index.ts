@@ -5,6 +5,7 @@ import type { CliCommand } from '../main.js';
 import { addCommand } from './add.js';
 import { checkCommand } from './check.js';
 import { discardCommand, reinstallCommand, removeCommand } from './fixes.js';
+import { driftCommand } from './drift.js';
 import { initCommand } from './init.js';
 import { relockCommand } from './relock.js';
 import { repairCommand } from './repair.js';
@@ -43,5 +44,6 @@ export const COMMANDS: Record<string, CliCommand> = {
   remove: removeCommand,
   repair: repairCommand,
   history: historyCommand,
+  drift: driftCommand,
   unlock: unlockCommand,
 };

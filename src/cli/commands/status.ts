@@ -1,20 +1,42 @@
 /**
- * `artifact-keeper status`: the consistency report; changes nothing in the collection.
- * Exit 0 clean, 1 modified, 2 inconsistent or interrupted.
+ * `artifact-keeper status`: the consistency report; changes nothing in the collection. With
+ * `--project DIR`, the collection is the project's (DESIGN §7) and a drift summary line follows.
+ * Exit 0 clean, 1 modified (or a project that drifts), 2 inconsistent or interrupted.
  */
-import { checkCollection, describeLockHolder, readWriterLock } from '../../core/index.js';
+import {
+  checkCollection,
+  checkDrift,
+  describeLockHolder,
+  loadCollection,
+  readWriterLock,
+} from '../../core/index.js';
+import type { DriftReport } from '../../core/index.js';
 import type { CliCommand } from '../main.js';
 import { EXIT } from '../exitCodes.js';
+import { driftJson, driftSummary, openProject, PROJECT_FLAGS } from '../project.js';
+import type { OpenedProject } from '../project.js';
 
 export const statusCommand: CliCommand = {
   summary: 'report whether manifest, lock and files agree (changes nothing)',
-  usage: 'status [--collection DIR] [--json]',
+  usage: 'status [--collection DIR] [--project DIR [--profile P]] [--json]',
+  flags: PROJECT_FLAGS,
   async run(ctx) {
-    const report = await checkCollection(ctx.collectionDir, { fs: ctx.fs });
+    const projectDir = ctx.flag('project');
+    const project: OpenedProject | undefined =
+      projectDir === undefined ? undefined : openProject(ctx, projectDir);
+    const collectionDir = project?.collection.dir ?? ctx.collectionDir;
+    const report = await checkCollection(collectionDir, { fs: ctx.fs });
     // Who holds the writer lock, if anyone: a reader never waits for it, but a person wants to know.
-    const lock = readWriterLock(ctx.collectionDir);
+    const lock = readWriterLock(collectionDir);
+    let drift: DriftReport | undefined;
+    if (project && report.state !== 'interrupted') {
+      drift = checkDrift(project.root, loadCollection(collectionDir), {
+        ...(project.tracking ? { tracking: project.tracking } : {}),
+      });
+    }
     if (ctx.json) {
       ctx.printJson({
+        ...(project && drift ? { drift: driftJson(drift, project.collection) } : {}),
         state: report.state,
         lock: lock ? { ...lock.holder, alive: lock.alive } : null,
         artifacts: report.artifacts.map((a) => ({
@@ -30,7 +52,7 @@ export const statusCommand: CliCommand = {
         })),
       });
     } else {
-      ctx.out(`${ctx.collectionDir}: ${report.state} (${report.artifacts.length} artifacts)`);
+      ctx.out(`${collectionDir}: ${report.state} (${report.artifacts.length} artifacts)`);
       const width = Math.max(0, ...report.artifacts.map((a) => a.id.length));
       for (const a of report.artifacts) {
         if (a.state !== 'clean') ctx.out(`  ${a.id.padEnd(width)}  ${a.state}`);
@@ -40,10 +62,11 @@ export const statusCommand: CliCommand = {
         ctx.out(
           `  ${describeLockHolder(lock.holder)}${lock.alive ? '' : ' (holder gone: the next writer reclaims it)'}`,
         );
+      if (drift) ctx.out(`project ${drift.root.dir}: ${driftSummary(drift)}`);
     }
     switch (report.state) {
       case 'clean':
-        return EXIT.ok;
+        return drift && !drift.inSync ? EXIT.modified : EXIT.ok;
       case 'modified':
         return EXIT.modified;
       case 'conflicted':

@@ -11,6 +11,8 @@ export type Failure =
   | { code: 'manifest-invalid'; file: string; line?: number; artifact?: string; reason: string }
   | { code: 'lock-invalid'; file: string; line?: number; artifact?: string; reason: string }
   | { code: 'lock-version-unsupported'; file: string; version: string }
+  /** A project's `.skillmeat-deployed.toml` that cannot be used: malformed, or a path out of its profile root. */
+  | { code: 'tracking-invalid'; file: string; line?: number; artifact?: string; reason: string }
   | { code: 'artifact-name-invalid'; name: string; reason: string }
   | { code: 'artifact-path-invalid'; artifact: string; path: string; reason: string }
   | { code: 'artifact-not-found'; artifact: string }
@@ -112,6 +114,7 @@ function describeRaw(f: Failure): string {
       return `${f.file}:${f.line}:${f.column}: ${f.reason}`;
     case 'manifest-invalid':
     case 'lock-invalid':
+    case 'tracking-invalid':
       return `${f.file}${f.line !== undefined ? `:${f.line}` : ''}: ${f.artifact ? `artifact ${f.artifact}: ` : ''}${f.reason}`;
     case 'lock-version-unsupported':
       return `${f.file}: unsupported lock version "${f.version}" (this tool reads version 1.0.0)`;

@@ -1,0 +1,230 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { CoreError } from '../../src/core/base/errors.js';
+import { loadCollection } from '../../src/core/model/collection.js';
+import { discoverCollection } from '../../src/core/projects/discover.js';
+import { checkDrift } from '../../src/core/projects/drift.js';
+import type { DriftState } from '../../src/core/projects/drift.js';
+import { projectProfileRoot } from '../../src/core/projects/profiles.js';
+import { readTrackingFile } from '../../src/core/projects/trackingFile.js';
+import { REPO_ROOT, tempDir, writeTree } from './support/collections.js';
+import { makeProjectSetup, writeCollection } from './support/projects.js';
+import type { ProjectSetup } from './support/projects.js';
+
+function states(setup: ProjectSetup, includeNotDeployed = false): Record<string, DriftState> {
+  const report = checkDrift(setup.root, loadCollection(setup.collection), { includeNotDeployed });
+  return Object.fromEntries(report.entries.map((e) => [e.id, e.state]));
+}
+
+const ALL_IN_SYNC = { 'skill/pdf': 'in-sync', 'command/review': 'in-sync', 'agent/planner': 'in-sync' };
+const FILES = {
+  'skill/pdf': 'skills/pdf/SKILL.md',
+  'command/review': 'commands/review.md',
+  'agent/planner': 'agents/planner.md',
+};
+
+describe('drift', () => {
+  it('reads a fresh deployment of every type as in sync', () => {
+    const setup = makeProjectSetup();
+    assert.deepEqual(states(setup), ALL_IN_SYNC);
+    const report = checkDrift(setup.root, loadCollection(setup.collection));
+    assert.equal(report.inSync, true);
+    assert.deepEqual(
+      report.entries.map((e) => e.path),
+      ['skills/pdf', 'commands/review.md', 'agents/planner.md'],
+    );
+  });
+
+  for (const [id, file] of Object.entries(FILES)) {
+    it(`tells every state apart for ${id}`, () => {
+      const edit = (root: string, text: string): void => fs.appendFileSync(path.join(root, file), text);
+      let setup = makeProjectSetup();
+      edit(setup.root.dir, 'project edit\n');
+      assert.equal(states(setup)[id], 'modified');
+      assert.equal(checkDrift(setup.root, loadCollection(setup.collection)).inSync, false);
+
+      setup = makeProjectSetup();
+      edit(setup.collection, 'collection edit\n');
+      assert.equal(states(setup)[id], 'outdated');
+
+      setup = makeProjectSetup();
+      edit(setup.root.dir, 'project edit\n');
+      edit(setup.collection, 'collection edit\n');
+      assert.equal(states(setup)[id], 'conflict');
+
+      // Both sides made the same edit: nothing to bring either way.
+      setup = makeProjectSetup();
+      edit(setup.root.dir, 'same edit\n');
+      edit(setup.collection, 'same edit\n');
+      assert.equal(states(setup)[id], 'in-sync');
+
+      setup = makeProjectSetup();
+      const deployed = path.join(setup.root.dir, id === 'skill/pdf' ? 'skills/pdf' : file);
+      fs.rmSync(deployed, { recursive: true });
+      assert.equal(states(setup)[id], 'missing');
+
+      setup = makeProjectSetup();
+      const copy = path.join(setup.collection, id === 'skill/pdf' ? 'skills/pdf' : file);
+      fs.rmSync(copy, { recursive: true });
+      assert.equal(states(setup)[id], 'removed');
+
+      // Gone from the manifest too.
+      setup = makeProjectSetup();
+      const manifest = path.join(setup.collection, 'collection.toml');
+      const [name] = id.split('/').slice(1);
+      const text = fs.readFileSync(manifest, 'utf8');
+      const kept = text.split('\n\n').filter((block) => !block.includes(`name = "${name}"`));
+      fs.writeFileSync(manifest, kept.join('\n\n'));
+      assert.equal(states(setup)[id], 'removed');
+
+      // Deleted on both sides: the deployed path is gone, which is what the person sees.
+      setup = makeProjectSetup();
+      fs.rmSync(path.join(setup.root.dir, id === 'skill/pdf' ? 'skills/pdf' : file), { recursive: true });
+      fs.rmSync(path.join(setup.collection, id === 'skill/pdf' ? 'skills/pdf' : file), { recursive: true });
+      assert.equal(states(setup)[id], 'missing');
+    });
+  }
+
+  it('does not count noise files as drift, on either side', () => {
+    const setup = makeProjectSetup();
+    writeTree(setup.root.dir, {
+      'skills/pdf/.DS_Store': 'x',
+      'skills/pdf/ref/.SKILL.md.swp': 'x',
+      'skills/pdf/notes~': 'x',
+      'skills/pdf/__pycache__/a.pyc': 'x',
+      'skills/pdf/.git/HEAD': 'x',
+    });
+    writeTree(setup.collection, { 'skills/pdf/Thumbs.db': 'x' });
+    assert.deepEqual(states(setup), ALL_IN_SYNC);
+    // A real file is drift.
+    writeTree(setup.root.dir, { 'skills/pdf/notes.md': 'x' });
+    assert.equal(states(setup)['skill/pdf'], 'modified');
+  });
+
+  it('lists the deployable artifacts that are not deployed, on request, and they are not drift', () => {
+    const setup = makeProjectSetup();
+    const tracking = path.join(setup.root.dir, '.skillmeat-deployed.toml');
+    const text = fs.readFileSync(tracking, 'utf8');
+    fs.writeFileSync(
+      tracking,
+      text
+        .split('\n\n')
+        .filter((b) => !b.includes('"planner"'))
+        .join('\n\n'),
+    );
+    assert.deepEqual(states(setup), { 'skill/pdf': 'in-sync', 'command/review': 'in-sync' });
+    assert.deepEqual(states(setup, true), { ...ALL_IN_SYNC, 'agent/planner': 'not-deployed' });
+    const report = checkDrift(setup.root, loadCollection(setup.collection), { includeNotDeployed: true });
+    assert.equal(report.inSync, true);
+    assert.equal(report.entries.find((e) => e.state === 'not-deployed')?.path, 'agents/planner.md');
+  });
+
+  it('reads a tracking file SkillMeat wrote and matches its hashes', () => {
+    const base = tempDir();
+    const project = path.join(base, 'app');
+    const root = projectProfileRoot(project);
+    fs.cpSync(path.join(REPO_ROOT, 'test/fixtures/skillmeat-deployed'), root.dir, { recursive: true });
+    fs.rmSync(path.join(root.dir, 'README.md'));
+    const collection = path.join(base, 'collection');
+    writeTree(collection, {
+      'collection.toml':
+        '[collection]\nname = "default"\nversion = "1.0.0"\n\n[[artifacts]]\nname = "pdf-tools"\ntype = "skill"\npath = "skills/pdf-tools"\norigin = "local"\nadded = "2026-01-02T10:00:00"\n\n[[artifacts]]\nname = "review"\ntype = "command"\npath = "commands/review.md"\norigin = "local"\nadded = "2026-01-02T10:00:00"\n',
+      'skills/pdf-tools/SKILL.md': 'hello\n',
+      'skills/pdf-tools/ref/a.md': 'A\n',
+      'commands/review.md': 'Review the diff.\n',
+    });
+    const report = checkDrift(root, loadCollection(collection));
+    assert.deepEqual(
+      report.entries.map((e) => [e.id, e.state]),
+      [
+        ['skill/pdf-tools', 'in-sync'],
+        ['command/review', 'in-sync'],
+      ],
+    );
+    // A .DS_Store SkillMeat hashed into the base still matches (its hash takes every file).
+    fs.writeFileSync(path.join(root.dir, 'skills/pdf-tools/.DS_Store'), 'mac');
+    assert.equal(checkDrift(root, loadCollection(collection)).inSync, true);
+  });
+
+  it('refuses a tracking file with an escaping path before hashing anything', () => {
+    const setup = makeProjectSetup();
+    const tracking = path.join(setup.root.dir, '.skillmeat-deployed.toml');
+    fs.writeFileSync(
+      tracking,
+      fs.readFileSync(tracking, 'utf8').replace('"agents/planner.md"', '"../../secret.md"'),
+    );
+    assert.throws(
+      () => checkDrift(setup.root, loadCollection(setup.collection)),
+      (err: unknown) =>
+        err instanceof CoreError &&
+        err.failure.code === 'tracking-invalid' &&
+        /\.skillmeat-deployed\.toml:\d+: artifact agent\/planner: artifact_path "\.\.\/\.\.\/secret\.md" leaves the profile root/.test(
+          err.message,
+        ),
+    );
+  });
+});
+
+describe('finding the collection of a project', () => {
+  it("takes --collection, then from_collection, then SkillMeat's active collection, then the current folder", () => {
+    const setup = makeProjectSetup();
+    const tracking = readTrackingFile(setup.root);
+    assert.ok(tracking);
+    const other = path.join(tempDir(), 'other');
+    writeCollection(other, 'other');
+    const home = setup.home;
+    assert.deepEqual(discoverCollection({ home, explicit: other, tracking }), {
+      dir: other,
+      via: 'explicit',
+    });
+    assert.deepEqual(discoverCollection({ home, tracking }), { dir: setup.collection, via: 'tracking-file' });
+    // No tracking file: SkillMeat's config names the active collection.
+    const work = path.join(home, '.skillmeat/collections/work');
+    writeCollection(work, 'work');
+    writeTree(home, {
+      '.skillmeat/config.toml': '[settings]\ndefault-collection = "work"\nupdate-strategy = "prompt"\n',
+    });
+    assert.deepEqual(discoverCollection({ home }), { dir: work, via: 'skillmeat-config' });
+    // No config: "default".
+    fs.rmSync(path.join(home, '.skillmeat/config.toml'));
+    assert.deepEqual(discoverCollection({ home }), { dir: setup.collection, via: 'skillmeat-config' });
+    // Nothing in ~/.skillmeat: the current folder.
+    const bare = tempDir();
+    assert.deepEqual(discoverCollection({ home: bare, cwd: other }), { dir: other, via: 'current-folder' });
+  });
+
+  it('reads a from_collection that is a path', () => {
+    const setup = makeProjectSetup();
+    const tracking = readTrackingFile(setup.root);
+    assert.ok(tracking);
+    for (const record of tracking.records) record.fromCollection = setup.collection;
+    assert.deepEqual(discoverCollection({ home: tempDir(), tracking }), {
+      dir: setup.collection,
+      via: 'tracking-file',
+    });
+  });
+
+  it('names what it looked at when there is no collection', () => {
+    const setup = makeProjectSetup();
+    const tracking = readTrackingFile(setup.root);
+    assert.ok(tracking);
+    fs.rmSync(setup.collection, { recursive: true });
+    assert.throws(
+      () => discoverCollection({ home: setup.home, tracking }),
+      /collections\/default: no collection\.toml here: .*\.skillmeat-deployed\.toml names the collection "default"; pass --collection DIR/,
+    );
+    const bare = tempDir();
+    assert.throws(
+      () => discoverCollection({ home: bare, cwd: bare }),
+      /no collection found for this project; looked at .*collections\/default \(SkillMeat's active collection\), .* \(the current folder\)/,
+    );
+    assert.throws(
+      () => discoverCollection({ home: bare, explicit: bare }),
+      /no collection\.toml here \(given by --collection\)/,
+    );
+    writeTree(bare, { '.skillmeat/config.toml': '[settings\n' });
+    assert.throws(() => discoverCollection({ home: bare }), /config\.toml:1:\d+: /);
+  });
+});

@@ -26,7 +26,12 @@ export const driftCommand: CliCommand = {
     else {
       ctx.out(`${report.root.dir} against ${opened.collection.dir}: ${driftSummary(report)}`);
       const width = Math.max(0, ...report.entries.map((e) => e.id.length));
-      for (const e of report.entries) ctx.out(`  ${e.id.padEnd(width)}  ${e.state.padEnd(12)}  ${e.path}`);
+      for (const e of report.entries) {
+        ctx.out(`  ${e.id.padEnd(width)}  ${e.state.padEnd(12)}  ${e.path}`);
+        // A hook or MCP server changed outside the tool runs code nobody approved (DESIGN §11).
+        for (const finding of e.runsCode ?? [])
+          ctx.out(`    runs code, changed outside Artifact Keeper: ${finding}`);
+      }
     }
     return report.inSync ? EXIT.ok : EXIT.modified;
   },

@@ -13,6 +13,8 @@ import type { ArtifactType } from '../model/artifact.js';
 import type { Collection } from '../model/collection.js';
 import { contentHash, skillMeatHash } from '../model/hash.js';
 import { findEntry } from '../model/manifest.js';
+import { readTree } from '../model/artifactTree.js';
+import { artifactFindings, describeFinding } from '../exec/approval.js';
 import { deployPath, isDeployable } from './profiles.js';
 import type { ProfileRoot } from './profiles.js';
 import { deployedLocation, readTrackingFile, trackingFilePath } from './trackingFile.js';
@@ -50,6 +52,11 @@ export interface DriftEntry {
   deployedHash?: string;
   projectHash?: string;
   collectionHash?: string;
+  /**
+   * The project copy was changed outside the tool (`modified`, `conflict`) and holds something that runs
+   * (DESIGN §11): a hook, a hook entry, an MCP server, an executable or a fetch-and-run line. Named per file.
+   */
+  runsCode?: string[];
 }
 
 export interface DriftReport {
@@ -115,7 +122,8 @@ export function checkDrift(
     else if (projectChanged) state = 'modified';
     else if (collectionChanged) state = 'outdated';
     else state = 'in-sync';
-    return { ...entry, ...hashes, state };
+    const runs = projectChanged ? runsCodeIn(target, record.artifactPath) : [];
+    return { ...entry, ...hashes, state, ...(runs.length > 0 ? { runsCode: runs } : {}) };
   });
   if (options.includeNotDeployed) {
     const deployed = new Set(entries.map((e) => e.id));
@@ -128,6 +136,20 @@ export function checkDrift(
   }
   entries.sort(byTypeThenName);
   return { root, trackingFile: file, entries, inSync: entries.every((e) => !isDrift(e.state)) };
+}
+
+/**
+ * The hooks and MCP servers in a deployed copy that was changed outside the tool, as `file:line: why`:
+ * what Claude Code runs by itself, on tool events or at start. Every file counts as new (the content as
+ * deployed is not kept yet, only its hash), so a skill's scripts, which run only when Claude is asked
+ * to, are left out.
+ */
+function runsCodeIn(target: string, artifactPath: string): string[] {
+  const isFolder = fs.statSync(fsPath(target)).isDirectory();
+  const { tree } = readTree(target, isFolder);
+  return artifactFindings(artifactPath, artifactPath, isFolder, new Map(), tree)
+    .filter((f) => f.rule === 'hook-file' || f.rule === 'settings-hook' || f.rule === 'mcp-server')
+    .map(describeFinding);
 }
 
 /**

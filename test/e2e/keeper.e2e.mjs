@@ -326,6 +326,21 @@ export async function artifactFilesInTree({ page, screenshot, log }) {
   if ((await badge.innerText()).trim() !== '2') throw new Error('the view badge does not count 2 artifacts');
   await settle(page);
   await screenshot('13-artifact-files');
+  // The same letters in the Explorer: the decoration is keyed by the file, not by our tree.
+  await page.locator('.activitybar .action-item a[aria-label^="Explorer"]').first().click();
+  const explorer = page.locator('.explorer-folders-view');
+  const explorerRow = (name) =>
+    explorer
+      .locator('.monaco-list-row', { has: page.locator('.label-name', { hasText: new RegExp(`^${name}$`) }) })
+      .first();
+  await explorerRow('skills').click();
+  await explorerRow('pdf').click();
+  await explorerRow('SKILL.md')
+    .locator('.monaco-icon-label[class*="monaco-decoration"]')
+    .first()
+    .waitFor({ timeout: 30_000 });
+  await settle(page);
+  await screenshot('13a-explorer-letters');
 }
 artifactFilesInTree.setupWorkspace = (dir) => {
   buildSample(dir, upstreamOf(dir), { edit: 'separate', settings: BASE_SETTINGS });

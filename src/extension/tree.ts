@@ -3,6 +3,7 @@
  * Elements are plain data with stable ids, cached so the same artifact is always the same object (which
  * `reveal`, targeted refreshes and `getParent` rely on).
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { ArtifactFileKind, ArtifactReport, ArtifactState } from '../core/index.js';
@@ -620,7 +621,9 @@ function fileDiffCommand(element: TreeElement & { kind: 'file' }, report: Artifa
           },
           element.file,
         );
-  const working = element.change === 'deleted' ? empty : vscode.Uri.file(element.file);
+  // A conflicted file may be gone locally too (deleted here, changed upstream: only its copy is left).
+  const working =
+    element.change === 'deleted' || !fs.existsSync(element.file) ? empty : vscode.Uri.file(element.file);
   return {
     command: 'vscode.diff',
     title: t('Open Changes'),

@@ -81,6 +81,16 @@ describe('artifactFileChanges', () => {
     fs.writeFileSync(path.join(root, 'notes.md'), 'mine\n');
     const changes = await check(dir, 'skill/pdf');
     assert.deepEqual(listing(changes), ['conflicted SKILL.md', 'conflicted notes.md']);
+    // A file deleted locally with upstream's copy beside it is still the conflict, not a deletion.
+    fs.rmSync(path.join(root, 'notes.md'));
+    assert.deepEqual(listing(await check(dir, 'skill/pdf')), ['conflicted SKILL.md', 'conflicted notes.md']);
+    // A copy whose file neither side knows is the conflict itself.
+    fs.renameSync(path.join(root, 'notes.md.upstream'), path.join(root, 'other.md.upstream'));
+    assert.deepEqual(listing(await check(dir, 'skill/pdf')), [
+      'conflicted SKILL.md',
+      'deleted notes.md',
+      'conflicted other.md.upstream',
+    ]);
   });
 
   it('a single-file artifact is keyed by its local file name; a missing one is deleted', async () => {

@@ -41,7 +41,7 @@ export interface ArtifactRef {
 /**
  * Lists the changed files of one artifact against its locked content (the stored upstream tree at the
  * lock's sha): `modified`, `added` (only local), `deleted` (only locked), `conflicted` (conflict markers,
- * or a `<file>.upstream` copy beside it; the copy itself is not listed unless its file is gone).
+ * or a `<file>.upstream` copy beside it; the copy itself is listed only when neither side knows its file).
  * Noise is never a change. Does IO (reads the files and the snapshot store); throws only when the store
  * cannot be opened.
  */
@@ -75,7 +75,8 @@ export async function artifactFileChanges(
   for (const rel of conflicts.markers) kinds.set(rel, 'conflicted');
   for (const copy of conflicts.upstreamCopies) {
     const original = copy.replace(new RegExp(`\\${UPSTREAM_COPY_SUFFIX}(\\.\\d+)?$`), '');
-    kinds.set(mine.has(original) ? original : copy, 'conflicted');
+    // A file deleted locally that upstream changed is still the conflict's name (its copy sits beside it).
+    kinds.set(mine.has(original) || base?.has(original) ? original : copy, 'conflicted');
   }
   const isCopy = (rel: string): boolean => conflicts.upstreamCopies.includes(rel);
   if (base) {

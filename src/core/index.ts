@@ -51,6 +51,14 @@ export type {
   Finding,
   FindingCode,
 } from './status/consistency.js';
+/** An artifact's changed files against its locked content, git-status style (M, A, D, C); read-only. */
+export { artifactFileChanges } from './status/artifactChanges.js';
+export type {
+  ArtifactChanges,
+  ArtifactFileChange,
+  ArtifactFileKind,
+  ArtifactRef,
+} from './status/artifactChanges.js';
 /** Creates an empty collection through the transaction engine; refuses one inside another (`collection-exists`). */
 export { initCollection } from './transfer/init.js';
 export type { InitOptions } from './transfer/init.js';

@@ -3,10 +3,14 @@
  * Elements are plain data with stable ids, cached so the same artifact is always the same object (which
  * `reveal`, targeted refreshes and `getParent` rely on).
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { ArtifactReport, ArtifactState } from '../core/index.js';
+import type { ArtifactFileKind, ArtifactReport, ArtifactState } from '../core/index.js';
+import { ArtifactFiles, artifactFilePath, hasFileChanges, kindLabel, kindLetter } from './artifactFiles.js';
+import type { ArtifactDetails } from './artifactFiles.js';
 import { Disposable } from './disposable.js';
+import { toSnapshotUri } from './snapshotContent.js';
 import type { CollectionModel, Store } from './store.js';
 import { pinnedAt, pinnedHint } from './ui.js';
 import { toUserError } from './userErrors.js';
@@ -17,6 +21,16 @@ export type TreeElement =
   | { kind: 'collection'; dir: string }
   | { kind: 'group'; dir: string; type: string }
   | { kind: 'artifact'; dir: string; type: string; artifact: string }
+  /** A changed file of an artifact; `rel` is relative to the artifact, `file` is its absolute path. */
+  | {
+      kind: 'file';
+      dir: string;
+      type: string;
+      artifact: string;
+      rel: string;
+      file: string;
+      change: ArtifactFileKind;
+    }
   | { kind: 'problem'; dir: string; code: string };
 
 const t = vscode.l10n.t;
@@ -101,6 +115,46 @@ function typeIcon(type: string): vscode.ThemeIcon {
   return new vscode.ThemeIcon(icons[type] ?? 'file');
 }
 
+/** What a state means, in a sentence (the artifact's tooltip). */
+export function stateSentence(state: ArtifactState): string {
+  switch (state) {
+    case 'clean':
+      return t('Clean: the files match the lock.');
+    case 'modified':
+      return t('Modified: the files differ from the locked content.');
+    case 'update-available':
+      return t('An update is available upstream; the files match the lock.');
+    case 'conflicted':
+      return t('Conflicted: an update left conflicts to resolve.');
+    case 'missing':
+      return t("Missing: the artifact's files are not on disk.");
+    case 'unlocked':
+      return t('Not in the lock: the manifest names it, the lock does not.');
+    case 'orphaned':
+      return t('Only in the lock: the manifest no longer names it.');
+  }
+}
+
+/**
+ * The artifacts that need attention, the view's badge: modified, conflicted, missing, or with an update
+ * available (an update known for a modified artifact counts it once). Not-in-lock and only-in-lock
+ * entries are findings of the collection, not of an artifact's content, and stay out.
+ */
+export function attentionCount(collections: readonly CollectionModel[]): number {
+  let count = 0;
+  for (const collection of collections)
+    for (const report of collection.report?.artifacts ?? []) {
+      const needs =
+        report.state === 'modified' ||
+        report.state === 'conflicted' ||
+        report.state === 'missing' ||
+        report.state === 'update-available' ||
+        collection.updates.get(report.id)?.available === true;
+      if (needs) count += 1;
+    }
+  return count;
+}
+
 /** "3 modified · 1 update" — the collection row's summary, also used to decide whether it needs a redraw. */
 export function collectionSummary(collection: CollectionModel): string {
   if (collection.operation)
@@ -132,9 +186,12 @@ export class ArtifactTree extends Disposable implements vscode.TreeDataProvider<
   );
   readonly onDidChangeTreeData = this._onDidChangeTreeData.event;
   readonly view: vscode.TreeView<TreeElement>;
+  /** The changed files of the artifacts that need attention, and their decorations. */
+  readonly files: ArtifactFiles;
 
   constructor(private readonly store: Store) {
     super();
+    this.files = this.register(new ArtifactFiles(store));
     this.view = this.register(
       vscode.window.createTreeView(VIEW_ID, {
         treeDataProvider: this,
@@ -143,6 +200,19 @@ export class ArtifactTree extends Disposable implements vscode.TreeDataProvider<
       }),
     );
     this.register(store.onDidChangeCollections(() => this._onDidChangeTreeData.fire(undefined)));
+    this.register(store.onDidChangeCollections(() => this.updateBadge()));
+    this.register(store.onDidChangeCollection(() => this.updateBadge()));
+    // A new file list redraws the artifact's row and children.
+    this.register(
+      this.files.onDidChangeArtifact(({ dir, artifact }) => {
+        const report = this.store.find(dir)?.report?.artifacts.find((a) => a.id === artifact);
+        if (report)
+          this._onDidChangeTreeData.fire(
+            this.element({ kind: 'artifact', dir, type: report.type, artifact }),
+          );
+      }),
+    );
+    this.updateBadge();
     this.register(
       store.onDidChangeCollection((change) => {
         const dir = change.collection.dir;
@@ -162,6 +232,19 @@ export class ArtifactTree extends Disposable implements vscode.TreeDataProvider<
         if (changed.length > 0) this._onDidChangeTreeData.fire(changed);
       }),
     );
+  }
+
+  private updateBadge(): void {
+    const count = attentionCount(this.store.collections);
+    const badge =
+      count === 0
+        ? undefined
+        : {
+            value: count,
+            tooltip: count === 1 ? t('1 artifact needs attention') : t('{0} artifacts need attention', count),
+          };
+    if (this.view.badge?.value === badge?.value) return;
+    this.view.badge = badge;
   }
 
   /** The cached element for a value, so the same artifact is always the same object. */
@@ -202,7 +285,29 @@ export class ArtifactTree extends Disposable implements vscode.TreeDataProvider<
         .sort((a, b) => a.name.localeCompare(b.name))
         .map((a) => this.element({ kind: 'artifact', dir: element.dir, type: a.type, artifact: a.id }));
     }
+    if (element.kind === 'artifact') return this.fileChildren(element, collection);
     return [];
+  }
+
+  /** The artifact's changed files as last computed; `files` redraws the artifact when they change. */
+  private fileChildren(
+    element: TreeElement & { kind: 'artifact' },
+    collection: CollectionModel,
+  ): TreeElement[] {
+    const report = collection.report?.artifacts.find((a) => a.id === element.artifact);
+    if (!report || !hasFileChanges(report)) return [];
+    const details = this.files.peek(element.dir, element.artifact);
+    return (details?.files ?? []).map((change) =>
+      this.element({
+        kind: 'file',
+        dir: element.dir,
+        type: element.type,
+        artifact: element.artifact,
+        rel: change.rel,
+        file: artifactFilePath(element.dir, report, change.rel, details?.isFolder ?? true),
+        change: change.kind,
+      }),
+    );
   }
 
   getParent(element: TreeElement): TreeElement | undefined {
@@ -214,7 +319,36 @@ export class ArtifactTree extends Disposable implements vscode.TreeDataProvider<
         return this.element({ kind: 'collection', dir: element.dir });
       case 'artifact':
         return this.element({ kind: 'group', dir: element.dir, type: element.type });
+      case 'file':
+        return this.element({
+          kind: 'artifact',
+          dir: element.dir,
+          type: element.type,
+          artifact: element.artifact,
+        });
     }
+  }
+
+  async resolveTreeItem(item: vscode.TreeItem, element: TreeElement): Promise<vscode.TreeItem> {
+    if (element.kind === 'artifact') {
+      const tooltip = await this.artifactTooltip(element);
+      if (tooltip) item.tooltip = tooltip;
+    }
+    return item;
+  }
+
+  /**
+   * An artifact's hover: its source spec, version and short sha, its state in words, and which files
+   * changed (up to ten). Never a full hash.
+   */
+  async artifactTooltip(
+    element: TreeElement & { kind: 'artifact' },
+  ): Promise<vscode.MarkdownString | undefined> {
+    const collection = this.store.find(element.dir);
+    const report = collection?.report?.artifacts.find((a) => a.id === element.artifact);
+    if (!collection || !report) return undefined;
+    const details = await this.files.get(element.dir, element.artifact);
+    return artifactTooltip(collection, report, details);
   }
 
   getTreeItem(element: TreeElement): vscode.TreeItem {
@@ -237,7 +371,26 @@ export class ArtifactTree extends Disposable implements vscode.TreeDataProvider<
       }
       case 'problem':
         return this.problemItem(element, collection);
+      case 'file':
+        return this.fileItem(element, collection);
     }
+  }
+
+  private fileItem(
+    element: TreeElement & { kind: 'file' },
+    collection: CollectionModel | undefined,
+  ): vscode.TreeItem {
+    const item = new vscode.TreeItem(path.posix.basename(element.rel), vscode.TreeItemCollapsibleState.None);
+    item.id = elementId(element);
+    // The file's own URI: the icon theme picks its icon, our decoration provider its letter and color.
+    item.resourceUri = vscode.Uri.file(element.file);
+    const folder = path.posix.dirname(element.rel);
+    if (folder !== '.') item.description = folder;
+    item.tooltip = `${kindLetter(element.change)} ${element.rel} — ${kindLabel(element.change)}`;
+    item.contextValue = `artifactFile;${element.change}`;
+    const report = collection?.report?.artifacts.find((a) => a.id === element.artifact);
+    if (report) item.command = fileDiffCommand(element, report);
+    return item;
   }
 
   private collectionItem(element: TreeElement, collection: CollectionModel | undefined): vscode.TreeItem {
@@ -276,7 +429,12 @@ export class ArtifactTree extends Disposable implements vscode.TreeDataProvider<
     collection: CollectionModel | undefined,
     report: ArtifactReport | undefined,
   ): vscode.TreeItem {
-    const item = new vscode.TreeItem(report?.name ?? element.artifact, vscode.TreeItemCollapsibleState.None);
+    const item = new vscode.TreeItem(
+      report?.name ?? element.artifact,
+      report && hasFileChanges(report)
+        ? vscode.TreeItemCollapsibleState.Collapsed
+        : vscode.TreeItemCollapsibleState.None,
+    );
     item.id = elementId(element);
     if (!collection || !report) return item;
     const check = collection.updates.get(report.id);
@@ -322,29 +480,8 @@ export class ArtifactTree extends Disposable implements vscode.TreeDataProvider<
         arguments: [element],
       };
     }
-    const lines = [
-      `**${report.id}** — ${stateLabel(report.state)}`,
-      '',
-      report.path ? t('Path: `{0}`', report.path) : undefined,
-      version ? t('Version: {0}', version) : undefined,
-      report.resolvedSha
-        ? t('Upstream commit: `{0}`', report.resolvedSha.slice(0, 12))
-        : t('No upstream (local artifact)'),
-      check?.available
-        ? t('Update available: {0}', check.latestVersion ?? check.latestSha?.slice(0, 12) ?? '?')
-        : undefined,
-      check?.pinned && hint ? t('Pinned at {0}; upstream has {1}', pinnedAt(check.pinned), hint) : undefined,
-      check?.error ? t('Last check failed: {0}', check.error) : undefined,
-      ...conflictFiles.map((rel) => t('Conflict: `{0}`', rel)),
-      report.lockedHash && report.currentHash && report.lockedHash !== report.currentHash
-        ? t(
-            'Locked hash `{0}…`, files hash `{1}…`',
-            report.lockedHash.slice(0, 12),
-            report.currentHash.slice(0, 12),
-          )
-        : undefined,
-    ].filter((line) => line !== undefined);
-    item.tooltip = new vscode.MarkdownString(lines.join('  \n'));
+    // The file list comes from the store of bases: resolveTreeItem adds it when the hover opens.
+    item.tooltip = artifactTooltip(collection, report, undefined);
     return item;
   }
 
@@ -400,7 +537,103 @@ export function elementId(element: TreeElement): string {
       return `artifact:${element.dir}:${element.artifact}`;
     case 'problem':
       return `problem:${element.dir}:${element.code}`;
+    case 'file':
+      return `file:${element.dir}:${element.artifact}:${element.change}:${element.rel}`;
   }
+}
+
+/** `v1.2 (abc1234)`: the tag when the lock knows one, and the short sha. */
+export function versionText(report: ArtifactReport): string | undefined {
+  const tag = report.version
+    ? /^\d/.test(report.version)
+      ? `v${report.version}`
+      : report.version
+    : undefined;
+  const sha = report.resolvedSha?.slice(0, 7);
+  if (tag && sha) return `${tag} (\`${sha}\`)`;
+  return tag ?? (sha ? `\`${sha}\`` : undefined);
+}
+
+const TOOLTIP_FILES = 10;
+
+function artifactTooltip(
+  collection: CollectionModel,
+  report: ArtifactReport,
+  details: ArtifactDetails | undefined,
+): vscode.MarkdownString {
+  const check = collection.updates.get(report.id);
+  const hint = check && !check.available ? pinnedHint(check.pinned) : undefined;
+  const conflicts = collection.conflicts.get(report.id);
+  const conflictFiles = conflicts ? [...conflicts.markers, ...conflicts.upstreamCopies] : [];
+  const version = versionText(report);
+  const source = details?.upstream
+    ? details.versionSpec
+      ? t('Source: `{0}` ({1})', details.upstream, details.versionSpec)
+      : t('Source: `{0}`', details.upstream)
+    : report.resolvedSha
+      ? undefined
+      : t('Source: local artifact (no upstream)');
+  const lines = [
+    `**${report.id}** — ${stateLabel(report.state)}`,
+    '',
+    source,
+    version ? t('Version: {0}', version) : undefined,
+    report.path ? t('Path: `{0}`', report.path) : undefined,
+    stateSentence(report.state),
+    check?.available
+      ? t('Update available: {0}', check.latestVersion ?? check.latestSha?.slice(0, 7) ?? '?')
+      : undefined,
+    check?.pinned && hint ? t('Pinned at {0}; upstream has {1}', pinnedAt(check.pinned), hint) : undefined,
+    check?.error ? t('Last check failed: {0}', check.error) : undefined,
+    ...(details ? [] : conflictFiles.map((rel) => t('Conflict: `{0}`', rel))),
+  ].filter((line) => line !== undefined);
+  const markdown = new vscode.MarkdownString(lines.join('  \n'));
+  if (details && details.files.length > 0) {
+    markdown.appendMarkdown(
+      `\n\n${details.files.length === 1 ? t('1 file changed:') : t('{0} files changed:', details.files.length)}\n`,
+    );
+    for (const file of details.files.slice(0, TOOLTIP_FILES))
+      markdown.appendMarkdown(`\n- ${kindLetter(file.kind)} \`${file.rel}\``);
+    if (details.files.length > TOOLTIP_FILES)
+      markdown.appendMarkdown(`\n\n${t('and {0} more', details.files.length - TOOLTIP_FILES)}`);
+  } else if (details && !details.hasBase && report.state !== 'clean') {
+    markdown.appendMarkdown(
+      `\n\n${t('The locked content is not in the store: changed files cannot be listed.')}`,
+    );
+  }
+  return markdown;
+}
+
+/** Opens a changed file in a diff editor: the locked content (the stored upstream at the lock's sha) ↔ the working file. */
+function fileDiffCommand(element: TreeElement & { kind: 'file' }, report: ArtifactReport): vscode.Command {
+  const empty = toSnapshotUri({ kind: 'empty', rel: element.rel }, element.file);
+  const locked =
+    element.change === 'added'
+      ? empty
+      : toSnapshotUri(
+          {
+            kind: 'upstream',
+            dir: element.dir,
+            type: report.type,
+            name: report.name,
+            rel: element.rel,
+            ...(report.resolvedSha ? { sha: report.resolvedSha } : {}),
+          },
+          element.file,
+        );
+  // A conflicted file may be gone locally too (deleted here, changed upstream: only its copy is left).
+  const working =
+    element.change === 'deleted' || !fs.existsSync(element.file) ? empty : vscode.Uri.file(element.file);
+  return {
+    command: 'vscode.diff',
+    title: t('Open Changes'),
+    arguments: [
+      locked,
+      working,
+      t('{0}/{1} (locked ↔ working)', report.name, element.rel),
+      { preview: true },
+    ],
+  };
 }
 
 function escape(text: string): string {

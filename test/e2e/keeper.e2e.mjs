@@ -367,3 +367,53 @@ fileHistory.setupWorkspace = (dir) => {
     snapshotMessage: 'before experiments',
   });
 };
+
+/**
+ * A modified artifact expands into its changed files, each lettered as git's extension letters them
+ * (M modified, A added locally, D deleted locally) by our file decorations; the view's badge counts the
+ * artifacts that need attention.
+ */
+export async function artifactFilesInTree({ page, screenshot, log }) {
+  await openArtifactsView(page);
+  const pdf = row(page, 'pdf');
+  await pdf.waitFor({ timeout: 30_000 });
+  await statusItem(page, /1 modified/);
+  // The twistie expands without running the row's command (which opens the artifact).
+  await pdf.locator('.monaco-tl-twistie').click();
+  for (const name of ['SKILL.md', 'notes.md', 'reference.md']) {
+    const file = row(page, name);
+    await file.waitFor({ timeout: 30_000 });
+    // The letter is drawn by the file decoration: its class appears on the row's label.
+    await file.locator('.monaco-icon-label[class*="monaco-decoration"]').first().waitFor({ timeout: 30_000 });
+  }
+  const badge = page
+    .locator('.activitybar .action-item', { has: page.locator('a[aria-label^="Artifact Keeper"]') })
+    .locator('.badge-content')
+    .first();
+  await badge.waitFor({ timeout: 30_000 });
+  log('badge:', await badge.innerText());
+  // pdf (modified, and behind upstream) and docx (behind upstream): each counted once.
+  if ((await badge.innerText()).trim() !== '2') throw new Error('the view badge does not count 2 artifacts');
+  await settle(page);
+  await screenshot('13-artifact-files');
+  // The same letters in the Explorer: the decoration is keyed by the file, not by our tree.
+  await page.locator('.activitybar .action-item a[aria-label^="Explorer"]').first().click();
+  const explorer = page.locator('.explorer-folders-view');
+  const explorerRow = (name) =>
+    explorer
+      .locator('.monaco-list-row', { has: page.locator('.label-name', { hasText: new RegExp(`^${name}$`) }) })
+      .first();
+  await explorerRow('skills').click();
+  await explorerRow('pdf').click();
+  await explorerRow('SKILL.md')
+    .locator('.monaco-icon-label[class*="monaco-decoration"]')
+    .first()
+    .waitFor({ timeout: 30_000 });
+  await settle(page);
+  await screenshot('13a-explorer-letters');
+}
+artifactFilesInTree.setupWorkspace = (dir) => {
+  buildSample(dir, upstreamOf(dir), { edit: 'separate', settings: BASE_SETTINGS });
+  fs.rmSync(`${dir}/skills/pdf/reference.md`);
+  fs.writeFileSync(`${dir}/skills/pdf/notes.md`, 'My own notes.\n');
+};

@@ -47,7 +47,8 @@ export function remainingConflicts(collectionDir: string, entry: ArtifactEntry):
   return remainingIn(tree);
 }
 
-function remainingIn(tree: Tree): RemainingConflicts {
+/** The same scan over a tree already read. */
+export function remainingIn(tree: Tree): RemainingConflicts {
   const markers: string[] = [];
   const upstreamCopies: string[] = [];
   for (const [rel, file] of [...tree].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {

@@ -223,3 +223,6 @@ export {
   skillMeatCollectionDir,
 } from './projects/discover.js';
 export type { CollectionSource, DiscoverOptions, DiscoveredCollection } from './projects/discover.js';
+/** Where an artifact holds something that can run (names and modes only), for the tree's mark. */
+export { executableSurface } from './exec/surface.js';
+export type { SurfaceKind } from './exec/surface.js';

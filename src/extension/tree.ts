@@ -6,7 +6,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { ArtifactFileKind, ArtifactReport, ArtifactState } from '../core/index.js';
+import { executableSurface } from '../core/index.js';
+import type { ArtifactFileKind, ArtifactReport, ArtifactState, SurfaceKind } from '../core/index.js';
 import { ArtifactFiles, artifactFilePath, hasFileChanges, kindLabel, kindLetter } from './artifactFiles.js';
 import type { ArtifactDetails } from './artifactFiles.js';
 import { Disposable } from './disposable.js';
@@ -181,6 +182,8 @@ export function collectionSummary(collection: CollectionModel): string {
 export class ArtifactTree extends Disposable implements vscode.TreeDataProvider<TreeElement> {
   private readonly elements = new Map<string, TreeElement>();
   private readonly summaries = new Map<string, string>();
+  /** What each artifact holds that can run, by its folder and content hash (names and modes only). */
+  private readonly surfaces = new Map<string, SurfaceKind[]>();
   private readonly _onDidChangeTreeData = this.register(
     new vscode.EventEmitter<TreeElement | TreeElement[] | undefined>(),
   );
@@ -348,7 +351,7 @@ export class ArtifactTree extends Disposable implements vscode.TreeDataProvider<
     const report = collection?.report?.artifacts.find((a) => a.id === element.artifact);
     if (!collection || !report) return undefined;
     const details = await this.files.get(element.dir, element.artifact);
-    return artifactTooltip(collection, report, details);
+    return artifactTooltip(collection, report, details, this.surfaceOf(collection, report));
   }
 
   getTreeItem(element: TreeElement): vscode.TreeItem {
@@ -464,7 +467,11 @@ export class ArtifactTree extends Disposable implements vscode.TreeDataProvider<
             : t('conflicted ({0} files)', conflictFiles.length);
     // A check that failed never reads as "clean, nothing new": it says so, with a warning icon.
     if (check?.error) state = t('{0}, check failed', state);
-    item.description = [version, state].filter(Boolean).join(' · ');
+    // Something that runs (DESIGN §11) is marked: hooks, MCP servers, scripts, executables.
+    const runs = this.surfaceOf(collection, report);
+    item.description = [version, state, runs.length > 0 ? t('runs code') : undefined]
+      .filter(Boolean)
+      .join(' · ');
     item.iconPath = check?.error
       ? new vscode.ThemeIcon('cloud-offline', new vscode.ThemeColor('problemsWarningIcon.foreground'))
       : report.state === 'modified' && check?.available
@@ -481,8 +488,20 @@ export class ArtifactTree extends Disposable implements vscode.TreeDataProvider<
       };
     }
     // The file list comes from the store of bases: resolveTreeItem adds it when the hover opens.
-    item.tooltip = artifactTooltip(collection, report, undefined);
+    item.tooltip = artifactTooltip(collection, report, undefined, runs);
     return item;
+  }
+
+  private surfaceOf(collection: CollectionModel, report: ArtifactReport): SurfaceKind[] {
+    if (!report.path || report.state === 'missing' || report.state === 'orphaned') return [];
+    const key = `${collection.dir}\n${report.path}\n${report.currentHash ?? report.state}`;
+    let kinds = this.surfaces.get(key);
+    if (!kinds) {
+      kinds = executableSurface(path.join(collection.dir, report.path));
+      if (report.type === 'hook' && !kinds.includes('hooks')) kinds = ['hooks', ...kinds];
+      this.surfaces.set(key, kinds);
+    }
+    return kinds;
   }
 
   private problemItem(
@@ -556,10 +575,19 @@ export function versionText(report: ArtifactReport): string | undefined {
 
 const TOOLTIP_FILES = 10;
 
+const SURFACE_WORDS: Record<SurfaceKind, string> = {
+  hooks: t('hooks (run on tool events)'),
+  settings: t('a settings.json (may hold hooks)'),
+  mcp: t('an MCP server configuration'),
+  scripts: t('scripts Claude can be told to run'),
+  executable: t('executable files'),
+};
+
 function artifactTooltip(
   collection: CollectionModel,
   report: ArtifactReport,
   details: ArtifactDetails | undefined,
+  runs: readonly SurfaceKind[] = [],
 ): vscode.MarkdownString {
   const check = collection.updates.get(report.id);
   const hint = check && !check.available ? pinnedHint(check.pinned) : undefined;
@@ -585,6 +613,7 @@ function artifactTooltip(
       : undefined,
     check?.pinned && hint ? t('Pinned at {0}; upstream has {1}', pinnedAt(check.pinned), hint) : undefined,
     check?.error ? t('Last check failed: {0}', check.error) : undefined,
+    runs.length > 0 ? t('Runs code: {0}', runs.map((kind) => SURFACE_WORDS[kind]).join(', ')) : undefined,
     ...(details ? [] : conflictFiles.map((rel) => t('Conflict: `{0}`', rel))),
   ].filter((line) => line !== undefined);
   const markdown = new vscode.MarkdownString(lines.join('  \n'));

@@ -190,4 +190,14 @@ describe('artifact files: letters, decorations, badge, hover', function () {
       'gitDecoration.conflictingResourceForeground',
     );
   });
+  it('marks an artifact that holds something that runs: "runs code" beside its state, what in the hover', async () => {
+    const { collection } = outdatedCollection('none');
+    writeFiles(collection, { 'skills/pdf/hooks/pre.sh': '#!/bin/sh\necho hi\n' });
+    await showCollections(api, collection);
+    const pdf = api.tree.getTreeItem(artifactElement(api, collection, 'skill', 'skill/pdf'));
+    assert.match(String(pdf.description), /runs code/);
+    assert.match((pdf.tooltip as vscode.MarkdownString).value, /Runs code: hooks \(run on tool events\)/);
+    const review = api.tree.getTreeItem(artifactElement(api, collection, 'command', 'command/review'));
+    assert.doesNotMatch(String(review.description), /runs code/);
+  });
 });

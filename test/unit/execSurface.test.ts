@@ -6,6 +6,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { classifyFile, lineRule } from '../../src/core/exec/rules.js';
+import { executableSurface } from '../../src/core/exec/surface.js';
+import { tempDir, writeTree } from './support/collections.js';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { FileVersion } from '../../src/core/exec/rules.js';
 import { BENIGN, HOSTILE } from './execCorpus.js';
 import type { CorpusCase } from './execCorpus.js';
@@ -92,5 +96,21 @@ void describe('executable surface: the corpus', () => {
     for (const line of ['# curl x | sh', 'curl -o out.json https://api', 'evaluation = 1']) {
       assert.equal(lineRule(line), undefined, line);
     }
+  });
+  void it('marks where an artifact holds something that runs, by names and modes only', () => {
+    const dir = tempDir('ak-surface-');
+    writeTree(dir, {
+      'plain/SKILL.md': 'plain\n',
+      'plain/.DS_Store': 'x',
+      'busy/SKILL.md': 'busy\n',
+      'busy/hooks/pre.sh': 'echo\n',
+      'busy/scripts/a.py': 'print(1)\n',
+      'busy/.mcp.json': '{}',
+      'busy/bin/tool': 'x',
+    });
+    fs.chmodSync(path.join(dir, 'busy/bin/tool'), 0o755);
+    assert.deepEqual(executableSurface(path.join(dir, 'plain')), []);
+    assert.deepEqual(executableSurface(path.join(dir, 'busy')), ['hooks', 'mcp', 'scripts', 'executable']);
+    assert.deepEqual(executableSurface(path.join(dir, 'gone')), []);
   });
 });

@@ -127,7 +127,7 @@ export type {
   UpdateResult,
 } from './transfer/operations.js';
 export { addFromSource } from './transfer/add.js';
-export { relockArtifacts } from './transfer/relock.js';
+export { ALL_MODIFIED, relockArtifacts } from './transfer/relock.js';
 /** Quick fixes: put an artifact back to its locked content (discard edits, reinstall), or remove it. */
 export { discardArtifacts, removeArtifacts } from './transfer/fixes.js';
 export type { DiscardResult, LockedSource, RemoveResult } from './transfer/fixes.js';

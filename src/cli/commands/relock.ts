@@ -1,7 +1,7 @@
 /**
  * `artifact-keeper relock ID…|--all-modified`: accept local edits as the locked content (status clean).
  */
-import { checkCollection, relockArtifacts } from '../../core/index.js';
+import { ALL_MODIFIED, relockArtifacts } from '../../core/index.js';
 import { UsageError } from '../args.js';
 import { operationOptions } from '../context.js';
 import type { CliCommand } from '../main.js';
@@ -16,12 +16,11 @@ export const relockCommand: CliCommand = {
     const all = ctx.has('all-modified');
     if (all === ctx.args.positionals.length > 0)
       throw new UsageError('name the artifacts, or pass --all-modified');
-    const ids = all
-      ? (await checkCollection(ctx.collectionDir, { fs: ctx.fs })).artifacts
-          .filter((a) => a.state === 'modified')
-          .map((a) => a.id)
-      : ctx.args.positionals;
-    const result = await relockArtifacts(ctx.collectionDir, ids, operationOptions(ctx));
+    const result = await relockArtifacts(
+      ctx.collectionDir,
+      all ? ALL_MODIFIED : ctx.args.positionals,
+      operationOptions(ctx),
+    );
     if (ctx.json) ctx.printJson(result);
     else if (result.relocked.length === 0) ctx.out('nothing to re-lock');
     else

@@ -16,6 +16,10 @@ import { applyRetention } from './retention.js';
 import { naiveUtcNow } from '../base/time.js';
 import { applyChanges, newTxId, withWriter } from '../txn/transaction.js';
 import { selectArtifacts } from './update.js';
+import { checkCollection } from '../status/consistency.js';
+
+/** Every artifact `status` calls modified, chosen by the writer after it recovered (never before). */
+export const ALL_MODIFIED = 'all-modified';
 
 export interface RelockResult {
   relocked: string[];
@@ -25,15 +29,24 @@ export interface RelockResult {
 
 export async function relockArtifacts(
   collectionDir: string,
-  refs: readonly string[],
+  refs: readonly string[] | typeof ALL_MODIFIED,
   opts: OperationOptions,
 ): Promise<RelockResult> {
   const dir = path.resolve(collectionDir);
   // Refused before the writer lock creates anything; an interrupted transaction is recovered first.
-  await preflightCollection(dir, opts.fs, (collection) => void selectArtifacts(collection, refs));
+  if (refs !== ALL_MODIFIED)
+    await preflightCollection(dir, opts.fs, (collection) => void selectArtifacts(collection, refs));
   return withWriter(dir, writerOptions(opts, 'relock'), async () => {
+    // Which artifacts are modified is read here, after recovery: a check made before it reads the
+    // interrupted transaction's half-written state (a lock mid-rename lists nothing as modified).
+    const ids =
+      refs === ALL_MODIFIED
+        ? (await checkCollection(dir, { fs: opts.fs })).artifacts
+            .filter((a) => a.state === 'modified')
+            .map((a) => a.id)
+        : refs;
     const collection = await loadCollectionCaching(dir, opts.fs);
-    const entries = selectArtifacts(collection, refs);
+    const entries = selectArtifacts(collection, ids);
     const now = naiveUtcNow(clockOf(opts).now());
     const relocked: string[] = [];
     for (const entry of entries) {

@@ -108,6 +108,7 @@ export function operationOptions(ctx: CliContext): OperationOptions {
     clock: ctx.clock,
     retention: ctx.retention,
     exec: execPolicy(ctx),
+    home: ctx.home,
     ...(ctx.faults ? { faults: ctx.faults } : {}),
   };
 }

@@ -56,6 +56,7 @@ export function exitCodeFor(code: FailureCode): number {
     case 'conflicts':
     case 'conflicted':
     case 'conflicts-remain':
+    case 'project-edits':
       return EXIT.conflicts;
     case 'interrupted':
     case 'repair-impossible':

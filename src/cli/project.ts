@@ -11,6 +11,7 @@ import {
   projectProfileRoot,
   PROFILES,
   readTrackingFile,
+  userProfileRoot,
 } from '../core/index.js';
 import type { DiscoveredCollection, DriftReport, ProfileRoot, TrackingFile } from '../core/index.js';
 import { UsageError } from './args.js';
@@ -20,12 +21,36 @@ import type { CliContext } from './context.js';
 export const PROJECT_FLAGS: Record<string, FlagSpec> = {
   project: { value: true },
   profile: { value: true },
+  user: { value: false },
 };
 
 export interface OpenedProject {
   root: ProfileRoot;
   tracking: TrackingFile | undefined;
   collection: DiscoveredCollection;
+}
+
+/**
+ * The profile root the project commands name: `--project DIR` (with `--profile`), or `--user` for
+ * `~/.claude`. Reads only; UsageError when neither or both are given.
+ */
+export function openTarget(ctx: CliContext): OpenedProject {
+  const project = ctx.flag('project');
+  if (ctx.has('user')) {
+    if (project !== undefined) throw new UsageError('give --project DIR or --user, not both');
+    const root = userProfileRoot(ctx.home);
+    const tracking = readTrackingFile(root);
+    const explicit = ctx.has('collection') ? ctx.collectionDir : undefined;
+    const collection = discoverCollection({
+      home: ctx.home,
+      cwd: process.cwd(),
+      ...(explicit !== undefined ? { explicit } : {}),
+      ...(tracking !== undefined ? { tracking } : {}),
+    });
+    return { root, tracking, collection };
+  }
+  if (project === undefined) throw new UsageError('--project DIR (or --user) is required');
+  return openProject(ctx, project);
 }
 
 /** Reads only. Throws UsageError for a bad --profile, and what the core's readers throw. */

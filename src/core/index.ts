@@ -67,7 +67,7 @@ export type { InitOptions } from './transfer/init.js';
 /** Who holds the writer lock, if anyone; never waits. */
 export { breakWriterLock, readWriterLock } from './txn/writerLock.js';
 export type { WriterLockStatus } from './txn/writerLock.js';
-export { hasJournal, readJournal } from './txn/journal.js';
+export { hasJournal, journalPath, readJournal } from './txn/journal.js';
 export { readHistory } from './store/history.js';
 export type { HistoryEntry } from './store/history.js';
 export { UndoFailedError } from './txn/transaction.js';
@@ -214,6 +214,17 @@ export {
 export type { DeploymentRecord, RecordFields, TrackingFile } from './projects/trackingFile.js';
 /** Drift of a profile root against a collection (in-sync … not-deployed); reads only. */
 export { DRIFT_STATES, checkDrift, isDrift } from './projects/drift.js';
+export { DEPLOY_STRATEGIES, deployArtifacts, undeployArtifacts } from './transfer/deploy.js';
+export type {
+  DeployedArtifact,
+  DeployOptions,
+  DeployOutcome,
+  DeployStrategy,
+  ProjectResult,
+  UndeployedArtifact,
+} from './transfer/deploy.js';
+export { PULL_STRATEGIES, pullArtifacts } from './transfer/pull.js';
+export type { PulledArtifact, PullOptions, PullOutcome, PullResult, PullStrategy } from './transfer/pull.js';
 export type { DriftEntry, DriftOptions, DriftReport, DriftState } from './projects/drift.js';
 /** The collection of a project: --collection, the tracking file, SkillMeat's config, the current folder. */
 export {

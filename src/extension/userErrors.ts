@@ -269,6 +269,18 @@ export function fromFailure(f: Failure): UserError {
       const reason = t('{0} still has conflicts in {1}', f.artifact, f.files.join(', '));
       return make(reason, t('{0}. Resolve them, then mark the artifact resolved.', reason), 'warning', []);
     }
+    case 'project-edits': {
+      const reason = t('project edits would be lost: {0}', f.artifacts.join('; '));
+      return make(
+        reason,
+        t(
+          'Nothing was changed: {0}. Merge them, keep them, or overwrite them (Undo brings them back).',
+          reason,
+        ),
+        'warning',
+        [],
+      );
+    }
     case 'validation-failed': {
       const reason = t('the result for {0} would be invalid ({1})', f.artifact, f.reason);
       return make(reason, t('Nothing was changed: {0}.', reason), 'error', [{ kind: 'showLog' }]);

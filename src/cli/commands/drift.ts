@@ -2,7 +2,7 @@
  * `artifact-keeper drift --project DIR`: how the artifacts deployed in a project's profile root differ
  * from the collection (DESIGN §10). Changes nothing. Exit 0 all in sync, 1 any drift.
  */
-import { checkDrift, loadCollection } from '../../core/index.js';
+import { checkDrift, CoreError, hasJournal, journalPath, loadCollection } from '../../core/index.js';
 import { UsageError } from '../args.js';
 import type { CliCommand } from '../main.js';
 import { EXIT } from '../exitCodes.js';
@@ -17,6 +17,9 @@ export const driftCommand: CliCommand = {
     if (project === undefined) throw new UsageError('--project DIR is required');
     if (ctx.args.positionals.length > 0) throw new UsageError('drift takes no artifact names');
     const opened = openProject(ctx, project);
+    // A deploy or pull interrupted halfway: the project may be mid-change too; recover first.
+    if (hasJournal(opened.collection.dir))
+      throw new CoreError({ code: 'interrupted', journal: journalPath(opened.collection.dir) });
     const collection = loadCollection(opened.collection.dir);
     const report = checkDrift(opened.root, collection, {
       includeNotDeployed: ctx.has('all'),

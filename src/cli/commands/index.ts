@@ -6,6 +6,7 @@ import { addCommand } from './add.js';
 import { checkCommand } from './check.js';
 import { discardCommand, reinstallCommand, removeCommand } from './fixes.js';
 import { driftCommand } from './drift.js';
+import { deployCommand, pullCommand, undeployCommand } from './deploy.js';
 import { initCommand } from './init.js';
 import { relockCommand } from './relock.js';
 import { repairCommand } from './repair.js';
@@ -45,5 +46,8 @@ export const COMMANDS: Record<string, CliCommand> = {
   repair: repairCommand,
   history: historyCommand,
   drift: driftCommand,
+  deploy: deployCommand,
+  undeploy: undeployCommand,
+  pull: pullCommand,
   unlock: unlockCommand,
 };

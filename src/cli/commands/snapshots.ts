@@ -15,6 +15,7 @@ import { UsageError } from '../args.js';
 import { operationOptions } from '../context.js';
 import type { CliCommand } from '../main.js';
 import { EXIT } from '../exitCodes.js';
+import { openTarget, PROJECT_FLAGS } from '../project.js';
 
 export const snapshotCommand: CliCommand = {
   summary:
@@ -110,9 +111,15 @@ export const importCommand: CliCommand = {
 
 export const recoverCommand: CliCommand = {
   summary: 'undo (or finish, past its commit point) an interrupted transaction',
-  usage: 'recover [--collection DIR] [--json]',
+  usage: 'recover [--collection DIR | --project DIR | --user] [--json]',
+  flags: PROJECT_FLAGS,
   async run(ctx) {
-    const outcome = await recoverCollection(ctx.collectionDir, operationOptions(ctx));
+    // From a project: the collection its tracking file names (its journal covers both stores).
+    const dir =
+      ctx.flag('project') !== undefined || ctx.has('user')
+        ? openTarget(ctx).collection.dir
+        : ctx.collectionDir;
+    const outcome = await recoverCollection(dir, operationOptions(ctx));
     if (ctx.json) ctx.printJson({ outcome });
     else
       ctx.out(

@@ -41,6 +41,8 @@ export type Failure =
   | { code: 'not-conflicted'; artifact: string }
   /** `resolve` found conflict markers or `<file>.upstream` copies left in the artifact. */
   | { code: 'conflicts-remain'; artifact: string; files: string[] }
+  /** A deploy or undeploy would overwrite or remove copies edited in the project (one line per artifact). */
+  | { code: 'project-edits'; artifacts: string[]; project: string }
   | { code: 'validation-failed'; artifact: string; reason: string }
   /** The change adds or alters something that runs (DESIGN §11) and no one said yes; nothing was written. */
   | { code: 'exec-not-approved'; artifacts: string[]; findings: string[] }
@@ -174,6 +176,8 @@ function describeRaw(f: Failure): string {
       return `artifact ${f.artifact} still has conflicts: ${f.files.join(', ')}; edit them away, then run resolve again`;
     case 'validation-failed':
       return `artifact ${f.artifact}: ${f.reason}`;
+    case 'project-edits':
+      return `project edits in ${f.project} would be lost: ${f.artifacts.join('; ')}; use --strategy merge to merge them, --strategy keep to keep them, or --force to overwrite (undo brings them back)`;
     case 'exec-not-approved':
       return `${f.findings.length} executable change(s) in ${f.artifacts.join(', ')} not approved (${f.findings[0] ?? ''}${f.findings.length > 1 ? `, and ${f.findings.length - 1} more` : ''}): review them, then re-run with --allow-exec`;
     case 'locked-content-unavailable':

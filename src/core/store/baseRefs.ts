@@ -1,7 +1,9 @@
 /**
  * Stored bases: the upstream content of every applied update as the history of
  * `refs/upstream/<type>/<name>`, each commit's message holding the upstream's resolved sha and version as
- * JSON, so a later update has its true three-way base offline. (DESIGN wants deployed bases here too.)
+ * JSON, so a later update has its true three-way base offline; the copies deployed into projects, as
+ * `refs/deployed/<type>/<name>` keyed by content hash (the base of redeploy and pull); and the images
+ * of project paths before a deploy or pull changed them (`refs/project-images/<txId>`, for `undo`).
  */
 import type { Logger } from '../base/changes.js';
 import { CoreError } from '../base/errors.js';
@@ -17,6 +19,26 @@ import { writeTrees } from './trees.js';
 import type { StoredTrees } from './trees.js';
 
 const UPSTREAM_REFS = 'refs/upstream/';
+const DEPLOYED_REFS = 'refs/deployed/';
+const PROJECT_IMAGE_REFS = 'refs/project-images/';
+
+/**
+ * Project paths as they were before a transaction: `paths` (relative to the profile root: the tracking
+ * file and each artifact's copy) with their files in `tree`, and which of them did not exist.
+ */
+export interface ProjectImage {
+  tree: Tree;
+  paths: string[];
+  absent: string[];
+  /** Folders the transaction created on the way (relative to the project root: `.claude`, `.claude/skills`). */
+  createdDirs?: string[];
+}
+
+/** The message JSON of a deployed copy: its content hash (the tracking record's), and when. */
+export interface DeployedMeta {
+  content_hash: string;
+  time?: string;
+}
 
 /** The message JSON of an upstream commit, in SkillMeat's snake_case like the lock. */
 export interface UpstreamMeta {
@@ -84,7 +106,69 @@ export class BaseRefs {
     const record =
       resolvedSha === undefined ? history[0] : history.find((r) => r.meta.resolved_sha === resolvedSha);
     if (!record) return undefined;
-    const { entries } = await this.trees.loadTree(record.tree);
+    return this.readStoredTree(record.tree);
+  }
+
+  /** Every upstream stored under `ref`, newest first. */
+  async upstreamHistory(ref: string): Promise<UpstreamRecord[]> {
+    return (await this.history(ref)).flatMap(({ commit, tree, meta }) =>
+      typeof meta.resolved_sha === 'string' ? [{ commit, tree, meta: meta as unknown as UpstreamMeta }] : [],
+    );
+  }
+
+  /**
+   * Records the copy of an artifact as deployed into a project (the true base of the next redeploy and
+   * pull, DESIGN §10), keyed by its content hash in `refs/deployed/<type>/<name>`. Storing a copy whose
+   * hash is already there is a no-op.
+   */
+  async storeDeployed(type: string, name: string, content: Tree, meta: DeployedMeta): Promise<void> {
+    const ref = deployedRef(type, name);
+    const history = await this.history(ref);
+    if (history.some((r) => r.meta.content_hash === meta.content_hash)) return;
+    await this.storeCommit(ref, history[0]?.commit, `deployed ${type}/${name}`, scanContent(content), {
+      ...meta,
+      time: meta.time ?? this.clock.now().toISOString(),
+    });
+  }
+
+  /** The copy of an artifact deployed with `contentHash`, or undefined when none was stored. */
+  async readDeployed(type: string, name: string, contentHash: string): Promise<Tree | undefined> {
+    const record = (await this.history(deployedRef(type, name))).find(
+      (r) => r.meta.content_hash === contentHash,
+    );
+    return record ? this.readStoredTree(record.tree) : undefined;
+  }
+
+  /**
+   * Stores the project paths a transaction changes as they were before it (`content`: paths relative to
+   * the profile root; `absent`: those that did not exist), as `refs/project-images/<txId>`: what `undo`
+   * puts back. Returns the commit.
+   */
+  async storeProjectImage(txId: string, image: ProjectImage): Promise<string> {
+    const ref = assertRefName(`${PROJECT_IMAGE_REFS}${txId}`);
+    return this.storeCommit(ref, undefined, `project image ${txId}`, scanContent(image.tree), {
+      paths: image.paths,
+      absent: image.absent,
+      createdDirs: image.createdDirs ?? [],
+      time: this.clock.now().toISOString(),
+    });
+  }
+
+  /** A project image: its files (profile-root-relative) and the paths that were absent. */
+  async readProjectImage(commit: string): Promise<ProjectImage> {
+    const out = await this.git.run(['log', '-1', '--no-color', '--format=%T%x1f%B', commit]);
+    const [tree, body] = out.split('\x1f');
+    const meta = JSON.parse(body?.slice(body.indexOf('\n\n') + 2) ?? '{}') as Partial<ProjectImage>;
+    return {
+      tree: await this.readStoredTree((tree ?? '').trim()),
+      paths: meta.paths ?? [],
+      absent: meta.absent ?? [],
+      createdDirs: meta.createdDirs ?? [],
+    };
+  }
+
+  private async readStoredTree(treeSha: string): Promise<Tree> {
+    const { entries } = await this.trees.loadTree(treeSha);
     const out: Tree = new Map();
     for (const [rel, entry] of entries) {
       if (entry.kind === 'dir') continue;
@@ -94,25 +178,52 @@ export class BaseRefs {
     return out;
   }
 
-  /** Every upstream stored under `ref`, newest first. */
-  async upstreamHistory(ref: string): Promise<UpstreamRecord[]> {
+  private async storeCommit(
+    ref: string,
+    parent: string | undefined,
+    title: string,
+    state: ReturnType<typeof scanContent>,
+    meta: object,
+  ): Promise<string> {
+    let commit: GitObject | undefined;
+    await writeTrees(this.objects, state, undefined, (tree) => {
+      commit = commitObject(tree, parent, `${title}\n\n${JSON.stringify(meta)}\n`, this.clock.now());
+      return [commit];
+    });
+    const sha = (commit as GitObject).sha;
+    await this.git.pipe(['update-ref', '--stdin'], {
+      input: `update ${ref} ${sha} ${parent ?? ZERO_SHA}\n`,
+    });
+    return sha;
+  }
+
+  /** Every commit of `ref` with its message's JSON, newest first. */
+  private async history(
+    ref: string,
+  ): Promise<{ commit: string; tree: string; meta: Record<string, unknown> }[]> {
     const head = (await this.git.run(['for-each-ref', '--format=%(objectname)', ref])).trim();
     if (!isObjectId(head)) return [];
     const out = await this.git.run(['log', '--no-color', '--format=%H%x1f%T%x1f%B%x1e', head]);
-    const records: UpstreamRecord[] = [];
+    const records: { commit: string; tree: string; meta: Record<string, unknown> }[] = [];
     for (const chunk of out.split('\x1e')) {
       const [commit, tree, body] = chunk.replace(/^\n/, '').split('\x1f');
       if (!commit || !tree || !isObjectId(commit.trim())) continue;
       const json = body?.slice(body.indexOf('\n\n') + 2) ?? '';
       try {
-        const meta = JSON.parse(json) as UpstreamMeta;
-        if (typeof meta.resolved_sha === 'string') records.push({ commit: commit.trim(), tree, meta });
+        const meta = JSON.parse(json) as unknown;
+        if (typeof meta === 'object' && meta !== null)
+          records.push({ commit: commit.trim(), tree, meta: meta as Record<string, unknown> });
       } catch {
-        this.logger.warn(`[Snapshots] ${ref}: commit ${commit} has no upstream metadata`);
+        this.logger.warn(`[Snapshots] ${ref}: commit ${commit} has no metadata`);
       }
     }
     return records;
   }
+}
+
+/** `refs/deployed/<type>/<name>`, the name encoded as in `upstreamRef`. */
+export function deployedRef(type: string, name: string): string {
+  return assertRefName(upstreamRef(type, name).replace(UPSTREAM_REFS, DEPLOYED_REFS));
 }
 
 /**

@@ -28,6 +28,16 @@ export interface HistoryEntry {
   outcome: HistoryOutcome;
   /** The yes given for executable changes this transaction applied (DESIGN §11, exec/approval.ts). */
   approvals?: RecordedApproval[];
+  /** A change to a project (deploy, undeploy, pull): where, and the stored image of its paths before. */
+  project?: ProjectChange;
+}
+
+/** The project side of a two-store transaction, as the journal and the history keep it. */
+export interface ProjectChange {
+  /** The profile root's folder (`/work/app/.claude`). */
+  root: string;
+  /** The snapshot store's commit holding the deployed paths and tracking file as they were before. */
+  image: string;
 }
 
 /** An approval of executable changes as the history keeps it. */
@@ -120,6 +130,17 @@ function parseEntry(line: string): HistoryEntry | undefined {
 
 function serializeEntry(entry: HistoryEntry): string {
   // A fixed key order keeps the file diffable and the output deterministic.
-  const { txId, kind, description, artifacts, preSnapshot, time, tool, outcome, approvals } = entry;
-  return JSON.stringify({ txId, kind, description, artifacts, preSnapshot, time, tool, outcome, approvals });
+  const { txId, kind, description, artifacts, preSnapshot, time, tool, outcome, approvals, project } = entry;
+  return JSON.stringify({
+    txId,
+    kind,
+    description,
+    artifacts,
+    preSnapshot,
+    time,
+    tool,
+    outcome,
+    approvals,
+    project,
+  });
 }

@@ -23,7 +23,7 @@ import type { Fs } from '../ports/fs.js';
 import { assertObjectId, checkGitVersion, createGit } from '../ports/git.js';
 import type { Git } from '../ports/git.js';
 import { BaseRefs, upstreamRef } from './baseRefs.js';
-import type { UpstreamMeta, UpstreamRecord } from './baseRefs.js';
+import type { DeployedMeta, ProjectImage, UpstreamMeta, UpstreamRecord } from './baseRefs.js';
 import { GitObjects, io, strictFsck } from './gitObjects.js';
 import type { GitObject } from './gitObjects.js';
 import { isSafetySnapshot, SnapshotRefs } from './snapshotRefs.js';
@@ -383,6 +383,32 @@ export class SnapshotStore {
   async listUpstream(type: string, name: string): Promise<UpstreamRecord[]> {
     if (!this.repoExists()) return [];
     return this.bases.upstreamHistory(upstreamRef(type, name));
+  }
+
+  /** Records a copy as deployed into a project (baseRefs.ts): the base of its next redeploy and pull. */
+  storeDeployed(type: string, name: string, content: Tree, meta: DeployedMeta): Promise<void> {
+    return this.exclusive(async () => {
+      await this.ensureRepo();
+      await this.bases.storeDeployed(type, name, content, meta);
+    });
+  }
+
+  /** The copy of an artifact deployed with `contentHash`, or undefined. */
+  async readDeployed(type: string, name: string, contentHash: string): Promise<Tree | undefined> {
+    if (!this.repoExists()) return undefined;
+    return this.bases.readDeployed(type, name, contentHash);
+  }
+
+  /** Stores the project paths a transaction changes as they were before it; returns the commit. */
+  storeProjectImage(txId: string, image: ProjectImage): Promise<string> {
+    return this.exclusive(async () => {
+      await this.ensureRepo();
+      return this.bases.storeProjectImage(txId, image);
+    });
+  }
+
+  readProjectImage(commit: string): Promise<ProjectImage> {
+    return this.bases.readProjectImage(commit);
   }
 
   /** Ends the `cat-file` process. The store can still be used afterwards (it starts a new one). */

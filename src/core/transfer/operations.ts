@@ -37,6 +37,8 @@ export interface OperationOptions {
   retention?: Retention;
   /** How executable changes get their yes (DESIGN §11); without it, an operation that has any refuses. */
   exec?: ExecPolicy;
+  /** The home folder (`~`), from the composition root: SkillMeat's collections and the user scope are there. */
+  home?: string;
 }
 
 /** The operation's clock: the one it was given, else the machine's. */

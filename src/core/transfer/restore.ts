@@ -23,6 +23,7 @@ import type { SnapshotInfo } from '../store/snapshotRefs.js';
 import { applyRetention, retentionOf } from './retention.js';
 import type { Retention } from './retention.js';
 import { applyChanges, newTxId, withWriter } from '../txn/transaction.js';
+import { undoProjectChange } from './projectUndo.js';
 import type { RecoveryOutcome } from '../txn/transaction.js';
 
 type ReadOptions = Pick<OperationOptions, 'fs' | 'logger' | 'faults' | 'clock'>;
@@ -174,7 +175,16 @@ export async function undoLastChange(
   return writer(root, opts, 'undo', async (store) => {
     const { entry, target } = await undoTarget(root, store, options);
     const label = describeChange(entry);
-    const result = await restoreLocked(root, store, target, opts, {
+    if (entry.project) {
+      // A deploy, undeploy or pull: the project paths back from its image, the collection from its snapshot.
+      const done = await undoProjectChange(root, store, { ...entry, project: entry.project }, opts, {
+        kind: 'undo',
+        description: undoDescription(entry, label),
+        safetyReason: `before undoing ${label} (${entry.txId})`,
+      });
+      return { ...done, restored: target ?? done.safety, undone: entry };
+    }
+    const result = await restoreLocked(root, store, target as SnapshotInfo, opts, {
       kind: 'undo',
       description: undoDescription(entry, label),
       artifacts: entry.artifacts,
@@ -198,14 +208,18 @@ async function undoTarget(
   root: string,
   store: SnapshotStore,
   options: { expectTxId?: string },
-): Promise<{ entry: HistoryEntry; target: SnapshotInfo }> {
+): Promise<{ entry: HistoryEntry; target: SnapshotInfo | undefined }> {
   const [entry] = readHistory(root);
   if (!entry) throw new CoreError({ code: 'undo-unavailable', reason: 'no-history' });
   const change = describeChange(entry);
   const about = { change, txId: entry.txId };
   if (options.expectTxId !== undefined && options.expectTxId !== entry.txId)
     throw new CoreError({ code: 'undo-unavailable', reason: 'not-last', ...about });
-  if (!entry.preSnapshot) throw new CoreError({ code: 'undo-unavailable', reason: 'no-snapshot', ...about });
+  if (!entry.preSnapshot) {
+    // A deploy changes only the project: its image is what the undo puts back.
+    if (entry.project) return { entry, target: undefined };
+    throw new CoreError({ code: 'undo-unavailable', reason: 'no-snapshot', ...about });
+  }
   const target = (await store.list()).find((s) => s.id === entry.preSnapshot);
   if (!target) {
     throw new CoreError({

@@ -9,7 +9,7 @@ import { STATE_DIR } from '../base/changes.js';
 import { CoreError, ioFailure } from '../base/errors.js';
 import { isErrno, writeFileAtomic } from '../ports/fs.js';
 import type { Fs } from '../ports/fs.js';
-import type { RecordedApproval } from '../store/history.js';
+import type { ProjectChange, RecordedApproval } from '../store/history.js';
 
 export const JOURNAL_FILE = 'journal.json';
 export const TXN_DIR = 'txn';
@@ -63,6 +63,8 @@ export interface Journal {
   ops: JournalOp[];
   /** Approvals of executable changes, carried into the history entry. */
   approvals?: RecordedApproval[];
+  /** The project a deploy, undeploy or pull changes, carried into the history entry. */
+  project?: ProjectChange;
   /** Absolute real paths of the other folders the ops change (`JournalOp.root`), on the collection's file system. */
   roots?: string[];
 }

@@ -108,6 +108,7 @@ export async function finishCommit(
         tool: journal.tool,
         outcome,
         ...(journal.approvals ? { approvals: journal.approvals } : {}),
+        ...(journal.project ? { project: journal.project } : {}),
       },
       logger,
     );

@@ -23,7 +23,7 @@ import { systemClock } from '../base/time.js';
 import { nodeFs } from '../ports/fs.js';
 import { JOURNAL_VERSION, hasJournal, journalPath, txnPaths, writeJournal } from './journal.js';
 import type { Journal, JournalOp } from './journal.js';
-import type { RecordedApproval } from '../store/history.js';
+import type { ProjectChange, RecordedApproval } from '../store/history.js';
 import { acquireWriterLock } from './writerLock.js';
 import { sweepGitLeftovers, sweepStaleTemp } from '../ports/tempSpace.js';
 import { readJournalQuietly, toCoreError, messageOf } from './diskState.js';
@@ -48,6 +48,8 @@ export interface TransactionSpec {
   tool: string;
   /** Approvals of the executable changes among `changes` (exec/approval.ts), for the history. */
   approvals?: RecordedApproval[];
+  /** The project the transaction changes too (deploy, undeploy, pull), for the history and `undo`. */
+  project?: ProjectChange;
 }
 
 export interface TransactionOptions extends RecoveryOptions {
@@ -122,6 +124,7 @@ export async function applyChanges(
     artifacts: spec.artifacts,
     ...(spec.preSnapshot !== undefined ? { preSnapshot: spec.preSnapshot } : {}),
     ...(spec.approvals && spec.approvals.length > 0 ? { approvals: spec.approvals } : {}),
+    ...(spec.project ? { project: spec.project } : {}),
     tool: spec.tool,
     pid: process.pid,
     started: clock.now().toISOString(),

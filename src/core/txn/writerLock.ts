@@ -78,10 +78,17 @@ export async function ensureStateDir(fs: Fs, collectionDir: string): Promise<str
  * when the folder does not exist.
  */
 export async function acquireWriterLock(collectionDir: string, options: AcquireOptions): Promise<WriterLock> {
+  await ensureStateDir(options.fs ?? nodeFs, collectionDir);
+  return acquireLockFile(writerLockPath(collectionDir), options);
+}
+
+/**
+ * Takes the lock `lockFile` (its folder must exist), with the writer lock's rules: created with its
+ * holder in one step, a provably dead holder's lock reclaimed, a live one waited for up to `waitMs`.
+ */
+export async function acquireLockFile(lockFile: string, options: AcquireOptions): Promise<WriterLock> {
   const fs = options.fs ?? nodeFs;
   const waitMs = options.waitMs ?? 3_000;
-  await ensureStateDir(fs, collectionDir);
-  const lockFile = writerLockPath(collectionDir);
   const deadline = Date.now() + waitMs;
 
   for (;;) {

@@ -3,6 +3,7 @@
  * and an Fs that stops dead before a given call (a deterministic kill -9, without a child process).
  */
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import type { FaultRule } from '../../../src/core/ports/faults.js';
 import type { Fs, FsOp } from '../../../src/core/ports/fs.js';
 
@@ -44,4 +45,27 @@ export function freezeBefore(base: Fs, n: number): { fs: Fs; frozen: Promise<voi
       chmod: gate(base.chmod),
     },
   };
+}
+
+/**
+ * Kills this process's child processes (the `git cat-file` of a store a frozen operation never closed),
+ * so the test process can end. Linux /proc only; elsewhere nothing to do.
+ */
+export function killChildren(): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync('/proc');
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid) process.kill(Number(name), 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
 }

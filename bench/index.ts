@@ -75,6 +75,7 @@ async function main(): Promise<number> {
       ['status', () => benchStatus],
       ['snapshots', () => optionalSection('./snapshots.js', 'benchSnapshots')],
       ['update', () => optionalSection('./update.js', 'benchUpdate')],
+      ['drift', () => optionalSection('./drift.js', 'benchDrift')],
     ];
     for (const [name, load] of sections) {
       const copy = path.join(root, name);

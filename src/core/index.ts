@@ -28,7 +28,13 @@ export type { FaultRule } from './ports/faults.js';
 
 // Reading a collection
 /** Loads manifest + lock (no writes). Throws `not-a-collection`, `toml-invalid`, `manifest-invalid`, `lock-invalid`. */
-export { findCollectionDir, loadCollection, lockPath, manifestPath } from './model/collection.js';
+export {
+  findCollectionDir,
+  loadCollection,
+  loadCollectionCaching,
+  lockPath,
+  manifestPath,
+} from './model/collection.js';
 export type { Collection } from './model/collection.js';
 export { MANIFEST_FILE } from './model/manifest.js';
 export type { ArtifactEntry, Manifest } from './model/manifest.js';
@@ -213,7 +219,7 @@ export {
 } from './projects/trackingFile.js';
 export type { DeploymentRecord, RecordFields, TrackingFile } from './projects/trackingFile.js';
 /** Drift of a profile root against a collection (in-sync … not-deployed); reads only. */
-export { DRIFT_STATES, checkDrift, isDrift } from './projects/drift.js';
+export { DRIFT_STATES, checkDrift, isDrift, loadDriftCaches, saveDriftCaches } from './projects/drift.js';
 export { DEPLOY_STRATEGIES, deployArtifacts, undeployArtifacts } from './transfer/deploy.js';
 export type {
   DeployedArtifact,
@@ -225,7 +231,7 @@ export type {
 } from './transfer/deploy.js';
 export { PULL_STRATEGIES, pullArtifacts } from './transfer/pull.js';
 export type { PulledArtifact, PullOptions, PullOutcome, PullResult, PullStrategy } from './transfer/pull.js';
-export type { DriftEntry, DriftOptions, DriftReport, DriftState } from './projects/drift.js';
+export type { DriftCaches, DriftEntry, DriftOptions, DriftReport, DriftState } from './projects/drift.js';
 /** The collection of a project: --collection, the tracking file, SkillMeat's config, the current folder. */
 export {
   activeSkillMeatCollection,

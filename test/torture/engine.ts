@@ -12,11 +12,19 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { rng } from '../unit/support/synthetic.js';
-import { buildFixture, COMMAND_KINDS, isTransactional } from './fixture.js';
+import {
+  buildFixture,
+  COMMAND_KINDS,
+  commitFile,
+  isTransactional,
+  listBoth,
+  pristineBoth,
+  resetBoth,
+} from './fixture.js';
 import type { CliRun, CommandKind, Fixture, Size } from './fixture.js';
 import { runObserved, taggedProcesses, waitForTagged } from './processes.js';
 import type { KillPlan, ObservedRun } from './processes.js';
-import { describeDiff, leftovers, listTree, resetTo, sameListing } from './tree.js';
+import { describeDiff, leftovers, listTree, sameListing } from './tree.js';
 import type { Listing } from './tree.js';
 
 export type FollowUp = 'status' | 'rerun' | 'snapshot';
@@ -120,6 +128,15 @@ const sha256 = (file: string): string => {
   }
 };
 
+/** The state a journal file names, or undefined (none, or unreadable). */
+function journalState(file: string): string | undefined {
+  try {
+    return (JSON.parse(fs.readFileSync(file, 'utf8')) as { state?: string }).state;
+  } catch {
+    return undefined;
+  }
+}
+
 function historyCount(dir: string): number {
   try {
     return fs
@@ -146,10 +163,9 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRep
     const fixture = await buildFixture(root, options.size, options.cli, (line) => log(`setup: ${line}`));
     const setupMs = performance.now() - started;
     const beforeStatus = fixture.run(['status']).code;
-    const beforeLockHash = sha256(path.join(fixture.dir, 'collection.lock'));
     const refs = new Map<CommandKind, Reference>();
     for (const kind of kinds) {
-      const ref = await calibrate(fixture, kind, beforeLockHash);
+      const ref = await calibrate(fixture, kind, sha256(commitFile(fixture, kind)));
       refs.set(kind, ref);
       log(
         `calibrate: ${kind.padEnd(16)} ${ms(ref.durationMs)}${ref.journalAt !== undefined ? `, journal at ${ms(ref.journalAt)}` : ''}${ref.lockAt !== undefined ? `, commit at ${ms(ref.lockAt)}` : ''}, status after: exit ${ref.afterStatus}`,
@@ -199,18 +215,18 @@ async function calibrate(fixture: Fixture, kind: CommandKind, beforeLockHash: st
   const run = await runObserved(fixture.cli, fixture.dir, fixture.args(kind), { tag });
   if (run.code !== 0) throw new Error(`calibration: ${kind} exited ${run.code}: ${firstLine(run.stderr)}`);
   await waitForTagged(tag);
-  const after = listTree(fixture.dir);
+  const after = listBoth(fixture);
   const afterStatus = fixture.run(['status']).code;
   const historyDelta = historyCount(fixture.dir) - historyBefore;
-  const afterLockHash = sha256(path.join(fixture.dir, 'collection.lock'));
+  const afterLockHash = sha256(commitFile(fixture, kind));
   if (isTransactional(kind) === (afterLockHash === beforeLockHash)) {
     throw new Error(
-      `calibration: ${kind} ${isTransactional(kind) ? 'did not change' : 'changed'} collection.lock`,
+      `calibration: ${kind} ${isTransactional(kind) ? 'did not change' : 'changed'} ${path.basename(commitFile(fixture, kind))}`,
     );
   }
   const left = leftovers(fixture.dir);
   if (left.length > 0) throw new Error(`calibration: ${kind} left ${left.join(', ')}`);
-  resetTo(fixture.dir, after, fixture.pristine, fixture.pristineDir);
+  resetBoth(fixture, after);
   return {
     kind,
     after,
@@ -239,6 +255,7 @@ async function runTrial(
   config: TrialConfig,
 ): Promise<TrialRecord> {
   const started = performance.now();
+  const pristine = pristineBoth(fixture);
   const random = rng((config.seed * 1_000_003 + index) >>> 0);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T;
   const kind = pick(config.kinds);
@@ -271,12 +288,14 @@ async function runTrial(
   }
 
   // Where did the kill land? The disk says: orphaned git children never touch the journal or the lock.
-  const journalPresent = fs.existsSync(path.join(dir, '.artifact-keeper', 'journal.json'));
-  const lockHash = sha256(path.join(dir, 'collection.lock'));
+  const journalFile = path.join(dir, '.artifact-keeper', 'journal.json');
+  const journalPresent = fs.existsSync(journalFile);
+  const lockHash = sha256(commitFile(fixture, kind));
   let landing: Landing;
   if (!run.killed) landing = 'finished';
   else if (!transactional) landing = 'store-only';
-  else if (lockHash === ref.afterLockHash) landing = 'after-commit';
+  else if (lockHash === ref.afterLockHash || journalState(journalFile) === 'committed')
+    landing = 'after-commit';
   else if (journalPresent) landing = 'critical';
   else landing = 'before-journal';
   const expected: 'before' | 'after' | 'either' =
@@ -302,19 +321,19 @@ async function runTrial(
   };
   switch (followUp) {
     case 'status': {
-      const seen = listTree(dir);
+      const seen = listBoth(fixture);
       const status = fixture.run(['status']);
-      if (!sameListing(seen, listTree(dir))) fail('status', 'status changed the collection');
+      if (!sameListing(seen, listBoth(fixture))) fail('status', 'status changed the collection');
       if (journalPresent) {
         expectCode('status', 'status with a journal', status, [2]);
         if (!/interrupted/.test(status.stdout))
           fail('status', `status did not say interrupted: ${firstLine(status.stdout)}`);
       } else if (sameListing(seen, ref.after)) expectCode('status', 'status', status, [ref.afterStatus]);
-      else if (sameListing(seen, fixture.pristine)) expectCode('status', 'status', status, [beforeStatus]);
+      else if (sameListing(seen, pristine)) expectCode('status', 'status', status, [beforeStatus]);
       else
         fail(
           'inconsistent',
-          `no journal, yet the collection is neither before nor after: ${describeDiff(seen, fixture.pristine)}`,
+          `no journal, yet the collection is neither before nor after: ${describeDiff(seen, pristine)}`,
         );
       const recover = fixture.run(['recover']);
       expectCode('recover', 'recover', recover, [0]);
@@ -342,7 +361,7 @@ async function runTrial(
     }
   }
 
-  const final = listTree(dir);
+  const final = listBoth(fixture);
   const outside = listTree(fixture.dotfiles, new Set());
   if (!sameListing(outside, fixture.outside)) {
     fail(
@@ -352,13 +371,13 @@ async function runTrial(
   }
   const outcome = sameListing(final, ref.after)
     ? 'after'
-    : sameListing(final, fixture.pristine)
+    : sameListing(final, pristine)
       ? 'before'
       : 'neither';
   if (outcome === 'neither') {
     fail(
       'inconsistent',
-      `neither before nor after (vs before: ${describeDiff(final, fixture.pristine)}; vs after: ${describeDiff(final, ref.after)})`,
+      `neither before nor after (vs before: ${describeDiff(final, pristine)}; vs after: ${describeDiff(final, ref.after)})`,
     );
   } else if (followUp === 'rerun' && transactional && outcome !== 'after') {
     fail('rerun', `the rerun of ${kind} did not end in the after-state`);
@@ -389,11 +408,11 @@ async function runTrial(
     fail('leftover', `left behind: ${left.slice(0, 8).join(', ')}${left.length > 8 ? ', …' : ''}`);
 
   // Back to the before-state for the next trial: only what differs is rewritten.
-  resetTo(dir, final, fixture.pristine, fixture.pristineDir);
+  resetBoth(fixture, final);
   if (left.length > 0 || problems.length > 0) {
     // A failed trial must not poison the next one: clear whatever it left (the collection is ours alone).
     for (const rel of left) fs.rmSync(path.join(dir, rel), { recursive: true, force: true });
-    resetTo(dir, listTree(dir), fixture.pristine, fixture.pristineDir);
+    resetBoth(fixture, listBoth(fixture));
   }
   return {
     index,

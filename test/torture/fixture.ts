@@ -19,6 +19,8 @@ import { serializeLock, setEntry } from '../../src/core/model/lock.js';
 import { serializeManifest, setArtifactFields } from '../../src/core/model/manifest.js';
 import { exportSnapshotFile, takeSnapshot } from '../../src/core/transfer/restore.js';
 import { updateArtifacts } from '../../src/core/transfer/update.js';
+import { deployArtifacts } from '../../src/core/transfer/deploy.js';
+import { projectProfileRoot } from '../../src/core/projects/profiles.js';
 import { commitAll, git } from './git.js';
 import { leftovers, listTree, resetTo } from './tree.js';
 import type { Listing } from './tree.js';
@@ -51,7 +53,15 @@ export const SIZES: Record<
 };
 
 export type CommandKind =
-  'update-overwrite' | 'update-merge' | 'relock' | 'restore' | 'add' | 'import' | 'snapshot';
+  | 'update-overwrite'
+  | 'update-merge'
+  | 'relock'
+  | 'restore'
+  | 'add'
+  | 'import'
+  | 'snapshot'
+  | 'deploy-merge'
+  | 'pull';
 
 export const COMMAND_KINDS: readonly CommandKind[] = [
   'update-overwrite',
@@ -61,7 +71,24 @@ export const COMMAND_KINDS: readonly CommandKind[] = [
   'add',
   'import',
   'snapshot',
+  'deploy-merge',
+  'pull',
 ];
+
+/** The project the project moves change (the second store), relative to the fixture's root. */
+export const PROJECT_DIR = 'project';
+/** Its tracking file: a deploy's only record beside the copies (no collection.lock change). */
+export const TRACKING_REL = '.claude/.skillmeat-deployed.toml';
+
+/**
+ * The file whose content says whether `kind` committed: the collection's lock, or for a deploy (which
+ * changes only the project) the project's tracking file.
+ */
+export function commitFile(fixture: Pick<Fixture, 'dir' | 'project'>, kind: CommandKind): string {
+  return kind === 'deploy-merge'
+    ? path.join(fixture.project, TRACKING_REL)
+    : path.join(fixture.dir, 'collection.lock');
+}
 
 /** Kinds that go through the transaction engine (journal, commit point); the others only touch the store. */
 export function isTransactional(kind: CommandKind): boolean {
@@ -82,6 +109,10 @@ export interface Fixture {
   dotfiles: string;
   /** The dotfiles as they must stay. */
   outside: Listing;
+  /** The project the deploy and pull trials change: `.claude/` with two deployed artifacts, both edited. */
+  project: string;
+  projectPristineDir: string;
+  projectPristine: Listing;
   /** Pinned snapshot of the after-state of an overwrite update: what `restore` goes to. */
   restoreId: string;
   tarball: string;
@@ -280,6 +311,23 @@ export async function buildFixture(
   }
   log(`added ${sources.length} upstream artifacts at v1 (${elapsed()})`);
 
+  // The project: two artifacts deployed, then changed on both sides (the project copy of the skill, and
+  // the collection's copy of it), so a deploy with merge and a pull both merge.
+  const project = path.join(root, PROJECT_DIR);
+  fs.mkdirSync(project);
+  await deployArtifacts(dir, projectProfileRoot(project), ['up-00', 'upcmd-00'], setupOptions);
+  fs.appendFileSync(
+    path.join(project, '.claude/skills/up-00/SKILL.md'),
+    'Project note: kept by the project.\n',
+  );
+  fs.writeFileSync(
+    path.join(dir, 'skills/up-00/collection-note.md'),
+    '# Added in the collection after the deploy\n',
+  );
+  const projectPristineDir = path.join(root, 'project-pristine');
+  fs.cpSync(project, projectPristineDir, { recursive: true });
+  const projectPristine = listTree(project, new Set());
+
   // What `import` brings in: an export of the collection as it is now, before the synthetic files.
   const small = await takeSnapshot(dir, { message: 'import source', trigger: 'user' }, setupOptions);
   const tarball = path.join(root, 'import-source.tar.gz');
@@ -340,6 +388,9 @@ export async function buildFixture(
     dotfiles,
     outside,
     restoreId: target.id,
+    project,
+    projectPristineDir,
+    projectPristine,
     tarball,
     cli,
     args: (kind) => commandArgs(fixture, kind),
@@ -372,7 +423,7 @@ function moveToDotfiles(dir: string, rel: string, dotfiles: string): void {
 }
 
 export function commandArgs(
-  fixture: Pick<Fixture, 'restoreId' | 'tarball' | 'upstream'>,
+  fixture: Pick<Fixture, 'restoreId' | 'tarball' | 'upstream' | 'project'>,
   kind: CommandKind,
 ): string[] {
   switch (kind) {
@@ -390,6 +441,19 @@ export function commandArgs(
       return ['import', fixture.tarball];
     case 'snapshot':
       return ['snapshot', '-m', 'torture', '--keep', '3', '--max-age-days', '0'];
+    case 'deploy-merge':
+      return [
+        'deploy',
+        'up-00',
+        'upcmd-00',
+        '--project',
+        fixture.project,
+        '--strategy',
+        'merge',
+        '--allow-exec',
+      ];
+    case 'pull':
+      return ['pull', 'up-00', '--project', fixture.project, '--strategy', 'merge', '--allow-exec'];
   }
 }
 
@@ -398,8 +462,47 @@ export function commandArgs(
  * `.artifact-keeper/` (journal, work areas, temps, a dead holder's lock) goes, then only the collection
  * paths that differ from the pristine copy are rewritten.
  */
-export function resetFixture(fixture: Pick<Fixture, 'dir' | 'pristine' | 'pristineDir'>): void {
+export function resetFixture(
+  fixture: Pick<Fixture, 'dir' | 'pristine' | 'pristineDir'> &
+    Partial<Pick<Fixture, 'project' | 'projectPristine' | 'projectPristineDir'>>,
+): void {
   for (const rel of leftovers(fixture.dir))
     fs.rmSync(path.join(fixture.dir, rel), { recursive: true, force: true });
   resetTo(fixture.dir, listTree(fixture.dir), fixture.pristine, fixture.pristineDir);
+  if (fixture.project && fixture.projectPristine && fixture.projectPristineDir)
+    resetTo(
+      fixture.project,
+      listTree(fixture.project, new Set()),
+      fixture.projectPristine,
+      fixture.projectPristineDir,
+    );
+}
+
+/** The prefix of the project's paths in a listing of both stores. */
+const PROJECT_PREFIX = '@project/';
+
+/** Both stores in one listing: the collection's paths, then the project's under `@project/`. */
+export function listBoth(fixture: Pick<Fixture, 'dir' | 'project'>): Listing {
+  const both: Listing = new Map(listTree(fixture.dir));
+  for (const [rel, what] of listTree(fixture.project, new Set())) both.set(`${PROJECT_PREFIX}${rel}`, what);
+  return both;
+}
+
+/** The before-state of both stores. */
+export function pristineBoth(fixture: Pick<Fixture, 'pristine' | 'projectPristine'>): Listing {
+  const both: Listing = new Map(fixture.pristine);
+  for (const [rel, what] of fixture.projectPristine) both.set(`${PROJECT_PREFIX}${rel}`, what);
+  return both;
+}
+
+/** Puts both stores back to their before-state from a listing of both; only what differs is rewritten. */
+export function resetBoth(fixture: Fixture, current: Listing): void {
+  const collection: Listing = new Map();
+  const project: Listing = new Map();
+  for (const [rel, what] of current) {
+    if (rel.startsWith(PROJECT_PREFIX)) project.set(rel.slice(PROJECT_PREFIX.length), what);
+    else collection.set(rel, what);
+  }
+  resetTo(fixture.dir, collection, fixture.pristine, fixture.pristineDir);
+  resetTo(fixture.project, project, fixture.projectPristine, fixture.projectPristineDir);
 }

@@ -5,17 +5,31 @@ import { describe, it } from 'node:test';
 import { CoreError } from '../../src/core/base/errors.js';
 import { loadCollection } from '../../src/core/model/collection.js';
 import { discoverCollection } from '../../src/core/projects/discover.js';
-import { checkDrift } from '../../src/core/projects/drift.js';
-import type { DriftState } from '../../src/core/projects/drift.js';
+import { checkDrift, loadDriftCaches } from '../../src/core/projects/drift.js';
+import type { DriftCaches, DriftState } from '../../src/core/projects/drift.js';
 import { projectProfileRoot } from '../../src/core/projects/profiles.js';
 import { readTrackingFile } from '../../src/core/projects/trackingFile.js';
 import { REPO_ROOT, tempDir, writeTree } from './support/collections.js';
 import { makeProjectSetup, writeCollection } from './support/projects.js';
 import type { ProjectSetup } from './support/projects.js';
 
+/**
+ * The states by id, read three ways that must agree: hashing every copy, and through the stat caches
+ * cold and then warm (an hour later, so no stamp is too recent to trust: the warm pass re-hashes nothing).
+ */
 function states(setup: ProjectSetup, includeNotDeployed = false): Record<string, DriftState> {
-  const report = checkDrift(setup.root, loadCollection(setup.collection), { includeNotDeployed });
-  return Object.fromEntries(report.entries.map((e) => [e.id, e.state]));
+  const read = (caches?: DriftCaches): Record<string, DriftState> => {
+    const report = checkDrift(setup.root, loadCollection(setup.collection), {
+      includeNotDeployed,
+      ...(caches ? { caches } : {}),
+    });
+    return Object.fromEntries(report.entries.map((e) => [e.id, e.state]));
+  };
+  const plain = read();
+  const caches = loadDriftCaches(setup.collection, setup.root, Date.now() + 3_600_000);
+  assert.deepEqual(read(caches), plain, 'cold cache');
+  assert.deepEqual(read(caches), plain, 'warm cache');
+  return plain;
 }
 
 const ALL_IN_SYNC = { 'skill/pdf': 'in-sync', 'command/review': 'in-sync', 'agent/planner': 'in-sync' };
@@ -26,6 +40,18 @@ const FILES = {
 };
 
 describe('drift', () => {
+  it('a warm cache sees an edit made after it was filled', () => {
+    const setup = makeProjectSetup();
+    const caches = loadDriftCaches(setup.collection, setup.root, Date.now() + 3_600_000);
+    const read = (): string | undefined =>
+      checkDrift(setup.root, loadCollection(setup.collection), { caches }).entries.find(
+        (e) => e.id === 'skill/pdf',
+      )?.state;
+    assert.equal(read(), 'in-sync');
+    fs.appendFileSync(path.join(setup.root.dir, 'skills/pdf/ref/a.md'), 'longer now\n');
+    assert.equal(read(), 'modified');
+  });
+
   it('reads a fresh deployment of every type as in sync', () => {
     const setup = makeProjectSetup();
     assert.deepEqual(states(setup), ALL_IN_SYNC);

@@ -2,7 +2,15 @@
  * `artifact-keeper drift --project DIR`: how the artifacts deployed in a project's profile root differ
  * from the collection (DESIGN §10). Changes nothing. Exit 0 all in sync, 1 any drift.
  */
-import { checkDrift, CoreError, hasJournal, journalPath, loadCollection } from '../../core/index.js';
+import {
+  checkDrift,
+  CoreError,
+  hasJournal,
+  journalPath,
+  loadCollectionCaching,
+  loadDriftCaches,
+  saveDriftCaches,
+} from '../../core/index.js';
 import { UsageError } from '../args.js';
 import type { CliCommand } from '../main.js';
 import { EXIT } from '../exitCodes.js';
@@ -20,11 +28,14 @@ export const driftCommand: CliCommand = {
     // A deploy or pull interrupted halfway: the project may be mid-change too; recover first.
     if (hasJournal(opened.collection.dir))
       throw new CoreError({ code: 'interrupted', journal: journalPath(opened.collection.dir) });
-    const collection = loadCollection(opened.collection.dir);
+    const collection = await loadCollectionCaching(opened.collection.dir, ctx.fs);
+    const caches = loadDriftCaches(collection.dir, opened.root);
     const report = checkDrift(opened.root, collection, {
+      caches,
       includeNotDeployed: ctx.has('all'),
       ...(opened.tracking ? { tracking: opened.tracking } : {}),
     });
+    await saveDriftCaches(ctx.fs, collection.dir, opened.root, caches);
     if (ctx.json) ctx.printJson(driftJson(report, opened.collection));
     else {
       ctx.out(`${report.root.dir} against ${opened.collection.dir}: ${driftSummary(report)}`);

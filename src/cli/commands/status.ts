@@ -6,6 +6,8 @@
 import {
   checkCollection,
   checkDrift,
+  loadDriftCaches,
+  saveDriftCaches,
   describeLockHolder,
   loadCollection,
   readWriterLock,
@@ -30,9 +32,12 @@ export const statusCommand: CliCommand = {
     const lock = readWriterLock(collectionDir);
     let drift: DriftReport | undefined;
     if (project && report.state !== 'interrupted') {
+      const caches = loadDriftCaches(collectionDir, project.root);
       drift = checkDrift(project.root, loadCollection(collectionDir), {
+        caches,
         ...(project.tracking ? { tracking: project.tracking } : {}),
       });
+      await saveDriftCaches(ctx.fs, collectionDir, project.root, caches);
     }
     if (ctx.json) {
       ctx.printJson({

@@ -5,19 +5,24 @@
  * without noise), so a `.DS_Store` or a swap file is never drift; a base SkillMeat hashed with its noise
  * still matches. Reads only.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fsPath } from '../base/fileNames.js';
+import { STATE_DIR } from '../base/changes.js';
 import { artifactId, ARTIFACT_TYPES } from '../model/artifact.js';
 import type { ArtifactType } from '../model/artifact.js';
 import type { Collection } from '../model/collection.js';
 import { contentHash, skillMeatHash } from '../model/hash.js';
-import { findEntry } from '../model/manifest.js';
+import type { ArtifactEntry } from '../model/manifest.js';
+import type { Fs } from '../ports/fs.js';
+import { loadStatCache, measureArtifact, saveStatCache } from '../status/statCache.js';
+import type { StatCache } from '../status/statCache.js';
 import { readTree } from '../model/artifactTree.js';
 import { artifactFindings, describeFinding } from '../exec/approval.js';
 import { deployPath, isDeployable } from './profiles.js';
 import type { ProfileRoot } from './profiles.js';
-import { deployedLocation, readTrackingFile, trackingFilePath } from './trackingFile.js';
+import { deployedLocation, readTrackingFile, realRoots, trackingFilePath } from './trackingFile.js';
 import type { TrackingFile } from './trackingFile.js';
 
 /**
@@ -71,6 +76,8 @@ export interface DriftReport {
 export interface DriftOptions {
   /** Also list the collection's deployable artifacts that are not deployed here. */
   includeNotDeployed?: boolean;
+  /** Stat caches (`loadDriftCaches`): an unchanged copy is not re-hashed. Without them every copy is. */
+  caches?: DriftCaches;
   /** An already read tracking file of `root` (default: read it). */
   tracking?: TrackingFile;
 }
@@ -93,7 +100,9 @@ export function checkDrift(
   const tracking = options.tracking ?? readTrackingFile(root);
   const records = tracking?.records ?? [];
   // Every path is checked before anything is hashed: a bad record refuses the whole report.
-  const locations = records.map((record) => deployedLocation(root, record, file));
+  const known = realRoots(root);
+  const locations = records.map((record) => deployedLocation(root, record, file, known));
+  const byKey = new Map(collection.manifest.artifacts.map((a) => [`${a.type}/${a.name}`, a]));
   const entries: DriftEntry[] = records.map((record, index) => {
     const key = { name: record.name, type: record.type };
     const base = record.contentHash;
@@ -105,18 +114,34 @@ export function checkDrift(
       deployedHash: base,
     };
     const target = locations[index] as string;
-    const projectHash = hashOrUndefined(target, contentHash);
-    const manifestEntry = findEntry(collection.manifest, key);
+    const caches = options.caches;
+    const project = caches
+      ? measured(root.dir, { ...key, path: record.artifactPath }, caches, 'project', base)
+      : undefined;
+    const projectHash = caches ? project?.hash : hashOrUndefined(target, contentHash);
+    const manifestEntry = byKey.get(`${key.type}/${key.name}`);
     const collectionCopy = manifestEntry ? path.join(collection.dir, manifestEntry.path) : undefined;
-    const collectionHash = collectionCopy ? hashOrUndefined(collectionCopy, contentHash) : undefined;
+    const inCollection =
+      caches && manifestEntry
+        ? measured(collection.dir, manifestEntry, caches, 'collection', base)
+        : undefined;
+    const collectionHash = !collectionCopy
+      ? undefined
+      : caches
+        ? inCollection?.hash
+        : hashOrUndefined(collectionCopy, contentHash);
     const hashes = {
       ...(projectHash !== undefined ? { projectHash } : {}),
       ...(collectionHash !== undefined ? { collectionHash } : {}),
     };
     if (projectHash === undefined) return { ...entry, ...hashes, state: 'missing' };
     if (collectionHash === undefined) return { ...entry, ...hashes, state: 'removed' };
-    const projectChanged = changedFrom(base, target, projectHash);
-    const collectionChanged = changedFrom(base, collectionCopy as string, collectionHash);
+    const projectChanged = caches
+      ? project?.skillMeatHash !== base && projectHash !== base
+      : changedFrom(base, target, projectHash);
+    const collectionChanged = caches
+      ? inCollection?.skillMeatHash !== base && collectionHash !== base
+      : changedFrom(base, collectionCopy as string, collectionHash);
     let state: DriftState;
     if (projectChanged && collectionChanged) state = projectHash === collectionHash ? 'in-sync' : 'conflict';
     else if (projectChanged) state = 'modified';
@@ -150,6 +175,57 @@ function runsCodeIn(target: string, artifactPath: string): string[] {
   return artifactFindings(artifactPath, artifactPath, isFolder, new Map(), tree)
     .filter((f) => f.rule === 'hook-file' || f.rule === 'settings-hook' || f.rule === 'mcp-server')
     .map(describeFinding);
+}
+
+/** The stat caches drift reads through: the project's (kept in the collection) and the collection's own. */
+export interface DriftCaches {
+  project: StatCache;
+  collection: StatCache;
+  /** When this check started (stamps this recent are never trusted next time). */
+  startedAt: number;
+  /** Set when a check changed either cache: only then is it written back. */
+  dirty?: boolean;
+}
+
+/** The drift cache of a profile root, in the collection's state folder (our state stays out of the project). */
+export function driftCacheFile(root: ProfileRoot): string {
+  return `drift-cache-${createHash('sha256').update(root.dir).digest('hex').slice(0, 16)}.json`;
+}
+
+export function loadDriftCaches(collectionDir: string, root: ProfileRoot, now = Date.now()): DriftCaches {
+  return {
+    project: loadStatCache(collectionDir, driftCacheFile(root)),
+    collection: loadStatCache(collectionDir),
+    startedAt: now,
+  };
+}
+
+/** Writes both caches back when they changed, best effort (never rejects). */
+export async function saveDriftCaches(
+  fsPort: Fs,
+  collectionDir: string,
+  root: ProfileRoot,
+  caches: DriftCaches,
+): Promise<void> {
+  // Derived data, written only where our state folder already is: drift never creates `.artifact-keeper/`
+  // in a collection (a SkillMeat collection we only read stays untouched).
+  if (!caches.dirty || !fs.existsSync(path.join(collectionDir, STATE_DIR))) return;
+  caches.dirty = false;
+  await saveStatCache(fsPort, collectionDir, caches.project, driftCacheFile(root));
+  await saveStatCache(fsPort, collectionDir, caches.collection);
+}
+
+function measured(
+  dir: string,
+  entry: Pick<ArtifactEntry, 'name' | 'type' | 'path'>,
+  caches: DriftCaches,
+  side: 'project' | 'collection',
+  base: string,
+): { hash: string; skillMeatHash?: string } | undefined {
+  const m = measureArtifact(dir, entry, caches[side], caches.startedAt, base);
+  if (m.cacheChanged || m.kind === 'missing') caches.dirty = true;
+  if (m.kind === 'missing' || m.hash === undefined) return undefined;
+  return { hash: m.hash, ...(m.skillMeatHash !== undefined ? { skillMeatHash: m.skillMeatHash } : {}) };
 }
 
 /**

@@ -275,7 +275,12 @@ export function artifactPathProblem(relPath: string): string | undefined {
  * its project or home folder) nor the path leads out through a symlink. Reads only. Throws
  * `tracking-invalid` naming the record.
  */
-export function deployedLocation(root: ProfileRoot, record: DeploymentRecord, file: string): string {
+export function deployedLocation(
+  root: ProfileRoot,
+  record: DeploymentRecord,
+  file: string,
+  known?: { container: string; realRoot: string },
+): string {
   const target = path.join(root.dir, record.artifactPath);
   const escape = (reason: string): CoreError =>
     new CoreError({
@@ -284,14 +289,18 @@ export function deployedLocation(root: ProfileRoot, record: DeploymentRecord, fi
       artifact: `${record.type}/${record.name}`,
       reason: `artifact_path "${record.artifactPath}" ${reason}`,
     });
-  const container = realOrSelf(root.container);
-  const realRoot = realExisting(root.dir);
+  const { container, realRoot } = known ?? realRoots(root);
   if (!isInside(container, realRoot))
     throw escape(`is under ${root.dir}, a symlink out of ${root.container}`);
   const realTarget = realExisting(target);
   if (!isInside(realRoot, realTarget) || realTarget === realRoot)
     throw escape('leads out of the profile root through a symlink');
   return target;
+}
+
+/** The real paths `deployedLocation` checks against: computed once for many records. */
+export function realRoots(root: ProfileRoot): { container: string; realRoot: string } {
+  return { container: realOrSelf(root.container), realRoot: realExisting(root.dir) };
 }
 
 function isInside(parent: string, child: string): boolean {
@@ -301,7 +310,7 @@ function isInside(parent: string, child: string): boolean {
 
 function realOrSelf(dir: string): string {
   try {
-    return fs.realpathSync(dir);
+    return fs.realpathSync.native(dir);
   } catch {
     return path.resolve(dir);
   }
@@ -323,7 +332,7 @@ function realExisting(target: string, depth = 0): string {
     return path.join(realExisting(parent, depth), path.basename(abs));
   }
   try {
-    return fs.realpathSync(abs);
+    return fs.realpathSync.native(abs);
   } catch {
     if (st.isSymbolicLink() && depth < 40) {
       const link = fs.readlinkSync(abs);

@@ -52,9 +52,9 @@ export function emptyStatCache(): StatCache {
   return { version: CACHE_VERSION, artifacts: {} };
 }
 
-export function loadStatCache(dir: string): StatCache {
+export function loadStatCache(dir: string, file = CACHE_FILE): StatCache {
   try {
-    const parsed = JSON.parse(fs.readFileSync(path.join(dir, STATE_DIR, CACHE_FILE), 'utf8')) as StatCache;
+    const parsed = JSON.parse(fs.readFileSync(path.join(dir, STATE_DIR, file), 'utf8')) as StatCache;
     if (parsed.version === CACHE_VERSION && typeof parsed.artifacts === 'object') return parsed;
   } catch {
     // A missing or torn cache only costs a re-hash.
@@ -63,10 +63,15 @@ export function loadStatCache(dir: string): StatCache {
 }
 
 /** Writes the stat cache atomically through `fsPort`, creating `.artifact-keeper/` if needed. Never rejects. */
-export async function saveStatCache(fsPort: Fs, dir: string, cache: StatCache): Promise<void> {
+export async function saveStatCache(
+  fsPort: Fs,
+  dir: string,
+  cache: StatCache,
+  file = CACHE_FILE,
+): Promise<void> {
   try {
     const stateDir = await ensureStateDir(fsPort, dir);
-    await writeFileAtomic(fsPort, path.join(stateDir, CACHE_FILE), JSON.stringify(cache));
+    await writeFileAtomic(fsPort, path.join(stateDir, file), JSON.stringify(cache));
   } catch {
     // Best effort: a read-only collection is still checked, just never warm.
   }
@@ -86,7 +91,7 @@ export interface Measured {
 
 export function measureArtifact(
   root: string,
-  entry: ArtifactEntry,
+  entry: Pick<ArtifactEntry, 'name' | 'type' | 'path'>,
   cache: StatCache,
   startedAt: number,
   lockedHash: string | undefined,

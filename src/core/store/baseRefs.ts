@@ -15,7 +15,7 @@ import type { Git } from '../ports/git.js';
 import { commitObject, ZERO_SHA } from './gitObjects.js';
 import type { GitObject, GitObjects } from './gitObjects.js';
 import { scanContent, scanPath } from './treeScan.js';
-import { writeTrees } from './trees.js';
+import { treeObjects, writeTrees } from './trees.js';
 import type { StoredTrees } from './trees.js';
 
 const UPSTREAM_REFS = 'refs/upstream/';
@@ -32,6 +32,14 @@ export interface ProjectImage {
   absent: string[];
   /** Folders the transaction created on the way (relative to the project root: `.claude`, `.claude/skills`). */
   createdDirs?: string[];
+}
+
+/** A copy to record as deployed. */
+export interface DeployedCopy {
+  type: string;
+  name: string;
+  content: Tree;
+  meta: DeployedMeta;
 }
 
 /** The message JSON of a deployed copy: its content hash (the tracking record's), and when. */
@@ -117,18 +125,62 @@ export class BaseRefs {
   }
 
   /**
-   * Records the copy of an artifact as deployed into a project (the true base of the next redeploy and
-   * pull, DESIGN §10), keyed by its content hash in `refs/deployed/<type>/<name>`. Storing a copy whose
-   * hash is already there is a no-op.
+   * Records the copies of artifacts as deployed into a project (the true base of the next redeploy and
+   * pull, DESIGN §10), each keyed by its content hash in `refs/deployed/<type>/<name>`; a copy whose hash
+   * is already there is skipped. A few git processes whatever the count: one listing of the refs, one
+   * log of those that exist, one pack of every object, one ref transaction.
    */
-  async storeDeployed(type: string, name: string, content: Tree, meta: DeployedMeta): Promise<void> {
-    const ref = deployedRef(type, name);
-    const history = await this.history(ref);
-    if (history.some((r) => r.meta.content_hash === meta.content_hash)) return;
-    await this.storeCommit(ref, history[0]?.commit, `deployed ${type}/${name}`, scanContent(content), {
-      ...meta,
-      time: meta.time ?? this.clock.now().toISOString(),
-    });
+  async storeDeployed(copies: readonly DeployedCopy[]): Promise<void> {
+    if (copies.length === 0) return;
+    const heads = new Map<string, string>();
+    const listed = await this.git.run(['for-each-ref', '--format=%(refname) %(objectname)', DEPLOYED_REFS]);
+    for (const line of listed.split('\n')) {
+      const [ref, sha] = line.trim().split(' ');
+      if (ref && sha && isObjectId(sha)) heads.set(ref, sha);
+    }
+    const stored = new Set<string>();
+    if (heads.size > 0) {
+      const out = await this.git.run([
+        'log',
+        '--no-color',
+        '--format=%s%x1f%B%x1e',
+        ...new Set(heads.values()),
+      ]);
+      for (const chunk of out.split('\x1e')) {
+        const [subject, body] = chunk.replace(/^\n/, '').split('\x1f');
+        try {
+          const meta = JSON.parse(body?.slice(body.indexOf('\n\n') + 2) ?? '') as { content_hash?: string };
+          if (subject && meta.content_hash) stored.add(`${subject.trim()}\0${meta.content_hash}`);
+        } catch {
+          // not one of ours
+        }
+      }
+    }
+    const objects: GitObject[] = [];
+    const updates: string[] = [];
+    const now = this.clock.now();
+    for (const copy of copies) {
+      const title = `deployed ${copy.type}/${copy.name}`;
+      const key = `${title}\0${copy.meta.content_hash}`;
+      if (stored.has(key)) continue;
+      stored.add(key);
+      const ref = deployedRef(copy.type, copy.name);
+      const parent = heads.get(ref);
+      const meta = { ...copy.meta, time: copy.meta.time ?? now.toISOString() };
+      let commit: GitObject | undefined;
+      const built = treeObjects(scanContent(copy.content), undefined, (tree) => {
+        commit = commitObject(tree, parent, `${title}\n\n${JSON.stringify(meta)}\n`, now);
+        return [commit];
+      });
+      objects.push(...built.objects);
+      const sha = (commit as GitObject).sha;
+      updates.push(`update ${ref} ${sha} ${parent ?? ZERO_SHA}\n`);
+      heads.set(ref, sha);
+    }
+    if (updates.length === 0) return;
+    const unique = new Map(objects.map((o) => [o.sha, o]));
+    await this.objects.writeObjects([...unique.values()]);
+    await this.git.pipe(['update-ref', '--stdin'], { input: updates.join('') });
   }
 
   /** The copy of an artifact deployed with `contentHash`, or undefined when none was stored. */

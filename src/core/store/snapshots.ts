@@ -23,7 +23,7 @@ import type { Fs } from '../ports/fs.js';
 import { assertObjectId, checkGitVersion, createGit } from '../ports/git.js';
 import type { Git } from '../ports/git.js';
 import { BaseRefs, upstreamRef } from './baseRefs.js';
-import type { DeployedMeta, ProjectImage, UpstreamMeta, UpstreamRecord } from './baseRefs.js';
+import type { DeployedCopy, ProjectImage, UpstreamMeta, UpstreamRecord } from './baseRefs.js';
 import { GitObjects, io, strictFsck } from './gitObjects.js';
 import type { GitObject } from './gitObjects.js';
 import { isSafetySnapshot, SnapshotRefs } from './snapshotRefs.js';
@@ -385,11 +385,11 @@ export class SnapshotStore {
     return this.bases.upstreamHistory(upstreamRef(type, name));
   }
 
-  /** Records a copy as deployed into a project (baseRefs.ts): the base of its next redeploy and pull. */
-  storeDeployed(type: string, name: string, content: Tree, meta: DeployedMeta): Promise<void> {
+  /** Records copies as deployed into a project (baseRefs.ts): the bases of their next redeploy and pull. */
+  storeDeployed(copies: readonly DeployedCopy[]): Promise<void> {
     return this.exclusive(async () => {
       await this.ensureRepo();
-      await this.bases.storeDeployed(type, name, content, meta);
+      await this.bases.storeDeployed(copies);
     });
   }
 

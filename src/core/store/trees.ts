@@ -157,15 +157,30 @@ export async function writeTrees(
   basis: TreeBasis | undefined,
   extra?: (root: string) => GitObject[],
 ): Promise<{ root: string; treesWritten: number; dirShas: Record<string, string> }> {
+  const built = treeObjects(state, basis, extra);
+  await objects.writeObjects(built.objects);
+  return { root: built.root, treesWritten: built.treesWritten, dirShas: built.dirShas };
+}
+
+/** The objects `writeTrees` writes, without writing them (several trees go into one pack). */
+export function treeObjects(
+  state: FolderState,
+  basis: TreeBasis | undefined,
+  extra?: (root: string) => GitObject[],
+): { root: string; objects: GitObject[]; treesWritten: number; dirShas: Record<string, string> } {
   const built = buildTrees(state, basis);
   const seen = new Set<string>([EMPTY_TREE]);
   const trees = built.trees.filter((tree) => !seen.has(tree.sha) && seen.add(tree.sha));
-  await objects.writeObjects([
-    ...(state.pending ?? []),
-    ...trees.map((tree): GitObject => ({ type: 'tree', data: tree.body, sha: tree.sha })),
-    ...(extra?.(built.root) ?? []),
-  ]);
-  return { root: built.root, treesWritten: trees.length, dirShas: built.dirShas };
+  return {
+    root: built.root,
+    objects: [
+      ...(state.pending ?? []),
+      ...trees.map((tree): GitObject => ({ type: 'tree', data: tree.body, sha: tree.sha })),
+      ...(extra?.(built.root) ?? []),
+    ],
+    treesWritten: trees.length,
+    dirShas: built.dirShas,
+  };
 }
 
 /** Git's order: bytes of the name, a folder compared as if its name ended in '/'. */

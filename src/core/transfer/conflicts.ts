@@ -145,7 +145,8 @@ export async function abortConflicts(
 /** The pre-update snapshot of the update that left `id` conflicted, from the history. */
 export function preMergeSnapshot(collectionDir: string, id: string): string | undefined {
   return readHistory(collectionDir).find(
-    (h) => (h.kind === 'update' || h.kind === 'pull') && h.artifacts.includes(id) && h.preSnapshot !== undefined,
+    (h) =>
+      (h.kind === 'update' || h.kind === 'pull') && h.artifacts.includes(id) && h.preSnapshot !== undefined,
   )?.preSnapshot;
 }
 

@@ -179,8 +179,14 @@ export async function deployArtifacts(
     if (refusals.length > 0)
       throw new CoreError({ code: 'project-edits', artifacts: refusals, project: root.dir });
     const approval = await approveFindings(dir, findings, opts.exec, opts.fs, now);
-    for (const base of bases)
-      await store.storeDeployed(base.entry.type, base.entry.name, base.tree, { content_hash: base.hash });
+    await store.storeDeployed(
+      bases.map((b) => ({
+        type: b.entry.type,
+        name: b.entry.name,
+        content: b.tree,
+        meta: { content_hash: b.hash },
+      })),
+    );
     return commitProject(dir, root, store, opts, {
       kind: 'deploy',
       verb: 'deploy',

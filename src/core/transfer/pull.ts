@@ -221,8 +221,14 @@ export async function pullArtifacts(
     if (collectionSide.length === 0 && projectSide.length === 0 && trackingSide.length === 0)
       return { root, artifacts: results, txId: '' };
     const approval = await approveFindings(dir, findings, opts.exec, opts.fs, now);
-    for (const d of deployed)
-      await store.storeDeployed(d.entry.type, d.entry.name, d.tree, { content_hash: d.hash });
+    await store.storeDeployed(
+      deployed.map((d) => ({
+        type: d.entry.type,
+        name: d.entry.name,
+        content: d.tree,
+        meta: { content_hash: d.hash },
+      })),
+    );
     const ids = results
       .filter((r) => r.outcome !== 'in-sync' && r.outcome !== 'not-modified')
       .map((r) => r.into ?? r.id);

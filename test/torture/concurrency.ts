@@ -16,7 +16,7 @@ import { buildFixture, cliEnv, SIZES } from './fixture.js';
 import type { Size } from './fixture.js';
 import { leftovers } from './tree.js';
 
-export type ConcurrentOp = 'snapshot' | 'restore' | 'update' | 'add';
+export type ConcurrentOp = 'snapshot' | 'restore' | 'update' | 'add' | 'deploy';
 
 export interface ConcurrencyOptions {
   seconds: number;
@@ -157,7 +157,15 @@ export async function runConcurrency(options: ConcurrencyOptions): Promise<Concu
       while (performance.now() < deadline || (!enough() && performance.now() < hardDeadline)) {
         const roll = random();
         const op: ConcurrentOp =
-          roll < 0.2 ? 'snapshot' : roll < 0.35 ? 'restore' : roll < 0.75 ? 'update' : 'add';
+          roll < 0.2
+            ? 'snapshot'
+            : roll < 0.35
+              ? 'restore'
+              : roll < 0.65
+                ? 'update'
+                : roll < 0.85
+                  ? 'add'
+                  : 'deploy';
         let args: string[];
         switch (op) {
           case 'snapshot':
@@ -188,10 +196,23 @@ export async function runConcurrency(options: ConcurrencyOptions): Promise<Concu
               '--json',
             ];
             break;
+          case 'deploy':
+            // Into the fixture's project (the second store), over its edited copy: merged or kept.
+            args = [
+              'deploy',
+              pick(['up-00', 'upcmd-00']),
+              '--project',
+              fixture.project,
+              '--strategy',
+              pick(['merge', 'keep']),
+              '--allow-exec',
+              '--json',
+            ];
+            break;
         }
         // Retention would prune snapshots the workers still name (default: the newest 20), by design; the
         // check here is that none is lost, so every command keeps them all.
-        args.push('--keep', '100000');
+        if (op !== 'deploy') args.push('--keep', '100000');
         const opStarted = performance.now();
         const result = await runCli(options.cli, dir, args);
         const record: OpRecord = {
@@ -210,7 +231,8 @@ export async function runConcurrency(options: ConcurrencyOptions): Promise<Concu
             snapshotIds.push(json.id);
           }
           if (op === 'add' && typeof json.txId === 'string') record.txId = json.txId;
-          if (op === 'update' && typeof json.txId === 'string' && json.txId !== '') record.txId = json.txId;
+          if ((op === 'update' || op === 'deploy') && typeof json.txId === 'string' && json.txId !== '')
+            record.txId = json.txId;
           if (op === 'restore' && typeof json.txId === 'string' && Number(json.changed) > 0)
             record.txId = json.txId;
         }
@@ -258,7 +280,7 @@ export async function runConcurrency(options: ConcurrencyOptions): Promise<Concu
           failures.push(
             `${where}: exit 5 without the one-line "locked by pid … on host … since …": ${op.stderr}`,
           );
-      } else if (op.code !== 0 && !(op.code === 3 && op.op === 'update')) {
+      } else if (op.code !== 0 && !(op.code === 3 && (op.op === 'update' || op.op === 'deploy'))) {
         failures.push(`${where}: exit ${op.code}: ${op.stderr.split('\n')[0] ?? ''}`);
       }
       if (op.code === 0 && op.op === 'snapshot' && !op.snapshotId)
@@ -296,6 +318,10 @@ export async function runConcurrency(options: ConcurrencyOptions): Promise<Concu
     }
     const left = leftovers(dir);
     if (left.length > 0) failures.push(`left behind: ${left.join(', ')}`);
+    // The project the deploys wrote reads: its tracking file parses, every record is where it says.
+    const drift = await runCli(options.cli, dir, ['drift', '--project', fixture.project, '--json']);
+    if (drift.code !== 0 && drift.code !== 1)
+      failures.push(`drift of the project: exit ${drift.code}: ${drift.stderr.trim()}`);
     const result: ConcurrencyReport = {
       size,
       seconds: options.seconds,
@@ -323,7 +349,7 @@ export function summarizeConcurrency(report: ConcurrencyReport): string[] {
   };
   const losers = report.ops.filter((o) => o.code === 5).length;
   return [
-    `concurrency: ${report.workers} workers, ${report.seconds} s, ${report.ops.length} commands: ${(['snapshot', 'restore', 'update', 'add'] as const).map(byOp).join('; ')}`,
+    `concurrency: ${report.workers} workers, ${report.seconds} s, ${report.ops.length} commands: ${(['snapshot', 'restore', 'update', 'add', 'deploy'] as const).map(byOp).join('; ')}`,
     `concurrency: ${report.committed} committed transactions, ${report.historyEntries} new history entries, ${losers} losers exited 5, the lock hog held the lock ${report.hogHolds} time(s) and was killed each time, final status ${report.finalStatus}`,
     ...report.failures.map((f) => `concurrency: FAILED: ${f}`),
     `concurrency: ${report.failures.length === 0 ? 1 : 0} passed, ${report.failures.length === 0 ? 0 : 1} failed (seed ${report.seed})`,

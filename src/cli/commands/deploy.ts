@@ -91,6 +91,7 @@ export const pullCommand: CliCommand = {
   usage:
     'pull ID… --project DIR|--user [--profile P] [--strategy merge|overwrite|fork] [--as NAME] [--allow-exec] [--collection DIR] [--json]',
   flags: { ...PROJECT_FLAGS, strategy: { value: true }, as: { value: true }, 'allow-exec': { value: false } },
+  retention: true,
   async run(ctx) {
     const ids = names(ctx, 'pull');
     const strategy = strategyOf<PullStrategy>(ctx, PULL_STRATEGIES, 'merge');

@@ -273,6 +273,29 @@ void describe('pull', () => {
     assert.equal(w.cli(['status', '--collection', w.collection]).code, 0);
   });
 
+  void it('overwrite takes the project copy over the collection change; in-sync and not-modified pull nothing', () => {
+    const w = world();
+    deployAll(w);
+    fs.writeFileSync(path.join(w.claude, 'commands/review.md'), 'Review it here.\n');
+    fs.writeFileSync(path.join(w.collection, 'commands/review.md'), 'Review it there.\n');
+    w.cli(['relock', 'review', '--collection', w.collection]);
+    const run = w.cli(['pull', 'review', '--project', w.project, '--strategy', 'overwrite']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(read(path.join(w.collection, 'commands/review.md')), 'Review it here.\n');
+    assert.equal(driftStates(w)['command/review'], 'in-sync');
+    // planner: changed in the collection only; the project has nothing to bring (deploy does that way).
+    fs.writeFileSync(path.join(w.collection, 'agents/planner.md'), 'Plan the work, v2.\n');
+    w.cli(['relock', 'planner', '--collection', w.collection]);
+    const before = both(w);
+    const again = w.cli(['pull', 'review', 'planner', '--project', w.project, '--json']);
+    assert.equal(again.code, 0, again.stderr);
+    const outcomes = (
+      JSON.parse(again.stdout) as { artifacts: { id: string; outcome: string }[]; txId: string }
+    ).artifacts.map((a) => `${a.id} ${a.outcome}`);
+    assert.deepEqual(outcomes, ['command/review in-sync', 'agent/planner not-modified']);
+    assert.equal(both(w), before, 'nothing to pull writes nothing');
+  });
+
   void it('fork adds the project copy as a new local artifact and leaves the original alone', () => {
     const w = world();
     deployAll(w);

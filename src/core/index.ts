@@ -222,6 +222,7 @@ export type { DeploymentRecord, RecordFields, TrackingFile } from './projects/tr
 export { DRIFT_STATES, checkDrift, isDrift, loadDriftCaches, saveDriftCaches } from './projects/drift.js';
 export { DEPLOY_STRATEGIES, deployArtifacts, undeployArtifacts } from './transfer/deploy.js';
 export type {
+  DeployChoice,
   DeployedArtifact,
   DeployOptions,
   DeployOutcome,

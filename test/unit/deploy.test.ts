@@ -4,6 +4,7 @@
  * project edits (exit 3, nothing written), undo of each move, and bad input.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
@@ -11,7 +12,7 @@ import { contentHash } from '../../src/core/model/hash.js';
 import { loadCollection } from '../../src/core/model/collection.js';
 import { projectProfileRoot } from '../../src/core/projects/profiles.js';
 import { readTrackingFile, trackingFilePath } from '../../src/core/projects/trackingFile.js';
-import { runCli, tempDir, treeListing, writeTree } from './support/collections.js';
+import { CLI, runCli, tempDir, treeListing, writeTree } from './support/collections.js';
 import { writeCollection } from './support/projects.js';
 
 interface World {
@@ -177,6 +178,41 @@ void describe('deploy', () => {
     assert.equal(refused.code, 3);
     assert.match(refused.stderr, /files not deployed by us are in the way/);
     assert.equal(both(other), before);
+  });
+
+  void it('--strategy prompt asks per edited artifact on a terminal (Enter merges), and refuses without one', () => {
+    const w = world();
+    deployAll(w);
+    fs.appendFileSync(path.join(w.claude, 'commands/review.md'), 'project edit\n');
+    fs.writeFileSync(path.join(w.collection, 'commands/review.md'), 'Up top.\nReview the diff.\n');
+    const noTerminal = w.cli(['deploy', 'review', '--project', w.project, '--strategy', 'prompt']);
+    assert.equal(noTerminal.code, 64);
+    assert.match(noTerminal.stderr, /asks on a terminal/);
+    // `script` gives the CLI a terminal; the answer is an empty line (Enter): merge.
+    const command = [
+      process.execPath,
+      CLI,
+      'deploy',
+      'review',
+      '--project',
+      w.project,
+      '--strategy',
+      'prompt',
+    ]
+      .map((a) => `'${a}'`)
+      .join(' ');
+    const run = spawnSync('script', ['-qec', command, '/dev/null'], {
+      input: '\n',
+      env: { ...process.env, HOME: w.home },
+      encoding: 'utf8',
+    });
+    assert.equal(run.status, 0, run.stdout);
+    assert.match(run.stdout, /command\/review was edited in the project: \.claude\/commands\/review\.md/);
+    assert.match(run.stdout, /command\/review: merged/);
+    assert.equal(
+      read(path.join(w.claude, 'commands/review.md')),
+      'Up top.\nReview the diff.\nproject edit\n',
+    );
   });
 
   void it('undo of a deploy takes the copies and the tracking file away again', () => {

@@ -10,7 +10,8 @@ import {
   pullArtifacts,
   undeployArtifacts,
 } from '../../core/index.js';
-import type { DeployStrategy, PullStrategy } from '../../core/index.js';
+import * as readline from 'node:readline/promises';
+import type { DeployChoice, DeployStrategy, PullStrategy } from '../../core/index.js';
 import { UsageError } from '../args.js';
 import { operationOptions } from '../context.js';
 import type { CliContext } from '../context.js';
@@ -30,13 +31,32 @@ function strategyOf<T extends string>(ctx: CliContext, allowed: readonly T[], fa
   return text as T;
 }
 
+/** One question per artifact edited in the project: merge (Enter), overwrite, keep, or abort everything. */
+async function askDeploy(artifact: string, files: string[]): Promise<DeployChoice> {
+  const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    process.stderr.write(`${artifact} was edited in the project: ${files.join(', ')}\n`);
+    for (;;) {
+      const answer = (await rl.question('[M]erge, [o]verwrite (undo brings it back), [k]eep, [a]bort? '))
+        .trim()
+        .toLowerCase();
+      if (answer === '' || answer === 'm' || answer === 'merge') return 'merge';
+      if (answer === 'o' || answer === 'overwrite') return 'overwrite';
+      if (answer === 'k' || answer === 'keep') return 'keep';
+      if (answer === 'a' || answer === 'abort') return 'abort';
+    }
+  } finally {
+    rl.close();
+  }
+}
+
 const undoHint = (txId: string): string => (txId ? ' (undo: artifact-keeper undo)' : '');
 
 export const deployCommand: CliCommand = {
   summary:
     "copy artifacts into a project's .claude/ (or --user ~/.claude); project edits are never clobbered",
   usage:
-    'deploy ID… --project DIR|--user [--profile P] [--strategy overwrite|merge|keep] [--force] [--allow-exec] [--collection DIR] [--json]',
+    'deploy ID… --project DIR|--user [--profile P] [--strategy overwrite|merge|keep|prompt] [--force] [--allow-exec] [--collection DIR] [--json]',
   flags: {
     ...PROJECT_FLAGS,
     strategy: { value: true },
@@ -46,10 +66,13 @@ export const deployCommand: CliCommand = {
   async run(ctx) {
     const ids = names(ctx, 'deploy');
     const strategy = strategyOf<DeployStrategy>(ctx, DEPLOY_STRATEGIES, 'overwrite');
+    if (strategy === 'prompt' && !ctx.isTerminal)
+      throw new UsageError('--strategy prompt asks on a terminal; without one use merge, keep or --force');
     const opened = openTarget(ctx);
     const result = await deployArtifacts(opened.collection.dir, opened.root, ids, operationOptions(ctx), {
       strategy,
       force: ctx.has('force'),
+      choose: (artifact, files) => askDeploy(artifact, files),
     });
     if (ctx.json) ctx.printJson({ ...result, root: result.root.dir, collection: opened.collection.dir });
     else {

@@ -52,14 +52,22 @@ import { openSnapshotStore } from '../store/snapshots.js';
 import type { SnapshotStore } from '../store/snapshots.js';
 import { applyChanges, newTxId, withWriter } from '../txn/transaction.js';
 
-export type DeployStrategy = 'overwrite' | 'merge' | 'keep';
-export const DEPLOY_STRATEGIES: readonly DeployStrategy[] = ['overwrite', 'merge', 'keep'];
+export type DeployStrategy = 'overwrite' | 'merge' | 'keep' | 'prompt';
+export const DEPLOY_STRATEGIES: readonly DeployStrategy[] = ['overwrite', 'merge', 'keep', 'prompt'];
+
+/** What the person chose for one artifact edited in the project (`prompt`). `abort`: nothing is written. */
+export type DeployChoice = 'merge' | 'overwrite' | 'keep' | 'abort';
 
 export interface DeployOptions {
   /** What to do where the project copy was edited since it was deployed (default overwrite: refuse). */
   strategy?: DeployStrategy;
   /** Overwrite project edits (their copy is kept in the transaction's project image, for `undo`). */
   force?: boolean;
+  /**
+   * `prompt`: asked once per artifact edited in the project, with the edited files (profile-relative).
+   * Without it, `prompt` refuses like `overwrite`.
+   */
+  choose?: (artifact: string, files: string[]) => Promise<DeployChoice>;
 }
 
 /**
@@ -125,35 +133,36 @@ export async function deployArtifacts(
       if (!copy.exists) outcome = 'deployed';
       else if (copy.hash === collectionHash) outcome = 'unchanged';
       else if (record && matchesRecord(copy, record.contentHash)) outcome = 'updated';
-      else if (strategy === 'keep') outcome = 'kept';
-      else if (deploy.force) outcome = 'overwritten';
-      else if (strategy === 'merge') {
-        const base = record
-          ? await store.readDeployed(entry.type, entry.name, record.contentHash)
-          : undefined;
-        const files = classify(base, copy.tree, collectionTree);
-        const decided = decide(files, 'merge');
-        for (const conflict of decided.conflicts) {
-          const plan = files.find((f) => f.rel === conflict.rel);
-          if (plan) decided.decisions.set(conflict.rel, conflictDecision(plan, conflict));
+      else {
+        const choice: DeployChoice | DeployStrategy = deploy.force
+          ? 'overwrite'
+          : strategy === 'prompt' && deploy.choose
+            ? await deploy.choose(id, await editedFiles(store, entry, record, copy, collectionTree, root))
+            : strategy;
+        if (choice === 'abort') throw new CoreError({ code: 'cancelled' });
+        if (choice === 'keep') outcome = 'kept';
+        else if (choice === 'overwrite' && (deploy.force || strategy === 'prompt')) outcome = 'overwritten';
+        else if (choice === 'merge') {
+          const base = record
+            ? await store.readDeployed(entry.type, entry.name, record.contentHash)
+            : undefined;
+          const files = classify(base, copy.tree, collectionTree);
+          const decided = decide(files, 'merge');
+          for (const conflict of decided.conflicts) {
+            const plan = files.find((f) => f.rel === conflict.rel);
+            if (plan) decided.decisions.set(conflict.rel, conflictDecision(plan, conflict));
+          }
+          result = resultTree(files, decided.decisions);
+          conflicts = decided.conflicts.map((c) => (copy.isFolder ? `${copy.rel}/${c.rel}` : copy.rel));
+          outcome = conflicts.length > 0 ? 'conflicted' : 'merged';
+        } else {
+          // overwrite without --force, or prompt without anyone to ask: refused, naming the files.
+          const edited = await editedFiles(store, entry, record, copy, collectionTree, root);
+          refusals.push(
+            `${id}: ${record ? 'edited in the project' : 'files not deployed by us are in the way'} (${edited.join(', ') || copy.rel})`,
+          );
+          continue;
         }
-        result = resultTree(files, decided.decisions);
-        conflicts = decided.conflicts.map((c) => (copy.isFolder ? `${copy.rel}/${c.rel}` : copy.rel));
-        outcome = conflicts.length > 0 ? 'conflicted' : 'merged';
-      } else {
-        const base = record
-          ? await store.readDeployed(entry.type, entry.name, record.contentHash)
-          : undefined;
-        const edited = classify(base, copy.tree, collectionTree)
-          .filter(
-            (f) =>
-              f.status !== 'unchanged' && f.status !== 'same-change' && !f.status.startsWith('upstream-'),
-          )
-          .map((f) => `${profileDirName(root)}/${copy.isFolder ? `${copy.rel}/${f.rel}` : copy.rel}`);
-        refusals.push(
-          `${id}: ${record ? 'edited in the project' : 'files not deployed by us are in the way'} (${edited.join(', ') || copy.rel})`,
-        );
-        continue;
       }
       results.push({ id, path: copy.rel, outcome, ...(conflicts.length > 0 ? { conflicts } : {}) });
       if (outcome === 'kept') continue;
@@ -356,6 +365,23 @@ async function commitProject<T>(
   } finally {
     if (!openStore) store.close();
   }
+}
+
+/** The files of a copy edited in the project (or in the way), relative to the project: what a refusal names. */
+async function editedFiles(
+  store: SnapshotStore,
+  entry: ArtifactEntry,
+  record: { contentHash: string } | undefined,
+  copy: ProjectCopy,
+  collectionTree: Tree,
+  root: ProfileRoot,
+): Promise<string[]> {
+  const base = record ? await store.readDeployed(entry.type, entry.name, record.contentHash) : undefined;
+  return classify(base, copy.tree, collectionTree)
+    .filter(
+      (f) => f.status !== 'unchanged' && f.status !== 'same-change' && !f.status.startsWith('upstream-'),
+    )
+    .map((f) => `${profileDirName(root)}/${copy.isFolder ? `${copy.rel}/${f.rel}` : copy.rel}`);
 }
 
 function deployableEntries(collection: Collection, refs: readonly string[]): ArtifactEntry[] {

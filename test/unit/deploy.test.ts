@@ -215,6 +215,24 @@ void describe('deploy', () => {
     );
   });
 
+  void it('--user deploys into ~/.claude, the user scope Claude Code also reads', () => {
+    const w = world();
+    const run = w.cli(['deploy', 'review', '--user', '--collection', w.collection]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(read(path.join(w.home, '.claude/commands/review.md')), 'Review the diff.\n');
+    assert.match(
+      read(path.join(w.home, '.claude/.skillmeat-deployed.toml')),
+      /artifact_path = "commands\/review\.md"/,
+    );
+    const drift = w.cli(['drift', '--project', w.home]);
+    assert.equal(drift.code, 0, drift.stdout);
+    assert.equal(
+      w.cli(['deploy', 'review', '--user', '--project', w.project]).code,
+      64,
+      'one target, not both',
+    );
+  });
+
   void it('undo of a deploy takes the copies and the tracking file away again', () => {
     const w = world();
     deployAll(w);

@@ -4,6 +4,7 @@
 // rolled back from its notification, and "Restore snapshot" from the palette. Screenshots go to
 // test/e2e/screenshots/.
 import fs from 'node:fs';
+import path from 'node:path';
 import { buildSample, removeOnExit } from './support/collection.mjs';
 
 const upstreamOf = (workspace) => {
@@ -99,6 +100,27 @@ export async function updateThroughMergeEditor({ page, workspace, screenshot, lo
     { timeout: 30_000 },
   );
   await settle(page, 1500);
+  // The result is the real file's state: the breadcrumbs and the result pane name the collection's
+  // file (our artifact-keeper-merge: scheme keeps the real path), not a temp copy.
+  const crumbs = (
+    await page
+      .locator('.editor-group-container.active .breadcrumbs-control .monaco-breadcrumb-item')
+      .allInnerTexts()
+  )
+    .map((text) => text.trim())
+    .filter(Boolean);
+  log('breadcrumbs:', crumbs.join(' > '));
+  const tail = [path.basename(workspace), 'skills', 'pdf', 'SKILL.md'];
+  const at = crumbs.indexOf(tail[0]);
+  if (at < 0 || tail.some((segment, i) => crumbs[at + i] !== segment))
+    throw new Error(`the breadcrumbs do not name the real file: ${crumbs.join(' > ')}`);
+  if (crumbs.some((segment) => /artifact-keeper-merge|ak-vscode-run/.test(segment)))
+    throw new Error(`the breadcrumbs name a temp file: ${crumbs.join(' > ')}`);
+  // The result pane's header: "Result" and the file's label, which the DOM may put on separate lines.
+  const resultLine = /\bResult\s+(\S+)/.exec(await merge.innerText())?.[1] ?? '';
+  log('result pane:', resultLine);
+  if (!resultLine.includes('skills/pdf/SKILL.md') || /artifact-keeper-merge|ak-vscode-run/.test(resultLine))
+    throw new Error(`the result pane does not name the real file: ${resultLine}`);
   await screenshot('2-merge-editor');
 
   // Close the merge editor's tab with its X, without Complete Merge: nothing may be written.

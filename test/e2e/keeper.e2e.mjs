@@ -418,6 +418,32 @@ export async function artifactFilesInTree({ page, screenshot, log }) {
   if ((await badge.innerText()).trim() !== '2') throw new Error('the view badge does not count 2 artifacts');
   await settle(page);
   await screenshot('13-artifact-files');
+  // A file row has the Source Control view's actions: Open File inline (not on a file deleted
+  // locally), and in its context menu Open File, Open Changes and Show Snapshot History of File.
+  const reference = row(page, 'reference.md');
+  await reference.hover();
+  await settle(page, 300);
+  if ((await reference.locator('.action-label[aria-label="Open File"]').count()) > 0)
+    throw new Error('a file deleted locally offers Open File');
+  const skillRow = row(page, 'SKILL.md');
+  await skillRow.hover();
+  await skillRow.locator('.action-label[aria-label="Open File"]').waitFor({ timeout: 10_000 });
+  await skillRow.click({ button: 'right' });
+  const menu = page.locator('.context-view .monaco-menu').first();
+  await menu.waitFor({ timeout: 10_000 });
+  const entries = (await menu.locator('.action-label').allInnerTexts())
+    .map((text) => text.trim())
+    .filter(Boolean);
+  log('file row menu:', entries.join(' | '));
+  for (const entry of ['Open File', 'Open Changes', 'Show Snapshot History of File'])
+    if (!entries.includes(entry))
+      throw new Error(`the file row's menu has no ${entry}: ${entries.join(' | ')}`);
+  if (entries.includes('Resolve in Merge Editor'))
+    throw new Error('a modified file offers Resolve in Merge Editor');
+  await settle(page, 500);
+  await screenshot('13b-file-row-menu');
+  await page.keyboard.press('Escape');
+  await menu.waitFor({ state: 'hidden', timeout: 10_000 });
   // The same letters in the Explorer: the decoration is keyed by the file, not by our tree.
   await page.locator('.activitybar .action-item a[aria-label^="Explorer"]').first().click();
   const explorer = page.locator('.explorer-folders-view');

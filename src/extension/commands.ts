@@ -20,6 +20,7 @@ import {
 import { abortUpdateFlow, conflictedIds, markResolvedFlow, resolveConflictsFlow } from './conflictFlow.js';
 import { discardFlow, keepEditsFlow, removeFlow } from './editFlows.js';
 import { fileHistoryFlow } from './fileHistory.js';
+import { fileElementOf, openFileRow, openFileRowChanges } from './fileRows.js';
 import { ExtensionError } from './extensionError.js';
 import type { Services } from './services.js';
 import {
@@ -68,7 +69,10 @@ export type CommandId =
   | 'artifactKeeper.createCollection'
   | 'artifactKeeper.showStatus'
   | 'artifactKeeper.showLog'
-  | 'artifactKeeper.openArtifact';
+  | 'artifactKeeper.openArtifact'
+  | 'artifactKeeper.openFile'
+  | 'artifactKeeper.openFileChanges'
+  | 'artifactKeeper.resolveInMergeEditor';
 
 type Handler = (...args: unknown[]) => Promise<unknown>;
 
@@ -249,9 +253,14 @@ export function commandTable(services: Services): Record<CommandId, Handler> {
       const artifact = await artifactFor(services, target, collection);
       return artifact ? removeFlow(services, collection, artifact.id) : undefined;
     },
-    /** (uri?): a file of an artifact; without one, the active editor's file. */
+    /** (uri? | file row?): a file of an artifact; without one, the active editor's file. */
     'artifactKeeper.showFileHistory': async (...args) => {
-      const uri = args[0] instanceof vscode.Uri ? args[0] : vscode.window.activeTextEditor?.document.uri;
+      const row = fileElementOf(args[0]);
+      const uri = row
+        ? vscode.Uri.file(row.file)
+        : args[0] instanceof vscode.Uri
+          ? args[0]
+          : vscode.window.activeTextEditor?.document.uri;
       return fileHistoryFlow(services, uri);
     },
     'artifactKeeper.markResolved': async (...args) => {
@@ -277,6 +286,20 @@ export function commandTable(services: Services): Record<CommandId, Handler> {
       const collection = await collectionFor(services, target);
       const id = target.artifacts[0];
       if (collection && id) await openArtifact(services, collection, id);
+    },
+    /** (file row): the commands of a changed file's row in the tree; nothing without one. */
+    'artifactKeeper.openFile': async (...args) => {
+      const row = fileElementOf(args[0]);
+      return row && openFileRow(row);
+    },
+    'artifactKeeper.openFileChanges': async (...args) => {
+      const row = fileElementOf(args[0]);
+      if (row) await openFileRowChanges(store.find(row.dir), row);
+    },
+    'artifactKeeper.resolveInMergeEditor': async (...args) => {
+      const row = fileElementOf(args[0]);
+      const collection = row && store.find(row.dir);
+      return collection && resolveConflictsFlow(services, collection, [row.artifact], row.rel);
     },
   };
 }

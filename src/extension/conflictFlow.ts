@@ -1,13 +1,13 @@
 /**
  * Conflicts an update committed (DESIGN §5 step 6, §8), worked on from the files and the lock alone, so
  * they survive a window reload and come the same way from the CLI: each file with markers in VS Code's
- * merge editor (base / local / upstream read-only from the store, the result a temp file seeded with the
- * file's markers), each `<file>.upstream` copy as a choice. Only our Complete Merge writes the real file;
- * a merge editor closed any other way changes nothing. When nothing is left the artifact is re-locked
+ * merge editor (base / local / upstream read-only from the store, the result the real file's path under
+ * `artifact-keeper-merge:`, whose writes stay a draft in memory: `mergeResult.ts`), each `<file>.upstream`
+ * copy as a choice. Only our Complete Merge writes the draft to the real file; a merge editor closed any
+ * other way changes nothing and its draft is dropped. When nothing is left the artifact is re-locked
  * (`resolveConflicts`); "Abort Update" puts it back as it was before the update (`abortConflicts`).
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import {
@@ -49,13 +49,15 @@ export function conflictedIds(collection: CollectionModel): string[] {
 }
 
 /**
- * "Resolve Conflicts": walks each conflicted artifact named (all of the collection when none is) in turn.
+ * "Resolve Conflicts": walks each conflicted artifact named (all of the collection when none is) in turn;
+ * `first` (a file relative to the artifact, "Resolve in Merge Editor" on a file row) is merged first.
  * A walk already running for an artifact is brought to the front instead of starting a second one.
  */
 export async function resolveConflictsFlow(
   services: Services,
   collection: CollectionModel,
   ids: readonly string[],
+  first?: string,
 ): Promise<ConflictWalkOutcome[]> {
   const targets = ids.length > 0 ? [...ids] : conflictedIds(collection);
   if (targets.length === 0) {
@@ -69,7 +71,7 @@ export async function resolveConflictsFlow(
   }
   const outcomes: ConflictWalkOutcome[] = [];
   for (const id of targets) {
-    const outcome = await walkArtifact(services, collection, id);
+    const outcome = await walkArtifact(services, collection, id, first);
     outcomes.push(outcome);
     if (outcome.outcome !== 'resolved') break;
   }
@@ -80,6 +82,7 @@ function walkArtifact(
   services: Services,
   collection: CollectionModel,
   id: string,
+  first: string | undefined,
 ): Promise<ConflictWalkOutcome> {
   const key = `${collection.dir}\n${id}`;
   const running = services.merges.get(key);
@@ -89,8 +92,8 @@ function walkArtifact(
   }
   const controller = new AbortController();
   let reveal = (): Promise<void> => Promise.resolve();
-  const done = walk(services, collection, id, controller.signal, (show) => (reveal = show)).finally(() =>
-    services.merges.delete(key),
+  const done = walk(services, collection, id, first, controller.signal, (show) => (reveal = show)).finally(
+    () => services.merges.delete(key),
   );
   services.merges.set(key, { controller, reveal: () => reveal(), done });
   return done;
@@ -115,25 +118,21 @@ async function walk(
   services: Services,
   collection: CollectionModel,
   id: string,
+  first: string | undefined,
   signal: AbortSignal,
   onReveal: (reveal: () => Promise<void>) => void,
 ): Promise<ConflictWalkOutcome> {
   const entry = entryOf(collection, id);
   const files = artifactFiles(collection.dir, entry);
   const left = remainingConflicts(collection.dir, entry);
-  const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'artifact-keeper-merge-'));
+  const merged: vscode.Uri[] = [];
+  const markers = [...left.markers].sort((a, b) => Number(b === first) - Number(a === first));
   try {
-    for (const rel of left.markers) {
-      const output = path.join(temp, shortName(id), ...rel.split('/'));
-      fs.mkdirSync(path.dirname(output), { recursive: true });
-      const merge = {
-        services,
-        collection,
-        id,
-        rel,
-        real: files.fileOf(rel),
-        output: vscode.Uri.file(output),
-      };
+    for (const rel of markers) {
+      const real = files.fileOf(rel);
+      const output = services.results.begin(real);
+      merged.push(output);
+      const merge = { services, collection, id, rel, real, output };
       onReveal(() => openMerge(merge).then(() => undefined));
       const answer = await mergeFile(merge, signal);
       if (answer === 'cancel') return { id, outcome: 'cancelled' };
@@ -155,8 +154,8 @@ async function walk(
     await markResolvedFlow(services, collection, [id]);
     return { id, outcome: 'resolved' };
   } finally {
-    await closeMergeTabs(temp);
-    fs.rmSync(temp, { recursive: true, force: true });
+    await closeMergeTabs(merged);
+    for (const output of merged) services.results.drop(output);
   }
 }
 
@@ -168,7 +167,7 @@ interface FileMerge {
   rel: string;
   /** The collection's file, with conflict markers. */
   real: string;
-  /** The merge editor's result: a temp file, seeded with the real file's markers. */
+  /** The merge editor's result: the real file's path under our scheme, its writes a draft in memory. */
   output: vscode.Uri;
 }
 
@@ -179,7 +178,6 @@ interface FileMerge {
 async function mergeFile(merge: FileMerge, signal: AbortSignal): Promise<'completed' | 'closed' | 'cancel'> {
   const { services, id, rel, real, output } = merge;
   const name = `${shortName(id)}/${rel}`;
-  fs.writeFileSync(output.fsPath, fs.readFileSync(real));
   for (;;) {
     const editor = await openMerge(merge);
     const answer = await services.prompter.awaitMerge({
@@ -191,8 +189,8 @@ async function mergeFile(merge: FileMerge, signal: AbortSignal): Promise<'comple
       signal,
     });
     if (answer !== 'completed' || signal.aborted) return signal.aborted ? 'cancel' : answer;
-    const data = fs.readFileSync(output.fsPath);
-    if (hasConflictMarkers(data.toString('utf8'))) {
+    const data = services.results.result(output);
+    if (hasConflictMarkers(Buffer.from(data).toString('utf8'))) {
       void services.prompter.notify({
         id: 'merge-unresolved',
         severity: 'warning',
@@ -202,6 +200,7 @@ async function mergeFile(merge: FileMerge, signal: AbortSignal): Promise<'comple
       continue;
     }
     fs.writeFileSync(real, data);
+    services.results.drop(output);
     services.log.info(`[Conflicts] ${name}: merge completed, written`);
     return 'completed';
   }
@@ -362,19 +361,19 @@ async function saveDocumentsOf(collection: CollectionModel, ids: readonly string
   }
 }
 
-/** Closes the merge editors whose results live in `temp` (saved first, so closing asks nothing). */
-async function closeMergeTabs(temp: string): Promise<void> {
-  const inTemp = (uri: vscode.Uri | undefined): boolean =>
-    uri?.scheme === 'file' && uri.fsPath.startsWith(temp + path.sep);
+/** Closes the editors of these merge results (saved first, to their drafts, so closing asks nothing). */
+async function closeMergeTabs(results: readonly vscode.Uri[]): Promise<void> {
+  const keys = new Set(results.map((uri) => uri.toString()));
+  const ours = (uri: vscode.Uri | undefined): boolean => uri !== undefined && keys.has(uri.toString());
   for (const document of vscode.workspace.textDocuments) {
-    if (inTemp(document.uri) && document.isDirty) await document.save().then(undefined, () => false);
+    if (ours(document.uri) && document.isDirty) await document.save().then(undefined, () => false);
   }
   const tabs = vscode.window.tabGroups.all
     .flatMap((group) => group.tabs)
     .filter((tab) => {
-      if (tab.input instanceof vscode.TabInputText) return inTemp(tab.input.uri);
+      if (tab.input instanceof vscode.TabInputText) return ours(tab.input.uri);
       const result = (tab.input as { result?: unknown } | undefined)?.result;
-      return result instanceof vscode.Uri && inTemp(result) && isMergeTabFor(tab, result);
+      return result instanceof vscode.Uri && ours(result) && isMergeTabFor(tab, result);
     });
   if (tabs.length > 0) await vscode.window.tabGroups.close(tabs, true).then(undefined, () => false);
 }

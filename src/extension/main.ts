@@ -9,6 +9,7 @@ import type { ArtifactKeeperApi } from './api.js';
 import { registerCommands } from './commands.js';
 import { Config, changed } from './config.js';
 import { MergeCompletions } from './mergeCompletion.js';
+import { MergeResults } from './mergeResult.js';
 import { ProgressManager } from './progress.js';
 import { SwitchablePrompter, VsCodePrompter } from './prompter.js';
 import type { Services } from './services.js';
@@ -27,14 +28,25 @@ export function activate(context: vscode.ExtensionContext): ArtifactKeeperApi {
     // The only place the extension reads the clock's pin: the e2e tests set ARTIFACT_KEEPER_NOW.
     const store = new Store(config, log, clockFromEnv(process.env));
     const completions = new MergeCompletions();
+    const results = new MergeResults();
     const prompter = new SwitchablePrompter(new VsCodePrompter(completions));
     const content = new SnapshotContentProvider(() => store.readOptions());
-    const services: Services = { store, prompter, config, log, content, completions, merges: new Map() };
+    const services: Services = {
+      store,
+      prompter,
+      config,
+      log,
+      content,
+      completions,
+      results,
+      merges: new Map(),
+    };
     const tree = new ArtifactTree(store);
     const status = new StatusIndicator(store);
     context.subscriptions.push(
       store,
       completions,
+      results,
       content,
       tree,
       status,

@@ -111,7 +111,7 @@ export interface FileQuestion {
 export interface MergeQuestion {
   artifact: string;
   rel: string;
-  /** The merge result file (a temp file seeded with the file's conflict markers). */
+  /** The merge result: the real file's path under `artifact-keeper-merge:` (its writes a draft in memory). */
   output: vscode.Uri;
   /** Where the person resolves: VS Code's merge editor, or (its fallback) the file with conflict markers. */
   editor: 'merge' | 'text';

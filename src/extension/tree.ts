@@ -3,7 +3,6 @@
  * Elements are plain data with stable ids, cached so the same artifact is always the same object (which
  * `reveal`, targeted refreshes and `getParent` rely on).
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { executableSurface } from '../core/index.js';
@@ -11,7 +10,7 @@ import type { ArtifactFileKind, ArtifactReport, ArtifactState, SurfaceKind } fro
 import { ArtifactFiles, artifactFilePath, hasFileChanges, kindLabel, kindLetter } from './artifactFiles.js';
 import type { ArtifactDetails } from './artifactFiles.js';
 import { Disposable } from './disposable.js';
-import { toSnapshotUri } from './snapshotContent.js';
+import { fileDiffCommand } from './fileRows.js';
 import type { CollectionModel, Store } from './store.js';
 import { pinnedAt, pinnedHint } from './ui.js';
 import { toUserError } from './userErrors.js';
@@ -390,7 +389,7 @@ export class ArtifactTree extends Disposable implements vscode.TreeDataProvider<
     const folder = path.posix.dirname(element.rel);
     if (folder !== '.') item.description = folder;
     item.tooltip = `${kindLetter(element.change)} ${element.rel} — ${kindLabel(element.change)}`;
-    item.contextValue = `artifactFile;${element.change}`;
+    item.contextValue = `artifactFile;${kindLetter(element.change)}`;
     const report = collection?.report?.artifacts.find((a) => a.id === element.artifact);
     if (report) item.command = fileDiffCommand(element, report);
     return item;
@@ -631,38 +630,6 @@ function artifactTooltip(
     );
   }
   return markdown;
-}
-
-/** Opens a changed file in a diff editor: the locked content (the stored upstream at the lock's sha) ↔ the working file. */
-function fileDiffCommand(element: TreeElement & { kind: 'file' }, report: ArtifactReport): vscode.Command {
-  const empty = toSnapshotUri({ kind: 'empty', rel: element.rel }, element.file);
-  const locked =
-    element.change === 'added'
-      ? empty
-      : toSnapshotUri(
-          {
-            kind: 'upstream',
-            dir: element.dir,
-            type: report.type,
-            name: report.name,
-            rel: element.rel,
-            ...(report.resolvedSha ? { sha: report.resolvedSha } : {}),
-          },
-          element.file,
-        );
-  // A conflicted file may be gone locally too (deleted here, changed upstream: only its copy is left).
-  const working =
-    element.change === 'deleted' || !fs.existsSync(element.file) ? empty : vscode.Uri.file(element.file);
-  return {
-    command: 'vscode.diff',
-    title: t('Open Changes'),
-    arguments: [
-      locked,
-      working,
-      t('{0}/{1} (locked ↔ working)', report.name, element.rel),
-      { preview: true },
-    ],
-  };
 }
 
 function escape(text: string): string {

@@ -4,6 +4,7 @@
 // rolled back from its notification, and "Restore snapshot" from the palette. Screenshots go to
 // test/e2e/screenshots/.
 import fs from 'node:fs';
+import path from 'node:path';
 import { buildSample, removeOnExit } from './support/collection.mjs';
 
 const upstreamOf = (workspace) => {
@@ -99,6 +100,27 @@ export async function updateThroughMergeEditor({ page, workspace, screenshot, lo
     { timeout: 30_000 },
   );
   await settle(page, 1500);
+  // The result is the real file's state: the breadcrumbs and the result pane name the collection's
+  // file (our artifact-keeper-merge: scheme keeps the real path), not a temp copy.
+  const crumbs = (
+    await page
+      .locator('.editor-group-container.active .breadcrumbs-control .monaco-breadcrumb-item')
+      .allInnerTexts()
+  )
+    .map((text) => text.trim())
+    .filter(Boolean);
+  log('breadcrumbs:', crumbs.join(' > '));
+  const tail = [path.basename(workspace), 'skills', 'pdf', 'SKILL.md'];
+  const at = crumbs.indexOf(tail[0]);
+  if (at < 0 || tail.some((segment, i) => crumbs[at + i] !== segment))
+    throw new Error(`the breadcrumbs do not name the real file: ${crumbs.join(' > ')}`);
+  if (crumbs.some((segment) => /artifact-keeper-merge|ak-vscode-run/.test(segment)))
+    throw new Error(`the breadcrumbs name a temp file: ${crumbs.join(' > ')}`);
+  // The result pane's header: "Result" and the file's label, which the DOM may put on separate lines.
+  const resultLine = /\bResult\s+(\S+)/.exec(await merge.innerText())?.[1] ?? '';
+  log('result pane:', resultLine);
+  if (!resultLine.includes('skills/pdf/SKILL.md') || /artifact-keeper-merge|ak-vscode-run/.test(resultLine))
+    throw new Error(`the result pane does not name the real file: ${resultLine}`);
   await screenshot('2-merge-editor');
 
   // Close the merge editor's tab with its X, without Complete Merge: nothing may be written.
@@ -396,6 +418,32 @@ export async function artifactFilesInTree({ page, screenshot, log }) {
   if ((await badge.innerText()).trim() !== '2') throw new Error('the view badge does not count 2 artifacts');
   await settle(page);
   await screenshot('13-artifact-files');
+  // A file row has the Source Control view's actions: Open File inline (not on a file deleted
+  // locally), and in its context menu Open File, Open Changes and Show Snapshot History of File.
+  const reference = row(page, 'reference.md');
+  await reference.hover();
+  await settle(page, 300);
+  if ((await reference.locator('.action-label[aria-label="Open File"]').count()) > 0)
+    throw new Error('a file deleted locally offers Open File');
+  const skillRow = row(page, 'SKILL.md');
+  await skillRow.hover();
+  await skillRow.locator('.action-label[aria-label="Open File"]').waitFor({ timeout: 10_000 });
+  await skillRow.click({ button: 'right' });
+  const menu = page.locator('.context-view .monaco-menu').first();
+  await menu.waitFor({ timeout: 10_000 });
+  const entries = (await menu.locator('.action-label').allInnerTexts())
+    .map((text) => text.trim())
+    .filter(Boolean);
+  log('file row menu:', entries.join(' | '));
+  for (const entry of ['Open File', 'Open Changes', 'Show Snapshot History of File'])
+    if (!entries.includes(entry))
+      throw new Error(`the file row's menu has no ${entry}: ${entries.join(' | ')}`);
+  if (entries.includes('Resolve in Merge Editor'))
+    throw new Error('a modified file offers Resolve in Merge Editor');
+  await settle(page, 500);
+  await screenshot('13b-file-row-menu');
+  await page.keyboard.press('Escape');
+  await menu.waitFor({ state: 'hidden', timeout: 10_000 });
   // The same letters in the Explorer: the decoration is keyed by the file, not by our tree.
   await page.locator('.activitybar .action-item a[aria-label^="Explorer"]').first().click();
   const explorer = page.locator('.explorer-folders-view');

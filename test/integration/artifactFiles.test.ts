@@ -8,8 +8,26 @@ import * as vscode from 'vscode';
 import type { ArtifactKeeperApi } from '../../src/extension/api.js';
 import type { ArtifactDetails } from '../../src/extension/artifactFiles.js';
 import type { TreeElement } from '../../src/extension/tree.js';
-import { outdatedCollection, removeTempDirs, V1, writeFiles } from './support/fixtures.js';
-import { closeAllEditors, getApi, hideCollections, showCollections, until } from './support/harness.js';
+import {
+  cli,
+  outdatedCollection,
+  read,
+  removeTempDirs,
+  skillMd,
+  V1,
+  writeFiles,
+} from './support/fixtures.js';
+import {
+  closeAllEditors,
+  getApi,
+  hideCollections,
+  mergeTab,
+  resolveInMergeEditor,
+  showCollections,
+  until,
+  useScriptedHarness,
+} from './support/harness.js';
+import type { ScriptedPrompter } from './support/scriptedPrompter.js';
 
 /** Resolves when the artifact's computed file list satisfies `predicate`. */
 function untilFiles(
@@ -52,6 +70,23 @@ function artifactElement(api: ArtifactKeeperApi, dir: string, type: string, id: 
   const element = api.tree.getChildren(group).find((e) => e.kind === 'artifact' && e.artifact === id);
   assert.ok(element, id);
   return element;
+}
+
+/** The commands of the tree's context menu (inline ones marked so) whose `viewItem` regex matches. */
+function menuFor(contextValue: string): string[] {
+  const ext = vscode.extensions.all.find((e) => e.packageJSON?.name === 'artifact-keeper');
+  assert.ok(ext);
+  const items = ext.packageJSON.contributes.menus['view/item/context'] as {
+    command: string;
+    when: string;
+    group?: string;
+  }[];
+  return items
+    .filter((item) => {
+      const match = /viewItem =~ \/(.+?)\//.exec(item.when);
+      return match?.[1] !== undefined && new RegExp(match[1]).test(contextValue);
+    })
+    .map((item) => `${item.group?.startsWith('inline') ? 'inline ' : ''}${item.command}`);
 }
 
 describe('artifact files: letters, decorations, badge, hover', function () {
@@ -199,5 +234,133 @@ describe('artifact files: letters, decorations, badge, hover', function () {
     assert.match((pdf.tooltip as vscode.MarkdownString).value, /Runs code: hooks \(run on tool events\)/);
     const review = api.tree.getTreeItem(artifactElement(api, collection, 'command', 'command/review'));
     assert.doesNotMatch(String(review.description), /runs code/);
+  });
+});
+
+describe("artifact files: the file rows' context menu", function () {
+  this.timeout(90_000);
+  let api: ArtifactKeeperApi;
+  let script: ScriptedPrompter;
+  useScriptedHarness((a, s) => {
+    api = a;
+    script = s;
+  });
+
+  it('offers Open File (not on D), Open Changes and Show Snapshot History of File, each doing what it says', async () => {
+    const { collection } = outdatedCollection('separate');
+    writeFiles(collection, { 'skills/pdf/notes/extra.md': 'mine\n' });
+    fs.rmSync(path.join(collection, 'skills/pdf/reference.md'));
+    await showCollections(api, collection);
+    await untilFiles(api, collection, 'skill/pdf', (d) => d?.files.length === 3);
+    const files = api.tree.getChildren(artifactElement(api, collection, 'skill', 'skill/pdf'));
+    const [skill, extra, reference] = files as [TreeElement, TreeElement, TreeElement];
+    const values = files.map((f) => String(api.tree.getTreeItem(f).contextValue));
+    assert.deepEqual(values, ['artifactFile;M', 'artifactFile;A', 'artifactFile;D']);
+    const fileCommands = [
+      'inline artifactKeeper.openFile',
+      'artifactKeeper.openFile',
+      'artifactKeeper.openFileChanges',
+      'artifactKeeper.showFileHistory',
+    ];
+    assert.deepEqual(menuFor(values[0]!), fileCommands);
+    assert.deepEqual(menuFor(values[1]!), fileCommands);
+    assert.deepEqual(
+      menuFor(values[2]!),
+      ['artifactKeeper.openFileChanges', 'artifactKeeper.showFileHistory'],
+      'a file deleted locally has nothing to open',
+    );
+    assert.ok(!menuFor('artifact;modified;upstream').some((c) => fileCommands.includes(c)));
+
+    // Open File: the working file in a text editor.
+    const skillFile = path.join(collection, 'skills/pdf/SKILL.md');
+    await vscode.commands.executeCommand('artifactKeeper.openFile', skill, [skill]);
+    let tab = vscode.window.tabGroups.activeTabGroup.activeTab;
+    assert.ok(tab?.input instanceof vscode.TabInputText, 'a text editor is open');
+    assert.equal(tab.input.uri.fsPath, skillFile);
+    await vscode.commands.executeCommand('artifactKeeper.openFile', extra, [extra]);
+    tab = vscode.window.tabGroups.activeTabGroup.activeTab;
+    assert.ok(tab?.input instanceof vscode.TabInputText);
+    assert.equal(tab.input.uri.fsPath, path.join(collection, 'skills/pdf/notes/extra.md'));
+
+    // Open Changes: locked ↔ working, as the row's click; a deleted file against nothing.
+    await vscode.commands.executeCommand('artifactKeeper.openFileChanges', skill, [skill]);
+    tab = vscode.window.tabGroups.activeTabGroup.activeTab;
+    assert.ok(tab?.input instanceof vscode.TabInputTextDiff, 'a diff editor is open');
+    assert.equal(tab.input.modified.fsPath, skillFile);
+    assert.equal(tab.label, 'pdf/SKILL.md (locked ↔ working)');
+    assert.equal(
+      (await vscode.workspace.openTextDocument(tab.input.original)).getText(),
+      V1['skills/pdf/SKILL.md'],
+    );
+    await vscode.commands.executeCommand('artifactKeeper.openFileChanges', reference, [reference]);
+    tab = vscode.window.tabGroups.activeTabGroup.activeTab;
+    assert.ok(tab?.input instanceof vscode.TabInputTextDiff);
+    assert.equal(
+      (await vscode.workspace.openTextDocument(tab.input.original)).getText(),
+      V1['skills/pdf/reference.md'],
+    );
+    assert.equal((await vscode.workspace.openTextDocument(tab.input.modified)).getText(), '');
+
+    // Show Snapshot History of File: the snapshots of this file, the picked one against the file now.
+    let offered: string[] = [];
+    script.answers.set('pickFileSnapshot', (items) => {
+      offered = items.map((i) => String(i.detail));
+      return items[0]?.value;
+    });
+    const history = (await vscode.commands.executeCommand('artifactKeeper.showFileHistory', skill, [
+      skill,
+    ])) as { rel: string; versions: unknown[]; title?: string } | undefined;
+    assert.equal(history?.rel, 'skills/pdf/SKILL.md');
+    assert.ok(history.versions.length >= 1, 'the snapshot before adding command/review holds v1');
+    assert.ok(offered.includes('before adding command/review'), offered.join(', '));
+    await until(api, 'the history diff', () =>
+      vscode.window.tabGroups.activeTabGroup.activeTab?.label === history.title ? true : undefined,
+    );
+  });
+
+  it('on a conflicted file, Resolve in Merge Editor opens the merge of that file, named by its real path', async () => {
+    const { collection } = outdatedCollection('conflict');
+    await showCollections(api, collection);
+    const updated = cli(['update', 'pdf', '--strategy', 'merge', '--allow-exec', '--collection', collection]);
+    assert.equal(updated.status, 3, updated.stderr + updated.stdout);
+    await untilFiles(
+      api,
+      collection,
+      'skill/pdf',
+      (d) => d?.files.some((f) => f.kind === 'conflicted') === true,
+    );
+    const files = api.tree.getChildren(artifactElement(api, collection, 'skill', 'skill/pdf'));
+    const conflicted = files.find((f) => api.tree.getTreeItem(f).contextValue === 'artifactFile;C');
+    assert.ok(conflicted, JSON.stringify(files));
+    assert.deepEqual(
+      menuFor('artifactFile;C').filter((c) => !c.startsWith('inline ')),
+      [
+        'artifactKeeper.resolveInMergeEditor',
+        'artifactKeeper.openFile',
+        'artifactKeeper.openFileChanges',
+        'artifactKeeper.showFileHistory',
+      ],
+    );
+    assert.ok(!menuFor('artifactFile;M').includes('artifactKeeper.resolveInMergeEditor'));
+
+    const skillFile = path.join(collection, 'skills/pdf/SKILL.md');
+    let opened: vscode.Uri | undefined;
+    script.merge = async (question) => {
+      opened = question.output;
+      await resolveInMergeEditor(question.output, skillMd('Use the pdf tool.', 'Resolved from the row.'));
+      return 'completed';
+    };
+    const outcomes = await vscode.commands.executeCommand('artifactKeeper.resolveInMergeEditor', conflicted, [
+      conflicted,
+    ]);
+    assert.deepEqual(outcomes, [{ id: 'skill/pdf', outcome: 'resolved' }]);
+    assert.equal(opened?.scheme, 'artifact-keeper-merge');
+    assert.equal(opened.path, vscode.Uri.file(skillFile).path);
+    assert.equal(mergeTab(opened), undefined, 'the merge editor closed');
+    assert.equal(
+      read(collection, 'skills/pdf/SKILL.md'),
+      skillMd('Use the pdf tool.', 'Resolved from the row.'),
+    );
+    await until(api, 'clean', () => api.store.find(collection)?.report?.state === 'clean');
   });
 });

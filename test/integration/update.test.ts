@@ -177,7 +177,9 @@ describe('update artifact', function () {
       let starting = '';
       script.merge = async (question) => {
         assert.equal(question.editor, 'merge');
-        assert.ok(!question.output.fsPath.startsWith(s.collection), 'the result is a temp file');
+        // The result is named by the real file (tab, breadcrumbs) but is ours: its writes stay a draft.
+        assert.equal(question.output.scheme, 'artifact-keeper-merge');
+        assert.equal(question.output.path, vscode.Uri.file(path.join(s.collection, SKILL)).path);
         await gate;
         starting = await resolveInMergeEditor(
           question.output,
@@ -224,8 +226,10 @@ describe('update artifact', function () {
       const s = outdatedCollection('conflict');
       await showCollections(api, s.collection);
       let rounds = 0;
+      let result: vscode.Uri | undefined;
       script.merge = async (question) => {
         rounds++;
+        result = question.output;
         if (rounds === 1) {
           // The person saves what the merge editor starts from (the base text in the conflict: both
           // sides' edits gone) and closes the tab with its X: nothing of it may be written.
@@ -244,6 +248,11 @@ describe('update artifact', function () {
       );
       const withMarkers = read(s.collection, SKILL);
       assert.match(withMarkers, /^<{7} local$/m, 'the real file keeps its markers');
+      assert.equal(
+        Buffer.from(await vscode.workspace.fs.readFile(result!)).toString('utf8'),
+        withMarkers,
+        'the saved draft was dropped: the result reads the real file again',
+      );
       assert.match(lockEntry(s.collection, 'pdf'), /conflicted = true/);
       const model = await until(api, 'conflicted', () =>
         artifact(api.store.find(s.collection)!, 'skill/pdf')?.state === 'conflicted'

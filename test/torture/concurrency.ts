@@ -224,7 +224,8 @@ export async function runConcurrency(options: ConcurrencyOptions): Promise<Concu
           ms: Math.round(performance.now() - opStarted),
           stderr: result.stderr.trim(),
         };
-        const json = result.code === 0 ? parseJson(result.stdout) : undefined;
+        // Exit 3 with conflicts still commits (markers, the artifact conflicted): its txId counts too.
+        const json = result.code === 0 || result.code === 3 ? parseJson(result.stdout) : undefined;
         if (json) {
           if (op === 'snapshot' && typeof json.id === 'string') {
             record.snapshotId = json.id;

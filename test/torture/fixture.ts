@@ -313,17 +313,21 @@ export async function buildFixture(
 
   // The project: two artifacts deployed, then changed on both sides (the project copy of the skill, and
   // the collection's copy of it), so a deploy with merge and a pull both merge.
+  // A collection mounted on a file system of its own (the full-disk test's tmpfs) cannot share a
+  // transaction with a project beside it: there the project stays empty and the project moves are not run.
   const project = path.join(root, PROJECT_DIR);
   fs.mkdirSync(project);
-  await deployArtifacts(dir, projectProfileRoot(project), ['up-00', 'upcmd-00'], setupOptions);
-  fs.appendFileSync(
-    path.join(project, '.claude/skills/up-00/SKILL.md'),
-    'Project note: kept by the project.\n',
-  );
-  fs.writeFileSync(
-    path.join(dir, 'skills/up-00/collection-note.md'),
-    '# Added in the collection after the deploy\n',
-  );
+  if (fs.statSync(dir).dev === fs.statSync(root).dev) {
+    await deployArtifacts(dir, projectProfileRoot(project), ['up-00', 'upcmd-00'], setupOptions);
+    fs.appendFileSync(
+      path.join(project, '.claude/skills/up-00/SKILL.md'),
+      'Project note: kept by the project.\n',
+    );
+    fs.writeFileSync(
+      path.join(dir, 'skills/up-00/collection-note.md'),
+      '# Added in the collection after the deploy\n',
+    );
+  }
   const projectPristineDir = path.join(root, 'project-pristine');
   fs.cpSync(project, projectPristineDir, { recursive: true });
   const projectPristine = listTree(project, new Set());

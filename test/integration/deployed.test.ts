@@ -103,4 +103,27 @@ describe('deployed here: deploy, drift, update over edits, pull, undeploy', func
       return api.deployed.getChildren().length === 0 ? true : undefined;
     });
   });
+
+  it("Undo in the deploy's notification takes the deployment back out of the project", async () => {
+    const s = outdatedCollection('none');
+    const [collection] = await showCollections(api, s.collection);
+    const id = collection?.report?.artifacts.find((a) => a.name === 'review')?.id;
+    assert.ok(id);
+    const claude = path.join(project(), '.claude');
+    script.answers.set('pickDeployTarget', (items) => items.find((i) => i.value === project())?.value);
+    script.press = (notice) => (notice.id === 'project-moved' ? 'undo' : undefined);
+    await vscode.commands.executeCommand('artifactKeeper.deployToProject', {
+      collection: s.collection,
+      artifact: id,
+    });
+    assert.ok(fs.existsSync(path.join(claude, 'commands/review.md')), 'deployed first');
+    await until(api, 'the undo to take the file out', () =>
+      fs.existsSync(path.join(claude, 'commands/review.md')) ? undefined : true,
+    );
+    await until(api, 'the view to drop it', () => {
+      api.deployed.refresh();
+      const p = api.deployed.projects.find((x) => x.folder === project());
+      return p?.entries.some((e) => e.id === id) ? undefined : true;
+    });
+  });
 });

@@ -7,6 +7,8 @@ import * as vscode from 'vscode';
 import { clockFromEnv } from '../core/index.js';
 import type { ArtifactKeeperApi } from './api.js';
 import { registerCommands } from './commands.js';
+import { registerDeployCommands } from './deployFlows.js';
+import { DeployedView } from './deployedView.js';
 import { Config, changed } from './config.js';
 import { MergeCompletions } from './mergeCompletion.js';
 import { MergeResults } from './mergeResult.js';
@@ -42,7 +44,8 @@ export function activate(context: vscode.ExtensionContext): ArtifactKeeperApi {
       merges: new Map(),
     };
     const tree = new ArtifactTree(store);
-    const status = new StatusIndicator(store);
+    const deployed = new DeployedView(store);
+    const status = new StatusIndicator(store, deployed);
     context.subscriptions.push(
       store,
       completions,
@@ -52,6 +55,8 @@ export function activate(context: vscode.ExtensionContext): ArtifactKeeperApi {
       status,
       new ProgressManager(store),
       registerCommands(services),
+      deployed,
+      registerDeployCommands(services, deployed),
       new UpdateChecker(services, config),
       log.onDidChangeLogLevel((level) => log.info(`[Main] log level ${vscode.LogLevel[level]}`)),
       vscode.workspace.onDidChangeConfiguration((e) => {
@@ -68,6 +73,7 @@ export function activate(context: vscode.ExtensionContext): ArtifactKeeperApi {
     return {
       store,
       tree,
+      deployed,
       activationMs,
       statusBar: () => status.rendered,
       installPrompter: (answers) => prompter.install(answers),

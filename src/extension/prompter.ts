@@ -32,7 +32,11 @@ export type QuestionId =
   | 'confirmDiscard'
   | 'confirmRemove'
   | 'pickFileSnapshot'
-  | 'pickConflictSide';
+  | 'pickConflictSide'
+  | 'pickDeployTarget'
+  | 'pickProfile'
+  | 'deployOverEdits'
+  | 'confirmUndeploy';
 
 export interface PickItem<T> {
   label: string;
@@ -121,6 +125,14 @@ export interface MergeQuestion {
 
 export type MergeAnswer = 'completed' | 'closed' | 'cancel';
 
+/** A modal warning with named choices (VS Code adds its one Cancel); resolves with the choice's id. */
+export interface WarnQuestion {
+  id: QuestionId;
+  message: string;
+  detail?: string;
+  choices: NoticeAction[];
+}
+
 export interface NoticeAction {
   id: string;
   title: string;
@@ -151,6 +163,8 @@ export interface Prompter {
   awaitMerge(question: MergeQuestion): Promise<MergeAnswer>;
   /** Shows a notification; resolves with the id of the button pressed, or undefined when dismissed. */
   notify(notice: Notice): Promise<string | undefined>;
+  /** A modal warning with choices; undefined when cancelled. */
+  warn(question: WarnQuestion): Promise<string | undefined>;
 }
 
 const t = vscode.l10n.t;
@@ -184,6 +198,15 @@ export class VsCodePrompter implements Prompter {
    * A confirmation as a notification with the confirm button, not a modal dialog: the diff preview it
    * follows stays usable while the person decides (and VS Code's test driver refuses modal dialogs).
    */
+  async warn(question: WarnQuestion): Promise<string | undefined> {
+    const answer = await vscode.window.showWarningMessage(
+      question.message,
+      { modal: true, ...(question.detail ? { detail: question.detail } : {}) },
+      ...question.choices.map((c) => c.title),
+    );
+    return question.choices.find((c) => c.title === answer)?.id;
+  }
+
   async confirm(question: ConfirmQuestion): Promise<boolean> {
     if (question.modal) {
       const answer = await vscode.window.showWarningMessage(
@@ -381,6 +404,9 @@ export class SwitchablePrompter implements Prompter {
   }
   confirm(question: ConfirmQuestion): Promise<boolean> {
     return this.current.confirm(question);
+  }
+  warn(question: WarnQuestion): Promise<string | undefined> {
+    return this.current.warn(question);
   }
   input(question: InputQuestion): Promise<string | undefined> {
     return this.current.input(question);

@@ -3,8 +3,10 @@
  * `statusOf` (which state is most urgent) and `render` (how it looks). Click → the findings quick pick.
  */
 import * as vscode from 'vscode';
+import { isDrift } from '../core/index.js';
 import type { LockHolder } from '../core/index.js';
 import { Disposable } from './disposable.js';
+import type { DeployedView } from './deployedView.js';
 import type { CollectionModel, Store } from './store.js';
 import { describeHolder } from './userErrors.js';
 
@@ -221,11 +223,35 @@ function updatesLine(updates: number): string {
   return updates > 0 ? t('{0} update(s) available.', updates) : t('No updates known (last check).');
 }
 
+/** Deployed artifacts drifting in the window's projects, e.g. `app: pdf (edited in the project)`. */
+export interface DeployedDrift {
+  project: string;
+  artifacts: string[];
+}
+
+/** The status with the drifting deployed artifacts added (" · 2 deployed drifting"); unchanged when none drift. */
+export function withDrift(status: RenderedStatus, drift: readonly DeployedDrift[]): RenderedStatus {
+  const count = drift.reduce((n, d) => n + d.artifacts.length, 0);
+  if (count === 0) return status;
+  const word = t('{0} deployed drifting', count);
+  const lines = drift.map((d) => `${d.project}: ${d.artifacts.join(', ')}`).join('; ');
+  const line = t('Deployed artifacts drifting from the collection: {0}.', lines);
+  return {
+    ...status,
+    text: status.visible ? `${status.text} · ${word}` : `$(warning) ${word}`,
+    tooltip: status.visible ? `${status.tooltip}\n\n${line}` : line,
+    visible: true,
+  };
+}
+
 export class StatusIndicator extends Disposable {
   private readonly item: vscode.StatusBarItem;
   private current: RenderedStatus = render({ kind: 'hidden' });
 
-  constructor(private readonly store: Store) {
+  constructor(
+    private readonly store: Store,
+    private readonly deployed?: DeployedView,
+  ) {
     super();
     this.item = this.register(
       vscode.window.createStatusBarItem('artifactKeeper.status', vscode.StatusBarAlignment.Left, 50),
@@ -235,6 +261,7 @@ export class StatusIndicator extends Disposable {
     this.register(store.onDidChangeCollection(() => this.update()));
     this.register(store.onDidChangeCollections(() => this.update()));
     this.register(store.onDidChangeOperation(() => this.update()));
+    if (deployed) this.register(deployed.onDidChangeProjects(() => this.update()));
     this.update();
   }
 
@@ -244,11 +271,21 @@ export class StatusIndicator extends Disposable {
   }
 
   private update(): void {
-    const next = render(statusOf(this.store.collections, this.store.isDiscovered));
+    const drift = (this.deployed?.projects ?? [])
+      .map((p) => ({
+        project: p.folder.split(/[\\/]/).pop() ?? p.folder,
+        artifacts: p.entries.filter((e) => isDrift(e.state)).map((e) => `${e.name} (${e.state})`),
+      }))
+      .filter((d) => d.artifacts.length > 0);
+    const next = withDrift(render(statusOf(this.store.collections, this.store.isDiscovered)), drift);
     this.current = next;
     this.item.text = next.text;
     this.item.command = next.command ?? 'artifactKeeper.showStatus';
-    this.item.accessibilityInformation = { label: accessibleLabel(next) };
+    const driftLine = drift.length > 0 ? next.tooltip.split('\n\n').pop() : undefined;
+    const label = accessibleLabel(next);
+    this.item.accessibilityInformation = {
+      label: driftLine && !label.includes(driftLine) ? `${label} ${driftLine}` : label,
+    };
     const tooltip = new vscode.MarkdownString(next.tooltip, true);
     tooltip.isTrusted = { enabledCommands: [...COMMAND_LINKS] };
     this.item.tooltip = tooltip;

@@ -5,7 +5,7 @@
 // test/e2e/screenshots/.
 import fs from 'node:fs';
 import path from 'node:path';
-import { buildSample, removeOnExit } from './support/collection.mjs';
+import { buildSample, cli, removeOnExit } from './support/collection.mjs';
 
 const upstreamOf = (workspace) => {
   removeOnExit(`${workspace}-upstream`);
@@ -464,4 +464,63 @@ artifactFilesInTree.setupWorkspace = (dir) => {
   buildSample(dir, upstreamOf(dir), { edit: 'separate', settings: BASE_SETTINGS });
   fs.rmSync(`${dir}/skills/pdf/reference.md`);
   fs.writeFileSync(`${dir}/skills/pdf/notes.md`, 'My own notes.\n');
+};
+
+function deployedPane(page) {
+  return page.locator('.pane', { has: page.locator('.pane-header', { hasText: /Deployed here/i }) }).first();
+}
+
+/**
+ * The Deployed here view over a project (the workspace's `.claude/`, deployed by the CLI from a collection
+ * outside the window, found through the tracking file): drift per artifact and the view's badge; then Update from Collection over the
+ * project's edit stops at the Merge / Overwrite modal, and Merge keeps both sides' edits on disk.
+ */
+export async function deployedViewRefusedThenMerged({ page, workspace, screenshot, log }) {
+  await openArtifactsView(page);
+  const pane = deployedPane(page);
+  await pane.waitFor({ timeout: 30_000 });
+  const header = pane.locator('.pane-header').first();
+  if ((await header.getAttribute('aria-expanded')) === 'false') await header.click();
+  const pdf = pane.locator('.monaco-list-row', { hasText: 'edited on both sides' }).first();
+  await pdf.waitFor({ timeout: 60_000 });
+  await pane.locator('.monaco-list-row', { hasText: 'in sync' }).first().waitFor({ timeout: 30_000 });
+  log('deployed rows:', (await pane.locator('.monaco-list-row').allInnerTexts()).join(' | '));
+  await statusItem(page, 'deployed drifting');
+  await settle(page);
+  await screenshot('16-deployed-view');
+
+  await pdf.click({ button: 'right' });
+  await page.locator('.context-view .action-label', { hasText: 'Update from Collection' }).first().click();
+  const dialog = page.locator('.monaco-dialog-box').first();
+  await dialog.waitFor({ timeout: 60_000 });
+  log('modal:', (await dialog.innerText()).replace(/\n+/g, ' | '));
+  if (!/Project usage line\./.test(fs.readFileSync(`${workspace}/.claude/skills/pdf/SKILL.md`, 'utf8')))
+    throw new Error('the project copy changed before the answer');
+  await settle(page);
+  await screenshot('16a-deploy-refused-modal');
+  await dialog.locator('.monaco-button', { hasText: 'Merge' }).first().click();
+  const done = toast(page, /Deployed to .*merged/);
+  await done.waitFor({ timeout: 60_000 });
+  const merged = fs.readFileSync(`${workspace}/.claude/skills/pdf/SKILL.md`, 'utf8');
+  if (!/Project usage line\./.test(merged) || !/Collection notes line\./.test(merged))
+    throw new Error(`the merged copy lacks an edit:\n${merged}`);
+  await settle(page);
+  await screenshot('16a-deploy-refused-then-merged');
+}
+deployedViewRefusedThenMerged.modalDialogs = true;
+deployedViewRefusedThenMerged.setupWorkspace = (dir) => {
+  const store = `${dir}-collection`;
+  removeOnExit(store);
+  buildSample(store, upstreamOf(dir), { check: false });
+  fs.mkdirSync(`${dir}/.vscode`, { recursive: true });
+  fs.writeFileSync(`${dir}/.vscode/settings.json`, JSON.stringify(BASE_SETTINGS, null, 2));
+  cli('deploy', 'pdf', 'review', '--project', dir, '--collection', store);
+  const project = `${dir}/.claude/skills/pdf/SKILL.md`;
+  const collection = `${store}/skills/pdf/SKILL.md`;
+  const lines = fs.readFileSync(collection, 'utf8').split('\n');
+  const projectLines = [...lines];
+  projectLines[7] = `${projectLines[7]}\nProject usage line.`;
+  fs.writeFileSync(project, projectLines.join('\n'));
+  lines[lines.length - 2] = `${lines[lines.length - 2]}\nCollection notes line.`;
+  fs.writeFileSync(collection, lines.join('\n'));
 };

@@ -18,11 +18,12 @@ import type {
   QuestionId,
   ReviewQuestion,
   ExecQuestion,
+  WarnQuestion,
 } from '../../../src/extension/prompter.js';
 import type { PromptChoice } from '../../../src/core/index.js';
 
 export interface Asked {
-  kind: 'pick' | 'confirm' | 'input' | 'folder' | 'review' | 'choose' | 'merge' | 'exec';
+  kind: 'pick' | 'warn' | 'confirm' | 'input' | 'folder' | 'review' | 'choose' | 'merge' | 'exec';
   id?: QuestionId;
   text: string;
   detail?: unknown;
@@ -60,6 +61,18 @@ export class ScriptedPrompter implements Prompter {
     const answer = this.answers.get(question.id);
     if (typeof answer !== 'function') return undefined;
     return answer(question.items.filter((i) => !i.separator) as PickItem<unknown>[]) as T | undefined;
+  }
+
+  async warn(question: WarnQuestion): Promise<string | undefined> {
+    this.asked.push({
+      kind: 'warn',
+      id: question.id,
+      text: question.message,
+      detail: question.choices.map((c) => c.id),
+      modal: true,
+    });
+    const answer = this.answers.get(question.id);
+    return typeof answer === 'string' ? answer : undefined;
   }
 
   async confirm(question: ConfirmQuestion): Promise<boolean> {

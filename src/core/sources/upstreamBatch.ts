@@ -3,14 +3,16 @@
  * URL and version spec, and for an artifact whose locked commit differs from the new one, the two commits
  * are fetched once per repository (trees only, shallow, blob-less) and diffed in one git call, so an
  * artifact whose path did not change is known to be up to date without a fetch of its own. Anything this
- * cannot tell (a fetch the server refuses, a local git failure) is not an answer: the caller plans that
- * artifact the ordinary way, which reports any failure against the artifact. The workspace is removed by
+ * cannot tell (a fetch or diff the server or git refuses with an exit code) is not an answer: the caller
+ * plans that artifact the ordinary way, which reports any failure against the artifact. A local failure
+ * (full disk, a permission, git failing to run, cancellation) is thrown, and stops the update as it would
+ * anywhere else. The workspace is removed by
  * `dispose`.
  */
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Logger } from '../base/changes.js';
-import { ioFailure, isCoreError } from '../base/errors.js';
+import { ioFailure } from '../base/errors.js';
 import { makeWorkspace } from '../ports/tempSpace.js';
 import type { Workspace } from '../ports/tempSpace.js';
 import { resolveSource } from './resolve.js';
@@ -60,19 +62,11 @@ export function upstreamBatch(options: SourceOptions & { workDir: string; logger
         });
         const repo = await initWorkspaceRepo(source, path.join(dir, 'git'), true, ctx);
         return { repo, commits: new Set<string>(), diffs: new Map() };
-      })().catch(notAnAnswer(source));
+      })();
       repos.set(source.url, state);
     }
     return state;
   };
-
-  const notAnAnswer =
-    (source: RemoteSource) =>
-    (err: unknown): undefined => {
-      if (isCoreError(err, 'cancelled')) throw err;
-      options.logger.debug(`[Sources] ${displaySource(source)}: no shared fetch (${String(err)})`);
-      return undefined;
-    };
 
   const changedPaths = async (
     source: RemoteSource,
@@ -106,7 +100,7 @@ export function upstreamBatch(options: SourceOptions & { workDir: string; logger
           .toString('utf8')
           .split('\0')
           .filter((p) => p !== '');
-      })().catch(notAnAnswer(source));
+      })();
       state.diffs.set(key, diff);
     }
     return diff;

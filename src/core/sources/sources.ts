@@ -37,6 +37,8 @@ export { probePath } from './localFolder.js';
 export { resolveSource } from './resolve.js';
 export type { ResolveOptions, ResolvedSource } from './resolve.js';
 export type { SourceOptions } from './upstreamGit.js';
+export { upstreamBatch } from './upstreamBatch.js';
+export type { UpstreamBatch } from './upstreamBatch.js';
 
 export interface FetchedSource extends FetchedContent {
   resolvedVersion?: string;

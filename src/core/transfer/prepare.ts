@@ -20,8 +20,8 @@ import { lfsWarning } from '../model/lfsPointers.js';
 import type { Strategy, Tree } from './plan.js';
 import { storeOptions, writerOptions } from './operations.js';
 import { openSnapshotStore } from '../store/snapshots.js';
-import { fetchSource, resolveSource, sourceFromUpstream } from '../sources/sources.js';
-import type { FetchedSource, RemoteSource, ResolvedSource } from '../sources/sources.js';
+import { fetchSource, sourceFromUpstream, upstreamBatch } from '../sources/sources.js';
+import type { FetchedSource, RemoteSource, ResolvedSource, UpstreamBatch } from '../sources/sources.js';
 import { withWriter } from '../txn/transaction.js';
 import { hasJournal } from '../txn/journal.js';
 import { releaseTmpDir, sweepStaleTemp, tmpDir } from '../ports/tempSpace.js';
@@ -136,8 +136,17 @@ export async function prepareUpdate(
   const artifacts: ArtifactUpdatePlan[] = [];
   const failed: UpdatePlan['failed'] = [];
   const fetchedAll: FetchedSource[] = [];
+  // Each upstream resolved once per run; with several artifacts, paths diffed once per repository.
+  const batch = upstreamBatch({
+    workDir: work,
+    signal: opts.signal,
+    logger: opts.logger,
+    faults: opts.faults,
+  });
+  const diffFirst = entries.length > 1;
   const dispose = async (): Promise<void> => {
     await Promise.all(fetchedAll.map((f) => f.dispose().catch(() => undefined)));
+    await batch.dispose().catch(() => undefined);
     if (!internalOptions.workDir) releaseTmpDir(dir);
   };
   const store = await openSnapshotStore(dir, storeOptions(opts));
@@ -156,6 +165,7 @@ export async function prepareUpdate(
           to,
           store,
           fetchedAll,
+          diffFirst ? batch : { resolve: batch.resolve },
         );
         artifacts.push(planned.plan);
         internals.set(id, planned.internals);
@@ -228,6 +238,7 @@ async function planArtifact(
   to: string | undefined,
   store: Awaited<ReturnType<typeof openSnapshotStore>>,
   fetchedAll: FetchedSource[],
+  batch: Pick<UpstreamBatch, 'resolve'> & Partial<Pick<UpstreamBatch, 'unchanged'>>,
 ): Promise<{ plan: ArtifactUpdatePlan; internals: ArtifactInternals }> {
   const id = artifactId(entry);
   const lockEntry = getEntry(collection.lock, entry);
@@ -281,13 +292,11 @@ async function planArtifact(
       reason: 'a merge is unfinished; `resolve` it or `update --abort` it first',
     });
   }
-  const resolved = await resolveSource(source, {
-    signal: opts.signal,
-    logger: opts.logger,
-    faults: opts.faults,
-    workDir: work,
-  });
-  const upToDate = resolved.sha === currentSha;
+  const resolved = await batch.resolve(source);
+  // A commit that left this artifact's path as it was: up to date, with no fetch of its own.
+  const upToDate =
+    resolved.sha === currentSha ||
+    (currentSha !== undefined && (await batch.unchanged?.(source, currentSha, resolved.sha)) === true);
   let fetched: FetchedSource | undefined;
   let upstream: Tree = new Map();
   let base: Tree | undefined;

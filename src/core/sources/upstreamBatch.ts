@@ -1,0 +1,131 @@
+/**
+ * One update run's shared view of its upstreams (`update --all`): each upstream is resolved once per
+ * URL and version spec, and for an artifact whose locked commit differs from the new one, the two commits
+ * are fetched once per repository (trees only, shallow, blob-less) and diffed in one git call, so an
+ * artifact whose path did not change is known to be up to date without a fetch of its own. Anything this
+ * cannot tell (a fetch or diff the server or git refuses with an exit code) is not an answer: the caller
+ * plans that artifact the ordinary way, which reports any failure against the artifact. A local failure
+ * (full disk, a permission, git failing to run, cancellation) is thrown, and stops the update as it would
+ * anywhere else. The workspace is removed by
+ * `dispose`.
+ */
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import type { Logger } from '../base/changes.js';
+import { ioFailure } from '../base/errors.js';
+import { makeWorkspace } from '../ports/tempSpace.js';
+import type { Workspace } from '../ports/tempSpace.js';
+import { resolveSource } from './resolve.js';
+import type { ResolvedSource } from './resolve.js';
+import { displaySource } from './sourceSpec.js';
+import type { RemoteSource } from './sourceSpec.js';
+import { runContext } from './upstreamGit.js';
+import type { SourceOptions } from './upstreamGit.js';
+import { FETCH_FLAGS, FULL_SHA, initWorkspaceRepo } from './workspaceRepo.js';
+import type { WorkspaceRepo } from './workspaceRepo.js';
+
+export interface UpstreamBatch {
+  /** resolveSource, once per URL and version spec for the whole run (its failure too). */
+  resolve(source: RemoteSource): Promise<ResolvedSource>;
+  /**
+   * Whether `source.subpath` is the same at commit `from` as at `to`: true (up to date without a fetch),
+   * false (changed), or undefined when it could not be told. Cancellation is rethrown.
+   */
+  unchanged(source: RemoteSource, from: string, to: string): Promise<boolean | undefined>;
+  /** Removes the shared workspace; safe to call twice. */
+  dispose(): Promise<void>;
+}
+
+interface RepoState {
+  repo: WorkspaceRepo;
+  /** Commits fetched into it so far. */
+  commits: Set<string>;
+  /** `from..to` → the paths that differ (files, NUL-free utf8). */
+  diffs: Map<string, Promise<string[] | undefined>>;
+}
+
+export function upstreamBatch(options: SourceOptions & { workDir: string; logger: Logger }): UpstreamBatch {
+  const ctx = runContext(options, options.logger);
+  const resolved = new Map<string, Promise<ResolvedSource>>();
+  const repos = new Map<string, Promise<RepoState | undefined>>();
+  let workspace: Promise<Workspace> | undefined;
+
+  const repoFor = (source: RemoteSource): Promise<RepoState | undefined> => {
+    let state = repos.get(source.url);
+    if (!state) {
+      const index = repos.size;
+      state = (async () => {
+        workspace ??= makeWorkspace(options.workDir, 'batch-');
+        const dir = path.join((await workspace).path, `repo-${index}`);
+        await fsp.mkdir(dir).catch((err: unknown) => {
+          throw ioFailure('mkdir', dir, err);
+        });
+        const repo = await initWorkspaceRepo(source, path.join(dir, 'git'), true, ctx);
+        return { repo, commits: new Set<string>(), diffs: new Map() };
+      })();
+      repos.set(source.url, state);
+    }
+    return state;
+  };
+
+  const changedPaths = async (
+    source: RemoteSource,
+    from: string,
+    to: string,
+  ): Promise<string[] | undefined> => {
+    const state = await repoFor(source);
+    if (!state) return undefined;
+    const key = `${from}..${to}`;
+    let diff = state.diffs.get(key);
+    if (!diff) {
+      diff = (async () => {
+        const missing = [from, to].filter((sha) => !state.commits.has(sha));
+        if (missing.length > 0) {
+          options.logger.debug(`[Sources] shared fetch of ${displaySource(source)}: ${missing.join(' ')}`);
+          const fetch = await state.repo.git([
+            'fetch',
+            ...FETCH_FLAGS,
+            '--depth=1',
+            '--filter=blob:none',
+            '--',
+            'origin',
+            ...missing,
+          ]);
+          if (fetch.code !== 0) return undefined;
+          for (const sha of missing) state.commits.add(sha);
+        }
+        const run = await state.repo.git(['diff-tree', '-r', '-z', '--no-renames', '--name-only', from, to]);
+        if (run.code !== 0) return undefined;
+        return run.stdoutBytes
+          .toString('utf8')
+          .split('\0')
+          .filter((p) => p !== '');
+      })();
+      state.diffs.set(key, diff);
+    }
+    return diff;
+  };
+
+  return {
+    resolve(source) {
+      const key = `${source.url}\0${source.ref}`;
+      let found = resolved.get(key);
+      if (!found) {
+        found = resolveSource(source, { ...options, workDir: options.workDir });
+        resolved.set(key, found);
+      }
+      return found;
+    },
+    async unchanged(source, from, to) {
+      if (!FULL_SHA.test(from) || !FULL_SHA.test(to)) return undefined;
+      if (from === to) return true;
+      const paths = await changedPaths(source, from, to);
+      if (!paths) return undefined;
+      const sub = source.subpath;
+      return !paths.some((p) => sub === '' || p === sub || p.startsWith(`${sub}/`));
+    },
+    async dispose() {
+      if (workspace) await (await workspace).remove();
+    },
+  };
+}

@@ -1,0 +1,78 @@
+/**
+ * `update --all` over many artifacts of one upstream repository: the upstream is resolved and fetched
+ * once for the run (counted through the git port's call recording), an artifact whose path the new
+ * commit left alone is up to date without a fetch of its own, and the changed ones come out exactly as
+ * updating each on its own does.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { silentLogger } from '../../src/core/base/changes.js';
+import { FaultPlan } from '../../src/core/ports/faults.js';
+import { nodeFs } from '../../src/core/ports/fs.js';
+import { updateArtifacts } from '../../src/core/transfer/update.js';
+import { runCli, tempDir, treeListing } from './support/collections.js';
+import { commitUpstream, makeUpstream, upstreamTempDir } from './support/upstream.js';
+
+const N = 6;
+const CHANGED = [1, 4];
+const skill = (i: number, text: string): string =>
+  `---\nname: s${i}\ndescription: skill ${i}\n---\n${text}\n`;
+
+function setup(): { dirs: [string, string]; url: string } {
+  const files: Record<string, string> = {};
+  for (let i = 0; i < N; i++) files[`skills/s${i}/SKILL.md`] = skill(i, 'v1');
+  const up = makeUpstream(path.join(upstreamTempDir(), 'kit'), [{ files }]);
+  const dirs: string[] = [];
+  for (const name of ['batched', 'one-by-one']) {
+    const dir = path.join(tempDir(), name);
+    assert.equal(runCli(['init', '--collection', dir]).code, 0);
+    for (let i = 0; i < N; i++) {
+      const r = runCli(['add', `${up.url}#skills/s${i}`, '--collection', dir]);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    dirs.push(dir);
+  }
+  const changed: Record<string, string> = {};
+  for (const i of CHANGED) changed[`skills/s${i}/SKILL.md`] = skill(i, 'v2 upstream');
+  commitUpstream(up, { files: changed });
+  return { dirs: dirs as [string, string], url: up.url };
+}
+
+const opts = (faults: FaultPlan) => ({ fs: nodeFs, logger: silentLogger, tool: 'test', faults });
+
+describe('update --all, one upstream repository', () => {
+  it('resolves and fetches the repository once, fetches only the changed artifacts, same results as one by one', async () => {
+    const { dirs } = setup();
+    const [batched, oneByOne] = dirs;
+    const plan = new FaultPlan([]);
+    const run = await updateArtifacts(batched, 'all', { strategy: 'overwrite' }, opts(plan));
+    const git = plan.calls.filter((c) => c.op === 'git').map((c) => c.path);
+    const count = (verb: string): number => git.filter((c) => c.startsWith(verb)).length;
+    assert.equal(count('ls-remote'), 1, git.join('\n'));
+    // One shared fetch of both commits' trees, then one per changed artifact.
+    assert.equal(count('fetch'), 1 + CHANGED.length, git.join('\n'));
+    const outcomes = new Map(run.outcomes.map((o) => [o.id, o.outcome]));
+    for (let i = 0; i < N; i++) {
+      assert.equal(outcomes.get(`skill/s${i}`), CHANGED.includes(i) ? 'updated' : 'up-to-date', `s${i}`);
+    }
+
+    for (const i of CHANGED) {
+      const single = await updateArtifacts(
+        oneByOne,
+        [`skill/s${i}`],
+        { strategy: 'overwrite' },
+        opts(new FaultPlan([])),
+      );
+      assert.deepEqual(
+        single.outcomes.map((o) => o.outcome),
+        ['updated'],
+      );
+    }
+    assert.deepEqual(treeListing(path.join(batched, 'skills')), treeListing(path.join(oneByOne, 'skills')));
+    for (const i of CHANGED) {
+      assert.match(fs.readFileSync(path.join(batched, `skills/s${i}/SKILL.md`), 'utf8'), /v2 upstream/);
+    }
+  });
+});

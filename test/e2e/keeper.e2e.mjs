@@ -490,9 +490,23 @@ export async function deployedViewRefusedThenMerged({ page, workspace, screensho
   await screenshot('16-deployed-view');
 
   await pdf.click({ button: 'right' });
-  await page.locator('.context-view .action-label', { hasText: 'Update from Collection' }).first().click();
+  const menu = page.locator('.context-view .monaco-menu').first();
+  await menu.waitFor({ timeout: 10_000 });
+  const item = menu.locator('.action-label', { hasText: 'Update from Collection' }).first();
+  await item.hover();
+  await item.click();
   const dialog = page.locator('.monaco-dialog-box').first();
-  await dialog.waitFor({ timeout: 60_000 });
+  // A click that lands while the menu is still settling does nothing (seen under load): the menu then
+  // stays open with the item focused, and Enter runs it.
+  if (
+    !(await dialog.waitFor({ timeout: 10_000 }).then(
+      () => true,
+      () => false,
+    ))
+  ) {
+    if (await menu.isVisible()) await page.keyboard.press('Enter');
+    await dialog.waitFor({ timeout: 60_000 });
+  }
   log('modal:', (await dialog.innerText()).replace(/\n+/g, ' | '));
   if (!/Project usage line\./.test(fs.readFileSync(`${workspace}/.claude/skills/pdf/SKILL.md`, 'utf8')))
     throw new Error('the project copy changed before the answer');

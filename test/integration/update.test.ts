@@ -412,7 +412,8 @@ describe('update artifact', function () {
       );
       assert.equal(outcome?.kind, 'updated', JSON.stringify(outcome));
       const notice = await script.notice((n) => n.id === 'update-all-summary');
-      assert.equal(notice.message, 'Update all: 1 updated, 1 conflicted (pdf)');
+      // v2 changes the skill only: review's path did not change, so it is up to date without a fetch.
+      assert.equal(notice.message, 'Update all: 1 conflicted (pdf), 1 up to date');
       assert.deepEqual(
         notice.actions.map((a) => a.title),
         ['Resolve Conflicts', 'Undo Update'],

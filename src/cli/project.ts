@@ -38,16 +38,7 @@ export function openTarget(ctx: CliContext): OpenedProject {
   const project = ctx.flag('project');
   if (ctx.has('user')) {
     if (project !== undefined) throw new UsageError('give --project DIR or --user, not both');
-    const root = userProfileRoot(ctx.home);
-    const tracking = readTrackingFile(root);
-    const explicit = ctx.has('collection') ? ctx.collectionDir : undefined;
-    const collection = discoverCollection({
-      home: ctx.home,
-      cwd: process.cwd(),
-      ...(explicit !== undefined ? { explicit } : {}),
-      ...(tracking !== undefined ? { tracking } : {}),
-    });
-    return { root, tracking, collection };
+    return openRoot(ctx, userProfileRoot(ctx.home));
   }
   if (project === undefined) throw new UsageError('--project DIR (or --user) is required');
   return openProject(ctx, project);
@@ -68,7 +59,11 @@ export function openProject(ctx: CliContext, project: string): OpenedProject {
       dir: projectDir,
       reason: 'no such project folder (--project)',
     });
-  const root = projectProfileRoot(projectDir, profile);
+  return openRoot(ctx, projectProfileRoot(projectDir, profile));
+}
+
+/** A profile root's tracking file, and the collection found for it (`--collection` first). Reads only. */
+function openRoot(ctx: CliContext, root: ProfileRoot): OpenedProject {
   const tracking = readTrackingFile(root);
   const explicit = ctx.has('collection') ? ctx.collectionDir : undefined;
   const collection = discoverCollection({

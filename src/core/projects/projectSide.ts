@@ -168,11 +168,13 @@ export function readTrackingBytes(root: ProfileRoot): Buffer | undefined {
 
 /**
  * The image of the project paths a transaction changes, as they are now (keys relative to the profile
- * root), and which of them are absent: the tracking file and every copy.
+ * root), which of them are absent (the tracking file and every copy), and the folders its `changes`
+ * create in the project on the way.
  */
 export function projectImage(
   copies: readonly Pick<ProjectCopy, 'rel' | 'exists' | 'isFolder' | 'tree'>[],
   trackingBytes: Buffer | undefined,
+  changes: readonly FileChange[],
 ): ProjectImage {
   const tree: Tree = new Map();
   const absent: string[] = [];
@@ -183,5 +185,6 @@ export function projectImage(
     if (!copy.exists) absent.push(copy.rel);
     for (const [rel, file] of copy.tree) tree.set(copy.isFolder ? `${copy.rel}/${rel}` : copy.rel, file);
   }
-  return { tree, paths, absent };
+  const createdDirs = changes.filter((c) => c.kind === 'mkdir' && c.root !== undefined).map((c) => c.rel);
+  return { tree, paths, absent, createdDirs };
 }

@@ -44,7 +44,8 @@ import {
 } from '../projects/projectSide.js';
 import type { ProjectCopy } from '../projects/projectSide.js';
 import { withProjectLock } from '../projects/projectLock.js';
-import { classify, conflictDecision, decide, resultTree } from './plan.js';
+import { classify, mergeCommittingConflicts } from './plan.js';
+import type { FilePlan } from './plan.js';
 import type { OperationOptions } from './operations.js';
 import { clockOf, storeOptions, transactionOptions, writerOptions } from './operations.js';
 import { isFolderArtifact, selectArtifacts } from './prepare.js';
@@ -134,30 +135,29 @@ export async function deployArtifacts(
       else if (copy.hash === collectionHash) outcome = 'unchanged';
       else if (record && matchesRecord(copy, record.contentHash)) outcome = 'updated';
       else {
+        // The project copy (mine) against the collection's (theirs), from the copy as last deployed: read
+        // once, for the merge, the question and the refusal (`--force` and keep need none of them).
+        const base =
+          record && !deploy.force && strategy !== 'keep'
+            ? await store.readDeployed(entry.type, entry.name, record.contentHash)
+            : undefined;
+        const files = deploy.force || strategy === 'keep' ? [] : classify(base, copy.tree, collectionTree);
         const choice: DeployChoice | DeployStrategy = deploy.force
           ? 'overwrite'
           : strategy === 'prompt' && deploy.choose
-            ? await deploy.choose(id, await editedFiles(store, entry, record, copy, collectionTree, root))
+            ? await deploy.choose(id, editedFiles(files, copy, root))
             : strategy;
         if (choice === 'abort') throw new CoreError({ code: 'cancelled' });
         if (choice === 'keep') outcome = 'kept';
         else if (choice === 'overwrite' && (deploy.force || strategy === 'prompt')) outcome = 'overwritten';
         else if (choice === 'merge') {
-          const base = record
-            ? await store.readDeployed(entry.type, entry.name, record.contentHash)
-            : undefined;
-          const files = classify(base, copy.tree, collectionTree);
-          const decided = decide(files, 'merge');
-          for (const conflict of decided.conflicts) {
-            const plan = files.find((f) => f.rel === conflict.rel);
-            if (plan) decided.decisions.set(conflict.rel, conflictDecision(plan, conflict));
-          }
-          result = resultTree(files, decided.decisions);
-          conflicts = decided.conflicts.map((c) => (copy.isFolder ? `${copy.rel}/${c.rel}` : copy.rel));
+          const merged = mergeCommittingConflicts(files);
+          result = merged.result;
+          conflicts = merged.conflicts.map((c) => (copy.isFolder ? `${copy.rel}/${c.rel}` : copy.rel));
           outcome = conflicts.length > 0 ? 'conflicted' : 'merged';
         } else {
           // overwrite without --force, or prompt without anyone to ask: refused, naming the files.
-          const edited = await editedFiles(store, entry, record, copy, collectionTree, root);
+          const edited = editedFiles(files, copy, root);
           refusals.push(
             `${id}: ${record ? 'edited in the project' : 'files not deployed by us are in the way'} (${edited.join(', ') || copy.rel})`,
           );
@@ -341,11 +341,7 @@ async function commitProject<T>(
   const store = openStore ?? (await openSnapshotStore(dir, storeOptions(opts)));
   try {
     const txId = newTxId(clockOf(opts).now().getTime());
-    const image = {
-      ...projectImage(c.copies, trackingBefore),
-      createdDirs: changes.filter((ch) => ch.kind === 'mkdir' && ch.root !== undefined).map((ch) => ch.rel),
-    };
-    const imageCommit = await store.storeProjectImage(txId, image);
+    const imageCommit = await store.storeProjectImage(txId, projectImage(c.copies, trackingBefore, changes));
     const ids = c.results.map((r) => r.id);
     await applyChanges(
       dir,
@@ -368,16 +364,8 @@ async function commitProject<T>(
 }
 
 /** The files of a copy edited in the project (or in the way), relative to the project: what a refusal names. */
-async function editedFiles(
-  store: SnapshotStore,
-  entry: ArtifactEntry,
-  record: { contentHash: string } | undefined,
-  copy: ProjectCopy,
-  collectionTree: Tree,
-  root: ProfileRoot,
-): Promise<string[]> {
-  const base = record ? await store.readDeployed(entry.type, entry.name, record.contentHash) : undefined;
-  return classify(base, copy.tree, collectionTree)
+function editedFiles(files: readonly FilePlan[], copy: ProjectCopy, root: ProfileRoot): string[] {
+  return files
     .filter(
       (f) => f.status !== 'unchanged' && f.status !== 'same-change' && !f.status.startsWith('upstream-'),
     )

@@ -217,6 +217,22 @@ export function decide(files: readonly FilePlan[], strategy: Exclude<Strategy, '
   return { decisions, conflicts };
 }
 
+/**
+ * `merge` with no one to ask (deploy and pull): clean merges applied, every conflict committed as git
+ * leaves it (`conflictDecision`: markers, or `<file>.upstream` beside). The result tree and the conflicts.
+ */
+export function mergeCommittingConflicts(files: readonly FilePlan[]): {
+  result: Tree;
+  conflicts: Conflict[];
+} {
+  const decided = decide(files, 'merge');
+  for (const conflict of decided.conflicts) {
+    const plan = files.find((f) => f.rel === conflict.rel);
+    if (plan) decided.decisions.set(conflict.rel, conflictDecision(plan, conflict));
+  }
+  return { result: resultTree(files, decided.decisions), conflicts: decided.conflicts };
+}
+
 /** The decision a prompt choice stands for (`merge` may still conflict). */
 export function choiceDecision(
   plan: FilePlan,

@@ -91,10 +91,7 @@ export async function undoProjectChange(
     ];
     const txId = newTxId(clockOf(opts).now().getTime());
     if (changes.length > 0) {
-      const undoImage = await store.storeProjectImage(txId, {
-        ...projectImage(copies, trackingNow),
-        createdDirs: changes.filter((c) => c.kind === 'mkdir' && c.root !== undefined).map((c) => c.rel),
-      });
+      const undoImage = await store.storeProjectImage(txId, projectImage(copies, trackingNow, changes));
       await applyChanges(
         dir,
         {

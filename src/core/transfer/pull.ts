@@ -37,7 +37,7 @@ import {
   trackingChange,
 } from '../projects/projectSide.js';
 import type { ProjectCopy } from '../projects/projectSide.js';
-import { classify, conflictDecision, decide, resultTree } from './plan.js';
+import { classify, mergeCommittingConflicts } from './plan.js';
 import type { OperationOptions } from './operations.js';
 import { clockOf, transactionOptions } from './operations.js';
 import { isFolderArtifact } from './prepare.js';
@@ -177,14 +177,9 @@ export async function pullArtifacts(
       let conflicts: string[] = [];
       if (strategy === 'merge' && collectionChanged) {
         const base = await store.readDeployed(record.type, record.name, record.contentHash);
-        const files = classify(base, collectionTree, copy.tree);
-        const decided = decide(files, 'merge');
-        for (const conflict of decided.conflicts) {
-          const plan = files.find((f) => f.rel === conflict.rel);
-          if (plan) decided.decisions.set(conflict.rel, conflictDecision(plan, conflict));
-        }
-        result = resultTree(files, decided.decisions);
-        conflicts = decided.conflicts.map((c) => (isFolder ? `${e.path}/${c.rel}` : e.path));
+        const merged = mergeCommittingConflicts(classify(base, collectionTree, copy.tree));
+        result = merged.result;
+        conflicts = merged.conflicts.map((c) => (isFolder ? `${e.path}/${c.rel}` : e.path));
         outcome = conflicts.length > 0 ? 'conflicted' : 'merged';
       }
       // The collection keys a single file by its own name.
@@ -238,11 +233,10 @@ export async function pullArtifacts(
       artifacts: ids,
     });
     const txId = newTxId(now.getTime());
-    const image = {
-      ...projectImage(copies, trackingBefore),
-      createdDirs: [...trackingSide, ...projectSide].filter((ch) => ch.kind === 'mkdir').map((ch) => ch.rel),
-    };
-    const imageCommit = await store.storeProjectImage(txId, image);
+    const imageCommit = await store.storeProjectImage(
+      txId,
+      projectImage(copies, trackingBefore, [...trackingSide, ...projectSide]),
+    );
     const changes: FileChange[] = [
       ...trackingSide,
       ...projectSide,

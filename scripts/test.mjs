@@ -94,7 +94,11 @@ async function nodeTests(name, files, { env = {} } = {}) {
 }
 
 if (suites.includes('unit')) {
-  await nodeTests('unit', unitFiles(path.join(ROOT, 'out/test/unit')));
+  // With the torture suite in the same run, the fault matrix runs there whole: the unit suite leaves out
+  // its sampled copy.
+  const faults = path.join(ROOT, 'out/test/unit/faults.test.js');
+  const files = unitFiles(path.join(ROOT, 'out/test/unit'));
+  await nodeTests('unit', suites.includes('torture') ? files.filter((f) => f !== faults) : files);
 }
 
 if (suites.includes('integration') || suites.includes('e2e')) {
@@ -131,8 +135,9 @@ if (suites.includes('e2e')) {
   );
 }
 if (suites.includes('torture')) {
-  // Every IO call site of `update` and `restore` through the CLI × ENOSPC, EACCES, EIO and EXDEV (the unit
-  // suite samples the same sites once each).
+  // Every IO call site of `update`, `restore`, `deploy --strategy merge` and `pull` through the CLI ×
+  // ENOSPC, EACCES, EIO and EXDEV, and each site's last call (the unit suite alone samples the same
+  // sites once each; AK_FAULTS_FULL=every runs every call × every errno).
   await nodeTests('faults', [path.join(ROOT, 'out/test/unit/faults.test.js')], {
     env: { AK_FAULTS_FULL: '1' },
   });

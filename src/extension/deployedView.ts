@@ -12,7 +12,10 @@ import {
   discoverCollection,
   isDrift,
   loadCollection,
+  loadDriftCaches,
+  nodeFs,
   projectProfileRoot,
+  saveDriftCaches,
   readTrackingFile,
 } from '../core/index.js';
 import type { DriftEntry, DriftState, ProfileRoot } from '../core/index.js';
@@ -200,7 +203,10 @@ function readProject(folder: string, root: ProfileRoot, store: Store): DeployedP
   const collectionDir = collectionFor(root, store);
   if (!collectionDir) return { folder, root, collectionDir, entries: [] };
   try {
-    const report = checkDrift(root, loadCollection(collectionDir));
+    // Through the stat caches, as the CLI's drift: an unchanged copy is not re-hashed on every refresh.
+    const caches = loadDriftCaches(collectionDir, root);
+    const report = checkDrift(root, loadCollection(collectionDir), { caches });
+    void saveDriftCaches(nodeFs, collectionDir, root, caches);
     return { folder, root, collectionDir, entries: report.entries };
   } catch (err) {
     return {

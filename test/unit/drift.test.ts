@@ -52,6 +52,29 @@ describe('drift', () => {
     assert.equal(read(), 'modified');
   });
 
+  it('a warm cache reads the tracking file again once its bytes change, and still refuses a bad path', () => {
+    const setup = makeProjectSetup();
+    const caches = loadDriftCaches(setup.collection, setup.root, Date.now() + 3_600_000);
+    const ids = (): string[] =>
+      checkDrift(setup.root, loadCollection(setup.collection), { caches }).entries.map((e) => e.id);
+    assert.deepEqual(ids(), Object.keys(ALL_IN_SYNC));
+    assert.equal(caches.project.tracking?.records.length, 3, 'records kept in the project cache');
+    const tracking = path.join(setup.root.dir, '.skillmeat-deployed.toml');
+    const text = fs.readFileSync(tracking, 'utf8');
+    fs.writeFileSync(
+      tracking,
+      text
+        .split('\n\n')
+        .filter((b) => !b.includes('"planner"'))
+        .join('\n\n'),
+    );
+    assert.deepEqual(ids(), ['skill/pdf', 'command/review']);
+    fs.writeFileSync(tracking, text.replace('"agents/planner.md"', '"../../secret.md"'));
+    assert.throws(ids, /artifact_path "\.\.\/\.\.\/secret\.md" leaves the profile root/);
+    fs.writeFileSync(tracking, text);
+    assert.deepEqual(ids(), Object.keys(ALL_IN_SYNC));
+  });
+
   it('reads a fresh deployment of every type as in sync', () => {
     const setup = makeProjectSetup();
     assert.deepEqual(states(setup), ALL_IN_SYNC);

@@ -1,15 +1,18 @@
 /**
- * IO faults through the CLI (issue 6, issue 3): ARTIFACT_KEEPER_FAULT makes the n-th call of one IO
- * operation fail with ENOSPC, EACCES, EIO or EXDEV, at the call sites of `update` and `restore`
- * (enumerated first by running the same operation in-process with a counting FaultPlan). Every run must
- * end exit 4 with the before-tree, or exit 0 with the after-tree (always so once the commit rename is
- * passed), print one line naming the path, leave no temp behind and release the lock. Plus: git failing
- * inside the snapshot step, a read-only collection (a read-only bind mount: we run as root, which
- * ignores chmod) and a full disk (a small tmpfs filled to several levels).
+ * IO faults through the CLI (issue 6, issue 3, issue 13): ARTIFACT_KEEPER_FAULT makes the n-th call of one
+ * IO operation fail with ENOSPC, EACCES, EIO or EXDEV, at the call sites of `update`, `restore`, and the
+ * two moves that change a project too, `deploy --strategy merge` over project edits and `pull` with a
+ * merge (enumerated first by running the same operation in-process with a counting FaultPlan). Every run
+ * must end exit 4 with the before-tree, or exit 0 with the after-tree (always so once the commit point is
+ * passed) — of both stores for a project move — print one line naming the path, leave no temp behind and
+ * release the writer lock and the project lock. Plus: git failing inside the snapshot step, a read-only
+ * collection (a read-only bind mount: we run as root, which ignores chmod) and a full disk (a small tmpfs
+ * filled to several levels).
  *
- * The unit run samples the sites (every op kind, the first and last call of each, the journal and the
- * commit renames, every post-commit kind, each errno on the commit rename). AK_FAULTS_FULL=1 runs
- * every site × every errno instead (a few minutes).
+ * The unit run samples the sites (every op kind, the first call of each site not already run by an earlier
+ * operation, every post-commit kind, each errno on the commit rename). AK_FAULTS_FULL=1 (CI's torture
+ * suite) runs every site × every errno and each site's last call; AK_FAULTS_FULL=every runs every call ×
+ * every errno (on demand; a quarter of an hour).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -19,16 +22,34 @@ import { after, before, describe, it } from 'node:test';
 import { silentLogger } from '../../src/core/base/changes.js';
 import { FaultPlan, withFaults } from '../../src/core/ports/faults.js';
 import { nodeFs } from '../../src/core/ports/fs.js';
+import { projectLockPath } from '../../src/core/projects/projectLock.js';
+import { projectProfileRoot } from '../../src/core/projects/profiles.js';
+import { deployArtifacts } from '../../src/core/transfer/deploy.js';
+import { pullArtifacts } from '../../src/core/transfer/pull.js';
 import { restoreSnapshot, takeSnapshot } from '../../src/core/transfer/restore.js';
 import { updateArtifacts } from '../../src/core/transfer/update.js';
-import { buildFixture, OUT_CLI, PINNED_CLOCK, resetFixture } from '../torture/fixture.js';
+import {
+  buildFixture,
+  listBoth,
+  OUT_CLI,
+  PINNED_CLOCK,
+  pristineBoth,
+  resetFixture,
+  TRACKING_REL,
+} from '../torture/fixture.js';
 import type { CliRun, Fixture } from '../torture/fixture.js';
 import { leftovers, listTree, sameListing, describeDiff } from '../torture/tree.js';
 import type { Listing } from '../torture/tree.js';
 import { tempDir } from './support/collections.js';
 
 const ERRNOS = ['ENOSPC', 'EACCES', 'EIO', 'EXDEV'] as const;
-const FULL = process.env.AK_FAULTS_FULL === '1';
+/**
+ * How many cases: `sample` (the unit run) every call site once, errnos rotating; `sites`
+ * (AK_FAULTS_FULL=1, CI) every call site × every errno, and the site's last call too; `every`
+ * (AK_FAULTS_FULL=every, on demand) every call × every errno.
+ */
+const MODE =
+  process.env.AK_FAULTS_FULL === 'every' ? 'every' : process.env.AK_FAULTS_FULL === '1' ? 'sites' : 'sample';
 
 interface Site {
   op: string;
@@ -61,25 +82,52 @@ interface Enumerated {
   after: Listing;
 }
 
-type Operation = 'update' | 'restore';
+/** The collection's moves, and the two that change a project too (DESIGN §10: faults in either store). */
+type Operation = 'update' | 'restore' | 'deploy-merge' | 'pull';
+const OPERATIONS: readonly Operation[] = ['update', 'restore', 'deploy-merge', 'pull'];
+
+const twoStores = (operation: Operation): boolean => operation === 'deploy-merge' || operation === 'pull';
 
 const argsOf = (fx: Fixture, operation: Operation): string[] =>
-  operation === 'update' ? fx.args('update-overwrite') : fx.args('restore');
+  operation === 'update' ? fx.args('update-overwrite') : fx.args(operation);
 
-/** Runs the operation in-process with a plan that never fires and records every IO call in order. */
-async function enumerate(fx: Fixture, operation: Operation): Promise<Enumerated> {
-  resetFixture(fx);
-  const plan = new FaultPlan([]);
+/** What an operation's outcome is read from: the collection, or both stores for a project move. */
+const listingOf = (fx: Fixture, operation: Operation): Listing =>
+  twoStores(operation) ? listBoth(fx) : listTree(fx.dir);
+const pristineOf = (fx: Fixture, operation: Operation): Listing =>
+  twoStores(operation) ? pristineBoth(fx) : fx.pristine;
+
+async function runInProcess(fx: Fixture, operation: Operation, plan: FaultPlan): Promise<void> {
   const opts = {
     fs: withFaults(nodeFs, plan),
     logger: silentLogger,
     tool: 'faults-test',
     faults: plan,
     clock: PINNED_CLOCK,
+    exec: { allow: true },
   };
-  if (operation === 'update') await updateArtifacts(fx.dir, 'all', { strategy: 'overwrite', to: 'v2' }, opts);
-  else await restoreSnapshot(fx.dir, fx.restoreId, opts);
-  const after = listTree(fx.dir);
+  const root = projectProfileRoot(fx.project);
+  switch (operation) {
+    case 'update':
+      await updateArtifacts(fx.dir, 'all', { strategy: 'overwrite', to: 'v2' }, opts);
+      return;
+    case 'restore':
+      await restoreSnapshot(fx.dir, fx.restoreId, opts);
+      return;
+    case 'deploy-merge':
+      await deployArtifacts(fx.dir, root, ['up-00', 'upcmd-00'], opts, { strategy: 'merge' });
+      return;
+    case 'pull':
+      await pullArtifacts(fx.dir, root, ['up-00'], opts, { strategy: 'merge' });
+  }
+}
+
+/** Runs the operation in-process with a plan that never fires and records every IO call in order. */
+async function enumerate(fx: Fixture, operation: Operation): Promise<Enumerated> {
+  resetFixture(fx);
+  const plan = new FaultPlan([]);
+  await runInProcess(fx, operation, plan);
+  const after = listingOf(fx, operation);
   resetFixture(fx);
   const sites = plan.calls.map((call, index): Site => {
     const needle = needleOf(call.op, call.path);
@@ -88,9 +136,17 @@ async function enumerate(fx: Fixture, operation: Operation): Promise<Enumerated>
       .filter((c) => c.op === call.op && c.path.includes(needle)).length;
     return { op: call.op, needle, nth, path: call.path, index };
   });
+  // The commit point: collection.lock renamed into place; for a deploy, which leaves the lock alone, the
+  // journal renamed into place as `committed` (its last rename).
   const lockFile = path.join(fx.dir, 'collection.lock');
-  const commitIndex = sites.findIndex((s) => s.op === 'rename' && s.path === lockFile);
-  assert.ok(commitIndex > 0, `${operation} renames collection.lock into place`);
+  const journal = path.join(fx.dir, '.artifact-keeper', 'journal.json');
+  const lockIndex = sites.findIndex((s) => s.op === 'rename' && s.path === lockFile);
+  const commitIndex =
+    operation === 'deploy-merge'
+      ? Math.max(...sites.map((s, i) => (s.op === 'rename' && s.path === journal ? i : -1)))
+      : lockIndex;
+  assert.ok(commitIndex > 0, `${operation} has a commit point`);
+  if (operation === 'deploy-merge') assert.equal(lockIndex, -1, 'a deploy leaves collection.lock alone');
   return { sites, commitIndex, after };
 }
 
@@ -100,7 +156,10 @@ async function enumerate(fx: Fixture, operation: Operation): Promise<Enumerated>
  */
 function siteKey(fx: Fixture, site: Site, commitIndex: number): string {
   let target: string;
+  const inProject = path.relative(fx.project, site.path);
   if (site.op === 'git') target = site.path.split(' ')[0] ?? '';
+  else if (!inProject.startsWith('..') && !path.isAbsolute(inProject))
+    target = inProject.split(path.sep).join('/') === TRACKING_REL ? '<tracking file>' : '<project path>';
   else {
     const rel = path.relative(fx.dir, site.path).split(path.sep).join('/');
     if (rel === '') target = '<root>';
@@ -117,7 +176,7 @@ function siteKey(fx: Fixture, site: Site, commitIndex: number): string {
 
 /**
  * The unit run: one case per call site (see siteKey), errnos rotating, plus the commit rename with every
- * errno. AK_FAULTS_FULL=1: every call × every errno.
+ * errno. AK_FAULTS_FULL=1: every site × every errno (and its last call); =every: every call × every errno.
  */
 function sample(
   fx: Fixture,
@@ -126,16 +185,32 @@ function sample(
 ): { site: Site; errno: string; key: string }[] {
   const { sites, commitIndex } = found;
   const keyed = sites.map((site) => ({ site, key: siteKey(fx, site, commitIndex) }));
-  if (FULL) return keyed.flatMap(({ site, key }) => ERRNOS.map((errno) => ({ site, errno, key })));
-  // Sites the other operation already exercised (the transaction engine's, mostly) are not run twice.
+  if (MODE === 'every')
+    return keyed.flatMap(({ site, key }) => ERRNOS.map((errno) => ({ site, errno, key })));
+  // The unit run does not run twice a site another operation already exercised (the transaction
+  // engine's, mostly); CI's run takes every operation's sites whole.
   const first = new Map<string, Site>();
-  for (const { site, key } of keyed) if (!first.has(key) && !covered.has(key)) first.set(key, site);
+  const last = new Map<string, Site>();
+  for (const { site, key } of keyed) {
+    if (MODE === 'sample' && covered.has(key)) continue;
+    if (!first.has(key)) first.set(key, site);
+    last.set(key, site);
+  }
   for (const key of first.keys()) covered.add(key);
-  const cases = [...first.entries()].map(([key, site], i) => ({
-    site,
-    key,
-    errno: ERRNOS[i % ERRNOS.length] as string,
-  }));
+  const cases =
+    MODE === 'sites'
+      ? [...first.entries()].flatMap(([key, site], i) => [
+          ...ERRNOS.map((errno) => ({ site, key, errno: errno as string })),
+          // The same site's last call: a rollback with more to undo.
+          ...(last.get(key) !== site
+            ? [{ site: last.get(key) as Site, key, errno: ERRNOS[i % ERRNOS.length] as string }]
+            : []),
+        ])
+      : [...first.entries()].map(([key, site], i) => ({
+          site,
+          key,
+          errno: ERRNOS[i % ERRNOS.length] as string,
+        }));
   const commit = sites[commitIndex] as Site;
   const commitKey = siteKey(fx, commit, commitIndex);
   for (const errno of ERRNOS) {
@@ -151,9 +226,9 @@ const messageLines = (stderr: string): string[] =>
     .split('\n')
     .filter((line) => line.trim() !== '' && !/^\[(trace|debug|info|warn|error)\] /.test(line));
 
-function holderIsDead(dir: string): boolean {
+function holderIsDead(lockFile: string): boolean {
   try {
-    const holder = JSON.parse(fs.readFileSync(path.join(dir, '.artifact-keeper', 'writer.lock'), 'utf8')) as {
+    const holder = JSON.parse(fs.readFileSync(lockFile, 'utf8')) as {
       pid: number;
     };
     process.kill(holder.pid, 0);
@@ -175,12 +250,13 @@ function checkFault(
   const problems: string[] = [];
   const spec = `${site.op}:${site.nth}:${errno}:${site.needle}`;
   const run = fx.run(argsOf(fx, operation), { ARTIFACT_KEEPER_FAULT: spec });
-  const tree = listTree(fx.dir);
-  const isBefore = sameListing(tree, fx.pristine);
+  const pristine = pristineOf(fx, operation);
+  const tree = listingOf(fx, operation);
+  const isBefore = sameListing(tree, pristine);
   const isAfter = sameListing(tree, found.after);
   const postCommit = site.index > found.commitIndex;
-  const where = `${operation} ${site.op}:${site.nth}:${errno} at ${site.path.replace(fx.dir, '<collection>')}`;
-  if (!isBefore && !isAfter) problems.push(`${where}: INCONSISTENT, ${describeDiff(tree, fx.pristine)}`);
+  const where = `${operation} ${site.op}:${site.nth}:${errno} at ${site.path.replace(fx.dir, '<collection>').replace(fx.project, '<project>')}`;
+  if (!isBefore && !isAfter) problems.push(`${where}: INCONSISTENT, ${describeDiff(tree, pristine)}`);
   const outside = listTree(fx.dotfiles, new Set());
   if (!sameListing(outside, fx.outside))
     problems.push(`${where}: wrote outside the collection, ${describeDiff(outside, fx.outside)}`);
@@ -213,14 +289,24 @@ function checkFault(
     if (lines.length !== 1)
       problems.push(`${where}: ${lines.length} message lines: ${JSON.stringify(lines)}`);
     const namesPath =
-      site.op === 'git' ? /git /.test(message) : message.includes(fx.dir) && message.includes(errno);
+      site.op === 'git'
+        ? /git /.test(message)
+        : (message.includes(fx.dir) || message.includes(fx.project)) && message.includes(errno);
     if (!namesPath || !message.startsWith('artifact-keeper: '))
       problems.push(`${where}: unclear message: ${message}`);
   }
   const lock = path.join(fx.dir, '.artifact-keeper', 'writer.lock');
-  if (fs.existsSync(lock) && !(site.op === 'unlink' && site.path === lock && holderIsDead(fx.dir))) {
+  if (fs.existsSync(lock) && !(site.op === 'unlink' && site.path === lock && holderIsDead(lock))) {
     problems.push(`${where}: the writer lock was not released`);
   }
+  // Its own removal faulted: a dead holder's lock, which the next move reclaims.
+  const projectLock = projectLockPath(projectProfileRoot(fx.project).dir);
+  if (
+    twoStores(operation) &&
+    fs.existsSync(projectLock) &&
+    !(site.op === 'unlink' && site.path === projectLock && holderIsDead(projectLock))
+  )
+    problems.push(`${where}: the project lock was not released`);
   // A fault in the cleanup after the commit may leave the journal and work area for recovery, by design.
   const left = leftovers(fx.dir, { allowLock: true, allowJournal: postCommit });
   if (left.length > 0) problems.push(`${where}: left behind ${left.join(', ')}`);
@@ -230,8 +316,8 @@ function checkFault(
     if (recover.code !== 0) {
       problems.push(`${where}: recover afterwards exited ${recover.code}: ${recover.stderr.trim()}`);
     }
-    const healed = listTree(fx.dir);
-    if (!sameListing(healed, isAfter ? found.after : fx.pristine)) {
+    const healed = listingOf(fx, operation);
+    if (!sameListing(healed, isAfter ? found.after : pristine)) {
       problems.push(`${where}: recover changed the outcome`);
     }
     const rest = leftovers(fx.dir);
@@ -247,7 +333,7 @@ void describe('IO faults through ARTIFACT_KEEPER_FAULT', () => {
     fx = await buildFixture(tempDir('ak-faults-'), 'tiny', OUT_CLI);
   });
 
-  for (const operation of ['update', 'restore'] as const) {
+  for (const operation of OPERATIONS) {
     void it(`${operation}: a fault at any IO call site gives exit 4 and the before-tree, or exit 0 and the after-tree`, async (t) => {
       const found = await enumerate(fx, operation);
       const cases = sample(fx, found, covered);
@@ -256,7 +342,7 @@ void describe('IO faults through ARTIFACT_KEEPER_FAULT', () => {
       resetFixture(fx);
       const kinds = [...new Set(found.sites.map((s) => s.op))].sort();
       t.diagnostic(
-        `${found.sites.length} IO calls (${kinds.map((k) => `${k} ${found.sites.filter((s) => s.op === k).length}`).join(', ')}), ${new Set(found.sites.map((site) => siteKey(fx, site, found.commitIndex))).size} distinct call sites (${new Set(cases.map((c) => c.key)).size} not run before), commit rename at call ${found.commitIndex}; ${cases.length} cases run${FULL ? ' (every call × every errno)' : ' (every site once, errnos rotating; the commit rename × every errno)'}`,
+        `${found.sites.length} IO calls (${kinds.map((k) => `${k} ${found.sites.filter((s) => s.op === k).length}`).join(', ')}), ${new Set(found.sites.map((site) => siteKey(fx, site, found.commitIndex))).size} distinct call sites (${new Set(cases.map((c) => c.key)).size} not run before), commit rename at call ${found.commitIndex}; ${cases.length} cases run${MODE === 'every' ? ' (every call × every errno)' : MODE === 'sites' ? ' (every site × every errno, and its last call; the commit rename × every errno)' : ' (every site once, errnos rotating; the commit rename × every errno)'}`,
       );
       assert.ok(
         kinds.includes('writeFile') &&

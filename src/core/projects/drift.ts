@@ -22,8 +22,14 @@ import { readTree } from '../model/artifactTree.js';
 import { artifactFindings, describeFinding } from '../exec/approval.js';
 import { deployPath, isDeployable } from './profiles.js';
 import type { ProfileRoot } from './profiles.js';
-import { deployedLocation, readTrackingFile, realRoots, trackingFilePath } from './trackingFile.js';
-import type { TrackingFile } from './trackingFile.js';
+import {
+  deployedLocation,
+  parseTrackingFile,
+  readTrackingFile,
+  realRoots,
+  trackingFilePath,
+} from './trackingFile.js';
+import type { DeploymentRecord, TrackingFile } from './trackingFile.js';
 
 /**
  * - `in-sync`: the project copy and the collection copy are what was deployed (or both became the same);
@@ -97,8 +103,11 @@ export function checkDrift(
   options: DriftOptions = {},
 ): DriftReport {
   const file = trackingFilePath(root);
-  const tracking = options.tracking ?? readTrackingFile(root);
-  const records = tracking?.records ?? [];
+  const records: readonly TrackedRecord[] = options.tracking
+    ? options.tracking.records
+    : options.caches
+      ? trackedRecords(root, options.caches)
+      : (readTrackingFile(root)?.records ?? []);
   // Every path is checked before anything is hashed: a bad record refuses the whole report.
   const known = realRoots(root);
   const locations = records.map((record) => deployedLocation(root, record, file, known));
@@ -177,9 +186,21 @@ function runsCodeIn(target: string, artifactPath: string): string[] {
     .map(describeFinding);
 }
 
+/** What drift reads of a deployment record. */
+type TrackedRecord = Omit<DeploymentRecord, 'raw'>;
+
+/**
+ * The project's stat cache, and the records of the tracking file it last parsed keyed by the SHA-256 of
+ * its bytes: parsing 500 `[[deployed]]` tables with their local times costs more than reading them back
+ * as JSON. Records are cached only from a parse that succeeded, so the same bytes give the same answer.
+ */
+interface ProjectCache extends StatCache {
+  tracking?: { sha256: string; records: TrackedRecord[] };
+}
+
 /** The stat caches drift reads through: the project's (kept in the collection) and the collection's own. */
 export interface DriftCaches {
-  project: StatCache;
+  project: ProjectCache;
   collection: StatCache;
   /** When this check started (stamps this recent are never trusted next time). */
   startedAt: number;
@@ -213,6 +234,24 @@ export async function saveDriftCaches(
   caches.dirty = false;
   await saveStatCache(fsPort, collectionDir, caches.project, driftCacheFile(root));
   await saveStatCache(fsPort, collectionDir, caches.collection);
+}
+
+/** The tracking file's records, read back from the project cache when its bytes are the ones parsed last. */
+function trackedRecords(root: ProfileRoot, caches: DriftCaches): readonly TrackedRecord[] {
+  const file = trackingFilePath(root);
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch {
+    return readTrackingFile(root)?.records ?? []; // absent (no records), or its one-line read failure
+  }
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const cached = caches.project.tracking;
+  if (cached?.sha256 === sha256 && Array.isArray(cached.records)) return cached.records;
+  const records = parseTrackingFile(bytes, file).records.map(({ raw: _raw, ...record }) => record);
+  caches.project.tracking = { sha256, records };
+  caches.dirty = true;
+  return records;
 }
 
 function measured(

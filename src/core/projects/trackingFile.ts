@@ -277,9 +277,9 @@ export function artifactPathProblem(relPath: string): string | undefined {
  */
 export function deployedLocation(
   root: ProfileRoot,
-  record: DeploymentRecord,
+  record: Pick<DeploymentRecord, 'name' | 'type' | 'artifactPath'>,
   file: string,
-  known?: { container: string; realRoot: string },
+  known?: RealRoots,
 ): string {
   const target = path.join(root.dir, record.artifactPath);
   const escape = (reason: string): CoreError =>
@@ -289,18 +289,47 @@ export function deployedLocation(
       artifact: `${record.type}/${record.name}`,
       reason: `artifact_path "${record.artifactPath}" ${reason}`,
     });
-  const { container, realRoot } = known ?? realRoots(root);
+  const roots = known ?? realRoots(root);
+  const { container, realRoot } = roots;
   if (!isInside(container, realRoot))
     throw escape(`is under ${root.dir}, a symlink out of ${root.container}`);
-  const realTarget = realExisting(target);
+  const realTarget = realTargetOf(target, roots.parents);
   if (!isInside(realRoot, realTarget) || realTarget === realRoot)
     throw escape('leads out of the profile root through a symlink');
   return target;
 }
 
 /** The real paths `deployedLocation` checks against: computed once for many records. */
-export function realRoots(root: ProfileRoot): { container: string; realRoot: string } {
-  return { container: realOrSelf(root.container), realRoot: realExisting(root.dir) };
+export interface RealRoots {
+  container: string;
+  realRoot: string;
+  /** Real paths of the folders records sit in (`skills/`, `commands/`), found once per check. */
+  parents: Map<string, string>;
+}
+
+export function realRoots(root: ProfileRoot): RealRoots {
+  return { container: realOrSelf(root.container), realRoot: realExisting(root.dir), parents: new Map() };
+}
+
+/**
+ * The real path of a deployed path: one `lstat` when it is not a symlink and its folder's real path is
+ * known (records share a handful of folders), `realExisting` otherwise.
+ */
+function realTargetOf(target: string, parents: Map<string, string>): string {
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.lstatSync(target, { throwIfNoEntry: false });
+  } catch {
+    st = undefined;
+  }
+  if (!st || st.isSymbolicLink()) return realExisting(target);
+  const parent = path.dirname(target);
+  let realParent = parents.get(parent);
+  if (realParent === undefined) {
+    realParent = realExisting(parent);
+    parents.set(parent, realParent);
+  }
+  return path.join(realParent, path.basename(target));
 }
 
 function isInside(parent: string, child: string): boolean {

@@ -220,6 +220,8 @@ export {
 export type { DeploymentRecord, RecordFields, TrackingFile } from './projects/trackingFile.js';
 /** Drift of a profile root against a collection (in-sync … not-deployed); reads only. */
 export { DRIFT_STATES, checkDrift, isDrift, loadDriftCaches, saveDriftCaches } from './projects/drift.js';
+export { deployedSides } from './projects/deployedSides.js';
+export type { DeployedFileSides, DeployedSides } from './projects/deployedSides.js';
 export { DEPLOY_STRATEGIES, deployArtifacts, undeployArtifacts } from './transfer/deploy.js';
 export type {
   DeployChoice,

@@ -11,6 +11,7 @@ import * as vscode from 'vscode';
 import {
   CoreError,
   deployArtifacts,
+  deployedSides,
   loadCollection,
   projectProfileRoot,
   PROFILES,
@@ -24,6 +25,10 @@ import type { DeployedElement, DeployedView } from './deployedView.js';
 import { execPolicy } from './execApproval.js';
 import { ExtensionError } from './extensionError.js';
 import type { Services } from './services.js';
+import { toSnapshotUri } from './snapshotContent.js';
+import type { PlanSide } from './snapshotContent.js';
+import { showChanges as showChangeEntries } from './ui.js';
+import type { ChangeEntry } from './ui.js';
 import type { TreeElement } from './tree.js';
 
 const t = vscode.l10n.t;
@@ -152,56 +157,98 @@ async function projectMove(
   view.refresh();
 }
 
-/** Collection copy ↔ project copy of a deployed artifact (its first differing file for a folder). */
-async function showChanges(element: unknown): Promise<void> {
+/**
+ * A deployed artifact's drift three ways, in the multi-file diff editor: each file the project changed
+ * since the deploy (as deployed ↔ project) and each the collection changed (as deployed ↔ collection),
+ * the copy as deployed read from the snapshot store. Without a stored deployed copy (SkillMeat deployed
+ * it), collection ↔ project.
+ */
+async function showChanges(services: Services, element: unknown): Promise<ShownChange[]> {
   const item = selected(element);
   const collectionDir = item?.project.collectionDir;
-  if (!item || !collectionDir) return;
+  if (!item || !collectionDir) return [];
   const { project, entry } = item;
-  const artifact = loadCollection(collectionDir).manifest.artifacts.find(
-    (a) => `${a.type}/${a.name}` === entry.id,
+  const sides = await deployedSides(
+    loadCollection(collectionDir),
+    project.root,
+    entry,
+    services.store.readOptions(),
   );
-  const projectPath = path.join(project.root.dir, entry.path);
-  if (!artifact) {
-    await vscode.commands.executeCommand('vscode.open', vscode.Uri.file(projectPath));
-    return;
+  if (sides.files.length === 0) {
+    await vscode.commands.executeCommand(
+      'vscode.open',
+      vscode.Uri.file(path.join(project.root.dir, entry.path)),
+    );
+    return [];
   }
-  const collectionPath = path.join(collectionDir, artifact.path);
-  let left = collectionPath;
-  let right = projectPath;
-  if (fs.statSync(collectionPath, { throwIfNoEntry: false })?.isDirectory()) {
-    const files = listFiles(collectionPath);
-    const rel =
-      files.find((f) => !sameFile(path.join(collectionPath, f), path.join(projectPath, f))) ?? files[0] ?? '';
-    left = path.join(collectionPath, rel);
-    right = path.join(projectPath, rel);
+  const key = `deployed:${entry.id}:${Date.now()}`;
+  const byRel = new Map(sides.files.map((f) => [f.rel, f]));
+  const registration = services.content.registerPlan(key, (_artifact, rel, side) => {
+    const file = byRel.get(rel);
+    return side === 'base' ? file?.base : side === 'mine' ? file?.project : file?.collection;
+  });
+  const side = (rel: string, which: PlanSide, present: boolean): vscode.Uri =>
+    present
+      ? toSnapshotUri(
+          { kind: 'plan', plan: key, artifact: entry.id, rel, side: which },
+          `${entry.name}/${rel}`,
+        )
+      : toSnapshotUri({ kind: 'empty', rel });
+  const entries: ChangeEntry[] = [];
+  for (const file of sides.files) {
+    const projectUri = vscode.Uri.file(file.projectFile);
+    const collectionUri = file.collectionFile ? vscode.Uri.file(file.collectionFile) : undefined;
+    const working = (uri: vscode.Uri | undefined, present: boolean, which: PlanSide): vscode.Uri =>
+      present && uri ? uri : side(file.rel, which, false);
+    if (!sides.baseKnown) {
+      entries.push({
+        label: projectUri,
+        original: working(collectionUri, file.collection !== undefined, 'upstream'),
+        modified: working(projectUri, file.project !== undefined, 'mine'),
+        title: t('{0} (collection ↔ project)', file.rel),
+      });
+      continue;
+    }
+    if (!sameBytes(file.base, file.project))
+      entries.push({
+        label: projectUri,
+        original: side(file.rel, 'base', file.base !== undefined),
+        modified: working(projectUri, file.project !== undefined, 'mine'),
+        title: t('{0} (as deployed ↔ project)', file.rel),
+      });
+    if (collectionUri && !sameBytes(file.base, file.collection))
+      entries.push({
+        label: collectionUri,
+        original: side(file.rel, 'base', file.base !== undefined),
+        modified: working(collectionUri, file.collection !== undefined, 'upstream'),
+        title: t('{0} (as deployed ↔ collection)', file.rel),
+      });
   }
-  await vscode.commands.executeCommand(
-    'vscode.diff',
-    vscode.Uri.file(left),
-    vscode.Uri.file(right),
-    t('{0}: collection ↔ project', entry.name),
+  await showChangeEntries(
+    sides.baseKnown
+      ? t('{0}: as deployed ↔ project, as deployed ↔ collection', entry.name)
+      : t('{0}: collection ↔ project', entry.name),
+    entries,
+    services.log,
   );
+  // The sides stay readable while the tabs are open (retired plans are kept for a while).
+  registration.dispose();
+  return entries.map((e) => ({
+    title: e.title ?? '',
+    original: e.original.toString(),
+    modified: e.modified.toString(),
+  }));
 }
 
-function listFiles(dir: string, prefix = ''): string[] {
-  const out: string[] = [];
-  for (const e of fs
-    .readdirSync(path.join(dir, prefix), { withFileTypes: true })
-    .sort((a, b) => a.name.localeCompare(b.name))) {
-    const rel = path.join(prefix, e.name);
-    if (e.isDirectory()) out.push(...listFiles(dir, rel));
-    else out.push(rel);
-  }
-  return out;
+/** What Show Changes opened, per diff (returned by the command, for tests and other extensions). */
+export interface ShownChange {
+  title: string;
+  original: string;
+  modified: string;
 }
 
-function sameFile(a: string, b: string): boolean {
-  try {
-    return fs.readFileSync(a).equals(fs.readFileSync(b));
-  } catch {
-    return false;
-  }
+function sameBytes(a: Buffer | undefined, b: Buffer | undefined): boolean {
+  return a === undefined || b === undefined ? a === b : a.equals(b);
 }
 
 /** Other profile roots present in a folder (`.codex`, `.gemini`, `.cursor`). */
@@ -289,23 +336,25 @@ async function deployToProject(services: Services, args: unknown[]): Promise<voi
 }
 
 export function registerDeployCommands(services: Services, view: DeployedView): vscode.Disposable {
-  const table: Record<string, (...args: unknown[]) => Promise<void>> = {
+  const table: Record<string, (...args: unknown[]) => Promise<unknown>> = {
     'artifactKeeper.deployToProject': (...args) => deployToProject(services, args),
     'artifactKeeper.deployed.update': (element) => projectMove(services, view, 'deploy', element),
     'artifactKeeper.deployed.pull': (element) => projectMove(services, view, 'pull', element),
     'artifactKeeper.deployed.undeploy': (element) => projectMove(services, view, 'undeploy', element),
-    'artifactKeeper.deployed.showChanges': (element) => showChanges(element),
+    'artifactKeeper.deployed.showChanges': (element) => showChanges(services, element),
     'artifactKeeper.deployed.refresh': async () => view.refresh(),
   };
   return vscode.Disposable.from(
     ...Object.entries(table).map(([id, run]) =>
       vscode.commands.registerCommand(id, async (...args: unknown[]) => {
         try {
-          await run(...args);
+          return await run(...args);
         } catch (err) {
           showError(services, err);
+          return undefined;
+        } finally {
+          view.refresh();
         }
-        view.refresh();
       }),
     ),
   );

@@ -75,6 +75,23 @@ describe('deployed here: deploy, drift, update over edits, pull, undeploy', func
     );
     assert.match(api.statusBar().tooltip, /pdf \(conflict\)/);
 
+    // Show Changes: three ways, the copy as deployed (from the snapshot store) against each side.
+    const shown = await vscode.commands.executeCommand<
+      { title: string; original: string; modified: string }[]
+    >('artifactKeeper.deployed.showChanges', element(id));
+    assert.deepEqual(
+      shown.map((c) => c.title),
+      ['SKILL.md (as deployed ↔ project)', 'SKILL.md (as deployed ↔ collection)'],
+    );
+    const asDeployed = await vscode.workspace.openTextDocument(vscode.Uri.parse(shown[0]?.original ?? ''));
+    assert.match(asDeployed.getText(), /Version one notes\./);
+    assert.doesNotMatch(asDeployed.getText(), /project way|Collection notes/);
+    assert.equal(vscode.Uri.parse(shown[0]?.modified ?? '').fsPath, path.join(claude, 'skills/pdf/SKILL.md'));
+    assert.equal(
+      vscode.Uri.parse(shown[1]?.modified ?? '').fsPath,
+      path.join(s.collection, 'skills/pdf/SKILL.md'),
+    );
+
     // Update from Collection is refused over the project edits, then merged through the modal's answer.
     script.answers.set('deployOverEdits', 'merge');
     await vscode.commands.executeCommand('artifactKeeper.deployed.update', element(id));

@@ -5,7 +5,11 @@ import { describe, it } from 'node:test';
 import { CoreError } from '../../src/core/base/errors.js';
 import { loadCollection } from '../../src/core/model/collection.js';
 import { discoverCollection } from '../../src/core/projects/discover.js';
+import { silentLogger } from '../../src/core/base/changes.js';
+import { nodeFs } from '../../src/core/ports/fs.js';
+import { deployedSides } from '../../src/core/projects/deployedSides.js';
 import { checkDrift, loadDriftCaches } from '../../src/core/projects/drift.js';
+import { deployArtifacts } from '../../src/core/transfer/deploy.js';
 import type { DriftCaches, DriftState } from '../../src/core/projects/drift.js';
 import { projectProfileRoot } from '../../src/core/projects/profiles.js';
 import { readTrackingFile } from '../../src/core/projects/trackingFile.js';
@@ -293,5 +297,63 @@ describe('finding the collection of a project', () => {
     );
     writeTree(bare, { '.skillmeat/config.toml': '[settings\n' });
     assert.throws(() => discoverCollection({ home: bare }), /config\.toml:1:\d+: /);
+  });
+});
+
+describe('the three sides of a deployed artifact', () => {
+  const options = { fs: nodeFs, logger: silentLogger, tool: 'test', exec: { allow: true } };
+  const sidesOf = async (setup: ProjectSetup, id: string) => {
+    const entry = checkDrift(setup.root, loadCollection(setup.collection)).entries.find((e) => e.id === id);
+    assert.ok(entry);
+    return deployedSides(loadCollection(setup.collection), setup.root, entry, options);
+  };
+
+  it('without a stored deployed copy (SkillMeat deployed it): the files that differ, two sides', async () => {
+    const setup = makeProjectSetup();
+    assert.deepEqual((await sidesOf(setup, 'skill/pdf')).files, []);
+    writeTree(setup.root.dir, { 'skills/pdf/ref/a.md': 'A, project\n' });
+    const sides = await sidesOf(setup, 'skill/pdf');
+    assert.equal(sides.baseKnown, false);
+    assert.deepEqual(
+      sides.files.map((f) => [f.rel, f.project?.toString(), f.collection?.toString()]),
+      [['ref/a.md', 'A, project\n', 'A\n']],
+    );
+  });
+
+  it('after a deploy of ours: the copy as deployed is the base, each side’s changes against it', async () => {
+    const setup = makeProjectSetup();
+    await deployArtifacts(setup.collection, setup.root, ['pdf', 'review'], options, { force: true });
+    writeTree(setup.root.dir, { 'skills/pdf/ref/a.md': 'A, project\n', 'skills/pdf/new.md': 'N\n' });
+    writeTree(setup.collection, { 'skills/pdf/SKILL.md': '---\nname: pdf\n---\nhello, collection\n' });
+    const sides = await sidesOf(setup, 'skill/pdf');
+    assert.equal(sides.baseKnown, true);
+    const shown = sides.files.map((f) => [
+      f.rel,
+      f.base?.toString(),
+      f.project?.toString(),
+      f.collection?.toString(),
+    ]);
+    assert.deepEqual(shown, [
+      [
+        'SKILL.md',
+        '---\nname: pdf\n---\nhello\n',
+        '---\nname: pdf\n---\nhello\n',
+        '---\nname: pdf\n---\nhello, collection\n',
+      ],
+      ['new.md', undefined, 'N\n', undefined],
+      ['ref/a.md', 'A\n', 'A, project\n', 'A\n'],
+    ]);
+    // A single-file artifact is keyed by its deployed name on every side.
+    writeTree(setup.collection, { 'commands/review.md': 'Review it twice.\n' });
+    const command = await sidesOf(setup, 'command/review');
+    assert.deepEqual(
+      command.files.map((f) => [
+        f.rel,
+        f.base?.toString(),
+        f.collection?.toString(),
+        path.basename(f.projectFile),
+      ]),
+      [['review.md', 'Review the diff.\n', 'Review it twice.\n', 'review.md']],
+    );
   });
 });

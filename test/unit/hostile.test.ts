@@ -272,13 +272,18 @@ void describe('hostile inputs: one clear line, the documented exit code, nothing
     });
   }
 
-  void it('a valid 20 MB manifest: status answers in bounded time and does not crash', () => {
+  // No stopwatch here (speed lives in the bench): a hang still fails on the run's 5-minute timeout.
+  void it('a valid 20 MB manifest: status reads it, keeps the unknown table, and does not crash', () => {
+    const read = (dir: string): { code: number; report: unknown } => {
+      const status = runCliSync(OUT_CLI, dir, ['status', '--json']);
+      assert.ok([0, 1].includes(status.code), status.stderr);
+      return { code: status.code, report: JSON.parse(status.stdout) as unknown };
+    };
     const dir = copyOf(plain, false);
+    const without = read(dir);
     fs.appendFileSync(path.join(dir, 'collection.toml'), `\n[blob]\ndata = "${'x'.repeat(20_000_000)}"\n`);
-    const started = performance.now();
-    const status = runCliSync(OUT_CLI, dir, ['status']);
-    assert.ok([0, 1].includes(status.code), status.stderr);
-    assert.ok(performance.now() - started < 20_000, 'status answered within 20 s');
+    // The same answer as without the blob: an unknown table is kept, never a problem.
+    assert.deepEqual(read(dir), without);
   });
 
   // ---- sources and upstreams ----------------------------------------------------------------------

@@ -121,6 +121,29 @@ describe('deployed here: deploy, drift, update over edits, pull, undeploy', func
     });
   });
 
+  it('an edit saved in the project shows up by itself (the file watcher refreshes the view)', async () => {
+    const s = outdatedCollection('none');
+    const [collection] = await showCollections(api, s.collection);
+    const id = collection?.report?.artifacts.find((a) => a.name === 'review')?.id;
+    assert.ok(id);
+    script.answers.set('pickDeployTarget', (items) => items.find((i) => i.value === project())?.value);
+    await vscode.commands.executeCommand('artifactKeeper.deployToProject', {
+      collection: s.collection,
+      artifact: id,
+    });
+    await driftOf(id, 'in-sync');
+    // Saved through the editor, as a person would; no refresh called from here on.
+    const file = vscode.Uri.file(path.join(project(), '.claude/commands/review.md'));
+    const edit = new vscode.WorkspaceEdit();
+    edit.insert(file, new vscode.Position(0, 0), 'A project note.\n');
+    assert.ok(await vscode.workspace.applyEdit(edit));
+    assert.ok(await (await vscode.workspace.openTextDocument(file)).save());
+    await until(api, 'the watcher to show the edit', () => {
+      const p = api.deployed.projects.find((x) => x.folder === project());
+      return p?.entries.find((e) => e.id === id)?.state === 'modified' ? true : undefined;
+    });
+  });
+
   it("Undo in the deploy's notification takes the deployment back out of the project", async () => {
     const s = outdatedCollection('none');
     const [collection] = await showCollections(api, s.collection);

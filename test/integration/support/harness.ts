@@ -48,6 +48,7 @@ export function until<T>(
       store.onDidChangeCollection(check),
       store.onDidChangeCollections(check),
       store.onDidChangeOperation(check),
+      api.deployed.onDidChangeProjects(check),
     );
   });
 }

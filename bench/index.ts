@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: generates the synthetic collection in a temp folder, gives every section its own
  * fresh copy, prints what each section returns, and removes the temp folder. Sections that other
- * modules provide (`snapshots`, `update`, `update --all`) run when their module is there and are skipped otherwise.
+ * modules provide (`snapshots`, `update`, `update --all`, `scaling`) run when their module is there and are skipped otherwise.
  * `BENCH_QUICK=1` runs the 100-skill collection with fewer repetitions.
  */
 import * as fs from 'node:fs';
@@ -77,6 +77,7 @@ async function main(): Promise<number> {
       ['update', () => optionalSection('./update.js', 'benchUpdate')],
       ['drift', () => optionalSection('./drift.js', 'benchDrift')],
       ['update --all', () => optionalSection('./updateAll.js', 'benchUpdateAll')],
+      ['scaling', () => optionalSection('./scaling.js', 'benchScaling')],
     ];
     for (const [name, load] of sections) {
       const copy = path.join(root, name);

@@ -28,7 +28,8 @@ function git(cwd: string, ...args: string[]): string {
   return result.stdout.trim();
 }
 
-function makeUpstream(dir: string): void {
+/** A local upstream repository with `skills/bench-pdf` at tags v1 and v2 (one line changed, one file added). */
+export function makeUpstream(dir: string): void {
   fs.mkdirSync(path.join(dir, 'skills/bench-pdf/ref'), { recursive: true });
   git(dir, 'init', '-q', '-b', 'main');
   const lines = (n: number, tag: string): string =>

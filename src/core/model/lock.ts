@@ -63,8 +63,15 @@ export function parseLock(
   parse: (bytes: Uint8Array | string, file: string) => TomlTable = parseToml,
 ): Lock {
   if (bytes === undefined) return emptyLock();
-  const text = typeof bytes === 'string' ? bytes : Buffer.from(bytes).toString('utf8');
-  if (text.trim() === '') return emptyLock();
+  // Decoded only when needed: to tell a blank file (which starts with whitespace or a BOM), or to find
+  // the line of an error. A 2,000-artifact lock is half a megabyte.
+  let decoded: string | undefined;
+  const text = (): string =>
+    (decoded ??=
+      typeof bytes === 'string'
+        ? bytes
+        : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8'));
+  if (mayBeBlank(bytes) && text().trim() === '') return emptyLock();
   const raw = parse(bytes, file);
   // As in the manifest, line numbers are looked up only for an error.
   const invalid = (reason: string, line?: () => number | undefined, artifact?: string): CoreError => {
@@ -90,7 +97,7 @@ export function parseLock(
   if (!isTable(entriesTable)) throw invalid('lock.entries must be a table');
   const entries = new Map<string, LockEntry>();
   for (const [key, table] of Object.entries(entriesTable)) {
-    const line = (): number | undefined => lineOfHeader(text, key);
+    const line = (): number | undefined => lineOfHeader(text(), key);
     const parts = parseLockKey(key);
     if (!parts) throw invalid(`entry "${key}" is not of the form NAME::TYPE`, line);
     const id = `${parts.type}/${parts.name}`;
@@ -178,6 +185,13 @@ function lockEntriesTable(lock: Lock): TomlTable {
   if (section.version === undefined) section.version = LOCK_VERSION;
   if (!isTable(section.entries)) section.entries = {};
   return section.entries as TomlTable;
+}
+
+/** False when the first character is not whitespace (nor a byte-order mark): then the file is not blank. */
+function mayBeBlank(bytes: Uint8Array | string): boolean {
+  const first = typeof bytes === 'string' ? bytes.charCodeAt(0) : bytes[0];
+  if (first === undefined || Number.isNaN(first)) return true;
+  return first === 0x20 || (first >= 0x09 && first <= 0x0d) || first >= 0x80;
 }
 
 function lineOfHeader(text: string, key: string): number | undefined {

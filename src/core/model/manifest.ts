@@ -69,7 +69,11 @@ export function parseManifest(
   root?: string,
 ): Manifest {
   const raw = parse(bytes, file);
-  const text = typeof bytes === 'string' ? bytes : Buffer.from(bytes).toString('utf8');
+  // Decoded only when an error needs a line number: a 2,000-artifact manifest is most of a megabyte.
+  const text = (): string =>
+    typeof bytes === 'string'
+      ? bytes
+      : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8');
   // Line numbers are looked up only when there is an error to report: a scan per artifact would make
   // loading a 2,000-artifact manifest quadratic.
   const invalid = (
@@ -91,10 +95,10 @@ export function parseManifest(
   const name = isTable(collection) && typeof collection.name === 'string' ? collection.name : '';
   const list = raw.artifacts ?? [];
   if (!Array.isArray(list))
-    throw invalid('"artifacts" must be an array of tables', lineOfKey(text, 'artifacts'));
+    throw invalid('"artifacts" must be an array of tables', lineOfKey(text(), 'artifacts'));
   const seen = new Set<string>();
   const artifacts = list.map((table, index): ArtifactEntry => {
-    const line = (): number | undefined => lineOfArrayTable(text, 'artifacts', index);
+    const line = (): number | undefined => lineOfArrayTable(text(), 'artifacts', index);
     if (!isTable(table)) throw invalid(`artifacts[${index}] is not a table`, line);
     const str = (key: string, required: boolean): string | undefined => {
       const value = table[key];

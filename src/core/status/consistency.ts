@@ -20,7 +20,7 @@ import { CoreError } from '../base/errors.js';
 import { hasJournal } from '../txn/journal.js';
 import type { ArtifactEntry } from '../model/manifest.js';
 import { loadStatCache, measureArtifact, saveStatCache } from './statCache.js';
-import type { StatCache } from './statCache.js';
+import type { Measured, StatCache } from './statCache.js';
 
 export type CollectionState = 'clean' | 'modified' | 'conflicted' | 'inconsistent' | 'interrupted';
 export type ArtifactState =
@@ -196,7 +196,7 @@ function checkAndPersist(
     }
     const matchesSkillMeat = !!locked && measured.skillMeatHash === locked.contentHash;
     report.currentHash = matchesSkillMeat ? (measured.skillMeatHash as string) : measured.hash;
-    const shapeProblem = shapeOf(entry, path.join(collection.dir, entry.path), measured.kind);
+    const shapeProblem = shapeOf(entry, collection.dir, measured);
     if (shapeProblem) findings.push({ ...shapeProblem, artifact: id });
     if (!locked) {
       flag(report, 'unlocked', {
@@ -283,16 +283,16 @@ function stateOf(findings: readonly Finding[]): CollectionState {
 
 function shapeOf(
   entry: ArtifactEntry,
-  target: string,
-  kind: 'file' | 'dir',
+  root: string,
+  measured: Pick<Measured, 'kind' | 'listsSkillMd'>,
 ): Omit<Finding, 'artifact'> | undefined {
+  if (entry.type !== 'skill' || measured.listsSkillMd) return undefined;
   const id = artifactId(entry);
-  if (entry.type === 'skill') {
-    if (kind !== 'dir')
-      return { code: 'wrong-shape', message: `${id}: a skill must be a folder, ${entry.path} is a file` };
-    if (!fs.existsSync(path.join(target, 'SKILL.md')) && !fs.existsSync(path.join(target, 'skill.md'))) {
-      return { code: 'skill-md-missing', message: `${id}: ${entry.path}/SKILL.md is missing` };
-    }
+  if (measured.kind !== 'dir')
+    return { code: 'wrong-shape', message: `${id}: a skill must be a folder, ${entry.path} is a file` };
+  const target = path.join(root, entry.path);
+  if (!fs.existsSync(path.join(target, 'SKILL.md')) && !fs.existsSync(path.join(target, 'skill.md'))) {
+    return { code: 'skill-md-missing', message: `${id}: ${entry.path}/SKILL.md is missing` };
   }
   return undefined;
 }

@@ -87,6 +87,15 @@ export interface Measured {
   rehashed: boolean;
   /** The artifact's cache entry was rewritten. */
   cacheChanged: boolean;
+  /**
+   * A folder whose stamps list `SKILL.md` or `skill.md` at its top: the file is there without asking
+   * the disk again (a folder without it is still asked, as a case-insensitive disk may find it).
+   */
+  listsSkillMd?: boolean;
+}
+
+function listsSkillMd(files: readonly FileStamp[]): boolean {
+  return files.some(([rel]) => rel === 'SKILL.md' || rel === 'skill.md');
 }
 
 export function measureArtifact(
@@ -118,7 +127,14 @@ export function measureArtifact(
       !trusted.files.some(([rel]) => isNoisePath(rel));
     if (settled) {
       const skillMeat = trusted.skillMeatHash !== undefined ? { skillMeatHash: trusted.skillMeatHash } : {};
-      return { kind, hash: trusted.hash, ...skillMeat, rehashed: false, cacheChanged: false };
+      return {
+        kind,
+        hash: trusted.hash,
+        ...skillMeat,
+        rehashed: false,
+        cacheChanged: false,
+        listsSkillMd: kind === 'dir' && listsSkillMd(trusted.files),
+      };
     }
     // Unchanged, but a noisy folder whose lock may be SkillMeat's hash with the noise: measured below.
   }
@@ -135,7 +151,14 @@ export function measureArtifact(
     ) || measured.dirs.some(([, mtime]) => mtime >= startedAt - RACY_MS);
   cache.artifacts[key] = { path: entry.path, ...measured, racy };
   const skillMeat = measured.skillMeatHash !== undefined ? { skillMeatHash: measured.skillMeatHash } : {};
-  return { kind, hash: measured.hash, ...skillMeat, rehashed, cacheChanged: true };
+  return {
+    kind,
+    hash: measured.hash,
+    ...skillMeat,
+    rehashed,
+    cacheChanged: true,
+    listsSkillMd: kind === 'dir' && listsSkillMd(measured.files),
+  };
 }
 
 /**

@@ -6,13 +6,22 @@
 import { randomBytes } from 'node:crypto';
 import * as nodeFs from 'node:fs';
 import * as path from 'node:path';
-import { list } from 'tar';
+import type * as Tar from 'tar';
 import { CoreError } from '../base/errors.js';
 import { ancestors } from '../model/artifactTree.js';
 import { comparePaths } from '../ports/walk.js';
 import { io } from './gitObjects.js';
 import type { SnapshotInfo } from './snapshotRefs.js';
 import type { SnapshotStore } from './snapshots.js';
+
+/**
+ * tar, loaded on first use: only export and import read archives, and loading it (with the streams,
+ * zlib and assert it brings) would otherwise be paid by every CLI start, `status` included.
+ */
+export function loadTar(): typeof Tar {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('tar') as typeof Tar;
+}
 
 /** An archive larger than this once unpacked is refused: Claude artifacts are text, not media libraries. */
 export const MAX_ARCHIVE_BYTES = 512 * 1024 * 1024;
@@ -61,7 +70,7 @@ export async function readArchive(file: string): Promise<Map<string, ArchiveEntr
   if (!nodeFs.statSync(file, { throwIfNoEntry: false })?.isFile())
     throw new CoreError({ code: 'snapshot-invalid', file, reason: 'no such file' });
   try {
-    await list({
+    await loadTar().list({
       file,
       strict: true,
       onReadEntry: (entry) => {

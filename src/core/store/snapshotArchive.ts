@@ -5,14 +5,13 @@
  */
 import type { SnapshotMeta } from './snapshotRefs.js';
 import * as path from 'node:path';
-import { Header, Pack, ReadEntry } from 'tar';
 import type { Logger } from '../base/changes.js';
 import { CoreError } from '../base/errors.js';
 import { decodeName, isRawName, showName } from '../base/fileNames.js';
 import { ancestors } from '../model/artifactTree.js';
 import { writeFileAtomic } from '../ports/fs.js';
 import { comparePaths } from '../ports/walk.js';
-import { collectionEntries, importPrepared, readArchive } from './archiveImport.js';
+import { collectionEntries, importPrepared, loadTar, readArchive } from './archiveImport.js';
 import type { ArchiveEntry, PreparedImport } from './archiveImport.js';
 import { io } from './gitObjects.js';
 import { prepareSkillmeatArchive, readSkillmeatIndex } from './skillmeatSnapshots.js';
@@ -91,6 +90,7 @@ export async function exportSnapshot(store: SnapshotStore, id: string, file: str
     linkTargets.set(rel, target);
   }
 
+  const { Header, Pack, ReadEntry } = loadTar();
   const pack = new Pack({ gzip: true, portable: true });
   const chunks: Buffer[] = [];
   pack.on('data', (chunk: Buffer) => chunks.push(chunk));

@@ -15,6 +15,10 @@ import { fileURLToPath } from 'node:url';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const suites = (process.env.SUITES || 'unit,integration,e2e,torture').split(',');
 const results = [];
+/** The fault matrix: its two files run side by side (a core each) in the torture suite. */
+const FAULT_FILES = ['faults.test.js', 'projectFaults.test.js'].map((f) =>
+  path.join(ROOT, 'out/test/unit', f),
+);
 
 function run(cmd, args, { tally, env }) {
   return new Promise((resolve) => {
@@ -96,9 +100,8 @@ async function nodeTests(name, files, { env = {} } = {}) {
 if (suites.includes('unit')) {
   // With the torture suite in the same run, the fault matrix runs there whole: the unit suite leaves out
   // its sampled copy.
-  const faults = path.join(ROOT, 'out/test/unit/faults.test.js');
   const files = unitFiles(path.join(ROOT, 'out/test/unit'));
-  await nodeTests('unit', suites.includes('torture') ? files.filter((f) => f !== faults) : files);
+  await nodeTests('unit', suites.includes('torture') ? files.filter((f) => !FAULT_FILES.includes(f)) : files);
 }
 
 if (suites.includes('integration') || suites.includes('e2e')) {
@@ -138,7 +141,7 @@ if (suites.includes('torture')) {
   // Every IO call site of `update`, `restore`, `deploy --strategy merge` and `pull` through the CLI ×
   // ENOSPC, EACCES, EIO and EXDEV, and each site's last call (the unit suite alone samples the same
   // sites once each; AK_FAULTS_FULL=every runs every call × every errno).
-  await nodeTests('faults', [path.join(ROOT, 'out/test/unit/faults.test.js')], {
+  await nodeTests('faults', FAULT_FILES, {
     env: { AK_FAULTS_FULL: '1' },
   });
 

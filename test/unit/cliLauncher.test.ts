@@ -7,7 +7,6 @@ import { copySharedFixture, REPO_ROOT, tempDir } from './support/collections.js'
 
 /** The bin as shipped (the other CLI tests run the compiled main.ts); built by `npm run build`. */
 const BIN = path.join(REPO_ROOT, 'dist/cli.js');
-const built = fs.existsSync(BIN);
 
 function runCli(
   args: string[],
@@ -28,70 +27,68 @@ function cacheFiles(cacheHome: string): string[] {
   return fs.existsSync(dir) ? fs.readdirSync(dir).sort() : [];
 }
 
-describe(
-  'dist/cli.js, the launcher with a V8 code cache',
-  { skip: !built && 'dist/cli.js is not built (npm run build)' },
-  () => {
-    it('writes the cache on the first run, uses it unchanged after, and answers the same', () => {
-      const cacheHome = tempDir();
-      const dir = copySharedFixture();
-      const env = { XDG_CACHE_HOME: cacheHome, NODE_DISABLE_COMPILE_CACHE: '' };
-      const first = runCli(['status', '--collection', dir, '--json'], { env });
-      assert.equal(first.code, 0, first.stderr);
-      const files = cacheFiles(cacheHome);
-      assert.equal(files.length, 1, `one cache file: ${files.join(', ')}`);
-      assert.match(files[0] as string, /^cli-[0-9a-f]{32}\.v8cache$/);
-      const file = path.join(cacheHome, 'artifact-keeper', files[0] as string);
-      const written = fs.statSync(file);
-      assert.ok(written.size > 0);
+describe('dist/cli.js, the launcher with a V8 code cache', () => {
+  // Never skipped: `npm test` builds first, and a missing bundle is a failure to report.
+  it('is built', () => assert.ok(fs.existsSync(BIN), `${BIN} is missing: run npm run build`));
+  it('writes the cache on the first run, uses it unchanged after, and answers the same', () => {
+    const cacheHome = tempDir();
+    const dir = copySharedFixture();
+    const env = { XDG_CACHE_HOME: cacheHome, NODE_DISABLE_COMPILE_CACHE: '' };
+    const first = runCli(['status', '--collection', dir, '--json'], { env });
+    assert.equal(first.code, 0, first.stderr);
+    const files = cacheFiles(cacheHome);
+    assert.equal(files.length, 1, `one cache file: ${files.join(', ')}`);
+    assert.match(files[0] as string, /^cli-[0-9a-f]{32}\.v8cache$/);
+    const file = path.join(cacheHome, 'artifact-keeper', files[0] as string);
+    const written = fs.statSync(file);
+    assert.ok(written.size > 0);
 
-      const second = runCli(['status', '--collection', dir, '--json'], { env });
-      assert.equal(second.code, 0, second.stderr);
-      assert.equal(second.stdout, first.stdout);
-      assert.deepEqual(cacheFiles(cacheHome), files);
-      assert.equal(fs.statSync(file).mtimeMs, written.mtimeMs, 'an accepted cache is not rewritten');
+    const second = runCli(['status', '--collection', dir, '--json'], { env });
+    assert.equal(second.code, 0, second.stderr);
+    assert.equal(second.stdout, first.stdout);
+    assert.deepEqual(cacheFiles(cacheHome), files);
+    assert.equal(fs.statSync(file).mtimeMs, written.mtimeMs, 'an accepted cache is not rewritten');
+  });
+
+  it('a torn or foreign cache is ignored and replaced; the exit code and output stay', () => {
+    const cacheHome = tempDir();
+    const dir = copySharedFixture();
+    fs.appendFileSync(path.join(dir, 'skills/pdf-tools/SKILL.md'), 'edit\n');
+    const env = { XDG_CACHE_HOME: cacheHome, NODE_DISABLE_COMPILE_CACHE: '' };
+    const clean = runCli(['status', '--collection', dir], { env });
+    assert.equal(clean.code, 1, clean.stderr);
+    const [name] = cacheFiles(cacheHome);
+    assert.ok(name);
+    const file = path.join(cacheHome, 'artifact-keeper', name);
+    fs.writeFileSync(file, Buffer.from('not a V8 code cache at all'));
+    const stale = path.join(cacheHome, 'artifact-keeper', 'cli-00000000000000000000000000000000.v8cache');
+    fs.writeFileSync(stale, 'an old bundle');
+
+    const again = runCli(['status', '--collection', dir], { env });
+    assert.equal(again.code, 1, again.stderr);
+    assert.equal(again.stdout, clean.stdout);
+    assert.equal(again.stderr, '');
+    assert.deepEqual(cacheFiles(cacheHome), [name], 'rewritten, and the other bundle’s cache removed');
+    assert.ok(fs.statSync(file).size > 100);
+  });
+
+  it('NODE_DISABLE_COMPILE_CACHE turns it off, and an unwritable cache folder changes nothing', () => {
+    const cacheHome = tempDir();
+    const dir = copySharedFixture();
+    const off = runCli(['status', '--collection', dir], {
+      env: { XDG_CACHE_HOME: cacheHome, NODE_DISABLE_COMPILE_CACHE: '1' },
     });
+    assert.equal(off.code, 0, off.stderr);
+    assert.deepEqual(cacheFiles(cacheHome), []);
 
-    it('a torn or foreign cache is ignored and replaced; the exit code and output stay', () => {
-      const cacheHome = tempDir();
-      const dir = copySharedFixture();
-      fs.appendFileSync(path.join(dir, 'skills/pdf-tools/SKILL.md'), 'edit\n');
-      const env = { XDG_CACHE_HOME: cacheHome, NODE_DISABLE_COMPILE_CACHE: '' };
-      const clean = runCli(['status', '--collection', dir], { env });
-      assert.equal(clean.code, 1, clean.stderr);
-      const [name] = cacheFiles(cacheHome);
-      assert.ok(name);
-      const file = path.join(cacheHome, 'artifact-keeper', name);
-      fs.writeFileSync(file, Buffer.from('not a V8 code cache at all'));
-      const stale = path.join(cacheHome, 'artifact-keeper', 'cli-00000000000000000000000000000000.v8cache');
-      fs.writeFileSync(stale, 'an old bundle');
-
-      const again = runCli(['status', '--collection', dir], { env });
-      assert.equal(again.code, 1, again.stderr);
-      assert.equal(again.stdout, clean.stdout);
-      assert.equal(again.stderr, '');
-      assert.deepEqual(cacheFiles(cacheHome), [name], 'rewritten, and the other bundle’s cache removed');
-      assert.ok(fs.statSync(file).size > 100);
+    // A file where the cache folder should be: nothing can be written there.
+    const blocked = path.join(tempDir(), 'cache');
+    fs.writeFileSync(blocked, '');
+    const on = runCli(['status', '--collection', dir], {
+      env: { XDG_CACHE_HOME: blocked, NODE_DISABLE_COMPILE_CACHE: '' },
     });
-
-    it('NODE_DISABLE_COMPILE_CACHE turns it off, and an unwritable cache folder changes nothing', () => {
-      const cacheHome = tempDir();
-      const dir = copySharedFixture();
-      const off = runCli(['status', '--collection', dir], {
-        env: { XDG_CACHE_HOME: cacheHome, NODE_DISABLE_COMPILE_CACHE: '1' },
-      });
-      assert.equal(off.code, 0, off.stderr);
-      assert.deepEqual(cacheFiles(cacheHome), []);
-
-      // A file where the cache folder should be: nothing can be written there.
-      const blocked = path.join(tempDir(), 'cache');
-      fs.writeFileSync(blocked, '');
-      const on = runCli(['status', '--collection', dir], {
-        env: { XDG_CACHE_HOME: blocked, NODE_DISABLE_COMPILE_CACHE: '' },
-      });
-      assert.equal(on.code, 0, on.stderr);
-      assert.equal(on.stdout, off.stdout);
-      assert.equal(on.stderr, '');
-    });
-  },
-);
+    assert.equal(on.code, 0, on.stderr);
+    assert.equal(on.stdout, off.stdout);
+    assert.equal(on.stderr, '');
+  });
+});

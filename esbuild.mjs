@@ -1,4 +1,5 @@
-// Bundles the two entry points: the VS Code extension (vscode stays external) and the CLI.
+// Bundles the entry points: the VS Code extension (vscode stays external), the worker thread its
+// consistency checks run in (no vscode there), and the CLI.
 import * as esbuild from 'esbuild';
 
 const production = process.argv.includes('--production');
@@ -16,6 +17,7 @@ const common = {
 
 await Promise.all([
   esbuild.build({ ...common, entryPoints: ['src/extension/main.ts'], outfile: 'dist/extension.js' }),
+  esbuild.build({ ...common, entryPoints: ['src/extension/checkWorker.ts'], outfile: 'dist/checkWorker.js' }),
   esbuild.build({
     ...common,
     entryPoints: ['src/cli/main.ts'],

@@ -210,6 +210,11 @@ export class Store extends Disposable {
     return this.discovered;
   }
 
+  /** Where the consistency checks run: a worker thread, or the extension host when it could not start. */
+  get checkMode(): 'worker' | 'in-process' {
+    return this.checker.mode;
+  }
+
   get isBusy(): boolean {
     return [...this.entries.values()].some((entry) => entry.activity.kind !== 'idle');
   }

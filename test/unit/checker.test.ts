@@ -208,6 +208,24 @@ describe('collection checks off the event loop', () => {
     }
   });
 
+  it('drop a superseded check before its end: it writes no cache', async () => {
+    const dir = copySharedFixture();
+    const cacheFile = path.join(dir, '.artifact-keeper/status-cache.json');
+    for (const [way, checker] of checkers()) {
+      try {
+        const older = checker.check(request(dir, { persist: true }));
+        const newer = checker.check(request(dir));
+        assert.equal((await older).kind, 'superseded', way);
+        assert.equal(checked(await newer).report.state, 'clean');
+        // One more check: the worker starts it only after every earlier check's writes have landed.
+        checked(await checker.check(request(dir)));
+        assert.equal(fs.existsSync(cacheFile), false, `${way}: the superseded check wrote its cache`);
+      } finally {
+        checker.dispose();
+      }
+    }
+  });
+
   it('fall back to checking in-process when the worker cannot start, and say so in the log', async () => {
     const dir = copySharedFixture();
     const warnings: string[] = [];

@@ -9,7 +9,11 @@ import type { MessagePort } from 'node:worker_threads';
 import { CoreError } from '../base/errors.js';
 import type { Failure } from '../base/errors.js';
 import { collectionCheckSteps } from './collectionCheck.js';
-import type { CollectionCheckOutcome, CollectionCheckRequest } from './collectionCheck.js';
+import type {
+  CollectionCheckOutcome,
+  CollectionCheckRequest,
+  CollectionCheckRun,
+} from './collectionCheck.js';
 import type { StatCache } from './statCache.js';
 
 /** Slots of the cancel ring: request `id` is cancelled when slot `id % CANCEL_SLOTS` holds `id`. */
@@ -109,9 +113,13 @@ export function serveCollectionChecks(): void {
         waiting.delete(next.request.dir);
         const { id, request } = next;
         const steps = collectionCheckSteps(request, caches);
-        let step = steps.next();
-        while (!step.done && !isCancelled(ring, id)) step = steps.next();
-        if (!step.done) {
+        let step: IteratorResult<void, CollectionCheckRun> | undefined;
+        // Looked at before every step, the first included: a check superseded while it waited never starts.
+        while (!isCancelled(ring, id)) {
+          step = steps.next();
+          if (step.done) break;
+        }
+        if (!step?.done) {
           steps.return(undefined as never);
           reply(id, { kind: 'superseded' });
           continue;

@@ -147,6 +147,8 @@ export class CollectionChecker {
     pending.where = 'in-process';
     const steps = collectionCheckSteps(pending.request, this.caches);
     const run = async (): Promise<void> => {
+      // Never in the caller's tick: `check` returns at once, and a check superseded in that tick never starts.
+      await yieldToLoop();
       let sliceStarted = performance.now();
       for (;;) {
         // Checked before every step: a superseded check never touches the cache its successor uses.
@@ -160,13 +162,17 @@ export class CollectionChecker {
           return;
         }
         if (performance.now() - sliceStarted >= SLICE_MS) {
-          await new Promise<void>((resolve) => setImmediate(resolve));
+          await yieldToLoop();
           sliceStarted = performance.now();
         }
       }
     };
     void run();
   }
+}
+
+function yieldToLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function fromWireOutcome(outcome: WireOutcome): CollectionCheckOutcome {

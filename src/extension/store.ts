@@ -404,14 +404,14 @@ export class Store extends Disposable {
       error = err;
       throw err;
     } finally {
-      if (entry.conflicted.size > 0) entry.conflicted = new Set();
-      // The operation ends (and `run` returns) with its result shown: what a flow or a test reads next.
-      // Still marked running meanwhile, so no other operation starts between the change and its check.
-      await (operation.mutates || entry.pendingRefresh ? this.refreshNow(entry, true) : entry.refreshed);
       entry.activity = { kind: 'idle' };
       entry.operation = undefined;
       entry.step = undefined;
       entry.controller = undefined;
+      if (entry.conflicted.size > 0) entry.conflicted = new Set();
+      // The operation ends (and `run` returns) with its result shown: what a flow or a test reads next.
+      // Idle meanwhile, as when the check was synchronous: the next operation is not refused as busy.
+      await (operation.mutates || entry.pendingRefresh ? this.refreshNow(entry) : entry.refreshed);
       const ms = (performance.now() - started).toFixed(0);
       this.log.trace(
         `[Store][run] ${operation.activity.kind} on ${entry.name} ended after ${ms} ms${error ? ` (${String(error)})` : ''}`,

@@ -1,4 +1,5 @@
-// Bundles the two entry points: the VS Code extension (vscode stays external) and the CLI.
+// Bundles the entry points: the VS Code extension (vscode stays external), the worker thread its
+// consistency checks run in (no vscode there), and the CLI.
 import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
 import { isBuiltin } from 'node:module';
@@ -51,6 +52,7 @@ async function shareBuiltinNamespaces(file) {
 
 await Promise.all([
   esbuild.build({ ...common, entryPoints: ['src/extension/main.ts'], outfile: 'dist/extension.js' }),
+  esbuild.build({ ...common, entryPoints: ['src/extension/checkWorker.ts'], outfile: 'dist/checkWorker.js' }),
   // The CLI is two files: the bundle, and `dist/cli.js` (the bin), which runs it through a V8 code cache.
   esbuild.build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli-main.js' }),
   esbuild.build({
@@ -61,5 +63,5 @@ await Promise.all([
     banner: { js: '#!/usr/bin/env node' },
   }),
 ]);
-for (const file of ['dist/extension.js', 'dist/cli-main.js', 'dist/cli.js'])
+for (const file of ['dist/extension.js', 'dist/checkWorker.js', 'dist/cli-main.js', 'dist/cli.js'])
   await shareBuiltinNamespaces(file);

@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { generateCollection, generateSmall } from './generate.js';
+import { benchEventLoop } from './eventLoop.js';
 import { benchStatus } from './status.js';
 import {
   CLI,
@@ -73,6 +74,7 @@ async function main(): Promise<number> {
 
     const sections: [string, () => Section | undefined][] = [
       ['status', () => benchStatus],
+      ['event loop (consistency check in VS Code)', () => benchEventLoop],
       ['snapshots', () => optionalSection('./snapshots.js', 'benchSnapshots')],
       ['update', () => optionalSection('./update.js', 'benchUpdate')],
       ['drift', () => optionalSection('./drift.js', 'benchDrift')],

@@ -47,6 +47,14 @@ export { isNoiseName, isNoisePath } from './base/noise.js';
 /** The consistency report of DESIGN §6; incremental through a stat cache; never blocks on the writer lock. */
 export { checkCollection, checkConsistency, loadForCheck } from './status/consistency.js';
 export { emptyStatCache, loadStatCache } from './status/statCache.js';
+/**
+ * The checks of the collections a window shows, off the asking thread: in a worker thread (the bundled
+ * `dist/checkWorker.js` serves them), or in-process in slices when the worker cannot run; newest wins.
+ */
+export { CollectionChecker } from './status/checker.js';
+export type { CheckerOptions } from './status/checker.js';
+export type { CollectionCheckOutcome, CollectionCheckRequest } from './status/collectionCheck.js';
+export { serveCollectionChecks } from './status/checkWorker.js';
 export type { StatCache } from './status/statCache.js';
 export type {
   ArtifactReport,

@@ -138,7 +138,7 @@ export function commandTable(services: Services): Record<CommandId, Handler> {
   return {
     'artifactKeeper.refresh': async () => {
       await store.discover();
-      store.refreshAll();
+      await store.refreshAll();
     },
     'artifactKeeper.updateArtifact': async (...args) => {
       const chosen = await updateTarget(services, args);

@@ -4,7 +4,7 @@
  * consistency check runs after `activate` has returned.
  */
 import * as vscode from 'vscode';
-import { clockFromEnv } from '../core/index.js';
+import { clockFromEnv, CollectionChecker } from '../core/index.js';
 import type { ArtifactKeeperApi } from './api.js';
 import { registerCommands } from './commands.js';
 import { registerDeployCommands } from './deployFlows.js';
@@ -28,7 +28,13 @@ export function activate(context: vscode.ExtensionContext): ArtifactKeeperApi {
   try {
     const config = new Config();
     // The only place the extension reads the clock's pin: the e2e tests set ARTIFACT_KEEPER_NOW.
-    const store = new Store(config, log, clockFromEnv(process.env));
+    // Consistency checks run in a worker thread (the bundle's second entry) so the window never freezes.
+    const checker = new CollectionChecker({
+      workerFile: context.asAbsolutePath('dist/checkWorker.js'),
+      logger: log,
+    });
+    context.subscriptions.push(checker);
+    const store = new Store(config, log, checker, clockFromEnv(process.env));
     const completions = new MergeCompletions();
     const results = new MergeResults();
     const prompter = new SwitchablePrompter(new VsCodePrompter(completions));

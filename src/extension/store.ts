@@ -3,19 +3,17 @@
  * setting), each with its consistency report, a foreign holder of its writer lock, the operation running
  * on it and the updates found by the last check. Views derive from its events and hold no truth of their
  * own. `run` is the only gateway for operations; file-system events keep the reports fresh incrementally
- * (the core's stat cache re-hashes only what changed), debounced, never by polling.
+ * (the core's stat cache re-hashes only what changed), debounced, never by polling. The checks run off the
+ * extension host's event loop (the core's `CollectionChecker`, a worker thread), so a large collection
+ * never freezes the window; the newest check of a collection wins.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import {
-  checkConsistency,
   FaultPlan,
-  remainingConflicts,
   loadCheckResults,
-  loadForCheck,
-  loadStatCache,
   nodeFs,
   parseFaultSpec,
   readWriterLock,
@@ -25,12 +23,12 @@ import {
 import type {
   CheckResult,
   Clock,
-  Collection,
+  CollectionChecker,
+  CollectionCheckOutcome,
   ConsistencyReport,
   LockHolder,
   OperationOptions,
   RemainingConflicts,
-  StatCache,
 } from '../core/index.js';
 import type { Config } from './config.js';
 import { Disposable } from './disposable.js';
@@ -129,7 +127,12 @@ class CollectionEntry implements CollectionModel {
   conflicted = new Set<string>();
   conflicts = new Map<string, RemainingConflicts>();
   checked = false;
-  cache: StatCache | undefined;
+  /** `check.json` read: the updates a check found before this window opened. */
+  checkResultsLoaded = false;
+  /** The newest refresh: resolves once its check is shown. */
+  refreshed: Promise<void> = Promise.resolve();
+  /** Counts refreshes, so an older one's outcome is never shown over a newer one's. */
+  generation = 0;
   controller: AbortController | undefined;
   watcher: vscode.FileSystemWatcher | undefined;
   extraWatcher: vscode.FileSystemWatcher | undefined;
@@ -175,6 +178,8 @@ export class Store extends Disposable {
   constructor(
     private readonly config: Config,
     private readonly log: vscode.LogOutputChannel,
+    /** Runs the consistency checks off the event loop (the composition root builds it and owns it). */
+    private readonly checker: CollectionChecker,
     /** What every operation records its times with (the composition root builds it). */
     private readonly clock: Clock = systemClock,
   ) {
@@ -185,7 +190,7 @@ export class Store extends Disposable {
         if (e.affectsConfiguration('artifactKeeper.extraCollections')) void this.discover();
       }),
     );
-    this.register(vscode.workspace.onDidGrantWorkspaceTrust(() => this.refreshAll()));
+    this.register(vscode.workspace.onDidGrantWorkspaceTrust(() => void this.refreshAll()));
     // A collection.toml appearing or vanishing in the workspace (init, clone, delete) changes the list.
     const manifests = this.register(
       vscode.workspace.createFileSystemWatcher(`**/${MANIFEST}`, false, true, false),
@@ -203,6 +208,11 @@ export class Store extends Disposable {
 
   get isDiscovered(): boolean {
     return this.discovered;
+  }
+
+  /** Where the consistency checks run: a worker thread, or the extension host when it could not start. */
+  get checkMode(): 'worker' | 'in-process' {
+    return this.checker.mode;
   }
 
   get isBusy(): boolean {
@@ -288,6 +298,7 @@ export class Store extends Disposable {
       if (found.has(dir)) continue;
       entry.dispose();
       this.entries.delete(dir);
+      this.checker.forget(dir);
       changed = true;
     }
     const added: CollectionEntry[] = [];
@@ -305,18 +316,20 @@ export class Store extends Disposable {
     );
     this.updateContextKeys();
     if (changed) this._onDidChangeCollections.fire();
-    // The first consistency checks: one collection per tick, each in the background.
-    for (const entry of added) setTimeout(() => this.refreshNow(entry), 0);
+    // The first consistency checks, in the background.
+    for (const entry of added) void this.refreshNow(entry);
   }
 
-  /** Re-checks every collection now (the Refresh command). */
-  refreshAll(): void {
-    for (const entry of this.entries.values()) this.refreshNow(entry);
+  /** Re-checks every collection now (the Refresh command); resolves once the reports are shown. */
+  refreshAll(): Promise<void> {
+    return Promise.all([...this.entries.values()].map((entry) => this.refreshNow(entry))).then(
+      () => undefined,
+    );
   }
 
-  refresh(collection: CollectionModel): void {
+  refresh(collection: CollectionModel): Promise<void> {
     const entry = this.entryOf(collection);
-    this.refreshNow(entry);
+    return this.refreshNow(entry);
   }
 
   /** Resolves when the collection has had its first check (at once if it has). */
@@ -377,12 +390,12 @@ export class Store extends Disposable {
         entry.conflicted = new Set(ids);
         this.updateContextKeys();
         // Conflicts are resolved before anything is written, so the collection can be read meanwhile.
-        this.refreshNow(entry, true);
+        void this.refreshNow(entry, true);
       },
       setCheckResults: (results) => {
         entry.updates = new Map(results.map((result) => [result.id, result]));
         entry.found = new Set(results.filter((r) => r.available).map((r) => r.id));
-        this.refreshNow(entry);
+        void this.refreshNow(entry);
       },
     };
     try {
@@ -396,11 +409,13 @@ export class Store extends Disposable {
       entry.step = undefined;
       entry.controller = undefined;
       if (entry.conflicted.size > 0) entry.conflicted = new Set();
+      // The operation ends (and `run` returns) with its result shown: what a flow or a test reads next.
+      // Idle meanwhile, as when the check was synchronous: the next operation is not refused as busy.
+      await (operation.mutates || entry.pendingRefresh ? this.refreshNow(entry) : entry.refreshed);
       const ms = (performance.now() - started).toFixed(0);
       this.log.trace(
         `[Store][run] ${operation.activity.kind} on ${entry.name} ended after ${ms} ms${error ? ` (${String(error)})` : ''}`,
       );
-      if (operation.mutates || entry.pendingRefresh) this.refreshNow(entry);
       this.updateContextKeys();
       this._onDidChangeOperation.fire({
         collection: entry,
@@ -436,67 +451,49 @@ export class Store extends Disposable {
     return entry;
   }
 
-  /** The read path: loads and checks the collection (incrementally) and reads the writer lock. Never writes when untrusted. */
-  private refreshNow(entry: CollectionEntry, duringOperation = false): void {
-    if (!this.entries.has(entry.dir)) return;
+  /**
+   * The read path: checks the collection (incrementally, off the event loop) and reads the writer lock.
+   * Never writes when untrusted. Resolves once the newest check of the collection is shown; never rejects.
+   */
+  private refreshNow(entry: CollectionEntry, duringOperation = false): Promise<void> {
+    if (!this.entries.has(entry.dir)) return Promise.resolve();
     clearTimeout(entry.refreshTimer);
     entry.refreshTimer = undefined;
     if (entry.operation?.mutates && !duringOperation) {
       // Files are changing under the operation; its end re-checks.
       entry.pendingRefresh = true;
-      return;
+      return Promise.resolve();
     }
     entry.pendingRefresh = false;
-    const started = performance.now();
-    const previous = entry.report;
-    const trusted = vscode.workspace.isTrusted;
-    try {
-      if (!entry.cache) {
-        entry.cache = loadStatCache(entry.dir);
-        if (entry.updates.size === 0) {
-          const results = loadCheckResults(entry.dir);
-          entry.updates = new Map(results.map((r) => [r.id, r]));
-          entry.found = new Set(results.filter((r) => r.available).map((r) => r.id));
-        }
+    if (!entry.checkResultsLoaded) {
+      entry.checkResultsLoaded = true;
+      if (entry.updates.size === 0) {
+        const results = loadCheckResults(entry.dir);
+        entry.updates = new Map(results.map((r) => [r.id, r]));
+        entry.found = new Set(results.filter((r) => r.available).map((r) => r.id));
       }
-      const loaded = loadForCheck(entry.dir);
-      if ('report' in loaded) {
-        // Mid-transaction the collection is shown interrupted (with Recover), not unreadable, as
-        // `artifact-keeper status` reports it.
-        entry.report = loaded.report;
-        entry.conflicts = new Map();
-        entry.error = undefined;
-        this.log.warn(`[Store] ${entry.dir} cannot be read: ${loaded.cause.message}`);
-      } else {
-        const collection = loaded.collection;
-        entry.name = collection.manifest.name || path.basename(entry.dir);
-        // A check's finding follows the pin: over once the artifact is pinned to the commit it found (an
-        // update), and known again when the pin moves back (undo, roll back, restore).
-        const pinned = new Map(
-          collection.manifest.artifacts.map((a) => [`${a.type}/${a.name}`, a.resolvedSha]),
-        );
-        for (const [id, result] of entry.updates) {
-          if (!entry.found.has(id) || !result.latestSha || !pinned.has(id)) continue;
-          const available = pinned.get(id) !== result.latestSha;
-          if (available !== result.available) entry.updates.set(id, { ...result, available });
-        }
-        const available = new Set([...entry.updates.values()].filter((r) => r.available).map((r) => r.id));
-        entry.report = checkConsistency(collection, {
-          cache: entry.cache,
-          updatesAvailable: available,
-          conflicted: entry.conflicted,
-          persist: trusted && !loaded.interrupted,
-        });
-        entry.conflicts = conflictsOf(entry.dir, collection, entry.report);
-        entry.error = undefined;
-      }
-    } catch (err) {
-      entry.report = undefined;
-      entry.error = err;
-      this.log.warn(
-        `[Store] ${entry.dir} cannot be read: ${err instanceof Error ? err.message : String(err)}`,
-      );
     }
+    const generation = ++entry.generation;
+    const refreshed = this.checkAndShow(entry, generation).catch((err: unknown) => {
+      this.log.error(`[Store] showing the check of ${entry.dir} failed: ${String(err)}`);
+    });
+    entry.refreshed = refreshed;
+    return refreshed;
+  }
+
+  private async checkAndShow(entry: CollectionEntry, generation: number): Promise<void> {
+    const started = performance.now();
+    const outcome = await this.checker.check({
+      dir: entry.dir,
+      updates: [...entry.updates.values()],
+      found: [...entry.found],
+      conflicted: [...entry.conflicted],
+      persist: vscode.workspace.isTrusted,
+    });
+    if (generation !== entry.generation) return entry.refreshed; // a newer check replaced this one
+    if (outcome.kind === 'superseded' || !this.entries.has(entry.dir)) return;
+    const previous = entry.report;
+    this.show(entry, outcome);
     entry.foreignLock = this.readForeignLock(entry);
     const firstCheck = !entry.checked;
     entry.checked = true;
@@ -505,7 +502,7 @@ export class Store extends Disposable {
     if (report) {
       (firstCheck ? this.log.info : this.log.debug).call(
         this.log,
-        `[Store] ${firstCheck ? 'first check of' : 'checked'} ${entry.name}: ${report.state}, ${report.artifacts.length} artifacts, ${report.rehashed} re-hashed in ${ms.toFixed(1)} ms`,
+        `[Store] ${firstCheck ? 'first check of' : 'checked'} ${entry.name}: ${report.state}, ${report.artifacts.length} artifacts, ${report.rehashed} re-hashed in ${ms.toFixed(1)} ms (${this.checker.mode})`,
       );
       this.watch(entry, topFolders(report));
     }
@@ -514,6 +511,42 @@ export class Store extends Disposable {
       collection: entry,
       ...(firstCheck ? {} : changedArtifacts(previous, report)),
     });
+  }
+
+  private show(
+    entry: CollectionEntry,
+    outcome: Exclude<CollectionCheckOutcome, { kind: 'superseded' }>,
+  ): void {
+    switch (outcome.kind) {
+      case 'interrupted':
+        // Mid-transaction the collection is shown interrupted (with Recover), not unreadable, as
+        // `artifact-keeper status` reports it.
+        entry.report = outcome.report;
+        entry.conflicts = new Map();
+        entry.error = undefined;
+        this.log.warn(`[Store] ${entry.dir} cannot be read: ${outcome.cause}`);
+        return;
+      case 'checked':
+        entry.name = outcome.name || path.basename(entry.dir);
+        entry.updates = new Map(outcome.updates.map((result) => [result.id, result]));
+        entry.report = outcome.report;
+        entry.conflicts = new Map<string, RemainingConflicts>(outcome.conflicts);
+        entry.error = undefined;
+        return;
+      case 'failed': {
+        const err = outcome.error;
+        entry.report = undefined;
+        entry.error = err;
+        this.log.warn(
+          `[Store] ${entry.dir} cannot be read: ${err instanceof Error ? err.message : String(err)}`,
+        );
+        return;
+      }
+      default: {
+        const never: never = outcome;
+        return never;
+      }
+    }
   }
 
   private refreshLock(entry: CollectionEntry): void {
@@ -580,7 +613,7 @@ export class Store extends Disposable {
       return;
     }
     clearTimeout(entry.refreshTimer);
-    entry.refreshTimer = setTimeout(() => this.refreshNow(entry), REFRESH_DEBOUNCE_MS);
+    entry.refreshTimer = setTimeout(() => void this.refreshNow(entry), REFRESH_DEBOUNCE_MS);
   }
 
   private updateContextKeys(): void {
@@ -609,28 +642,6 @@ export class Store extends Disposable {
     this.contextKeys.set(key, value);
     void vscode.commands.executeCommand('setContext', key, value);
   }
-}
-
-/** The files still conflicted in each artifact the report calls `conflicted` (a read; a failure counts as none). */
-function conflictsOf(
-  dir: string,
-  collection: Collection,
-  report: ConsistencyReport,
-): Map<string, RemainingConflicts> {
-  const conflicts = new Map<string, RemainingConflicts>();
-  for (const artifact of report.artifacts) {
-    if (artifact.state !== 'conflicted') continue;
-    const entry = collection.manifest.artifacts.find((a) => `${a.type}/${a.name}` === artifact.id);
-    try {
-      conflicts.set(
-        artifact.id,
-        entry ? remainingConflicts(dir, entry) : { markers: [], upstreamCopies: [] },
-      );
-    } catch {
-      conflicts.set(artifact.id, { markers: [], upstreamCopies: [] });
-    }
-  }
-  return conflicts;
 }
 
 /** The first path segment of every artifact (its folder, or the file for a root-level artifact). */

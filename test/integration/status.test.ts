@@ -42,6 +42,8 @@ describe('status: store, tree and status bar', function () {
     const [model] = await showCollections(api, collection);
     assert.ok(model);
     assert.equal(model.report?.state, 'clean');
+    // Checked in the worker thread of the bundle (dist/checkWorker.js), not in the extension host's loop.
+    assert.equal(api.store.checkMode, 'worker');
     assert.match(api.statusBar().text, /\$\(check\) Artifacts/);
     assert.equal(api.statusBar().background, undefined);
 

@@ -143,10 +143,31 @@ export function checkConsistency(collection: Collection, options: CheckOptions =
   return checkAndPersist(collection, options).report;
 }
 
-function checkAndPersist(
-  collection: Collection,
-  options: CheckOptions,
-): { report: ConsistencyReport; cacheSaved: Promise<void> } {
+interface Checked {
+  report: ConsistencyReport;
+  /** The stat cache's write when it changed and `persist` is on (never rejects). */
+  cacheSaved: Promise<void>;
+}
+
+function checkAndPersist(collection: Collection, options: CheckOptions): Checked {
+  return runSteps(checkSteps(collection, options));
+}
+
+/** Runs the steps of a check to their end, without a pause. */
+export function runSteps<T>(steps: Generator<void, T>): T {
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * The check as steps: it pauses after each artifact, so a caller that must not hold its thread for the
+ * whole collection (the extension's in-process fallback) can yield between them, and a superseded check
+ * can be dropped at any pause. The cache is left consistent at every pause: each artifact's entry is
+ * written whole. Run to the end it is `checkConsistency`, to the same report.
+ */
+export function* checkSteps(collection: Collection, options: CheckOptions = {}): Generator<void, Checked> {
   const now = options.now ?? Date.now;
   const cache = options.cache ?? loadStatCache(collection.dir);
   const startedAt = now();
@@ -183,6 +204,7 @@ function checkAndPersist(
         });
       continue;
     }
+    yield;
     const measured = measureArtifact(collection.dir, entry, cache, startedAt, locked?.contentHash);
     if (measured.rehashed) rehashed++;
     if (measured.cacheChanged) dirty = true;

@@ -15,6 +15,7 @@ import type { FileChange, Logger } from '../base/changes.js';
 import { CoreError, ioFailure } from '../base/errors.js';
 import { decodeName, fsPath } from '../base/fileNames.js';
 import { systemClock } from '../base/time.js';
+import { traced } from '../base/trace.js';
 import type { Clock } from '../base/time.js';
 import { ancestors } from '../model/artifactTree.js';
 import type { Tree } from '../model/artifactTree.js';
@@ -152,10 +153,9 @@ export class SnapshotStore {
         return [prepared.commit];
       });
       // The index first: if it cannot be written, the operation fails before any snapshot exists.
-      await this.statIndex.saveIndex(state, dirShas);
-      const info = await this.refs.publishSnapshot(
-        prepared as { meta: SnapshotMeta; commit: GitObject },
-        root,
+      await traced('save the stat index', () => this.statIndex.saveIndex(state, dirShas));
+      const info = await traced('publish the snapshot ref', () =>
+        this.refs.publishSnapshot(prepared as { meta: SnapshotMeta; commit: GitObject }, root),
       );
       const stats = this.lastScan as ScanStats;
       this.logger.debug(

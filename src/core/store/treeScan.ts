@@ -13,6 +13,7 @@ import { ancestors } from '../model/artifactTree.js';
 import { LINKED_DOCUMENTS } from '../model/lock.js';
 import type { Tree } from '../model/artifactTree.js';
 import { isErrno } from '../ports/fs.js';
+import { traced, tracedSync } from '../base/trace.js';
 import { gitModeOf, gitObject } from './gitObjects.js';
 import type { GitMode, GitObject, GitObjects } from './gitObjects.js';
 import { RACY_WINDOW_MS } from './statIndex.js';
@@ -93,11 +94,16 @@ export class CollectionScanner {
     dirShas: Record<string, string>;
   }> {
     const started = performance.now();
-    const index = this.statIndex.loadIndex();
+    const index = tracedSync('load the stat index', () => this.statIndex.loadIndex());
     let result: { state: ScanResult; root: string; treesWritten: number; dirShas: Record<string, string> };
     try {
-      const state = await scanFolder(this.objects, this.collectionDir, true, index);
-      result = { state, ...(await writeTrees(this.objects, state, index, extra)) };
+      const state = await traced('scan the collection', () =>
+        scanFolder(this.objects, this.collectionDir, true, index),
+      );
+      result = {
+        state,
+        ...(await traced('build and write the trees', () => writeTrees(this.objects, state, index, extra))),
+      };
     } catch (err) {
       // Only git refusing the objects qualifies, not an injected fault (which carries its errno as cause).
       const refused = err instanceof CoreError && err.code === 'git-failed' && err.cause === undefined;

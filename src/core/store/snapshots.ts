@@ -153,7 +153,8 @@ export class SnapshotStore {
         return [prepared.commit];
       });
       // The index first: if it cannot be written, the operation fails before any snapshot exists.
-      await traced('save the stat index', () => this.statIndex.saveIndex(state, dirShas));
+      if (this.scanner.indexNeedsSaving(state))
+        await traced('save the stat index', () => this.statIndex.saveIndex(state, dirShas));
       const info = await traced('publish the snapshot ref', () =>
         this.refs.publishSnapshot(prepared as { meta: SnapshotMeta; commit: GitObject }, root),
       );

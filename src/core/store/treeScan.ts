@@ -33,6 +33,8 @@ export interface ScanStats {
 
 export interface ScanResult extends FolderState {
   hashed: number;
+  /** Bytes read to hash those files. */
+  hashedBytes: number;
   /** Folders actually listed (the others were known unchanged from the index). */
   readdirs: number;
   /** What the stat index should hold after this scan (unchanged records are the index's own objects). */
@@ -48,12 +50,23 @@ export interface ScanResult extends FolderState {
 const JS_HASH_MAX_BYTES = 256 * 1024 * 1024;
 
 /**
+ * Up to these many files (and bytes) re-hashed, and folders listed, a scan leaves the stat index as it
+ * is: writing 11k records costs more than hashing a few files again next time, and an older index is
+ * still exact (a file whose stat moved since is re-hashed, whatever the index's age).
+ */
+const INDEX_KEPT_MAX_FILES = 64;
+const INDEX_KEPT_MAX_BYTES = 4 * 1024 * 1024;
+const INDEX_KEPT_MAX_READDIRS = 16;
+
+/**
  * Scans of the collection itself, through its stat index, in a repository that exists. Remembers what
  * the last one cost.
  */
 export class CollectionScanner {
   /** Cost of the most recent scan of the collection (create, planRestore, diff against 'working'). */
   lastScan: ScanStats | undefined;
+  /** Whether `collectionTree`'s last scan went through a valid stat index. */
+  private indexUsed = false;
 
   constructor(
     private readonly collectionDir: string,
@@ -104,6 +117,7 @@ export class CollectionScanner {
         state,
         ...(await traced('build and write the trees', () => writeTrees(this.objects, state, index, extra))),
       };
+      this.indexUsed = index !== undefined;
     } catch (err) {
       // Only git refusing the objects qualifies, not an injected fault (which carries its errno as cause).
       const refused = err instanceof CoreError && err.code === 'git-failed' && err.cause === undefined;
@@ -114,6 +128,7 @@ export class CollectionScanner {
       );
       const state = await scanFolder(this.objects, this.collectionDir, true, undefined);
       result = { state, ...(await writeTrees(this.objects, state, undefined, extra)) };
+      this.indexUsed = false;
     }
     this.lastScan = {
       files: result.state.files.size,
@@ -123,6 +138,20 @@ export class CollectionScanner {
       ms: performance.now() - started,
     };
     return result;
+  }
+
+  /**
+   * Whether the stat index should be rewritten after `collectionTree` produced `state`: when there was
+   * none (or it was not trusted), or when keeping it would make the next scans re-hash or re-list much.
+   * Skipping the write is always safe: the index only spares work for files whose stat it still matches.
+   */
+  indexNeedsSaving(state: ScanResult): boolean {
+    return (
+      !this.indexUsed ||
+      state.hashed > INDEX_KEPT_MAX_FILES ||
+      state.hashedBytes > INDEX_KEPT_MAX_BYTES ||
+      state.readdirs > INDEX_KEPT_MAX_READDIRS
+    );
   }
 }
 
@@ -210,6 +239,7 @@ export async function scanFolder(
     dirs,
     pending,
     hashed: toHash.length,
+    hashedBytes: bytes,
     readdirs: walked.readdirs,
     records,
     dirStamps: walked.dirStamps,

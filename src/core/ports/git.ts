@@ -169,7 +169,11 @@ export function createGit(options: CreateGitOptions): Git {
       hitFault(args);
       const reader = new BatchObjectReader(spawn(binary, [...configArgs, ...args], { env: baseEnv }));
       // The reader takes ids on stdin, a line each: guarded like every id the port hands to git.
-      return { read: (sha) => reader.read(assertObjectId(sha)), close: () => reader.close() };
+      return {
+        read: (sha) => reader.read(assertObjectId(sha)),
+        readRef: (ref) => reader.read(assertRefName(ref)),
+        close: () => reader.close(),
+      };
     },
   };
 }

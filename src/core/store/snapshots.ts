@@ -139,7 +139,7 @@ export class SnapshotStore {
     this.statIndex = new StatIndexFile(indexFile, this.gitDir, this.fs, this.git);
     this.scanner = new CollectionScanner(collectionDir, this.objects, this.statIndex, this.logger);
     this.refs = new SnapshotRefs(this.git, this.objects, this.logger, options.tool ?? 'artifact-keeper');
-    this.bases = new BaseRefs(this.git, this.objects, this.trees, this.logger, this.clock);
+    this.bases = new BaseRefs(this.git, this.objects, this.logger, this.clock);
   }
 
   /** Snapshots the collection as it is now. Cheap when little changed: only files whose stat changed are hashed. */

@@ -2,12 +2,16 @@
  * `npm run bench` section "update": one artifact updated from a local git upstream on the ~11k-file
  * collection, end to end through the CLI (snapshot, fetch, three-way merge, atomic commit), next to a
  * SkillMeat-style update in the same run (full clone of the upstream, tar.gz snapshot of the whole
- * collection, delete-then-copy of the artifact). Goal: ≤ 300 ms.
+ * collection, delete-then-copy of the artifact). Goal: ≤ 300 ms. Then where the time goes: the same
+ * update run with `ARTIFACT_KEEPER_TRACE=1`, phase by phase, with the git processes it started.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tar from 'tar';
+import { phaseRows, runCliTraced } from './trace.js';
+import type { TracedRun } from './trace.js';
 import { formatRows, goal, median, measure, reps, runCli, versus } from './util.js';
 
 function git(cwd: string, ...args: string[]): string {
@@ -64,22 +68,35 @@ export async function benchUpdate(collectionDir: string): Promise<string[]> {
   const baseline = runCli(['snapshot', '-m', 'bench baseline', '--json', '--collection', collectionDir]);
   const baselineId = (JSON.parse(baseline.stdout) as { id: string }).id;
 
-  const runs: number[] = [];
-  for (let i = 0; i < reps(5); i++) {
-    const r = runCli([
-      'update',
-      'skill/bench-pdf',
-      '--to',
-      'v2',
-      '--strategy',
-      'merge',
-      '--collection',
-      collectionDir,
-    ]);
-    runs.push(r.ms);
+  // Retention keeps more than these runs take, so no run prunes (and gcs): the same work in every run.
+  const keep = ['--keep', '100'];
+  const update = [
+    'update',
+    ...keep,
+    'skill/bench-pdf',
+    '--to',
+    'v2',
+    '--strategy',
+    'merge',
+    '--collection',
+    collectionDir,
+  ];
+  const applied = (): void => {
     if (!fs.readFileSync(skill, 'utf8').includes('line 10 v2 from upstream'))
       throw new Error('the update did not apply');
-    runCli(['restore', baselineId, '--collection', collectionDir]);
+  };
+  const runs: number[] = [];
+  const traced: TracedRun[] = [];
+  const loads: number[] = [];
+  for (let i = 0; i < reps(5); i++) {
+    loads.push(os.loadavg()[0] ?? 0);
+    runs.push(runCli(update).ms);
+    applied();
+    runCli(['restore', baselineId, ...keep, '--collection', collectionDir]);
+    // Interleaved with the plain runs, so both see the same load.
+    traced.push(runCliTraced(update));
+    applied();
+    runCli(['restore', baselineId, ...keep, '--collection', collectionDir]);
   }
   const ours = median(runs);
 
@@ -123,5 +140,11 @@ export async function benchUpdate(collectionDir: string): Promise<string[]> {
       notes: [goal(ours, 300), versus(ours, 'SkillMeat-style clone + tar.gz + copy', median(skillmeat))],
     },
     { label: 'status after restore (CLI)', ms: status.ms },
+    {
+      label: 'where the time of one update goes (ARTIFACT_KEEPER_TRACE=1)',
+      value: '',
+      notes: [`medians of ${traced.length} runs`, `load ${median(loads).toFixed(1)}`],
+    },
+    ...phaseRows(traced),
   ]);
 }

@@ -9,6 +9,7 @@ import { createContext } from './context.js';
 import type { CliContext } from './context.js';
 import { EXIT, exitCodeFor } from './exitCodes.js';
 import { COMMANDS } from './commands/index.js';
+import { startCliTrace } from './trace.js';
 
 export interface CliCommand {
   summary: string;
@@ -50,6 +51,7 @@ function helpText(): string {
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
+  startCliTrace();
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(`${helpText()}\n`);

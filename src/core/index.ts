@@ -24,6 +24,8 @@ export { FaultPlan, parseFaultSpec, withFaults } from './ports/faults.js';
 /** The clock port: operations take a `Clock` (default: the system clock); roots build it from their environment. */
 export { clockFromEnv, fixedClock, systemClock } from './base/time.js';
 export type { Clock } from './base/time.js';
+export { startTrace, tracePhase, traceReport } from './base/trace.js';
+export type { TracePhase, TraceReport } from './base/trace.js';
 export type { FaultRule } from './ports/faults.js';
 
 // Reading a collection

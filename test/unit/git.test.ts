@@ -249,4 +249,30 @@ void describe('the git port', () => {
     }
     await assert.rejects(reader.read(shas[0] as string));
   });
+
+  void it('reads what one of our refs points at through the same reader, and guards the ref name', async () => {
+    const repo = path.join(tempDir(), 'r.git');
+    const git = createGit({ gitDir: repo });
+    await git.pipe(['init', '--bare', '--quiet']);
+    const blob = (await git.pipe(['hash-object', '-w', '--stdin'], { input: 'x\n' })).stdout
+      .toString()
+      .trim();
+    const tree = (await git.pipe(['mktree'], { input: `100644 blob ${blob}\tx.md\n` })).stdout
+      .toString()
+      .trim();
+    const commit = (await git.pipe(['commit-tree', tree, '-m', 'one'])).stdout.toString().trim();
+    await git.pipe(['update-ref', 'refs/upstream/skill/x', commit]);
+    const reader = git.openObjectReader();
+    try {
+      const found = await reader.readRef('refs/upstream/skill/x');
+      assert.equal(found?.type, 'commit');
+      assert.match(found?.data.toString() ?? '', new RegExp(`^tree ${tree}\n`));
+      assert.equal(await reader.readRef('refs/upstream/skill/none'), undefined);
+      // A revision expression or an option never reaches git.
+      await assert.rejects(async () => reader.readRef('HEAD'), CoreError);
+      await assert.rejects(async () => reader.readRef('refs/upstream/skill/x~1'), CoreError);
+    } finally {
+      reader.close();
+    }
+  });
 });

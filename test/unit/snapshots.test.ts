@@ -565,12 +565,13 @@ void describe('incremental snapshots', () => {
         files: { rel: string[] };
       };
       assert.ok(index.files.rel.includes('skills/pdf/SKILL.md'), 'the stat index lists the file');
-      // The edited file is now within the racy window of the index write: it is re-hashed once more.
+      // One re-hashed file left the index as the first snapshot wrote it: the edited file is re-hashed
+      // once more, and the folders on its way are built again, with the same ids.
       const third = await store.create({ reason: 'third', trigger: 'user' });
       assert.equal(third.tree, second.tree);
       assert.notEqual(third.id, second.id);
       assert.ok(store.lastScan !== undefined && store.lastScan.hashed <= 1);
-      assert.equal(store.lastScan?.treesWritten, 0);
+      assert.equal(store.lastScan?.treesWritten, 3, 'skills/pdf, skills and the root');
     } finally {
       store.close();
     }
@@ -615,6 +616,75 @@ void describe('incremental snapshots', () => {
       fs.rmSync(path.join(dir, 'a'), { recursive: true });
       const third = await store.create({ reason: 'z', trigger: 'user' });
       assert.equal((await store.readTree(third.id)).has('a/one.md'), false);
+    } finally {
+      store.close();
+    }
+  });
+
+  void it('keeps the stat index after a small change, and still sees every later hand edit', async () => {
+    const dir = tempDir();
+    build(dir, { 'a.md': 'aaaa\n', 'b.md': 'bbbb\n', 'sub/c.md': 'cccc\n', 'sub/d.md': 'dddd\n' });
+    fs.mkdirSync(path.join(dir, STATE));
+    await sleep(RACY_WINDOW_MS + 100);
+    const store = await open(dir);
+    const indexFile = path.join(dir, STATE, 'snapshot-index.json');
+    const content = async (id: string, rel: string): Promise<string> =>
+      (await store.readBlob((await store.readTree(id)).get(rel)?.sha ?? '')).toString();
+    try {
+      await store.create({ reason: 'first', trigger: 'user' });
+      const written = fs.readFileSync(indexFile);
+      // As a transaction of ours would: a file rewritten whole.
+      fs.writeFileSync(path.join(dir, 'a.md'), 'AAAA changed by an update\n');
+      const second = await store.create({ reason: 'before the next update', trigger: 'update' });
+      assert.equal(store.lastScan?.hashed, 1);
+      assert.deepEqual(fs.readFileSync(indexFile), written, 'one re-hashed file leaves the index as it was');
+      assert.equal(await content(second.id, 'a.md'), 'AAAA changed by an update\n');
+      // Between two updates, by hand: an edit in place that keeps the size and puts the mtime back (only
+      // ctime moves), in a folder whose listing does not change.
+      const edited = path.join(dir, 'sub/c.md');
+      const st = fs.statSync(edited);
+      fs.writeFileSync(edited, 'CCCC\n');
+      fs.utimesSync(edited, st.atime, st.mtime);
+      const third = await store.create({ reason: 'before the update after', trigger: 'update' });
+      assert.equal(await content(third.id, 'sub/c.md'), 'CCCC\n', 'the hand edit is in the snapshot');
+      assert.equal(await content(third.id, 'a.md'), 'AAAA changed by an update\n');
+      assert.equal(store.lastScan?.hashed, 2, 'the file changed since the index was written, and the edit');
+      // A new file and a removed one, by hand.
+      fs.writeFileSync(path.join(dir, 'sub/new.md'), 'new\n');
+      fs.rmSync(path.join(dir, 'b.md'));
+      const fourth = await store.create({ reason: 'and again', trigger: 'update' });
+      const tree = await store.readTree(fourth.id);
+      assert.equal(await content(fourth.id, 'sub/new.md'), 'new\n');
+      assert.equal(tree.has('b.md'), false);
+      assert.deepEqual(
+        [...tree.keys()].sort(),
+        ['a.md', 'sub/c.md', 'sub/d.md', 'sub/new.md'],
+        'exactly the files on disk',
+      );
+    } finally {
+      store.close();
+    }
+  });
+
+  void it('rewrites the stat index once many files changed', async () => {
+    const dir = tempDir();
+    const spec: Spec = {};
+    for (let i = 0; i < 80; i++) spec[`f${i}.md`] = `${i}\n`;
+    build(dir, spec);
+    fs.mkdirSync(path.join(dir, STATE));
+    await sleep(RACY_WINDOW_MS + 100);
+    const store = await open(dir);
+    const indexFile = path.join(dir, STATE, 'snapshot-index.json');
+    try {
+      await store.create({ reason: 'first', trigger: 'user' });
+      const written = fs.readFileSync(indexFile);
+      for (let i = 0; i < 80; i++) fs.writeFileSync(path.join(dir, `f${i}.md`), `changed ${i}\n`);
+      await sleep(RACY_WINDOW_MS + 100);
+      await store.create({ reason: 'second', trigger: 'user' });
+      assert.equal(store.lastScan?.hashed, 80);
+      assert.notDeepEqual(fs.readFileSync(indexFile), written, 'the index was rewritten');
+      await store.create({ reason: 'third', trigger: 'user' });
+      assert.equal(store.lastScan?.hashed, 0, 'and spares the next scan every re-hash');
     } finally {
       store.close();
     }

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { STATE_DIR } from '../base/changes.js';
+import { traceCount } from '../base/trace.js';
 import { writeFileAtomic } from '../ports/fs.js';
 import type { Fs } from '../ports/fs.js';
 import { parseToml } from './toml.js';
@@ -54,7 +55,11 @@ export function openParseCache(collectionDir: string): ParseCache {
       const hash = createHash('sha256').update(bytes).digest('hex');
       const key = path.basename(file);
       const hit = load().docs[key];
-      if (hit && hit.hash === hash) return hit.doc;
+      if (hit && hit.hash === hash) {
+        traceCount(`parse cache hit ${key}`);
+        return hit.doc;
+      }
+      traceCount(`parse cache miss ${key}`);
       const doc = parseToml(bytes, file);
       if (isJsonExact(doc)) {
         // Store a copy: callers edit the tree they get, and the cache must keep the bytes' meaning.

@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { simpleGit } from 'simple-git';
 import type { SimpleGit } from 'simple-git';
 import { CoreError, firstLine } from '../base/errors.js';
+import { traceCount } from '../base/trace.js';
 import type { FaultPlan } from './faults.js';
 import { BatchObjectReader } from './gitObjectReader.js';
 import type { ObjectReader } from './gitObjectReader.js';
@@ -168,7 +169,11 @@ export function createGit(options: CreateGitOptions): Git {
       hitFault(args);
       const reader = new BatchObjectReader(spawn(binary, [...configArgs, ...args], { env: baseEnv }));
       // The reader takes ids on stdin, a line each: guarded like every id the port hands to git.
-      return { read: (sha) => reader.read(assertObjectId(sha)), close: () => reader.close() };
+      return {
+        read: (sha) => reader.read(assertObjectId(sha)),
+        readRef: (ref) => reader.read(assertRefName(ref)),
+        close: () => reader.close(),
+      };
     },
   };
 }
@@ -296,8 +301,12 @@ function signalNoted({ stdout, stderr, exitCode, signal }: GitProcessResult): Gi
   return { stdout, stderr: stderr || (signal ? `killed by ${signal}` : ''), exitCode };
 }
 
-/** The fault hook of every git process: a 'git' rule of the plan fails it before it starts. */
+/**
+ * The fault hook of every git process: a 'git' rule of the plan fails it before it starts. Also where
+ * the trace counts git processes (`git`, and per command: `git cat-file`).
+ */
 function injectFault(fault: FaultPlan | undefined, args: readonly string[]): void {
+  countGit(args);
   try {
     fault?.hit('git', args.join(' '));
   } catch (err) {
@@ -324,10 +333,19 @@ export async function checkGitVersion(
 
 const checkedVersions = new Map<string, string>();
 
+/** Counts one git process for the trace, under `git` and under its command (`-c` settings skipped). */
+function countGit(args: readonly string[]): void {
+  traceCount('git');
+  let i = 0;
+  while (args[i] === '-c') i += 2;
+  traceCount(`git ${args[i] ?? ''}`);
+}
+
 async function probeGitVersion(options: { env?: NodeJS.ProcessEnv; binary?: string }): Promise<string> {
   const env = { ...(options.env ?? process.env) };
   let result: GitResult;
   try {
+    countGit(['--version']);
     result = signalNoted(await runGitProcess(options.binary ?? 'git', ['--version'], { env }));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? '';

@@ -15,6 +15,8 @@ export interface CatFileObject {
 export interface ObjectReader {
   /** The object, or undefined when the repository does not have it. */
   read(sha: string): Promise<CatFileObject | undefined>;
+  /** The object a ref of ours points at (`refs/upstream/…`), or undefined when the ref does not exist. */
+  readRef(ref: string): Promise<CatFileObject | undefined>;
   close(): void;
 }
 
@@ -25,7 +27,7 @@ interface PendingRead {
 }
 
 /** Parses `<sha> <type> <size>\n<bytes>\n` / `<sha> missing\n` answers in request order. */
-export class BatchObjectReader implements ObjectReader {
+export class BatchObjectReader implements Omit<ObjectReader, 'readRef'> {
   private readonly pending: PendingRead[] = [];
   private buffer: Buffer = Buffer.alloc(0);
   private failure: Error | undefined;

@@ -10,13 +10,12 @@ import { CoreError } from '../base/errors.js';
 import type { Clock } from '../base/time.js';
 import { isArtifactType } from '../model/artifact.js';
 import type { Tree } from '../model/artifactTree.js';
-import { assertRefName, isObjectId } from '../ports/git.js';
+import { assertObjectId, assertRefName, isObjectId } from '../ports/git.js';
 import type { Git } from '../ports/git.js';
 import { commitObject, ZERO_SHA } from './gitObjects.js';
 import type { GitObject, GitObjects } from './gitObjects.js';
 import { scanContent, scanPath } from './treeScan.js';
-import { treeObjects, writeTrees } from './trees.js';
-import type { StoredTrees } from './trees.js';
+import { assertSafeRel, treeObjects, writeTrees } from './trees.js';
 
 const UPSTREAM_REFS = 'refs/upstream/';
 const DEPLOYED_REFS = 'refs/deployed/';
@@ -67,7 +66,6 @@ export class BaseRefs {
   constructor(
     private readonly git: Git,
     private readonly objects: GitObjects,
-    private readonly trees: StoredTrees,
     private readonly logger: Logger,
     private readonly clock: Clock,
   ) {}
@@ -219,14 +217,24 @@ export class BaseRefs {
     };
   }
 
+  /**
+   * The files and symlinks of a stored tree, read through the store's one `cat-file --batch` (an
+   * artifact's few folders: no `ls-tree` process of its own). Paths are checked as every stored path is.
+   */
   private async readStoredTree(treeSha: string): Promise<Tree> {
-    const { entries } = await this.trees.loadTree(treeSha);
     const out: Tree = new Map();
-    for (const [rel, entry] of entries) {
-      if (entry.kind === 'dir') continue;
-      const mode = entry.kind === 'symlink' ? 0o120000 : entry.mode === '100755' ? 0o755 : 0o644;
-      out.set(rel, { data: await this.objects.readBlob(entry.sha), mode });
-    }
+    const walk = async (tree: string, prefix: string): Promise<void> => {
+      for (const [name, entry] of await this.objects.readTreeEntries(tree)) {
+        const rel = `${prefix}${name}`;
+        assertSafeRel(rel, `tree ${treeSha}`);
+        if (entry.mode === '040000') await walk(entry.sha, `${rel}/`);
+        else if (entry.mode === '100644' || entry.mode === '100755' || entry.mode === '120000') {
+          const mode = entry.mode === '120000' ? 0o120000 : entry.mode === '100755' ? 0o755 : 0o644;
+          out.set(rel, { data: await this.objects.readBlob(entry.sha), mode });
+        } else this.logger.warn(`[Snapshots] tree ${treeSha}: skipping ${rel} (${entry.mode})`);
+      }
+    };
+    await walk(assertObjectId(treeSha), '');
     return out;
   }
 
@@ -253,18 +261,13 @@ export class BaseRefs {
   private async history(
     ref: string,
   ): Promise<{ commit: string; tree: string; meta: Record<string, unknown> }[]> {
-    const head = (await this.git.run(['for-each-ref', '--format=%(objectname)', ref])).trim();
-    if (!isObjectId(head)) return [];
-    const out = await this.git.run(['log', '--no-color', '--format=%H%x1f%T%x1f%B%x1e', head]);
     const records: { commit: string; tree: string; meta: Record<string, unknown> }[] = [];
-    for (const chunk of out.split('\x1e')) {
-      const [commit, tree, body] = chunk.replace(/^\n/, '').split('\x1f');
-      if (!commit || !tree || !isObjectId(commit.trim())) continue;
-      const json = body?.slice(body.indexOf('\n\n') + 2) ?? '';
+    for (const { commit, tree, message } of await this.objects.readHistory(ref)) {
+      const json = message.slice(message.indexOf('\n\n') + 2);
       try {
         const meta = JSON.parse(json) as unknown;
         if (typeof meta === 'object' && meta !== null)
-          records.push({ commit: commit.trim(), tree, meta: meta as Record<string, unknown> });
+          records.push({ commit, tree, meta: meta as Record<string, unknown> });
       } catch {
         this.logger.warn(`[Snapshots] ${ref}: commit ${commit} has no metadata`);
       }

@@ -53,6 +53,47 @@ export class GitObjects {
     return object.data;
   }
 
+  /**
+   * The commits of `ref` (one of ours), newest first, following first parents: id, tree and message. None
+   * when the ref does not exist. One `cat-file --batch` answers it all (no `for-each-ref`, no `log`).
+   */
+  async readHistory(ref: string): Promise<{ commit: string; tree: string; message: string }[]> {
+    this.reader ??= this.git.openObjectReader();
+    const history: { commit: string; tree: string; message: string }[] = [];
+    let object = await this.reader.readRef(ref);
+    let sha: string | undefined;
+    const seen = new Set<string>();
+    while (object) {
+      if (object.type !== 'commit') {
+        throw new CoreError({ code: 'git-failed', command: 'cat-file', reason: `${ref} is not a commit` });
+      }
+      const text = object.data.toString('utf8');
+      const headerEnd = text.indexOf('\n\n');
+      const header = headerEnd < 0 ? text : text.slice(0, headerEnd);
+      const tree = /^tree ([0-9a-f]{40})$/m.exec(header)?.[1];
+      const parent = /^parent ([0-9a-f]{40})$/m.exec(header)?.[1];
+      if (!tree)
+        throw new CoreError({
+          code: 'git-failed',
+          command: 'cat-file',
+          reason: `${ref}: a commit has no tree`,
+        });
+      sha ??= objectId('commit', object.data);
+      history.push({ commit: sha, tree, message: headerEnd < 0 ? '' : text.slice(headerEnd + 2) });
+      if (!parent || seen.has(parent)) break;
+      seen.add(parent);
+      sha = parent;
+      object = await this.reader.read(parent);
+      if (!object)
+        throw new CoreError({
+          code: 'git-failed',
+          command: 'cat-file',
+          reason: `${ref}: commit ${parent} is missing`,
+        });
+    }
+    return history;
+  }
+
   /** One tree object's entries by name (modes as diff-tree prints them: `040000` for folders). */
   async readTreeEntries(tree: string): Promise<Map<string, { mode: string; sha: string }>> {
     this.reader ??= this.git.openObjectReader();

@@ -15,6 +15,7 @@ import type { FileChange, Logger } from '../base/changes.js';
 import { CoreError, ioFailure } from '../base/errors.js';
 import { decodeName, fsPath } from '../base/fileNames.js';
 import { systemClock } from '../base/time.js';
+import { traced } from '../base/trace.js';
 import type { Clock } from '../base/time.js';
 import { ancestors } from '../model/artifactTree.js';
 import type { Tree } from '../model/artifactTree.js';
@@ -138,7 +139,7 @@ export class SnapshotStore {
     this.statIndex = new StatIndexFile(indexFile, this.gitDir, this.fs, this.git);
     this.scanner = new CollectionScanner(collectionDir, this.objects, this.statIndex, this.logger);
     this.refs = new SnapshotRefs(this.git, this.objects, this.logger, options.tool ?? 'artifact-keeper');
-    this.bases = new BaseRefs(this.git, this.objects, this.trees, this.logger, this.clock);
+    this.bases = new BaseRefs(this.git, this.objects, this.logger, this.clock);
   }
 
   /** Snapshots the collection as it is now. Cheap when little changed: only files whose stat changed are hashed. */
@@ -152,10 +153,10 @@ export class SnapshotStore {
         return [prepared.commit];
       });
       // The index first: if it cannot be written, the operation fails before any snapshot exists.
-      await this.statIndex.saveIndex(state, dirShas);
-      const info = await this.refs.publishSnapshot(
-        prepared as { meta: SnapshotMeta; commit: GitObject },
-        root,
+      if (this.scanner.indexNeedsSaving(state))
+        await traced('save the stat index', () => this.statIndex.saveIndex(state, dirShas));
+      const info = await traced('publish the snapshot ref', () =>
+        this.refs.publishSnapshot(prepared as { meta: SnapshotMeta; commit: GitObject }, root),
       );
       const stats = this.lastScan as ScanStats;
       this.logger.debug(

@@ -13,6 +13,7 @@ import { ancestors } from '../model/artifactTree.js';
 import { LINKED_DOCUMENTS } from '../model/lock.js';
 import type { Tree } from '../model/artifactTree.js';
 import { isErrno } from '../ports/fs.js';
+import { traced, tracedSync } from '../base/trace.js';
 import { gitModeOf, gitObject } from './gitObjects.js';
 import type { GitMode, GitObject, GitObjects } from './gitObjects.js';
 import { RACY_WINDOW_MS } from './statIndex.js';
@@ -32,6 +33,8 @@ export interface ScanStats {
 
 export interface ScanResult extends FolderState {
   hashed: number;
+  /** Bytes read to hash those files. */
+  hashedBytes: number;
   /** Folders actually listed (the others were known unchanged from the index). */
   readdirs: number;
   /** What the stat index should hold after this scan (unchanged records are the index's own objects). */
@@ -47,12 +50,23 @@ export interface ScanResult extends FolderState {
 const JS_HASH_MAX_BYTES = 256 * 1024 * 1024;
 
 /**
+ * Up to these many files (and bytes) re-hashed, and folders listed, a scan leaves the stat index as it
+ * is: writing 11k records costs more than hashing a few files again next time, and an older index is
+ * still exact (a file whose stat moved since is re-hashed, whatever the index's age).
+ */
+const INDEX_KEPT_MAX_FILES = 64;
+const INDEX_KEPT_MAX_BYTES = 4 * 1024 * 1024;
+const INDEX_KEPT_MAX_READDIRS = 16;
+
+/**
  * Scans of the collection itself, through its stat index, in a repository that exists. Remembers what
  * the last one cost.
  */
 export class CollectionScanner {
   /** Cost of the most recent scan of the collection (create, planRestore, diff against 'working'). */
   lastScan: ScanStats | undefined;
+  /** Whether `collectionTree`'s last scan went through a valid stat index. */
+  private indexUsed = false;
 
   constructor(
     private readonly collectionDir: string,
@@ -93,11 +107,17 @@ export class CollectionScanner {
     dirShas: Record<string, string>;
   }> {
     const started = performance.now();
-    const index = this.statIndex.loadIndex();
+    const index = tracedSync('load the stat index', () => this.statIndex.loadIndex());
     let result: { state: ScanResult; root: string; treesWritten: number; dirShas: Record<string, string> };
     try {
-      const state = await scanFolder(this.objects, this.collectionDir, true, index);
-      result = { state, ...(await writeTrees(this.objects, state, index, extra)) };
+      const state = await traced('scan the collection', () =>
+        scanFolder(this.objects, this.collectionDir, true, index),
+      );
+      result = {
+        state,
+        ...(await traced('build and write the trees', () => writeTrees(this.objects, state, index, extra))),
+      };
+      this.indexUsed = index !== undefined;
     } catch (err) {
       // Only git refusing the objects qualifies, not an injected fault (which carries its errno as cause).
       const refused = err instanceof CoreError && err.code === 'git-failed' && err.cause === undefined;
@@ -108,6 +128,7 @@ export class CollectionScanner {
       );
       const state = await scanFolder(this.objects, this.collectionDir, true, undefined);
       result = { state, ...(await writeTrees(this.objects, state, undefined, extra)) };
+      this.indexUsed = false;
     }
     this.lastScan = {
       files: result.state.files.size,
@@ -117,6 +138,20 @@ export class CollectionScanner {
       ms: performance.now() - started,
     };
     return result;
+  }
+
+  /**
+   * Whether the stat index should be rewritten after `collectionTree` produced `state`: when there was
+   * none (or it was not trusted), or when keeping it would make the next scans re-hash or re-list much.
+   * Skipping the write is always safe: the index only spares work for files whose stat it still matches.
+   */
+  indexNeedsSaving(state: ScanResult): boolean {
+    return (
+      !this.indexUsed ||
+      state.hashed > INDEX_KEPT_MAX_FILES ||
+      state.hashedBytes > INDEX_KEPT_MAX_BYTES ||
+      state.readdirs > INDEX_KEPT_MAX_READDIRS
+    );
   }
 }
 
@@ -204,6 +239,7 @@ export async function scanFolder(
     dirs,
     pending,
     hashed: toHash.length,
+    hashedBytes: bytes,
     readdirs: walked.readdirs,
     records,
     dirStamps: walked.dirStamps,

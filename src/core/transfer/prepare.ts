@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { artifactId, LAYOUT, parseArtifactRef } from '../model/artifact.js';
 import { readTree, treeDigest, withoutNoise } from '../model/artifactTree.js';
 import { throwIfAborted } from '../base/abort.js';
+import { traced, tracedSync } from '../base/trace.js';
 import { isUnchangedOnDisk, loadCollectionCaching } from '../model/collection.js';
 import type { Collection } from '../model/collection.js';
 import { CoreError } from '../base/errors.js';
@@ -126,8 +127,9 @@ export async function prepareUpdate(
   if (!internalOptions.locked && hasJournal(dir))
     await withWriter(dir, writerOptions(opts, 'update'), async () => undefined);
   const checked = internalOptions.checked;
-  const collection =
-    checked && isUnchangedOnDisk(checked) ? checked : await loadCollectionCaching(dir, opts.fs);
+  const collection = await traced('prepare: collection', async () =>
+    checked && isUnchangedOnDisk(checked) ? checked : loadCollectionCaching(dir, opts.fs),
+  );
   const entries = selectForUpdate(collection, refs);
   // A dry run brings its own workspace outside the collection: it writes nothing there, not even temp.
   const work = internalOptions.workDir ?? tmpDir(dir);
@@ -149,7 +151,9 @@ export async function prepareUpdate(
     await batch.dispose().catch(() => undefined);
     if (!internalOptions.workDir) releaseTmpDir(dir);
   };
-  const store = await openSnapshotStore(dir, storeOptions(opts));
+  const store = await traced('open the snapshot store (git --version)', () =>
+    openSnapshotStore(dir, storeOptions(opts)),
+  );
   try {
     for (const entry of entries) {
       const id = artifactId(entry);
@@ -246,7 +250,7 @@ async function planArtifact(
   const currentSha = lockEntry?.resolvedSha ?? entry.resolvedSha;
   const localRoot = path.join(dir, entry.path);
   const isFolder = isFolderArtifact(dir, entry);
-  const local = readTree(localRoot, isFolder);
+  const local = tracedSync('read the local files', () => readTree(localRoot, isFolder));
   const fileName = path.basename(entry.path);
   const mine = isFolder ? local.tree : singleFileTree(local.tree, fileName);
   const from = {
@@ -292,7 +296,7 @@ async function planArtifact(
       reason: 'a merge is unfinished; `resolve` it or `update --abort` it first',
     });
   }
-  const resolved = await batch.resolve(source);
+  const resolved = await traced('resolve the ref (ls-remote)', () => batch.resolve(source));
   // A commit that left this artifact's path as it was: up to date, with no fetch of its own.
   const upToDate =
     resolved.sha === currentSha ||
@@ -301,18 +305,21 @@ async function planArtifact(
   let upstream: Tree = new Map();
   let base: Tree | undefined;
   if (!upToDate) {
-    fetched = await fetchSource(source, resolved, fetchOptions(work, entry, opts));
-    fetchedAll.push(fetched);
-    if (fetched.isFile === isFolder) {
+    const got = await traced('fetch', () => fetchSource(source, resolved, fetchOptions(work, entry, opts)));
+    fetched = got;
+    fetchedAll.push(got);
+    if (got.isFile === isFolder) {
       throw new CoreError({
         code: 'upstream-invalid',
         artifact: id,
-        reason: `upstream is a ${fetched.isFile ? 'file' : 'folder'} but the collection holds a ${isFolder ? 'folder' : 'file'}`,
+        reason: `upstream is a ${got.isFile ? 'file' : 'folder'} but the collection holds a ${isFolder ? 'folder' : 'file'}`,
       });
     }
-    const read = readTree(fetched.root, !fetched.isFile).tree;
+    const read = tracedSync('read the fetched files', () => readTree(got.root, !got.isFile).tree);
     upstream = isFolder ? read : singleFileTree(read, fileName);
-    base = await loadBase(store, entry, source, currentSha, isFolder, fileName, work, opts, fetchedAll);
+    base = await traced('read the base', () =>
+      loadBase(store, entry, source, currentSha, isFolder, fileName, work, opts, fetchedAll),
+    );
   }
   const lfs = upToDate ? undefined : lfsWarning(id, upstream);
   if (lfs) opts.logger.warn(`[Update] ${lfs}`);
@@ -327,7 +334,7 @@ async function planArtifact(
       upToDate,
       ...(lfs ? { warnings: [lfs] } : {}),
       baseKnown: base !== undefined,
-      files: upToDate ? [] : classify(base, mine, upstream),
+      files: upToDate ? [] : tracedSync('classify', () => classify(base, mine, upstream)),
       upstreamRoot: fetched?.root ?? '',
       localRoot,
     },

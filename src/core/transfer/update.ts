@@ -10,6 +10,7 @@ import { hasJournal, journalPath } from '../txn/journal.js';
 import type { ArtifactType } from '../model/artifact.js';
 import { changesForArtifact, readTree, resultHash } from '../model/artifactTree.js';
 import { throwIfAborted } from '../base/abort.js';
+import { traceStart, traced, tracedSync } from '../base/trace.js';
 import type { FileChange } from '../base/changes.js';
 import {
   collectionWrites,
@@ -94,7 +95,7 @@ async function applyUpdateLocked(
 ): Promise<UpdateResult> {
   const internal = plan as InternalPlan;
   const dir = plan.collectionDir;
-  const collection = await collectionForApply(internal, opts.fs);
+  const collection = await traced('apply: collection', () => collectionForApply(internal, opts.fs));
   const changes: FileChange[] = [];
   const outcome: UpdateResult = {
     txId: '',
@@ -108,6 +109,7 @@ async function applyUpdateLocked(
   const now = naiveUtcNow(clockOf(opts).now());
   const toStore: { entry: ArtifactEntry; tree: Tree; meta: UpstreamMeta }[] = [];
   const approvals: ExecApproval[] = [];
+  const checked = traceStart('apply: re-read, check, validate');
   for (const artifact of plan.artifacts) {
     const inner = internal.internals.get(artifact.id);
     if (!inner) throw new Error(`plan has no internals for ${artifact.id}`);
@@ -201,38 +203,45 @@ async function applyUpdateLocked(
     outcome.updated.push({ id: artifact.id, sha: inner.resolved.sha, ...(version ? { version } : {}) });
     if (conflictFiles.length > 0) outcome.conflicted.push({ id: artifact.id, files: conflictFiles });
   }
+  checked();
   if (outcome.updated.length === 0) return outcome;
   throwIfAborted(opts.signal);
   const store = await openSnapshotStore(dir, storeOptions(opts));
   try {
     const ids = outcome.updated.map((u) => u.id);
-    const pre = await store.create({
-      reason: `before update of ${ids.join(', ')}`,
-      trigger: 'update',
-      artifacts: ids,
-    });
+    const pre = await traced('snapshot before the update', () =>
+      store.create({
+        reason: `before update of ${ids.join(', ')}`,
+        trigger: 'update',
+        artifacts: ids,
+      }),
+    );
     // The upstream trees go into the snapshot repository first: harmless if the update then fails
     // (a base is looked up by the sha the lock pins), and there for the next merge if it commits.
-    for (const item of toStore)
-      await store.storeUpstream(item.entry.type, item.entry.name, item.tree, item.meta);
-    changes.push(...collectionWrites(collection, now));
+    await traced('store the upstream trees', async () => {
+      for (const item of toStore)
+        await store.storeUpstream(item.entry.type, item.entry.name, item.tree, item.meta);
+    });
+    changes.push(...tracedSync('manifest and lock text', () => collectionWrites(collection, now)));
     const txId = newTxId(clockOf(opts).now().getTime());
     throwIfAborted(opts.signal);
-    await applyChanges(
-      dir,
-      {
-        txId,
-        kind: 'update',
-        description: `update ${ids.join(', ')}`,
-        artifacts: ids,
-        preSnapshot: pre.id,
-        changes,
-        tool: opts.tool,
-        approvals,
-      },
-      transactionOptions(opts),
+    await traced('transaction', () =>
+      applyChanges(
+        dir,
+        {
+          txId,
+          kind: 'update',
+          description: `update ${ids.join(', ')}`,
+          artifacts: ids,
+          preSnapshot: pre.id,
+          changes,
+          tool: opts.tool,
+          approvals,
+        },
+        transactionOptions(opts),
+      ),
     );
-    await applyRetention(store, opts, [pre.id]); // after the commit; never throws
+    await traced('retention', () => applyRetention(store, opts, [pre.id])); // after the commit; never throws
     return { ...outcome, txId, preSnapshot: pre.id };
   } finally {
     store.close();
@@ -294,7 +303,9 @@ export async function updateArtifacts(
   // Manifest, lock and selection are checked read-only first, so bad input is refused before the lock
   // creates anything; the parsed model is handed on, so an update still parses once. With a journal
   // there is nothing to check yet: the lock's recovery comes first.
-  const checked = await preflightCollection(dir, opts.fs, (collection) => selectForUpdate(collection, refs));
+  const checked = await traced('preflight: manifest and lock', () =>
+    preflightCollection(dir, opts.fs, (collection) => selectForUpdate(collection, refs)),
+  );
   if (run.dryRun) return dryRun(dir, refs, run, opts, checked);
   // One-shot: the whole run holds the writer lock (recovering first), so no other writer can make the
   // plan stale between fetching and applying. The extension's interactive flow holds it only to apply.
@@ -315,7 +326,7 @@ async function updateLocked(
     ...(checked ? { checked } : {}),
   });
   try {
-    const resolved = await resolveUpdate(plan, run.resolver);
+    const resolved = await traced('decide and merge', () => resolveUpdate(plan, run.resolver));
     if (resolved === 'cancelled') throw new CoreError({ code: 'cancelled' });
     const conflicts = [...resolved.unresolved];
     if (conflicts.length > 0 && run.onConflict === 'abort') {
@@ -328,7 +339,7 @@ async function updateLocked(
     const result = await applyUpdateLocked(plan, resolved.decisions, opts, { keepGoing });
     return { plan, result, conflicts, outcomes: outcomesOf(plan, result) };
   } finally {
-    await plan.dispose();
+    await traced('remove the workspace', () => plan.dispose());
   }
 }
 

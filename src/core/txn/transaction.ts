@@ -15,6 +15,7 @@ import { randomInt } from 'node:crypto';
 import * as fsSync from 'node:fs';
 import * as path from 'node:path';
 import { throwIfAborted } from '../base/abort.js';
+import { traced, traceStart } from '../base/trace.js';
 import { silentLogger } from '../base/changes.js';
 import type { FileChange } from '../base/changes.js';
 import { CoreError } from '../base/errors.js';
@@ -145,6 +146,7 @@ export async function applyChanges(
   let lastStarted = -1;
   const touchedDirs = new Set<string>();
 
+  let phase = traceStart('stage and fsync');
   try {
     // Step 1: stage every new file, durably, before anything in the collection moves.
     throwIfAborted(signal);
@@ -177,11 +179,15 @@ export async function applyChanges(
     }
 
     // Step 2: the journal, so that from the first rename on, a crash can be undone by `recoverJournal`.
+    phase();
+    phase = traceStart('journal');
     throwIfAborted(signal);
     journalMayExist = true;
     at('write', journalPath(root));
     await writeJournal(fs, root, journal);
     logger.debug(`${tag} journal written (applying)`);
+    phase();
+    phase = traceStart('renames up to the commit point');
 
     // Step 3: renames in order; the lock's rename, last, is the commit point.
     for (const op of ops) {
@@ -219,10 +225,13 @@ export async function applyChanges(
     throw await rollBack(err);
   }
 
+  phase();
   logger.debug(`${tag} committed`);
   const finished = lockOp ? journal : { ...journal, state: 'committed' as const };
   const cleanupPending =
-    (await finishCommit({ fs, root, logger, clock }, finished, paths, 'committed')) !== undefined;
+    (await traced('history and cleanup', () =>
+      finishCommit({ fs, root, logger, clock }, finished, paths, 'committed'),
+    )) !== undefined;
   logger.trace(`${tag} ${spec.kind} done${cleanupPending ? ' (cleanup left for recovery)' : ''}`);
   return { txId: spec.txId, cleanupPending };
 
@@ -278,13 +287,16 @@ export async function withWriter<T>(
   fn: (ctx: WriterContext) => Promise<T>,
 ): Promise<T> {
   const logger = options.logger ?? silentLogger;
-  const lock = await acquireWriterLock(collectionDir, {
-    tool: options.tool,
-    ...(options.operation !== undefined ? { operation: options.operation } : {}),
-    ...(options.waitMs !== undefined ? { waitMs: options.waitMs } : {}),
-    ...(options.fs !== undefined ? { fs: options.fs } : {}),
-  });
+  const lock = await traced('writer lock', () =>
+    acquireWriterLock(collectionDir, {
+      tool: options.tool,
+      ...(options.operation !== undefined ? { operation: options.operation } : {}),
+      ...(options.waitMs !== undefined ? { waitMs: options.waitMs } : {}),
+      ...(options.fs !== undefined ? { fs: options.fs } : {}),
+    }),
+  );
   try {
+    const recovery = traceStart('recovery check and sweep');
     const recovered = await recoverJournal(collectionDir, {
       ...(options.fs !== undefined ? { fs: options.fs } : {}),
       ...(options.clock !== undefined ? { clock: options.clock } : {}),
@@ -292,10 +304,11 @@ export async function withWriter<T>(
     });
     sweepStaleTemp(collectionDir);
     sweepGitLeftovers(collectionDir);
+    recovery();
     return await fn({ holder: lock.holder, recovered });
   } finally {
-    await lock
-      .release()
-      .catch((err: unknown) => logger.error(`[WriterLock] release failed: ${messageOf(err)}`));
+    await traced('release the writer lock', () =>
+      lock.release().catch((err: unknown) => logger.error(`[WriterLock] release failed: ${messageOf(err)}`)),
+    );
   }
 }

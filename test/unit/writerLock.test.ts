@@ -152,9 +152,8 @@ void describe('writer lock', () => {
       await killHard(child);
     }
     assert.equal(readWriterLock(dir)?.alive, false, 'a dead holder reads as not alive');
-    const started = Date.now();
-    const lock = await acquireWriterLock(dir, { tool: 'after-crash' });
-    assert.ok(Date.now() - started < 500, 'a stale lock is reclaimed without waiting');
+    // No wait allowed: only a lock known to be stale is taken over at once (a live one refuses).
+    const lock = await acquireWriterLock(dir, { tool: 'after-crash', waitMs: 0 });
     assert.equal(lock.holder.pid, process.pid);
     await lock.release();
     assert.equal(fs.existsSync(`${writerLockPath(dir)}.reclaim`), false);
@@ -221,9 +220,8 @@ void describe('writer lock', () => {
     const dir = collection();
     assert.equal(readWriterLock(dir), undefined, 'no state folder yet');
     const lock = await acquireWriterLock(dir, { tool: 'writer' });
-    const started = performance.now();
+    // Synchronous: a reader gets its answer in the same tick, whoever holds the lock.
     for (let i = 0; i < 100; i++) assert.deepEqual(readWriterLock(dir), { holder: lock.holder, alive: true });
-    assert.ok(performance.now() - started < 200);
     await lock.release();
   });
 

@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { generateCollection, generateSmall } from './generate.js';
+import { benchBigFile } from './bigFile.js';
 import { benchStatus } from './status.js';
 import {
   CLI,
@@ -77,6 +78,7 @@ async function main(): Promise<number> {
       ['update', () => optionalSection('./update.js', 'benchUpdate')],
       ['drift', () => optionalSection('./drift.js', 'benchDrift')],
       ['update --all', () => optionalSection('./updateAll.js', 'benchUpdateAll')],
+      ['50 MB binary', () => benchBigFile],
     ];
     for (const [name, load] of sections) {
       const copy = path.join(root, name);

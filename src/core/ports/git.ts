@@ -21,7 +21,7 @@ import { runGitProcess } from './gitProcess.js';
 import type { GitProcessResult } from './gitProcess.js';
 import { OWNER_ENV, ownerMark } from './processes.js';
 
-export type { CatFileObject, ObjectReader } from './gitObjectReader.js';
+export type { CatFileObject, ObjectReader, SpilledObject, SpillOptions } from './gitObjectReader.js';
 
 export const GIT_MIN_VERSION = '2.30.0';
 
@@ -168,7 +168,11 @@ export function createGit(options: CreateGitOptions): Git {
       hitFault(args);
       const reader = new BatchObjectReader(spawn(binary, [...configArgs, ...args], { env: baseEnv }));
       // The reader takes ids on stdin, a line each: guarded like every id the port hands to git.
-      return { read: (sha) => reader.read(assertObjectId(sha)), close: () => reader.close() };
+      return {
+        read: (sha) => reader.read(assertObjectId(sha)),
+        readSpilling: (sha, spill) => reader.readSpilling(assertObjectId(sha), spill),
+        close: () => reader.close(),
+      };
     },
   };
 }

@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { generateCollection, generateSmall } from './generate.js';
 import { benchEventLoop } from './eventLoop.js';
+import { benchBigFile } from './bigFile.js';
 import { benchStatus } from './status.js';
 import {
   CLI,
@@ -80,6 +81,7 @@ async function main(): Promise<number> {
       ['drift', () => optionalSection('./drift.js', 'benchDrift')],
       ['update --all', () => optionalSection('./updateAll.js', 'benchUpdateAll')],
       ['scaling', () => optionalSection('./scaling.js', 'benchScaling')],
+      ['50 MB binary', () => benchBigFile],
     ];
     for (const [name, load] of sections) {
       const copy = path.join(root, name);

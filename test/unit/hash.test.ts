@@ -8,27 +8,7 @@ import { nameBytes } from '../../src/core/base/fileNames.js';
 import { contentHash, skillMeatHash } from '../../src/core/model/hash.js';
 import { comparePaths, walkSync } from '../../src/core/ports/walk.js';
 import { SHARED_FIXTURES, tempDir, writeTree } from './support/collections.js';
-
-/** SkillMeat's own algorithm (format doc §2.1), run by Python itself: the reference we must equal. */
-function pythonHash(target: string): string {
-  const script = `
-import hashlib, sys
-from pathlib import Path
-p = Path(sys.argv[1])
-h = hashlib.sha256()
-if p.is_file():
-    h.update(p.read_bytes())
-else:
-    for f in sorted(p.rglob("*")):
-        if f.is_file():
-            h.update(str(f.relative_to(p)).encode("utf-8"))
-            h.update(f.read_bytes())
-print(h.hexdigest())
-`;
-  const result = spawnSync('python3', ['-c', script, target], { encoding: 'utf8' });
-  assert.equal(result.status, 0, result.stderr);
-  return result.stdout.trim();
-}
+import { pythonHash } from './support/pythonHash.js';
 
 /**
  * The same algorithm with the one change a name that is not UTF-8 needs: its raw bytes (`os.fsencode`)

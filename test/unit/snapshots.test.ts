@@ -98,8 +98,8 @@ async function applyLocally(dir: string, changes: FileChange[]): Promise<void> {
         const temp = `${abs}.restore-tmp`;
         if (change.symlinkTarget !== undefined) fs.symlinkSync(change.symlinkTarget, temp);
         else {
-          const data = typeof change.data === 'function' ? await change.data() : change.data;
-          fs.writeFileSync(temp, data);
+          if ('copyOf' in change.data) fs.copyFileSync(change.data.copyOf, temp);
+          else fs.writeFileSync(temp, typeof change.data === 'function' ? await change.data() : change.data);
           fs.chmodSync(temp, change.mode);
         }
         fs.renameSync(temp, abs);

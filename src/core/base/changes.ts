@@ -3,7 +3,8 @@
  * change to one path of the collection. Paths are POSIX, relative to the collection root.
  */
 
-export type FileData = Uint8Array | (() => Promise<Uint8Array>);
+/** A write's bytes: in memory, read when staged, or a file's (copied when staged, never read into memory). */
+export type FileData = Uint8Array | (() => Promise<Uint8Array>) | { copyOf: string };
 
 export type FileChange =
   /** Create or replace a regular file (mode 0o644 or 0o755) or a symlink (`symlinkTarget`). */

@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { STATE_DIR } from '../base/changes.js';
 import { CoreError } from '../base/errors.js';
 import type { Tree } from '../model/artifactTree.js';
+import { hashBytesInto, sameBytes } from '../model/largeFiles.js';
 import { writeFileAtomic } from '../ports/fs.js';
 import type { Fs } from '../ports/fs.js';
 import type { RecordedApproval } from '../store/history.js';
@@ -56,10 +57,14 @@ export function artifactFindings(
   const found: ExecFinding[] = [];
   for (const [rel, after] of [...result].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     const before = mine.get(rel);
-    if (before && before.mode === after.mode && before.data.equals(after.data)) continue;
+    if (before && before.mode === after.mode && sameBytes(before, after)) continue;
     const file = isFolder ? `${artifactPath}/${rel}` : artifactPath;
-    const content = createHash('sha256').update(after.data).digest('hex').slice(0, 16);
-    for (const f of classifyFile(file, before, after)) found.push({ ...f, artifact, content });
+    const findings = classifyFile(file, before, after);
+    if (findings.length === 0) continue;
+    const hash = createHash('sha256');
+    hashBytesInto(hash, after);
+    const content = hash.digest('hex').slice(0, 16);
+    for (const f of findings) found.push({ ...f, artifact, content });
   }
   return found;
 }

@@ -34,8 +34,10 @@ export interface RuleFinding {
 
 /** One version of a file: its bytes and mode (a symlink's bytes are its target). */
 export interface FileVersion {
-  data: Buffer;
+  readonly data: Buffer;
   mode: number;
+  /** A large file kept on disk (model/largeFiles.ts): its size is known without reading it. */
+  readonly disk?: { readonly size: number };
 }
 
 const MAX_TEXT = 4 * 1024 * 1024;
@@ -65,8 +67,8 @@ export function classifyFile(
     );
   if (after.mode & 0o111 && !(before && before.mode & 0o111))
     add('exec-bit', before ? 'the file becomes executable' : 'a new executable file');
-  const text = textOf(after.data);
-  const old = before ? textOf(before.data) : undefined;
+  const text = textOf(after);
+  const old = before ? textOf(before) : undefined;
   if (text === undefined) return found;
   if (text.startsWith('#!') && !old?.startsWith('#!'))
     add('shebang', `starts with a shebang (${firstLine(text)})`, 1);
@@ -92,7 +94,10 @@ export function classifyFile(
   return found;
 }
 
-function textOf(data: Buffer): string | undefined {
+function textOf(version: FileVersion): string | undefined {
+  // A large file is read only when it may be text a person could run.
+  if (version.disk && version.disk.size > MAX_TEXT) return undefined;
+  const data = version.data;
   if (data.length > MAX_TEXT || data.subarray(0, 8000).includes(0)) return undefined;
   return data.toString('utf8');
 }

@@ -12,12 +12,23 @@ import { createHash } from 'node:crypto';
 import { decodeName, fsPath, nameBytes } from '../base/fileNames.js';
 import { isNoiseName, isNoisePath } from '../base/noise.js';
 import { updateWithPath } from './hash.js';
+import {
+  blobIdOf,
+  DiskFile,
+  diskTreeFile,
+  hashBytesInto,
+  LARGE_FILE_BYTES,
+  sameBytes,
+} from './largeFiles.js';
 import { comparePaths, walkSync } from '../ports/walk.js';
 
 export interface TreeFile {
-  data: Buffer;
+  /** The bytes. A large file (`disk`) reads them at every access: prefer largeFiles.ts's helpers. */
+  readonly data: Buffer;
   /** 0o644 or 0o755 for files; 0o120000 marks a symlink whose target is `data`. */
   mode: number;
+  /** Set for a large file, whose bytes stay on disk (largeFiles.ts). */
+  readonly disk?: DiskFile;
 }
 
 /** An artifact's files by POSIX path relative to the artifact (a single-file artifact: its file name). */
@@ -56,7 +67,9 @@ export function readTree(target: string, isFolder: boolean): { tree: Tree; keptD
 function readEntry(abs: string, st: fs.Stats): TreeFile {
   if (st.isSymbolicLink())
     return { data: fs.readlinkSync(fsPath(abs), { encoding: 'buffer' }), mode: SYMLINK_MODE };
-  return { data: fs.readFileSync(fsPath(abs)), mode: st.mode & 0o111 ? 0o755 : 0o644 };
+  const mode = st.mode & 0o111 ? 0o755 : 0o644;
+  if (st.size >= LARGE_FILE_BYTES) return diskTreeFile(new DiskFile(abs, st.size), mode);
+  return { data: fs.readFileSync(fsPath(abs)), mode };
 }
 
 /** `a/b/c.md` → ['a', 'a/b']. */
@@ -74,8 +87,9 @@ export function treeDigest(tree: Tree | undefined): string {
   for (const rel of [...tree.keys()].sort(comparePaths)) {
     const file = tree.get(rel) as TreeFile;
     hash.update(nameBytes(rel));
-    hash.update(`\0${file.mode}\0${file.data.length}\0`);
-    hash.update(file.data);
+    // A large file by its blob id: its size already tells the two forms apart.
+    if (file.disk) hash.update(`\0${file.mode}\0${file.disk.size}\0${blobIdOf(file)}`);
+    else hash.update(`\0${file.mode}\0${file.data.length}\0`).update(file.data);
   }
   return hash.digest('hex');
 }
@@ -94,28 +108,26 @@ export function resultHash(result: Tree, isFolder: boolean): string {
   const hash = createHash('sha256');
   if (!isFolder) {
     const only = [...result.values()][0];
-    hash.update(
-      only
-        ? (resolveLink(result, [...result.keys()][0] as string, only) ?? Buffer.alloc(0))
-        : Buffer.alloc(0),
-    );
+    const target = only ? resolveLink(result, [...result.keys()][0] as string, only) : undefined;
+    if (target) hashBytesInto(hash, target);
     return hash.digest('hex');
   }
-  const entries = new Map<string, Buffer>();
+  const entries = new Map<string, TreeFile>();
   for (const [rel, file] of result) {
     if (isNoisePath(rel)) continue;
-    const data = resolveLink(result, rel, file);
-    if (data) entries.set(rel, data);
+    const target = resolveLink(result, rel, file);
+    if (target) entries.set(rel, target);
   }
   for (const rel of [...entries.keys()].sort(comparePaths)) {
     updateWithPath(hash, rel);
-    hash.update(entries.get(rel) as Buffer);
+    hashBytesInto(hash, entries.get(rel) as TreeFile);
   }
   return hash.digest('hex');
 }
 
-function resolveLink(result: Tree, rel: string, file: TreeFile, depth = 0): Buffer | undefined {
-  if (file.mode !== SYMLINK_MODE) return file.data;
+/** The file a result path holds: itself, or for a symlink the file it leads to within the result. */
+function resolveLink(result: Tree, rel: string, file: TreeFile, depth = 0): TreeFile | undefined {
+  if (file.mode !== SYMLINK_MODE) return file;
   if (depth > 20) return undefined;
   const target = path.posix.normalize(path.posix.join(path.posix.dirname(rel), decodeName(file.data)));
   const next = result.get(target);
@@ -143,7 +155,7 @@ export function changesForArtifact(
   for (const [rel, file] of before) {
     const next = after.get(rel);
     if (!next) deletes.push({ kind: 'delete', rel: at(rel) });
-    else if (next.mode !== file.mode || !next.data.equals(file.data)) {
+    else if (next.mode !== file.mode || !sameBytes(next, file)) {
       // A symlink replaced by a file (or back) must be removed first: rename cannot swap kinds safely.
       if ((next.mode === SYMLINK_MODE) !== (file.mode === SYMLINK_MODE))
         deletes.push({ kind: 'delete', rel: at(rel) });
@@ -187,5 +199,6 @@ function writeChange(rel: string, file: TreeFile): FileChange {
       mode: 0o777,
       symlinkTarget: decodeName(file.data),
     };
-  return { kind: 'write', rel, data: file.data, mode: file.mode };
+  // A large file is copied when the transaction stages it, never read into memory.
+  return { kind: 'write', rel, data: file.disk ? { copyOf: file.disk.path } : file.data, mode: file.mode };
 }

@@ -5,6 +5,7 @@
  * an add names them.
  */
 import type { Tree } from './artifactTree.js';
+import { fileSize } from './largeFiles.js';
 
 const POINTER =
   /^version https:\/\/git-lfs\.github\.com\/spec\/v1\r?\noid sha256:[0-9a-f]{64}\r?\nsize \d+\r?\n/;
@@ -17,7 +18,7 @@ export function isLfsPointer(data: Uint8Array): boolean {
 /** The paths of a tree that are LFS pointers, sorted. */
 export function lfsPointers(tree: Tree): string[] {
   return [...tree]
-    .filter(([, file]) => file.mode !== 0o120000 && isLfsPointer(file.data))
+    .filter(([, file]) => file.mode !== 0o120000 && fileSize(file) <= 1024 && isLfsPointer(file.data))
     .map(([rel]) => rel)
     .sort();
 }

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { NAME_MAX, PATH_MAX } from './artifact.js';
 import type { ArtifactType } from './artifact.js';
 import type { Tree } from './artifactTree.js';
+import { fileSize } from './largeFiles.js';
 
 /** What an upstream entry is: git's modes, or what lstat says of a local folder's entry. */
 export type EntryKind =
@@ -106,14 +107,14 @@ export function validateArtifact(
     const skillMd = tree.get('SKILL.md') ?? tree.get('skill.md');
     if (!skillMd) problems.push('SKILL.md is missing');
     else if (skillMd.mode === 0o120000) problems.push('SKILL.md is a symlink');
-    else if (skillMd.data.length === 0) problems.push('SKILL.md is empty');
+    else if (fileSize(skillMd) === 0) problems.push('SKILL.md is empty');
     else if (!conflicted.has('SKILL.md') && !conflicted.has('skill.md')) {
       const problem = frontmatterProblem(skillMd.data.toString('utf8'));
       if (problem) problems.push(`SKILL.md: ${problem}`);
     }
   } else if ((type === 'command' || type === 'agent') && !isFolder) {
     const only = [...tree.values()][0];
-    if (!only || only.data.length === 0) problems.push(`the ${type} file is empty`);
+    if (!only || fileSize(only) === 0) problems.push(`the ${type} file is empty`);
   }
   return problems;
 }

@@ -9,12 +9,27 @@ import { randomBytes } from 'node:crypto';
 import { fsPath } from '../base/fileNames.js';
 
 export type FsOp =
-  'writeFile' | 'fsync' | 'rename' | 'unlink' | 'mkdir' | 'rmdir' | 'rm' | 'symlink' | 'chmod' | 'readFile';
+  | 'writeFile'
+  | 'copyFile'
+  | 'fsync'
+  | 'rename'
+  | 'unlink'
+  | 'mkdir'
+  | 'rmdir'
+  | 'rm'
+  | 'symlink'
+  | 'chmod'
+  | 'readFile';
 
 export interface Fs {
   readFile(file: string): Promise<Buffer>;
   /** Creates or truncates `file` and writes `data`; does not fsync. */
   writeFile(file: string, data: Uint8Array | string, mode?: number): Promise<void>;
+  /**
+   * Creates or truncates `to` with the bytes of `from`, copied by the kernel (or cloned) without passing
+   * through memory: how a large file is staged. Does not fsync.
+   */
+  copyFile(from: string, to: string, mode: number): Promise<void>;
   /** fsync of a file or a directory. */
   fsync(target: string): Promise<void>;
   rename(from: string, to: string): Promise<void>;
@@ -36,6 +51,11 @@ export const nodeFs: Fs = {
     await nodeFsPromises.writeFile(fsPath(file), data, mode === undefined ? {} : { mode });
     // writeFile's mode is filtered by the umask; an executable bit from a snapshot must survive it.
     if (mode !== undefined) await nodeFsPromises.chmod(fsPath(file), mode);
+  },
+  async copyFile(from, to, mode) {
+    await nodeFsPromises.copyFile(fsPath(from), fsPath(to), nodeFsPromises.constants.COPYFILE_FICLONE);
+    // The copy keeps the source's permission bits; the mode is the change's.
+    await nodeFsPromises.chmod(fsPath(to), mode);
   },
   async fsync(target) {
     const handle = await nodeFsPromises.open(fsPath(target), 'r');

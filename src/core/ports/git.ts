@@ -22,7 +22,7 @@ import { runGitProcess } from './gitProcess.js';
 import type { GitProcessResult } from './gitProcess.js';
 import { OWNER_ENV, ownerMark } from './processes.js';
 
-export type { CatFileObject, ObjectReader } from './gitObjectReader.js';
+export type { CatFileObject, ObjectReader, SpilledObject, SpillOptions } from './gitObjectReader.js';
 
 export const GIT_MIN_VERSION = '2.30.0';
 
@@ -172,6 +172,7 @@ export function createGit(options: CreateGitOptions): Git {
       return {
         read: (sha) => reader.read(assertObjectId(sha)),
         readRef: (ref) => reader.read(assertRefName(ref)),
+        readSpilling: (sha, spill) => reader.readSpilling(assertObjectId(sha), spill),
         close: () => reader.close(),
       };
     },

@@ -1,14 +1,33 @@
 /**
  * A long-lived `git cat-file --batch` for the git port (git.ts): one process answers any number of object
  * reads, in request order. A failure of the process fails every pending and later read; the port guards
- * the object ids before they reach git.
+ * the object ids before they reach git. Each object's bytes are copied once, into a buffer of its size, or
+ * (a large blob the caller asked to spill) written straight to a file, so memory stays bounded.
  */
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import * as nodeFs from 'node:fs';
 import { CoreError, firstLine } from '../base/errors.js';
+import { fsPath } from '../base/fileNames.js';
 
 export interface CatFileObject {
   type: string;
   data: Buffer;
+}
+
+/** An object written to a file instead of memory (`SpillOptions`). */
+export interface SpilledObject {
+  type: string;
+  size: number;
+  file: string;
+}
+
+/**
+ * Objects of more than `over` bytes go to a new file instead of memory: `file()` names it when one does
+ * (it must not exist; its folder must).
+ */
+export interface SpillOptions {
+  over: number;
+  file: () => string;
 }
 
 /** A long-lived `git cat-file --batch`: one process answers any number of reads, in order. */
@@ -17,27 +36,48 @@ export interface ObjectReader {
   read(sha: string): Promise<CatFileObject | undefined>;
   /** The object a ref of ours points at (`refs/upstream/…`), or undefined when the ref does not exist. */
   readRef(ref: string): Promise<CatFileObject | undefined>;
+  /** The same, but an object larger than `spill.over` is written to `spill.file` and not held in memory. */
+  readSpilling(sha: string, spill: SpillOptions): Promise<CatFileObject | SpilledObject | undefined>;
   close(): void;
 }
 
 interface PendingRead {
   sha: string;
-  resolve: (value: CatFileObject | undefined) => void;
+  spill: SpillOptions | undefined;
+  resolve: (value: CatFileObject | SpilledObject | undefined) => void;
   reject: (err: unknown) => void;
+}
+
+/** The object whose bytes are arriving: into `data`, or into the file open as `fd`. */
+interface Body {
+  request: PendingRead;
+  type: string;
+  size: number;
+  /** Bytes of the object received so far (the LF git ends each answer with is not counted). */
+  got: number;
+  data?: Buffer;
+  fd?: number;
+  file?: string;
 }
 
 /** Parses `<sha> <type> <size>\n<bytes>\n` / `<sha> missing\n` answers in request order. */
 export class BatchObjectReader implements Omit<ObjectReader, 'readRef'> {
   private readonly pending: PendingRead[] = [];
-  private buffer: Buffer = Buffer.alloc(0);
+  /** Bytes received but not consumed yet: at most a header line and the chunk it came with. */
+  private leftover: Buffer = Buffer.alloc(0);
+  private body: Body | undefined;
   private failure: Error | undefined;
   private closed = false;
   private stderr = '';
 
   constructor(private readonly child: ChildProcessWithoutNullStreams) {
     child.stdout.on('data', (chunk: Buffer) => {
-      this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
-      this.drain();
+      try {
+        this.consume(chunk);
+      } catch (err) {
+        this.fail(err as Error);
+        child.kill();
+      }
     });
     child.stderr.on('data', (chunk: Buffer) => (this.stderr += chunk.toString('utf8')));
     child.stdin.on('error', () => undefined);
@@ -54,12 +94,11 @@ export class BatchObjectReader implements Omit<ObjectReader, 'readRef'> {
   }
 
   read(sha: string): Promise<CatFileObject | undefined> {
-    if (this.failure) return Promise.reject(this.failure);
-    if (this.closed) return Promise.reject(new Error('object reader is closed'));
-    return new Promise((resolve, reject) => {
-      this.pending.push({ sha, resolve, reject });
-      this.child.stdin.write(`${sha}\n`);
-    });
+    return this.request(sha, undefined) as Promise<CatFileObject | undefined>;
+  }
+
+  readSpilling(sha: string, spill: SpillOptions): Promise<CatFileObject | SpilledObject | undefined> {
+    return this.request(sha, spill);
   }
 
   close(): void {
@@ -68,38 +107,86 @@ export class BatchObjectReader implements Omit<ObjectReader, 'readRef'> {
     this.child.stdin.end();
   }
 
-  private drain(): void {
-    for (;;) {
+  private request(
+    sha: string,
+    spill: SpillOptions | undefined,
+  ): Promise<CatFileObject | SpilledObject | undefined> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.closed) return Promise.reject(new Error('object reader is closed'));
+    return new Promise((resolve, reject) => {
+      this.pending.push({ sha, spill, resolve, reject });
+      this.child.stdin.write(`${sha}\n`);
+    });
+  }
+
+  private consume(chunk: Buffer): void {
+    let input = this.leftover.length === 0 ? chunk : Buffer.concat([this.leftover, chunk]);
+    this.leftover = Buffer.alloc(0);
+    while (input.length > 0 && !this.failure) {
+      if (this.body) {
+        input = this.takeBody(this.body, input);
+        continue;
+      }
       const head = this.pending[0];
-      if (!head) return;
-      const eol = this.buffer.indexOf(0x0a);
-      if (eol < 0) return;
-      const header = this.buffer.subarray(0, eol).toString('utf8');
+      const eol = input.indexOf(0x0a);
+      if (!head || eol < 0) {
+        this.leftover = input;
+        return;
+      }
+      const header = input.subarray(0, eol).toString('utf8');
+      input = input.subarray(eol + 1);
       const parts = header.split(' ');
       if (parts[1] === 'missing') {
-        this.buffer = this.buffer.subarray(eol + 1);
         this.pending.shift();
         head.resolve(undefined);
         continue;
       }
       const size = Number(parts[2]);
-      if (parts.length !== 3 || !Number.isInteger(size)) {
+      if (parts.length !== 3 || !Number.isInteger(size) || size < 0) {
         this.fail(
           new CoreError({ code: 'git-failed', command: 'cat-file', reason: `unexpected answer "${header}"` }),
         );
         return;
       }
-      if (this.buffer.length < eol + 1 + size + 1) return;
-      const data = Buffer.from(this.buffer.subarray(eol + 1, eol + 1 + size));
-      this.buffer = this.buffer.subarray(eol + 1 + size + 1);
-      this.pending.shift();
-      head.resolve({ type: parts[1] ?? '', data });
+      this.body = { request: head, type: parts[1] ?? '', size, got: 0 };
+      if (head.spill && size > head.spill.over) {
+        this.body.file = head.spill.file();
+        this.body.fd = nodeFs.openSync(fsPath(this.body.file), 'wx');
+      } else {
+        this.body.data = Buffer.allocUnsafe(size);
+      }
     }
+  }
+
+  /** Takes the current object's bytes (and the LF after them) from `input`; returns what is left. */
+  private takeBody(body: Body, input: Buffer): Buffer {
+    const wanted = body.size - body.got;
+    const bytes = input.subarray(0, Math.min(wanted, input.length));
+    if (body.fd !== undefined) {
+      for (let at = 0; at < bytes.length;) at += nodeFs.writeSync(body.fd, bytes, at, bytes.length - at);
+    } else {
+      bytes.copy(body.data as Buffer, body.got);
+    }
+    body.got += bytes.length;
+    const rest = input.subarray(bytes.length);
+    // The object is complete once the LF after it has arrived too.
+    if (body.got < body.size || rest.length === 0) return rest;
+    this.body = undefined;
+    this.pending.shift();
+    if (body.fd !== undefined) {
+      nodeFs.closeSync(body.fd);
+      body.request.resolve({ type: body.type, size: body.size, file: body.file as string });
+    } else {
+      body.request.resolve({ type: body.type, data: body.data as Buffer });
+    }
+    return rest.subarray(1);
   }
 
   private fail(err: Error): void {
     if (this.failure) return;
     this.failure = err;
+    if (this.body?.fd !== undefined) nodeFs.closeSync(this.body.fd);
+    this.body = undefined;
     for (const request of this.pending.splice(0)) request.reject(err);
   }
 }

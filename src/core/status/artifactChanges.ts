@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readTree, withoutNoise } from '../model/artifactTree.js';
 import type { Tree } from '../model/artifactTree.js';
+import { sameBytes } from '../model/largeFiles.js';
 import { openSnapshotStore } from '../store/snapshots.js';
 import type { OperationOptions } from '../transfer/operations.js';
 import { storeOptions } from '../transfer/operations.js';
@@ -84,7 +85,7 @@ export async function artifactFileChanges(
       if (kinds.has(rel) || isCopy(rel)) continue;
       const locked = base.get(rel);
       if (!locked) kinds.set(rel, 'added');
-      else if (locked.mode !== file.mode || !locked.data.equals(file.data)) kinds.set(rel, 'modified');
+      else if (locked.mode !== file.mode || !sameBytes(locked, file)) kinds.set(rel, 'modified');
     }
     for (const rel of base.keys()) if (!mine.has(rel) && !kinds.has(rel)) kinds.set(rel, 'deleted');
   }

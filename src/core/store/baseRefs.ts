@@ -5,16 +5,18 @@
  * `refs/deployed/<type>/<name>` keyed by content hash (the base of redeploy and pull); and the images
  * of project paths before a deploy or pull changed them (`refs/project-images/<txId>`, for `undo`).
  */
+import { randomBytes } from 'node:crypto';
 import type { Logger } from '../base/changes.js';
 import { CoreError } from '../base/errors.js';
 import type { Clock } from '../base/time.js';
 import { isArtifactType } from '../model/artifact.js';
 import type { Tree } from '../model/artifactTree.js';
+import { DiskFile, diskTreeFile, LARGE_FILE_BYTES } from '../model/largeFiles.js';
 import { assertObjectId, assertRefName, isObjectId } from '../ports/git.js';
 import type { Git } from '../ports/git.js';
 import { commitObject, ZERO_SHA } from './gitObjects.js';
 import type { GitObject, GitObjects } from './gitObjects.js';
-import { scanContent, scanPath } from './treeScan.js';
+import { scanContent, scanPath, writeLargeBlobs } from './treeScan.js';
 import { assertSafeRel, treeObjects, writeTrees } from './trees.js';
 
 const UPSTREAM_REFS = 'refs/upstream/';
@@ -81,7 +83,10 @@ export class BaseRefs {
     content: string | Tree,
     meta: UpstreamMeta,
   ): Promise<UpstreamRecord> {
-    const state = typeof content === 'string' ? await scanPath(this.objects, content) : scanContent(content);
+    const state =
+      typeof content === 'string'
+        ? await scanPath(this.objects, content)
+        : scanContent(content, await writeLargeBlobs(this.objects, content));
     const previous = (await this.upstreamHistory(ref))[0];
     const fullMeta: UpstreamMeta = { ...meta, time: meta.time ?? this.clock.now().toISOString() };
     const message = `upstream ${type}/${name} ${meta.resolved_version ?? meta.resolved_sha}\n\n${JSON.stringify(fullMeta)}\n`;
@@ -107,12 +112,18 @@ export class BaseRefs {
    * The stored upstream content of an artifact at `resolvedSha` (or the newest stored one), or undefined
    * when none was stored. Paths are relative to the artifact (a single file: its upstream file name).
    */
-  async readUpstream(type: string, name: string, resolvedSha?: string): Promise<Tree | undefined> {
+  async readUpstream(
+    type: string,
+    name: string,
+    resolvedSha?: string,
+    /** Names a new file for a large file to be written to instead of memory (`readStoredTree`). */
+    spill?: (name: string) => string,
+  ): Promise<Tree | undefined> {
     const history = await this.upstreamHistory(upstreamRef(type, name));
     const record =
       resolvedSha === undefined ? history[0] : history.find((r) => r.meta.resolved_sha === resolvedSha);
     if (!record) return undefined;
-    return this.readStoredTree(record.tree);
+    return this.readStoredTree(record.tree, spill);
   }
 
   /** Every upstream stored under `ref`, newest first. */
@@ -166,7 +177,8 @@ export class BaseRefs {
       const parent = heads.get(ref);
       const meta = { ...copy.meta, time: copy.meta.time ?? now.toISOString() };
       let commit: GitObject | undefined;
-      const built = treeObjects(scanContent(copy.content), undefined, (tree) => {
+      const written = await writeLargeBlobs(this.objects, copy.content);
+      const built = treeObjects(scanContent(copy.content, written), undefined, (tree) => {
         commit = commitObject(tree, parent, `${title}\n\n${JSON.stringify(meta)}\n`, now);
         return [commit];
       });
@@ -196,7 +208,8 @@ export class BaseRefs {
    */
   async storeProjectImage(txId: string, image: ProjectImage): Promise<string> {
     const ref = assertRefName(`${PROJECT_IMAGE_REFS}${txId}`);
-    return this.storeCommit(ref, undefined, `project image ${txId}`, scanContent(image.tree), {
+    const written = await writeLargeBlobs(this.objects, image.tree);
+    return this.storeCommit(ref, undefined, `project image ${txId}`, scanContent(image.tree, written), {
       paths: image.paths,
       absent: image.absent,
       createdDirs: image.createdDirs ?? [],
@@ -220,8 +233,10 @@ export class BaseRefs {
   /**
    * The files and symlinks of a stored tree, read through the store's one `cat-file --batch` (an
    * artifact's few folders: no `ls-tree` process of its own). Paths are checked as every stored path is.
+   * With `spill`, a file of LARGE_FILE_BYTES or more is written to the new file it names (the caller
+   * removes it) and kept on disk, as `readTree` keeps a large file.
    */
-  private async readStoredTree(treeSha: string): Promise<Tree> {
+  private async readStoredTree(treeSha: string, spill?: (name: string) => string): Promise<Tree> {
     const out: Tree = new Map();
     const walk = async (tree: string, prefix: string): Promise<void> => {
       for (const [name, entry] of await this.objects.readTreeEntries(tree)) {
@@ -230,7 +245,18 @@ export class BaseRefs {
         if (entry.mode === '040000') await walk(entry.sha, `${rel}/`);
         else if (entry.mode === '100644' || entry.mode === '100755' || entry.mode === '120000') {
           const mode = entry.mode === '120000' ? 0o120000 : entry.mode === '100755' ? 0o755 : 0o644;
-          out.set(rel, { data: await this.objects.readBlob(entry.sha), mode });
+          if (spill === undefined || mode === 0o120000) {
+            out.set(rel, { data: await this.objects.readBlob(entry.sha), mode });
+            continue;
+          }
+          const file = (): string => spill(`blob-${entry.sha}-${randomBytes(4).toString('hex')}`);
+          const read = await this.objects.readBlobSpilling(entry.sha, { over: LARGE_FILE_BYTES - 1, file });
+          out.set(
+            rel,
+            Buffer.isBuffer(read)
+              ? { data: read, mode }
+              : diskTreeFile(new DiskFile(read.file, read.size, entry.sha), mode),
+          );
         } else this.logger.warn(`[Snapshots] tree ${treeSha}: skipping ${rel} (${entry.mode})`);
       }
     };

@@ -11,7 +11,7 @@ import { CoreError, ioFailure } from '../base/errors.js';
 import { decodeName, isRawName } from '../base/fileNames.js';
 import type { Fs } from '../ports/fs.js';
 import { assertObjectId, compareVersions, isObjectId, SNAPSHOT_IDENTITY } from '../ports/git.js';
-import type { Git, ObjectReader } from '../ports/git.js';
+import type { Git, ObjectReader, SpilledObject, SpillOptions } from '../ports/git.js';
 
 export const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
 export const ZERO_SHA = '0'.repeat(40);
@@ -92,6 +92,24 @@ export class GitObjects {
         });
     }
     return history;
+  }
+
+  /**
+   * A blob's bytes, or, when it is larger than `spill.over`, the file they were written to (`spill.file`,
+   * created): a large blob never sits in memory. Throws `git-failed` when the object is missing.
+   */
+  async readBlobSpilling(sha: string, spill: SpillOptions): Promise<Buffer | SpilledObject> {
+    assertObjectId(sha);
+    this.reader ??= this.git.openObjectReader();
+    const object = await this.reader.readSpilling(sha, spill);
+    if (!object || object.type !== 'blob') {
+      throw new CoreError({
+        code: 'git-failed',
+        command: 'cat-file',
+        reason: `no blob ${sha} in the snapshot repository`,
+      });
+    }
+    return 'data' in object ? object.data : object;
   }
 
   /** One tree object's entries by name (modes as diff-tree prints them: `040000` for folders). */

@@ -375,9 +375,15 @@ export class SnapshotStore {
    * The stored upstream content of an artifact at `resolvedSha` (or the newest stored one), or undefined
    * when none was stored. Paths are relative to the artifact (a single file: its upstream file name).
    */
-  async readUpstream(type: string, name: string, resolvedSha?: string): Promise<Tree | undefined> {
+  async readUpstream(
+    type: string,
+    name: string,
+    resolvedSha?: string,
+    /** Names a new file where a large file is written instead of memory (it then stays on disk). */
+    spill?: (name: string) => string,
+  ): Promise<Tree | undefined> {
     if (!this.repoExists()) return undefined;
-    return this.bases.readUpstream(type, name, resolvedSha);
+    return this.bases.readUpstream(type, name, resolvedSha, spill);
   }
 
   /** Every stored upstream of an artifact, newest first. */

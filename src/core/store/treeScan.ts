@@ -10,6 +10,7 @@ import type { Logger } from '../base/changes.js';
 import { CoreError } from '../base/errors.js';
 import { fsPath, readDirSync } from '../base/fileNames.js';
 import { ancestors } from '../model/artifactTree.js';
+import { LARGE_FILE_BYTES } from '../model/largeFiles.js';
 import { LINKED_DOCUMENTS } from '../model/lock.js';
 import type { Tree } from '../model/artifactTree.js';
 import { isErrno } from '../ports/fs.js';
@@ -44,8 +45,9 @@ export interface ScanResult extends FolderState {
 }
 
 /**
- * Changed files up to this total size are read and hashed in JS and written with the trees by one git
- * process; beyond it (a huge first snapshot) git reads them itself, keeping memory bounded.
+ * Changed files smaller than LARGE_FILE_BYTES, up to this total size, are read and hashed in JS and
+ * written with the trees by one git process; beyond it (a huge first snapshot), and for every large file,
+ * git reads them itself, keeping memory bounded.
  */
 const JS_HASH_MAX_BYTES = 256 * 1024 * 1024;
 
@@ -202,27 +204,31 @@ export async function scanFolder(
     }
   });
   const pending: GitObject[] = [];
-  const bytes = toHash.reduce((sum, { record }) => sum + record.size, 0);
-  if (toHash.length > 0 && bytes <= JS_HASH_MAX_BYTES) {
-    for (const { rel, record, isSymlink } of toHash) {
-      const abs = fsPath(absolutePath(root, rel));
-      const blob = gitObject(
-        'blob',
-        isSymlink ? nodeFs.readlinkSync(abs, { encoding: 'buffer' }) : nodeFs.readFileSync(abs),
-      );
-      record.sha = blob.sha;
-      files.set(rel, { mode: gitModeOf(record.mode), sha: blob.sha, kind: isSymlink ? 'symlink' : 'file' });
-      records.set(rel, record);
-      pending.push(blob);
-    }
-  } else if (toHash.length > 0) {
+  // Large files always go to git by path: git reads them itself, so they never sit in our memory.
+  const large = toHash.filter(({ record, isSymlink }) => !isSymlink && record.size >= LARGE_FILE_BYTES);
+  const small = toHash.filter(({ record, isSymlink }) => isSymlink || record.size < LARGE_FILE_BYTES);
+  const bytes = small.reduce((sum, { record }) => sum + record.size, 0);
+  const inJs = bytes <= JS_HASH_MAX_BYTES ? small : [];
+  for (const { rel, record, isSymlink } of inJs) {
+    const abs = fsPath(absolutePath(root, rel));
+    const blob = gitObject(
+      'blob',
+      isSymlink ? nodeFs.readlinkSync(abs, { encoding: 'buffer' }) : nodeFs.readFileSync(abs),
+    );
+    record.sha = blob.sha;
+    files.set(rel, { mode: gitModeOf(record.mode), sha: blob.sha, kind: isSymlink ? 'symlink' : 'file' });
+    records.set(rel, record);
+    pending.push(blob);
+  }
+  const byGit = inJs === small ? large : [...small, ...large];
+  if (byGit.length > 0) {
     const shas = await objects.hashObjects(
-      toHash.map(({ rel, isSymlink }) => {
+      byGit.map(({ rel, isSymlink }) => {
         const abs = absolutePath(root, rel);
         return isSymlink ? nodeFs.readlinkSync(fsPath(abs), { encoding: 'buffer' }) : abs;
       }),
     );
-    toHash.forEach(({ rel, record, isSymlink }, i) => {
+    byGit.forEach(({ rel, record, isSymlink }, i) => {
       record.sha = shas[i] as string;
       files.set(rel, {
         mode: gitModeOf(record.mode),
@@ -252,34 +258,54 @@ export async function scanPath(objects: GitObjects, source: string): Promise<Fol
   const target = fsPath(abs);
   const st = nodeFs.lstatSync(target);
   if (st.isDirectory()) return scanFolder(objects, abs, false, undefined);
+  const mode = gitModeOf(st.mode);
+  const kind = mode === '120000' ? 'symlink' : 'file';
+  if (kind === 'file' && st.size >= LARGE_FILE_BYTES) {
+    const [sha] = await objects.hashObjects([abs]);
+    return { files: new Map([[path.basename(abs), { mode, sha: sha as string, kind }]]), dirs: new Set() };
+  }
   const blob = gitObject(
     'blob',
     st.isSymbolicLink() ? nodeFs.readlinkSync(target, { encoding: 'buffer' }) : nodeFs.readFileSync(target),
   );
-  const mode = gitModeOf(st.mode);
   return {
-    files: new Map([
-      [path.basename(abs), { mode, sha: blob.sha, kind: mode === '120000' ? 'symlink' : 'file' }],
-    ]),
+    files: new Map([[path.basename(abs), { mode, sha: blob.sha, kind }]]),
     dirs: new Set(),
     pending: [blob],
   };
 }
 
-/** An in-memory tree (an upstream file or folder) as tree entries; its blobs are left pending. */
-export function scanContent(content: Tree): FolderState {
+/**
+ * An in-memory tree (an upstream file or folder) as tree entries; its blobs are left pending, except those
+ * `written` already holds (path → blob id: see `writeLargeBlobs`).
+ */
+export function scanContent(content: Tree, written?: ReadonlyMap<string, string>): FolderState {
   const files = new Map<string, ScannedFile>();
   const dirs = new Set<string>();
   const pending: GitObject[] = [];
   for (const [rel, file] of content) {
     assertSafeRel(rel, 'upstream tree');
-    const blob = gitObject('blob', file.data);
     const mode: GitMode = file.mode === 0o120000 ? '120000' : file.mode & 0o111 ? '100755' : '100644';
-    files.set(rel, { mode, sha: blob.sha, kind: mode === '120000' ? 'symlink' : 'file' });
+    let sha = written?.get(rel);
+    if (sha === undefined) {
+      const blob = gitObject('blob', file.data);
+      pending.push(blob);
+      sha = blob.sha;
+    }
+    files.set(rel, { mode, sha, kind: mode === '120000' ? 'symlink' : 'file' });
     for (const parent of ancestors(rel)) dirs.add(parent);
-    pending.push(blob);
   }
   return { files, dirs, pending };
+}
+
+/**
+ * Writes the large files of a tree (those kept on disk) into the repository with one `hash-object`, which
+ * reads them itself: path → blob id, for `scanContent`.
+ */
+export async function writeLargeBlobs(objects: GitObjects, content: Tree): Promise<Map<string, string>> {
+  const large = [...content].flatMap(([rel, file]) => (file.disk ? [[rel, file.disk.path] as const] : []));
+  const shas = await objects.hashObjects(large.map(([, file]) => file));
+  return new Map(large.map(([rel], i) => [rel, shas[i] as string]));
 }
 
 // ---- walking --------------------------------------------------------------------------------------

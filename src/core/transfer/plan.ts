@@ -6,6 +6,7 @@
 import { isBinary, mergeBytes } from '../merge/merge.js';
 import type { MergeLabels } from '../merge/merge.js';
 import type { Tree, TreeFile } from '../model/artifactTree.js';
+import { fileHead, sameBytes } from '../model/largeFiles.js';
 
 // Defined with the model (below both the store and the planner); planned here.
 export type { Tree, TreeFile } from '../model/artifactTree.js';
@@ -97,7 +98,7 @@ export const UPSTREAM_COPY_SUFFIX = '.upstream';
 
 function sameFile(a: TreeFile | undefined, b: TreeFile | undefined): boolean {
   if (!a || !b) return a === b;
-  return a.mode === b.mode && a.data.equals(b.data);
+  return a.mode === b.mode && sameBytes(a, b);
 }
 
 /** Classifies every path of base ∪ mine ∪ upstream; sorted by path. `base` undefined = no known base. */
@@ -108,7 +109,7 @@ export function classify(base: Tree | undefined, mine: Tree, upstream: Tree): Fi
     const b = base?.get(rel);
     const m = mine.get(rel);
     const u = upstream.get(rel);
-    const binary = [b, m, u].some((f) => f !== undefined && f.mode !== 0o120000 && isBinary(f.data));
+    const binary = [b, m, u].some((f) => f !== undefined && f.mode !== 0o120000 && isBinary(fileHead(f)));
     plans.push({
       rel,
       status: statusOf(b, m, u),

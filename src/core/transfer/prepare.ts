@@ -146,9 +146,19 @@ export async function prepareUpdate(
     faults: opts.faults,
   });
   const diffFirst = entries.length > 1;
+  // Large files of the stored bases are written here rather than read into memory (made when one is).
+  let spillDir: string | undefined;
+  const spill = (name: string): string => {
+    if (spillDir === undefined) {
+      fs.mkdirSync(work, { recursive: true });
+      spillDir = fs.mkdtempSync(path.join(work, 'base-'));
+    }
+    return path.join(spillDir, name);
+  };
   const dispose = async (): Promise<void> => {
     await Promise.all(fetchedAll.map((f) => f.dispose().catch(() => undefined)));
     await batch.dispose().catch(() => undefined);
+    if (spillDir !== undefined) fs.rmSync(spillDir, { recursive: true, force: true });
     if (!internalOptions.workDir) releaseTmpDir(dir);
   };
   const store = await traced('open the snapshot store (git --version)', () =>
@@ -170,6 +180,7 @@ export async function prepareUpdate(
           store,
           fetchedAll,
           diffFirst ? batch : { resolve: batch.resolve },
+          spill,
         );
         artifacts.push(planned.plan);
         internals.set(id, planned.internals);
@@ -243,6 +254,7 @@ async function planArtifact(
   store: Awaited<ReturnType<typeof openSnapshotStore>>,
   fetchedAll: FetchedSource[],
   batch: Pick<UpstreamBatch, 'resolve'> & Partial<Pick<UpstreamBatch, 'unchanged'>>,
+  spill: (name: string) => string,
 ): Promise<{ plan: ArtifactUpdatePlan; internals: ArtifactInternals }> {
   const id = artifactId(entry);
   const lockEntry = getEntry(collection.lock, entry);
@@ -318,7 +330,7 @@ async function planArtifact(
     const read = tracedSync('read the fetched files', () => readTree(got.root, !got.isFile).tree);
     upstream = isFolder ? read : singleFileTree(read, fileName);
     base = await traced('read the base', () =>
-      loadBase(store, entry, source, currentSha, isFolder, fileName, work, opts, fetchedAll),
+      loadBase(store, entry, source, currentSha, isFolder, fileName, work, opts, fetchedAll, spill),
     );
   }
   const lfs = upToDate ? undefined : lfsWarning(id, upstream);
@@ -368,9 +380,11 @@ export async function loadBase(
   work: string,
   opts: OperationOptions,
   fetchedAll: FetchedSource[],
+  /** Names a new file for a large stored file (which then stays on disk); removed with the plan. */
+  spill?: (name: string) => string,
 ): Promise<Tree | undefined> {
   if (!currentSha) return undefined;
-  const stored = await store.readUpstream(entry.type, entry.name, currentSha);
+  const stored = await store.readUpstream(entry.type, entry.name, currentSha, spill);
   // A base stored before noise was left out may still hold some: it must not look like an upstream deletion.
   if (stored) return isFolder ? withoutNoise(stored) : singleFileTree(stored, fileName);
   try {

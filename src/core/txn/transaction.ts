@@ -165,10 +165,15 @@ export async function applyChanges(
         await fs.symlink(change.symlinkTarget, staged);
         continue;
       }
-      at('read', target);
-      const data = typeof change.data === 'function' ? await change.data() : change.data;
-      at('write', staged);
-      await fs.writeFile(staged, data, change.mode);
+      if ('copyOf' in change.data) {
+        at('write', staged);
+        await fs.copyFile(change.data.copyOf, staged, change.mode);
+      } else {
+        at('read', target);
+        const data = typeof change.data === 'function' ? await change.data() : change.data;
+        at('write', staged);
+        await fs.writeFile(staged, data, change.mode);
+      }
       at('fsync', staged);
       await fs.fsync(staged);
     }

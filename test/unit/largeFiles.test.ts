@@ -1,0 +1,105 @@
+/**
+ * Large files stay on disk (model/largeFiles.ts, issue 16): their git blob id and their share of the
+ * content hash are read in chunks, and must equal the one-shot values at every chunk boundary; a large
+ * binary goes through a whole update — fetched, compared, snapshotted, copied into place — byte for byte,
+ * with SkillMeat's hash in the lock, and a large binary changed on both sides keeps the local file with
+ * upstream's beside it. (Its speed and memory are the bench's "50 MB binary" rows.)
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { contentHash } from '../../src/core/model/hash.js';
+import { loadCollection } from '../../src/core/model/collection.js';
+import { readTree } from '../../src/core/model/artifactTree.js';
+import { blobIdOf, DiskFile, LARGE_FILE_BYTES, sameBytes } from '../../src/core/model/largeFiles.js';
+import { runCli, tempDir } from './support/collections.js';
+import { pythonHash } from './support/pythonHash.js';
+import { commitUpstream, makeUpstream, upstreamTempDir } from './support/upstream.js';
+
+const SIZES = [LARGE_FILE_BYTES - 1, LARGE_FILE_BYTES, LARGE_FILE_BYTES + 1, 2 * LARGE_FILE_BYTES + 7];
+
+function gitHashObject(file: string): string {
+  const r = spawnSync('git', ['hash-object', '--no-filters', '--', file], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.trim();
+}
+
+describe('large files on disk', () => {
+  it('blob id and content hash read in chunks equal the one-shot values at every chunk boundary', () => {
+    const dir = tempDir();
+    for (const size of SIZES) {
+      const file = path.join(dir, `f-${size}.bin`);
+      const bytes = randomBytes(size);
+      fs.writeFileSync(file, bytes);
+      const disk = new DiskFile(file, size);
+      const oneShot = createHash('sha1').update(`blob ${size}\0`).update(bytes).digest('hex');
+      assert.equal(disk.blobId(), oneShot, `blob id at ${size} bytes`);
+      assert.equal(disk.blobId(), gitHashObject(file), `git agrees at ${size} bytes`);
+      assert.equal(contentHash(file), createHash('sha256').update(bytes).digest('hex'), `hash at ${size}`);
+      assert.deepEqual(disk.head(), bytes.subarray(0, 8 * 1024));
+    }
+  });
+
+  it('a tree keeps a large file on disk and compares it by size and blob id, not by reading it', () => {
+    const dir = tempDir();
+    const big = randomBytes(LARGE_FILE_BYTES + 10);
+    fs.mkdirSync(path.join(dir, 'a'));
+    fs.mkdirSync(path.join(dir, 'b'));
+    fs.writeFileSync(path.join(dir, 'a/big.bin'), big);
+    const changed = Buffer.from(big);
+    changed[changed.length - 1] = (changed[changed.length - 1] ?? 0) ^ 1;
+    fs.writeFileSync(path.join(dir, 'b/big.bin'), changed);
+    const a = readTree(path.join(dir, 'a'), true).tree.get('big.bin');
+    const b = readTree(path.join(dir, 'b'), true).tree.get('big.bin');
+    assert.ok(a?.disk && b?.disk, 'kept on disk');
+    assert.equal(sameBytes(a, a), true);
+    assert.equal(sameBytes(a, b), false, 'one byte apart');
+    assert.equal(blobIdOf(a), gitHashObject(path.join(dir, 'a/big.bin')));
+    assert.ok(a.data.equals(big), 'data still reads every byte');
+  });
+
+  it('a 12 MB binary through update: every byte, SkillMeat’s hash in the lock; changed on both sides, upstream’s copy beside it', () => {
+    const v1 = randomBytes(12 * 1024 * 1024);
+    const flip = (bytes: Buffer, at: number): Buffer => {
+      const copy = Buffer.from(bytes);
+      copy[at] = (copy[at] ?? 0) ^ 0xff;
+      return copy;
+    };
+    const v2 = flip(v1, 6_000_000);
+    const up = makeUpstream(path.join(upstreamTempDir(), 'kit'), [
+      {
+        files: { 'skills/model/SKILL.md': '---\nname: model\n---\nWeights.\n', 'skills/model/w.bin': v1 },
+        tag: 'v1',
+      },
+      { files: { 'skills/model/w.bin': v2 }, tag: 'v2' },
+    ]);
+    const dir = path.join(tempDir(), 'collection');
+    assert.equal(runCli(['init', '--collection', dir]).code, 0);
+    const add = runCli(['add', `${up.url}#skills/model@v1`, '--collection', dir]);
+    assert.equal(add.code, 0, add.stderr);
+    const weights = path.join(dir, 'skills/model/w.bin');
+    assert.ok(fs.readFileSync(weights).equals(v1));
+
+    const update = runCli(['update', 'model', '--to', 'v2', '--collection', dir]);
+    assert.equal(update.code, 0, update.stderr);
+    assert.ok(fs.readFileSync(weights).equals(v2), 'every byte of v2');
+    const lockHash = loadCollection(dir).lock.entries.get('model::skill')?.contentHash;
+    assert.equal(lockHash, pythonHash(path.join(dir, 'skills/model')));
+    assert.equal(runCli(['status', '--collection', dir]).code, 0);
+
+    // Both sides change it: the local file stays, upstream's goes beside it, exit 3 (as git does).
+    const local = flip(v2, 10);
+    fs.writeFileSync(weights, local);
+    commitUpstream(up, { files: { 'skills/model/w.bin': flip(v2, 11_000_000) }, tag: 'v3' });
+    const conflicted = runCli(['update', 'model', '--to', 'v3', '--strategy', 'merge', '--collection', dir]);
+    assert.equal(conflicted.code, 3, conflicted.stderr);
+    assert.ok(fs.readFileSync(weights).equals(local), 'the local file is kept');
+    assert.ok(
+      fs.readFileSync(`${weights}.upstream`).equals(flip(v2, 11_000_000)),
+      "upstream's copy beside it",
+    );
+  });
+});

@@ -11,30 +11,12 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CLI, formatBytes, formatRows, goal, median, measure, reps, versus } from './util.js';
+import { CLI, formatBytes, formatRows, git, goal, median, measure, reps, versus } from './util.js';
 
 const SIZE = 50 << 20;
 const GOAL_MS = 3000;
 const GOAL_RSS = 200 << 20;
 const BINARY = 'skills/bench-blob/assets/model.bin';
-
-function git(cwd: string, ...args: string[]): string {
-  const result = spawnSync('git', args, {
-    cwd,
-    encoding: 'utf8',
-    env: {
-      ...process.env,
-      GIT_AUTHOR_NAME: 'bench',
-      GIT_AUTHOR_EMAIL: 'bench@localhost',
-      GIT_COMMITTER_NAME: 'bench',
-      GIT_COMMITTER_EMAIL: 'bench@localhost',
-      GIT_CONFIG_NOSYSTEM: '1',
-      HOME: cwd,
-    },
-  });
-  if (result.status !== 0) throw new Error(`git ${args.join(' ')}: ${result.stderr}`);
-  return result.stdout.trim();
-}
 
 /** The upstream: v1 with the binary, v2 with one byte of it changed. */
 function makeUpstream(dir: string): Buffer {

@@ -5,32 +5,13 @@
  * collection, delete-then-copy of the artifact). Goal: ≤ 300 ms. Then where the time goes: the same
  * update run with `ARTIFACT_KEEPER_TRACE=1`, phase by phase, with the git processes it started.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tar from 'tar';
 import { phaseRows, runCliTraced } from './trace.js';
 import type { TracedRun } from './trace.js';
-import { formatRows, goal, median, measure, reps, runCli, versus } from './util.js';
-
-function git(cwd: string, ...args: string[]): string {
-  const result = spawnSync('git', args, {
-    cwd,
-    encoding: 'utf8',
-    env: {
-      ...process.env,
-      GIT_AUTHOR_NAME: 'bench',
-      GIT_AUTHOR_EMAIL: 'bench@localhost',
-      GIT_COMMITTER_NAME: 'bench',
-      GIT_COMMITTER_EMAIL: 'bench@localhost',
-      GIT_CONFIG_NOSYSTEM: '1',
-      HOME: cwd,
-    },
-  });
-  if (result.status !== 0) throw new Error(`git ${args.join(' ')}: ${result.stderr}`);
-  return result.stdout.trim();
-}
+import { formatRows, git, goal, median, measure, reps, runCli, versus } from './util.js';
 
 /** A local upstream repository with `skills/bench-pdf` at tags v1 and v2 (one line changed, one file added). */
 export function makeUpstream(dir: string): void {

@@ -5,7 +5,6 @@
  * fetchSource through the core), timed on 100 artifacts and extrapolated linearly to all of them.
  * Goal: ≤ 30 s and ≥ 10× faster than the baseline.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -15,29 +14,11 @@ import { contentHash } from '../src/core/model/hash.js';
 import { emptyLock, LOCK_FILE, serializeLock, setEntry } from '../src/core/model/lock.js';
 import { addArtifact, MANIFEST_FILE, newManifest, serializeManifest } from '../src/core/model/manifest.js';
 import { fetchSource, resolveSource, sourceFromUpstream } from '../src/core/sources/sources.js';
-import { formatMs, formatRows, goal, QUICK, ratio, runCli } from './util.js';
+import { formatMs, formatRows, git, goal, QUICK, ratio, runCli } from './util.js';
 
 const ARTIFACTS = QUICK ? 100 : 2000;
 const CHANGED = 20;
 const BASELINE_SAMPLE = Math.min(100, ARTIFACTS);
-
-function git(cwd: string, ...args: string[]): string {
-  const result = spawnSync('git', args, {
-    cwd,
-    encoding: 'utf8',
-    env: {
-      ...process.env,
-      GIT_AUTHOR_NAME: 'bench',
-      GIT_AUTHOR_EMAIL: 'bench@localhost',
-      GIT_COMMITTER_NAME: 'bench',
-      GIT_COMMITTER_EMAIL: 'bench@localhost',
-      GIT_CONFIG_NOSYSTEM: '1',
-      HOME: cwd,
-    },
-  });
-  if (result.status !== 0) throw new Error(`git ${args.join(' ')}: ${result.stderr}`);
-  return result.stdout.trim();
-}
 
 const name = (i: number): string => `s${String(i).padStart(4, '0')}`;
 const skill = (i: number, tag: string): string =>

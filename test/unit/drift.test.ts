@@ -36,6 +36,20 @@ function states(setup: ProjectSetup, includeNotDeployed = false): Record<string,
   return plain;
 }
 
+/** Takes the planner's `[[deployed]]` table out of the tracking file; returns the file and its text before. */
+function dropPlannerRecord(setup: ProjectSetup): { tracking: string; text: string } {
+  const tracking = path.join(setup.root.dir, '.skillmeat-deployed.toml');
+  const text = fs.readFileSync(tracking, 'utf8');
+  fs.writeFileSync(
+    tracking,
+    text
+      .split('\n\n')
+      .filter((b) => !b.includes('"planner"'))
+      .join('\n\n'),
+  );
+  return { tracking, text };
+}
+
 const ALL_IN_SYNC = { 'skill/pdf': 'in-sync', 'command/review': 'in-sync', 'agent/planner': 'in-sync' };
 const FILES = {
   'skill/pdf': 'skills/pdf/SKILL.md',
@@ -63,15 +77,7 @@ describe('drift', () => {
       checkDrift(setup.root, loadCollection(setup.collection), { caches }).entries.map((e) => e.id);
     assert.deepEqual(ids(), Object.keys(ALL_IN_SYNC));
     assert.equal(caches.project.tracking?.records.length, 3, 'records kept in the project cache');
-    const tracking = path.join(setup.root.dir, '.skillmeat-deployed.toml');
-    const text = fs.readFileSync(tracking, 'utf8');
-    fs.writeFileSync(
-      tracking,
-      text
-        .split('\n\n')
-        .filter((b) => !b.includes('"planner"'))
-        .join('\n\n'),
-    );
+    const { tracking, text } = dropPlannerRecord(setup);
     assert.deepEqual(ids(), ['skill/pdf', 'command/review']);
     fs.writeFileSync(tracking, text.replace('"agents/planner.md"', '"../../secret.md"'));
     assert.throws(ids, /artifact_path "\.\.\/\.\.\/secret\.md" leaves the profile root/);
@@ -176,15 +182,7 @@ describe('drift', () => {
 
   it('lists the deployable artifacts that are not deployed, on request, and they are not drift', () => {
     const setup = makeProjectSetup();
-    const tracking = path.join(setup.root.dir, '.skillmeat-deployed.toml');
-    const text = fs.readFileSync(tracking, 'utf8');
-    fs.writeFileSync(
-      tracking,
-      text
-        .split('\n\n')
-        .filter((b) => !b.includes('"planner"'))
-        .join('\n\n'),
-    );
+    dropPlannerRecord(setup);
     assert.deepEqual(states(setup), { 'skill/pdf': 'in-sync', 'command/review': 'in-sync' });
     assert.deepEqual(states(setup, true), { ...ALL_IN_SYNC, 'agent/planner': 'not-deployed' });
     const report = checkDrift(setup.root, loadCollection(setup.collection), { includeNotDeployed: true });

@@ -209,14 +209,14 @@ async function showChanges(services: Services, element: unknown): Promise<ShownC
       });
       continue;
     }
-    if (!sameBytes(file.base, file.project))
+    if (file.projectChanged)
       entries.push({
         label: projectUri,
         original: side(file.rel, 'base', file.base !== undefined),
         modified: working(projectUri, file.project !== undefined, 'mine'),
         title: t('{0} (as deployed ↔ project)', file.rel),
       });
-    if (collectionUri && !sameBytes(file.base, file.collection))
+    if (collectionUri && file.collectionChanged)
       entries.push({
         label: collectionUri,
         original: side(file.rel, 'base', file.base !== undefined),
@@ -245,10 +245,6 @@ export interface ShownChange {
   title: string;
   original: string;
   modified: string;
-}
-
-function sameBytes(a: Buffer | undefined, b: Buffer | undefined): boolean {
-  return a === undefined || b === undefined ? a === b : a.equals(b);
 }
 
 /** Other profile roots present in a folder (`.codex`, `.gemini`, `.cursor`). */

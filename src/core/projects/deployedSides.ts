@@ -21,6 +21,10 @@ import type { DriftEntry } from './drift.js';
 export interface DeployedFileSides {
   /** Relative to the deployed path (a folder's file, or the deployed file's own name). */
   rel: string;
+  /** The project's file differs from the copy as deployed (without a stored copy: from the collection's). */
+  projectChanged: boolean;
+  /** The collection's file differs from the copy as deployed (without a stored copy: from the project's). */
+  collectionChanged: boolean;
   base?: Buffer;
   project?: Buffer;
   collection?: Buffer;
@@ -77,10 +81,14 @@ export async function deployedSides(
       project: project.get(rel)?.data,
       collection: inCollection.get(rel)?.data,
     };
-    if (same(sides.base, sides.project) && same(sides.base, sides.collection) && base) continue;
-    if (!base && same(sides.project, sides.collection)) continue;
+    // Against the copy as deployed; without one, each side against the other.
+    const projectChanged = !same(base ? sides.base : sides.collection, sides.project);
+    const collectionChanged = base ? !same(sides.base, sides.collection) : projectChanged;
+    if (!projectChanged && !collectionChanged) continue;
     files.push({
       rel,
+      projectChanged,
+      collectionChanged,
       ...(sides.base ? { base: sides.base } : {}),
       ...(sides.project ? { project: sides.project } : {}),
       ...(sides.collection ? { collection: sides.collection } : {}),

@@ -2,7 +2,8 @@
  * `npm run bench`: generates the synthetic collection in a temp folder, gives every section its own
  * fresh copy, prints what each section returns, and removes the temp folder. Sections that other
  * modules provide (`snapshots`, `update`, `update --all`, `scaling`) run when their module is there and are skipped otherwise.
- * `BENCH_QUICK=1` runs the 100-skill collection with fewer repetitions.
+ * `BENCH_QUICK=1` runs the 100-skill collection with fewer repetitions. `BENCH_ONLY=status,update` runs only
+ * the sections whose names start with one of those words.
  */
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -83,7 +84,12 @@ async function main(): Promise<number> {
       ['scaling', () => optionalSection('./scaling.js', 'benchScaling')],
       ['50 MB binary', () => benchBigFile],
     ];
+    const only = (process.env.BENCH_ONLY ?? '')
+      .split(',')
+      .map((word) => word.trim())
+      .filter((word) => word !== '');
     for (const [name, load] of sections) {
+      if (only.length > 0 && !only.some((word) => name.startsWith(word))) continue;
       const copy = path.join(root, name);
       try {
         const run = load();

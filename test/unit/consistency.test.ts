@@ -73,6 +73,42 @@ describe('consistency report', () => {
     assert.equal((await checkCollection(dir, { cache })).state, 'modified');
   });
 
+  it('sees an edit behind a symlinked file of a skill, though the link itself never changes', async () => {
+    const dir = copySharedFixture();
+    // The link points outside the collection: only the file behind it is edited.
+    const outside = path.join(path.dirname(dir), `${path.basename(dir)}-shared.md`);
+    fs.writeFileSync(outside, 'shared notes\n');
+    fs.symlinkSync(outside, path.join(dir, 'skills/pdf-tools/shared.md'));
+    const cache = emptyStatCache();
+    const later = (): number => Date.now() + 60_000;
+    await checkCollection(dir, { cache, now: later });
+    const cacheFile = path.join(dir, '.artifact-keeper/status-cache.json');
+    const written = fs.statSync(cacheFile);
+    assert.equal(
+      (await checkCollection(dir, { cache, now: later })).rehashed,
+      0,
+      'warm: the link is trusted',
+    );
+    assert.equal(
+      fs.statSync(cacheFile).ino,
+      written.ino,
+      'and its stamp too: nothing walked again, nothing rewritten',
+    );
+    const link = fs.lstatSync(path.join(dir, 'skills/pdf-tools/shared.md'));
+    fs.appendFileSync(outside, 'edited through the link\n');
+    assert.deepEqual(
+      fs.lstatSync(path.join(dir, 'skills/pdf-tools/shared.md')),
+      link,
+      'the link is as it was',
+    );
+    const after = await checkCollection(dir, { cache, now: later });
+    assert.equal(after.rehashed, 1, 'the skill behind the link is re-hashed');
+    assert.equal(
+      after.artifacts.find((a) => a.id === 'skill/pdf-tools')?.currentHash,
+      contentHash(path.join(dir, 'skills/pdf-tools')),
+    );
+  });
+
   it('sees a file added to a sub-folder of a cached skill', async () => {
     const dir = copySharedFixture();
     const cache = emptyStatCache();

@@ -18,6 +18,7 @@ import type { Fs } from '../ports/fs.js';
 import type { Collection } from '../model/collection.js';
 import { CoreError } from '../base/errors.js';
 import { hasJournal } from '../txn/journal.js';
+import { traced, tracedSync } from '../base/trace.js';
 import type { ArtifactEntry } from '../model/manifest.js';
 import { loadStatCache, measureArtifact, saveStatCache } from './statCache.js';
 import type { Measured, StatCache } from './statCache.js';
@@ -87,14 +88,15 @@ export interface CheckOptions {
  * `loadCollection` throws, except while a transaction is interrupted: see loadForCheck.
  */
 export async function checkCollection(dir: string, options: CheckOptions = {}): Promise<ConsistencyReport> {
-  const loaded = loadForCheck(dir, options.fs);
-  await loaded.cacheSaved;
+  const loaded = tracedSync('load manifest and lock', () => loadForCheck(dir, options.fs));
+  await traced('save the parse cache', () => loaded.cacheSaved);
   if ('report' in loaded) return loaded.report;
-  const checked = checkAndPersist(
-    loaded.collection,
-    loaded.interrupted ? { ...options, persist: false } : options,
+  const checkOptions = loaded.interrupted ? { ...options, persist: false } : options;
+  const cache = checkOptions.cache ?? tracedSync('load the stat cache', () => loadStatCache(dir));
+  const checked = tracedSync('check every artifact', () =>
+    checkAndPersist(loaded.collection, { ...checkOptions, cache }),
   );
-  await checked.cacheSaved;
+  await traced('save the stat cache', () => checked.cacheSaved);
   return checked.report;
 }
 

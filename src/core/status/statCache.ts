@@ -245,9 +245,15 @@ function sameFile(stamp: FileStamp, st: fs.Stats): boolean {
   );
 }
 
+/**
+ * The stat of what `walkSync` stamped: the entry itself, or what a symlink points at. `lstat` first: on
+ * Linux it costs about a third less than `stat`, and almost nothing in a collection is a link.
+ */
 function statOrUndefined(file: string): fs.Stats | undefined {
   try {
-    return fs.statSync(fsPath(file), { throwIfNoEntry: false });
+    const target = fsPath(file);
+    const st = fs.lstatSync(target, { throwIfNoEntry: false });
+    return st?.isSymbolicLink() ? fs.statSync(target, { throwIfNoEntry: false }) : st;
   } catch {
     return undefined; // ENOTDIR, EACCES: not the file we stamped
   }

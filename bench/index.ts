@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { generateCollection, generateSmall } from './generate.js';
 import { benchEventLoop } from './eventLoop.js';
 import { benchBigFile } from './bigFile.js';
+import { benchFloors } from './floors.js';
 import { benchStatus } from './status.js';
 import {
   CLI,
@@ -75,6 +76,7 @@ async function main(): Promise<number> {
     print(formatSection(`setup (${machine})`, [...header, ...noisy]));
 
     const sections: [string, () => Section | undefined][] = [
+      ['floors (what no command can go below here)', () => benchFloors],
       ['status', () => benchStatus],
       ['event loop (consistency check in VS Code)', () => benchEventLoop],
       ['snapshots', () => optionalSection('./snapshots.js', 'benchSnapshots')],

@@ -13,20 +13,31 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { formatBytes, formatCount, formatRows, median, medianOf, reps, runCli } from './util.js';
 
-export async function benchFloors(collectionDir: string): Promise<string[]> {
+/** Every file and folder below `dir` (our state and `.git` left out), for one `lstat` each. */
+export function entriesBelow(dir: string): string[] {
   const paths: string[] = [];
-  const walk = (dir: string): void => {
-    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+  const walk = (folder: string): void => {
+    for (const entry of fs.readdirSync(folder, { withFileTypes: true })) {
       if (entry.name === '.artifact-keeper' || entry.name === '.git') continue;
-      const abs = `${dir}/${entry.name}`;
+      const abs = `${folder}/${entry.name}`;
       paths.push(abs);
       if (entry.isDirectory()) walk(abs);
     }
   };
-  walk(path.resolve(collectionDir));
-  const lstatAll = medianOf(reps(7), () => {
+  walk(path.resolve(dir));
+  return paths;
+}
+
+/** Median time of one `lstat` of each of `paths`. */
+export function lstatFloor(paths: readonly string[], runs = reps(7)): number {
+  return medianOf(runs, () => {
     for (const p of paths) fs.lstatSync(p, { throwIfNoEntry: false });
-  });
+  }).ms;
+}
+
+export async function benchFloors(collectionDir: string): Promise<string[]> {
+  const paths = entriesBelow(collectionDir);
+  const lstatAll = { ms: lstatFloor(paths) };
   const bareNode = medianOf(reps(5), () => execFileSync(process.execPath, ['-e', '0']));
   const cliStart = median(Array.from({ length: reps(5) }, () => runCli(['--version']).ms));
   const small = await spawnCost();

@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { checkCollection } from '../src/core/status/consistency.js';
+import { entriesBelow, lstatFloor } from './floors.js';
 import { generateCollection } from './generate.js';
 import { makeUpstream } from './update.js';
 import {
@@ -37,6 +38,8 @@ interface SizeFigures {
   bytes: number;
   generateMs: number;
   statusWarm: number;
+  /** One lstat of every file and folder: what an exact status or snapshot cannot go below. */
+  floor: number;
   statusCli: number;
   firstSnapshot: number;
   snapshot1: number;
@@ -78,6 +81,7 @@ async function measureSize(dir: string, size: number, upstream: string): Promise
     const report = await checkCollection(dir);
     if (report.rehashed !== 0) throw new Error(`status warm re-hashed ${report.rehashed} artifacts`);
   });
+  const floor = lstatFloor(entriesBelow(dir), reps(5));
   const statusCli = median(Array.from({ length: reps(3) }, () => runCli(['status', '--collection', dir]).ms));
 
   // The first snapshot (of everything) is taken by `add`, which brings in the skill the update moves.
@@ -119,6 +123,7 @@ async function measureSize(dir: string, size: number, upstream: string): Promise
     bytes: generated.value.bytes,
     generateMs: generated.ms,
     statusWarm: warm.ms,
+    floor,
     statusCli,
     firstSnapshot: add.ms,
     snapshot1: median(snapshots),
@@ -132,6 +137,7 @@ function table(figures: readonly SizeFigures[], max: number): string[] {
     ['artifacts', (f) => formatCount(f.artifacts)],
     ['files', (f) => formatCount(f.files)],
     ['size', (f) => formatBytes(f.bytes)],
+    ['lstat floor', (f) => formatMs(f.floor)],
     ['status warm', (f) => formatMs(f.statusWarm)],
     ['status CLI', (f) => formatMs(f.statusCli)],
     ['snapshot, 1 change', (f) => formatMs(f.snapshot1)],
@@ -164,7 +170,8 @@ function table(figures: readonly SizeFigures[], max: number): string[] {
     ...lines,
     ...growth,
     '',
-    'status warm: in-process checkCollection, median of 5; CLI rows: node dist/cli.js end to end, median of 3.',
+    'lstat floor: one lstat of every file and folder (bench section "floors"); status warm: in-process' +
+      ' checkCollection, median of 5; CLI rows: node dist/cli.js end to end, median of 3.',
     'A cost that follows only what changed stays near 1× as the collection grows; one that stats every file' +
       ' (status, a snapshot scan) grows with the file count, far below re-hashing it.' +
       (max < 20_000 ? ` Capped at ${formatCount(max)} (BENCH_SCALING_MAX).` : ''),

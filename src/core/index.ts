@@ -57,6 +57,7 @@ export { CollectionChecker } from './status/checker.js';
 export type { CheckerOptions } from './status/checker.js';
 export type { CollectionCheckOutcome, CollectionCheckRequest } from './status/collectionCheck.js';
 export { serveCollectionChecks } from './status/checkWorker.js';
+export type { DriftCheckOutcome, DriftCheckRequest } from './projects/driftCheck.js';
 export type { StatCache } from './status/statCache.js';
 export type {
   ArtifactReport,

@@ -154,7 +154,7 @@ async function projectMove(
     );
     offerUndo(services, collectionDir, result.txId, t('Undeployed {0} from {1}', entry.id, project.root.dir));
   }
-  view.refresh();
+  void view.refresh();
 }
 
 /**
@@ -349,7 +349,7 @@ export function registerDeployCommands(services: Services, view: DeployedView): 
           showError(services, err);
           return undefined;
         } finally {
-          view.refresh();
+          void view.refresh();
         }
       }),
     ),

@@ -2,22 +2,14 @@
  * The "Deployed here" view (DESIGN §10): per workspace folder with a profile root, the artifacts deployed
  * there with their drift against the collection found for it. It owns the projects the window shows and
  * their drift reports, re-read on file events in the profile roots and after every operation of the store.
+ * Drift is read where the store's consistency checks run (a worker thread), never on the extension
+ * host's loop: it stats every file of every deployed copy on both sides.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import {
-  checkDrift,
-  discoverCollection,
-  isDrift,
-  loadCollection,
-  loadDriftCaches,
-  nodeFs,
-  projectProfileRoot,
-  saveDriftCaches,
-  readTrackingFile,
-} from '../core/index.js';
+import { discoverCollection, isDrift, projectProfileRoot, readTrackingFile } from '../core/index.js';
 import type { DriftEntry, DriftState, ProfileRoot } from '../core/index.js';
 import { Disposable } from './disposable.js';
 import type { Store } from './store.js';
@@ -100,6 +92,8 @@ export class DeployedView extends Disposable implements vscode.TreeDataProvider<
   readonly onDidChangeProjects = this._onDidChangeProjects.event;
   private readonly view: vscode.TreeView<DeployedElement>;
   private timer: NodeJS.Timeout | undefined;
+  /** Counts refreshes: only the newest one shows what it read. */
+  private generation = 0;
   projects: DeployedProject[] = [];
 
   constructor(private readonly store: Store) {
@@ -117,7 +111,7 @@ export class DeployedView extends Disposable implements vscode.TreeDataProvider<
         if (e.phase === 'end') this.scheduleRefresh();
       }),
     );
-    this.refresh();
+    void this.refresh();
   }
 
   override dispose(): void {
@@ -127,20 +121,26 @@ export class DeployedView extends Disposable implements vscode.TreeDataProvider<
 
   private scheduleRefresh(): void {
     if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.refresh(), REFRESH_DEBOUNCE_MS);
+    this.timer = setTimeout(() => void this.refresh(), REFRESH_DEBOUNCE_MS);
   }
 
-  /** Re-reads every workspace folder's profile root and drift now. */
-  refresh(): void {
+  /**
+   * Re-reads every workspace folder's profile root and drift now; resolves once they are shown (or once a
+   * newer refresh replaced this one).
+   */
+  async refresh(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    const projects: DeployedProject[] = [];
+    const generation = ++this.generation;
+    const reads: Promise<DeployedProject>[] = [];
     for (const folder of vscode.workspace.workspaceFolders ?? []) {
       if (folder.uri.scheme !== 'file') continue;
       const root = profileRootOf(folder.uri.fsPath);
       if (!root) continue;
-      projects.push(readProject(folder.uri.fsPath, root, this.store));
+      reads.push(this.readProject(folder.uri.fsPath, root));
     }
+    const projects = await Promise.all(reads);
+    if (generation !== this.generation || this.isDisposed) return;
     this.projects = projects;
     const drifting = projects.reduce((n, p) => n + p.entries.filter((e) => isDrift(e.state)).length, 0);
     this.view.badge =
@@ -154,6 +154,24 @@ export class DeployedView extends Disposable implements vscode.TreeDataProvider<
     );
     this._onDidChangeTreeData.fire();
     this._onDidChangeProjects.fire();
+  }
+
+  /** One project's drift, read through the stat caches as the CLI's drift (an unchanged copy is not re-hashed). */
+  private async readProject(folder: string, root: ProfileRoot): Promise<DeployedProject> {
+    const collectionDir = collectionFor(root, this.store);
+    if (!collectionDir) return { folder, root, collectionDir, entries: [] };
+    const outcome = await this.store.checkDrift({ collectionDir, root, persist: vscode.workspace.isTrusted });
+    switch (outcome.kind) {
+      case 'drifted':
+        return { folder, root, collectionDir, entries: outcome.report.entries };
+      case 'failed': {
+        const error = outcome.error instanceof Error ? outcome.error.message : String(outcome.error);
+        return { folder, root, collectionDir, entries: [], error };
+      }
+      case 'superseded':
+        // A newer refresh asked again for this root: its answer is the one shown.
+        return { folder, root, collectionDir, entries: [] };
+    }
   }
 
   getChildren(element?: DeployedElement): DeployedElement[] {
@@ -196,25 +214,5 @@ export class DeployedView extends Disposable implements vscode.TreeDataProvider<
     item.contextValue = `deployed;${entry.state}`;
     item.resourceUri = vscode.Uri.file(path.join(project.root.dir, entry.path));
     return item;
-  }
-}
-
-function readProject(folder: string, root: ProfileRoot, store: Store): DeployedProject {
-  const collectionDir = collectionFor(root, store);
-  if (!collectionDir) return { folder, root, collectionDir, entries: [] };
-  try {
-    // Through the stat caches, as the CLI's drift: an unchanged copy is not re-hashed on every refresh.
-    const caches = loadDriftCaches(collectionDir, root);
-    const report = checkDrift(root, loadCollection(collectionDir), { caches });
-    void saveDriftCaches(nodeFs, collectionDir, root, caches);
-    return { folder, root, collectionDir, entries: report.entries };
-  } catch (err) {
-    return {
-      folder,
-      root,
-      collectionDir,
-      entries: [],
-      error: err instanceof Error ? err.message : String(err),
-    };
   }
 }

@@ -26,6 +26,8 @@ import type {
   CollectionChecker,
   CollectionCheckOutcome,
   ConsistencyReport,
+  DriftCheckOutcome,
+  DriftCheckRequest,
   LockHolder,
   OperationOptions,
   RemainingConflicts,
@@ -213,6 +215,14 @@ export class Store extends Disposable {
   /** Where the consistency checks run: a worker thread, or the extension host when it could not start. */
   get checkMode(): 'worker' | 'in-process' {
     return this.checker.mode;
+  }
+
+  /**
+   * A project's drift against its collection, read where the consistency checks run (off the extension
+   * host's loop); `superseded` when a newer drift check of the same profile root was asked for.
+   */
+  checkDrift(request: DriftCheckRequest): Promise<DriftCheckOutcome> {
+    return this.checker.drift(request);
   }
 
   get isBusy(): boolean {

@@ -37,7 +37,7 @@ describe('deployed here: deploy, drift, update over edits, pull, undeploy', func
 
   async function driftOf(id: string, state: string): Promise<void> {
     await until(api, `${id} ${state}`, () => {
-      api.deployed.refresh();
+      void api.deployed.refresh();
       const p = api.deployed.projects.find((x) => x.folder === project());
       return p?.entries.find((e) => e.id === id)?.state === state ? true : undefined;
     });
@@ -116,7 +116,7 @@ describe('deployed here: deploy, drift, update over edits, pull, undeploy', func
     const tracking = path.join(claude, '.skillmeat-deployed.toml');
     assert.ok(!fs.existsSync(tracking) || !/name = "pdf"/.test(fs.readFileSync(tracking, 'utf8')));
     await until(api, 'the view empties', () => {
-      api.deployed.refresh();
+      void api.deployed.refresh();
       return api.deployed.getChildren().length === 0 ? true : undefined;
     });
   });
@@ -157,7 +157,7 @@ describe('deployed here: deploy, drift, update over edits, pull, undeploy', func
       fs.existsSync(path.join(claude, 'commands/review.md')) ? undefined : true,
     );
     await until(api, 'the view to drop it', () => {
-      api.deployed.refresh();
+      void api.deployed.refresh();
       const p = api.deployed.projects.find((x) => x.folder === project());
       return p?.entries.some((e) => e.id === id) ? undefined : true;
     });

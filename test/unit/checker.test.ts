@@ -16,7 +16,11 @@ import type {
   CollectionCheckOutcome,
   CollectionCheckRequest,
 } from '../../src/core/status/collectionCheck.js';
+import { loadCollection } from '../../src/core/model/collection.js';
+import { checkDrift } from '../../src/core/projects/drift.js';
+import type { DriftCheckOutcome } from '../../src/core/projects/driftCheck.js';
 import { copySharedFixture, tempDir } from './support/collections.js';
+import { makeProjectSetup } from './support/projects.js';
 
 /** The worker entry as tsc compiles it (the bundle, dist/checkWorker.js, is built from the same file). */
 const WORKER_FILE = path.resolve(__dirname, '../../src/extension/checkWorker.js');
@@ -256,6 +260,45 @@ describe('collection checks off the event loop', () => {
       assert.ok(fs.existsSync(cacheFile));
     } finally {
       checker.dispose();
+    }
+  });
+
+  it('read a project’s drift as checkDrift does, edits and errors included, with the newest per project winning', async () => {
+    for (const [where, checker] of checkers()) {
+      const setup = makeProjectSetup();
+      fs.appendFileSync(path.join(setup.root.dir, 'skills/pdf/ref/a.md'), 'edited in the project\n');
+      const asked = { collectionDir: setup.collection, root: setup.root, persist: false };
+      const drifted = (outcome: DriftCheckOutcome): Extract<DriftCheckOutcome, { kind: 'drifted' }> => {
+        assert.equal(outcome.kind, 'drifted', `${where}: ${JSON.stringify(outcome).slice(0, 300)}`);
+        return outcome as Extract<DriftCheckOutcome, { kind: 'drifted' }>;
+      };
+      try {
+        const expected = checkDrift(setup.root, loadCollection(setup.collection));
+        assert.equal(expected.entries.find((e) => e.id === 'skill/pdf')?.state, 'modified');
+        assert.deepEqual(drifted(await checker.drift(asked)).report, expected, where);
+        // Two asks for one project: the older answers `superseded` at once; a collection check is apart.
+        const older = checker.drift(asked);
+        const collection = checker.check(request(setup.collection));
+        const newer = checker.drift(asked);
+        assert.equal((await older).kind, 'superseded', where);
+        assert.deepEqual(drifted(await newer).report, expected, where);
+        assert.equal(checked(await collection).report.state, 'clean', where);
+        // A drift that cannot be read is the same one-line error.
+        fs.writeFileSync(path.join(setup.root.dir, '.skillmeat-deployed.toml'), '[[deployed]\n');
+        let thrown: unknown;
+        try {
+          checkDrift(setup.root, loadCollection(setup.collection));
+        } catch (err) {
+          thrown = err;
+        }
+        const failed = await checker.drift(asked);
+        assert.equal(failed.kind, 'failed', where);
+        assert.ok(failed.kind === 'failed' && failed.error instanceof CoreError, where);
+        assert.equal((failed as { error: Error }).error.message, (thrown as Error).message, where);
+        assert.equal(checker.mode, where, 'no fallback was needed');
+      } finally {
+        checker.dispose();
+      }
     }
   });
 });

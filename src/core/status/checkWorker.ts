@@ -1,5 +1,5 @@
 /**
- * The worker thread side of `checker.ts`: collection checks run here, off the thread that asked, one at
+ * The worker thread side of `checker.ts`: collection checks and project drift checks run here, off the thread that asked, one at
  * a time, with each collection's stat cache kept between them. A check the asking side has superseded is
  * dropped at its next pause (a shared cancel ring, read between artifacts, because this thread never
  * reads its messages while a check runs). Failures cross back as data and become the same errors again.
@@ -8,6 +8,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { CoreError } from '../base/errors.js';
 import type { Failure } from '../base/errors.js';
+import { driftCheckSteps } from '../projects/driftCheck.js';
+import type { DriftCheckOutcome, DriftCheckRequest, DriftCheckRun } from '../projects/driftCheck.js';
 import { collectionCheckSteps } from './collectionCheck.js';
 import type {
   CollectionCheckOutcome,
@@ -26,8 +28,13 @@ export interface CheckWorkerData {
   cancelRing: SharedArrayBuffer;
 }
 
+/** One piece of work for the worker: a collection's consistency check, or a project's drift. */
+export type CheckJob =
+  { kind: 'collection'; request: CollectionCheckRequest } | { kind: 'drift'; request: DriftCheckRequest };
+
 export type ToWorker =
-  | { type: 'check'; id: number; request: CollectionCheckRequest }
+  /** `key`: a newer job with the same key replaces this one (see `CollectionChecker`). */
+  | { type: 'job'; id: number; job: CheckJob; key: string }
   /** The collection is no longer shown: drop its stat cache. */
   | { type: 'forget'; dir: string };
 
@@ -42,6 +49,7 @@ export interface WireError {
 
 export type WireOutcome =
   | Exclude<CollectionCheckOutcome, { kind: 'failed' | 'superseded' }>
+  | Exclude<DriftCheckOutcome, { kind: 'failed' | 'superseded' }>
   | { kind: 'failed'; error: WireError }
   | { kind: 'superseded' };
 
@@ -98,8 +106,8 @@ export function serveCollectionChecks(): void {
   const port: MessagePort = parentPort;
   const ring = new Int32Array(data.cancelRing);
   const caches = new Map<string, StatCache>();
-  /** Waiting checks, at most one per collection (a newer one replaces an older one). */
-  const waiting = new Map<string, { id: number; request: CollectionCheckRequest }>();
+  /** Waiting jobs, at most one per key (a newer one replaces an older one). */
+  const waiting = new Map<string, { id: number; job: CheckJob }>();
   let draining = false;
   let scheduled = false;
 
@@ -110,10 +118,13 @@ export function serveCollectionChecks(): void {
     draining = true;
     try {
       for (let next = first(waiting); next; next = first(waiting)) {
-        waiting.delete(next.request.dir);
-        const { id, request } = next;
-        const steps = collectionCheckSteps(request, caches);
-        let step: IteratorResult<void, CollectionCheckRun> | undefined;
+        const [key, { id, job }] = next;
+        waiting.delete(key);
+        const steps: Generator<void, CollectionCheckRun | DriftCheckRun> =
+          job.kind === 'collection'
+            ? collectionCheckSteps(job.request, caches)
+            : driftCheckSteps(job.request);
+        let step: IteratorResult<void, CollectionCheckRun | DriftCheckRun> | undefined;
         // Looked at before every step, the first included: a check superseded while it waited never starts.
         while (!isCancelled(ring, id)) {
           step = steps.next();
@@ -143,9 +154,9 @@ export function serveCollectionChecks(): void {
       caches.delete(message.dir);
       return;
     }
-    const older = waiting.get(message.request.dir);
+    const older = waiting.get(message.key);
     if (older) reply(older.id, { kind: 'superseded' });
-    waiting.set(message.request.dir, { id: message.id, request: message.request });
+    waiting.set(message.key, { id: message.id, job: message.job });
     // Later: the messages already queued arrive first, so only the newest check of a collection runs.
     if (draining || scheduled) return;
     scheduled = true;
@@ -156,7 +167,7 @@ export function serveCollectionChecks(): void {
   });
 }
 
-function first<K, V>(map: Map<K, V>): V | undefined {
-  for (const value of map.values()) return value;
+function first<K, V>(map: Map<K, V>): [K, V] | undefined {
+  for (const entry of map) return entry;
   return undefined;
 }

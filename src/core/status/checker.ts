@@ -1,5 +1,5 @@
 /**
- * Runs the checks of the collections a window shows off the asking thread: in a worker thread
+ * Runs the checks of the collections a window shows, and the drift of the projects it shows, off the asking thread: in a worker thread
  * (`checkWorker.ts`) when its bundled entry is given, so loading, stat-ing and hashing a large collection
  * never hold the extension host's event loop; otherwise, or once the worker fails to start or dies, in
  * this thread with the work cut into slices between which the event loop runs. Either way the outcome is
@@ -10,10 +10,12 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../base/changes.js';
 import { silentLogger } from '../base/changes.js';
+import { driftCheckKey, driftCheckSteps } from '../projects/driftCheck.js';
+import type { DriftCheckOutcome, DriftCheckRequest } from '../projects/driftCheck.js';
 import { collectionCheckSteps } from './collectionCheck.js';
 import type { CollectionCheckOutcome, CollectionCheckRequest } from './collectionCheck.js';
 import { CANCEL_SLOTS, cancel, fromWire } from './checkWorker.js';
-import type { CheckWorkerData, FromWorker, ToWorker, WireOutcome } from './checkWorker.js';
+import type { CheckJob, CheckWorkerData, FromWorker, ToWorker, WireOutcome } from './checkWorker.js';
 import type { StatCache } from './statCache.js';
 
 /** The longest stretch an in-process check holds the thread before it lets the event loop run. */
@@ -25,10 +27,14 @@ export interface CheckerOptions {
   logger?: Logger;
 }
 
+type AnyOutcome = CollectionCheckOutcome | DriftCheckOutcome;
+
 interface Pending {
   id: number;
-  request: CollectionCheckRequest;
-  resolve: (outcome: CollectionCheckOutcome) => void;
+  job: CheckJob;
+  /** What a newer job replaces this one by: the collection's folder, or the drift key of a profile root. */
+  key: string;
+  resolve: (outcome: AnyOutcome) => void;
   where: 'worker' | 'in-process';
   cancelled: boolean;
 }
@@ -41,8 +47,8 @@ export class CollectionChecker {
   private nextId = 1;
   private readonly cancelRing = new SharedArrayBuffer(CANCEL_SLOTS * Int32Array.BYTES_PER_ELEMENT);
   private readonly ring = new Int32Array(this.cancelRing);
-  /** The check in flight of each collection, by folder and by id. */
-  private readonly byDir = new Map<string, Pending>();
+  /** The check in flight of each collection (by folder) or profile root (by drift key), and by id. */
+  private readonly byKey = new Map<string, Pending>();
   private readonly byId = new Map<number, Pending>();
   /** The stat caches of the in-process checks (the worker keeps its own). */
   private readonly caches = new Map<string, StatCache>();
@@ -63,17 +69,29 @@ export class CollectionChecker {
    * with `superseded` when a newer check of the same collection was asked for before this one ended.
    */
   check(request: CollectionCheckRequest): Promise<CollectionCheckOutcome> {
+    return this.enqueue({ kind: 'collection', request }, request.dir) as Promise<CollectionCheckOutcome>;
+  }
+
+  /**
+   * The drift of a project against its collection, as `checkDrift` reads it through the drift caches;
+   * `superseded` when a newer drift check of the same profile root was asked for before this one ended.
+   */
+  drift(request: DriftCheckRequest): Promise<DriftCheckOutcome> {
+    return this.enqueue({ kind: 'drift', request }, driftCheckKey(request)) as Promise<DriftCheckOutcome>;
+  }
+
+  private enqueue(job: CheckJob, key: string): Promise<AnyOutcome> {
     if (this.disposed) return Promise.resolve({ kind: 'superseded' });
-    const older = this.byDir.get(request.dir);
+    const older = this.byKey.get(key);
     if (older) this.settle(older, { kind: 'superseded' });
     return new Promise((resolve) => {
-      const pending: Pending = { id: this.nextId++, request, resolve, where: 'worker', cancelled: false };
-      this.byDir.set(request.dir, pending);
+      const pending: Pending = { id: this.nextId++, job, key, resolve, where: 'worker', cancelled: false };
+      this.byKey.set(key, pending);
       this.byId.set(pending.id, pending);
       const worker = this.workerFailed ? undefined : this.startWorker();
       if (worker) {
         worker.ref(); // the process waits for an answer it is owed
-        worker.postMessage({ type: 'check', id: pending.id, request } satisfies ToWorker);
+        worker.postMessage({ type: 'job', id: pending.id, job, key } satisfies ToWorker);
       } else this.runInProcess(pending);
     });
   }
@@ -130,10 +148,10 @@ export class CollectionChecker {
     }
   }
 
-  private settle(pending: Pending, outcome: CollectionCheckOutcome): void {
+  private settle(pending: Pending, outcome: AnyOutcome): void {
     if (this.byId.get(pending.id) !== pending) return;
     this.byId.delete(pending.id);
-    if (this.byDir.get(pending.request.dir) === pending) this.byDir.delete(pending.request.dir);
+    if (this.byKey.get(pending.key) === pending) this.byKey.delete(pending.key);
     if (outcome.kind === 'superseded') {
       pending.cancelled = true;
       if (pending.where === 'worker') cancel(this.ring, pending.id);
@@ -145,7 +163,11 @@ export class CollectionChecker {
   /** The same steps in this thread, in slices of about SLICE_MS with the event loop run between them. */
   private runInProcess(pending: Pending): void {
     pending.where = 'in-process';
-    const steps = collectionCheckSteps(pending.request, this.caches);
+    const { job } = pending;
+    const steps =
+      job.kind === 'collection'
+        ? collectionCheckSteps(job.request, this.caches)
+        : driftCheckSteps(job.request);
     const run = async (): Promise<void> => {
       // Never in the caller's tick: `check` returns at once, and a check superseded in that tick never starts.
       await yieldToLoop();
@@ -175,6 +197,6 @@ function yieldToLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-function fromWireOutcome(outcome: WireOutcome): CollectionCheckOutcome {
+function fromWireOutcome(outcome: WireOutcome): AnyOutcome {
   return outcome.kind === 'failed' ? { kind: 'failed', error: fromWire(outcome.error) } : outcome;
 }

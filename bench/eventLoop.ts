@@ -20,7 +20,7 @@ import type { StatCache } from '../src/core/status/statCache.js';
 import { formatMs, formatRows, median, REPO_ROOT, reps, sleep } from './util.js';
 import type { Row } from './util.js';
 
-const WORKER_FILE = path.join(REPO_ROOT, 'dist', 'checkWorker.js');
+export const WORKER_FILE = path.join(REPO_ROOT, 'dist', 'checkWorker.js');
 /** Files younger than this are re-hashed by every check (the racy-stat rule): wait it out first. */
 const RACY_WINDOW_MS = 2_100;
 /** Measured after a check ends too, so nothing it left for the loop escapes. */
@@ -159,7 +159,7 @@ async function series(
 }
 
 /** The longest event-loop delay while `work` runs (and `TAIL_MS` after it), in milliseconds. */
-async function blockDuring(work: () => Promise<unknown> | unknown): Promise<{ block: number }> {
+export async function blockDuring(work: () => Promise<unknown> | unknown): Promise<{ block: number }> {
   const histogram = monitorEventLoopDelay({ resolution: 1 });
   histogram.enable();
   // Let the monitor's timer start before the work can block the loop.

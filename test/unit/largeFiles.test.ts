@@ -3,7 +3,8 @@
  * content hash are read in chunks, and must equal the one-shot values at every chunk boundary; a large
  * binary goes through a whole update — fetched, compared, snapshotted, copied into place — byte for byte,
  * with SkillMeat's hash in the lock, and a large binary changed on both sides keeps the local file with
- * upstream's beside it. (Its speed and memory are the bench's "50 MB binary" rows.)
+ * upstream's beside it; a fault at the copy that stages a large file leaves the collection exactly as
+ * before, writer lock released. (Its speed and memory are the bench's "50 MB binary" rows.)
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -25,6 +26,23 @@ function gitHashObject(file: string): string {
   const r = spawnSync('git', ['hash-object', '--no-filters', '--', file], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   return r.stdout.trim();
+}
+
+/** Every file of the collection outside `.artifact-keeper`, path → sha256, for before/after equality. */
+function filesOf(root: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (dir: string): void => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) {
+        if (full !== path.join(root, '.artifact-keeper')) walk(full);
+      } else {
+        out.set(path.relative(root, full), createHash('sha256').update(fs.readFileSync(full)).digest('hex'));
+      }
+    }
+  };
+  walk(root);
+  return out;
 }
 
 describe('large files on disk', () => {
@@ -102,4 +120,39 @@ describe('large files on disk', () => {
       "upstream's copy beside it",
     );
   });
+
+  for (const errno of ['ENOSPC', 'EIO']) {
+    it(`${errno} at the copy that stages a large file: the collection exactly as before, lock released`, () => {
+      const v1 = randomBytes(2 * LARGE_FILE_BYTES + 3);
+      const v2 = Buffer.from(v1);
+      v2[LARGE_FILE_BYTES] = (v2[LARGE_FILE_BYTES] ?? 0) ^ 1;
+      const up = makeUpstream(path.join(upstreamTempDir(), 'kit'), [
+        {
+          files: { 'skills/model/SKILL.md': '---\nname: model\n---\nWeights.\n', 'skills/model/w.bin': v1 },
+          tag: 'v1',
+        },
+        { files: { 'skills/model/w.bin': v2 }, tag: 'v2' },
+      ]);
+      const dir = path.join(tempDir(), 'collection');
+      assert.equal(runCli(['init', '--collection', dir]).code, 0);
+      const add = runCli(['add', `${up.url}#skills/model@v1`, '--collection', dir]);
+      assert.equal(add.code, 0, add.stderr);
+      const before = filesOf(dir);
+      assert.ok(before.has('skills/model/w.bin'));
+
+      const failed = runCli(['update', 'model', '--to', 'v2', '--collection', dir], {
+        env: { ARTIFACT_KEEPER_FAULT: `copyFile:1:${errno}` },
+      });
+      assert.notEqual(failed.code, 0, 'the fault fails the update');
+      assert.match(failed.stderr, new RegExp(errno), failed.stderr);
+      assert.deepEqual(filesOf(dir), before, 'manifest, lock and files exactly as before');
+      assert.ok(fs.readFileSync(path.join(dir, 'skills/model/w.bin')).equals(v1));
+      assert.equal(fs.existsSync(path.join(dir, '.artifact-keeper', 'writer.lock')), false, 'lock released');
+
+      // The fault really was at copyFile on the large file: the same update without it succeeds.
+      const update = runCli(['update', 'model', '--to', 'v2', '--collection', dir]);
+      assert.equal(update.code, 0, update.stderr);
+      assert.ok(fs.readFileSync(path.join(dir, 'skills/model/w.bin')).equals(v2));
+    });
+  }
 });

@@ -56,7 +56,19 @@ export interface PruneOptions {
   now?: Date;
   /** Run `git gc --prune=now` even when no snapshot was removed (default: only when some were). */
   gc?: boolean;
+  /**
+   * Amortised collection (retention after every operation): delete the refs now, but run the gc only
+   * once this many snapshots were pruned since the last one (counted in `PRUNED_SINCE_GC_FILE`). Unset:
+   * collect whenever a snapshot was removed. `gc: true` collects regardless.
+   */
+  gcEvery?: number;
 }
+
+/**
+ * Snapshots pruned since the last `git gc` (a decimal count in the store repo). Only a hint: lost or
+ * unreadable, it counts as "due", so the worst a crash costs is one early gc, never lost garbage.
+ */
+export const PRUNED_SINCE_GC_FILE = 'pruned-since-gc';
 
 export interface SnapshotStoreOptions {
   fs: Fs;
@@ -312,7 +324,8 @@ export class SnapshotStore {
 
   /**
    * Retention: keeps the newest `keep` (20), anything younger than `maxAgeDays` when set, always the
-   * newest and the `protect`ed, never a pinned one; deletes the other refs, then `git gc --prune=now`.
+   * newest and the `protect`ed, never a pinned one; deletes the other refs, then `git gc --prune=now`
+   * (with `gcEvery`, only once enough pruned snapshots' garbage has accumulated).
    * "Newest" is creation order (the ids), never the clock. Returns the removed ids.
    */
   prune(options: PruneOptions = {}): Promise<string[]> {
@@ -336,6 +349,11 @@ export class SnapshotStore {
       });
       if (doomed.length > 0) await this.refs.deleteSnapshots(doomed);
       if (doomed.length > 0 || options.gc) {
+        const pending = await this.prunedSinceGc(doomed.length);
+        if (!options.gc && options.gcEvery !== undefined && pending < options.gcEvery) {
+          this.logger.debug(`[Snapshots] pruned ${doomed.length} of ${all.length}; gc deferred (${pending})`);
+          return doomed.map((s) => s.id);
+        }
         await this.git.run([
           '-c',
           'gc.reflogExpire=now',
@@ -347,10 +365,29 @@ export class SnapshotStore {
         ]);
         this.trees.clear();
         await this.statIndex.revalidateIndex();
+        await this.writePrunedSinceGc(0);
       }
       this.logger.debug(`[Snapshots] pruned ${doomed.length} of ${all.length}`);
       return doomed.map((s) => s.id);
     });
+  }
+
+  /** Adds `removed` to the pruned-since-gc count and returns the new count (unreadable: due at once). */
+  private async prunedSinceGc(removed: number): Promise<number> {
+    const file = path.join(this.gitDir, PRUNED_SINCE_GC_FILE);
+    let count = 0;
+    if (nodeFs.existsSync(file)) {
+      const text = (await io('read', file, () => this.fs.readFile(file))).toString('utf8');
+      count = /^\d+\n?$/.test(text) ? Number.parseInt(text, 10) : Number.MAX_SAFE_INTEGER;
+    }
+    count = Math.min(Number.MAX_SAFE_INTEGER, count + removed);
+    await this.writePrunedSinceGc(count);
+    return count;
+  }
+
+  private async writePrunedSinceGc(count: number): Promise<void> {
+    const file = path.join(this.gitDir, PRUNED_SINCE_GC_FILE);
+    await io('write', file, () => this.fs.writeFile(file, `${count}\n`));
   }
 
   /**

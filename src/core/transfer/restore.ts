@@ -281,10 +281,13 @@ export function setSnapshotPinned(
   });
 }
 
-/** Retention on its own, with `retention` (not `opts.retention`); throws when it fails. */
+/**
+ * Retention on its own, with `retention` (not `opts.retention`), then a `git gc` whatever was removed (it
+ * collects what the amortised retention of earlier operations left); throws when it fails.
+ */
 export function pruneSnapshots(dir: string, retention: Retention, opts: OperationOptions): Promise<string[]> {
   const { keep, maxAgeDays } = retentionOf({ retention });
-  return writer(dir, opts, 'prune', (store) => store.prune({ keep, maxAgeDays: maxAgeDays ?? 0 }));
+  return writer(dir, opts, 'prune', (store) => store.prune({ keep, maxAgeDays: maxAgeDays ?? 0, gc: true }));
 }
 
 export function exportSnapshotFile(

@@ -2,7 +2,8 @@
  * Retention (DESIGN §4): the one housekeeping step every snapshot-creating operation (update, restore,
  * undo, add, import, relock, snapshot) runs after its commit. It keeps the newest `keep` snapshots in
  * creation order, plus those younger than `maxAgeDays` when that is set, always the newest and the
- * operation's own, never a pinned one; then `git gc --prune`. A failure here never fails or undoes the
+ * operation's own, never a pinned one; then `git gc --prune`, amortised: only every `GC_EVERY` pruned
+ * snapshots (a gc repacks the whole store, ~7 git processes; `snapshots prune` collects at once). A failure here never fails or undoes the
  * committed operation: it is logged as a warning and the next operation's retention tries again.
  */
 import type { SnapshotStore } from '../store/snapshots.js';
@@ -14,6 +15,9 @@ export interface Retention {
   /** Also keep snapshots younger than this many days; unset or 0: no age rule (exactly `keep`). */
   maxAgeDays?: number;
 }
+
+/** Retention collects the pruned snapshots' objects once this many have been pruned since the last gc. */
+export const GC_EVERY = 10;
 
 /** Keep the newest 20; no age rule unless one is set. */
 export const DEFAULT_RETENTION: Retention = { keep: 20 };
@@ -44,6 +48,7 @@ export async function applyRetention(
       keep: retention.keep,
       maxAgeDays: retention.maxAgeDays ?? 0,
       protect: created,
+      gcEvery: GC_EVERY,
     });
   } catch (err) {
     opts.logger.warn(

@@ -13,6 +13,7 @@ import { silentLogger } from '../../src/core/base/changes.js';
 import { nodeFs } from '../../src/core/ports/fs.js';
 import { DEFAULT_RETENTION, retentionOf } from '../../src/core/transfer/retention.js';
 import { listSnapshots, takeSnapshot } from '../../src/core/transfer/restore.js';
+import { GC_EVERY } from '../../src/core/transfer/retention.js';
 import { runCli, tempDir, treeListing, writeTree } from './support/collections.js';
 import { makeUpstream, upstreamTempDir } from './support/upstream.js';
 
@@ -163,6 +164,8 @@ describe('retention after every snapshot-creating command', () => {
     const { dir } = setup();
     fill(dir, 1);
     const before = unpinned(dir);
+    // Retention collects every GC_EVERY pruned snapshots: this update's prune makes the gc due.
+    fs.writeFileSync(path.join(dir, '.artifact-keeper/snapshots.git/pruned-since-gc'), `${GC_EVERY - 1}\n`);
     const result = runCli(
       ['update', 'skill/pdf', '--to', 'v2', '--strategy', 'overwrite', '--keep', '1', '--collection', dir],
       { env: { ARTIFACT_KEEPER_FAULT: 'git:1:EIO:gc --prune' } },

@@ -12,7 +12,9 @@ import { after, before, describe, it } from 'node:test';
 import { silentLogger } from '../../src/core/base/changes.js';
 import { FaultPlan } from '../../src/core/ports/faults.js';
 import { nodeFs } from '../../src/core/ports/fs.js';
+import { PRUNED_SINCE_GC_FILE } from '../../src/core/store/snapshots.js';
 import { takeSnapshot } from '../../src/core/transfer/restore.js';
+import { GC_EVERY } from '../../src/core/transfer/retention.js';
 import { buildFixture, OUT_CLI, PINNED_CLOCK, resetFixture } from '../torture/fixture.js';
 import type { CliRun, Fixture } from '../torture/fixture.js';
 import { leftovers, listTree, sameListing } from '../torture/tree.js';
@@ -42,6 +44,14 @@ void describe('IO faults through ARTIFACT_KEEPER_FAULT', () => {
 
   void it('snapshot: git failing while taking it gives exit 4, one line, no new snapshot; failing in retention, a warning', async () => {
     // The same clock and retention as the CLI runs below, so retention prunes (and runs its git) in both.
+    // Its `git gc` is amortised over GC_EVERY pruned snapshots: every run starts with it due, so the
+    // reference and each faulted run make the same git calls whatever earlier tests left in the store.
+    const makeGcDue = (): void =>
+      fs.writeFileSync(
+        path.join(fx.dir, '.artifact-keeper/snapshots.git', PRUNED_SINCE_GC_FILE),
+        `${GC_EVERY - 1}\n`,
+      );
+    makeGcDue();
     const plan = new FaultPlan([]);
     await takeSnapshot(
       fx.dir,
@@ -59,12 +69,17 @@ void describe('IO faults through ARTIFACT_KEEPER_FAULT', () => {
     // The snapshot exists once its ref is created; what follows is retention (list, prune, gc).
     const refCreated = gitCalls.findIndex((c) => c.path.startsWith('update-ref')) + 1;
     assert.ok(refCreated >= 2, `snapshot runs git (${gitCalls.map((c) => c.path.split(' ')[0]).join(', ')})`);
+    assert.ok(
+      gitCalls.some((c) => /(^| )gc( |$)/.test(c.path)),
+      `retention collects (${gitCalls.map((c) => c.path.split(' ')[0]).join(', ')})`,
+    );
     const ids = (text: string): string[] =>
       ((JSON.parse(text) as { snapshots: { id: string }[] }).snapshots ?? []).map((s) => s.id);
     const problems: string[] = [];
     for (let nth = 1; nth <= gitCalls.length; nth++) {
       resetFixture(fx);
       const before = ids(fx.run(['snapshots', '--json']).stdout);
+      makeGcDue();
       const run = fx.run(['snapshot', '-m', 'faulted', '--keep', '3', '--max-age-days', '0'], {
         ARTIFACT_KEEPER_FAULT: `git:${nth}:EIO`,
       });

@@ -115,6 +115,8 @@ function vsixUnderTest() {
 fs.mkdirSync(SHOTS, { recursive: true });
 let passed = 0;
 let failed = 0;
+/** Names of the scenarios that failed, listed again at the end (TAP `not ok` lines, which CI collects). */
+const failures = [];
 const t0 = Date.now();
 for (const sc of scenarios) {
   const start = Date.now();
@@ -160,6 +162,7 @@ for (const sc of scenarios) {
   const ms = Date.now() - start;
   if (error) {
     failed++;
+    failures.push(sc.full);
     console.log(`  ✘ ${sc.full} (${ms} ms)`);
     console.log(String(error?.stack || error).replace(/^/gm, '      '));
     if (wb) {
@@ -183,6 +186,7 @@ if (scenarios.length === 0) {
   console.error(`no e2e scenario found${grep ? ` matching "${grep}"` : ''} in ${files.length} file(s)`);
   failed = Math.max(failed, 1);
 }
+failures.forEach((name, i) => console.log(`not ok ${i + 1} - ${name}`));
 console.log(`(e2e: ${scenarios.length} scenario(s) in ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
 console.log(`e2e: ${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

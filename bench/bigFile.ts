@@ -45,7 +45,10 @@ function makeUpstream(dir: string): Buffer {
 
 /**
  * Code that runs before the CLI (`node --require`): at exit it writes the process's peak resident set
- * (`process.resourceUsage().maxRSS`, KiB) to the file named by AK_BENCH_RSS_FILE.
+ * (KiB) to the file named by AK_BENCH_RSS_FILE. It reads `VmHWM` from /proc/self/status, the high-water
+ * mark of this process's own memory, not `getrusage`'s maxRSS: Linux keeps maxRSS across fork and
+ * execve, so a CLI spawned by a bench process that had grown to 380 MiB reported 380 MiB whatever it
+ * used itself. maxRSS is the fallback where /proc is missing.
  */
 function writeRssProbe(file: string): void {
   fs.writeFileSync(
@@ -53,7 +56,13 @@ function writeRssProbe(file: string): void {
     [
       "'use strict';",
       "process.on('exit', () => {",
-      "  require('node:fs').writeFileSync(process.env.AK_BENCH_RSS_FILE, String(process.resourceUsage().maxRSS));",
+      "  const fs = require('node:fs');",
+      "  let kib = process.resourceUsage().maxRSS;",
+      "  try {",
+      "    const hwm = /^VmHWM:\\s+(\\d+) kB$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));",
+      "    if (hwm) kib = Number(hwm[1]);",
+      "  } catch {}",
+      "  fs.writeFileSync(process.env.AK_BENCH_RSS_FILE, String(kib));",
       '});',
       '',
     ].join('\n'),

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { generateCollection } from '../../bench/generate.js';
 import { addFromSource } from '../../src/core/transfer/add.js';
 import { silentLogger } from '../../src/core/base/changes.js';
-import { loadCollection } from '../../src/core/model/collection.js';
+import { loadCollection, loadCollectionCaching } from '../../src/core/model/collection.js';
 import { nodeFs } from '../../src/core/ports/fs.js';
 import { fixedClock } from '../../src/core/base/time.js';
 import { initCollection } from '../../src/core/transfer/init.js';
@@ -376,6 +376,13 @@ export async function buildFixture(
     setupOptions,
   );
   resetTo(dir, listTree(dir), pristine, pristineDir);
+  // The parse cache as it is for the pristine manifest and lock, kept beside the pristine copy: each
+  // reset puts it back, so every run starts with it warm, as the enumerating run did. (A command that
+  // commits teaches the cache its new lock; the next run's read would then miss and write the cache
+  // before the commit point, a best-effort write that comes and goes between runs.)
+  await loadCollectionCaching(dir, nodeFs);
+  fs.mkdirSync(path.join(pristineDir, STATE_DIR), { recursive: true });
+  fs.copyFileSync(path.join(dir, STATE_DIR, PARSE_CACHE), path.join(pristineDir, STATE_DIR, PARSE_CACHE));
   log(`restore target ${target.id} pinned (${elapsed()})`);
   const outside = listTree(dotfiles, new Set());
 
@@ -473,6 +480,7 @@ export function resetFixture(
   for (const rel of leftovers(fixture.dir))
     fs.rmSync(path.join(fixture.dir, rel), { recursive: true, force: true });
   resetTo(fixture.dir, listTree(fixture.dir), fixture.pristine, fixture.pristineDir);
+  restoreParseCache(fixture);
   if (fixture.project && fixture.projectPristine && fixture.projectPristineDir)
     resetTo(
       fixture.project,
@@ -508,5 +516,16 @@ export function resetBoth(fixture: Fixture, current: Listing): void {
     else collection.set(rel, what);
   }
   resetTo(fixture.dir, collection, fixture.pristine, fixture.pristineDir);
+  restoreParseCache(fixture);
   resetTo(fixture.project, project, fixture.projectPristine, fixture.projectPristineDir);
+}
+
+const STATE_DIR = '.artifact-keeper';
+const PARSE_CACHE = 'parse-cache.json';
+
+/** Puts back the parse cache kept beside the pristine copy (see buildFixture), when there is one. */
+function restoreParseCache(fixture: Pick<Fixture, 'dir' | 'pristineDir'>): void {
+  const kept = path.join(fixture.pristineDir, STATE_DIR, PARSE_CACHE);
+  const state = path.join(fixture.dir, STATE_DIR);
+  if (fs.existsSync(kept) && fs.existsSync(state)) fs.copyFileSync(kept, path.join(state, PARSE_CACHE));
 }

@@ -26,6 +26,11 @@ interface CacheFile {
 export interface ParseCache {
   parse(bytes: Uint8Array | string, file: string): TomlTable;
   /**
+   * Learns that `bytes` parse to `doc` without parsing them: for a document we serialised ourselves
+   * (the TOML writer's output reads back as the table it was written from). Keeps a copy.
+   */
+  remember(bytes: Uint8Array | string, file: string, doc: TomlTable): void;
+  /**
    * Writes the cache back if it changed, only into an existing `.artifact-keeper/`. Best effort: never
    * rejects (a read-only collection just stays cold).
    */
@@ -50,6 +55,12 @@ export function openParseCache(collectionDir: string): ParseCache {
     }
     return cache;
   };
+  const keep = (hash: string, key: string, doc: TomlTable): void => {
+    if (!isJsonExact(doc)) return;
+    // Store a copy: callers edit the tree they get, and the cache must keep the bytes' meaning.
+    load().docs[key] = { hash, doc: JSON.parse(JSON.stringify(doc)) as TomlTable };
+    dirty = true;
+  };
   return {
     parse(bytes, file) {
       const hash = createHash('sha256').update(bytes).digest('hex');
@@ -61,12 +72,11 @@ export function openParseCache(collectionDir: string): ParseCache {
       }
       traceCount(`parse cache miss ${key}`);
       const doc = parseToml(bytes, file);
-      if (isJsonExact(doc)) {
-        // Store a copy: callers edit the tree they get, and the cache must keep the bytes' meaning.
-        load().docs[key] = { hash, doc: JSON.parse(JSON.stringify(doc)) as TomlTable };
-        dirty = true;
-      }
+      keep(hash, key, doc);
       return doc;
+    },
+    remember(bytes, file, doc) {
+      keep(createHash('sha256').update(bytes).digest('hex'), path.basename(file), doc);
     },
     async save(fsPort) {
       if (!dirty || !cache || !fs.existsSync(stateDir)) return;

@@ -17,8 +17,9 @@ import { artifactId } from '../model/artifact.js';
 import { changesForArtifact, readTree, resultHash } from '../model/artifactTree.js';
 import type { Tree } from '../model/artifactTree.js';
 import { contentHash } from '../model/hash.js';
-import { getEntry, LOCK_FILE, serializeLock, setEntry } from '../model/lock.js';
-import { addArtifact, findEntry, MANIFEST_FILE, serializeManifest } from '../model/manifest.js';
+import { lockWrite, manifestWrite } from '../model/collection.js';
+import { getEntry, setEntry } from '../model/lock.js';
+import { addArtifact, findEntry } from '../model/manifest.js';
 import type { ArtifactEntry } from '../model/manifest.js';
 import { naiveUtcNow } from '../base/time.js';
 import { artifactFindings, approveFindings } from '../exec/approval.js';
@@ -241,17 +242,8 @@ export async function pullArtifacts(
       ...trackingSide,
       ...projectSide,
       ...collectionSide,
-      ...(manifestChanged
-        ? [
-            {
-              kind: 'write' as const,
-              rel: MANIFEST_FILE,
-              data: Buffer.from(serializeManifest(collection.manifest)),
-              mode: 0o644,
-            },
-          ]
-        : []),
-      { kind: 'write', rel: LOCK_FILE, data: Buffer.from(serializeLock(collection.lock)), mode: 0o644 },
+      ...(manifestChanged ? [manifestWrite(collection)] : []),
+      lockWrite(collection),
     ];
     await applyChanges(
       dir,

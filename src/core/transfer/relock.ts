@@ -5,10 +5,10 @@
  */
 import * as path from 'node:path';
 import { artifactId } from '../model/artifact.js';
-import { loadCollectionCaching, preflightCollection } from '../model/collection.js';
+import { loadCollectionCaching, lockWrite, preflightCollection } from '../model/collection.js';
 import { CoreError } from '../base/errors.js';
 import { contentHash, skillMeatHash } from '../model/hash.js';
-import { getEntry, LOCK_FILE, serializeLock, setEntry } from '../model/lock.js';
+import { getEntry, setEntry } from '../model/lock.js';
 import type { OperationOptions } from './operations.js';
 import { clockOf, storeOptions, transactionOptions, writerOptions } from './operations.js';
 import { openSnapshotStore } from '../store/snapshots.js';
@@ -98,14 +98,7 @@ export async function relockArtifacts(
           description: `re-lock ${relocked.join(', ')}`,
           artifacts: relocked,
           preSnapshot: pre.id,
-          changes: [
-            {
-              kind: 'write',
-              rel: LOCK_FILE,
-              data: Buffer.from(serializeLock(collection.lock)),
-              mode: 0o644,
-            },
-          ],
+          changes: [lockWrite(collection)],
           tool: opts.tool,
         },
         transactionOptions(opts),

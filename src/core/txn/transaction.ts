@@ -21,6 +21,7 @@ import type { FileChange } from '../base/changes.js';
 import { CoreError } from '../base/errors.js';
 import type { LockHolder } from '../base/errors.js';
 import { systemClock } from '../base/time.js';
+import { rememberWrittenDocs } from '../model/collection.js';
 import { nodeFs } from '../ports/fs.js';
 import { JOURNAL_VERSION, hasJournal, journalPath, txnPaths, writeJournal } from './journal.js';
 import type { Journal, JournalOp } from './journal.js';
@@ -237,6 +238,9 @@ export async function applyChanges(
     (await traced('history and cleanup', () =>
       finishCommit({ fs, root, logger, clock }, finished, paths, 'committed'),
     )) !== undefined;
+  await traced('parse cache: the written manifest and lock', () =>
+    rememberWrittenDocs(root, spec.changes, fs),
+  );
   logger.trace(`${tag} ${spec.kind} done${cleanupPending ? ' (cleanup left for recovery)' : ''}`);
   return { txId: spec.txId, cleanupPending };
 

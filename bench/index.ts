@@ -3,7 +3,7 @@
  * fresh copy, prints what each section returns, and removes the temp folder. Sections that other
  * modules provide (`snapshots`, `update`, `update --all`, `scaling`) run when their module is there and are skipped otherwise.
  * `BENCH_QUICK=1` runs the 100-skill collection with fewer repetitions. `BENCH_ONLY=status,update` runs only
- * the sections whose names start with one of those words.
+ * the sections whose names start with one of those words; `=update` runs the section named exactly `update`.
  */
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -91,7 +91,11 @@ async function main(): Promise<number> {
       .map((word) => word.trim())
       .filter((word) => word !== '');
     for (const [name, load] of sections) {
-      if (only.length > 0 && !only.some((word) => name.startsWith(word))) continue;
+      if (
+        only.length > 0 &&
+        !only.some((word) => (word.startsWith('=') ? name === word.slice(1) : name.startsWith(word)))
+      )
+        continue;
       const copy = path.join(root, name);
       try {
         const run = load();

@@ -382,7 +382,8 @@ export async function buildFixture(
   // before the commit point, a best-effort write that comes and goes between runs.)
   await loadCollectionCaching(dir, nodeFs);
   fs.mkdirSync(path.join(pristineDir, STATE_DIR), { recursive: true });
-  fs.copyFileSync(path.join(dir, STATE_DIR, PARSE_CACHE), path.join(pristineDir, STATE_DIR, PARSE_CACHE));
+  for (const name of parseCacheEntries(dir))
+    fs.copyFileSync(path.join(dir, STATE_DIR, name), path.join(pristineDir, STATE_DIR, name));
   log(`restore target ${target.id} pinned (${elapsed()})`);
   const outside = listTree(dotfiles, new Set());
 
@@ -521,11 +522,23 @@ export function resetBoth(fixture: Fixture, current: Listing): void {
 }
 
 const STATE_DIR = '.artifact-keeper';
-const PARSE_CACHE = 'parse-cache.json';
 
-/** Puts back the parse cache kept beside the pristine copy (see buildFixture), when there is one. */
+/** The parse cache's entries in a collection's state folder (`parse-cache-<sha256>.json`). */
+function parseCacheEntries(dir: string): string[] {
+  try {
+    return fs
+      .readdirSync(path.join(dir, STATE_DIR))
+      .filter((name) => /^parse-cache-[0-9a-f]{64}\.json$/.test(name));
+  } catch {
+    return [];
+  }
+}
+
+/** Puts back the parse cache kept beside the pristine copy (see buildFixture): its entries, and no other. */
 function restoreParseCache(fixture: Pick<Fixture, 'dir' | 'pristineDir'>): void {
-  const kept = path.join(fixture.pristineDir, STATE_DIR, PARSE_CACHE);
   const state = path.join(fixture.dir, STATE_DIR);
-  if (fs.existsSync(kept) && fs.existsSync(state)) fs.copyFileSync(kept, path.join(state, PARSE_CACHE));
+  if (!fs.existsSync(state)) return;
+  for (const name of parseCacheEntries(fixture.dir)) fs.rmSync(path.join(state, name), { force: true });
+  for (const name of parseCacheEntries(fixture.pristineDir))
+    fs.copyFileSync(path.join(fixture.pristineDir, STATE_DIR, name), path.join(state, name));
 }

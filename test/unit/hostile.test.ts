@@ -20,7 +20,9 @@ import { tempDir } from './support/collections.js';
 import { serveUpstreams } from './support/upstream.js';
 
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f]/;
-const DERIVED_CACHES = ['.artifact-keeper/parse-cache.json', '.artifact-keeper/status-cache.json'];
+const DERIVED_CACHES = ['.artifact-keeper/status-cache.json'];
+/** The parse cache's entries, one file per document (`model/parseCache.ts`). */
+const PARSE_CACHE_ENTRY = /^\.artifact-keeper\/parse-cache-[0-9a-f]{64}\.json$/;
 
 interface Expect {
   codes: readonly number[];
@@ -96,7 +98,10 @@ function refuse(dir: string, args: string[], expect: Expect, cwd?: string): Outc
  * never allowed, nor any other write inside it.
  */
 function withoutDerivedCaches(...listings: Listing[]): void {
-  for (const listing of listings) for (const cache of DERIVED_CACHES) listing.delete(cache);
+  for (const listing of listings) {
+    for (const cache of DERIVED_CACHES) listing.delete(cache);
+    for (const rel of [...listing.keys()]) if (PARSE_CACHE_ENTRY.test(rel)) listing.delete(rel);
+  }
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
- * The parse cache learns what our own transactions write (issue 16): after a command commits a new
- * manifest and lock, the next command reads them back from the cache instead of parsing them again,
- * and what it reads is exactly what parsing the bytes on disk gives.
+ * The parse cache (issue 16): content-addressed entries, one per document; after a command commits a new
+ * manifest and lock, the next command reads them back instead of parsing them again, and what it reads is
+ * exactly what parsing the bytes on disk gives; the newest few entries are kept, and never one in use.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -9,18 +9,23 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { collectionWrites, loadCollection, rememberWrittenDocs } from '../../src/core/model/collection.js';
+import { KEEP, openParseCache, parseCacheEntry } from '../../src/core/model/parseCache.js';
 import { parseToml } from '../../src/core/model/toml.js';
 import { nodeFs } from '../../src/core/ports/fs.js';
 import { copySharedFixture, runCli } from './support/collections.js';
 
-const CACHE = '.artifact-keeper/parse-cache.json';
+const sha256 = (bytes: Uint8Array | string): string => createHash('sha256').update(bytes).digest('hex');
 
-interface CacheFile {
-  docs: Record<string, { hash: string; doc: unknown }>;
+/** The cached tables of a file's bytes as they are now, or undefined. */
+function cachedDoc(dir: string, file: string): unknown {
+  const entry = parseCacheEntry(dir, sha256(fs.readFileSync(path.join(dir, file))));
+  return fs.existsSync(entry)
+    ? (JSON.parse(fs.readFileSync(entry, 'utf8')) as { doc: unknown }).doc
+    : undefined;
 }
 
-function readCache(dir: string): CacheFile {
-  return JSON.parse(fs.readFileSync(path.join(dir, CACHE), 'utf8')) as CacheFile;
+function entries(dir: string): string[] {
+  return fs.readdirSync(path.join(dir, '.artifact-keeper')).filter((name) => name.startsWith('parse-cache-'));
 }
 
 /** The parse-cache counts a CLI run's trace printed (`count parse cache hit collection.lock 1`). */
@@ -35,17 +40,11 @@ void describe('the parse cache after our own writes', () => {
     const relock = runCli(['relock', 'agent/planner', '--collection', dir]);
     assert.equal(relock.code, 0, relock.stderr);
 
-    const cache = readCache(dir);
     for (const file of ['collection.toml', 'collection.lock']) {
       const bytes = fs.readFileSync(path.join(dir, file));
-      const entry = cache.docs[file];
-      assert.ok(entry, `${file} is in the cache`);
-      assert.equal(
-        entry.hash,
-        createHash('sha256').update(bytes).digest('hex'),
-        `${file}: the bytes on disk`,
-      );
-      assert.deepEqual(entry.doc, JSON.parse(JSON.stringify(parseToml(bytes, file))), `${file}: a parse`);
+      const doc = cachedDoc(dir, file);
+      assert.ok(doc, `${file}: the bytes on disk are in the cache`);
+      assert.deepEqual(doc, JSON.parse(JSON.stringify(parseToml(bytes, file))), `${file}: a parse`);
     }
     // The relock's own entry is in the cached lock: it is the new lock, not the one read before.
     assert.match(fs.readFileSync(path.join(dir, 'collection.lock'), 'utf8'), /planner/);
@@ -69,11 +68,11 @@ void describe('the parse cache after our own writes', () => {
     fs.mkdirSync(path.join(dir, '.artifact-keeper'), { recursive: true });
     await rememberWrittenDocs(dir, changes, nodeFs);
     collection.manifest.raw.edited_after = 'yes';
-    const cached = readCache(dir).docs['collection.toml'];
+    const cached = cachedDoc(dir, 'collection.toml') as Record<string, unknown> | undefined;
     assert.ok(cached);
-    assert.equal((cached.doc as Record<string, unknown>).edited_after, undefined);
+    assert.equal(cached.edited_after, undefined);
     assert.deepEqual(
-      cached.doc,
+      cached,
       JSON.parse(JSON.stringify(parseToml(fs.readFileSync(path.join(dir, 'collection.toml')), 'x'))),
     );
   });
@@ -92,6 +91,33 @@ void describe('the parse cache after our own writes', () => {
       ],
       nodeFs,
     );
-    assert.equal(fs.existsSync(path.join(dir, CACHE)), false);
+    assert.deepEqual(entries(dir), []);
+  });
+
+  void it(`keeps the ${KEEP} newest entries and every entry this process read, and removes the one-file cache of earlier versions`, async () => {
+    const dir = copySharedFixture();
+    const state = path.join(dir, '.artifact-keeper');
+    fs.mkdirSync(state, { recursive: true });
+    fs.writeFileSync(path.join(state, 'parse-cache.json'), '{"version":1,"docs":{}}');
+    const text = (n: number): string => `name = "version ${n}"\n`;
+    // The oldest document, read back by a later command (as a restore's bytes are).
+    const first = openParseCache(dir);
+    first.parse(text(0), 'collection.toml');
+    await first.save(nodeFs);
+    const old = new Date(Date.now() - 3_600_000);
+    fs.utimesSync(parseCacheEntry(dir, sha256(text(0))), old, old);
+    const later = openParseCache(dir);
+    assert.deepEqual(later.parse(text(0), 'collection.toml'), { name: 'version 0' });
+    for (let n = 1; n <= KEEP + 3; n++) later.parse(text(n), 'collection.toml');
+    await later.save(nodeFs);
+    const kept = entries(dir).sort();
+    assert.equal(kept.length, KEEP);
+    assert.ok(kept.includes(path.basename(parseCacheEntry(dir, sha256(text(0))))), 'the entry in use stays');
+    assert.equal(fs.existsSync(path.join(state, 'parse-cache.json')), false);
+    // A corrupt entry is a miss, never an error: it is parsed again.
+    fs.writeFileSync(parseCacheEntry(dir, sha256(text(KEEP + 3))), '{"torn');
+    assert.deepEqual(openParseCache(dir).parse(text(KEEP + 3), 'collection.toml'), {
+      name: `version ${KEEP + 3}`,
+    });
   });
 });

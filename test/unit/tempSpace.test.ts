@@ -5,12 +5,13 @@
  * an old one goes.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { STATE_DIR } from '../../src/core/base/changes.js';
-import { openParseCache } from '../../src/core/model/parseCache.js';
+import { openParseCache, parseCacheEntry } from '../../src/core/model/parseCache.js';
 import { FaultPlan, withFaults } from '../../src/core/ports/faults.js';
 import { atomicTempName, atomicTempOwner, nodeFs } from '../../src/core/ports/fs.js';
 import { isAbandonedTemp, STRAY_TEMP_AGE_MS, sweepStaleTemp } from '../../src/core/ports/tempSpace.js';
@@ -44,9 +45,11 @@ describe('cache temps and the sweeps', () => {
   it("keeps a live reader's cache temp through recovery and the sweep, and the save then completes", async () => {
     const dir = copySharedFixture();
     fs.mkdirSync(path.join(dir, STATE_DIR), { recursive: true });
-    fs.rmSync(path.join(dir, STATE_DIR, 'parse-cache.json'), { force: true });
+    const manifest = fs.readFileSync(path.join(dir, 'collection.toml'));
+    const entry = parseCacheEntry(dir, createHash('sha256').update(manifest).digest('hex'));
+    fs.rmSync(entry, { force: true });
     const cache = openParseCache(dir);
-    cache.parse(fs.readFileSync(path.join(dir, 'collection.toml')), 'collection.toml');
+    cache.parse(manifest, 'collection.toml');
     // The reader pauses between writing its temp (writeFile, fsync) and the rename: still being written.
     let release = (): void => undefined;
     const gate = new Promise<void>((resolve) => (release = resolve));
@@ -73,7 +76,7 @@ describe('cache temps and the sweeps', () => {
     release();
     await saving;
     assert.deepEqual(temps(dir), [], 'renamed into place');
-    assert.ok(fs.existsSync(path.join(dir, STATE_DIR, 'parse-cache.json')));
+    assert.ok(fs.existsSync(entry));
   });
 
   it('removes a dead writer’s cache temp and an old one, in recovery and in the sweep', async () => {

@@ -161,7 +161,7 @@ export async function rememberWrittenDocs(
   if (written.length === 0) return;
   try {
     const cache = openParseCache(root);
-    for (const { data, file, doc } of written) cache.remember(data, path.join(root, file), doc);
+    for (const { data, doc } of written) cache.remember(data, doc);
     await cache.save(fsPort);
   } catch {
     // A cold cache only costs the next command a parse.

@@ -1,9 +1,11 @@
 /**
- * A cache of parsed TOML documents keyed by the SHA-256 of their bytes, in
- * `.artifact-keeper/parse-cache.json`. Parsing a 2,000-artifact manifest and lock with @iarna/toml
- * costs more than a whole warm status; reading the same tree back as JSON costs a tenth of it. Only
- * documents that JSON keeps exactly (no dates, no big integers, no NaN or infinities) are cached.
- * Written through the Fs port atomically (a crash never leaves a torn cache, and faults reach it).
+ * A cache of parsed TOML documents, content-addressed: `.artifact-keeper/parse-cache-<sha256>.json` holds
+ * the tables of the bytes with that SHA-256. Parsing a 2,000-artifact manifest and lock with @iarna/toml
+ * costs more than a whole warm status; reading the same tree back as JSON costs a tenth of it. A command
+ * reads only the documents it needs, and the few newest are kept (`KEEP`), so after a restore or an undo
+ * the bytes put back are usually still there. Only documents that JSON keeps exactly (no dates, no big
+ * integers, no NaN or infinities) are cached. Written through the Fs port atomically (a crash never
+ * leaves a torn entry, and faults reach it).
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -15,12 +17,21 @@ import type { Fs } from '../ports/fs.js';
 import { parseToml } from './toml.js';
 import type { TomlTable } from './toml.js';
 
-const CACHE_FILE = 'parse-cache.json';
-const VERSION = 1;
+const PREFIX = 'parse-cache-';
+const ENTRY = /^parse-cache-[0-9a-f]{64}\.json$/;
+/** The one-file cache of earlier versions; removed at the next save. */
+const LEGACY_FILE = 'parse-cache.json';
+const VERSION = 2;
+/**
+ * Documents kept: the manifest and lock now and three earlier versions of each. The newest by write time
+ * stay, and never one this process read (so the bytes a restore keeps putting back are not pushed out by
+ * the updates in between).
+ */
+export const KEEP = 8;
 
-interface CacheFile {
+interface Entry {
   version: number;
-  docs: Record<string, { hash: string; doc: TomlTable }>;
+  doc: TomlTable;
 }
 
 export interface ParseCache {
@@ -29,67 +40,112 @@ export interface ParseCache {
    * Learns that `bytes` parse to `doc` without parsing them: for a document we serialised ourselves
    * (the TOML writer's output reads back as the table it was written from). Keeps a copy.
    */
-  remember(bytes: Uint8Array | string, file: string, doc: TomlTable): void;
+  remember(bytes: Uint8Array | string, doc: TomlTable): void;
   /**
-   * Writes the cache back if it changed, only into an existing `.artifact-keeper/`. Best effort: never
-   * rejects (a read-only collection just stays cold).
+   * Writes the documents learnt since it opened, then drops the oldest beyond `KEEP`; only into an
+   * existing `.artifact-keeper/`. Best effort: never rejects (a read-only collection just stays cold).
    */
   save(fs: Fs): Promise<void>;
 }
 
+/** The file holding the tables of the bytes with this SHA-256 (hex). */
+export function parseCacheEntry(collectionDir: string, hash: string): string {
+  return path.join(collectionDir, STATE_DIR, `${PREFIX}${hash}.json`);
+}
+
 export function openParseCache(collectionDir: string): ParseCache {
   const stateDir = path.join(collectionDir, STATE_DIR);
-  const cacheFile = path.join(stateDir, CACHE_FILE);
-  let cache: CacheFile | undefined;
-  let dirty = false;
-  const load = (): CacheFile => {
-    if (cache) return cache;
-    try {
-      const parsed = JSON.parse(fs.readFileSync(cacheFile, 'utf8')) as CacheFile;
-      cache =
-        parsed.version === VERSION && typeof parsed.docs === 'object'
-          ? parsed
-          : { version: VERSION, docs: {} };
-    } catch {
-      cache = { version: VERSION, docs: {} };
-    }
-    return cache;
-  };
-  const keep = (hash: string, key: string, doc: TomlTable): void => {
-    if (!isJsonExact(doc)) return;
-    // Store a copy: callers edit the tree they get, and the cache must keep the bytes' meaning.
-    load().docs[key] = { hash, doc: JSON.parse(JSON.stringify(doc)) as TomlTable };
-    dirty = true;
+  /** Entry text by hash, written at the next save. */
+  const pending = new Map<string, string>();
+  /** Entries this process read: never pruned by its own save. */
+  const used = new Set<string>();
+  const keep = (hash: string, doc: TomlTable): void => {
+    // The text now: callers edit the tree they get, and the cache must keep the bytes' meaning.
+    if (isJsonExact(doc)) pending.set(hash, JSON.stringify({ version: VERSION, doc } satisfies Entry));
   };
   return {
     parse(bytes, file) {
-      const hash = createHash('sha256').update(bytes).digest('hex');
+      const hash = sha256(bytes);
       const key = path.basename(file);
-      const hit = load().docs[key];
-      if (hit && hit.hash === hash) {
+      const hit = readEntry(parseCacheEntry(collectionDir, hash));
+      if (hit) {
         traceCount(`parse cache hit ${key}`);
-        return hit.doc;
+        used.add(hash);
+        return hit;
       }
       traceCount(`parse cache miss ${key}`);
       const doc = parseToml(bytes, file);
-      keep(hash, key, doc);
+      keep(hash, doc);
       return doc;
     },
-    remember(bytes, file, doc) {
-      keep(createHash('sha256').update(bytes).digest('hex'), path.basename(file), doc);
+    remember(bytes, doc) {
+      keep(sha256(bytes), doc);
     },
     async save(fsPort) {
-      if (!dirty || !cache || !fs.existsSync(stateDir)) return;
-      const text = JSON.stringify(cache);
-      dirty = false;
-      try {
-        await writeFileAtomic(fsPort, cacheFile, text);
-      } catch {
-        // Best effort; a later save tries again.
-        dirty = true;
+      if (pending.size === 0 || !fs.existsSync(stateDir)) return;
+      const written = [...pending];
+      pending.clear();
+      for (const [hash, text] of written) {
+        try {
+          await writeFileAtomic(fsPort, parseCacheEntry(collectionDir, hash), text);
+        } catch {
+          // Best effort: the next command parses and tries again.
+        }
       }
+      await prune(fsPort, stateDir, used);
     },
   };
+}
+
+function sha256(bytes: Uint8Array | string): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+function readEntry(file: string): TomlTable | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    const entry = JSON.parse(text) as Partial<Entry>;
+    return entry.version === VERSION && typeof entry.doc === 'object' && entry.doc !== null
+      ? entry.doc
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Removes the oldest entries beyond `KEEP` (never one in `used`) and the legacy one-file cache. */
+async function prune(fsPort: Fs, stateDir: string, used: ReadonlySet<string>): Promise<void> {
+  let names: string[];
+  try {
+    names = fs.readdirSync(stateDir);
+  } catch {
+    return;
+  }
+  const doomed = names.includes(LEGACY_FILE) ? [LEGACY_FILE] : [];
+  const entries = names.filter((name) => ENTRY.test(name));
+  if (entries.length > KEEP) {
+    const aged = entries.flatMap((name) => {
+      try {
+        return [{ name, mtimeMs: fs.statSync(path.join(stateDir, name)).mtimeMs }];
+      } catch {
+        return [];
+      }
+    });
+    aged.sort((a, b) => b.mtimeMs - a.mtimeMs);
+    const kept = new Set(aged.filter(({ name }) => used.has(hashOf(name))).map(({ name }) => name));
+    for (const { name } of aged) if (kept.size < KEEP) kept.add(name);
+    doomed.push(...aged.filter(({ name }) => !kept.has(name)).map(({ name }) => name));
+  }
+  for (const name of doomed) await fsPort.unlink(path.join(stateDir, name)).catch(() => undefined);
+}
+
+function hashOf(entryName: string): string {
+  return entryName.slice(PREFIX.length, -'.json'.length);
 }
 
 /**

@@ -272,7 +272,8 @@ describe('update', () => {
     const holder = { pid: process.pid, host: os.hostname(), tool: 'test', started: new Date().toISOString() };
     fs.writeFileSync(lock, JSON.stringify(holder));
     // Derived caches may be refreshed inside an existing state folder (ARCHITECTURE); nothing else changes.
-    const state = (): string[] => treeListing(dir, new Set()).filter((l) => !/-cache\.json /.test(l));
+    const state = (): string[] =>
+      treeListing(dir, new Set()).filter((l) => !/(-cache|\/parse-cache-[0-9a-f]{64})\.json /.test(l));
     const held = state();
     const locked = runCli([
       'update',

@@ -365,8 +365,20 @@ projectFolderWelcome.setupWorkspace = (dir) => {
  */
 export async function fileHistory({ page, runCommand, screenshot, log }) {
   await openArtifactsView(page);
-  await row(page, 'pdf').click();
-  await page.locator('.tab', { hasText: 'SKILL.md' }).first().waitFor({ timeout: 30_000 });
+  // A row clicked while the first checks refresh the tree runs its command from the replaced item, which
+  // the workbench drops ("Actual command not found"); a person clicks again, and so does this test.
+  const skillTab = page.locator('.tab', { hasText: 'SKILL.md' }).first();
+  for (let attempt = 1; ; attempt++) {
+    await settle(page);
+    await row(page, 'pdf').click();
+    try {
+      await skillTab.waitFor({ timeout: 10_000 });
+      break;
+    } catch (err) {
+      if (attempt === 3) throw err;
+      log(`SKILL.md did not open after click ${attempt}; clicking again`);
+    }
+  }
   await runCommand('Artifact Keeper: Show Snapshot History of File');
   const pick = page
     .locator('.quick-input-widget .monaco-list-row', { hasText: 'before experiments' })

@@ -5,12 +5,10 @@
  * every write of the store goes through.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import * as nodeFs from 'node:fs';
 import * as path from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { CoreError, ioFailure } from '../base/errors.js';
-import { decodeName, fsPath, isRawName } from '../base/fileNames.js';
-import { LARGE_FILE_BYTES } from '../model/largeFiles.js';
+import { decodeName, isRawName } from '../base/fileNames.js';
 import type { Fs } from '../ports/fs.js';
 import { assertObjectId, compareVersions, isObjectId, SNAPSHOT_IDENTITY } from '../ports/git.js';
 import type { Git, ObjectReader, SpilledObject, SpillOptions } from '../ports/git.js';
@@ -143,28 +141,17 @@ export class GitObjects {
   }
 
   /**
-   * Writes blobs with `git hash-object -w --stdin-paths`: a string is a file to read, a Buffer is content
-   * (a symlink target, an in-memory file), staged in a temp folder under `.artifact-keeper/`. Large files
-   * (`LARGE_FILE_BYTES` and up) go through a second `hash-object` that writes them uncompressed: zlib took
-   * 1.2 s of a 50 MB binary's 1.3 s here, and the next `git gc` compresses them into the pack anyway.
+   * Writes blobs with one `git hash-object -w --stdin-paths`: a string is a file to read, a Buffer is
+   * content (a symlink target, an in-memory file), staged in a temp folder under `.artifact-keeper/`.
+   * `uncompressed` writes them without zlib (`core.looseCompression=0`), for large files
+   * (`LARGE_FILE_BYTES` and up): zlib took 1.2 s of a 50 MB binary's 1.3 s here, and the next `git gc`
+   * compresses them into the pack anyway.
    */
-  async hashObjects(items: readonly (string | Buffer)[]): Promise<string[]> {
+  async hashObjects(
+    items: readonly (string | Buffer)[],
+    options: { uncompressed?: boolean } = {},
+  ): Promise<string[]> {
     if (items.length === 0) return [];
-    const large = items.map((item) => typeof item === 'string' && isLargeFile(item));
-    const groups = [false, true].map((big) => items.flatMap((item, i) => (large[i] === big ? [i] : [])));
-    const shas: string[] = new Array<string>(items.length);
-    for (const [g, indexes] of groups.entries()) {
-      if (indexes.length === 0) continue;
-      const written = await this.hashGroup(
-        indexes.map((i) => items[i] as string | Buffer),
-        g === 1 ? ['-c', 'core.looseCompression=0'] : [],
-      );
-      indexes.forEach((i, k) => (shas[i] = written[k] as string));
-    }
-    return shas;
-  }
-
-  private async hashGroup(items: readonly (string | Buffer)[], config: readonly string[]): Promise<string[]> {
     let temp: string | undefined;
     try {
       const paths: string[] = [];
@@ -182,6 +169,7 @@ export class GitObjects {
         await io('write', file, () => this.fs.writeFile(file, item));
         paths.push(file);
       }
+      const config = options.uncompressed ? ['-c', 'core.looseCompression=0'] : [];
       const args = [...config, 'hash-object', '-w', '--no-filters', '--stdin-paths'];
       const result = await this.git.pipe(args, {
         input: paths.map((p) => `${quoteForStdinPaths(p)}\n`).join(''),
@@ -231,15 +219,6 @@ export async function io<T>(op: string, target: string, fn: () => Promise<T>): P
     return await fn();
   } catch (err) {
     throw err instanceof CoreError ? err : ioFailure(op, target, err);
-  }
-}
-
-/** A path to a regular file of `LARGE_FILE_BYTES` or more (stat follows a symlink, as hash-object does). */
-function isLargeFile(file: string): boolean {
-  try {
-    return nodeFs.statSync(fsPath(file)).size >= LARGE_FILE_BYTES;
-  } catch {
-    return false;
   }
 }
 

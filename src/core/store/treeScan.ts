@@ -220,13 +220,19 @@ export async function scanFolder(
     records.set(rel, record);
     pending.push(blob);
   }
-  const byGit = inJs === small ? large : [...small, ...large];
-  if (byGit.length > 0) {
+  // Large files are written uncompressed (see hashObjects); small ones too many to hash here, as git does.
+  const groups = [
+    { items: inJs === small ? [] : small, uncompressed: false },
+    { items: large, uncompressed: true },
+  ];
+  for (const { items: byGit, uncompressed } of groups) {
+    if (byGit.length === 0) continue;
     const shas = await objects.hashObjects(
       byGit.map(({ rel, isSymlink }) => {
         const abs = absolutePath(root, rel);
         return isSymlink ? nodeFs.readlinkSync(fsPath(abs), { encoding: 'buffer' }) : abs;
       }),
+      { uncompressed },
     );
     byGit.forEach(({ rel, record, isSymlink }, i) => {
       record.sha = shas[i] as string;
@@ -261,7 +267,7 @@ export async function scanPath(objects: GitObjects, source: string): Promise<Fol
   const mode = gitModeOf(st.mode);
   const kind = mode === '120000' ? 'symlink' : 'file';
   if (kind === 'file' && st.size >= LARGE_FILE_BYTES) {
-    const [sha] = await objects.hashObjects([abs]);
+    const [sha] = await objects.hashObjects([abs], { uncompressed: true });
     return { files: new Map([[path.basename(abs), { mode, sha: sha as string, kind }]]), dirs: new Set() };
   }
   const blob = gitObject(
@@ -304,7 +310,10 @@ export function scanContent(content: Tree, written?: ReadonlyMap<string, string>
  */
 export async function writeLargeBlobs(objects: GitObjects, content: Tree): Promise<Map<string, string>> {
   const large = [...content].flatMap(([rel, file]) => (file.disk ? [[rel, file.disk.path] as const] : []));
-  const shas = await objects.hashObjects(large.map(([, file]) => file));
+  const shas = await objects.hashObjects(
+    large.map(([, file]) => file),
+    { uncompressed: true },
+  );
   return new Map(large.map(([rel], i) => [rel, shas[i] as string]));
 }
 

@@ -12,7 +12,9 @@ import { generateCollection } from '../../bench/generate.js';
 import { addFromSource } from '../../src/core/transfer/add.js';
 import { silentLogger } from '../../src/core/base/changes.js';
 import { loadCollection, loadCollectionCaching } from '../../src/core/model/collection.js';
+import { isParseCacheEntry } from '../../src/core/model/parseCache.js';
 import { nodeFs } from '../../src/core/ports/fs.js';
+import { STATE_DIR } from '../../src/core/base/changes.js';
 import { fixedClock } from '../../src/core/base/time.js';
 import { initCollection } from '../../src/core/transfer/init.js';
 import { serializeLock, setEntry } from '../../src/core/model/lock.js';
@@ -521,14 +523,10 @@ export function resetBoth(fixture: Fixture, current: Listing): void {
   resetTo(fixture.project, project, fixture.projectPristine, fixture.projectPristineDir);
 }
 
-const STATE_DIR = '.artifact-keeper';
-
 /** The parse cache's entries in a collection's state folder (`parse-cache-<sha256>.json`). */
 function parseCacheEntries(dir: string): string[] {
   try {
-    return fs
-      .readdirSync(path.join(dir, STATE_DIR))
-      .filter((name) => /^parse-cache-[0-9a-f]{64}\.json$/.test(name));
+    return fs.readdirSync(path.join(dir, STATE_DIR)).filter(isParseCacheEntry);
   } catch {
     return [];
   }

@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { isParseCacheEntry } from '../../src/core/model/parseCache.js';
 import { buildFixture, cliEnv, OUT_CLI, runCliSync } from '../torture/fixture.js';
 import type { CliRun, Fixture } from '../torture/fixture.js';
 import { commitAll, git } from '../torture/git.js';
@@ -21,8 +22,7 @@ import { serveUpstreams } from './support/upstream.js';
 
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f]/;
 const DERIVED_CACHES = ['.artifact-keeper/status-cache.json'];
-/** The parse cache's entries, one file per document (`model/parseCache.ts`). */
-const PARSE_CACHE_ENTRY = /^\.artifact-keeper\/parse-cache-[0-9a-f]{64}\.json$/;
+const STATE = '.artifact-keeper/';
 
 interface Expect {
   codes: readonly number[];
@@ -100,7 +100,8 @@ function refuse(dir: string, args: string[], expect: Expect, cwd?: string): Outc
 function withoutDerivedCaches(...listings: Listing[]): void {
   for (const listing of listings) {
     for (const cache of DERIVED_CACHES) listing.delete(cache);
-    for (const rel of [...listing.keys()]) if (PARSE_CACHE_ENTRY.test(rel)) listing.delete(rel);
+    for (const rel of [...listing.keys()])
+      if (rel.startsWith(STATE) && isParseCacheEntry(rel.slice(STATE.length))) listing.delete(rel);
   }
 }
 

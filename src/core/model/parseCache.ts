@@ -48,6 +48,11 @@ export interface ParseCache {
   save(fs: Fs): Promise<void>;
 }
 
+/** Whether a name in `.artifact-keeper/` is an entry of the parse cache. */
+export function isParseCacheEntry(name: string): boolean {
+  return ENTRY.test(name);
+}
+
 /** The file holding the tables of the bytes with this SHA-256 (hex). */
 export function parseCacheEntry(collectionDir: string, hash: string): string {
   return path.join(collectionDir, STATE_DIR, `${PREFIX}${hash}.json`);
@@ -127,7 +132,7 @@ async function prune(fsPort: Fs, stateDir: string, used: ReadonlySet<string>): P
     return;
   }
   const doomed = names.includes(LEGACY_FILE) ? [LEGACY_FILE] : [];
-  const entries = names.filter((name) => ENTRY.test(name));
+  const entries = names.filter(isParseCacheEntry);
   if (entries.length > KEEP) {
     const aged = entries.flatMap((name) => {
       try {

@@ -12,7 +12,7 @@ import { contentHash } from '../../src/core/model/hash.js';
 import { loadCollection } from '../../src/core/model/collection.js';
 import { projectProfileRoot } from '../../src/core/projects/profiles.js';
 import { readTrackingFile, trackingFilePath } from '../../src/core/projects/trackingFile.js';
-import { CLI, runCli, tempDir, treeListing, writeTree } from './support/collections.js';
+import { CLI, runCli, tempDir, traceCount, treeListing, writeTree } from './support/collections.js';
 import { writeCollection } from './support/projects.js';
 
 interface World {
@@ -106,8 +106,13 @@ void describe('deploy', () => {
     deployAll(w);
     fs.appendFileSync(path.join(w.claude, 'skills/pdf/SKILL.md'), 'my project edit\n');
     fs.appendFileSync(path.join(w.collection, 'skills/pdf/ref/a.md'), 'collection change\n');
-    const run = w.cli(['deploy', 'pdf', '--project', w.project, '--strategy', 'merge', '--json']);
+    const run = runCli(['deploy', 'pdf', '--project', w.project, '--strategy', 'merge', '--json'], {
+      env: { HOME: w.home, ARTIFACT_KEEPER_TRACE: '1' },
+    });
     assert.equal(run.code, 0, run.stderr);
+    // Each file of the copy as deployed is still one side's: none is read from the store.
+    assert.equal(traceCount(run.stderr, 'stored file read'), 0, run.stderr);
+    assert.ok(traceCount(run.stderr, 'stored file already in hand') >= 2, run.stderr);
     assert.equal(
       (JSON.parse(run.stdout) as { artifacts: { outcome: string }[] }).artifacts[0]?.outcome,
       'merged',
@@ -296,8 +301,12 @@ void describe('pull', () => {
     fs.appendFileSync(path.join(w.claude, 'skills/pdf/SKILL.md'), 'project edit\n');
     fs.appendFileSync(path.join(w.collection, 'skills/pdf/ref/a.md'), 'collection edit\n');
     w.cli(['relock', 'pdf', '--collection', w.collection]);
-    const run = w.cli(['pull', 'pdf', '--project', w.project, '--strategy', 'merge']);
+    const run = runCli(['pull', 'pdf', '--project', w.project, '--strategy', 'merge'], {
+      env: { HOME: w.home, ARTIFACT_KEEPER_TRACE: '1' },
+    });
     assert.equal(run.code, 0, run.stderr);
+    assert.equal(traceCount(run.stderr, 'stored file read'), 0, run.stderr);
+    assert.ok(traceCount(run.stderr, 'stored file already in hand') >= 2, run.stderr);
     assert.match(run.stdout, /skill\/pdf: merged/);
     for (const root of [w.collection, w.claude]) {
       assert.match(read(path.join(root, 'skills/pdf/SKILL.md')), /project edit/);

@@ -16,7 +16,7 @@ import { contentHash } from '../../src/core/model/hash.js';
 import { loadCollection } from '../../src/core/model/collection.js';
 import { readTree } from '../../src/core/model/artifactTree.js';
 import { blobIdOf, DiskFile, LARGE_FILE_BYTES, sameBytes } from '../../src/core/model/largeFiles.js';
-import { runCli, tempDir } from './support/collections.js';
+import { CLI, runCli, tempDir, traceCount } from './support/collections.js';
 import { pythonHash } from './support/pythonHash.js';
 import { commitUpstream, makeUpstream, upstreamTempDir } from './support/upstream.js';
 
@@ -26,6 +26,27 @@ function gitHashObject(file: string): string {
   const r = spawnSync('git', ['hash-object', '--no-filters', '--', file], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   return r.stdout.trim();
+}
+
+/**
+ * The CLI, exit 0 required, with its process's peak resident memory in bytes (`VmHWM`, its own
+ * high-water mark: getrusage's maxRSS is inherited from this bigger test process across fork and exec).
+ */
+function runCliPeak(args: string[]): { peak: number } {
+  const dir = tempDir();
+  const probe = path.join(dir, 'probe.cjs');
+  const out = path.join(dir, 'peak');
+  fs.writeFileSync(
+    probe,
+    `process.on('exit', () => { const fs = require('node:fs');
+      const kib = /^VmHWM:\\s+(\\d+) kB$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+      fs.writeFileSync(${JSON.stringify(out)}, kib ? kib[1] : '0'); });\n`,
+  );
+  const run = spawnSync(process.execPath, ['--require', probe, CLI, ...args], { encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stderr);
+  const peak = Number(fs.readFileSync(out, 'utf8')) * 1024;
+  assert.ok(peak > 0, 'the probe read VmHWM');
+  return { peak };
 }
 
 /** Every file of the collection outside `.artifact-keeper`, path → sha256, for before/after equality. */
@@ -101,9 +122,13 @@ describe('large files on disk', () => {
     const weights = path.join(dir, 'skills/model/w.bin');
     assert.ok(fs.readFileSync(weights).equals(v1));
 
-    const update = runCli(['update', 'model', '--to', 'v2', '--collection', dir]);
+    const traced = { env: { ARTIFACT_KEEPER_TRACE: '1' } };
+    const update = runCli(['update', 'model', '--to', 'v2', '--collection', dir], traced);
     assert.equal(update.code, 0, update.stderr);
     assert.ok(fs.readFileSync(weights).equals(v2), 'every byte of v2');
+    // The base equals the local files (and SKILL.md upstream's too): none of it is read from the store.
+    assert.equal(traceCount(update.stderr, 'stored file already in hand'), 2, update.stderr);
+    assert.equal(traceCount(update.stderr, 'stored file read'), 0, update.stderr);
     const lockHash = loadCollection(dir).lock.entries.get('model::skill')?.contentHash;
     assert.equal(lockHash, pythonHash(path.join(dir, 'skills/model')));
     assert.equal(runCli(['status', '--collection', dir]).code, 0);
@@ -112,8 +137,14 @@ describe('large files on disk', () => {
     const local = flip(v2, 10);
     fs.writeFileSync(weights, local);
     commitUpstream(up, { files: { 'skills/model/w.bin': flip(v2, 11_000_000) }, tag: 'v3' });
-    const conflicted = runCli(['update', 'model', '--to', 'v3', '--strategy', 'merge', '--collection', dir]);
+    const conflicted = runCli(
+      ['update', 'model', '--to', 'v3', '--strategy', 'merge', '--collection', dir],
+      traced,
+    );
     assert.equal(conflicted.code, 3, conflicted.stderr);
+    // The base's w.bin is neither side's: read from the store, SKILL.md still taken from the sides.
+    assert.equal(traceCount(conflicted.stderr, 'stored file read'), 1, conflicted.stderr);
+    assert.equal(traceCount(conflicted.stderr, 'stored file already in hand'), 1, conflicted.stderr);
     assert.ok(fs.readFileSync(weights).equals(local), 'the local file is kept');
     assert.ok(
       fs.readFileSync(`${weights}.upstream`).equals(flip(v2, 11_000_000)),
@@ -147,6 +178,33 @@ describe('large files on disk', () => {
     const restore = runCli(['restore', 'latest', '--collection', dir]);
     assert.equal(restore.code, 0, restore.stderr);
     assert.ok(fs.readFileSync(path.join(dir, 'skills/notes/big.txt')).equals(big), 'restored byte for byte');
+  });
+
+  it('restore and undo put a large file back through a file, never whole in memory: byte for byte, peak below its size, nothing left behind', () => {
+    const dir = path.join(tempDir(), 'collection');
+    assert.equal(runCli(['init', '--collection', dir]).code, 0);
+    // Big enough that reading it whole (the file plus the CLI's own ~50 MiB) would pass its size; spilled,
+    // the CLI peaks near 95 MiB whatever the file's size (the pipe's chunks, until collected).
+    const size = 128 * 1024 * 1024;
+    const big = Buffer.alloc(size, `weights ${randomBytes(8).toString('hex')} `);
+    const weights = path.join(dir, 'skills/model/w.bin');
+    fs.mkdirSync(path.dirname(weights), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'skills/model/SKILL.md'), '---\nname: model\n---\nWeights.\n');
+    fs.writeFileSync(weights, big);
+    const snap = runCli(['snapshot', '-m', 'with the weights', '--collection', dir]);
+    assert.equal(snap.code, 0, snap.stderr);
+    fs.writeFileSync(weights, 'gone');
+
+    const restore = runCliPeak(['restore', 'latest', '--collection', dir]);
+    assert.ok(fs.readFileSync(weights).equals(big), 'restored byte for byte');
+    assert.ok(restore.peak < size, `restore peaked at ${restore.peak >> 20} MiB`);
+    // Undo the restore (back to "gone"), then undo that undo: the weights come back the same way.
+    runCliPeak(['undo', '--collection', dir]);
+    assert.equal(fs.readFileSync(weights, 'utf8'), 'gone');
+    const again = runCliPeak(['undo', '--collection', dir]);
+    assert.ok(fs.readFileSync(weights).equals(big), 'undo of the undo: byte for byte');
+    assert.ok(again.peak < size, `undo peaked at ${again.peak >> 20} MiB`);
+    assert.equal(fs.existsSync(path.join(dir, '.artifact-keeper/tmp')), false, 'no spilled file left');
   });
 
   for (const errno of ['ENOSPC', 'EIO']) {

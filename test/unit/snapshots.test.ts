@@ -98,8 +98,9 @@ async function applyLocally(dir: string, changes: FileChange[]): Promise<void> {
         const temp = `${abs}.restore-tmp`;
         if (change.symlinkTarget !== undefined) fs.symlinkSync(change.symlinkTarget, temp);
         else {
-          if ('copyOf' in change.data) fs.copyFileSync(change.data.copyOf, temp);
-          else fs.writeFileSync(temp, typeof change.data === 'function' ? await change.data() : change.data);
+          const data = typeof change.data === 'function' ? await change.data() : change.data;
+          if ('copyOf' in data) fs.copyFileSync(data.copyOf, temp);
+          else fs.writeFileSync(temp, data);
           fs.chmodSync(temp, change.mode);
         }
         fs.renameSync(temp, abs);

@@ -3,8 +3,16 @@
  * change to one path of the collection. Paths are POSIX, relative to the collection root.
  */
 
-/** A write's bytes: in memory, read when staged, or a file's (copied when staged, never read into memory). */
-export type FileData = Uint8Array | (() => Promise<Uint8Array>) | { copyOf: string };
+/**
+ * A write's bytes: in memory, read when staged (into memory, or, a large file, into a file to copy), or a
+ * file's (copied when staged, never read into memory).
+ */
+export type FileData = Uint8Array | (() => Promise<Uint8Array | CopyOf>) | CopyOf;
+
+/** Bytes that are a file's: copied where they go, never read into memory. */
+export interface CopyOf {
+  copyOf: string;
+}
 
 export type FileChange =
   /** Create or replace a regular file (mode 0o644 or 0o755) or a symlink (`symlinkTarget`). */

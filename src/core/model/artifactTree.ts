@@ -94,6 +94,25 @@ export function treeDigest(tree: Tree | undefined): string {
   return hash.digest('hex');
 }
 
+/**
+ * Finds, among trees already read, a file holding exactly the git blob `sha`, for the stored entry at
+ * `rel` (`StoredTreeReading.reuse`): at `rel` in a folder artifact's trees, or a single-file artifact's
+ * one file whatever its name (stored under upstream's name, read under the local one). Earlier trees
+ * are asked first.
+ */
+export function heldFile(
+  trees: readonly Tree[],
+  isFolder: boolean,
+): (rel: string, sha: string) => TreeFile | undefined {
+  return (rel, sha) => {
+    for (const tree of trees) {
+      for (const file of isFolder ? [tree.get(rel)] : tree.values())
+        if (file && blobIdOf(file) === sha) return file;
+    }
+    return undefined;
+  };
+}
+
 /** A folder's tree without noise paths (a base stored before noise was left out, say). */
 export function withoutNoise(tree: Tree): Tree {
   return new Map([...tree].filter(([rel]) => !isNoisePath(rel)));

@@ -56,6 +56,35 @@ export function sweepStaleTemp(collectionDir: string): void {
   }
 }
 
+/**
+ * A folder for one operation's spilled files (large blobs read from a store to a file rather than into
+ * memory), made in `parent` on first use. The caller disposes of it when the operation ends.
+ */
+export interface SpillSpace {
+  /** A new path in the folder (made on the first call) for a file named after `name`; nothing is created. */
+  file(name: string): string;
+  /** Removes the folder with what is in it (idempotent). */
+  dispose(): void;
+}
+
+export function spillSpace(parent: string, prefix: string): SpillSpace {
+  let dir: string | undefined;
+  let files = 0;
+  return {
+    file(name) {
+      if (dir === undefined) {
+        fs.mkdirSync(parent, { recursive: true });
+        dir = fs.mkdtempSync(path.join(parent, prefix));
+      }
+      return path.join(dir, `${++files}-${name}`);
+    },
+    dispose() {
+      if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
+      dir = undefined;
+    },
+  };
+}
+
 export interface Workspace {
   /** The new, empty folder. */
   path: string;

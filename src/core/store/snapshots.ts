@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import * as nodeFs from 'node:fs';
 import * as path from 'node:path';
 import { STATE_DIR } from '../base/changes.js';
-import type { FileChange, Logger } from '../base/changes.js';
+import type { CopyOf, FileChange, Logger } from '../base/changes.js';
 import { CoreError, ioFailure } from '../base/errors.js';
 import { decodeName, fsPath } from '../base/fileNames.js';
 import { systemClock } from '../base/time.js';
@@ -19,12 +19,19 @@ import { traced } from '../base/trace.js';
 import type { Clock } from '../base/time.js';
 import { ancestors } from '../model/artifactTree.js';
 import type { Tree } from '../model/artifactTree.js';
+import { LARGE_FILE_BYTES } from '../model/largeFiles.js';
 import type { FaultPlan } from '../ports/faults.js';
 import type { Fs } from '../ports/fs.js';
 import { assertObjectId, checkGitVersion, createGit } from '../ports/git.js';
 import type { Git } from '../ports/git.js';
 import { BaseRefs, upstreamRef } from './baseRefs.js';
-import type { DeployedCopy, ProjectImage, UpstreamMeta, UpstreamRecord } from './baseRefs.js';
+import type {
+  DeployedCopy,
+  ProjectImage,
+  StoredTreeReading,
+  UpstreamMeta,
+  UpstreamRecord,
+} from './baseRefs.js';
 import { GitObjects, io, strictFsck } from './gitObjects.js';
 import type { GitObject } from './gitObjects.js';
 import { isSafetySnapshot, SnapshotRefs } from './snapshotRefs.js';
@@ -246,14 +253,26 @@ export class SnapshotStore {
     return this.objects.readBlob(sha);
   }
 
+  /** A blob's bytes, or, with `spill` and LARGE_FILE_BYTES or more, the file `spill` named for them. */
+  private async readBlobOrFile(sha: string, spill?: (name: string) => string): Promise<Buffer | CopyOf> {
+    if (!spill) return this.readBlob(sha);
+    const read = await this.objects.readBlobSpilling(sha, {
+      over: LARGE_FILE_BYTES - 1,
+      file: () => spill(`blob-${sha}`),
+    });
+    return Buffer.isBuffer(read) ? read : { copyOf: read.file };
+  }
+
   /**
    * The changes that turn the collection as it is now into snapshot `id`: writes only where content or
    * mode differ, deletes, mkdirs (parents first), rmdirs (children first), ordered so each step is valid,
    * with `collection.toml` and `collection.lock` last. Folders holding a nested `.git` are never removed,
    * and a lock the snapshot lacks is left in place (the transaction engine never deletes the lock).
-   * Writes nothing; only folders whose tree ids differ from the snapshot's are compared.
+   * Writes nothing; only folders whose tree ids differ from the snapshot's are compared. Files are read
+   * when the transaction stages them, one at a time; with `spill`, a large one goes to the new file it
+   * names and is copied from there, so memory stays bounded whatever the file's size.
    */
-  planRestore(idOrLatest: string): Promise<FileChange[]> {
+  planRestore(idOrLatest: string, spill?: (name: string) => string): Promise<FileChange[]> {
     return this.exclusive(async () => {
       const info = await this.resolve(idOrLatest);
       const current = await this.collectionState();
@@ -279,7 +298,7 @@ export class SnapshotStore {
       const { changes, skipped } = planTreeChanges(current, target, {
         keptDirs,
         symlinkTargets,
-        load: (sha) => () => this.readBlob(sha),
+        load: (sha) => () => this.readBlobOrFile(sha, spill),
       });
       for (const rel of skipped) {
         const why =
@@ -416,11 +435,11 @@ export class SnapshotStore {
     type: string,
     name: string,
     resolvedSha?: string,
-    /** Names a new file where a large file is written instead of memory (it then stays on disk). */
-    spill?: (name: string) => string,
+    /** Where large files go, and files already in hand that need not be read (`StoredTreeReading`). */
+    reading?: StoredTreeReading,
   ): Promise<Tree | undefined> {
     if (!this.repoExists()) return undefined;
-    return this.bases.readUpstream(type, name, resolvedSha, spill);
+    return this.bases.readUpstream(type, name, resolvedSha, reading);
   }
 
   /** Every stored upstream of an artifact, newest first. */
@@ -437,10 +456,15 @@ export class SnapshotStore {
     });
   }
 
-  /** The copy of an artifact deployed with `contentHash`, or undefined. */
-  async readDeployed(type: string, name: string, contentHash: string): Promise<Tree | undefined> {
+  /** The copy of an artifact deployed with `contentHash`, or undefined (`reading`: as for `readUpstream`). */
+  async readDeployed(
+    type: string,
+    name: string,
+    contentHash: string,
+    reading?: StoredTreeReading,
+  ): Promise<Tree | undefined> {
     if (!this.repoExists()) return undefined;
-    return this.bases.readDeployed(type, name, contentHash);
+    return this.bases.readDeployed(type, name, contentHash, reading);
   }
 
   /** Stores the project paths a transaction changes as they were before it; returns the commit. */

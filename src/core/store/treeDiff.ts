@@ -3,7 +3,7 @@
  * stored trees, the same walk in JS between the collection now and a stored tree (folders compared by id,
  * only differing ones read), and the ordered change list of a restore. Writes nothing.
  */
-import type { FileChange } from '../base/changes.js';
+import type { CopyOf, FileChange } from '../base/changes.js';
 import { CoreError } from '../base/errors.js';
 import { decodeName, nameBytes } from '../base/fileNames.js';
 import { LOCK_FILE } from '../model/lock.js';
@@ -186,7 +186,8 @@ export interface PlanTreeOptions {
   keptDirs: ReadonlySet<string>;
   /** blob sha → symlink target text, for every symlink to write. */
   symlinkTargets: ReadonlyMap<string, string>;
-  load: (sha: string) => () => Promise<Uint8Array>;
+  /** A file's bytes, read when staged: into memory, or (a large one) into a file to copy. */
+  load: (sha: string) => () => Promise<Uint8Array | CopyOf>;
 }
 
 const LAST_FILES = [MANIFEST_FILE, LOCK_FILE];

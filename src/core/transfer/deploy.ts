@@ -14,7 +14,7 @@ import { artifactId } from '../model/artifact.js';
 import type { ArtifactEntry } from '../model/manifest.js';
 import { loadCollectionCaching, preflightCollection } from '../model/collection.js';
 import type { Collection } from '../model/collection.js';
-import { readTree } from '../model/artifactTree.js';
+import { heldFile, readTree } from '../model/artifactTree.js';
 import type { Tree } from '../model/artifactTree.js';
 import { contentHash } from '../model/hash.js';
 import { artifactFindings, approveFindings } from '../exec/approval.js';
@@ -139,7 +139,10 @@ export async function deployArtifacts(
         // once, for the merge, the question and the refusal (`--force` and keep need none of them).
         const base =
           record && !deploy.force && strategy !== 'keep'
-            ? await store.readDeployed(entry.type, entry.name, record.contentHash)
+            ? await store.readDeployed(entry.type, entry.name, record.contentHash, {
+                // The copy as last deployed is mostly what one side still holds: only the rest is read.
+                reuse: heldFile([collectionTree, copy.tree], isFolderArtifact(dir, entry)),
+              })
             : undefined;
         const files = deploy.force || strategy === 'keep' ? [] : classify(base, copy.tree, collectionTree);
         const choice: DeployChoice | DeployStrategy = deploy.force

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { artifactId, LAYOUT, parseArtifactRef } from '../model/artifact.js';
-import { readTree, treeDigest, withoutNoise } from '../model/artifactTree.js';
+import { heldFile, readTree, treeDigest, withoutNoise } from '../model/artifactTree.js';
 import { throwIfAborted } from '../base/abort.js';
 import { traced, tracedSync } from '../base/trace.js';
 import { isUnchangedOnDisk, loadCollectionCaching } from '../model/collection.js';
@@ -25,7 +25,7 @@ import { fetchSource, sourceFromUpstream, upstreamBatch } from '../sources/sourc
 import type { FetchedSource, RemoteSource, ResolvedSource, UpstreamBatch } from '../sources/sources.js';
 import { withWriter } from '../txn/transaction.js';
 import { hasJournal } from '../txn/journal.js';
-import { releaseTmpDir, sweepStaleTemp, tmpDir } from '../ports/tempSpace.js';
+import { releaseTmpDir, spillSpace, sweepStaleTemp, tmpDir } from '../ports/tempSpace.js';
 
 export interface ArtifactInternals {
   entry: ArtifactEntry;
@@ -147,18 +147,12 @@ export async function prepareUpdate(
   });
   const diffFirst = entries.length > 1;
   // Large files of the stored bases are written here rather than read into memory (made when one is).
-  let spillDir: string | undefined;
-  const spill = (name: string): string => {
-    if (spillDir === undefined) {
-      fs.mkdirSync(work, { recursive: true });
-      spillDir = fs.mkdtempSync(path.join(work, 'base-'));
-    }
-    return path.join(spillDir, name);
-  };
+  const spilled = spillSpace(work, 'base-');
+  const spill = (name: string): string => spilled.file(name);
   const dispose = async (): Promise<void> => {
     await Promise.all(fetchedAll.map((f) => f.dispose().catch(() => undefined)));
     await batch.dispose().catch(() => undefined);
-    if (spillDir !== undefined) fs.rmSync(spillDir, { recursive: true, force: true });
+    spilled.dispose();
     if (!internalOptions.workDir) releaseTmpDir(dir);
   };
   const store = await traced('open the snapshot store (git --version)', () =>
@@ -330,7 +324,10 @@ async function planArtifact(
     const read = tracedSync('read the fetched files', () => readTree(got.root, !got.isFile).tree);
     upstream = isFolder ? read : singleFileTree(read, fileName);
     base = await traced('read the base', () =>
-      loadBase(store, entry, source, currentSha, isFolder, fileName, work, opts, fetchedAll, spill),
+      loadBase(store, entry, source, currentSha, isFolder, fileName, work, opts, fetchedAll, spill, [
+        upstream,
+        mine,
+      ]),
     );
   }
   const lfs = upToDate ? undefined : lfsWarning(id, upstream);
@@ -382,9 +379,17 @@ export async function loadBase(
   fetchedAll: FetchedSource[],
   /** Names a new file for a large stored file (which then stays on disk); removed with the plan. */
   spill?: (name: string) => string,
+  /**
+   * Trees already read (upstream first: its workspace does not change under the plan, the collection
+   * may): a base file with the same bytes as one of theirs is taken from them, not read from the store.
+   */
+  held: readonly Tree[] = [],
 ): Promise<Tree | undefined> {
   if (!currentSha) return undefined;
-  const stored = await store.readUpstream(entry.type, entry.name, currentSha, spill);
+  const stored = await store.readUpstream(entry.type, entry.name, currentSha, {
+    ...(spill ? { spill } : {}),
+    reuse: heldFile(held, isFolder),
+  });
   // A base stored before noise was left out may still hold some: it must not look like an upstream deletion.
   if (stored) return isFolder ? withoutNoise(stored) : singleFileTree(stored, fileName);
   try {

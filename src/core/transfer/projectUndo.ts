@@ -29,6 +29,7 @@ import type { OperationOptions } from './operations.js';
 import { clockOf, transactionOptions } from './operations.js';
 import { applyRetention } from './retention.js';
 import { applyChanges, newTxId } from '../txn/transaction.js';
+import { releaseTmpDir, spillSpace, tmpDir } from '../ports/tempSpace.js';
 
 export interface ProjectUndoResult {
   safety: SnapshotInfo;
@@ -56,59 +57,68 @@ export async function undoProjectChange(
 ): Promise<ProjectUndoResult> {
   const root = rootOfChange(entry.project);
   return withProjectLock(root.dir, { tool: opts.tool, operation: 'undo', fs: opts.fs }, async () => {
-    const image = await store.readProjectImage(entry.project.image);
-    const txRoot = projectTxRoot(root);
-    const safety = await store.create({ reason: spec.safetyReason, trigger: 'restore', artifacts: [] });
-    const collectionSide = entry.preSnapshot ? await store.planRestore(entry.preSnapshot) : [];
-    const copies: ProjectCopy[] = [];
-    const writes: FileChange[] = [];
-    for (const rel of image.paths) {
-      if (rel === TRACKING_FILE) continue;
-      const inImage = filesBelow(image.tree, rel);
-      const isFolder = inImage.isFolder ?? isFolderOnDisk(root, rel);
-      const copy = readCopyAt(root, rel, isFolder);
-      copies.push(copy);
-      writes.push(...projectChanges(copy, inImage.tree, txRoot, image.absent.includes(rel)));
+    // Large files of the collection side go from the store to a file here, never whole into memory.
+    const spilled = spillSpace(tmpDir(path.resolve(dir)), 'undo-');
+    try {
+      const image = await store.readProjectImage(entry.project.image);
+      const txRoot = projectTxRoot(root);
+      const safety = await store.create({ reason: spec.safetyReason, trigger: 'restore', artifacts: [] });
+      const collectionSide = entry.preSnapshot
+        ? await store.planRestore(entry.preSnapshot, (name) => spilled.file(name))
+        : [];
+      const copies: ProjectCopy[] = [];
+      const writes: FileChange[] = [];
+      for (const rel of image.paths) {
+        if (rel === TRACKING_FILE) continue;
+        const inImage = filesBelow(image.tree, rel);
+        const isFolder = inImage.isFolder ?? isFolderOnDisk(root, rel);
+        const copy = readCopyAt(root, rel, isFolder);
+        copies.push(copy);
+        writes.push(...projectChanges(copy, inImage.tree, txRoot, image.absent.includes(rel)));
+      }
+      // The tracking file: written first (a project touched by an interrupted transaction names its
+      // collection), or deleted last when it did not exist before.
+      const trackingNow = readTrackingBytes(root);
+      const trackingThen = image.tree.get(TRACKING_FILE)?.data;
+      const trackingRel = `${profileDirName(root)}/${TRACKING_FILE}`;
+      const first: FileChange[] = [];
+      const last: FileChange[] = [];
+      if (trackingThen && !trackingThen.equals(trackingNow ?? Buffer.alloc(0))) {
+        if (!fs.existsSync(fsPath(root.dir)))
+          first.push({ kind: 'mkdir', rel: profileDirName(root), root: txRoot });
+        first.push({ kind: 'write', rel: trackingRel, data: trackingThen, mode: 0o644, root: txRoot });
+      } else if (!trackingThen && trackingNow) last.push({ kind: 'delete', rel: trackingRel, root: txRoot });
+      const changes = [
+        ...first,
+        ...writes,
+        ...last,
+        ...emptiedDirs(txRoot, image.createdDirs ?? [], [...writes, ...last]),
+        ...collectionSide,
+      ];
+      const txId = newTxId(clockOf(opts).now().getTime());
+      if (changes.length > 0) {
+        const undoImage = await store.storeProjectImage(txId, projectImage(copies, trackingNow, changes));
+        await applyChanges(
+          dir,
+          {
+            txId,
+            kind: spec.kind,
+            description: spec.description,
+            artifacts: entry.artifacts,
+            preSnapshot: safety.id,
+            changes: moveLockLast(changes),
+            tool: opts.tool,
+            project: { root: root.dir, image: undoImage },
+          },
+          transactionOptions(opts),
+        );
+      }
+      await applyRetention(store, opts, [safety.id]);
+      return { safety, txId, changed: changes.length };
+    } finally {
+      spilled.dispose();
+      releaseTmpDir(path.resolve(dir));
     }
-    // The tracking file: written first (a project touched by an interrupted transaction names its
-    // collection), or deleted last when it did not exist before.
-    const trackingNow = readTrackingBytes(root);
-    const trackingThen = image.tree.get(TRACKING_FILE)?.data;
-    const trackingRel = `${profileDirName(root)}/${TRACKING_FILE}`;
-    const first: FileChange[] = [];
-    const last: FileChange[] = [];
-    if (trackingThen && !trackingThen.equals(trackingNow ?? Buffer.alloc(0))) {
-      if (!fs.existsSync(fsPath(root.dir)))
-        first.push({ kind: 'mkdir', rel: profileDirName(root), root: txRoot });
-      first.push({ kind: 'write', rel: trackingRel, data: trackingThen, mode: 0o644, root: txRoot });
-    } else if (!trackingThen && trackingNow) last.push({ kind: 'delete', rel: trackingRel, root: txRoot });
-    const changes = [
-      ...first,
-      ...writes,
-      ...last,
-      ...emptiedDirs(txRoot, image.createdDirs ?? [], [...writes, ...last]),
-      ...collectionSide,
-    ];
-    const txId = newTxId(clockOf(opts).now().getTime());
-    if (changes.length > 0) {
-      const undoImage = await store.storeProjectImage(txId, projectImage(copies, trackingNow, changes));
-      await applyChanges(
-        dir,
-        {
-          txId,
-          kind: spec.kind,
-          description: spec.description,
-          artifacts: entry.artifacts,
-          preSnapshot: safety.id,
-          changes: moveLockLast(changes),
-          tool: opts.tool,
-          project: { root: root.dir, image: undoImage },
-        },
-        transactionOptions(opts),
-      );
-    }
-    await applyRetention(store, opts, [safety.id]);
-    return { safety, txId, changed: changes.length };
   });
 }
 

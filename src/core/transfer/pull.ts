@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import type { FileChange } from '../base/changes.js';
 import { CoreError } from '../base/errors.js';
 import { artifactId } from '../model/artifact.js';
-import { changesForArtifact, readTree, resultHash } from '../model/artifactTree.js';
+import { changesForArtifact, heldFile, readTree, resultHash } from '../model/artifactTree.js';
 import type { Tree } from '../model/artifactTree.js';
 import { contentHash } from '../model/hash.js';
 import { lockWrite, manifestWrite } from '../model/collection.js';
@@ -177,7 +177,9 @@ export async function pullArtifacts(
       let outcome: PullOutcome = 'pulled';
       let conflicts: string[] = [];
       if (strategy === 'merge' && collectionChanged) {
-        const base = await store.readDeployed(record.type, record.name, record.contentHash);
+        const base = await store.readDeployed(record.type, record.name, record.contentHash, {
+          reuse: heldFile([collectionTree, copy.tree], isFolder),
+        });
         const merged = mergeCommittingConflicts(classify(base, collectionTree, copy.tree));
         result = merged.result;
         conflicts = merged.conflicts.map((c) => (isFolder ? `${e.path}/${c.rel}` : e.path));

@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { STATE_DIR } from '../base/changes.js';
+import type { FileChange } from '../base/changes.js';
 import { CoreError } from '../base/errors.js';
 import { hasJournal } from '../txn/journal.js';
 import { readHistory } from '../store/history.js';
@@ -24,6 +25,7 @@ import { applyRetention, retentionOf } from './retention.js';
 import type { Retention } from './retention.js';
 import { applyChanges, newTxId, withWriter } from '../txn/transaction.js';
 import { undoProjectChange } from './projectUndo.js';
+import { releaseTmpDir, spillSpace, tmpDir } from '../ports/tempSpace.js';
 import type { RecoveryOutcome } from '../txn/transaction.js';
 
 type ReadOptions = Pick<OperationOptions, 'fs' | 'logger' | 'faults' | 'clock'>;
@@ -119,22 +121,30 @@ async function restoreLocked(
   spec: { kind: string; description: string; artifacts: string[]; safetyReason: string },
 ): Promise<RestoreResult> {
   const safety = await store.create({ reason: spec.safetyReason, trigger: 'restore', artifacts: [] });
-  const changes = await store.planRestore(target.id);
+  // Large files go from the store to a file here, and are copied from it: never whole in memory.
+  const spilled = spillSpace(tmpDir(path.resolve(dir)), 'restore-');
   const txId = newTxId(clockOf(opts).now().getTime());
-  if (changes.length > 0) {
-    await applyChanges(
-      path.resolve(dir),
-      {
-        txId,
-        kind: spec.kind,
-        description: spec.description,
-        artifacts: spec.artifacts,
-        preSnapshot: safety.id,
-        changes,
-        tool: opts.tool,
-      },
-      transactionOptions(opts),
-    );
+  let changes: FileChange[];
+  try {
+    changes = await store.planRestore(target.id, (name) => spilled.file(name));
+    if (changes.length > 0) {
+      await applyChanges(
+        path.resolve(dir),
+        {
+          txId,
+          kind: spec.kind,
+          description: spec.description,
+          artifacts: spec.artifacts,
+          preSnapshot: safety.id,
+          changes,
+          tool: opts.tool,
+        },
+        transactionOptions(opts),
+      );
+    }
+  } finally {
+    spilled.dispose();
+    releaseTmpDir(path.resolve(dir));
   }
   await applyRetention(store, opts, [safety.id]);
   return { restored: target, safety, txId, changed: changes.length };

@@ -166,15 +166,14 @@ export async function applyChanges(
         await fs.symlink(change.symlinkTarget, staged);
         continue;
       }
-      if ('copyOf' in change.data) {
-        at('write', staged);
-        await fs.copyFile(change.data.copyOf, staged, change.mode);
-      } else {
+      let data = change.data;
+      if (typeof data === 'function') {
         at('read', target);
-        const data = typeof change.data === 'function' ? await change.data() : change.data;
-        at('write', staged);
-        await fs.writeFile(staged, data, change.mode);
+        data = await data();
       }
+      at('write', staged);
+      if ('copyOf' in data) await fs.copyFile(data.copyOf, staged, change.mode);
+      else await fs.writeFile(staged, data, change.mode);
       at('fsync', staged);
       await fs.fsync(staged);
     }

@@ -103,3 +103,9 @@ export function runCli(
   });
   return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
 }
+
+/** A counter from the CLI's `ARTIFACT_KEEPER_TRACE=1` output (0 when it is not there). */
+export function traceCount(stderr: string, name: string): number {
+  const line = stderr.split('\n').find((l) => l.startsWith(`artifact-keeper trace: count ${name} `));
+  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+}

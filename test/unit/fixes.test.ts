@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { skillMeatHash } from '../../src/core/model/hash.js';
-import { runCli, tempDir, treeListing } from './support/collections.js';
+import { runCli, tempDir, traceCount, treeListing } from './support/collections.js';
 import { makeUpstream, upstreamTempDir } from './support/upstream.js';
 
 const SKILL = (body: string): string => `---\nname: pdf\ndescription: PDF tools\n---\n# PDF\n\n${body}\n`;
@@ -65,6 +65,26 @@ describe('discard', () => {
 
     ok(['undo'], dir);
     assert.deepEqual(treeListing(dir), edited, 'undo restores the discarded edits');
+  });
+
+  it('a large edited file comes back through a spilled file, byte for byte; the unchanged files are not read from the store', () => {
+    const big = Buffer.alloc(2 * 1024 * 1024 + 5, 'weights ');
+    const up = makeUpstream(path.join(upstreamTempDir(), 'kit'), [
+      { files: { 'skills/model/SKILL.md': SKILL('model'), 'skills/model/w.bin': big }, tag: 'v1' },
+    ]);
+    const dir = path.join(tempDir(), 'collection');
+    ok(['init'], dir);
+    ok(['add', `${up.url}#skills/model@v1`], dir);
+    const weights = path.join(dir, 'skills/model/w.bin');
+    fs.writeFileSync(weights, 'overwritten');
+    const run = runCli(['discard', 'model', '--collection', dir], { env: { ARTIFACT_KEEPER_TRACE: '1' } });
+    assert.equal(run.code, 0, run.stderr);
+    assert.ok(fs.readFileSync(weights).equals(big), 'every byte back');
+    assert.equal(traceCount(run.stderr, 'stored file read'), 1, run.stderr);
+    assert.equal(traceCount(run.stderr, 'stored file spilled to disk'), 1, 'w.bin never whole in memory');
+    assert.equal(traceCount(run.stderr, 'stored file already in hand'), 1, 'SKILL.md is the local one');
+    assert.equal(fs.existsSync(path.join(dir, '.artifact-keeper/tmp')), false, 'no spilled file left');
+    assert.equal(runCli(['status', '--collection', dir]).code, 0, 'clean after');
   });
 
   it('reinstalls a deleted artifact; undo deletes it again; a clean one is left alone', () => {

@@ -144,6 +144,7 @@ describe('large files on disk', () => {
     assert.equal(conflicted.code, 3, conflicted.stderr);
     // The base's w.bin is neither side's: read from the store, SKILL.md still taken from the sides.
     assert.equal(traceCount(conflicted.stderr, 'stored file read'), 1, conflicted.stderr);
+    assert.equal(traceCount(conflicted.stderr, 'stored file spilled to disk'), 1, conflicted.stderr);
     assert.equal(traceCount(conflicted.stderr, 'stored file already in hand'), 1, conflicted.stderr);
     assert.ok(fs.readFileSync(weights).equals(local), 'the local file is kept');
     assert.ok(

@@ -276,6 +276,7 @@ export class BaseRefs {
           }
           const file = (): string => spill(`blob-${entry.sha}-${randomBytes(4).toString('hex')}`);
           const read = await this.objects.readBlobSpilling(entry.sha, { over: LARGE_FILE_BYTES - 1, file });
+          if (!Buffer.isBuffer(read)) traceCount('stored file spilled to disk');
           out.set(
             rel,
             Buffer.isBuffer(read)

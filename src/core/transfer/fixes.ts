@@ -18,6 +18,7 @@ import { artifactId } from '../model/artifact.js';
 import {
   ancestors,
   changesForArtifact,
+  heldFile,
   readTree,
   resultHash,
   SYMLINK_MODE,
@@ -32,6 +33,7 @@ import type { LockEntry } from '../model/lock.js';
 import { removeArtifact } from '../model/manifest.js';
 import type { ArtifactEntry } from '../model/manifest.js';
 import { validateArtifact } from '../model/validate.js';
+import { releaseTmpDir, spillSpace, tmpDir } from '../ports/tempSpace.js';
 import { walkSync } from '../ports/walk.js';
 import { openSnapshotStore } from '../store/snapshots.js';
 import type { SnapshotStore } from '../store/snapshots.js';
@@ -77,6 +79,8 @@ export async function discardArtifacts(
     const collection = await loadCollectionCaching(dir, opts.fs);
     const entries = lockedEntries(collection, refs);
     const store = await openSnapshotStore(dir, storeOptions(opts));
+    // Large files of the locked content go from the store to a file here, never whole into memory.
+    const spilled = spillSpace(tmpDir(dir), 'discard-');
     try {
       const changes: FileChange[] = [];
       const restored: DiscardResult['restored'] = [];
@@ -89,7 +93,10 @@ export async function discardArtifacts(
           continue;
         }
         const isFolder = isFolderArtifact(dir, entry);
-        const found = await lockedContent(store, entry, locked, isFolder);
+        const current = readTree(path.join(dir, entry.path), isFolder);
+        const found = await lockedContent(store, entry, locked, isFolder, current.tree, (name) =>
+          spilled.file(name),
+        );
         if (!found)
           throw new CoreError({
             code: 'locked-content-unavailable',
@@ -100,7 +107,6 @@ export async function discardArtifacts(
         const problems = validateArtifact(entry.type, found.tree, isFolder, installRoot);
         if (problems.length > 0)
           throw new CoreError({ code: 'validation-failed', artifact: id, reason: problems.join('; ') });
-        const current = readTree(path.join(dir, entry.path), isFolder);
         const missing = [...ancestors(entry.path), ...(isFolder ? [entry.path] : [])].filter(
           (rel) => !fs.existsSync(fsPath(path.join(dir, rel))),
         );
@@ -143,6 +149,8 @@ export async function discardArtifacts(
       await applyRetention(store, opts, [pre.id]);
       return { restored, unchanged, txId, preSnapshot: pre.id };
     } finally {
+      spilled.dispose();
+      releaseTmpDir(dir);
       store.close();
     }
   });
@@ -248,12 +256,18 @@ async function lockedContent(
   entry: ArtifactEntry,
   locked: LockEntry,
   isFolder: boolean,
+  /** The artifact's files now: those the locked content still holds are not read from the store. */
+  current: Tree,
+  spill: (name: string) => string,
 ): Promise<{ tree: Tree; from: LockedSource } | undefined> {
   const fit = (tree: Tree): Tree =>
     withoutNoise(isFolder ? tree : singleFileTree(tree, path.basename(entry.path)));
   const sha = locked.resolvedSha ?? entry.resolvedSha;
   if (sha) {
-    const upstream = await store.readUpstream(entry.type, entry.name, sha);
+    const upstream = await store.readUpstream(entry.type, entry.name, sha, {
+      spill,
+      reuse: heldFile([current], isFolder),
+    });
     if (upstream && upstream.size > 0) {
       const tree = fit(upstream);
       if (resultHash(tree, isFolder) === locked.contentHash) return { tree, from: { kind: 'upstream', sha } };

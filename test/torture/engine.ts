@@ -129,6 +129,40 @@ const sha256 = (file: string): string => {
 };
 
 /** The state a journal file names, or undefined (none, or unreadable). */
+interface JournalSeen {
+  state?: string;
+  roots?: string[];
+  ops?: { kind: string; rel: string; root?: number; stagedIno?: number; commit?: boolean }[];
+}
+
+/**
+ * Whether the transaction a journal describes had passed its commit point, read from the disk on its own
+ * terms: the journal says `committed`, or the commit op's target is the very file that was staged (a
+ * rename keeps the inode). The commit op is the last one when it is a write marked `commit` or the
+ * collection's own `collection.lock`. Undefined when the journal cannot be read.
+ */
+function committedByJournal(file: string, dir: string): boolean | undefined {
+  let journal: JournalSeen;
+  try {
+    journal = JSON.parse(fs.readFileSync(file, 'utf8')) as JournalSeen;
+  } catch {
+    return undefined;
+  }
+  if (journal.state === 'committed') return true;
+  const last = journal.ops?.[journal.ops.length - 1];
+  if (
+    !last ||
+    last.kind !== 'write' ||
+    !(last.commit === true || (last.rel === 'collection.lock' && last.root === undefined))
+  )
+    return false;
+  const base = last.root === undefined ? dir : journal.roots?.[last.root];
+  if (base === undefined || last.stagedIno === undefined) return false;
+  return (
+    fs.lstatSync(path.join(base, ...last.rel.split('/')), { throwIfNoEntry: false })?.ino === last.stagedIno
+  );
+}
+
 function journalState(file: string): string | undefined {
   try {
     return (JSON.parse(fs.readFileSync(file, 'utf8')) as { state?: string }).state;
@@ -288,13 +322,16 @@ async function runTrial(
   }
 
   // Where did the kill land? The disk says: orphaned git children never touch the journal or the lock.
+  // With a journal, its commit op decides: a deploy renames the tracking file (the commit file compared
+  // below) first and commits with its last rename, so that file's new bytes alone do not mean committed.
   const journalFile = path.join(dir, '.artifact-keeper', 'journal.json');
   const journalPresent = fs.existsSync(journalFile);
   const lockHash = sha256(commitFile(fixture, kind));
+  const committed = journalPresent ? committedByJournal(journalFile, dir) : undefined;
   let landing: Landing;
   if (!run.killed) landing = 'finished';
   else if (!transactional) landing = 'store-only';
-  else if (lockHash === ref.afterLockHash || journalState(journalFile) === 'committed')
+  else if (committed ?? (lockHash === ref.afterLockHash || journalState(journalFile) === 'committed'))
     landing = 'after-commit';
   else if (journalPresent) landing = 'critical';
   else landing = 'before-journal';

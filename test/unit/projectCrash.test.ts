@@ -171,6 +171,7 @@ void describe('a two-store transaction, crashed or faulted at every IO call', ()
         fs.rmSync(crashed.base, { recursive: true, force: true });
         fs.rmSync(faulted.base, { recursive: true, force: true });
       }
+      fs.rmSync(recorded.base, { recursive: true, force: true });
       assert.ok(
         befores > 0 && afters > 0,
         `crashes landed on both sides of the commit point (${befores} before, ${afters} after)`,

@@ -85,6 +85,22 @@ export function spillSpace(parent: string, prefix: string): SpillSpace {
   };
 }
 
+/**
+ * A spill space in this process's temp folder of the collection (restore, undo, `discard`): disposing of
+ * it also removes that temp folder when nothing else of this process still uses it.
+ */
+export function collectionSpillSpace(collectionDir: string, prefix: string): SpillSpace {
+  const dir = path.resolve(collectionDir);
+  const space = spillSpace(tmpDir(dir), prefix);
+  return {
+    file: (name) => space.file(name),
+    dispose() {
+      space.dispose();
+      releaseTmpDir(dir);
+    },
+  };
+}
+
 export interface Workspace {
   /** The new, empty folder. */
   path: string;

@@ -5,7 +5,6 @@
  * `refs/deployed/<type>/<name>` keyed by content hash (the base of redeploy and pull); and the images
  * of project paths before a deploy or pull changed them (`refs/project-images/<txId>`, for `undo`).
  */
-import { randomBytes } from 'node:crypto';
 import type { Logger } from '../base/changes.js';
 import { CoreError } from '../base/errors.js';
 import type { Clock } from '../base/time.js';
@@ -274,7 +273,7 @@ export class BaseRefs {
             out.set(rel, { data: await this.objects.readBlob(entry.sha), mode });
             continue;
           }
-          const file = (): string => spill(`blob-${entry.sha}-${randomBytes(4).toString('hex')}`);
+          const file = (): string => spill(`blob-${entry.sha}`);
           const read = await this.objects.readBlobSpilling(entry.sha, { over: LARGE_FILE_BYTES - 1, file });
           if (!Buffer.isBuffer(read)) traceCount('stored file spilled to disk');
           out.set(

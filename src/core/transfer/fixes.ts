@@ -33,7 +33,7 @@ import type { LockEntry } from '../model/lock.js';
 import { removeArtifact } from '../model/manifest.js';
 import type { ArtifactEntry } from '../model/manifest.js';
 import { validateArtifact } from '../model/validate.js';
-import { releaseTmpDir, spillSpace, tmpDir } from '../ports/tempSpace.js';
+import { collectionSpillSpace } from '../ports/tempSpace.js';
 import { walkSync } from '../ports/walk.js';
 import { openSnapshotStore } from '../store/snapshots.js';
 import type { SnapshotStore } from '../store/snapshots.js';
@@ -80,7 +80,7 @@ export async function discardArtifacts(
     const entries = lockedEntries(collection, refs);
     const store = await openSnapshotStore(dir, storeOptions(opts));
     // Large files of the locked content go from the store to a file here, never whole into memory.
-    const spilled = spillSpace(tmpDir(dir), 'discard-');
+    const spilled = collectionSpillSpace(dir, 'discard-');
     try {
       const changes: FileChange[] = [];
       const restored: DiscardResult['restored'] = [];
@@ -150,7 +150,6 @@ export async function discardArtifacts(
       return { restored, unchanged, txId, preSnapshot: pre.id };
     } finally {
       spilled.dispose();
-      releaseTmpDir(dir);
       store.close();
     }
   });

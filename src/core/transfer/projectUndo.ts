@@ -29,7 +29,7 @@ import type { OperationOptions } from './operations.js';
 import { clockOf, transactionOptions } from './operations.js';
 import { applyRetention } from './retention.js';
 import { applyChanges, newTxId } from '../txn/transaction.js';
-import { releaseTmpDir, spillSpace, tmpDir } from '../ports/tempSpace.js';
+import { collectionSpillSpace } from '../ports/tempSpace.js';
 
 export interface ProjectUndoResult {
   safety: SnapshotInfo;
@@ -58,7 +58,7 @@ export async function undoProjectChange(
   const root = rootOfChange(entry.project);
   return withProjectLock(root.dir, { tool: opts.tool, operation: 'undo', fs: opts.fs }, async () => {
     // Large files of the collection side go from the store to a file here, never whole into memory.
-    const spilled = spillSpace(tmpDir(path.resolve(dir)), 'undo-');
+    const spilled = collectionSpillSpace(dir, 'undo-');
     try {
       const image = await store.readProjectImage(entry.project.image);
       const txRoot = projectTxRoot(root);
@@ -117,7 +117,6 @@ export async function undoProjectChange(
       return { safety, txId, changed: changes.length };
     } finally {
       spilled.dispose();
-      releaseTmpDir(path.resolve(dir));
     }
   });
 }

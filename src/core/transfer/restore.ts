@@ -25,7 +25,7 @@ import { applyRetention, retentionOf } from './retention.js';
 import type { Retention } from './retention.js';
 import { applyChanges, newTxId, withWriter } from '../txn/transaction.js';
 import { undoProjectChange } from './projectUndo.js';
-import { releaseTmpDir, spillSpace, tmpDir } from '../ports/tempSpace.js';
+import { collectionSpillSpace } from '../ports/tempSpace.js';
 import type { RecoveryOutcome } from '../txn/transaction.js';
 
 type ReadOptions = Pick<OperationOptions, 'fs' | 'logger' | 'faults' | 'clock'>;
@@ -122,7 +122,7 @@ async function restoreLocked(
 ): Promise<RestoreResult> {
   const safety = await store.create({ reason: spec.safetyReason, trigger: 'restore', artifacts: [] });
   // Large files go from the store to a file here, and are copied from it: never whole in memory.
-  const spilled = spillSpace(tmpDir(path.resolve(dir)), 'restore-');
+  const spilled = collectionSpillSpace(dir, 'restore-');
   const txId = newTxId(clockOf(opts).now().getTime());
   let changes: FileChange[];
   try {
@@ -144,7 +144,6 @@ async function restoreLocked(
     }
   } finally {
     spilled.dispose();
-    releaseTmpDir(path.resolve(dir));
   }
   await applyRetention(store, opts, [safety.id]);
   return { restored: target, safety, txId, changed: changes.length };

@@ -86,7 +86,7 @@ export function tracedSync<T>(name: string, work: () => T): T {
   }
 }
 
-/** Adds one to the counter `name` when tracing is on. */
-export function traceCount(name: string): void {
-  if (recorder) recorder.counts[name] = (recorder.counts[name] ?? 0) + 1;
+/** Adds `by` (one) to the counter `name` when tracing is on. */
+export function traceCount(name: string, by = 1): void {
+  if (recorder) recorder.counts[name] = (recorder.counts[name] ?? 0) + by;
 }

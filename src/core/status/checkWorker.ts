@@ -122,7 +122,7 @@ export function serveCollectionChecks(): void {
         waiting.delete(key);
         const steps: Generator<void, CollectionCheckRun | DriftCheckRun> =
           job.kind === 'collection'
-            ? collectionCheckSteps(job.request, caches)
+            ? collectionCheckSteps(job.request, caches, true)
             : driftCheckSteps(job.request);
         let step: IteratorResult<void, CollectionCheckRun | DriftCheckRun> | undefined;
         // Looked at before every step, the first included: a check superseded while it waited never starts.

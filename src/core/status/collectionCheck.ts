@@ -57,6 +57,8 @@ export interface CollectionCheckRun {
 export function* collectionCheckSteps(
   request: CollectionCheckRequest,
   caches: Map<string, StatCache>,
+  /** See CheckOptions.parallelStat: on in the check worker, off on the extension host's own thread. */
+  parallelStat = false,
 ): Generator<void, CollectionCheckRun> {
   try {
     let cache = caches.get(request.dir);
@@ -79,6 +81,7 @@ export function* collectionCheckSteps(
       updatesAvailable: new Set(updates.filter((r) => r.available).map((r) => r.id)),
       conflicted: new Set(request.conflicted),
       persist: request.persist && !loaded.interrupted,
+      parallelStat,
     });
     return {
       outcome: {

@@ -15,12 +15,13 @@ import { loadCollection } from '../model/collection.js';
 import { openParseCache } from '../model/parseCache.js';
 import { nodeFs } from '../ports/fs.js';
 import type { Fs } from '../ports/fs.js';
+import { warmStatHelper } from '../ports/parallelStat.js';
 import type { Collection } from '../model/collection.js';
 import { CoreError } from '../base/errors.js';
 import { hasJournal } from '../txn/journal.js';
 import { traced, tracedSync } from '../base/trace.js';
 import type { ArtifactEntry } from '../model/manifest.js';
-import { loadStatCache, measureArtifact, saveStatCache } from './statCache.js';
+import { StampPrefetch, loadStatCache, measureArtifact, saveStatCache } from './statCache.js';
 import type { Measured, StatCache } from './statCache.js';
 
 export type CollectionState = 'clean' | 'modified' | 'conflicted' | 'inconsistent' | 'interrupted';
@@ -81,6 +82,15 @@ export interface CheckOptions {
    * system's clock: the machine's, never an operation's (possibly pinned) `Clock`.
    */
   now?: () => number;
+  /**
+   * Take the stamps of every artifact the cache vouches for at once, on this thread and a helper thread
+   * (`StampPrefetch`), before measuring them: a warm check of 15,104 paths went from 112 to 55 ms. For
+   * a process that checks again and again (the extension's check worker), not a one-off command: in a
+   * new process the helper's start takes the core that V8's compiler and collector threads were using,
+   * and the CLI's `status` was 40 ms slower with it. It also holds the thread for all the stats at
+   * once, so it stays off where a check must pause between artifacts on a thread that serves a UI.
+   */
+  parallelStat?: boolean;
 }
 
 /**
@@ -88,6 +98,8 @@ export interface CheckOptions {
  * `loadCollection` throws, except while a transaction is interrupted: see loadForCheck.
  */
 export async function checkCollection(dir: string, options: CheckOptions = {}): Promise<ConsistencyReport> {
+  // The helper thread of the stamps starts while manifest, lock and stat cache are read.
+  if (options.parallelStat) warmStatHelper();
   const loaded = tracedSync('load manifest and lock', () => loadForCheck(dir, options.fs));
   await traced('save the parse cache', () => loaded.cacheSaved);
   if ('report' in loaded) return loaded.report;
@@ -173,6 +185,9 @@ export function* checkSteps(collection: Collection, options: CheckOptions = {}):
   const now = options.now ?? Date.now;
   const cache = options.cache ?? loadStatCache(collection.dir);
   const startedAt = now();
+  const prefetched = options.parallelStat
+    ? new StampPrefetch(collection.dir, collection.manifest.artifacts, cache)
+    : undefined;
   const findings: Finding[] = [];
   const artifacts: ArtifactReport[] = [];
   let rehashed = 0;
@@ -207,7 +222,14 @@ export function* checkSteps(collection: Collection, options: CheckOptions = {}):
       continue;
     }
     yield;
-    const measured = measureArtifact(collection.dir, entry, cache, startedAt, locked?.contentHash);
+    const measured = measureArtifact(
+      collection.dir,
+      entry,
+      cache,
+      startedAt,
+      locked?.contentHash,
+      prefetched,
+    );
     if (measured.rehashed) rehashed++;
     if (measured.cacheChanged) dirty = true;
     if (measured.kind === 'missing') {

@@ -17,6 +17,7 @@ import { contentFiles, hashFile, hashFolderFiles } from '../model/hash.js';
 import { isNoisePath } from '../base/noise.js';
 import type { ArtifactEntry } from '../model/manifest.js';
 import { walkSync } from '../ports/walk.js';
+import { STAMP_DIR, STAMP_FIELDS, STAMP_FILE, statMany } from '../ports/parallelStat.js';
 
 const CACHE_FILE = 'status-cache.json';
 /** 2: `hash` leaves noise out, `skillMeatHash` added. */
@@ -98,14 +99,121 @@ function listsSkillMd(files: readonly FileStamp[]): boolean {
   return files.some(([rel]) => rel === 'SKILL.md' || rel === 'skill.md');
 }
 
+/** The cache entry of `entry` that its stamps may vouch for: same path, and not racy. */
+function trustedEntry(
+  cache: StatCache,
+  entry: Pick<ArtifactEntry, 'name' | 'type' | 'path'>,
+): CachedArtifact | undefined {
+  const cached = cache.artifacts[lockKey(entry)];
+  // Stamps seen within the racy window of their check may hide a later edit: never trusted.
+  return cached && cached.path === entry.path && !cached.racy ? cached : undefined;
+}
+
+/**
+ * The stamps of every file and folder that the cache vouches for, for many artifacts, taken at once on
+ * two threads (`statMany`) before they are measured one by one: a warm check is those stats.
+ */
+export class StampPrefetch {
+  private readonly first = new Map<string, number>();
+  private readonly table: Float64Array;
+
+  constructor(
+    root: string,
+    entries: readonly Pick<ArtifactEntry, 'name' | 'type' | 'path'>[],
+    cache: StatCache,
+  ) {
+    const paths: (string | Buffer)[] = [];
+    for (const entry of entries) {
+      const trusted = trustedEntry(cache, entry);
+      if (!trusted || this.first.has(lockKey(entry))) continue;
+      this.first.set(lockKey(entry), paths.length);
+      const target = path.join(root, entry.path);
+      paths.push(fsPath(target));
+      if (trusted.dirs.length === 0) continue; // a file artifact: its one stamp is the root's
+      const base = `${target}/`;
+      for (const [dirRel] of trusted.dirs) if (dirRel !== '') paths.push(fsPath(base + dirRel));
+      for (const [rel] of trusted.files) paths.push(fsPath(base + rel));
+    }
+    this.table = statMany(paths);
+  }
+
+  /** Whether the stamps taken of `key` were those of `trusted` (false when none were taken). */
+  matches(key: string, trusted: CachedArtifact): boolean {
+    const first = this.first.get(key);
+    if (first === undefined) return false;
+    const t = this.table;
+    const at = (i: number): number => i * STAMP_FIELDS;
+    const root = at(first);
+    if (trusted.dirs.length === 0) {
+      const stamp = trusted.files[0];
+      return !!stamp && t[root] === STAMP_FILE && sameFileAt(stamp, t, root);
+    }
+    if (t[root] !== STAMP_DIR) return false;
+    let next = first + 1;
+    for (const [dirRel, mtimeMs, ino] of trusted.dirs) {
+      const o = dirRel === '' ? root : at(next++);
+      if (t[o] !== STAMP_DIR || t[o + 2] !== mtimeMs || t[o + 4] !== ino) return false;
+    }
+    for (const stamp of trusted.files) {
+      const o = at(next++);
+      if (t[o] !== STAMP_FILE || !sameFileAt(stamp, t, o)) return false;
+    }
+    return true;
+  }
+
+  /** Whether stamps were taken for `key` (then a mismatch is a fact, not to be asked again). */
+  covers(key: string): boolean {
+    return this.first.has(key);
+  }
+}
+
+function sameFileAt(stamp: FileStamp, t: Float64Array, o: number): boolean {
+  return stamp[1] === t[o + 1] && stamp[2] === t[o + 2] && stamp[3] === t[o + 3] && stamp[4] === t[o + 4];
+}
+
+/** What an artifact whose stamps all match its trusted entry measures, unless a noisy folder must be measured. */
+function unchanged(
+  kind: 'file' | 'dir',
+  trusted: CachedArtifact,
+  lockedHash: string | undefined,
+): Measured | undefined {
+  const settled =
+    kind === 'file' ||
+    lockedHash === undefined ||
+    lockedHash === trusted.hash ||
+    trusted.skillMeatHash !== undefined ||
+    !trusted.files.some(([rel]) => isNoisePath(rel));
+  // Unchanged, but a noisy folder whose lock may be SkillMeat's hash with the noise: measured.
+  if (!settled) return undefined;
+  const skillMeat = trusted.skillMeatHash !== undefined ? { skillMeatHash: trusted.skillMeatHash } : {};
+  return {
+    kind,
+    hash: trusted.hash,
+    ...skillMeat,
+    rehashed: false,
+    cacheChanged: false,
+    listsSkillMd: kind === 'dir' && listsSkillMd(trusted.files),
+  };
+}
+
+/**
+ * Measures one artifact: its cached hash when its stamps (from `prefetched` when that took them) match
+ * the trusted cache entry, else a walk that re-hashes what changed, recorded in the cache.
+ */
 export function measureArtifact(
   root: string,
   entry: Pick<ArtifactEntry, 'name' | 'type' | 'path'>,
   cache: StatCache,
   startedAt: number,
   lockedHash: string | undefined,
+  prefetched?: StampPrefetch,
 ): Measured {
   const key = lockKey(entry);
+  const trusted = trustedEntry(cache, entry);
+  if (trusted && prefetched?.matches(key, trusted)) {
+    const same = unchanged(trusted.dirs.length === 0 ? 'file' : 'dir', trusted, lockedHash);
+    if (same) return same;
+  }
   const target = path.join(root, entry.path);
   let st: fs.Stats;
   try {
@@ -115,28 +223,9 @@ export function measureArtifact(
     return { kind: 'missing', rehashed: false, cacheChanged: false };
   }
   const kind = st.isDirectory() ? 'dir' : 'file';
-  const cached = cache.artifacts[key];
-  // Stamps seen within the racy window of their check may hide a later edit: never trusted.
-  const trusted = cached && cached.path === entry.path && !cached.racy ? cached : undefined;
-  if (trusted && stampsMatch(root, entry.path, kind, trusted, st)) {
-    const settled =
-      kind === 'file' ||
-      lockedHash === undefined ||
-      lockedHash === trusted.hash ||
-      trusted.skillMeatHash !== undefined ||
-      !trusted.files.some(([rel]) => isNoisePath(rel));
-    if (settled) {
-      const skillMeat = trusted.skillMeatHash !== undefined ? { skillMeatHash: trusted.skillMeatHash } : {};
-      return {
-        kind,
-        hash: trusted.hash,
-        ...skillMeat,
-        rehashed: false,
-        cacheChanged: false,
-        listsSkillMd: kind === 'dir' && listsSkillMd(trusted.files),
-      };
-    }
-    // Unchanged, but a noisy folder whose lock may be SkillMeat's hash with the noise: measured below.
+  if (trusted && !prefetched?.covers(key) && stampsMatch(root, entry.path, kind, trusted, st)) {
+    const same = unchanged(kind, trusted, lockedHash);
+    if (same) return same;
   }
   let measured: Omit<CachedArtifact, 'path' | 'racy'>;
   let rehashed: boolean;

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
@@ -48,6 +49,29 @@ function driftStates(w: World): Record<string, string> {
   const run = w.cli(['drift', '--project', w.project, '--json']);
   const report = JSON.parse(run.stdout) as { artifacts: { id: string; state: string }[] };
   return Object.fromEntries(report.artifacts.map((a) => [a.id, a.state]));
+}
+
+/**
+ * A 3 MiB binary in skill pdf, deployed, then changed differently in the project and in the collection
+ * (relocked): its copy as last deployed is neither side's, so a merge must read it from the store.
+ */
+function bigPair(w: World): { inProject: string; inCollection: string; project: Buffer; collection: Buffer } {
+  const deployed = randomBytes(3 * 1024 * 1024);
+  const flip = (at: number): Buffer => {
+    const copy = Buffer.from(deployed);
+    copy[at] = (copy[at] ?? 0) ^ 0xff;
+    return copy;
+  };
+  const inCollection = path.join(w.collection, 'skills/pdf/w.bin');
+  fs.writeFileSync(inCollection, deployed);
+  assert.equal(w.cli(['relock', 'pdf', '--collection', w.collection]).code, 0);
+  deployAll(w);
+  const inProject = path.join(w.claude, 'skills/pdf/w.bin');
+  const pair = { inProject, inCollection, project: flip(10), collection: flip(2_000_000) };
+  fs.writeFileSync(inProject, pair.project);
+  fs.writeFileSync(inCollection, pair.collection);
+  assert.equal(w.cli(['relock', 'pdf', '--collection', w.collection]).code, 0);
+  return pair;
 }
 
 function deployAll(w: World): void {
@@ -137,6 +161,27 @@ void describe('deploy', () => {
       /^<<<<<<< local\nReview the diff carefully\.\n\|\|\|\|\|\|\| base\nReview the diff\.\n=======\nReview the whole diff\.\n>>>>>>> upstream\n$/,
     );
     assert.match(read(trackingFilePath(projectProfileRoot(w.project))), /conflicted = true/);
+  });
+
+  void it('a large file changed on both sides: its copy as last deployed is read into a file, not memory', () => {
+    const w = world();
+    const big = bigPair(w);
+    const run = runCli(['deploy', 'pdf', '--project', w.project, '--strategy', 'merge'], {
+      env: { HOME: w.home, ARTIFACT_KEEPER_TRACE: '1' },
+    });
+    assert.equal(run.code, 3, run.stderr);
+    assert.equal(traceCount(run.stderr, 'stored file read'), 1, run.stderr);
+    assert.equal(traceCount(run.stderr, 'stored file spilled to disk'), 1, run.stderr);
+    assert.ok(fs.readFileSync(big.inProject).equals(big.project), 'the project file stays');
+    assert.ok(
+      fs.readFileSync(`${big.inProject}.upstream`).equals(big.collection),
+      "the collection's beside it",
+    );
+    assert.equal(
+      fs.existsSync(path.join(w.collection, '.artifact-keeper/tmp')),
+      false,
+      'no spilled file left',
+    );
   });
 
   void it('--strategy keep keeps the edit; --force overwrites it and undo brings it back', () => {
@@ -313,6 +358,24 @@ void describe('pull', () => {
       assert.equal(read(path.join(root, 'skills/pdf/ref/a.md')), 'A\ncollection edit\n');
     }
     assert.equal(driftStates(w)['skill/pdf'], 'in-sync');
+  });
+
+  void it('a large file changed on both sides: its copy as last deployed is read into a file, not memory', () => {
+    const w = world();
+    const big = bigPair(w);
+    const run = runCli(['pull', 'pdf', '--project', w.project, '--strategy', 'merge'], {
+      env: { HOME: w.home, ARTIFACT_KEEPER_TRACE: '1' },
+    });
+    assert.equal(run.code, 3, run.stderr);
+    assert.equal(traceCount(run.stderr, 'stored file read'), 1, run.stderr);
+    assert.equal(traceCount(run.stderr, 'stored file spilled to disk'), 1, run.stderr);
+    assert.ok(fs.readFileSync(big.inCollection).equals(big.collection), 'the collection file stays');
+    assert.ok(fs.readFileSync(`${big.inCollection}.upstream`).equals(big.project), "the project's beside it");
+    assert.equal(
+      fs.existsSync(path.join(w.collection, '.artifact-keeper/tmp')),
+      false,
+      'no spilled file left',
+    );
   });
 
   void it('a conflict lands in the collection as an update leaves it; resolve finishes it', () => {

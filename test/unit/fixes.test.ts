@@ -87,6 +87,33 @@ describe('discard', () => {
     assert.equal(runCli(['status', '--collection', dir]).code, 0, 'clean after');
   });
 
+  it('a large file whose locked content only a snapshot holds comes back through a spilled file too', () => {
+    const big = Buffer.alloc(2 * 1024 * 1024 + 5, 'weights ');
+    const up = makeUpstream(path.join(upstreamTempDir(), 'kit'), [
+      { files: { 'skills/model/SKILL.md': SKILL('model'), 'skills/model/w.bin': big }, tag: 'v1' },
+    ]);
+    const dir = path.join(tempDir(), 'collection');
+    ok(['init'], dir);
+    ok(['add', `${up.url}#skills/model@v1`], dir);
+    const weights = path.join(dir, 'skills/model/w.bin');
+    const kept = Buffer.alloc(2 * 1024 * 1024 + 7, 'retrained ');
+    fs.writeFileSync(weights, kept);
+    ok(['relock', 'skill/model'], dir); // the locked content is now in relock's snapshot only
+    fs.writeFileSync(weights, 'overwritten');
+    const run = runCli(['discard', 'model', '--collection', dir, '--json'], {
+      env: { ARTIFACT_KEEPER_TRACE: '1' },
+    });
+    assert.equal(run.code, 0, run.stderr);
+    const result = JSON.parse(run.stdout) as { restored: { from: { kind: string } }[] };
+    assert.equal(result.restored[0]?.from.kind, 'snapshot');
+    assert.ok(fs.readFileSync(weights).equals(kept), 'every byte back');
+    // Two large files read, each into a file: upstream's w.bin (not the locked content), then the snapshot's.
+    assert.equal(traceCount(run.stderr, 'stored file spilled to disk'), 2, run.stderr);
+    assert.equal(traceCount(run.stderr, 'stored file read'), 2, run.stderr);
+    assert.equal(fs.existsSync(path.join(dir, '.artifact-keeper/tmp')), false, 'no spilled file left');
+    assert.equal(runCli(['status', '--collection', dir]).code, 0, 'clean after');
+  });
+
   it('reinstalls a deleted artifact; undo deletes it again; a clean one is left alone', () => {
     const dir = setup();
     const clean = treeListing(dir);

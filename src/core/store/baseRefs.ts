@@ -253,7 +253,7 @@ export class BaseRefs {
    * removes it) and kept on disk, as `readTree` keeps a large file; with `reuse`, a blob the caller
    * already holds is not read at all.
    */
-  private async readStoredTree(treeSha: string, { spill, reuse }: StoredTreeReading = {}): Promise<Tree> {
+  private async readStoredTree(treeSha: string, reading: StoredTreeReading = {}): Promise<Tree> {
     const out: Tree = new Map();
     const walk = async (tree: string, prefix: string): Promise<void> => {
       for (const [name, entry] of await this.objects.readTreeEntries(tree)) {
@@ -262,31 +262,36 @@ export class BaseRefs {
         if (entry.mode === '040000') await walk(entry.sha, `${rel}/`);
         else if (entry.mode === '100644' || entry.mode === '100755' || entry.mode === '120000') {
           const mode = entry.mode === '120000' ? 0o120000 : entry.mode === '100755' ? 0o755 : 0o644;
-          const held = reuse?.(rel, entry.sha);
-          if (held) {
-            traceCount('stored file already in hand');
-            out.set(rel, held.disk ? diskTreeFile(held.disk, mode) : { data: held.data, mode });
-            continue;
-          }
-          traceCount('stored file read');
-          if (spill === undefined || mode === 0o120000) {
-            out.set(rel, { data: await this.objects.readBlob(entry.sha), mode });
-            continue;
-          }
-          const file = (): string => spill(`blob-${entry.sha}`);
-          const read = await this.objects.readBlobSpilling(entry.sha, { over: LARGE_FILE_BYTES - 1, file });
-          if (!Buffer.isBuffer(read)) traceCount('stored file spilled to disk');
-          out.set(
-            rel,
-            Buffer.isBuffer(read)
-              ? { data: read, mode }
-              : diskTreeFile(new DiskFile(read.file, read.size, entry.sha), mode),
-          );
+          out.set(rel, await this.readStoredFile(rel, entry.sha, mode, reading));
         } else this.logger.warn(`[Snapshots] tree ${treeSha}: skipping ${rel} (${entry.mode})`);
       }
     };
     await walk(assertObjectId(treeSha), '');
     return out;
+  }
+
+  /**
+   * One stored file (blob `sha`, at `rel` of what is read): taken from `reuse` when the caller holds it,
+   * else read, into a file of `spill` when it is LARGE_FILE_BYTES or more.
+   */
+  async readStoredFile(
+    rel: string,
+    sha: string,
+    mode: number,
+    { spill, reuse }: StoredTreeReading = {},
+  ): Promise<TreeFile> {
+    const held = reuse?.(rel, sha);
+    if (held) {
+      traceCount('stored file already in hand');
+      return held.disk ? diskTreeFile(held.disk, mode) : { data: held.data, mode };
+    }
+    traceCount('stored file read');
+    if (spill === undefined || mode === 0o120000) return { data: await this.objects.readBlob(sha), mode };
+    const file = (): string => spill(`blob-${sha}`);
+    const read = await this.objects.readBlobSpilling(sha, { over: LARGE_FILE_BYTES - 1, file });
+    if (Buffer.isBuffer(read)) return { data: read, mode };
+    traceCount('stored file spilled to disk');
+    return diskTreeFile(new DiskFile(read.file, read.size, sha), mode);
   }
 
   private async storeCommit(

@@ -442,6 +442,20 @@ export class SnapshotStore {
     return this.bases.readUpstream(type, name, resolvedSha, reading);
   }
 
+  /**
+   * Stored files by blob id (a snapshot's copy of an artifact, say), keyed as the caller wants them;
+   * `reading` as for `readUpstream`: files in hand are not read, large ones go to files.
+   */
+  async readFiles(
+    files: readonly (readonly [string, { sha: string; mode: number }])[],
+    reading?: StoredTreeReading,
+  ): Promise<Tree> {
+    const out: Tree = new Map();
+    for (const [rel, { sha, mode }] of files)
+      out.set(rel, await this.bases.readStoredFile(rel, sha, mode, reading));
+    return out;
+  }
+
   /** Every stored upstream of an artifact, newest first. */
   async listUpstream(type: string, name: string): Promise<UpstreamRecord[]> {
     if (!this.repoExists()) return [];

@@ -52,6 +52,8 @@ import { isFolderArtifact, selectArtifacts } from './prepare.js';
 import { openSnapshotStore } from '../store/snapshots.js';
 import type { SnapshotStore } from '../store/snapshots.js';
 import { applyChanges, newTxId, withWriter } from '../txn/transaction.js';
+import { collectionSpillSpace } from '../ports/tempSpace.js';
+import type { SpillSpace } from '../ports/tempSpace.js';
 
 export type DeployStrategy = 'overwrite' | 'merge' | 'keep' | 'prompt';
 export const DEPLOY_STRATEGIES: readonly DeployStrategy[] = ['overwrite', 'merge', 'keep', 'prompt'];
@@ -110,7 +112,7 @@ export async function deployArtifacts(
   const dir = path.resolve(collectionDir);
   await preflightCollection(dir, opts.fs, (collection) => void deployableEntries(collection, refs));
   readTrackingFile(root); // a malformed tracking file refuses before any lock is taken
-  return withProjectWriter(dir, root, opts, 'deploy', async (collection, tracking, store) => {
+  return withProjectWriter(dir, root, opts, 'deploy', async (collection, tracking, store, spilled) => {
     const entries = deployableEntries(collection, refs);
     const strategy = deploy.strategy ?? 'overwrite';
     const txRoot = projectTxRoot(root);
@@ -140,8 +142,10 @@ export async function deployArtifacts(
         const base =
           record && !deploy.force && strategy !== 'keep'
             ? await store.readDeployed(entry.type, entry.name, record.contentHash, {
-                // The copy as last deployed is mostly what one side still holds: only the rest is read.
+                // The copy as last deployed is mostly what one side still holds: only the rest is read,
+                // a large file into a file of its own.
                 reuse: heldFile([collectionTree, copy.tree], isFolderArtifact(dir, entry)),
+                spill: (name) => spilled.file(name),
               })
             : undefined;
         const files = deploy.force || strategy === 'keep' ? [] : classify(base, copy.tree, collectionTree);
@@ -290,7 +294,13 @@ export async function withProjectWriter<T>(
   root: ProfileRoot,
   opts: OperationOptions,
   operation: string,
-  fn: (collection: Collection, tracking: TrackingFile, store: SnapshotStore) => Promise<T>,
+  /** `spilled`: where large files read from the store go, a file each; removed when the move ends. */
+  fn: (
+    collection: Collection,
+    tracking: TrackingFile,
+    store: SnapshotStore,
+    spilled: SpillSpace,
+  ) => Promise<T>,
 ): Promise<T> {
   return withWriter(dir, writerOptions(opts, operation), () =>
     withProjectLock(
@@ -305,9 +315,11 @@ export async function withProjectWriter<T>(
         const collection = await loadCollectionCaching(dir, opts.fs);
         const tracking = readTrackingFile(root) ?? emptyTrackingFile(trackingFilePath(root));
         const store = await openSnapshotStore(dir, storeOptions(opts));
+        const spilled = collectionSpillSpace(dir, `${operation}-`);
         try {
-          return await fn(collection, tracking, store);
+          return await fn(collection, tracking, store, spilled);
         } finally {
+          spilled.dispose();
           store.close();
         }
       },

@@ -284,12 +284,14 @@ async function lockedContent(
     const signature = entries.map(([rel, e]) => `${rel}\0${e.mode}\0${e.sha}`).join('\n');
     if (seen.has(signature)) continue;
     seen.add(signature);
-    const tree: Tree = new Map();
-    for (const [rel, e] of entries) {
-      const key = isFolder ? rel.slice(entry.path.length + 1) : path.basename(rel);
-      const mode = e.kind === 'symlink' ? SYMLINK_MODE : e.mode === '100755' ? 0o755 : 0o644;
-      tree.set(key, { data: await store.readBlob(e.sha), mode });
-    }
+    // Files the artifact still holds are taken from it, large ones go to files: as for the upstream.
+    const tree = await store.readFiles(
+      entries.map(([rel, e]) => [
+        isFolder ? rel.slice(entry.path.length + 1) : path.basename(rel),
+        { sha: e.sha, mode: e.kind === 'symlink' ? SYMLINK_MODE : e.mode === '100755' ? 0o755 : 0o644 },
+      ]),
+      { spill, reuse: heldFile([current], isFolder) },
+    );
     if (resultHash(tree, isFolder) === locked.contentHash)
       return { tree, from: { kind: 'snapshot', id: snapshot.id } };
   }

@@ -93,7 +93,7 @@ export async function pullArtifacts(
       reason: '--as names the one artifact a fork creates',
     });
   readTrackingFile(root);
-  return withProjectWriter(dir, root, opts, 'pull', async (collection, tracking, store) => {
+  return withProjectWriter(dir, root, opts, 'pull', async (collection, tracking, store, spilled) => {
     const txRoot = projectTxRoot(root);
     const clock = clockOf(opts);
     const now = clock.now();
@@ -179,6 +179,7 @@ export async function pullArtifacts(
       if (strategy === 'merge' && collectionChanged) {
         const base = await store.readDeployed(record.type, record.name, record.contentHash, {
           reuse: heldFile([collectionTree, copy.tree], isFolder),
+          spill: (name) => spilled.file(name),
         });
         const merged = mergeCommittingConflicts(classify(base, collectionTree, copy.tree));
         result = merged.result;

@@ -241,6 +241,8 @@ export async function runConcurrency(options: ConcurrencyOptions): Promise<Concu
       }
     };
     let hogHolds = 0;
+    /** When the hog last killed a holder that had the lock (performance.now()). */
+    let hogKilledHolding = -Infinity;
     const hog = async (): Promise<void> => {
       const random = rng((options.seed * 104_729) >>> 0);
       const child = path.join(__dirname, '..', 'unit', 'support', 'lockChild.js');
@@ -264,6 +266,7 @@ export async function runConcurrency(options: ConcurrencyOptions): Promise<Concu
         await new Promise((resolve) =>
           holder.exitCode !== null ? resolve(undefined) : holder.once('exit', resolve),
         );
+        if (got) hogKilledHolding = performance.now();
       }
     };
     await Promise.all([
@@ -316,6 +319,14 @@ export async function runConcurrency(options: ConcurrencyOptions): Promise<Concu
       if (artifact.state === 'clean') continue;
       if (artifact.state === 'modified' && editedByDesign.has(artifact.id)) continue;
       failures.push(`artifact ${artifact.id} is ${artifact.state} after the run`);
+    }
+    // The hog may get the lock after the workers' last command (it waits up to 10 s for it): then no
+    // writer came after to reclaim the lock of the holder it killed. The next one must, and leave none.
+    const lastOpStarted = Math.max(-Infinity, ...ops.map((op) => runStart + op.startedAt));
+    if (hogKilledHolding > lastOpStarted) {
+      const reclaim = await runCli(options.cli, dir, ['recover']);
+      if (reclaim.code !== 0)
+        failures.push(`recover after the hog's last hold: exit ${reclaim.code}: ${reclaim.stderr.trim()}`);
     }
     const left = leftovers(dir);
     if (left.length > 0) failures.push(`left behind: ${left.join(', ')}`);

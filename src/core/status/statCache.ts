@@ -110,8 +110,9 @@ function trustedEntry(
 }
 
 /**
- * The stamps of every file and folder that the cache vouches for, for many artifacts, taken at once on
- * two threads (`statMany`) before they are measured one by one: a warm check is those stats.
+ * The stamps of every file and folder that the cache vouches for, of one artifact or of a whole check's
+ * (`statMany`: a long list goes to two threads, a warm check being those stats), compared with the cache
+ * in one place. A stamp is what `walkSync` stamped: what a symlink points at.
  */
 export class StampPrefetch {
   private readonly first = new Map<string, number>();
@@ -210,7 +211,9 @@ export function measureArtifact(
 ): Measured {
   const key = lockKey(entry);
   const trusted = trustedEntry(cache, entry);
-  if (trusted && prefetched?.matches(key, trusted)) {
+  // The stamps of a check that took them all at once, else this artifact's own, taken now.
+  const stamps = trusted && (prefetched?.covers(key) ? prefetched : new StampPrefetch(root, [entry], cache));
+  if (trusted && stamps?.matches(key, trusted)) {
     const same = unchanged(trusted.dirs.length === 0 ? 'file' : 'dir', trusted, lockedHash);
     if (same) return same;
   }
@@ -223,10 +226,6 @@ export function measureArtifact(
     return { kind: 'missing', rehashed: false, cacheChanged: false };
   }
   const kind = st.isDirectory() ? 'dir' : 'file';
-  if (trusted && !prefetched?.covers(key) && stampsMatch(root, entry.path, kind, trusted, st)) {
-    const same = unchanged(kind, trusted, lockedHash);
-    if (same) return same;
-  }
   let measured: Omit<CachedArtifact, 'path' | 'racy'>;
   let rehashed: boolean;
   if (kind === 'dir') ({ measured, rehashed } = measureFolder(target, st, trusted, lockedHash));
@@ -297,53 +296,4 @@ function contentStamps(stamps: readonly FileStamp[]): FileStamp[] {
 
 function sameStamps(a: readonly FileStamp[], b: readonly FileStamp[]): boolean {
   return a.length === b.length && a.every((stamp, i) => stamp.every((value, j) => value === b[i]?.[j]));
-}
-
-function stampsMatch(
-  root: string,
-  rel: string,
-  kind: 'file' | 'dir',
-  cached: CachedArtifact,
-  st: fs.Stats,
-): boolean {
-  // Plain concatenation (no path.join) and stat without exceptions: this loop runs for every file.
-  const base = `${path.join(root, rel)}/`;
-  if (kind === 'file') {
-    const stamp = cached.files[0];
-    return cached.dirs.length === 0 && !!stamp && sameFile(stamp, st);
-  }
-  if (cached.dirs.length === 0) return false;
-  for (const [dirRel, mtimeMs, ino] of cached.dirs) {
-    const dst = dirRel === '' ? st : statOrUndefined(base + dirRel);
-    if (!dst || !dst.isDirectory() || dst.mtimeMs !== mtimeMs || dst.ino !== ino) return false;
-  }
-  for (const stamp of cached.files) {
-    const fst = statOrUndefined(base + stamp[0]);
-    if (!fst || !sameFile(stamp, fst)) return false;
-  }
-  return true;
-}
-
-function sameFile(stamp: FileStamp, st: fs.Stats): boolean {
-  return (
-    st.isFile() &&
-    stamp[1] === st.size &&
-    stamp[2] === st.mtimeMs &&
-    stamp[3] === st.ctimeMs &&
-    stamp[4] === st.ino
-  );
-}
-
-/**
- * The stat of what `walkSync` stamped: the entry itself, or what a symlink points at. `lstat` first: on
- * Linux it costs about a third less than `stat`, and almost nothing in a collection is a link.
- */
-function statOrUndefined(file: string): fs.Stats | undefined {
-  try {
-    const target = fsPath(file);
-    const st = fs.lstatSync(target, { throwIfNoEntry: false });
-    return st?.isSymbolicLink() ? fs.statSync(target, { throwIfNoEntry: false }) : st;
-  } catch {
-    return undefined; // ENOTDIR, EACCES: not the file we stamped
-  }
 }

@@ -346,6 +346,26 @@ void describe('writer lock', () => {
     assert.equal(fs.existsSync(reclaim), false);
   });
 
+  void it('removes at once the reclaim file of a reclaimer that was killed mid-reclaim', async () => {
+    const dir = collection();
+    // A stale lock (its holder killed), and a reclaimer of it killed too, between its reclaim file and the unlink.
+    const { child: holder } = await holdInChild(dir);
+    await killHard(holder);
+    const { child: reclaimer, holder: who } = await holdInChild(collection());
+    await killHard(reclaimer);
+    const reclaim = `${writerLockPath(dir)}.reclaim`;
+    const identity = (pid: number, pidStart: string | undefined): string =>
+      `${JSON.stringify({ pid, host: os.hostname(), ...(pidStart !== undefined ? { pidStart } : {}) })}\n`;
+    // While its writer runs (this process, here), a fresh reclaim file holds others off.
+    fs.writeFileSync(reclaim, identity(process.pid, readPidStart(process.pid)));
+    await expectLocked(dir, 150);
+    // Its writer dead: taken away at once, well inside the 10 s a reclaim file's age would take.
+    fs.writeFileSync(reclaim, identity(who.pid, who.pidStart));
+    const lock = await acquireWriterLock(dir, { tool: 'test', waitMs: 1000 });
+    await lock.release();
+    assert.equal(fs.existsSync(reclaim), false);
+  });
+
   void it('refuses a collection folder that does not exist instead of creating it', async () => {
     const dir = path.join(tempDir('ak-lock-'), 'missing');
     await assert.rejects(acquireWriterLock(dir, { tool: 'test' }), (e: unknown) =>

@@ -303,7 +303,7 @@ async function reclaimStale(fs: Fs, lockFile: string, stale: SeenLock): Promise<
     return false;
   }
   try {
-    await handle.writeFile(`${process.pid}\n`).finally(() => handle.close());
+    await handle.writeFile(reclaimerText()).finally(() => handle.close());
     const again = readLockFileSync(lockFile);
     const same =
       again !== undefined &&
@@ -333,6 +333,11 @@ async function reclaimStale(fs: Fs, lockFile: string, stale: SeenLock): Promise<
  * and another to start within microseconds, and even then the worst case is two reclaimers comparing the
  * same stale lock, which the inode/bytes check still keeps from removing a live one.
  */
+/**
+ * Removes the reclaim file of a reclaimer that died: one older than RECLAIM_STALE_MS, or sooner, one whose
+ * writer is known dead (a writer killed while reclaiming a stale lock would otherwise hold every other
+ * writer off for those 10 s, longer than the 3 s they wait).
+ */
 async function removeStaleReclaimFile(fs: Fs, reclaimFile: string): Promise<void> {
   let mtimeMs: number;
   try {
@@ -340,7 +345,31 @@ async function removeStaleReclaimFile(fs: Fs, reclaimFile: string): Promise<void
   } catch {
     return;
   }
-  if (Date.now() - mtimeMs > RECLAIM_STALE_MS) await fs.unlink(reclaimFile).catch(() => undefined);
+  if (Date.now() - mtimeMs > RECLAIM_STALE_MS || reclaimerGone(reclaimFile))
+    await fs.unlink(reclaimFile).catch(() => undefined);
+}
+
+/** What a reclaimer writes into the reclaim file: who it is, as a lock holder says it. */
+function reclaimerText(): string {
+  const pidStart = readPidStart(process.pid);
+  return `${JSON.stringify({ pid: process.pid, host: os.hostname(), ...(pidStart !== undefined ? { pidStart } : {}) })}\n`;
+}
+
+/**
+ * Whether the reclaim file's writer, on this host, is no longer running. False when that cannot be told:
+ * a file still empty (its writer between create and write), an older version's bare pid, another host.
+ */
+function reclaimerGone(reclaimFile: string): boolean {
+  let who: unknown;
+  try {
+    who = JSON.parse(fsSync.readFileSync(reclaimFile, 'utf8'));
+  } catch {
+    return false;
+  }
+  if (typeof who !== 'object' || who === null) return false;
+  const { pid, host, pidStart } = who as { pid?: unknown; host?: unknown; pidStart?: unknown };
+  if (typeof pid !== 'number' || host !== os.hostname() || pid === process.pid) return false;
+  return !isProcessAlive(pid, typeof pidStart === 'string' ? pidStart : undefined);
 }
 
 function releaser(fs: Fs, lockFile: string, holder: LockHolder): () => Promise<void> {

@@ -74,6 +74,16 @@ function bigPair(w: World): { inProject: string; inCollection: string; project: 
   return pair;
 }
 
+/** `deploy` or `pull` of pdf with a merge: a conflict (exit 3), the one stored file it needed read into a file. */
+function mergeSpillingOne(w: World, verb: 'deploy' | 'pull'): void {
+  const run = runCli([verb, 'pdf', '--project', w.project, '--strategy', 'merge'], {
+    env: { HOME: w.home, ARTIFACT_KEEPER_TRACE: '1' },
+  });
+  assert.equal(run.code, 3, run.stderr);
+  assert.equal(traceCount(run.stderr, 'stored file read'), 1, run.stderr);
+  assert.equal(traceCount(run.stderr, 'stored file spilled to disk'), 1, run.stderr);
+}
+
 function deployAll(w: World): void {
   const run = w.cli(['deploy', 'pdf', 'review', 'planner', '--project', w.project]);
   assert.equal(run.code, 0, run.stderr);
@@ -166,12 +176,7 @@ void describe('deploy', () => {
   void it('a large file changed on both sides: its copy as last deployed is read into a file, not memory', () => {
     const w = world();
     const big = bigPair(w);
-    const run = runCli(['deploy', 'pdf', '--project', w.project, '--strategy', 'merge'], {
-      env: { HOME: w.home, ARTIFACT_KEEPER_TRACE: '1' },
-    });
-    assert.equal(run.code, 3, run.stderr);
-    assert.equal(traceCount(run.stderr, 'stored file read'), 1, run.stderr);
-    assert.equal(traceCount(run.stderr, 'stored file spilled to disk'), 1, run.stderr);
+    mergeSpillingOne(w, 'deploy');
     assert.ok(fs.readFileSync(big.inProject).equals(big.project), 'the project file stays');
     assert.ok(
       fs.readFileSync(`${big.inProject}.upstream`).equals(big.collection),
@@ -363,12 +368,7 @@ void describe('pull', () => {
   void it('a large file changed on both sides: its copy as last deployed is read into a file, not memory', () => {
     const w = world();
     const big = bigPair(w);
-    const run = runCli(['pull', 'pdf', '--project', w.project, '--strategy', 'merge'], {
-      env: { HOME: w.home, ARTIFACT_KEEPER_TRACE: '1' },
-    });
-    assert.equal(run.code, 3, run.stderr);
-    assert.equal(traceCount(run.stderr, 'stored file read'), 1, run.stderr);
-    assert.equal(traceCount(run.stderr, 'stored file spilled to disk'), 1, run.stderr);
+    mergeSpillingOne(w, 'pull');
     assert.ok(fs.readFileSync(big.inCollection).equals(big.collection), 'the collection file stays');
     assert.ok(fs.readFileSync(`${big.inCollection}.upstream`).equals(big.project), "the project's beside it");
     assert.equal(

@@ -42,6 +42,18 @@ function setup(): string {
   return dir;
 }
 
+/** A collection with skill `model` added from upstream: SKILL.md and `w.bin`, 2 MiB and a few bytes. */
+function largeModel(): { big: Buffer; dir: string; weights: string } {
+  const big = Buffer.alloc(2 * 1024 * 1024 + 5, 'weights ');
+  const up = makeUpstream(path.join(upstreamTempDir(), 'kit'), [
+    { files: { 'skills/model/SKILL.md': SKILL('model'), 'skills/model/w.bin': big }, tag: 'v1' },
+  ]);
+  const dir = path.join(tempDir(), 'collection');
+  ok(['init'], dir);
+  ok(['add', `${up.url}#skills/model@v1`], dir);
+  return { big, dir, weights: path.join(dir, 'skills/model/w.bin') };
+}
+
 describe('discard', () => {
   it('puts edited files back from the stored upstream base; undo brings the edits back', () => {
     const dir = setup();
@@ -68,14 +80,7 @@ describe('discard', () => {
   });
 
   it('a large edited file comes back through a spilled file, byte for byte; the unchanged files are not read from the store', () => {
-    const big = Buffer.alloc(2 * 1024 * 1024 + 5, 'weights ');
-    const up = makeUpstream(path.join(upstreamTempDir(), 'kit'), [
-      { files: { 'skills/model/SKILL.md': SKILL('model'), 'skills/model/w.bin': big }, tag: 'v1' },
-    ]);
-    const dir = path.join(tempDir(), 'collection');
-    ok(['init'], dir);
-    ok(['add', `${up.url}#skills/model@v1`], dir);
-    const weights = path.join(dir, 'skills/model/w.bin');
+    const { big, dir, weights } = largeModel();
     fs.writeFileSync(weights, 'overwritten');
     const run = runCli(['discard', 'model', '--collection', dir], { env: { ARTIFACT_KEEPER_TRACE: '1' } });
     assert.equal(run.code, 0, run.stderr);
@@ -88,14 +93,7 @@ describe('discard', () => {
   });
 
   it('a large file whose locked content only a snapshot holds comes back through a spilled file too', () => {
-    const big = Buffer.alloc(2 * 1024 * 1024 + 5, 'weights ');
-    const up = makeUpstream(path.join(upstreamTempDir(), 'kit'), [
-      { files: { 'skills/model/SKILL.md': SKILL('model'), 'skills/model/w.bin': big }, tag: 'v1' },
-    ]);
-    const dir = path.join(tempDir(), 'collection');
-    ok(['init'], dir);
-    ok(['add', `${up.url}#skills/model@v1`], dir);
-    const weights = path.join(dir, 'skills/model/w.bin');
+    const { dir, weights } = largeModel();
     const kept = Buffer.alloc(2 * 1024 * 1024 + 7, 'retrained ');
     fs.writeFileSync(weights, kept);
     ok(['relock', 'skill/model'], dir); // the locked content is now in relock's snapshot only

@@ -6,12 +6,23 @@
  * processes and not counted), next to copying and hashing the same file in the same run.
  * Goal: ≤ 3 s and ≤ 200 MB.
  */
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CLI, formatBytes, formatRows, git, goal, median, measure, reps, versus } from './util.js';
+import {
+  formatBytes,
+  formatRows,
+  git,
+  goal,
+  measure,
+  median,
+  reps,
+  runCliMeasured,
+  versus,
+  writeRssProbe,
+} from './util.js';
+import type { CliRun } from './util.js';
 
 const SIZE = 50 << 20;
 const GOAL_MS = 3000;
@@ -43,71 +54,20 @@ function makeUpstream(dir: string): Buffer {
   return bytes;
 }
 
-/**
- * Code that runs before the CLI (`node --require`): at exit it writes the process's peak resident set
- * (KiB) to the file named by AK_BENCH_RSS_FILE. It reads `VmHWM` from /proc/self/status, the high-water
- * mark of this process's own memory, not `getrusage`'s maxRSS: Linux keeps maxRSS across fork and
- * execve, so a CLI spawned by a bench process that had grown to 380 MiB reported 380 MiB whatever it
- * used itself. maxRSS is the fallback where /proc is missing.
- */
-function writeRssProbe(file: string): void {
-  fs.writeFileSync(
-    file,
-    [
-      "'use strict';",
-      "process.on('exit', () => {",
-      "  const fs = require('node:fs');",
-      '  let kib = process.resourceUsage().maxRSS;',
-      '  try {',
-      "    const hwm = /^VmHWM:\\s+(\\d+) kB$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));",
-      '    if (hwm) kib = Number(hwm[1]);',
-      '  } catch {}',
-      '  fs.writeFileSync(process.env.AK_BENCH_RSS_FILE, String(kib));',
-      '});',
-      '',
-    ].join('\n'),
-  );
-}
-
-interface CliRun {
-  ms: number;
-  /** Peak resident set of the CLI's Node process, bytes. */
-  rss: number;
-}
-
-/** The CLI with the RSS probe; exit 0 required. */
-function runCliMeasured(probe: string, rssFile: string, args: readonly string[]): CliRun {
-  fs.rmSync(rssFile, { force: true });
-  const { value, ms } = measure(() =>
-    spawnSync(process.execPath, ['--require', probe, CLI, ...args], {
-      encoding: 'utf8',
-      env: { ...process.env, AK_BENCH_RSS_FILE: rssFile },
-    }),
-  );
-  if (value.error) throw value.error;
-  if (value.status !== 0)
-    throw new Error(
-      `artifact-keeper ${args.join(' ')} exited ${value.status ?? value.signal}: ${value.stderr}`,
-    );
-  return { ms, rss: Number(fs.readFileSync(rssFile, 'utf8')) * 1024 };
-}
-
 export async function benchBigFile(collectionDir: string): Promise<string[]> {
   const work = path.join(path.dirname(collectionDir), 'bigfile-work');
   fs.mkdirSync(work, { recursive: true });
   try {
     const upstream = path.join(work, 'upstream');
     const v2 = makeUpstream(upstream);
-    const probe = path.join(work, 'rss-probe.cjs');
-    const rssFile = path.join(work, 'rss');
-    writeRssProbe(probe);
+    const probe = writeRssProbe(work);
     const at = (ref: string): string[] => [`${upstream}#skills/bench-blob@${ref}`];
-    const add = runCliMeasured(probe, rssFile, ['add', ...at('v1'), '--collection', collectionDir]);
+    const add = runCliMeasured(probe, ['add', ...at('v1'), '--collection', collectionDir]);
     const target = path.join(collectionDir, BINARY);
     const updates: CliRun[] = [];
     for (let i = 0; i < reps(3); i++) {
       updates.push(
-        runCliMeasured(probe, rssFile, [
+        runCliMeasured(probe, [
           'update',
           'skill/bench-blob',
           '--to',
@@ -120,14 +80,7 @@ export async function benchBigFile(collectionDir: string): Promise<string[]> {
       );
       if (!fs.readFileSync(target).equals(v2)) throw new Error('the update did not bring the new bytes');
       // Back to v1 for the next run, outside the timing.
-      runCliMeasured(probe, rssFile, [
-        'update',
-        'skill/bench-blob',
-        '--to',
-        'v1',
-        '--collection',
-        collectionDir,
-      ]);
+      runCliMeasured(probe, ['update', 'skill/bench-blob', '--to', 'v1', '--collection', collectionDir]);
     }
     const ms = median(updates.map((u) => u.ms));
     const rss = Math.max(...updates.map((u) => u.rss));

@@ -166,6 +166,69 @@ export function runCli(
   return { ms, stdout: value.stdout };
 }
 
+/** A Node script run with `--require` that records its process's peak memory (`writeRssProbe`). */
+export interface RssProbe {
+  script: string;
+  /** Where the probe writes the peak, in KiB. */
+  result: string;
+}
+
+/**
+ * Code that runs before a Node program (`node --require`): at exit it writes the process's peak resident
+ * set (KiB) to the file named by AK_BENCH_RSS_FILE. It reads `VmHWM` from /proc/self/status, the
+ * high-water mark of this process's own memory, not `getrusage`'s maxRSS: Linux keeps maxRSS across fork
+ * and execve, so a CLI spawned by a bench process that had grown to 380 MiB reported 380 MiB whatever it
+ * used itself. maxRSS is the fallback where /proc is missing.
+ */
+export function writeRssProbe(dir: string): RssProbe {
+  const probe = { script: path.join(dir, 'rss-probe.cjs'), result: path.join(dir, 'rss') };
+  fs.writeFileSync(
+    probe.script,
+    [
+      "'use strict';",
+      "process.on('exit', () => {",
+      "  const fs = require('node:fs');",
+      '  let kib = process.resourceUsage().maxRSS;',
+      '  try {',
+      "    const hwm = /^VmHWM:\\s+(\\d+) kB$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));",
+      '    if (hwm) kib = Number(hwm[1]);',
+      '  } catch {}',
+      '  fs.writeFileSync(process.env.AK_BENCH_RSS_FILE, String(kib));',
+      '});',
+      '',
+    ].join('\n'),
+  );
+  return probe;
+}
+
+export interface CliRun {
+  ms: number;
+  /** Peak resident set of the Node process, bytes. */
+  rss: number;
+}
+
+/** `node --require <probe> ...args` (a script and its arguments): wall time and peak RSS; exit 0 required. */
+export function runNodeMeasured(probe: RssProbe, args: readonly string[]): CliRun {
+  fs.rmSync(probe.result, { force: true });
+  const { value, ms } = measure(() =>
+    spawnSync(process.execPath, ['--require', probe.script, ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, AK_BENCH_RSS_FILE: probe.result },
+    }),
+  );
+  if (value.error) throw value.error;
+  if (value.status !== 0)
+    throw new Error(
+      `node ${args.join(' ').slice(0, 200)} exited ${value.status ?? value.signal}: ${value.stderr}`,
+    );
+  return { ms, rss: Number(fs.readFileSync(probe.result, 'utf8')) * 1024 };
+}
+
+/** The bundled CLI with the RSS probe; exit 0 required. */
+export function runCliMeasured(probe: RssProbe, args: readonly string[]): CliRun {
+  return runNodeMeasured(probe, [CLI, ...args]);
+}
+
 /** git in `cwd` with a fixed identity and no system config: the upstreams the bench sections build. */
 export function git(cwd: string, ...args: string[]): string {
   const result = spawnSync('git', args, {

@@ -268,6 +268,8 @@ export class Store extends Disposable {
       tool: TOOL,
       clock: this.clock,
       retention: this.config.retention(scope),
+      // The extension host lives on: a snapshot's stats are worth a second thread here (not in the CLI).
+      parallelStat: true,
       ...(signal ? { signal } : {}),
       ...(this.faults ? { faults: this.faults } : {}),
     };

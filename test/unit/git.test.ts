@@ -4,6 +4,7 @@
  * flavour's environment (the user's, minus repository redirections, plus the owner mark), its exit codes as
  * outcomes, its fault hook and its cancellation.
  */
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
@@ -23,6 +24,7 @@ import {
   upstreamEnvironment,
 } from '../../src/core/ports/git.js';
 import { OWNER_ENV, ownerMark } from '../../src/core/ports/processes.js';
+import { objectId } from '../../src/core/store/gitObjects.js';
 import { openSnapshotStore } from '../../src/core/store/snapshots.js';
 import { tempDir } from './support/collections.js';
 
@@ -128,6 +130,38 @@ void describe('the git port', () => {
       'blob',
       'simple-git runs despite EDITOR/PAGER',
     );
+  });
+
+  void it('feeds chunks to stdin as git takes them, in order, past the pipe’s buffer', async () => {
+    const repo = path.join(tempDir(), 'r.git');
+    const git = createGit({ gitDir: repo });
+    await git.pipe(['init', '--bare', '--quiet']);
+    // 4 MiB in 64 chunks: far more than a pipe holds, so the feed must wait for git to drain it.
+    const chunks = Array.from({ length: 64 }, (_, i) => randomBytes(64 * 1024).fill(i, 0, 1));
+    let made = 0;
+    function* lazily(): Generator<Buffer> {
+      for (const chunk of chunks) {
+        made++;
+        yield chunk;
+      }
+    }
+    const sha = (await git.pipe(['hash-object', '--stdin'], { input: lazily() })).stdout.toString().trim();
+    assert.equal(made, 64);
+    assert.equal(sha, objectId('blob', Buffer.concat(chunks)));
+  });
+
+  void it('fails with the chunk source’s own error when it throws, after git has exited', async () => {
+    const repo = path.join(tempDir(), 'r.git');
+    const git = createGit({ gitDir: repo });
+    await git.pipe(['init', '--bare', '--quiet']);
+    function* broken(): Generator<Buffer> {
+      yield Buffer.from('PACK');
+      throw new Error('the third object could not be read');
+    }
+    await assert.rejects(git.pipe(['unpack-objects', '-q'], { input: broken() }), {
+      message: 'the third object could not be read',
+    });
+    assert.deepEqual(fs.readdirSync(path.join(repo, 'objects')).sort(), ['info', 'pack']);
   });
 
   void it('reports a failing command as git-failed with git’s first stderr line', async () => {

@@ -14,11 +14,16 @@ import {
   STAMP_DIR,
   STAMP_FIELDS,
   STAMP_FILE,
+  STAMP_LINK,
   STAMP_MISSING,
   STAMP_OTHER,
   statMany,
   warmStatHelper,
 } from '../../src/core/ports/parallelStat.js';
+import { silentLogger } from '../../src/core/base/changes.js';
+import { nodeFs } from '../../src/core/ports/fs.js';
+import { openSnapshotStore } from '../../src/core/store/snapshots.js';
+import { RACY_WINDOW_MS, SNAPSHOT_INDEX_FILE } from '../../src/core/store/statIndex.js';
 import { checkCollection } from '../../src/core/status/consistency.js';
 import type { ConsistencyReport } from '../../src/core/status/consistency.js';
 import { emptyStatCache } from '../../src/core/status/statCache.js';
@@ -35,8 +40,27 @@ function oneByOne(file: string): number[] {
     return [STAMP_MISSING];
   }
   const kind = st.isFile() ? STAMP_FILE : st.isDirectory() ? STAMP_DIR : STAMP_OTHER;
-  return [kind, st.size, st.mtimeMs, st.ctimeMs, st.ino];
+  return [kind, st.size, st.mtimeMs, st.ctimeMs, st.ino, st.mode];
 }
+
+/** What one `lstat` says of `file`, links kept (`links: 'keep'`, as the snapshot scan asks). */
+function lstatOne(file: string): number[] {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(file);
+  } catch {
+    return [STAMP_MISSING];
+  }
+  // From the type bits of st_mode, not the Stats methods statMany uses: an independent reading.
+  const kind = KIND_OF_TYPE.get(st.mode & 0o170000) ?? STAMP_OTHER;
+  return [kind, st.size, st.mtimeMs, st.ctimeMs, st.ino, st.mode];
+}
+
+const KIND_OF_TYPE = new Map([
+  [0o100000, STAMP_FILE],
+  [0o040000, STAMP_DIR],
+  [0o120000, STAMP_LINK],
+]);
 
 function stampsOf(table: Float64Array, count: number): number[][] {
   return Array.from({ length: count }, (_, i) => {
@@ -81,6 +105,21 @@ void describe('stamps on two threads', () => {
       odd.map((_, k) => kinds[k * 400]),
       [STAMP_DIR, STAMP_FILE, STAMP_MISSING, STAMP_DIR, STAMP_MISSING, STAMP_MISSING, STAMP_DIR],
     );
+    // Links kept: each link's own lstat, on both threads.
+    let kept: number[][] = [];
+    taken = 0;
+    for (let round = 0; round < 5 && taken === 0; round++) {
+      const before = helperChunks();
+      kept = stampsOf(statMany(paths, { links: 'keep' }), paths.length);
+      taken = helperChunks() - before;
+      assert.deepEqual(kept, paths.map(lstatOne));
+      await sleep(50);
+    }
+    assert.ok(taken > 0, 'the helper thread took part, links kept');
+    assert.deepEqual(
+      odd.map((_, k) => kept[k * 400]?.[0]),
+      [STAMP_DIR, STAMP_LINK, STAMP_LINK, STAMP_LINK, STAMP_MISSING, STAMP_MISSING, STAMP_DIR],
+    );
   });
 
   void it('a short list or a name in bytes is stat’ed on this thread alone, to the same stamps', () => {
@@ -95,7 +134,7 @@ void describe('stamps on two threads', () => {
     const rawStat = fs.statSync(raw);
     assert.deepEqual(stampsOf(table, 3), [
       oneByOne(path.join(dir, 'a.md')),
-      [STAMP_FILE, 2, rawStat.mtimeMs, rawStat.ctimeMs, rawStat.ino],
+      [STAMP_FILE, 2, rawStat.mtimeMs, rawStat.ctimeMs, rawStat.ino, rawStat.mode],
       [STAMP_MISSING],
     ]);
   });
@@ -159,6 +198,60 @@ void describe('a check with the stamps on two threads', () => {
       );
     }
     assert.ok(helperChunks() > chunksBefore, 'the helper thread took part in the checks');
+  });
+});
+
+void describe('a snapshot scan with the stamps on two threads', () => {
+  void it('holds what a scan without a stat index holds, after every kind of edit', async () => {
+    const dir = path.join(tempDir(), 'collection');
+    const generated = generateCollection(dir, { skills: 300, commands: 60, agents: 60, seed: 11 });
+    warmStatHelper();
+    await sleep(RACY_WINDOW_MS + 100); // the stamps of the files just written may be trusted
+    const options = { fs: nodeFs, logger: silentLogger, tool: 'test' };
+    const indexFile = path.join(dir, '.artifact-keeper', SNAPSHOT_INDEX_FILE);
+    /** The tree of the collection as it is now: the two-thread scan's, and one hashing every file. */
+    const trees = async (what: string): Promise<{ two: string; truth: string; hashed: number }> => {
+      const two = await openSnapshotStore(dir, { ...options, parallelStat: true });
+      const withIndex = await two.create({ reason: `${what}, two threads`, trigger: 'user' });
+      const hashed = two.lastScan?.hashed ?? -1;
+      two.close();
+      fs.rmSync(indexFile);
+      const one = await openSnapshotStore(dir, options);
+      const everything = await one.create({ reason: `${what}, no index`, trigger: 'user' });
+      one.close();
+      return { two: withIndex.tree, truth: everything.tree, hashed };
+    };
+    startTrace();
+    const chunksBefore = helperChunks();
+    const first = await trees('first');
+    assert.equal(first.two, first.truth);
+    await sleep(RACY_WINDOW_MS + 100);
+    const unchanged = await trees('unchanged');
+    assert.equal(unchanged.two, unchanged.truth);
+    assert.equal(unchanged.hashed, 0, 'nothing re-hashed: the index was trusted');
+
+    const skill = (k: number): string => path.join(dir, generated.skillPaths[k] as string);
+    const edits: [string, () => void][] = [
+      ['a file rewritten with the same size', () => rewriteSameSize(path.join(skill(1), 'SKILL.md'))],
+      ['a file added in a subfolder', () => fs.writeFileSync(path.join(skill(2), 'ref', 'new.md'), 'new\n')],
+      ['a file removed', () => fs.rmSync(firstFileIn(path.join(skill(3), 'ref')))],
+      ['a folder replaced by a copy (new inodes)', () => replaceByCopy(skill(4))],
+      ['a file replaced by a link to the same bytes', () => linkToCopy(path.join(skill(5), 'SKILL.md'))],
+      ['a skill removed', () => fs.rmSync(skill(6), { recursive: true })],
+      ['a skill folder replaced by a file', () => replaceByFile(skill(7))],
+      ['an empty folder added', () => fs.mkdirSync(path.join(skill(8), 'empty'))],
+      ['a script made executable', () => fs.chmodSync(path.join(skill(9), 'SKILL.md'), 0o755)],
+    ];
+    const seen = new Set<string>([unchanged.truth]);
+    for (const [what, edit] of edits) {
+      edit();
+      const after = await trees(what);
+      assert.equal(after.two, after.truth, what);
+      // Every edit but a copy of the same files changes the tree: the check above compared something new.
+      if (!what.includes('copy')) assert.ok(!seen.has(after.truth), `${what}: a new tree`);
+      seen.add(after.truth);
+    }
+    assert.ok(helperChunks() > chunksBefore, 'the helper thread took part in the scans');
   });
 });
 

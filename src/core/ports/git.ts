@@ -19,7 +19,7 @@ import type { FaultPlan } from './faults.js';
 import { BatchObjectReader } from './gitObjectReader.js';
 import type { ObjectReader } from './gitObjectReader.js';
 import { runGitProcess } from './gitProcess.js';
-import type { GitProcessResult } from './gitProcess.js';
+import type { GitInput, GitProcessResult } from './gitProcess.js';
 import { OWNER_ENV, ownerMark } from './processes.js';
 
 export type { CatFileObject, ObjectReader, SpilledObject, SpillOptions } from './gitObjectReader.js';
@@ -56,8 +56,8 @@ export interface CreateGitOptions {
 }
 
 export interface GitPipeOptions {
-  /** Bytes fed to stdin (then closed). */
-  input?: string | Uint8Array;
+  /** Bytes fed to stdin (then closed), or chunks made as git reads them. */
+  input?: GitInput;
   /** Extra environment for this call (author date, …). */
   env?: Record<string, string>;
   /** Exit codes that are outcomes rather than failures (default only 0). */

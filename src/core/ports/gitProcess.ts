@@ -6,12 +6,19 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import type { Writable } from 'node:stream';
 import { CoreError } from '../base/errors.js';
+
+/**
+ * What git reads on stdin: bytes, or chunks made one at a time as git takes them (a pack of many objects
+ * is never whole in memory). A chunk source that throws fails the call with its error.
+ */
+export type GitInput = string | Uint8Array | Iterable<Uint8Array>;
 
 export interface GitProcessOptions {
   env: NodeJS.ProcessEnv;
-  /** Bytes fed to stdin, then closed; without them stdin is /dev/null. */
-  input?: string | Uint8Array | undefined;
+  /** Bytes (or chunks) fed to stdin, then closed; without them stdin is /dev/null. */
+  input?: GitInput | undefined;
   /** Working folder (default: this process's). */
   cwd?: string | undefined;
   /**
@@ -78,6 +85,7 @@ export function runGitProcess(
     if (signal?.aborted) onAbort();
     else signal?.addEventListener('abort', onAbort, { once: true });
     let startError: Error | undefined;
+    let inputError: unknown;
     child.on('error', (err) => {
       startError ??= err;
     });
@@ -87,6 +95,7 @@ export function runGitProcess(
       if (killTimer) clearTimeout(killTimer);
       if (aborted) reject(new CoreError({ code: 'cancelled' }));
       else if (startError) reject(startError);
+      else if (inputError !== undefined) reject(inputError);
       else {
         resolve({
           stdout: Buffer.concat(stdout),
@@ -99,8 +108,36 @@ export function runGitProcess(
     if (child.stdin) {
       // EPIPE when git exits early (bad input); the exit code then tells the story.
       child.stdin.on('error', () => undefined);
-      child.stdin.end(input);
+      if (typeof input === 'string' || input instanceof Uint8Array) child.stdin.end(input);
+      else if (input !== undefined) {
+        feed(child.stdin, input).catch((err: unknown) => {
+          // git sees its input cut short and fails; the caller gets the reason, not git's complaint.
+          inputError = err;
+          child.stdin?.destroy();
+        });
+      }
     }
+  });
+}
+
+/** Writes `chunks` to git's stdin as it drains, then closes it; stops when git has closed its end. */
+async function feed(stdin: Writable, chunks: Iterable<Uint8Array>): Promise<void> {
+  for (const chunk of chunks) {
+    if (stdin.destroyed) return;
+    if (!stdin.write(chunk)) await drained(stdin);
+  }
+  stdin.end();
+}
+
+function drained(stdin: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      stdin.off('drain', done);
+      stdin.off('close', done);
+      resolve();
+    };
+    stdin.on('drain', done);
+    stdin.on('close', done);
   });
 }
 

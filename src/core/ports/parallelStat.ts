@@ -11,18 +11,27 @@
  * alone. The caller gets a table of its own, never the shared one.
  *
  * A stamp is what the stat cache records of a path: `lstat`, then `stat` when it is a symlink (the cache
- * stamps what a link points at); a path that cannot be stat'ed (gone, ENOTDIR, EACCES) is `missing`.
+ * stamps what a link points at); a path that cannot be stat'ed (gone, ENOTDIR, EACCES) is `missing`. The
+ * snapshot scan asks for the links themselves (`links: 'keep'`): a symlink is then `link`, with its own
+ * `lstat`.
  */
 import * as fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { traceCount } from '../base/trace.js';
 
-/** Numbers per path in a table: kind, size, mtimeMs, ctimeMs, ino. */
-export const STAMP_FIELDS = 5;
+/** Numbers per path in a table: kind, size, mtimeMs, ctimeMs, ino, mode (st_mode, type bits included). */
+export const STAMP_FIELDS = 6;
 export const STAMP_MISSING = 0;
 export const STAMP_FILE = 1;
 export const STAMP_DIR = 2;
 export const STAMP_OTHER = 3;
+/** A symlink itself, when links are kept (`links: 'keep'`). */
+export const STAMP_LINK = 4;
+
+export interface StatManyOptions {
+  /** `follow` (the default): a symlink's stamp is its target's. `keep`: the link's own, as `link`. */
+  links?: 'follow' | 'keep';
+}
 
 /** Below this many paths the messages cost more than the second thread saves. */
 const PARALLEL_MIN_PATHS = 2_000;
@@ -34,7 +43,7 @@ const HELPER_TIMEOUT_MS = 2_000;
 const HELPER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
-parentPort.on('message', ({ paths, chunk, claims, table }) => {
+parentPort.on('message', ({ paths, chunk, claims, table, follow }) => {
   const list = paths.split('\\0');
   const claim = new Int32Array(claims);
   const out = new Float64Array(table);
@@ -45,13 +54,13 @@ parentPort.on('message', ({ paths, chunk, claims, table }) => {
       let st;
       try {
         st = fs.lstatSync(list[i], { throwIfNoEntry: false });
-        if (st && st.isSymbolicLink()) st = fs.statSync(list[i], { throwIfNoEntry: false });
+        if (follow && st && st.isSymbolicLink()) st = fs.statSync(list[i], { throwIfNoEntry: false });
       } catch {
         st = undefined;
       }
       const o = i * ${STAMP_FIELDS};
-      out[o] = !st ? ${STAMP_MISSING} : st.isFile() ? ${STAMP_FILE} : st.isDirectory() ? ${STAMP_DIR} : ${STAMP_OTHER};
-      if (st) { out[o + 1] = st.size; out[o + 2] = st.mtimeMs; out[o + 3] = st.ctimeMs; out[o + 4] = st.ino; }
+      out[o] = !st ? ${STAMP_MISSING} : st.isFile() ? ${STAMP_FILE} : st.isDirectory() ? ${STAMP_DIR} : st.isSymbolicLink() ? ${STAMP_LINK} : ${STAMP_OTHER};
+      if (st) { out[o + 1] = st.size; out[o + 2] = st.mtimeMs; out[o + 3] = st.ctimeMs; out[o + 4] = st.ino; out[o + 5] = st.mode; }
     }
     Atomics.store(claim, 1 + c, 1);
     Atomics.notify(claim, 1 + c);
@@ -87,11 +96,11 @@ export function warmStatHelper(): void {
 }
 
 /** The stamp of `file` into `table` at index `i`. */
-function stampInto(table: Float64Array, i: number, file: string | Buffer): void {
+function stampInto(table: Float64Array, i: number, file: string | Buffer, follow: boolean): void {
   let st: fs.Stats | undefined;
   try {
     st = fs.lstatSync(file, { throwIfNoEntry: false });
-    if (st?.isSymbolicLink()) st = fs.statSync(file, { throwIfNoEntry: false });
+    if (follow && st?.isSymbolicLink()) st = fs.statSync(file, { throwIfNoEntry: false });
   } catch {
     st = undefined;
   }
@@ -100,23 +109,31 @@ function stampInto(table: Float64Array, i: number, file: string | Buffer): void 
     table[o] = STAMP_MISSING;
     return;
   }
-  table[o] = st.isFile() ? STAMP_FILE : st.isDirectory() ? STAMP_DIR : STAMP_OTHER;
+  table[o] = st.isFile()
+    ? STAMP_FILE
+    : st.isDirectory()
+      ? STAMP_DIR
+      : st.isSymbolicLink()
+        ? STAMP_LINK
+        : STAMP_OTHER;
   table[o + 1] = st.size;
   table[o + 2] = st.mtimeMs;
   table[o + 3] = st.ctimeMs;
   table[o + 4] = st.ino;
+  table[o + 5] = st.mode;
 }
 
 /**
  * The stamps of `paths` (strings, or the bytes of a name that is not UTF-8), `STAMP_FIELDS` numbers each
  * in their order. Runs on this thread alone for a short list, a list with bytes, or without a helper.
  */
-export function statMany(paths: readonly (string | Buffer)[]): Float64Array {
+export function statMany(paths: readonly (string | Buffer)[], options: StatManyOptions = {}): Float64Array {
+  const follow = options.links !== 'keep';
   const worker =
     paths.length >= PARALLEL_MIN_PATHS && paths.every((p) => typeof p === 'string') ? helperThread() : null;
   if (!worker) {
     const table = new Float64Array(paths.length * STAMP_FIELDS);
-    for (let i = 0; i < paths.length; i++) stampInto(table, i, paths[i] as string | Buffer);
+    for (let i = 0; i < paths.length; i++) stampInto(table, i, paths[i] as string | Buffer, follow);
     return table;
   }
   const chunks = Math.ceil(paths.length / CHUNK_PATHS);
@@ -124,11 +141,11 @@ export function statMany(paths: readonly (string | Buffer)[]): Float64Array {
   const shared = new SharedArrayBuffer(paths.length * STAMP_FIELDS * Float64Array.BYTES_PER_ELEMENT);
   const claim = new Int32Array(claims);
   const table = new Float64Array(shared);
-  worker.postMessage({ paths: paths.join('\0'), chunk: CHUNK_PATHS, claims, table: shared });
+  worker.postMessage({ paths: paths.join('\0'), chunk: CHUNK_PATHS, claims, table: shared, follow });
   const mine = new Set<number>();
   for (let c = Atomics.add(claim, 0, 1); c < chunks; c = Atomics.add(claim, 0, 1)) {
     mine.add(c);
-    statChunk(table, paths, c);
+    statChunk(table, paths, c, follow);
   }
   // Every chunk is claimed now; wait for the helper's to be finished.
   const stuck: number[] = [];
@@ -144,12 +161,17 @@ export function statMany(paths: readonly (string | Buffer)[]): Float64Array {
   if (stuck.length > 0) {
     helper = null;
     void worker.terminate();
-    for (const c of stuck) statChunk(own, paths, c);
+    for (const c of stuck) statChunk(own, paths, c, follow);
   }
   return own;
 }
 
-function statChunk(table: Float64Array, paths: readonly (string | Buffer)[], c: number): void {
+function statChunk(
+  table: Float64Array,
+  paths: readonly (string | Buffer)[],
+  c: number,
+  follow: boolean,
+): void {
   const end = Math.min(paths.length, (c + 1) * CHUNK_PATHS);
-  for (let i = c * CHUNK_PATHS; i < end; i++) stampInto(table, i, paths[i] as string | Buffer);
+  for (let i = c * CHUNK_PATHS; i < end; i++) stampInto(table, i, paths[i] as string | Buffer, follow);
 }

@@ -283,29 +283,49 @@ export function commitObject(
 
 const PACK_TYPES: Record<GitObject['type'], number> = { commit: 1, tree: 2, blob: 3 };
 
-/** A version 2 pack of whole (undeltified) objects, as `git unpack-objects` reads it. */
-function packObjects(objects: readonly GitObject[]): Buffer {
+/** Bytes of the pack handed to git at a time. */
+const PACK_CHUNK_BYTES = 256 * 1024;
+
+/**
+ * A version 2 pack of whole (undeltified) objects, as `git unpack-objects` and `index-pack` read it, in
+ * chunks made as git takes them: each object is deflated when its chunk is made, and copied out of the
+ * 16 KiB buffer zlib answers in (a slice of it would keep the whole buffer alive). A first snapshot of
+ * 11k files held 11k such buffers and two copies of the pack, about 330 MiB, before git got a byte.
+ */
+function* packObjects(objects: readonly GitObject[]): Generator<Buffer> {
+  const sha1 = createHash('sha1');
   const header = Buffer.alloc(12);
   header.write('PACK', 0, 'latin1');
   header.writeUInt32BE(2, 4);
   header.writeUInt32BE(objects.length, 8);
-  const parts: Buffer[] = [header];
+  let parts: Buffer[] = [header];
+  let size = header.length;
+  const take = (): Buffer => {
+    const chunk = Buffer.concat(parts, size);
+    sha1.update(chunk);
+    parts = [];
+    size = 0;
+    return chunk;
+  };
   for (const object of objects) {
     // Type and size: 3 type bits and 4 size bits, then 7 size bits per byte while the high bit is set.
-    let size = object.data.length;
+    let left = object.data.length;
     const bytes: number[] = [];
-    let byte = (PACK_TYPES[object.type] << 4) | (size & 0x0f);
-    size = Math.floor(size / 16);
-    while (size > 0) {
+    let byte = (PACK_TYPES[object.type] << 4) | (left & 0x0f);
+    left = Math.floor(left / 16);
+    while (left > 0) {
       bytes.push(byte | 0x80);
-      byte = size & 0x7f;
-      size = Math.floor(size / 128);
+      byte = left & 0x7f;
+      left = Math.floor(left / 128);
     }
     bytes.push(byte);
-    parts.push(Buffer.from(bytes), deflateSync(object.data, { level: 1 }));
+    const deflated = deflateSync(object.data, { level: 1 });
+    parts.push(Buffer.from(bytes), deflated);
+    size += bytes.length + deflated.length;
+    if (size >= PACK_CHUNK_BYTES) yield take();
   }
-  const body = Buffer.concat(parts);
-  return Buffer.concat([body, createHash('sha1').update(body).digest()]);
+  const last = take();
+  yield Buffer.concat([last, sha1.digest()]);
 }
 
 export function gitModeOf(statMode: number): GitMode {

@@ -85,6 +85,12 @@ export interface SnapshotStoreOptions {
   tool?: string;
   /** Times of snapshots and stored upstream bases (default: the system clock). */
   clock?: Clock;
+  /**
+   * Scans of the collection take the stamps the stat index knows on two threads (`statMany`): for a
+   * process that lives on (the extension). Off by default: a new process pays more to start the helper
+   * than it saves.
+   */
+  parallelStat?: boolean;
 }
 
 /**
@@ -156,7 +162,13 @@ export class SnapshotStore {
     this.trees = new StoredTrees(this.git, this.logger);
     const indexFile = path.join(this.stateDir, SNAPSHOT_INDEX_FILE);
     this.statIndex = new StatIndexFile(indexFile, this.gitDir, this.fs, this.git);
-    this.scanner = new CollectionScanner(collectionDir, this.objects, this.statIndex, this.logger);
+    this.scanner = new CollectionScanner(
+      collectionDir,
+      this.objects,
+      this.statIndex,
+      this.logger,
+      options.parallelStat ?? false,
+    );
     this.refs = new SnapshotRefs(this.git, this.objects, this.logger, options.tool ?? 'artifact-keeper');
     this.bases = new BaseRefs(this.git, this.objects, this.logger, this.clock);
   }

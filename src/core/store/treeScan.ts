@@ -14,6 +14,7 @@ import { LARGE_FILE_BYTES } from '../model/largeFiles.js';
 import { LINKED_DOCUMENTS } from '../model/lock.js';
 import type { Tree } from '../model/artifactTree.js';
 import { isErrno } from '../ports/fs.js';
+import { STAMP_FIELDS, STAMP_MISSING, statMany } from '../ports/parallelStat.js';
 import { traced, tracedSync } from '../base/trace.js';
 import { gitModeOf, gitObject } from './gitObjects.js';
 import type { GitMode, GitObject, GitObjects } from './gitObjects.js';
@@ -75,6 +76,8 @@ export class CollectionScanner {
     private readonly objects: GitObjects,
     private readonly statIndex: StatIndexFile,
     private readonly logger: Logger,
+    /** Take the stamps the index knows on two threads (see `takeIndexStamps`). */
+    private readonly parallelStat = false,
   ) {}
 
   /**
@@ -84,7 +87,7 @@ export class CollectionScanner {
   async collectionState(): Promise<FolderState & { root: string; dirShas: Record<string, string> }> {
     const started = performance.now();
     const index = this.statIndex.loadIndex();
-    const state = await scanFolder(this.objects, this.collectionDir, true, index);
+    const state = await scanFolder(this.objects, this.collectionDir, true, index, this.parallelStat);
     const built = buildTrees(state, index);
     this.lastScan = {
       files: state.files.size,
@@ -113,7 +116,7 @@ export class CollectionScanner {
     let result: { state: ScanResult; root: string; treesWritten: number; dirShas: Record<string, string> };
     try {
       const state = await traced('scan the collection', () =>
-        scanFolder(this.objects, this.collectionDir, true, index),
+        scanFolder(this.objects, this.collectionDir, true, index, this.parallelStat),
       );
       result = {
         state,
@@ -167,12 +170,13 @@ export async function scanFolder(
   root: string,
   skipStateDir: boolean,
   index: StatIndex | undefined,
+  parallelStat = false,
 ): Promise<ScanResult> {
   const files = new Map<string, ScannedFile>();
   const records = new Map<string, IndexedFile>();
   const toHash: { rel: string; record: IndexedFile; isSymlink: boolean }[] = [];
   const trustedBefore = (index?.writtenAt ?? 0) - RACY_WINDOW_MS;
-  const walked = walkFolder(root, skipStateDir, index, (rel, st, isSymlink) => {
+  const walked = walkFolder(root, skipStateDir, index, parallelStat, (rel, st, isSymlink) => {
     const record = index?.files.get(rel);
     // ctime too: tools that restore an old mtime (tar, rsync -t) still move ctime.
     if (
@@ -340,6 +344,77 @@ function childrenOf(index: StatIndex): Map<string, { files: string[]; dirs: stri
   return map;
 }
 
+/** What the walk needs of an `lstat`: a `Stats`, or a stamp taken ahead (`TakenStamp`). */
+interface EntryStat {
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  ino: number;
+  /** Full st_mode (type and permission bits). */
+  mode: number;
+  isFile(): boolean;
+  isDirectory(): boolean;
+  isSymbolicLink(): boolean;
+}
+
+const S_IFMT = 0o170000;
+
+/** One row of a `statMany` table (links kept), as the walk reads a `Stats`. */
+class TakenStamp implements EntryStat {
+  constructor(
+    readonly size: number,
+    readonly mtimeMs: number,
+    readonly ctimeMs: number,
+    readonly ino: number,
+    readonly mode: number,
+  ) {}
+  isFile(): boolean {
+    return (this.mode & S_IFMT) === 0o100000;
+  }
+  isDirectory(): boolean {
+    return (this.mode & S_IFMT) === 0o040000;
+  }
+  isSymbolicLink(): boolean {
+    return (this.mode & S_IFMT) === 0o120000;
+  }
+}
+
+/** Every path the stat index knows (folders, root excepted, then files), and where each is in that list. */
+const indexPaths = new WeakMap<StatIndex, { rels: string[]; at: Map<string, number> }>();
+
+/**
+ * The `lstat` of every file and folder the stat index knows, taken at once (`statMany`: two threads for a
+ * long list), for the walk to read instead of one `lstat` each. Only stamps the index vouches for are
+ * looked up; a missing path reads as missing, which sends its folder to `readdir` and fresh `lstat`s.
+ */
+function takeIndexStamps(root: string, index: StatIndex): (rel: string) => EntryStat | undefined {
+  let known = indexPaths.get(index);
+  if (!known) {
+    const rels = [...index.dirs.keys()].filter((rel) => rel !== '');
+    for (const rel of index.files.keys()) rels.push(rel);
+    known = { rels, at: new Map(rels.map((rel, i) => [rel, i])) };
+    indexPaths.set(index, known);
+  }
+  const { rels, at } = known;
+  const table = statMany(
+    rels.map((rel) => fsPath(absolutePath(root, rel))),
+    { links: 'keep' },
+  );
+  return (rel) => {
+    const i = at.get(rel);
+    if (i === undefined) return undefined;
+    const o = i * STAMP_FIELDS;
+    if (table[o] === STAMP_MISSING) return undefined;
+    return new TakenStamp(
+      table[o + 1] as number,
+      table[o + 2] as number,
+      table[o + 3] as number,
+      table[o + 4] as number,
+      table[o + 5] as number,
+    );
+  };
+}
+
 /**
  * Walks `root` as walkSync does with keepSymlinks (each file and symlink with its stat, to `onFile`; `.git`
  * skipped at any depth, `.artifact-keeper` at the top), returning every folder's stamps. A folder whose stamps match the
@@ -351,22 +426,26 @@ function walkFolder(
   root: string,
   skipStateDir: boolean,
   index: StatIndex | undefined,
-  onFile: (rel: string, st: nodeFs.Stats, isSymlink: boolean) => void,
+  parallelStat: boolean,
+  onFile: (rel: string, st: EntryStat, isSymlink: boolean) => void,
 ): { dirStamps: Map<string, DirStamp>; readdirs: number } {
   const dirStamps = new Map<string, DirStamp>();
   const children = index ? childrenOf(index) : undefined;
+  const taken = index && parallelStat ? takeIndexStamps(root, index) : undefined;
+  const lstatOf = (rel: string): EntryStat | undefined =>
+    taken ? taken(rel) : lstatOrUndefined(absolutePath(root, rel));
   const trustedBefore = (index?.writtenAt ?? 0) - RACY_WINDOW_MS;
   let readdirs = 0;
   // A collection's symlinked manifest or lock (dotfiles) is kept as the file behind the link, so a
   // restore puts its content back (through the link) rather than a link to content that moved on.
-  const report = (rel: string, st: nodeFs.Stats): void => {
+  const report = (rel: string, st: EntryStat): void => {
     if (skipStateDir && st.isSymbolicLink() && LINKED_DOCUMENTS.has(rel)) {
       const behind = statOrUndefined(absolutePath(root, rel));
       if (behind?.isFile()) return onFile(rel, behind, false);
     }
     onFile(rel, st, st.isSymbolicLink());
   };
-  const visit = (abs: string, rel: string, st: nodeFs.Stats): void => {
+  const visit = (abs: string, rel: string, st: EntryStat): void => {
     dirStamps.set(rel, { mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino });
     const known = index?.dirs.get(rel);
     if (
@@ -377,11 +456,11 @@ function walkFolder(
       Math.max(st.mtimeMs, st.ctimeMs) < trustedBefore
     ) {
       const kids = children?.get(rel) ?? NO_CHILDREN;
-      const found: [string, nodeFs.Stats][] = [];
-      const subdirs: [string, string, nodeFs.Stats][] = [];
+      const found: [string, EntryStat][] = [];
+      const subdirs: [string, string, EntryStat][] = [];
       let intact = true;
       for (const fileRel of kids.files) {
-        const fst = lstatOrUndefined(absolutePath(root, fileRel));
+        const fst = lstatOf(fileRel);
         if (!fst || !(fst.isFile() || fst.isSymbolicLink())) {
           intact = false;
           break;
@@ -390,7 +469,7 @@ function walkFolder(
       }
       for (const dirRel of intact ? kids.dirs : []) {
         const dirAbs = absolutePath(root, dirRel);
-        const dst = lstatOrUndefined(dirAbs);
+        const dst = lstatOf(dirRel);
         if (!dst?.isDirectory()) {
           intact = false;
           break;

@@ -31,6 +31,11 @@ export interface OperationOptions {
    */
   clock?: Clock;
   /**
+   * Snapshot scans take the stamps of the files they know on two threads (`SnapshotStoreOptions`): on
+   * in the extension, which lives on; off in the CLI, where starting the helper costs more than it saves.
+   */
+  parallelStat?: boolean;
+  /**
    * Retention after every snapshot-creating operation (retention.ts): the CLI's `--keep`/`--max-age-days`,
    * the extension's `artifactKeeper.retention.*` settings. Default: keep the newest 20, no age rule.
    */
@@ -48,13 +53,14 @@ export function clockOf(opts: Pick<OperationOptions, 'clock'>): Clock {
 
 /** The snapshot store's options for an operation: its fs, logger, clock, and git fault plan if any. */
 export function storeOptions(
-  opts: Pick<OperationOptions, 'fs' | 'logger' | 'faults' | 'clock'>,
+  opts: Pick<OperationOptions, 'fs' | 'logger' | 'faults' | 'clock' | 'parallelStat'>,
 ): SnapshotStoreOptions {
   return {
     fs: opts.fs,
     logger: opts.logger,
     clock: clockOf(opts),
     ...(opts.faults ? { git: { fault: opts.faults } } : {}),
+    ...(opts.parallelStat ? { parallelStat: true } : {}),
   };
 }
 

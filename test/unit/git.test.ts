@@ -132,6 +132,16 @@ void describe('the git port', () => {
     );
   });
 
+  void it('leaves no timer behind a finished command (one would hold a CLI process open after its work)', async () => {
+    const repo = path.join(tempDir(), 'r.git');
+    const git = createGit({ gitDir: repo });
+    await git.pipe(['init', '--bare', '--quiet']);
+    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    assert.equal((await git.run(['rev-parse', '--is-bare-repository'])).trim(), 'true');
+    assert.equal(timers(), before);
+  });
+
   void it('feeds chunks to stdin as git takes them, in order, past the pipe’s buffer', async () => {
     const repo = path.join(tempDir(), 'r.git');
     const git = createGit({ gitDir: repo });

@@ -128,6 +128,9 @@ export function createGit(options: CreateGitOptions): Git {
       config: [...GIT_CONFIG_ARGS],
       maxConcurrentProcesses: 4,
       trimmed: false,
+      // Done when git's output is closed, not 50 ms after it exits as well: that timer outlived the
+      // command and held every CLI process open for up to 50 ms more (simple-git 3's own advice).
+      completion: { onClose: true, onExit: false },
       // These two "unsafe" settings are the ones that switch hooks and the fsmonitor off.
       unsafe: { allowUnsafeHooksPath: true, allowUnsafeFsMonitor: true },
     }).env(baseEnv);

@@ -324,8 +324,8 @@ function* packObjects(objects: readonly GitObject[]): Generator<Buffer> {
     size += bytes.length + deflated.length;
     if (size >= PACK_CHUNK_BYTES) yield take();
   }
-  const last = take();
-  yield Buffer.concat([last, sha1.digest()]);
+  yield take();
+  yield sha1.digest();
 }
 
 export function gitModeOf(statMode: number): GitMode {

@@ -8,6 +8,7 @@ import type { FlagSpec } from './args.js';
 import { createContext } from './context.js';
 import type { CliContext } from './context.js';
 import { EXIT, exitCodeFor } from './exitCodes.js';
+import { exitWhenDone } from './exitWhenDone.js';
 import { COMMANDS } from './commands/index.js';
 import { startCliTrace } from './trace.js';
 
@@ -127,9 +128,7 @@ if (require.main === module) {
   ignoreClosedOutput(process.stdout);
   ignoreClosedOutput(process.stderr);
   main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
+    (code) => exitWhenDone(code),
     (err: unknown) => {
       process.stderr.write(`artifact-keeper: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
       process.exitCode = EXIT.software;

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { silentLogger } from '../../src/core/base/changes.js';
-import { FaultPlan } from '../../src/core/ports/faults.js';
+import { FaultPlan, withFaults } from '../../src/core/ports/faults.js';
 import { nodeFs } from '../../src/core/ports/fs.js';
 import { PRUNED_SINCE_GC_FILE } from '../../src/core/store/snapshots.js';
 import { takeSnapshot } from '../../src/core/transfer/restore.js';
@@ -42,7 +42,7 @@ void describe('IO faults through ARTIFACT_KEEPER_FAULT', () => {
     });
   }
 
-  void it('snapshot: git failing while taking it gives exit 4, one line, no new snapshot; failing in retention, a warning', async () => {
+  void it('snapshot: git failing while taking it gives exit 4, one line, no new snapshot (it runs none after one change); failing in retention, a warning', async () => {
     // The same clock and retention as the CLI runs below, so retention prunes (and runs its git) in both.
     // Its `git gc` is amortised over GC_EVERY pruned snapshots: every run starts with it due, so the
     // reference and each faulted run make the same git calls whatever earlier tests left in the store.
@@ -57,7 +57,8 @@ void describe('IO faults through ARTIFACT_KEEPER_FAULT', () => {
       fx.dir,
       { message: 'count' },
       {
-        fs: nodeFs,
+        // One plan sees both: the git calls, and the writes of the snapshot's objects and ref.
+        fs: withFaults(nodeFs, plan),
         logger: silentLogger,
         tool: 'faults-test',
         faults: plan,
@@ -66,9 +67,16 @@ void describe('IO faults through ARTIFACT_KEEPER_FAULT', () => {
       },
     );
     const gitCalls = plan.calls.filter((c) => c.op === 'git');
-    // The snapshot exists once its ref is created; what follows is retention (list, prune, gc).
-    const refCreated = gitCalls.findIndex((c) => c.path.startsWith('update-ref')) + 1;
-    assert.ok(refCreated >= 2, `snapshot runs git (${gitCalls.map((c) => c.path.split(' ')[0]).join(', ')})`);
+    // The snapshot exists once its ref is created (here, not by git: a rename into refs/snapshots/);
+    // the git calls after it are retention's (list, prune, gc). Git failing while the objects of a
+    // snapshot are written is in snapshots.test.ts, where git writes them.
+    const refAt = plan.calls.findIndex((c) => c.op === 'rename' && c.path.includes('/refs/snapshots/'));
+    assert.ok(refAt > 0, 'the snapshot ref is created through the Fs port');
+    const refCreated = plan.calls.slice(0, refAt).filter((c) => c.op === 'git').length;
+    assert.ok(
+      gitCalls.length > refCreated,
+      `retention runs git (${gitCalls.map((c) => c.path.split(' ')[0]).join(', ')})`,
+    );
     assert.ok(
       gitCalls.some((c) => /(^| )gc( |$)/.test(c.path)),
       `retention collects (${gitCalls.map((c) => c.path.split(' ')[0]).join(', ')})`,

@@ -12,6 +12,7 @@ import { decodeName, isRawName } from '../base/fileNames.js';
 import type { Fs } from '../ports/fs.js';
 import { assertObjectId, compareVersions, isObjectId, SNAPSHOT_IDENTITY } from '../ports/git.js';
 import type { Git, ObjectReader, SpilledObject, SpillOptions } from '../ports/git.js';
+import type { ObjectFolder } from './looseObjects.js';
 
 export const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
 export const ZERO_SHA = '0'.repeat(40);
@@ -36,6 +37,8 @@ export class GitObjects {
     private readonly fs: Fs,
     /** Where blobs from memory are staged for `hash-object` (`.artifact-keeper/`). */
     private readonly stateDir: string,
+    /** Writes a few objects here instead of through git (see `writeObjects`). */
+    private readonly folder?: ObjectFolder,
   ) {}
 
   /** A blob's bytes, through one long-lived `cat-file --batch`. Throws `git-failed` when the object is missing. */
@@ -189,9 +192,10 @@ export class GitObjects {
   }
 
   /**
-   * Writes objects made in JS through git, which verifies them (format, links) before keeping any: a few
-   * as loose objects, many as one pack (as git itself does with `transfer.unpackLimit`), which is far
-   * faster than thousands of loose files for a first snapshot.
+   * Writes objects made in JS, each checked (format, links) before any is kept: a few as loose objects,
+   * written here by the `ObjectFolder` (git's `unpack-objects` where there is none, or it cannot tell what
+   * the repository holds), many as one pack through `index-pack` (as git itself does with
+   * `transfer.unpackLimit`), which is far faster than thousands of loose files for a first snapshot.
    */
   async writeObjects(all: readonly GitObject[]): Promise<void> {
     // Files with the same content are one blob: a pack must hold each object once (index-pack refuses a
@@ -199,6 +203,7 @@ export class GitObjects {
     const seen = new Set<string>();
     const objects = all.filter((object) => !seen.has(object.sha) && seen.add(object.sha));
     if (objects.length === 0) return;
+    if (objects.length < UNPACK_LIMIT && this.folder && (await this.folder.write(objects))) return;
     const args =
       objects.length < UNPACK_LIMIT
         ? ['unpack-objects', '-q', this.strict]

@@ -10,7 +10,9 @@ import type { Logger } from '../base/changes.js';
 import { CoreError } from '../base/errors.js';
 import { assertObjectId, assertRefName } from '../ports/git.js';
 import type { Git } from '../ports/git.js';
+import type { Fs } from '../ports/fs.js';
 import { commitObject } from './gitObjects.js';
+import { createRefs } from './refFiles.js';
 import type { GitObject, GitObjects } from './gitObjects.js';
 
 const SNAPSHOT_REFS = 'refs/snapshots/';
@@ -91,6 +93,7 @@ export class SnapshotRefs {
   constructor(
     private readonly git: Git,
     private readonly objects: GitObjects,
+    private readonly fs: Fs,
     private readonly logger: Logger,
     /** Recorded in every snapshot, e.g. `artifact-keeper 0.1.0`. */
     private readonly tool: string,
@@ -174,25 +177,29 @@ export class SnapshotRefs {
     return { meta, commit };
   }
 
-  /** Creates the snapshot's ref (and pin) for a written commit; a clash of ids draws a new one. */
+  /**
+   * Creates the snapshot's ref (and pin) for a written commit, here (`createRefs`), or through
+   * `update-ref` where refs live in a reftable; a clash of ids draws a new one.
+   */
   async publishSnapshot(
     prepared: { meta: SnapshotMeta; commit: GitObject },
     tree: string,
   ): Promise<SnapshotInfo> {
     for (let attempt = 0; ; attempt++) {
       const { meta, commit } = prepared;
-      // `create` refuses an existing ref: two snapshots in the same millisecond with the same suffix.
-      let input = `create ${assertRefName(`${SNAPSHOT_REFS}${meta.id}`)} ${commit.sha}\n`;
-      if (meta.pinned) input += `create ${assertRefName(`${PIN_REFS}${meta.id}`)} ${commit.sha}\n`;
-      const result = await this.git.pipe(['update-ref', '--stdin'], { input, okExitCodes: [0, 128] });
-      if (result.exitCode === 0) return toInfo(meta, commit.sha, tree);
-      if (attempt >= 3) {
-        throw new CoreError({
-          code: 'git-failed',
-          command: 'update-ref',
-          reason: result.stderr.split('\n', 1)[0] ?? '',
-        });
+      const refs = [assertRefName(`${SNAPSHOT_REFS}${meta.id}`)];
+      if (meta.pinned) refs.push(assertRefName(`${PIN_REFS}${meta.id}`));
+      // Both refuse an existing ref: two snapshots in the same millisecond with the same suffix.
+      let created = await createRefs(this.git.gitDir, this.fs, refs, commit.sha);
+      let reason = 'the ref exists';
+      if (created === 'unsupported') {
+        const input = refs.map((ref) => `create ${ref} ${commit.sha}\n`).join('');
+        const result = await this.git.pipe(['update-ref', '--stdin'], { input, okExitCodes: [0, 128] });
+        created = result.exitCode === 0 ? 'created' : 'exists';
+        reason = result.stderr.split('\n', 1)[0] ?? '';
       }
+      if (created === 'created') return toInfo(meta, commit.sha, tree);
+      if (attempt >= 3) throw new CoreError({ code: 'git-failed', command: 'update-ref', reason });
       const { id: _id, time, tool: _tool, ...fields } = meta;
       prepared = this.prepareSnapshot(tree, fields, new Date(time));
       await this.objects.writeObjects([prepared.commit]);

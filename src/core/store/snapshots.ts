@@ -33,6 +33,7 @@ import type {
   UpstreamRecord,
 } from './baseRefs.js';
 import { GitObjects, io, strictFsck } from './gitObjects.js';
+import { ObjectFolder } from './looseObjects.js';
 import type { GitObject } from './gitObjects.js';
 import { isSafetySnapshot, SnapshotRefs } from './snapshotRefs.js';
 import type { CreateSnapshotOptions, SnapshotInfo, SnapshotMeta, SnapshotOrigin } from './snapshotRefs.js';
@@ -158,7 +159,13 @@ export class SnapshotStore {
     this.stateDir = path.join(collectionDir, STATE_DIR);
     this.gitDir = path.join(this.stateDir, SNAPSHOT_REPO);
     this.git = createGit({ gitDir: this.gitDir, ...(options.git ?? {}) });
-    this.objects = new GitObjects(this.git, strict, this.fs, this.stateDir);
+    this.objects = new GitObjects(
+      this.git,
+      strict,
+      this.fs,
+      this.stateDir,
+      new ObjectFolder(this.gitDir, this.fs),
+    );
     this.trees = new StoredTrees(this.git, this.logger);
     const indexFile = path.join(this.stateDir, SNAPSHOT_INDEX_FILE);
     this.statIndex = new StatIndexFile(indexFile, this.gitDir, this.fs, this.git);
@@ -169,7 +176,13 @@ export class SnapshotStore {
       this.logger,
       options.parallelStat ?? false,
     );
-    this.refs = new SnapshotRefs(this.git, this.objects, this.logger, options.tool ?? 'artifact-keeper');
+    this.refs = new SnapshotRefs(
+      this.git,
+      this.objects,
+      this.fs,
+      this.logger,
+      options.tool ?? 'artifact-keeper',
+    );
     this.bases = new BaseRefs(this.git, this.objects, this.logger, this.clock);
   }
 

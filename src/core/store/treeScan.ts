@@ -102,7 +102,7 @@ export class CollectionScanner {
   /**
    * Scans the collection and writes its changed blobs and folder trees (plus `extra` objects made from
    * the root tree id): the tree id of the collection as it is now. If the stat index points at objects
-   * that are gone (git checks every link it writes), it starts over without the index: a snapshot is
+   * that are gone (every link written is checked), it starts over without the index: a snapshot is
    * never built on missing objects.
    */
   async collectionTree(extra?: (root: string) => GitObject[]): Promise<{
@@ -124,8 +124,12 @@ export class CollectionScanner {
       };
       this.indexUsed = index !== undefined;
     } catch (err) {
-      // Only git refusing the objects qualifies, not an injected fault (which carries its errno as cause).
-      const refused = err instanceof CoreError && err.code === 'git-failed' && err.cause === undefined;
+      // Only the objects being refused qualifies (by git, or by the checks of ObjectFolder.write), not an
+      // injected fault (which carries its errno as cause).
+      const refused =
+        err instanceof CoreError &&
+        (err.code === 'git-failed' || err.code === 'snapshot-invalid') &&
+        err.cause === undefined;
       if (!index || !refused) throw err;
       // revalidateIndex after gc is the first line of defence; this is the last.
       this.logger.warn(

@@ -53,6 +53,10 @@ export interface Site {
  */
 function needleOf(op: string, target: string): string {
   if (op === 'git') return `${target.split(' ')[0] ?? ''}${target.includes(' ') ? ' ' : ''}`;
+  // The snapshot store's own writes: loose objects (`objects/xx/…`, named by content) and new refs
+  // (named by snapshot id) differ from run to run; their folder is the stable part.
+  const store = /^(.*\/snapshots\.git\/(?:objects|refs\/[^/]+)\/)/.exec(target);
+  if (store?.[1]) return store[1];
   const txn = /\/txn\/[a-z0-9]+(\/.*)?$/.exec(target);
   if (txn) return txn[1] ?? '/txn/';
   const temp = /^(.*\/\.?[^/]+?\.(json|jsonl|lock))\.[^/]*$/.exec(target);
@@ -151,11 +155,19 @@ export function siteKey(fx: Fixture, site: Site, commitIndex: number): string {
     else if (!rel.startsWith('.artifact-keeper')) target = '<collection path>';
     else
       target = rel
+        // The store's own object and ref writes: one site each, whichever object or snapshot id.
+        .replace(/(\/objects\/)[0-9a-f]{2}(\/.*)?$/, '$1OBJ')
+        .replace(/(\/refs\/[^/]+\/)[^/]+$/, '$1ID')
         .replace(/txn\/[a-z0-9]+/, 'txn/ID')
         .replace(/[0-9a-f]{6,}/g, 'H')
         .replace(/\d+/g, 'N');
   }
   return `${site.op} ${target} ${site.index > commitIndex ? 'post' : 'pre'}`;
+}
+
+/** A write of the snapshot store's own objects or refs (not git's: those are `git` calls). */
+function isStoreWrite(site: Site): boolean {
+  return /\/snapshots\.git\/(objects|refs)\//.test(site.path);
 }
 
 /**
@@ -185,10 +197,11 @@ export function sample(
     MODE === 'sites'
       ? [...first.entries()].flatMap(([key, site], i) => [
           ...ERRNOS.map((errno) => ({ site, key, errno: errno as string })),
-          // The same site's last call: a rollback with more to undo. Not for git: how many objects
-          // and refs a run writes depends on what the store already holds (the enumeration's run filled
-          // it), so a later call of a git subcommand may not happen at all; its first always does.
-          ...(last.get(key) !== site && site.op !== 'git'
+          // The same site's last call: a rollback with more to undo. Not for git, nor the store's own
+          // object and ref writes: how many objects a run writes depends on what the store already
+          // holds (the enumeration's run filled it), so a later call may not happen at all; the first
+          // always does (a snapshot's commit is always new).
+          ...(last.get(key) !== site && site.op !== 'git' && !isStoreWrite(site)
             ? [{ site: last.get(key) as Site, key, errno: ERRNOS[i % ERRNOS.length] as string }]
             : []),
         ])

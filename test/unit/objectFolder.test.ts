@@ -1,0 +1,275 @@
+/**
+ * Tests for src/core/store/looseObjects.ts and refFiles.ts: the objects and refs a snapshot adds, written
+ * by this process instead of `unpack-objects --strict` and `update-ref`. Every check is git's own reading
+ * of what was written (`cat-file`, `fsck --strict`, `rev-parse`, `for-each-ref`), on real repositories.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { inflateSync } from 'node:zlib';
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { CoreError } from '../../src/core/base/errors.js';
+import { FaultPlan, withFaults } from '../../src/core/ports/faults.js';
+import { nodeFs } from '../../src/core/ports/fs.js';
+import { commitObject, gitObject } from '../../src/core/store/gitObjects.js';
+import type { GitObject } from '../../src/core/store/gitObjects.js';
+import { ObjectFolder } from '../../src/core/store/looseObjects.js';
+import { createRefs } from '../../src/core/store/refFiles.js';
+import { tempDir } from './support/collections.js';
+
+// node:test's describe/it return promises that the runner tracks; `void` marks them deliberately unawaited.
+
+function git(gitDir: string, ...args: string[]): string {
+  return execFileSync('git', ['--git-dir', gitDir, ...args], { encoding: 'utf8' });
+}
+
+function bareRepo(): string {
+  const dir = path.join(tempDir(), 'store.git');
+  execFileSync('git', ['init', '-q', '--bare', dir]);
+  return dir;
+}
+
+function blob(text: string): GitObject {
+  return gitObject('blob', Buffer.from(text));
+}
+
+/** A tree object from entries given in any order (sorted here as git sorts them). */
+function tree(entries: { mode: string; name: string; sha: string }[], sort = true): GitObject {
+  const key = (e: { mode: string; name: string }): Buffer =>
+    Buffer.from(e.mode === '40000' ? `${e.name}/` : e.name);
+  const list = sort ? [...entries].sort((a, b) => Buffer.compare(key(a), key(b))) : entries;
+  return gitObject(
+    'tree',
+    Buffer.concat(list.flatMap((e) => [Buffer.from(`${e.mode} ${e.name}\0`), Buffer.from(e.sha, 'hex')])),
+  );
+}
+
+function looseFiles(gitDir: string): string[] {
+  const objects = path.join(gitDir, 'objects');
+  return fs
+    .readdirSync(objects)
+    .filter((d) => /^[0-9a-f]{2}$/.test(d))
+    .flatMap((d) => fs.readdirSync(path.join(objects, d)).map((f) => `${d}/${f}`))
+    .sort();
+}
+
+async function refusal(promise: Promise<unknown>): Promise<CoreError> {
+  try {
+    await promise;
+  } catch (err) {
+    assert.ok(err instanceof CoreError, String(err));
+    return err;
+  }
+  assert.fail('expected a refusal');
+}
+
+void describe('ObjectFolder.write', () => {
+  void it('writes blobs, trees and a commit that git reads back and fsck --strict accepts, byte for byte as git stores them', async () => {
+    const gitDir = bareRepo();
+    const a = blob('alpha\n');
+    const b = gitObject('blob', randomBytes(3000));
+    const link = blob('../a.md');
+    const sub = tree([
+      { mode: '100755', name: 'run.sh', sha: b.sha },
+      { mode: '120000', name: 'link', sha: link.sha },
+    ]);
+    const empty = tree([]);
+    const root = tree([
+      { mode: '100644', name: 'a.md', sha: a.sha },
+      { mode: '40000', name: 'a', sha: sub.sha },
+      { mode: '40000', name: 'a-b', sha: empty.sha },
+    ]);
+    const commit = commitObject(root.sha, undefined, 'snapshot\n', new Date(0));
+    const folder = new ObjectFolder(gitDir, nodeFs);
+    assert.equal(await folder.write([a, b, link, sub, empty, root, commit]), true);
+    for (const object of [a, b, link, sub, empty, root, commit]) {
+      assert.equal(git(gitDir, 'cat-file', '-t', object.sha).trim(), object.type);
+      const stored = fs.readFileSync(
+        path.join(gitDir, 'objects', object.sha.slice(0, 2), object.sha.slice(2)),
+      );
+      assert.deepEqual(
+        inflateSync(stored),
+        Buffer.concat([Buffer.from(`${object.type} ${object.data.length}\0`), object.data]),
+      );
+    }
+    assert.deepEqual(execFileSync('git', ['--git-dir', gitDir, 'cat-file', 'blob', b.sha]), b.data);
+    assert.equal(git(gitDir, 'ls-tree', '-r', '--name-only', commit.sha), 'a.md\na/link\na/run.sh\n');
+    git(gitDir, 'update-ref', 'refs/snapshots/x', commit.sha);
+    git(gitDir, 'fsck', '--strict', '--no-dangling', '--full');
+    // Written again: nothing changes, nothing fails.
+    const before = looseFiles(gitDir);
+    assert.equal(await folder.write([a, root, commit]), true);
+    assert.deepEqual(looseFiles(gitDir), before);
+  });
+
+  void it('accepts links to objects git has packed, and refuses one to an object nobody has, writing nothing', async () => {
+    const gitDir = bareRepo();
+    const a = blob('packed\n');
+    const first = tree([{ mode: '100644', name: 'a.md', sha: a.sha }]);
+    const commit = commitObject(first.sha, undefined, 'one\n', new Date(0));
+    await new ObjectFolder(gitDir, nodeFs).write([a, first, commit]);
+    git(gitDir, 'update-ref', 'refs/snapshots/one', commit.sha);
+    git(gitDir, 'gc', '-q', '--prune=now');
+    assert.deepEqual(looseFiles(gitDir), [], 'everything is packed');
+
+    // A new process's view: pack indexes read from disk.
+    const folder = new ObjectFolder(gitDir, nodeFs);
+    const b = blob('new\n');
+    const next = tree([
+      { mode: '100644', name: 'a.md', sha: a.sha },
+      { mode: '100644', name: 'b.md', sha: b.sha },
+      { mode: '40000', name: 'old', sha: first.sha },
+    ]);
+    assert.equal(await folder.write([b, next]), true);
+    assert.equal(git(gitDir, 'ls-tree', '-r', '--name-only', next.sha), 'a.md\nb.md\nold/a.md\n');
+
+    const missing = blob('never written\n');
+    const broken = tree([
+      { mode: '100644', name: 'a.md', sha: a.sha },
+      { mode: '100644', name: 'gone.md', sha: missing.sha },
+    ]);
+    const before = looseFiles(gitDir);
+    const err = await refusal(folder.write([blob('x\n'), broken]));
+    assert.equal(err.code, 'snapshot-invalid');
+    assert.equal(err.cause, undefined, 'a refusal, not a fault: the snapshot starts over without its index');
+    assert.match(err.message, new RegExp(`${missing.sha}.*gone\\.md`));
+    assert.deepEqual(looseFiles(gitDir), before, 'nothing written');
+    const orphan = commitObject(missing.sha, undefined, 'x\n', new Date(0));
+    assert.equal((await refusal(folder.write([orphan]))).code, 'snapshot-invalid');
+  });
+
+  void it('refuses trees git would refuse: unsorted, a name twice, a bad mode, an empty name, a slash', async () => {
+    const gitDir = bareRepo();
+    const a = blob('a\n');
+    const folder = new ObjectFolder(gitDir, nodeFs);
+    await folder.write([a]);
+    const cases: [string, GitObject][] = [
+      [
+        'unsorted',
+        tree(
+          [
+            { mode: '100644', name: 'b', sha: a.sha },
+            { mode: '100644', name: 'a', sha: a.sha },
+          ],
+          false,
+        ),
+      ],
+      [
+        'twice',
+        tree(
+          [
+            { mode: '100644', name: 'a', sha: a.sha },
+            { mode: '100644', name: 'a', sha: a.sha },
+          ],
+          false,
+        ),
+      ],
+      ['mode', tree([{ mode: '100664', name: 'a', sha: a.sha }])],
+      ['zero-padded mode', tree([{ mode: '040000', name: 'a', sha: a.sha }])],
+      ['empty name', tree([{ mode: '100644', name: '', sha: a.sha }])],
+      ['slash', tree([{ mode: '100644', name: 'x/y', sha: a.sha }])],
+      ['truncated', gitObject('tree', Buffer.from('100644 a\0abc'))],
+    ];
+    for (const [what, object] of cases) {
+      const before = looseFiles(gitDir);
+      const err = await refusal(folder.write([object]));
+      assert.equal(err.code, 'snapshot-invalid', what);
+      assert.deepEqual(looseFiles(gitDir), before, `${what}: nothing written`);
+      // git agrees: written as is, its strict fsck names the same object.
+      const sha = execFileSync(
+        'git',
+        ['--git-dir', gitDir, 'hash-object', '--literally', '-t', 'tree', '-w', '--stdin'],
+        {
+          input: object.data,
+        },
+      )
+        .toString()
+        .trim();
+      const fsck = spawnSync('git', ['--git-dir', gitDir, 'fsck', '--strict', '--no-dangling'], {
+        encoding: 'utf8',
+      });
+      assert.match(`${fsck.stdout}${fsck.stderr}`, new RegExp(`tree ${sha}`), `${what}: git refuses it too`);
+      fs.rmSync(path.join(gitDir, 'objects', sha.slice(0, 2), sha.slice(2)));
+    }
+  });
+
+  void it('leaves the writing to git where it cannot tell what the repository holds', async () => {
+    const gitDir = bareRepo();
+    const a = blob('a\n');
+    fs.mkdirSync(path.join(gitDir, 'objects/pack'), { recursive: true });
+    fs.writeFileSync(
+      path.join(gitDir, 'objects/pack/pack-broken.idx'),
+      Buffer.from([0xff, 0x74, 0x4f, 0x63, 0, 0, 0, 2]),
+    );
+    assert.equal(await new ObjectFolder(gitDir, nodeFs).write([a]), false, 'a pack index that does not read');
+    fs.rmSync(path.join(gitDir, 'objects/pack/pack-broken.idx'));
+    fs.writeFileSync(path.join(gitDir, 'objects/info/alternates'), '/elsewhere/objects\n');
+    assert.equal(await new ObjectFolder(gitDir, nodeFs).write([a]), false, 'borrowed objects');
+    assert.deepEqual(looseFiles(gitDir), []);
+  });
+
+  void it('a failing write leaves no temp object, and the object is absent or whole', async () => {
+    const gitDir = bareRepo();
+    for (const op of ['mkdir', 'writeFile', 'rename'] as const) {
+      const object = blob(`fault at ${op}\n`);
+      const plan = new FaultPlan([{ op, nth: 1, errno: 'ENOSPC' }]);
+      const err = await refusal(new ObjectFolder(gitDir, withFaults(nodeFs, plan)).write([object]));
+      assert.equal(err.code, 'io-failed', op);
+      assert.deepEqual(
+        looseFiles(gitDir).filter((f) => f.includes('tmp_')),
+        [],
+        `${op}: no temp left`,
+      );
+      assert.throws(() => git(gitDir, 'cat-file', '-e', object.sha), /Command failed/, `${op}: absent`);
+    }
+  });
+});
+
+void describe('createRefs', () => {
+  void it('creates refs git reads, and refuses one that exists loose, packed or locked, writing nothing', async () => {
+    const gitDir = bareRepo();
+    const a = blob('a\n');
+    const commit = commitObject(
+      tree([{ mode: '100644', name: 'a', sha: a.sha }]).sha,
+      undefined,
+      'x\n',
+      new Date(0),
+    );
+    const root = tree([{ mode: '100644', name: 'a', sha: a.sha }]);
+    await new ObjectFolder(gitDir, nodeFs).write([a, root, commit]);
+    assert.equal(
+      await createRefs(gitDir, nodeFs, ['refs/snapshots/s1', 'refs/pins/s1'], commit.sha),
+      'created',
+    );
+    assert.equal(git(gitDir, 'rev-parse', 'refs/snapshots/s1').trim(), commit.sha);
+    assert.equal(git(gitDir, 'for-each-ref', '--format=%(refname)'), 'refs/pins/s1\nrefs/snapshots/s1\n');
+    assert.equal(await createRefs(gitDir, nodeFs, ['refs/snapshots/s1'], commit.sha), 'exists', 'loose');
+    git(gitDir, 'pack-refs', '--all', '--prune');
+    assert.equal(fs.existsSync(path.join(gitDir, 'refs/snapshots/s1')), false, 'now only packed');
+    assert.equal(await createRefs(gitDir, nodeFs, ['refs/snapshots/s1'], commit.sha), 'exists', 'packed');
+    fs.writeFileSync(path.join(gitDir, 'refs/snapshots/s2.lock'), '');
+    assert.equal(
+      await createRefs(gitDir, nodeFs, ['refs/snapshots/s3', 'refs/snapshots/s2'], commit.sha),
+      'exists',
+      'locked by a git at work on it',
+    );
+    assert.equal(fs.existsSync(path.join(gitDir, 'refs/snapshots/s3')), false, 'none of them written');
+    fs.mkdirSync(path.join(gitDir, 'reftable'));
+    assert.equal(await createRefs(gitDir, nodeFs, ['refs/snapshots/s4'], commit.sha), 'unsupported');
+    assert.equal(fs.existsSync(path.join(gitDir, 'refs/snapshots/s4')), false);
+  });
+
+  void it('a failing write leaves neither the ref nor its lock', async () => {
+    const gitDir = bareRepo();
+    for (const op of ['writeFile', 'rename'] as const) {
+      const plan = new FaultPlan([{ op, nth: 1, errno: 'EIO' }]);
+      const err = await refusal(
+        createRefs(gitDir, withFaults(nodeFs, plan), ['refs/snapshots/s1'], '1'.repeat(40)),
+      );
+      assert.equal(err.code, 'io-failed', op);
+      assert.deepEqual(fs.readdirSync(path.join(gitDir, 'refs/snapshots')), [], `${op}: nothing left`);
+    }
+  });
+});

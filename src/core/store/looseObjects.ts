@@ -99,6 +99,8 @@ export class ObjectFolder {
     } catch {
       return [];
     }
+    // Packs a gc removed are forgotten: the extension host lives through many gcs.
+    for (const name of this.packs.keys()) if (!names.includes(name)) this.packs.delete(name);
     const packs: PackIndex[] = [];
     for (const name of names) {
       let pack = this.packs.get(name);
@@ -157,9 +159,9 @@ function checkLinks(object: GitObject, present: (sha: string) => boolean): void 
     const header = text.slice(0, Math.max(0, text.indexOf('\n\n')));
     const tree = /^tree ([0-9a-f]{40})$/m.exec(header)?.[1];
     if (!tree) refuse(object, 'has no tree line');
-    for (const [, sha] of [[, tree], ...header.matchAll(/^parent ([0-9a-f]{40})$/gm)]) {
-      if (sha && !present(sha)) refuse(object, `names ${sha}, which the repository does not have`);
-    }
+    const parents = [...header.matchAll(/^parent ([0-9a-f]{40})$/gm)].map((match) => match[1] as string);
+    for (const sha of [tree, ...parents])
+      if (!present(sha)) refuse(object, `names ${sha}, which the repository does not have`);
   }
 }
 

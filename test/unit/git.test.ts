@@ -27,6 +27,7 @@ import { OWNER_ENV, ownerMark } from '../../src/core/ports/processes.js';
 import { objectId } from '../../src/core/store/gitObjects.js';
 import { openSnapshotStore } from '../../src/core/store/snapshots.js';
 import { tempDir } from './support/collections.js';
+import { coreErrorOf } from './support/coreErrors.js';
 
 // node:test's describe/it return promises that the runner tracks; `void` marks them deliberately unawaited.
 
@@ -35,16 +36,6 @@ function fakeGit(script: string): string {
   const dir = tempDir('ak-fake-git-');
   fs.writeFileSync(path.join(dir, 'git'), `#!/bin/sh\n${script}\n`, { mode: 0o755 });
   return dir;
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<CoreError> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof CoreError, String(err));
-    return err;
-  }
-  assert.fail('expected a CoreError');
 }
 
 void describe('checkGitVersion', () => {
@@ -73,14 +64,14 @@ void describe('checkGitVersion', () => {
   for (const [what, env, code, fields] of cases) {
     void it(`refuses ${what} with ${code}, and opening a store writes nothing`, async () => {
       const environment = env();
-      const err = await codeOf(checkGitVersion({ env: environment }));
+      const err = await coreErrorOf(checkGitVersion({ env: environment }));
       assert.equal(err.failure.code, code);
       if (fields) assert.deepEqual({ ...err.failure, code: undefined }, { ...fields, code: undefined });
       assert.match(err.message, /git/);
 
       const collection = tempDir();
       fs.writeFileSync(path.join(collection, 'collection.toml'), '');
-      const failure = await codeOf(
+      const failure = await coreErrorOf(
         openSnapshotStore(collection, { fs: nodeFs, logger: silentLogger, git: { env: environment } }),
       );
       assert.equal(failure.failure.code, code);
@@ -176,9 +167,11 @@ void describe('the git port', () => {
 
   void it('reports a failing command as git-failed with git’s first stderr line', async () => {
     const git = createGit({ gitDir: path.join(tempDir(), 'missing.git') });
-    const viaRun = await codeOf(git.run(['rev-parse', '--verify', 'HEAD']));
+    const viaRun = await coreErrorOf(git.run(['rev-parse', '--verify', 'HEAD']));
     assert.equal(viaRun.failure.code, 'git-failed');
-    const viaPipe = await codeOf(git.pipe(['cat-file', '-t', 'ce013625030ba8dba906f756967f9e9ca394464a']));
+    const viaPipe = await coreErrorOf(
+      git.pipe(['cat-file', '-t', 'ce013625030ba8dba906f756967f9e9ca394464a']),
+    );
     assert.deepEqual(
       {
         code: viaPipe.failure.code,
@@ -197,7 +190,7 @@ void describe('the git port', () => {
     const fault = new FaultPlan([{ op: 'git', nth: 2, errno: 'EIO' }]);
     const git = createGit({ gitDir: repo, fault });
     await git.pipe(['init', '--bare', '--quiet']);
-    const err = await codeOf(git.run(['count-objects']));
+    const err = await coreErrorOf(git.run(['count-objects']));
     assert.equal(err.failure.code, 'git-failed');
     assert.match(err.message, /EIO/);
     assert.equal(fault.fired?.nth, 2);
@@ -238,7 +231,7 @@ void describe('the git port', () => {
     assert.equal((await git.exec(['init', '--quiet', '--bare'])).exitCode, 0);
     const missing = await git.exec(['rev-parse', '--verify', '--quiet', 'HEAD']);
     assert.notEqual(missing.exitCode, 0);
-    const faulted = await codeOf(git.exec(['fetch', '--', 'origin']));
+    const faulted = await coreErrorOf(git.exec(['fetch', '--', 'origin']));
     assert.equal(faulted.failure.code, 'git-failed');
     assert.match(faulted.message, /EIO/);
     assert.deepEqual(
@@ -246,11 +239,11 @@ void describe('the git port', () => {
       ['init --quiet --bare', 'rev-parse --verify --quiet HEAD', 'fetch -- origin'],
     );
     const noGit = createUpstreamGit({ gitDir, binary: path.join(tempDir(), 'no-such-git') });
-    assert.equal((await codeOf(noGit.exec(['version']))).failure.code, 'git-missing');
+    assert.equal((await coreErrorOf(noGit.exec(['version']))).failure.code, 'git-missing');
     const controller = new AbortController();
     const slow = createUpstreamGit({ gitDir, binary: path.join(fakeGit('sleep 30'), 'git') });
     const started = Date.now();
-    const running = codeOf(slow.exec(['fetch'], { signal: controller.signal }));
+    const running = coreErrorOf(slow.exec(['fetch'], { signal: controller.signal }));
     setTimeout(() => controller.abort(), 100);
     assert.equal((await running).failure.code, 'cancelled');
     assert.ok(Date.now() - started < 10_000, 'the sleeping child was killed with its process group');

@@ -10,7 +10,6 @@ import * as path from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { CoreError } from '../../src/core/base/errors.js';
 import { FaultPlan, withFaults } from '../../src/core/ports/faults.js';
 import { nodeFs } from '../../src/core/ports/fs.js';
 import { commitObject, gitObject } from '../../src/core/store/gitObjects.js';
@@ -18,6 +17,7 @@ import type { GitObject } from '../../src/core/store/gitObjects.js';
 import { ObjectFolder } from '../../src/core/store/looseObjects.js';
 import { createRefs } from '../../src/core/store/refFiles.js';
 import { tempDir } from './support/collections.js';
+import { coreErrorOf } from './support/coreErrors.js';
 
 // node:test's describe/it return promises that the runner tracks; `void` marks them deliberately unawaited.
 
@@ -53,16 +53,6 @@ function looseFiles(gitDir: string): string[] {
     .filter((d) => /^[0-9a-f]{2}$/.test(d))
     .flatMap((d) => fs.readdirSync(path.join(objects, d)).map((f) => `${d}/${f}`))
     .sort();
-}
-
-async function refusal(promise: Promise<unknown>): Promise<CoreError> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof CoreError, String(err));
-    return err;
-  }
-  assert.fail('expected a refusal');
 }
 
 void describe('ObjectFolder.write', () => {
@@ -122,7 +112,12 @@ void describe('ObjectFolder.write', () => {
       { mode: '100644', name: 'b.md', sha: b.sha },
       { mode: '40000', name: 'old', sha: first.sha },
     ]);
-    assert.equal(await folder.write([b, next]), true);
+    assert.equal(await folder.write([a, first, b, next]), true);
+    assert.deepEqual(
+      looseFiles(gitDir),
+      [b, next].map((o) => `${o.sha.slice(0, 2)}/${o.sha.slice(2)}`).sort(),
+      'what a pack holds is not written again',
+    );
     assert.equal(git(gitDir, 'ls-tree', '-r', '--name-only', next.sha), 'a.md\nb.md\nold/a.md\n');
 
     const missing = blob('never written\n');
@@ -131,13 +126,13 @@ void describe('ObjectFolder.write', () => {
       { mode: '100644', name: 'gone.md', sha: missing.sha },
     ]);
     const before = looseFiles(gitDir);
-    const err = await refusal(folder.write([blob('x\n'), broken]));
+    const err = await coreErrorOf(folder.write([blob('x\n'), broken]));
     assert.equal(err.code, 'snapshot-invalid');
     assert.equal(err.cause, undefined, 'a refusal, not a fault: the snapshot starts over without its index');
     assert.match(err.message, new RegExp(`${missing.sha}.*gone\\.md`));
     assert.deepEqual(looseFiles(gitDir), before, 'nothing written');
     const orphan = commitObject(missing.sha, undefined, 'x\n', new Date(0));
-    assert.equal((await refusal(folder.write([orphan]))).code, 'snapshot-invalid');
+    assert.equal((await coreErrorOf(folder.write([orphan]))).code, 'snapshot-invalid');
   });
 
   void it('refuses trees git would refuse: unsorted, a name twice, a bad mode, an empty name, a slash', async () => {
@@ -174,7 +169,7 @@ void describe('ObjectFolder.write', () => {
     ];
     for (const [what, object] of cases) {
       const before = looseFiles(gitDir);
-      const err = await refusal(folder.write([object]));
+      const err = await coreErrorOf(folder.write([object]));
       assert.equal(err.code, 'snapshot-invalid', what);
       assert.deepEqual(looseFiles(gitDir), before, `${what}: nothing written`);
       // git agrees: written as is, its strict fsck names the same object.
@@ -215,7 +210,7 @@ void describe('ObjectFolder.write', () => {
     for (const op of ['mkdir', 'writeFile', 'rename'] as const) {
       const object = blob(`fault at ${op}\n`);
       const plan = new FaultPlan([{ op, nth: 1, errno: 'ENOSPC' }]);
-      const err = await refusal(new ObjectFolder(gitDir, withFaults(nodeFs, plan)).write([object]));
+      const err = await coreErrorOf(new ObjectFolder(gitDir, withFaults(nodeFs, plan)).write([object]));
       assert.equal(err.code, 'io-failed', op);
       assert.deepEqual(
         looseFiles(gitDir).filter((f) => f.includes('tmp_')),
@@ -265,7 +260,7 @@ void describe('createRefs', () => {
     const gitDir = bareRepo();
     for (const op of ['writeFile', 'rename'] as const) {
       const plan = new FaultPlan([{ op, nth: 1, errno: 'EIO' }]);
-      const err = await refusal(
+      const err = await coreErrorOf(
         createRefs(gitDir, withFaults(nodeFs, plan), ['refs/snapshots/s1'], '1'.repeat(40)),
       );
       assert.equal(err.code, 'io-failed', op);

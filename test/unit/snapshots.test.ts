@@ -139,6 +139,16 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** A collection of two files with one snapshot taken, its store closed. */
+async function collectionWithASnapshot(): Promise<string> {
+  const dir = tempDir();
+  build(dir, { 'a.md': 'a\n', 'b/c.md': 'c\n' });
+  const store = await open(dir);
+  await store.create({ reason: 'x', trigger: 'user' });
+  store.close();
+  return dir;
+}
+
 async function rejectsWith(promise: Promise<unknown>, code: string): Promise<CoreError> {
   try {
     await promise;
@@ -990,11 +1000,7 @@ void describe('upstream history', () => {
 
 void describe('failures', () => {
   void it('a snapshot after one change starts no git process; any of its writes failing leaves no snapshot and no temp', async () => {
-    const dir = tempDir();
-    build(dir, { 'a.md': 'a\n', 'b/c.md': 'c\n' });
-    const ok = await open(dir);
-    await ok.create({ reason: 'x', trigger: 'user' });
-    ok.close();
+    const dir = await collectionWithASnapshot();
     // Enumerate the writes of one snapshot, then fail each in turn.
     const gitProbe = new FaultPlan([]);
     const fsProbe = new FaultPlan([]);
@@ -1057,11 +1063,7 @@ void describe('failures', () => {
   });
 
   void it('a failing git call, whichever it is, leaves no snapshot behind (objects written by git)', async () => {
-    const dir = tempDir();
-    build(dir, { 'a.md': 'a\n', 'b/c.md': 'c\n' });
-    const ok = await open(dir);
-    await ok.create({ reason: 'x', trigger: 'user' });
-    ok.close();
+    const dir = await collectionWithASnapshot();
     // A repository that borrows objects (alternates) has its objects written by git; reftable refs too.
     const gitDir = path.join(dir, STATE, 'snapshots.git');
     const other = path.join(tempDir(), 'other.git');

@@ -70,11 +70,8 @@ export class GitObjects {
       if (object.type !== 'commit') {
         throw new CoreError({ code: 'git-failed', command: 'cat-file', reason: `${ref} is not a commit` });
       }
-      const text = object.data.toString('utf8');
-      const headerEnd = text.indexOf('\n\n');
-      const header = headerEnd < 0 ? text : text.slice(0, headerEnd);
-      const tree = /^tree ([0-9a-f]{40})$/m.exec(header)?.[1];
-      const parent = /^parent ([0-9a-f]{40})$/m.exec(header)?.[1];
+      const { tree, parents, message } = parseCommit(object.data);
+      const parent = parents[0];
       if (!tree)
         throw new CoreError({
           code: 'git-failed',
@@ -82,7 +79,7 @@ export class GitObjects {
           reason: `${ref}: a commit has no tree`,
         });
       sha ??= objectId('commit', object.data);
-      history.push({ commit: sha, tree, message: headerEnd < 0 ? '' : text.slice(headerEnd + 2) });
+      history.push({ commit: sha, tree, message });
       if (!parent || seen.has(parent)) break;
       seen.add(parent);
       sha = parent;
@@ -128,17 +125,14 @@ export class GitObjects {
     }
     const entries = new Map<string, { mode: string; sha: string }>();
     const data = object.data;
-    let at = 0;
-    while (at < data.length) {
-      const space = data.indexOf(0x20, at);
-      const nul = data.indexOf(0, space);
-      if (space < 0 || nul < 0 || nul + 21 > data.length) {
+    for (let at = 0; at < data.length;) {
+      const entry = treeEntryAt(data, at);
+      if (!entry) {
         throw new CoreError({ code: 'git-failed', command: 'cat-file', reason: `tree ${tree} is malformed` });
       }
-      const mode = data.toString('latin1', at, space).padStart(6, '0');
-      const name = decodeName(data, space + 1, nul);
-      entries.set(name, { mode, sha: data.toString('hex', nul + 1, nul + 21) });
-      at = nul + 21;
+      const name = decodeName(data, entry.nameStart, entry.nameEnd);
+      entries.set(name, { mode: entry.mode.padStart(6, '0'), sha: entry.sha });
+      at = entry.next;
     }
     return entries;
   }
@@ -263,6 +257,61 @@ export function strictFsck(gitVersion: string): string {
     ([, list]) => list,
   );
   return `--strict=${ids.map((id) => `${id}=ignore`).join(',')}`;
+}
+
+/**
+ * The entry of a tree object's body that starts at `at`: its mode as written (`40000` for a folder),
+ * where its name is, its id, and where the next entry starts; undefined when the bytes there are not one.
+ */
+export function treeEntryAt(
+  data: Buffer,
+  at: number,
+): { mode: string; nameStart: number; nameEnd: number; sha: string; next: number } | undefined {
+  const space = data.indexOf(0x20, at);
+  const nul = space < 0 ? -1 : data.indexOf(0, space);
+  if (space < 0 || nul < 0 || nul + 21 > data.length) return undefined;
+  return {
+    mode: data.toString('latin1', at, space),
+    nameStart: space + 1,
+    nameEnd: nul,
+    sha: data.toString('hex', nul + 1, nul + 21),
+    next: nul + 21,
+  };
+}
+
+/** A commit's tree, its parents in order, and its message (after the header's blank line). */
+export function parseCommit(data: Buffer): { tree: string | undefined; parents: string[]; message: string } {
+  const text = data.toString('utf8');
+  const headerEnd = text.indexOf('\n\n');
+  const header = headerEnd < 0 ? text : text.slice(0, headerEnd);
+  return {
+    tree: /^tree ([0-9a-f]{40})$/m.exec(header)?.[1],
+    parents: [...header.matchAll(/^parent ([0-9a-f]{40})$/gm)].map((match) => match[1] as string),
+    message: headerEnd < 0 ? '' : text.slice(headerEnd + 2),
+  };
+}
+
+/**
+ * Writes `data` to `temp` beside `file`, then renames it to `file`: a reader (git) sees the whole file or
+ * none. No fsync, as git writes loose objects and refs by default. A failure removes the temp and throws
+ * `io-failed`. The temp's name is the caller's: git's own (`tmp_obj_*`, `<ref>.lock`), which git and the
+ * sweep of a killed command's leftovers know.
+ */
+export async function writeThenRename(
+  fs: Fs,
+  temp: string,
+  file: string,
+  data: Uint8Array | string,
+  mode?: number,
+): Promise<void> {
+  await io('mkdir', path.dirname(file), () => fs.mkdir(path.dirname(file)));
+  try {
+    await io('write', temp, () => fs.writeFile(temp, data, mode));
+    await io('rename', file, () => fs.rename(temp, file));
+  } catch (err) {
+    await fs.unlink(temp).catch(() => undefined);
+    throw err;
+  }
 }
 
 export function objectId(type: GitObject['type'], data: Buffer): string {

@@ -13,7 +13,7 @@ import { deflateSync } from 'node:zlib';
 import { CoreError } from '../base/errors.js';
 import { showName } from '../base/fileNames.js';
 import type { Fs } from '../ports/fs.js';
-import { io } from './gitObjects.js';
+import { parseCommit, treeEntryAt, writeThenRename } from './gitObjects.js';
 import type { GitObject } from './gitObjects.js';
 
 /** The sorted object ids of one pack index (`objects/pack/*.idx`, version 1 or 2). */
@@ -65,20 +65,13 @@ export class ObjectFolder {
     const present = (sha: string): boolean => batch.has(sha) || this.has(sha, packs);
     for (const object of objects) checkLinks(object, present);
     for (const object of objects) {
+      // Loose or packed: git's own writes skip an object the repository has, wherever it is.
+      if (this.has(object.sha, packs)) continue;
       const file = this.loosePath(object.sha);
-      if (nodeFs.existsSync(file)) continue;
       const header = Buffer.from(`${object.type} ${object.data.length}\0`, 'latin1');
       const body = deflateSync(Buffer.concat([header, object.data]), { level: 1 });
-      const dir = path.dirname(file);
-      const temp = path.join(dir, `tmp_obj_${randomBytes(6).toString('hex')}`);
-      await io('mkdir', dir, () => this.fs.mkdir(dir));
-      try {
-        await io('write', temp, () => this.fs.writeFile(temp, body, 0o444));
-        await io('rename', file, () => this.fs.rename(temp, file));
-      } catch (err) {
-        await this.fs.unlink(temp).catch(() => undefined);
-        throw err;
-      }
+      const temp = path.join(path.dirname(file), `tmp_obj_${randomBytes(6).toString('hex')}`);
+      await writeThenRename(this.fs, temp, file, body, 0o444);
     }
     return true;
   }
@@ -155,11 +148,8 @@ function inPack(pack: PackIndex, id: Buffer): boolean {
 function checkLinks(object: GitObject, present: (sha: string) => boolean): void {
   if (object.type === 'tree') checkTree(object, present);
   else if (object.type === 'commit') {
-    const text = object.data.toString('utf8');
-    const header = text.slice(0, Math.max(0, text.indexOf('\n\n')));
-    const tree = /^tree ([0-9a-f]{40})$/m.exec(header)?.[1];
+    const { tree, parents } = parseCommit(object.data);
     if (!tree) refuse(object, 'has no tree line');
-    const parents = [...header.matchAll(/^parent ([0-9a-f]{40})$/gm)].map((match) => match[1] as string);
     for (const sha of [tree, ...parents])
       if (!present(sha)) refuse(object, `names ${sha}, which the repository does not have`);
   }
@@ -174,26 +164,21 @@ function checkTree(object: GitObject, present: (sha: string) => boolean): void {
   let prevEnd = -1;
   let prevDir = false;
   for (let at = 0; at < data.length;) {
-    const space = data.indexOf(0x20, at);
-    const nul = space < 0 ? -1 : data.indexOf(0, space);
-    if (space < 0 || nul < 0 || nul + 21 > data.length) refuse(object, 'is malformed');
-    const mode = data.toString('latin1', at, space);
-    const nameStart = space + 1;
-    if (!TREE_MODES.has(mode)) refuse(object, `has mode ${mode} for "${shown(nameStart, nul)}"`);
-    if (nul === nameStart || data.subarray(nameStart, nul).includes(0x2f))
-      refuse(object, `has an entry named "${shown(nameStart, nul)}"`);
+    const entry = treeEntryAt(data, at);
+    if (!entry) refuse(object, 'is malformed');
+    const { mode, nameStart, nameEnd, sha } = entry;
+    if (!TREE_MODES.has(mode)) refuse(object, `has mode ${mode} for "${shown(nameStart, nameEnd)}"`);
+    if (nameEnd === nameStart || data.subarray(nameStart, nameEnd).includes(0x2f))
+      refuse(object, `has an entry named "${shown(nameStart, nameEnd)}"`);
     const dir = mode === '40000';
-    if (prevStart >= 0 && compareEntryNames(data, prevStart, prevEnd, prevDir, nameStart, nul, dir) >= 0)
-      refuse(object, `is not sorted, or names "${shown(nameStart, nul)}" twice`);
+    if (prevStart >= 0 && compareEntryNames(data, prevStart, prevEnd, prevDir, nameStart, nameEnd, dir) >= 0)
+      refuse(object, `is not sorted, or names "${shown(nameStart, nameEnd)}" twice`);
     prevStart = nameStart;
-    prevEnd = nul;
+    prevEnd = nameEnd;
     prevDir = dir;
-    if (mode !== '160000') {
-      const sha = data.toString('hex', nul + 1, nul + 21);
-      if (!present(sha))
-        refuse(object, `names ${sha} ("${shown(nameStart, nul)}"), which the repository does not have`);
-    }
-    at = nul + 21;
+    if (mode !== '160000' && !present(sha))
+      refuse(object, `names ${sha} ("${shown(nameStart, nameEnd)}"), which the repository does not have`);
+    at = entry.next;
   }
 }
 

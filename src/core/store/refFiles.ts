@@ -7,7 +7,7 @@
 import * as nodeFs from 'node:fs';
 import * as path from 'node:path';
 import type { Fs } from '../ports/fs.js';
-import { io } from './gitObjects.js';
+import { writeThenRename } from './gitObjects.js';
 
 /**
  * Creates each of `refs` (full names, `refs/…`) pointing at `sha`, as `update-ref`'s `create` does:
@@ -28,21 +28,13 @@ export async function createRefs(
   }
   for (const ref of refs) {
     const file = path.join(gitDir, ref);
-    const lock = `${file}.lock`;
-    await io('mkdir', path.dirname(file), () => fs.mkdir(path.dirname(file)));
-    try {
-      await io('write', lock, () => fs.writeFile(lock, `${sha}\n`));
-      await io('rename', file, () => fs.rename(lock, file));
-    } catch (err) {
-      await fs.unlink(lock).catch(() => undefined);
-      throw err;
-    }
+    await writeThenRename(fs, `${file}.lock`, file, `${sha}\n`);
   }
   return 'created';
 }
 
 /** The names in `packed-refs` (none when there is no such file). */
-function packedRefNames(gitDir: string): Set<string> {
+export function packedRefNames(gitDir: string): Set<string> {
   const names = new Set<string>();
   let text: string;
   try {

@@ -12,7 +12,7 @@ import { assertObjectId, assertRefName } from '../ports/git.js';
 import type { Git } from '../ports/git.js';
 import type { Fs } from '../ports/fs.js';
 import { commitObject } from './gitObjects.js';
-import { createRefs } from './refFiles.js';
+import { createRefs, packedRefNames } from './refFiles.js';
 import type { GitObject, GitObjects } from './gitObjects.js';
 
 const SNAPSHOT_REFS = 'refs/snapshots/';
@@ -114,14 +114,8 @@ export class SnapshotRefs {
     } catch {
       // No loose snapshot refs yet.
     }
-    try {
-      for (const line of fs.readFileSync(path.join(gitDir, 'packed-refs'), 'utf8').split('\n')) {
-        const at = line.indexOf(` ${SNAPSHOT_REFS}`);
-        if (at >= 0) consider(line.slice(at + 1 + SNAPSHOT_REFS.length));
-      }
-    } catch {
-      // No packed refs.
-    }
+    for (const name of packedRefNames(gitDir))
+      if (name.startsWith(SNAPSHOT_REFS)) consider(name.slice(SNAPSHOT_REFS.length));
     return newest;
   }
 

@@ -6,27 +6,18 @@
  * is ignored, the bundle is compiled from source, and the command runs as before.
  * `NODE_DISABLE_COMPILE_CACHE=1` (Node's own switch for its compile cache) turns it off.
  *
- * Only Node built-ins here: this file is bundled alone, and everything it loads is paid on every start.
+ * Only Node built-ins here (and `cacheFolder.ts`, which has only those): this file is bundled alone, and
+ * everything it loads is paid on every start.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vm from 'node:vm';
+import { cliCacheFolder } from './cacheFolder.js';
 
 const BUNDLE = path.join(__dirname, 'cli-main.js');
 const PREFIX = 'cli-';
 const SUFFIX = '.v8cache';
-
-/** The folder for caches: XDG on Linux, the platform's own elsewhere. */
-function cacheRoot(): string {
-  const env = process.env;
-  if (process.platform === 'win32') return env.LOCALAPPDATA ?? path.join(os.homedir(), 'AppData', 'Local');
-  if (process.platform === 'darwin') return path.join(os.homedir(), 'Library', 'Caches');
-  return env.XDG_CACHE_HOME && path.isAbsolute(env.XDG_CACHE_HOME)
-    ? env.XDG_CACHE_HOME
-    : path.join(os.homedir(), '.cache');
-}
 
 function cacheFileFor(source: string): string | undefined {
   if (process.env.NODE_DISABLE_COMPILE_CACHE) return undefined;
@@ -36,7 +27,7 @@ function cacheFileFor(source: string): string | undefined {
       .update(`\0${process.version}\0${process.arch}\0${process.execArgv.join(' ')}`)
       .digest('hex')
       .slice(0, 32);
-    return path.join(cacheRoot(), 'artifact-keeper', `${PREFIX}${key}${SUFFIX}`);
+    return path.join(cliCacheFolder(), `${PREFIX}${key}${SUFFIX}`);
   } catch {
     return undefined;
   }

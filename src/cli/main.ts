@@ -2,7 +2,8 @@
  * The `artifact-keeper` command: parses arguments, runs one command from the table, prints, and maps
  * failures to exit codes. Commands hold no logic of their own beyond wording; the core does the work.
  */
-import { CoreError, describeFailure, printable } from '../core/index.js';
+import * as path from 'node:path';
+import { CoreError, describeFailure, printable, rememberGitVersionsIn } from '../core/index.js';
 import { parseArgs, UsageError } from './args.js';
 import type { FlagSpec } from './args.js';
 import { createContext } from './context.js';
@@ -11,6 +12,7 @@ import { EXIT, exitCodeFor } from './exitCodes.js';
 import { exitWhenDone } from './exitWhenDone.js';
 import { COMMANDS } from './commands/index.js';
 import { startCliTrace } from './trace.js';
+import { cliCacheFolder } from './cacheFolder.js';
 
 export interface CliCommand {
   summary: string;
@@ -53,6 +55,7 @@ function helpText(): string {
 
 export async function main(argv: readonly string[]): Promise<number> {
   startCliTrace();
+  rememberGitVersionsIn(path.join(cliCacheFolder(), 'git-versions.json'));
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(`${helpText()}\n`);

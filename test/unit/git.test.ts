@@ -24,6 +24,7 @@ import {
   upstreamEnvironment,
 } from '../../src/core/ports/git.js';
 import { OWNER_ENV, ownerMark } from '../../src/core/ports/processes.js';
+import { rememberGitVersionsIn } from '../../src/core/ports/gitVersionMemo.js';
 import { objectId } from '../../src/core/store/gitObjects.js';
 import { openSnapshotStore } from '../../src/core/store/snapshots.js';
 import { tempDir } from './support/collections.js';
@@ -83,6 +84,64 @@ void describe('checkGitVersion', () => {
     assert.ok(compareVersions('2.30.0', '2.4.0') > 0);
     assert.equal(compareVersions('2.30', '2.30.0'), 0);
     assert.ok(compareVersions('1.99.99', '2.0.0') < 0);
+  });
+});
+
+void describe('the git version memo (across processes)', () => {
+  /** A `git` that logs each start to `log`, then runs `body`. */
+  const loggingGit = (dir: string, log: string, body: string): void => {
+    fs.writeFileSync(path.join(dir, 'git'), `#!/bin/sh\necho start >> "${log}"\n${body}\n`, { mode: 0o755 });
+  };
+  const starts = (log: string): number =>
+    fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter(Boolean).length : 0;
+  // Each call gets a PATH of its own (one more empty folder), so only the memo on disk can spare the start.
+  const pathFor = (bin: string, realGitDirs: string): string =>
+    [bin, tempDir('ak-path-'), realGitDirs].join(path.delimiter);
+
+  void it('asks git once per executable, again when the executable changes, and never remembers a failure', async () => {
+    const memo = path.join(tempDir('ak-memo-'), 'cache', 'git-versions.json');
+    const bin = tempDir('ak-logging-git-');
+    const log = path.join(tempDir(), 'starts.log');
+    // The real git's folders, for the script to run it from.
+    const real = (process.env.PATH ?? '')
+      .split(path.delimiter)
+      .filter((dir) => dir !== bin)
+      .join(path.delimiter);
+    loggingGit(bin, log, `PATH="${real}" exec git "$@"`);
+    rememberGitVersionsIn(memo);
+    try {
+      const first = await checkGitVersion({ env: { PATH: pathFor(bin, real) } });
+      assert.equal(starts(log), 1);
+      assert.ok(fs.existsSync(memo), 'the version is remembered');
+      assert.equal(await checkGitVersion({ env: { PATH: pathFor(bin, real) } }), first);
+      assert.equal(starts(log), 1, 'a new process with the same git does not start it');
+
+      // Another executable at the same path (an upgrade): asked again.
+      loggingGit(bin, log, `PATH="${real}" exec git "$@" # upgraded`);
+      assert.equal(await checkGitVersion({ env: { PATH: pathFor(bin, real) } }), first);
+      assert.equal(starts(log), 2);
+
+      // Too old: refused every time, never remembered.
+      loggingGit(bin, log, 'echo "git version 2.20.0"');
+      for (let i = 0; i < 2; i++) {
+        const err = await coreErrorOf(checkGitVersion({ env: { PATH: pathFor(bin, real) } }));
+        assert.equal(err.failure.code, 'git-too-old');
+      }
+      assert.equal(starts(log), 4);
+
+      // A torn memo is only a miss.
+      loggingGit(bin, log, `PATH="${real}" exec git "$@"`);
+      fs.writeFileSync(memo, '{"torn');
+      assert.equal(await checkGitVersion({ env: { PATH: pathFor(bin, real) } }), first);
+      assert.equal(starts(log), 5);
+      assert.equal(await checkGitVersion({ env: { PATH: pathFor(bin, real) } }), first);
+      assert.equal(starts(log), 5);
+    } finally {
+      rememberGitVersionsIn(undefined);
+    }
+    // Without a memo file (the extension, the tests), every new PATH asks git.
+    await checkGitVersion({ env: { PATH: pathFor(bin, real) } });
+    assert.equal(starts(log), 6);
   });
 });
 

@@ -402,6 +402,50 @@ void describe('hostile inputs: one clear line, the documented exit code, nothing
     });
   }
 
+  void it('vets what is below the artifact and only that: a sibling whose name extends the path is neither listed nor refused', () => {
+    // skills/long holds SKILL.md; skills/long-x (and skills/long.x, sorted between) hold a 300-byte name.
+    const repo = path.join(tempDir('ak-hostile-up-'), 'repo.git');
+    git(undefined, ['init', '--quiet', '--bare', '--', repo]);
+    const run = (args: string[], input: string): string =>
+      spawnSync('git', ['--git-dir', repo, ...args], { input, encoding: 'utf8' }).stdout.trim();
+    const mktree = (lines: string[]): string => run(['mktree'], `${lines.join('\n')}\n`);
+    const skill = run(['hash-object', '-w', '--stdin'], '---\nname: long\n---\nbody\n');
+    const bad = mktree([`100644 blob ${skill}\tSKILL.md`, `100644 blob ${skill}\t${'x'.repeat(300)}`]);
+    const good = mktree([
+      `100644 blob ${skill}\tSKILL.md`,
+      `040000 tree ${mktree([`100644 blob ${skill}\tr.md`])}\tref`,
+    ]);
+    const skills = mktree([
+      `040000 tree ${good}\tlong`,
+      `040000 tree ${bad}\tlong-x`,
+      `040000 tree ${bad}\tlong.x`,
+    ]);
+    const commit = git(
+      undefined,
+      ['--git-dir', repo, 'commit-tree', mktree([`040000 tree ${skills}\tskills`]), '-m', 'v1'],
+      {
+        GIT_AUTHOR_DATE: '1700000000 +0000',
+        GIT_COMMITTER_DATE: '1700000000 +0000',
+      },
+    ).trim();
+    git(undefined, ['--git-dir', repo, 'update-ref', 'refs/heads/main', commit]);
+    git(undefined, ['--git-dir', repo, 'tag', 'v1', commit]);
+    const dir = copyOf(fx.dir, true);
+    try {
+      const add = runCliSync(OUT_CLI, dir, ['add', `${repo}#skills/long@v1`]);
+      assert.equal(add.code, 0, add.stderr);
+      const files = fs.readdirSync(path.join(dir, 'skills/long'), { recursive: true }).map(String).sort();
+      assert.deepEqual(files, ['SKILL.md', 'ref', 'ref/r.md']);
+      const { problems } = refuse(dir, ['add', `${repo}#skills/long-x@v1`], {
+        codes: [65],
+        mentions: [/has a name of 300 bytes/],
+      });
+      assert.deepEqual(problems, []);
+    } finally {
+      removeDeep(dir);
+    }
+  });
+
   void it('an update to an upstream tree no file system could hold: refused with 65, nothing written', () => {
     const repo = plumbingUpstream('x'.repeat(300), 0);
     const dir = copyOf(fx.dir, true);

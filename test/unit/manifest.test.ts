@@ -12,6 +12,8 @@ import {
   setArtifactFields,
 } from '../../src/core/model/manifest.js';
 import { serializeLock } from '../../src/core/model/lock.js';
+import { normalPosix } from '../../src/core/model/artifact.js';
+import fc from 'fast-check';
 import { SHARED_FIXTURES } from './support/collections.js';
 
 const FIXTURE = path.join(SHARED_FIXTURES, 'skillmeat-written');
@@ -224,5 +226,20 @@ describe('manifest', () => {
     );
     assert.match(manifestError('[[artifacts]]\nname = "a"\npath = "x"\n').message, /:1: .*has no "type"/);
     assert.match(manifestError('artifacts = 3\n').message, /array of tables/);
+  });
+});
+
+void describe('normalPosix', () => {
+  void it('gives what path.posix.normalize gives, for any path of dots, slashes and names', () => {
+    const part = fc.constantFrom('a', 'b', '.', '..', '...', '.a', 'a.', '', '/', '//');
+    fc.assert(
+      fc.property(fc.array(part, { maxLength: 8 }), (parts) => {
+        const rel = parts.join('/');
+        assert.equal(normalPosix(rel), path.posix.normalize(rel), JSON.stringify(rel));
+        const glued = parts.join('');
+        assert.equal(normalPosix(glued), path.posix.normalize(glued), JSON.stringify(glued));
+      }),
+      { numRuns: 2_000 },
+    );
   });
 });

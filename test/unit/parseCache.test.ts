@@ -114,6 +114,26 @@ void describe('the parse cache after our own writes', () => {
     assert.equal(kept.length, KEEP);
     assert.ok(kept.includes(path.basename(parseCacheEntry(dir, sha256(text(0))))), 'the entry in use stays');
     assert.equal(fs.existsSync(path.join(state, 'parse-cache.json')), false);
+    // A read is a use for the pruning of later commands too. An update reads the documents a restore
+    // puts back (B), writes its own (U); the restore reads U and writes nothing of B: B must still be
+    // there for the next update, however many updates and restores alternate.
+    const b = 'name = "restored"\n';
+    const seed = openParseCache(dir);
+    seed.parse(b, 'collection.toml');
+    await seed.save(nodeFs);
+    for (let round = 0; round < KEEP; round++) {
+      const entryOfB = parseCacheEntry(dir, sha256(b));
+      fs.utimesSync(entryOfB, old, old); // as if written long ago: only its reads keep it
+      const update = openParseCache(dir);
+      assert.deepEqual(update.parse(b, 'collection.toml'), { name: 'restored' }, `round ${round}`);
+      update.remember(`name = "update ${round}"\n`, { name: `update ${round}` });
+      await update.save(nodeFs);
+      const restore = openParseCache(dir);
+      restore.parse(`name = "update ${round}"\n`, 'collection.toml');
+      restore.remember(`name = "restore log ${round}"\n`, { name: `restore log ${round}` });
+      await restore.save(nodeFs);
+      assert.ok(fs.existsSync(entryOfB), `round ${round}: the restored bytes' entry stays`);
+    }
     // A corrupt entry is a miss, never an error: it is parsed again.
     fs.writeFileSync(parseCacheEntry(dir, sha256(text(KEEP + 3))), '{"torn');
     assert.deepEqual(openParseCache(dir).parse(text(KEEP + 3), 'collection.toml'), {

@@ -1,6 +1,6 @@
 /**
  * Temp files of the derived caches (parse cache, stat cache, check results) and how the sweeps judge
- * them: the caches are written through the Fs port atomically, under writeFileAtomic's names, and a temp
+ * them: the caches are written through the Fs port, temp then rename, under writeFileAtomic's names, and a temp
  * that a live reader is still writing survives a writer's recovery and sweep, while a dead writer's or
  * an old one goes.
  */
@@ -15,7 +15,7 @@ import { openParseCache, parseCacheEntry } from '../../src/core/model/parseCache
 import { FaultPlan, withFaults } from '../../src/core/ports/faults.js';
 import { atomicTempName, atomicTempOwner, nodeFs } from '../../src/core/ports/fs.js';
 import { isAbandonedTemp, STRAY_TEMP_AGE_MS, sweepStaleTemp } from '../../src/core/ports/tempSpace.js';
-import { emptyStatCache, saveStatCache } from '../../src/core/status/statCache.js';
+import { emptyStatCache, loadStatCache, saveStatCache } from '../../src/core/status/statCache.js';
 import { recoverJournal } from '../../src/core/txn/transaction.js';
 import { copySharedFixture } from './support/collections.js';
 
@@ -50,7 +50,7 @@ describe('cache temps and the sweeps', () => {
     fs.rmSync(entry, { force: true });
     const cache = openParseCache(dir);
     cache.parse(manifest, 'collection.toml');
-    // The reader pauses between writing its temp (writeFile, fsync) and the rename: still being written.
+    // The reader pauses between writing its temp and the rename: still being written.
     let release = (): void => undefined;
     const gate = new Promise<void>((resolve) => (release = resolve));
     let reachedRename = (): void => undefined;
@@ -98,7 +98,7 @@ describe('cache temps and the sweeps', () => {
     }
   });
 
-  it('writes the stat cache atomically through the Fs port: a fault there leaves the old cache whole', async () => {
+  it('writes the stat cache through the Fs port, temp then rename: a fault there leaves the old cache whole', async () => {
     const dir = copySharedFixture();
     const cacheFile = path.join(dir, STATE_DIR, 'status-cache.json');
     await saveStatCache(nodeFs, dir, emptyStatCache());
@@ -114,5 +114,32 @@ describe('cache temps and the sweeps', () => {
     );
     assert.deepEqual(fs.readFileSync(cacheFile), before, 'the cache is the old one, whole');
     assert.deepEqual(temps(dir), [], 'the temp is removed');
+  });
+
+  it('writes the derived caches without fsync, and reads what a power cut can leave (empty, cut short) as a miss', async () => {
+    const dir = copySharedFixture();
+    const manifest = fs.readFileSync(path.join(dir, 'collection.toml'));
+    const entry = parseCacheEntry(dir, createHash('sha256').update(manifest).digest('hex'));
+    fs.mkdirSync(path.join(dir, STATE_DIR), { recursive: true });
+    fs.rmSync(entry, { force: true });
+    const plan = new FaultPlan([]);
+    const cache = openParseCache(dir);
+    const parsed = cache.parse(manifest, 'collection.toml');
+    await cache.save(withFaults(nodeFs, plan));
+    const stats = emptyStatCache();
+    stats.artifacts.x = { path: 'x', hash: 'h', files: [], dirs: [], racy: false };
+    await saveStatCache(withFaults(nodeFs, plan), dir, stats);
+    const ops = plan.calls.filter((c) => /(parse|status)-cache/.test(path.basename(c.path))).map((c) => c.op);
+    assert.ok(ops.includes('writeFile') && ops.includes('rename'), ops.join(' '));
+    assert.ok(!ops.includes('fsync'), `no fsync: ${ops.join(' ')}`);
+    assert.ok(fs.existsSync(entry));
+    const whole = fs.readFileSync(entry, 'utf8');
+    for (const left of ['', whole.slice(0, whole.length - 1), whole.slice(0, whole.length >> 1)]) {
+      fs.writeFileSync(entry, left);
+      // A miss: the bytes are parsed again, and give the same tables.
+      assert.deepEqual(openParseCache(dir).parse(manifest, 'collection.toml'), parsed);
+      fs.writeFileSync(path.join(dir, STATE_DIR, 'status-cache.json'), left);
+      assert.deepEqual(loadStatCache(dir), emptyStatCache());
+    }
   });
 });

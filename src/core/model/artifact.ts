@@ -79,7 +79,7 @@ export function pathProblem(relPath: string): string | undefined {
   if (/[\u0001-\u001f\u007f-\u009f]/.test(relPath)) return 'contains a control character';
   if (relPath.includes('\\')) return 'contains a backslash';
   if (path.posix.isAbsolute(relPath) || /^[A-Za-z]:/.test(relPath)) return 'is absolute';
-  const normal = path.posix.normalize(relPath);
+  const normal = normalPosix(relPath);
   if (normal === '.' || normal === '..' || normal.startsWith('../')) return 'leaves the collection';
   const segments = normal.split('/');
   if (segments.includes('..')) return 'leaves the collection';
@@ -104,7 +104,18 @@ export function pathLengthProblem(root: string, relPath: string): string | undef
 }
 
 export function normalisePath(relPath: string): string {
-  return path.posix.normalize(relPath).replace(/\/+$/, '');
+  return normalPosix(relPath).replace(/\/+$/, '');
+}
+
+/** Anything `path.posix.normalize` may change: an empty, `.` or `..` segment. */
+const MAY_NOT_BE_NORMAL = /\/\/|(?:^|\/)\.\.?(?:\/|$)/;
+
+/**
+ * `path.posix.normalize(relPath)`, without its work for a path that is normal already (nearly all: a
+ * manifest's paths are checked three times each, and 6,000 calls in cold code cost a status 15 ms).
+ */
+export function normalPosix(relPath: string): string {
+  return relPath.length > 0 && !MAY_NOT_BE_NORMAL.test(relPath) ? relPath : path.posix.normalize(relPath);
 }
 
 export function defaultPath(key: ArtifactKey): string {

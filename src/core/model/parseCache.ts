@@ -4,15 +4,16 @@
  * costs more than a whole warm status; reading the same tree back as JSON costs a tenth of it. A command
  * reads only the documents it needs, and the few newest are kept (`KEEP`), so after a restore or an undo
  * the bytes put back are usually still there. Only documents that JSON keeps exactly (no dates, no big
- * integers, no NaN or infinities) are cached. Written through the Fs port atomically (a crash never
- * leaves a torn entry, and faults reach it).
+ * integers, no NaN or infinities) are cached. Written through the Fs port, temp then rename, without
+ * fsync (`replaceDerivedFile`: a power cut can only leave an entry that does not parse, a miss); faults
+ * reach every write.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { STATE_DIR } from '../base/changes.js';
 import { traceCount } from '../base/trace.js';
-import { writeFileAtomic } from '../ports/fs.js';
+import { replaceDerivedFile } from '../ports/fs.js';
 import type { Fs } from '../ports/fs.js';
 import { parseToml } from './toml.js';
 import type { TomlTable } from './toml.js';
@@ -23,8 +24,8 @@ const ENTRY = /^parse-cache-[0-9a-f]{64}\.json$/;
 const LEGACY_FILE = 'parse-cache.json';
 const VERSION = 2;
 /**
- * Documents kept: the manifest and lock now and three earlier versions of each. The newest by write time
- * stay, and never one this process read (so the bytes a restore keeps putting back are not pushed out by
+ * Documents kept: the manifest and lock now and three earlier versions of each. The most recently written
+ * or read stay (a read moves the entry's time: `markUsed`), and never one this process read (so the bytes a restore keeps putting back are not pushed out by
  * the updates in between).
  */
 export const KEEP = 8;
@@ -72,10 +73,12 @@ export function openParseCache(collectionDir: string): ParseCache {
     parse(bytes, file) {
       const hash = sha256(bytes);
       const key = path.basename(file);
-      const hit = readEntry(parseCacheEntry(collectionDir, hash));
+      const entry = parseCacheEntry(collectionDir, hash);
+      const hit = readEntry(entry);
       if (hit) {
         traceCount(`parse cache hit ${key}`);
         used.add(hash);
+        markUsed(entry);
         return hit;
       }
       traceCount(`parse cache miss ${key}`);
@@ -92,7 +95,7 @@ export function openParseCache(collectionDir: string): ParseCache {
       pending.clear();
       for (const [hash, text] of written) {
         try {
-          await writeFileAtomic(fsPort, parseCacheEntry(collectionDir, hash), text);
+          await replaceDerivedFile(fsPort, parseCacheEntry(collectionDir, hash), text);
         } catch {
           // Best effort: the next command parses and tries again.
         }
@@ -104,6 +107,21 @@ export function openParseCache(collectionDir: string): ParseCache {
 
 function sha256(bytes: Uint8Array | string): string {
   return createHash('sha256').update(bytes).digest('hex');
+}
+
+/**
+ * Moves an entry's write time to now, so the pruning of any later process counts a read as a use (least
+ * recently used goes first). Without it, the bytes an update reads and a restore puts back were pruned by
+ * the restore's own save (it read only the update's entries), and every second update parsed both
+ * documents again. Only a time on derived data: a failure just leaves the entry older.
+ */
+function markUsed(file: string): void {
+  try {
+    const now = new Date();
+    fs.utimesSync(file, now, now);
+  } catch {
+    // Best effort (a read-only collection: nothing is pruned there either).
+  }
 }
 
 function readEntry(file: string): TomlTable | undefined {

@@ -100,6 +100,23 @@ export async function writeFileAtomic(
 }
 
 /**
+ * Replaces `file` as writeFileAtomic does (a temp beside it, renamed over it) but without the two
+ * fsyncs: for derived data only, which a reader checks and can always rebuild. A crash of the process
+ * leaves the old or the new file; a power cut may leave the new one empty or cut short, which for a JSON
+ * cache entry does not parse and reads as a miss.
+ */
+export async function replaceDerivedFile(fs: Fs, file: string, data: Uint8Array | string): Promise<void> {
+  const temp = path.join(path.dirname(file), atomicTempName(path.basename(file)));
+  try {
+    await fs.writeFile(temp, data);
+    await fs.rename(temp, file);
+  } catch (err) {
+    await fs.unlink(temp).catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
  * The temp name writeFileAtomic writes `name` through: `.<name>.<pid>.<8 hex>.ak-tmp`. Hidden, so a
  * walk skips it; carrying the writer's pid, so a sweep can tell a temp still being written by a live
  * process (a reader saving its cache) from one a dead process left (see `atomicTempOwner`).

@@ -19,6 +19,7 @@ import type { FaultPlan } from './faults.js';
 import { BatchObjectReader } from './gitObjectReader.js';
 import type { ObjectReader } from './gitObjectReader.js';
 import { runGitProcess } from './gitProcess.js';
+import { gitExecutableKey, recalledGitVersion, rememberGitVersion } from './gitVersionMemo.js';
 import type { GitInput, GitProcessResult } from './gitProcess.js';
 import { OWNER_ENV, ownerMark } from './processes.js';
 
@@ -331,11 +332,22 @@ export async function checkGitVersion(
 ): Promise<string> {
   // Once per process and PATH: the extension opens a store per operation. Failures are not remembered,
   // so installing git fixes a running session.
-  const key = `${options.binary ?? 'git'}\0${(options.env ?? process.env).PATH ?? ''}`;
+  const binary = options.binary ?? 'git';
+  const pathVar = (options.env ?? process.env).PATH ?? '';
+  const key = `${binary}\0${pathVar}`;
   const known = checkedVersions.get(key);
   if (known) return known;
+  // Across processes too, while the executable is the same file (see gitVersionMemo.ts).
+  const executable = gitExecutableKey(binary, pathVar);
+  const recalled = executable ? recalledGitVersion(executable) : undefined;
+  if (recalled && compareVersions(recalled, GIT_MIN_VERSION) >= 0) {
+    traceCount('remembered git version');
+    checkedVersions.set(key, recalled);
+    return recalled;
+  }
   const version = await probeGitVersion(options);
   checkedVersions.set(key, version);
+  if (executable) rememberGitVersion(executable, version);
   return version;
 }
 

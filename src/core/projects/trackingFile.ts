@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CoreError, ioFailure } from '../base/errors.js';
-import { isArtifactType, nameProblem } from '../model/artifact.js';
+import { isArtifactType, nameProblem, normalPosix, normalisePath } from '../model/artifact.js';
 import type { ArtifactKey, ArtifactType } from '../model/artifact.js';
 import { lineOfArrayTable, reorder } from '../model/manifest.js';
 import { isTable, parseToml, serializeToml } from '../model/toml.js';
@@ -120,7 +120,7 @@ export function parseTrackingFile(bytes: Uint8Array | string, file: string): Tra
       type,
       fromCollection,
       deployedAt,
-      artifactPath: path.posix.normalize(artifactPath).replace(/\/+$/, ''),
+      artifactPath: normalisePath(artifactPath),
       contentHash,
       ...(profileId !== undefined ? { deploymentProfileId: profileId } : {}),
       ...(profileRootDir !== undefined ? { profileRootDir } : {}),
@@ -263,7 +263,7 @@ export function artifactPathProblem(relPath: string): string | undefined {
   if (/[\u0000-\u001f\u007f-\u009f]/.test(relPath)) return 'contains a control character';
   if (relPath.includes('\\')) return 'contains a backslash';
   if (path.posix.isAbsolute(relPath) || /^[A-Za-z]:/.test(relPath)) return 'is absolute';
-  const normal = path.posix.normalize(relPath);
+  const normal = normalPosix(relPath);
   if (normal === '.' || normal === './') return 'is the profile root itself';
   if (normal === '..' || normal.startsWith('../')) return 'leaves the profile root';
   if (normal.split('/')[0] === TRACKING_FILE) return 'names the tracking file';

@@ -17,7 +17,7 @@ import { displaySource } from './sourceSpec.js';
 import type { RemoteSource } from './sourceSpec.js';
 import { failedCheckout, gitFailed, gitReason, unreachable } from './upstreamGit.js';
 import type { RunContext } from './upstreamGit.js';
-import { findEntry, kindOfMode, vetTree } from './upstreamTree.js';
+import { kindOfMode, listArtifact, vetTree } from './upstreamTree.js';
 import type { Refuse } from './upstreamTree.js';
 import { ALL_REFS, FETCH_FLAGS, NOT_SERVED, initWorkspaceRepo } from './workspaceRepo.js';
 
@@ -101,8 +101,9 @@ async function fetchGitInto(
   await fsp.mkdir(contentDir).catch((err: unknown) => {
     throw ioFailure('mkdir', contentDir, err);
   });
-  const entry = await findEntry(repo, sha, subpath, invalid);
-  if (!entry) throw invalid(`path "${subpath}" not found at ${sha}`);
+  const listed = await listArtifact(repo, sha, subpath, invalid);
+  if (!listed) throw invalid(`path "${subpath}" not found at ${sha}`);
+  const { entry } = listed;
   const checkOut = async (args: string[]): Promise<void> => {
     const run = await repo.git(args, contentDir);
     if (run.code === 0) return;
@@ -110,7 +111,7 @@ async function fetchGitInto(
     throw failedCheckout(source, run);
   };
   if (entry.type === 'tree') {
-    await vetTree(repo, entry.oid, subpath, contentDir, invalid);
+    vetTree(listed.below ?? [], subpath, contentDir, invalid);
     await checkOut(['read-tree', '--reset', '-u', entry.oid]);
     return { root: contentDir, isFile: false, sha, sourcePath: subpath };
   }

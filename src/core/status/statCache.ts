@@ -1,7 +1,7 @@
 /**
  * The status check's stat cache: the size, mtime, ctime and inode of every file and folder of each
  * artifact, so an unchanged artifact skips re-hashing and an edit re-hashes only its own artifact.
- * Derived data, written atomically through the Fs port, best effort; a torn or missing cache only
+ * Derived data, written through the Fs port, best effort; a torn or missing cache only
  * costs a re-hash. Noise (base/noise.ts) coming or going re-hashes nothing while the other files'
  * stamps stay.
  */
@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { lockKey } from '../model/artifact.js';
 import { STATE_DIR } from '../base/changes.js';
-import { writeFileAtomic } from '../ports/fs.js';
+import { replaceDerivedFile } from '../ports/fs.js';
 import type { Fs } from '../ports/fs.js';
 import { ensureStateDir } from '../txn/writerLock.js';
 import { fsPath } from '../base/fileNames.js';
@@ -63,7 +63,10 @@ export function loadStatCache(dir: string, file = CACHE_FILE): StatCache {
   return emptyStatCache();
 }
 
-/** Writes the stat cache atomically through `fsPort`, creating `.artifact-keeper/` if needed. Never rejects. */
+/**
+ * Writes the stat cache through `fsPort` (temp then rename, no fsync: `replaceDerivedFile`), creating
+ * `.artifact-keeper/` if needed. Never rejects.
+ */
 export async function saveStatCache(
   fsPort: Fs,
   dir: string,
@@ -72,7 +75,7 @@ export async function saveStatCache(
 ): Promise<void> {
   try {
     const stateDir = await ensureStateDir(fsPort, dir);
-    await writeFileAtomic(fsPort, path.join(stateDir, file), JSON.stringify(cache));
+    await replaceDerivedFile(fsPort, path.join(stateDir, file), JSON.stringify(cache));
   } catch {
     // Best effort: a read-only collection is still checked, just never warm.
   }

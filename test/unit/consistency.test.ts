@@ -58,6 +58,31 @@ describe('consistency report', () => {
     assert.equal((await checkCollection(dir)).rehashed, 0);
   });
 
+  it('does not rewrite the stat cache for an edit it can only call racy: the next check re-hashes it, then writes', async () => {
+    const dir = copySharedFixture();
+    const cacheFile = path.join(dir, '.artifact-keeper/status-cache.json');
+    const later = (): number => Date.now() + 60_000;
+    assert.equal((await checkCollection(dir, { now: later })).rehashed, 4);
+    const written = fs.statSync(cacheFile);
+    // Checked at once: stamped within the racy window, so the next check would measure it again anyway.
+    fs.appendFileSync(path.join(dir, 'skills/pdf-tools/ref/usage.md'), 'local edit\n');
+    const atOnce = await checkCollection(dir);
+    assert.equal(atOnce.rehashed, 1);
+    assert.equal(atOnce.state, 'modified');
+    assert.equal(fs.statSync(cacheFile).mtimeMs, written.mtimeMs, 'the cache is not rewritten');
+    assert.equal(fs.statSync(cacheFile).ino, written.ino);
+    // Again at once: the same answer from another re-hash of that one artifact.
+    const again = await checkCollection(dir);
+    assert.equal(again.rehashed, 1);
+    assert.equal(again.state, 'modified');
+    // Once the edit is out of the racy window, its entry is trusted next time: written, then warm.
+    assert.equal((await checkCollection(dir, { now: later })).rehashed, 1);
+    assert.notEqual(fs.statSync(cacheFile).ino, written.ino, 'rewritten');
+    const warm = await checkCollection(dir);
+    assert.equal(warm.rehashed, 0);
+    assert.equal(warm.state, 'modified');
+  });
+
   it('sees an edit that keeps size and mtime (ctime and inode still move)', async () => {
     const dir = copySharedFixture();
     const cache = emptyStatCache();

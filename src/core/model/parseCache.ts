@@ -25,8 +25,8 @@ const LEGACY_FILE = 'parse-cache.json';
 const VERSION = 2;
 /**
  * Documents kept: the manifest and lock now and three earlier versions of each. The most recently written
- * or read stay (a read moves the entry's time: `markUsed`), and never one this process read (so the bytes a restore keeps putting back are not pushed out by
- * the updates in between).
+ * or read stay (a read moves the entry's time: `markUsed`), and never one this process read (so the bytes
+ * a restore keeps putting back are not pushed out by the updates in between).
  */
 export const KEEP = 8;
 

@@ -262,7 +262,7 @@ function measured(
   base: string,
 ): { hash: string; skillMeatHash?: string } | undefined {
   const m = measureArtifact(dir, entry, caches[side], caches.startedAt, base);
-  if (m.cacheChanged || m.kind === 'missing') caches.dirty = true;
+  if (m.cacheGained || m.kind === 'missing') caches.dirty = true;
   if (m.kind === 'missing' || m.hash === undefined) return undefined;
   return { hash: m.hash, ...(m.skillMeatHash !== undefined ? { skillMeatHash: m.skillMeatHash } : {}) };
 }

@@ -231,7 +231,7 @@ export function* checkSteps(collection: Collection, options: CheckOptions = {}):
       prefetched,
     );
     if (measured.rehashed) rehashed++;
-    if (measured.cacheChanged) dirty = true;
+    if (measured.cacheGained) dirty = true;
     if (measured.kind === 'missing') {
       flag(report, 'missing', {
         code: 'files-missing',

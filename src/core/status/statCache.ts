@@ -89,8 +89,13 @@ export interface Measured {
   skillMeatHash?: string;
   /** File contents were read (the report's `rehashed` count). */
   rehashed: boolean;
-  /** The artifact's cache entry was rewritten. */
-  cacheChanged: boolean;
+  /**
+   * The cache now holds a new entry for the artifact that the next check will trust: worth a write. A
+   * racy entry (stamped within `RACY_MS` of the check) is measured again next time whatever the file
+   * says, so it alone is no reason to rewrite the whole cache: an edit checked at once costs its
+   * re-hash, not a write of every artifact's stamps.
+   */
+  cacheGained: boolean;
   /**
    * A folder whose stamps list `SKILL.md` or `skill.md` at its top: the file is there without asking
    * the disk again (a folder without it is still asked, as a case-insensitive disk may find it).
@@ -195,7 +200,7 @@ function unchanged(
     hash: trusted.hash,
     ...skillMeat,
     rehashed: false,
-    cacheChanged: false,
+    cacheGained: false,
     listsSkillMd: kind === 'dir' && listsSkillMd(trusted.files),
   };
 }
@@ -226,7 +231,7 @@ export function measureArtifact(
     st = fs.statSync(target);
   } catch {
     delete cache.artifacts[key];
-    return { kind: 'missing', rehashed: false, cacheChanged: false };
+    return { kind: 'missing', rehashed: false, cacheGained: false };
   }
   const kind = st.isDirectory() ? 'dir' : 'file';
   let measured: Omit<CachedArtifact, 'path' | 'racy'>;
@@ -247,7 +252,7 @@ export function measureArtifact(
     hash: measured.hash,
     ...skillMeat,
     rehashed,
-    cacheChanged: true,
+    cacheGained: !racy,
     listsSkillMd: kind === 'dir' && listsSkillMd(measured.files),
   };
 }

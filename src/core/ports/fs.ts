@@ -80,23 +80,13 @@ export const nodeFs: Fs = {
  * Writes `file` atomically: a temp file in the same folder, fsync, rename over the target, fsync the
  * folder. A reader sees the old bytes or the new bytes, never a mix; a crash leaves at most the temp.
  */
-export async function writeFileAtomic(
+export function writeFileAtomic(
   fs: Fs,
   file: string,
   data: Uint8Array | string,
   mode?: number,
 ): Promise<void> {
-  const dir = path.dirname(file);
-  const temp = path.join(dir, atomicTempName(path.basename(file)));
-  try {
-    await fs.writeFile(temp, data, mode);
-    await fs.fsync(temp);
-    await fs.rename(temp, file);
-  } catch (err) {
-    await fs.unlink(temp).catch(() => undefined);
-    throw err;
-  }
-  await fs.fsync(dir);
+  return replaceThroughTemp(fs, file, data, mode, true);
 }
 
 /**
@@ -105,15 +95,28 @@ export async function writeFileAtomic(
  * leaves the old or the new file; a power cut may leave the new one empty or cut short, which for a JSON
  * cache entry does not parse and reads as a miss.
  */
-export async function replaceDerivedFile(fs: Fs, file: string, data: Uint8Array | string): Promise<void> {
-  const temp = path.join(path.dirname(file), atomicTempName(path.basename(file)));
+export function replaceDerivedFile(fs: Fs, file: string, data: Uint8Array | string): Promise<void> {
+  return replaceThroughTemp(fs, file, data, undefined, false);
+}
+
+async function replaceThroughTemp(
+  fs: Fs,
+  file: string,
+  data: Uint8Array | string,
+  mode: number | undefined,
+  durable: boolean,
+): Promise<void> {
+  const dir = path.dirname(file);
+  const temp = path.join(dir, atomicTempName(path.basename(file)));
   try {
-    await fs.writeFile(temp, data);
+    await fs.writeFile(temp, data, mode);
+    if (durable) await fs.fsync(temp);
     await fs.rename(temp, file);
   } catch (err) {
     await fs.unlink(temp).catch(() => undefined);
     throw err;
   }
+  if (durable) await fs.fsync(dir);
 }
 
 /**

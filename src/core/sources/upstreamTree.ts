@@ -1,8 +1,9 @@
 /**
  * Listing a fetched commit's tree and vetting it before anything is checked out: the artifact's entry and
- * everything below it are listed with one `ls-tree -r -t -z`, and every entry below it is checked as it would be installed (validate.ts
- * entryProblem), so a name or path no file system takes, a gitlink, a FIFO or a device is refused by name,
- * never half written and never left as a tree deeper than PATH_MAX in a temp folder.
+ * everything below it are listed with one `ls-tree -r -t -z`, and every entry below it is checked as it
+ * would be installed (validate.ts entryProblem), so a name or path no file system takes, a gitlink, a FIFO
+ * or a device is refused by name, never half written and never left as a tree deeper than PATH_MAX in a
+ * temp folder.
  */
 import * as path from 'node:path';
 import type { CoreError } from '../base/errors.js';

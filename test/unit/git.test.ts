@@ -32,9 +32,8 @@ import { coreErrorOf } from './support/coreErrors.js';
 
 // node:test's describe/it return promises that the runner tracks; `void` marks them deliberately unawaited.
 
-/** A folder holding an executable `git` that runs `script` (a sh body). */
-function fakeGit(script: string): string {
-  const dir = tempDir('ak-fake-git-');
+/** A folder (`dir`, else a new one) holding an executable `git` that runs `script` (a sh body). */
+function fakeGit(script: string, dir = tempDir('ak-fake-git-')): string {
   fs.writeFileSync(path.join(dir, 'git'), `#!/bin/sh\n${script}\n`, { mode: 0o755 });
   return dir;
 }
@@ -88,10 +87,9 @@ void describe('checkGitVersion', () => {
 });
 
 void describe('the git version memo (across processes)', () => {
-  /** A `git` that logs each start to `log`, then runs `body`. */
-  const loggingGit = (dir: string, log: string, body: string): void => {
-    fs.writeFileSync(path.join(dir, 'git'), `#!/bin/sh\necho start >> "${log}"\n${body}\n`, { mode: 0o755 });
-  };
+  /** A `git` in `dir` that logs each start to `log`, then runs `body`. */
+  const loggingGit = (dir: string, log: string, body: string): string =>
+    fakeGit(`echo start >> "${log}"\n${body}`, dir);
   const starts = (log: string): number =>
     fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter(Boolean).length : 0;
   // Each call gets a PATH of its own (one more empty folder), so only the memo on disk can spare the start.

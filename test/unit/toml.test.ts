@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { CoreError } from '../../src/core/base/errors.js';
 import { MAX_DEPTH, parseToml, serializeToml } from '../../src/core/model/toml.js';
 import type { TomlTable } from '../../src/core/model/toml.js';
@@ -67,6 +68,33 @@ describe('serializeToml (tomli_w rules)', () => {
     check({ groups: [{ name: 'g', position: 1 }] }, 'groups = [\n    { name = "g", position = 1 },\n]\n');
     const long = 'x'.repeat(90);
     check({ groups: [{ name: long }] }, `[[groups]]\nname = "${long}"\n`);
+  });
+
+  it('writes any document of tables, arrays of tables and literals so that it reads back the same', () => {
+    const key = fc.constantFrom('a', 'b', 'name', 'x y', 'café', 'a.b', 'pdf::skill', '');
+    const literal = fc.oneof(
+      fc.string({ unit: 'binary', maxLength: 12 }),
+      fc.integer(),
+      fc.boolean(),
+      fc.array(fc.string({ maxLength: 4 }), { maxLength: 3 }),
+      fc.array(fc.integer(), { maxLength: 3 }),
+    );
+    const { table } = fc.letrec<{ table: TomlTable; value: TomlTable[string] }>((tie) => ({
+      table: fc.dictionary(key, tie('value'), { maxKeys: 4 }),
+      value: fc.oneof(
+        { depthSize: 'small', withCrossShrink: true },
+        literal,
+        tie('table'),
+        fc.array(tie('table'), { minLength: 1, maxLength: 3 }),
+      ),
+    }));
+    fc.assert(
+      fc.property(table, (doc) => {
+        const text = serializeToml(doc);
+        assert.deepEqual(parseToml(text, 'x.toml'), JSON.parse(JSON.stringify(doc)), text);
+      }),
+      { numRuns: 1_000 },
+    );
   });
 
   it('keeps numbers, booleans and big integers', () => {

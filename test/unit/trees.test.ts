@@ -1,7 +1,8 @@
 /**
  * Tests for buildTrees (src/core/store/trees.ts): the trees built for a changed folder state from the
  * previous snapshot's basis (only the folders that changed) give the same root as building every folder
- * anew, whatever the edits; and that root is the one git computes for the same files.
+ * anew, whatever the edits, also when a scan names the files that may differ (the delta); and that root is
+ * the one git computes for the same files.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -93,10 +94,31 @@ void describe('buildTrees', () => {
             [...files],
             [...other.dirs].filter((d) => picks.length % 2 === 0 && d.length > 0),
           );
-          const incremental = buildTrees(next, basisOf(old));
+          const basis = basisOf(old);
+          const incremental = buildTrees(next, basis);
           const whole = buildTrees(next);
           assert.equal(incremental.root, whole.root);
           assert.deepEqual(incremental.dirShas, whole.dirShas);
+          // As a scan through the basis hands it over: only the files that differ from it named (and a
+          // few that do not, as a racy file re-hashed to the same blob is).
+          const changed = [...next.files]
+            .filter(([rel, f], i) => {
+              const before = basis.files.get(rel);
+              return (
+                !before ||
+                before.sha !== f.sha ||
+                (before.mode === 0o100755) !== (f.mode === '100755') ||
+                picks.includes(i)
+              );
+            })
+            .map(([rel]) => rel);
+          const scanned = buildTrees({ ...next, delta: { basis, changed } }, basis);
+          assert.equal(scanned.root, whole.root);
+          assert.deepEqual(scanned.dirShas, whole.dirShas);
+          assert.deepEqual(
+            scanned.trees.map((t) => t.sha),
+            incremental.trees.map((t) => t.sha),
+          );
         },
       ),
       { numRuns: 400 },

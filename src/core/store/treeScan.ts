@@ -258,6 +258,7 @@ export async function scanFolder(
     files,
     dirs,
     pending,
+    ...(index ? { delta: { basis: index, changed: toHash.map(({ rel }) => rel) } } : {}),
     hashed: toHash.length,
     hashedBytes: bytes,
     readdirs: walked.readdirs,

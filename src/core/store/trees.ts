@@ -35,6 +35,11 @@ export interface FolderState {
   dirs: Set<string>;
   /** Blobs hashed in JS that the repository does not have yet: written with the trees. */
   pending?: GitObject[];
+  /**
+   * Set by a scan through a stat index: every file not in `changed` holds the entry `basis` records for
+   * it (same path, blob and mode), so building against that basis looks only at `changed`.
+   */
+  delta?: { basis: TreeBasis; changed: readonly string[] };
 }
 
 interface LoadedTree extends FolderState {
@@ -42,6 +47,8 @@ interface LoadedTree extends FolderState {
 }
 
 const NUL = Buffer.from([0]);
+const NO_FILES: ReadonlyMap<string, ScannedFile> = new Map();
+const NO_DIRS: ReadonlySet<string> = new Set();
 
 interface BuiltEntry {
   name: Buffer;
@@ -85,13 +92,17 @@ export function buildTrees(
   } else {
     // A path of the basis missing now is looked for only when the counts say one is: every path now
     // found in the basis, and as many as it has, means none went.
-    let filesKept = 0;
-    for (const [rel, file] of state.files) {
+    // A scan through this basis names the files that may differ; all the others are the basis's own.
+    const delta = state.delta?.basis === basis ? state.delta : undefined;
+    let filesKept = delta ? state.files.size - delta.changed.length : 0;
+    const compare = (rel: string, file: ScannedFile): void => {
       const before = basis.files.get(rel);
       if (before) filesKept++;
       if (!before || before.sha !== file.sha || gitModeOf(before.mode) !== file.mode)
         markDirty(parentOf(rel));
-    }
+    };
+    if (delta) for (const rel of delta.changed) compare(rel, state.files.get(rel) as ScannedFile);
+    else for (const [rel, file] of state.files) compare(rel, file);
     if (filesKept !== basis.files.size)
       for (const rel of basis.files.keys()) if (!state.files.has(rel)) markDirty(parentOf(rel));
     let dirsKept = 0;
@@ -106,14 +117,15 @@ export function buildTrees(
   const children = new Map<string, BuiltEntry[]>();
   for (const dir of dirty) children.set(dir, []);
   const inDirty = dirtyParent(dirty);
-  for (const [rel, file] of state.files) {
+  // Nothing differs from the basis: every folder keeps its recorded tree.
+  for (const [rel, file] of dirty.size > 0 ? state.files : NO_FILES) {
     const parent = inDirty(rel);
     if (parent === undefined) continue;
     const name = nameBytes(baseOf(rel));
     (children.get(parent) as BuiltEntry[]).push({ name, key: name, mode: file.mode, sha: file.sha });
   }
   const subdirs = new Map<string, string[]>();
-  for (const dir of state.dirs) {
+  for (const dir of dirty.size > 0 ? state.dirs : NO_DIRS) {
     const parent = inDirty(dir);
     if (parent === undefined) continue;
     const list = subdirs.get(parent);

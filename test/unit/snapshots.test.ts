@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { silentLogger } from '../../src/core/base/changes.js';
 import type { FileChange } from '../../src/core/base/changes.js';
 import { CoreError } from '../../src/core/base/errors.js';
@@ -729,6 +730,84 @@ void describe('incremental snapshots', () => {
     } finally {
       store.close();
     }
+  });
+
+  void it('through a trusted stat index, gives the tree a scan without one gives, whatever changed types', async () => {
+    // Folders and files of a small tree, then edits that change what a path is: a folder made a symlink
+    // to itself moved away (a path through it would still lstat), a file made a folder and the reverse,
+    // removals, new folders two deep, edits in place. The index is aged at once (its time set ahead), so
+    // every stamp it holds is trusted and only what moved is looked at again.
+    const names = ['a', 'b', 'c'];
+    const relArb = fc
+      .array(fc.constantFrom(...names), { minLength: 1, maxLength: 3 })
+      .map((p) => p.join('/'));
+    const opArb = fc.tuple(
+      fc.constantFrom('edit', 'remove', 'link-moved', 'file-to-folder', 'folder-to-file', 'new-deep'),
+      relArb,
+    );
+    const outside = tempDir();
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(relArb, { minLength: 1, maxLength: 8 }),
+        fc.array(opArb, { minLength: 1, maxLength: 4 }),
+        fc.boolean(),
+        async (files, ops, parallelStat) => {
+          const dir = tempDir();
+          for (const rel of files) {
+            const abs = path.join(dir, rel);
+            if (files.some((other) => other.startsWith(`${rel}/`))) continue; // a folder of another
+            fs.mkdirSync(path.dirname(abs), { recursive: true });
+            fs.writeFileSync(abs, `${rel}\n`);
+          }
+          const store = await open(dir, { parallelStat });
+          try {
+            await store.create({ reason: 'first', trigger: 'user' });
+            const indexFile = path.join(dir, STATE, 'snapshot-index.json');
+            const index = JSON.parse(fs.readFileSync(indexFile, 'utf8')) as { writtenAt: number };
+            index.writtenAt = Date.now() + 60_000;
+            fs.writeFileSync(indexFile, JSON.stringify(index));
+            for (const [op, rel] of ops) {
+              const abs = path.join(dir, rel);
+              let st: fs.Stats | undefined;
+              try {
+                st = fs.lstatSync(abs);
+              } catch {
+                continue; // not there, or under a file
+              }
+              if (op === 'edit' && st?.isFile()) fs.writeFileSync(abs, `${rel} edited\n`);
+              else if (op === 'remove' && st) fs.rmSync(abs, { recursive: true });
+              else if (op === 'link-moved' && st?.isDirectory()) {
+                const moved = path.join(outside, `moved-${run++}`);
+                fs.renameSync(abs, moved);
+                fs.symlinkSync(moved, abs);
+              } else if (op === 'file-to-folder' && st?.isFile()) {
+                fs.rmSync(abs);
+                fs.mkdirSync(abs);
+                fs.writeFileSync(path.join(abs, 'inner.md'), 'inner\n');
+              } else if (op === 'folder-to-file' && st?.isDirectory()) {
+                fs.rmSync(abs, { recursive: true });
+                fs.writeFileSync(abs, 'was a folder\n');
+              } else if (op === 'new-deep' && st?.isDirectory()) {
+                fs.mkdirSync(path.join(abs, 'x/y'), { recursive: true });
+                fs.writeFileSync(path.join(abs, 'x/y/deep.md'), 'deep\n');
+              }
+            }
+            const through = await store.create({ reason: 'through the index', trigger: 'user' });
+            const found = store.lastScan?.files;
+            fs.rmSync(indexFile);
+            const whole = await store.create({ reason: 'without it', trigger: 'user' });
+            assert.equal(store.lastScan?.hashed, store.lastScan?.files, 'the second scan hashed everything');
+            const seen = JSON.stringify({ files, ops });
+            assert.equal(through.tree, whole.tree, seen);
+            assert.equal(found, store.lastScan?.files, `no file seen through a symlink: ${seen}`);
+          } finally {
+            store.close();
+          }
+        },
+      ),
+      { numRuns: 40 },
+    );
   });
 
   void it('never trusts an index written for a repository that was since recreated', async () => {

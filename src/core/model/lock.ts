@@ -107,18 +107,19 @@ export function parseLock(
     if (!/^[0-9a-f]{64}$/.test(hash)) throw invalid(`entry "${key}" has a malformed content_hash`, line, id);
     const str = (k: string): string | undefined =>
       typeof table[k] === 'string' ? (table[k] as string) : undefined;
-    entries.set(key, {
-      key,
-      name: parts.name,
-      type: parts.type,
-      contentHash: hash,
-      ...opt('fetched', str('fetched')),
-      ...opt('upstream', str('upstream')),
-      ...opt('resolvedSha', str('resolved_sha')),
-      ...opt('resolvedVersion', str('resolved_version')),
-      ...(table.conflicted === true ? { conflicted: true } : {}),
-      raw: table,
-    });
+    // Assigned one by one in this order, as in the manifest.
+    const entry = { key, name: parts.name, type: parts.type, contentHash: hash } as LockEntry;
+    const fetched = str('fetched');
+    if (fetched !== undefined) entry.fetched = fetched;
+    const upstream = str('upstream');
+    if (upstream !== undefined) entry.upstream = upstream;
+    const resolvedSha = str('resolved_sha');
+    if (resolvedSha !== undefined) entry.resolvedSha = resolvedSha;
+    const resolvedVersion = str('resolved_version');
+    if (resolvedVersion !== undefined) entry.resolvedVersion = resolvedVersion;
+    if (table.conflicted === true) entry.conflicted = true;
+    entry.raw = table;
+    entries.set(key, entry);
   }
   return { raw, version: version ?? LOCK_VERSION, entries };
 }

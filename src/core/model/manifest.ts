@@ -122,18 +122,25 @@ export function parseManifest(
     const key = lockKey({ name: entryName, type });
     if (seen.has(key)) throw invalid(`duplicate artifact ${id}`, line, id);
     seen.add(key);
-    return {
+    // Assigned one by one in this order (not spread from small objects: 2,000 entries in cold code).
+    const entry = {
       name: entryName,
       type: type as ArtifactType,
       path: normalisePath(relPath),
       origin: str('origin', false) ?? 'local',
-      ...optional('upstream', str('upstream', false)),
-      ...optional('versionSpec', str('version_spec', false)),
-      ...optional('resolvedSha', str('resolved_sha', false)),
-      ...optional('resolvedVersion', str('resolved_version', false)),
-      ...optional('lastUpdated', str('last_updated', false)),
-      raw: table,
-    };
+    } as ArtifactEntry;
+    const upstream = str('upstream', false);
+    if (upstream !== undefined) entry.upstream = upstream;
+    const versionSpec = str('version_spec', false);
+    if (versionSpec !== undefined) entry.versionSpec = versionSpec;
+    const resolvedSha = str('resolved_sha', false);
+    if (resolvedSha !== undefined) entry.resolvedSha = resolvedSha;
+    const resolvedVersion = str('resolved_version', false);
+    if (resolvedVersion !== undefined) entry.resolvedVersion = resolvedVersion;
+    const lastUpdated = str('last_updated', false);
+    if (lastUpdated !== undefined) entry.lastUpdated = lastUpdated;
+    entry.raw = table;
+    return entry;
   });
   return { raw, name, artifacts };
 }
@@ -254,10 +261,6 @@ function replaceContents(target: TomlTable, source: TomlTable): void {
 /** A path as messages show it: a hostile one can be thousands of bytes long. */
 function shortened(text: string): string {
   return text.length > 120 ? `${[...text].slice(0, 100).join('')}…` : text;
-}
-
-function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
-  return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
 }
 
 /** Best-effort 1-based line of the `index`-th `[[name]]` header, for error messages. */

@@ -810,6 +810,39 @@ void describe('incremental snapshots', () => {
     );
   });
 
+  void it('misses nothing through a stat index that lacks a folder its files are in', async () => {
+    const dir = tempDir();
+    build(dir, { 'a/b/one.md': '1\n', 'a/b/c/two.md': '2\n', 'a/three.md': '3\n' });
+    const store = await open(dir);
+    try {
+      const first = await store.create({ reason: 'first', trigger: 'user' });
+      // The index as no snapshot writes it: `a/b/c` gone from its folders, its file still listed; and
+      // aged, so every stamp it still holds is trusted. Nothing in `a/b` changes, so only a look at the
+      // folder the index lacks finds what was added there.
+      const indexFile = path.join(dir, STATE, 'snapshot-index.json');
+      const index = JSON.parse(fs.readFileSync(indexFile, 'utf8')) as {
+        writtenAt: number;
+        dirs: Record<'rel' | 'mtime' | 'ctime' | 'ino' | 'tree', unknown[]>;
+      };
+      const at = index.dirs.rel.indexOf('a/b/c');
+      assert.ok(at >= 0);
+      for (const column of Object.values(index.dirs)) column.splice(at, 1);
+      index.writtenAt = Date.now() + 60_000;
+      fs.writeFileSync(indexFile, JSON.stringify(index));
+      fs.writeFileSync(path.join(dir, 'a/b/c/new.md'), 'new\n');
+      const second = await store.create({ reason: 'second', trigger: 'user' });
+      assert.deepEqual([...(await store.readTree(second.id)).keys()].sort(), [
+        'a/b/c/new.md',
+        'a/b/c/two.md',
+        'a/b/one.md',
+        'a/three.md',
+      ]);
+      assert.notEqual(second.tree, first.tree);
+    } finally {
+      store.close();
+    }
+  });
+
   void it('never trusts an index written for a repository that was since recreated', async () => {
     const dir = tempDir();
     build(dir, { 'a.md': 'a\n' });

@@ -409,8 +409,8 @@ function takeIndexStamps(root: string, index: StatIndex): (rel: string) => Entry
  * it had is gone. Creating, removing or renaming an entry always moves its folder's mtime, so a folder
  * with the same stamps holds exactly the index's entries (git's untracked cache rests on the same rule).
  * A folder counts only under folders that are still folders: a path through a symlink is never followed.
- * Walking the folders recursively instead, with each folder's children looked up, cost 60 ms more for
- * 15,000 paths in a new process than these loops.
+ * Walking the folders recursively instead, with each folder's children looked up in a map built from
+ * the index, cost about 20 ms more for 15,000 paths in a new process than these loops.
  */
 function walkFolder(
   root: string,
@@ -497,11 +497,12 @@ function walkFolder(
   const notReported = new Set<string>();
   for (const rel of index.files.keys()) {
     const parent = parentOf(rel);
-    const st = isFolder.get(parent) === true ? lstatOf(rel) : undefined;
+    const inFolder = folderNow(parent);
+    const st = inFolder ? lstatOf(rel) : undefined;
     if (st && (st.isFile() || st.isSymbolicLink())) report(rel, st);
     else {
       notReported.add(rel);
-      if (isFolder.get(parent) === true) toList.add(parent);
+      if (inFolder) toList.add(parent);
     }
   }
   const isNew = (childRel: string, isDir: boolean): boolean =>

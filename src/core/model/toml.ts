@@ -136,9 +136,7 @@ export function isTable(value: unknown): value is TomlTable {
 }
 
 function isArrayOfTables(value: unknown): value is TomlTable[] {
-  if (!Array.isArray(value) || value.length === 0) return false;
-  for (const item of value as unknown[]) if (!isTable(item)) return false;
-  return true;
+  return Array.isArray(value) && value.length > 0 && value.every(isTable);
 }
 
 /**

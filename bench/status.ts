@@ -179,6 +179,8 @@ export async function benchStatus(dir: string): Promise<string[]> {
     cli1.edited.push(runCli(['status', '--collection', dir], [0, 1]).ms);
   }
 
+  const daemon1 = await viaDaemon(dir, viaCli, edit);
+
   const edited = { ms: median(full1.edited) };
   const editDelta = median(full1.edited.map((ms, i) => ms - (full1.warm[i] as number)));
   const workerEdited = median(worker1.edited);
@@ -188,6 +190,9 @@ export async function benchStatus(dir: string): Promise<string[]> {
   const cliEdited = median(cli1.edited);
   const cliEditDelta = median(cli1.edited.map((ms, i) => ms - (cli1.warm[i] as number)));
   const cliWork = cliWarm - nodeStart.ms;
+  const daemonWarm = median(daemon1.warm);
+  const daemonWork = daemonWarm - nodeStart.ms;
+  const daemonEditDelta = median(daemon1.edited.map((ms, i) => ms - (daemon1.warm[i] as number)));
   const rows: Row[] = [
     {
       label: 'collection',
@@ -282,12 +287,31 @@ export async function benchStatus(dir: string): Promise<string[]> {
       ms: cliEdited,
       notes: [`paired warm ${signed(cliEditDelta)}`, goal(cliEditDelta, EDIT_GOAL_MS, 'beyond warm ')],
     },
+    {
+      label: 'status warm, daemon running',
+      ms: daemonWarm,
+      notes: [
+        versus(daemonWarm, 'without', cliWarm),
+        `start-up ${signed(daemonWork)}`,
+        goal(daemonWork, WARM_GOAL_MS, 'beyond start-up '),
+        '`daemon start`: status asked of a warm process',
+      ],
+    },
+    {
+      label: 'status after one edit, daemon running',
+      ms: median(daemon1.edited),
+      notes: [`paired warm ${signed(daemonEditDelta)}`, goal(daemonEditDelta, EDIT_GOAL_MS, 'beyond warm ')],
+    },
   ];
   const missed = [
     asWorker.ms > WARM_GOAL_MS && 'in-process warm',
     workerEditDelta > EDIT_GOAL_MS && 'in-process edit',
   ]
     .concat([cliWork > WARM_GOAL_MS && 'CLI warm', cliEditDelta > EDIT_GOAL_MS && 'CLI edit'])
+    .concat([
+      daemonWork > WARM_GOAL_MS && 'CLI warm with the daemon',
+      daemonEditDelta > EDIT_GOAL_MS && 'CLI edit with the daemon',
+    ])
     .filter((m): m is string => typeof m === 'string');
   return [
     ...formatRows(rows),
@@ -295,6 +319,40 @@ export async function benchStatus(dir: string): Promise<string[]> {
     `goals (DESIGN §6/§9): warm ≤ ${WARM_GOAL_MS} ms, one edit ≤ ${EDIT_GOAL_MS} ms beyond warm: ` +
       (missed.length > 0 ? `MISSED (${missed.join(', ')})` : 'all met'),
   ];
+}
+
+/**
+ * The CLI's status with the status daemon running (`daemon start`), as the rows without it are taken:
+ * pairs of a warm status and one after an edit, each pair after the racy window. Throws unless the
+ * daemon answered every status (the launcher falls back to checking by itself when it does not).
+ */
+async function viaDaemon(
+  dir: string,
+  n: number,
+  edit: () => void,
+): Promise<{ warm: number[]; edited: number[] }> {
+  const status = (): number => runCli(['status', '--collection', dir], [0, 1]).ms;
+  const answered = (): number =>
+    (JSON.parse(runCli(['daemon', 'status', '--collection', dir, '--json']).stdout) as { answered?: number })
+      .answered ?? -1;
+  runCli(['daemon', 'start', '--collection', dir]);
+  try {
+    const before = answered();
+    status(); // its first check reads the stat cache from disk
+    const times = { warm: [] as number[], edited: [] as number[] };
+    for (let i = 0; i < n; i++) {
+      await sleep(RACY_WINDOW_MS);
+      status(); // re-hashes the last edit outside the racy window
+      times.warm.push(status());
+      edit();
+      times.edited.push(status());
+    }
+    const count = answered() - before;
+    if (count !== 1 + 3 * n) throw new Error(`the status daemon answered ${count} of ${1 + 3 * n} statuses`);
+    return times;
+  } finally {
+    runCli(['daemon', 'stop', '--collection', dir]);
+  }
 }
 
 /** `n` times: time `warm`, apply `edit` (untimed), time `edited`. */

@@ -14,7 +14,7 @@ import {
   printable,
   withFaults,
 } from '../core/index.js';
-import type { Clock, Fs, OperationOptions, Retention } from '../core/index.js';
+import type { Clock, Collection, Fs, OperationOptions, Retention, StatCache } from '../core/index.js';
 import { UsageError } from './args.js';
 import type { ParsedArgs } from './args.js';
 import { cliLogger } from './logger.js';
@@ -43,6 +43,25 @@ export interface CliContext {
   isTerminal: boolean;
   /** Aborted on SIGINT/SIGTERM: git children run in their own process groups and never see the signal. */
   signal: AbortSignal;
+  /** Set in a process that runs command after command (the status daemon): what it keeps between them. */
+  warm?: WarmChecks;
+}
+
+/**
+ * Where a command's text goes and what interrupts it: the process's own streams and signals
+ * (`processIo`), or, in the status daemon, one request's buffers.
+ */
+export interface CliIo {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  isTerminal: boolean;
+  signal: AbortSignal;
+}
+
+/** What the status daemon keeps between the checks it answers, by folder: stat caches, loaded collections. */
+export interface WarmChecks {
+  statCaches: Map<string, StatCache>;
+  collections: Map<string, Collection>;
 }
 
 export const TOOL = 'artifact-keeper-cli';
@@ -63,13 +82,8 @@ function retentionFrom(keepText: string | undefined, ageText: string | undefined
   return maxAgeDays > 0 ? { keep, maxAgeDays } : { keep };
 }
 
-export function createContext(args: ParsedArgs): CliContext {
-  const spec = process.env.ARTIFACT_KEEPER_FAULT;
-  const faults = spec ? new FaultPlan(parseFaultSpec(spec)) : undefined;
-  const flag = (name: string): string | undefined => {
-    const value = args.flags.get(name);
-    return typeof value === 'string' ? value : undefined;
-  };
+/** The process's own streams, and a signal aborted by the first SIGINT or SIGTERM (the second exits). */
+export function processIo(): CliIo {
   const controller = new AbortController();
   const abort = (): void => {
     if (controller.signal.aborted) process.exit(130);
@@ -78,7 +92,22 @@ export function createContext(args: ParsedArgs): CliContext {
   process.once('SIGINT', abort);
   process.once('SIGTERM', abort);
   return {
+    stdout: (text) => write(process.stdout, text),
+    stderr: (text) => write(process.stderr, text),
+    isTerminal: Boolean(process.stdin.isTTY && process.stdout.isTTY),
     signal: controller.signal,
+  };
+}
+
+export function createContext(args: ParsedArgs, io: CliIo, warm?: WarmChecks): CliContext {
+  const spec = process.env.ARTIFACT_KEEPER_FAULT;
+  const faults = spec ? new FaultPlan(parseFaultSpec(spec)) : undefined;
+  const flag = (name: string): string | undefined => {
+    const value = args.flags.get(name);
+    return typeof value === 'string' ? value : undefined;
+  };
+  return {
+    signal: io.signal,
     args,
     collectionDir: path.resolve(flag('collection') ?? process.cwd()),
     home: os.homedir(),
@@ -89,12 +118,13 @@ export function createContext(args: ParsedArgs): CliContext {
     retention: retentionFrom(flag('keep'), flag('max-age-days')),
     // Human output is one printable line per call: file and artifact names may hold newlines, terminal
     // escapes or bytes that are not UTF-8 (machine output goes through printJson).
-    out: (line) => write(process.stdout, `${printable(line)}\n`),
-    err: (line) => write(process.stderr, `${printable(line)}\n`),
-    printJson: (value) => write(process.stdout, `${JSON.stringify(value, null, 2)}\n`),
+    out: (line) => io.stdout(`${printable(line)}\n`),
+    err: (line) => io.stderr(`${printable(line)}\n`),
+    printJson: (value) => io.stdout(`${JSON.stringify(value, null, 2)}\n`),
     flag,
     has: (name) => args.flags.has(name),
-    isTerminal: Boolean(process.stdin.isTTY && process.stdout.isTTY),
+    isTerminal: io.isTerminal,
+    ...(warm ? { warm } : {}),
   };
 }
 

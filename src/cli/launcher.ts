@@ -6,14 +6,18 @@
  * is ignored, the bundle is compiled from source, and the command runs as before.
  * `NODE_DISABLE_COMPILE_CACHE=1` (Node's own switch for its compile cache) turns it off.
  *
- * Only Node built-ins here (and `cacheFolder.ts`, which has only those): this file is bundled alone, and
- * everything it loads is paid on every start.
+ * A `status` of a collection with a running daemon (`artifact-keeper daemon start`) is asked of the daemon
+ * first, before the bundle is read (daemonSocket.ts); when nothing answers, it runs here as any command.
+ *
+ * Only Node built-ins here (and `cacheFolder.ts` and `daemonSocket.ts`, which have only those): this file
+ * is bundled alone, and everything it loads is paid on every start.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vm from 'node:vm';
 import { cliCacheFolder } from './cacheFolder.js';
+import { askDaemon, statusRequestFor } from './daemonSocket.js';
 
 const BUNDLE = path.join(__dirname, 'cli-main.js');
 const PREFIX = 'cli-';
@@ -94,4 +98,19 @@ function run(): void {
   fn.call(module.exports, module.exports, require, module, BUNDLE, __dirname);
 }
 
-run();
+/** A status the daemon answered: its output and exit code are this process's. */
+function answered(stdout: string, stderr: string, code: number): void {
+  // A reader that went away (`… | head -1`) is not a failure (see ignoreClosedOutput in main.ts).
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+  process.stdout.write(stdout);
+  process.stderr.write(stderr);
+  process.exitCode = code;
+}
+
+const viaDaemon = statusRequestFor(process.argv.slice(2), process.cwd(), process.env, BUNDLE);
+if (viaDaemon) {
+  void askDaemon(viaDaemon.socket, viaDaemon.request).then((reply) => {
+    if (reply?.ok && reply.kind === 'status') answered(reply.stdout, reply.stderr, reply.code);
+    else run();
+  });
+} else run();

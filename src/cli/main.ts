@@ -3,42 +3,17 @@
  * failures to exit codes. Commands hold no logic of their own beyond wording; the core does the work.
  */
 import * as path from 'node:path';
-import { CoreError, describeFailure, printable, rememberGitVersionsIn } from '../core/index.js';
-import { parseArgs, UsageError } from './args.js';
-import type { FlagSpec } from './args.js';
-import { createContext } from './context.js';
-import type { CliContext } from './context.js';
-import { EXIT, exitCodeFor } from './exitCodes.js';
+import { printable, rememberGitVersionsIn } from '../core/index.js';
+import { processIo } from './context.js';
+import type { CliIo, WarmChecks } from './context.js';
+import { EXIT } from './exitCodes.js';
+import { runCommand } from './runCommand.js';
 import { exitWhenDone } from './exitWhenDone.js';
 import { COMMANDS } from './commands/index.js';
 import { startCliTrace } from './trace.js';
 import { cliCacheFolder } from './cacheFolder.js';
 
-export interface CliCommand {
-  summary: string;
-  usage: string;
-  flags?: Record<string, FlagSpec>;
-  /** The command creates a snapshot: it takes `--keep N` and `--max-age-days D` for the retention after it. */
-  retention?: boolean;
-  run(ctx: CliContext): Promise<number>;
-}
-
-/** Retention after a snapshot-creating command (DESIGN §4); parsed into `ctx.retention`. */
-const RETENTION_FLAGS: Record<string, FlagSpec> = {
-  keep: { value: true },
-  'max-age-days': { value: true },
-};
-const RETENTION_USAGE = ' [--keep N] [--max-age-days D]';
-
-function usageOf(command: CliCommand): string {
-  return `${command.usage}${command.retention ? RETENTION_USAGE : ''}`;
-}
-
-const GLOBAL_FLAGS: Record<string, FlagSpec> = {
-  collection: { value: true, short: 'C' },
-  json: { value: false },
-  help: { value: false, short: 'h' },
-};
+export type { CliCommand } from './runCommand.js';
 
 function helpText(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length));
@@ -53,63 +28,32 @@ function helpText(): string {
   ].join('\n');
 }
 
-export async function main(argv: readonly string[]): Promise<number> {
+/**
+ * Runs one command. `io` is the process's own streams and signals, except in the status daemon, which
+ * runs `status` for its clients with their output captured and its stat caches kept (`warm`).
+ */
+export async function main(
+  argv: readonly string[],
+  io: CliIo = processIo(),
+  warm?: WarmChecks,
+): Promise<number> {
   startCliTrace();
   rememberGitVersionsIn(path.join(cliCacheFolder(), 'git-versions.json'));
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(`${helpText()}\n`);
+    io.stdout(`${helpText()}\n`);
     return name ? EXIT.ok : EXIT.usage;
   }
   if (name === '--version' || name === 'version') {
-    process.stdout.write(`artifact-keeper ${VERSION}\n`);
+    io.stdout(`artifact-keeper ${VERSION}\n`);
     return EXIT.ok;
   }
   const command = COMMANDS[name];
   if (!command) {
-    process.stderr.write(`artifact-keeper: unknown command "${printable(name)}"\n${helpText()}\n`);
+    io.stderr(`artifact-keeper: unknown command "${printable(name)}"\n${helpText()}\n`);
     return EXIT.usage;
   }
-  let ctx: CliContext;
-  try {
-    const args = parseArgs(rest, {
-      ...GLOBAL_FLAGS,
-      ...(command.retention ? RETENTION_FLAGS : {}),
-      ...command.flags,
-    });
-    if (args.flags.get('help')) {
-      process.stdout.write(`usage: artifact-keeper ${usageOf(command)}\n${command.summary}\n`);
-      return EXIT.ok;
-    }
-    ctx = createContext(args);
-  } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(
-        `artifact-keeper ${name}: ${printable(err.message)}\nusage: artifact-keeper ${usageOf(command)}\n`,
-      );
-      return EXIT.usage;
-    }
-    throw err;
-  }
-  try {
-    return await command.run(ctx);
-  } catch (err) {
-    if (err instanceof UsageError) {
-      ctx.err(`artifact-keeper ${name}: ${printable(err.message)}`);
-      ctx.err(`usage: artifact-keeper ${usageOf(command)}`);
-      return EXIT.usage;
-    }
-    if (err instanceof CoreError) {
-      const code = exitCodeFor(err.failure.code);
-      if (ctx.json) ctx.printJson({ error: { ...err.failure, message: describeFailure(err.failure) } });
-      ctx.err(`artifact-keeper: ${describeFailure(err.failure)}`);
-      return code;
-    }
-    const e = err as Error;
-    ctx.err(`artifact-keeper: internal error: ${printable(e?.message ?? String(err))}`);
-    if (process.env.ARTIFACT_KEEPER_DEBUG) ctx.err(e?.stack ?? '');
-    return EXIT.software;
-  }
+  return runCommand(name, command, rest, io, warm);
 }
 
 declare const __VERSION__: string | undefined;

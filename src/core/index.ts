@@ -83,7 +83,7 @@ export type { InitOptions } from './transfer/init.js';
 
 // The writer lock, journal and history
 /** Who holds the writer lock, if anyone; never waits. */
-export { breakWriterLock, readWriterLock } from './txn/writerLock.js';
+export { breakWriterLock, ensureStateDir, readWriterLock } from './txn/writerLock.js';
 export type { WriterLockStatus } from './txn/writerLock.js';
 export { hasJournal, journalPath, readJournal } from './txn/journal.js';
 export { readHistory } from './store/history.js';

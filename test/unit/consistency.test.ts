@@ -7,6 +7,7 @@ import { emptyStatCache } from '../../src/core/status/statCache.js';
 import { nameBytes } from '../../src/core/base/fileNames.js';
 import { contentHash } from '../../src/core/model/hash.js';
 import { loadCollection } from '../../src/core/model/collection.js';
+import type { Collection } from '../../src/core/model/collection.js';
 import { copySharedFixture, runCli } from './support/collections.js';
 
 function removeLockEntry(dir: string, key: string): void {
@@ -194,6 +195,25 @@ describe('consistency report', () => {
       fs.readFileSync(lockFile, 'utf8').replace(/resolved_sha = "3f2a/, 'resolved_sha = "0000'),
     );
     assert.ok((await checkCollection(mismatch)).findings.some((f) => f.code === 'lock-mismatch'));
+  });
+
+  it('with `loaded`, parses again only when manifest or lock bytes changed', async () => {
+    const dir = copySharedFixture();
+    const loaded = new Map<string, Collection>();
+    assert.equal((await checkCollection(dir, { loaded })).state, 'clean');
+    const first = loaded.get(dir);
+    assert.ok(first);
+    await checkCollection(dir, { loaded });
+    assert.equal(loaded.get(dir), first, 'the same bytes: the same collection, not parsed again');
+
+    removeLockEntry(dir, 'review::command');
+    const report = await checkCollection(dir, { loaded });
+    assert.equal(report.state, 'inconsistent', 'a lock changed alone is read again');
+    assert.notEqual(loaded.get(dir), first);
+    const second = loaded.get(dir);
+    fs.appendFileSync(path.join(dir, 'collection.toml'), '\n');
+    await checkCollection(dir, { loaded });
+    assert.notEqual(loaded.get(dir), second, 'a manifest changed alone is read again');
   });
 
   it('reports interrupted when a journal is present', async () => {

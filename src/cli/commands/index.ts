@@ -4,6 +4,7 @@
 import type { CliCommand } from '../main.js';
 import { addCommand } from './add.js';
 import { checkCommand } from './check.js';
+import { daemonCommand } from './daemon.js';
 import { discardCommand, reinstallCommand, removeCommand } from './fixes.js';
 import { driftCommand } from './drift.js';
 import { deployCommand, pullCommand, undeployCommand } from './deploy.js';
@@ -50,4 +51,5 @@ export const COMMANDS: Record<string, CliCommand> = {
   undeploy: undeployCommand,
   pull: pullCommand,
   unlock: unlockCommand,
+  daemon: daemonCommand,
 };

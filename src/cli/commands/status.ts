@@ -10,9 +10,11 @@ import {
   saveDriftCaches,
   describeLockHolder,
   loadCollection,
+  loadStatCache,
   readWriterLock,
 } from '../../core/index.js';
-import type { DriftReport } from '../../core/index.js';
+import type { CheckOptions, DriftReport } from '../../core/index.js';
+import type { CliContext } from '../context.js';
 import type { CliCommand } from '../main.js';
 import { EXIT } from '../exitCodes.js';
 import { driftJson, driftSummary, openProject, PROJECT_FLAGS } from '../project.js';
@@ -27,7 +29,7 @@ export const statusCommand: CliCommand = {
     const project: OpenedProject | undefined =
       projectDir === undefined ? undefined : openProject(ctx, projectDir);
     const collectionDir = project?.collection.dir ?? ctx.collectionDir;
-    const report = await checkCollection(collectionDir, { fs: ctx.fs });
+    const report = await checkCollection(collectionDir, { fs: ctx.fs, ...warmOptions(ctx, collectionDir) });
     // Who holds the writer lock, if anyone: a reader never waits for it, but a person wants to know.
     const lock = readWriterLock(collectionDir);
     let drift: DriftReport | undefined;
@@ -81,3 +83,18 @@ export const statusCommand: CliCommand = {
     }
   },
 };
+
+/**
+ * In the status daemon: the stat cache kept from its last check of the folder (read from disk the first
+ * time), the collection it loaded (parsed again only when manifest or lock changed), and the stamps taken on two threads, as the extension's check worker takes them. A new process
+ * (the CLI's own status) reads the cache from disk and stays on one thread: see CheckOptions.parallelStat.
+ */
+function warmOptions(ctx: CliContext, dir: string): Pick<CheckOptions, 'cache' | 'loaded' | 'parallelStat'> {
+  if (!ctx.warm) return {};
+  let cache = ctx.warm.statCaches.get(dir);
+  if (!cache) {
+    cache = loadStatCache(dir);
+    ctx.warm.statCaches.set(dir, cache);
+  }
+  return { cache, loaded: ctx.warm.collections, parallelStat: true };
+}

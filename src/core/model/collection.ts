@@ -40,6 +40,11 @@ export interface LoadOptions {
    * for this load and never saved.
    */
   parseCache?: ParseCache;
+  /**
+   * A collection loaded before from the same folder: given back as it is when manifest and lock still
+   * hold the bytes it was parsed from (the status daemon's warm checks). Callers must not edit it.
+   */
+  previous?: Collection;
 }
 
 /** Throws `not-a-collection`, `toml-invalid`, `manifest-invalid`, `lock-invalid` or `lock-version-unsupported`. */
@@ -62,10 +67,19 @@ export function loadCollection(dir: string, options: LoadOptions = {}): Collecti
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioFailure('read', lockPath(root), err);
   }
+  const previous = options.previous;
+  if (previous?.dir === root && sameBytes(previous, manifestBytes, lockBytes)) return previous;
   const cache = options.parseCache ?? openParseCache(root);
   const manifest = parseManifest(manifestBytes, manifestFile, cache.parse, root);
   const lock = parseLock(lockBytes, lockPath(root), cache.parse);
   return { dir: root, manifest, lock, manifestBytes, lockBytes };
+}
+
+function sameBytes(collection: Collection, manifestBytes: Buffer, lockBytes: Buffer | undefined): boolean {
+  if (!collection.manifestBytes.equals(manifestBytes)) return false;
+  return lockBytes === undefined
+    ? collection.lockBytes === undefined
+    : collection.lockBytes?.equals(lockBytes) === true;
 }
 
 /**

@@ -73,6 +73,12 @@ export interface CheckOptions {
   conflicted?: ReadonlySet<string>;
   /** In-memory cache reused across checks (the extension keeps one); loaded from disk when absent. */
   cache?: StatCache;
+  /**
+   * The collections the last checks loaded, by folder, kept by a process that checks again and again
+   * (the status daemon): one whose manifest and lock hold the same bytes is not parsed again
+   * (`LoadOptions.previous`). `checkCollection` records what it loads here.
+   */
+  loaded?: Map<string, Collection>;
   /** Write the cache back to `.artifact-keeper/status-cache.json` (best effort). Default true. */
   persist?: boolean;
   /** Where the caches are written (default: node's file system). */
@@ -100,9 +106,11 @@ export interface CheckOptions {
 export async function checkCollection(dir: string, options: CheckOptions = {}): Promise<ConsistencyReport> {
   // The helper thread of the stamps starts while manifest, lock and stat cache are read.
   if (options.parallelStat) warmStatHelper();
-  const loaded = tracedSync('load manifest and lock', () => loadForCheck(dir, options.fs));
+  const previous = options.loaded?.get(dir);
+  const loaded = tracedSync('load manifest and lock', () => loadForCheck(dir, options.fs, previous));
   await traced('save the parse cache', () => loaded.cacheSaved);
   if ('report' in loaded) return loaded.report;
+  options.loaded?.set(dir, loaded.collection);
   const checkOptions = loaded.interrupted ? { ...options, persist: false } : options;
   const cache = checkOptions.cache ?? tracedSync('load the stat cache', () => loadStatCache(dir));
   const checked = tracedSync('check every artifact', () =>
@@ -121,6 +129,8 @@ export async function checkCollection(dir: string, options: CheckOptions = {}): 
 export function loadForCheck(
   dir: string,
   fsPort: Fs = nodeFs,
+  /** See LoadOptions.previous. */
+  previous?: Collection,
 ): ({ collection: Collection; interrupted: boolean } | { report: ConsistencyReport; cause: CoreError }) & {
   /** The parse cache's write, begun in the background (never rejects): `checkCollection` awaits it. */
   cacheSaved: Promise<void>;
@@ -128,7 +138,7 @@ export function loadForCheck(
   const interrupted = hasJournal(dir);
   const parseCache = openParseCache(path.resolve(dir));
   try {
-    const collection = loadCollection(dir, { parseCache });
+    const collection = loadCollection(dir, { parseCache, ...(previous ? { previous } : {}) });
     return { collection, interrupted, cacheSaved: interrupted ? Promise.resolve() : parseCache.save(fsPort) };
   } catch (err) {
     // Looked for again after a failure: a writer may have begun between our look and our read.

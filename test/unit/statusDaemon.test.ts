@@ -204,6 +204,20 @@ describe('the status daemon', () => {
     assert.deepEqual(daemonState(dir), { running: false });
   });
 
+  it('a socket path it cannot listen on is named, and what holds it is left alone', () => {
+    const dir = copySharedFixture();
+    const socket = daemonSocket(dir) as string;
+    fs.mkdirSync(path.join(socket, 'mine'), { recursive: true });
+    const foreground = run(['daemon', 'run', '--collection', dir]);
+    assert.equal(foreground.code, 69, foreground.stderr);
+    assert.match(foreground.stderr, /^artifact-keeper daemon: cannot listen on .*daemon\.sock: /);
+    const background = run(['daemon', 'start', '--collection', dir]);
+    assert.equal(background.code, 69, background.stderr);
+    assert.match(background.stderr, /exited before it answered/);
+    assert.ok(fs.statSync(path.join(socket, 'mine')).isDirectory(), 'the folder in the way is kept');
+    assert.equal(run(['status', '--collection', dir]).code, 0, 'status runs by itself');
+  });
+
   it('start is refused for a folder that is no collection, and for one too deep for a socket', () => {
     const notOne = tempDir();
     const refused = run(['daemon', 'start', '--collection', notOne]);

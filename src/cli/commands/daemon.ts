@@ -55,7 +55,14 @@ export const daemonCommand: CliCommand = {
     await ensureStateDir(ctx.fs, ctx.collectionDir);
     const build = bundleBuild(bundle);
     if (action === 'run') {
-      const end = await runDaemon({ dir: ctx.collectionDir, socket, build, idleMs });
+      let end: Awaited<ReturnType<typeof runDaemon>>;
+      try {
+        end = await runDaemon({ dir: ctx.collectionDir, socket, build, idleMs });
+      } catch (err) {
+        // A file system without sockets (some network and FUSE mounts), or no right to create one.
+        ctx.err(`artifact-keeper daemon: cannot listen on ${socket}: ${(err as Error).message}`);
+        return EXIT.unavailable;
+      }
       if (end === 'already-running')
         ctx.err(`artifact-keeper daemon: one already answers for ${ctx.collectionDir}`);
       return EXIT.ok;
@@ -156,7 +163,11 @@ async function startDaemon(
     return answering?.pid === child.pid || exited;
   });
   if (!answering || answering.pid !== child.pid) {
-    ctx.err(`artifact-keeper daemon: the daemon did not answer within ${WAIT_MS / 1000} s`);
+    ctx.err(
+      exited
+        ? `artifact-keeper daemon: the daemon exited before it answered; \`artifact-keeper daemon run\` shows why`
+        : `artifact-keeper daemon: the daemon did not answer within ${WAIT_MS / 1000} s`,
+    );
     return EXIT.unavailable;
   }
   if (ctx.json) ctx.printJson({ running: true, pid: answering.pid, started: true });

@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import type { CliIo, WarmChecks } from './context.js';
-import { askDaemon, DAEMON_PROTOCOL } from './daemonSocket.js';
+import { askDaemon, DAEMON_PROTOCOL, isOwnSocket } from './daemonSocket.js';
 import type { DaemonReply, DaemonRequest } from './daemonSocket.js';
 import { runCommand } from './runCommand.js';
 import { statusCommand } from './commands/status.js';
@@ -138,7 +138,10 @@ export async function runDaemon(options: DaemonOptions): Promise<DaemonEnd> {
   return 'stopped';
 }
 
-/** Listens on `socket`; a socket file nothing answers on (a daemon killed) is replaced. False: one answers. */
+/**
+ * Listens on `socket`; what is in the way and does not answer as our daemon (a socket a killed daemon
+ * left, a link, a file) is removed first, a folder never. False: a daemon answers there already.
+ */
 async function listen(server: net.Server, socket: string): Promise<boolean> {
   for (let attempt = 0; ; attempt++) {
     const error = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
@@ -150,7 +153,8 @@ async function listen(server: net.Server, socket: string): Promise<boolean> {
     });
     if (!error) return true;
     if (error.code !== 'EADDRINUSE' || attempt > 0) throw error;
-    if (await askDaemon(socket, { protocol: DAEMON_PROTOCOL, kind: 'ping' }, 2_000)) return false;
+    if (isOwnSocket(socket) && (await askDaemon(socket, { protocol: DAEMON_PROTOCOL, kind: 'ping' }, 2_000)))
+      return false;
     fs.rmSync(socket, { force: true });
   }
 }

@@ -57,6 +57,18 @@ export function daemonSocket(collectionDir: string): string | undefined {
 }
 
 /**
+ * Whether `socket` is a socket of this user's, itself and not through a link: a collection copied from
+ * elsewhere could hold a `daemon.sock` that leads to another program's socket, which a status must never
+ * talk to. One `lstat`: all a status pays when no daemon runs.
+ */
+export function isOwnSocket(socket: string): boolean {
+  const stat = fs.lstatSync(socket, { throwIfNoEntry: false });
+  return (
+    stat !== undefined && stat.isSocket() && (process.getuid === undefined || stat.uid === process.getuid())
+  );
+}
+
+/**
  * Which build of the CLI a process runs: the bundle's size and modification time. A daemon answers only
  * clients of its own build, so an upgrade or a rebuild never gets an answer from older code.
  */
@@ -90,7 +102,7 @@ export function statusRequestFor(
   }
   const dir = path.resolve(cwd, collection ?? '.');
   const socket = daemonSocket(dir);
-  if (!socket || !fs.existsSync(socket)) return undefined;
+  if (!socket || !isOwnSocket(socket)) return undefined;
   try {
     return {
       socket,

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { once } from 'node:events';
+import * as net from 'node:net';
+import { after, before, describe, it } from 'node:test';
 import {
   askDaemon,
   bundleBuild,
@@ -239,7 +241,12 @@ describe('which statuses the launcher asks a daemon', () => {
   const dir = copySharedFixture();
   const socket = daemonSocket(dir) as string;
   fs.mkdirSync(path.dirname(socket), { recursive: true });
-  fs.writeFileSync(socket, '');
+  const listening = net.createServer();
+  before(async () => {
+    listening.listen(socket);
+    await once(listening, 'listening');
+  });
+  after(() => listening.close());
 
   it('status with --json and --collection, from any folder, by any spelling', () => {
     for (const argv of [
@@ -274,5 +281,17 @@ describe('which statuses the launcher asks a daemon', () => {
       undefined,
     );
     assert.equal(statusRequestFor(['status', '-C', tempDir()], '/', {}, BUNDLE), undefined);
+  });
+
+  it('not through a socket path that is a file, or a link to a socket elsewhere', () => {
+    const copied = copySharedFixture();
+    const copiedSocket = daemonSocket(copied) as string;
+    fs.mkdirSync(path.dirname(copiedSocket), { recursive: true });
+    fs.symlinkSync(socket, copiedSocket);
+    assert.equal(statusRequestFor(['status', '-C', copied], '/', {}, BUNDLE), undefined, 'a link');
+    fs.rmSync(copiedSocket);
+    fs.writeFileSync(copiedSocket, '');
+    assert.equal(statusRequestFor(['status', '-C', copied], '/', {}, BUNDLE), undefined, 'a file');
+    assert.equal(run(['status', '--collection', copied]).code, 0, 'status runs by itself');
   });
 });

@@ -12,7 +12,7 @@ import type { CliCommand } from '../main.js';
 import type { CliContext } from '../context.js';
 import { UsageError } from '../args.js';
 import { EXIT } from '../exitCodes.js';
-import { askDaemon, bundleBuild, DAEMON_PROTOCOL, daemonSocket } from '../daemonSocket.js';
+import { askDaemon, bundleBuild, DAEMON_PROTOCOL, daemonSocket, isOwnSocket } from '../daemonSocket.js';
 import type { DaemonReply } from '../daemonSocket.js';
 import { runDaemon } from '../daemonServer.js';
 
@@ -80,6 +80,7 @@ function idleMinutes(text: string | undefined): number {
 }
 
 async function ping(socket: string): Promise<Ping | undefined> {
+  if (!isOwnSocket(socket)) return undefined;
   const reply = await askDaemon(socket, { protocol: DAEMON_PROTOCOL, kind: 'ping' }, 2_000);
   return reply?.ok && reply.kind === 'ping' ? reply : undefined;
 }

@@ -86,8 +86,9 @@ export const statusCommand: CliCommand = {
 
 /**
  * In the status daemon: the stat cache kept from its last check of the folder (read from disk the first
- * time), the collection it loaded (parsed again only when manifest or lock changed), and the stamps taken on two threads, as the extension's check worker takes them. A new process
- * (the CLI's own status) reads the cache from disk and stays on one thread: see CheckOptions.parallelStat.
+ * time), the collection it loaded (parsed again only when manifest or lock changed), and the stamps
+ * taken on two threads, as the extension's check worker takes them. A new process (the CLI's own
+ * status) reads the cache from disk and stays on one thread: see CheckOptions.parallelStat.
  */
 function warmOptions(ctx: CliContext, dir: string): Pick<CheckOptions, 'cache' | 'loaded' | 'parallelStat'> {
   if (!ctx.warm) return {};

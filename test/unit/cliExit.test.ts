@@ -21,7 +21,9 @@ function probe(): string {
     file,
     [
       "process.on('beforeExit', () => process.stderr.write('probe: beforeExit\\n'));",
-      "if (process.env.LATE_TIMER) setTimeout(() => process.stderr.write('probe: timer fired\\n'), 300);",
+      // Long enough to be still pending when the command ends on a loaded machine (a CI run once took
+      // more than 300 ms for the status; the timer had fired, and the process rightly left at once).
+      "if (process.env.LATE_TIMER) setTimeout(() => process.stderr.write('probe: timer fired\\n'), 2000);",
     ].join('\n'),
   );
   return file;

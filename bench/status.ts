@@ -182,17 +182,17 @@ export async function benchStatus(dir: string): Promise<string[]> {
   const daemon1 = await viaDaemon(dir, viaCli, edit);
 
   const edited = { ms: median(full1.edited) };
-  const editDelta = median(full1.edited.map((ms, i) => ms - (full1.warm[i] as number)));
+  const editDelta = pairedDelta(full1);
   const workerEdited = median(worker1.edited);
-  const workerEditDelta = median(worker1.edited.map((ms, i) => ms - (worker1.warm[i] as number)));
+  const workerEditDelta = pairedDelta(worker1);
   const editedCheckOnly = { ms: median(only1.edited) };
-  const checkOnlyDelta = median(only1.edited.map((ms, i) => ms - (only1.warm[i] as number)));
+  const checkOnlyDelta = pairedDelta(only1);
   const cliEdited = median(cli1.edited);
-  const cliEditDelta = median(cli1.edited.map((ms, i) => ms - (cli1.warm[i] as number)));
+  const cliEditDelta = pairedDelta(cli1);
   const cliWork = cliWarm - nodeStart.ms;
   const daemonWarm = median(daemon1.warm);
   const daemonWork = daemonWarm - nodeStart.ms;
-  const daemonEditDelta = median(daemon1.edited.map((ms, i) => ms - (daemon1.warm[i] as number)));
+  const daemonEditDelta = pairedDelta(daemon1);
   const rows: Row[] = [
     {
       label: 'collection',
@@ -353,6 +353,11 @@ async function viaDaemon(
   } finally {
     runCli(['daemon', 'stop', '--collection', dir]);
   }
+}
+
+/** The median of each pair's edited time minus its warm time. */
+function pairedDelta(times: { warm: readonly number[]; edited: readonly number[] }): number {
+  return median(times.edited.map((ms, i) => ms - (times.warm[i] as number)));
 }
 
 /** `n` times: time `warm`, apply `edit` (untimed), time `edited`. */

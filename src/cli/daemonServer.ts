@@ -55,7 +55,7 @@ export async function runDaemon(options: DaemonOptions): Promise<DaemonEnd> {
     switch (request.kind) {
       case 'ping':
         return {
-          reply: { ok: true, kind: 'ping', pid: process.pid, build, dir, since, answered, idleMs },
+          reply: { ok: true, kind: 'ping', pid: process.pid, build, since, answered, idleMs },
           thenStop: false,
         };
       case 'stop':

@@ -40,7 +40,6 @@ export type DaemonReply =
       kind: 'ping';
       pid: number;
       build: string;
-      dir: string;
       since: number;
       answered: number;
       idleMs: number;

@@ -5,7 +5,6 @@
 import * as path from 'node:path';
 import { printable, rememberGitVersionsIn } from '../core/index.js';
 import { processIo } from './context.js';
-import type { CliIo, WarmChecks } from './context.js';
 import { EXIT } from './exitCodes.js';
 import { runCommand } from './runCommand.js';
 import { exitWhenDone } from './exitWhenDone.js';
@@ -28,15 +27,9 @@ function helpText(): string {
   ].join('\n');
 }
 
-/**
- * Runs one command. `io` is the process's own streams and signals, except in the status daemon, which
- * runs `status` for its clients with their output captured and its stat caches kept (`warm`).
- */
-export async function main(
-  argv: readonly string[],
-  io: CliIo = processIo(),
-  warm?: WarmChecks,
-): Promise<number> {
+/** Runs one command of the table in this process, with its own streams and signals. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const io = processIo();
   startCliTrace();
   rememberGitVersionsIn(path.join(cliCacheFolder(), 'git-versions.json'));
   const [name, ...rest] = argv;
@@ -53,7 +46,7 @@ export async function main(
     io.stderr(`artifact-keeper: unknown command "${printable(name)}"\n${helpText()}\n`);
     return EXIT.usage;
   }
-  return runCommand(name, command, rest, io, warm);
+  return runCommand(name, command, rest, io);
 }
 
 declare const __VERSION__: string | undefined;

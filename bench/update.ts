@@ -36,6 +36,15 @@ export function makeUpstream(dir: string): void {
   git(dir, 'tag', 'v2');
 }
 
+/** A new upstream commit (tag `fresh-<i>`) that changes one file of the skill; returns the tag. */
+function freshCommit(dir: string, i: number): string {
+  const tag = `fresh-${i}`;
+  fs.appendFileSync(path.join(dir, 'skills/bench-pdf/ref/r7.md'), `${tag}\n`);
+  git(dir, 'commit', '-qam', tag);
+  git(dir, 'tag', tag);
+  return tag;
+}
+
 export async function benchUpdate(collectionDir: string): Promise<string[]> {
   const upstream = path.join(path.dirname(collectionDir), 'update-upstream');
   makeUpstream(upstream);
@@ -51,22 +60,26 @@ export async function benchUpdate(collectionDir: string): Promise<string[]> {
 
   // Retention keeps more than these runs take, so no run prunes (and gcs): the same work in every run.
   const keep = ['--keep', '100'];
-  const update = [
+  const updateTo = (tag: string): string[] => [
     'update',
     ...keep,
     'skill/bench-pdf',
     '--to',
-    'v2',
+    tag,
     '--strategy',
     'merge',
     '--collection',
     collectionDir,
   ];
+  // After the first run, v2's content comes back from the store (applied before, then undone by the
+  // restore): no fetch. The third run of each round updates to a commit never fetched before.
+  const update = updateTo('v2');
   const applied = (): void => {
     if (!fs.readFileSync(skill, 'utf8').includes('line 10 v2 from upstream'))
       throw new Error('the update did not apply');
   };
   const runs: number[] = [];
+  const fresh: number[] = [];
   const traced: TracedRun[] = [];
   const loads: number[] = [];
   for (let i = 0; i < reps(5); i++) {
@@ -77,6 +90,11 @@ export async function benchUpdate(collectionDir: string): Promise<string[]> {
     // Interleaved with the plain runs, so both see the same load.
     traced.push(runCliTraced(update));
     applied();
+    runCli(['restore', baselineId, ...keep, '--collection', collectionDir]);
+    const tag = freshCommit(upstream, i);
+    fresh.push(runCli(updateTo(tag)).ms);
+    if (!fs.readFileSync(path.join(collectionDir, 'skills/bench-pdf/ref/r7.md'), 'utf8').includes(tag))
+      throw new Error(`the update to ${tag} did not apply`);
     runCli(['restore', baselineId, ...keep, '--collection', collectionDir]);
   }
   const ours = median(runs);
@@ -116,9 +134,17 @@ export async function benchUpdate(collectionDir: string): Promise<string[]> {
   return formatRows([
     { label: 'add (first snapshot of the whole collection)', ms: add.ms },
     {
-      label: 'update one skill, merge, end to end (CLI)',
+      label: 'update one skill, merge, end to end (CLI; the commit applied once before, read from the store)',
       ms: ours,
       notes: [goal(ours, 300), versus(ours, 'SkillMeat-style clone + tar.gz + copy', median(skillmeat))],
+    },
+    {
+      label: 'update one skill, merge, to a commit never fetched before (CLI)',
+      ms: median(fresh),
+      notes: [
+        goal(median(fresh), 300),
+        versus(median(fresh), 'SkillMeat-style clone + tar.gz + copy', median(skillmeat)),
+      ],
     },
     { label: 'status after restore (CLI)', ms: status.ms },
     {

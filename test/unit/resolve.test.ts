@@ -35,7 +35,6 @@ function artifact(id = 'skill/pdf'): ArtifactUpdatePlan {
     upToDate: false,
     baseKnown: true,
     files: classify(base, mine, upstream),
-    upstreamRoot: '/nonexistent',
     localRoot: '/nonexistent',
   };
 }

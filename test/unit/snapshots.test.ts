@@ -3,7 +3,7 @@
  * (modes, symlinks, empty folders, odd names, nested and enclosing repositories), the incremental stat
  * index, retention and gc, upstream history, and the change order the transaction engine relies on.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -914,6 +914,83 @@ void describe('listing, resolving, pinning and retention', () => {
     }
   });
 
+  void it('lists what git lists, loose and packed, with no git process: a lock file, a foreign commit and a foreign name change nothing', async () => {
+    const dir = tempDir();
+    build(dir, { 'a.md': 'a\n' });
+    const probe = new FaultPlan([]);
+    const store = await open(dir, { git: { fault: probe } });
+    const gitDir = store.gitDir;
+    // What git itself says: every ref under refs/snapshots/ whose commit carries snapshot metadata.
+    const byGit = (): string[] =>
+      git(
+        dir,
+        '--git-dir',
+        gitDir,
+        'for-each-ref',
+        '--format=%(refname:lstrip=2) %(objectname) %(tree)',
+        'refs/snapshots/',
+      )
+        .split('\n')
+        .filter((line) => line && !line.startsWith('s000000000'))
+        .reverse();
+    const listed = async (): Promise<string[]> =>
+      (await store.list()).map((s) => `${s.id} ${s.commit} ${s.tree}`);
+    try {
+      const a = await store.create({ reason: 'first', trigger: 'user' });
+      fs.writeFileSync(path.join(dir, 'a.md'), 'b\n');
+      const b = await store.create({ reason: 'second', trigger: 'user', pinned: true });
+      git(dir, '--git-dir', gitDir, 'pack-refs', '--all', '--prune');
+      assert.equal(fs.existsSync(path.join(gitDir, 'refs/snapshots', a.id)), false, 'packed now');
+      fs.writeFileSync(path.join(dir, 'a.md'), 'c\n');
+      const c = await store.create({ reason: 'third', trigger: 'user' });
+      fs.writeFileSync(path.join(gitDir, 'refs/snapshots', `${c.id}x.lock`), '');
+      // A ref named as ours whose commit is not a snapshot: git lists it, we ignore it, both ways.
+      git(dir, '--git-dir', gitDir, 'update-ref', 'refs/snapshots/s000000000abc', a.commit);
+      const listings = (): number => probe.calls.filter((c) => c.path.startsWith('for-each-ref')).length;
+      assert.deepEqual(await listed(), byGit());
+      assert.deepEqual(
+        (await store.list()).map((s) => [s.id, s.pinned]),
+        [
+          [c.id, false],
+          [b.id, true],
+          [a.id, false],
+        ],
+      );
+      assert.equal(listings(), 0, 'listed without a for-each-ref');
+      // A name that is not one of ours: listed by git, to the same effect.
+      git(dir, '--git-dir', gitDir, 'update-ref', 'refs/snapshots/not-ours', a.commit);
+      assert.deepEqual(
+        await listed(),
+        byGit().filter((line) => !line.startsWith('not-ours')),
+      );
+      assert.equal(listings(), 1, 'listed by git');
+    } finally {
+      store.close();
+    }
+  });
+
+  void it('a store left open holds no process once its answers are in, and holds it while one is awaited', async () => {
+    const dir = await collectionWithASnapshot();
+    const modules = path.resolve(__dirname, '../../src/core');
+    // Nothing awaits the listing at the top level: only the pending read keeps the process alive until
+    // it prints; after that the open reader (never closed) must not keep it.
+    const script = `
+      const { openSnapshotStore } = await import(${JSON.stringify(`${modules}/store/snapshots.js`)});
+      const { nodeFs } = await import(${JSON.stringify(`${modules}/ports/fs.js`)});
+      const { silentLogger } = await import(${JSON.stringify(`${modules}/base/changes.js`)});
+      const store = await openSnapshotStore(${JSON.stringify(dir)}, { fs: nodeFs, logger: silentLogger });
+      void store.list().then((all) => console.log('listed ' + all.length));
+    `;
+    const started = Date.now();
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    assert.equal(run.status, 0, `${run.stderr} (signal ${String(run.signal)})`);
+    assert.equal(run.stdout.trim(), 'listed 1');
+    assert.ok(Date.now() - started < 20_000);
+  });
+
   void it('keeps the newest N, the young, the newest and the pinned; gc removes what only pruned ones held', async () => {
     const dir = tempDir();
     build(dir, { 'a.md': 'v0\n' });
@@ -1080,6 +1157,23 @@ void describe('upstream history', () => {
         [two.commit, one.commit],
       );
       assert.equal(history[1]?.meta.resolved_version, 'v1');
+      assert.equal(
+        (await store.readUpstream('skill', 'pdf tools.v2', 'sha1', {}, 'https://x'))
+          ?.get('SKILL.md')
+          ?.data.toString(),
+        'v1\n',
+        'stored from that source',
+      );
+      assert.equal(
+        await store.readUpstream('skill', 'pdf tools.v2', 'sha1', {}, 'https://y'),
+        undefined,
+        'not stored from another source',
+      );
+      assert.equal(
+        await store.readUpstream('skill', 'pdf tools.v2', 'sha2', {}, 'https://x'),
+        undefined,
+        'stored without a source: not known to be from that one',
+      );
 
       await store.storeUpstream('command', 'review', path.join(source, 'SKILL.md'), { resolved_sha: 'c1' });
       assert.deepEqual(
@@ -1103,6 +1197,50 @@ void describe('upstream history', () => {
         ],
       );
       await assert.rejects(store.storeUpstream('nonsense', 'x', content, { resolved_sha: 'z' }), CoreError);
+    } finally {
+      store.close();
+    }
+  });
+
+  void it('stores several artifacts with one ref transaction, the same artifact twice as two commits', async () => {
+    const dir = tempDir();
+    build(dir, { 'a.md': 'a\n' });
+    const probe = new FaultPlan([]);
+    const store = await open(dir, { git: { fault: probe } });
+    const file = (text: string): Map<string, { data: Buffer; mode: number }> =>
+      new Map([['x.md', { data: Buffer.from(text), mode: 0o644 }]]);
+    try {
+      await store.storeUpstream('command', 'c', file('c0\n'), { resolved_sha: 'c0' });
+      const before = probe.calls.filter((c) => c.path.startsWith('update-ref')).length;
+      const records = await store.storeUpstreams([
+        { type: 'command', name: 'c', content: file('c0\n'), meta: { resolved_sha: 'c0' } },
+        { type: 'skill', name: 'a', content: file('a1\n'), meta: { resolved_sha: 'a1' } },
+        { type: 'command', name: 'c', content: file('c1\n'), meta: { resolved_sha: 'c1' } },
+        { type: 'skill', name: 'a', content: file('a2\n'), meta: { resolved_sha: 'a2' } },
+        { type: 'command', name: 'c', content: file('c1\n'), meta: { resolved_sha: 'c1' } },
+      ]);
+      assert.equal(probe.calls.filter((c) => c.path.startsWith('update-ref')).length, before + 1);
+      assert.equal(records[4]?.commit, records[2]?.commit, 'the same content and sha again: no new commit');
+      const read = async (type: string, name: string, sha: string): Promise<string | undefined> =>
+        (await store.readUpstream(type, name, sha))?.get('x.md')?.data.toString();
+      assert.deepEqual(
+        [
+          await read('skill', 'a', 'a1'),
+          await read('skill', 'a', 'a2'),
+          await read('command', 'c', 'c0'),
+          await read('command', 'c', 'c1'),
+        ],
+        ['a1\n', 'a2\n', 'c0\n', 'c1\n'],
+      );
+      assert.deepEqual(
+        (await store.listUpstream('skill', 'a')).map((r) => r.meta.resolved_sha),
+        ['a2', 'a1'],
+      );
+      assert.deepEqual(
+        (await store.listUpstream('command', 'c')).map((r) => r.meta.resolved_sha),
+        ['c1', 'c0'],
+        'chained to what was stored before the call',
+      );
       assert.ok((await store.list()).length === 0, 'upstream history never shows up as snapshots');
     } finally {
       store.close();

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { loadCollection } from '../../src/core/model/collection.js';
 import { nameBytes } from '../../src/core/base/fileNames.js';
-import { runCli, tempDir, treeListing } from './support/collections.js';
+import { runCli, tempDir, traceCount, treeListing } from './support/collections.js';
 import { commitUpstream, makeUpstream, upstreamTempDir } from './support/upstream.js';
 import type { Upstream } from './support/upstream.js';
 
@@ -133,6 +133,39 @@ describe('update', () => {
       history: { kind: string }[];
     };
     assert.equal(history.history[0]?.kind, 'update');
+  });
+
+  it('a commit already applied once is read from the store, not fetched again: after an undo the same update gives the same bytes', () => {
+    const { dir } = setup();
+    fs.appendFileSync(path.join(dir, 'skills/pdf/SKILL.md'), 'My local note.\n');
+    const update = (id: string, strategy: string): ReturnType<typeof runCli> => {
+      const r = runCli(
+        ['update', '--allow-exec', id, '--to', 'v2', '--strategy', strategy, '--collection', dir],
+        { env: { ARTIFACT_KEEPER_TRACE: '1' } },
+      );
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      return r;
+    };
+    const first = update('skill/pdf', 'merge');
+    assert.equal(traceCount(first.stderr, 'git fetch'), 1, 'the first time, fetched');
+    // The manifest and lock differ only by their times; the lock's content hash is compared below.
+    const files = (): string[] => treeListing(dir).filter((line) => !/ collection\.(toml|lock) /.test(line));
+    const hash = (): string | undefined => loadCollection(dir).lock.entries.get('pdf::skill')?.contentHash;
+    const merged = [files(), hash()];
+    assert.equal(runCli(['undo', '--collection', dir]).code, 0);
+    const again = update('skill/pdf', 'merge');
+    assert.equal(traceCount(again.stderr, 'git fetch'), 0, again.stderr);
+    assert.equal(traceCount(again.stderr, 'git ls-remote'), 1, 'the ref is still resolved upstream');
+    assert.deepEqual([files(), hash()], merged, 'the same files, modes and content hash as after the fetch');
+    assert.ok(fs.statSync(path.join(dir, 'skills/pdf/scripts/run.sh')).mode & 0o100, 'exec bit');
+    // A single-file artifact: stored under the collection's file name, read back as one file.
+    const command = update('command/review', 'overwrite');
+    assert.equal(traceCount(command.stderr, 'git fetch'), 1);
+    const overwritten = files();
+    assert.equal(runCli(['undo', '--collection', dir]).code, 0);
+    assert.equal(traceCount(update('command/review', 'overwrite').stderr, 'git fetch'), 0);
+    assert.deepEqual(files(), overwritten);
+    assert.equal(runCli(['status', '--collection', dir]).code, 0);
   });
 
   it('merge --on-conflict abort: an overlapping edit gives exit 3 and leaves every byte as it was', () => {

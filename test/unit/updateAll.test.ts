@@ -51,8 +51,10 @@ describe('update --all, one upstream repository', () => {
     const git = plan.calls.filter((c) => c.op === 'git').map((c) => c.path);
     const count = (verb: string): number => git.filter((c) => c.startsWith(verb)).length;
     assert.equal(count('ls-remote'), 1, git.join('\n'));
-    // One shared fetch of both commits' trees, then one per changed artifact.
-    assert.equal(count('fetch'), 1 + CHANGED.length, git.join('\n'));
+    // One shared fetch of both commits' trees; each changed artifact is checked out of it (its base is
+    // in the store since the add).
+    assert.equal(count('fetch'), 1, git.join('\n'));
+    assert.equal(count('read-tree'), CHANGED.length, git.join('\n'));
     const outcomes = new Map(run.outcomes.map((o) => [o.id, o.outcome]));
     for (let i = 0; i < N; i++) {
       assert.equal(outcomes.get(`skill/s${i}`), CHANGED.includes(i) ? 'updated' : 'up-to-date', `s${i}`);
@@ -74,5 +76,69 @@ describe('update --all, one upstream repository', () => {
     for (const i of CHANGED) {
       assert.match(fs.readFileSync(path.join(batched, `skills/s${i}/SKILL.md`), 'utf8'), /v2 upstream/);
     }
+  });
+
+  it('with no stored bases (a collection from SkillMeat), checks out upstream and base of files and folders from the one fetch: merged as one by one', async () => {
+    const files: Record<string, string> = { 'commands/c0.md': 'c0 v1\n', 'commands/c1.md': 'c1 v1\n' };
+    for (let i = 0; i < N; i++) files[`skills/s${i}/SKILL.md`] = skill(i, 'line one\nline two\nline three');
+    const up = makeUpstream(path.join(upstreamTempDir(), 'kit'), [{ files }]);
+    const [batched, oneByOne] = ['batched', 'one-by-one'].map((name) => {
+      const dir = path.join(tempDir(), name);
+      assert.equal(runCli(['init', '--collection', dir]).code, 0);
+      for (const rel of [
+        ...CHANGED.map((i) => `skills/s${i}`),
+        'skills/s0',
+        'commands/c0.md',
+        'commands/c1.md',
+      ]) {
+        const r = runCli(['add', `${up.url}#${rel}`, '--collection', dir]);
+        assert.equal(r.code, 0, r.stderr);
+      }
+      // No stored upstream content: every base has to come from upstream.
+      fs.rmSync(path.join(dir, '.artifact-keeper/snapshots.git'), { recursive: true });
+      fs.writeFileSync(
+        path.join(dir, 'skills/s1/SKILL.md'),
+        skill(1, 'line one\nline two\nline three, mine'),
+      );
+      return dir;
+    }) as [string, string];
+    const changed: Record<string, string> = { 'commands/c1.md': 'c1 v2\n' };
+    for (const i of CHANGED)
+      changed[`skills/s${i}/SKILL.md`] = skill(i, 'line one, upstream\nline two\nline three');
+    commitUpstream(up, { files: changed });
+
+    const plan = new FaultPlan([]);
+    const run = await updateArtifacts(batched, 'all', { strategy: 'merge' }, opts(plan));
+    const git = plan.calls.filter((c) => c.op === 'git').map((c) => c.path);
+    const count = (verb: string): number => git.filter((c) => c.startsWith(verb)).length;
+    assert.equal(count('fetch'), 1, git.join('\n'));
+    // Upstream and base of each changed artifact: two skills (trees) and one command (a file).
+    assert.equal(count('read-tree'), 2 * CHANGED.length, git.join('\n'));
+    assert.equal(count('checkout-index'), 2, git.join('\n'));
+    assert.deepEqual(
+      run.outcomes
+        .filter((o) => o.outcome === 'updated')
+        .map((o) => o.id)
+        .sort(),
+      ['command/c1', ...CHANGED.map((i) => `skill/s${i}`)].sort(),
+    );
+    for (const id of ['command/c1', ...CHANGED.map((i) => `skill/s${i}`)]) {
+      const single = await updateArtifacts(oneByOne, [id], { strategy: 'merge' }, opts(new FaultPlan([])));
+      assert.deepEqual(
+        single.outcomes.map((o) => o.outcome),
+        ['updated'],
+        id,
+      );
+    }
+    const listing = (dir: string): string[] =>
+      treeListing(dir).filter((line) => !/ collection\.(toml|lock) /.test(line));
+    assert.deepEqual(listing(batched), listing(oneByOne));
+    assert.match(
+      fs.readFileSync(path.join(batched, 'skills/s1/SKILL.md'), 'utf8'),
+      /line one, upstream\nline two\nline three, mine/,
+      'a true three-way merge: the base came along',
+    );
+    assert.equal(fs.readFileSync(path.join(batched, 'commands/c1.md'), 'utf8'), 'c1 v2\n');
+    assert.equal(runCli(['status', '--collection', batched]).code, 0);
   });
 });

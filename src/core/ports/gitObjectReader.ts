@@ -60,7 +60,11 @@ interface Body {
   file?: string;
 }
 
-/** Parses `<sha> <type> <size>\n<bytes>\n` / `<sha> missing\n` answers in request order. */
+/**
+ * Parses `<sha> <type> <size>\n<bytes>\n` / `<sha> missing\n` answers in request order. The git process
+ * keeps this process alive only while a request waits for its answer: an idle reader a caller forgot
+ * to close never holds a CLI, a test or the extension host open (git sees its stdin close when we exit).
+ */
 export class BatchObjectReader implements Omit<ObjectReader, 'readRef'> {
   private readonly pending: PendingRead[] = [];
   /** Bytes received but not consumed yet: at most a header line and the chunk it came with. */
@@ -91,6 +95,7 @@ export class BatchObjectReader implements Omit<ObjectReader, 'readRef'> {
         }),
       ),
     );
+    this.hold(false);
   }
 
   read(sha: string): Promise<CatFileObject | undefined> {
@@ -107,6 +112,18 @@ export class BatchObjectReader implements Omit<ObjectReader, 'readRef'> {
     this.child.stdin.end();
   }
 
+  /** Keeps the process alive while answers are awaited, and lets it go when none is. */
+  private hold(waiting: boolean): void {
+    // The pipes are sockets (`ref`/`unref`), though typed as plain streams.
+    const pipes = [this.child.stdout, this.child.stderr, this.child.stdin] as unknown[] as {
+      ref?: () => void;
+      unref?: () => void;
+    }[];
+    if (waiting) this.child.ref();
+    else this.child.unref();
+    for (const pipe of pipes) (waiting ? pipe.ref : pipe.unref)?.call(pipe);
+  }
+
   private request(
     sha: string,
     spill: SpillOptions | undefined,
@@ -114,6 +131,7 @@ export class BatchObjectReader implements Omit<ObjectReader, 'readRef'> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.closed) return Promise.reject(new Error('object reader is closed'));
     return new Promise((resolve, reject) => {
+      if (this.pending.length === 0) this.hold(true);
       this.pending.push({ sha, spill, resolve, reject });
       this.child.stdin.write(`${sha}\n`);
     });
@@ -138,6 +156,7 @@ export class BatchObjectReader implements Omit<ObjectReader, 'readRef'> {
       const parts = header.split(' ');
       if (parts[1] === 'missing') {
         this.pending.shift();
+        if (this.pending.length === 0) this.hold(false);
         head.resolve(undefined);
         continue;
       }
@@ -173,6 +192,7 @@ export class BatchObjectReader implements Omit<ObjectReader, 'readRef'> {
     if (body.got < body.size || rest.length === 0) return rest;
     this.body = undefined;
     this.pending.shift();
+    if (this.pending.length === 0) this.hold(false);
     if (body.fd !== undefined) {
       nodeFs.closeSync(body.fd);
       body.request.resolve({ type: body.type, size: body.size, file: body.file as string });
@@ -188,5 +208,6 @@ export class BatchObjectReader implements Omit<ObjectReader, 'readRef'> {
     if (this.body?.fd !== undefined) nodeFs.closeSync(this.body.fd);
     this.body = undefined;
     for (const request of this.pending.splice(0)) request.reject(err);
+    this.hold(false);
   }
 }

@@ -20,6 +20,7 @@ import type { RunContext } from './upstreamGit.js';
 import { kindOfMode, listArtifact, vetTree } from './upstreamTree.js';
 import type { Refuse } from './upstreamTree.js';
 import { ALL_REFS, FETCH_FLAGS, NOT_SERVED, initWorkspaceRepo } from './workspaceRepo.js';
+import type { WorkspaceRepo } from './workspaceRepo.js';
 
 /** Fetches `resolved.sha` of `source` into `workspace` (partial first, whole commits if blobs are refused). */
 export async function fetchGit(
@@ -64,8 +65,6 @@ async function fetchGitInto(
 ): Promise<FetchedContent> {
   const repo = await initWorkspaceRepo(source, path.join(workspace, 'git'), mode === 'partial', ctx);
   const shown = displaySource(source);
-  const invalid: Refuse = (reason, shape) =>
-    new CoreError({ code: 'upstream-invalid', artifact: contentLabel(source, artifact, shape), reason });
   const filter = mode === 'partial' ? ['--filter=blob:none'] : [];
 
   // 1. The commit alone (protocol v2 servers serve any reachable commit); blobs are left for step 4.
@@ -89,17 +88,43 @@ async function fetchGitInto(
     const unshallow = fs.existsSync(path.join(repo.gitDir, 'shallow')) ? ['--unshallow'] : [];
     fetch = await repo.git(['fetch', ...FETCH_FLAGS, ...unshallow, ...filter, '--', 'origin', ...ALL_REFS]);
     if (fetch.code === 0 && !(await repo.hasCommit(sha))) {
-      throw invalid(`commit ${sha} is no longer available upstream`);
+      throw new CoreError({
+        code: 'upstream-invalid',
+        artifact: contentLabel(source, artifact, undefined),
+        reason: `commit ${sha} is no longer available upstream`,
+      });
     }
   }
   if (fetch.code !== 0) throw unreachable(source, fetch);
 
-  // 4. Find the subpath in the commit's tree and check out just that: a tree with read-tree -u, which
-  // fetches the missing blobs in one batch; a file through a one-entry index.
-  const subpath = source.subpath;
+  // 4. The artifact's files out of the commit.
   const contentDir = path.join(workspace, 'content');
   await fsp.mkdir(contentDir).catch((err: unknown) => {
     throw ioFailure('mkdir', contentDir, err);
+  });
+  return checkOutArtifact(repo, source, sha, contentDir, mode, artifact);
+}
+
+/**
+ * Finds `source.subpath` in commit `sha` (already in `repo`) and checks out just that into the existing,
+ * empty `contentDir`: a tree with read-tree -u after its listing was vetted, which fetches the missing
+ * blobs in one batch; a file through a one-entry index. Uses the repository's index, which it replaces.
+ */
+export async function checkOutArtifact(
+  repo: WorkspaceRepo,
+  source: RemoteSource,
+  sha: string,
+  contentDir: string,
+  mode: 'partial' | 'whole',
+  artifact: ArtifactHint | undefined,
+): Promise<FetchedContent> {
+  const invalid: Refuse = (reason, shape) =>
+    new CoreError({ code: 'upstream-invalid', artifact: contentLabel(source, artifact, shape), reason });
+  const subpath = source.subpath;
+  // An index left by an earlier checkout in the same repository must not add its files to this one.
+  const index = path.join(repo.gitDir, 'index');
+  await fsp.rm(index, { force: true }).catch((err: unknown) => {
+    throw ioFailure('remove', index, err);
   });
   const listed = await listArtifact(repo, sha, subpath, invalid);
   if (!listed) throw invalid(`path "${subpath}" not found at ${sha}`);

@@ -12,9 +12,12 @@
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Logger } from '../base/changes.js';
-import { ioFailure } from '../base/errors.js';
+import { ioFailure, isCoreError } from '../base/errors.js';
+import { traceCount } from '../base/trace.js';
 import { makeWorkspace } from '../ports/tempSpace.js';
 import type { Workspace } from '../ports/tempSpace.js';
+import type { ArtifactHint } from './contentShape.js';
+import { checkOutArtifact } from './gitFetch.js';
 import { resolveSource } from './resolve.js';
 import type { ResolvedSource } from './resolve.js';
 import { displaySource } from './sourceSpec.js';
@@ -22,6 +25,7 @@ import type { RemoteSource } from './sourceSpec.js';
 import { runContext } from './upstreamGit.js';
 import type { SourceOptions } from './upstreamGit.js';
 import { FETCH_FLAGS, FULL_SHA, initWorkspaceRepo } from './workspaceRepo.js';
+import type { FetchedSource } from './sources.js';
 import type { WorkspaceRepo } from './workspaceRepo.js';
 
 export interface UpstreamBatch {
@@ -32,6 +36,14 @@ export interface UpstreamBatch {
    * false (changed), or undefined when it could not be told. Cancellation is rethrown.
    */
   unchanged(source: RemoteSource, from: string, to: string): Promise<boolean | undefined>;
+  /**
+   * The artifact at commit `sha`, checked out of the repository `unchanged` fetched it into, when it did
+   * (its blobs fetched then, in one batch): no repository, negotiation or commit fetch of its own. For
+   * `update --all`, whose changed artifacts and their bases are all in that one shallow repository.
+   * Undefined when the commit is not there or anything fails (the caller fetches the ordinary way, which
+   * reports it); cancellation is rethrown. The caller disposes what it gets.
+   */
+  fetch(source: RemoteSource, sha: string, artifact?: ArtifactHint): Promise<FetchedSource | undefined>;
   /** Removes the shared workspace; safe to call twice. */
   dispose(): Promise<void>;
 }
@@ -106,7 +118,39 @@ export function upstreamBatch(options: SourceOptions & { workDir: string; logger
     return diff;
   };
 
+  /** Checkouts share the repository's index, so they take turns. */
+  let checkouts: Promise<unknown> = Promise.resolve();
+  let checkoutCount = 0;
+  const checkOut = async (
+    source: RemoteSource,
+    sha: string,
+    artifact: ArtifactHint | undefined,
+  ): Promise<FetchedSource | undefined> => {
+    const state = FULL_SHA.test(sha) ? await repos.get(source.url) : undefined;
+    if (!state?.commits.has(sha) || !workspace) return undefined;
+    const contentDir = path.join((await workspace).path, `content-${checkoutCount++}`);
+    const dispose = (): Promise<void> => fsp.rm(contentDir, { recursive: true, force: true });
+    try {
+      await fsp.mkdir(contentDir);
+      const content = await checkOutArtifact(state.repo, source, sha, contentDir, 'partial', artifact);
+      traceCount('shared checkout');
+      return { ...content, workspace: contentDir, dispose };
+    } catch (err) {
+      await dispose().catch(() => undefined);
+      if (isCoreError(err, 'cancelled')) throw err;
+      options.logger.debug(
+        `[Sources] shared checkout of ${displaySource(source)} at ${sha} failed (${(err as Error).message}); fetching it alone`,
+      );
+      return undefined;
+    }
+  };
+
   return {
+    fetch(source, sha, artifact) {
+      const run = checkouts.then(() => checkOut(source, sha, artifact));
+      checkouts = run.catch(() => undefined);
+      return run;
+    },
     resolve(source) {
       const key = `${source.url}\0${source.ref}`;
       let found = resolved.get(key);

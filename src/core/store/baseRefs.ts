@@ -95,44 +95,82 @@ export class BaseRefs {
     content: string | Tree,
     meta: UpstreamMeta,
   ): Promise<UpstreamRecord> {
-    const state =
-      typeof content === 'string'
-        ? await scanPath(this.objects, content)
-        : scanContent(content, await writeLargeBlobs(this.objects, content));
-    const previous = (await this.upstreamHistory(ref))[0];
-    const fullMeta: UpstreamMeta = { ...meta, time: meta.time ?? this.clock.now().toISOString() };
-    const message = `upstream ${type}/${name} ${meta.resolved_version ?? meta.resolved_sha}\n\n${JSON.stringify(fullMeta)}\n`;
-    let commit: GitObject | undefined;
-    const { root } = await writeTrees(this.objects, state, undefined, (tree) => {
-      if (previous && previous.tree === tree && previous.meta.resolved_sha === meta.resolved_sha) return [];
-      commit = commitObject(
-        tree,
-        previous?.commit,
-        message,
-        new Date(fullMeta.time ?? this.clock.now().getTime()),
-      );
-      return [commit];
-    });
-    if (!commit) return previous as UpstreamRecord;
-    await this.git.pipe(['update-ref', '--stdin'], {
-      input: `update ${ref} ${commit.sha} ${previous?.commit ?? ZERO_SHA}\n`,
-    });
-    return { commit: commit.sha, tree: root, meta: fullMeta };
+    return (await this.storeUpstreams([{ ref, type, name, content, meta }]))[0] as UpstreamRecord;
+  }
+
+  /**
+   * `storeUpstream` for several artifacts, their refs moved in one `update-ref` transaction (an
+   * `update --all` of 20 changed artifacts started 20 of them).
+   */
+  async storeUpstreams(
+    items: readonly { ref: string; type: string; name: string; content: string | Tree; meta: UpstreamMeta }[],
+  ): Promise<UpstreamRecord[]> {
+    const records: UpstreamRecord[] = [];
+    /** Each ref's newest record so far in this call (a ref given twice chains), and its value before. */
+    const heads = new Map<string, UpstreamRecord | undefined>();
+    const before = new Map<string, string | undefined>();
+    for (const { ref, type, name, content, meta } of items) {
+      const state =
+        typeof content === 'string'
+          ? await scanPath(this.objects, content)
+          : scanContent(content, await writeLargeBlobs(this.objects, content));
+      if (!heads.has(ref)) {
+        const head = (await this.upstreamHistory(ref))[0];
+        heads.set(ref, head);
+        before.set(ref, head?.commit);
+      }
+      const previous = heads.get(ref);
+      const fullMeta: UpstreamMeta = { ...meta, time: meta.time ?? this.clock.now().toISOString() };
+      const message = `upstream ${type}/${name} ${meta.resolved_version ?? meta.resolved_sha}\n\n${JSON.stringify(fullMeta)}\n`;
+      let commit: GitObject | undefined;
+      const { root } = await writeTrees(this.objects, state, undefined, (tree) => {
+        if (previous && previous.tree === tree && previous.meta.resolved_sha === meta.resolved_sha) return [];
+        commit = commitObject(
+          tree,
+          previous?.commit,
+          message,
+          new Date(fullMeta.time ?? this.clock.now().getTime()),
+        );
+        return [commit];
+      });
+      if (!commit) {
+        records.push(previous as UpstreamRecord);
+        continue;
+      }
+      const record = { commit: commit.sha, tree: root, meta: fullMeta };
+      heads.set(ref, record);
+      records.push(record);
+    }
+    // One line per moved ref (git refuses two for the same ref), from its value before this call.
+    const updates = [...heads].flatMap(([ref, head]) =>
+      head && head.commit !== before.get(ref)
+        ? [`update ${ref} ${head.commit} ${before.get(ref) ?? ZERO_SHA}\n`]
+        : [],
+    );
+    if (updates.length > 0) await this.git.pipe(['update-ref', '--stdin'], { input: updates.join('') });
+    return records;
   }
 
   /**
    * The stored upstream content of an artifact at `resolvedSha` (or the newest stored one), or undefined
-   * when none was stored. Paths are relative to the artifact (a single file: its upstream file name).
+   * when none was stored. With `source`, only content stored from that exact source (the lock's
+   * `upstream` string, which names the subpath) counts. Paths are relative to the artifact (a single
+   * file: its upstream file name).
    */
   async readUpstream(
     type: string,
     name: string,
     resolvedSha?: string,
     reading: StoredTreeReading = {},
+    source?: string,
   ): Promise<Tree | undefined> {
     const history = await this.upstreamHistory(upstreamRef(type, name));
     const record =
-      resolvedSha === undefined ? history[0] : history.find((r) => r.meta.resolved_sha === resolvedSha);
+      resolvedSha === undefined
+        ? history[0]
+        : history.find(
+            (r) => r.meta.resolved_sha === resolvedSha && (source === undefined || r.meta.source === source),
+          );
     if (!record) return undefined;
     return this.readStoredTree(record.tree, reading);
   }

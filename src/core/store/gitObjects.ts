@@ -95,6 +95,24 @@ export class GitObjects {
   }
 
   /**
+   * The commit each of `refs` points at (id, tree, message), or undefined for a ref that does not exist
+   * or is not a commit: all asked of the one `cat-file --batch` at once, so a hundred refs cost one round
+   * trip, not a `for-each-ref` process.
+   */
+  async readRefCommits(
+    refs: readonly string[],
+  ): Promise<({ commit: string; tree: string; message: string } | undefined)[]> {
+    this.reader ??= this.git.openObjectReader();
+    const reader = this.reader;
+    const objects = await Promise.all(refs.map((ref) => reader.readRef(ref)));
+    return objects.map((object) => {
+      if (object?.type !== 'commit') return undefined;
+      const { tree, message } = parseCommit(object.data);
+      return tree ? { commit: objectId('commit', object.data), tree, message } : undefined;
+    });
+  }
+
+  /**
    * A blob's bytes, or, when it is larger than `spill.over`, the file they were written to (`spill.file`,
    * created): a large blob never sits in memory. Throws `git-failed` when the object is missing.
    */

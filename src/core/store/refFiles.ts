@@ -48,3 +48,28 @@ export function packedRefNames(gitDir: string): Set<string> {
   }
   return names;
 }
+
+/**
+ * The names of the refs under each of `prefixes` (`refs/snapshots/`, …), loose and packed, as git's files
+ * backend keeps them; a `.lock` beside a ref is not one. Undefined when the repository keeps its refs in
+ * a reftable (ask git then).
+ */
+export function refNamesUnder(gitDir: string, prefixes: readonly string[]): Set<string> | undefined {
+  if (nodeFs.existsSync(path.join(gitDir, 'reftable'))) return undefined;
+  const names = new Set<string>();
+  const walk = (ref: string): void => {
+    let entries: nodeFs.Dirent[];
+    try {
+      entries = nodeFs.readdirSync(path.join(gitDir, ref), { withFileTypes: true });
+    } catch {
+      return; // none loose under this prefix
+    }
+    for (const entry of entries) {
+      if (entry.isDirectory()) walk(`${ref}${entry.name}/`);
+      else if (entry.isFile() && !entry.name.endsWith('.lock')) names.add(`${ref}${entry.name}`);
+    }
+  };
+  for (const prefix of prefixes) walk(prefix);
+  for (const name of packedRefNames(gitDir)) if (prefixes.some((p) => name.startsWith(p))) names.add(name);
+  return names;
+}

@@ -12,7 +12,7 @@ import { assertObjectId, assertRefName } from '../ports/git.js';
 import type { Git } from '../ports/git.js';
 import type { Fs } from '../ports/fs.js';
 import { commitObject } from './gitObjects.js';
-import { createRefs, packedRefNames } from './refFiles.js';
+import { createRefs, packedRefNames, refNamesUnder } from './refFiles.js';
 import type { GitObject, GitObjects } from './gitObjects.js';
 
 const SNAPSHOT_REFS = 'refs/snapshots/';
@@ -119,8 +119,31 @@ export class SnapshotRefs {
     return newest;
   }
 
-  /** All snapshots, newest first. */
+  /**
+   * All snapshots, newest first: the ref names read from the refs folder and `packed-refs`, their commits
+   * from the store's `cat-file --batch` (a `for-each-ref` process cost 20–30 ms of every update's
+   * retention). A repository in a reftable, or a ref under `refs/snapshots/` not named as ours, is
+   * listed by git, as before.
+   */
   async list(): Promise<SnapshotInfo[]> {
+    const names = refNamesUnder(this.git.gitDir, [SNAPSHOT_REFS, PIN_REFS]);
+    const refs = [...(names ?? [])].filter((name) => name.startsWith(SNAPSHOT_REFS));
+    if (!names || refs.some((ref) => !SNAPSHOT_ID.test(ref.slice(SNAPSHOT_REFS.length))))
+      return this.listByGit();
+    const pinned = new Set(
+      [...names].filter((name) => name.startsWith(PIN_REFS)).map((name) => name.slice(PIN_REFS.length)),
+    );
+    const commits = await this.objects.readRefCommits(refs);
+    const snapshots: SnapshotInfo[] = [];
+    refs.forEach((ref, i) => {
+      const read = commits[i];
+      if (read) this.addListed(snapshots, ref, read.commit, read.tree, read.message);
+    });
+    for (const info of snapshots) info.pinned = pinned.has(info.id);
+    return snapshots.sort(newestFirst);
+  }
+
+  private async listByGit(): Promise<SnapshotInfo[]> {
     const out = await this.git.run([
       'for-each-ref',
       '--format=%(refname)%00%(objectname)%00%(tree)%00%(contents)%00%00',
@@ -136,16 +159,21 @@ export class SnapshotRefs {
         pinned.add(refname.slice(PIN_REFS.length));
         continue;
       }
-      const id = refname.slice(SNAPSHOT_REFS.length);
-      const meta = parseSnapshotMessage(contents ?? '');
-      if (!meta || meta.id !== id || !tree) {
-        this.logger.warn(`[Snapshots] ignoring ${refname}: its commit message is not snapshot metadata`);
-        continue;
-      }
-      snapshots.push(toInfo(meta, commit, tree));
+      this.addListed(snapshots, refname, commit, tree ?? '', contents ?? '');
     }
     for (const info of snapshots) info.pinned = pinned.has(info.id);
     return snapshots.sort(newestFirst);
+  }
+
+  /** Adds the snapshot `ref` names to `into`, or warns when its commit does not carry our metadata. */
+  private addListed(into: SnapshotInfo[], ref: string, commit: string, tree: string, message: string): void {
+    const id = ref.slice(SNAPSHOT_REFS.length);
+    const meta = parseSnapshotMessage(message);
+    if (!meta || meta.id !== id || !tree) {
+      this.logger.warn(`[Snapshots] ignoring ${ref}: its commit message is not snapshot metadata`);
+      return;
+    }
+    into.push(toInfo(meta, commit, tree));
   }
 
   /**

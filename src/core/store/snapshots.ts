@@ -452,6 +452,18 @@ export class SnapshotStore {
     });
   }
 
+  /** `storeUpstream` for several artifacts at once: one ref transaction for all of them. */
+  storeUpstreams(
+    items: readonly { type: string; name: string; content: string | Tree; meta: UpstreamMeta }[],
+  ): Promise<UpstreamRecord[]> {
+    return this.exclusive(async () => {
+      await this.ensureRepo();
+      return this.bases.storeUpstreams(
+        items.map((item) => ({ ...item, ref: upstreamRef(item.type, item.name) })),
+      );
+    });
+  }
+
   /**
    * The stored upstream content of an artifact at `resolvedSha` (or the newest stored one), or undefined
    * when none was stored. Paths are relative to the artifact (a single file: its upstream file name).
@@ -462,9 +474,11 @@ export class SnapshotStore {
     resolvedSha?: string,
     /** Where large files go, and files already in hand that need not be read (`StoredTreeReading`). */
     reading?: StoredTreeReading,
+    /** Only content stored from this source (the lock's `upstream` string), when given. */
+    source?: string,
   ): Promise<Tree | undefined> {
     if (!this.repoExists()) return undefined;
-    return this.bases.readUpstream(type, name, resolvedSha, reading);
+    return this.bases.readUpstream(type, name, resolvedSha, reading, source);
   }
 
   /**

@@ -102,8 +102,6 @@ export interface ArtifactUpdatePlan {
   /** False when no stored or fetchable base existed: every difference is then a both-sides change. */
   baseKnown: boolean;
   files: FilePlan[];
-  /** Absolute path of the fetched upstream content (folder or file), valid until the plan is disposed. */
-  upstreamRoot: string;
   /** Absolute path of the artifact in the collection. */
   localRoot: string;
 }

@@ -21,7 +21,7 @@ import { lfsWarning } from '../model/lfsPointers.js';
 import type { Strategy, Tree } from './plan.js';
 import { storeOptions, writerOptions } from './operations.js';
 import { openSnapshotStore } from '../store/snapshots.js';
-import { fetchSource, sourceFromUpstream, upstreamBatch } from '../sources/sources.js';
+import { fetchSource, sourceFromUpstream, upstreamBatch, upstreamString } from '../sources/sources.js';
 import type { FetchedSource, RemoteSource, ResolvedSource, UpstreamBatch } from '../sources/sources.js';
 import { withWriter } from '../txn/transaction.js';
 import { hasJournal } from '../txn/journal.js';
@@ -31,7 +31,6 @@ export interface ArtifactInternals {
   entry: ArtifactEntry;
   source: RemoteSource;
   resolved: ResolvedSource;
-  fetched?: FetchedSource;
   base?: Tree;
   mine: Tree;
   upstream: Tree;
@@ -247,7 +246,7 @@ async function planArtifact(
   to: string | undefined,
   store: Awaited<ReturnType<typeof openSnapshotStore>>,
   fetchedAll: FetchedSource[],
-  batch: Pick<UpstreamBatch, 'resolve'> & Partial<Pick<UpstreamBatch, 'unchanged'>>,
+  batch: Pick<UpstreamBatch, 'resolve'> & Partial<Pick<UpstreamBatch, 'unchanged' | 'fetch'>>,
   spill: (name: string) => string,
 ): Promise<{ plan: ArtifactUpdatePlan; internals: ArtifactInternals }> {
   const id = artifactId(entry);
@@ -277,7 +276,6 @@ async function planArtifact(
         kept: true,
         baseKnown: false,
         files: [],
-        upstreamRoot: '',
         localRoot,
       },
       internals: {
@@ -307,27 +305,46 @@ async function planArtifact(
   const upToDate =
     resolved.sha === currentSha ||
     (currentSha !== undefined && (await batch.unchanged?.(source, currentSha, resolved.sha)) === true);
-  let fetched: FetchedSource | undefined;
   let upstream: Tree = new Map();
   let base: Tree | undefined;
   if (!upToDate) {
-    const got = await traced('fetch', () => fetchSource(source, resolved, fetchOptions(work, entry, opts)));
-    fetched = got;
-    fetchedAll.push(got);
-    if (got.isFile === isFolder) {
-      throw new CoreError({
-        code: 'upstream-invalid',
-        artifact: id,
-        reason: `upstream is a ${got.isFile ? 'file' : 'folder'} but the collection holds a ${isFolder ? 'folder' : 'file'}`,
-      });
+    const stored = await traced('read the upstream from the store', () =>
+      storedUpstream(store, entry, source, resolved.sha, isFolder, fileName, spill),
+    );
+    if (stored) upstream = stored;
+    else {
+      const got = await traced(
+        'fetch',
+        async () =>
+          (await batch.fetch?.(source, resolved.sha, entry)) ??
+          fetchSource(source, resolved, fetchOptions(work, entry, opts)),
+      );
+      fetchedAll.push(got);
+      if (got.isFile === isFolder) {
+        throw new CoreError({
+          code: 'upstream-invalid',
+          artifact: id,
+          reason: `upstream is a ${got.isFile ? 'file' : 'folder'} but the collection holds a ${isFolder ? 'folder' : 'file'}`,
+        });
+      }
+      const read = tracedSync('read the fetched files', () => readTree(got.root, !got.isFile).tree);
+      upstream = isFolder ? read : singleFileTree(read, fileName);
     }
-    const read = tracedSync('read the fetched files', () => readTree(got.root, !got.isFile).tree);
-    upstream = isFolder ? read : singleFileTree(read, fileName);
     base = await traced('read the base', () =>
-      loadBase(store, entry, source, currentSha, isFolder, fileName, work, opts, fetchedAll, spill, [
-        upstream,
-        mine,
-      ]),
+      loadBase(
+        store,
+        entry,
+        source,
+        currentSha,
+        isFolder,
+        fileName,
+        work,
+        opts,
+        fetchedAll,
+        spill,
+        [upstream, mine],
+        batch,
+      ),
     );
   }
   const lfs = upToDate ? undefined : lfsWarning(id, upstream);
@@ -344,14 +361,12 @@ async function planArtifact(
       ...(lfs ? { warnings: [lfs] } : {}),
       baseKnown: base !== undefined,
       files: upToDate ? [] : tracedSync('classify', () => classify(base, mine, upstream)),
-      upstreamRoot: fetched?.root ?? '',
       localRoot,
     },
     internals: {
       entry,
       source,
       resolved,
-      ...(fetched ? { fetched } : {}),
       ...(base ? { base } : {}),
       mine,
       upstream,
@@ -359,6 +374,38 @@ async function planArtifact(
       inputs: inputsDigest(collection, entry, mine),
     },
   };
+}
+
+/**
+ * The upstream content at `sha` when an earlier update or add of this artifact already stored it from
+ * this same source: a commit's content never changes, so it is read from the store, not fetched again (an
+ * update after its undo or abort, a second try with another strategy, the apply after a preview). Only
+ * when the stored content has the shape the collection holds (one file named as the source's, or a
+ * folder); otherwise the fetch decides, and names the mismatch.
+ */
+async function storedUpstream(
+  store: Awaited<ReturnType<typeof openSnapshotStore>>,
+  entry: ArtifactEntry,
+  source: RemoteSource,
+  sha: string,
+  isFolder: boolean,
+  fileName: string,
+  spill: (name: string) => string,
+): Promise<Tree | undefined> {
+  const stored = await store.readUpstream(
+    entry.type,
+    entry.name,
+    sha,
+    { spill },
+    upstreamString(source, sha),
+  );
+  if (!stored) return undefined;
+  // A single file is stored under the collection's file name (older versions: the upstream's).
+  const only = stored.size === 1 ? [...stored.keys()][0] : undefined;
+  const storedAsFile =
+    only === fileName || (only !== undefined && only === path.posix.basename(source.subpath));
+  if (storedAsFile === isFolder) return undefined;
+  return isFolder ? withoutNoise(stored) : singleFileTree(stored, fileName);
 }
 
 /**
@@ -384,6 +431,8 @@ export async function loadBase(
    * may): a base file with the same bytes as one of theirs is taken from them, not read from the store.
    */
   held: readonly Tree[] = [],
+  /** `update --all`'s shared repository, which may hold the base commit already. */
+  shared?: Partial<Pick<UpstreamBatch, 'fetch'>>,
 ): Promise<Tree | undefined> {
   if (!currentSha) return undefined;
   const stored = await store.readUpstream(entry.type, entry.name, currentSha, {
@@ -393,11 +442,13 @@ export async function loadBase(
   // A base stored before noise was left out may still hold some: it must not look like an upstream deletion.
   if (stored) return isFolder ? withoutNoise(stored) : singleFileTree(stored, fileName);
   try {
-    const fetched = await fetchSource(
-      source,
-      { sha: currentSha, ref: currentSha, versionSpec: currentSha },
-      fetchOptions(work, entry, opts),
-    );
+    const fetched =
+      (await shared?.fetch?.(source, currentSha, entry)) ??
+      (await fetchSource(
+        source,
+        { sha: currentSha, ref: currentSha, versionSpec: currentSha },
+        fetchOptions(work, entry, opts),
+      ));
     fetchedAll.push(fetched);
     const read = readTree(fetched.root, !fetched.isFile).tree;
     return isFolder ? read : singleFileTree(read, fileName);

@@ -218,10 +218,16 @@ async function applyUpdateLocked(
     );
     // The upstream trees go into the snapshot repository first: harmless if the update then fails
     // (a base is looked up by the sha the lock pins), and there for the next merge if it commits.
-    await traced('store the upstream trees', async () => {
-      for (const item of toStore)
-        await store.storeUpstream(item.entry.type, item.entry.name, item.tree, item.meta);
-    });
+    await traced('store the upstream trees', () =>
+      store.storeUpstreams(
+        toStore.map((item) => ({
+          type: item.entry.type,
+          name: item.entry.name,
+          content: item.tree,
+          meta: item.meta,
+        })),
+      ),
+    );
     changes.push(...tracedSync('manifest and lock text', () => collectionWrites(collection, now)));
     const txId = newTxId(clockOf(opts).now().getTime());
     throwIfAborted(opts.signal);

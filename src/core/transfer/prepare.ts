@@ -379,7 +379,7 @@ async function planArtifact(
 /**
  * The upstream content at `sha` when an earlier update or add of this artifact already stored it from
  * this same source: a commit's content never changes, so it is read from the store, not fetched again (an
- * update after its undo or abort, a second try with another strategy, the apply after a preview). Only
+ * update after its undo or abort, a second try with another strategy, a retry after a failed commit). Only
  * when the stored content has the shape the collection holds (one file named as the source's, or a
  * folder); otherwise the fetch decides, and names the mismatch.
  */

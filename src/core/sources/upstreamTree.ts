@@ -103,7 +103,7 @@ export function vetTree(
 }
 
 /** `ls-tree -z` records, the path kept as raw bytes too. */
-function parseTreeEntries(output: Buffer): TreeEntry[] {
+export function parseTreeEntries(output: Buffer): TreeEntry[] {
   return parseLsTree(output).map(({ mode, type, oid, path: bytes }) => {
     const rawPath = Buffer.from(bytes);
     return { mode, type, oid, path: rawPath.toString('utf8'), rawPath };

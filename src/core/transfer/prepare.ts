@@ -158,6 +158,10 @@ export async function prepareUpdate(
     openSnapshotStore(dir, storeOptions(opts)),
   );
   try {
+    if (diffFirst && strategy !== 'keep')
+      await traced('prefetch the changed artifacts', () =>
+        prefetchChanged(collection, entries, to, store, batch),
+      );
     for (const entry of entries) {
       const id = artifactId(entry);
       throwIfAborted(opts.signal);
@@ -233,6 +237,42 @@ export function isArtifactFailure(err: unknown): err is CoreError {
       'conflicted',
     ].includes(err.failure.code)
   );
+}
+
+/**
+ * `update --all`'s first pass: which artifacts changed upstream (each repository resolved, fetched and
+ * diffed once), so the blobs of their new content, and of their base when the store has none, come in
+ * one fetch per repository before the artifacts are planned one by one. An artifact's own failure (its
+ * upstream unreachable, say) is left for its planning to report; a local one (full disk, the store
+ * failing, cancellation) stops the update, as it would anywhere else.
+ */
+async function prefetchChanged(
+  collection: Collection,
+  entries: readonly ArtifactEntry[],
+  to: string | undefined,
+  store: Awaited<ReturnType<typeof openSnapshotStore>>,
+  batch: UpstreamBatch,
+): Promise<void> {
+  const wanted: { source: RemoteSource; sha: string }[] = [];
+  for (const entry of entries) {
+    try {
+      const lockEntry = getEntry(collection.lock, entry);
+      const currentSha = lockEntry?.resolvedSha ?? entry.resolvedSha;
+      if (lockEntry?.conflicted || currentSha === undefined) continue;
+      const source = sourceFromUpstream(entry.upstream as string, to ?? entry.versionSpec);
+      const resolved = await batch.resolve(source);
+      if ((await batch.unchanged(source, currentSha, resolved.sha)) !== false) continue;
+      const stored = await store.listUpstream(entry.type, entry.name);
+      const upstream = upstreamString(source, resolved.sha);
+      if (!stored.some((r) => r.meta.resolved_sha === resolved.sha && r.meta.source === upstream))
+        wanted.push({ source, sha: resolved.sha });
+      if (!stored.some((r) => r.meta.resolved_sha === currentSha)) wanted.push({ source, sha: currentSha });
+    } catch (err) {
+      // The artifact's own trouble is for its planning to report; a local one stops the update here.
+      if (!isArtifactFailure(err)) throw err;
+    }
+  }
+  await batch.prefetch(wanted);
 }
 
 /** Plans one artifact: resolve, fetch, read the base, classify (DESIGN §5 steps 4–5). */

@@ -150,6 +150,19 @@ async function collectionWithASnapshot(): Promise<string> {
   return dir;
 }
 
+/** A store of a one-file collection whose git processes are counted: `gitRuns('update-ref')`. */
+async function openCounting(): Promise<{
+  dir: string;
+  store: SnapshotStore;
+  gitRuns: (command: string) => number;
+}> {
+  const dir = tempDir();
+  build(dir, { 'a.md': 'a\n' });
+  const probe = new FaultPlan([]);
+  const store = await open(dir, { git: { fault: probe } });
+  return { dir, store, gitRuns: (command) => probe.calls.filter((c) => c.path.startsWith(command)).length };
+}
+
 async function rejectsWith(promise: Promise<unknown>, code: string): Promise<CoreError> {
   try {
     await promise;
@@ -915,10 +928,7 @@ void describe('listing, resolving, pinning and retention', () => {
   });
 
   void it('lists what git lists, loose and packed, with no git process: a lock file, a foreign commit and a foreign name change nothing', async () => {
-    const dir = tempDir();
-    build(dir, { 'a.md': 'a\n' });
-    const probe = new FaultPlan([]);
-    const store = await open(dir, { git: { fault: probe } });
+    const { dir, store, gitRuns } = await openCounting();
     const gitDir = store.gitDir;
     // What git itself says: every ref under refs/snapshots/ whose commit carries snapshot metadata.
     const byGit = (): string[] =>
@@ -946,7 +956,7 @@ void describe('listing, resolving, pinning and retention', () => {
       fs.writeFileSync(path.join(gitDir, 'refs/snapshots', `${c.id}x.lock`), '');
       // A ref named as ours whose commit is not a snapshot: git lists it, we ignore it, both ways.
       git(dir, '--git-dir', gitDir, 'update-ref', 'refs/snapshots/s000000000abc', a.commit);
-      const listings = (): number => probe.calls.filter((c) => c.path.startsWith('for-each-ref')).length;
+      const listings = (): number => gitRuns('for-each-ref');
       assert.deepEqual(await listed(), byGit());
       assert.deepEqual(
         (await store.list()).map((s) => [s.id, s.pinned]),
@@ -1203,15 +1213,12 @@ void describe('upstream history', () => {
   });
 
   void it('stores several artifacts with one ref transaction, the same artifact twice as two commits', async () => {
-    const dir = tempDir();
-    build(dir, { 'a.md': 'a\n' });
-    const probe = new FaultPlan([]);
-    const store = await open(dir, { git: { fault: probe } });
+    const { store, gitRuns } = await openCounting();
     const file = (text: string): Map<string, { data: Buffer; mode: number }> =>
       new Map([['x.md', { data: Buffer.from(text), mode: 0o644 }]]);
     try {
       await store.storeUpstream('command', 'c', file('c0\n'), { resolved_sha: 'c0' });
-      const before = probe.calls.filter((c) => c.path.startsWith('update-ref')).length;
+      const before = gitRuns('update-ref');
       const records = await store.storeUpstreams([
         { type: 'command', name: 'c', content: file('c0\n'), meta: { resolved_sha: 'c0' } },
         { type: 'skill', name: 'a', content: file('a1\n'), meta: { resolved_sha: 'a1' } },
@@ -1219,7 +1226,7 @@ void describe('upstream history', () => {
         { type: 'skill', name: 'a', content: file('a2\n'), meta: { resolved_sha: 'a2' } },
         { type: 'command', name: 'c', content: file('c1\n'), meta: { resolved_sha: 'c1' } },
       ]);
-      assert.equal(probe.calls.filter((c) => c.path.startsWith('update-ref')).length, before + 1);
+      assert.equal(gitRuns('update-ref'), before + 1);
       assert.equal(records[4]?.commit, records[2]?.commit, 'the same content and sha again: no new commit');
       const read = async (type: string, name: string, sha: string): Promise<string | undefined> =>
         (await store.readUpstream(type, name, sha))?.get('x.md')?.data.toString();

@@ -51,6 +51,12 @@ export async function fetchGit(
   }
 }
 
+/** How fetched content of `source` is refused: `upstream-invalid`, naming the artifact (or the source). */
+function refusing(source: RemoteSource, artifact: ArtifactHint | undefined): Refuse {
+  return (reason, shape) =>
+    new CoreError({ code: 'upstream-invalid', artifact: contentLabel(source, artifact, shape), reason });
+}
+
 /** Thrown by a partial fetch whose blobs the server will not serve on demand; fetchGit retries whole. */
 class BlobsRefused extends Error {}
 
@@ -88,11 +94,7 @@ async function fetchGitInto(
     const unshallow = fs.existsSync(path.join(repo.gitDir, 'shallow')) ? ['--unshallow'] : [];
     fetch = await repo.git(['fetch', ...FETCH_FLAGS, ...unshallow, ...filter, '--', 'origin', ...ALL_REFS]);
     if (fetch.code === 0 && !(await repo.hasCommit(sha))) {
-      throw new CoreError({
-        code: 'upstream-invalid',
-        artifact: contentLabel(source, artifact, undefined),
-        reason: `commit ${sha} is no longer available upstream`,
-      });
+      throw refusing(source, artifact)(`commit ${sha} is no longer available upstream`);
     }
   }
   if (fetch.code !== 0) throw unreachable(source, fetch);
@@ -118,8 +120,7 @@ export async function checkOutArtifact(
   mode: 'partial' | 'whole',
   artifact: ArtifactHint | undefined,
 ): Promise<FetchedContent> {
-  const invalid: Refuse = (reason, shape) =>
-    new CoreError({ code: 'upstream-invalid', artifact: contentLabel(source, artifact, shape), reason });
+  const invalid = refusing(source, artifact);
   const subpath = source.subpath;
   // An index left by an earlier checkout in the same repository must not add its files to this one.
   const index = path.join(repo.gitDir, 'index');

@@ -130,8 +130,13 @@ export function upstreamBatch(options: SourceOptions & { workDir: string; logger
     return diff;
   };
 
-  /** Checkouts share the repository's index, so they take turns. */
-  let checkouts: Promise<unknown> = Promise.resolve();
+  /** Checkouts share the repository's index, and a prefetch its objects: they take turns. */
+  let turns: Promise<unknown> = Promise.resolve();
+  const inTurn = <T>(work: () => Promise<T>): Promise<T> => {
+    const run = turns.then(work);
+    turns = run.catch(() => undefined);
+    return run;
+  };
   let checkoutCount = 0;
   const checkOut = async (
     source: RemoteSource,
@@ -199,16 +204,8 @@ export function upstreamBatch(options: SourceOptions & { workDir: string; logger
   };
 
   return {
-    prefetch(wanted) {
-      const run = checkouts.then(() => prefetchBlobs(wanted));
-      checkouts = run.catch(() => undefined);
-      return run;
-    },
-    fetch(source, sha, artifact) {
-      const run = checkouts.then(() => checkOut(source, sha, artifact));
-      checkouts = run.catch(() => undefined);
-      return run;
-    },
+    prefetch: (wanted) => inTurn(() => prefetchBlobs(wanted)),
+    fetch: (source, sha, artifact) => inTurn(() => checkOut(source, sha, artifact)),
     resolve(source) {
       const key = `${source.url}\0${source.ref}`;
       let found = resolved.get(key);

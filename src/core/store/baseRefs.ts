@@ -75,6 +75,20 @@ export interface UpstreamRecord {
   meta: UpstreamMeta;
 }
 
+/**
+ * The record of `history` (`upstreamHistory`, `listUpstream`) holding the upstream content at `sha`,
+ * from exactly `source` (the lock's `upstream` string) when one is given.
+ */
+export function storedAt(
+  history: readonly UpstreamRecord[],
+  sha: string,
+  source?: string,
+): UpstreamRecord | undefined {
+  return history.find(
+    (r) => r.meta.resolved_sha === sha && (source === undefined || r.meta.source === source),
+  );
+}
+
 /** The upstream refs of one repository. */
 export class BaseRefs {
   constructor(
@@ -165,12 +179,7 @@ export class BaseRefs {
     source?: string,
   ): Promise<Tree | undefined> {
     const history = await this.upstreamHistory(upstreamRef(type, name));
-    const record =
-      resolvedSha === undefined
-        ? history[0]
-        : history.find(
-            (r) => r.meta.resolved_sha === resolvedSha && (source === undefined || r.meta.source === source),
-          );
+    const record = resolvedSha === undefined ? history[0] : storedAt(history, resolvedSha, source);
     if (!record) return undefined;
     return this.readStoredTree(record.tree, reading);
   }

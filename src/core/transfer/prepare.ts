@@ -20,6 +20,7 @@ import { classify } from './plan.js';
 import { lfsWarning } from '../model/lfsPointers.js';
 import type { Strategy, Tree } from './plan.js';
 import { storeOptions, writerOptions } from './operations.js';
+import { storedAt } from '../store/baseRefs.js';
 import { openSnapshotStore } from '../store/snapshots.js';
 import { fetchSource, sourceFromUpstream, upstreamBatch, upstreamString } from '../sources/sources.js';
 import type { FetchedSource, RemoteSource, ResolvedSource, UpstreamBatch } from '../sources/sources.js';
@@ -240,6 +241,23 @@ export function isArtifactFailure(err: unknown): err is CoreError {
 }
 
 /**
+ * The two ends of an artifact's update: the upstream source to resolve (`to` instead of the manifest's
+ * version spec when given) and the commit the lock pins now, with the lock entry itself.
+ */
+function updateEnds(
+  collection: Collection,
+  entry: ArtifactEntry,
+  to: string | undefined,
+): { lockEntry: ReturnType<typeof getEntry>; source: RemoteSource; currentSha: string | undefined } {
+  const lockEntry = getEntry(collection.lock, entry);
+  return {
+    lockEntry,
+    source: sourceFromUpstream(entry.upstream as string, to ?? entry.versionSpec),
+    currentSha: lockEntry?.resolvedSha ?? entry.resolvedSha,
+  };
+}
+
+/**
  * `update --all`'s first pass: which artifacts changed upstream (each repository resolved, fetched and
  * diffed once), so the blobs of their new content, and of their base when the store has none, come in
  * one fetch per repository before the artifacts are planned one by one. An artifact's own failure (its
@@ -256,17 +274,15 @@ async function prefetchChanged(
   const wanted: { source: RemoteSource; sha: string }[] = [];
   for (const entry of entries) {
     try {
-      const lockEntry = getEntry(collection.lock, entry);
-      const currentSha = lockEntry?.resolvedSha ?? entry.resolvedSha;
+      const { lockEntry, source, currentSha } = updateEnds(collection, entry, to);
       if (lockEntry?.conflicted || currentSha === undefined) continue;
-      const source = sourceFromUpstream(entry.upstream as string, to ?? entry.versionSpec);
       const resolved = await batch.resolve(source);
       if ((await batch.unchanged(source, currentSha, resolved.sha)) !== false) continue;
+      // What planning will read from the store (storedUpstream, loadBase) needs no blobs.
       const stored = await store.listUpstream(entry.type, entry.name);
-      const upstream = upstreamString(source, resolved.sha);
-      if (!stored.some((r) => r.meta.resolved_sha === resolved.sha && r.meta.source === upstream))
+      if (!storedAt(stored, resolved.sha, upstreamString(source, resolved.sha)))
         wanted.push({ source, sha: resolved.sha });
-      if (!stored.some((r) => r.meta.resolved_sha === currentSha)) wanted.push({ source, sha: currentSha });
+      if (!storedAt(stored, currentSha)) wanted.push({ source, sha: currentSha });
     } catch (err) {
       // The artifact's own trouble is for its planning to report; a local one stops the update here.
       if (!isArtifactFailure(err)) throw err;
@@ -290,9 +306,7 @@ async function planArtifact(
   spill: (name: string) => string,
 ): Promise<{ plan: ArtifactUpdatePlan; internals: ArtifactInternals }> {
   const id = artifactId(entry);
-  const lockEntry = getEntry(collection.lock, entry);
-  const source = sourceFromUpstream(entry.upstream as string, to ?? entry.versionSpec);
-  const currentSha = lockEntry?.resolvedSha ?? entry.resolvedSha;
+  const { lockEntry, source, currentSha } = updateEnds(collection, entry, to);
   const localRoot = path.join(dir, entry.path);
   const isFolder = isFolderArtifact(dir, entry);
   const local = tracedSync('read the local files', () => readTree(localRoot, isFolder));

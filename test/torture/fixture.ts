@@ -386,6 +386,10 @@ export async function buildFixture(
   fs.mkdirSync(path.join(pristineDir, STATE_DIR), { recursive: true });
   for (const name of parseCacheEntries(dir))
     fs.copyFileSync(path.join(dir, STATE_DIR, name), path.join(pristineDir, STATE_DIR, name));
+  // The stored upstream and deployed copies as they are now, put back by each reset too: a move that
+  // stores a copy (a deploy's, a pull's) then stores it again in every run, as the enumerating run did,
+  // instead of finding it stored and moving no ref.
+  fs.writeFileSync(path.join(pristineDir, STATE_DIR, STORE_REFS_FILE), JSON.stringify([...storeRefs(dir)]));
   log(`restore target ${target.id} pinned (${elapsed()})`);
   const outside = listTree(dotfiles, new Set());
 
@@ -484,6 +488,7 @@ export function resetFixture(
     fs.rmSync(path.join(fixture.dir, rel), { recursive: true, force: true });
   resetTo(fixture.dir, listTree(fixture.dir), fixture.pristine, fixture.pristineDir);
   restoreParseCache(fixture);
+  restoreStoreRefs(fixture);
   if (fixture.project && fixture.projectPristine && fixture.projectPristineDir)
     resetTo(
       fixture.project,
@@ -520,6 +525,7 @@ export function resetBoth(fixture: Fixture, current: Listing): void {
   }
   resetTo(fixture.dir, collection, fixture.pristine, fixture.pristineDir);
   restoreParseCache(fixture);
+  restoreStoreRefs(fixture);
   resetTo(fixture.project, project, fixture.projectPristine, fixture.projectPristineDir);
 }
 
@@ -533,6 +539,48 @@ function parseCacheEntries(dir: string): string[] {
 }
 
 /** Puts back the parse cache kept beside the pristine copy (see buildFixture): its entries, and no other. */
+const STORE_REFS_FILE = 'fixture-store-refs.json';
+const STORE_REF_PREFIXES = ['refs/upstream/', 'refs/deployed/'];
+
+/** The snapshot store's refs of stored upstream and deployed copies, name to commit. */
+function storeRefs(dir: string): Map<string, string> {
+  const gitDir = path.join(dir, STATE_DIR, 'snapshots.git');
+  const out = spawnSync(
+    'git',
+    ['--git-dir', gitDir, 'for-each-ref', '--format=%(refname) %(objectname)', ...STORE_REF_PREFIXES],
+    {
+      encoding: 'utf8',
+    },
+  );
+  if (out.status !== 0) throw new Error(`for-each-ref in ${gitDir}: ${out.stderr}`);
+  return new Map(
+    out.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => line.split(' ') as [string, string]),
+  );
+}
+
+/** Puts the store's upstream and deployed refs back as they were in the pristine state (git's own moves). */
+function restoreStoreRefs(fixture: Pick<Fixture, 'dir' | 'pristineDir'>): void {
+  const saved = path.join(fixture.pristineDir, STATE_DIR, STORE_REFS_FILE);
+  if (!fs.existsSync(saved)) return;
+  const pristine = new Map(JSON.parse(fs.readFileSync(saved, 'utf8')) as [string, string][]);
+  const gitDir = path.join(fixture.dir, STATE_DIR, 'snapshots.git');
+  // A ref a killed command left locked is left as it is: the next command's sweep is what is under test.
+  const free = (ref: string): boolean => !fs.existsSync(path.join(gitDir, `${ref}.lock`));
+  const now = storeRefs(fixture.dir);
+  const input = [
+    ...[...now.keys()].filter((ref) => !pristine.has(ref) && free(ref)).map((ref) => `delete ${ref}\n`),
+    ...[...pristine]
+      .filter(([ref, sha]) => now.get(ref) !== sha)
+      .map(([ref, sha]) => `update ${ref} ${sha}\n`),
+  ].join('');
+  if (input === '') return;
+  const out = spawnSync('git', ['--git-dir', gitDir, 'update-ref', '--stdin'], { input, encoding: 'utf8' });
+  if (out.status !== 0) throw new Error(`update-ref in ${gitDir}: ${out.stderr}`);
+}
+
 function restoreParseCache(fixture: Pick<Fixture, 'dir' | 'pristineDir'>): void {
   const state = path.join(fixture.dir, STATE_DIR);
   if (!fs.existsSync(state)) return;

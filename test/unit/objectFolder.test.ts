@@ -15,7 +15,7 @@ import { nodeFs } from '../../src/core/ports/fs.js';
 import { commitObject, gitObject } from '../../src/core/store/gitObjects.js';
 import type { GitObject } from '../../src/core/store/gitObjects.js';
 import { ObjectFolder } from '../../src/core/store/looseObjects.js';
-import { createRefs } from '../../src/core/store/refFiles.js';
+import { createRefs, moveRefs } from '../../src/core/store/refFiles.js';
 import { tempDir } from './support/collections.js';
 import { coreErrorOf } from './support/coreErrors.js';
 
@@ -266,5 +266,132 @@ void describe('createRefs', () => {
       assert.equal(err.code, 'io-failed', op);
       assert.deepEqual(fs.readdirSync(path.join(gitDir, 'refs/snapshots')), [], `${op}: nothing left`);
     }
+  });
+});
+
+void describe('moveRefs', () => {
+  /** A store with two commits and `refs/upstream/skill/a` at the first, loose. */
+  async function storeWithRef(): Promise<{ gitDir: string; first: string; second: string }> {
+    const gitDir = bareRepo();
+    const a = blob('a\n');
+    const root = tree([{ mode: '100644', name: 'a', sha: a.sha }]);
+    const first = commitObject(root.sha, undefined, 'one\n', new Date(0));
+    const second = commitObject(root.sha, first.sha, 'two\n', new Date(1000));
+    await new ObjectFolder(gitDir, nodeFs).write([a, root, first, second]);
+    git(gitDir, 'update-ref', 'refs/upstream/skill/a', first.sha);
+    return { gitDir, first: first.sha, second: second.sha };
+  }
+
+  const locksUnder = (gitDir: string): string[] =>
+    (fs.readdirSync(path.join(gitDir, 'refs'), { recursive: true }) as string[]).filter((n) =>
+      n.endsWith('.lock'),
+    );
+
+  void it('moves loose and packed refs and creates new ones, as git then reads them', async () => {
+    const { gitDir, first, second } = await storeWithRef();
+    git(gitDir, 'update-ref', 'refs/upstream/skill/b', first);
+    git(gitDir, 'pack-refs', '--all', '--prune');
+    git(gitDir, 'update-ref', 'refs/upstream/skill/a', first); // loose again, over its packed value
+    git(gitDir, 'update-ref', 'refs/upstream/skill/a', second, first);
+    assert.equal(
+      await moveRefs(gitDir, nodeFs, [
+        { ref: 'refs/upstream/skill/a', sha: first, old: second },
+        { ref: 'refs/upstream/skill/b', sha: second, old: first },
+        { ref: 'refs/upstream/command/c', sha: second, old: undefined },
+      ]),
+      'moved',
+    );
+    assert.equal(
+      git(gitDir, 'for-each-ref', '--format=%(refname) %(objectname)'),
+      `refs/upstream/command/c ${second}\nrefs/upstream/skill/a ${first}\nrefs/upstream/skill/b ${second}\n`,
+    );
+    assert.deepEqual(locksUnder(gitDir), []);
+    execFileSync('git', ['--git-dir', gitDir, 'fsck', '--strict', '--no-dangling'], { stdio: 'pipe' });
+  });
+
+  void it('leaves to git, writing nothing, every move whose ref is not plainly where it was said to be', async () => {
+    const { gitDir, first, second } = await storeWithRef();
+    const ref = 'refs/upstream/skill/a';
+    const cases: [string, () => void, { ref: string; sha: string; old: string | undefined }[]][] = [
+      ['a loose ref elsewhere', () => undefined, [{ ref, sha: second, old: second }]],
+      ['an existing ref created', () => undefined, [{ ref, sha: second, old: undefined }]],
+      [
+        'a ref given twice',
+        () => undefined,
+        [
+          { ref, sha: second, old: first },
+          { ref, sha: first, old: second },
+        ],
+      ],
+      [
+        'a lock there',
+        () => fs.writeFileSync(path.join(gitDir, `${ref}.lock`), ''),
+        [{ ref, sha: second, old: first }],
+      ],
+      [
+        'a packed ref elsewhere',
+        () => git(gitDir, 'pack-refs', '--all', '--prune'),
+        [{ ref, sha: first, old: second }],
+      ],
+      ['a new ref under a packed one', () => undefined, [{ ref: `${ref}/x`, sha: first, old: undefined }]],
+      [
+        'a new ref over packed ones',
+        () => undefined,
+        [{ ref: 'refs/upstream/skill', sha: first, old: undefined }],
+      ],
+      [
+        'a symbolic ref',
+        () => {
+          fs.mkdirSync(path.dirname(path.join(gitDir, ref)), { recursive: true });
+          fs.writeFileSync(path.join(gitDir, ref), 'ref: refs/upstream/skill/b\n');
+        },
+        [{ ref, sha: second, old: first }],
+      ],
+      [
+        'a reftable',
+        () => fs.mkdirSync(path.join(gitDir, 'reftable')),
+        [{ ref: 'refs/upstream/skill/n', sha: first, old: undefined }],
+      ],
+    ];
+    for (const [what, arrange, moves] of cases) {
+      fs.rmSync(path.join(gitDir, `${ref}.lock`), { force: true });
+      arrange();
+      const before = git(gitDir, 'for-each-ref', '--format=%(refname) %(objectname)');
+      assert.equal(await moveRefs(gitDir, nodeFs, moves), 'unsupported', what);
+      assert.equal(
+        git(gitDir, 'for-each-ref', '--format=%(refname) %(objectname)'),
+        before,
+        `${what}: nothing moved`,
+      );
+      assert.equal(
+        fs.existsSync(path.join(gitDir, 'refs/upstream/skill/n')),
+        false,
+        `${what}: nothing created`,
+      );
+    }
+  });
+
+  void it('a failing write moves nothing and leaves no lock; a failing rename leaves no lock', async () => {
+    const { gitDir, first, second } = await storeWithRef();
+    const moves = [
+      { ref: 'refs/upstream/skill/a', sha: second, old: first },
+      { ref: 'refs/upstream/skill/b', sha: second, old: undefined },
+    ];
+    const plan = new FaultPlan([{ op: 'writeFile', nth: 2, errno: 'ENOSPC' }]);
+    const err = await coreErrorOf(moveRefs(gitDir, withFaults(nodeFs, plan), moves));
+    assert.equal(err.code, 'io-failed');
+    assert.equal(
+      git(gitDir, 'for-each-ref', '--format=%(refname) %(objectname)'),
+      `refs/upstream/skill/a ${first}\n`,
+    );
+    assert.deepEqual(locksUnder(gitDir), []);
+    const renames = new FaultPlan([{ op: 'rename', nth: 1, errno: 'EIO' }]);
+    assert.equal((await coreErrorOf(moveRefs(gitDir, withFaults(nodeFs, renames), moves))).code, 'io-failed');
+    assert.equal(
+      git(gitDir, 'for-each-ref', '--format=%(refname) %(objectname)'),
+      `refs/upstream/skill/a ${first}\n`,
+    );
+    assert.deepEqual(locksUnder(gitDir), [], 'no lock left to block git');
+    assert.equal(await moveRefs(gitDir, nodeFs, moves), 'moved', 'and the next try succeeds');
   });
 });

@@ -24,6 +24,7 @@ import type { SnapshotStore, SnapshotStoreOptions } from '../../src/core/store/s
 import { applyChanges } from '../../src/core/txn/transaction.js';
 import { comparePaths } from '../../src/core/ports/walk.js';
 import { tempDir } from './support/collections.js';
+import { coreErrorOf } from './support/coreErrors.js';
 
 // node:test's describe/it return promises that the runner tracks; `void` marks them deliberately unawaited.
 
@@ -1212,7 +1213,7 @@ void describe('upstream history', () => {
     }
   });
 
-  void it('stores several artifacts with one ref transaction, the same artifact twice as two commits', async () => {
+  void it('stores several artifacts, their refs moved together by no git process, the same artifact twice as two commits', async () => {
     const { store, gitRuns } = await openCounting();
     const file = (text: string): Map<string, { data: Buffer; mode: number }> =>
       new Map([['x.md', { data: Buffer.from(text), mode: 0o644 }]]);
@@ -1226,7 +1227,7 @@ void describe('upstream history', () => {
         { type: 'skill', name: 'a', content: file('a2\n'), meta: { resolved_sha: 'a2' } },
         { type: 'command', name: 'c', content: file('c1\n'), meta: { resolved_sha: 'c1' } },
       ]);
-      assert.equal(gitRuns('update-ref'), before + 1);
+      assert.equal(gitRuns('update-ref'), before, 'the refs are moved here, as git moves them');
       assert.equal(records[4]?.commit, records[2]?.commit, 'the same content and sha again: no new commit');
       const read = async (type: string, name: string, sha: string): Promise<string | undefined> =>
         (await store.readUpstream(type, name, sha))?.get('x.md')?.data.toString();
@@ -1249,6 +1250,18 @@ void describe('upstream history', () => {
         'chained to what was stored before the call',
       );
       assert.ok((await store.list()).length === 0, 'upstream history never shows up as snapshots');
+      // A lock left beside a ref: git is asked, and refuses in its own words; nothing moves.
+      const lock = path.join(store.gitDir, 'refs/upstream/skill/a.lock');
+      fs.writeFileSync(lock, '');
+      const err = await coreErrorOf(store.storeUpstream('skill', 'a', file('a3\n'), { resolved_sha: 'a3' }));
+      assert.equal(err.code, 'git-failed');
+      assert.match(err.message, /lock/);
+      assert.equal(gitRuns('update-ref'), before + 1, 'handed to git');
+      fs.rmSync(lock);
+      assert.deepEqual(
+        (await store.listUpstream('skill', 'a')).map((r) => r.meta.resolved_sha),
+        ['a2', 'a1'],
+      );
     } finally {
       store.close();
     }

@@ -13,9 +13,12 @@ import { isArtifactType } from '../model/artifact.js';
 import type { Tree, TreeFile } from '../model/artifactTree.js';
 import { DiskFile, diskTreeFile, LARGE_FILE_BYTES } from '../model/largeFiles.js';
 import { assertObjectId, assertRefName, isObjectId } from '../ports/git.js';
+import type { Fs } from '../ports/fs.js';
 import type { Git } from '../ports/git.js';
 import { commitObject, ZERO_SHA } from './gitObjects.js';
 import type { GitObject, GitObjects } from './gitObjects.js';
+import { moveRefs } from './refFiles.js';
+import type { RefMove } from './refFiles.js';
 import { scanContent, scanPath, writeLargeBlobs } from './treeScan.js';
 import { assertSafeRel, treeObjects, writeTrees } from './trees.js';
 
@@ -94,9 +97,22 @@ export class BaseRefs {
   constructor(
     private readonly git: Git,
     private readonly objects: GitObjects,
+    private readonly fs: Fs,
     private readonly logger: Logger,
     private readonly clock: Clock,
   ) {}
+
+  /**
+   * Moves refs as one `update-ref --stdin` of `update` lines would: here (`moveRefs`, no git process),
+   * or through git where the files backend's rules do not plainly hold (a reftable, a lock, a ref not at
+   * its expected value), so that git does it or refuses in its own words.
+   */
+  private async move(moves: readonly RefMove[]): Promise<void> {
+    if (moves.length === 0) return;
+    if ((await moveRefs(this.git.gitDir, this.fs, moves)) === 'moved') return;
+    const input = moves.map(({ ref, sha, old }) => `update ${ref} ${sha} ${old ?? ZERO_SHA}\n`).join('');
+    await this.git.pipe(['update-ref', '--stdin'], { input });
+  }
 
   /**
    * Records `content` (a folder or file path, or a Tree) as the next commit of `ref`, the upstream ref of
@@ -113,8 +129,8 @@ export class BaseRefs {
   }
 
   /**
-   * `storeUpstream` for several artifacts, their refs moved in one `update-ref` transaction (an
-   * `update --all` of 20 changed artifacts started 20 of them).
+   * `storeUpstream` for several artifacts, their refs moved together (`move`; one `update-ref` each
+   * made an `update --all` of 20 changed artifacts start 20 git processes).
    */
   async storeUpstreams(
     items: readonly { ref: string; type: string; name: string; content: string | Tree; meta: UpstreamMeta }[],
@@ -155,13 +171,12 @@ export class BaseRefs {
       heads.set(ref, record);
       records.push(record);
     }
-    // One line per moved ref (git refuses two for the same ref), from its value before this call.
-    const updates = [...heads].flatMap(([ref, head]) =>
-      head && head.commit !== before.get(ref)
-        ? [`update ${ref} ${head.commit} ${before.get(ref) ?? ZERO_SHA}\n`]
-        : [],
+    // One move per moved ref (git refuses two for the same ref), from its value before this call.
+    await this.move(
+      [...heads].flatMap(([ref, head]) =>
+        head && head.commit !== before.get(ref) ? [{ ref, sha: head.commit, old: before.get(ref) }] : [],
+      ),
     );
-    if (updates.length > 0) await this.git.pipe(['update-ref', '--stdin'], { input: updates.join('') });
     return records;
   }
 
@@ -224,7 +239,8 @@ export class BaseRefs {
       }
     }
     const objects: GitObject[] = [];
-    const updates: string[] = [];
+    /** One move per ref, from its value before this call: two copies of one artifact chain. */
+    const moves = new Map<string, RefMove>();
     const now = this.clock.now();
     for (const copy of copies) {
       const title = `deployed ${copy.type}/${copy.name}`;
@@ -242,13 +258,14 @@ export class BaseRefs {
       });
       objects.push(...built.objects);
       const sha = (commit as GitObject).sha;
-      updates.push(`update ${ref} ${sha} ${parent ?? ZERO_SHA}\n`);
+      const first = moves.get(ref);
+      moves.set(ref, { ref, sha, old: first ? first.old : parent });
       heads.set(ref, sha);
     }
-    if (updates.length === 0) return;
+    if (moves.size === 0) return;
     const unique = new Map(objects.map((o) => [o.sha, o]));
     await this.objects.writeObjects([...unique.values()]);
-    await this.git.pipe(['update-ref', '--stdin'], { input: updates.join('') });
+    await this.move([...moves.values()]);
   }
 
   /** The copy of an artifact deployed with `contentHash`, or undefined when none was stored. */
@@ -354,9 +371,7 @@ export class BaseRefs {
       return [commit];
     });
     const sha = (commit as GitObject).sha;
-    await this.git.pipe(['update-ref', '--stdin'], {
-      input: `update ${ref} ${sha} ${parent ?? ZERO_SHA}\n`,
-    });
+    await this.move([{ ref, sha, old: parent }]);
     return sha;
   }
 

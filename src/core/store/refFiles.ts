@@ -1,13 +1,15 @@
 /**
- * Refs created by this process, as git's files backend keeps them: `<ref>.lock` written, then renamed to
- * `<ref>` (the lock name is git's own, so a git process at work on the same ref makes us back off, and a
- * sweep removes one a kill left). For a new snapshot's refs, which `update-ref --stdin` made at the cost
- * of a git process (20–30 ms forked from the extension host) for a 41-byte file.
+ * Refs created or moved by this process, as git's files backend keeps them: `<ref>.lock` written, then
+ * renamed to `<ref>` (the lock name is git's own, so a git process at work on the same ref makes us back
+ * off, and a sweep removes one a kill left). For a new snapshot's refs and the moves of the stored
+ * upstream and deployed copies, which `update-ref --stdin` made at the cost of a git process (8–13 ms
+ * from the CLI, 20–30 ms forked from the extension host) for a 41-byte file each.
  */
 import * as nodeFs from 'node:fs';
 import * as path from 'node:path';
+import { isErrno } from '../ports/fs.js';
 import type { Fs } from '../ports/fs.js';
-import { writeThenRename } from './gitObjects.js';
+import { io, writeThenRename } from './gitObjects.js';
 
 /**
  * Creates each of `refs` (full names, `refs/…`) pointing at `sha`, as `update-ref`'s `create` does:
@@ -33,20 +35,91 @@ export async function createRefs(
   return 'created';
 }
 
+/** A ref moved from `old` (undefined: it must not exist yet) to `sha`: `update-ref`'s `update` line. */
+export interface RefMove {
+  ref: string;
+  sha: string;
+  old: string | undefined;
+}
+
+/**
+ * Moves each ref as one `update-ref --stdin` transaction of `update` lines does in git's files backend:
+ * every lock written first (nothing is moved if one cannot be), then each renamed over its ref. Checked
+ * before anything is written, and then 'unsupported' with nothing written, for git to do or refuse in its
+ * own words: a reftable, a lock already there, a ref whose value is not `old` (or is symbolic), a ref
+ * given twice. A failing write throws, with no lock left.
+ */
+export async function moveRefs(
+  gitDir: string,
+  fs: Fs,
+  moves: readonly RefMove[],
+): Promise<'moved' | 'unsupported'> {
+  if (nodeFs.existsSync(path.join(gitDir, 'reftable'))) return 'unsupported';
+  if (new Set(moves.map((m) => m.ref)).size !== moves.length) return 'unsupported';
+  let packed: Map<string, string> | undefined;
+  for (const { ref, old } of moves) {
+    const file = path.join(gitDir, ref);
+    if (nodeFs.existsSync(`${file}.lock`)) return 'unsupported';
+    let now: string | undefined;
+    try {
+      now = nodeFs.readFileSync(file, 'utf8');
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) return 'unsupported';
+      packed ??= packedRefs(gitDir);
+      now = packed.get(ref);
+      if (now !== undefined) now += '\n';
+      // A new name may not be a folder of a packed ref's, nor a packed ref one of its (loose, reading
+      // it fails with EISDIR or ENOTDIR above).
+      else if ([...packed.keys()].some((name) => name.startsWith(`${ref}/`) || ref.startsWith(`${name}/`)))
+        return 'unsupported';
+    }
+    if (now !== (old === undefined ? undefined : `${old}\n`)) return 'unsupported';
+  }
+  const locks: string[] = [];
+  try {
+    for (const { ref, sha } of moves) {
+      const file = path.join(gitDir, ref);
+      await io('mkdir', path.dirname(file), () => fs.mkdir(path.dirname(file)));
+      locks.push(`${file}.lock`);
+      await io('write', `${file}.lock`, () => fs.writeFile(`${file}.lock`, `${sha}\n`));
+    }
+  } catch (err) {
+    for (const lock of locks) await fs.unlink(lock).catch(() => undefined);
+    throw err;
+  }
+  for (const [i, { ref }] of moves.entries()) {
+    const file = path.join(gitDir, ref);
+    try {
+      await io('rename', file, () => fs.rename(`${file}.lock`, file));
+    } catch (err) {
+      // As git: the refs renamed so far stay moved, the others are not, and no lock is left.
+      for (const lock of locks.slice(i)) await fs.unlink(lock).catch(() => undefined);
+      throw err;
+    }
+  }
+  return 'moved';
+}
+
 /** The names in `packed-refs` (none when there is no such file). */
 export function packedRefNames(gitDir: string): Set<string> {
-  const names = new Set<string>();
+  return new Set(packedRefs(gitDir).keys());
+}
+
+/** The refs in `packed-refs`, name to object id (none when there is no such file). */
+function packedRefs(gitDir: string): Map<string, string> {
+  const refs = new Map<string, string>();
   let text: string;
   try {
     text = nodeFs.readFileSync(path.join(gitDir, 'packed-refs'), 'utf8');
   } catch {
-    return names;
+    return refs;
   }
   for (const line of text.split('\n')) {
     // `<sha> <name>`; `#` starts the header, `^` a peeled tag's target.
-    if (line.length > 41 && line[40] === ' ' && line[0] !== '#' && line[0] !== '^') names.add(line.slice(41));
+    if (line.length > 41 && line[40] === ' ' && line[0] !== '#' && line[0] !== '^')
+      refs.set(line.slice(41), line.slice(0, 40));
   }
-  return names;
+  return refs;
 }
 
 /**

@@ -183,7 +183,7 @@ export class SnapshotStore {
       this.logger,
       options.tool ?? 'artifact-keeper',
     );
-    this.bases = new BaseRefs(this.git, this.objects, this.logger, this.clock);
+    this.bases = new BaseRefs(this.git, this.objects, this.fs, this.logger, this.clock);
   }
 
   /** Snapshots the collection as it is now. Cheap when little changed: only files whose stat changed are hashed. */

@@ -15,7 +15,7 @@ import { nodeFs } from '../../src/core/ports/fs.js';
 import { commitObject, gitObject } from '../../src/core/store/gitObjects.js';
 import type { GitObject } from '../../src/core/store/gitObjects.js';
 import { ObjectFolder } from '../../src/core/store/looseObjects.js';
-import { createRefs, moveRefs } from '../../src/core/store/refFiles.js';
+import { createRefs, deleteRefs, moveRefs } from '../../src/core/store/refFiles.js';
 import { tempDir } from './support/collections.js';
 import { coreErrorOf } from './support/coreErrors.js';
 
@@ -393,5 +393,137 @@ void describe('moveRefs', () => {
     );
     assert.deepEqual(locksUnder(gitDir), [], 'no lock left to block git');
     assert.equal(await moveRefs(gitDir, nodeFs, moves), 'moved', 'and the next try succeeds');
+  });
+});
+
+void describe('deleteRefs', () => {
+  /** A store with refs a, b (also tagged, annotated) and c; a and the tag packed, b both packed and loose. */
+  async function storeWithRefs(): Promise<{ gitDir: string; one: string; two: string }> {
+    const gitDir = bareRepo();
+    const a = blob('a\n');
+    const root = tree([{ mode: '100644', name: 'a', sha: a.sha }]);
+    const one = commitObject(root.sha, undefined, 'one\n', new Date(0));
+    const two = commitObject(root.sha, one.sha, 'two\n', new Date(1000));
+    await new ObjectFolder(gitDir, nodeFs).write([a, root, one, two]);
+    git(gitDir, 'update-ref', 'refs/snapshots/sa', one.sha);
+    git(gitDir, 'update-ref', 'refs/snapshots/sb', one.sha);
+    git(gitDir, 'tag', '-a', '-m', 'kept', 'kept', one.sha);
+    git(gitDir, 'pack-refs', '--all', '--prune');
+    git(gitDir, 'update-ref', 'refs/snapshots/sb', two.sha, one.sha); // loose over its packed value
+    git(gitDir, 'update-ref', 'refs/snapshots/sc', two.sha);
+    return { gitDir, one: one.sha, two: two.sha };
+  }
+
+  const refsOf = (gitDir: string): string => git(gitDir, 'for-each-ref', '--format=%(refname) %(objectname)');
+  const locksIn = (gitDir: string): string[] =>
+    (fs.readdirSync(gitDir, { recursive: true }) as string[]).filter((n) => n.endsWith('.lock'));
+
+  void it('deletes packed, loose, and packed-and-loose refs as git then reads them, keeping the rest of packed-refs', async () => {
+    const { gitDir, one, two } = await storeWithRefs();
+    const tag = git(gitDir, 'rev-parse', 'refs/tags/kept').trim();
+    assert.equal(
+      await deleteRefs(gitDir, nodeFs, [
+        { ref: 'refs/snapshots/sa', old: one },
+        { ref: 'refs/snapshots/sb', old: two },
+        { ref: 'refs/snapshots/sc', old: two },
+      ]),
+      'deleted',
+    );
+    assert.equal(refsOf(gitDir), `refs/tags/kept ${tag}\n`);
+    const packed = fs.readFileSync(path.join(gitDir, 'packed-refs'), 'utf8');
+    assert.match(packed, /^# pack-refs with:/, 'the header stays');
+    assert.match(
+      packed,
+      new RegExp(`\\n${tag} refs/tags/kept\\n\\^${one}\\n`),
+      'a kept tag keeps its peeled line',
+    );
+    assert.equal(git(gitDir, 'rev-parse', 'kept^{commit}').trim(), one);
+    assert.deepEqual(locksIn(gitDir), []);
+    execFileSync('git', ['--git-dir', gitDir, 'fsck', '--strict'], { stdio: 'pipe' });
+    // A deleted tag takes its peeled line with it.
+    assert.equal(await deleteRefs(gitDir, nodeFs, [{ ref: 'refs/tags/kept', old: tag }]), 'deleted');
+    assert.equal(refsOf(gitDir), '');
+    assert.doesNotMatch(fs.readFileSync(path.join(gitDir, 'packed-refs'), 'utf8'), /\^/);
+    execFileSync('git', ['--git-dir', gitDir, 'fsck', '--strict'], { stdio: 'pipe' });
+  });
+
+  void it('leaves to git, deleting nothing, every ref not plainly at the value it was listed with', async () => {
+    const { gitDir, one, two } = await storeWithRefs();
+    const cases: [string, () => void, { ref: string; old: string }[]][] = [
+      ['a packed ref elsewhere', () => undefined, [{ ref: 'refs/snapshots/sa', old: two }]],
+      ['a loose ref elsewhere', () => undefined, [{ ref: 'refs/snapshots/sb', old: one }]],
+      ['a ref that is not there', () => undefined, [{ ref: 'refs/snapshots/sz', old: one }]],
+      [
+        'a ref given twice',
+        () => undefined,
+        [
+          { ref: 'refs/snapshots/sc', old: two },
+          { ref: 'refs/snapshots/sc', old: two },
+        ],
+      ],
+      [
+        'a lock on the ref',
+        () => fs.writeFileSync(path.join(gitDir, 'refs/snapshots/sc.lock'), ''),
+        [{ ref: 'refs/snapshots/sc', old: two }],
+      ],
+      [
+        'a lock on packed-refs',
+        () => fs.writeFileSync(path.join(gitDir, 'packed-refs.lock'), ''),
+        [{ ref: 'refs/snapshots/sa', old: one }],
+      ],
+      [
+        'a reftable',
+        () => fs.mkdirSync(path.join(gitDir, 'reftable')),
+        [{ ref: 'refs/snapshots/sc', old: two }],
+      ],
+    ];
+    for (const [what, arrange, deletions] of cases) {
+      for (const lock of ['refs/snapshots/sc.lock', 'packed-refs.lock'])
+        fs.rmSync(path.join(gitDir, lock), { force: true });
+      arrange();
+      const before = refsOf(gitDir);
+      const packed = fs.readFileSync(path.join(gitDir, 'packed-refs'), 'utf8');
+      assert.equal(await deleteRefs(gitDir, nodeFs, deletions), 'unsupported', what);
+      assert.equal(refsOf(gitDir), before, `${what}: nothing deleted`);
+      assert.equal(
+        fs.readFileSync(path.join(gitDir, 'packed-refs'), 'utf8'),
+        packed,
+        `${what}: packed-refs as it was`,
+      );
+    }
+  });
+
+  void it('a failing write deletes nothing; a failing unlink leaves the ref loose; neither leaves a lock', async () => {
+    const { gitDir, one, two } = await storeWithRefs();
+    const deletions = [
+      { ref: 'refs/snapshots/sa', old: one },
+      { ref: 'refs/snapshots/sb', old: two },
+    ];
+    const before = refsOf(gitDir);
+    // The rewrite of packed-refs: its temp written, then renamed.
+    for (const op of ['writeFile', 'rename'] as const) {
+      const plan = new FaultPlan([{ op, nth: 1, errno: 'ENOSPC' }]);
+      assert.equal(
+        (await coreErrorOf(deleteRefs(gitDir, withFaults(nodeFs, plan), deletions))).code,
+        'io-failed',
+        op,
+      );
+      assert.equal(refsOf(gitDir), before, `${op}: nothing deleted`);
+      assert.deepEqual(locksIn(gitDir), [], `${op}: no lock left`);
+    }
+    const unlinks = new FaultPlan([{ op: 'unlink', nth: 1, errno: 'EIO' }]);
+    assert.equal(
+      (await coreErrorOf(deleteRefs(gitDir, withFaults(nodeFs, unlinks), deletions))).code,
+      'io-failed',
+    );
+    assert.equal(git(gitDir, 'rev-parse', 'refs/snapshots/sb').trim(), two, 'still there, loose');
+    assert.deepEqual(locksIn(gitDir), []);
+    assert.equal(
+      await deleteRefs(gitDir, nodeFs, [{ ref: 'refs/snapshots/sb', old: two }]),
+      'deleted',
+      'the next try',
+    );
+    assert.equal(refsOf(gitDir).includes('refs/snapshots/s'), true, 'sc stays');
+    assert.equal(refsOf(gitDir).includes('refs/snapshots/sb'), false);
   });
 });

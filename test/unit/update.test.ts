@@ -148,6 +148,8 @@ describe('update', () => {
     };
     const first = update('skill/pdf', 'merge');
     assert.equal(traceCount(first.stderr, 'git fetch'), 1, 'the first time, fetched');
+    assert.equal(traceCount(first.stderr, 'git cat-file'), 1, 'one object reader for the plan and the apply');
+    assert.equal(traceCount(first.stderr, 'git update-ref'), 0, 'the upstream ref is moved in-process');
     // The manifest and lock differ only by their times; the lock's content hash is compared below.
     const files = (): string[] => treeListing(dir).filter((line) => !/ collection\.(toml|lock) /.test(line));
     const hash = (): string | undefined => loadCollection(dir).lock.entries.get('pdf::skill')?.contentHash;
@@ -156,6 +158,11 @@ describe('update', () => {
     const again = update('skill/pdf', 'merge');
     assert.equal(traceCount(again.stderr, 'git fetch'), 0, again.stderr);
     assert.equal(traceCount(again.stderr, 'git ls-remote'), 1, 'the ref is still resolved upstream');
+    assert.equal(
+      traceCount(again.stderr, 'git cat-file'),
+      1,
+      'the stored upstream and the snapshot: one reader',
+    );
     assert.deepEqual([files(), hash()], merged, 'the same files, modes and content hash as after the fetch');
     assert.ok(fs.statSync(path.join(dir, 'skills/pdf/scripts/run.sh')).mode & 0o100, 'exec bit');
     // A single-file artifact: stored under the collection's file name, read back as one file.

@@ -56,24 +56,18 @@ export async function moveRefs(
 ): Promise<'moved' | 'unsupported'> {
   if (nodeFs.existsSync(path.join(gitDir, 'reftable'))) return 'unsupported';
   if (new Set(moves.map((m) => m.ref)).size !== moves.length) return 'unsupported';
-  let packed: Map<string, string> | undefined;
+  const packed = lazyPackedRefs(gitDir);
   for (const { ref, old } of moves) {
-    const file = path.join(gitDir, ref);
-    if (nodeFs.existsSync(`${file}.lock`)) return 'unsupported';
-    let now: string | undefined;
-    try {
-      now = nodeFs.readFileSync(file, 'utf8');
-    } catch (err) {
-      if (!isErrno(err, 'ENOENT')) return 'unsupported';
-      packed ??= packedRefs(gitDir);
-      now = packed.get(ref);
-      if (now !== undefined) now += '\n';
-      // A new name may not be a folder of a packed ref's, nor a packed ref one of its (loose, reading
-      // it fails with EISDIR or ENOTDIR above).
-      else if ([...packed.keys()].some((name) => name.startsWith(`${ref}/`) || ref.startsWith(`${name}/`)))
-        return 'unsupported';
-    }
-    if (now !== (old === undefined ? undefined : `${old}\n`)) return 'unsupported';
+    if (nodeFs.existsSync(path.join(gitDir, `${ref}.lock`))) return 'unsupported';
+    const now = valueNow(gitDir, ref, packed);
+    if (now === null || now !== old) return 'unsupported';
+    // A new name may not be a folder of a packed ref's, nor a packed ref one of its (loose, reading it
+    // fails with EISDIR or ENOTDIR: `valueNow` gives null).
+    if (
+      now === undefined &&
+      [...packed().keys()].some((name) => name.startsWith(`${ref}/`) || ref.startsWith(`${name}/`))
+    )
+      return 'unsupported';
   }
   const locks: string[] = [];
   try {
@@ -98,6 +92,84 @@ export async function moveRefs(
     }
   }
   return 'moved';
+}
+
+/** A ref deleted if it still points at `old`: `update-ref`'s `delete` line. */
+export interface RefDeletion {
+  ref: string;
+  old: string;
+}
+
+/**
+ * Deletes refs as one `update-ref --stdin` transaction of `delete` lines does in git's files backend: the
+ * packed ones dropped from `packed-refs` (rewritten as `packed-refs.lock`, then renamed over it), then
+ * the loose files removed. The same checks as `moveRefs` first, and 'unsupported' with nothing written
+ * when one fails (or `packed-refs.lock` is there). A failure or a kill leaves each ref deleted or still
+ * at `old` (a ref both loose and packed stays, loose, until its file goes); a kill in the rewrite leaves
+ * a `packed-refs.lock` the next command's sweep removes.
+ */
+export async function deleteRefs(
+  gitDir: string,
+  fs: Fs,
+  deletions: readonly RefDeletion[],
+): Promise<'deleted' | 'unsupported'> {
+  if (nodeFs.existsSync(path.join(gitDir, 'reftable'))) return 'unsupported';
+  if (new Set(deletions.map((d) => d.ref)).size !== deletions.length) return 'unsupported';
+  const packedFile = path.join(gitDir, 'packed-refs');
+  if (nodeFs.existsSync(`${packedFile}.lock`)) return 'unsupported';
+  const packed = lazyPackedRefs(gitDir);
+  for (const { ref, old } of deletions) {
+    if (nodeFs.existsSync(path.join(gitDir, `${ref}.lock`))) return 'unsupported';
+    if (valueNow(gitDir, ref, packed) !== old) return 'unsupported';
+  }
+  // No lock per ref: every writer of this repository runs under the collection's writer lock, and a
+  // lock to unlink afterwards is one more file a failure could leave behind. `packed-refs.lock` is the
+  // temp file of the rewrite, renamed over `packed-refs`.
+  const doomed = new Set(deletions.map((d) => d.ref).filter((ref) => packed().has(ref)));
+  if (doomed.size > 0) {
+    const text = nodeFs.readFileSync(packedFile, 'utf8');
+    await writeThenRename(fs, `${packedFile}.lock`, packedFile, withoutPacked(text, doomed));
+  }
+  for (const { ref } of deletions) {
+    const file = path.join(gitDir, ref);
+    if (nodeFs.existsSync(file)) await io('unlink', file, () => fs.unlink(file));
+  }
+  return 'deleted';
+}
+
+/** `packed-refs` without the lines of `names` (and the peeled line that may follow each). */
+function withoutPacked(text: string, names: ReadonlySet<string>): string {
+  const kept: string[] = [];
+  let dropping = false;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('^')) {
+      if (!dropping) kept.push(line);
+      continue;
+    }
+    dropping = line.length > 41 && line[40] === ' ' && line[0] !== '#' && names.has(line.slice(41));
+    if (!dropping) kept.push(line);
+  }
+  return kept.join('\n');
+}
+
+/**
+ * A ref's value as git reads it: the loose file's id, else the packed one, else undefined (no such ref);
+ * null when it is not plainly a ref here (a symbolic ref, a folder in its place, an unreadable file).
+ */
+function valueNow(gitDir: string, ref: string, packed: () => Map<string, string>): string | undefined | null {
+  let text: string;
+  try {
+    text = nodeFs.readFileSync(path.join(gitDir, ref), 'utf8');
+  } catch (err) {
+    return isErrno(err, 'ENOENT') ? packed().get(ref) : null;
+  }
+  return /^[0-9a-f]{40}\n$/.test(text) ? text.slice(0, 40) : null;
+}
+
+/** `packedRefs`, read on first use. */
+function lazyPackedRefs(gitDir: string): () => Map<string, string> {
+  let packed: Map<string, string> | undefined;
+  return () => (packed ??= packedRefs(gitDir));
 }
 
 /** The names in `packed-refs` (none when there is no such file). */

@@ -12,7 +12,7 @@ import { assertObjectId, assertRefName } from '../ports/git.js';
 import type { Git } from '../ports/git.js';
 import type { Fs } from '../ports/fs.js';
 import { commitObject } from './gitObjects.js';
-import { createRefs, packedRefNames, refNamesUnder } from './refFiles.js';
+import { createRefs, deleteRefs, packedRefNames, refNamesUnder } from './refFiles.js';
 import type { GitObject, GitObjects } from './gitObjects.js';
 
 const SNAPSHOT_REFS = 'refs/snapshots/';
@@ -235,11 +235,18 @@ export class SnapshotRefs {
     else await this.git.run(['update-ref', '-d', ref]);
   }
 
-  /** Deletes the refs of snapshots in one `update-ref` (retention never passes a pinned one). */
+  /**
+   * Deletes the refs of snapshots (retention never passes a pinned one), each only if it still points at
+   * the listed commit: here (`deleteRefs`, no git process), or through one `update-ref` where git's
+   * files-backend rules do not plainly hold.
+   */
   async deleteSnapshots(doomed: readonly SnapshotInfo[]): Promise<void> {
-    const input = doomed
-      .map((s) => `delete ${assertRefName(`${SNAPSHOT_REFS}${s.id}`)} ${s.commit}\n`)
-      .join('');
+    const deletions = doomed.map((s) => ({
+      ref: assertRefName(`${SNAPSHOT_REFS}${s.id}`),
+      old: assertObjectId(s.commit),
+    }));
+    if ((await deleteRefs(this.git.gitDir, this.fs, deletions)) === 'deleted') return;
+    const input = deletions.map(({ ref, old }) => `delete ${ref} ${old}\n`).join('');
     await this.git.pipe(['update-ref', '--stdin'], { input });
   }
 }

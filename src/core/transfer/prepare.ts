@@ -22,6 +22,7 @@ import type { Strategy, Tree } from './plan.js';
 import { storeOptions, writerOptions } from './operations.js';
 import { storedAt } from '../store/baseRefs.js';
 import { openSnapshotStore } from '../store/snapshots.js';
+import type { SnapshotStore } from '../store/snapshots.js';
 import { fetchSource, sourceFromUpstream, upstreamBatch, upstreamString } from '../sources/sources.js';
 import type { FetchedSource, RemoteSource, ResolvedSource, UpstreamBatch } from '../sources/sources.js';
 import { withWriter } from '../txn/transaction.js';
@@ -44,6 +45,11 @@ export interface InternalPlan extends UpdatePlan {
   internals: Map<string, ArtifactInternals>;
   /** The collection as parsed for the plan; handed to apply once, while its files are unchanged. */
   collection: Collection | undefined;
+  /**
+   * The snapshot store the plan read, still open, for the apply of a one-shot update (`keepStore`): its
+   * `cat-file` process serves the snapshot too. Closed by `dispose`.
+   */
+  store?: SnapshotStore;
 }
 
 /** The artifacts an update of `refs` works on; each must have an upstream (else `upstream-invalid`). */
@@ -119,7 +125,14 @@ export async function prepareUpdate(
    * `keepGoing` (`update --all`): an artifact that cannot be resolved or fetched, or is conflicted, goes
    * to `failed` and the others are planned.
    */
-  internalOptions: { locked?: boolean; checked?: Collection; keepGoing?: boolean; workDir?: string } = {},
+  internalOptions: {
+    locked?: boolean;
+    checked?: Collection;
+    keepGoing?: boolean;
+    workDir?: string;
+    /** Leave the snapshot store open in the plan (`InternalPlan.store`) for an apply that follows at once. */
+    keepStore?: boolean;
+  } = {},
 ): Promise<UpdatePlan> {
   const dir = path.resolve(collectionDir);
   // An interrupted transaction is recovered before anything is read: a plan of half-applied files
@@ -149,7 +162,9 @@ export async function prepareUpdate(
   // Large files of the stored bases are written here rather than read into memory (made when one is).
   const spilled = spillSpace(work, 'base-');
   const spill = (name: string): string => spilled.file(name);
+  let kept: SnapshotStore | undefined;
   const dispose = async (): Promise<void> => {
+    kept?.close();
     await Promise.all(fetchedAll.map((f) => f.dispose().catch(() => undefined)));
     await batch.dispose().catch(() => undefined);
     spilled.dispose();
@@ -189,11 +204,12 @@ export async function prepareUpdate(
       }
     }
   } catch (err) {
+    store.close();
     await dispose();
     throw err;
-  } finally {
-    store.close();
   }
+  if (internalOptions.keepStore) kept = store;
+  else store.close();
   const fingerprint = createHash('sha256')
     .update(strategy)
     .update(
@@ -218,6 +234,7 @@ export async function prepareUpdate(
     dispose,
     internals,
     collection,
+    ...(kept ? { store: kept } : {}),
   };
   return plan;
 }

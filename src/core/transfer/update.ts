@@ -206,7 +206,8 @@ async function applyUpdateLocked(
   checked();
   if (outcome.updated.length === 0) return outcome;
   throwIfAborted(opts.signal);
-  const store = await openSnapshotStore(dir, storeOptions(opts));
+  // A one-shot update reuses the store its plan read (one `cat-file` process for both).
+  const store = internal.store ?? (await openSnapshotStore(dir, storeOptions(opts)));
   try {
     const ids = outcome.updated.map((u) => u.id);
     const pre = await traced('snapshot before the update', () =>
@@ -250,7 +251,7 @@ async function applyUpdateLocked(
     await traced('retention', () => applyRetention(store, opts, [pre.id])); // after the commit; never throws
     return { ...outcome, txId, preSnapshot: pre.id };
   } finally {
-    store.close();
+    if (store !== internal.store) store.close();
   }
 }
 
@@ -329,6 +330,7 @@ async function updateLocked(
   const plan = await prepareUpdate(collectionDir, refs, run.strategy, opts, run.to, {
     locked: true,
     keepGoing,
+    keepStore: true,
     ...(checked ? { checked } : {}),
   });
   try {

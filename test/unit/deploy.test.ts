@@ -151,6 +151,18 @@ void describe('deploy', () => {
       (JSON.parse(run.stdout) as { artifacts: { outcome: string }[] }).artifacts[0]?.outcome,
       'merged',
     );
+    // The copy deployed is recorded by reading and moving refs here: no listing, log or update-ref.
+    for (const command of ['for-each-ref', 'log', 'update-ref'])
+      assert.equal(traceCount(run.stderr, `git ${command}`), 0, `${command}: ${run.stderr}`);
+    const store = path.join(w.collection, '.artifact-keeper', 'snapshots.git');
+    const deployed = spawnSync(
+      'git',
+      ['--git-dir', store, 'rev-list', '--count', 'refs/deployed/skill/pdf'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(deployed.stdout, '2\n', `the copy of this deploy chained on the first: ${deployed.stderr}`);
     assert.match(read(path.join(w.claude, 'skills/pdf/SKILL.md')), /my project edit/);
     assert.equal(read(path.join(w.claude, 'skills/pdf/ref/a.md')), 'A\ncollection change\n');
     // The record is the collection copy deployed; the project keeps its own edit on top of it.

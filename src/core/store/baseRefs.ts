@@ -12,7 +12,7 @@ import { traceCount } from '../base/trace.js';
 import { isArtifactType } from '../model/artifact.js';
 import type { Tree, TreeFile } from '../model/artifactTree.js';
 import { DiskFile, diskTreeFile, LARGE_FILE_BYTES } from '../model/largeFiles.js';
-import { assertObjectId, assertRefName, isObjectId } from '../ports/git.js';
+import { assertObjectId, assertRefName } from '../ports/git.js';
 import type { Fs } from '../ports/fs.js';
 import type { Git } from '../ports/git.js';
 import { commitObject, ZERO_SHA } from './gitObjects.js';
@@ -209,33 +209,20 @@ export class BaseRefs {
   /**
    * Records the copies of artifacts as deployed into a project (the true base of the next redeploy and
    * pull, DESIGN §10), each keyed by its content hash in `refs/deployed/<type>/<name>`; a copy whose hash
-   * is already there is skipped. A few git processes whatever the count: one listing of the refs, one
-   * log of those that exist, one pack of every object, one ref transaction.
+   * is already there is skipped. The refs' histories are read through the store's `cat-file`, the objects
+   * written as one batch, the refs moved together (`move`): no git process but a pack's, for many objects.
    */
   async storeDeployed(copies: readonly DeployedCopy[]): Promise<void> {
     if (copies.length === 0) return;
+    /** Each copy's ref: its head, and the content hashes stored in its history. */
     const heads = new Map<string, string>();
-    const listed = await this.git.run(['for-each-ref', '--format=%(refname) %(objectname)', DEPLOYED_REFS]);
-    for (const line of listed.split('\n')) {
-      const [ref, sha] = line.trim().split(' ');
-      if (ref && sha && isObjectId(sha)) heads.set(ref, sha);
-    }
     const stored = new Set<string>();
-    if (heads.size > 0) {
-      const out = await this.git.run([
-        'log',
-        '--no-color',
-        '--format=%s%x1f%B%x1e',
-        ...new Set(heads.values()),
-      ]);
-      for (const chunk of out.split('\x1e')) {
-        const [subject, body] = chunk.replace(/^\n/, '').split('\x1f');
-        try {
-          const meta = JSON.parse(body?.slice(body.indexOf('\n\n') + 2) ?? '') as { content_hash?: string };
-          if (subject && meta.content_hash) stored.add(`${subject.trim()}\0${meta.content_hash}`);
-        } catch {
-          // not one of ours
-        }
+    for (const ref of new Set(copies.map((copy) => deployedRef(copy.type, copy.name)))) {
+      const history = await this.objects.readHistory(ref);
+      if (history[0]) heads.set(ref, history[0].commit);
+      for (const { message } of history) {
+        const hash = contentHashOf(message);
+        if (hash !== undefined) stored.add(`${ref}\0${hash}`);
       }
     }
     const objects: GitObject[] = [];
@@ -244,10 +231,10 @@ export class BaseRefs {
     const now = this.clock.now();
     for (const copy of copies) {
       const title = `deployed ${copy.type}/${copy.name}`;
-      const key = `${title}\0${copy.meta.content_hash}`;
+      const ref = deployedRef(copy.type, copy.name);
+      const key = `${ref}\0${copy.meta.content_hash}`;
       if (stored.has(key)) continue;
       stored.add(key);
-      const ref = deployedRef(copy.type, copy.name);
       const parent = heads.get(ref);
       const meta = { ...copy.meta, time: copy.meta.time ?? now.toISOString() };
       let commit: GitObject | undefined;
@@ -416,4 +403,16 @@ export function upstreamRef(type: string, name: string): string {
     return /[A-Za-z0-9_-]/.test(ch) ? ch : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
   }).join('');
   return assertRefName(`${UPSTREAM_REFS}${type}/${encoded}`);
+}
+
+/** The `content_hash` of a deployed copy's commit message (`<title>\n\n<JSON>`), if it has one. */
+function contentHashOf(message: string): string | undefined {
+  const at = message.indexOf('\n\n');
+  if (at < 0) return undefined;
+  try {
+    const meta = JSON.parse(message.slice(at + 2)) as { content_hash?: unknown };
+    return typeof meta.content_hash === 'string' ? meta.content_hash : undefined;
+  } catch {
+    return undefined; // not one of ours
+  }
 }

@@ -980,6 +980,28 @@ void describe('listing, resolving, pinning and retention', () => {
     }
   });
 
+  void it('leaves out, with a warning, a ref that points at no commit in the store', async () => {
+    const dir = await collectionWithASnapshot();
+    const warnings: string[] = [];
+    const store = await open(dir, { logger: { ...silentLogger, warn: (m: string) => warnings.push(m) } });
+    try {
+      const [only] = await store.list();
+      const gitDir = store.gitDir;
+      fs.writeFileSync(path.join(gitDir, 'refs/snapshots/s000000000gone'), `${'0123456789'.repeat(4)}\n`);
+      fs.writeFileSync(path.join(gitDir, 'refs/snapshots/s000000000tree'), `${only?.tree ?? ''}\n`);
+      assert.deepEqual(
+        (await store.list()).map((s) => s.id),
+        [only?.id],
+      );
+      assert.deepEqual(warnings.sort(), [
+        '[Snapshots] ignoring refs/snapshots/s000000000gone: it does not point at a commit in the store',
+        '[Snapshots] ignoring refs/snapshots/s000000000tree: it does not point at a commit in the store',
+      ]);
+    } finally {
+      store.close();
+    }
+  });
+
   void it('a store left open holds no process once its answers are in, and holds it while one is awaited', async () => {
     const dir = await collectionWithASnapshot();
     const modules = path.resolve(__dirname, '../../src/core');

@@ -138,6 +138,8 @@ export class SnapshotRefs {
     refs.forEach((ref, i) => {
       const read = commits[i];
       if (read) this.addListed(snapshots, ref, read.commit, read.tree, read.message);
+      // As for-each-ref warns of a ref it cannot read ("does not point to a valid object").
+      else this.logger.warn(`[Snapshots] ignoring ${ref}: it does not point at a commit in the store`);
     });
     for (const info of snapshots) info.pinned = pinned.has(info.id);
     return snapshots.sort(newestFirst);

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { CoreError } from '../../src/core/base/errors.js';
-import { loadCollection } from '../../src/core/model/collection.js';
+import { findCollectionDir, loadCollection, preflightCollection } from '../../src/core/model/collection.js';
 import { discoverCollection } from '../../src/core/projects/discover.js';
 import { silentLogger } from '../../src/core/base/changes.js';
 import { nodeFs } from '../../src/core/ports/fs.js';
@@ -262,6 +262,39 @@ describe('finding the collection of a project', () => {
     // Nothing in ~/.skillmeat: the current folder.
     const bare = tempDir();
     assert.deepEqual(discoverCollection({ home: bare, cwd: other }), { dir: other, via: 'current-folder' });
+  });
+
+  it('finds a collection whose collection.toml a transaction has moved aside for a moment (its journal is there)', () => {
+    const dir = path.join(tempDir(), 'mid-transaction');
+    writeCollection(dir, 'mid');
+    writeTree(dir, { 'skills/x/SKILL.md': 'x\n' });
+    const aside = path.join(dir, '.artifact-keeper', 'txn', 'backup-0');
+    fs.mkdirSync(path.dirname(aside), { recursive: true });
+    fs.renameSync(path.join(dir, 'collection.toml'), aside);
+    fs.writeFileSync(path.join(dir, '.artifact-keeper', 'journal.json'), '{}');
+    assert.deepEqual(discoverCollection({ home: tempDir(), explicit: dir }), { dir, via: 'explicit' });
+    assert.equal(findCollectionDir(path.join(dir, 'skills/x')), dir);
+    // Without the journal it is no collection (a concurrent deploy was refused in that moment).
+    fs.rmSync(path.join(dir, '.artifact-keeper', 'journal.json'));
+    assert.throws(
+      () => discoverCollection({ home: tempDir(), explicit: dir }),
+      /no collection\.toml here \(given by --collection\)/,
+    );
+    assert.equal(findCollectionDir(path.join(dir, 'skills/x')), undefined);
+  });
+
+  it("a writer's preflight reads once more when a failure finds no journal (a transaction ended in between), not twice", async () => {
+    const dir = path.join(tempDir(), 'raced');
+    writeCollection(dir, 'raced');
+    let failures = 1;
+    const check = (): void => {
+      if (failures-- > 0)
+        throw new CoreError({ code: 'not-a-collection', dir, reason: 'no collection.toml here' });
+    };
+    const collection = await preflightCollection(dir, nodeFs, check);
+    assert.equal(collection?.dir, dir, 'the second read is the answer');
+    failures = 2;
+    await assert.rejects(preflightCollection(dir, nodeFs, check), /no collection\.toml here/);
   });
 
   it('reads a from_collection that is a path', () => {

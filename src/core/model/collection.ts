@@ -111,11 +111,24 @@ export function isUnchangedOnDisk(collection: Collection): boolean {
   }
 }
 
-/** Walks up from `start` to the nearest folder holding a collection.toml. */
+/**
+ * Whether `dir` is a collection, read without the writer lock: it holds a `collection.toml` file, or the
+ * journal of a transaction, whose renames move `collection.toml` aside for a moment (and whose recovery
+ * puts it back). Asked twice when neither is there: a transaction that ended between the two looks
+ * removes its journal only after `collection.toml` is back. (A concurrent deploy was refused "no
+ * collection.toml here" in that moment: the concurrency campaign, seed 910757.)
+ */
+export function holdsCollection(dir: string): boolean {
+  const manifest = path.join(dir, MANIFEST_FILE);
+  const isFile = (): boolean => fs.statSync(manifest, { throwIfNoEntry: false })?.isFile() === true;
+  return isFile() || hasJournal(dir) || isFile();
+}
+
+/** Walks up from `start` to the nearest folder holding a collection (`holdsCollection`). */
 export function findCollectionDir(start: string): string | undefined {
   let dir = path.resolve(start);
   for (;;) {
-    if (fs.existsSync(path.join(dir, MANIFEST_FILE))) return dir;
+    if (holdsCollection(dir)) return dir;
     const parent = path.dirname(dir);
     if (parent === dir) return undefined;
     dir = parent;
@@ -193,13 +206,18 @@ export async function preflightCollection(
   fs: Fs,
   check: (collection: Collection) => void = () => undefined,
 ): Promise<Collection | undefined> {
-  if (hasJournal(dir)) return undefined;
-  try {
-    const collection = await loadCollectionCaching(dir, fs);
-    check(collection);
-    return collection;
-  } catch (err) {
-    if (err instanceof CoreError && hasJournal(dir)) return undefined;
-    throw err;
+  for (let attempt = 1; ; attempt++) {
+    if (hasJournal(dir)) return undefined;
+    try {
+      const collection = await loadCollectionCaching(dir, fs);
+      check(collection);
+      return collection;
+    } catch (err) {
+      if (!(err instanceof CoreError)) throw err;
+      if (hasJournal(dir)) return undefined;
+      // Read once more: a transaction that ended between the failed read and the look for its journal
+      // removed that journal only after its manifest and lock were back in place.
+      if (attempt === 2) throw err;
+    }
   }
 }

@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CoreError, ioFailure } from '../base/errors.js';
+import { holdsCollection } from '../model/collection.js';
 import { MANIFEST_FILE } from '../model/manifest.js';
 import { isTable, parseToml } from '../model/toml.js';
 import type { TrackingFile } from './trackingFile.js';
@@ -102,9 +103,10 @@ export function activeSkillMeatCollection(home: string): string {
   return skillMeatCollectionDir(home, name);
 }
 
+/** A collection even in the moment a transaction has its `collection.toml` moved aside (`holdsCollection`). */
 function isCollection(dir: string): boolean {
   try {
-    return fs.statSync(path.join(dir, MANIFEST_FILE)).isFile();
+    return holdsCollection(dir);
   } catch {
     return false;
   }

@@ -135,16 +135,24 @@ export function loadForCheck(
   /** The parse cache's write, begun in the background (never rejects): `checkCollection` awaits it. */
   cacheSaved: Promise<void>;
 } {
-  const interrupted = hasJournal(dir);
-  const parseCache = openParseCache(path.resolve(dir));
-  try {
-    const collection = loadCollection(dir, { parseCache, ...(previous ? { previous } : {}) });
-    return { collection, interrupted, cacheSaved: interrupted ? Promise.resolve() : parseCache.save(fsPort) };
-  } catch (err) {
-    // Looked for again after a failure: a writer may have begun between our look and our read.
-    if (err instanceof CoreError && (interrupted || hasJournal(dir)))
-      return { report: interruptedReport(err), cause: err, cacheSaved: Promise.resolve() };
-    throw err;
+  for (let attempt = 1; ; attempt++) {
+    const interrupted = hasJournal(dir);
+    const parseCache = openParseCache(path.resolve(dir));
+    try {
+      const collection = loadCollection(dir, { parseCache, ...(previous ? { previous } : {}) });
+      return {
+        collection,
+        interrupted,
+        cacheSaved: interrupted ? Promise.resolve() : parseCache.save(fsPort),
+      };
+    } catch (err) {
+      // Looked for again after a failure: a writer may have begun between our look and our read.
+      if (err instanceof CoreError && (interrupted || hasJournal(dir)))
+        return { report: interruptedReport(err), cause: err, cacheSaved: Promise.resolve() };
+      // Or ended between our read and that look (its journal goes once manifest and lock are back in
+      // place, holdsCollection in model/collection.ts): read once more.
+      if (!(err instanceof CoreError) || attempt === 2) throw err;
+    }
   }
 }
 

@@ -274,6 +274,8 @@ describe('finding the collection of a project', () => {
     fs.writeFileSync(path.join(dir, '.artifact-keeper', 'journal.json'), '{}');
     assert.deepEqual(discoverCollection({ home: tempDir(), explicit: dir }), { dir, via: 'explicit' });
     assert.equal(findCollectionDir(path.join(dir, 'skills/x')), dir);
+    // Walking up from below a file (ENOTDIR there) looks on, as it did before the journal counted.
+    assert.equal(findCollectionDir(path.join(dir, 'skills/x/SKILL.md/below')), dir);
     // Without the journal it is no collection (a concurrent deploy was refused in that moment).
     fs.rmSync(path.join(dir, '.artifact-keeper', 'journal.json'));
     assert.throws(

@@ -269,23 +269,29 @@ void describe('createRefs', () => {
   });
 });
 
+/** A bare repository holding one file's tree and two commits of it, the second on the first; no refs. */
+async function repoWithTwoCommits(): Promise<{ gitDir: string; one: string; two: string }> {
+  const gitDir = bareRepo();
+  const a = blob('a\n');
+  const root = tree([{ mode: '100644', name: 'a', sha: a.sha }]);
+  const one = commitObject(root.sha, undefined, 'one\n', new Date(0));
+  const two = commitObject(root.sha, one.sha, 'two\n', new Date(1000));
+  await new ObjectFolder(gitDir, nodeFs).write([a, root, one, two]);
+  return { gitDir, one: one.sha, two: two.sha };
+}
+
+/** Every `*.lock` file left anywhere in the repository. */
+function locksIn(gitDir: string): string[] {
+  return (fs.readdirSync(gitDir, { recursive: true }) as string[]).filter((n) => n.endsWith('.lock'));
+}
+
 void describe('moveRefs', () => {
   /** A store with two commits and `refs/upstream/skill/a` at the first, loose. */
   async function storeWithRef(): Promise<{ gitDir: string; first: string; second: string }> {
-    const gitDir = bareRepo();
-    const a = blob('a\n');
-    const root = tree([{ mode: '100644', name: 'a', sha: a.sha }]);
-    const first = commitObject(root.sha, undefined, 'one\n', new Date(0));
-    const second = commitObject(root.sha, first.sha, 'two\n', new Date(1000));
-    await new ObjectFolder(gitDir, nodeFs).write([a, root, first, second]);
-    git(gitDir, 'update-ref', 'refs/upstream/skill/a', first.sha);
-    return { gitDir, first: first.sha, second: second.sha };
+    const { gitDir, one, two } = await repoWithTwoCommits();
+    git(gitDir, 'update-ref', 'refs/upstream/skill/a', one);
+    return { gitDir, first: one, second: two };
   }
-
-  const locksUnder = (gitDir: string): string[] =>
-    (fs.readdirSync(path.join(gitDir, 'refs'), { recursive: true }) as string[]).filter((n) =>
-      n.endsWith('.lock'),
-    );
 
   void it('moves loose and packed refs and creates new ones, as git then reads them', async () => {
     const { gitDir, first, second } = await storeWithRef();
@@ -305,7 +311,7 @@ void describe('moveRefs', () => {
       git(gitDir, 'for-each-ref', '--format=%(refname) %(objectname)'),
       `refs/upstream/command/c ${second}\nrefs/upstream/skill/a ${first}\nrefs/upstream/skill/b ${second}\n`,
     );
-    assert.deepEqual(locksUnder(gitDir), []);
+    assert.deepEqual(locksIn(gitDir), []);
     execFileSync('git', ['--git-dir', gitDir, 'fsck', '--strict', '--no-dangling'], { stdio: 'pipe' });
   });
 
@@ -384,14 +390,14 @@ void describe('moveRefs', () => {
       git(gitDir, 'for-each-ref', '--format=%(refname) %(objectname)'),
       `refs/upstream/skill/a ${first}\n`,
     );
-    assert.deepEqual(locksUnder(gitDir), []);
+    assert.deepEqual(locksIn(gitDir), []);
     const renames = new FaultPlan([{ op: 'rename', nth: 1, errno: 'EIO' }]);
     assert.equal((await coreErrorOf(moveRefs(gitDir, withFaults(nodeFs, renames), moves))).code, 'io-failed');
     assert.equal(
       git(gitDir, 'for-each-ref', '--format=%(refname) %(objectname)'),
       `refs/upstream/skill/a ${first}\n`,
     );
-    assert.deepEqual(locksUnder(gitDir), [], 'no lock left to block git');
+    assert.deepEqual(locksIn(gitDir), [], 'no lock left to block git');
     assert.equal(await moveRefs(gitDir, nodeFs, moves), 'moved', 'and the next try succeeds');
   });
 });
@@ -399,24 +405,17 @@ void describe('moveRefs', () => {
 void describe('deleteRefs', () => {
   /** A store with refs a, b (also tagged, annotated) and c; a and the tag packed, b both packed and loose. */
   async function storeWithRefs(): Promise<{ gitDir: string; one: string; two: string }> {
-    const gitDir = bareRepo();
-    const a = blob('a\n');
-    const root = tree([{ mode: '100644', name: 'a', sha: a.sha }]);
-    const one = commitObject(root.sha, undefined, 'one\n', new Date(0));
-    const two = commitObject(root.sha, one.sha, 'two\n', new Date(1000));
-    await new ObjectFolder(gitDir, nodeFs).write([a, root, one, two]);
-    git(gitDir, 'update-ref', 'refs/snapshots/sa', one.sha);
-    git(gitDir, 'update-ref', 'refs/snapshots/sb', one.sha);
-    git(gitDir, 'tag', '-a', '-m', 'kept', 'kept', one.sha);
+    const { gitDir, one, two } = await repoWithTwoCommits();
+    git(gitDir, 'update-ref', 'refs/snapshots/sa', one);
+    git(gitDir, 'update-ref', 'refs/snapshots/sb', one);
+    git(gitDir, 'tag', '-a', '-m', 'kept', 'kept', one);
     git(gitDir, 'pack-refs', '--all', '--prune');
-    git(gitDir, 'update-ref', 'refs/snapshots/sb', two.sha, one.sha); // loose over its packed value
-    git(gitDir, 'update-ref', 'refs/snapshots/sc', two.sha);
-    return { gitDir, one: one.sha, two: two.sha };
+    git(gitDir, 'update-ref', 'refs/snapshots/sb', two, one); // loose over its packed value
+    git(gitDir, 'update-ref', 'refs/snapshots/sc', two);
+    return { gitDir, one, two };
   }
 
   const refsOf = (gitDir: string): string => git(gitDir, 'for-each-ref', '--format=%(refname) %(objectname)');
-  const locksIn = (gitDir: string): string[] =>
-    (fs.readdirSync(gitDir, { recursive: true }) as string[]).filter((n) => n.endsWith('.lock'));
 
   void it('deletes packed, loose, and packed-and-loose refs as git then reads them, keeping the rest of packed-refs', async () => {
     const { gitDir, one, two } = await storeWithRefs();

@@ -120,7 +120,13 @@ export function isUnchangedOnDisk(collection: Collection): boolean {
  */
 export function holdsCollection(dir: string): boolean {
   const manifest = path.join(dir, MANIFEST_FILE);
-  const isFile = (): boolean => fs.statSync(manifest, { throwIfNoEntry: false })?.isFile() === true;
+  const isFile = (): boolean => {
+    try {
+      return fs.statSync(manifest).isFile();
+    } catch {
+      return false; // gone, or a file where a folder of the path should be (ENOTDIR), or unreadable
+    }
+  };
   return isFile() || hasJournal(dir) || isFile();
 }
 

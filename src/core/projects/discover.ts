@@ -44,13 +44,13 @@ export function skillMeatCollectionDir(home: string, name: string): string {
 export function discoverCollection(options: DiscoverOptions): DiscoveredCollection {
   if (options.explicit !== undefined) {
     const dir = path.resolve(options.explicit);
-    if (!isCollection(dir)) throw notFound(dir, `no ${MANIFEST_FILE} here (given by --collection)`);
+    if (!holdsCollection(dir)) throw notFound(dir, `no ${MANIFEST_FILE} here (given by --collection)`);
     return { dir, via: 'explicit' };
   }
   const named = options.tracking?.records[0]?.fromCollection;
   if (options.tracking && named !== undefined) {
     const dir = fromCollectionDir(options.home, named, path.dirname(options.tracking.file));
-    if (!isCollection(dir))
+    if (!holdsCollection(dir))
       throw notFound(
         dir,
         `no ${MANIFEST_FILE} here: ${options.tracking.file} names the collection "${named}"; pass --collection DIR`,
@@ -59,11 +59,11 @@ export function discoverCollection(options: DiscoverOptions): DiscoveredCollecti
   }
   const looked: string[] = [];
   const active = activeSkillMeatCollection(options.home);
-  if (isCollection(active)) return { dir: active, via: 'skillmeat-config' };
+  if (holdsCollection(active)) return { dir: active, via: 'skillmeat-config' };
   looked.push(`${active} (SkillMeat's active collection)`);
   if (options.cwd !== undefined) {
     const cwd = path.resolve(options.cwd);
-    if (isCollection(cwd)) return { dir: cwd, via: 'current-folder' };
+    if (holdsCollection(cwd)) return { dir: cwd, via: 'current-folder' };
     looked.push(`${cwd} (the current folder)`);
   }
   throw notFound(
@@ -101,15 +101,6 @@ export function activeSkillMeatCollection(home: string): string {
     if (typeof value === 'string' && value.length > 0 && !/[/\\]|^\.\.?$/.test(value)) name = value;
   }
   return skillMeatCollectionDir(home, name);
-}
-
-/** A collection even in the moment a transaction has its `collection.toml` moved aside (`holdsCollection`). */
-function isCollection(dir: string): boolean {
-  try {
-    return holdsCollection(dir);
-  } catch {
-    return false;
-  }
 }
 
 function notFound(dir: string, reason: string): CoreError {

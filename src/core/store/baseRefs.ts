@@ -368,9 +368,8 @@ export class BaseRefs {
   ): Promise<{ commit: string; tree: string; meta: Record<string, unknown> }[]> {
     const records: { commit: string; tree: string; meta: Record<string, unknown> }[] = [];
     for (const { commit, tree, message } of await this.objects.readHistory(ref)) {
-      const json = message.slice(message.indexOf('\n\n') + 2);
       try {
-        const meta = JSON.parse(json) as unknown;
+        const meta = messageMeta(message);
         if (typeof meta === 'object' && meta !== null)
           records.push({ commit, tree, meta: meta as Record<string, unknown> });
       } catch {
@@ -405,13 +404,16 @@ export function upstreamRef(type: string, name: string): string {
   return assertRefName(`${UPSTREAM_REFS}${type}/${encoded}`);
 }
 
-/** The `content_hash` of a deployed copy's commit message (`<title>\n\n<JSON>`), if it has one. */
+/** The JSON after the title of one of our commit messages (`<title>\n\n<JSON>`); throws when it is not JSON. */
+function messageMeta(message: string): unknown {
+  return JSON.parse(message.slice(message.indexOf('\n\n') + 2)) as unknown;
+}
+
+/** The `content_hash` of a deployed copy's commit message, if it has one. */
 function contentHashOf(message: string): string | undefined {
-  const at = message.indexOf('\n\n');
-  if (at < 0) return undefined;
   try {
-    const meta = JSON.parse(message.slice(at + 2)) as { content_hash?: unknown };
-    return typeof meta.content_hash === 'string' ? meta.content_hash : undefined;
+    const meta = messageMeta(message) as { content_hash?: unknown } | null;
+    return typeof meta?.content_hash === 'string' ? meta.content_hash : undefined;
   } catch {
     return undefined; // not one of ours
   }

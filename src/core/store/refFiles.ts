@@ -54,17 +54,13 @@ export async function moveRefs(
   fs: Fs,
   moves: readonly RefMove[],
 ): Promise<'moved' | 'unsupported'> {
-  if (nodeFs.existsSync(path.join(gitDir, 'reftable'))) return 'unsupported';
-  if (new Set(moves.map((m) => m.ref)).size !== moves.length) return 'unsupported';
-  const packed = lazyPackedRefs(gitDir);
+  const packed = plainlyAt(gitDir, moves);
+  if (!packed) return 'unsupported';
+  // A new name may not be a folder of a packed ref's, nor a packed ref one of its (loose, reading it
+  // fails with EISDIR or ENOTDIR, and `plainlyAt` refused it).
   for (const { ref, old } of moves) {
-    if (nodeFs.existsSync(path.join(gitDir, `${ref}.lock`))) return 'unsupported';
-    const now = valueNow(gitDir, ref, packed);
-    if (now === null || now !== old) return 'unsupported';
-    // A new name may not be a folder of a packed ref's, nor a packed ref one of its (loose, reading it
-    // fails with EISDIR or ENOTDIR: `valueNow` gives null).
     if (
-      now === undefined &&
+      old === undefined &&
       [...packed().keys()].some((name) => name.startsWith(`${ref}/`) || ref.startsWith(`${name}/`))
     )
       return 'unsupported';
@@ -113,15 +109,10 @@ export async function deleteRefs(
   fs: Fs,
   deletions: readonly RefDeletion[],
 ): Promise<'deleted' | 'unsupported'> {
-  if (nodeFs.existsSync(path.join(gitDir, 'reftable'))) return 'unsupported';
-  if (new Set(deletions.map((d) => d.ref)).size !== deletions.length) return 'unsupported';
   const packedFile = path.join(gitDir, 'packed-refs');
   if (nodeFs.existsSync(`${packedFile}.lock`)) return 'unsupported';
-  const packed = lazyPackedRefs(gitDir);
-  for (const { ref, old } of deletions) {
-    if (nodeFs.existsSync(path.join(gitDir, `${ref}.lock`))) return 'unsupported';
-    if (valueNow(gitDir, ref, packed) !== old) return 'unsupported';
-  }
+  const packed = plainlyAt(gitDir, deletions);
+  if (!packed) return 'unsupported';
   // No lock per ref: every writer of this repository runs under the collection's writer lock, and a
   // lock to unlink afterwards is one more file a failure could leave behind. `packed-refs.lock` is the
   // temp file of the rewrite, renamed over `packed-refs`.
@@ -150,6 +141,25 @@ function withoutPacked(text: string, names: ReadonlySet<string>): string {
     if (!dropping) kept.push(line);
   }
   return kept.join('\n');
+}
+
+/**
+ * The checks `moveRefs` and `deleteRefs` share, before anything is written: no reftable, no ref given
+ * twice, no `<ref>.lock`, and each ref plainly at `old` (undefined: no such ref). The repository's packed
+ * refs (read on first use) when they all hold, else undefined.
+ */
+function plainlyAt(
+  gitDir: string,
+  refs: readonly { ref: string; old: string | undefined }[],
+): (() => Map<string, string>) | undefined {
+  if (nodeFs.existsSync(path.join(gitDir, 'reftable'))) return undefined;
+  if (new Set(refs.map((r) => r.ref)).size !== refs.length) return undefined;
+  const packed = lazyPackedRefs(gitDir);
+  for (const { ref, old } of refs) {
+    if (nodeFs.existsSync(path.join(gitDir, `${ref}.lock`))) return undefined;
+    if (valueNow(gitDir, ref, packed) !== old) return undefined;
+  }
+  return packed;
 }
 
 /**

@@ -76,6 +76,22 @@ async function runCommand(page, title) {
   await row.click();
 }
 
+/** The notifications and the status bar's left items as shown when a scenario failed, in one line. */
+async function whatIsShown(page) {
+  const texts = async (selector) =>
+    (
+      await page
+        .locator(selector)
+        .allInnerTexts()
+        .catch(() => [])
+    )
+      .map((t) => t.replace(/\s+/g, ' ').trim())
+      .filter(Boolean);
+  const toasts = await texts('.notification-list-item-message');
+  const status = await texts('.statusbar-item.left');
+  return `notifications: ${toasts.length ? toasts.join(' | ') : 'none'}; status bar: ${status.join(' | ')}`;
+}
+
 const scenarios = [];
 for (const file of files) {
   const mod = await import(pathToFileURL(file).href);
@@ -115,7 +131,10 @@ function vsixUnderTest() {
 fs.mkdirSync(SHOTS, { recursive: true });
 let passed = 0;
 let failed = 0;
-/** Names of the scenarios that failed, listed again at the end (TAP `not ok` lines, which CI collects). */
+/**
+ * The scenarios that failed with their error's first line, listed again at the end (TAP `not ok` lines,
+ * which CI collects): a long run's log may be cut, and its end is what survives.
+ */
 const failures = [];
 const t0 = Date.now();
 for (const sc of scenarios) {
@@ -162,7 +181,8 @@ for (const sc of scenarios) {
   const ms = Date.now() - start;
   if (error) {
     failed++;
-    failures.push(sc.full);
+    const seen = wb ? await whatIsShown(wb.page) : '';
+    failures.push(`${sc.full}: ${String(error?.message ?? error).split('\n')[0]}${seen ? ` (${seen})` : ''}`);
     console.log(`  ✘ ${sc.full} (${ms} ms)`);
     console.log(String(error?.stack || error).replace(/^/gm, '      '));
     if (wb) {

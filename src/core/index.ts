@@ -33,6 +33,7 @@ export type { FaultRule } from './ports/faults.js';
 /** Loads manifest + lock (no writes). Throws `not-a-collection`, `toml-invalid`, `manifest-invalid`, `lock-invalid`. */
 export {
   findCollectionDir,
+  holdsCollection,
   loadCollection,
   loadCollectionCaching,
   lockPath,

@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import {
   FaultPlan,
+  holdsCollection,
   loadCheckResults,
   nodeFs,
   parseFaultSpec,
@@ -290,7 +291,7 @@ export class Store extends Disposable {
     const started = performance.now();
     const found = new Map<string, 'workspace' | 'setting'>();
     for (const folder of vscode.workspace.workspaceFolders ?? []) {
-      if (folder.uri.scheme === 'file' && fs.existsSync(path.join(folder.uri.fsPath, MANIFEST)))
+      if (folder.uri.scheme === 'file' && holdsCollection(folder.uri.fsPath))
         found.set(path.resolve(folder.uri.fsPath), 'workspace');
     }
     try {
@@ -307,7 +308,10 @@ export class Store extends Disposable {
 
     let changed = false;
     for (const [dir, entry] of this.entries) {
-      if (found.has(dir)) continue;
+      // A transaction moves collection.toml aside for a moment (the watcher reports it deleted, and the
+      // search misses it): the collection stays while its journal is there, and while an operation of this
+      // window runs on it (whose end looks again). Dropping it mid-restore lost the restore's re-check.
+      if (found.has(dir) || entry.activity.kind !== 'idle' || holdsCollection(dir)) continue;
       entry.dispose();
       this.entries.delete(dir);
       this.checker.forget(dir);
@@ -421,6 +425,8 @@ export class Store extends Disposable {
       entry.step = undefined;
       entry.controller = undefined;
       if (entry.conflicted.size > 0) entry.conflicted = new Set();
+      // Discovery keeps a busy collection; once idle, one whose collection.toml is gone is dropped.
+      if (entry.origin === 'workspace' && !holdsCollection(entry.dir)) void this.discover();
       // The operation ends (and `run` returns) with its result shown: what a flow or a test reads next.
       // Idle meanwhile, as when the check was synchronous: the next operation is not refused as busy.
       await (operation.mutates || entry.pendingRefresh ? this.refreshNow(entry) : entry.refreshed);
@@ -694,6 +700,6 @@ export function claudeProjectFolder(): vscode.WorkspaceFolder | undefined {
     (folder) =>
       folder.uri.scheme === 'file' &&
       fs.existsSync(path.join(folder.uri.fsPath, '.claude')) &&
-      !fs.existsSync(path.join(folder.uri.fsPath, 'collection.toml')),
+      !holdsCollection(folder.uri.fsPath),
   );
 }

@@ -3,8 +3,8 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { getApi } from './support/harness.js';
-import { REPO_ROOT } from './support/fixtures.js';
+import { getApi, until } from './support/harness.js';
+import { cliOk, REPO_ROOT } from './support/fixtures.js';
 
 describe('activation', () => {
   it('activates within 50 ms and reports the figure', async () => {
@@ -40,6 +40,44 @@ describe('activation', () => {
       console.log(
         `      ${collection.name}: ${collection.report?.artifacts.length ?? 0} artifacts, ${collection.report?.state}, first check done ${(performance.now() - started).toFixed(0)} ms after this test started`,
       );
+    }
+  });
+
+  it('keeps a workspace collection while a transaction has its collection.toml aside, and drops it once gone', async function () {
+    this.timeout(60_000);
+    const api = await getApi();
+    const root = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+    assert.ok(root, 'a workspace folder');
+    const dir = path.join(root, 'nested-collection');
+    const manifest = path.join(dir, 'collection.toml');
+    const journal = path.join(dir, '.artifact-keeper', 'journal.json');
+    try {
+      fs.mkdirSync(dir);
+      cliOk(['init', '--name', 'nested', '--collection', dir]);
+      await api.store.discover();
+      const shown = await until(api, 'the nested collection to be checked', () => {
+        const found = api.store.find(dir);
+        return found?.checked ? found : undefined;
+      });
+
+      // The moment of a restore's renames: the manifest aside, the journal there (the watcher reports the
+      // delete and starts a discovery of its own; this one is awaited).
+      fs.writeFileSync(journal, '{}\n');
+      fs.renameSync(manifest, `${manifest}.aside`);
+      await api.store.discover();
+      assert.equal(api.store.find(dir), shown, 'the same collection, kept while its journal is there');
+      fs.renameSync(`${manifest}.aside`, manifest);
+      fs.rmSync(journal);
+      await api.store.discover();
+      assert.equal(api.store.find(dir), shown, 'the same collection once the transaction ended');
+
+      // Gone without a journal: no longer a collection.
+      fs.rmSync(manifest);
+      await api.store.discover();
+      assert.equal(api.store.find(dir), undefined);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+      await api.store.discover();
     }
   });
 });

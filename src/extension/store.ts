@@ -143,6 +143,8 @@ class CollectionEntry implements CollectionModel {
   refreshTimer: NodeJS.Timeout | undefined;
   lockTimer: NodeJS.Timeout | undefined;
   pendingRefresh = false;
+  /** A discovery found the collection gone while an operation ran on it: the operation's end looks again. */
+  rediscover = false;
   readonly uri: vscode.Uri;
   /** The manifest's collection name once read; the folder's name until then. */
   name: string;
@@ -308,10 +310,16 @@ export class Store extends Disposable {
 
     let changed = false;
     for (const [dir, entry] of this.entries) {
+      if (found.has(dir)) continue;
       // A transaction moves collection.toml aside for a moment (the watcher reports it deleted, and the
-      // search misses it): the collection stays while its journal is there, and while an operation of this
-      // window runs on it (whose end looks again). Dropping it mid-restore lost the restore's re-check.
-      if (found.has(dir) || entry.activity.kind !== 'idle' || holdsCollection(dir)) continue;
+      // search misses it): a workspace collection stays while its journal is there. One an operation of
+      // this window runs on stays until the operation ends, which looks again: dropped mid-operation, the
+      // entry that showed the operation's start never showed its end.
+      if (entry.origin === 'workspace' && inWorkspace(dir) && holdsCollection(dir)) continue;
+      if (entry.activity.kind !== 'idle') {
+        entry.rediscover = true;
+        continue;
+      }
       entry.dispose();
       this.entries.delete(dir);
       this.checker.forget(dir);
@@ -425,8 +433,11 @@ export class Store extends Disposable {
       entry.step = undefined;
       entry.controller = undefined;
       if (entry.conflicted.size > 0) entry.conflicted = new Set();
-      // Discovery keeps a busy collection; once idle, one whose collection.toml is gone is dropped.
-      if (entry.origin === 'workspace' && !holdsCollection(entry.dir)) void this.discover();
+      // Discovery kept this collection because the operation ran: now it may go.
+      if (entry.rediscover) {
+        entry.rediscover = false;
+        void this.discover();
+      }
       // The operation ends (and `run` returns) with its result shown: what a flow or a test reads next.
       // Idle meanwhile, as when the check was synchronous: the next operation is not refused as busy.
       await (operation.mutates || entry.pendingRefresh ? this.refreshNow(entry) : entry.refreshed);
@@ -692,6 +703,15 @@ function changedArtifacts(
     }
   }
   return { artifacts: changed };
+}
+
+/** Whether `dir` is a workspace folder or inside one. */
+function inWorkspace(dir: string): boolean {
+  return (vscode.workspace.workspaceFolders ?? []).some((folder) => {
+    if (folder.uri.scheme !== 'file') return false;
+    const rel = path.relative(folder.uri.fsPath, dir);
+    return rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel);
+  });
 }
 
 /** The first workspace folder that is a Claude Code project (has `.claude/`) without a `collection.toml`. */

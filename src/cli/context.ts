@@ -14,7 +14,7 @@ import {
   printable,
   withFaults,
 } from '../core/index.js';
-import type { Clock, Collection, Fs, OperationOptions, Retention, StatCache } from '../core/index.js';
+import type { Clock, Collection, Fs, Logger, OperationOptions, Retention, StatCache } from '../core/index.js';
 import { UsageError } from './args.js';
 import type { ParsedArgs } from './args.js';
 import { cliLogger } from './logger.js';
@@ -41,6 +41,10 @@ export interface CliContext {
   flag(name: string): string | undefined;
   has(name: string): boolean;
   isTerminal: boolean;
+  /** See `CliIo.cannotAsk`. */
+  cannotAsk?: () => never;
+  /** Warnings (and ARTIFACT_KEEPER_LOG's levels) on the command's stderr. */
+  logger: Logger;
   /** Aborted on SIGINT/SIGTERM: git children run in their own process groups and never see the signal. */
   signal: AbortSignal;
   /** Set in a process that runs command after command (the status daemon): what it keeps between them. */
@@ -56,6 +60,13 @@ export interface CliIo {
   stderr(text: string): void;
   isTerminal: boolean;
   signal: AbortSignal;
+  /** The folder relative arguments are read against (the client's, in the daemon); default the process's. */
+  cwd?: string;
+  /**
+   * Set where the terminal is not this process's own (the daemon runs a client's command): a question
+   * for the terminal calls it instead of reading stdin, and it throws, so the command stops there.
+   */
+  cannotAsk?: () => never;
 }
 
 /** What the status daemon keeps between the checks it answers, by folder: stat caches, loaded collections. */
@@ -109,7 +120,7 @@ export function createContext(args: ParsedArgs, io: CliIo, warm?: WarmChecks): C
   return {
     signal: io.signal,
     args,
-    collectionDir: path.resolve(flag('collection') ?? process.cwd()),
+    collectionDir: path.resolve(io.cwd ?? process.cwd(), flag('collection') ?? '.'),
     home: os.homedir(),
     json: args.flags.get('json') === true,
     fs: faults ? withFaults(nodeFs, faults) : nodeFs,
@@ -124,6 +135,8 @@ export function createContext(args: ParsedArgs, io: CliIo, warm?: WarmChecks): C
     flag,
     has: (name) => args.flags.has(name),
     isTerminal: io.isTerminal,
+    ...(io.cannotAsk ? { cannotAsk: io.cannotAsk } : {}),
+    logger: cliLogger((text) => io.stderr(text)),
     ...(warm ? { warm } : {}),
   };
 }
@@ -132,8 +145,10 @@ export function createContext(args: ParsedArgs, io: CliIo, warm?: WarmChecks): C
 export function operationOptions(ctx: CliContext): OperationOptions {
   return {
     fs: ctx.fs,
-    logger: cliLogger(),
+    logger: ctx.logger,
     tool: TOOL,
+    // A process that lives on (the daemon) takes the stamps on two threads, as the extension does.
+    ...(ctx.warm ? { parallelStat: true } : {}),
     signal: ctx.signal,
     clock: ctx.clock,
     retention: ctx.retention,

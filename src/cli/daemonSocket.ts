@@ -1,22 +1,28 @@
 /**
- * The status daemon's socket and wire format, and its client. `artifact-keeper daemon start` leaves a
- * process that keeps one collection's stat cache, parse cache and compiled code warm, and answers
- * `status` for it (as git's fsmonitor daemon answers `git status`). The launcher asks it before it
- * loads the CLI's bundle, so a warm `status` costs Node's start-up and the check, nothing more.
+ * The daemon's socket and wire format, and its client. `artifact-keeper daemon start` leaves a process
+ * that keeps one collection's stat cache, parse cache and compiled code warm, and answers `status` for
+ * it (as git's fsmonitor daemon answers `git status`) and runs `update` for it. The launcher asks it
+ * before it loads the CLI's bundle, so a warm command costs Node's start-up and the work, nothing more.
  *
- * A request names the bundle it was launched with (`bundleBuild`), the collection and `--json`; the
- * daemon runs the same `status` command in its own process and sends back its output and exit code.
- * Anything unusual (no socket, a daemon gone or of another build, a slow answer) gives `undefined`, and
- * the caller runs the command itself: the daemon can only make a status faster, never different.
+ * The wire: one JSON line per message. A `status` request names the bundle it was launched with
+ * (`bundleBuild`), the collection and `--json`; the daemon runs the same `status` command and sends back
+ * its output and exit code. A `run` request (an update) also names the client's environment
+ * (`environmentKey`), folder and terminal; the daemon answers `accepted`, runs nothing until the client
+ * says `go`, and reads `cancel` (the client's Ctrl-C) until it sends the command's output and exit code.
+ * Anything unusual before `go` (no socket, a daemon gone or of another build or environment, a slow
+ * answer) gives `undefined` or `not-started`, and the caller runs the command itself: the daemon can
+ * only make a command faster, never different.
  *
  * Only Node built-ins here: the launcher that imports this file is bundled alone.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 
-/** Raised when a reply's shape changes; a daemon answers only requests of its own protocol. */
-export const DAEMON_PROTOCOL = 1;
+/** Raised when a message's shape changes; a daemon answers only requests of its own protocol. */
+export const DAEMON_PROTOCOL = 2;
 /** `.artifact-keeper` (core's STATE_DIR): the launcher cannot import the core. */
 const STATE_DIR = '.artifact-keeper';
 const SOCKET_FILE = 'daemon.sock';
@@ -28,13 +34,38 @@ const MAX_SOCKET_PATH = 103;
 /** How long a client waits for the answer before it checks by itself (a stopped or swamped daemon). */
 export const ANSWER_TIMEOUT_MS = 10_000;
 
+/** The commands a daemon runs besides `status`: those whose every question has an answer on the command line. */
+export const RUN_COMMANDS = ['update'] as const;
+
 export type DaemonRequest =
   | { protocol: number; kind: 'status'; build: string; collection: string; json: boolean }
+  | {
+      protocol: number;
+      kind: 'run';
+      build: string;
+      /** The collection the client found (absolute); the daemon checks the arguments name it too. */
+      collection: string;
+      command: (typeof RUN_COMMANDS)[number];
+      /** The command's arguments after its name, as given. */
+      argv: string[];
+      /** The client's folder, which relative arguments are read against. */
+      cwd: string;
+      /** `environmentKey` of the client: a daemon runs commands only for the environment it runs in. */
+      environment: string;
+      /** Whether the client has a terminal (a question it would ask there makes the client run it itself). */
+      terminal: boolean;
+    }
   | { protocol: number; kind: 'ping' }
   | { protocol: number; kind: 'stop' };
 
+/** A command's output in the order it was written: 1 stdout, 2 stderr. */
+export type Output = [1 | 2, string][];
+
 export type DaemonReply =
   | { ok: true; kind: 'status'; stdout: string; stderr: string; code: number }
+  /** A run request taken: the daemon starts it when the client says `go`. */
+  | { ok: true; kind: 'accepted' }
+  | { ok: true; kind: 'run'; output: Output; code: number }
   | {
       ok: true;
       kind: 'ping';
@@ -42,11 +73,21 @@ export type DaemonReply =
       build: string;
       since: number;
       answered: number;
+      /** Commands stopped at a question for the client's terminal, which the client then ran. */
+      handedBack: number;
       idleMs: number;
     }
   | { ok: true; kind: 'stop' }
-  /** `build`: another bundle launched the client (the daemon then exits); `collection`: not this one. */
-  | { ok: false; reason: 'build' | 'collection' | 'protocol' };
+  /**
+   * `build`: another bundle launched the client (the daemon then exits); `collection`: not this one;
+   * `environment`: the client's environment is not the daemon's; `arguments`: a run whose arguments are
+   * not ones the daemon runs (a usage error, `--help`, a question that needs the terminal); `terminal`: the
+   * command stopped, before writing anything, at a question only the client's terminal can answer.
+   */
+  | {
+      ok: false;
+      reason: 'build' | 'collection' | 'protocol' | 'environment' | 'arguments' | 'terminal';
+    };
 
 /** The socket of a collection's daemon, or undefined where there can be none (Windows, a path too long). */
 export function daemonSocket(collectionDir: string): string | undefined {
@@ -77,40 +118,87 @@ export function bundleBuild(bundle: string): string {
 }
 
 /**
- * The request for `argv` when it is a status the daemon can answer (`status` with only `--json` and
- * `--collection DIR`, and no ARTIFACT_KEEPER_* setting: fault plans, a pinned clock, traces and
- * `ARTIFACT_KEEPER_NO_DAEMON=1` run in-process) and a daemon's socket exists; otherwise undefined.
+ * Variables a shell sets per command or per folder, left out of `environmentKey`: two commands typed in
+ * the same shell differ in them and in nothing a command reads.
  */
-export function statusRequestFor(
+const SHELL_BOOKKEEPING = new Set(['_', 'PWD', 'OLDPWD', 'SHLVL']);
+
+/**
+ * What a command's outcome may depend on beyond its arguments: every environment variable (git reads
+ * HOME, PATH, GIT_*, SSH_AUTH_SOCK, proxies and locale from it) but the shell's bookkeeping, the umask
+ * (the modes of the files it creates), and the Node that runs it. A daemon runs a command only for a
+ * client with its own key; any other runs the command itself.
+ */
+export function environmentKey(env: NodeJS.ProcessEnv, umask: number): string {
+  const hash = createHash('sha256');
+  for (const name of Object.keys(env).sort()) {
+    if (SHELL_BOOKKEEPING.has(name)) continue;
+    hash.update(`${name}=${env[name] ?? ''}\0`);
+  }
+  hash.update(`umask=${umask}\0${process.execPath}\0${process.version}\0${process.execArgv.join(' ')}`);
+  return hash.digest('hex');
+}
+
+/** The collection folder an argument list names (`--collection DIR`, `-C DIR`, `--collection=DIR`), else the current one. */
+function collectionOf(argv: readonly string[], cwd: string): string {
+  let named: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--') break;
+    if ((arg === '--collection' || arg === '-C') && i + 1 < argv.length) named = argv[++i] as string;
+    else if (arg.startsWith('--collection=')) named = arg.slice(13);
+  }
+  return path.resolve(cwd, named ?? '.');
+}
+
+/**
+ * The request for `argv` when a daemon may answer it and a daemon's socket exists; otherwise undefined.
+ * `status` with only `--json` and `--collection DIR`; `update` with any arguments (the daemon parses them
+ * as the command would, and refuses what it does not run). Never under an ARTIFACT_KEEPER_* setting:
+ * fault plans, a pinned clock, traces, log levels and `ARTIFACT_KEEPER_NO_DAEMON=1` run in-process.
+ */
+export function daemonRequestFor(
   argv: readonly string[],
   cwd: string,
   env: NodeJS.ProcessEnv,
   bundle: string,
+  terminal = false,
 ): { socket: string; request: DaemonRequest } | undefined {
-  if (argv[0] !== 'status') return undefined;
-  if (Object.keys(env).some((name) => name.startsWith('ARTIFACT_KEEPER_'))) return undefined;
+  const [name, ...rest] = argv;
+  if (name !== 'status' && !RUN_COMMANDS.includes(name as (typeof RUN_COMMANDS)[number])) return undefined;
+  if (Object.keys(env).some((key) => key.startsWith('ARTIFACT_KEEPER_'))) return undefined;
   let json = false;
-  let collection: string | undefined;
-  for (let i = 1; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (arg === '--json' && !json) json = true;
-    else if ((arg === '--collection' || arg === '-C') && collection === undefined && i + 1 < argv.length)
-      collection = argv[++i] as string;
-    else if (arg.startsWith('--collection=') && collection === undefined) collection = arg.slice(13);
-    else return undefined;
-  }
-  const dir = path.resolve(cwd, collection ?? '.');
+  let dir: string;
+  if (name === 'status') {
+    let collection: string | undefined;
+    for (let i = 0; i < rest.length; i++) {
+      const arg = rest[i] as string;
+      if (arg === '--json' && !json) json = true;
+      else if ((arg === '--collection' || arg === '-C') && collection === undefined && i + 1 < rest.length)
+        collection = rest[++i] as string;
+      else if (arg.startsWith('--collection=') && collection === undefined) collection = arg.slice(13);
+      else return undefined;
+    }
+    dir = path.resolve(cwd, collection ?? '.');
+  } else dir = collectionOf(rest, cwd);
   const socket = daemonSocket(dir);
   if (!socket || !isOwnSocket(socket)) return undefined;
   try {
+    const build = bundleBuild(bundle);
+    if (name === 'status')
+      return { socket, request: { protocol: DAEMON_PROTOCOL, kind: 'status', build, collection: dir, json } };
     return {
       socket,
       request: {
         protocol: DAEMON_PROTOCOL,
-        kind: 'status',
-        build: bundleBuild(bundle),
+        kind: 'run',
+        build,
         collection: dir,
-        json,
+        command: name as (typeof RUN_COMMANDS)[number],
+        argv: rest,
+        cwd,
+        environment: environmentKey(env, process.umask()),
+        terminal,
       },
     };
   } catch {
@@ -152,4 +240,83 @@ export function askDaemon(
       }
     });
   });
+}
+
+/** How a command sent to a daemon ended for the client. */
+export type RunOutcome =
+  /** The daemon ran it: print `output`, exit with `code`. */
+  | { kind: 'answered'; output: Output; code: number }
+  /** Nothing ran there (no daemon, refused, no `accepted` in time): run it here. */
+  | { kind: 'not-started' }
+  /** Cancelled before the daemon took it: nothing ran anywhere. */
+  | { kind: 'cancelled' }
+  /** The daemon took it and the connection ended without its outcome (the daemon was killed). */
+  | { kind: 'lost' };
+
+export interface DaemonRun {
+  outcome: Promise<RunOutcome>;
+  /** The client's Ctrl-C: the running command is cancelled as the CLI's own would be. */
+  cancel(): void;
+}
+
+/**
+ * Sends a `run` request and follows it: `go` once the daemon has accepted it (within `acceptMs`, else
+ * the command is not started there and the caller runs it itself), `cancel` on `cancel()`, and the
+ * command's output and exit code at the end. Once `go` is sent the client waits as long as the command
+ * runs: running it again here could run it twice.
+ */
+export function runAtDaemon(socket: string, request: DaemonRequest, acceptMs = ANSWER_TIMEOUT_MS): DaemonRun {
+  let resolveOutcome: (outcome: RunOutcome) => void = () => undefined;
+  const outcome = new Promise<RunOutcome>((resolve) => {
+    resolveOutcome = resolve;
+  });
+  let state: 'waiting' | 'running' | 'done' = 'waiting';
+  const connection = net.createConnection(socket);
+  const done = (result: RunOutcome): void => {
+    if (state === 'done') return;
+    state = 'done';
+    clearTimeout(timer);
+    connection.destroy();
+    resolveOutcome(result);
+  };
+  const timer = setTimeout(() => done({ kind: 'not-started' }), acceptMs);
+  const decoder = new StringDecoder('utf8');
+  let pending = '';
+  const onLine = (line: string): void => {
+    let reply: DaemonReply;
+    try {
+      reply = JSON.parse(line) as DaemonReply;
+    } catch {
+      done(state === 'running' ? { kind: 'lost' } : { kind: 'not-started' });
+      return;
+    }
+    if (state === 'waiting') {
+      if (!(reply.ok && reply.kind === 'accepted')) return done({ kind: 'not-started' });
+      state = 'running';
+      clearTimeout(timer);
+      connection.write('go\n');
+    } else if (reply.ok && reply.kind === 'run')
+      done({ kind: 'answered', output: reply.output, code: reply.code });
+    else if (!reply.ok && reply.reason === 'terminal') done({ kind: 'not-started' });
+    else done({ kind: 'lost' });
+  };
+  connection.on('connect', () => connection.write(`${JSON.stringify(request)}\n`));
+  connection.on('data', (chunk: Buffer) => {
+    pending += decoder.write(chunk);
+    for (let nl = pending.indexOf('\n'); nl >= 0 && state !== 'done'; nl = pending.indexOf('\n')) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      onLine(line);
+    }
+  });
+  const ended = (): void => done(state === 'running' ? { kind: 'lost' } : { kind: 'not-started' });
+  connection.on('error', ended);
+  connection.on('close', ended);
+  return {
+    outcome,
+    cancel: () => {
+      if (state === 'running') connection.write('cancel\n');
+      else done({ kind: 'cancelled' });
+    },
+  };
 }

@@ -29,6 +29,7 @@ export function execPolicy(ctx: CliContext): ExecPolicy {
     approve: async (findings) => {
       printFindings(ctx, findings, (line) => ctx.err(line));
       if (!ctx.isTerminal) return false;
+      ctx.cannotAsk?.();
       const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
       try {
         const answer = (await rl.question('apply these executable changes? [y/N] ')).trim().toLowerCase();

@@ -6,10 +6,11 @@
  * is ignored, the bundle is compiled from source, and the command runs as before.
  * `NODE_DISABLE_COMPILE_CACHE=1` (Node's own switch for its compile cache) turns it off.
  *
- * A `status` of a collection with a running daemon (`artifact-keeper daemon start`) is asked of the daemon
- * first, before the bundle is read (daemonSocket.ts); when nothing answers, it runs here as any command.
+ * A `status` or an `update` of a collection with a running daemon (`artifact-keeper daemon start`) is
+ * asked of the daemon first, before the bundle is read (daemonSocket.ts); when the daemon does not take
+ * it, it runs here as any command.
  *
- * Only Node built-ins here (and `cacheFolder.ts` and `daemonSocket.ts`, which have only those): this file
+ * Only Node built-ins here (and `cacheFolder.ts`, `daemonSocket.ts` and `exitCodes.ts`, which have only those): this file
  * is bundled alone, and everything it loads is paid on every start.
  */
 import { createHash } from 'node:crypto';
@@ -17,7 +18,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vm from 'node:vm';
 import { cliCacheFolder } from './cacheFolder.js';
-import { askDaemon, statusRequestFor } from './daemonSocket.js';
+import { askDaemon, daemonRequestFor, runAtDaemon } from './daemonSocket.js';
+import type { Output } from './daemonSocket.js';
+import { EXIT } from './exitCodes.js';
 
 const BUNDLE = path.join(__dirname, 'cli-main.js');
 const PREFIX = 'cli-';
@@ -98,19 +101,56 @@ function run(): void {
   fn.call(module.exports, module.exports, require, module, BUNDLE, __dirname);
 }
 
-/** A status the daemon answered: its output and exit code are this process's. */
-function answered(stdout: string, stderr: string, code: number): void {
+/** A command the daemon answered: its output (in the order written) and exit code are this process's. */
+function answered(output: Output, code: number): void {
   // A reader that went away (`… | head -1`) is not a failure (see ignoreClosedOutput in main.ts).
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
-  process.stdout.write(stdout);
-  process.stderr.write(stderr);
+  for (const [fd, text] of output) (fd === 1 ? process.stdout : process.stderr).write(text);
   process.exitCode = code;
 }
 
-const viaDaemon = statusRequestFor(process.argv.slice(2), process.cwd(), process.env, BUNDLE);
-if (viaDaemon) {
+/**
+ * A command the daemon runs: Ctrl-C (or SIGTERM) cancels it there as it would here, a second one leaves
+ * at once (exit 130, as the CLI's own second signal); not taken, it runs here.
+ */
+function runThere(socket: string, request: Parameters<typeof runAtDaemon>[1]): void {
+  const running = runAtDaemon(socket, request);
+  let signals = 0;
+  const onSignal = (): void => {
+    if (++signals > 1) process.exit(130);
+    running.cancel();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  void running.outcome.then((outcome) => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (outcome.kind === 'answered') answered(outcome.output, outcome.code);
+    else if (outcome.kind === 'cancelled') process.exitCode = EXIT.cancelled;
+    else if (outcome.kind === 'not-started') run();
+    else {
+      process.stderr.write(
+        `artifact-keeper: the daemon running this ${request.kind === 'run' ? request.command : 'command'} stopped before it answered; \`artifact-keeper status\` shows where the collection is (the next command recovers an interrupted transaction)\n`,
+      );
+      process.exitCode = EXIT.software;
+    }
+  });
+}
+
+const terminal = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+const viaDaemon = daemonRequestFor(process.argv.slice(2), process.cwd(), process.env, BUNDLE, terminal);
+if (!viaDaemon) run();
+else if (viaDaemon.request.kind === 'run') runThere(viaDaemon.socket, viaDaemon.request);
+else {
   void askDaemon(viaDaemon.socket, viaDaemon.request).then((reply) => {
-    if (reply?.ok && reply.kind === 'status') answered(reply.stdout, reply.stderr, reply.code);
+    if (reply?.ok && reply.kind === 'status')
+      answered(
+        [
+          [1, reply.stdout],
+          [2, reply.stderr],
+        ],
+        reply.code,
+      );
     else run();
   });
-} else run();
+}

@@ -5,7 +5,7 @@ import type { Logger } from '../core/index.js';
 
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error'] as const;
 
-export function cliLogger(): Logger {
+export function cliLogger(write: (text: string) => void = (text) => process.stderr.write(text)): Logger {
   const wanted = process.env.ARTIFACT_KEEPER_LOG;
   const threshold = wanted ? LEVELS.indexOf(wanted as (typeof LEVELS)[number]) : LEVELS.indexOf('warn');
   const line =
@@ -13,7 +13,7 @@ export function cliLogger(): Logger {
     (message: string | Error, ...args: unknown[]): void => {
       if (LEVELS.indexOf(level) < (threshold < 0 ? 3 : threshold)) return;
       const text = message instanceof Error ? (message.stack ?? message.message) : message;
-      process.stderr.write(`[${level}] ${[text, ...args.map(String)].join(' ')}\n`);
+      write(`[${level}] ${[text, ...args.map(String)].join(' ')}\n`);
     };
   return {
     trace: line('trace'),

@@ -1,11 +1,11 @@
 /**
  * One command from the table run with its arguments: flags parsed, the context made, failures mapped to
- * exit codes and one-line messages. `main` runs it for the process; the status daemon runs `status`
+ * exit codes and one-line messages. `main` runs it for the process; the daemon runs `status` and `update`
  * through it for each client, so an answer from the daemon is the same text and code.
  */
 import { CoreError, describeFailure, printable } from '../core/index.js';
 import { parseArgs, UsageError } from './args.js';
-import type { FlagSpec } from './args.js';
+import type { FlagSpec, ParsedArgs } from './args.js';
 import { createContext } from './context.js';
 import type { CliContext, CliIo, WarmChecks } from './context.js';
 import { EXIT, exitCodeFor } from './exitCodes.js';
@@ -36,6 +36,15 @@ const GLOBAL_FLAGS: Record<string, FlagSpec> = {
   help: { value: false, short: 'h' },
 };
 
+/** A command's arguments parsed as `runCommand` parses them (global, retention and its own flags). Throws UsageError. */
+export function parseCommandArgs(command: CliCommand, argv: readonly string[]): ParsedArgs {
+  return parseArgs(argv, {
+    ...GLOBAL_FLAGS,
+    ...(command.retention ? RETENTION_FLAGS : {}),
+    ...command.flags,
+  });
+}
+
 export async function runCommand(
   name: string,
   command: CliCommand,
@@ -45,11 +54,7 @@ export async function runCommand(
 ): Promise<number> {
   let ctx: CliContext;
   try {
-    const args = parseArgs(argv, {
-      ...GLOBAL_FLAGS,
-      ...(command.retention ? RETENTION_FLAGS : {}),
-      ...command.flags,
-    });
+    const args = parseCommandArgs(command, argv);
     if (args.flags.get('help')) {
       io.stdout(`usage: artifact-keeper ${usageOf(command)}\n${command.summary}\n`);
       return EXIT.ok;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { once } from 'node:events';
@@ -10,9 +11,12 @@ import {
   bundleBuild,
   DAEMON_PROTOCOL,
   daemonSocket,
-  statusRequestFor,
+  daemonRequestFor,
+  environmentKey,
 } from '../../src/cli/daemonSocket.js';
 import { copySharedFixture, REPO_ROOT, tempDir } from './support/collections.js';
+import { commitUpstream, makeUpstream, upstreamTempDir } from './support/upstream.js';
+import type { Upstream } from './support/upstream.js';
 
 /** The bin as shipped: the daemon answers clients of the built bundle only. Built by `npm run build`. */
 const BIN = path.join(REPO_ROOT, 'dist/cli.js');
@@ -55,6 +59,7 @@ interface DaemonState {
   running: boolean;
   pid?: number;
   answered?: number;
+  handedBack?: number;
 }
 
 function daemonState(dir: string): DaemonState {
@@ -63,8 +68,8 @@ function daemonState(dir: string): DaemonState {
   return JSON.parse(result.stdout) as DaemonState;
 }
 
-function startDaemon(dir: string, extra: string[] = []): number {
-  const result = run(['daemon', 'start', '--collection', dir, '--json', ...extra]);
+function startDaemon(dir: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): number {
+  const result = run(['daemon', 'start', '--collection', dir, '--json', ...extra], env);
   assert.equal(result.code, 0, result.stderr);
   const { pid } = JSON.parse(result.stdout) as { pid: number };
   started.add(pid);
@@ -237,7 +242,7 @@ describe('the status daemon', () => {
   });
 });
 
-describe('which statuses the launcher asks a daemon', () => {
+describe('which commands the launcher asks a daemon', () => {
   const dir = copySharedFixture();
   const socket = daemonSocket(dir) as string;
   fs.mkdirSync(path.dirname(socket), { recursive: true });
@@ -254,11 +259,11 @@ describe('which statuses the launcher asks a daemon', () => {
       ['status', '-C', dir, '--json'],
       ['status', `--collection=${dir}`],
     ]) {
-      const asked = statusRequestFor(argv, '/', {}, BUNDLE);
+      const asked = daemonRequestFor(argv, '/', {}, BUNDLE);
       assert.equal(asked?.socket, socket, argv.join(' '));
       assert.equal(asked?.request.kind, 'status');
     }
-    const fromInside = statusRequestFor(['status'], dir, {}, BUNDLE);
+    const fromInside = daemonRequestFor(['status'], dir, {}, BUNDLE);
     assert.deepEqual(fromInside?.request, {
       protocol: DAEMON_PROTOCOL,
       kind: 'status',
@@ -269,18 +274,56 @@ describe('which statuses the launcher asks a daemon', () => {
   });
 
   it('not another command or flag, not under an ARTIFACT_KEEPER_ setting, not without a socket', () => {
-    assert.equal(statusRequestFor(['check', '-C', dir], '/', {}, BUNDLE), undefined);
-    assert.equal(statusRequestFor(['status', '-C', dir, '--project', '/p'], '/', {}, BUNDLE), undefined);
-    assert.equal(statusRequestFor(['status', '-C', dir, '--json', '--json'], '/', {}, BUNDLE), undefined);
+    assert.equal(daemonRequestFor(['check', '-C', dir], '/', {}, BUNDLE), undefined);
+    assert.equal(daemonRequestFor(['status', '-C', dir, '--project', '/p'], '/', {}, BUNDLE), undefined);
+    assert.equal(daemonRequestFor(['status', '-C', dir, '--json', '--json'], '/', {}, BUNDLE), undefined);
     assert.equal(
-      statusRequestFor(['status', '-C', dir], '/', { ARTIFACT_KEEPER_NOW: '0' }, BUNDLE),
+      daemonRequestFor(['status', '-C', dir], '/', { ARTIFACT_KEEPER_NOW: '0' }, BUNDLE),
       undefined,
     );
     assert.equal(
-      statusRequestFor(['status', '-C', dir], '/', { ARTIFACT_KEEPER_NO_DAEMON: '1' }, BUNDLE),
+      daemonRequestFor(['status', '-C', dir], '/', { ARTIFACT_KEEPER_NO_DAEMON: '1' }, BUNDLE),
       undefined,
     );
-    assert.equal(statusRequestFor(['status', '-C', tempDir()], '/', {}, BUNDLE), undefined);
+    assert.equal(daemonRequestFor(['status', '-C', tempDir()], '/', {}, BUNDLE), undefined);
+  });
+
+  it("update with its arguments as given, the client's folder, environment and terminal", () => {
+    const env = { HOME: '/home/someone', PATH: '/usr/bin' };
+    const asked = daemonRequestFor(
+      ['update', 'pdf', '--strategy', 'merge', '-C', dir],
+      '/tmp',
+      env,
+      BUNDLE,
+      true,
+    );
+    assert.equal(asked?.socket, socket);
+    assert.deepEqual(asked?.request, {
+      protocol: DAEMON_PROTOCOL,
+      kind: 'run',
+      build: bundleBuild(BUNDLE),
+      collection: dir,
+      command: 'update',
+      argv: ['pdf', '--strategy', 'merge', '-C', dir],
+      cwd: '/tmp',
+      environment: environmentKey(env, process.umask()),
+      terminal: true,
+    });
+    assert.equal(daemonRequestFor(['update', '--all'], dir, env, BUNDLE)?.request.kind, 'run', 'from inside');
+    // What a command may read differs: another key. The shell's own bookkeeping does not count.
+    const key = (e: NodeJS.ProcessEnv, umask = 0o022): string => environmentKey(e, umask);
+    assert.notEqual(key(env), key({ ...env, GIT_SSH_COMMAND: 'ssh -i other' }));
+    assert.notEqual(key(env), key(env, 0o077));
+    assert.equal(
+      key(env),
+      key({ ...env, _: '/usr/bin/artifact-keeper', PWD: '/x', OLDPWD: '/y', SHLVL: '3' }),
+    );
+    assert.equal(
+      daemonRequestFor(['update', 'pdf', '-C', dir], '/', { ARTIFACT_KEEPER_LOG: 'debug' }, BUNDLE),
+      undefined,
+    );
+    assert.equal(daemonRequestFor(['restore', 'latest', '-C', dir], '/', env, BUNDLE), undefined);
+    assert.equal(daemonRequestFor(['update', 'pdf', '-C', tempDir()], '/', env, BUNDLE), undefined);
   });
 
   it('not through a socket path that is a file, or a link to a socket elsewhere', () => {
@@ -288,10 +331,252 @@ describe('which statuses the launcher asks a daemon', () => {
     const copiedSocket = daemonSocket(copied) as string;
     fs.mkdirSync(path.dirname(copiedSocket), { recursive: true });
     fs.symlinkSync(socket, copiedSocket);
-    assert.equal(statusRequestFor(['status', '-C', copied], '/', {}, BUNDLE), undefined, 'a link');
+    assert.equal(daemonRequestFor(['status', '-C', copied], '/', {}, BUNDLE), undefined, 'a link');
     fs.rmSync(copiedSocket);
     fs.writeFileSync(copiedSocket, '');
-    assert.equal(statusRequestFor(['status', '-C', copied], '/', {}, BUNDLE), undefined, 'a file');
+    assert.equal(daemonRequestFor(['status', '-C', copied], '/', {}, BUNDLE), undefined, 'a file');
     assert.equal(run(['status', '--collection', copied]).code, 0, 'status runs by itself');
+  });
+});
+
+/** A skill's SKILL.md with valid front matter and `body`. */
+const skill = (body: string): string => `---\nname: pdf\ndescription: PDF tools\n---\n# pdf\n\n${body}\n`;
+
+/**
+ * A collection holding skill/pdf from a local upstream that has moved on (SKILL.md changed there), and a
+ * copy of it made before anything ran: one for the daemon, one for the CLI by itself.
+ */
+function twoCollections(): { viaDaemon: string; alone: string; upstream: Upstream } {
+  const upstream = makeUpstream(upstreamTempDir(), [
+    {
+      files: {
+        'skills/pdf/SKILL.md': skill('usage: one\n\nnotes: one'),
+        'skills/pdf/reference.md': 'ref one\n',
+      },
+    },
+  ]);
+  const viaDaemon = path.join(tempDir(), 'team');
+  fs.mkdirSync(viaDaemon);
+  for (const args of [['init'], ['add', `${upstream.url}#skills/pdf`]]) {
+    const done = inProcess([...args, '--collection', viaDaemon]);
+    assert.equal(done.code, 0, done.stderr);
+  }
+  commitUpstream(upstream, { files: { 'skills/pdf/SKILL.md': skill('usage: two\n\nnotes: one') } });
+  const alone = path.join(tempDir(), 'team');
+  fs.cpSync(viaDaemon, alone, { recursive: true });
+  return { viaDaemon, alone, upstream };
+}
+
+/** Output with what differs between two runs of the same command (snapshot ids, times) left out. */
+const normalized = (result: Run): Run => {
+  const strip = (text: string): string =>
+    text.replace(/\bs0[0-9a-z]{11}\b/g, '<snapshot>').replace(/\d{4}-\d\d-\d\dT[\d:.]+Z?/g, '<time>');
+  return { code: result.code, stdout: strip(result.stdout), stderr: strip(result.stderr) };
+};
+
+/** Every file of a collection but our state folder, manifest and lock with their times left out. */
+function contentOf(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (rel: string): void => {
+    for (const entry of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+      const child = rel ? `${rel}/${entry.name}` : entry.name;
+      if (child === '.artifact-keeper') continue;
+      if (entry.isDirectory()) walk(child);
+      else
+        out[child] = fs
+          .readFileSync(path.join(dir, child), 'utf8')
+          .replace(/\d{4}-\d\d-\d\dT[\d:.]+Z?/g, '<time>');
+    }
+  };
+  walk('');
+  return out;
+}
+
+/** A `git` that takes 3 s over every `ls-remote`, first in PATH: an update that is surely still running. */
+function slowGitPath(): string {
+  const bin = tempDir();
+  const real = spawnSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).stdout.trim();
+  fs.writeFileSync(
+    path.join(bin, 'git'),
+    `#!/bin/sh\nfor a in "$@"; do [ "$a" = ls-remote ] && sleep 3; done\nexec ${real} "$@"\n`,
+    { mode: 0o755 },
+  );
+  return `${bin}${path.delimiter}${process.env.PATH ?? ''}`;
+}
+
+/** Runs the CLI in the background; resolves with its outcome. */
+function spawnCli(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; done: Promise<Run> } {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const done = new Promise<Run>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? -1 : -2), stdout, stderr })),
+  );
+  return { child, done };
+}
+
+const lockFileOf = (dir: string): string => path.join(dir, '.artifact-keeper', 'writer.lock');
+
+describe('updates through the daemon', () => {
+  it('run as the CLI runs them by itself: merged, conflicted, up to date, as JSON; each counted', () => {
+    const { viaDaemon, alone } = twoCollections();
+    startDaemon(viaDaemon);
+    const both = (args: string[], edit?: (dir: string) => void): void => {
+      for (const dir of [viaDaemon, alone]) edit?.(dir);
+      const before = daemonState(viaDaemon).answered ?? 0;
+      const there = run(['update', ...args, '--collection', viaDaemon]);
+      assert.equal(daemonState(viaDaemon).answered, before + 1, `the daemon ran update ${args.join(' ')}`);
+      const here = inProcess(['update', ...args, '--collection', alone]);
+      assert.deepEqual(normalized(there), normalized(here), args.join(' '));
+      assert.deepEqual(contentOf(viaDaemon), contentOf(alone));
+    };
+    // A local edit of another file: merged.
+    both(['skill/pdf'], (dir) => fs.appendFileSync(path.join(dir, 'skills/pdf/reference.md'), 'mine\n'));
+    assert.match(fs.readFileSync(path.join(viaDaemon, 'skills/pdf/reference.md'), 'utf8'), /mine/);
+    both(['skill/pdf', '--json']);
+    both(['--all']);
+    assert.match(fs.readFileSync(path.join(viaDaemon, 'skills/pdf/SKILL.md'), 'utf8'), /usage: two/);
+  });
+
+  it('a conflict is left as the CLI leaves it (exit 3, markers); `--strategy prompt` runs in the client', () => {
+    const { viaDaemon, alone, upstream } = twoCollections();
+    startDaemon(viaDaemon);
+    commitUpstream(upstream, { files: { 'skills/pdf/SKILL.md': skill('usage: three\n\nnotes: one') } });
+    for (const dir of [viaDaemon, alone])
+      fs.writeFileSync(path.join(dir, 'skills/pdf/SKILL.md'), skill('usage: mine\n\nnotes: one'));
+    const before = daemonState(viaDaemon).answered ?? 0;
+    const there = run(['update', 'skill/pdf', '--collection', viaDaemon]);
+    const here = inProcess(['update', 'skill/pdf', '--collection', alone]);
+    assert.equal(there.code, 3, there.stderr);
+    assert.deepEqual(normalized(there), normalized(here));
+    assert.deepEqual(contentOf(viaDaemon), contentOf(alone));
+    assert.match(fs.readFileSync(path.join(viaDaemon, 'skills/pdf/SKILL.md'), 'utf8'), /^<<<<<<< /m);
+
+    // A question for the terminal is not run there: the client runs it and says what it says by itself.
+    const prompt = run(['update', 'skill/pdf', '--strategy', 'prompt', '--collection', viaDaemon]);
+    assert.equal(prompt.code, 64);
+    assert.match(prompt.stderr, /--strategy prompt needs a terminal/);
+    assert.equal(daemonState(viaDaemon).answered, before + 1, 'the prompt strategy ran in the client');
+    const unknown = run(['update', 'skill/pdf', '--strategy', 'sideways', '--collection', viaDaemon]);
+    assert.equal(unknown.code, 64);
+    assert.match(unknown.stderr, /unknown strategy "sideways"/);
+    const help = run(['update', '--help', '--collection', viaDaemon]);
+    assert.match(help.stdout, /^usage: artifact-keeper update /);
+  });
+
+  it('only for a client with its environment: another one runs the update itself', () => {
+    const { viaDaemon } = twoCollections();
+    startDaemon(viaDaemon);
+    const before = daemonState(viaDaemon).answered ?? 0;
+    const other = run(['update', 'skill/pdf', '--collection', viaDaemon], { GIT_TRACE2_EVENT_NESTING: '2' });
+    assert.equal(other.code, 0, other.stderr);
+    assert.match(other.stdout, /updated skill\/pdf/);
+    assert.equal(daemonState(viaDaemon).answered, before, 'not run by the daemon');
+  });
+
+  it('Ctrl-C cancels it there as it would here: exit 130, nothing written, the lock released', async () => {
+    const { viaDaemon, alone } = twoCollections();
+    const PATH = slowGitPath();
+    startDaemon(viaDaemon, [], { PATH });
+    const outcomes: Run[] = [];
+    for (const [dir, extra] of [
+      [viaDaemon, {}],
+      [alone, { ARTIFACT_KEEPER_NO_DAEMON: '1' }],
+    ] as const) {
+      const before = contentOf(dir);
+      const { child, done } = spawnCli(['update', 'skill/pdf', '--collection', dir], { PATH, ...extra });
+      await waitFor('the update to take the writer lock', () => fs.existsSync(lockFileOf(dir)));
+      child.kill('SIGINT');
+      const result = await done;
+      assert.equal(result.code, 130, result.stderr);
+      assert.deepEqual(contentOf(dir), before, 'nothing written');
+      await waitFor('the writer lock to be released', () => !fs.existsSync(lockFileOf(dir)));
+      outcomes.push(normalized(result));
+    }
+    assert.deepEqual(outcomes[0], outcomes[1]);
+    assert.equal(daemonState(viaDaemon).answered, 1, 'the daemon ran the cancelled one');
+  });
+
+  it('a client killed while its update runs: the daemon cancels it, and answers the next one', async () => {
+    const { viaDaemon } = twoCollections();
+    const PATH = slowGitPath();
+    const pid = startDaemon(viaDaemon, [], { PATH });
+    const before = contentOf(viaDaemon);
+    const { child, done } = spawnCli(['update', 'skill/pdf', '--collection', viaDaemon], { PATH });
+    await waitFor('the update to take the writer lock', () => fs.existsSync(lockFileOf(viaDaemon)));
+    child.kill('SIGKILL');
+    await done;
+    await waitFor('the writer lock to be released', () => !fs.existsSync(lockFileOf(viaDaemon)));
+    assert.deepEqual(contentOf(viaDaemon), before, 'cancelled before anything was written');
+    assert.ok(alive(pid), 'the daemon lives on');
+    const next = run(['update', 'skill/pdf', '--collection', viaDaemon], { PATH });
+    assert.equal(next.code, 0, next.stderr);
+    assert.match(next.stdout, /updated skill\/pdf/);
+    assert.equal(daemonState(viaDaemon).answered, 2);
+  });
+});
+
+/**
+ * Runs the CLI on a pseudo-terminal (stdin and stdout a terminal, as a person's shell), answering `answer`
+ * to its `[y/N]` question: what it printed there, and its exit code.
+ */
+function onTerminal(args: string[], answer: string): Run {
+  const script = [
+    'import json, os, pty, sys',
+    'pid, fd = pty.fork()',
+    'if pid == 0:',
+    // This process's environment exactly (a python3 shim may add to its own): the daemon's.
+    "    os.execve(sys.argv[1], sys.argv[1:-1], json.loads(os.environ['AK_CHILD_ENV']))",
+    "out, answered = b'', False",
+    'while True:',
+    '    try:',
+    '        data = os.read(fd, 4096)',
+    '    except OSError:',
+    '        break',
+    '    if not data:',
+    '        break',
+    '    out += data',
+    "    if not answered and b'[y/N]' in out:",
+    "        os.write(fd, sys.argv[-1].encode() + b'\\n')",
+    '        answered = True',
+    'sys.stdout.buffer.write(out)',
+    'sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))',
+  ].join('\n');
+  const result = spawnSync('python3', ['-c', script, process.execPath, BIN, ...args, answer], {
+    env: { ...process.env, AK_CHILD_ENV: JSON.stringify(process.env) },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { code: result.status ?? -1, stdout: result.stdout.replace(/\r\n/g, '\n'), stderr: result.stderr };
+}
+
+describe('an update through the daemon that needs a yes', () => {
+  it('stops there before writing, and the client asks on its terminal', () => {
+    const { viaDaemon, upstream } = twoCollections();
+    startDaemon(viaDaemon);
+    commitUpstream(upstream, {
+      files: { 'skills/pdf/scripts/setup.sh': { content: '#!/bin/sh\necho set up\n', executable: true } },
+    });
+    const before = contentOf(viaDaemon);
+    const { answered, handedBack } = daemonState(viaDaemon);
+    assert.equal(handedBack, 0);
+    const no = onTerminal(['update', 'skill/pdf', '--collection', viaDaemon], 'n');
+    assert.equal(no.code, 6, no.stdout);
+    assert.equal(no.stdout.match(/apply these executable changes\? \[y\/N\]/g)?.length, 1, no.stdout);
+    assert.equal(no.stdout.match(/^executable changes \(/gm)?.length, 1, 'the findings printed once');
+    assert.deepEqual(contentOf(viaDaemon), before, 'nothing written');
+    const after = daemonState(viaDaemon);
+    assert.deepEqual(
+      { answered: after.answered, handedBack: after.handedBack },
+      { answered, handedBack: 1 },
+      'the daemon took the update and handed it back at the question',
+    );
+
+    const yes = onTerminal(['update', 'skill/pdf', '--collection', viaDaemon], 'y');
+    assert.equal(yes.code, 0, yes.stdout);
+    assert.match(yes.stdout, /updated skill\/pdf/);
+    assert.ok(fs.existsSync(path.join(viaDaemon, 'skills/pdf/scripts/setup.sh')));
   });
 });

@@ -7,7 +7,6 @@ import { checkUpdates } from '../../core/index.js';
 import type { PinnedInfo } from '../../core/index.js';
 import type { CliCommand } from '../main.js';
 import { EXIT } from '../exitCodes.js';
-import { cliLogger } from '../logger.js';
 
 export const checkCommand: CliCommand = {
   summary: 'resolve every upstream and list available updates (changes nothing)',
@@ -15,7 +14,7 @@ export const checkCommand: CliCommand = {
   async run(ctx) {
     const results = await checkUpdates(ctx.collectionDir, {
       fs: ctx.fs,
-      logger: cliLogger(),
+      logger: ctx.logger,
       signal: ctx.signal,
       clock: ctx.clock,
       ...(ctx.faults ? { faults: ctx.faults } : {}),

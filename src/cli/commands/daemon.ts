@@ -1,8 +1,8 @@
 /**
- * `artifact-keeper daemon start|stop|status|run`: the status daemon of one collection (daemonServer.ts).
- * `start` launches `run` in the background and returns once it answers; `status` from then on is asked
- * of it, warm, and answers the same as without it. Only the built CLI (`dist/cli.js`, the package's bin)
- * has one: the daemon answers clients of its own bundle.
+ * `artifact-keeper daemon start|stop|status|run`: the daemon of one collection (daemonServer.ts).
+ * `start` launches `run` in the background and returns once it answers; `status` and `update` from then
+ * on are asked of it, warm, and answer the same as without it. Only the built CLI (`dist/cli.js`, the
+ * package's bin) has one: the daemon answers clients of its own bundle.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -24,7 +24,8 @@ const POLL_MS = 25;
 type Ping = Extract<DaemonReply, { kind: 'ping' }>;
 
 export const daemonCommand: CliCommand = {
-  summary: 'a background process that answers `status` for this collection, warm (start, stop, status, run)',
+  summary:
+    'a background process that answers `status` and runs `update` for this collection, warm (start, stop, status, run)',
   usage: 'daemon start|stop|status|run [--idle-minutes N] [--collection DIR] [--json]',
   flags: { 'idle-minutes': { value: true } },
   async run(ctx) {
@@ -94,6 +95,7 @@ function report(ctx: CliContext, running: Ping | undefined): number {
             pid: running.pid,
             since: new Date(running.since).toISOString(),
             answered: running.answered,
+            handedBack: running.handedBack,
             idleMinutes: running.idleMs / 60_000,
           }
         : { running: false },
@@ -101,7 +103,7 @@ function report(ctx: CliContext, running: Ping | undefined): number {
   } else if (running) {
     const up = Math.round((Date.now() - running.since) / 1000);
     ctx.out(
-      `daemon running for ${ctx.collectionDir}: pid ${running.pid}, up ${up} s, ${running.answered} statuses answered, stops after ${running.idleMs / 60_000} idle minutes`,
+      `daemon running for ${ctx.collectionDir}: pid ${running.pid}, up ${up} s, ${running.answered} commands answered, stops after ${running.idleMs / 60_000} idle minutes`,
     );
   } else ctx.out(`no daemon running for ${ctx.collectionDir}`);
   return EXIT.ok;
@@ -174,7 +176,7 @@ async function startDaemon(
   if (ctx.json) ctx.printJson({ running: true, pid: answering.pid, started: true });
   else
     ctx.out(
-      `daemon started for ${ctx.collectionDir} (pid ${answering.pid}); status asks it until it has been idle ${options.idleMs / 60_000} minutes`,
+      `daemon started for ${ctx.collectionDir} (pid ${answering.pid}); status and update ask it until it has been idle ${options.idleMs / 60_000} minutes`,
     );
   return EXIT.ok;
 }

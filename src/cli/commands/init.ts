@@ -6,7 +6,6 @@ import { initCollection } from '../../core/index.js';
 import type { CliCommand } from '../main.js';
 import { EXIT } from '../exitCodes.js';
 import { TOOL } from '../context.js';
-import { cliLogger } from '../logger.js';
 
 export const initCommand: CliCommand = {
   summary:
@@ -19,7 +18,7 @@ export const initCommand: CliCommand = {
     await initCollection(ctx.collectionDir, {
       name,
       fs: ctx.fs,
-      logger: cliLogger(),
+      logger: ctx.logger,
       tool: TOOL,
       clock: ctx.clock,
       signal: ctx.signal,

@@ -128,11 +128,11 @@ export async function runDaemon(options: DaemonOptions): Promise<DaemonEnd> {
       case 'status': {
         if (request.build !== build) return reply({ ok: false, reason: 'build' }, true);
         if (!sameFolder(request.collection, ownReal)) return reply({ ok: false, reason: 'collection' });
-        const captured = { stdout: '', stderr: '' };
+        const output: Output = [];
         const argv = ['--collection', request.collection, ...(request.json ? ['--json'] : [])];
-        const code = await runCommand('status', statusCommand, argv, captureIo(captured), warm);
+        const code = await runCommand('status', statusCommand, argv, captureIo(output), warm);
         answered++;
-        return reply({ ok: true, kind: 'status', ...captured, code });
+        return reply({ ok: true, kind: 'status', output, code });
       }
       case 'run': {
         if (request.build !== build) return reply({ ok: false, reason: 'build' }, true);
@@ -155,9 +155,7 @@ export async function runDaemon(options: DaemonOptions): Promise<DaemonEnd> {
         })();
         const output: Output = [];
         let asked = false;
-        const io: CliIo = {
-          stdout: (text) => append(output, 1, text),
-          stderr: (text) => append(output, 2, text),
+        const io = captureIo(output, {
           isTerminal: request.terminal,
           signal: controller.signal,
           cwd: request.cwd,
@@ -165,7 +163,7 @@ export async function runDaemon(options: DaemonOptions): Promise<DaemonEnd> {
             asked = true;
             throw new NeedsTerminal('this question needs the terminal of the client');
           },
-        };
+        });
         try {
           const code = await runCommand(request.command, runnable.command, request.argv, io, warm);
           if (asked) {
@@ -262,11 +260,11 @@ export async function runDaemon(options: DaemonOptions): Promise<DaemonEnd> {
 
   await stopped;
   clearInterval(watch);
-  if (idle) clearTimeout(idle);
   // Unlinked while still ours only: a daemon started after this one may own the path now.
   if (fs.lstatSync(socket, { throwIfNoEntry: false })?.ino === ino) fs.rmSync(socket, { force: true });
   // A command under way ends (its transaction commits or rolls back) before the process does.
   await queue;
+  // Only now: each command that ended restarted the idle timer.
   if (idle) clearTimeout(idle);
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
@@ -290,13 +288,6 @@ function refusal(
   const named = flags.get('collection');
   const dir = path.resolve(request.cwd, typeof named === 'string' ? named : '.');
   return sameFolder(dir, ownReal) ? undefined : 'collection';
-}
-
-/** Appends to a command's ordered output, joining a write to the previous one on the same stream. */
-function append(output: Output, fd: 1 | 2, text: string): void {
-  const last = output[output.length - 1];
-  if (last && last[0] === fd) last[1] += text;
-  else output.push([fd, text]);
 }
 
 /**
@@ -328,16 +319,21 @@ function sameFolder(requested: string, ownReal: string): boolean {
   }
 }
 
-/** A request's output, captured; nothing interrupts a status (it only reads). */
-function captureIo(into: { stdout: string; stderr: string }): CliIo {
+/**
+ * A request's output, captured in the order it is written (a write joined to the previous one on the
+ * same stream); no terminal and nothing that interrupts unless `rest` says otherwise (a status only reads).
+ */
+function captureIo(output: Output, rest: Partial<Omit<CliIo, 'stdout' | 'stderr'>> = {}): CliIo {
+  const append = (fd: 1 | 2, text: string): void => {
+    const last = output[output.length - 1];
+    if (last && last[0] === fd) last[1] += text;
+    else output.push([fd, text]);
+  };
   return {
-    stdout: (text) => {
-      into.stdout += text;
-    },
-    stderr: (text) => {
-      into.stderr += text;
-    },
+    stdout: (text) => append(1, text),
+    stderr: (text) => append(2, text),
     isTerminal: false,
     signal: new AbortController().signal,
+    ...rest,
   };
 }

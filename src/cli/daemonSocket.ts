@@ -62,7 +62,7 @@ export type DaemonRequest =
 export type Output = [1 | 2, string][];
 
 export type DaemonReply =
-  | { ok: true; kind: 'status'; stdout: string; stderr: string; code: number }
+  | { ok: true; kind: 'status'; output: Output; code: number }
   /** A run request taken: the daemon starts it when the client says `go`. */
   | { ok: true; kind: 'accepted' }
   | { ok: true; kind: 'run'; output: Output; code: number }
@@ -162,25 +162,26 @@ export function daemonRequestFor(
   cwd: string,
   env: NodeJS.ProcessEnv,
   bundle: string,
-  terminal = false,
+  /** Whether the client has a terminal: asked for a run request only (reading it sets up stdin). */
+  terminal: () => boolean = () => false,
 ): { socket: string; request: DaemonRequest } | undefined {
   const [name, ...rest] = argv;
   if (name !== 'status' && !RUN_COMMANDS.includes(name as (typeof RUN_COMMANDS)[number])) return undefined;
   if (Object.keys(env).some((key) => key.startsWith('ARTIFACT_KEEPER_'))) return undefined;
   let json = false;
-  let dir: string;
   if (name === 'status') {
-    let collection: string | undefined;
+    let named = false;
     for (let i = 0; i < rest.length; i++) {
       const arg = rest[i] as string;
       if (arg === '--json' && !json) json = true;
-      else if ((arg === '--collection' || arg === '-C') && collection === undefined && i + 1 < rest.length)
-        collection = rest[++i] as string;
-      else if (arg.startsWith('--collection=') && collection === undefined) collection = arg.slice(13);
+      else if ((arg === '--collection' || arg === '-C') && !named && i + 1 < rest.length) {
+        named = true;
+        i++;
+      } else if (arg.startsWith('--collection=') && !named) named = true;
       else return undefined;
     }
-    dir = path.resolve(cwd, collection ?? '.');
-  } else dir = collectionOf(rest, cwd);
+  }
+  const dir = collectionOf(rest, cwd);
   const socket = daemonSocket(dir);
   if (!socket || !isOwnSocket(socket)) return undefined;
   try {
@@ -198,7 +199,7 @@ export function daemonRequestFor(
         argv: rest,
         cwd,
         environment: environmentKey(env, process.umask()),
-        terminal,
+        terminal: terminal(),
       },
     };
   } catch {

@@ -137,20 +137,14 @@ function runThere(socket: string, request: Parameters<typeof runAtDaemon>[1]): v
   });
 }
 
-const terminal = Boolean(process.stdin.isTTY && process.stdout.isTTY);
-const viaDaemon = daemonRequestFor(process.argv.slice(2), process.cwd(), process.env, BUNDLE, terminal);
+const viaDaemon = daemonRequestFor(process.argv.slice(2), process.cwd(), process.env, BUNDLE, () =>
+  Boolean(process.stdin.isTTY && process.stdout.isTTY),
+);
 if (!viaDaemon) run();
 else if (viaDaemon.request.kind === 'run') runThere(viaDaemon.socket, viaDaemon.request);
 else {
   void askDaemon(viaDaemon.socket, viaDaemon.request).then((reply) => {
-    if (reply?.ok && reply.kind === 'status')
-      answered(
-        [
-          [1, reply.stdout],
-          [2, reply.stderr],
-        ],
-        reply.code,
-      );
+    if (reply?.ok && reply.kind === 'status') answered(reply.output, reply.code);
     else run();
   });
 }

@@ -240,8 +240,7 @@ export class Store extends Disposable {
   collectionOf(uri: vscode.Uri): CollectionModel | undefined {
     let best: CollectionEntry | undefined;
     for (const entry of this.entries.values()) {
-      const rel = path.relative(entry.dir, uri.fsPath);
-      if (rel.startsWith('..') || path.isAbsolute(rel)) continue;
+      if (!isInside(entry.dir, uri.fsPath)) continue;
       if (!best || entry.dir.length > best.dir.length) best = entry;
     }
     return best;
@@ -705,13 +704,17 @@ function changedArtifacts(
   return { artifacts: changed };
 }
 
+/** Whether `child` is `parent` or below it (a name that merely starts with `..` is below). */
+function isInside(parent: string, child: string): boolean {
+  const rel = path.relative(parent, child);
+  return rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel);
+}
+
 /** Whether `dir` is a workspace folder or inside one. */
 function inWorkspace(dir: string): boolean {
-  return (vscode.workspace.workspaceFolders ?? []).some((folder) => {
-    if (folder.uri.scheme !== 'file') return false;
-    const rel = path.relative(folder.uri.fsPath, dir);
-    return rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel);
-  });
+  return (vscode.workspace.workspaceFolders ?? []).some(
+    (folder) => folder.uri.scheme === 'file' && isInside(folder.uri.fsPath, dir),
+  );
 }
 
 /** The first workspace folder that is a Claude Code project (has `.claude/`) without a `collection.toml`. */

@@ -33,6 +33,7 @@ import {
   until,
   untilMergeTab,
 } from './support/harness.js';
+import { readTree } from '../support/files.js';
 import { useScriptedHarness } from './support/harness.js';
 import type { ScriptedPrompter } from './support/scriptedPrompter.js';
 
@@ -95,11 +96,11 @@ describe('update artifact', function () {
     it('writes nothing when the preview is cancelled', async () => {
       const s = outdatedCollection('separate');
       await showCollections(api, s.collection);
-      const before = snapshotFiles(s.collection);
+      const before = readTree(s.collection);
       script.review = () => 'cancel';
       const outcome = await update(s.collection);
       assert.equal(outcome?.kind, 'cancelled');
-      assert.deepEqual(snapshotFiles(s.collection), before);
+      assert.deepEqual(readTree(s.collection), before);
       assert.equal(script.notices.filter((n) => n.id === 'update-failed').length, 0);
       assert.equal(api.store.find(s.collection)?.activity.kind, 'idle');
     });
@@ -107,7 +108,7 @@ describe('update artifact', function () {
     it('Undo Update restores the state before the update in one click', async () => {
       const s = outdatedCollection('separate');
       await showCollections(api, s.collection);
-      const before = snapshotFiles(s.collection);
+      const before = readTree(s.collection);
       script.press = (n) => (n.id === 'update-succeeded' ? 'undo' : undefined);
       await update(s.collection);
       const undone = await script.notice((n) => n.id === 'undo-succeeded', 30_000);
@@ -119,7 +120,7 @@ describe('update artifact', function () {
         undone.actions.map((a) => a.title),
         ['Show Changes'],
       );
-      assert.deepEqual(snapshotFiles(s.collection), before);
+      assert.deepEqual(readTree(s.collection), before);
       await until(
         api,
         'modified again (the local edit is back)',
@@ -307,7 +308,7 @@ describe('update artifact', function () {
     it('Abort Update, while the merge editor is open, puts back the bytes from before the update', async () => {
       const s = outdatedCollection('conflict');
       await showCollections(api, s.collection);
-      const before = snapshotFiles(s.collection);
+      const before = readTree(s.collection);
       let opened!: () => void;
       const waiting = new Promise<void>((resolve) => (opened = resolve));
       script.merge = (question) =>
@@ -326,7 +327,7 @@ describe('update artifact', function () {
         ...files,
         'collection.toml': (files['collection.toml'] ?? '').replace(/^updated = .*$/m, ''),
       });
-      assert.deepEqual(unstamped(snapshotFiles(s.collection)), unstamped(before));
+      assert.deepEqual(unstamped(readTree(s.collection)), unstamped(before));
       assert.doesNotMatch(lockEntry(s.collection, 'pdf'), /conflicted/);
       await script.notice((n) => n.id === 'update-aborted');
       await until(
@@ -449,11 +450,11 @@ describe('update artifact', function () {
     it('"merge" on a conflicting file commits its conflict for the merge editor; "skip artifact" leaves it alone', async () => {
       const s = outdatedCollection('conflict');
       await showCollections(api, s.collection);
-      const before = snapshotFiles(s.collection);
+      const before = readTree(s.collection);
       script.choose = () => 'skip-artifact';
       const skipped = await update(s.collection);
       assert.equal(skipped?.kind, 'skipped');
-      assert.deepEqual(snapshotFiles(s.collection), before);
+      assert.deepEqual(readTree(s.collection), before);
 
       script.choose = (q) => (q.rel === 'SKILL.md' ? 'merge' : 'upstream');
       script.merge = async (question) => {
@@ -472,10 +473,10 @@ describe('update artifact', function () {
       await setSetting('defaultStrategy', 'keep');
       const s = outdatedCollection('conflict');
       await showCollections(api, s.collection);
-      const before = snapshotFiles(s.collection);
+      const before = readTree(s.collection);
       const outcome = await update(s.collection);
       assert.equal(outcome?.kind, 'skipped', JSON.stringify(outcome));
-      assert.deepEqual(snapshotFiles(s.collection), before);
+      assert.deepEqual(readTree(s.collection), before);
       const model = await until(api, 'modified', () =>
         artifact(api.store.find(s.collection)!, 'skill/pdf')?.state === 'modified'
           ? api.store.find(s.collection)
@@ -491,7 +492,7 @@ describe('update artifact', function () {
     it('asks in a modal naming each finding; No writes nothing and says why', async () => {
       const s = outdatedCollection('none');
       await showCollections(api, s.collection);
-      const before = snapshotFiles(s.collection);
+      const before = readTree(s.collection);
       script.exec = () => 'cancel';
       const outcome = await update(s.collection);
       assert.equal(outcome?.kind, 'failed', JSON.stringify(outcome));
@@ -507,7 +508,7 @@ describe('update artifact', function () {
         findings.some((line) => /extract\.sh:1: starts with a shebang/.test(line)),
         findings.join('\n'),
       );
-      assert.deepEqual(snapshotFiles(s.collection), before, 'nothing written');
+      assert.deepEqual(readTree(s.collection), before, 'nothing written');
       const notice = await script.notice((n) => n.id === 'update-failed');
       assert.match(notice.message, /not approved/);
     });
@@ -545,7 +546,7 @@ describe('update artifact', function () {
     it('undoes a failed update and says so: "Updating pdf failed: … Rolled back to snapshot S." [Show Log] [Retry]', async () => {
       const s = outdatedCollection('separate');
       await showCollections(api, s.collection);
-      const before = snapshotFiles(s.collection);
+      const before = readTree(s.collection);
       api.setFaultSpec(COMMIT_FAULT);
       const outcome = await update(s.collection);
       assert.equal(outcome?.kind, 'failed');
@@ -556,7 +557,7 @@ describe('update artifact', function () {
         ['Show Log', 'Retry'],
       );
       assert.equal(notice.severity, 'error');
-      assert.deepEqual(snapshotFiles(s.collection), before);
+      assert.deepEqual(readTree(s.collection), before);
       await until(
         api,
         'modified (as before)',
@@ -597,7 +598,7 @@ describe('update artifact', function () {
       await setSetting('autoUndo', false);
       const s = outdatedCollection('separate');
       await showCollections(api, s.collection);
-      const before = snapshotFiles(s.collection);
+      const before = readTree(s.collection);
       api.setFaultSpec(INTERRUPT_FAULT);
       script.press = (n) => (n.id === 'update-failed' ? 'rollback' : undefined);
       const outcome = await update(s.collection);
@@ -618,13 +619,13 @@ describe('update artifact', function () {
         'not interrupted any more',
         () => api.store.find(s.collection)?.report?.state === 'modified',
       );
-      assert.deepEqual(snapshotFiles(s.collection), before);
+      assert.deepEqual(readTree(s.collection), before);
     });
 
     it('finishes an undo that failed by itself when auto-undo is on', async () => {
       const s = outdatedCollection('separate');
       await showCollections(api, s.collection);
-      const before = snapshotFiles(s.collection);
+      const before = readTree(s.collection);
       api.setFaultSpec(INTERRUPT_FAULT);
       // The first recovery attempt runs with the same fault plan fresh; only its own first rename could fail,
       // so clear the fault as soon as the failure is known.
@@ -635,7 +636,7 @@ describe('update artifact', function () {
       const notice = await script.notice((n) => n.id === 'update-failed');
       if (outcome?.kind === 'failed' && outcome.undone) {
         assert.match(notice.message, /Rolled back to snapshot \S+\.$/);
-        assert.deepEqual(snapshotFiles(s.collection), before);
+        assert.deepEqual(readTree(s.collection), before);
       } else {
         assert.ok(notice.actions.some((a) => a.id === 'rollback'));
       }
@@ -647,7 +648,7 @@ describe('update artifact', function () {
       await setSetting('defaultStrategy', 'merge');
       const s = outdatedCollection('separate');
       await showCollections(api, s.collection);
-      const before = snapshotFiles(s.collection);
+      const before = readTree(s.collection);
       const holder = await holdWriterLock(s.collection);
       try {
         const outcome = await update(s.collection);
@@ -660,7 +661,7 @@ describe('update artifact', function () {
           ),
         );
         assert.equal(notice.severity, 'warning');
-        assert.deepEqual(snapshotFiles(s.collection), before);
+        assert.deepEqual(readTree(s.collection), before);
       } finally {
         await holder.release();
       }
@@ -785,21 +786,6 @@ describe('update artifact', function () {
     });
   });
 });
-
-/** Every file of the collection except our state folder, with contents: for exact before/after checks. */
-export function snapshotFiles(root: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (rel: string): void => {
-    for (const entry of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
-      const child = rel ? `${rel}/${entry.name}` : entry.name;
-      if (child === '.artifact-keeper') continue;
-      if (entry.isDirectory()) walk(child);
-      else out[child] = fs.readFileSync(path.join(root, child), 'utf8');
-    }
-  };
-  walk('');
-  return out;
-}
 
 /** Fails the rename that commits collection.lock: the transaction undoes itself cleanly. */
 export const COMMIT_FAULT = process.env.AK_COMMIT_FAULT ?? 'rename:1:EIO:collection.lock';

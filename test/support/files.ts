@@ -1,6 +1,7 @@
 /**
- * Writing test trees, for every suite (unit, integration, torture): one file with its folders and mode,
- * or a whole map of them. The e2e suite (plain .mjs, not compiled) keeps its own copy.
+ * Writing and reading test trees, for every suite (unit, integration, torture): one file with its folders
+ * and mode, or a whole map of them; every file of a collection with its text. The e2e suite (plain .mjs,
+ * not compiled) keeps its own copy.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -19,4 +20,19 @@ export function writeTree(root: string, files: Record<string, string | Buffer | 
     if (content === null) fs.mkdirSync(path.join(root, rel), { recursive: true });
     else writeFileAt(root, rel, content);
   }
+}
+
+/** Every file below `root` but our state folder (`.artifact-keeper`), with its text: for exact before/after checks. */
+export function readTree(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (rel: string): void => {
+    for (const entry of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
+      const child = rel ? `${rel}/${entry.name}` : entry.name;
+      if (child === '.artifact-keeper') continue;
+      if (entry.isDirectory()) walk(child);
+      else out[child] = fs.readFileSync(path.join(root, child), 'utf8');
+    }
+  };
+  walk('');
+  return out;
 }

@@ -14,6 +14,7 @@ import {
   daemonRequestFor,
   environmentKey,
 } from '../../src/cli/daemonSocket.js';
+import { readTree } from '../support/files.js';
 import { copySharedFixture, REPO_ROOT, tempDir } from './support/collections.js';
 import { commitUpstream, makeUpstream, upstreamTempDir } from './support/upstream.js';
 import type { Upstream } from './support/upstream.js';
@@ -295,7 +296,7 @@ describe('which commands the launcher asks a daemon', () => {
       '/tmp',
       env,
       BUNDLE,
-      true,
+      () => true,
     );
     assert.equal(asked?.socket, socket);
     assert.deepEqual(asked?.request, {
@@ -376,20 +377,12 @@ const normalized = (result: Run): Run => {
 
 /** Every file of a collection but our state folder, manifest and lock with their times left out. */
 function contentOf(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (rel: string): void => {
-    for (const entry of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
-      const child = rel ? `${rel}/${entry.name}` : entry.name;
-      if (child === '.artifact-keeper') continue;
-      if (entry.isDirectory()) walk(child);
-      else
-        out[child] = fs
-          .readFileSync(path.join(dir, child), 'utf8')
-          .replace(/\d{4}-\d\d-\d\dT[\d:.]+Z?/g, '<time>');
-    }
-  };
-  walk('');
-  return out;
+  return Object.fromEntries(
+    Object.entries(readTree(dir)).map(([rel, text]) => [
+      rel,
+      text.replace(/\d{4}-\d\d-\d\dT[\d:.]+Z?/g, '<time>'),
+    ]),
+  );
 }
 
 /** A `git` that takes 3 s over every `ls-remote`, first in PATH: an update that is surely still running. */

@@ -69,10 +69,15 @@ export interface CliIo {
   cannotAsk?: () => never;
 }
 
-/** What the status daemon keeps between the checks it answers, by folder: stat caches, loaded collections. */
+/**
+ * What the daemon keeps between the commands it answers, by folder: stat caches, loaded collections (a
+ * status reads them, an update borrows its folder's and gives it back committed), and the derived data
+ * a command left to write once it has answered.
+ */
 export interface WarmChecks {
   statCaches: Map<string, StatCache>;
   collections: Map<string, Collection>;
+  deferred: (() => Promise<void>)[];
 }
 
 export const TOOL = 'artifact-keeper-cli';
@@ -141,14 +146,25 @@ export function createContext(args: ParsedArgs, io: CliIo, warm?: WarmChecks): C
   };
 }
 
+function warmOptions(warm: WarmChecks): Pick<OperationOptions, 'parallelStat' | 'loaded' | 'defer'> {
+  return {
+    parallelStat: true,
+    loaded: warm.collections,
+    defer: (work) => {
+      warm.deferred.push(work);
+    },
+  };
+}
+
 /** The options every mutating core operation takes, from the command's context. */
 export function operationOptions(ctx: CliContext): OperationOptions {
   return {
     fs: ctx.fs,
     logger: ctx.logger,
     tool: TOOL,
-    // A process that lives on (the daemon) takes the stamps on two threads, as the extension does.
-    ...(ctx.warm ? { parallelStat: true } : {}),
+    // A process that lives on (the daemon) takes the stamps on two threads, as the extension does, keeps
+    // the collections it parsed, and writes derived data after it answered.
+    ...(ctx.warm ? warmOptions(ctx.warm) : {}),
     signal: ctx.signal,
     clock: ctx.clock,
     retention: ctx.retention,

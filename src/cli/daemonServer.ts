@@ -91,7 +91,7 @@ export async function runDaemon(options: DaemonOptions): Promise<DaemonEnd> {
   const ownReal = fs.realpathSync(dir);
   const ownEnvironment = environmentKey(process.env, process.umask());
   const since = Date.now();
-  const warm: WarmChecks = { statCaches: new Map(), collections: new Map() };
+  const warm: WarmChecks = { statCaches: new Map(), collections: new Map(), deferred: [] };
   let answered = 0;
   let handedBack = 0;
   let queue: Promise<void> = Promise.resolve();
@@ -213,6 +213,8 @@ export async function runDaemon(options: DaemonOptions): Promise<DaemonEnd> {
           reply({ ok: false, reason: 'protocol' }),
         );
         if (!connection.destroyed) connection.end(`${JSON.stringify(r)}\n`);
+        // Derived data the command left for after its answer; the next command waits for it.
+        if (!immediate) for (const work of warm.deferred.splice(0)) await work().catch(() => undefined);
         if (thenStop) stop();
         restartIdle();
       });

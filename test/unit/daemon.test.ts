@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -457,6 +458,28 @@ describe('updates through the daemon', () => {
     assert.match(unknown.stderr, /unknown strategy "sideways"/);
     const help = run(['update', '--help', '--collection', viaDaemon]);
     assert.match(help.stdout, /^usage: artifact-keeper update /);
+  });
+
+  it('after an answered update: the next command sees what it wrote, and the parse cache learnt it by then', () => {
+    const { viaDaemon, alone } = twoCollections();
+    startDaemon(viaDaemon);
+    const there = run(['update', 'skill/pdf', '--collection', viaDaemon]);
+    assert.equal(daemonState(viaDaemon).answered, 1, 'the daemon ran the update');
+    assert.equal(there.code, 0, there.stderr);
+    assert.equal(inProcess(['update', 'skill/pdf', '--collection', alone]).code, 0);
+    // The status waits for what the update left to write after its answer (the parse cache entry).
+    const status = run(['status', '--json', '--collection', viaDaemon]);
+    assert.equal(daemonState(viaDaemon).answered, 2, 'the daemon answered the status');
+    const own = inProcess(['status', '--json', '--collection', alone]);
+    const inFolder = (result: Run, dir: string): Run =>
+      normalized({ ...result, stdout: result.stdout.replaceAll(dir, 'DIR') });
+    assert.deepEqual(inFolder(status, viaDaemon), inFolder(own, alone));
+    const manifest = fs.readFileSync(path.join(viaDaemon, 'collection.toml'));
+    const hash = createHash('sha256').update(manifest).digest('hex');
+    assert.ok(
+      fs.existsSync(path.join(viaDaemon, '.artifact-keeper', `parse-cache-${hash}.json`)),
+      'the parse cache holds the manifest the update wrote',
+    );
   });
 
   it('only for a client with its environment: another one runs the update itself', () => {

@@ -87,9 +87,9 @@ function sameBytes(collection: Collection, manifestBytes: Buffer, lockBytes: Buf
  * an existing `.artifact-keeper/`; best effort, a failed write only leaves the cache cold). Throws what
  * `loadCollection` throws (and then writes nothing).
  */
-export async function loadCollectionCaching(dir: string, fs: Fs): Promise<Collection> {
+export async function loadCollectionCaching(dir: string, fs: Fs, previous?: Collection): Promise<Collection> {
   const parseCache = openParseCache(path.resolve(dir));
-  const collection = loadCollection(dir, { parseCache });
+  const collection = loadCollection(dir, { parseCache, ...(previous ? { previous } : {}) });
   await parseCache.save(fs);
   return collection;
 }
@@ -171,6 +171,21 @@ function serialisedWrite(collection: Collection, file: string, doc: TomlTable, t
   return { kind: 'write', rel: file, data, mode: 0o644 };
 }
 
+/**
+ * The collection as `writes` (`collectionWrites` of it) left it on disk once they committed: the same
+ * model, holding the bytes written, for a process that keeps it for its next command.
+ */
+export function asCommitted(collection: Collection, writes: readonly FileChange[]): Collection {
+  const written = (file: string): Buffer | undefined => {
+    const change = writes.find((w) => w.kind === 'write' && w.rel === file && w.root === undefined);
+    return change?.kind === 'write' && Buffer.isBuffer(change.data) ? change.data : undefined;
+  };
+  const manifestBytes = written(MANIFEST_FILE);
+  const lockBytes = written(LOCK_FILE);
+  if (!manifestBytes || !lockBytes) throw new Error('asCommitted: the writes hold no manifest and lock');
+  return { ...collection, manifestBytes, lockBytes };
+}
+
 /** The documents `manifestWrite` and `lockWrite` serialised, by the bytes they wrote them as. */
 const writtenDocs = new WeakMap<Buffer, { dir: string; file: string; doc: TomlTable }>();
 
@@ -211,11 +226,12 @@ export async function preflightCollection(
   dir: string,
   fs: Fs,
   check: (collection: Collection) => void = () => undefined,
+  previous?: Collection,
 ): Promise<Collection | undefined> {
   for (let attempt = 1; ; attempt++) {
     if (hasJournal(dir)) return undefined;
     try {
-      const collection = await loadCollectionCaching(dir, fs);
+      const collection = await loadCollectionCaching(dir, fs, previous);
       check(collection);
       return collection;
     } catch (err) {

@@ -14,6 +14,7 @@ import type { Decision, FilePlan, Strategy } from './plan.js';
 import type { CoreError, FailureCode } from '../base/errors.js';
 import type { Retention } from './retention.js';
 import type { ExecPolicy } from '../exec/approval.js';
+import type { Collection } from '../model/collection.js';
 
 export interface OperationOptions {
   fs: Fs;
@@ -35,6 +36,18 @@ export interface OperationOptions {
    * in the extension, which lives on; off in the CLI, where starting the helper costs more than it saves.
    */
   parallelStat?: boolean;
+  /**
+   * A process that lives on (the daemon): the collections it keeps parsed, by folder. An update borrows
+   * its folder's (used only if manifest and lock still hold the bytes it was parsed from) and gives it
+   * back once its transaction committed, holding the bytes it wrote; any other end leaves it out, so a
+   * model an operation edited is used again only as what is on disk.
+   */
+  loaded?: Map<string, Collection>;
+  /**
+   * A process that lives on: where derived data (the parse cache's new entries) is written after the
+   * command has answered, instead of before. Without it, it is written before the operation returns.
+   */
+  defer?: (work: () => Promise<void>) => void;
   /**
    * Retention after every snapshot-creating operation (retention.ts): the CLI's `--keep`/`--max-age-days`,
    * the extension's `artifactKeeper.retention.*` settings. Default: keep the newest 20, no age rule.
@@ -83,6 +96,7 @@ export function transactionOptions(opts: OperationOptions): TransactionOptions {
     logger: opts.logger,
     clock: clockOf(opts),
     ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.defer ? { defer: opts.defer } : {}),
   };
 }
 

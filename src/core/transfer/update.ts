@@ -13,6 +13,7 @@ import { throwIfAborted } from '../base/abort.js';
 import { traceStart, traced, tracedSync } from '../base/trace.js';
 import type { FileChange } from '../base/changes.js';
 import {
+  asCommitted,
   collectionWrites,
   isUnchangedOnDisk,
   loadCollectionCaching,
@@ -229,7 +230,8 @@ async function applyUpdateLocked(
         })),
       ),
     );
-    changes.push(...tracedSync('manifest and lock text', () => collectionWrites(collection, now)));
+    const documents = tracedSync('manifest and lock text', () => collectionWrites(collection, now));
+    changes.push(...documents);
     const txId = newTxId(clockOf(opts).now().getTime());
     throwIfAborted(opts.signal);
     await traced('transaction', () =>
@@ -248,6 +250,8 @@ async function applyUpdateLocked(
         transactionOptions(opts),
       ),
     );
+    // Committed: the edited model is what manifest and lock now hold, for the next command.
+    opts.loaded?.set(dir, asCommitted(collection, documents));
     await traced('retention', () => applyRetention(store, opts, [pre.id])); // after the commit; never throws
     return { ...outcome, txId, preSnapshot: pre.id };
   } finally {
@@ -310,8 +314,11 @@ export async function updateArtifacts(
   // Manifest, lock and selection are checked read-only first, so bad input is refused before the lock
   // creates anything; the parsed model is handed on, so an update still parses once. With a journal
   // there is nothing to check yet: the lock's recovery comes first.
+  // A process that lives on lends its parsed model (OperationOptions.loaded): used if the bytes still match.
+  const lent = opts.loaded?.get(dir);
+  opts.loaded?.delete(dir);
   const checked = await traced('preflight: manifest and lock', () =>
-    preflightCollection(dir, opts.fs, (collection) => selectForUpdate(collection, refs)),
+    preflightCollection(dir, opts.fs, (collection) => selectForUpdate(collection, refs), lent),
   );
   if (run.dryRun) return dryRun(dir, refs, run, opts, checked);
   // One-shot: the whole run holds the writer lock (recovering first), so no other writer can make the

@@ -57,6 +57,8 @@ export interface TransactionSpec {
 export interface TransactionOptions extends RecoveryOptions {
   /** Checked between steps; once the commit point is passed, cancelling has no effect. */
   signal?: AbortSignal;
+  /** Takes the parse cache's write of the committed manifest and lock for later (OperationOptions.defer). */
+  defer?: (work: () => Promise<void>) => void;
 }
 
 export interface ApplyResult {
@@ -240,9 +242,9 @@ export async function applyChanges(
     (await traced('history and cleanup', () =>
       finishCommit({ fs, root, logger, clock }, finished, paths, 'committed'),
     )) !== undefined;
-  await traced('parse cache: the written manifest and lock', () =>
-    rememberWrittenDocs(root, spec.changes, fs),
-  );
+  const remember = (): Promise<void> => rememberWrittenDocs(root, spec.changes, fs);
+  if (options.defer) options.defer(remember);
+  else await traced('parse cache: the written manifest and lock', remember);
   logger.trace(`${tag} ${spec.kind} done${cleanupPending ? ' (cleanup left for recovery)' : ''}`);
   return { txId: spec.txId, cleanupPending };
 

@@ -173,17 +173,17 @@ function serialisedWrite(collection: Collection, file: string, doc: TomlTable, t
 
 /**
  * The collection as `writes` (`collectionWrites` of it) left it on disk once they committed: the same
- * model, holding the bytes written, for a process that keeps it for its next command.
+ * model, holding the bytes written, for a process that keeps it for its next command. Undefined when the
+ * writes hold no manifest and lock (nothing to keep; never thrown after a commit).
  */
-export function asCommitted(collection: Collection, writes: readonly FileChange[]): Collection {
+export function asCommitted(collection: Collection, writes: readonly FileChange[]): Collection | undefined {
   const written = (file: string): Buffer | undefined => {
     const change = writes.find((w) => w.kind === 'write' && w.rel === file && w.root === undefined);
     return change?.kind === 'write' && Buffer.isBuffer(change.data) ? change.data : undefined;
   };
   const manifestBytes = written(MANIFEST_FILE);
   const lockBytes = written(LOCK_FILE);
-  if (!manifestBytes || !lockBytes) throw new Error('asCommitted: the writes hold no manifest and lock');
-  return { ...collection, manifestBytes, lockBytes };
+  return manifestBytes && lockBytes ? { ...collection, manifestBytes, lockBytes } : undefined;
 }
 
 /** The documents `manifestWrite` and `lockWrite` serialised, by the bytes they wrote them as. */

@@ -251,7 +251,8 @@ async function applyUpdateLocked(
       ),
     );
     // Committed: the edited model is what manifest and lock now hold, for the next command.
-    opts.loaded?.set(dir, asCommitted(collection, documents));
+    const committed = opts.loaded ? asCommitted(collection, documents) : undefined;
+    if (committed) opts.loaded?.set(dir, committed);
     await traced('retention', () => applyRetention(store, opts, [pre.id])); // after the commit; never throws
     return { ...outcome, txId, preSnapshot: pre.id };
   } finally {

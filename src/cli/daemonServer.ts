@@ -22,8 +22,8 @@ import * as path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { holdsCollection } from '../core/index.js';
 import type { CliIo, WarmChecks } from './context.js';
-import { askDaemon, DAEMON_PROTOCOL, environmentKey, isOwnSocket } from './daemonSocket.js';
-import type { DaemonReply, DaemonRequest, Output } from './daemonSocket.js';
+import { askDaemon, DAEMON_PROTOCOL, environmentKey, isOwnSocket, RECENT_KEPT } from './daemonSocket.js';
+import type { AnsweredCommand, DaemonReply, DaemonRequest, Output } from './daemonSocket.js';
 import { parseCommandArgs, runCommand } from './runCommand.js';
 import type { CliCommand } from './runCommand.js';
 import { statusCommand } from './commands/status.js';
@@ -94,6 +94,12 @@ export async function runDaemon(options: DaemonOptions): Promise<DaemonEnd> {
   const warm: WarmChecks = { statCaches: new Map(), collections: new Map(), deferred: [] };
   let answered = 0;
   let handedBack = 0;
+  const recent: AnsweredCommand[] = [];
+  const took = (command: AnsweredCommand['command'], started: number): void => {
+    answered++;
+    recent.push({ command, ms: Math.round((performance.now() - started) * 10) / 10 });
+    if (recent.length > RECENT_KEPT) recent.shift();
+  };
   let queue: Promise<void> = Promise.resolve();
   /** The commands running for clients, cancelled by SIGINT or SIGTERM. */
   const running = new Set<AbortController>();
@@ -122,16 +128,18 @@ export async function runDaemon(options: DaemonOptions): Promise<DaemonEnd> {
           answered,
           handedBack,
           idleMs,
+          recent,
         });
       case 'stop':
         return reply({ ok: true, kind: 'stop' }, true);
       case 'status': {
         if (request.build !== build) return reply({ ok: false, reason: 'build' }, true);
         if (!sameFolder(request.collection, ownReal)) return reply({ ok: false, reason: 'collection' });
+        const started = performance.now();
         const output: Output = [];
         const argv = ['--collection', request.collection, ...(request.json ? ['--json'] : [])];
         const code = await runCommand('status', statusCommand, argv, captureIo(output), warm);
-        answered++;
+        took('status', started);
         return reply({ ok: true, kind: 'status', output, code });
       }
       case 'run': {
@@ -144,6 +152,7 @@ export async function runDaemon(options: DaemonOptions): Promise<DaemonEnd> {
         // Nothing runs until the client confirms it is still waiting: one that gave up runs it itself.
         connection.write(`${JSON.stringify({ ok: true, kind: 'accepted' } satisfies DaemonReply)}\n`);
         if ((await client.next()) !== 'go') return reply({ ok: false, reason: 'protocol' });
+        const started = performance.now();
         const controller = new AbortController();
         running.add(controller);
         void (async () => {
@@ -170,7 +179,7 @@ export async function runDaemon(options: DaemonOptions): Promise<DaemonEnd> {
             handedBack++;
             return reply({ ok: false, reason: 'terminal' });
           }
-          answered++;
+          took(request.command, started);
           return reply({ ok: true, kind: 'run', output, code });
         } finally {
           running.delete(controller);

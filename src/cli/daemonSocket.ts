@@ -58,6 +58,18 @@ export type DaemonRequest =
   | { protocol: number; kind: 'ping' }
   | { protocol: number; kind: 'stop' };
 
+/**
+ * A command the daemon answered and its time there, from the start of its work (a run's `go`) to its
+ * answer: what the client waited beyond its own start-up and the wire.
+ */
+export interface AnsweredCommand {
+  command: 'status' | (typeof RUN_COMMANDS)[number];
+  ms: number;
+}
+
+/** How many answered commands `daemon status` shows the times of. */
+export const RECENT_KEPT = 20;
+
 /** A command's output in the order it was written: 1 stdout, 2 stderr. */
 export type Output = [1 | 2, string][];
 
@@ -76,6 +88,8 @@ export type DaemonReply =
       /** Commands stopped at a question for the client's terminal, which the client then ran. */
       handedBack: number;
       idleMs: number;
+      /** The last commands answered (up to `RECENT_KEPT`, newest last) and the time each took here. */
+      recent?: AnsweredCommand[];
     }
   | { ok: true; kind: 'stop' }
   /**

@@ -62,6 +62,7 @@ interface DaemonState {
   pid?: number;
   answered?: number;
   handedBack?: number;
+  recent?: { command: string; ms: number }[];
 }
 
 function daemonState(dir: string): DaemonState {
@@ -463,13 +464,30 @@ describe('updates through the daemon', () => {
   it('after an answered update: the next command sees what it wrote, and the parse cache learnt it by then', () => {
     const { viaDaemon, alone } = twoCollections();
     startDaemon(viaDaemon);
+    const started = performance.now();
     const there = run(['update', 'skill/pdf', '--collection', viaDaemon]);
-    assert.equal(daemonState(viaDaemon).answered, 1, 'the daemon ran the update');
+    const wall = performance.now() - started;
+    const ran = daemonState(viaDaemon);
+    assert.equal(ran.answered, 1, 'the daemon ran the update');
     assert.equal(there.code, 0, there.stderr);
+    // Its time there is shown, and is part of what the client waited.
+    assert.equal(ran.recent?.length, 1);
+    assert.equal(ran.recent?.[0]?.command, 'update');
+    const took = ran.recent?.[0]?.ms ?? -1;
+    assert.ok(took > 0 && took < wall, `the daemon's ${took} ms within the client's ${wall} ms`);
     assert.equal(inProcess(['update', 'skill/pdf', '--collection', alone]).code, 0);
     // The status waits for what the update left to write after its answer (the parse cache entry).
     const status = run(['status', '--json', '--collection', viaDaemon]);
-    assert.equal(daemonState(viaDaemon).answered, 2, 'the daemon answered the status');
+    const after = daemonState(viaDaemon);
+    assert.equal(after.answered, 2, 'the daemon answered the status');
+    assert.deepEqual(
+      after.recent?.map((r) => r.command),
+      ['update', 'status'],
+    );
+    assert.match(
+      run(['daemon', 'status', '--collection', viaDaemon]).stdout,
+      /2 commands answered \(the last, status, in [\d.]+ ms\)/,
+    );
     const own = inProcess(['status', '--json', '--collection', alone]);
     const inFolder = (result: Run, dir: string): Run =>
       normalized({ ...result, stdout: result.stdout.replaceAll(dir, 'DIR') });

@@ -97,13 +97,16 @@ function report(ctx: CliContext, running: Ping | undefined): number {
             answered: running.answered,
             handedBack: running.handedBack,
             idleMinutes: running.idleMs / 60_000,
+            recent: running.recent ?? [],
           }
         : { running: false },
     );
   } else if (running) {
     const up = Math.round((Date.now() - running.since) / 1000);
+    const last = running.recent?.at(-1);
+    const lastTook = last ? ` (the last, ${last.command}, in ${last.ms} ms)` : '';
     ctx.out(
-      `daemon running for ${ctx.collectionDir}: pid ${running.pid}, up ${up} s, ${running.answered} commands answered, stops after ${running.idleMs / 60_000} idle minutes`,
+      `daemon running for ${ctx.collectionDir}: pid ${running.pid}, up ${up} s, ${running.answered} commands answered${lastTook}, stops after ${running.idleMs / 60_000} idle minutes`,
     );
   } else ctx.out(`no daemon running for ${ctx.collectionDir}`);
   return EXIT.ok;

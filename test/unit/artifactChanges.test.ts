@@ -12,7 +12,7 @@ import type { ArtifactChanges } from '../../src/core/status/artifactChanges.js';
 import { checkCollection } from '../../src/core/status/consistency.js';
 import { nodeFs } from '../../src/core/ports/fs.js';
 import { silentLogger } from '../../src/core/base/changes.js';
-import { runCli, tempDir } from './support/collections.js';
+import { collectionWith } from './support/collections.js';
 import { makeUpstream, upstreamTempDir } from './support/upstream.js';
 
 const SKILL = '---\nname: pdf\ndescription: PDF tools\n---\n# PDF\n\nStep one.\n';
@@ -29,12 +29,7 @@ function setup(): string {
       tag: 'v1',
     },
   ]);
-  const dir = path.join(tempDir(), 'collection');
-  assert.equal(runCli(['init', '--collection', dir]).code, 0);
-  for (const spec of [`${up.url}#skills/pdf@v1`, `${up.url}#commands/review.md@v1`]) {
-    const r = runCli(['add', spec, '--collection', dir]);
-    assert.equal(r.code, 0, r.stderr);
-  }
+  const dir = collectionWith([`${up.url}#skills/pdf@v1`, `${up.url}#commands/review.md@v1`]);
   return dir;
 }
 

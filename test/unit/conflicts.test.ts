@@ -11,7 +11,7 @@ import { loadCollection } from '../../src/core/model/collection.js';
 import { conflictSides, remainingConflicts } from '../../src/core/transfer/conflicts.js';
 import { nodeFs } from '../../src/core/ports/fs.js';
 import { silentLogger } from '../../src/core/base/changes.js';
-import { runCli, tempDir, treeListing } from './support/collections.js';
+import { collectionWith, runCli, treeListing } from './support/collections.js';
 import { makeUpstream, upstreamTempDir } from './support/upstream.js';
 import type { Upstream } from './support/upstream.js';
 
@@ -42,12 +42,10 @@ function setup(): { dir: string; up: Upstream } {
       tag: 'v2',
     },
   ]);
-  const dir = path.join(tempDir(), 'collection');
-  assert.equal(runCli(['init', '--collection', dir]).code, 0);
-  for (const spec of [`${up.url}#skills/pdf@v1`, `${up.url}#commands/review.md@v1`]) {
-    const r = runCli(['add', '--allow-exec', spec, '--collection', dir]);
-    assert.equal(r.code, 0, r.stderr);
-  }
+  const dir = collectionWith(
+    [`${up.url}#skills/pdf@v1`, `${up.url}#commands/review.md@v1`],
+    ['--allow-exec'],
+  );
   return { dir, up };
 }
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { runCli, tempDir, treeListing } from './support/collections.js';
+import { collectionWith, runCli, tempDir, treeListing } from './support/collections.js';
 import { commitUpstream, makeUpstream, upstreamTempDir } from './support/upstream.js';
 import type { Upstream } from './support/upstream.js';
 
@@ -33,12 +33,7 @@ function setup(): { dir: string; up: Upstream } {
       tag: 'v2',
     },
   ]);
-  const dir = path.join(tempDir(), 'collection');
-  assert.equal(runCli(['init', '--collection', dir]).code, 0);
-  for (const spec of [`${up.url}#skills/pdf@v1`, `${up.url}#commands/review.md@v1`]) {
-    const r = runCli(['add', spec, '--collection', dir]);
-    assert.equal(r.code, 0, r.stderr);
-  }
+  const dir = collectionWith([`${up.url}#skills/pdf@v1`, `${up.url}#commands/review.md@v1`]);
   return { dir, up };
 }
 

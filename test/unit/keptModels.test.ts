@@ -19,7 +19,7 @@ import { FaultPlan, withFaults } from '../../src/core/ports/faults.js';
 import { nodeFs } from '../../src/core/ports/fs.js';
 import type { OperationOptions } from '../../src/core/transfer/operations.js';
 import { updateArtifacts } from '../../src/core/transfer/update.js';
-import { runCli, tempDir } from './support/collections.js';
+import { collectionWith, runCli } from './support/collections.js';
 import { makeUpstream, upstreamTempDir } from './support/upstream.js';
 
 function setup(): string {
@@ -42,12 +42,7 @@ function setup(): string {
       tag: 'v2',
     },
   ]);
-  const dir = path.join(tempDir(), 'collection');
-  assert.equal(runCli(['init', '--collection', dir]).code, 0);
-  for (const spec of [`${up.url}#skills/pdf@v1`, `${up.url}#commands/review.md@v1`]) {
-    const r = runCli(['add', spec, '--collection', dir]);
-    assert.equal(r.code, 0, r.stderr);
-  }
+  const dir = collectionWith([`${up.url}#skills/pdf@v1`, `${up.url}#commands/review.md@v1`]);
   // A local edit each update merges with.
   fs.appendFileSync(path.join(dir, 'skills/pdf/SKILL.md'), 'A local line.\n');
   return dir;

@@ -104,6 +104,19 @@ export function runCli(
   return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
 }
 
+/**
+ * A new collection (`init` in a temp folder) holding the artifacts `specs` names, each added through the
+ * CLI (`add …addFlags SPEC`); throws with the CLI's message when a step fails.
+ */
+export function collectionWith(specs: readonly string[], addFlags: readonly string[] = []): string {
+  const dir = path.join(tempDir(), 'collection');
+  for (const args of [['init'], ...specs.map((spec) => ['add', ...addFlags, spec])]) {
+    const r = runCli([...args, '--collection', dir]);
+    if (r.code !== 0) throw new Error(`artifact-keeper ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  }
+  return dir;
+}
+
 /** A counter from the CLI's `ARTIFACT_KEEPER_TRACE=1` output (0 when it is not there). */
 export function traceCount(stderr: string, name: string): number {
   const line = stderr.split('\n').find((l) => l.startsWith(`artifact-keeper trace: count ${name} `));

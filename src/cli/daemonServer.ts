@@ -19,10 +19,16 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { StringDecoder } from 'node:string_decoder';
 import { holdsCollection } from '../core/index.js';
 import type { CliIo, WarmChecks } from './context.js';
-import { askDaemon, DAEMON_PROTOCOL, environmentKey, isOwnSocket, RECENT_KEPT } from './daemonSocket.js';
+import {
+  askDaemon,
+  DAEMON_PROTOCOL,
+  environmentKey,
+  isOwnSocket,
+  LineReader,
+  RECENT_KEPT,
+} from './daemonSocket.js';
 import type { AnsweredCommand, DaemonReply, DaemonRequest, Output } from './daemonSocket.js';
 import { parseCommandArgs, runCommand } from './runCommand.js';
 import type { CliCommand } from './runCommand.js';
@@ -199,9 +205,8 @@ export async function runDaemon(options: DaemonOptions): Promise<DaemonEnd> {
   // One JSON line is the request; a `run` client keeps its side open for `go` and `cancel`, a `status`
   // client ends it once the request is sent (half-open) and reads the answer after.
   const server = net.createServer({ allowHalfOpen: true }, (connection) => {
-    const decoder = new StringDecoder('utf8');
+    const lines = new LineReader();
     const client = new Conversation();
-    let pending = '';
     let size = 0;
     let taken = false;
     const take = (line: string): void => {
@@ -236,16 +241,13 @@ export async function runDaemon(options: DaemonOptions): Promise<DaemonEnd> {
         connection.destroy();
         return;
       }
-      pending += decoder.write(chunk);
-      for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n')) {
-        const line = pending.slice(0, nl);
-        pending = pending.slice(nl + 1);
+      for (const line of lines.push(chunk)) {
         if (taken) client.push(line);
         else take(line);
       }
     });
     connection.on('end', () => {
-      if (!taken && pending !== '') take(pending);
+      if (!taken && lines.rest !== '') take(lines.rest);
       client.push(undefined);
     });
     connection.on('close', () => client.push(undefined));

@@ -257,6 +257,24 @@ export function askDaemon(
   });
 }
 
+/** A connection's chunks as lines (UTF-8, each ended by `\n`, which is dropped): both ends of the wire. */
+export class LineReader {
+  private readonly decoder = new StringDecoder('utf8');
+  /** What came after the last `\n`: a line not ended yet. */
+  rest = '';
+
+  /** The lines `chunk` ends, in order. */
+  push(chunk: Buffer): string[] {
+    this.rest += this.decoder.write(chunk);
+    const lines: string[] = [];
+    for (let nl = this.rest.indexOf('\n'); nl >= 0; nl = this.rest.indexOf('\n')) {
+      lines.push(this.rest.slice(0, nl));
+      this.rest = this.rest.slice(nl + 1);
+    }
+    return lines;
+  }
+}
+
 /** How a command sent to a daemon ended for the client. */
 export type RunOutcome =
   /** The daemon ran it: print `output`, exit with `code`. */
@@ -295,8 +313,7 @@ export function runAtDaemon(socket: string, request: DaemonRequest, acceptMs = A
     resolveOutcome(result);
   };
   const timer = setTimeout(() => done({ kind: 'not-started' }), acceptMs);
-  const decoder = new StringDecoder('utf8');
-  let pending = '';
+  const lines = new LineReader();
   const onLine = (line: string): void => {
     let reply: DaemonReply;
     try {
@@ -317,10 +334,8 @@ export function runAtDaemon(socket: string, request: DaemonRequest, acceptMs = A
   };
   connection.on('connect', () => connection.write(`${JSON.stringify(request)}\n`));
   connection.on('data', (chunk: Buffer) => {
-    pending += decoder.write(chunk);
-    for (let nl = pending.indexOf('\n'); nl >= 0 && state !== 'done'; nl = pending.indexOf('\n')) {
-      const line = pending.slice(0, nl);
-      pending = pending.slice(nl + 1);
+    for (const line of lines.push(chunk)) {
+      if (state === 'done') break;
       onLine(line);
     }
   });

@@ -13,6 +13,7 @@ import fc from 'fast-check';
 import { silentLogger } from '../../src/core/base/changes.js';
 import type { FileChange } from '../../src/core/base/changes.js';
 import { CoreError } from '../../src/core/base/errors.js';
+import { startTrace, traceReport } from '../../src/core/base/trace.js';
 import { FaultPlan, withFaults } from '../../src/core/ports/faults.js';
 import { nodeFs } from '../../src/core/ports/fs.js';
 import { nameBytes } from '../../src/core/base/fileNames.js';
@@ -1284,6 +1285,45 @@ void describe('upstream history', () => {
         (await store.listUpstream('skill', 'a')).map((r) => r.meta.resolved_sha),
         ['a2', 'a1'],
       );
+    } finally {
+      store.close();
+    }
+  });
+});
+
+void describe('upstream history', () => {
+  void it('is read from its newest end only as far as needed: a long history costs a search what it reads', async () => {
+    const { store } = await openCounting();
+    const file = (text: string): Map<string, { data: Buffer; mode: number }> =>
+      new Map([['x.md', { data: Buffer.from(text), mode: 0o644 }]]);
+    startTrace();
+    const commitsRead = (): number => traceReport()?.counts['history commit read'] ?? 0;
+    const reading = async <T>(work: () => Promise<T>): Promise<{ value: T; read: number }> => {
+      const before = commitsRead();
+      const value = await work();
+      return { value, read: commitsRead() - before };
+    };
+    try {
+      // Forty updates of one artifact, alternating between two versions as a person going back and forth would.
+      for (let i = 0; i < 40; i++) {
+        const v = i % 2 === 0 ? 'v1' : 'v2';
+        await store.storeUpstream('skill', 'a', file(`${v}\n`), { resolved_sha: v });
+      }
+      assert.equal((await store.listUpstream('skill', 'a')).length, 40, 'every update is a commit');
+      const stored = await reading(() =>
+        store.storeUpstream('skill', 'a', file('v1\n'), { resolved_sha: 'v1' }),
+      );
+      assert.equal(stored.read, 1, 'storing reads the head only');
+      const newest = await reading(() => store.readUpstream('skill', 'a', 'v2'));
+      assert.equal(newest.value?.get('x.md')?.data.toString(), 'v2\n');
+      assert.ok(newest.read <= 2, `the version before the newest: ${newest.read} commits read`);
+      const present = await reading(() => store.hasUpstream('skill', 'a', 'v1'));
+      assert.deepEqual([present.value, present.read], [true, 1]);
+      // Not stored: the whole history is read, and the answer is still right.
+      const absent = await reading(() => store.hasUpstream('skill', 'a', 'v3'));
+      assert.deepEqual([absent.value, absent.read], [false, 41]);
+      assert.equal(await store.hasUpstream('skill', 'a', 'v1', 'another source'), false);
+      assert.equal(await store.hasUpstream('skill', 'never-stored', 'v1'), false);
     } finally {
       store.close();
     }

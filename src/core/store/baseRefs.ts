@@ -145,7 +145,7 @@ export class BaseRefs {
           ? await scanPath(this.objects, content)
           : scanContent(content, await writeLargeBlobs(this.objects, content));
       if (!heads.has(ref)) {
-        const head = (await this.upstreamHistory(ref))[0];
+        const head = await this.findUpstream(ref);
         heads.set(ref, head);
         before.set(ref, head?.commit);
       }
@@ -193,17 +193,16 @@ export class BaseRefs {
     reading: StoredTreeReading = {},
     source?: string,
   ): Promise<Tree | undefined> {
-    const history = await this.upstreamHistory(upstreamRef(type, name));
-    const record = resolvedSha === undefined ? history[0] : storedAt(history, resolvedSha, source);
+    const record = await this.findUpstream(upstreamRef(type, name), resolvedSha, source);
     if (!record) return undefined;
     return this.readStoredTree(record.tree, reading);
   }
 
   /** Every upstream stored under `ref`, newest first. */
   async upstreamHistory(ref: string): Promise<UpstreamRecord[]> {
-    return (await this.history(ref)).flatMap(({ commit, tree, meta }) =>
-      typeof meta.resolved_sha === 'string' ? [{ commit, tree, meta: meta as unknown as UpstreamMeta }] : [],
-    );
+    const history: UpstreamRecord[] = [];
+    for await (const record of this.upstreamRecords(ref)) history.push(record);
+    return history;
   }
 
   /**
@@ -214,15 +213,24 @@ export class BaseRefs {
    */
   async storeDeployed(copies: readonly DeployedCopy[]): Promise<void> {
     if (copies.length === 0) return;
-    /** Each copy's ref: its head, and the content hashes stored in its history. */
+    /**
+     * Each copy's ref: its head, and which of the copies' content hashes its history holds (read from the
+     * newest end until every one is found: a redeploy finds its copy at the head).
+     */
     const heads = new Map<string, string>();
     const stored = new Set<string>();
-    for (const ref of new Set(copies.map((copy) => deployedRef(copy.type, copy.name)))) {
-      const history = await this.objects.readHistory(ref);
-      if (history[0]) heads.set(ref, history[0].commit);
-      for (const { message } of history) {
+    const sought = new Map<string, Set<string>>();
+    for (const copy of copies) {
+      const ref = deployedRef(copy.type, copy.name);
+      sought.set(ref, (sought.get(ref) ?? new Set()).add(copy.meta.content_hash));
+    }
+    for (const [ref, hashes] of sought) {
+      for await (const { commit, message } of this.objects.walkHistory(ref)) {
+        if (!heads.has(ref)) heads.set(ref, commit);
         const hash = contentHashOf(message);
-        if (hash !== undefined) stored.add(`${ref}\0${hash}`);
+        if (hash === undefined || !hashes.delete(hash)) continue;
+        stored.add(`${ref}\0${hash}`);
+        if (hashes.size === 0) break;
       }
     }
     const objects: GitObject[] = [];
@@ -262,9 +270,12 @@ export class BaseRefs {
     contentHash: string,
     reading?: StoredTreeReading,
   ): Promise<Tree | undefined> {
-    const record = (await this.history(deployedRef(type, name))).find(
-      (r) => r.meta.content_hash === contentHash,
-    );
+    let record: { tree: string } | undefined;
+    for await (const r of this.records(deployedRef(type, name)))
+      if (r.meta.content_hash === contentHash) {
+        record = r;
+        break;
+      }
     return record ? this.readStoredTree(record.tree, reading) : undefined;
   }
 
@@ -363,20 +374,38 @@ export class BaseRefs {
   }
 
   /** Every commit of `ref` with its message's JSON, newest first. */
-  private async history(
+  /** The commits of `ref` that carry metadata, newest first, read only as far as the caller goes. */
+  private async *records(
     ref: string,
-  ): Promise<{ commit: string; tree: string; meta: Record<string, unknown> }[]> {
-    const records: { commit: string; tree: string; meta: Record<string, unknown> }[] = [];
-    for (const { commit, tree, message } of await this.objects.readHistory(ref)) {
+  ): AsyncGenerator<{ commit: string; tree: string; meta: Record<string, unknown> }> {
+    for await (const { commit, tree, message } of this.objects.walkHistory(ref)) {
+      let meta: unknown;
       try {
-        const meta = messageMeta(message);
-        if (typeof meta === 'object' && meta !== null)
-          records.push({ commit, tree, meta: meta as Record<string, unknown> });
+        meta = messageMeta(message);
       } catch {
         this.logger.warn(`[Snapshots] ${ref}: commit ${commit} has no metadata`);
+        continue;
       }
+      if (typeof meta === 'object' && meta !== null)
+        yield { commit, tree, meta: meta as Record<string, unknown> };
     }
-    return records;
+  }
+
+  /** The upstream records of `ref`, newest first, read only as far as the caller goes. */
+  private async *upstreamRecords(ref: string): AsyncGenerator<UpstreamRecord> {
+    for await (const { commit, tree, meta } of this.records(ref))
+      if (typeof meta.resolved_sha === 'string')
+        yield { commit, tree, meta: meta as unknown as UpstreamMeta };
+  }
+
+  /**
+   * The newest upstream record of `ref` holding `sha` (from exactly `source`, when given; any sha when
+   * `sha` is undefined): the history is read from its newest end until one is found.
+   */
+  async findUpstream(ref: string, sha?: string, source?: string): Promise<UpstreamRecord | undefined> {
+    for await (const record of this.upstreamRecords(ref))
+      if (sha === undefined || storedAt([record], sha, source)) return record;
+    return undefined;
   }
 }
 

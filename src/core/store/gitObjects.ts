@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { CoreError, ioFailure } from '../base/errors.js';
 import { decodeName, isRawName } from '../base/fileNames.js';
+import { traceCount } from '../base/trace.js';
 import type { Fs } from '../ports/fs.js';
 import { assertObjectId, compareVersions, isObjectId, SNAPSHOT_IDENTITY } from '../ports/git.js';
 import type { Git, ObjectReader, SpilledObject, SpillOptions } from '../ports/git.js';
@@ -24,6 +25,13 @@ export interface GitObject {
   type: 'blob' | 'tree' | 'commit';
   data: Buffer;
   sha: string;
+}
+
+/** A commit of a ref's history: its id, tree and message. */
+export interface HistoryCommit {
+  commit: string;
+  tree: string;
+  message: string;
 }
 
 /** Reading and writing the objects of one repository; the `cat-file` process lives until `close`. */
@@ -60,9 +68,19 @@ export class GitObjects {
    * The commits of `ref` (one of ours), newest first, following first parents: id, tree and message. None
    * when the ref does not exist. One `cat-file --batch` answers it all (no `for-each-ref`, no `log`).
    */
-  async readHistory(ref: string): Promise<{ commit: string; tree: string; message: string }[]> {
+  async readHistory(ref: string): Promise<HistoryCommit[]> {
+    const history: HistoryCommit[] = [];
+    for await (const commit of this.walkHistory(ref)) history.push(commit);
+    return history;
+  }
+
+  /**
+   * `readHistory` one commit at a time, read only as far as the caller goes: a ref that gains a commit at
+   * every update of its artifact is searched from its newest end, and a search that stops early costs
+   * what it read, not the length of the history.
+   */
+  async *walkHistory(ref: string): AsyncGenerator<HistoryCommit> {
     this.reader ??= this.git.openObjectReader();
-    const history: { commit: string; tree: string; message: string }[] = [];
     let object = await this.reader.readRef(ref);
     let sha: string | undefined;
     const seen = new Set<string>();
@@ -79,7 +97,8 @@ export class GitObjects {
           reason: `${ref}: a commit has no tree`,
         });
       sha ??= objectId('commit', object.data);
-      history.push({ commit: sha, tree, message });
+      traceCount('history commit read');
+      yield { commit: sha, tree, message };
       if (!parent || seen.has(parent)) break;
       seen.add(parent);
       sha = parent;
@@ -91,7 +110,6 @@ export class GitObjects {
           reason: `${ref}: commit ${parent} is missing`,
         });
     }
-    return history;
   }
 
   /**

@@ -501,6 +501,15 @@ export class SnapshotStore {
     return this.bases.upstreamHistory(upstreamRef(type, name));
   }
 
+  /**
+   * Whether the upstream content of an artifact at `sha` (from exactly `source`, when given) is stored:
+   * its history read from the newest end until it is found.
+   */
+  async hasUpstream(type: string, name: string, sha: string, source?: string): Promise<boolean> {
+    if (!this.repoExists()) return false;
+    return (await this.bases.findUpstream(upstreamRef(type, name), sha, source)) !== undefined;
+  }
+
   /** Records copies as deployed into a project (baseRefs.ts): the bases of their next redeploy and pull. */
   storeDeployed(copies: readonly DeployedCopy[]): Promise<void> {
     return this.exclusive(async () => {

@@ -20,7 +20,6 @@ import { classify } from './plan.js';
 import { lfsWarning } from '../model/lfsPointers.js';
 import type { Strategy, Tree } from './plan.js';
 import { storeOptions, writerOptions } from './operations.js';
-import { storedAt } from '../store/baseRefs.js';
 import { openSnapshotStore } from '../store/snapshots.js';
 import type { SnapshotStore } from '../store/snapshots.js';
 import { fetchSource, sourceFromUpstream, upstreamBatch, upstreamString } from '../sources/sources.js';
@@ -296,10 +295,12 @@ async function prefetchChanged(
       const resolved = await batch.resolve(source);
       if ((await batch.unchanged(source, currentSha, resolved.sha)) !== false) continue;
       // What planning will read from the store (storedUpstream, loadBase) needs no blobs.
-      const stored = await store.listUpstream(entry.type, entry.name);
-      if (!storedAt(stored, resolved.sha, upstreamString(source, resolved.sha)))
+      if (
+        !(await store.hasUpstream(entry.type, entry.name, resolved.sha, upstreamString(source, resolved.sha)))
+      )
         wanted.push({ source, sha: resolved.sha });
-      if (!storedAt(stored, currentSha)) wanted.push({ source, sha: currentSha });
+      if (!(await store.hasUpstream(entry.type, entry.name, currentSha)))
+        wanted.push({ source, sha: currentSha });
     } catch (err) {
       // The artifact's own trouble is for its planning to report; a local one stops the update here.
       if (!isArtifactFailure(err)) throw err;

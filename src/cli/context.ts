@@ -14,7 +14,16 @@ import {
   printable,
   withFaults,
 } from '../core/index.js';
-import type { Clock, Collection, Fs, Logger, OperationOptions, Retention, StatCache } from '../core/index.js';
+import type {
+  Clock,
+  Collection,
+  Fs,
+  KeptObjectReaders,
+  Logger,
+  OperationOptions,
+  Retention,
+  StatCache,
+} from '../core/index.js';
 import { UsageError } from './args.js';
 import type { ParsedArgs } from './args.js';
 import { cliLogger } from './logger.js';
@@ -78,6 +87,8 @@ export interface WarmChecks {
   statCaches: Map<string, StatCache>;
   collections: Map<string, Collection>;
   deferred: (() => Promise<void>)[];
+  /** The snapshot store's `cat-file` readers, kept from one command to the next. */
+  objectReaders: KeptObjectReaders;
 }
 
 export const TOOL = 'artifact-keeper-cli';
@@ -146,9 +157,12 @@ export function createContext(args: ParsedArgs, io: CliIo, warm?: WarmChecks): C
   };
 }
 
-function warmOptions(warm: WarmChecks): Pick<OperationOptions, 'parallelStat' | 'loaded' | 'defer'> {
+function warmOptions(
+  warm: WarmChecks,
+): Pick<OperationOptions, 'parallelStat' | 'loaded' | 'defer' | 'keptReaders'> {
   return {
     parallelStat: true,
+    keptReaders: warm.objectReaders,
     loaded: warm.collections,
     defer: (work) => {
       warm.deferred.push(work);

@@ -19,7 +19,7 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { holdsCollection } from '../core/index.js';
+import { holdsCollection, KeptObjectReaders } from '../core/index.js';
 import type { CliIo, WarmChecks } from './context.js';
 import {
   askDaemon,
@@ -97,7 +97,12 @@ export async function runDaemon(options: DaemonOptions): Promise<DaemonEnd> {
   const ownReal = fs.realpathSync(dir);
   const ownEnvironment = environmentKey(process.env, process.umask());
   const since = Date.now();
-  const warm: WarmChecks = { statCaches: new Map(), collections: new Map(), deferred: [] };
+  const warm: WarmChecks = {
+    statCaches: new Map(),
+    collections: new Map(),
+    deferred: [],
+    objectReaders: new KeptObjectReaders(),
+  };
   let answered = 0;
   let handedBack = 0;
   const recent: AnsweredCommand[] = [];
@@ -277,6 +282,7 @@ export async function runDaemon(options: DaemonOptions): Promise<DaemonEnd> {
   if (fs.lstatSync(socket, { throwIfNoEntry: false })?.ino === ino) fs.rmSync(socket, { force: true });
   // A command under way ends (its transaction commits or rolls back) before the process does.
   await queue;
+  warm.objectReaders.closeAll();
   // Only now: each command that ended restarted the idle timer.
   if (idle) clearTimeout(idle);
   process.off('SIGINT', onSignal);

@@ -21,6 +21,7 @@ export type { FileChange, Logger } from './base/changes.js';
 export { nodeFs } from './ports/fs.js';
 export type { Fs } from './ports/fs.js';
 export { rememberGitVersionsIn } from './ports/gitVersionMemo.js';
+export { KeptObjectReaders } from './ports/keptReaders.js';
 export { FaultPlan, parseFaultSpec, withFaults } from './ports/faults.js';
 /** The clock port: operations take a `Clock` (default: the system clock); roots build it from their environment. */
 export { clockFromEnv, fixedClock, systemClock } from './base/time.js';

@@ -71,6 +71,15 @@ function daemonState(dir: string): DaemonState {
   return JSON.parse(result.stdout) as DaemonState;
 }
 
+/** The `cat-file --batch` processes `pid` started that still run. */
+function catFilesOf(pid: number): number[] {
+  // `ps` exits 1 when it lists nothing.
+  return spawnSync('ps', ['-o', 'pid=,args=', '--ppid', String(pid)], { encoding: 'utf8' })
+    .stdout.split('\n')
+    .filter((line) => line.includes('cat-file --batch'))
+    .map((line) => Number(line.trim().split(/\s+/)[0]));
+}
+
 function startDaemon(dir: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): number {
   const result = run(['daemon', 'start', '--collection', dir, '--json', ...extra], env);
   assert.equal(result.code, 0, result.stderr);
@@ -463,7 +472,7 @@ describe('updates through the daemon', () => {
 
   it('after an answered update: the next command sees what it wrote, and the parse cache learnt it by then', () => {
     const { viaDaemon, alone } = twoCollections();
-    startDaemon(viaDaemon);
+    const daemon = startDaemon(viaDaemon);
     const started = performance.now();
     const there = run(['update', 'skill/pdf', '--collection', viaDaemon]);
     const wall = performance.now() - started;
@@ -475,6 +484,9 @@ describe('updates through the daemon', () => {
     assert.equal(ran.recent?.[0]?.command, 'update');
     const took = ran.recent?.[0]?.ms ?? -1;
     assert.ok(took > 0 && took < wall, `the daemon's ${took} ms within the client's ${wall} ms`);
+    // The store's object reader outlives the update, for the next command to read through.
+    const readers = catFilesOf(daemon);
+    assert.equal(readers.length, 1, 'one cat-file kept');
     assert.equal(inProcess(['update', 'skill/pdf', '--collection', alone]).code, 0);
     // The status waits for what the update left to write after its answer (the parse cache entry).
     const status = run(['status', '--json', '--collection', viaDaemon]);
@@ -488,6 +500,7 @@ describe('updates through the daemon', () => {
       run(['daemon', 'status', '--collection', viaDaemon]).stdout,
       /2 commands answered \(the last, status, in [\d.]+ ms\)/,
     );
+    assert.deepEqual(catFilesOf(daemon), readers, 'the same one');
     const own = inProcess(['status', '--json', '--collection', alone]);
     const inFolder = (result: Run, dir: string): Run =>
       normalized({ ...result, stdout: result.stdout.replaceAll(dir, 'DIR') });

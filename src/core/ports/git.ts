@@ -17,6 +17,7 @@ import { CoreError, firstLine } from '../base/errors.js';
 import { traceCount } from '../base/trace.js';
 import type { FaultPlan } from './faults.js';
 import { BatchObjectReader } from './gitObjectReader.js';
+import type { KeptObjectReaders } from './keptReaders.js';
 import type { ObjectReader } from './gitObjectReader.js';
 import { runGitProcess } from './gitProcess.js';
 import { gitExecutableKey, recalledGitVersion, rememberGitVersion } from './gitVersionMemo.js';
@@ -54,6 +55,8 @@ export interface CreateGitOptions {
   env?: NodeJS.ProcessEnv;
   /** The git executable (default `git`, looked up on PATH). */
   binary?: string;
+  /** A process that lives on: object readers kept from one operation to the next (keptReaders.ts). */
+  keptReaders?: KeptObjectReaders;
 }
 
 export interface GitPipeOptions {
@@ -170,15 +173,21 @@ export function createGit(options: CreateGitOptions): Git {
 
     openObjectReader() {
       const args = ['cat-file', '--batch'];
-      hitFault(args);
-      const reader = new BatchObjectReader(spawn(binary, [...configArgs, ...args], { env: baseEnv }));
-      // The reader takes ids on stdin, a line each: guarded like every id the port hands to git.
-      return {
-        read: (sha) => reader.read(assertObjectId(sha)),
-        readRef: (ref) => reader.read(assertRefName(ref)),
-        readSpilling: (sha, spill) => reader.readSpilling(assertObjectId(sha), spill),
-        close: () => reader.close(),
+      // A kept reader lent again starts no process: only a new one meets the fault plan and the trace.
+      const open = (): ObjectReader => {
+        hitFault(args);
+        const reader = new BatchObjectReader(spawn(binary, [...configArgs, ...args], { env: baseEnv }));
+        // The reader takes ids on stdin, a line each: guarded like every id the port hands to git.
+        return {
+          read: (sha) => reader.read(assertObjectId(sha)),
+          readRef: (ref) => reader.read(assertRefName(ref)),
+          readSpilling: (sha, spill) => reader.readSpilling(assertObjectId(sha), spill),
+          healthy: () => reader.healthy(),
+          idle: () => reader.idle(),
+          close: () => reader.close(),
+        };
       };
+      return options.keptReaders ? options.keptReaders.lend(`${binary}\0${options.gitDir}`, open) : open();
     },
   };
 }

@@ -38,6 +38,10 @@ export interface ObjectReader {
   readRef(ref: string): Promise<CatFileObject | undefined>;
   /** The same, but an object larger than `spill.over` is written to `spill.file` and not held in memory. */
   readSpilling(sha: string, spill: SpillOptions): Promise<CatFileObject | SpilledObject | undefined>;
+  /** Not closed, not failed, its process still running: a later read can be answered. */
+  healthy(): boolean;
+  /** No read is waiting for its answer. */
+  idle(): boolean;
   close(): void;
 }
 
@@ -104,6 +108,14 @@ export class BatchObjectReader implements Omit<ObjectReader, 'readRef'> {
 
   readSpilling(sha: string, spill: SpillOptions): Promise<CatFileObject | SpilledObject | undefined> {
     return this.request(sha, spill);
+  }
+
+  healthy(): boolean {
+    return !this.closed && !this.failure && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  idle(): boolean {
+    return this.pending.length === 0 && this.body === undefined;
   }
 
   close(): void {

@@ -24,6 +24,7 @@ import type { FaultPlan } from '../ports/faults.js';
 import type { Fs } from '../ports/fs.js';
 import { assertObjectId, checkGitVersion, createGit } from '../ports/git.js';
 import type { Git } from '../ports/git.js';
+import type { KeptObjectReaders } from '../ports/keptReaders.js';
 import { BaseRefs, upstreamRef } from './baseRefs.js';
 import type {
   DeployedCopy,
@@ -92,6 +93,8 @@ export interface SnapshotStoreOptions {
    * than it saves.
    */
   parallelStat?: boolean;
+  /** A process that lives on: its `cat-file` readers kept from one operation to the next (keptReaders.ts). */
+  keptReaders?: KeptObjectReaders;
 }
 
 /**
@@ -158,7 +161,11 @@ export class SnapshotStore {
     this.clock = options.clock ?? systemClock;
     this.stateDir = path.join(collectionDir, STATE_DIR);
     this.gitDir = path.join(this.stateDir, SNAPSHOT_REPO);
-    this.git = createGit({ gitDir: this.gitDir, ...(options.git ?? {}) });
+    this.git = createGit({
+      gitDir: this.gitDir,
+      ...(options.git ?? {}),
+      ...(options.keptReaders ? { keptReaders: options.keptReaders } : {}),
+    });
     this.objects = new GitObjects(
       this.git,
       strict,

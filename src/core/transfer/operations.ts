@@ -5,6 +5,7 @@
  */
 import type { Fs } from '../ports/fs.js';
 import type { FaultPlan } from '../ports/faults.js';
+import type { KeptObjectReaders } from '../ports/keptReaders.js';
 import type { SnapshotStoreOptions } from '../store/snapshots.js';
 import type { Logger } from '../base/changes.js';
 import { systemClock } from '../base/time.js';
@@ -36,6 +37,8 @@ export interface OperationOptions {
    * in the extension, which lives on; off in the CLI, where starting the helper costs more than it saves.
    */
   parallelStat?: boolean;
+  /** A process that lives on (the daemon): `cat-file` readers kept from one operation to the next. */
+  keptReaders?: KeptObjectReaders;
   /**
    * A process that lives on (the daemon): the collections it keeps parsed, by folder. An update borrows
    * its folder's (used only if manifest and lock still hold the bytes it was parsed from) and gives it
@@ -66,7 +69,7 @@ export function clockOf(opts: Pick<OperationOptions, 'clock'>): Clock {
 
 /** The snapshot store's options for an operation: its fs, logger, clock, and git fault plan if any. */
 export function storeOptions(
-  opts: Pick<OperationOptions, 'fs' | 'logger' | 'faults' | 'clock' | 'parallelStat'>,
+  opts: Pick<OperationOptions, 'fs' | 'logger' | 'faults' | 'clock' | 'parallelStat' | 'keptReaders'>,
 ): SnapshotStoreOptions {
   return {
     fs: opts.fs,
@@ -74,6 +77,7 @@ export function storeOptions(
     clock: clockOf(opts),
     ...(opts.faults ? { git: { fault: opts.faults } } : {}),
     ...(opts.parallelStat ? { parallelStat: true } : {}),
+    ...(opts.keptReaders ? { keptReaders: opts.keptReaders } : {}),
   };
 }
 

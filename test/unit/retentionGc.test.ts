@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { silentLogger, STATE_DIR } from '../../src/core/base/changes.js';
 import { FaultPlan } from '../../src/core/ports/faults.js';
+import { acquireWriterLock, WRITER_LOCK_FILE } from '../../src/core/txn/writerLock.js';
 import { nodeFs } from '../../src/core/ports/fs.js';
 import { PRUNED_SINCE_GC_FILE, SNAPSHOT_REPO } from '../../src/core/store/snapshots.js';
 import { listSnapshots, pruneSnapshots } from '../../src/core/transfer/restore.js';
@@ -89,5 +90,62 @@ describe('retention gc is amortised', () => {
     assert.equal(hasObject(gitDir, lastNote), true, 'a kept snapshot’s objects stay');
     assert.equal(fs.readFileSync(path.join(gitDir, PRUNED_SINCE_GC_FILE), 'utf8'), '0\n');
     assert.equal((await listSnapshots(dir, { fs: nodeFs, logger: silentLogger })).length, KEEP);
+  });
+
+  it('in a process that lives on, the gc waits for the answer: run after it as the writer, skipped while another writes', async () => {
+    const up = makeUpstream(path.join(upstreamTempDir(), 'kit'), [
+      { files: { 'skills/s0/SKILL.md': skill('v0') } },
+    ]);
+    const dir = path.join(tempDir(), 'collection');
+    assert.equal(runCli(['init', '--collection', dir]).code, 0);
+    assert.equal(runCli(['add', `${up.url}#skills/s0`, '--collection', dir]).code, 0);
+    const gitDir = path.join(dir, STATE_DIR, SNAPSHOT_REPO);
+    const countFile = path.join(gitDir, PRUNED_SINCE_GC_FILE);
+    const later: (() => Promise<void>)[] = [];
+    const plan = new FaultPlan([]);
+    const gcRuns = (): number =>
+      plan.calls.filter((c) => c.op === 'git' && / gc /.test(` ${c.path} `)).length;
+    const update = async (i: number): Promise<void> => {
+      commitUpstream(up, { files: { 'skills/s0/SKILL.md': skill(`v${i}`) } });
+      const run = await updateArtifacts(
+        dir,
+        ['skill/s0'],
+        { strategy: 'overwrite' },
+        {
+          fs: nodeFs,
+          logger: silentLogger,
+          tool: 'test',
+          faults: plan,
+          retention: { keep: 1 },
+          defer: (work) => later.push(work),
+        },
+      );
+      assert.deepEqual(
+        run.outcomes.map((o) => o.outcome),
+        ['updated'],
+      );
+    };
+    // After the answer the daemon runs what was left (the parse cache's entries, a gc that came due).
+    const runLater = async (): Promise<void> => {
+      for (const work of later.splice(0)) await work();
+    };
+    // Keep 1: every update prunes; the gc comes due at the GC_EVERY-th and is left for later.
+    for (let i = 1; i <= GC_EVERY + 1; i++) await update(i);
+    assert.equal(gcRuns(), 0, 'no update collected before it returned');
+    assert.ok(Number(fs.readFileSync(countFile, 'utf8')) >= GC_EVERY);
+    // Another writer holds the lock: the gc is skipped, still due.
+    const lock = await acquireWriterLock(dir, { tool: 'another', fs: nodeFs });
+    await runLater();
+    assert.equal(gcRuns(), 0, 'not while another writes');
+    assert.ok(Number(fs.readFileSync(countFile, 'utf8')) >= GC_EVERY, 'still due');
+    await lock.release();
+    // Two more updates, each leaving the gc for later: the first collects, the second finds it done.
+    await update(GC_EVERY + 2);
+    await update(GC_EVERY + 3);
+    assert.equal(gcRuns(), 0);
+    await runLater();
+    assert.equal(gcRuns(), 1, 'as the writer, once, when the lock is free');
+    assert.equal(fs.readFileSync(countFile, 'utf8'), '0\n');
+    assert.equal(fs.existsSync(path.join(dir, STATE_DIR, WRITER_LOCK_FILE)), false, 'the lock released');
   });
 });

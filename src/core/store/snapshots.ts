@@ -71,6 +71,11 @@ export interface PruneOptions {
    * collect whenever a snapshot was removed. `gc: true` collects regardless.
    */
   gcEvery?: number;
+  /**
+   * A process that lives on (the daemon): a gc that is due is left to this callback (which runs
+   * `collectIfDue` later, under the writer lock) instead of being run before the operation returns.
+   */
+  collectLater?: () => void;
 }
 
 /**
@@ -405,22 +410,44 @@ export class SnapshotStore {
           this.logger.debug(`[Snapshots] pruned ${doomed.length} of ${all.length}; gc deferred (${pending})`);
           return doomed.map((s) => s.id);
         }
-        await this.git.run([
-          '-c',
-          'gc.reflogExpire=now',
-          '-c',
-          'gc.reflogExpireUnreachable=now',
-          'gc',
-          '--prune=now',
-          '--quiet',
-        ]);
-        this.trees.clear();
-        await this.statIndex.revalidateIndex();
-        await this.writePrunedSinceGc(0);
+        if (!options.gc && options.collectLater) {
+          this.logger.debug(`[Snapshots] pruned ${doomed.length} of ${all.length}; gc due, left for later`);
+          options.collectLater();
+          return doomed.map((s) => s.id);
+        }
+        await this.collect();
       }
       this.logger.debug(`[Snapshots] pruned ${doomed.length} of ${all.length}`);
       return doomed.map((s) => s.id);
     });
+  }
+
+  /**
+   * The gc retention left for later (`PruneOptions.collectLater`), run when it is still due: `gcEvery`
+   * snapshots pruned since the last one (another process may have collected since). Whether it ran.
+   */
+  collectIfDue(gcEvery: number): Promise<boolean> {
+    return this.exclusive(async () => {
+      if (!this.repoExists() || (await this.prunedSinceGc(0)) < gcEvery) return false;
+      await this.collect();
+      return true;
+    });
+  }
+
+  /** `git gc --prune=now`: the pruned snapshots' objects collected, the count of them reset. */
+  private async collect(): Promise<void> {
+    await this.git.run([
+      '-c',
+      'gc.reflogExpire=now',
+      '-c',
+      'gc.reflogExpireUnreachable=now',
+      'gc',
+      '--prune=now',
+      '--quiet',
+    ]);
+    this.trees.clear();
+    await this.statIndex.revalidateIndex();
+    await this.writePrunedSinceGc(0);
   }
 
   /** Adds `removed` to the pruned-since-gc count and returns the new count (unreadable: due at once). */
@@ -432,7 +459,7 @@ export class SnapshotStore {
       count = /^\d+\n?$/.test(text) ? Number.parseInt(text, 10) : Number.MAX_SAFE_INTEGER;
     }
     count = Math.min(Number.MAX_SAFE_INTEGER, count + removed);
-    await this.writePrunedSinceGc(count);
+    if (removed > 0) await this.writePrunedSinceGc(count);
     return count;
   }
 

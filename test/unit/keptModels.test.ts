@@ -5,11 +5,12 @@
  * disagrees with the disk. And the parse cache's write left for after the answer (OperationOptions.defer).
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { silentLogger } from '../../src/core/base/changes.js';
+import { silentLogger, STATE_DIR } from '../../src/core/base/changes.js';
 import { loadCollection } from '../../src/core/model/collection.js';
 import type { Collection } from '../../src/core/model/collection.js';
 import { parseCacheEntry } from '../../src/core/model/parseCache.js';
@@ -17,6 +18,7 @@ import type { ParseCache } from '../../src/core/model/parseCache.js';
 import { parseToml } from '../../src/core/model/toml.js';
 import { FaultPlan, withFaults } from '../../src/core/ports/faults.js';
 import { nodeFs } from '../../src/core/ports/fs.js';
+import { SNAPSHOT_REPO } from '../../src/core/store/snapshots.js';
 import type { OperationOptions } from '../../src/core/transfer/operations.js';
 import { updateArtifacts } from '../../src/core/transfer/update.js';
 import { collectionWith, runCli } from './support/collections.js';
@@ -111,6 +113,48 @@ void describe('models kept between updates', () => {
       /One, upstream\.[\s\S]*A local line\./,
     );
     assert.match(fs.readFileSync(path.join(dir, 'commands/review.md'), 'utf8'), /Line C, upstream/);
+  });
+
+  void it('the files an update wrote are stored as blobs once the deferred work runs, and the next snapshot finds them there', async () => {
+    const dir = setup();
+    const { opts, later } = warm();
+    const gitDir = path.join(dir, STATE_DIR, SNAPSHOT_REPO);
+    const blobOf = (rel: string): string =>
+      spawnSync('git', ['hash-object', path.join(dir, rel)], { encoding: 'utf8' }).stdout.trim();
+    const stored = (id: string): boolean =>
+      spawnSync('git', ['--git-dir', gitDir, 'cat-file', '-e', id]).status === 0;
+    // The merged SKILL.md is in no upstream tree; the manifest and lock in no snapshot.
+    const written = ['collection.toml', 'collection.lock', 'skills/pdf/SKILL.md'];
+    await updateArtifacts(dir, ['skill/pdf'], { strategy: 'merge', to: 'v2' }, opts);
+    const ids = written.map(blobOf);
+    assert.deepEqual(
+      ids.map(stored),
+      ids.map(() => false),
+      'not before the deferred work: no snapshot holds them yet',
+    );
+    for (const work of later.splice(0)) await work();
+    assert.deepEqual(
+      ids.map(stored),
+      ids.map(() => true),
+    );
+    // The next update's snapshot takes them as they are, without writing them again.
+    const faults = new FaultPlan([]);
+    await updateArtifacts(
+      dir,
+      ['command/review'],
+      { strategy: 'merge', to: 'v2' },
+      { ...opts, fs: withFaults(nodeFs, faults) },
+    );
+    const renamed = faults.calls.filter((c) => c.op === 'rename').map((c) => c.path);
+    assert.ok(
+      renamed.some((p) => p.includes(`${path.sep}objects${path.sep}`)),
+      'the snapshot wrote its trees',
+    );
+    for (const id of ids)
+      assert.ok(
+        !renamed.some((p) => p.endsWith(path.join(id.slice(0, 2), id.slice(2)))),
+        `${id} not written again`,
+      );
   });
 
   void it('an update that fails after editing the model (its commit refused) leaves none behind, and the next one starts from the disk', async () => {

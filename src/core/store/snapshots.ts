@@ -33,7 +33,7 @@ import type {
   UpstreamMeta,
   UpstreamRecord,
 } from './baseRefs.js';
-import { GitObjects, io, strictFsck } from './gitObjects.js';
+import { gitObject, GitObjects, io, strictFsck } from './gitObjects.js';
 import { ObjectFolder } from './looseObjects.js';
 import type { GitObject } from './gitObjects.js';
 import { isSafetySnapshot, SnapshotRefs } from './snapshotRefs.js';
@@ -419,6 +419,22 @@ export class SnapshotStore {
       }
       this.logger.debug(`[Snapshots] pruned ${doomed.length} of ${all.length}`);
       return doomed.map((s) => s.id);
+    });
+  }
+
+  /**
+   * Blobs of contents the collection holds now (what a transaction just wrote), stored ahead of the
+   * snapshot that will take them: that scan then finds each stored and writes it no more (the manifest
+   * and lock of a 2,000-artifact collection, 1.4 MB, cost every update's snapshot 15–20 ms to deflate
+   * and write). Objects only, no ref: garbage a gc removes if no snapshot ever takes them. Nothing when
+   * the repository does not exist yet.
+   */
+  storeBlobs(contents: readonly Uint8Array[]): Promise<void> {
+    return this.exclusive(async () => {
+      if (!this.repoExists() || contents.length === 0) return;
+      await this.objects.writeObjects(
+        contents.map((data) => gitObject('blob', Buffer.from(data.buffer, data.byteOffset, data.byteLength))),
+      );
     });
   }
 

@@ -254,9 +254,43 @@ async function applyUpdateLocked(
     const committed = opts.loaded ? asCommitted(collection, documents) : undefined;
     if (committed) opts.loaded?.set(dir, committed);
     await traced('retention', () => applyRetention(store, opts, [pre.id])); // after the commit; never throws
+    // After a gc retention left for later, which would take them away again.
+    const { defer } = opts;
+    if (defer) defer(() => storeWrittenBlobs(dir, opts, changes));
     return { ...outcome, txId, preSnapshot: pre.id };
   } finally {
     if (store !== internal.store) store.close();
+  }
+}
+
+/**
+ * After the answer, in a process that lives on (`OperationOptions.defer`): the blobs of the files the
+ * transaction wrote into the collection, for the next snapshot to find stored. Outside the writer lock
+ * (objects are whole or absent, and each write is idempotent; whether one is there is decided again,
+ * under the lock, by the snapshot that takes it). Never throws: the snapshot writes what is missing.
+ */
+async function storeWrittenBlobs(
+  dir: string,
+  opts: OperationOptions,
+  changes: readonly FileChange[],
+): Promise<void> {
+  const contents = changes.flatMap((change) =>
+    change.kind === 'write' &&
+    change.root === undefined &&
+    change.symlinkTarget === undefined &&
+    change.data instanceof Uint8Array
+      ? [change.data]
+      : [],
+  );
+  try {
+    const store = await openSnapshotStore(dir, storeOptions(opts));
+    try {
+      await store.storeBlobs(contents);
+    } finally {
+      store.close();
+    }
+  } catch (err) {
+    opts.logger.debug(`[Update] the written files' blobs were not stored ahead: ${(err as Error).message}`);
   }
 }
 

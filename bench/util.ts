@@ -155,8 +155,12 @@ export const CLI = path.join(REPO_ROOT, 'dist', 'cli.js');
 export function runCli(
   args: readonly string[],
   okCodes: readonly number[] = [0],
+  /** The CLI's environment (default: this process's). */
+  env?: NodeJS.ProcessEnv,
 ): { ms: number; stdout: string } {
-  const { value, ms } = measure(() => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' }));
+  const { value, ms } = measure(() =>
+    spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', ...(env ? { env } : {}) }),
+  );
   if (value.error) throw value.error;
   if (value.status === null || !okCodes.includes(value.status)) {
     throw new Error(

@@ -21,6 +21,7 @@ import { nodeFs } from '../../src/core/ports/fs.js';
 import { SNAPSHOT_REPO } from '../../src/core/store/snapshots.js';
 import type { OperationOptions } from '../../src/core/transfer/operations.js';
 import { updateArtifacts } from '../../src/core/transfer/update.js';
+import { acquireWriterLock } from '../../src/core/txn/writerLock.js';
 import { collectionWith, runCli } from './support/collections.js';
 import { makeUpstream, upstreamTempDir } from './support/upstream.js';
 
@@ -155,6 +156,26 @@ void describe('models kept between updates', () => {
         !renamed.some((p) => p.endsWith(path.join(id.slice(0, 2), id.slice(2)))),
         `${id} not written again`,
       );
+  });
+
+  void it('the blobs are stored ahead only as the collection’s writer: while another process writes, not at all', async () => {
+    const dir = setup();
+    const { opts, later } = warm();
+    const gitDir = path.join(dir, STATE_DIR, SNAPSHOT_REPO);
+    await updateArtifacts(dir, ['skill/pdf'], { strategy: 'merge', to: 'v2' }, opts);
+    const manifest = spawnSync('git', ['hash-object', path.join(dir, 'collection.toml')], {
+      encoding: 'utf8',
+    }).stdout.trim();
+    const lock = await acquireWriterLock(dir, { tool: 'another', fs: nodeFs });
+    try {
+      for (const work of later.splice(0)) await work();
+    } finally {
+      await lock.release();
+    }
+    assert.notEqual(spawnSync('git', ['--git-dir', gitDir, 'cat-file', '-e', manifest]).status, 0);
+    // The next update's snapshot stores it as it always did.
+    await updateArtifacts(dir, ['command/review'], { strategy: 'merge', to: 'v2' }, opts);
+    assert.equal(spawnSync('git', ['--git-dir', gitDir, 'cat-file', '-e', manifest]).status, 0);
   });
 
   void it('an update that fails after editing the model (its commit refused) leaves none behind, and the next one starts from the disk', async () => {

@@ -373,7 +373,6 @@ export class BaseRefs {
     return sha;
   }
 
-  /** Every commit of `ref` with its message's JSON, newest first. */
   /** The commits of `ref` that carry metadata, newest first, read only as far as the caller goes. */
   private async *records(
     ref: string,

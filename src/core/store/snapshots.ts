@@ -427,7 +427,7 @@ export class SnapshotStore {
    * snapshot that will take them: that scan then finds each stored and writes it no more (the manifest
    * and lock of a 2,000-artifact collection, 1.4 MB, cost every update's snapshot 15–20 ms to deflate
    * and write). Objects only, no ref: garbage a gc removes if no snapshot ever takes them. Nothing when
-   * the repository does not exist yet.
+   * the repository does not exist yet. The caller is the collection's writer.
    */
   storeBlobs(contents: readonly Uint8Array[]): Promise<void> {
     return this.exclusive(async () => {

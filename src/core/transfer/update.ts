@@ -265,9 +265,9 @@ async function applyUpdateLocked(
 
 /**
  * After the answer, in a process that lives on (`OperationOptions.defer`): the blobs of the files the
- * transaction wrote into the collection, for the next snapshot to find stored. Outside the writer lock
- * (objects are whole or absent, and each write is idempotent; whether one is there is decided again,
- * under the lock, by the snapshot that takes it). Never throws: the snapshot writes what is missing.
+ * transaction wrote into the collection, for the next snapshot to find stored. As the collection's
+ * writer, like every write to the store (the lock taken without waiting: held elsewhere, nothing is
+ * stored, and that snapshot writes them itself). Never throws.
  */
 async function storeWrittenBlobs(
   dir: string,
@@ -282,13 +282,16 @@ async function storeWrittenBlobs(
       ? [change.data]
       : [],
   );
+  if (contents.length === 0) return;
   try {
-    const store = await openSnapshotStore(dir, storeOptions(opts));
-    try {
-      await store.storeBlobs(contents);
-    } finally {
-      store.close();
-    }
+    await withWriter(dir, { ...writerOptions(opts, 'store blobs'), waitMs: 0 }, async () => {
+      const store = await openSnapshotStore(dir, storeOptions(opts));
+      try {
+        await store.storeBlobs(contents);
+      } finally {
+        store.close();
+      }
+    });
   } catch (err) {
     opts.logger.debug(`[Update] the written files' blobs were not stored ahead: ${(err as Error).message}`);
   }

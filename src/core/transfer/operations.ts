@@ -6,10 +6,13 @@
 import type { Fs } from '../ports/fs.js';
 import type { FaultPlan } from '../ports/faults.js';
 import type { KeptObjectReaders } from '../ports/keptReaders.js';
-import type { SnapshotStoreOptions } from '../store/snapshots.js';
+import * as path from 'node:path';
+import { openSnapshotStore } from '../store/snapshots.js';
+import type { SnapshotStore, SnapshotStoreOptions } from '../store/snapshots.js';
 import type { Logger } from '../base/changes.js';
 import { systemClock } from '../base/time.js';
 import type { Clock } from '../base/time.js';
+import { withWriter } from '../txn/transaction.js';
 import type { TransactionOptions, WithWriterOptions } from '../txn/transaction.js';
 import type { Decision, FilePlan, Strategy } from './plan.js';
 import type { CoreError, FailureCode } from '../base/errors.js';
@@ -176,4 +179,35 @@ export interface ArtifactOutcome {
   reason?: string;
   /** failed: what kind of failure (`exec-not-approved` makes `update --all` exit 6). */
   code?: FailureCode;
+}
+
+/** Runs `fn` with the collection's snapshot store open, and closes it whatever `fn` does. */
+export async function withStore<T>(
+  dir: string,
+  opts: Pick<OperationOptions, 'fs' | 'logger' | 'faults' | 'clock' | 'parallelStat' | 'keptReaders'>,
+  fn: (store: SnapshotStore) => Promise<T>,
+): Promise<T> {
+  const store = await openSnapshotStore(path.resolve(dir), storeOptions(opts));
+  try {
+    return await fn(store);
+  } finally {
+    store.close();
+  }
+}
+
+/**
+ * `withStore` as the collection's writer (`withWriter`: lock, recovery first, release). `waitMs` 0 takes
+ * the lock only when it is free (CoreError `locked` otherwise): for work that can wait for another time.
+ */
+export function asWriter<T>(
+  dir: string,
+  opts: OperationOptions,
+  operation: string,
+  fn: (store: SnapshotStore) => Promise<T>,
+  waitMs?: number,
+): Promise<T> {
+  const options = writerOptions(opts, operation);
+  return withWriter(path.resolve(dir), waitMs === undefined ? options : { ...options, waitMs }, () =>
+    withStore(dir, opts, fn),
+  );
 }

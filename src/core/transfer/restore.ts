@@ -17,8 +17,7 @@ import type { OperationOptions } from './operations.js';
 import { importPrepared } from '../store/archiveImport.js';
 import { exportSnapshot, prepareImport } from '../store/snapshotArchive.js';
 import { checkSkillmeatFolder, importSkillmeatSnapshots } from '../store/skillmeatSnapshots.js';
-import { clockOf, storeOptions, transactionOptions, writerOptions } from './operations.js';
-import { openSnapshotStore } from '../store/snapshots.js';
+import { asWriter, clockOf, transactionOptions, withStore, writerOptions } from './operations.js';
 import type { SnapshotStore } from '../store/snapshots.js';
 import type { SnapshotInfo } from '../store/snapshotRefs.js';
 import { applyRetention, retentionOf } from './retention.js';
@@ -30,35 +29,13 @@ import type { RecoveryOutcome } from '../txn/transaction.js';
 
 type ReadOptions = Pick<OperationOptions, 'fs' | 'logger' | 'faults' | 'clock'>;
 
-async function withStore<T>(
-  dir: string,
-  opts: ReadOptions,
-  fn: (store: SnapshotStore) => Promise<T>,
-): Promise<T> {
-  const store = await openSnapshotStore(path.resolve(dir), storeOptions(opts));
-  try {
-    return await fn(store);
-  } finally {
-    store.close();
-  }
-}
-
-function writer<T>(
-  dir: string,
-  opts: OperationOptions,
-  operation: string,
-  fn: (store: SnapshotStore) => Promise<T>,
-): Promise<T> {
-  return withWriter(path.resolve(dir), writerOptions(opts, operation), () => withStore(dir, opts, fn));
-}
-
 /** Takes a snapshot, then applies the operation's retention (`opts.retention`). */
 export function takeSnapshot(
   dir: string,
   options: { message?: string; trigger?: string; pinned?: boolean },
   opts: OperationOptions,
 ): Promise<SnapshotInfo> {
-  return writer(dir, opts, 'snapshot', async (store) => {
+  return asWriter(dir, opts, 'snapshot', async (store) => {
     const info = await store.create({
       reason: options.message ?? 'manual snapshot',
       trigger: options.trigger ?? 'user',
@@ -98,7 +75,7 @@ export async function restoreSnapshot(
   // a snapshot store has no snapshots, not even `latest`). With a journal, recovery under the lock comes
   // first. The id is resolved again under the lock: another writer may have pruned it meanwhile.
   if (!hasJournal(path.resolve(dir))) await withStore(dir, opts, (store) => store.resolve(idOrLatest));
-  return writer(dir, opts, 'restore', async (store) => {
+  return asWriter(dir, opts, 'restore', async (store) => {
     const target = await store.resolve(idOrLatest);
     return restoreLocked(dir, store, target, opts, {
       kind: 'restore',
@@ -181,7 +158,7 @@ export async function undoLastChange(
   // `.artifact-keeper/`. Checked again under the lock (recovery may finish a transaction; another writer
   // may have committed or pruned meanwhile).
   if (!hasJournal(root)) await withStore(root, opts, (store) => undoTarget(root, store, options));
-  return writer(root, opts, 'undo', async (store) => {
+  return asWriter(root, opts, 'undo', async (store) => {
     const { entry, target } = await undoTarget(root, store, options);
     const label = describeChange(entry);
     if (entry.project) {
@@ -284,7 +261,7 @@ export function setSnapshotPinned(
   pinned: boolean,
   opts: OperationOptions,
 ): Promise<void> {
-  return writer(dir, opts, 'pin', async (store) => {
+  return asWriter(dir, opts, 'pin', async (store) => {
     const info = await store.resolve(id);
     await store.setPinned(info.id, pinned);
   });
@@ -296,7 +273,9 @@ export function setSnapshotPinned(
  */
 export function pruneSnapshots(dir: string, retention: Retention, opts: OperationOptions): Promise<string[]> {
   const { keep, maxAgeDays } = retentionOf({ retention });
-  return writer(dir, opts, 'prune', (store) => store.prune({ keep, maxAgeDays: maxAgeDays ?? 0, gc: true }));
+  return asWriter(dir, opts, 'prune', (store) =>
+    store.prune({ keep, maxAgeDays: maxAgeDays ?? 0, gc: true }),
+  );
 }
 
 export function exportSnapshotFile(
@@ -333,12 +312,12 @@ export async function importSnapshotFile(
   };
   if (!resolved.endsWith('.tar.gz') && !resolved.endsWith('.tgz')) {
     checkSkillmeatFolder(resolved, opts.logger);
-    return writer(dir, opts, 'import', async (store) =>
+    return asWriter(dir, opts, 'import', async (store) =>
       retained(await importSkillmeatSnapshots(store, resolved), store),
     );
   }
   const prepared = await prepareImport(resolved, opts.logger);
-  return writer(dir, opts, 'import', async (store) =>
+  return asWriter(dir, opts, 'import', async (store) =>
     retained([await importPrepared(store, prepared)], store),
   );
 }

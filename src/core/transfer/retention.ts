@@ -8,10 +8,8 @@
  * as the collection's writer, instead of before it. A failure here never fails or undoes the committed
  * operation: it is logged as a warning and the next operation's retention tries again.
  */
-import { openSnapshotStore } from '../store/snapshots.js';
 import type { SnapshotStore } from '../store/snapshots.js';
-import { withWriter } from '../txn/transaction.js';
-import { storeOptions, writerOptions } from './operations.js';
+import { asWriter } from './operations.js';
 import type { OperationOptions } from './operations.js';
 
 export interface Retention {
@@ -73,14 +71,7 @@ export async function applyRetention(
  */
 async function collectLater(dir: string, opts: OperationOptions): Promise<void> {
   try {
-    await withWriter(dir, { ...writerOptions(opts, 'gc'), waitMs: 0 }, async () => {
-      const store = await openSnapshotStore(dir, storeOptions(opts));
-      try {
-        await store.collectIfDue(GC_EVERY);
-      } finally {
-        store.close();
-      }
-    });
+    await asWriter(dir, opts, 'gc', (store) => store.collectIfDue(GC_EVERY), 0);
   } catch (err) {
     opts.logger.warn(
       `[Retention] the gc left for later did not run (the next retention retries): ${(err as Error).message}`,

@@ -39,7 +39,7 @@ import { conflictDecision, resultTree } from './plan.js';
 import type { Conflict, Decision, Strategy, Tree } from './plan.js';
 import { leaveConflicts, resolveUpdate } from './resolve.js';
 import type { ResolvedUpdate, Resolver } from './resolve.js';
-import { clockOf, storeOptions, transactionOptions, writerOptions } from './operations.js';
+import { asWriter, clockOf, storeOptions, transactionOptions, writerOptions } from './operations.js';
 import { openSnapshotStore } from '../store/snapshots.js';
 import { applyRetention } from './retention.js';
 import type { UpstreamMeta } from '../store/baseRefs.js';
@@ -284,14 +284,7 @@ async function storeWrittenBlobs(
   );
   if (contents.length === 0) return;
   try {
-    await withWriter(dir, { ...writerOptions(opts, 'store blobs'), waitMs: 0 }, async () => {
-      const store = await openSnapshotStore(dir, storeOptions(opts));
-      try {
-        await store.storeBlobs(contents);
-      } finally {
-        store.close();
-      }
-    });
+    await asWriter(dir, opts, 'store blobs', (store) => store.storeBlobs(contents), 0);
   } catch (err) {
     opts.logger.debug(`[Update] the written files' blobs were not stored ahead: ${(err as Error).message}`);
   }

@@ -56,16 +56,38 @@ async function read(store: SnapshotStore, sha: string): Promise<string | undefin
   return (await store.readUpstream('skill', 'a', sha))?.get('x.md')?.data.toString();
 }
 
+/** What a test works with: the collection, its store's repository, the kept readers and the probe. */
+interface Kept {
+  dir: string;
+  gitDir: string;
+  kept: KeptObjectReaders;
+  probe: FaultPlan;
+}
+
+/**
+ * Runs `fn` on a new collection whose store holds upstream v1 of skill/a, written and read back by a
+ * first store through the kept readers (closed by then: its reader is kept); every kept reader is closed
+ * after `fn`, which is checked.
+ */
+async function withKept(fn: (given: Kept) => Promise<void>): Promise<void> {
+  const dir = collection();
+  const kept = new KeptObjectReaders();
+  const probe = new FaultPlan([]);
+  try {
+    const first = await open(dir, kept, probe);
+    await first.storeUpstream('skill', 'a', file('v1\n'), { resolved_sha: 'v1' });
+    assert.equal(await read(first, 'v1'), 'v1\n');
+    first.close();
+    await fn({ dir, gitDir: first.gitDir, kept, probe });
+  } finally {
+    kept.closeAll();
+  }
+  assert.equal(kept.size, 0);
+}
+
 void describe('kept object readers', () => {
-  void it('one cat-file serves one store after another, and a store opened beside one using it', async () => {
-    const dir = collection();
-    const kept = new KeptObjectReaders();
-    const probe = new FaultPlan([]);
-    try {
-      const first = await open(dir, kept, probe);
-      await first.storeUpstream('skill', 'a', file('v1\n'), { resolved_sha: 'v1' });
-      assert.equal(await read(first, 'v1'), 'v1\n');
-      first.close();
+  void it('one cat-file serves one store after another, and a store opened beside one using it', () =>
+    withKept(async ({ dir, kept, probe }) => {
       const second = await open(dir, kept, probe);
       await second.storeUpstream('skill', 'a', file('v2\n'), { resolved_sha: 'v2' });
       assert.deepEqual([await read(second, 'v1'), await read(second, 'v2')], ['v1\n', 'v2\n']);
@@ -81,44 +103,24 @@ void describe('kept object readers', () => {
       assert.equal(readers(probe), 1);
       assert.equal(kept.size, 1);
       assert.deepEqual(children(), running, 'the one process still runs, kept');
-    } finally {
-      kept.closeAll();
-    }
-    assert.equal(kept.size, 0);
-  });
+    }));
 
-  void it('sees objects and refs written after it started, by another store and by git repacking them', async () => {
-    const dir = collection();
-    const kept = new KeptObjectReaders();
-    const probe = new FaultPlan([]);
-    try {
-      const mine = await open(dir, kept, probe);
-      await mine.storeUpstream('skill', 'a', file('v1\n'), { resolved_sha: 'v1' });
-      assert.equal(await read(mine, 'v1'), 'v1\n');
-      mine.close();
+  void it('sees objects and refs written after it started, by another store and by git repacking them', () =>
+    withKept(async ({ dir, gitDir, kept, probe }) => {
       // Another writer (no kept reader): a new commit on the ref, then everything packed, loose refs too.
       const other = await open(dir, undefined, new FaultPlan([]));
       await other.storeUpstream('skill', 'a', file('v2\n'), { resolved_sha: 'v2' });
       other.close();
-      execFileSync('git', ['--git-dir', mine.gitDir, 'gc', '--quiet', '--prune=now'], { stdio: 'ignore' });
-      assert.ok(!fs.existsSync(`${mine.gitDir}/refs/upstream/skill/a`), 'the ref is packed now');
+      execFileSync('git', ['--git-dir', gitDir, 'gc', '--quiet', '--prune=now'], { stdio: 'ignore' });
+      assert.ok(!fs.existsSync(`${gitDir}/refs/upstream/skill/a`), 'the ref is packed now');
       const again = await open(dir, kept, probe);
       assert.deepEqual([await read(again, 'v2'), await read(again, 'v1')], ['v2\n', 'v1\n']);
       again.close();
       assert.equal(readers(probe), 1, 'the kept process answered');
-    } finally {
-      kept.closeAll();
-    }
-  });
+    }));
 
-  void it('is replaced when its process has gone, and not kept when it comes back with reads in flight', async () => {
-    const dir = collection();
-    const kept = new KeptObjectReaders();
-    const probe = new FaultPlan([]);
-    try {
-      const first = await open(dir, kept, probe);
-      await first.storeUpstream('skill', 'a', file('v1\n'), { resolved_sha: 'v1' });
-      first.close();
+  void it('is replaced when its process has gone, and not kept when it comes back with reads in flight', () =>
+    withKept(async ({ dir, gitDir, kept, probe }) => {
       const [pid] = children();
       assert.ok(pid, 'the kept reader runs');
       process.kill(pid, 'SIGKILL');
@@ -129,8 +131,8 @@ void describe('kept object readers', () => {
       second.close();
       assert.equal(kept.size, 1);
       // Given back while a read waits (a cancelled command): closed, not kept; the read is still answered.
-      const reader = createGit({ gitDir: second.gitDir, keptReaders: kept }).openObjectReader();
-      const head = execFileSync('git', ['--git-dir', second.gitDir, 'rev-parse', 'refs/upstream/skill/a'], {
+      const reader = createGit({ gitDir, keptReaders: kept }).openObjectReader();
+      const head = execFileSync('git', ['--git-dir', gitDir, 'rev-parse', 'refs/upstream/skill/a'], {
         encoding: 'utf8',
       }).trim();
       const waiting = reader.read(head);
@@ -142,8 +144,5 @@ void describe('kept object readers', () => {
       third.close();
       assert.equal(readers(probe), 3, 'a new one, since none was kept');
       assert.equal(kept.size, 1);
-    } finally {
-      kept.closeAll();
-    }
-  });
+    }));
 });

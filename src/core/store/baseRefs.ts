@@ -79,17 +79,11 @@ export interface UpstreamRecord {
 }
 
 /**
- * The record of `history` (`upstreamHistory`, `listUpstream`) holding the upstream content at `sha`,
- * from exactly `source` (the lock's `upstream` string) when one is given.
+ * Whether `record` holds the upstream content at `sha`, from exactly `source` (the lock's `upstream`
+ * string) when one is given.
  */
-export function storedAt(
-  history: readonly UpstreamRecord[],
-  sha: string,
-  source?: string,
-): UpstreamRecord | undefined {
-  return history.find(
-    (r) => r.meta.resolved_sha === sha && (source === undefined || r.meta.source === source),
-  );
+function holdsUpstream(record: UpstreamRecord, sha: string, source?: string): boolean {
+  return record.meta.resolved_sha === sha && (source === undefined || record.meta.source === source);
 }
 
 /** The upstream refs of one repository. */
@@ -403,7 +397,7 @@ export class BaseRefs {
    */
   async findUpstream(ref: string, sha?: string, source?: string): Promise<UpstreamRecord | undefined> {
     for await (const record of this.upstreamRecords(ref))
-      if (sha === undefined || storedAt([record], sha, source)) return record;
+      if (sha === undefined || holdsUpstream(record, sha, source)) return record;
     return undefined;
   }
 }

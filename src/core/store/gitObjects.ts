@@ -66,18 +66,10 @@ export class GitObjects {
 
   /**
    * The commits of `ref` (one of ours), newest first, following first parents: id, tree and message. None
-   * when the ref does not exist. One `cat-file --batch` answers it all (no `for-each-ref`, no `log`).
-   */
-  async readHistory(ref: string): Promise<HistoryCommit[]> {
-    const history: HistoryCommit[] = [];
-    for await (const commit of this.walkHistory(ref)) history.push(commit);
-    return history;
-  }
-
-  /**
-   * `readHistory` one commit at a time, read only as far as the caller goes: a ref that gains a commit at
-   * every update of its artifact is searched from its newest end, and a search that stops early costs
-   * what it read, not the length of the history.
+   * when the ref does not exist. One `cat-file --batch` answers it all (no `for-each-ref`, no `log`). Read
+   * one at a time, only as far as the caller goes: a ref that gains a commit at every update of its
+   * artifact is searched from its newest end, and a search that stops early costs what it read, not the
+   * length of the history.
    */
   async *walkHistory(ref: string): AsyncGenerator<HistoryCommit> {
     this.reader ??= this.git.openObjectReader();

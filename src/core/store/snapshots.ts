@@ -431,7 +431,7 @@ export class SnapshotStore {
    */
   storeBlobs(contents: readonly Uint8Array[]): Promise<void> {
     return this.exclusive(async () => {
-      if (!this.repoExists() || contents.length === 0) return;
+      if (!this.repoExists()) return;
       await this.objects.writeObjects(
         contents.map((data) => gitObject('blob', Buffer.from(data.buffer, data.byteOffset, data.byteLength))),
       );

@@ -21,7 +21,7 @@ import { tempDir } from './support/collections.js';
 import { serveUpstreams } from './support/upstream.js';
 
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f]/;
-const DERIVED_CACHES = ['.artifact-keeper/status-cache.json'];
+const DERIVED_CACHES = ['.artifact-keeper/status-cache.json', '.artifact-keeper/status-record.bin'];
 const STATE = '.artifact-keeper/';
 
 interface Expect {

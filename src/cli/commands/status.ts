@@ -16,6 +16,7 @@ import {
 import type { CheckOptions, DriftReport } from '../../core/index.js';
 import type { CliContext } from '../context.js';
 import type { CliCommand } from '../main.js';
+import { codeIdentity } from '../codeIdentity.js';
 import { EXIT } from '../exitCodes.js';
 import { driftJson, driftSummary, openProject, PROJECT_FLAGS } from '../project.js';
 import type { OpenedProject } from '../project.js';
@@ -90,8 +91,12 @@ export const statusCommand: CliCommand = {
  * taken on two threads, as the extension's check worker takes them. A new process (the CLI's own
  * status) reads the cache from disk and stays on one thread: see CheckOptions.parallelStat.
  */
-function warmOptions(ctx: CliContext, dir: string): Pick<CheckOptions, 'cache' | 'loaded' | 'parallelStat'> {
-  if (!ctx.warm) return {};
+function warmOptions(
+  ctx: CliContext,
+  dir: string,
+): Pick<CheckOptions, 'cache' | 'loaded' | 'parallelStat' | 'record'> {
+  // A one-off process answers from the check record when it can (checkRecord.ts in the core).
+  if (!ctx.warm) return { record: codeIdentity() };
   let cache = ctx.warm.statCaches.get(dir);
   if (!cache) {
     cache = loadStatCache(dir);

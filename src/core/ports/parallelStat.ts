@@ -31,6 +31,8 @@ export const STAMP_LINK = 4;
 export interface StatManyOptions {
   /** `follow` (the default): a symlink's stamp is its target's. `keep`: the link's own, as `link`. */
   links?: 'follow' | 'keep';
+  /** On this thread alone, whatever the list's length (a one-off process: see CheckOptions.parallelStat). */
+  oneThread?: boolean;
 }
 
 /** Below this many paths the messages cost more than the second thread saves. */
@@ -130,7 +132,9 @@ function stampInto(table: Float64Array, i: number, file: string | Buffer, follow
 export function statMany(paths: readonly (string | Buffer)[], options: StatManyOptions = {}): Float64Array {
   const follow = options.links !== 'keep';
   const worker =
-    paths.length >= PARALLEL_MIN_PATHS && paths.every((p) => typeof p === 'string') ? helperThread() : null;
+    !options.oneThread && paths.length >= PARALLEL_MIN_PATHS && paths.every((p) => typeof p === 'string')
+      ? helperThread()
+      : null;
   if (!worker) {
     const table = new Float64Array(paths.length * STAMP_FIELDS);
     for (let i = 0; i < paths.length; i++) stampInto(table, i, paths[i] as string | Buffer, follow);

@@ -8,9 +8,8 @@
  * lock's `content_hash` (what we write), or all its files do (what SkillMeat wrote, had it hashed a
  * `.DS_Store`). Noise coming or going re-hashes nothing while the other files' stamps stay.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { artifactId, isArtifactType, lockKey, parseLockKey } from '../model/artifact.js';
+import { isArtifactType, lockKey, parseLockKey } from '../model/artifact.js';
 import { loadCollection } from '../model/collection.js';
 import { openParseCache } from '../model/parseCache.js';
 import { nodeFs } from '../ports/fs.js';
@@ -20,9 +19,11 @@ import type { Collection } from '../model/collection.js';
 import { CoreError } from '../base/errors.js';
 import { hasJournal } from '../txn/journal.js';
 import { traced, tracedSync } from '../base/trace.js';
-import type { ArtifactEntry } from '../model/manifest.js';
 import { StampPrefetch, loadStatCache, measureArtifact, saveStatCache } from './statCache.js';
 import type { Measured, StatCache } from './statCache.js';
+import { isFilelessMcp, judgeArtifact, stateOf } from './verdict.js';
+import { answerFromRecord, recordCheck } from './checkRecord.js';
+import type { Judged, JudgedFields, JudgedLockFields } from './verdict.js';
 
 export type CollectionState = 'clean' | 'modified' | 'conflicted' | 'inconsistent' | 'interrupted';
 export type ArtifactState =
@@ -97,6 +98,23 @@ export interface CheckOptions {
    * once, so it stays off where a check must pause between artifacts on a thread that serves a UI.
    */
   parallelStat?: boolean;
+  /**
+   * Keep the report with every stamp it rested on (`checkRecord.ts`), under this key (the caller's
+   * version): a one-off process (the CLI's `status`) answers the next check from it when manifest and
+   * lock hold the same bytes, measuring only the artifacts whose stamps moved. Not with `cache`,
+   * `updatesAvailable` or `conflicted`, which the record does not hold.
+   */
+  record?: string;
+  /** Filled by the check with each verdict in report order (manifest entries, then orphans). */
+  judged?: JudgedEntry[];
+}
+
+/** A verdict with what it judged: a manifest entry and its lock entry, or (no entry) an orphan. */
+export interface JudgedEntry extends Judged {
+  entry?: JudgedFields;
+  locked?: JudgedLockFields;
+  /** Undefined for a fileless MCP server (and an orphan). */
+  measured?: Measured;
 }
 
 /**
@@ -104,6 +122,16 @@ export interface CheckOptions {
  * `loadCollection` throws, except while a transaction is interrupted: see loadForCheck.
  */
 export async function checkCollection(dir: string, options: CheckOptions = {}): Promise<ConsistencyReport> {
+  if (options.record !== undefined) {
+    const key = options.record;
+    const answered = tracedSync('answer from the check record', () =>
+      answerFromRecord(dir, key, options.fs ?? nodeFs, options.now ?? Date.now),
+    );
+    if (answered) {
+      await traced('save the check record', () => answered.saved);
+      return answered.report;
+    }
+  }
   // The helper thread of the stamps starts while manifest, lock and stat cache are read.
   if (options.parallelStat) warmStatHelper();
   const previous = options.loaded?.get(dir);
@@ -113,10 +141,22 @@ export async function checkCollection(dir: string, options: CheckOptions = {}): 
   options.loaded?.set(dir, loaded.collection);
   const checkOptions = loaded.interrupted ? { ...options, persist: false } : options;
   const cache = checkOptions.cache ?? tracedSync('load the stat cache', () => loadStatCache(dir));
+  const judged: JudgedEntry[] | undefined = options.record !== undefined ? [] : undefined;
   const checked = tracedSync('check every artifact', () =>
-    checkAndPersist(loaded.collection, { ...checkOptions, cache }),
+    checkAndPersist(loaded.collection, { ...checkOptions, cache, ...(judged ? { judged } : {}) }),
   );
   await traced('save the stat cache', () => checked.cacheSaved);
+  if (
+    judged &&
+    options.record !== undefined &&
+    checkOptions.persist !== false &&
+    checked.report.state !== 'interrupted'
+  ) {
+    const key = options.record;
+    await traced('save the check record', () =>
+      recordCheck(options.fs ?? nodeFs, loaded.collection, key, judged, cache),
+    );
+  }
   return checked.report;
 }
 
@@ -213,102 +253,42 @@ export function* checkSteps(collection: Collection, options: CheckOptions = {}):
   const seenKeys = new Set<string>();
 
   for (const entry of collection.manifest.artifacts) {
-    const id = artifactId(entry);
     const key = lockKey(entry);
     seenKeys.add(key);
     const locked = collection.lock.entries.get(key);
-    const report: ArtifactReport = {
-      id,
-      name: entry.name,
-      type: entry.type,
-      path: entry.path,
-      state: 'clean',
-      ...(entry.resolvedVersion ? { version: entry.resolvedVersion } : {}),
-      ...(entry.resolvedSha ? { resolvedSha: entry.resolvedSha } : {}),
-      ...(locked ? { lockedHash: locked.contentHash } : {}),
-    };
-    artifacts.push(report);
-
-    if (entry.type === 'mcp' && !fs.existsSync(path.join(collection.dir, entry.path))) {
-      // MCP servers live in the manifest's [[mcp_servers]], not as files; nothing to hash.
-      if (!locked)
-        flag(report, 'unlocked', {
-          code: 'lock-entry-missing',
-          artifact: id,
-          message: `${id} has no lock entry`,
-        });
-      continue;
+    let measured: Measured | undefined;
+    if (!isFilelessMcp(collection.dir, entry)) {
+      yield;
+      measured = measureArtifact(collection.dir, entry, cache, startedAt, locked?.contentHash, prefetched);
+      if (measured.rehashed) rehashed++;
+      if (measured.cacheGained) dirty = true;
     }
-    yield;
-    const measured = measureArtifact(
-      collection.dir,
-      entry,
-      cache,
-      startedAt,
-      locked?.contentHash,
-      prefetched,
-    );
-    if (measured.rehashed) rehashed++;
-    if (measured.cacheGained) dirty = true;
-    if (measured.kind === 'missing') {
-      flag(report, 'missing', {
-        code: 'files-missing',
-        artifact: id,
-        message: `${id}: ${entry.path} does not exist`,
-      });
-      continue;
-    }
-    const matchesSkillMeat = !!locked && measured.skillMeatHash === locked.contentHash;
-    report.currentHash = matchesSkillMeat ? (measured.skillMeatHash as string) : measured.hash;
-    const shapeProblem = shapeOf(entry, collection.dir, measured);
-    if (shapeProblem) findings.push({ ...shapeProblem, artifact: id });
-    if (!locked) {
-      flag(report, 'unlocked', {
-        code: 'lock-entry-missing',
-        artifact: id,
-        message: `${id} has no entry in collection.lock`,
-      });
-      continue;
-    }
-    if (locked.resolvedSha && entry.resolvedSha && locked.resolvedSha !== entry.resolvedSha) {
-      findings.push({
-        code: 'lock-mismatch',
-        artifact: id,
-        message: `${id}: collection.toml pins ${entry.resolvedSha.slice(0, 12)} but collection.lock ${locked.resolvedSha.slice(0, 12)}`,
-      });
-    }
-    if (locked.conflicted || options.conflicted?.has(id)) {
-      flag(report, 'conflicted', {
-        code: 'conflicted',
-        artifact: id,
-        message: locked.conflicted
-          ? `${id} has conflicts left by an update; resolve them, then \`resolve ${id}\` (or \`update --abort ${id}\`)`
-          : `${id} has an unresolved merge`,
-      });
-    } else if (measured.hash !== locked.contentHash && !matchesSkillMeat) {
-      flag(report, 'modified', { code: 'content-modified', artifact: id, message: `${id} has local edits` });
-    } else if (options.updatesAvailable?.has(id)) {
-      report.state = 'update-available';
-    }
+    const judged = judgeArtifact(collection.dir, entry, locked, measured, options);
+    artifacts.push(judged.report);
+    findings.push(...judged.findings);
+    options.judged?.push({ entry, locked, measured, ...judged });
   }
 
   for (const [key, locked] of collection.lock.entries) {
     if (seenKeys.has(key)) continue;
     const parts = parseLockKey(key);
     const id = parts && isArtifactType(parts.type) ? `${parts.type}/${parts.name}` : key;
-    artifacts.push({
+    const report: ArtifactReport = {
       id,
       name: locked.name,
       type: locked.type,
       path: '',
       state: 'orphaned',
       lockedHash: locked.contentHash,
-    });
-    findings.push({
+    };
+    const finding: Finding = {
       code: 'manifest-entry-missing',
       artifact: id,
       message: `${id} is in collection.lock but not in collection.toml`,
-    });
+    };
+    artifacts.push(report);
+    findings.push(finding);
+    options.judged?.push({ report, findings: [finding] });
   }
 
   // Forget artifacts that left the manifest so the cache does not grow forever.
@@ -330,33 +310,4 @@ export function* checkSteps(collection: Collection, options: CheckOptions = {}):
       ? saveStatCache(options.fs ?? nodeFs, collection.dir, cache)
       : Promise.resolve();
   return { report: { state: stateOf(findings), artifacts, findings, rehashed }, cacheSaved };
-
-  function flag(report: ArtifactReport, state: ArtifactState, finding: Finding): void {
-    report.state = state;
-    findings.push(finding);
-  }
-}
-
-function stateOf(findings: readonly Finding[]): CollectionState {
-  if (findings.some((f) => f.code === 'journal-present')) return 'interrupted';
-  const structural = findings.some((f) => f.code !== 'content-modified' && f.code !== 'conflicted');
-  if (structural) return 'inconsistent';
-  if (findings.some((f) => f.code === 'conflicted')) return 'conflicted';
-  return findings.length > 0 ? 'modified' : 'clean';
-}
-
-function shapeOf(
-  entry: ArtifactEntry,
-  root: string,
-  measured: Pick<Measured, 'kind' | 'listsSkillMd'>,
-): Omit<Finding, 'artifact'> | undefined {
-  if (entry.type !== 'skill' || measured.listsSkillMd) return undefined;
-  const id = artifactId(entry);
-  if (measured.kind !== 'dir')
-    return { code: 'wrong-shape', message: `${id}: a skill must be a folder, ${entry.path} is a file` };
-  const target = path.join(root, entry.path);
-  if (!fs.existsSync(path.join(target, 'SKILL.md')) && !fs.existsSync(path.join(target, 'skill.md'))) {
-    return { code: 'skill-md-missing', message: `${id}: ${entry.path}/SKILL.md is missing` };
-  }
-  return undefined;
 }

@@ -29,10 +29,10 @@ const RACY_MS = 2000;
  * [rel, size, mtimeMs, ctimeMs, ino] for files; [rel, mtimeMs, ino] for folders (mtime moves when entries
  * do). A rel that is not UTF-8 keeps its escaped bytes through JSON (see fileNames.ts).
  */
-type FileStamp = [string, number, number, number, number];
-type DirStamp = [string, number, number];
+export type FileStamp = [string, number, number, number, number];
+export type DirStamp = [string, number, number];
 
-interface CachedArtifact {
+export interface CachedArtifact {
   path: string;
   /** The content hash, noise left out: what a lock we write holds. */
   hash: string;

@@ -116,9 +116,16 @@ export async function benchUpdate(collectionDir: string): Promise<string[]> {
     atTag(tag);
     return ms;
   };
-  /** Updates through a daemon started in `env` (the clients run in it too): each one's time, and the daemon's own. */
-  const throughDaemon = (env?: NodeJS.ProcessEnv): { wall: number[]; work: number[] } => {
+  /**
+   * Updates through a daemon started in `env` (the clients run in it too): each one's time, and the daemon's
+   * own. With `fresh`, then as many updates to commits never fetched before, each to a new one.
+   */
+  const throughDaemon = (
+    env?: NodeJS.ProcessEnv,
+    fresh = false,
+  ): { wall: number[]; work: number[]; freshWall: number[]; freshWork: number[] } => {
     const wall: number[] = [];
+    const freshWall: number[] = [];
     const cli = (args: string[]): { ms: number; stdout: string } => runCli(args, [0], env);
     cli(['daemon', 'start', '--collection', collectionDir]);
     try {
@@ -132,16 +139,29 @@ export async function benchUpdate(collectionDir: string): Promise<string[]> {
         const ms = oneMore(env);
         if (i > 0) wall.push(ms);
       }
-      const after = state();
-      const count = (after.answered ?? -1) - before;
+      const between = state();
+      const count = (between.answered ?? -1) - before;
       if (count !== wall.length + 1) throw new Error(`the daemon ran ${count} of ${wall.length + 1} updates`);
       // The daemon's own time for each measured update (from the client's `go` to its answer).
-      return { wall, work: (after.recent ?? []).slice(-wall.length).map((r) => r.ms) };
+      const work = (between.recent ?? []).slice(-wall.length).map((r) => r.ms);
+      for (let i = 0; fresh && i < reps(5); i++) {
+        const tag = freshCommit(upstream, 100 + i);
+        freshWall.push(runCli(updateTo(tag), [0], env).ms);
+        if (!fs.readFileSync(path.join(collectionDir, 'skills/bench-pdf/ref/r7.md'), 'utf8').includes(tag))
+          throw new Error(`the update to ${tag} through the daemon did not apply`);
+      }
+      const after = state();
+      if ((after.answered ?? -1) - (between.answered ?? -1) !== freshWall.length)
+        throw new Error('the daemon did not run every update to a new commit');
+      const freshWork = freshWall.length
+        ? (after.recent ?? []).slice(-freshWall.length).map((r) => r.ms)
+        : [];
+      return { wall, work, freshWall, freshWork };
     } finally {
       cli(['daemon', 'stop', '--collection', collectionDir]);
     }
   };
-  const { wall: viaDaemon, work: daemonWork } = throughDaemon();
+  const { wall: viaDaemon, work: daemonWork, freshWall, freshWork } = throughDaemon(undefined, true);
   // Node 20 parses the file `NODE_EXTRA_CA_CERTS` names at every start, before any of our code (40–60 ms
   // on the test machine, which sets it): the same updates where it is not set, when it is set here.
   const withoutExtraCerts = process.env.NODE_EXTRA_CA_CERTS
@@ -225,6 +245,14 @@ export async function benchUpdate(collectionDir: string): Promise<string[]> {
       notes: [
         goal(median(fresh), 300),
         versus(median(fresh), 'SkillMeat-style clone + tar.gz + copy', median(skillmeat)),
+      ],
+    },
+    {
+      label: '  the same through the daemon (each to a new commit, after the updates above)',
+      ms: median(freshWall),
+      notes: [
+        goal(median(freshWall), 300),
+        `the daemon's own work ${median(freshWork).toFixed(1)} ms, the client ${(median(freshWall) - median(freshWork)).toFixed(1)} ms`,
       ],
     },
     { label: 'status after restore (CLI)', ms: status.ms },

@@ -119,6 +119,20 @@ describe('check record', () => {
     await viaRecord(dir);
     assert.equal((await viaRecord(dir)).answered, true);
 
+    // Open merges and known updates are not in the record: asked with them, the full check answers.
+    const withMerge = await checkCollection(dir, {
+      record: KEY,
+      now: later,
+      conflicted: new Set(['skill/pdf-tools']),
+    });
+    assert.equal(withMerge.state, 'conflicted');
+    const withUpdate = await checkCollection(dir, {
+      record: KEY,
+      now: later,
+      updatesAvailable: new Set(['agent/planner']),
+    });
+    assert.equal(withUpdate.artifacts.find((a) => a.id === 'agent/planner')?.state, 'update-available');
+
     const lockFile = path.join(dir, 'collection.lock');
     const lock = fs.readFileSync(lockFile, 'utf8');
     const hash = /content_hash = "([0-9a-f]{64})"/.exec(lock)?.[1] as string;

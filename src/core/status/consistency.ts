@@ -122,8 +122,11 @@ export interface JudgedEntry extends Judged {
  * `loadCollection` throws, except while a transaction is interrupted: see loadForCheck.
  */
 export async function checkCollection(dir: string, options: CheckOptions = {}): Promise<ConsistencyReport> {
-  if (options.record !== undefined) {
-    const key = options.record;
+  // The record holds verdicts judged without a kept cache, known updates or open merges: not for those.
+  const record =
+    options.cache || options.updatesAvailable?.size || options.conflicted?.size ? undefined : options.record;
+  if (record !== undefined) {
+    const key = record;
     const answered = tracedSync('answer from the check record', () =>
       answerFromRecord(dir, key, options.fs ?? nodeFs, options.now ?? Date.now),
     );
@@ -141,18 +144,18 @@ export async function checkCollection(dir: string, options: CheckOptions = {}): 
   options.loaded?.set(dir, loaded.collection);
   const checkOptions = loaded.interrupted ? { ...options, persist: false } : options;
   const cache = checkOptions.cache ?? tracedSync('load the stat cache', () => loadStatCache(dir));
-  const judged: JudgedEntry[] | undefined = options.record !== undefined ? [] : undefined;
+  const judged: JudgedEntry[] | undefined = record !== undefined ? [] : undefined;
   const checked = tracedSync('check every artifact', () =>
     checkAndPersist(loaded.collection, { ...checkOptions, cache, ...(judged ? { judged } : {}) }),
   );
   await traced('save the stat cache', () => checked.cacheSaved);
   if (
     judged &&
-    options.record !== undefined &&
+    record !== undefined &&
     checkOptions.persist !== false &&
     checked.report.state !== 'interrupted'
   ) {
-    const key = options.record;
+    const key = record;
     await traced('save the check record', () =>
       recordCheck(options.fs ?? nodeFs, loaded.collection, key, judged, cache),
     );

@@ -97,6 +97,7 @@ export function judgeArtifact(
   return { report, findings };
 }
 
+/** The collection's state from all its findings: a journal first, then anything structural, then conflicts. */
 export function stateOf(findings: readonly Finding[]): CollectionState {
   if (findings.some((f) => f.code === 'journal-present')) return 'interrupted';
   const structural = findings.some((f) => f.code !== 'content-modified' && f.code !== 'conflicted');

@@ -136,13 +136,13 @@ export function answerFromRecord(
       ? undefined
       : measureArtifact(root, entry, cache, startedAt, locked?.contentHash);
     if (measured?.rehashed) rehashed++;
+    // Worth a rewrite only when the record can now vouch for it: not racy, and not missing.
     if (measured?.cacheGained) gained = true;
     const judged = judgeArtifact(root, entry, locked, measured);
     const recorded = recordVerdict({ entry, ...(locked ? { locked } : {}), measured, ...judged }, cache);
     if (!recorded) return undefined;
     verdicts.push(recorded.verdict);
     stamps.push(recorded.stamps);
-    // A missing path found again, or still missing after it moved: nothing to trust, nothing gained.
   }
   // A writer may have begun while we looked: its journal makes the answer `interrupted`.
   if (hasJournal(root)) return undefined;

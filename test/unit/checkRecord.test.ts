@@ -105,10 +105,12 @@ describe('check record', () => {
       assert.equal(answer.answered, true, `${what}: answered from the record`);
       assert.deepEqual(withoutCount(answer.report), withoutCount(await fullReport(dir)), what);
       assert.equal(answer.report.rehashed, rehashed, `${what}: re-hashed`);
-      // And the record now vouches for the change: nothing is measured again.
+      // And the record now vouches for the change: nothing is measured again, so nothing is rewritten.
+      const written = fs.statSync(stateFile(dir, RECORD_FILE)).ino;
       const again = await viaRecord(dir);
       assert.equal(again.answered, true);
       assert.equal(again.report.rehashed, 0, `${what}: re-hashed again`);
+      assert.equal(fs.statSync(stateFile(dir, RECORD_FILE)).ino, written, `${what}: the record rewritten`);
       assert.deepEqual(withoutCount(again.report), withoutCount(answer.report), `${what}: again`);
     }
     assert.equal((await viaRecord(dir)).report.state, 'inconsistent');

@@ -34,7 +34,7 @@ import type { ArtifactReport, ConsistencyReport, Finding, JudgedEntry } from './
 import { isFilelessMcp, judgeArtifact, stateOf } from './verdict.js';
 import type { JudgedFields, JudgedLockFields } from './verdict.js';
 import { measureArtifact } from './statCache.js';
-import type { CachedArtifact, StatCache } from './statCache.js';
+import type { CachedArtifact, DirStamp, FileStamp, StatCache } from './statCache.js';
 
 export const RECORD_FILE = 'status-record.bin';
 /** Raise when the judgement (consistency.ts) or this layout changes: older records are then ignored. */
@@ -109,7 +109,7 @@ export function answerFromRecord(
   const seen = statMany(paths, { oneThread: true });
 
   const verdicts: RecordedVerdict[] = [];
-  const stamps: number[][] = [];
+  const sources: StampSource[] = [];
   let next = 0;
   let gained = false;
   let rehashed = 0;
@@ -125,7 +125,7 @@ export function answerFromRecord(
       1 + (verdict.cached?.kind === 'dir' ? verdict.cached.dirs.length + verdict.cached.files.length : 0);
     if (!verdict.cached?.racy && sameStamps(header.stamps, seen, first, next)) {
       verdicts.push(verdict);
-      stamps.push(Array.from(header.stamps.subarray(first * NUMBERS, next * NUMBERS)));
+      sources.push({ kind: 'kept', from: header.stamps, first, count: next - first });
       continue;
     }
     // Moved, or stamped too close to its check to vouch: measured again, from what the record knew.
@@ -142,14 +142,14 @@ export function answerFromRecord(
     const recorded = recordVerdict({ entry, ...(locked ? { locked } : {}), measured, ...judged }, cache);
     if (!recorded) return undefined;
     verdicts.push(recorded.verdict);
-    stamps.push(recorded.stamps);
+    sources.push(recorded.source);
   }
   // A writer may have begun while we looked: its journal makes the answer `interrupted`.
   if (hasJournal(root)) return undefined;
   const report = reportOf(verdicts, rehashed);
   traceCount('answered from the check record');
   const record = { ...header.record, verdicts };
-  return { report, saved: gained ? writeRecord(fsPort, root, record, stamps) : Promise.resolve() };
+  return { report, saved: gained ? writeRecord(fsPort, root, record, sources) : Promise.resolve() };
 }
 
 /**
@@ -164,7 +164,7 @@ export function recordCheck(
   cache: StatCache,
 ): Promise<void> {
   const verdicts: RecordedVerdict[] = [];
-  const stamps: number[][] = [];
+  const sources: StampSource[] = [];
   for (const one of judged) {
     if (!one.entry) {
       verdicts.push({ orphan: true, report: one.report, findings: one.findings });
@@ -173,7 +173,7 @@ export function recordCheck(
     const recorded = recordVerdict(one, cache);
     if (!recorded) return Promise.resolve();
     verdicts.push(recorded.verdict);
-    stamps.push(recorded.stamps);
+    sources.push(recorded.source);
   }
   const record: RecordHeader = {
     version: RECORD_VERSION,
@@ -182,13 +182,19 @@ export function recordCheck(
     lock: bytesId(collection.lockBytes),
     verdicts,
   };
-  return writeRecord(fsPort, collection.dir, record, stamps);
+  return writeRecord(fsPort, collection.dir, record, sources);
 }
+
+/** Where a verdict's stamps come from when the record is written. */
+type StampSource =
+  | { kind: 'missing' }
+  | { kind: 'file' | 'dir'; cached: CachedArtifact }
+  | { kind: 'kept'; from: Float64Array; first: number; count: number };
 
 function recordVerdict(
   one: JudgedEntry,
   cache: StatCache,
-): { verdict: RecordedVerdict; stamps: number[] } | undefined {
+): { verdict: RecordedVerdict; source: StampSource } | undefined {
   const entry = one.entry as JudgedFields;
   const verdict: RecordedVerdict = {
     ...(one.locked ? { locked: pick(one.locked, ['resolvedSha', 'conflicted']) } : {}),
@@ -201,32 +207,65 @@ function recordVerdict(
   if (back.resolvedVersion !== (entry.resolvedVersion || undefined)) return undefined;
   if (back.resolvedSha !== (entry.resolvedSha || undefined)) return undefined;
   if (one.locked && one.report.lockedHash !== one.locked.contentHash) return undefined;
-  if (!one.measured || one.measured.kind === 'missing')
-    return { verdict, stamps: [STAMP_MISSING, 0, 0, 0, 0] };
+  if (!one.measured || one.measured.kind === 'missing') return { verdict, source: { kind: 'missing' } };
   const cached = cache.artifacts[lockKey(entry)];
   if (!cached || cached.path !== entry.path || cached.hash !== one.measured.hash) return undefined;
   const kind = one.measured.kind;
-  const stamps: number[] = [];
-  if (kind === 'file') {
-    const [, size, mtime, ctime, ino] = cached.files[0] ?? [];
-    if (size === undefined || cached.dirs.length !== 0) return undefined;
-    stamps.push(STAMP_FILE, size, mtime as number, ctime as number, ino as number);
-  } else {
-    const [rootRel, rootMtime, rootIno] = cached.dirs[0] ?? [];
-    if (rootRel !== '') return undefined;
-    stamps.push(STAMP_DIR, 0, rootMtime as number, 0, rootIno as number);
-    for (const [, mtime, ino] of cached.dirs.slice(1)) stamps.push(STAMP_DIR, 0, mtime, 0, ino);
-    for (const [, size, mtime, ctime, ino] of cached.files) stamps.push(STAMP_FILE, size, mtime, ctime, ino);
+  // A file artifact is one file stamp; a folder lists its own stamp first (the cache's '' entry).
+  if (kind === 'file' ? cached.files.length !== 1 || cached.dirs.length !== 0 : cached.dirs[0]?.[0] !== '')
+    return undefined;
+  const dirs: string[] = [];
+  const files: string[] = [];
+  if (kind === 'dir') {
+    for (let i = 1; i < cached.dirs.length; i++) dirs.push((cached.dirs[i] as DirStamp)[0]);
+    for (let i = 0; i < cached.files.length; i++) files.push((cached.files[i] as FileStamp)[0]);
   }
   verdict.cached = {
     kind,
     hash: cached.hash,
     ...(cached.skillMeatHash !== undefined ? { skillMeatHash: cached.skillMeatHash } : {}),
     racy: cached.racy,
-    dirs: kind === 'dir' ? cached.dirs.slice(1).map(([rel]) => rel) : [],
-    files: kind === 'dir' ? cached.files.map(([rel]) => rel) : [],
+    dirs,
+    files,
   };
-  return { verdict, stamps };
+  return { verdict, source: { kind, cached } };
+}
+
+function stampCount(source: StampSource): number {
+  if (source.kind === 'kept') return source.count;
+  if (source.kind === 'dir') return source.cached.dirs.length + source.cached.files.length;
+  return 1;
+}
+
+/** Writes a verdict's stamps at path index `at` of `out`; returns the next index. Plain loops: cold code. */
+function putStamps(out: Float64Array, at: number, source: StampSource): number {
+  let o = at * NUMBERS;
+  if (source.kind === 'kept') {
+    out.set(source.from.subarray(source.first * NUMBERS, (source.first + source.count) * NUMBERS), o);
+    return at + source.count;
+  }
+  if (source.kind === 'missing') {
+    out[o] = STAMP_MISSING;
+    return at + 1;
+  }
+  const { dirs, files } = source.cached;
+  if (source.kind === 'dir') {
+    for (let i = 0; i < dirs.length; i++, o += NUMBERS) {
+      const d = dirs[i] as DirStamp;
+      out[o] = STAMP_DIR;
+      out[o + 2] = d[1];
+      out[o + 4] = d[2];
+    }
+  }
+  for (let i = 0; i < files.length; i++, o += NUMBERS) {
+    const f = files[i] as FileStamp;
+    out[o] = STAMP_FILE;
+    out[o + 1] = f[1];
+    out[o + 2] = f[2];
+    out[o + 3] = f[3];
+    out[o + 4] = f[4];
+  }
+  return o / NUMBERS;
 }
 
 /** The stat cache's entry the record knew for an artifact, with the stamps it recorded. */
@@ -344,24 +383,22 @@ async function writeRecord(
   fsPort: Fs,
   root: string,
   record: RecordHeader,
-  stamps: number[][],
+  sources: readonly StampSource[],
 ): Promise<void> {
   try {
     const header = Buffer.from(JSON.stringify(record));
     const start = padded(4 + header.length);
-    const count = stamps.reduce((sum, one) => sum + one.length, 0);
-    const numbers = new Float64Array(count);
-    let at = 0;
-    for (const one of stamps) {
-      numbers.set(one, at);
-      at += one.length;
-    }
-    const data = Buffer.alloc(start + count * 8);
+    let count = 0;
+    for (const source of sources) count += stampCount(source);
+    // A buffer of its own, so the numbers start at an 8-byte boundary.
+    const data = Buffer.from(new ArrayBuffer(start + count * NUMBERS * 8));
     data.writeUInt32LE(header.length, 0);
     header.copy(data, 4);
     // In this machine's byte order, as the reader takes them (a record copied to a machine of the other
     // order matches no stamp: every artifact is measured again, as in a first check).
-    Buffer.from(numbers.buffer).copy(data, start);
+    const numbers = new Float64Array(data.buffer, start, count * NUMBERS);
+    let at = 0;
+    for (const source of sources) at = putStamps(numbers, at, source);
     const stateDir = await ensureStateDir(fsPort, root);
     await replaceDerivedFile(fsPort, path.join(stateDir, RECORD_FILE), data);
   } catch {

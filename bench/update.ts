@@ -79,6 +79,11 @@ export async function benchUpdate(collectionDir: string): Promise<string[]> {
     if (!fs.readFileSync(skill, 'utf8').includes('line 10 v2 from upstream'))
       throw new Error('the update did not apply');
   };
+  /** The update to a commit of `freshCommit` applied: its line is in the collection's copy. */
+  const appliedFresh = (tag: string): void => {
+    if (!fs.readFileSync(path.join(collectionDir, 'skills/bench-pdf/ref/r7.md'), 'utf8').includes(tag))
+      throw new Error(`the update to ${tag} did not apply`);
+  };
   const runs: number[] = [];
   const fresh: number[] = [];
   const traced: TracedRun[] = [];
@@ -94,8 +99,7 @@ export async function benchUpdate(collectionDir: string): Promise<string[]> {
     runCli(['restore', baselineId, ...keep, '--collection', collectionDir]);
     const tag = freshCommit(upstream, i);
     fresh.push(runCli(updateTo(tag)).ms);
-    if (!fs.readFileSync(path.join(collectionDir, 'skills/bench-pdf/ref/r7.md'), 'utf8').includes(tag))
-      throw new Error(`the update to ${tag} did not apply`);
+    appliedFresh(tag);
     runCli(['restore', baselineId, ...keep, '--collection', collectionDir]);
   }
   const ours = median(runs);
@@ -146,9 +150,8 @@ export async function benchUpdate(collectionDir: string): Promise<string[]> {
       const work = (between.recent ?? []).slice(-wall.length).map((r) => r.ms);
       for (let i = 0; fresh && i < reps(5); i++) {
         const tag = freshCommit(upstream, 100 + i);
-        freshWall.push(runCli(updateTo(tag), [0], env).ms);
-        if (!fs.readFileSync(path.join(collectionDir, 'skills/bench-pdf/ref/r7.md'), 'utf8').includes(tag))
-          throw new Error(`the update to ${tag} through the daemon did not apply`);
+        freshWall.push(cli(updateTo(tag)).ms);
+        appliedFresh(tag);
       }
       const after = state();
       if ((after.answered ?? -1) - (between.answered ?? -1) !== freshWall.length)

@@ -30,14 +30,14 @@ import type { Fs } from '../ports/fs.js';
 import { STAMP_DIR, STAMP_FIELDS, STAMP_FILE, STAMP_MISSING, statMany } from '../ports/parallelStat.js';
 import { hasJournal } from '../txn/journal.js';
 import { ensureStateDir } from '../txn/writerLock.js';
-import type { ArtifactReport, ConsistencyReport, Finding, JudgedEntry } from './consistency.js';
+import type { ArtifactReport, ConsistencyReport, Finding } from './consistency.js';
 import { isFilelessMcp, judgeArtifact, stateOf } from './verdict.js';
-import type { JudgedFields, JudgedLockFields } from './verdict.js';
+import type { JudgedEntry, JudgedFields, JudgedLockFields } from './verdict.js';
 import { measureArtifact } from './statCache.js';
 import type { CachedArtifact, DirStamp, FileStamp, StatCache } from './statCache.js';
 
 export const RECORD_FILE = 'status-record.bin';
-/** Raise when the judgement (consistency.ts) or this layout changes: older records are then ignored. */
+/** Raise when the judgement (verdict.ts) or this layout changes: older records are then ignored. */
 const RECORD_VERSION = 1;
 const NUMBERS = 5;
 

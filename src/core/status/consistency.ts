@@ -23,7 +23,7 @@ import { StampPrefetch, loadStatCache, measureArtifact, saveStatCache } from './
 import type { Measured, StatCache } from './statCache.js';
 import { isFilelessMcp, judgeArtifact, stateOf } from './verdict.js';
 import { answerFromRecord, recordCheck } from './checkRecord.js';
-import type { Judged, JudgedFields, JudgedLockFields } from './verdict.js';
+import type { JudgedEntry } from './verdict.js';
 
 export type CollectionState = 'clean' | 'modified' | 'conflicted' | 'inconsistent' | 'interrupted';
 export type ArtifactState =
@@ -99,22 +99,14 @@ export interface CheckOptions {
    */
   parallelStat?: boolean;
   /**
-   * Keep the report with every stamp it rested on (`checkRecord.ts`), under this key (the caller's
-   * version): a one-off process (the CLI's `status`) answers the next check from it when manifest and
+   * Keep the report with every stamp it rested on (`checkRecord.ts`), under this key (which build of the
+   * caller judged): a one-off process (the CLI's `status`) answers the next check from it when manifest and
    * lock hold the same bytes, measuring only the artifacts whose stamps moved. Not with `cache`,
    * `updatesAvailable` or `conflicted`, which the record does not hold.
    */
   record?: string;
   /** Filled by the check with each verdict in report order (manifest entries, then orphans). */
   judged?: JudgedEntry[];
-}
-
-/** A verdict with what it judged: a manifest entry and its lock entry, or (no entry) an orphan. */
-export interface JudgedEntry extends Judged {
-  entry?: JudgedFields;
-  locked?: JudgedLockFields;
-  /** Undefined for a fileless MCP server (and an orphan). */
-  measured?: Measured;
 }
 
 /**
@@ -126,9 +118,8 @@ export async function checkCollection(dir: string, options: CheckOptions = {}): 
   const record =
     options.cache || options.updatesAvailable?.size || options.conflicted?.size ? undefined : options.record;
   if (record !== undefined) {
-    const key = record;
     const answered = tracedSync('answer from the check record', () =>
-      answerFromRecord(dir, key, options.fs ?? nodeFs, options.now ?? Date.now),
+      answerFromRecord(dir, record, options.fs ?? nodeFs, options.now ?? Date.now),
     );
     if (answered) {
       await traced('save the check record', () => answered.saved);
@@ -150,16 +141,14 @@ export async function checkCollection(dir: string, options: CheckOptions = {}): 
   );
   await traced('save the stat cache', () => checked.cacheSaved);
   if (
-    judged &&
     record !== undefined &&
+    judged &&
     checkOptions.persist !== false &&
     checked.report.state !== 'interrupted'
-  ) {
-    const key = record;
+  )
     await traced('save the check record', () =>
-      recordCheck(options.fs ?? nodeFs, loaded.collection, key, judged, cache),
+      recordCheck(options.fs ?? nodeFs, loaded.collection, record, judged, cache),
     );
-  }
   return checked.report;
 }
 

@@ -26,6 +26,14 @@ export interface Judged {
   findings: Finding[];
 }
 
+/** A verdict with what it judged: a manifest entry and its lock entry, or (no entry) an orphan. */
+export interface JudgedEntry extends Judged {
+  entry?: JudgedFields;
+  locked?: JudgedLockFields;
+  /** Undefined for a fileless MCP server (and an orphan). */
+  measured?: Measured;
+}
+
 /**
  * Judges one manifest entry by its lock entry and its measure (undefined: a fileless MCP server). Reads
  * the disk only where the measure does not say whether a skill's folder holds its `SKILL.md`.

@@ -71,12 +71,25 @@ function output(child: ChildProcess): Promise<{ code: number | null; stdout: str
 
 type LockedError = CoreError & { failure: Extract<Failure, { code: 'locked' }> };
 
-/** Waits until the kernel reports the child stopped (state `T` in /proc/<pid>/stat). */
+/**
+ * Waits until the kernel reports every thread of the child stopped (state `T` in each
+ * /proc/<pid>/task/<tid>/stat). The main thread alone is not enough: a thread-pool thread inside `link` or
+ * `unlink` finishes that call before it stops, so the lock could still appear or go after the main thread
+ * reads `T`.
+ */
 async function stopped(child: ChildProcess): Promise<void> {
+  const stateOf = (stat: string): string => stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  const allStopped = (): boolean =>
+    fs.readdirSync(`/proc/${child.pid}/task`).every((tid) => {
+      try {
+        const state = stateOf(fs.readFileSync(`/proc/${child.pid}/task/${tid}/stat`, 'utf8'));
+        return state === 'T' || state === 't';
+      } catch {
+        return true; // the thread has exited
+      }
+    });
   for (let i = 0; i < 2000; i++) {
-    const stat = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    if (state === 'T' || state === 't') return;
+    if (allStopped()) return;
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
   throw new Error(`child ${child.pid} did not stop`);

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import * as tar from 'tar';
 import { phaseRows, runCliTraced } from './trace.js';
 import type { TracedRun } from './trace.js';
+import type { Row } from './util.js';
 import { formatRows, git, goal, median, measure, reps, runCli, versus } from './util.js';
 
 /** A local upstream repository with `skills/bench-pdf` at tags v1 and v2 (one line changed, one file added). */
@@ -86,6 +87,8 @@ export async function benchUpdate(collectionDir: string): Promise<string[]> {
   };
   const runs: number[] = [];
   const fresh: number[] = [];
+  /** The updates to never-fetched commits, traced: how much of the snapshot's scan the fetch hid. */
+  const freshTraced: TracedRun[] = [];
   const traced: TracedRun[] = [];
   const loads: number[] = [];
   for (let i = 0; i < reps(5); i++) {
@@ -98,7 +101,9 @@ export async function benchUpdate(collectionDir: string): Promise<string[]> {
     applied();
     runCli(['restore', baselineId, ...keep, '--collection', collectionDir]);
     const tag = freshCommit(upstream, i);
-    fresh.push(runCli(updateTo(tag)).ms);
+    const freshRun = runCliTraced(updateTo(tag));
+    freshTraced.push(freshRun);
+    fresh.push(freshRun.ms);
     appliedFresh(tag);
     runCli(['restore', baselineId, ...keep, '--collection', collectionDir]);
   }
@@ -250,6 +255,7 @@ export async function benchUpdate(collectionDir: string): Promise<string[]> {
         versus(median(fresh), 'SkillMeat-style clone + tar.gz + copy', median(skillmeat)),
       ],
     },
+    ...freshOverlapRows(freshTraced),
     {
       label: '  the same through the daemon (each to a new commit, after the updates above)',
       ms: median(freshWall),
@@ -266,4 +272,22 @@ export async function benchUpdate(collectionDir: string): Promise<string[]> {
     },
     ...phaseRows(traced),
   ]);
+}
+
+/**
+ * The fetch of an update to a never-fetched commit and the snapshot scan made while it runs
+ * (snapshotAhead.ts), each phase's median: with a local upstream both sides of the fetch are processes
+ * on this machine's two cores, so the scan and the fetch slow each other; over a network the fetch waits
+ * and the scan fills the wait.
+ */
+function freshOverlapRows(runs: readonly TracedRun[]): Row[] {
+  const phase = (name: string): number => median(runs.map((r) => r.phases.get(name) ?? 0));
+  return [
+    { label: '  of which the fetch (git: init, fetch, ls-tree, read-tree)', ms: phase('fetch') },
+    {
+      label: '  and, at the same time, the scan for the snapshot before the update',
+      ms: phase('snapshot scan, during the fetch'),
+      notes: [`alone, in the breakdown below: "scan the collection"; ${runs.length} traced runs`],
+    },
+  ];
 }

@@ -48,12 +48,19 @@ import {
   reverseChange,
 } from './treeDiff.js';
 import type { SnapshotDiffEntry, TreeChange } from './treeDiff.js';
-import { CollectionScanner, scanFolder } from './treeScan.js';
-import type { ScanResult, ScanStats } from './treeScan.js';
+import { CollectionScanner, isRefusedObjects, scanFolder } from './treeScan.js';
+import type { Pause, ScanResult, ScanStats, TreeAhead } from './treeScan.js';
 import { StoredTrees, writeTrees } from './trees.js';
-import type { FolderState, SnapshotTree } from './trees.js';
+import type { FolderState, ScannedFile, SnapshotTree } from './trees.js';
 
 export const SNAPSHOT_REPO = 'snapshots.git';
+
+/** The collection as a `scanAhead` found it: its root tree, each file's entry by path, what to write. */
+export interface ScannedCollection {
+  root: string;
+  files: ReadonlyMap<string, ScannedFile>;
+  ahead: TreeAhead;
+}
 
 export interface PruneOptions {
   /** The newest unpinned snapshots to keep (default 20); the newest of all is kept whatever this says. */
@@ -218,6 +225,46 @@ export class SnapshotStore {
       this.logger.debug(
         `[Snapshots] ${info.id} (${info.trigger}: ${info.reason}): ${stats.files} files, ${stats.hashed} hashed, ${stats.readdirs} folders listed, ${stats.treesWritten} trees written, ${stats.ms.toFixed(0)} ms`,
       );
+      return info;
+    });
+  }
+
+  /**
+   * The first half of `create`, done ahead of time (an update scans while it fetches: snapshotAhead.ts):
+   * the collection scanned and its new blobs and trees made, in memory; nothing is written until
+   * `publishScanned`, so an update refused after its fetch leaves the store as it was. Undefined when
+   * that cannot be done (no store or stat index yet, or files only git should hash): `create` then.
+   */
+  scanAhead(pause: Pause): Promise<ScannedCollection | undefined> {
+    return this.exclusive(async () => {
+      if (!this.repoExists()) return undefined;
+      const ahead = await this.scanner.treeAhead(pause);
+      return ahead && { root: ahead.root, files: ahead.state.files, ahead };
+    });
+  }
+
+  /**
+   * The snapshot of a `scanAhead`, as `create` would have made it: its objects and commit (dated now)
+   * written, the stat index saved, the ref published. Undefined, with nothing published, when git
+   * refuses the objects (the stat index pointed at objects that are gone): `create` then starts over.
+   */
+  publishScanned(
+    scanned: ScannedCollection,
+    options: CreateSnapshotOptions,
+  ): Promise<SnapshotInfo | undefined> {
+    return this.exclusive(async () => {
+      const { state, root, objects, dirShas } = scanned.ahead;
+      const prepared = this.refs.prepareSnapshot(root, snapshotFields(options), this.clock.now());
+      try {
+        await traced('write the trees', () => this.objects.writeObjects([...objects, prepared.commit]));
+      } catch (err) {
+        if (isRefusedObjects(err)) return undefined;
+        throw err;
+      }
+      if (this.scanner.indexNeedsSaving(state))
+        await traced('save the stat index', () => this.statIndex.saveIndex(state, dirShas));
+      const info = await traced('publish the snapshot ref', () => this.refs.publishSnapshot(prepared, root));
+      this.logger.debug(`[Snapshots] ${info.id} (${info.trigger}: ${info.reason}): scanned ahead`);
       return info;
     });
   }

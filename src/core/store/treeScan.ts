@@ -20,7 +20,7 @@ import { gitModeOf, gitObject } from './gitObjects.js';
 import type { GitMode, GitObject, GitObjects } from './gitObjects.js';
 import { RACY_WINDOW_MS } from './statIndex.js';
 import type { DirStamp, IndexedFile, StatIndex, StatIndexFile } from './statIndex.js';
-import { assertSafeRel, buildTrees, parentOf, writeTrees } from './trees.js';
+import { assertSafeRel, buildTrees, parentOf, treeObjects, writeTrees } from './trees.js';
 import type { FolderState, ScannedFile } from './trees.js';
 
 /** What the last scan cost: for logs, the benchmark and the incremental tests. */
@@ -105,7 +105,11 @@ export class CollectionScanner {
    * that are gone (every link written is checked), it starts over without the index: a snapshot is
    * never built on missing objects.
    */
-  async collectionTree(extra?: (root: string) => GitObject[]): Promise<{
+  async collectionTree(
+    extra?: (root: string) => GitObject[],
+    /** Called now and then during the walk, to let other work run (see `scanFolder`). */
+    pause?: Pause,
+  ): Promise<{
     state: ScanResult;
     root: string;
     treesWritten: number;
@@ -116,7 +120,7 @@ export class CollectionScanner {
     let result: { state: ScanResult; root: string; treesWritten: number; dirShas: Record<string, string> };
     try {
       const state = await traced('scan the collection', () =>
-        scanFolder(this.objects, this.collectionDir, true, index, this.parallelStat),
+        scanFolder(this.objects, this.collectionDir, true, index, this.parallelStat, pause),
       );
       result = {
         state,
@@ -124,13 +128,7 @@ export class CollectionScanner {
       };
       this.indexUsed = index !== undefined;
     } catch (err) {
-      // Only the objects being refused qualifies (by git, or by the checks of ObjectFolder.write), not an
-      // injected fault (which carries its errno as cause).
-      const refused =
-        err instanceof CoreError &&
-        (err.code === 'git-failed' || err.code === 'snapshot-invalid') &&
-        err.cause === undefined;
-      if (!index || !refused) throw err;
+      if (!index || !isRefusedObjects(err)) throw err;
       // revalidateIndex after gc is the first line of defence; this is the last.
       this.logger.warn(
         `[Snapshots] the stat index points at missing objects; hashing everything (${err.message})`,
@@ -147,6 +145,36 @@ export class CollectionScanner {
       ms: performance.now() - started,
     };
     return result;
+  }
+
+  /**
+   * The collection's blobs and trees as `collectionTree` would write them, computed and kept, with
+   * nothing written (SnapshotStore.scanAhead). Undefined when that is not possible: changed files that
+   * only git should hash (a large one, or very many), or no stat index to scan through.
+   */
+  async treeAhead(pause: Pause): Promise<TreeAhead | undefined> {
+    const started = performance.now();
+    const index = tracedSync('load the stat index', () => this.statIndex.loadIndex());
+    if (!index) return undefined;
+    let state: ScanResult;
+    try {
+      state = await traced('scan the collection', () =>
+        scanFolder(this.objects, this.collectionDir, true, index, this.parallelStat, pause, true),
+      );
+    } catch (err) {
+      if (err instanceof NeedsGit) return undefined;
+      throw err;
+    }
+    const built = tracedSync('build the trees', () => treeObjects(state, index));
+    this.indexUsed = true;
+    this.lastScan = {
+      files: state.files.size,
+      hashed: state.hashed,
+      readdirs: state.readdirs,
+      treesWritten: built.treesWritten,
+      ms: performance.now() - started,
+    };
+    return { state, root: built.root, objects: built.objects, dirShas: built.dirShas };
   }
 
   /**
@@ -175,12 +203,19 @@ export async function scanFolder(
   skipStateDir: boolean,
   index: StatIndex | undefined,
   parallelStat = false,
+  /**
+   * Awaited every `PAUSE_EVERY` paths of a walk through the stat index: a scan made while an update
+   * fetches lets the fetch start its next git process there (snapshotAhead.ts).
+   */
+  pause?: Pause,
+  /** Throw `NeedsGit` rather than let git hash (and write) any file: a scan that must write nothing. */
+  hashInJsOnly = false,
 ): Promise<ScanResult> {
   const files = new Map<string, ScannedFile>();
   const records = new Map<string, IndexedFile>();
   const toHash: { rel: string; record: IndexedFile; isSymlink: boolean }[] = [];
   const trustedBefore = (index?.writtenAt ?? 0) - RACY_WINDOW_MS;
-  const walked = walkFolder(root, skipStateDir, index, parallelStat, (rel, st, isSymlink) => {
+  const walked = await walkFolder(root, skipStateDir, index, parallelStat, pause, (rel, st, isSymlink) => {
     const record = index?.files.get(rel);
     // ctime too: tools that restore an old mtime (tar, rsync -t) still move ctime.
     if (
@@ -217,6 +252,7 @@ export async function scanFolder(
   const small = toHash.filter(({ record, isSymlink }) => isSymlink || record.size < LARGE_FILE_BYTES);
   const bytes = small.reduce((sum, { record }) => sum + record.size, 0);
   const inJs = bytes <= JS_HASH_MAX_BYTES ? small : [];
+  if (hashInJsOnly && (large.length > 0 || inJs !== small)) throw new NeedsGit();
   for (const { rel, record, isSymlink } of inJs) {
     const abs = fsPath(absolutePath(root, rel));
     const blob = gitObject(
@@ -412,13 +448,14 @@ function takeIndexStamps(root: string, index: StatIndex): (rel: string) => Entry
  * Walking the folders recursively instead, with each folder's children looked up in a map built from
  * the index, cost about 20 ms more for 15,000 paths in a new process than these loops.
  */
-function walkFolder(
+async function walkFolder(
   root: string,
   skipStateDir: boolean,
   index: StatIndex | undefined,
   parallelStat: boolean,
+  pause: Pause | undefined,
   onFile: (rel: string, st: EntryStat, isSymlink: boolean) => void,
-): { dirStamps: Map<string, DirStamp>; readdirs: number } {
+): Promise<{ dirStamps: Map<string, DirStamp>; readdirs: number }> {
   const dirStamps = new Map<string, DirStamp>();
   let readdirs = 0;
   // A collection's symlinked manifest or lock (dotfiles) is kept as the file behind the link, so a
@@ -492,10 +529,21 @@ function walkFolder(
     isFolder.set(rel, found);
     return found;
   };
-  for (const rel of index.dirs.keys()) folderNow(rel);
+  let sincePause = 0;
+  for (const rel of index.dirs.keys()) {
+    folderNow(rel);
+    if (pause && ++sincePause === PAUSE_EVERY) {
+      sincePause = 0;
+      await pause();
+    }
+  }
   /** Files of the index not reported (gone, or now a folder): a listing reports what is there now. */
   const notReported = new Set<string>();
   for (const rel of index.files.keys()) {
+    if (pause && ++sincePause === PAUSE_EVERY) {
+      sincePause = 0;
+      await pause();
+    }
     const parent = parentOf(rel);
     const inFolder = folderNow(parent);
     const st = inFolder ? lstatOf(rel) : undefined;
@@ -512,6 +560,36 @@ function walkFolder(
 }
 
 const ALL_NEW = (): boolean => true;
+
+/**
+ * Whether writing objects failed because they were refused (by git, or by the checks of
+ * ObjectFolder.write), as when the stat index points at objects that are gone; not an injected fault
+ * (which carries its errno as cause).
+ */
+export function isRefusedObjects(err: unknown): err is CoreError {
+  return (
+    err instanceof CoreError &&
+    (err.code === 'git-failed' || err.code === 'snapshot-invalid') &&
+    err.cause === undefined
+  );
+}
+
+/** A scan ahead (`treeAhead`) would need git to hash files, which writes them into the repository. */
+class NeedsGit extends Error {}
+
+/** What `treeAhead` found: the objects to write (blobs, then trees) and the tree ids. */
+export interface TreeAhead {
+  state: ScanResult;
+  root: string;
+  objects: GitObject[];
+  dirShas: Record<string, string>;
+}
+
+/** Lets other work of the process run (`scanFolder`'s `pause`). */
+export type Pause = () => Promise<void>;
+
+/** Paths of a walk between two pauses: about 2 ms of `lstat`s here. */
+const PAUSE_EVERY = 512;
 
 function statOrUndefined(abs: string): nodeFs.Stats | undefined {
   try {

@@ -21,6 +21,7 @@ import { lfsWarning } from '../model/lfsPointers.js';
 import type { Strategy, Tree } from './plan.js';
 import { storeOptions, writerOptions } from './operations.js';
 import { openSnapshotStore } from '../store/snapshots.js';
+import { SnapshotAhead } from './snapshotAhead.js';
 import type { SnapshotStore } from '../store/snapshots.js';
 import { fetchSource, sourceFromUpstream, upstreamBatch, upstreamString } from '../sources/sources.js';
 import type { FetchedSource, RemoteSource, ResolvedSource, UpstreamBatch } from '../sources/sources.js';
@@ -49,6 +50,11 @@ export interface InternalPlan extends UpdatePlan {
    * `cat-file` process serves the snapshot too. Closed by `dispose`.
    */
   store?: SnapshotStore;
+  /**
+   * With `store`: the snapshot before the update, scanned while the plan fetched (snapshotAhead.ts),
+   * started when the first artifact turned out changed upstream. Settled by `dispose`.
+   */
+  ahead?: SnapshotAhead;
 }
 
 /** The artifacts an update of `refs` works on; each must have an upstream (else `upstream-invalid`). */
@@ -162,7 +168,9 @@ export async function prepareUpdate(
   const spilled = spillSpace(work, 'base-');
   const spill = (name: string): string => spilled.file(name);
   let kept: SnapshotStore | undefined;
+  let ahead: SnapshotAhead | undefined;
   const dispose = async (): Promise<void> => {
+    await ahead?.settle();
     kept?.close();
     await Promise.all(fetchedAll.map((f) => f.dispose().catch(() => undefined)));
     await batch.dispose().catch(() => undefined);
@@ -172,10 +180,13 @@ export async function prepareUpdate(
   const store = await traced('open the snapshot store (git --version)', () =>
     openSnapshotStore(dir, storeOptions(opts)),
   );
+  // An apply follows at once, under the same lock: its snapshot can be scanned while the plan fetches.
+  if (internalOptions.keepStore) ahead = new SnapshotAhead(store);
+  const changing = (): void => ahead?.start();
   try {
     if (diffFirst && strategy !== 'keep')
       await traced('prefetch the changed artifacts', () =>
-        prefetchChanged(collection, entries, to, store, batch),
+        prefetchChanged(collection, entries, to, store, batch, changing),
       );
     for (const entry of entries) {
       const id = artifactId(entry);
@@ -193,6 +204,7 @@ export async function prepareUpdate(
           fetchedAll,
           diffFirst ? batch : { resolve: batch.resolve },
           spill,
+          changing,
         );
         artifacts.push(planned.plan);
         internals.set(id, planned.internals);
@@ -203,6 +215,7 @@ export async function prepareUpdate(
       }
     }
   } catch (err) {
+    await ahead?.settle();
     store.close();
     await dispose();
     throw err;
@@ -234,6 +247,7 @@ export async function prepareUpdate(
     internals,
     collection,
     ...(kept ? { store: kept } : {}),
+    ...(kept && ahead ? { ahead } : {}),
   };
   return plan;
 }
@@ -286,6 +300,8 @@ async function prefetchChanged(
   to: string | undefined,
   store: Awaited<ReturnType<typeof openSnapshotStore>>,
   batch: UpstreamBatch,
+  /** Called before the fetch, when some artifact changed upstream. */
+  changing: () => void,
 ): Promise<void> {
   const wanted: { source: RemoteSource; sha: string }[] = [];
   for (const entry of entries) {
@@ -306,6 +322,7 @@ async function prefetchChanged(
       if (!isArtifactFailure(err)) throw err;
     }
   }
+  if (wanted.length > 0) changing();
   await batch.prefetch(wanted);
 }
 
@@ -322,6 +339,8 @@ async function planArtifact(
   fetchedAll: FetchedSource[],
   batch: Pick<UpstreamBatch, 'resolve'> & Partial<Pick<UpstreamBatch, 'unchanged' | 'fetch'>>,
   spill: (name: string) => string,
+  /** Called before the artifact's new content is fetched (not when the store holds it). */
+  changing: () => void,
 ): Promise<{ plan: ArtifactUpdatePlan; internals: ArtifactInternals }> {
   const id = artifactId(entry);
   const { lockEntry, source, currentSha } = updateEnds(collection, entry, to);
@@ -385,6 +404,7 @@ async function planArtifact(
     );
     if (stored) upstream = stored;
     else {
+      changing();
       const got = await traced(
         'fetch',
         async () =>

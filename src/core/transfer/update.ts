@@ -48,6 +48,7 @@ import { naiveUtcNow } from '../base/time.js';
 import { applyChanges, newTxId, withWriter } from '../txn/transaction.js';
 import { validateArtifact } from '../model/validate.js';
 import { prepareUpdate, selectForUpdate, singleFileTree, inputsDigest } from './prepare.js';
+import { replacedBytes } from './snapshotAhead.js';
 import type { InternalPlan } from './prepare.js';
 
 export { prepareUpdate, selectArtifacts } from './prepare.js';
@@ -110,6 +111,8 @@ async function applyUpdateLocked(
   const now = naiveUtcNow(clockOf(opts).now());
   const toStore: { entry: ArtifactEntry; tree: Tree; meta: UpstreamMeta }[] = [];
   const approvals: ExecApproval[] = [];
+  /** Each updated artifact's files as this apply read them: what its transaction replaces. */
+  const touched: { path: string; isFolder: boolean; mine: Tree }[] = [];
   const checked = traceStart('apply: re-read, check, validate');
   for (const artifact of plan.artifacts) {
     const inner = internal.internals.get(artifact.id);
@@ -173,6 +176,7 @@ async function applyUpdateLocked(
       continue;
     }
     changes.push(...changesForArtifact(entry.path, artifact.isFolder, mine, result, mineNow.keptDirs));
+    touched.push({ path: entry.path, isFolder: artifact.isFolder, mine });
     const upstream = upstreamString(inner.source, inner.resolved.sha);
     const version = inner.resolved.resolvedVersion;
     setArtifactFields(entry, {
@@ -211,12 +215,15 @@ async function applyUpdateLocked(
   const store = internal.store ?? (await openSnapshotStore(dir, storeOptions(opts)));
   try {
     const ids = outcome.updated.map((u) => u.id);
+    const snapshot = {
+      reason: `before update of ${ids.join(', ')}`,
+      trigger: 'update' as const,
+      artifacts: ids,
+    };
     const pre = await traced('snapshot before the update', () =>
-      store.create({
-        reason: `before update of ${ids.join(', ')}`,
-        trigger: 'update',
-        artifacts: ids,
-      }),
+      internal.ahead
+        ? internal.ahead.take(snapshot, replacedBytes(collection, touched, changes))
+        : store.create(snapshot),
     );
     // The upstream trees go into the snapshot repository first: harmless if the update then fails
     // (a base is looked up by the sha the lock pins), and there for the next merge if it commits.

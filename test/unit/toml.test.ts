@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { CoreError } from '../../src/core/base/errors.js';
-import { MAX_DEPTH, parseToml, serializeToml } from '../../src/core/model/toml.js';
+import { MAX_DEPTH, parseToml, serializeToml, serializeTomlNoting } from '../../src/core/model/toml.js';
 import type { TomlTable } from '../../src/core/model/toml.js';
 
 function check(doc: TomlTable, expected: string): void {
@@ -95,6 +95,58 @@ describe('serializeToml (tomli_w rules)', () => {
       }),
       { numRuns: 1_000 },
     );
+  });
+
+  it('says a document is JSON-exact as the parse cache judges it, and then its JSON is what the text reads back as', () => {
+    const key = fc.constantFrom('a', 'b', 'name', 'x y', 'pdf::skill');
+    const literal = fc.oneof(
+      fc.string({ maxLength: 6 }),
+      fc.integer(),
+      fc.double(),
+      fc.boolean(),
+      fc.date({ noInvalidDate: true }),
+      fc.bigInt({ min: -10n, max: 10n }),
+      // Values a model could hold that TOML has no room for (the writer leaves null and undefined out).
+      fc.constantFrom(null, undefined, -0, Number.NaN, Number.POSITIVE_INFINITY) as fc.Arbitrary<
+        TomlTable[string]
+      >,
+      fc.array(fc.oneof(fc.integer(), fc.double(), fc.date({ noInvalidDate: true })), { maxLength: 3 }),
+    );
+    const { table } = fc.letrec<{ table: TomlTable; value: TomlTable[string] }>((tie) => ({
+      table: fc.dictionary(key, tie('value'), { maxKeys: 4, noNullPrototype: true }),
+      value: fc.oneof(
+        { depthSize: 'small', withCrossShrink: true },
+        literal,
+        tie('table'),
+        fc.array(tie('table'), { minLength: 1, maxLength: 3 }),
+      ),
+    }));
+    /** The parse cache's own walk (isJsonExact): strings, booleans, plain numbers, tables and arrays. */
+    const walkedExact = (value: unknown): boolean =>
+      typeof value === 'string' ||
+      typeof value === 'boolean' ||
+      (typeof value === 'number' &&
+        Number.isFinite(value) &&
+        !Object.is(value, -0) &&
+        !(Number.isInteger(value) && Math.abs(value) > Number.MAX_SAFE_INTEGER)) ||
+      (typeof value === 'object' &&
+        value !== null &&
+        !(value instanceof Date) &&
+        Object.values(value as object).every(walkedExact));
+    let exact = 0;
+    fc.assert(
+      fc.property(table, (doc) => {
+        const noted = serializeTomlNoting(doc);
+        assert.equal(noted.text, serializeToml(doc));
+        assert.equal(noted.jsonExact, walkedExact(doc), noted.text);
+        if (!noted.jsonExact) return;
+        exact++;
+        // What the cache keeps (the document through JSON) is what the written text reads back as.
+        assert.deepEqual(JSON.parse(JSON.stringify(doc)), parseToml(noted.text, 'x.toml'), noted.text);
+      }),
+      { numRuns: 1_000 },
+    );
+    assert.ok(exact > 50 && exact < 950, `both answers are tried (${exact} exact of 1,000)`);
   });
 
   it('keeps numbers, booleans and big integers', () => {

@@ -7,13 +7,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CoreError, ioFailure } from '../base/errors.js';
 import { hasJournal } from '../txn/journal.js';
-import { LOCK_FILE, parseLock, serializeLock } from './lock.js';
+import { LOCK_FILE, parseLock } from './lock.js';
 import type { FileChange } from '../base/changes.js';
 import type { Lock } from './lock.js';
-import { MANIFEST_FILE, parseManifest, serializeManifest, touchCollection } from './manifest.js';
+import { MANIFEST_FILE, parseManifest, touchCollection } from './manifest.js';
 import type { Manifest } from './manifest.js';
 import { openParseCache } from './parseCache.js';
 import type { ParseCache } from './parseCache.js';
+import { serializeTomlNoting } from './toml.js';
 import type { TomlTable } from './toml.js';
 import type { Fs } from '../ports/fs.js';
 
@@ -152,22 +153,18 @@ export function collectionWrites(collection: Collection, now: string): FileChang
 
 /** The write of `collection.toml` as the model holds it now (the parse cache learns it once committed). */
 export function manifestWrite(collection: Collection): FileChange {
-  return serialisedWrite(
-    collection,
-    MANIFEST_FILE,
-    collection.manifest.raw,
-    serializeManifest(collection.manifest),
-  );
+  return serialisedWrite(collection, MANIFEST_FILE, collection.manifest.raw);
 }
 
 /** The write of `collection.lock` as the model holds it now (the parse cache learns it once committed). */
 export function lockWrite(collection: Collection): FileChange {
-  return serialisedWrite(collection, LOCK_FILE, collection.lock.raw, serializeLock(collection.lock));
+  return serialisedWrite(collection, LOCK_FILE, collection.lock.raw);
 }
 
-function serialisedWrite(collection: Collection, file: string, doc: TomlTable, text: string): FileChange {
+function serialisedWrite(collection: Collection, file: string, doc: TomlTable): FileChange {
+  const { text, jsonExact } = serializeTomlNoting(doc);
   const data = Buffer.from(text);
-  writtenDocs.set(data, { dir: collection.dir, file, doc });
+  writtenDocs.set(data, { dir: collection.dir, file, doc, jsonExact });
   return { kind: 'write', rel: file, data, mode: 0o644 };
 }
 
@@ -187,7 +184,7 @@ export function asCommitted(collection: Collection, writes: readonly FileChange[
 }
 
 /** The documents `manifestWrite` and `lockWrite` serialised, by the bytes they wrote them as. */
-const writtenDocs = new WeakMap<Buffer, { dir: string; file: string; doc: TomlTable }>();
+const writtenDocs = new WeakMap<Buffer, { dir: string; file: string; doc: TomlTable; jsonExact: boolean }>();
 
 /**
  * After a transaction committed: the parse cache learns the manifest and lock documents that
@@ -209,7 +206,7 @@ export async function rememberWrittenDocs(
   if (written.length === 0) return;
   try {
     const cache = openParseCache(root);
-    for (const { data, doc } of written) cache.remember(data, doc);
+    for (const { data, doc, jsonExact } of written) cache.remember(data, doc, jsonExact);
     await cache.save(fsPort);
   } catch {
     // A cold cache only costs the next command a parse.

@@ -15,7 +15,7 @@ import { STATE_DIR } from '../base/changes.js';
 import { traceCount } from '../base/trace.js';
 import { replaceDerivedFile } from '../ports/fs.js';
 import type { Fs } from '../ports/fs.js';
-import { parseToml } from './toml.js';
+import { isJsonNumber, parseToml } from './toml.js';
 import type { TomlTable } from './toml.js';
 
 const PREFIX = 'parse-cache-';
@@ -41,7 +41,7 @@ export interface ParseCache {
    * Learns that `bytes` parse to `doc` without parsing them: for a document we serialised ourselves
    * (the TOML writer's output reads back as the table it was written from). Keeps a copy.
    */
-  remember(bytes: Uint8Array | string, doc: TomlTable): void;
+  remember(bytes: Uint8Array | string, doc: TomlTable, jsonExact?: boolean): void;
   /**
    * Writes the documents learnt since it opened, then drops the oldest beyond `KEEP`; only into an
    * existing `.artifact-keeper/`. Best effort: never rejects (a read-only collection just stays cold).
@@ -65,9 +65,11 @@ export function openParseCache(collectionDir: string): ParseCache {
   const pending = new Map<string, string>();
   /** Entries this process read: never pruned by its own save. */
   const used = new Set<string>();
-  const keep = (hash: string, doc: TomlTable): void => {
+  /** `jsonExact`: the caller knows JSON gives `doc` back exactly (the TOML writer told it: no walk). */
+  const keep = (hash: string, doc: TomlTable, jsonExact?: boolean): void => {
     // The text now: callers edit the tree they get, and the cache must keep the bytes' meaning.
-    if (isJsonExact(doc)) pending.set(hash, JSON.stringify({ version: VERSION, doc } satisfies Entry));
+    if (jsonExact ?? isJsonExact(doc))
+      pending.set(hash, JSON.stringify({ version: VERSION, doc } satisfies Entry));
   };
   return {
     parse(bytes, file) {
@@ -86,8 +88,8 @@ export function openParseCache(collectionDir: string): ParseCache {
       keep(hash, doc);
       return doc;
     },
-    remember(bytes, doc) {
-      keep(sha256(bytes), doc);
+    remember(bytes, doc, jsonExact) {
+      keep(sha256(bytes), doc, jsonExact);
     },
     async save(fsPort) {
       if (pending.size === 0 || !fs.existsSync(stateDir)) return;
@@ -184,7 +186,7 @@ function isJsonExact(value: unknown): boolean {
       case 'boolean':
         continue;
       case 'number':
-        if (Number.isFinite(item) && !Object.is(item, -0)) continue;
+        if (isJsonNumber(item)) continue;
         return false;
       case 'object':
         if (item === null || item instanceof Date) return false;

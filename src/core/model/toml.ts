@@ -131,6 +131,20 @@ export function serializeToml(table: TomlTable): string {
   return writeTable(table, '', false);
 }
 
+/** Cleared while writing when a value JSON would not give back as it is (see `serializeTomlNoting`). */
+let jsonExact = true;
+
+/**
+ * `serializeToml`, also saying whether JSON gives the table back exactly (no dates, no NaN, infinities
+ * or -0, no null or undefined values, no bigints), which the writer learns on its way: the parse cache
+ * then keeps the table as JSON without walking it a second time.
+ */
+export function serializeTomlNoting(table: TomlTable): { text: string; jsonExact: boolean } {
+  jsonExact = true;
+  const text = writeTable(table, '', false);
+  return { text, jsonExact };
+}
+
 export function isTable(value: unknown): value is TomlTable {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date);
 }
@@ -150,7 +164,10 @@ function writeTable(table: TomlTable, name: string, insideArrayOfTables: boolean
   let tables: (string | TomlTable | boolean)[] | undefined;
   for (const key of Object.keys(table)) {
     const value = table[key];
-    if (value === undefined || value === null) continue;
+    if (value === undefined || value === null) {
+      jsonExact = false;
+      continue;
+    }
     if (isTable(value)) (tables ??= []).push(key, value, false);
     else if (isArrayOfTables(value) && !value.every(isSuitableInlineTable)) {
       tables ??= [];
@@ -182,12 +199,33 @@ function writeTable(table: TomlTable, name: string, insideArrayOfTables: boolean
 
 function formatLiteral(value: TomlValue, nestLevel: number): string {
   if (typeof value === 'boolean') return value ? 'true' : 'false';
-  if (typeof value === 'bigint') return value.toString();
-  if (typeof value === 'number') return formatNumber(value);
-  if (value instanceof Date) return formatDate(value);
+  if (typeof value === 'bigint') {
+    jsonExact = false;
+    return value.toString();
+  }
+  if (typeof value === 'number') {
+    if (!isJsonNumber(value)) jsonExact = false;
+    return formatNumber(value);
+  }
+  if (value instanceof Date) {
+    jsonExact = false;
+    return formatDate(value);
+  }
   if (typeof value === 'string') return formatString(value);
   if (Array.isArray(value)) return formatInlineArray(value, nestLevel);
   return formatInlineTable(value);
+}
+
+/**
+ * Whether JSON keeps `value` as the number TOML reads back from its text: finite, not -0, and not an
+ * integer beyond 2^53 (whose text reads back as a big integer).
+ */
+export function isJsonNumber(value: number): boolean {
+  return (
+    Number.isFinite(value) &&
+    !Object.is(value, -0) &&
+    !(Number.isInteger(value) && !Number.isSafeInteger(value))
+  );
 }
 
 function formatNumber(value: number): string {
@@ -204,6 +242,7 @@ function formatDate(value: Date): string {
 
 function formatInlineTable(table: TomlTable): string {
   const entries = Object.entries(table).filter(([, v]) => v !== undefined && v !== null);
+  if (entries.length < Object.keys(table).length) jsonExact = false;
   if (entries.length === 0) return '{}';
   return `{ ${entries.map(([k, v]) => `${formatKey(k)} = ${formatLiteral(v, 0)}`).join(', ')} }`;
 }

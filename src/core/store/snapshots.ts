@@ -51,16 +51,9 @@ import type { SnapshotDiffEntry, TreeChange } from './treeDiff.js';
 import { CollectionScanner, isRefusedObjects, scanFolder } from './treeScan.js';
 import type { Pause, ScanResult, ScanStats, TreeAhead } from './treeScan.js';
 import { StoredTrees, writeTrees } from './trees.js';
-import type { FolderState, ScannedFile, SnapshotTree } from './trees.js';
+import type { FolderState, SnapshotTree } from './trees.js';
 
 export const SNAPSHOT_REPO = 'snapshots.git';
-
-/** The collection as a `scanAhead` found it: its root tree, each file's entry by path, what to write. */
-export interface ScannedCollection {
-  root: string;
-  files: ReadonlyMap<string, ScannedFile>;
-  ahead: TreeAhead;
-}
 
 export interface PruneOptions {
   /** The newest unpinned snapshots to keep (default 20); the newest of all is kept whatever this says. */
@@ -235,12 +228,8 @@ export class SnapshotStore {
    * `publishScanned`, so an update refused after its fetch leaves the store as it was. Undefined when
    * that cannot be done (no store or stat index yet, or files only git should hash): `create` then.
    */
-  scanAhead(pause: Pause): Promise<ScannedCollection | undefined> {
-    return this.exclusive(async () => {
-      if (!this.repoExists()) return undefined;
-      const ahead = await this.scanner.treeAhead(pause);
-      return ahead && { root: ahead.root, files: ahead.state.files, ahead };
-    });
+  scanAhead(pause: Pause): Promise<TreeAhead | undefined> {
+    return this.exclusive(async () => (this.repoExists() ? this.scanner.treeAhead(pause) : undefined));
   }
 
   /**
@@ -248,12 +237,9 @@ export class SnapshotStore {
    * written, the stat index saved, the ref published. Undefined, with nothing published, when git
    * refuses the objects (the stat index pointed at objects that are gone): `create` then starts over.
    */
-  publishScanned(
-    scanned: ScannedCollection,
-    options: CreateSnapshotOptions,
-  ): Promise<SnapshotInfo | undefined> {
+  publishScanned(scanned: TreeAhead, options: CreateSnapshotOptions): Promise<SnapshotInfo | undefined> {
     return this.exclusive(async () => {
-      const { state, root, objects, dirShas } = scanned.ahead;
+      const { state, root, objects, dirShas } = scanned;
       const prepared = this.refs.prepareSnapshot(root, snapshotFields(options), this.clock.now());
       try {
         await traced('write the trees', () => this.objects.writeObjects([...objects, prepared.commit]));

@@ -17,18 +17,19 @@ import { LOCK_FILE } from '../model/lock.js';
 import { MANIFEST_FILE } from '../model/manifest.js';
 import { objectId } from '../store/gitObjects.js';
 import type { CreateSnapshotOptions, SnapshotInfo } from '../store/snapshotRefs.js';
-import type { ScannedCollection, SnapshotStore } from '../store/snapshots.js';
+import type { SnapshotStore } from '../store/snapshots.js';
 import { scanContent } from '../store/treeScan.js';
+import type { TreeAhead } from '../store/treeScan.js';
 
 /** Lets the fetch's pending callbacks run: about 2 ms of scan between two of them. */
 const pause = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export class SnapshotAhead {
-  private scan: Promise<ScannedCollection | undefined> | undefined;
+  private scan: Promise<TreeAhead | undefined> | undefined;
 
   constructor(private readonly store: SnapshotStore) {}
 
-  /** Starts the scan, once: an artifact is about to be fetched or read for an update. */
+  /** Starts the scan, once: an artifact's new content is about to be fetched. */
   start(): void {
     if (this.scan) return;
     this.scan = traced('snapshot scan, during the fetch', () => this.store.scanAhead(pause));
@@ -56,7 +57,10 @@ export class SnapshotAhead {
   }
 }
 
-/** Path in the collection → the blob a snapshot must hold there before the transaction (undefined: none). */
+/**
+ * Path in the collection → what a snapshot must hold there before the transaction: `<mode> <blob id>`
+ * (manifest and lock: the blob id alone, whatever their mode), or undefined for no file.
+ */
 export type ReplacedBytes = ReadonlyMap<string, string | undefined>;
 
 /**
@@ -86,9 +90,9 @@ export function replacedBytes(
 }
 
 /** Whether the scan found every path as `replaced` lists it (manifest and lock: their bytes alone). */
-function holds(scanned: ScannedCollection, replaced: ReplacedBytes): boolean {
+function holds(scanned: TreeAhead, replaced: ReplacedBytes): boolean {
   for (const [rel, want] of replaced) {
-    const found = scanned.files.get(rel);
+    const found = scanned.state.files.get(rel);
     if (want === undefined) {
       if (found !== undefined) return false;
       continue;

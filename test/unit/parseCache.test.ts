@@ -94,6 +94,33 @@ void describe('the parse cache after our own writes', () => {
     assert.deepEqual(entries(dir), []);
   });
 
+  void it('never keeps a document JSON cannot give back exactly: a datetime, a big integer, nan; the next parse reads the bytes again', async () => {
+    const dir = copySharedFixture();
+    fs.mkdirSync(path.join(dir, '.artifact-keeper'), { recursive: true });
+    const texts = [
+      'when = 2026-01-02T03:04:05Z\n',
+      'local = 2026-01-02\n',
+      'big = 9007199254740993\n',
+      'odd = nan\n',
+      '[t]\nlist = [1, 2026-01-02T03:04:05Z]\n',
+    ];
+    const first = openParseCache(dir);
+    for (const text of texts) first.parse(text, 'collection.toml');
+    // A plain document beside them is kept: the cache is working.
+    first.parse('name = "plain"\n', 'collection.toml');
+    await first.save(nodeFs);
+    for (const text of texts)
+      assert.equal(fs.existsSync(parseCacheEntry(dir, sha256(text))), false, `not kept: ${text}`);
+    assert.equal(fs.existsSync(parseCacheEntry(dir, sha256('name = "plain"\n'))), true);
+    // Remembered as written (the writer's own output), the same holds.
+    const written = openParseCache(dir);
+    written.remember('when = 2026-01-02T03:04:05.000Z\n', parseToml('when = 2026-01-02T03:04:05Z\n', 'x'));
+    await written.save(nodeFs);
+    assert.equal(fs.existsSync(parseCacheEntry(dir, sha256('when = 2026-01-02T03:04:05.000Z\n'))), false);
+    // And a parse still gives the datetime, not a string.
+    assert.ok(openParseCache(dir).parse(texts[0] as string, 'collection.toml').when instanceof Date);
+  });
+
   void it(`keeps the ${KEEP} newest entries and every entry this process read, and removes the one-file cache of earlier versions`, async () => {
     const dir = copySharedFixture();
     const state = path.join(dir, '.artifact-keeper');

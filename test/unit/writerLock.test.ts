@@ -334,6 +334,42 @@ void describe('writer lock', () => {
     t.diagnostic(`stopped while holding ${held}, while not holding ${free}`);
   });
 
+  void it('a reclaimer stopped (SIGSTOP) at any moment leaves no reclaim file or one naming it, never an empty one', async (t) => {
+    const dir = collection();
+    await (await acquireWriterLock(dir, { tool: 'test' })).release();
+    const child = spawn(process.execPath, [LOCK_CHILD, 'reclaim', dir], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    await firstLine(child);
+    const reclaimFile = `${writerLockPath(dir)}.reclaim`;
+    let named = 0;
+    try {
+      for (let round = 0; round < 200; round++) {
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 3));
+        child.kill('SIGSTOP');
+        await stopped(child);
+        let content: string | undefined;
+        try {
+          content = fs.readFileSync(reclaimFile, 'utf8');
+        } catch {
+          content = undefined;
+        }
+        if (content !== undefined) {
+          // An empty one names no one: every writer would wait for it to age (10 s), longer than they wait.
+          assert.notEqual(content, '', `round ${round}: the reclaim file is never empty`);
+          assert.equal((JSON.parse(content) as { pid: number }).pid, child.pid);
+          named++;
+        }
+        child.kill('SIGCONT');
+      }
+    } finally {
+      child.kill('SIGCONT');
+      await killHard(child);
+    }
+    assert.ok(named > 0, 'stopped while reclaiming at least once');
+    t.diagnostic(`stopped while reclaiming ${named} times in 200`);
+  });
+
   void it('reclaims a lock of its own pid that it no longer holds (a failed release)', async () => {
     const dir = collection();
     const first = await acquireWriterLock(dir, { tool: 'test' });

@@ -105,11 +105,7 @@ export class CollectionScanner {
    * that are gone (every link written is checked), it starts over without the index: a snapshot is
    * never built on missing objects.
    */
-  async collectionTree(
-    extra?: (root: string) => GitObject[],
-    /** Called now and then during the walk, to let other work run (see `scanFolder`). */
-    pause?: Pause,
-  ): Promise<{
+  async collectionTree(extra?: (root: string) => GitObject[]): Promise<{
     state: ScanResult;
     root: string;
     treesWritten: number;
@@ -120,7 +116,7 @@ export class CollectionScanner {
     let result: { state: ScanResult; root: string; treesWritten: number; dirShas: Record<string, string> };
     try {
       const state = await traced('scan the collection', () =>
-        scanFolder(this.objects, this.collectionDir, true, index, this.parallelStat, pause),
+        scanFolder(this.objects, this.collectionDir, true, index, this.parallelStat),
       );
       result = {
         state,

@@ -142,17 +142,21 @@ function newHolder(options: AcquireOptions): LockHolder {
   };
 }
 
+/** Creates the lock file naming `holder`, whole (`createWhole`); false when a lock exists. */
+function tryCreate(lockFile: string, holder: LockHolder): Promise<boolean> {
+  return createWhole(lockFile, serializeHolder(holder));
+}
+
 /**
- * Creates the lock with its content in one atomic step: the holder is written to a temp file, which is
- * then hard-linked to `writer.lock` (link fails with EEXIST when a lock exists). So a lock file is never
- * seen empty: a writer paused or killed while creating it (SIGSTOP, a laptop asleep) leaves either no
- * lock or a whole one, never an empty file that someone could judge stale while its writer still runs.
- * Where the file system has no hard links, an O_EXCL create then write is the fallback. The lock file
- * is not part of the collection (nothing to undo), so this goes to node:fs directly; no fsync: after a
- * power loss the holder is dead anyway.
+ * Creates `lockFile` (a lock, or a reclaim file) with its content in one atomic step: the content is
+ * written to a temp file, which is then hard-linked to `lockFile` (link fails with EEXIST when the file
+ * exists: false). So such a file is never seen empty: a writer paused or killed while creating it
+ * (SIGSTOP, `kill -9`, a laptop asleep) leaves either no file or a whole one, never an empty file that
+ * nobody can judge, which would hold every other writer off. Where the file system has no hard links,
+ * an O_EXCL create then write is the fallback. Lock files are not part of the collection (nothing to
+ * undo), so this goes to node:fs directly; no fsync: after a power loss their writer is dead anyway.
  */
-async function tryCreate(lockFile: string, holder: LockHolder): Promise<boolean> {
-  const content = serializeHolder(holder);
+async function createWhole(lockFile: string, content: string): Promise<boolean> {
   // `.<name>.<pid>.<time+random>.ak-tmp`: the stray sweep's pattern, so a killed creator's temp goes.
   const unique = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
   const temp = path.join(
@@ -293,17 +297,15 @@ function isStale(seen: SeenLock, lockFile: string): boolean {
  */
 async function reclaimStale(fs: Fs, lockFile: string, stale: SeenLock): Promise<boolean> {
   const reclaimFile = `${lockFile}.reclaim`;
-  let handle: fsp.FileHandle;
-  try {
-    handle = await fsp.open(reclaimFile, 'wx', 0o644);
-  } catch (err) {
-    if (!isErrno(err, 'EEXIST')) throw ioFailure('create', reclaimFile, err);
+  // Whole, like the lock: a reclaimer killed between an O_EXCL create and its write used to leave an
+  // empty reclaim file, which names no one and so held every writer off for RECLAIM_STALE_MS (the
+  // torture campaign's `locked by` a dead pull, once in 300 kills).
+  if (!(await createWhole(reclaimFile, reclaimerText()))) {
     await removeStaleReclaimFile(fs, reclaimFile);
     await sleep(5); // someone else is reclaiming right now: give them the moment it takes
     return false;
   }
   try {
-    await handle.writeFile(reclaimerText()).finally(() => handle.close());
     const again = readLockFileSync(lockFile);
     const same =
       again !== undefined &&
@@ -357,7 +359,7 @@ function reclaimerText(): string {
 
 /**
  * Whether the reclaim file's writer, on this host, is no longer running. False when that cannot be told:
- * a file still empty (its writer between create and write), an older version's bare pid, another host.
+ * an empty file or a bare pid (left by an older version), another host.
  */
 function reclaimerGone(reclaimFile: string): boolean {
   let who: unknown;

@@ -1,14 +1,16 @@
 /**
  * Child process for the writer-lock tests. `hold DIR`: take the lock, print the holder as JSON, wait to be
- * killed. `churn DIR`: take and release the lock in a loop until killed. `orphan DIR`: take the lock, start a git of the snapshot store that waits on its input (as a
+ * killed. `churn DIR`: take and release the lock in a loop until killed. `reclaim DIR`: the same, each time over a dead writer's lock it reclaims. `orphan DIR`: take the lock, start a git of the snapshot store that waits on its input (as a
  * long `git gc` would run on), print its pid, wait to be killed. `race DIR START_AT WAIT_MS HOLD_MS`: at wall-clock START_AT try to take the lock, print
  * `acquired` or `locked`, hold it HOLD_MS, release. Run without arguments it does nothing.
  */
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { isCoreError } from '../../../src/core/base/errors.js';
 import { OWNER_ENV, ownerMark } from '../../../src/core/ports/processes.js';
-import { acquireWriterLock } from '../../../src/core/txn/writerLock.js';
+import { acquireWriterLock, writerLockPath } from '../../../src/core/txn/writerLock.js';
 
 const storeGitDir = (dir: string): string => path.join(dir, '.artifact-keeper', 'snapshots.git');
 
@@ -35,6 +37,17 @@ async function main(): Promise<void> {
     process.stdout.write('churning\n');
     for (;;) {
       const lock = await acquireWriterLock(dir, { tool: 'lock-test', operation: 'churn', waitMs: 60_000 });
+      await lock.release();
+    }
+  }
+  if (mode === 'reclaim') {
+    // Leaves a dead writer's lock and takes it over, as fast as it can, until killed: the parent stops it
+    // at random moments, reclaim file included.
+    const stale = `${JSON.stringify({ pid: 999_999_999, host: os.hostname(), tool: 'dead', started: '2020-01-01T00:00:00.000Z' })}\n`;
+    process.stdout.write('reclaiming\n');
+    for (;;) {
+      fs.writeFileSync(writerLockPath(dir), stale);
+      const lock = await acquireWriterLock(dir, { tool: 'lock-test', operation: 'reclaim', waitMs: 60_000 });
       await lock.release();
     }
   }

@@ -128,7 +128,7 @@ const COMPACT_ESCAPES: Record<string, string> = {
 };
 
 export function serializeToml(table: TomlTable): string {
-  return writeTable(table, '', false);
+  return serializeTomlNoting(table).text;
 }
 
 /** Cleared while writing when a value JSON would not give back as it is (see `serializeTomlNoting`). */

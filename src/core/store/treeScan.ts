@@ -89,13 +89,7 @@ export class CollectionScanner {
     const index = this.statIndex.loadIndex();
     const state = await scanFolder(this.objects, this.collectionDir, true, index, this.parallelStat);
     const built = buildTrees(state, index);
-    this.lastScan = {
-      files: state.files.size,
-      hashed: state.hashed,
-      readdirs: state.readdirs,
-      treesWritten: 0,
-      ms: performance.now() - started,
-    };
+    this.noteScan(state, 0, started);
     return { ...state, root: built.root, dirShas: built.dirShas };
   }
 
@@ -133,13 +127,7 @@ export class CollectionScanner {
       result = { state, ...(await writeTrees(this.objects, state, undefined, extra)) };
       this.indexUsed = false;
     }
-    this.lastScan = {
-      files: result.state.files.size,
-      hashed: result.state.hashed,
-      readdirs: result.state.readdirs,
-      treesWritten: result.treesWritten,
-      ms: performance.now() - started,
-    };
+    this.noteScan(result.state, result.treesWritten, started);
     return result;
   }
 
@@ -163,14 +151,23 @@ export class CollectionScanner {
     }
     const built = tracedSync('build the trees', () => treeObjects(state, index));
     this.indexUsed = true;
+    this.noteScan(state, built.treesWritten, started);
+    return { state, root: built.root, objects: built.objects, dirShas: built.dirShas };
+  }
+
+  /** Remembers what a scan that started at `started` (performance.now()) cost, as `lastScan`. */
+  private noteScan(
+    state: { files: ReadonlyMap<string, unknown>; hashed: number; readdirs: number },
+    treesWritten: number,
+    started: number,
+  ): void {
     this.lastScan = {
       files: state.files.size,
       hashed: state.hashed,
       readdirs: state.readdirs,
-      treesWritten: built.treesWritten,
+      treesWritten,
       ms: performance.now() - started,
     };
-    return { state, root: built.root, objects: built.objects, dirShas: built.dirShas };
   }
 
   /**

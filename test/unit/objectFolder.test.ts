@@ -220,6 +220,31 @@ void describe('ObjectFolder.write', () => {
       assert.throws(() => git(gitDir, 'cat-file', '-e', object.sha), /Command failed/, `${op}: absent`);
     }
   });
+
+  void it('a write that fails among many throws only once every other write has ended, leaving each object whole or absent', async () => {
+    const gitDir = bareRepo();
+    const objects = Array.from({ length: 12 }, (_, i) => gitObject('blob', randomBytes(20_000 + i)));
+    const plan = new FaultPlan([{ op: 'writeFile', nth: 1, errno: 'EIO' }]);
+    const err = await coreErrorOf(new ObjectFolder(gitDir, withFaults(nodeFs, plan)).write(objects));
+    assert.equal(err.code, 'io-failed');
+    // The files as the caller finds them when the call has thrown, and a moment later: the same.
+    const atThrow = looseFiles(gitDir);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.deepEqual(looseFiles(gitDir), atThrow, 'no write still running after the throw');
+    assert.deepEqual(
+      atThrow.filter((f) => f.includes('tmp_')),
+      [],
+      'no temp left',
+    );
+    let kept = 0;
+    for (const object of objects) {
+      const file = path.join(gitDir, 'objects', object.sha.slice(0, 2), object.sha.slice(2));
+      if (!fs.existsSync(file)) continue;
+      kept++;
+      assert.deepEqual(inflateSync(fs.readFileSync(file)).subarray(-object.data.length), object.data);
+    }
+    assert.equal(kept, objects.length - 1, 'every object but the failed one was written');
+  });
 });
 
 void describe('createRefs', () => {

@@ -64,16 +64,23 @@ export class ObjectFolder {
     const batch = new Set(objects.map((o) => o.sha));
     const present = (sha: string): boolean => batch.has(sha) || this.has(sha, packs);
     for (const object of objects) checkLinks(object, present);
-    for (const object of objects) {
-      // Loose or packed: git's own writes skip an object the repository has, wherever it is.
-      if (this.has(object.sha, packs)) continue;
-      const file = this.loosePath(object.sha);
-      const header = Buffer.from(`${object.type} ${object.data.length}\0`, 'latin1');
-      const body = deflateSync(Buffer.concat([header, object.data]), { level: 1 });
-      const temp = path.join(path.dirname(file), `tmp_obj_${randomBytes(6).toString('hex')}`);
-      await writeThenRename(this.fs, temp, file, body, 0o444);
-    }
+    // Loose or packed: git's own writes skip an object the repository has, wherever it is.
+    const missing = objects.filter((object) => !this.has(object.sha, packs));
+    // Side by side: each file is a mkdir, a write and a rename on the thread pool, and one after another
+    // every file waited for the one before (a create that stalled on a busy disk held up all the rest).
+    // Every write has ended, kept or cleaned up, before this returns or throws.
+    const written = await Promise.allSettled(missing.map((object) => this.writeLoose(object)));
+    const failed = written.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
     return true;
+  }
+
+  private async writeLoose(object: GitObject): Promise<void> {
+    const file = this.loosePath(object.sha);
+    const header = Buffer.from(`${object.type} ${object.data.length}\0`, 'latin1');
+    const body = deflateSync(Buffer.concat([header, object.data]), { level: 1 });
+    const temp = path.join(path.dirname(file), `tmp_obj_${randomBytes(6).toString('hex')}`);
+    await writeThenRename(this.fs, temp, file, body, 0o444);
   }
 
   private loosePath(sha: string): string {

@@ -16,8 +16,9 @@ import { FaultPlan, withFaults } from '../../src/core/ports/faults.js';
 import { atomicTempName, atomicTempOwner, nodeFs } from '../../src/core/ports/fs.js';
 import { isAbandonedTemp, STRAY_TEMP_AGE_MS, sweepStaleTemp } from '../../src/core/ports/tempSpace.js';
 import { emptyStatCache, loadStatCache, saveStatCache } from '../../src/core/status/statCache.js';
+import { projectLockPath, withProjectLock } from '../../src/core/projects/projectLock.js';
 import { recoverJournal } from '../../src/core/txn/transaction.js';
-import { copySharedFixture } from './support/collections.js';
+import { copySharedFixture, tempDir } from './support/collections.js';
 
 /** A pid that ran and is gone (a fresh child, waited for). */
 function deadPid(): number {
@@ -140,6 +141,48 @@ describe('cache temps and the sweeps', () => {
       assert.deepEqual(openParseCache(dir).parse(manifest, 'collection.toml'), parsed);
       fs.writeFileSync(path.join(dir, STATE_DIR, 'status-cache.json'), left);
       assert.deepEqual(loadStatCache(dir), emptyStatCache());
+    }
+  });
+});
+
+describe("the project locks' folder", () => {
+  it('a project lock taken removes the temps killed lock creators left there long ago, and nothing else', async () => {
+    const before = process.env.TMPDIR;
+    process.env.TMPDIR = tempDir();
+    try {
+      const profile = path.join(tempDir(), 'project', '.claude');
+      fs.mkdirSync(profile, { recursive: true });
+      const locks = path.dirname(projectLockPath(profile));
+      fs.mkdirSync(locks, { recursive: true });
+      const longAgo = new Date(Date.now() - STRAY_TEMP_AGE_MS - 60_000);
+      const old = [
+        `.${'a'.repeat(32)}.lock.${deadPid()}.m1abc.ak-tmp`,
+        `.${'b'.repeat(32)}.lock.reclaim.1.m2.ak-tmp`,
+      ];
+      // A fresh temp whose creator looks dead may be a live creator's in another pid namespace: it stays.
+      const kept = [
+        `.${'c'.repeat(32)}.lock.${deadPid()}.m3.ak-tmp`,
+        `${'d'.repeat(32)}.lock`,
+        'notes.ak-tmp',
+      ];
+      for (const name of [...old, ...kept]) fs.writeFileSync(path.join(locks, name), '{}');
+      for (const name of [...old, kept[1] as string, kept[2] as string])
+        fs.utimesSync(path.join(locks, name), longAgo, longAgo);
+      let held = false;
+      await withProjectLock(profile, { tool: 'test', operation: 'deploy' }, async () => {
+        held = fs.existsSync(projectLockPath(profile));
+        assert.deepEqual(
+          fs.readdirSync(locks).filter((n) => old.includes(n)),
+          [],
+          'old temps gone while held',
+        );
+        await Promise.resolve();
+      });
+      assert.equal(held, true);
+      assert.deepEqual(fs.readdirSync(locks).sort(), [...kept].sort());
+    } finally {
+      if (before === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = before;
     }
   });
 });

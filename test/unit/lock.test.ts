@@ -45,6 +45,21 @@ describe('lock', () => {
     assert.match(lockError(`[lock.entries.pdf]\ncontent_hash = "${HASH}"\n`).message, /NAME::TYPE/);
   });
 
+  it('keeps integral floats of unknown keys as floats when an entry is rebuilt, and in a lock without [lock]', () => {
+    const lock = parseLock(
+      `[lock]\nversion = "1.0.0"\n\n[lock.entries."pdf::skill"]\ncontent_hash = "${HASH}"\nfetched = "t0"\nweight = 2.0\n`,
+    );
+    setEntry(lock, { name: 'pdf', type: 'skill' }, { content_hash: HASH, fetched: 't1', upstream: 'u' });
+    assert.equal(
+      serializeLock(lock),
+      `[lock]\nversion = "1.0.0"\n\n[lock.entries."pdf::skill"]\ncontent_hash = "${HASH}"\nfetched = "t1"\nupstream = "u"\nweight = 2.0\n`,
+    );
+    assert.equal(
+      serializeLock(parseLock('ratio = 1.0\n')),
+      'ratio = 1.0\n\n[lock]\nversion = "1.0.0"\n\n[lock.entries]\n',
+    );
+  });
+
   it('sets entries in SkillMeat key order, omitting nulls, keeping unknown keys', () => {
     const lock = parseLock(
       `[lock]\nversion = "1.0.0"\n\n[lock.entries."pdf::skill"]\ncontent_hash = "${HASH}"\nfetched = "t0"\nextra = "kept"\n`,

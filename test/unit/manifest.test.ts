@@ -138,6 +138,23 @@ describe('manifest', () => {
     assert.deepEqual(parseManifest(out).artifacts[0]?.resolvedVersion, 'v2.0.0');
   });
 
+  it('keeps integral floats of free keys as floats across an edit that reorders the artifact', () => {
+    const text = RICH.replace('some_future_key = 42\n', 'some_future_key = 42\nscore = 1.0\n').replace(
+      'future_field = "keep me"\n',
+      'future_field = "keep me"\nrating = 4.0\n',
+    );
+    const manifest = parseManifest(text);
+    assert.equal(serializeManifest(manifest), text, 'no-op round trip');
+    const entry = findEntry(manifest, { name: 'pdf', type: 'skill' });
+    assert.ok(entry);
+    // A key the artifact did not have: its table is rebuilt in SkillMeat's order.
+    setArtifactFields(entry, { resolved_version: 'v2.0.0' });
+    const out = serializeManifest(manifest);
+    assert.match(out, /resolved_version = "v2\.0\.0"\n/);
+    assert.match(out, /\nsome_future_key = 42\nscore = 1\.0\n/);
+    assert.match(out, /\nrating = 4\.0\n/);
+  });
+
   it('adds an artifact in SkillMeat key order', () => {
     const manifest = parseManifest(RICH);
     addArtifact(

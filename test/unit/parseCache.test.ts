@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { collectionWrites, loadCollection, rememberWrittenDocs } from '../../src/core/model/collection.js';
 import { KEEP, openParseCache, parseCacheEntry } from '../../src/core/model/parseCache.js';
-import { parseToml } from '../../src/core/model/toml.js';
+import { parseToml, serializeToml, serializeTomlNoting } from '../../src/core/model/toml.js';
 import { nodeFs } from '../../src/core/ports/fs.js';
 import { copySharedFixture, runCli } from './support/collections.js';
 
@@ -119,6 +119,50 @@ void describe('the parse cache after our own writes', () => {
     assert.equal(fs.existsSync(parseCacheEntry(dir, sha256('when = 2026-01-02T03:04:05.000Z\n'))), false);
     // And a parse still gives the datetime, not a string.
     assert.ok(openParseCache(dir).parse(texts[0] as string, 'collection.toml').when instanceof Date);
+  });
+
+  void it('never keeps a document holding an integral float (JSON gives 1.0 back as 1); read twice, it still writes 1.0', async () => {
+    const dir = copySharedFixture();
+    fs.mkdirSync(path.join(dir, '.artifact-keeper'), { recursive: true });
+    const texts = [
+      'ratio = 1.0\n',
+      'zero = -0.0\n',
+      'list = [\n    1,\n    2.0,\n]\n',
+      'groups = [\n    { name = "g", weight = 2.0 },\n]\n',
+      `[[artifacts]]\nname = "a"\ndescription = "${'d'.repeat(90)}"\n\n[artifacts.metadata.extra]\nrating = 4.0\n`,
+    ];
+    for (let round = 0; round < 2; round++) {
+      const cache = openParseCache(dir);
+      for (const text of texts) assert.equal(serializeToml(cache.parse(text, 'collection.toml')), text, text);
+      // A non-integral float is kept: JSON and TOML agree on it.
+      cache.parse('half = 0.5\n', 'collection.toml');
+      await cache.save(nodeFs);
+      for (const text of texts)
+        assert.equal(fs.existsSync(parseCacheEntry(dir, sha256(text))), false, `not kept: ${text}`);
+      assert.equal(fs.existsSync(parseCacheEntry(dir, sha256('half = 0.5\n'))), true);
+    }
+    // Remembered as written, with the writer's word and with the cache's own walk.
+    const written = openParseCache(dir);
+    for (const text of texts) {
+      const doc = parseToml(text, 'x');
+      const noted = serializeTomlNoting(doc);
+      assert.equal(noted.jsonExact, false, text);
+      written.remember(noted.text, doc, noted.jsonExact);
+      written.remember(`# walked\n${noted.text}`, doc);
+    }
+    await written.save(nodeFs);
+    for (const text of texts) {
+      assert.equal(fs.existsSync(parseCacheEntry(dir, sha256(text))), false, `not remembered: ${text}`);
+      assert.equal(
+        fs.existsSync(parseCacheEntry(dir, sha256(`# walked\n${text}`))),
+        false,
+        `walked: ${text}`,
+      );
+    }
+    assert.equal(
+      serializeToml(openParseCache(dir).parse(texts[0] as string, 'collection.toml')),
+      'ratio = 1.0\n',
+    );
   });
 
   void it(`keeps the ${KEEP} newest entries and every entry this process read, and removes the one-file cache of earlier versions`, async () => {

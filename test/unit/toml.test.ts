@@ -1,8 +1,15 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { CoreError } from '../../src/core/base/errors.js';
-import { MAX_DEPTH, parseToml, serializeToml, serializeTomlNoting } from '../../src/core/model/toml.js';
+import {
+  MAX_DEPTH,
+  parseToml,
+  pythonFloatRepr,
+  serializeToml,
+  serializeTomlNoting,
+} from '../../src/core/model/toml.js';
 import type { TomlTable } from '../../src/core/model/toml.js';
 
 function check(doc: TomlTable, expected: string): void {
@@ -152,6 +159,167 @@ describe('serializeToml (tomli_w rules)', () => {
   it('keeps numbers, booleans and big integers', () => {
     check({ a: 1, b: 1.5, c: true, d: false }, 'a = 1\nb = 1.5\nc = true\nd = false\n');
     assert.equal(serializeToml({ big: 9007199254740993n }), 'big = 9007199254740993\n');
+  });
+});
+
+/** Python's `repr` of each double, from its IEEE bits (no decimal text crosses between the languages). */
+function pythonReprs(values: number[]): string[] {
+  const bits = Buffer.alloc(8);
+  const input = values.map((value) => {
+    bits.writeDoubleBE(value);
+    return bits.toString('hex');
+  });
+  const script =
+    'import struct, sys\n' +
+    'for line in sys.stdin.read().split():\n' +
+    '    print(repr(struct.unpack(">d", bytes.fromhex(line))[0]))\n';
+  const run = spawnSync('python3', ['-c', script], { input: input.join('\n'), encoding: 'utf8' });
+  assert.equal(run.status, 0, `python3: ${String(run.error ?? run.stderr)}`);
+  const reprs = run.stdout.trim().split('\n');
+  assert.equal(reprs.length, values.length);
+  return reprs;
+}
+
+describe('floats (tomli_w writes str(float), Python repr)', () => {
+  // Written by tomli_w from the data Python's tomllib reads from it (tomli_w.dumps(tomllib.loads(text))
+  // is this text again): integral floats at the top, in tables, in arrays of tables, in inline tables
+  // and inline arrays, beside integers and a big integer.
+  const WRITTEN = `version = 1
+ratio = 1.0
+neg_zero = -0.0
+big_float = 1e+16
+tiny = 1e-05
+huge = 1.5e+300
+up = inf
+down = -inf
+odd = nan
+half = 0.5
+delta = -3
+big = 9007199254740993
+weights = [
+    1.0,
+    1,
+    -3,
+    -0.0,
+    [
+        2.0,
+        3,
+    ],
+    1e+16,
+    100.0,
+]
+groups = [
+    { name = "g", weight = 2.0, pos = { x = 1.0, y = 2 } },
+    { name = "h", weight = 2 },
+]
+
+[collection]
+name = "c"
+threshold = 3.0
+
+[collection.limits]
+low = 0.0
+high = 100.0
+count = 100
+
+[[artifacts]]
+name = "pdf-tools"
+type = "skill"
+path = "skills/pdf-tools"
+origin = "github"
+upstream = "https://github.com/example/skills/tree/main/pdf-tools"
+
+[artifacts.metadata.extra]
+rating = 4.0
+count = 4
+share = 0.25
+at = 1e+22
+
+[[artifacts]]
+name = "x"
+type = "agent"
+path = "agents/x.md"
+origin = "local"
+score = 10.0
+rank = 10
+`;
+
+  it('writes a document tomli_w wrote back byte-identical: integral floats stay floats, integers stay integers', () => {
+    const doc = parseToml(WRITTEN, 'x.toml');
+    const noted = serializeTomlNoting(doc);
+    assert.equal(noted.text, WRITTEN);
+    assert.equal(noted.jsonExact, false, 'JSON would give 1.0 back as 1');
+    // Read twice, written twice: the same.
+    assert.equal(serializeToml(parseToml(noted.text, 'x.toml')), WRITTEN);
+  });
+
+  it('writes floats read under dotted keys as tomli_w writes the tables they make', () => {
+    const text =
+      'point.x = 1.0\npoint.y = -0.0\nt = { a.b = 2.0, c = 3, d = [4.0, { e = 5.0 }] }\nl = [{ f.g = 6.0 }, [7.0]]\n\n[s]\nu.v.w = 1e16\n';
+    // tomli_w.dumps(tomllib.loads(text)):
+    assert.equal(
+      serializeToml(parseToml(text, 'x.toml')),
+      'l = [\n    { f = { g = 6.0 } },\n    [\n        7.0,\n    ],\n]\n\n[point]\nx = 1.0\ny = -0.0\n\n[t]\nc = 3\nd = [\n    4.0,\n    { e = 5.0 },\n]\n\n[t.a]\nb = 2.0\n\n[s.u.v]\nw = 1e+16\n',
+    );
+  });
+
+  it('measures an inline table with its floats as written: 1.0 can push it past 100 characters', () => {
+    const name = 'n'.repeat(75);
+    const read = (w: string): string =>
+      serializeToml(parseToml(`groups = [{ name = "${name}", w = ${w} }]\n`, 'x.toml'));
+    assert.equal(read('1'), `groups = [\n    { name = "${name}", w = 1 },\n]\n`);
+    assert.equal(read('1.0'), `[[groups]]\nname = "${name}"\nw = 1.0\n`);
+  });
+
+  it('writes a number that can only be a float as one, with or without a mark: -0, beyond 2^53, exponents', () => {
+    assert.equal(
+      serializeToml({ a: -0, b: 1e16, c: 2 ** 53 + 2, d: 1e-7, e: 1e21, f: 0.0001, g: 123.456, h: 3 }),
+      'a = -0.0\nb = 1e+16\nc = 9007199254740994.0\nd = 1e-07\ne = 1e+21\nf = 0.0001\ng = 123.456\nh = 3\n',
+    );
+  });
+
+  it('honours a mark only while the value is integral: a float replaced by 2.5 is written 2.5, the others stay 1.0', () => {
+    const doc = parseToml('x = 1.0\ny = 1.0\nl = [\n    1.0,\n    1.0,\n]\n', 'x.toml');
+    doc.x = 2.5;
+    (doc.l as number[])[0] = 0.5;
+    assert.deepEqual(serializeTomlNoting(doc), {
+      text: 'x = 2.5\ny = 1.0\nl = [\n    0.5,\n    1.0,\n]\n',
+      jsonExact: false,
+    });
+  });
+
+  it('writes any double as Python repr does (2,000 random doubles against python3), and so does the writer unless it is a plain integer', () => {
+    const seed = Date.now();
+    const values = [
+      ...[0, -0, 1, -1, 1e16, 1e15, 9999999999999998, 1e-4, 1e-5, 0.1, 1 / 3, 2 ** 53, 2 ** 63],
+      ...[Number.MAX_VALUE, Number.MIN_VALUE, -Number.MIN_VALUE, Number.EPSILON, NaN, Infinity, -Infinity],
+      ...fc.sample(fc.double(), { numRuns: 2_000, seed }),
+    ];
+    const reprs = pythonReprs(values);
+    // The writer, for a number it has no mark for: Python's repr unless a plain integer.
+    const writer = values.flatMap((value, i) => {
+      const repr = reprs[i] as string;
+      const expected = `x = ${Number.isSafeInteger(value) && !Object.is(value, -0) ? String(value) : repr}\n`;
+      const text = serializeToml({ x: value });
+      return text === expected ? [] : [`${text.trim()} for ${repr}`];
+    });
+    assert.deepEqual(writer.slice(0, 10), [], `seed ${seed}`);
+    const repr = values.flatMap((value, i) =>
+      pythonFloatRepr(value) === reprs[i] ? [] : [`${pythonFloatRepr(value)} for ${reprs[i]}`],
+    );
+    assert.deepEqual(repr.slice(0, 10), [], `seed ${seed}`);
+  });
+
+  it('gives back byte-identical any array of floats as tomli_w writes it (python3 repr of 300 random lists)', () => {
+    const seed = Date.now();
+    const lists = fc.sample(fc.array(fc.double(), { minLength: 1, maxLength: 8 }), { numRuns: 300, seed });
+    const reprs = pythonReprs(lists.flat());
+    let at = 0;
+    for (const list of lists) {
+      const items = list.map(() => `    ${reprs[at++] as string},\n`).join('');
+      const text = `first = ${reprs[at - list.length] as string}\nlist = [\n${items}]\n`;
+      assert.equal(serializeToml(parseToml(text, 'x.toml')), text, `seed ${seed}`);
+    }
   });
 });
 

@@ -7,7 +7,7 @@ import { lockKey, parseLockKey } from './artifact.js';
 import type { ArtifactKey } from './artifact.js';
 import { CoreError } from '../base/errors.js';
 import { lineOfKey, MANIFEST_FILE, reorder } from './manifest.js';
-import { isTable, parseToml, serializeToml } from './toml.js';
+import { copyFloatMarks, isTable, parseToml, serializeToml } from './toml.js';
 import type { TomlTable } from './toml.js';
 
 export const LOCK_FILE = 'collection.lock';
@@ -85,8 +85,11 @@ export function parseLock(
     });
   };
   const lock = raw.lock;
-  if (lock === undefined)
-    return { ...emptyLock(), raw: { ...raw, lock: { version: LOCK_VERSION, entries: {} } } };
+  if (lock === undefined) {
+    const withLock: TomlTable = { ...raw, lock: { version: LOCK_VERSION, entries: {} } };
+    copyFloatMarks(raw, withLock);
+    return { ...emptyLock(), raw: withLock };
+  }
   if (!isTable(lock)) throw invalid('[lock] must be a table');
   const version = lock.version;
   if (version !== undefined && typeof version !== 'string') throw invalid('lock.version must be a string');

@@ -13,7 +13,7 @@ import {
 } from './artifact.js';
 import type { ArtifactKey, ArtifactType } from './artifact.js';
 import { CoreError } from '../base/errors.js';
-import { isTable, parseToml, serializeToml } from './toml.js';
+import { copyFloatMarks, isTable, parseToml, serializeToml } from './toml.js';
 import type { TomlTable, TomlValue } from './toml.js';
 
 export const MANIFEST_FILE = 'collection.toml';
@@ -233,7 +233,8 @@ function refreshEntry(entry: ArtifactEntry): void {
 /**
  * Moves `added` keys to their canonical place: right after the nearest present key that comes before
  * them in `order` (or before the first that comes after).
- * Keys that were already there keep their position, and unknown keys are never moved.
+ * Keys that were already there keep their position, and unknown keys are never moved. The new table
+ * keeps the old one's float marks (an unknown `score = 1.0` is still written `1.0`).
  */
 export function reorder(table: TomlTable, order: string[], added: string[]): TomlTable {
   const result: [string, TomlValue][] = Object.entries(table).filter(([key]) => !added.includes(key));
@@ -249,7 +250,9 @@ export function reorder(table: TomlTable, order: string[], added: string[]): Tom
     }
     result.splice(at, 0, [key, table[key] as TomlValue]);
   }
-  return Object.fromEntries(result);
+  const reordered = Object.fromEntries(result) as TomlTable;
+  copyFloatMarks(table, reordered);
+  return reordered;
 }
 
 /** Keeps the table's identity (the manifest's raw array holds it) while changing its key order. */

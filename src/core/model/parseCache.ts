@@ -4,9 +4,9 @@
  * costs more than a whole warm status; reading the same tree back as JSON costs a tenth of it. A command
  * reads only the documents it needs, and the few newest are kept (`KEEP`), so after a restore or an undo
  * the bytes put back are usually still there. Only documents that JSON keeps exactly (no dates, no big
- * integers, no NaN or infinities) are cached. Written through the Fs port, temp then rename, without
- * fsync (`replaceDerivedFile`: a power cut can only leave an entry that does not parse, a miss); faults
- * reach every write.
+ * integers, no NaN or infinities, no integral float such as `1.0`, which JSON gives back as an integer)
+ * are cached. Written through the Fs port, temp then rename, without fsync (`replaceDerivedFile`: a
+ * power cut can only leave an entry that does not parse, a miss); faults reach every write.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -15,7 +15,7 @@ import { STATE_DIR } from '../base/changes.js';
 import { traceCount } from '../base/trace.js';
 import { replaceDerivedFile } from '../ports/fs.js';
 import type { Fs } from '../ports/fs.js';
-import { isJsonNumber, parseToml } from './toml.js';
+import { holdsRememberedFloat, isJsonNumber, parseToml } from './toml.js';
 import type { TomlTable } from './toml.js';
 
 const PREFIX = 'parse-cache-';
@@ -189,7 +189,7 @@ function isJsonExact(value: unknown): boolean {
         if (isJsonNumber(item)) continue;
         return false;
       case 'object':
-        if (item === null || item instanceof Date) return false;
+        if (item === null || item instanceof Date || holdsRememberedFloat(item)) return false;
         for (const child of Array.isArray(item) ? item : Object.values(item as Record<string, unknown>))
           stack.push(child);
         continue;

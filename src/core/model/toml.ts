@@ -5,7 +5,6 @@
  */
 import * as path from 'node:path';
 import { firstMarkerLine } from './gitMarkers.js';
-import * as TOML from '@iarna/toml';
 import { CoreError, firstLine } from '../base/errors.js';
 
 export type TomlValue = string | number | bigint | boolean | Date | TomlValue[] | TomlTable;
@@ -25,7 +24,7 @@ export function parseToml(bytes: Uint8Array | string, file: string): TomlTable {
   }
   let doc: TomlTable;
   try {
-    doc = TOML.parse(text) as unknown as TomlTable;
+    doc = parseNotingFloats(text);
   } catch (err) {
     const e = err as { line?: number; col?: number; message?: string; fromTOML?: boolean };
     if (err instanceof RangeError) {
@@ -69,6 +68,139 @@ export function parseToml(bytes: Uint8Array | string, file: string): TomlTable {
     });
   }
   return doc;
+}
+
+/** @iarna/toml's parser as far as `FloatNotingParser` uses it (`lib/toml-parser.js`, version 3). */
+interface TomlParser {
+  /** The table that `key = value` lines go into (the last header's). */
+  ctx: TomlTable;
+  /** The state of the value being parsed: the inline array or inline table built so far. */
+  state: { resultArr: TomlValue[] | null; resultTable: TomlTable | null };
+  parse(text: string): void;
+  finish(): TomlTable;
+  /** `key = value` in a table, dotted keys included; `value` is still boxed. */
+  recordAssignStatement(kv: { key: string[]; value: unknown }): unknown;
+  recordInlineListValue(value: unknown): unknown;
+  recordInlineTableValue(kv: { key: string[]; value: unknown }): unknown;
+}
+// The parser class and the error formatting `TOML.parse` uses (`parse-string.js`): the package's own
+// parse gives no way to subclass it.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const TomlParserClass = require('@iarna/toml/lib/toml-parser.js') as new () => TomlParser;
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const prettyError = require('@iarna/toml/parse-pretty-error.js') as (err: unknown, text: string) => unknown;
+
+/**
+ * The keys (table) or indexes (array) of each container that held an integral float in the TOML it was
+ * parsed from (`x = 1.0`, `1e16`, `-0.0`): @iarna/toml gives every float as a plain number, so without
+ * this the writer could not tell `1.0` from `1` and would write it back as an integer. Non-integral
+ * floats need no mark: only a float can hold them. Keyed by the parsed objects themselves, so a mark lives
+ * as long as its container and goes with it wherever the model moves it; a table copied to reorder its
+ * keys takes its marks along (`copyFloatMarks`).
+ *
+ * A mark is honoured only while the value there is still an integral number. Our code never writes a
+ * number into a table it parsed (the keys it sets hold strings, booleans and tables) nor edits an array
+ * holding numbers, so a mark never outlives the float it was made for; code that did so would have to
+ * drop the mark (`floatKeys.get(table)?.delete(key)`) or its integer would be written as a float.
+ */
+const floatKeys = new WeakMap<object, Set<string | number>>();
+
+function noteFloat(container: object, key: string | number): void {
+  let keys = floatKeys.get(container);
+  if (keys === undefined) floatKeys.set(container, (keys = new Set()));
+  keys.add(key);
+}
+
+/** Whether `container[key]`, an integral number, was read as a float (see `floatKeys`). */
+function isRememberedFloat(container: object, key: string | number): boolean {
+  return floatKeys.get(container)?.has(key) === true;
+}
+
+/**
+ * Whether a table or array holds, directly, an integral number that was read as a float: JSON would give
+ * it back as an integer, so the parse cache must not keep a document holding one.
+ */
+export function holdsRememberedFloat(container: object): boolean {
+  const keys = floatKeys.get(container);
+  if (keys === undefined) return false;
+  for (const key of keys) {
+    const value = (container as Record<string | number, unknown>)[key];
+    if (typeof value === 'number' && Number.isInteger(value)) return true;
+  }
+  return false;
+}
+
+/** Gives `to`, a copy of the table `from` (its keys reordered), the float marks of `from`. */
+export function copyFloatMarks(from: TomlTable, to: TomlTable): void {
+  const keys = floatKeys.get(from);
+  if (keys !== undefined) for (const key of keys) if (key in to) noteFloat(to, key);
+}
+
+/**
+ * A float box of @iarna/toml whose value is integral: a `Number` object whose type tag (a module-private
+ * symbol property) is the symbol described 'float' (an integer's is 'integer').
+ */
+function isIntegralFloatBox(value: unknown): boolean {
+  if (!(value instanceof Number) || !Number.isInteger(value.valueOf())) return false;
+  for (const symbol of Object.getOwnPropertySymbols(value)) {
+    const tag: unknown = (value as unknown as Record<symbol, unknown>)[symbol];
+    if (typeof tag === 'symbol' && tag.description === 'float') return true;
+  }
+  return false;
+}
+
+/**
+ * @iarna/toml's parser, noting where an integral float was (`floatKeys`). It unboxes numbers in the three
+ * methods overridden here; an override does more than the parser's own method only for an integral float
+ * (one `instanceof` test for any other value), so a document without one costs nothing more. The container
+ * is found after the parser's own method ran (a dotted key creates its tables there), from the context or
+ * state it ran in: that method may go on to finish the inline array or table and leave its state.
+ */
+class FloatNotingParser extends TomlParserClass {
+  override recordAssignStatement(kv: { key: string[]; value: unknown }): unknown {
+    if (!isIntegralFloatBox(kv.value)) return super.recordAssignStatement(kv);
+    const keys = [...kv.key];
+    const ctx = this.ctx;
+    const next = super.recordAssignStatement(kv);
+    noteFloat(tableAt(ctx, keys), keys[keys.length - 1] as string);
+    return next;
+  }
+
+  override recordInlineListValue(value: unknown): unknown {
+    if (!isIntegralFloatBox(value)) return super.recordInlineListValue(value);
+    const state = this.state;
+    const next = super.recordInlineListValue(value);
+    const list = state.resultArr as TomlValue[];
+    noteFloat(list, list.length - 1);
+    return next;
+  }
+
+  override recordInlineTableValue(kv: { key: string[]; value: unknown }): unknown {
+    if (!isIntegralFloatBox(kv.value)) return super.recordInlineTableValue(kv);
+    const keys = [...kv.key];
+    const state = this.state;
+    const next = super.recordInlineTableValue(kv);
+    noteFloat(tableAt(state.resultTable as TomlTable, keys), keys[keys.length - 1] as string);
+    return next;
+  }
+}
+
+/** The table a dotted key's last part is in: `keys` but the last, walked from `table`. */
+function tableAt(table: TomlTable, keys: string[]): TomlTable {
+  let target = table;
+  for (let i = 0; i < keys.length - 1; i++) target = target[keys[i] as string] as TomlTable;
+  return target;
+}
+
+/** `TOML.parse` (@iarna/toml's `parse-string.js`) with `FloatNotingParser`: the same errors and messages. */
+function parseNotingFloats(text: string): TomlTable {
+  const parser = new FloatNotingParser();
+  try {
+    parser.parse(text);
+    return parser.finish();
+  } catch (err) {
+    throw prettyError(err, text);
+  }
 }
 
 /**
@@ -136,8 +268,8 @@ let jsonExact = true;
 
 /**
  * `serializeToml`, also saying whether JSON gives the table back exactly (no dates, no NaN, infinities
- * or -0, no null or undefined values, no bigints), which the writer learns on its way: the parse cache
- * then keeps the table as JSON without walking it a second time.
+ * or -0, no null or undefined values, no bigints, no integral number read as a float: `1.0`), which the
+ * writer learns on its way: the parse cache then keeps the table as JSON without walking it a second time.
  */
 export function serializeTomlNoting(table: TomlTable): { text: string; jsonExact: boolean } {
   jsonExact = true;
@@ -172,7 +304,7 @@ function writeTable(table: TomlTable, name: string, insideArrayOfTables: boolean
     else if (isArrayOfTables(value) && !value.every(isSuitableInlineTable)) {
       tables ??= [];
       for (const item of value) tables.push(key, item, true);
-    } else literals += `${formatKey(key)} = ${formatLiteral(value, 0)}\n`;
+    } else literals += `${formatKey(key)} = ${formatLiteral(value, 0, table, key)}\n`;
   }
   let out = '';
   let yielded = false;
@@ -197,15 +329,25 @@ function writeTable(table: TomlTable, name: string, insideArrayOfTables: boolean
   return parts.join('');
 }
 
-function formatLiteral(value: TomlValue, nestLevel: number): string {
+/** `value`, which is `container[key]`: a number's container and key tell whether it was read as a float. */
+function formatLiteral(
+  value: TomlValue,
+  nestLevel: number,
+  container: TomlTable | TomlValue[],
+  key: string | number,
+): string {
   if (typeof value === 'boolean') return value ? 'true' : 'false';
   if (typeof value === 'bigint') {
     jsonExact = false;
     return value.toString();
   }
   if (typeof value === 'number') {
-    if (!isJsonNumber(value)) jsonExact = false;
-    return formatNumber(value);
+    if (Number.isSafeInteger(value) && !Object.is(value, -0)) {
+      if (!isRememberedFloat(container, key)) return String(value);
+      // Read as a float (`1.0`): JSON would give it back as an integer.
+      jsonExact = false;
+    } else if (!isJsonNumber(value)) jsonExact = false;
+    return pythonFloatRepr(value);
   }
   if (value instanceof Date) {
     jsonExact = false;
@@ -228,11 +370,34 @@ export function isJsonNumber(value: number): boolean {
   );
 }
 
-function formatNumber(value: number): string {
+/**
+ * A float as tomli_w writes it: Python's `repr` (`str`) of a float. The digits are the shortest that read
+ * back as the same double, which JavaScript's `toExponential()` gives too; Python writes them in fixed
+ * notation when the decimal exponent is from -4 to 15 (an integral value with `.0`), otherwise as
+ * `d.ddde±XX` (at least two exponent digits). Every number the writer gets that is not a safe integer
+ * is written so (an integral one beyond 2^53 or -0 can only have come from a float: TOML reads such an
+ * integer as a bigint, and has no integer -0).
+ */
+export function pythonFloatRepr(value: number): string {
   if (Number.isNaN(value)) return 'nan';
   if (value === Infinity) return 'inf';
   if (value === -Infinity) return '-inf';
-  return String(value);
+  if (value === 0) return Object.is(value, -0) ? '-0.0' : '0.0';
+  const sign = value < 0 ? '-' : '';
+  // `d.ddde±x` (`de±x` for one digit) without the sign.
+  const exponential = Math.abs(value).toExponential();
+  const e = exponential.indexOf('e');
+  const digits = exponential.slice(0, e).replace('.', '');
+  const exponent = Number(exponential.slice(e + 1));
+  if (exponent < -4 || exponent >= 16) {
+    const mantissa = digits.length > 1 ? `${digits[0]}.${digits.slice(1)}` : digits;
+    const magnitude = String(Math.abs(exponent)).padStart(2, '0');
+    return `${sign}${mantissa}e${exponent < 0 ? '-' : '+'}${magnitude}`;
+  }
+  if (exponent < 0) return `${sign}0.${'0'.repeat(-exponent - 1)}${digits}`;
+  const whole = exponent + 1;
+  if (digits.length <= whole) return `${sign}${digits}${'0'.repeat(whole - digits.length)}.0`;
+  return `${sign}${digits.slice(0, whole)}.${digits.slice(whole)}`;
 }
 
 /** @iarna/toml marks local dates, times and date-times; its toISOString renders each in its own form. */
@@ -244,14 +409,15 @@ function formatInlineTable(table: TomlTable): string {
   const entries = Object.entries(table).filter(([, v]) => v !== undefined && v !== null);
   if (entries.length < Object.keys(table).length) jsonExact = false;
   if (entries.length === 0) return '{}';
-  return `{ ${entries.map(([k, v]) => `${formatKey(k)} = ${formatLiteral(v, 0)}`).join(', ')} }`;
+  return `{ ${entries.map(([k, v]) => `${formatKey(k)} = ${formatLiteral(v, 0, table, k)}`).join(', ')} }`;
 }
 
 function formatInlineArray(items: TomlValue[], nestLevel: number): string {
   if (items.length === 0) return '[]';
   const itemIndent = ARRAY_INDENT.repeat(nestLevel + 1);
   const closingIndent = ARRAY_INDENT.repeat(nestLevel);
-  return `[\n${items.map((item) => itemIndent + formatLiteral(item, nestLevel + 1)).join(',\n')},\n${closingIndent}]`;
+  const lines = items.map((item, i) => itemIndent + formatLiteral(item, nestLevel + 1, items, i));
+  return `[\n${lines.join(',\n')},\n${closingIndent}]`;
 }
 
 function isSuitableInlineTable(table: TomlTable): boolean {

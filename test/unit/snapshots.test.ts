@@ -1292,24 +1292,28 @@ void describe('upstream history', () => {
 });
 
 void describe('upstream history', () => {
-  void it('is read from its newest end only as far as needed: a long history costs a search what it reads', async () => {
+  void it('is read from its newest end only as far as needed, and a long one searched by git: a search costs at most 32 commits read', async () => {
     const { store } = await openCounting();
     const file = (text: string): Map<string, { data: Buffer; mode: number }> =>
       new Map([['x.md', { data: Buffer.from(text), mode: 0o644 }]]);
     startTrace();
     const commitsRead = (): number => traceReport()?.counts['history commit read'] ?? 0;
-    const reading = async <T>(work: () => Promise<T>): Promise<{ value: T; read: number }> => {
-      const before = commitsRead();
+    const searches = (): number => traceReport()?.counts['history searched (git log)'] ?? 0;
+    const reading = async <T>(
+      work: () => Promise<T>,
+    ): Promise<{ value: T; read: number; searched: number }> => {
+      const [before, searchedBefore] = [commitsRead(), searches()];
       const value = await work();
-      return { value, read: commitsRead() - before };
+      return { value, read: commitsRead() - before, searched: searches() - searchedBefore };
     };
     try {
-      // Forty updates of one artifact, alternating between two versions as a person going back and forth would.
+      // The first version, then forty updates alternating between two more, as a person going back and forth would.
+      await store.storeUpstream('skill', 'a', file('v0\n'), { resolved_sha: 'v0', source: 'https://x' });
       for (let i = 0; i < 40; i++) {
         const v = i % 2 === 0 ? 'v1' : 'v2';
         await store.storeUpstream('skill', 'a', file(`${v}\n`), { resolved_sha: v });
       }
-      assert.equal((await store.listUpstream('skill', 'a')).length, 40, 'every update is a commit');
+      assert.equal((await store.listUpstream('skill', 'a')).length, 41, 'every update is a commit');
       const stored = await reading(() =>
         store.storeUpstream('skill', 'a', file('v1\n'), { resolved_sha: 'v1' }),
       );
@@ -1319,9 +1323,16 @@ void describe('upstream history', () => {
       assert.ok(newest.read <= 2, `the version before the newest: ${newest.read} commits read`);
       const present = await reading(() => store.hasUpstream('skill', 'a', 'v1'));
       assert.deepEqual([present.value, present.read], [true, 1]);
-      // Not stored: the whole history is read, and the answer is still right.
+      // Not stored: 32 commits are read, git searches the rest (one process), and the answer is still right.
       const absent = await reading(() => store.hasUpstream('skill', 'a', 'v3'));
-      assert.deepEqual([absent.value, absent.read], [false, 41]);
+      assert.deepEqual([absent.value, absent.read, absent.searched], [false, 32, 1]);
+      // Stored before the newest 32: found by the search, the commit it names read, the same record a walk finds.
+      const oldest = await reading(() => store.readUpstream('skill', 'a', 'v0', {}, 'https://x'));
+      assert.equal(oldest.value?.get('x.md')?.data.toString(), 'v0\n');
+      assert.deepEqual([oldest.read, oldest.searched], [32, 1]);
+      const walked = (await store.listUpstream('skill', 'a')).find((r) => r.meta.resolved_sha === 'v0');
+      assert.equal((await reading(() => store.hasUpstream('skill', 'a', 'v0'))).value, walked !== undefined);
+      assert.equal(await store.hasUpstream('skill', 'a', 'v0', 'https://y'), false, 'another source, deep');
       assert.equal(await store.hasUpstream('skill', 'a', 'v1', 'another source'), false);
       assert.equal(await store.hasUpstream('skill', 'never-stored', 'v1'), false);
     } finally {

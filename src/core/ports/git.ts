@@ -77,7 +77,12 @@ export interface GitResult {
 export interface Git {
   readonly gitDir: string;
   readonly workTree: string | undefined;
-  /** An ordinary command (simple-git); resolves with stdout as text, rejects with CoreError git-failed. */
+  /**
+   * An ordinary command (simple-git); resolves with stdout as text, rejects with CoreError git-failed.
+   * Only for commands that print something: after one that printed nothing (update-ref, a quiet gc, a
+   * search that found nothing) simple-git waits 50 ms more before it resolves (its completion plugin),
+   * measured 56–59 ms against 5–6 for the same `update-ref` through `pipe`.
+   */
   run(args: readonly string[]): Promise<string>;
   /** A command fed on stdin or with binary output (spawn). */
   pipe(args: readonly string[], options?: GitPipeOptions): Promise<GitResult>;

@@ -105,6 +105,33 @@ export class GitObjects {
   }
 
   /**
+   * The first-parent commits of `ref` whose message holds `text`, newest first: one `git log`, for a
+   * search of a history too long to read commit by commit through `cat-file` (each a round trip).
+   */
+  async commitsMentioning(ref: string, text: string): Promise<HistoryCommit[]> {
+    traceCount('history searched (git log)');
+    const { stdout } = await this.git.pipe([
+      'log',
+      '--first-parent',
+      '--format=%H',
+      '--fixed-strings',
+      `--grep=${text}`,
+      ref,
+      '--',
+    ]);
+    this.reader ??= this.git.openObjectReader();
+    const reader = this.reader;
+    const found: HistoryCommit[] = [];
+    for (const id of stdout.toString('utf8').split('\n').filter(isObjectId)) {
+      const object = await reader.read(id);
+      if (object?.type !== 'commit') continue;
+      const { tree, message } = parseCommit(object.data);
+      if (tree) found.push({ commit: id, tree, message });
+    }
+    return found;
+  }
+
+  /**
    * The commit each of `refs` points at (id, tree, message), or undefined for a ref that does not exist
    * or is not a commit: all asked of the one `cat-file --batch` at once, so a hundred refs cost one round
    * trip, not a `for-each-ref` process.

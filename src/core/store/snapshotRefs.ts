@@ -233,8 +233,9 @@ export class SnapshotRefs {
   /** Pins (never pruned) or unpins a snapshot; stored as the ref `refs/pins/<id>`. */
   async setPinned(info: SnapshotInfo, pinned: boolean): Promise<void> {
     const ref = assertRefName(`${PIN_REFS}${info.id}`);
-    if (pinned) await this.git.run(['update-ref', ref, assertObjectId(info.commit)]);
-    else await this.git.run(['update-ref', '-d', ref]);
+    // Through pipe: update-ref prints nothing, and `run` then waits 50 ms more (see Git.run).
+    if (pinned) await this.git.pipe(['update-ref', ref, assertObjectId(info.commit)]);
+    else await this.git.pipe(['update-ref', '-d', ref]);
   }
 
   /**

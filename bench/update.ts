@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tar from 'tar';
+import { slowLinkRows } from './slowLink.js';
 import { phaseRows, runCliTraced } from './trace.js';
 import type { TracedRun } from './trace.js';
 import type { Row } from './util.js';
@@ -215,6 +216,7 @@ export async function benchUpdate(collectionDir: string): Promise<string[]> {
     fs.rmSync(path.join(collectionDir, 'skills/bench-pdf-skillmeat'), { recursive: true, force: true });
   }
   const status = measure(() => runCli(['status', '--collection', collectionDir], [0, 1]));
+  const slowLink = await slowLinkRows(collectionDir, baselineId);
   return formatRows([
     { label: 'add (first snapshot of the whole collection)', ms: add.ms },
     {
@@ -264,6 +266,7 @@ export async function benchUpdate(collectionDir: string): Promise<string[]> {
         `the daemon's own work ${median(freshWork).toFixed(1)} ms, the client ${(median(freshWall) - median(freshWork)).toFixed(1)} ms`,
       ],
     },
+    ...slowLink,
     { label: 'status after restore (CLI)', ms: status.ms },
     {
       label: 'where the time of one update goes (ARTIFACT_KEEPER_TRACE=1)',

@@ -55,12 +55,13 @@ const opts: OperationOptions = { fs: nodeFs, logger: silentLogger, tool: 'test' 
 async function tracedUpdate(
   dir: string,
   run: UpdateRunOptions,
+  options: OperationOptions = opts,
 ): Promise<{ preSnapshot: string; scannedAhead: boolean; scannedAgain: number }> {
   startTrace();
   const before = traceReport();
   const phasesBefore = before?.phases.length ?? 0;
   const againBefore = before?.counts[SCANNED_AGAIN] ?? 0;
-  const outcome = await updateArtifacts(dir, ['skill/pdf'], run, opts);
+  const outcome = await updateArtifacts(dir, ['skill/pdf'], run, options);
   const after = traceReport();
   assert.ok(outcome.result?.preSnapshot, 'the update committed with a snapshot before it');
   return {
@@ -116,6 +117,20 @@ void describe('the snapshot scanned during the fetch', () => {
     assert.equal(scannedAgain, 1, 'the scan held the manifest as it was before the edit');
     assert.equal(snapshotFile(dir, preSnapshot, 'collection.toml'), edited);
     assert.match(fs.readFileSync(path.join(dir, 'skills/pdf/SKILL.md'), 'utf8'), /One, upstream\./);
+  });
+
+  void it("is not made when the operation says so (`scanAhead: false`, the bench's baseline): the snapshot is scanned at the commit, and undoes the update as well", async () => {
+    const dir = setup();
+    const before = treeListing(dir);
+    const { preSnapshot, scannedAhead, scannedAgain } = await tracedUpdate(
+      dir,
+      { strategy: 'merge', to: 'v2' },
+      { ...opts, scanAhead: false },
+    );
+    assert.deepEqual([scannedAhead, scannedAgain], [false, 0]);
+    assert.match(fs.readFileSync(path.join(dir, 'skills/pdf/SKILL.md'), 'utf8'), /One, upstream\./);
+    await restoreSnapshot(dir, preSnapshot, opts);
+    assert.deepEqual(treeListing(dir), before);
   });
 
   void it('is not made when the content comes from the store (nothing to wait for)', async () => {

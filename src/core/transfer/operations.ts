@@ -40,6 +40,12 @@ export interface OperationOptions {
    * in the extension, which lives on; off in the CLI, where starting the helper costs more than it saves.
    */
   parallelStat?: boolean;
+  /**
+   * The snapshot before a one-shot update scanned while its fetch runs (snapshotAhead.ts). Default on;
+   * off only to measure what it saves (the bench's row over a slow link, through the CLI's
+   * `ARTIFACT_KEEPER_SCAN_AHEAD=0`): the snapshot is then scanned after the fetch, at the commit.
+   */
+  scanAhead?: boolean;
   /** A process that lives on (the daemon): `cat-file` readers kept from one operation to the next. */
   keptReaders?: KeptObjectReaders;
   /**

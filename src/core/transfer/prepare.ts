@@ -181,7 +181,7 @@ export async function prepareUpdate(
     openSnapshotStore(dir, storeOptions(opts)),
   );
   // An apply follows at once, under the same lock: its snapshot can be scanned while the plan fetches.
-  if (internalOptions.keepStore) ahead = new SnapshotAhead(store);
+  if (internalOptions.keepStore && opts.scanAhead !== false) ahead = new SnapshotAhead(store);
   const changing = (): void => ahead?.start();
   try {
     if (diffFirst && strategy !== 'keep')

@@ -113,7 +113,15 @@ export async function slowLinkRows(collectionDir: string, baselineId: string): P
       '--collection',
       collectionDir,
     ]);
-    const added = runCli(['snapshot', '-m', 'bench slow link', '--json', '--collection', collectionDir]);
+    const added = runCli([
+      'snapshot',
+      '-m',
+      'bench slow link',
+      ...keep,
+      '--json',
+      '--collection',
+      collectionDir,
+    ]);
     const addedId = (JSON.parse(added.stdout) as { id: string }).id;
     const r7 = path.join(collectionDir, 'skills/bench-net/ref/r7.md');
     const ahead: number[] = [];

@@ -248,16 +248,49 @@ export const STRAY_TEMP_AGE_MS = 60_000;
  * name that does not carry a pid (an older version's) counts as abandoned only once old. Never throws.
  */
 export function isAbandonedTemp(file: string): boolean {
-  let mtimeMs: number;
-  try {
-    mtimeMs = fs.lstatSync(file).mtimeMs;
-  } catch {
-    return false; // already gone
-  }
-  // File times come from the file system's clock, so they compare with the machine's, never a pinned one.
-  if (Date.now() - mtimeMs > STRAY_TEMP_AGE_MS) return true;
+  const age = ageMs(file);
+  if (age === undefined) return false; // already gone
+  if (age > STRAY_TEMP_AGE_MS) return true;
   const pid = atomicTempOwner(path.basename(file));
   return pid !== undefined && !isAlive(pid);
+}
+
+/** How long ago `file` was last written; undefined when it is gone. */
+function ageMs(file: string): number | undefined {
+  try {
+    // File times come from the file system's clock, so they compare with the machine's, never a pinned one.
+    return Date.now() - fs.lstatSync(file).mtimeMs;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Removes the temps (`.<name>.<pid>.<…>.ak-tmp`) in a folder no collection owns — the project locks'
+ * (`<tmp>/artifact-keeper-locks/`), where lock creators killed between writing and removing their temp
+ * leave it — once older than any write takes. Judged by age alone, never by pid: every user and
+ * container of the machine shares that folder, and a pid that looks dead here may be a live creator in
+ * another pid namespace, whose temp must stay until it has linked it. Never throws: a temp that cannot
+ * go is only a few bytes.
+ */
+export function sweepAgedTemps(dir: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith('.') || !name.endsWith('.ak-tmp')) continue;
+    const temp = path.join(dir, name);
+    const age = ageMs(temp);
+    if (age === undefined || age <= STRAY_TEMP_AGE_MS) continue;
+    try {
+      fs.rmSync(temp, { force: true });
+    } catch {
+      // Not ours to remove.
+    }
+  }
 }
 
 const STATE_TEMP = /\.(\d+)(?:[-.][0-9a-z]+)?\.(?:ak-)?tmp$/;

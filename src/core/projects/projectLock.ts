@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ioFailure } from '../base/errors.js';
-import { STRAY_TEMP_AGE_MS } from '../ports/tempSpace.js';
+import { sweepAgedTemps } from '../ports/tempSpace.js';
 import { acquireLockFile } from '../txn/writerLock.js';
 import type { AcquireOptions } from '../txn/writerLock.js';
 
@@ -43,37 +43,10 @@ export async function withProjectLock<T>(
     throw ioFailure('mkdir', path.dirname(file), err);
   }
   const lock = await acquireLockFile(file, options);
-  sweepLockTemps(path.dirname(file));
+  sweepAgedTemps(path.dirname(file));
   try {
     return await fn();
   } finally {
     await lock.release().catch(() => undefined);
-  }
-}
-
-/**
- * Removes the temp files that lock creators killed between writing and removing them left in the shared
- * lock folder (`.<key>.lock[.reclaim].<pid>.<…>.ak-tmp`, a few bytes each): nothing else would, since
- * the folder belongs to no collection. Judged by age alone (`STRAY_TEMP_AGE_MS`; a create takes
- * milliseconds), never by pid: the folder is shared by every user and container of the machine, and a
- * pid that looks dead here may be a live creator in another pid namespace, whose temp must stay until it
- * has linked it. Never throws: a temp that cannot go is only a few bytes.
- */
-export function sweepLockTemps(dir: string, now = Date.now()): void {
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir);
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    if (!name.startsWith('.') || !name.endsWith('.ak-tmp')) continue;
-    const temp = path.join(dir, name);
-    try {
-      // File times come from the file system's clock: compared with the machine's, never a pinned one.
-      if (now - fs.lstatSync(temp).mtimeMs > STRAY_TEMP_AGE_MS) fs.rmSync(temp, { force: true });
-    } catch {
-      // Gone already, or not ours to remove.
-    }
   }
 }

@@ -16,7 +16,7 @@ import { assertObjectId, assertRefName } from '../ports/git.js';
 import type { Fs } from '../ports/fs.js';
 import type { Git } from '../ports/git.js';
 import { commitObject, ZERO_SHA } from './gitObjects.js';
-import type { GitObject, GitObjects } from './gitObjects.js';
+import type { GitObject, GitObjects, HistoryCommit } from './gitObjects.js';
 import { moveRefs } from './refFiles.js';
 import type { RefMove } from './refFiles.js';
 import { scanContent, scanPath, writeLargeBlobs } from './treeScan.js';
@@ -367,11 +367,15 @@ export class BaseRefs {
     return sha;
   }
 
-  /** The commits of `ref` that carry metadata, newest first, read only as far as the caller goes. */
+  /**
+   * The commits of `ref` that carry metadata, newest first, read only as far as the caller goes (or of
+   * `commits`, some of `ref`'s found another way).
+   */
   private async *records(
     ref: string,
+    commits: AsyncIterable<HistoryCommit> | Iterable<HistoryCommit> = this.objects.walkHistory(ref),
   ): AsyncGenerator<{ commit: string; tree: string; meta: Record<string, unknown> }> {
-    for await (const { commit, tree, message } of this.objects.walkHistory(ref)) {
+    for await (const { commit, tree, message } of commits) {
       let meta: unknown;
       try {
         meta = messageMeta(message);
@@ -384,9 +388,12 @@ export class BaseRefs {
     }
   }
 
-  /** The upstream records of `ref`, newest first, read only as far as the caller goes. */
-  private async *upstreamRecords(ref: string): AsyncGenerator<UpstreamRecord> {
-    for await (const { commit, tree, meta } of this.records(ref))
+  /** The upstream records of `ref` (or among `commits`), newest first, read only as far as the caller goes. */
+  private async *upstreamRecords(
+    ref: string,
+    commits?: Iterable<HistoryCommit>,
+  ): AsyncGenerator<UpstreamRecord> {
+    for await (const { commit, tree, meta } of this.records(ref, commits))
       if (typeof meta.resolved_sha === 'string')
         yield { commit, tree, meta: meta as unknown as UpstreamMeta };
   }
@@ -412,18 +419,9 @@ export class BaseRefs {
     sha: string,
     source?: string,
   ): Promise<UpstreamRecord | undefined> {
-    for (const { commit, tree, message } of await this.objects.commitsMentioning(ref, sha)) {
-      let meta: unknown;
-      try {
-        meta = messageMeta(message);
-      } catch {
-        continue;
-      }
-      if (typeof meta !== 'object' || meta === null) continue;
-      if (typeof (meta as { resolved_sha?: unknown }).resolved_sha !== 'string') continue;
-      const record = { commit, tree, meta: meta as UpstreamMeta };
+    const mentioning = await this.objects.commitsMentioning(ref, sha);
+    for await (const record of this.upstreamRecords(ref, mentioning))
       if (holdsUpstream(record, sha, source)) return record;
-    }
     return undefined;
   }
 }

@@ -284,7 +284,13 @@ export async function benchUpdate(collectionDir: string): Promise<string[]> {
  * and the scan fills the wait.
  */
 function freshOverlapRows(runs: readonly TracedRun[]): Row[] {
-  const phase = (name: string): number => median(runs.map((r) => r.phases.get(name) ?? 0));
+  // Either may hold the other, by which ends first: a phase is looked up at any depth.
+  const phase = (name: string): number =>
+    median(
+      runs.map((r) =>
+        [...r.phases].filter(([key]) => key.trim() === name).reduce((sum, [, ms]) => sum + ms, 0),
+      ),
+    );
   return [
     { label: '  of which the fetch (git: init, fetch, ls-tree, read-tree)', ms: phase('fetch') },
     {

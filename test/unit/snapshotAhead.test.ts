@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { silentLogger, STATE_DIR } from '../../src/core/base/changes.js';
 import { startTrace, traceReport } from '../../src/core/base/trace.js';
+import type { TracePhase } from '../../src/core/base/trace.js';
 import { nodeFs } from '../../src/core/ports/fs.js';
 import { SNAPSHOT_REPO } from '../../src/core/store/snapshots.js';
 import type { OperationOptions } from '../../src/core/transfer/operations.js';
@@ -56,7 +57,7 @@ async function tracedUpdate(
   dir: string,
   run: UpdateRunOptions,
   options: OperationOptions = opts,
-): Promise<{ preSnapshot: string; scannedAhead: boolean; scannedAgain: number }> {
+): Promise<{ preSnapshot: string; scannedAhead: boolean; scannedAgain: number; phases: TracePhase[] }> {
   startTrace();
   const before = traceReport();
   const phasesBefore = before?.phases.length ?? 0;
@@ -64,10 +65,12 @@ async function tracedUpdate(
   const outcome = await updateArtifacts(dir, ['skill/pdf'], run, options);
   const after = traceReport();
   assert.ok(outcome.result?.preSnapshot, 'the update committed with a snapshot before it');
+  const phases = (after?.phases ?? []).slice(phasesBefore);
   return {
     preSnapshot: outcome.result.preSnapshot,
-    scannedAhead: (after?.phases ?? []).slice(phasesBefore).some((p) => p.name === SCAN_PHASE),
+    scannedAhead: phases.some((p) => p.name === SCAN_PHASE),
     scannedAgain: (after?.counts[SCANNED_AGAIN] ?? 0) - againBefore,
+    phases,
   };
 }
 
@@ -84,12 +87,21 @@ void describe('the snapshot scanned during the fetch', () => {
   void it('becomes the snapshot before the update, and restoring it gives back every byte the update changed', async () => {
     const dir = setup();
     const before = treeListing(dir);
-    const { preSnapshot, scannedAhead, scannedAgain } = await tracedUpdate(dir, {
+    const { preSnapshot, scannedAhead, scannedAgain, phases } = await tracedUpdate(dir, {
       strategy: 'merge',
       to: 'v2',
     });
     assert.equal(scannedAhead, true, 'the scan ran while the update fetched');
     assert.equal(scannedAgain, 0, 'and its scan became the snapshot');
+    // Its stat index was read while git resolved the ref, when the update only waited.
+    const resolving = phases.find((p) => p.name === 'resolve the ref (ls-remote)');
+    const firstLoad = phases.find((p) => p.name === 'load the stat index');
+    assert.ok(resolving && firstLoad, 'both phases traced');
+    assert.ok(
+      firstLoad.startMs >= resolving.startMs &&
+        firstLoad.startMs + firstLoad.ms <= resolving.startMs + resolving.ms,
+      'the stat index was read during the resolve',
+    );
     assert.match(fs.readFileSync(path.join(dir, 'skills/pdf/SKILL.md'), 'utf8'), /One, upstream\./);
     assert.notDeepEqual(treeListing(dir), before);
     await restoreSnapshot(dir, preSnapshot, opts);

@@ -602,6 +602,35 @@ void describe('what a snapshot holds', () => {
 });
 
 void describe('incremental snapshots', () => {
+  void it('an index read ahead (loadIndexAhead) spares the snapshot its reading, and is not used once the file changed', async () => {
+    const dir = tempDir();
+    build(dir, BASE);
+    fs.mkdirSync(path.join(dir, STATE));
+    await sleep(RACY_WINDOW_MS + 100);
+    const store = await open(dir);
+    try {
+      await store.create({ reason: 'first', trigger: 'user' });
+      startTrace();
+      const before = traceReport()?.phases.length ?? 0;
+      store.loadIndexAhead();
+      await store.create({ reason: 'second', trigger: 'user' });
+      const loads = (traceReport()?.phases ?? [])
+        .slice(before)
+        .filter((p) => p.name === 'load the stat index');
+      assert.equal(loads.length, 2, 'read ahead, then looked at by the snapshot');
+      assert.equal(store.lastScan?.hashed, 0, 'the snapshot went through the index read ahead');
+      // Read ahead again, then the file changes (another process wrote it, or tore it): the snapshot
+      // reads the file as it is now, not the copy read ahead.
+      store.loadIndexAhead();
+      const indexFile = path.join(dir, STATE, 'snapshot-index.json');
+      fs.writeFileSync(indexFile, '{"torn":');
+      await store.create({ reason: 'third', trigger: 'user' });
+      assert.equal(store.lastScan?.hashed, store.lastScan?.files, 'no index: every file hashed');
+    } finally {
+      store.close();
+    }
+  });
+
   void it('hashes only the changed file, and a no-change snapshot reuses the tree', async () => {
     const dir = tempDir();
     build(dir, BASE);

@@ -101,9 +101,11 @@ async function fetchGitInto(
 
   // 4. The artifact's files out of the commit.
   const contentDir = path.join(workspace, 'content');
-  await fsp.mkdir(contentDir).catch((err: unknown) => {
+  try {
+    fs.mkdirSync(contentDir); // synchronous, as the workspace's other small writes (workspaceRepo.ts)
+  } catch (err) {
     throw ioFailure('mkdir', contentDir, err);
-  });
+  }
   return checkOutArtifact(repo, source, sha, contentDir, mode, artifact);
 }
 
@@ -124,9 +126,11 @@ export async function checkOutArtifact(
   const subpath = source.subpath;
   // An index left by an earlier checkout in the same repository must not add its files to this one.
   const index = path.join(repo.gitDir, 'index');
-  await fsp.rm(index, { force: true }).catch((err: unknown) => {
+  try {
+    fs.rmSync(index, { force: true });
+  } catch (err) {
     throw ioFailure('remove', index, err);
-  });
+  }
   const listed = await listArtifact(repo, sha, subpath, invalid);
   if (!listed) throw invalid(`path "${subpath}" not found at ${sha}`);
   const { entry } = listed;

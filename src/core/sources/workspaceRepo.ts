@@ -4,7 +4,7 @@
  * attributes that switch off every conversion, so checked-out bytes are exactly the blobs. Everything git
  * writes lands inside the workspace, so a write it could not make is named as our full disk.
  */
-import * as fsp from 'node:fs/promises';
+import * as nodeFs from 'node:fs';
 import * as path from 'node:path';
 import { ioFailure } from '../base/errors.js';
 import type { RemoteSource } from './sourceSpec.js';
@@ -51,10 +51,12 @@ export async function initWorkspaceRepo(
     await runGit(['init', '--quiet', '--bare', '--template='], ctx, { gitDir }),
   );
   if (init.code !== 0) throw gitFailed('init', init);
+  // The few small writes here and below are synchronous: an update scans its collection while it fetches
+  // (snapshotAhead.ts), and each awaited step of the fetch waited for a turn of that scan.
   const attributes = path.join(gitDir, 'info', 'attributes');
   try {
-    await fsp.mkdir(path.dirname(attributes), { recursive: true });
-    await fsp.writeFile(attributes, '* -text -filter -ident -working-tree-encoding\n');
+    nodeFs.mkdirSync(path.dirname(attributes), { recursive: true });
+    nodeFs.writeFileSync(attributes, '* -text -filter -ident -working-tree-encoding\n');
   } catch (err) {
     throw ioFailure('write', attributes, err);
   }
@@ -70,9 +72,11 @@ export async function initWorkspaceRepo(
     lines.push('[core]', '\trepositoryformatversion = 1', '[extensions]', '\tpartialClone = origin');
   }
   const config = path.join(gitDir, 'config');
-  await fsp.appendFile(config, `${lines.join('\n')}\n`).catch((err: unknown) => {
+  try {
+    nodeFs.appendFileSync(config, `${lines.join('\n')}\n`);
+  } catch (err) {
     throw ioFailure('write', config, err);
-  });
+  }
   return {
     gitDir,
     git,

@@ -15,7 +15,7 @@ import type { CopyOf, FileChange, Logger } from '../base/changes.js';
 import { CoreError, ioFailure } from '../base/errors.js';
 import { decodeName, fsPath } from '../base/fileNames.js';
 import { systemClock } from '../base/time.js';
-import { traced } from '../base/trace.js';
+import { traced, tracedSync } from '../base/trace.js';
 import type { Clock } from '../base/time.js';
 import { ancestors } from '../model/artifactTree.js';
 import type { Tree } from '../model/artifactTree.js';
@@ -220,6 +220,19 @@ export class SnapshotStore {
       );
       return info;
     });
+  }
+
+  /**
+   * Reads the stat index into the process's cache before a snapshot needs it: an update does it while
+   * git resolves the ref, when its main thread only waits. The snapshot still stats the index file and
+   * reads it again if it changed since (`loadIndex` keys its cache by size, mtime and inode). Best effort.
+   */
+  loadIndexAhead(): void {
+    try {
+      if (this.repoExists()) tracedSync('load the stat index', () => this.statIndex.loadIndex());
+    } catch {
+      // The snapshot reads the index itself, and reports what it must.
+    }
   }
 
   /**

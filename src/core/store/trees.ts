@@ -46,7 +46,6 @@ interface LoadedTree extends FolderState {
   entries: SnapshotTree;
 }
 
-const NUL = Buffer.from([0]);
 const NO_FILES: ReadonlyMap<string, ScannedFile> = new Map();
 const NO_DIRS: ReadonlySet<string> = new Set();
 
@@ -149,14 +148,7 @@ export function buildTrees(
       continue;
     }
     entries.sort(compareTreeEntries);
-    const body = Buffer.concat(
-      entries.flatMap((e) => [
-        Buffer.from(`${e.mode === '040000' ? '40000' : e.mode} `),
-        e.name,
-        NUL,
-        Buffer.from(e.sha, 'hex'),
-      ]),
-    );
+    const body = treeBody(entries);
     const sha = objectId('tree', body);
     computed.set(dir, sha);
     trees.push({ rel: dir, sha, body });
@@ -203,6 +195,32 @@ export function treeObjects(
     treesWritten: trees.length,
     dirShas: built.dirShas,
   };
+}
+
+/**
+ * A tree object's body: `<mode> <name>\0<20-byte id>` per entry, in the order given. Written into one
+ * buffer sized first: four small buffers per entry and a concat cost several milliseconds for a folder of
+ * a thousand skills, rebuilt by every snapshot after one of them changed.
+ */
+function treeBody(entries: readonly BuiltEntry[]): Buffer {
+  let size = 0;
+  for (const e of entries) size += treeMode(e.mode).length + e.name.length + 22;
+  const body = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const e of entries) {
+    at += body.write(treeMode(e.mode), at, 'latin1');
+    body[at++] = 0x20;
+    at += e.name.copy(body, at);
+    body[at++] = 0;
+    at += body.write(e.sha, at, 'hex');
+  }
+  if (at !== size) throw new Error(`tree body: wrote ${at} of ${size} bytes`);
+  return body;
+}
+
+/** A mode as a tree entry writes it: a folder's without its leading zero. */
+function treeMode(mode: GitMode): string {
+  return mode === '040000' ? '40000' : mode;
 }
 
 /** Git's order: bytes of the name, a folder compared as if its name ended in '/'. */

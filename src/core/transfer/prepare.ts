@@ -183,6 +183,9 @@ export async function prepareUpdate(
   // An apply follows at once, under the same lock: its snapshot can be scanned while the plan fetches.
   if (internalOptions.keepStore && opts.scanAhead !== false) ahead = new SnapshotAhead(store);
   const changing = (): void => ahead?.start();
+  // That snapshot's stat index is read while the first ref resolves, a wait of the main thread: the
+  // immediate runs once the resolve has started its git process.
+  if (internalOptions.keepStore && strategy !== 'keep') setImmediate(() => store.loadIndexAhead());
   try {
     if (diffFirst && strategy !== 'keep')
       await traced('prefetch the changed artifacts', () =>

@@ -94,6 +94,44 @@ void describe('ObjectFolder.write', () => {
     assert.deepEqual(looseFiles(gitDir), before);
   });
 
+  void it('writes large objects deflated ahead on the thread pool as git reads them, and writes without them after a call whose objects never came', async () => {
+    const gitDir = bareRepo();
+    const folder = new ObjectFolder(gitDir, nodeFs);
+    // Large enough to be deflated ahead (a snapshot's manifest and lock), compressible, and different.
+    const manifest = blob('[[artifacts]]\nname = "a"\n'.repeat(4_000));
+    const lock = blob('[lock.entries.a]\nhash = "x"\n'.repeat(4_000));
+    const small = blob('small\n');
+    // A call whose objects are never written (a scan not used), then the snapshot's own.
+    const unused = blob('never written\n'.repeat(10_000));
+    folder.deflateAhead([unused]);
+    folder.deflateAhead([manifest, small, lock]);
+    const root = tree([
+      { mode: '100644', name: 'collection.lock', sha: lock.sha },
+      { mode: '100644', name: 'collection.toml', sha: manifest.sha },
+      { mode: '100644', name: 'small.md', sha: small.sha },
+    ]);
+    assert.equal(await folder.write([manifest, lock, small, root]), true);
+    for (const object of [manifest, lock, small, root]) {
+      const stored = fs.readFileSync(
+        path.join(gitDir, 'objects', object.sha.slice(0, 2), object.sha.slice(2)),
+      );
+      assert.deepEqual(
+        inflateSync(stored),
+        Buffer.concat([Buffer.from(`${object.type} ${object.data.length}\0`), object.data]),
+      );
+    }
+    for (const large of [manifest, lock]) {
+      assert.deepEqual(execFileSync('git', ['--git-dir', gitDir, 'cat-file', 'blob', large.sha]), large.data);
+      const file = path.join(gitDir, 'objects', large.sha.slice(0, 2), large.sha.slice(2));
+      assert.ok(fs.statSync(file).size < large.data.length / 10, 'stored deflated');
+    }
+    assert.throws(() => git(gitDir, 'cat-file', '-e', unused.sha), /Command failed/, 'never written');
+    // Written later without a deflate ahead: the object is deflated where it is written.
+    assert.equal(await folder.write([unused]), true);
+    assert.deepEqual(execFileSync('git', ['--git-dir', gitDir, 'cat-file', 'blob', unused.sha]), unused.data);
+    git(gitDir, 'fsck', '--strict', '--no-dangling', '--full');
+  });
+
   void it('accepts links to objects git has packed, and refuses one to an object nobody has, writing nothing', async () => {
     const gitDir = bareRepo();
     const a = blob('packed\n');

@@ -257,6 +257,8 @@ export async function scanFolder(
     records.set(rel, record);
     pending.push(blob);
   }
+  // Large ones (a new manifest and lock) are deflated on the thread pool while the trees are built.
+  objects.deflateAhead(pending);
   // Large files are written uncompressed (see hashObjects); small ones too many to hash here, as git does.
   const groups = [
     { items: inJs === small ? [] : small, uncompressed: false },

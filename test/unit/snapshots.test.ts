@@ -602,7 +602,7 @@ void describe('what a snapshot holds', () => {
 });
 
 void describe('incremental snapshots', () => {
-  void it('an index read ahead (loadIndexAhead) spares the snapshot its reading, and is not used once the file changed', async () => {
+  void it('a stat index read ahead (loadIndexAhead) is looked at again by the snapshot, which reads the file anew once it changed', async () => {
     const dir = tempDir();
     build(dir, BASE);
     fs.mkdirSync(path.join(dir, STATE));

@@ -240,17 +240,17 @@ export class GitObjects {
     }
   }
 
+  /** Starts deflating large objects a `writeObjects` will write loose (ObjectFolder.deflateAhead). */
+  deflateAhead(objects: readonly GitObject[]): void {
+    if (objects.length < UNPACK_LIMIT) this.folder?.deflateAhead(objects);
+  }
+
   /**
    * Writes objects made in JS, each checked (format, links) before any is kept: a few as loose objects,
    * written here by the `ObjectFolder` (git's `unpack-objects` where there is none, or it cannot tell what
    * the repository holds), many as one pack through `index-pack` (as git itself does with
    * `transfer.unpackLimit`), which is far faster than thousands of loose files for a first snapshot.
    */
-  /** Starts deflating large objects a `writeObjects` will write loose (ObjectFolder.deflateAhead). */
-  deflateAhead(objects: readonly GitObject[]): void {
-    if (objects.length < UNPACK_LIMIT) this.folder?.deflateAhead(objects);
-  }
-
   async writeObjects(all: readonly GitObject[]): Promise<void> {
     // Files with the same content are one blob: a pack must hold each object once (index-pack refuses a
     // pack with an object twice; many artifacts added from one source share every file).

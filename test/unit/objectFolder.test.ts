@@ -203,6 +203,8 @@ void describe('ObjectFolder.write', () => {
       ['zero-padded mode', tree([{ mode: '040000', name: 'a', sha: a.sha }])],
       ['empty name', tree([{ mode: '100644', name: '', sha: a.sha }])],
       ['slash', tree([{ mode: '100644', name: 'x/y', sha: a.sha }])],
+      ['leading slash', tree([{ mode: '100644', name: '/x', sha: a.sha }])],
+      ['trailing slash', tree([{ mode: '100644', name: 'x/', sha: a.sha }])],
       ['truncated', gitObject('tree', Buffer.from('100644 a\0abc'))],
     ];
     for (const [what, object] of cases) {

@@ -186,7 +186,7 @@ export class GitObjects {
         throw new CoreError({ code: 'git-failed', command: 'cat-file', reason: `tree ${tree} is malformed` });
       }
       const name = decodeName(data, entry.nameStart, entry.nameEnd);
-      entries.set(name, { mode: entry.mode.padStart(6, '0'), sha: entry.sha });
+      entries.set(name, { mode: entry.mode.padStart(6, '0'), sha: entryId(data, entry) });
       at = entry.next;
     }
     return entries;
@@ -321,12 +321,13 @@ export function strictFsck(gitVersion: string): string {
 
 /**
  * The entry of a tree object's body that starts at `at`: its mode as written (`40000` for a folder),
- * where its name is, its id, and where the next entry starts; undefined when the bytes there are not one.
+ * where its name and its 20-byte id are, and where the next entry starts; undefined when the bytes there
+ * are not one.
  */
 export function treeEntryAt(
   data: Buffer,
   at: number,
-): { mode: string; nameStart: number; nameEnd: number; sha: string; next: number } | undefined {
+): { mode: string; nameStart: number; nameEnd: number; idStart: number; next: number } | undefined {
   const space = data.indexOf(0x20, at);
   const nul = space < 0 ? -1 : data.indexOf(0, space);
   if (space < 0 || nul < 0 || nul + 21 > data.length) return undefined;
@@ -334,9 +335,14 @@ export function treeEntryAt(
     mode: data.toString('latin1', at, space),
     nameStart: space + 1,
     nameEnd: nul,
-    sha: data.toString('hex', nul + 1, nul + 21),
+    idStart: nul + 1,
     next: nul + 21,
   };
+}
+
+/** The id (hex) of a tree entry read by `treeEntryAt` (its 20 bytes are left raw there: a lookup needs no hex). */
+export function entryId(data: Buffer, entry: { idStart: number }): string {
+  return data.toString('hex', entry.idStart, entry.idStart + 20);
 }
 
 /** A commit's tree, its parents in order, and its message (after the header's blank line). */

@@ -142,6 +142,18 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/**
+ * `spec` built in `dir` and its store opened once every stamp is older than the racy window: stamps
+ * within the window of an index write are not trusted next time, so they are let age (the root's too:
+ * creating .artifact-keeper/ moves it, so it is created first).
+ */
+async function openAged(dir: string, spec: Spec): Promise<SnapshotStore> {
+  build(dir, spec);
+  fs.mkdirSync(path.join(dir, STATE));
+  await sleep(RACY_WINDOW_MS + 100);
+  return open(dir);
+}
+
 /** A collection of two files with one snapshot taken, its store closed. */
 async function collectionWithASnapshot(): Promise<string> {
   const dir = tempDir();
@@ -604,10 +616,7 @@ void describe('what a snapshot holds', () => {
 void describe('incremental snapshots', () => {
   void it('a stat index read ahead (loadIndexAhead) is looked at again by the snapshot, which reads the file anew once it changed', async () => {
     const dir = tempDir();
-    build(dir, BASE);
-    fs.mkdirSync(path.join(dir, STATE));
-    await sleep(RACY_WINDOW_MS + 100);
-    const store = await open(dir);
+    const store = await openAged(dir, BASE);
     try {
       await store.create({ reason: 'first', trigger: 'user' });
       startTrace();
@@ -633,12 +642,7 @@ void describe('incremental snapshots', () => {
 
   void it('hashes only the changed file, and a no-change snapshot reuses the tree', async () => {
     const dir = tempDir();
-    build(dir, BASE);
-    // Stamps within the racy window of the index write are not trusted next time; let them age (the
-    // root's too: creating .artifact-keeper/ moves it).
-    fs.mkdirSync(path.join(dir, STATE));
-    await sleep(RACY_WINDOW_MS + 100);
-    const store = await open(dir);
+    const store = await openAged(dir, BASE);
     try {
       const first = await store.create({ reason: 'first', trigger: 'user' });
       assert.equal(store.lastScan?.hashed, store.lastScan?.files);
@@ -685,10 +689,7 @@ void describe('incremental snapshots', () => {
 
   void it('lists only folders whose entries changed, and is not fooled by a folder mtime set back', async () => {
     const dir = tempDir();
-    build(dir, { 'a/one.md': '1\n', 'b/two.md': '2\n', 'b/deep/three.md': '3\n' });
-    fs.mkdirSync(path.join(dir, STATE));
-    await sleep(RACY_WINDOW_MS + 100);
-    const store = await open(dir);
+    const store = await openAged(dir, { 'a/one.md': '1\n', 'b/two.md': '2\n', 'b/deep/three.md': '3\n' });
     try {
       await store.create({ reason: 'x', trigger: 'user' });
       assert.equal(store.lastScan?.readdirs, 4, 'the first snapshot lists every folder');
@@ -709,10 +710,12 @@ void describe('incremental snapshots', () => {
 
   void it('keeps the stat index after a small change, and still sees every later hand edit', async () => {
     const dir = tempDir();
-    build(dir, { 'a.md': 'aaaa\n', 'b.md': 'bbbb\n', 'sub/c.md': 'cccc\n', 'sub/d.md': 'dddd\n' });
-    fs.mkdirSync(path.join(dir, STATE));
-    await sleep(RACY_WINDOW_MS + 100);
-    const store = await open(dir);
+    const store = await openAged(dir, {
+      'a.md': 'aaaa\n',
+      'b.md': 'bbbb\n',
+      'sub/c.md': 'cccc\n',
+      'sub/d.md': 'dddd\n',
+    });
     const indexFile = path.join(dir, STATE, 'snapshot-index.json');
     const content = async (id: string, rel: string): Promise<string> =>
       (await store.readBlob((await store.readTree(id)).get(rel)?.sha ?? '')).toString();
@@ -756,10 +759,7 @@ void describe('incremental snapshots', () => {
     const dir = tempDir();
     const spec: Spec = {};
     for (let i = 0; i < 80; i++) spec[`f${i}.md`] = `${i}\n`;
-    build(dir, spec);
-    fs.mkdirSync(path.join(dir, STATE));
-    await sleep(RACY_WINDOW_MS + 100);
-    const store = await open(dir);
+    const store = await openAged(dir, spec);
     const indexFile = path.join(dir, STATE, 'snapshot-index.json');
     try {
       await store.create({ reason: 'first', trigger: 'user' });

@@ -74,9 +74,7 @@ export class ObjectFolder {
 
   /** Whether the repository holds `sha`, in a pack or loose (`packs` from `packIndexes`). */
   private has(sha: string, packs: readonly PackIndex[]): boolean {
-    const id = Buffer.from(sha, 'hex');
-    for (const pack of packs) if (inPack(pack, id, 0)) return true;
-    return nodeFs.existsSync(this.loosePath(sha));
+    return inPacks(packs, Buffer.from(sha, 'hex'), 0) || nodeFs.existsSync(this.loosePath(sha));
   }
 
   /**
@@ -95,9 +93,13 @@ export class ObjectFolder {
     const present: Presence = {
       sha: (sha) => batch.has(sha) || this.has(sha, packs),
       // A tree's entries are looked up in the packs by their raw bytes first: a folder of a thousand
-      // skills is checked at every snapshot after one of them changed, and hex both ways cost more.
-      idAt: (data, at) =>
-        packs.some((pack) => inPack(pack, data, at)) || present.sha(entryId(data, { idStart: at })),
+      // skills is checked at every snapshot after one of them changed, and hex both ways cost more. Only
+      // an id no pack holds is made hex, for the batch and the loose files.
+      idAt: (data, at) => {
+        if (inPacks(packs, data, at)) return true;
+        const sha = entryId(data, { idStart: at });
+        return batch.has(sha) || nodeFs.existsSync(this.loosePath(sha));
+      },
     };
     for (const object of objects) checkLinks(object, present);
     // Loose or packed: git's own writes skip an object the repository has, wherever it is.
@@ -176,6 +178,12 @@ function readPackIndex(file: string): PackIndex | undefined {
   const first = v2 ? fanoutAt + 1024 : fanoutAt + 1024 + 4;
   if (count > 0 && data.length < first + (count - 1) * stride + 20) return undefined;
   return { fanout, ids: data, stride, first };
+}
+
+/** Whether one of `packs` holds the id of 20 bytes at `idStart` in `id`. */
+function inPacks(packs: readonly PackIndex[], id: Buffer, idStart: number): boolean {
+  for (const pack of packs) if (inPack(pack, id, idStart)) return true;
+  return false;
 }
 
 /** Whether `pack` holds the id of 20 bytes at `idStart` in `id`. */

@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tar from 'tar';
+import { historyRows } from './historyLog.js';
 import { slowLinkRows } from './slowLink.js';
 import { phaseRows, runCliTraced } from './trace.js';
 import type { TracedRun } from './trace.js';
@@ -217,6 +218,7 @@ export async function benchUpdate(collectionDir: string): Promise<string[]> {
   }
   const status = measure(() => runCli(['status', '--collection', collectionDir], [0, 1]));
   const slowLink = await slowLinkRows(collectionDir, baselineId);
+  const history = await historyRows(path.dirname(collectionDir));
   return formatRows([
     { label: 'add (first snapshot of the whole collection)', ms: add.ms },
     {
@@ -268,6 +270,7 @@ export async function benchUpdate(collectionDir: string): Promise<string[]> {
     },
     ...slowLink,
     { label: 'status after restore (CLI)', ms: status.ms },
+    ...history,
     {
       label: 'where the time of one update goes (ARTIFACT_KEEPER_TRACE=1)',
       value: '',

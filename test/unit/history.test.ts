@@ -1,6 +1,7 @@
 /**
- * Tests for src/core/store/history.ts: newest first, idempotent by transaction id, deterministic lines, and a
- * torn last line (a crash mid-append) skipped on read and dropped on the next append.
+ * Tests for src/core/store/history.ts: newest first, idempotent by transaction id, deterministic lines, a
+ * torn last line (a crash mid-append) skipped on read and dropped on the next append, and an append that
+ * reads only the history's tail.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +11,7 @@ import { STATE_DIR } from '../../src/core/base/changes.js';
 import { isCoreError } from '../../src/core/base/errors.js';
 import { FaultPlan, withFaults } from '../../src/core/ports/faults.js';
 import { nodeFs } from '../../src/core/ports/fs.js';
-import { appendHistory, historyPath, readHistory } from '../../src/core/store/history.js';
+import { appendHistory, historyPath, newestHistoryEntry, readHistory } from '../../src/core/store/history.js';
 import type { HistoryEntry } from '../../src/core/store/history.js';
 import { tempDir } from './support/collections.js';
 
@@ -99,8 +100,9 @@ void describe('history', () => {
     });
   });
 
-  void it('leaves the old file intact when the append fails', async () => {
+  void it('leaves the old file intact when a rewrite fails (a new file, or one ending in a torn line)', async () => {
     const dir = await check([entry('t1')], ['t1']);
+    fs.appendFileSync(historyPath(dir), '{"txId":"t9","ki');
     const before = fs.readFileSync(historyPath(dir));
     for (const op of ['readFile', 'writeFile', 'fsync', 'rename'] as const) {
       const plan = new FaultPlan([{ op, nth: 1, errno: 'ENOSPC' }]);
@@ -114,5 +116,70 @@ void describe('history', () => {
         op,
       );
     }
+  });
+
+  void it('appends to a long history without reading or rewriting it: the old bytes stay, one line follows', async () => {
+    // About 600 KB, written as appends leave it: far more than the tail an append reads.
+    const dir = collection();
+    fs.writeFileSync(
+      historyPath(dir),
+      Array.from({ length: 3000 }, (_, i) => `${JSON.stringify(entry(`t${i}`))}\n`).join(''),
+    );
+    const before = fs.readFileSync(historyPath(dir));
+    const plan = new FaultPlan([]);
+    assert.equal(await appendHistory(withFaults(nodeFs, plan), dir, entry('t3000')), 'appended');
+    assert.deepEqual(
+      plan.calls.map((c) => c.op),
+      ['appendFile', 'fsync'],
+    );
+    const after = fs.readFileSync(historyPath(dir));
+    assert.deepEqual(after.subarray(0, before.length), before);
+    assert.equal(after.subarray(before.length).toString('utf8'), `${JSON.stringify(entry('t3000'))}\n`);
+    assert.equal(readHistory(dir)[0]?.txId, 't3000');
+    // Recovery recording the newest again finds it in the tail, the tail's cut first line notwithstanding.
+    assert.equal(await appendHistory(nodeFs, dir, entry('t3000', { outcome: 'recovered' })), 'present');
+    assert.equal(await appendHistory(nodeFs, dir, entry('t2990', { outcome: 'recovered' })), 'present');
+    assert.deepEqual(fs.readFileSync(historyPath(dir)), after);
+  });
+
+  void it('reports a failed append, and never leaves half a line: the next append finds the entry or adds it', async () => {
+    const dir = await check([entry('t1')], ['t1']);
+    const before = fs.readFileSync(historyPath(dir));
+    // The line never written: the file as it was.
+    const noAppend = new FaultPlan([{ op: 'appendFile', nth: 1, errno: 'ENOSPC' }]);
+    await assert.rejects(appendHistory(withFaults(nodeFs, noAppend), dir, entry('t2')), (e: unknown) =>
+      isCoreError(e, 'io-failed'),
+    );
+    assert.deepEqual(fs.readFileSync(historyPath(dir)), before);
+    // Written but not synced: reported, and the entry is there, whole, once.
+    const noSync = new FaultPlan([{ op: 'fsync', nth: 1, errno: 'EIO' }]);
+    await assert.rejects(appendHistory(withFaults(nodeFs, noSync), dir, entry('t2')), (e: unknown) =>
+      isCoreError(e, 'io-failed'),
+    );
+    assert.equal(await appendHistory(nodeFs, dir, entry('t2', { outcome: 'recovered' })), 'present');
+    assert.deepEqual(
+      readHistory(dir).map((e) => [e.txId, e.outcome]),
+      [
+        ['t2', 'committed'],
+        ['t1', 'committed'],
+      ],
+    );
+  });
+
+  void it('finds the newest entry from the tail, as readHistory would: past a torn line, and past a tail with no readable line', async () => {
+    assert.equal(newestHistoryEntry(collection()), undefined);
+    const long = collection();
+    // About 400 KB, written as appends leave it: far more than the tail.
+    fs.writeFileSync(
+      historyPath(long),
+      Array.from({ length: 2000 }, (_, i) => `${JSON.stringify(entry(`t${i}`))}\n`).join(''),
+    );
+    assert.equal(newestHistoryEntry(long)?.txId, 't1999');
+    fs.appendFileSync(historyPath(long), '{"txId":"t2000","kind":"upd');
+    assert.equal(newestHistoryEntry(long)?.txId, 't1999');
+    // More unreadable lines than the tail holds: the whole file is read.
+    fs.appendFileSync(historyPath(long), `\n${'not json\n'.repeat(10_000)}`);
+    assert.equal(newestHistoryEntry(long)?.txId, 't1999');
+    assert.equal(readHistory(long)[0]?.txId, 't1999');
   });
 });

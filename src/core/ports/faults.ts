@@ -64,6 +64,7 @@ export function withFaults(base: Fs, plan: FaultPlan): Fs {
   return {
     readFile: async (file) => (plan.hit('readFile', file), base.readFile(file)),
     writeFile: async (file, data, mode) => (plan.hit('writeFile', file), base.writeFile(file, data, mode)),
+    appendFile: async (file, data) => (plan.hit('appendFile', file), base.appendFile(file, data)),
     copyFile: async (from, to, mode) => (plan.hit('copyFile', to), base.copyFile(from, to, mode)),
     fsync: async (target) => (plan.hit('fsync', target), base.fsync(target)),
     rename: async (from, to) => (plan.hit('rename', to), base.rename(from, to)),

@@ -10,6 +10,7 @@ import { fsPath } from '../base/fileNames.js';
 
 export type FsOp =
   | 'writeFile'
+  | 'appendFile'
   | 'copyFile'
   | 'fsync'
   | 'rename'
@@ -25,6 +26,8 @@ export interface Fs {
   readFile(file: string): Promise<Buffer>;
   /** Creates or truncates `file` and writes `data`; does not fsync. */
   writeFile(file: string, data: Uint8Array | string, mode?: number): Promise<void>;
+  /** Adds `data` at the end of `file` (opened to append, created if missing); does not fsync. */
+  appendFile(file: string, data: Uint8Array | string): Promise<void>;
   /**
    * Creates or truncates `to` with the bytes of `from`, copied by the kernel (or cloned) without passing
    * through memory: how a large file is staged. Does not fsync.
@@ -52,6 +55,7 @@ export const nodeFs: Fs = {
     // writeFile's mode is filtered by the umask; an executable bit from a snapshot must survive it.
     if (mode !== undefined) await nodeFsPromises.chmod(fsPath(file), mode);
   },
+  appendFile: (file, data) => nodeFsPromises.appendFile(fsPath(file), data),
   async copyFile(from, to, mode) {
     await nodeFsPromises.copyFile(fsPath(from), fsPath(to), nodeFsPromises.constants.COPYFILE_FICLONE);
     // The copy keeps the source's permission bits; the mode is the change's.

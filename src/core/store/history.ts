@@ -56,9 +56,15 @@ export function historyPath(collectionDir: string): string {
 }
 
 /**
- * Adds `entry` unless an entry with its txId is already there. The whole file is rewritten atomically
- * rather than appended to: the `Fs` port has no append, and an atomic rewrite can never tear a line.
- * The cost is linear in the history's size (a few hundred bytes per transaction). Throws `io-failed`.
+ * Adds `entry` unless an entry with its txId is already there, in time that does not grow with the
+ * history: the file's last `TAIL_BYTES` are read, and the line is appended and fsync'ed. Only the same
+ * transaction's recovery records a txId again, and it does so before any later transaction commits (the
+ * writer lock serialises them, and a writer recovers first), so a recorded one is always among the last
+ * lines. A file that is new, empty or does not end in a whole line (a torn append, a power cut) is
+ * instead rewritten whole and atomically, without its unreadable lines, as every append did before
+ * 2026-12-07; so a line is never glued onto a torn one. An append cut short by a crash leaves a torn
+ * line that readers skip and the next append drops; the journal, still there, makes recovery record the
+ * entry again. Throws `io-failed`.
  */
 export async function appendHistory(
   fs: Fs,
@@ -67,6 +73,30 @@ export async function appendHistory(
   logger?: Logger,
 ): Promise<'appended' | 'present'> {
   const file = historyPath(collectionDir);
+  const tail = readTail(file, TAIL_BYTES);
+  if (!tail || tail.bytes.length === 0 || tail.bytes[tail.bytes.length - 1] !== NEWLINE)
+    return rewriteHistory(fs, file, entry, logger);
+  if (tailEntries(tail).some((existing) => existing.txId === entry.txId)) return 'present';
+  try {
+    await fs.appendFile(file, `${serializeEntry(entry)}\n`);
+    await fs.fsync(file);
+  } catch (err) {
+    throw ioFailure('write', file, err);
+  }
+  return 'appended';
+}
+
+/** How much of the history's end an append reads: the last two hundred entries or so. */
+const TAIL_BYTES = 64 * 1024;
+const NEWLINE = 0x0a;
+
+/** `appendHistory` for a file that is new or ends in a torn line: read whole, rewritten atomically. */
+async function rewriteHistory(
+  fs: Fs,
+  file: string,
+  entry: HistoryEntry,
+  logger?: Logger,
+): Promise<'appended' | 'present'> {
   let text = '';
   try {
     text = (await fs.readFile(file)).toString('utf8');
@@ -84,6 +114,42 @@ export async function appendHistory(
   return 'appended';
 }
 
+/** The readable entries of whole lines in a tail, oldest first: its first line is cut unless it starts the file. */
+function tailEntries(tail: { bytes: Buffer; start: number }): HistoryEntry[] {
+  const whole = tail.start === 0 ? tail.bytes : tail.bytes.subarray(tail.bytes.indexOf(NEWLINE) + 1);
+  return parseHistory(whole.toString('utf8')).entries;
+}
+
+/**
+ * The last `length` bytes of `file` (all of it when shorter) and where they start; undefined when there
+ * is no file. A read that only inspects, as the port allows. Throws `io-failed`.
+ */
+function readTail(file: string, length: number): { bytes: Buffer; start: number } | undefined {
+  let fd: number;
+  try {
+    fd = fsSync.openSync(file, 'r');
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return undefined;
+    throw ioFailure('read', file, err);
+  }
+  try {
+    const size = fsSync.fstatSync(fd).size;
+    const start = Math.max(0, size - length);
+    const bytes = Buffer.alloc(size - start);
+    let got = 0;
+    while (got < bytes.length) {
+      const n = fsSync.readSync(fd, bytes, got, bytes.length - got, start + got);
+      if (n === 0) break;
+      got += n;
+    }
+    return { bytes: bytes.subarray(0, got), start };
+  } catch (err) {
+    throw ioFailure('read', file, err);
+  } finally {
+    fsSync.closeSync(fd);
+  }
+}
+
 /** Every recorded transaction, newest first. Reads only; a missing file is an empty history. */
 export function readHistory(collectionDir: string): HistoryEntry[] {
   const file = historyPath(collectionDir);
@@ -95,6 +161,17 @@ export function readHistory(collectionDir: string): HistoryEntry[] {
     throw ioFailure('read', file, err);
   }
   return parseHistory(text).entries.reverse();
+}
+
+/**
+ * The newest recorded transaction (`readHistory(dir)[0]`), read from the file's tail when it holds a
+ * whole readable line: what `undo` looks at, in time that does not grow with the history.
+ */
+export function newestHistoryEntry(collectionDir: string): HistoryEntry | undefined {
+  const tail = readTail(historyPath(collectionDir), TAIL_BYTES);
+  if (!tail) return undefined;
+  const entries = tailEntries(tail);
+  return entries.length > 0 || tail.start === 0 ? entries[entries.length - 1] : readHistory(collectionDir)[0];
 }
 
 function parseHistory(text: string): { entries: HistoryEntry[]; validText: string; skipped: number } {

@@ -11,7 +11,7 @@ import { STATE_DIR } from '../base/changes.js';
 import type { FileChange } from '../base/changes.js';
 import { CoreError } from '../base/errors.js';
 import { hasJournal } from '../txn/journal.js';
-import { readHistory } from '../store/history.js';
+import { newestHistoryEntry } from '../store/history.js';
 import type { HistoryEntry } from '../store/history.js';
 import type { OperationOptions } from './operations.js';
 import { importPrepared } from '../store/archiveImport.js';
@@ -195,7 +195,7 @@ async function undoTarget(
   store: SnapshotStore,
   options: { expectTxId?: string },
 ): Promise<{ entry: HistoryEntry; target: SnapshotInfo | undefined }> {
-  const [entry] = readHistory(root);
+  const entry = newestHistoryEntry(root);
   if (!entry) throw new CoreError({ code: 'undo-unavailable', reason: 'no-history' });
   const change = describeChange(entry);
   const about = { change, txId: entry.txId };

@@ -35,6 +35,7 @@ export function freezeBefore(base: Fs, n: number): { fs: Fs; frozen: Promise<voi
     fs: {
       readFile: gate(base.readFile),
       writeFile: gate(base.writeFile),
+      appendFile: gate(base.appendFile),
       copyFile: gate(base.copyFile),
       fsync: gate(base.fsync),
       rename: gate(base.rename),

@@ -1,9 +1,11 @@
 /**
  * `dist/cli.js`, the `artifact-keeper` bin: runs the CLI bundle (`dist/cli-main.js`) through a V8 code
  * cache, so a warm start skips compiling ~800 KB of JavaScript (Node 20 has no `module.enableCompileCache`).
- * The cache lives in the user's cache folder, one file per bundle content, Node version and flags; it is
- * written once after a run without a usable cache. Derived data: any failure to read, accept or write it
- * is ignored, the bundle is compiled from source, and the command runs as before.
+ * The cache lives in the user's cache folder, one file per bundle content, Node version and flags, and
+ * command: it is written once, after the first run of that command without a usable cache, so it holds
+ * the functions that command compiled on its way (a cache made by `status` leaves an `update` to compile
+ * its own from source at every start). Derived data: any failure to read, accept or write it is
+ * ignored, the bundle is compiled from source, and the command runs as before.
  * `NODE_DISABLE_COMPILE_CACHE=1` (Node's own switch for its compile cache) turns it off.
  *
  * A `status` or an `update` of a collection with a running daemon (`artifact-keeper daemon start`) is
@@ -25,8 +27,11 @@ import { EXIT } from './exitCodes.js';
 const BUNDLE = path.join(__dirname, 'cli-main.js');
 const PREFIX = 'cli-';
 const SUFFIX = '.v8cache';
+/** Caches kept per bundle: one per command used, the least recently written beyond this removed. */
+const MAX_CACHES = 12;
 
-function cacheFileFor(source: string): string | undefined {
+/** `cli-<key>-<command>.v8cache`: the key of the bundle, Node and flags, then the command that made it. */
+function cacheFileFor(source: string, argv: readonly string[]): string | undefined {
   if (process.env.NODE_DISABLE_COMPILE_CACHE) return undefined;
   try {
     const key = createHash('sha256')
@@ -34,10 +39,16 @@ function cacheFileFor(source: string): string | undefined {
       .update(`\0${process.version}\0${process.arch}\0${process.execArgv.join(' ')}`)
       .digest('hex')
       .slice(0, 32);
-    return path.join(cliCacheFolder(), `${PREFIX}${key}${SUFFIX}`);
+    return path.join(cliCacheFolder(), `${PREFIX}${key}-${cacheCommand(argv)}${SUFFIX}`);
   } catch {
     return undefined;
   }
+}
+
+/** The command a run's cache is named after: the first argument when it looks like a command name. */
+function cacheCommand(argv: readonly string[]): string {
+  const first = argv[0] ?? '';
+  return /^[a-z][a-z-]{0,23}$/.test(first) ? first : 'other';
 }
 
 function readCache(file: string | undefined): Buffer | undefined {
@@ -57,10 +68,16 @@ function writeCache(file: string, data: Buffer): void {
     const temp = `${file}.${process.pid}.tmp`;
     fs.writeFileSync(temp, data, { mode: 0o600 });
     fs.renameSync(temp, file);
+    // Other bundles' caches go; this bundle's other commands keep theirs, the newest MAX_CACHES of them.
+    const key = path.basename(file).slice(0, PREFIX.length + 32);
+    const mine: { name: string; mtimeMs: number }[] = [];
     for (const name of fs.readdirSync(dir)) {
-      if (name.startsWith(PREFIX) && name !== path.basename(file) && !name.endsWith('.tmp'))
-        fs.rmSync(path.join(dir, name), { force: true });
+      if (!name.startsWith(PREFIX) || !name.endsWith(SUFFIX)) continue;
+      if (!name.startsWith(`${key}-`)) fs.rmSync(path.join(dir, name), { force: true });
+      else mine.push({ name, mtimeMs: fs.statSync(path.join(dir, name)).mtimeMs });
     }
+    mine.sort((a, b) => b.mtimeMs - a.mtimeMs);
+    for (const { name } of mine.slice(MAX_CACHES)) fs.rmSync(path.join(dir, name), { force: true });
   } catch {
     // Best effort: the next start compiles from source again.
   }
@@ -68,7 +85,7 @@ function writeCache(file: string, data: Buffer): void {
 
 function run(): void {
   const source = fs.readFileSync(BUNDLE, 'utf8');
-  const cacheFile = cacheFileFor(source);
+  const cacheFile = cacheFileFor(source, process.argv.slice(2));
   const cachedData = readCache(cacheFile);
   // The CommonJS wrapper on the bundle's first line, so its line numbers (and source map) stay right.
   const wrapped = `(function (exports, require, module, __filename, __dirname) { ${source}\n})`;

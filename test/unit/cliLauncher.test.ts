@@ -38,7 +38,7 @@ describe('dist/cli.js, the launcher with a V8 code cache', () => {
     assert.equal(first.code, 0, first.stderr);
     const files = cacheFiles(cacheHome);
     assert.equal(files.length, 1, `one cache file: ${files.join(', ')}`);
-    assert.match(files[0] as string, /^cli-[0-9a-f]{32}\.v8cache$/);
+    assert.match(files[0] as string, /^cli-[0-9a-f]{32}-status\.v8cache$/);
     const file = path.join(cacheHome, 'artifact-keeper', files[0] as string);
     const written = fs.statSync(file);
     assert.ok(written.size > 0);
@@ -61,7 +61,11 @@ describe('dist/cli.js, the launcher with a V8 code cache', () => {
     assert.ok(name);
     const file = path.join(cacheHome, 'artifact-keeper', name);
     fs.writeFileSync(file, Buffer.from('not a V8 code cache at all'));
-    const stale = path.join(cacheHome, 'artifact-keeper', 'cli-00000000000000000000000000000000.v8cache');
+    const stale = path.join(
+      cacheHome,
+      'artifact-keeper',
+      'cli-00000000000000000000000000000000-status.v8cache',
+    );
     fs.writeFileSync(stale, 'an old bundle');
 
     const again = runCli(['status', '--collection', dir], { env });
@@ -70,6 +74,39 @@ describe('dist/cli.js, the launcher with a V8 code cache', () => {
     assert.equal(again.stderr, '');
     assert.deepEqual(cacheFiles(cacheHome), [name], 'rewritten, and the other bundle’s cache removed');
     assert.ok(fs.statSync(file).size > 100);
+  });
+
+  it('keeps one cache per command, each made by that command and reused by it; the least recently written go past twelve', () => {
+    const cacheHome = tempDir();
+    const dir = copySharedFixture();
+    const env = { XDG_CACHE_HOME: cacheHome, NODE_DISABLE_COMPILE_CACHE: '' };
+    const folder = path.join(cacheHome, 'artifact-keeper');
+    assert.equal(runCli(['status', '--collection', dir], { env }).code, 0);
+    const [statusCache] = cacheFiles(cacheHome);
+    assert.match(statusCache ?? '', /^cli-[0-9a-f]{32}-status\.v8cache$/);
+    const key = (statusCache as string).slice(0, 'cli-'.length + 32);
+    const statusWritten = fs.statSync(path.join(folder, statusCache as string)).mtimeMs;
+    // Twelve caches of this bundle's other commands, written an hour ago and earlier, oldest first.
+    const older = Array.from({ length: 12 }, (_, i) => `${key}-old${String(i).padStart(2, '0')}.v8cache`);
+    older.forEach((name, i) => {
+      fs.writeFileSync(path.join(folder, name), 'not a cache');
+      const at = new Date(Date.now() - (3600 + 60 * (12 - i)) * 1000);
+      fs.utimesSync(path.join(folder, name), at, at);
+    });
+
+    // Another command makes its own; the status cache is not rewritten, and neither is it dropped.
+    const listed = runCli(['snapshots', '--collection', dir], { env });
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.equal(runCli(['status', '--collection', dir], { env }).code, 0);
+    assert.equal(fs.statSync(path.join(folder, statusCache as string)).mtimeMs, statusWritten);
+    assert.deepEqual(
+      cacheFiles(cacheHome).filter((name) => name.endsWith('.v8cache')),
+      [...older.slice(2), `${key}-snapshots.v8cache`, statusCache].sort(),
+      'twelve kept: the two least recently written of the fourteen removed',
+    );
+    // A first argument that is not a command name shares one cache.
+    assert.equal(runCli(['--version'], { env }).code, 0);
+    assert.ok(cacheFiles(cacheHome).includes(`${key}-other.v8cache`));
   });
 
   it('NODE_DISABLE_COMPILE_CACHE turns it off, and an unwritable cache folder changes nothing', () => {

@@ -10,6 +10,7 @@ import {
   diffSnapshot,
   isSafetySnapshot,
   listSnapshots,
+  newestHistoryEntry,
   readHistory,
   recoverCollection,
   restoreSnapshot,
@@ -313,7 +314,7 @@ export async function undoFlow(
   collection: CollectionModel,
   expectTxId?: string,
 ): Promise<UndoResult> {
-  const last = readHistory(collection.dir)[0];
+  const last = newestHistoryEntry(collection.dir);
   const result = await services.store.run(
     collection,
     {

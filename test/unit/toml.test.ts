@@ -160,6 +160,47 @@ describe('serializeToml (tomli_w rules)', () => {
     check({ a: 1, b: 1.5, c: true, d: false }, 'a = 1\nb = 1.5\nc = true\nd = false\n');
     assert.equal(serializeToml({ big: 9007199254740993n }), 'big = 9007199254740993\n');
   });
+
+  it("reads integers beyond 64 bits exactly, as Python's tomllib does, and writes them back so", () => {
+    const text = [
+      'big = 99999999999999999999',
+      'neg = -99999999999999999999',
+      'max = 9223372036854775807',
+      'over = 9223372036854775808',
+      'under = -9223372036854775809',
+      'hex = 0xFFFF_FFFF_FFFF_FFFF_FF',
+      'oct = 0o7777777777777777777777',
+      'bin = 0b11111111111111111111111111111111111111111111111111111111111111111',
+      'list = [18446744073709551616, 1]',
+      'inline = { id = 340282366920938463463374607431768211457 }',
+      '',
+    ].join('\n');
+    const doc = parseToml(text, 'x.toml');
+    const script =
+      'import sys, tomllib, json\n' +
+      'def ints(v):\n' +
+      '    if isinstance(v, dict): return {k: ints(x) for k, x in v.items()}\n' +
+      '    if isinstance(v, list): return [ints(x) for x in v]\n' +
+      '    return str(v)\n' +
+      'print(json.dumps(ints(tomllib.loads(sys.stdin.read()))))\n';
+    const run = spawnSync('python3', ['-c', script], { input: text, encoding: 'utf8' });
+    assert.equal(run.status, 0, `python3: ${String(run.error ?? run.stderr)}`);
+    const asText = (value: unknown): unknown =>
+      Array.isArray(value)
+        ? value.map(asText)
+        : typeof value === 'object' && value !== null
+          ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, asText(v)]))
+          : String(value);
+    assert.deepEqual(asText(doc), JSON.parse(run.stdout));
+    assert.equal(typeof doc.big, 'bigint');
+    // Written back as tomli_w writes ints (in decimal), and read again to the same values.
+    const written = serializeToml(doc);
+    assert.match(written, /^big = 99999999999999999999$/m);
+    assert.match(written, /^hex = 4722366482869645213695$/m);
+    assert.deepEqual(parseToml(written, 'x.toml'), doc);
+    // The parser's global was put back.
+    assert.equal(BigInt.asIntN(64, 2n ** 64n), 0n);
+  });
 });
 
 /** Python's `repr` of each double, from its IEEE bits (no decimal text crosses between the languages). */

@@ -192,15 +192,33 @@ function tableAt(table: TomlTable, keys: string[]): TomlTable {
   return target;
 }
 
-/** `TOML.parse` (@iarna/toml's `parse-string.js`) with `FloatNotingParser`: the same errors and messages. */
+/**
+ * `TOML.parse` (@iarna/toml's `parse-string.js`) with `FloatNotingParser`: the same errors and messages,
+ * and integers beyond 64 bits kept exact (`exactBigInt`).
+ */
 function parseNotingFloats(text: string): TomlTable {
   const parser = new FloatNotingParser();
+  const asIntN = BigInt.asIntN;
+  BigInt.asIntN = exactBigInt;
   try {
     parser.parse(text);
     return parser.finish();
   } catch (err) {
     throw prettyError(err, text);
+  } finally {
+    BigInt.asIntN = asIntN;
   }
+}
+
+/**
+ * What @iarna/toml's parser gets for `BigInt.asIntN` while it parses: the integer itself, not wrapped.
+ * Its only call is where it boxes an integer that is not a safe one, and it cut that to 64 bits there:
+ * `99999999999999999999` read as 7766279631452241919 and was written back so. Python's tomllib, which
+ * SkillMeat reads with, keeps any integer exact, and so does this: the writer gives it back as it was.
+ * Parsing is synchronous, so nothing else runs while the global is swapped.
+ */
+function exactBigInt(_bits: number, value: bigint | string): bigint {
+  return BigInt(value);
 }
 
 /**

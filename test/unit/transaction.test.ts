@@ -286,6 +286,96 @@ void describe('applyChanges', () => {
     assert.deepEqual(leftovers(dir), []);
   });
 
+  void it('stages its files side by side, and a staging failure names its file and undoes the rest', async () => {
+    const isStaged = (file: string): boolean => path.basename(path.dirname(file)) === 'stage';
+    /**
+     * An Fs whose staged files' fsyncs each wait until `together` of them are under way at once (or 2 s,
+     * which one after another would take per file), counting the most files staged at once (from the
+     * start of a file's write to the end of its fsync).
+     */
+    const syncingTogether = (together: number): { fs: Fs; most: () => number; entered: () => number } => {
+      let entered = 0;
+      let most = 0;
+      let staging = 0;
+      let waiting: (() => void)[] = [];
+      return {
+        fs: {
+          ...nodeFs,
+          async writeFile(file, data, mode) {
+            if (isStaged(file)) most = Math.max(most, ++staging);
+            return nodeFs.writeFile(file, data, mode);
+          },
+          async fsync(target) {
+            if (!isStaged(target)) return nodeFs.fsync(target);
+            entered++;
+            const turn = new Promise<void>((resolve) => waiting.push(resolve));
+            if (waiting.length === together) {
+              for (const go of waiting) go();
+              waiting = [];
+            }
+            await Promise.race([turn, new Promise((resolve) => setTimeout(resolve, 2_000))]);
+            await nodeFs.fsync(target);
+            staging--;
+          },
+        },
+        most: () => most,
+        entered: () => entered,
+      };
+    };
+    const dir = fresh(tempDir('ak-txn-'));
+    const staged = smallChanges().filter((c) => c.kind === 'write' && c.symlinkTarget === undefined);
+    const small = syncingTogether(staged.length);
+    await applyChanges(dir, specOf(smallChanges()), { fs: small.fs });
+    assert.equal(small.entered(), staged.length, 'one fsync per staged file');
+    assert.equal(small.most(), staged.length, 'every staged file was being synced at once');
+    assert.equal(fs.readFileSync(path.join(dir, 'collection.lock'), 'utf8'), 'lock v2\n');
+
+    // Forty new files: eight at a time, never more (a restore of thousands must not open them all).
+    const many = fresh(tempDir('ak-txn-'));
+    const forty = syncingTogether(8);
+    const files: FileChange[] = Array.from({ length: 40 }, (_, i) => ({
+      kind: 'write',
+      rel: `commands/many-${i}.md`,
+      data: bytes(`command ${i}\n`),
+      mode: 0o644,
+    }));
+    await applyChanges(many, specOf([...files, ...smallChanges()]), { fs: forty.fs });
+    assert.equal(forty.entered(), 40 + staged.length);
+    assert.equal(forty.most(), 8);
+    assert.equal(fs.readFileSync(path.join(many, 'commands/many-39.md'), 'utf8'), 'command 39\n');
+
+    // The write of one staged file fails while the others are staged: the error names that file, and
+    // nothing of the transaction is left once the others have finished.
+    const failing = fresh(tempDir('ak-txn-'));
+    const before = treeListing(failing);
+    // A plain write in the middle of the change set.
+    const n = smallChanges().findIndex(
+      (c, i) => i > 0 && c.kind === 'write' && c.symlinkTarget === undefined && Buffer.isBuffer(c.data),
+    );
+    assert.ok(n > 0);
+    const failingStage = path.join('stage', String(n));
+    const faulty: Fs = {
+      ...nodeFs,
+      async writeFile(file, data, mode) {
+        if (file.endsWith(`${path.sep}${failingStage}`)) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          throw Object.assign(new Error(`EIO: i/o error, open '${file}'`), { code: 'EIO' });
+        }
+        return nodeFs.writeFile(file, data, mode);
+      },
+    };
+    const spec = specOf(smallChanges());
+    const err = await applyChanges(failing, spec, { fs: faulty }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(isCoreError(err, 'io-failed'), `threw ${String(err)}`);
+    assert.match(err.message, new RegExp(`^write /.+${failingStage.replace(/[/\\]/g, '.')} failed: EIO`));
+    assert.deepEqual(treeListing(failing), before);
+    assert.deepEqual(leftovers(failing), []);
+    assert.equal(historyOf(failing, spec.txId), 0);
+  });
+
   void it('refuses a malformed spec before touching anything', async () => {
     const base = tempDir('ak-txn-');
     const cases: [string, FileChange[]][] = [

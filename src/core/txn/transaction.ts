@@ -160,27 +160,51 @@ export async function applyChanges(
     await fs.mkdir(paths.stageDir);
     at('mkdir', paths.backupDir);
     await fs.mkdir(paths.backupDir);
-    for (const [n, change] of spec.changes.entries()) {
-      if (change.kind !== 'write') continue;
-      throwIfAborted(signal);
+    throwIfAborted(signal);
+    // A few side by side: each file is several calls on the thread pool, and one after another they
+    // added up; a bound keeps a restore of thousands of files from opening them all at once.
+    const stageOne = async (n: number): Promise<void> => {
+      const change = spec.changes[n] as FileChange;
+      if (change.kind !== 'write') return;
       const target = opTarget(root, roots, ops[n] as JournalOp);
       const staged = paths.stage(n);
-      if (change.symlinkTarget !== undefined) {
-        // A symlink cannot be opened for fsync; the fsync of the stage folder below persists it.
-        at('symlink', staged);
-        await fs.symlink(change.symlinkTarget, staged);
-        continue;
+      let where = { op: 'symlink', path: staged };
+      try {
+        if (change.symlinkTarget !== undefined) {
+          // A symlink cannot be opened for fsync; the fsync of the stage folder below persists it.
+          await fs.symlink(change.symlinkTarget, staged);
+          return;
+        }
+        let data = change.data;
+        if (typeof data === 'function') {
+          where = { op: 'read', path: target };
+          data = await data();
+        }
+        where = { op: 'write', path: staged };
+        if ('copyOf' in data) await fs.copyFile(data.copyOf, staged, change.mode);
+        else await fs.writeFile(staged, data, change.mode);
+        where = { op: 'fsync', path: staged };
+        await fs.fsync(staged);
+      } catch (err) {
+        throw new StageFailure(where, err);
       }
-      let data = change.data;
-      if (typeof data === 'function') {
-        at('read', target);
-        data = await data();
+    };
+    /** The first failure in the change set's order; once there is one, no file is begun. */
+    const failures: StageFailure[] = [];
+    let next = 0;
+    const stager = async (): Promise<void> => {
+      while (next < spec.changes.length && failures.length === 0) {
+        const n = next++;
+        await stageOne(n).catch((err: StageFailure) => {
+          failures[n] = err;
+        });
       }
-      at('write', staged);
-      if ('copyOf' in data) await fs.copyFile(data.copyOf, staged, change.mode);
-      else await fs.writeFile(staged, data, change.mode);
-      at('fsync', staged);
-      await fs.fsync(staged);
+    };
+    await Promise.all(Array.from({ length: STAGE_SIDE_BY_SIDE }, stager));
+    const failed = failures.find((failure) => failure !== undefined);
+    if (failed) {
+      at(failed.where.op, failed.where.path);
+      throw failed.cause;
     }
     at('fsync', paths.stageDir);
     await fs.fsync(paths.stageDir);
@@ -324,4 +348,15 @@ export async function withWriter<T>(
       lock.release().catch((err: unknown) => logger.error(`[WriterLock] release failed: ${messageOf(err)}`)),
     );
   }
+}
+
+/** Files staged at once at most (`applyChanges`, step 1). */
+const STAGE_SIDE_BY_SIDE = 8;
+
+/** A staged file's failure, with the step it failed at. */
+class StageFailure {
+  constructor(
+    readonly where: { op: string; path: string },
+    readonly cause: unknown,
+  ) {}
 }

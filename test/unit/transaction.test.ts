@@ -476,6 +476,33 @@ void describe('applyChanges', () => {
     }
   });
 
+  void it('a cancel while files are staged begins no further file, and restores the before-state', async () => {
+    const dir = fresh(tempDir('ak-txn-'));
+    const before = treeListing(dir);
+    const controller = new AbortController();
+    let begun = 0;
+    const cancelling: Fs = {
+      ...nodeFs,
+      async writeFile(file, data, mode) {
+        if (path.basename(path.dirname(file)) === 'stage' && ++begun === 3) controller.abort();
+        return nodeFs.writeFile(file, data, mode);
+      },
+    };
+    const files: FileChange[] = Array.from({ length: 40 }, (_, i) => ({
+      kind: 'write',
+      rel: `commands/many-${i}.md`,
+      data: bytes(`command ${i}\n`),
+      mode: 0o644,
+    }));
+    await assert.rejects(
+      applyChanges(dir, specOf([...files, ...smallChanges()]), { fs: cancelling, signal: controller.signal }),
+      (e: unknown) => isCoreError(e, 'cancelled'),
+    );
+    assert.ok(begun <= 10, `${begun} staged files begun of 48`);
+    assert.deepEqual(treeListing(dir), before);
+    assert.deepEqual(leftovers(dir), []);
+  });
+
   void it('refuses to start while an earlier transaction awaits recovery', async () => {
     const base = scratchDir('ak-txn-');
     const dir = fresh(base);

@@ -189,11 +189,11 @@ export async function applyChanges(
         throw new StageFailure(where, err);
       }
     };
-    /** The first failure in the change set's order; once there is one, no file is begun. */
+    /** The failures by change index; once there is one, or a cancel, no file is begun. */
     const failures: StageFailure[] = [];
     let next = 0;
     const stager = async (): Promise<void> => {
-      while (next < spec.changes.length && failures.length === 0) {
+      while (next < spec.changes.length && failures.length === 0 && signal?.aborted !== true) {
         const n = next++;
         await stageOne(n).catch((err: StageFailure) => {
           failures[n] = err;
@@ -206,6 +206,8 @@ export async function applyChanges(
       at(failed.where.op, failed.where.path);
       throw failed.cause;
     }
+    // Files were left unstaged: nothing after this point may run.
+    throwIfAborted(signal);
     at('fsync', paths.stageDir);
     await fs.fsync(paths.stageDir);
     for (const op of ops) {

@@ -195,8 +195,9 @@ export async function applyChanges(
     const stager = async (): Promise<void> => {
       while (next < spec.changes.length && failures.length === 0 && signal?.aborted !== true) {
         const n = next++;
-        await stageOne(n).catch((err: StageFailure) => {
-          failures[n] = err;
+        await stageOne(n).catch((err: unknown) => {
+          failures[n] =
+            err instanceof StageFailure ? err : new StageFailure({ op: 'stage', path: paths.dir }, err);
         });
       }
     };
@@ -206,7 +207,7 @@ export async function applyChanges(
       at(failed.where.op, failed.where.path);
       throw failed.cause;
     }
-    // Files were left unstaged: nothing after this point may run.
+    // A cancel may have left files unstaged: it must stop here, before the journal.
     throwIfAborted(signal);
     at('fsync', paths.stageDir);
     await fs.fsync(paths.stageDir);

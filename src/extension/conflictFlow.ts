@@ -189,7 +189,19 @@ async function mergeFile(merge: FileMerge, signal: AbortSignal): Promise<'comple
       signal,
     });
     if (answer !== 'completed' || signal.aborted) return signal.aborted ? 'cancel' : answer;
-    const data = services.results.result(output);
+    const data = await completedResult(services, output);
+    if (data === undefined) {
+      void services.prompter.notify({
+        id: 'merge-unsaved',
+        severity: 'warning',
+        message: t(
+          'The result of {0} could not be saved. Nothing was written; complete the merge again.',
+          name,
+        ),
+        actions: [],
+      });
+      continue;
+    }
     if (hasConflictMarkers(Buffer.from(data).toString('utf8'))) {
       void services.prompter.notify({
         id: 'merge-unresolved',
@@ -204,6 +216,31 @@ async function mergeFile(merge: FileMerge, signal: AbortSignal): Promise<'comple
     services.log.info(`[Conflicts] ${name}: merge completed, written`);
     return 'completed';
   }
+}
+
+/**
+ * The merge's result once its last save has landed, or undefined when it cannot be. Complete Merge saves
+ * the result and then closes the editor, but when another save of the document is still under way (the
+ * merge editor's own starting result, an auto-save), VS Code can report the merge complete while the
+ * person's result is still unsaved: the draft then holds the starting text, the base wherever there was
+ * a conflict, and taking it would lose both sides' edits (seen in CI on 2026-12-08: the close asked "Do
+ * you want to save the changes?", and the late save found the merge ended). So a result document still
+ * open with unsaved changes is saved first, and the draft read only once that save is through.
+ */
+async function completedResult(services: Services, output: vscode.Uri): Promise<Uint8Array | undefined> {
+  const key = output.toString();
+  const document = vscode.workspace.textDocuments.find((d) => d.uri.toString() === key);
+  if (document?.isDirty) {
+    services.log.info(
+      `[Conflicts] ${path.basename(output.path)}: completed with unsaved changes; saving them first`,
+    );
+    const saved = await document.save().then(
+      (ok) => ok,
+      () => false,
+    );
+    if (!saved || document.isDirty) return undefined;
+  }
+  return services.results.result(output);
 }
 
 function countConflicts(text: string): number {

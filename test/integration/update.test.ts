@@ -223,6 +223,35 @@ describe('update artifact', function () {
       await script.notice((n) => n.id === 'conflicts-resolved');
     });
 
+    it('a merge reported complete while its result is still unsaved: the result is saved first, and the resolution written, not the starting text', async () => {
+      const s = outdatedCollection('conflict');
+      await showCollections(api, s.collection);
+      let output: vscode.Uri | undefined;
+      script.merge = async (question) => {
+        output = question.output;
+        // The starting result saved, the resolution typed after it and not saved: the draft holds the
+        // starting result, the base text where the conflict was (both sides' edits gone).
+        const starting = await resolveInMergeEditor(
+          question.output,
+          skillMd('Use the pdf tool.', 'Resolved, while the save was still on its way.'),
+          { unsaved: true },
+        );
+        assert.equal(starting, skillMd('Use the pdf tool.', 'Version one notes.'));
+        return 'completed';
+      };
+      await update(s.collection);
+      await until(api, 'clean', () => api.store.find(s.collection)?.report?.state === 'clean');
+      assert.equal(
+        read(s.collection, SKILL),
+        skillMd('Use the pdf tool.', 'Resolved, while the save was still on its way.'),
+      );
+      assert.doesNotMatch(lockEntry(s.collection, 'pdf'), /conflicted/);
+      const document = vscode.workspace.textDocuments.find((d) => d.uri.toString() === output?.toString());
+      assert.equal(document?.isDirty, false, 'the result was saved before it was taken');
+      const tab = output && mergeTab(output);
+      if (tab) await vscode.window.tabGroups.close(tab);
+    });
+
     it('a merge editor closed without Complete Merge changes nothing: markers stay, the artifact stays conflicted, Resolve Conflicts reopens it', async () => {
       const s = outdatedCollection('conflict');
       await showCollections(api, s.collection);

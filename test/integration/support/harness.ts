@@ -155,9 +155,15 @@ function untilDocument(
 /**
  * Plays the person in the merge editor: waits for it to open on `output` and to write its starting
  * result (it replaces the conflict-marker proposal with base + the clean changes), types the resolution,
- * saves, and closes the editor, as "Complete Merge" does. Returns the starting text it saw.
+ * saves, and closes the editor, as "Complete Merge" does. Returns the starting text it saw. `unsaved`:
+ * the starting result is saved (as an auto-save would), then the resolution typed but neither saved nor
+ * the editor closed, as when Complete Merge reports the merge complete before its save has landed.
  */
-export async function resolveInMergeEditor(output: vscode.Uri, resolution: string): Promise<string> {
+export async function resolveInMergeEditor(
+  output: vscode.Uri,
+  resolution: string,
+  { unsaved = false } = {},
+): Promise<string> {
   const start = Date.now();
   while (!mergeTab(output)) {
     if (Date.now() - start > 20_000) throw new Error('the merge editor did not open');
@@ -166,9 +172,12 @@ export async function resolveInMergeEditor(output: vscode.Uri, resolution: strin
   const document = await vscode.workspace.openTextDocument(output);
   await untilDocument(document, 'the merge editor to take over the result', (text) => !/^<{7} /m.test(text));
   const seen = document.getText();
+  // As an auto-save would: the starting result saved, the resolution typed after it.
+  if (unsaved && document.isDirty) await document.save();
   const edit = new vscode.WorkspaceEdit();
   edit.replace(output, new vscode.Range(0, 0, document.lineCount, 0), resolution);
   await vscode.workspace.applyEdit(edit);
+  if (unsaved) return seen;
   await document.save();
   const tab = mergeTab(output);
   if (tab) await vscode.window.tabGroups.close(tab);

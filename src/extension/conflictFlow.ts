@@ -189,7 +189,7 @@ async function mergeFile(merge: FileMerge, signal: AbortSignal): Promise<'comple
       signal,
     });
     if (answer !== 'completed' || signal.aborted) return signal.aborted ? 'cancel' : answer;
-    const data = await completedResult(services, output);
+    const data = await completedResult(services, output, name);
     if (data === undefined) {
       void services.prompter.notify({
         id: 'merge-unsaved',
@@ -227,17 +227,16 @@ async function mergeFile(merge: FileMerge, signal: AbortSignal): Promise<'comple
  * you want to save the changes?", and the late save found the merge ended). So a result document still
  * open with unsaved changes is saved first, and the draft read only once that save is through.
  */
-async function completedResult(services: Services, output: vscode.Uri): Promise<Uint8Array | undefined> {
+async function completedResult(
+  services: Services,
+  output: vscode.Uri,
+  name: string,
+): Promise<Uint8Array | undefined> {
   const key = output.toString();
   const document = vscode.workspace.textDocuments.find((d) => d.uri.toString() === key);
   if (document?.isDirty) {
-    services.log.info(
-      `[Conflicts] ${path.basename(output.path)}: completed with unsaved changes; saving them first`,
-    );
-    const saved = await document.save().then(
-      (ok) => ok,
-      () => false,
-    );
+    services.log.info(`[Conflicts] ${name}: completed with unsaved changes; saving them first`);
+    const saved = await document.save().then(undefined, () => false);
     if (!saved || document.isDirty) return undefined;
   }
   return services.results.result(output);

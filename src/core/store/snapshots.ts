@@ -352,7 +352,7 @@ export class SnapshotStore {
    * with `collection.toml` and `collection.lock` last. Folders holding a nested `.git` are never removed,
    * and a lock the snapshot lacks is left in place (the transaction engine never deletes the lock).
    * Writes nothing; only folders whose tree ids differ from the snapshot's are compared. Files are read
-   * when the transaction stages them, one at a time; with `spill`, a large one goes to the new file it
+   * when the transaction stages them, a few at a time; with `spill`, a large one goes to the new file it
    * names and is copied from there, so memory stays bounded whatever the file's size.
    */
   planRestore(idOrLatest: string, spill?: (name: string) => string): Promise<FileChange[]> {

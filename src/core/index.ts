@@ -117,7 +117,7 @@ export type {
   Tree,
   TreeFile,
 } from './transfer/plan.js';
-export { isBinary, mergeText } from './merge/merge.js';
+export { isBinary, mergeKeepingBase, mergeText } from './merge/merge.js';
 /**
  * prepare (fetch + plan; no writes, no lock) → resolve (the strategy, then a Resolver: the CLI's prompt,
  * the extension's editors) → apply (lock, stale check, snapshot, atomic commit).

@@ -12,8 +12,11 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import {
   abortConflicts,
+  conflictSides,
   CoreError,
+  isBinary,
   loadCollection,
+  mergeKeepingBase,
   remainingConflicts,
   resolveConflicts,
 } from '../core/index.js';
@@ -211,6 +214,29 @@ async function mergeFile(merge: FileMerge, signal: AbortSignal): Promise<'comple
       });
       continue;
     }
+    if (await keepsBaseInEveryConflict(merge, data)) {
+      services.log.info(`[Conflicts] ${name}: completed with the base text in every conflict; asking`);
+      const answer = await services.prompter.warn({
+        id: 'confirmBaseResult',
+        message: t(
+          "The result of {0} keeps the base text in every conflict: both sides' changes there would be lost.",
+          name,
+        ),
+        detail: t(
+          'This is what the merge editor starts from, before any conflict is handled. Go back to the merge editor to finish it, or keep the base text.',
+        ),
+        choices: [
+          { id: 'back', title: t('Back to Merge') },
+          { id: 'keep', title: t('Keep Base Text') },
+        ],
+      });
+      if (signal.aborted) return 'cancel';
+      if (answer !== 'keep') {
+        // That start is no work of the person's: the merge starts over from the file and its markers.
+        services.results.restart(output);
+        continue;
+      }
+    }
     fs.writeFileSync(real, data);
     services.results.drop(output);
     services.log.info(`[Conflicts] ${name}: merge completed, written`);
@@ -240,6 +266,29 @@ async function completedResult(
     if (!saved || document.isDirty) return undefined;
   }
   return services.results.result(output);
+}
+
+/**
+ * Whether a completed result is the merge with every conflict left at its base lines: the text VS Code's
+ * merge editor starts its result from. A person may mean it (neither side, everywhere), but it is also
+ * what a merge holds when the person's resolution never reached the result: Complete Merge's close
+ * asked to save it and "Don't Save" reverted it to that start. Taken silently, both sides' edits in every
+ * conflict would be lost, so the walk asks. False when a side cannot be read or is binary.
+ */
+async function keepsBaseInEveryConflict(merge: FileMerge, data: Uint8Array): Promise<boolean> {
+  const { services, collection, id, rel } = merge;
+  const sides = await conflictSides(collection.dir, id, rel, services.store.readOptions()).catch(
+    () => undefined,
+  );
+  if (!sides?.local || !sides.upstream) return false;
+  const base = sides.base ?? Buffer.alloc(0);
+  if ([base, sides.local, sides.upstream].some((side) => isBinary(side))) return false;
+  const start = mergeKeepingBase(
+    base.toString('utf8'),
+    sides.local.toString('utf8'),
+    sides.upstream.toString('utf8'),
+  );
+  return Buffer.from(start, 'utf8').equals(data);
 }
 
 function countConflicts(text: string): number {

@@ -58,6 +58,17 @@ export class MergeResults extends Disposable implements vscode.FileSystemProvide
     return this.readFile(uri);
   }
 
+  /**
+   * Starts a merge over: its draft is dropped, and its URI reads the real file (with its markers) until
+   * the merge editor writes again.
+   */
+  restart(uri: vscode.Uri): void {
+    const key = uri.toString();
+    if (!this.merges.get(key)) return;
+    this.merges.set(key, null);
+    this._onDidChangeFile.fire([{ type: vscode.FileChangeType.Changed, uri }]);
+  }
+
   /** Ends a merge: its draft is dropped; its URI reads the real file again and takes no more writes. */
   drop(uri: vscode.Uri): void {
     const draft = this.merges.get(uri.toString());

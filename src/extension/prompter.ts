@@ -36,7 +36,8 @@ export type QuestionId =
   | 'pickDeployTarget'
   | 'pickProfile'
   | 'deployOverEdits'
-  | 'confirmUndeploy';
+  | 'confirmUndeploy'
+  | 'confirmBaseResult';
 
 export interface PickItem<T> {
   label: string;

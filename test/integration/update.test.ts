@@ -252,6 +252,62 @@ describe('update artifact', function () {
       if (tab) await vscode.window.tabGroups.close(tab);
     });
 
+    it('a merge completed with the base text in every conflict (what "Don\'t Save" reverts the result to) asks first; Back to Merge writes nothing and starts the merge over from the markers', async () => {
+      const s = outdatedCollection('conflict');
+      await showCollections(api, s.collection);
+      script.answers.set('confirmBaseResult', 'back');
+      let rounds = 0;
+      let markersBetween = '';
+      script.merge = async (question) => {
+        rounds++;
+        if (rounds === 1) {
+          // Where "Don't Save" on Complete Merge's close leaves a merge: the result saved as the merge
+          // editor started it (the base in the conflict), the person's resolution reverted away.
+          await untilMergeTab(question.output);
+          await vscode.workspace.fs.writeFile(
+            question.output,
+            Buffer.from(skillMd('Use the pdf tool.', 'Version one notes.')),
+          );
+          return 'completed';
+        }
+        markersBetween = read(s.collection, SKILL);
+        await resolveInMergeEditor(question.output, skillMd('Use the pdf tool.', 'Mine, then version two.'));
+        return 'completed';
+      };
+      await update(s.collection);
+      await until(api, 'clean', () => api.store.find(s.collection)?.report?.state === 'clean');
+      assert.equal(rounds, 2, 'the merge editor was opened again');
+      const asked = script.asked.filter((a) => a.id === 'confirmBaseResult');
+      assert.equal(asked.length, 1);
+      assert.match(asked[0]!.text, /SKILL\.md keeps the base text in every conflict/);
+      assert.deepEqual(asked[0]!.detail, ['back', 'keep']);
+      assert.match(markersBetween, /^<{7} local$/m, 'nothing was written before the answer');
+      assert.equal(read(s.collection, SKILL), skillMd('Use the pdf tool.', 'Mine, then version two.'));
+      assert.doesNotMatch(lockEntry(s.collection, 'pdf'), /conflicted/);
+    });
+
+    it('a merge completed with the base text in every conflict is written when the person keeps it', async () => {
+      const s = outdatedCollection('conflict');
+      await showCollections(api, s.collection);
+      script.answers.set('confirmBaseResult', 'keep');
+      let rounds = 0;
+      script.merge = async (question) => {
+        rounds++;
+        await untilMergeTab(question.output);
+        await vscode.workspace.fs.writeFile(
+          question.output,
+          Buffer.from(skillMd('Use the pdf tool.', 'Version one notes.')),
+        );
+        return 'completed';
+      };
+      await update(s.collection);
+      await until(api, 'clean', () => api.store.find(s.collection)?.report?.state === 'clean');
+      assert.equal(rounds, 1);
+      assert.equal(script.asked.filter((a) => a.id === 'confirmBaseResult').length, 1);
+      assert.equal(read(s.collection, SKILL), skillMd('Use the pdf tool.', 'Version one notes.'));
+      assert.doesNotMatch(lockEntry(s.collection, 'pdf'), /conflicted/);
+    });
+
     it('a merge editor closed without Complete Merge changes nothing: markers stay, the artifact stays conflicted, Resolve Conflicts reopens it', async () => {
       const s = outdatedCollection('conflict');
       await showCollections(api, s.collection);

@@ -5,7 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { isBinary, mergeBytes, mergeText } from '../../src/core/merge/merge.js';
+import { isBinary, mergeBytes, mergeKeepingBase, mergeText } from '../../src/core/merge/merge.js';
 
 // node:test's describe/it return promises that the runner tracks; `void` marks them deliberately unawaited.
 
@@ -103,6 +103,42 @@ void describe('mergeText examples', () => {
     const mine = lines('A', 'b', 'c', 'D', 'e', 'f', 'g');
     const upstream = lines('a', 'b', 'c', 'D', 'e', 'f', 'G');
     assert.equal(mergeText(base, mine, upstream).text, lines('A', 'b', 'c', 'D', 'e', 'f', 'G'));
+  });
+});
+
+void describe('mergeKeepingBase', () => {
+  void it('takes both sides where they do not meet and the base lines where they conflict', () => {
+    const base = lines('title', 'one', 'two', 'three', 'end');
+    const mine = lines('TITLE', 'one', 'MINE', 'three', 'end');
+    const upstream = lines('title', 'one', 'UPSTREAM', 'three', 'END');
+    assert.equal(mergeText(base, mine, upstream).conflicts, 1);
+    assert.equal(mergeKeepingBase(base, mine, upstream), lines('TITLE', 'one', 'two', 'three', 'END'));
+  });
+
+  void it('is the clean merge when nothing conflicts, and keeps each line its own ending', () => {
+    const base = 'a\r\nb\nc\r\nd\ne\n';
+    const mine = 'A\r\nb\nc\r\nd\ne\n';
+    const upstream = 'a\r\nb\nc\r\nd\nE\r\n';
+    assert.equal(mergeKeepingBase(base, mine, upstream), mergeText(base, mine, upstream).text);
+    assert.equal(mergeKeepingBase(base, base, upstream), upstream);
+    assert.equal(mergeKeepingBase(base, mine, base), mine);
+  });
+
+  void it('is the marked merge with every conflict block replaced by its base part', () => {
+    fc.assert(
+      fc.property(textArb, textArb, textArb, (base, mine, upstream) => {
+        const marked = mergeText(base, mine, upstream, { mine: 'M', base: 'B', upstream: 'U' });
+        // Markers start lines; a side without a final newline gets one inside the block, so compare
+        // only where every side ends its lines.
+        fc.pre([base, mine, upstream].every((t) => t === '' || t.endsWith('\n')));
+        const expected = marked.text.replace(
+          /^<{7} M\r?\n[\s\S]*?^\|{7} B\r?\n([\s\S]*?)^={7}\r?\n[\s\S]*?^>{7} U\r?\n/gm,
+          '$1',
+        );
+        assert.equal(mergeKeepingBase(base, mine, upstream), expected);
+      }),
+      runs,
+    );
   });
 });
 

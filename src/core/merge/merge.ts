@@ -54,10 +54,7 @@ export function mergeText(
   if (mine === upstream || upstream === base) return { text: mine, conflicts: 0, clean: true };
   if (mine === base) return { text: upstream, conflicts: 0, clean: true };
 
-  // Pass arrays: given strings, node-diff3 splits on /\s+/ (words, dropping the whitespace).
-  const regions = diff3Merge(splitLines(mine), splitLines(base), splitLines(upstream), {
-    excludeFalseConflicts: true,
-  });
+  const regions = mergeRegions(base, mine, upstream);
   const eol = dominantEol(mine, upstream, base);
   const marker = {
     mine: `<<<<<<< ${labels?.mine ?? 'mine'}${eol}`,
@@ -90,6 +87,33 @@ export function mergeText(
     }
   }
   return { text, conflicts, clean: conflicts === 0 };
+}
+
+/**
+ * The merge with each conflict left at its base lines: what VS Code's merge editor starts its result
+ * from, and so what a merge completed without handling any conflict holds (both sides' changes dropped
+ * wherever they met). The conflict walk asks before it takes such a result.
+ */
+export function mergeKeepingBase(base: string, mine: string, upstream: string): string {
+  if (mine === upstream || upstream === base) return mine;
+  if (mine === base) return upstream;
+  let text = '';
+  for (const region of mergeRegions(base, mine, upstream))
+    text += (region.ok ?? region.conflict?.o ?? []).join('');
+  return text;
+}
+
+/** A stretch of diff3's merge: lines both sides agree on, or a conflict with each side's lines. */
+interface MergeRegion {
+  ok?: string[];
+  conflict?: { a: string[]; o: string[]; b: string[] };
+}
+
+function mergeRegions(base: string, mine: string, upstream: string): MergeRegion[] {
+  // Pass arrays: given strings, node-diff3 splits on /\s+/ (words, dropping the whitespace).
+  return diff3Merge(splitLines(mine), splitLines(base), splitLines(upstream), {
+    excludeFalseConflicts: true,
+  });
 }
 
 /**

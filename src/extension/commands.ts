@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { readHistory } from '../core/index.js';
+import { findHistory } from '../core/index.js';
 import type { ArtifactReport, Strategy } from '../core/index.js';
 import {
   addFlow,
@@ -305,7 +305,7 @@ export function commandTable(services: Services): Record<CommandId, Handler> {
 }
 
 function lastUpdateSnapshot(collection: CollectionModel): string | undefined {
-  return readHistory(collection.dir).find((entry) => entry.kind === 'update' && entry.preSnapshot)
+  return findHistory(collection.dir, (entry) => entry.kind === 'update' && Boolean(entry.preSnapshot))
     ?.preSnapshot;
 }
 

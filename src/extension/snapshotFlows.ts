@@ -8,6 +8,7 @@ import * as vscode from 'vscode';
 import {
   describeChange,
   diffSnapshot,
+  findHistory,
   isSafetySnapshot,
   listSnapshots,
   newestHistoryEntry,
@@ -243,7 +244,7 @@ export async function rollbackLastUpdateFlow(
   services: Services,
   collection: CollectionModel,
 ): Promise<boolean> {
-  const last = readHistory(collection.dir).find((entry) => entry.kind === 'update' && entry.preSnapshot);
+  const last = findHistory(collection.dir, (entry) => entry.kind === 'update' && Boolean(entry.preSnapshot));
   if (!last?.preSnapshot)
     throw new ExtensionError({ code: 'nothing-to-roll-back', collection: collection.name });
   const label = last.artifacts.map(shortName).join(', ') || last.description;

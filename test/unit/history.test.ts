@@ -7,11 +7,18 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import fc from 'fast-check';
 import { STATE_DIR } from '../../src/core/base/changes.js';
 import { isCoreError } from '../../src/core/base/errors.js';
 import { FaultPlan, withFaults } from '../../src/core/ports/faults.js';
 import { nodeFs } from '../../src/core/ports/fs.js';
-import { appendHistory, historyPath, newestHistoryEntry, readHistory } from '../../src/core/store/history.js';
+import {
+  appendHistory,
+  findHistory,
+  historyPath,
+  newestHistoryEntry,
+  readHistory,
+} from '../../src/core/store/history.js';
 import type { HistoryEntry } from '../../src/core/store/history.js';
 import { tempDir } from './support/collections.js';
 
@@ -181,5 +188,84 @@ void describe('history', () => {
     fs.appendFileSync(historyPath(long), `\n${'not json\n'.repeat(10_000)}`);
     assert.equal(newestHistoryEntry(long)?.txId, 't1999');
     assert.equal(readHistory(long)[0]?.txId, 't1999');
+  });
+
+  void it('finds the newest matching entry reading backwards, as readHistory(dir).find would, whatever the chunk size', () => {
+    const dir = collection();
+    // Lines as the file may hold them: entries (some long, some with multi-byte text), lines no reader
+    // can parse, blank lines; then maybe a torn last line, with or without the newline a crash may leave.
+    const line = fc.oneof(
+      fc
+        .record({
+          n: fc.nat(99),
+          kind: fc.constantFrom('update', 'restore', 'pull'),
+          snapshot: fc.boolean(),
+          artifacts: fc.nat(40),
+          text: fc.constantFrom('plain', 'naïve — ünïcode ✓', '日本語のメモ'),
+        })
+        .map(({ n, kind, snapshot, artifacts, text }) =>
+          JSON.stringify(
+            entry(`t${n}`, {
+              kind,
+              description: text,
+              artifacts: Array.from({ length: artifacts }, (_, i) => `skill/s${i}`),
+              ...(snapshot ? { preSnapshot: `s${n}` } : {}),
+            }),
+          ),
+        ),
+      fc.constantFrom('not json', '{"txId":1}', '', '   ', '{"txId":"t0","time":"x"}\r'),
+    );
+    const tail = fc.constantFrom('', '{"txId":"torn","time":"x","kind":"update"}', '{"txId":"t1","ki');
+    fc.assert(
+      fc.property(
+        fc.array(line, { maxLength: 30 }),
+        tail,
+        fc.integer({ min: 1, max: 300 }),
+        fc.constantFrom('update', 'restore', 'pull'),
+        (lines, torn, chunk, kind) => {
+          fs.writeFileSync(historyPath(dir), lines.map((l) => `${l}\n`).join('') + torn);
+          const wanted = (e: HistoryEntry): boolean => e.kind === kind && Boolean(e.preSnapshot);
+          assert.deepEqual(findHistory(dir, wanted, chunk), readHistory(dir).find(wanted));
+          assert.deepEqual(
+            findHistory(dir, () => true, chunk),
+            readHistory(dir)[0],
+          );
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+
+  void it('reads only the end of the history it needs: a match after a gigabyte nobody can read whole', () => {
+    const dir = collection();
+    const file = historyPath(dir);
+    // A sparse gigabyte first (no disk used): more than a string can hold, so a reader of the whole
+    // file (readHistory) throws on it.
+    fs.writeFileSync(file, '');
+    fs.truncateSync(file, 1024 ** 3);
+    fs.appendFileSync(
+      file,
+      [
+        '',
+        JSON.stringify(entry('t1', { preSnapshot: 's1' })),
+        JSON.stringify(entry('t2', { kind: 'restore', preSnapshot: 's2' })),
+        '',
+      ].join('\n'),
+    );
+    assert.equal(findHistory(dir, (e) => e.kind === 'update')?.txId, 't1');
+    assert.equal(newestHistoryEntry(dir)?.txId, 't2');
+  });
+
+  void it('is undefined without a history, and reports a history it cannot read', () => {
+    const dir = collection();
+    assert.equal(
+      findHistory(dir, () => true),
+      undefined,
+    );
+    fs.mkdirSync(historyPath(dir));
+    assert.throws(
+      () => findHistory(dir, () => true),
+      (err: unknown) => isCoreError(err) && err.code === 'io-failed',
+    );
   });
 });

@@ -20,7 +20,7 @@ import { validateArtifact } from '../model/validate.js';
 import { isBinary } from '../merge/merge.js';
 import { isNoisePath } from '../base/noise.js';
 import { naiveUtcNow } from '../base/time.js';
-import { readHistory } from '../store/history.js';
+import { findHistory } from '../store/history.js';
 import { openSnapshotStore } from '../store/snapshots.js';
 import type { SnapshotStore } from '../store/snapshots.js';
 import { applyChanges, newTxId, withWriter } from '../txn/transaction.js';
@@ -144,7 +144,8 @@ export async function abortConflicts(
 
 /** The pre-update snapshot of the update that left `id` conflicted, from the history. */
 export function preMergeSnapshot(collectionDir: string, id: string): string | undefined {
-  return readHistory(collectionDir).find(
+  return findHistory(
+    collectionDir,
     (h) =>
       (h.kind === 'update' || h.kind === 'pull') && h.artifacts.includes(id) && h.preSnapshot !== undefined,
   )?.preSnapshot;

@@ -192,8 +192,8 @@ export function newestHistoryEntry(collectionDir: string): HistoryEntry | undefi
  * The newest recorded transaction that `matches` (`readHistory(dir).find(matches)`), read from the end
  * of the file backwards, `chunkBytes` at a time, so finding the last update or the update that left a
  * conflict costs what lies after it, not the whole history (an `update --all` of 2,000 artifacts is a
- * line of 60 kB). A torn last line and unreadable lines are skipped, as `readHistory` skips them.
- * Reads only; a missing file is an empty history. Throws `io-failed`.
+ * line of tens of kilobytes). A torn last line and unreadable lines are skipped, as `readHistory` skips
+ * them. Reads only; a missing file is an empty history. Throws `io-failed`.
  */
 export function findHistory(
   collectionDir: string,

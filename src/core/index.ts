@@ -88,7 +88,7 @@ export type { InitOptions } from './transfer/init.js';
 export { breakWriterLock, ensureStateDir, readWriterLock } from './txn/writerLock.js';
 export type { WriterLockStatus } from './txn/writerLock.js';
 export { hasJournal, journalPath, readJournal } from './txn/journal.js';
-export { findHistory, newestHistoryEntry, readHistory } from './store/history.js';
+export { findHistory, historyNewestFirst, newestHistoryEntry, readHistory } from './store/history.js';
 export type { HistoryEntry } from './store/history.js';
 export { UndoFailedError } from './txn/transaction.js';
 export type { RecoveryOutcome } from './txn/transaction.js';

@@ -9,16 +9,16 @@ import {
   describeChange,
   diffSnapshot,
   findHistory,
+  historyNewestFirst,
   isSafetySnapshot,
   listSnapshots,
   newestHistoryEntry,
-  readHistory,
   recoverCollection,
   restoreSnapshot,
   takeSnapshot,
   undoLastChange,
 } from '../core/index.js';
-import type { UndoResult } from '../core/index.js';
+import type { HistoryEntry, UndoResult } from '../core/index.js';
 import { ExtensionError } from './extensionError.js';
 import type { Services } from './services.js';
 import { toSnapshotUri, workingUri } from './snapshotContent.js';
@@ -406,41 +406,70 @@ export async function recoverFlow(services: Services, collection: CollectionMode
   return outcome;
 }
 
-/** "Show history": past transactions, newest first; pick one to see its changes or go back to before it. */
+/** How many entries the History list shows at a time; "Older changes…" shows the next ones. */
+const HISTORY_PAGE = 200;
+/** How many artifacts an entry's label names before "and N more" (an `update --all` touches thousands). */
+const LABEL_ARTIFACTS = 3;
+
+/**
+ * "Show history": past transactions, newest first, a page at a time (read backwards from the end of the
+ * history, so a long one costs only what is shown); pick one to see its changes or go back to before it.
+ */
 export async function historyFlow(
   services: Services,
   collection: CollectionModel,
   artifactId?: string,
 ): Promise<void> {
-  const entries = readHistory(collection.dir).filter(
-    (entry) => !artifactId || entry.artifacts.includes(artifactId),
-  );
-  if (entries.length === 0) {
-    void services.prompter.notify({
-      id: 'no-history',
-      severity: 'info',
-      message: artifactId
-        ? t('{0} has no recorded changes yet.', artifactId)
-        : t('{0} has no recorded changes yet.', collection.name),
-      actions: [],
+  let shown = 0;
+  let picked: HistoryEntry | undefined;
+  for (;;) {
+    const page: HistoryEntry[] = [];
+    let older = false;
+    let skipped = 0;
+    for (const entry of historyNewestFirst(collection.dir)) {
+      if (artifactId && !entry.artifacts.includes(artifactId)) continue;
+      if (skipped++ < shown) continue;
+      if (page.length === HISTORY_PAGE) {
+        older = true;
+        break;
+      }
+      page.push(entry);
+    }
+    if (page.length === 0) {
+      void services.prompter.notify({
+        id: 'no-history',
+        severity: 'info',
+        message: artifactId
+          ? t('{0} has no recorded changes yet.', artifactId)
+          : t('{0} has no recorded changes yet.', collection.name),
+        actions: [],
+      });
+      return;
+    }
+    const answer = await services.prompter.pick<HistoryEntry | 'older'>({
+      id: 'pickHistory',
+      title: artifactId ? t('History of {0}', artifactId) : t('History of {0}', collection.name),
+      items: [
+        ...page.map((entry) => ({
+          label: `${entry.kind}: ${artifactsLabel(entry) || entry.description}`,
+          description: `${age(entry.time)} · ${entry.tool}`,
+          detail: [
+            entry.description,
+            entry.preSnapshot ? t('snapshot before it: {0}', entry.preSnapshot) : undefined,
+          ]
+            .filter(Boolean)
+            .join(' · '),
+          value: entry as HistoryEntry | 'older',
+        })),
+        ...(older ? [{ label: t('$(history) Older changes…'), value: 'older' as const }] : []),
+      ],
     });
-    return;
+    if (answer !== 'older') {
+      picked = answer;
+      break;
+    }
+    shown += page.length;
   }
-  const picked = await services.prompter.pick({
-    id: 'pickHistory',
-    title: artifactId ? t('History of {0}', artifactId) : t('History of {0}', collection.name),
-    items: entries.map((entry) => ({
-      label: `${entry.kind}: ${entry.artifacts.map(shortName).join(', ') || entry.description}`,
-      description: `${age(entry.time)} · ${entry.tool}`,
-      detail: [
-        entry.description,
-        entry.preSnapshot ? t('snapshot before it: {0}', entry.preSnapshot) : undefined,
-      ]
-        .filter(Boolean)
-        .join(' · '),
-      value: entry,
-    })),
-  });
   if (!picked?.preSnapshot) return;
   const pre = picked.preSnapshot;
   const action = await services.prompter.pick({
@@ -454,4 +483,11 @@ export async function historyFlow(
   if (action === 'changes')
     await showSnapshotChanges(services, collection, pre, t('Changes since {0}', picked.description));
   if (action === 'restore') await restoreFlow(services, collection, pre);
+}
+
+/** The artifacts an entry touched, the first few by name: "pdf, docx, xlsx and 1,997 more". */
+function artifactsLabel(entry: HistoryEntry): string {
+  const names = entry.artifacts.slice(0, LABEL_ARTIFACTS).map(shortName).join(', ');
+  const more = entry.artifacts.length - LABEL_ARTIFACTS;
+  return more > 0 ? t('{0} and {1} more', names, more.toLocaleString('en-US')) : names;
 }

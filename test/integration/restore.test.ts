@@ -1,6 +1,8 @@
 // "Restore snapshot" from the palette: pick (age, reason, artifacts, pinned), diff preview, confirm,
 // restore with a safety snapshot, and undo of the restore; "Take snapshot"; history and rollback.
 import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { listSnapshots, nodeFs, silentLogger } from '../../src/core/index.js';
 import type { ArtifactKeeperApi } from '../../src/extension/api.js';
@@ -151,6 +153,47 @@ describe('snapshots: take, restore, roll back, history', function () {
       (await script.notice((n) => n.id === 'rollback-succeeded')).message,
       /^Rolled back pdf to snapshot \S+\.$/,
     );
+  });
+
+  it('Show History lists a long history a page at a time, newest first, and names only the first few artifacts of a large change', async () => {
+    const s = outdatedCollection('none');
+    await showCollections(api, s.collection);
+    // 450 recorded changes, the newest an update of 2,000 artifacts (as `update --all` records it).
+    const line = (i: number, artifacts: string[]): string =>
+      JSON.stringify({
+        txId: `t${i}`,
+        kind: 'update',
+        description: `update ${i}`,
+        artifacts,
+        preSnapshot: `s${i}`,
+        time: '2026-12-08T00:00:00.000Z',
+        tool: 'test',
+        outcome: 'committed',
+      });
+    const lines = Array.from({ length: 449 }, (_, i) => line(i, [`skill/one-${i}`]));
+    lines.push(
+      line(
+        449,
+        Array.from({ length: 2000 }, (_, i) => `skill/s${i}`),
+      ),
+    );
+    fs.writeFileSync(path.join(s.collection, '.artifact-keeper', 'history.jsonl'), `${lines.join('\n')}\n`);
+    let pages = 0;
+    script.answers.set('pickHistory', (items) => (++pages < 3 ? items[items.length - 1]?.value : undefined));
+    await vscode.commands.executeCommand('artifactKeeper.showHistory', s.collection);
+    const shown = script
+      .questions('pick')
+      .filter((q) => q.id === 'pickHistory')
+      .map((q) => q.detail as string[]);
+    assert.deepEqual(
+      shown.map((labels) => labels.length),
+      [201, 201, 50],
+    );
+    assert.equal(shown[0]![0], 'update: s0, s1, s2 and 1,997 more');
+    assert.equal(shown[0]![1], 'update: one-448');
+    assert.equal(shown[0]![200], '$(history) Older changes…');
+    assert.equal(shown[1]![0], 'update: one-249');
+    assert.equal(shown[2]![49], 'update: one-0');
   });
 
   it('Undo Last Change undoes the last update without a question, and again re-applies it (retention from the settings)', async () => {

@@ -15,6 +15,7 @@ import { nodeFs } from '../../src/core/ports/fs.js';
 import {
   appendHistory,
   findHistory,
+  historyNewestFirst,
   historyPath,
   newestHistoryEntry,
   readHistory,
@@ -190,7 +191,7 @@ void describe('history', () => {
     assert.equal(readHistory(long)[0]?.txId, 't1999');
   });
 
-  void it('finds the newest matching entry reading backwards, as readHistory(dir).find would, whatever the chunk size', () => {
+  void it('reads every entry backwards as readHistory lists them, and finds the newest match as readHistory(dir).find would, whatever the chunk size', () => {
     const dir = collection();
     // Lines as the file may hold them: entries (some long, some with multi-byte text), lines no reader
     // can parse, blank lines; then maybe a torn last line, with or without the newline a crash may leave.
@@ -230,6 +231,7 @@ void describe('history', () => {
             findHistory(dir, () => true, chunk),
             readHistory(dir)[0],
           );
+          assert.deepEqual([...historyNewestFirst(dir, chunk)], readHistory(dir));
         },
       ),
       { numRuns: 400 },

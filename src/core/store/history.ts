@@ -190,19 +190,32 @@ export function newestHistoryEntry(collectionDir: string): HistoryEntry | undefi
 
 /**
  * The newest recorded transaction that `matches` (`readHistory(dir).find(matches)`), read from the end
- * of the file backwards, `chunkBytes` at a time, so finding the last update or the update that left a
+ * of the file backwards (`historyNewestFirst`), so finding the last update or the update that left a
  * conflict costs what lies after it, not the whole history (an `update --all` of 2,000 artifacts is a
- * line of tens of kilobytes). A torn last line and unreadable lines are skipped, as `readHistory` skips
- * them. Reads only; a missing file is an empty history. Throws `io-failed`.
+ * line of tens of kilobytes). Throws `io-failed`.
  */
 export function findHistory(
   collectionDir: string,
   matches: (entry: HistoryEntry) => boolean,
   chunkBytes = TAIL_BYTES,
 ): HistoryEntry | undefined {
+  for (const entry of historyNewestFirst(collectionDir, chunkBytes)) if (matches(entry)) return entry;
+  return undefined;
+}
+
+/**
+ * Every recorded transaction, newest first (`readHistory`'s order), read from the end of the file
+ * backwards `chunkBytes` at a time, as far as the caller goes. A torn last line and unreadable lines are
+ * skipped, as `readHistory` skips them. Reads only; a missing file is an empty history. Throws
+ * `io-failed`. The file stays open until the caller stops (a `for … of` that breaks closes it).
+ */
+export function* historyNewestFirst(
+  collectionDir: string,
+  chunkBytes = TAIL_BYTES,
+): Generator<HistoryEntry, void, undefined> {
   const file = historyPath(collectionDir);
   const fd = openForReading(file);
-  if (fd === undefined) return undefined;
+  if (fd === undefined) return;
   try {
     let end: number;
     try {
@@ -223,10 +236,10 @@ export function findHistory(
       for (let i = lines.length - 1; i >= first; i--) {
         if (lastLine && i === lines.length - 1) continue;
         const entry = parseEntry((lines[i] as Buffer).toString('utf8'));
-        if (entry && matches(entry)) return entry;
+        if (entry) yield entry;
       }
       if (lines.length > 1) lastLine = false;
-      if (start === 0) return undefined;
+      if (start === 0) return;
       carry = lines[0] as Buffer;
       end = start;
     }

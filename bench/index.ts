@@ -71,7 +71,12 @@ async function main(): Promise<number> {
     ]);
     const load = os.loadavg()[0] ?? 0;
     const cpus = os.cpus().length;
-    const machine = `${cpus} × ${os.cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}, load ${load.toFixed(1)}`;
+    // What npm packs (`prepack`) is the production build; `npm run bench` measures that one.
+    const bundle = fs.readFileSync(path.join(path.dirname(CLI), 'cli-main.js'), 'utf8');
+    const build = bundle.includes('\n//# sourceMappingURL=')
+      ? 'development build'
+      : 'production build, as npm packs it';
+    const machine = `${cpus} × ${os.cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}, load ${load.toFixed(1)}, CLI: ${build}`;
     const noisy = load > cpus * 0.5 ? ['(the machine is busy: expect noisy figures)'] : [];
     print(formatSection(`setup (${machine})`, [...header, ...noisy]));
 

@@ -55,9 +55,7 @@ async function pickSnapshot(
       label: `${s.pinned ? '$(pinned) ' : ''}${isSafety(s) ? '$(history) ' : ''}${s.reason}`,
       description: `${age(s.time)} · ${s.id}`,
       detail: [
-        s.artifacts.length > 0
-          ? t('Artifacts: {0}', s.artifacts.map(shortName).join(', '))
-          : t('Whole collection'),
+        s.artifacts.length > 0 ? t('Artifacts: {0}', artifactsLabel(s.artifacts)) : t('Whole collection'),
         t('taken by {0} ({1})', s.tool, s.trigger),
         s.pinned ? t('pinned') : undefined,
       ]
@@ -247,7 +245,7 @@ export async function rollbackLastUpdateFlow(
   const last = findHistory(collection.dir, (entry) => entry.kind === 'update' && Boolean(entry.preSnapshot));
   if (!last?.preSnapshot)
     throw new ExtensionError({ code: 'nothing-to-roll-back', collection: collection.name });
-  const label = last.artifacts.map(shortName).join(', ') || last.description;
+  const label = artifactsLabel(last.artifacts) || last.description;
   const confirmed = await services.prompter.confirm({
     id: 'confirmRollback',
     message: t('Roll back the update of {0} ({1})?', label, age(last.time)),
@@ -408,7 +406,7 @@ export async function recoverFlow(services: Services, collection: CollectionMode
 
 /** How many entries the History list shows at a time; "Older changes…" shows the next ones. */
 const HISTORY_PAGE = 200;
-/** How many artifacts an entry's label names before "and N more" (an `update --all` touches thousands). */
+/** How many artifacts a change's label names before "and N more" (an `update --all` touches thousands). */
 const LABEL_ARTIFACTS = 3;
 
 /**
@@ -451,7 +449,7 @@ export async function historyFlow(
       title: artifactId ? t('History of {0}', artifactId) : t('History of {0}', collection.name),
       items: [
         ...page.map((entry) => ({
-          label: `${entry.kind}: ${artifactsLabel(entry) || entry.description}`,
+          label: `${entry.kind}: ${artifactsLabel(entry.artifacts) || entry.description}`,
           description: `${age(entry.time)} · ${entry.tool}`,
           detail: [
             entry.description,
@@ -485,9 +483,9 @@ export async function historyFlow(
   if (action === 'restore') await restoreFlow(services, collection, pre);
 }
 
-/** The artifacts an entry touched, the first few by name: "pdf, docx, xlsx and 1,997 more". */
-function artifactsLabel(entry: HistoryEntry): string {
-  const names = entry.artifacts.slice(0, LABEL_ARTIFACTS).map(shortName).join(', ');
-  const more = entry.artifacts.length - LABEL_ARTIFACTS;
+/** Artifacts a change touched, the first few by name: "pdf, docx, xlsx and 1,997 more". */
+function artifactsLabel(artifacts: readonly string[]): string {
+  const names = artifacts.slice(0, LABEL_ARTIFACTS).map(shortName).join(', ');
+  const more = artifacts.length - LABEL_ARTIFACTS;
   return more > 0 ? t('{0} and {1} more', names, more.toLocaleString('en-US')) : names;
 }

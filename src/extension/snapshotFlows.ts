@@ -23,7 +23,7 @@ import { ExtensionError } from './extensionError.js';
 import type { Services } from './services.js';
 import { toSnapshotUri, workingUri } from './snapshotContent.js';
 import type { CollectionModel } from './store.js';
-import { age, shortName, showChanges, snapshotTime, titled } from './ui.js';
+import { age, firstNames, shortName, showChanges, snapshotTime, titled } from './ui.js';
 import type { ChangeEntry } from './ui.js';
 
 const t = vscode.l10n.t;
@@ -55,7 +55,9 @@ async function pickSnapshot(
       label: `${s.pinned ? '$(pinned) ' : ''}${isSafety(s) ? '$(history) ' : ''}${s.reason}`,
       description: `${age(s.time)} · ${s.id}`,
       detail: [
-        s.artifacts.length > 0 ? t('Artifacts: {0}', artifactsLabel(s.artifacts)) : t('Whole collection'),
+        s.artifacts.length > 0
+          ? t('Artifacts: {0}', firstNames(s.artifacts.map(shortName)))
+          : t('Whole collection'),
         t('taken by {0} ({1})', s.tool, s.trigger),
         s.pinned ? t('pinned') : undefined,
       ]
@@ -245,7 +247,7 @@ export async function rollbackLastUpdateFlow(
   const last = findHistory(collection.dir, (entry) => entry.kind === 'update' && Boolean(entry.preSnapshot));
   if (!last?.preSnapshot)
     throw new ExtensionError({ code: 'nothing-to-roll-back', collection: collection.name });
-  const label = artifactsLabel(last.artifacts) || last.description;
+  const label = firstNames(last.artifacts.map(shortName)) || last.description;
   const confirmed = await services.prompter.confirm({
     id: 'confirmRollback',
     message: t('Roll back the update of {0} ({1})?', label, age(last.time)),
@@ -406,8 +408,6 @@ export async function recoverFlow(services: Services, collection: CollectionMode
 
 /** How many entries the History list shows at a time; "Older changes…" shows the next ones. */
 const HISTORY_PAGE = 200;
-/** How many artifacts a change's label names before "and N more" (an `update --all` touches thousands). */
-const LABEL_ARTIFACTS = 3;
 
 /**
  * "Show history": past transactions, newest first, a page at a time (read backwards from the end of the
@@ -449,7 +449,7 @@ export async function historyFlow(
       title: artifactId ? t('History of {0}', artifactId) : t('History of {0}', collection.name),
       items: [
         ...page.map((entry) => ({
-          label: `${entry.kind}: ${artifactsLabel(entry.artifacts) || entry.description}`,
+          label: `${entry.kind}: ${firstNames(entry.artifacts.map(shortName)) || entry.description}`,
           description: `${age(entry.time)} · ${entry.tool}`,
           detail: [
             entry.description,
@@ -481,11 +481,4 @@ export async function historyFlow(
   if (action === 'changes')
     await showSnapshotChanges(services, collection, pre, t('Changes since {0}', picked.description));
   if (action === 'restore') await restoreFlow(services, collection, pre);
-}
-
-/** Artifacts a change touched, the first few by name: "pdf, docx, xlsx and 1,997 more". */
-function artifactsLabel(artifacts: readonly string[]): string {
-  const names = artifacts.slice(0, LABEL_ARTIFACTS).map(shortName).join(', ');
-  const more = artifacts.length - LABEL_ARTIFACTS;
-  return more > 0 ? t('{0} and {1} more', names, more.toLocaleString('en-US')) : names;
 }

@@ -8,6 +8,7 @@ import type { LockHolder } from '../core/index.js';
 import { Disposable } from './disposable.js';
 import type { DeployedView } from './deployedView.js';
 import type { CollectionModel, Store } from './store.js';
+import { firstNames } from './ui.js';
 import { describeHolder } from './userErrors.js';
 
 export type StatusView =
@@ -106,7 +107,7 @@ export function render(view: StatusView): RenderedStatus {
       };
     }
     case 'conflicted': {
-      const names = view.artifacts.map((id) => id.slice(id.indexOf('/') + 1)).join(', ');
+      const names = firstNames(view.artifacts.map((id) => id.slice(id.indexOf('/') + 1)));
       return {
         text: `$(git-merge) ${t('Merge conflicts: {0}', names)}`,
         command: 'artifactKeeper.resolveConflicts',

@@ -17,6 +17,19 @@ export function shortName(id: string): string {
   return slash < 0 ? id : id.slice(slash + 1);
 }
 
+/** How many names a message lists before "and N more": an `update --all` touches thousands. */
+const NAMED = 3;
+
+/**
+ * Names in a message, the first few and how many more: "pdf, docx, xlsx and 1,997 more". The items are
+ * shown as they are (short names, or "pdf v2"), so a change of 2,000 artifacts stays one line.
+ */
+export function firstNames(items: readonly string[]): string {
+  const named = items.slice(0, NAMED).join(', ');
+  const more = items.length - NAMED;
+  return more > 0 ? t('{0} and {1} more', named, more.toLocaleString('en-US')) : named;
+}
+
 export function versionText(version: string | undefined, sha: string | undefined): string {
   if (version) return version.startsWith('v') || !/^\d/.test(version) ? version : `v${version}`;
   return sha ? sha.slice(0, 7) : t('unknown version');

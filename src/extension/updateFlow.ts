@@ -24,7 +24,7 @@ import type { Services } from './services.js';
 import { execPolicy } from './execApproval.js';
 import { rollbackCommand, rollbackFlow } from './snapshotFlows.js';
 import type { CollectionModel, RunContext } from './store.js';
-import { shortName, versionText } from './ui.js';
+import { firstNames, shortName, versionText } from './ui.js';
 import { isCancellation, toUserError } from './userErrors.js';
 import { UpdateSession } from './updateSession.js';
 
@@ -145,9 +145,9 @@ async function updateWork(
       return { kind: 'summary', outcomes, message: summaryMessage(outcomes) };
     }
     if (pending.length === 0) {
-      const versions = plan.artifacts
-        .map((a) => `${shortName(a.id)} ${versionText(a.to.version, a.to.sha)}`)
-        .join(', ');
+      const versions = firstNames(
+        plan.artifacts.map((a) => `${shortName(a.id)} ${versionText(a.to.version, a.to.sha)}`),
+      );
       return {
         kind: 'up-to-date',
         message:
@@ -200,10 +200,7 @@ async function updateWork(
 /** "Update all: 3 updated, 1 conflicted (pdf), 1 failed (helper)". */
 export function summaryMessage(outcomes: readonly ArtifactOutcome[]): string {
   const named = (kind: ArtifactOutcome['outcome']): string =>
-    outcomes
-      .filter((o) => o.outcome === kind)
-      .map((o) => shortName(o.id))
-      .join(', ');
+    firstNames(outcomes.filter((o) => o.outcome === kind).map((o) => shortName(o.id)));
   const count = (kind: ArtifactOutcome['outcome']): number =>
     outcomes.filter((o) => o.outcome === kind).length;
   const parts = [

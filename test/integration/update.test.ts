@@ -7,7 +7,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { ArtifactKeeperApi } from '../../src/extension/api.js';
+import { summaryMessage } from '../../src/extension/updateFlow.js';
 import type { UpdateOutcome } from '../../src/extension/updateFlow.js';
+import { firstNames } from '../../src/extension/ui.js';
 import type { ConflictWalkOutcome } from '../../src/extension/conflictFlow.js';
 import {
   cli,
@@ -754,6 +756,22 @@ describe('update artifact', function () {
   });
 
   describe('update all and check for updates', () => {
+    it('names the first three artifacts of a large outcome and counts the rest, so an update of thousands stays one line', () => {
+      assert.equal(firstNames([]), '');
+      assert.equal(firstNames(['pdf', 'docx', 'xlsx']), 'pdf, docx, xlsx');
+      const many = Array.from({ length: 2000 }, (_, i) => `s${i}`);
+      assert.equal(firstNames(many), 's0, s1, s2 and 1,997 more');
+      const outcomes = [
+        ...many.map((_, i) => ({ id: `skill/s${i}`, outcome: 'updated' as const })),
+        ...Array.from({ length: 5 }, (_, i) => ({ id: `skill/c${i}`, outcome: 'conflicted' as const })),
+        { id: 'agent/helper', outcome: 'failed' as const },
+      ];
+      assert.equal(
+        summaryMessage(outcomes),
+        'Update all: 2000 updated, 5 conflicted (c0, c1, c2 and 2 more), 1 failed (helper)',
+      );
+    });
+
     it('never says "up to date" when no upstream could be checked: it says so, and the tree marks each artifact', async () => {
       const s = outdatedCollection('none');
       await showCollections(api, s.collection);

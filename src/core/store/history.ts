@@ -125,15 +125,10 @@ function tailEntries(tail: { bytes: Buffer; start: number }): HistoryEntry[] {
  * is no file. A read that only inspects, as the port allows. Throws `io-failed`.
  */
 function readTail(file: string, length: number): { bytes: Buffer; start: number } | undefined {
-  const fd = openForReading(file);
-  if (fd === undefined) return undefined;
+  const opened = openForReading(file);
+  if (!opened) return undefined;
+  const { fd, size } = opened;
   try {
-    let size: number;
-    try {
-      size = fsSync.fstatSync(fd).size;
-    } catch (err) {
-      throw ioFailure('read', file, err);
-    }
     const start = Math.max(0, size - length);
     return { bytes: readRange(file, fd, start, size - start), start };
   } finally {
@@ -141,12 +136,22 @@ function readTail(file: string, length: number): { bytes: Buffer; start: number 
   }
 }
 
-/** A descriptor for reading `file`, or undefined when there is none. Throws `io-failed`. */
-function openForReading(file: string): number | undefined {
+/**
+ * `file` open for reading, with its size; undefined when there is no file. The caller closes `fd`.
+ * Throws `io-failed`.
+ */
+function openForReading(file: string): { fd: number; size: number } | undefined {
+  let fd: number;
   try {
-    return fsSync.openSync(file, 'r');
+    fd = fsSync.openSync(file, 'r');
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return undefined;
+    throw ioFailure('read', file, err);
+  }
+  try {
+    return { fd, size: fsSync.fstatSync(fd).size };
+  } catch (err) {
+    fsSync.closeSync(fd);
     throw ioFailure('read', file, err);
   }
 }
@@ -214,15 +219,11 @@ export function* historyNewestFirst(
   chunkBytes = TAIL_BYTES,
 ): Generator<HistoryEntry, void, undefined> {
   const file = historyPath(collectionDir);
-  const fd = openForReading(file);
-  if (fd === undefined) return;
+  const opened = openForReading(file);
+  if (!opened) return;
+  const { fd } = opened;
+  let end = opened.size;
   try {
-    let end: number;
-    try {
-      end = fsSync.fstatSync(fd).size;
-    } catch (err) {
-      throw ioFailure('read', file, err);
-    }
     // The start of a line whose beginning lies in bytes not read yet.
     let carry: Buffer = Buffer.alloc(0);
     // Until a newline is seen, the bytes read are the last line, whole only if the file ends in one.
